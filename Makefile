@@ -1,0 +1,122 @@
+# relayguard - one non-recursive GNU Makefile.
+#
+#   make              build build/relayguard
+#   make demo         parse the bundled samples and show a per-user summary
+#   make test         every test suite; ends with "N passed, N failed"
+#   make golden-update  rewrite the golden files (review with git diff)
+#   make asan-test    the test suite on an ASan/UBSan build
+#   make fuzz         libFuzzer on the line parser and the config loader
+#   make bench        bench/parse.sh (not part of make test)
+#   make install      PREFIX=/usr/local DESTDIR=
+#
+# `demo` and `test` first install what is missing (scripts/install-deps).
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+DESTDIR  ?=
+VERSION  := 0.1.0
+B        ?= build
+CC       ?= cc
+PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wpointer-arith -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -D_POSIX_C_SOURCE=200809L -DPCRE2_CODE_UNIT_WIDTH=8 \
+            -DRG_VERSION='"$(VERSION)"'
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
+LDLIBS   += $(PKG_LIBS)
+
+# library code, layered: common <- rules <- collector <- cli
+LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) \
+            $(wildcard collector/*.c) $(wildcard analyzer/*.c) \
+            $(wildcard reports/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all deps demo test unit golden golden-update asan-test fuzz bench \
+        install uninstall clean
+all: $(B)/relayguard $(UNIT_BIN)
+
+$(B)/relayguard: $(CLI_OBJ) $(B)/librelayguard.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/librelayguard.a $(LDLIBS)
+
+$(B)/librelayguard.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/librelayguard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/librelayguard.a $(LDLIBS)
+
+deps:
+	scripts/install-deps test
+
+# The main job on the bundled samples.
+demo:
+	@scripts/install-deps build
+	@$(MAKE) --no-print-directory $(B)/relayguard
+	@echo "== relayguard parse samples/relay.log (first 3 records of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l))"
+	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 3
+	@echo "== per-user summary"
+	@$(B)/relayguard parse --year 2026 --tz UTC --summary samples/relay.log
+
+test:
+	@scripts/install-deps test
+	@$(MAKE) --no-print-directory all
+	@tests/run
+
+# Golden files: samples/NAME.log -> parse -> samples/NAME.jsonl
+golden-update: $(B)/relayguard
+	@for f in samples/*.log; do \
+	    $(B)/relayguard parse --year 2026 --tz UTC --sessions "$$f" > "$${f%.log}.jsonl" || exit 1; \
+	    echo "updated $${f%.log}.jsonl"; \
+	done
+
+asan-test:
+	@scripts/install-deps test
+	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    RELAYGUARD=$(CURDIR)/build-asan/relayguard UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps fuzz
+	@$(MAKE) --no-print-directory B=build-fuzz CC=clang \
+	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/librelayguard.a
+	@mkdir -p build-fuzz/corpus-line build-fuzz/corpus-config
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	    -o build-fuzz/fuzz_line tests/fuzz/fuzz_line.c build-fuzz/librelayguard.a $(LDLIBS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	    -o build-fuzz/fuzz_config tests/fuzz/fuzz_config.c build-fuzz/librelayguard.a $(LDLIBS)
+	tests/fuzz/seed.sh build-fuzz
+	build-fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-line
+	build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-config
+
+bench: $(B)/relayguard
+	bench/parse.sh
+
+install: $(B)/relayguard
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(B)/relayguard $(DESTDIR)$(BINDIR)/relayguard
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/relayguard
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

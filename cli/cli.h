@@ -1,0 +1,30 @@
+/*
+ * cli.h - the command-line front end: one function per subcommand.
+ * Only the CLI parses argv and chooses exit codes (sysexits).
+ */
+#ifndef RG_CLI_H
+#define RG_CLI_H
+
+#include "../rules/config.h"
+
+#define EX_OK_ 0
+#define EX_USAGE_ 64
+#define EX_DATAERR_ 65
+#define EX_NOINPUT_ 66
+#define EX_UNAVAILABLE_ 69
+#define EX_SOFTWARE_ 70
+#define EX_IOERR_ 74
+#define EX_TEMPFAIL_ 75
+#define EX_CONFIG_ 78
+
+typedef struct cli_ctx {
+	const char *config_file;	/* -c, or NULL for the default */
+	int config_given;
+	int verbose;
+} cli_ctx;
+
+rg_config *cli_load_config(const cli_ctx *cx, int *rc);
+int cmd_parse(const cli_ctx *cx, int argc, char **argv);
+int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
+
+#endif

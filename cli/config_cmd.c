@@ -1,0 +1,82 @@
+/*
+ * config_cmd.c - loading the configuration for a command, and the
+ * check-config command.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "cli.h"
+
+/*
+ * cli_load_config - the configuration: -c FILE, else the default file if it
+ * exists, else the built-in defaults. NULL (and *rc = 78) on any error.
+ */
+rg_config *
+cli_load_config(const cli_ctx *cx, int *rc)
+{
+	const char *file = cx->config_file ? cx->config_file : CFG_DEFAULT_FILE;
+	rg_config *cfg;
+	int nerr;
+
+	*rc = EX_OK_;
+	if (!cx->config_given && access(file, F_OK) != 0 && errno == ENOENT)
+		return cfg_defaults();
+	cfg = cfg_load(file, stderr, &nerr);
+	if (cfg == NULL)
+		*rc = EX_CONFIG_;
+	return cfg;
+}
+
+/* cmd_check_config - "configuration OK" or the errors (exit 78) */
+int
+cmd_check_config(const cli_ctx *cx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "schema", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = cx->config_file ? cx->config_file : CFG_DEFAULT_FILE;
+	rg_config *cfg;
+	int ch, nerr, schema = 0;
+
+	while ((ch = getopt_long(argc, argv, "hs", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			printf("usage: relayguard [-c CONFIG] check-config "
+			    "[--schema]\n\n"
+			    "Reads the configuration (default %s) and prints "
+			    "\"configuration OK\",\nor each error as FILE:LINE: "
+			    "message and exits 78.\n"
+			    "  --schema  print every section and key with its "
+			    "type, default and bounds\n", CFG_DEFAULT_FILE);
+			return EX_OK_;
+		case 's':
+			schema = 1;
+			break;
+		default:
+			return EX_USAGE_;
+		}
+	}
+	if (optind < argc) {
+		log_warnx("check-config: unexpected argument '%s'", argv[optind]);
+		return EX_USAGE_;
+	}
+	if (schema) {
+		cfg_print_schema(stdout);
+		return EX_OK_;
+	}
+	cfg = cfg_load(file, stderr, &nerr);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s: %d error%s\n", file, nerr,
+		    nerr == 1 ? "" : "s");
+		return EX_CONFIG_;
+	}
+	printf("configuration OK\n");
+	cfg_free(cfg);
+	return EX_OK_;
+}

@@ -1,0 +1,125 @@
+/*
+ * main.c - relayguard's entry point: global options, then a git-style
+ * subcommand. The only place that exits.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "cli.h"
+
+#ifndef RG_VERSION
+#define RG_VERSION "0.1.0"
+#endif
+
+typedef struct command {
+	const char *name;
+	int (*fn)(const cli_ctx *, int, char **);
+	const char *summary;
+} command;
+
+static const command commands[] = {
+	{ "parse", cmd_parse,
+	    "read Postfix logs, write one JSON object per message" },
+	{ "check-config", cmd_check_config,
+	    "check the configuration file and print its schema" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* usage - the global help */
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+	    "usage: relayguard [-c CONFIG] [-v] COMMAND [ARGS...]\n"
+	    "       relayguard COMMAND --help\n"
+	    "       relayguard --version\n\n"
+	    "Keeps an outbound Postfix relay from being used to send spam.\n\n"
+	    "options:\n"
+	    "  -c, --config FILE  configuration (default %s)\n"
+	    "  -v, --verbose      more diagnostics (twice: debugging)\n"
+	    "  -h, --help         this help\n"
+	    "  -V, --version      the version\n\ncommands:\n",
+	    CFG_DEFAULT_FILE);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-14s %s\n", commands[i].name,
+		    commands[i].summary);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	cli_ctx cx;
+	size_t i;
+	int ch;
+
+	memset(&cx, 0, sizeof(cx));
+	log_init("relayguard", 0);
+	/* "+": stop at the command; its options are its own */
+	while ((ch = getopt_long(argc, argv, "+c:vhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cx.config_file = optarg;
+			cx.config_given = 1;
+			break;
+		case 'v':
+			cx.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK_;
+		case 'V':
+			printf("relayguard %s\n", RG_VERSION);
+			return EX_OK_;
+		default:
+			usage(stderr);
+			return EX_USAGE_;
+		}
+	}
+	log_init("relayguard", cx.verbose);
+	if (optind >= argc) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 < argc) {
+			char *hargv[] = { argv[optind + 1], "--help", NULL };
+
+			for (i = 0; i < NCOMMANDS; i++)
+				if (strcmp(commands[i].name, argv[optind + 1]) == 0) {
+					optind = 0;
+					return commands[i].fn(&cx, 2, hargv);
+				}
+		}
+		usage(stdout);
+		return EX_OK_;
+	}
+	if (strcmp(argv[optind], "version") == 0) {
+		printf("relayguard %s\n", RG_VERSION);
+		return EX_OK_;
+	}
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].name, argv[optind]) == 0) {
+			int cargc = argc - optind;
+			char **cargv = argv + optind;
+
+			optind = 0;	/* reset getopt for the command */
+			return commands[i].fn(&cx, cargc, cargv);
+		}
+	}
+	log_warnx("unknown command '%s' (see relayguard --help)", argv[optind]);
+	return EX_USAGE_;
+}

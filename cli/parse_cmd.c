@@ -1,0 +1,390 @@
+/*
+ * parse_cmd.c - `relayguard parse`: logs in, JSON Lines out.
+ *
+ * Several inputs are merged by time, line by line, so that a Postfix log
+ * and a content filter's log (or rotated files given in any order) are
+ * read as the one stream they were. With --summary, a per-user table
+ * replaces the JSON.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../collector/parser.h"
+#include "../common/linereader.h"
+#include "../common/log.h"
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "cli.h"
+
+typedef struct input {
+	const char *name;
+	linereader *lr;
+	ll_ctx ctx;
+	logline ll;
+	int have;		/* ll holds the next line */
+} input;
+
+typedef struct user_sum {
+	char *user;
+	const char *kind;
+	long messages, recipients, sent, deferred, bounced, rejected, spam,
+	    held, incomplete;
+} user_sum;
+
+typedef struct out_ctx {
+	strbuf sb;
+	int sessions;
+	int summary;
+	user_sum *users;
+	size_t nusers, cap;
+	long bounces;		/* Postfix's own notifications */
+	int write_error;
+} out_ctx;
+
+/* emit - write a buffer as one line on stdout */
+static void
+emit(out_ctx *o)
+{
+	sb_addc(&o->sb, '\n');
+	if (fwrite(o->sb.s, 1, o->sb.len, stdout) != o->sb.len)
+		o->write_error = 1;
+	sb_reset(&o->sb);
+}
+
+/* summary_user - the row of a user, added if new */
+static user_sum *
+summary_user(out_ctx *o, const char *user, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < o->nusers; i++)
+		if (strcmp(o->users[i].user, user) == 0)
+			return &o->users[i];
+	if (o->nusers == o->cap) {
+		o->cap = o->cap ? o->cap * 2 : 16;
+		o->users = xrealloc(o->users, o->cap * sizeof(user_sum));
+	}
+	memset(&o->users[o->nusers], 0, sizeof(user_sum));
+	o->users[o->nusers].user = xstrdup(user);
+	o->users[o->nusers].kind = kind;
+	return &o->users[o->nusers++];
+}
+
+/* summarize - count one record for its user */
+static void
+summarize(out_ctx *o, const rg_record *r)
+{
+	const char *user, *kind;
+	user_sum *u;
+	int i;
+
+	if (r->filtered_as != NULL)
+		return;		/* counted under the queue ID it went on as */
+	if (r->bounce_of != NULL) {
+		o->bounces++;
+		return;
+	}
+	if (r->sasl_username != NULL)
+		user = r->sasl_username, kind = "sasl";
+	else if (r->client_ip != NULL)
+		user = r->client_ip, kind = "ip";
+	else if (r->pickup)
+		user = "(local submission)", kind = "local";
+	else
+		user = "(unknown)", kind = "-";
+	u = summary_user(o, user, kind);
+	u->messages++;
+	u->recipients += r->nrcpts;
+	for (i = 0; i < r->nrcpts; i++) {
+		const char *s = r->rcpts[i].status;
+
+		if (s == NULL)
+			continue;
+		if (strcmp(s, "sent") == 0)
+			u->sent++;
+		else if (strcmp(s, "deferred") == 0)
+			u->deferred++;
+		else if (strcmp(s, "bounced") == 0 || strcmp(s, "expired") == 0)
+			u->bounced++;
+		else if (strcmp(s, "rejected") == 0)
+			u->rejected++;
+	}
+	if (r->rejected.stage != NULL && r->nrcpts == 0)
+		u->rejected++;
+	if (r->verdict.source > VS_CLIENT_HEADER && r->verdict.spam)
+		u->spam++;
+	if (r->held)
+		u->held++;
+	if (!r->complete)
+		u->incomplete++;
+}
+
+/* on_message - assembler callback */
+static void
+on_message(void *arg, const rg_record *r)
+{
+	out_ctx *o = arg;
+
+	if (o->summary) {
+		summarize(o, r);
+		return;
+	}
+	rec_json(&o->sb, r);
+	emit(o);
+}
+
+/* on_session - assembler callback */
+static void
+on_session(void *arg, const rg_session *s)
+{
+	out_ctx *o = arg;
+
+	if (!o->sessions || o->summary)
+		return;
+	sess_json(&o->sb, s);
+	emit(o);
+}
+
+/* cmp_users - most messages first, then by name */
+static int
+cmp_users(const void *a, const void *b)
+{
+	const user_sum *x = a, *y = b;
+
+	if (x->messages != y->messages)
+		return x->messages < y->messages ? 1 : -1;
+	return strcmp(x->user, y->user);
+}
+
+/* print_summary - the per-user table */
+static void
+print_summary(out_ctx *o)
+{
+	size_t i;
+
+	qsort(o->users, o->nusers, sizeof(user_sum), cmp_users);
+	printf("%-32s %-5s %8s %6s %6s %8s %7s %8s %5s %5s\n", "user", "kind",
+	    "messages", "rcpts", "sent", "deferred", "bounced", "rejected",
+	    "spam", "held");
+	for (i = 0; i < o->nusers; i++) {
+		user_sum *u = &o->users[i];
+		strbuf name;
+
+		/* log text: print it escaped, never raw to a terminal */
+		sb_init(&name);
+		sb_json_str(&name, u->user, strlen(u->user));
+		printf("%-32s %-5s %8ld %6ld %6ld %8ld %7ld %8ld %5ld %5ld\n",
+		    name.s, u->kind, u->messages, u->recipients, u->sent,
+		    u->deferred, u->bounced, u->rejected, u->spam, u->held);
+		sb_free(&name);
+		free(u->user);
+	}
+	printf("%zu users; %ld non-delivery notifications from Postfix "
+	    "itself\n", o->nusers, o->bounces);
+	free(o->users);
+}
+
+/* advance - read the input's next line with a known header */
+static int
+advance(input *in, rg_parser *p)
+{
+	const char *line;
+	size_t len;
+	int r;
+
+	in->have = 0;
+	while ((r = lr_next(in->lr, &line, &len)) == 1) {
+		if (ll_parse(&in->ctx, line, len, &in->ll) == 0) {
+			in->have = 1;
+			return 0;
+		}
+		prs_malformed(p);
+	}
+	if (r < 0) {
+		log_warnx("%s: %s", in->name, lr_error(in->lr));
+		return -1;
+	}
+	return 0;
+}
+
+/* parse_usage - the command's help */
+static void
+parse_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: relayguard [-c CONFIG] parse [--year YYYY] [--tz ZONE] "
+	    "[--sessions]\n"
+	    "                  [--stats] [--summary] [FILE ...]\n\n"
+	    "Reads Postfix logs (and rspamd, amavis, spamd lines) from FILEs, "
+	    "plain or\ngzip, or from standard input, and writes one JSON object "
+	    "per message as it\nends; at end of input, the unfinished ones with "
+	    "\"complete\": false. Several\nFILEs are merged by time.\n\n"
+	    "  --year YYYY   year of year-less timestamps (default: from each "
+	    "file's mtime)\n"
+	    "  --tz ZONE     zone of zone-less timestamps (default: [parse] "
+	    "timezone, else\n"
+	    "                the system's)\n"
+	    "  --sessions    also one object per SMTP session (\"type\": "
+	    "\"session\")\n"
+	    "  --stats       counts per program and kind on standard error\n"
+	    "  --summary     a per-user table instead of JSON\n");
+}
+
+/* cmd_parse - the parse command */
+int
+cmd_parse(const cli_ctx *cx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "year", required_argument, NULL, 'y' },
+		{ "tz", required_argument, NULL, 'z' },
+		{ "sessions", no_argument, NULL, 's' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "summary", no_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	rg_config *cfg;
+	asm_options ao;
+	asm_callbacks cb;
+	out_ctx o;
+	rg_parser *p;
+	input *in;
+	const char *tz = NULL;
+	long year = -1;
+	int ch, stats = 0, rc, nin, i, failed = 0;
+
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'y': {
+			char *end;
+
+			errno = 0;
+			year = strtol(optarg, &end, 10);
+			if (errno || *end || year < 1970 || year > 9999) {
+				log_warnx("parse: --year: '%s' is not a year",
+				    optarg);
+				return EX_USAGE_;
+			}
+			break;
+		}
+		case 'z':
+			tz = optarg;
+			break;
+		case 's':
+			o.sessions = 1;
+			break;
+		case 'S':
+			stats = 1;
+			break;
+		case 'u':
+			o.summary = 1;
+			break;
+		case 'h':
+			parse_usage(stdout);
+			return EX_OK_;
+		default:
+			parse_usage(stderr);
+			return EX_USAGE_;
+		}
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	if (tz == NULL && cfg->timezone != NULL && *cfg->timezone)
+		tz = cfg->timezone;
+	if (tz != NULL && rgt_set_zone(tz) != 0) {
+		log_warnx("parse: unknown time zone '%s'", tz);
+		cfg_free(cfg);
+		return EX_USAGE_;
+	}
+	if (year < 0)
+		year = cfg->year;
+
+	nin = argc - optind;
+	in = xcalloc(nin > 0 ? (size_t)nin : 1, sizeof(*in));
+	if (nin == 0) {
+		in[0].name = "(standard input)";
+		nin = 1;
+	} else {
+		for (i = 0; i < nin; i++)
+			in[i].name = argv[optind + i];
+	}
+	for (i = 0; i < nin; i++) {
+		struct stat st;
+		const char *path = argc - optind > 0 ? in[i].name : NULL;
+		time_t ref = time(NULL);
+
+		if ((in[i].lr = lr_open(path, (size_t)cfg->max_line_length))
+		    == NULL) {
+			log_warn("%s", in[i].name);
+			failed = 1;
+			continue;
+		}
+		if (path != NULL && strcmp(path, "-") != 0
+		    && stat(path, &st) == 0)
+			ref = st.st_mtime;
+		ll_init(&in[i].ctx, (int)year, ref);
+	}
+	if (failed) {
+		for (i = 0; i < nin; i++)
+			lr_close(in[i].lr);
+		free(in);
+		cfg_free(cfg);
+		return EX_NOINPUT_;
+	}
+
+	memset(&ao, 0, sizeof(ao));
+	ao.max_message_age = cfg->max_message_age;
+	ao.max_session_age = cfg->max_session_age;
+	ao.spamd_window = cfg->spamd_window;
+	ao.default_host = cfg->hostname;
+	ao.headers = cfg->headers;
+	ao.nheaders = cfg->nheaders;
+	cb.message = on_message;
+	cb.session = on_session;
+	cb.arg = &o;
+	sb_init(&o.sb);
+	p = prs_new(&ao, &cb);
+
+	for (i = 0; i < nin; i++)
+		if (advance(&in[i], p) != 0)
+			failed = 1;
+	for (;;) {
+		/* the input whose next line is the earliest */
+		int best = -1;
+
+		for (i = 0; i < nin; i++)
+			if (in[i].have && (best < 0 || in[i].ll.ts < in[best].ll.ts))
+				best = i;
+		if (best < 0)
+			break;
+		prs_line(p, &in[best].ll);
+		if (advance(&in[best], p) != 0)
+			failed = 1;
+		if (o.write_error)
+			break;
+	}
+	for (i = 0; i < nin; i++) {
+		prs_add_truncated(p, lr_truncated(in[i].lr));
+		lr_close(in[i].lr);
+	}
+	free(in);
+	if (stats)
+		prs_print_stats(p, stderr);
+	prs_finish(p);
+	if (o.summary)
+		print_summary(&o);
+	prs_free(p);
+	sb_free(&o.sb);
+	cfg_free(cfg);
+	if (fflush(stdout) != 0 || o.write_error) {
+		log_warn("parse: standard output");
+		return EX_IOERR_;
+	}
+	return failed ? EX_IOERR_ : EX_OK_;
+}

@@ -1,0 +1,1313 @@
+/*
+ * assemble.c - message and session assembly. Owns every open record, the
+ * hash tables that find them, the interned host names and the pending
+ * spamd results. Nothing here fails: malformed events were filtered out by
+ * the parser, and odd orders (a delivery before its client= line, a
+ * removed without anything before it) still make a record.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/xalloc.h"
+#include "assemble.h"
+
+typedef struct msg_node {
+	rg_record r;
+	uint32_t hash;
+	struct msg_node *hnext;
+	struct msg_node *lprev, *lnext;	/* LRU by last_seen */
+} msg_node;
+
+typedef struct sess_node {
+	rg_session s;
+	uint32_t hash;
+	struct sess_node *hnext;
+	struct sess_node *lprev, *lnext;
+	rg_usec last_seen;
+	msg_node **pending;	/* NOQUEUE records waiting for the session end */
+	int npending, pcap;
+} sess_node;
+
+typedef struct mid_entry {
+	msg_node *m;
+	uint32_t hash;
+	struct mid_entry *next;
+} mid_entry;
+
+typedef struct spamd_pending {
+	char *msgid;
+	rg_usec ts;
+	int spam;
+	char *score, *required, *symbols;
+} spamd_pending;
+
+#define SPAMD_PENDING_MAX 1024
+
+struct assembler {
+	asm_options opt;
+	asm_callbacks cb;
+	msg_node **mtab;
+	size_t mbuckets, nmsgs;
+	msg_node *mhead, *mtail;
+	sess_node **stab;
+	size_t sbuckets, nsess;
+	sess_node *shead, *stail;
+	mid_entry **idtab;
+	size_t idbuckets, nids;
+	char **hosts;
+	size_t nhosts;
+	const char *last_host;
+	rg_usec now, last_sweep;
+	spamd_pending spamd[SPAMD_PENDING_MAX];
+	int nspamd;
+};
+
+/* ---- helpers ---- */
+
+/* hash_bytes - FNV-1a */
+static uint32_t
+hash_bytes(uint32_t h, const char *p, size_t n)
+{
+	while (n--) {
+		h ^= (unsigned char)*p++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* sdup - a NUL-terminated copy of a slice (NULL for an unset slice) */
+static char *
+sdup(rg_slice s)
+{
+	return s.p == NULL ? NULL : xstrndup(s.p, s.n);
+}
+
+/* put - replace *dst by a copy of s when s is set */
+static void
+put(char **dst, rg_slice s)
+{
+	if (s.p == NULL)
+		return;
+	if (*dst != NULL && strlen(*dst) == s.n && memcmp(*dst, s.p, s.n) == 0)
+		return;
+	free(*dst);
+	*dst = xstrndup(s.p, s.n);
+}
+
+/* put_if_unset - set *dst from s only when it has no value yet */
+static void
+put_if_unset(char **dst, rg_slice s)
+{
+	if (*dst == NULL)
+		put(dst, s);
+}
+
+/* sl_num - a slice of digits as a number, -1 if not one */
+static long long
+sl_num(rg_slice s)
+{
+	long long v = 0;
+	size_t i;
+
+	if (s.p == NULL || s.n == 0 || s.n > 18)
+		return -1;
+	for (i = 0; i < s.n; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -1;
+		v = v * 10 + (s.p[i] - '0');
+	}
+	return v;
+}
+
+/* sl_eq - slice equals a C string */
+static int
+sl_eq(rg_slice s, const char *lit)
+{
+	return s.p != NULL && strlen(lit) == s.n && memcmp(s.p, lit, s.n) == 0;
+}
+
+/* str_eq_sl - C string (maybe NULL) equals slice */
+static int
+str_eq_sl(const char *str, rg_slice s)
+{
+	return str != NULL && s.p != NULL && strlen(str) == s.n
+	    && memcmp(str, s.p, s.n) == 0;
+}
+
+/* host_intern - one shared copy of each host name */
+static const char *
+host_intern(assembler *a, const logline *ll)
+{
+	const char *p = ll->host;
+	size_t n = ll->hostlen, i;
+
+	if (n == 0) {
+		if (a->opt.default_host != NULL && *a->opt.default_host)
+			return a->opt.default_host;
+		return a->last_host != NULL ? a->last_host : "";
+	}
+	if (a->last_host != NULL && strlen(a->last_host) == n
+	    && memcmp(a->last_host, p, n) == 0)
+		return a->last_host;
+	for (i = 0; i < a->nhosts; i++)
+		if (strlen(a->hosts[i]) == n && memcmp(a->hosts[i], p, n) == 0)
+			return a->last_host = a->hosts[i];
+	a->hosts = xrealloc(a->hosts, (a->nhosts + 1) * sizeof(char *));
+	a->hosts[a->nhosts] = xstrndup(p, n);
+	return a->last_host = a->hosts[a->nhosts++];
+}
+
+/* ---- messages ---- */
+
+/* msg_hash - hash of host and queue ID */
+static uint32_t
+msg_hash(const char *host, const char *qid, size_t n)
+{
+	uint32_t h = hash_bytes(2166136261u, qid, n);
+
+	return hash_bytes(h, (const char *)&host, sizeof(host));
+}
+
+/* mtab_grow - double the message table */
+static void
+mtab_grow(assembler *a)
+{
+	size_t nb = a->mbuckets * 2, i;
+	msg_node **t = xcalloc(nb, sizeof(*t));
+
+	for (i = 0; i < a->mbuckets; i++) {
+		msg_node *m = a->mtab[i], *next;
+
+		for (; m != NULL; m = next) {
+			next = m->hnext;
+			m->hnext = t[m->hash & (nb - 1)];
+			t[m->hash & (nb - 1)] = m;
+		}
+	}
+	free(a->mtab);
+	a->mtab = t;
+	a->mbuckets = nb;
+}
+
+/* msg_find - the open message host/qid, or NULL */
+static msg_node *
+msg_find(assembler *a, const char *host, rg_slice qid)
+{
+	uint32_t h;
+	msg_node *m;
+
+	if (qid.n == 0 || qid.n >= sizeof(m->r.qid))
+		return NULL;
+	h = msg_hash(host, qid.p, qid.n);
+	for (m = a->mtab[h & (a->mbuckets - 1)]; m != NULL; m = m->hnext)
+		if (m->hash == h && m->r.host == host
+		    && strlen(m->r.qid) == qid.n
+		    && memcmp(m->r.qid, qid.p, qid.n) == 0)
+			return m;
+	return NULL;
+}
+
+/* lru_append - put m at the tail of the LRU list */
+static void
+lru_append(assembler *a, msg_node *m)
+{
+	m->lnext = NULL;
+	m->lprev = a->mtail;
+	if (a->mtail)
+		a->mtail->lnext = m;
+	else
+		a->mhead = m;
+	a->mtail = m;
+}
+
+/* lru_unlink - take m out of the LRU list */
+static void
+lru_unlink(assembler *a, msg_node *m)
+{
+	if (m->lprev)
+		m->lprev->lnext = m->lnext;
+	else
+		a->mhead = m->lnext;
+	if (m->lnext)
+		m->lnext->lprev = m->lprev;
+	else
+		a->mtail = m->lprev;
+	m->lprev = m->lnext = NULL;
+}
+
+/* rec_init - an empty record */
+static msg_node *
+node_new(const char *host, rg_usec ts)
+{
+	msg_node *m = xcalloc(1, sizeof(*m));
+
+	m->r.host = host;
+	m->r.first_seen = m->r.last_seen = ts;
+	m->r.size = m->r.nrcpt = -1;
+	m->r.smtpd_pid = -1;
+	return m;
+}
+
+/* msg_new - a new open message host/qid */
+static msg_node *
+msg_new(assembler *a, const char *host, rg_slice qid, rg_usec ts)
+{
+	msg_node *m = node_new(host, ts);
+
+	memcpy(m->r.qid, qid.p, qid.n);
+	m->r.qid[qid.n] = '\0';
+	m->hash = msg_hash(host, qid.p, qid.n);
+	if (a->nmsgs + 1 > a->mbuckets)
+		mtab_grow(a);
+	m->hnext = a->mtab[m->hash & (a->mbuckets - 1)];
+	a->mtab[m->hash & (a->mbuckets - 1)] = m;
+	a->nmsgs++;
+	lru_append(a, m);
+	return m;
+}
+
+/* touch - note activity on m at ts */
+static void
+touch(assembler *a, msg_node *m, rg_usec ts)
+{
+	if (ts > m->r.last_seen)
+		m->r.last_seen = ts;
+	if (a->mtail != m) {
+		lru_unlink(a, m);
+		lru_append(a, m);
+	}
+}
+
+/* msg_get - the open message host/qid, created if need be */
+static msg_node *
+msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts)
+{
+	msg_node *m = msg_find(a, host, qid);
+
+	if (m == NULL) {
+		if (qid.n == 0 || qid.n >= sizeof(m->r.qid))
+			return NULL;
+		m = msg_new(a, host, qid, ts);
+	}
+	touch(a, m, ts);
+	return m;
+}
+
+/* record_free - release a record's strings */
+static void
+record_free(rg_record *r)
+{
+	int i;
+
+	free(r->client_host);
+	free(r->client_ip);
+	free(r->client_port);
+	free(r->sasl_method);
+	free(r->sasl_username);
+	free(r->sender);
+	free(r->message_id);
+	for (i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	for (i = 0; i < r->nrcpts; i++) {
+		rg_rcpt *rc = &r->rcpts[i];
+
+		free(rc->address);
+		free(rc->orig_to);
+		free(rc->status);
+		free(rc->dsn);
+		free(rc->relay);
+		free(rc->delay);
+		free(rc->response);
+	}
+	free(r->rcpts);
+	free(r->verdict.score);
+	free(r->verdict.required);
+	free(r->verdict.action);
+	free(r->verdict.symbols);
+	free(r->rejected.stage);
+	free(r->rejected.code);
+	free(r->rejected.dsn);
+	free(r->rejected.text);
+	free(r->bounce_of);
+	free(r->orig_queue_id);
+	free(r->filtered_as);
+}
+
+/* mid_remove - drop m from the message-id index */
+static void
+mid_remove(assembler *a, msg_node *m)
+{
+	uint32_t h;
+	mid_entry **pp, *e;
+
+	if (m->r.message_id == NULL)
+		return;
+	h = hash_bytes(2166136261u, m->r.message_id, strlen(m->r.message_id));
+	for (pp = &a->idtab[h & (a->idbuckets - 1)]; (e = *pp) != NULL;
+	    pp = &e->next) {
+		if (e->m == m) {
+			*pp = e->next;
+			free(e);
+			a->nids--;
+			return;
+		}
+	}
+}
+
+/* msg_finish - hand m to the caller and forget it */
+static void
+msg_finish(assembler *a, msg_node *m, int complete)
+{
+	msg_node **pp;
+
+	m->r.complete = complete ? 1 : 0;
+	if (a->cb.message != NULL)
+		a->cb.message(a->cb.arg, &m->r);
+	for (pp = &a->mtab[m->hash & (a->mbuckets - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
+	}
+	a->nmsgs--;
+	lru_unlink(a, m);
+	mid_remove(a, m);
+	record_free(&m->r);
+	free(m);
+}
+
+/* rcpt_get - the recipient addr/orig_to of r, added if new */
+static rg_rcpt *
+rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to)
+{
+	int i;
+	rg_rcpt *rc;
+
+	for (i = 0; i < r->nrcpts; i++) {
+		rc = &r->rcpts[i];
+		if (str_eq_sl(rc->address, addr)
+		    && (orig_to.p == NULL ? rc->orig_to == NULL
+		    : str_eq_sl(rc->orig_to, orig_to)))
+			return rc;
+	}
+	if (r->nrcpts == r->rcap) {
+		r->rcap = r->rcap ? r->rcap * 2 : 4;
+		r->rcpts = xrealloc(r->rcpts, (size_t)r->rcap * sizeof(*rc));
+	}
+	rc = &r->rcpts[r->nrcpts++];
+	memset(rc, 0, sizeof(*rc));
+	rc->address = sdup(addr);
+	rc->orig_to = sdup(orig_to);
+	return rc;
+}
+
+/* verdict_offer - keep the most trusted verdict; fill gaps from equals */
+static void
+verdict_offer(rg_record *r, enum verdict_source src, int spam, rg_slice score,
+    rg_slice required, rg_slice action, rg_slice symbols)
+{
+	rg_verdict *v = &r->verdict;
+
+	if (src < v->source)
+		return;
+	if (src > v->source) {
+		free(v->score);
+		free(v->required);
+		free(v->action);
+		free(v->symbols);
+		memset(v, 0, sizeof(*v));
+		v->source = src;
+		v->spam = spam > 0;
+	} else if (spam > 0) {
+		v->spam = 1;
+	}
+	put_if_unset(&v->score, score);
+	put_if_unset(&v->required, required);
+	put_if_unset(&v->action, action);
+	put_if_unset(&v->symbols, symbols);
+}
+
+/* ci_eq - case-insensitive comparison of a slice and a C string */
+static int
+ci_eq(rg_slice s, const char *name)
+{
+	size_t i;
+
+	if (strlen(name) != s.n)
+		return 0;
+	for (i = 0; i < s.n; i++) {
+		char c1 = s.p[i], c2 = name[i];
+
+		if (c1 >= 'A' && c1 <= 'Z')
+			c1 += 32;
+		if (c2 >= 'A' && c2 <= 'Z')
+			c2 += 32;
+		if (c1 != c2)
+			return 0;
+	}
+	return 1;
+}
+
+/* ci_prefix - case-insensitive prefix test */
+static int
+ci_prefix(rg_slice s, const char *lit)
+{
+	rg_slice head = { s.p, strlen(lit) };
+
+	return s.n >= head.n && ci_eq(head, lit);
+}
+
+/*
+ * spam_header - X-Spam: / X-Spam-Flag: yes|no, X-Spam-Status: Yes, score=...
+ * Offers a verdict; returns 1 if the header was a spam header.
+ */
+static int
+spam_header(rg_record *r, rg_slice name, rg_slice value,
+    enum verdict_source src)
+{
+	rg_slice none = { 0 }, score = { 0 }, req = { 0 }, syms = { 0 };
+	const char *p, *end = value.p + value.n;
+	int spam;
+
+	if (ci_eq(name, "X-Spam") || ci_eq(name, "X-Spam-Flag")) {
+		spam = ci_prefix(value, "yes") || ci_prefix(value, "true");
+	} else if (ci_eq(name, "X-Spam-Status")) {
+		spam = ci_prefix(value, "yes");
+		for (p = value.p; p < end; p++) {
+			if (end - p > 6 && memcmp(p, "score=", 6) == 0) {
+				score.p = p + 6;
+				for (score.n = 0; p + 6 + score.n < end
+				    && p[6 + score.n] != ' '; score.n++)
+					;
+			} else if (end - p > 9 && memcmp(p, "required=", 9) == 0) {
+				req.p = p + 9;
+				for (req.n = 0; p + 9 + req.n < end
+				    && p[9 + req.n] != ' '; req.n++)
+					;
+			} else if (end - p > 6 && memcmp(p, "tests=", 6) == 0) {
+				syms.p = p + 6;
+				for (syms.n = 0; p + 6 + syms.n < end
+				    && p[6 + syms.n] != ' '; syms.n++)
+					;
+			}
+		}
+	} else {
+		return 0;
+	}
+	verdict_offer(r, src, spam, score, req, none, syms);
+	return 1;
+}
+
+/* header_add - record a logged header (first value of a name wins) */
+static void
+header_add(assembler *a, rg_record *r, rg_slice name, rg_slice value,
+    int cut)
+{
+	const char *canon = NULL;
+	int i;
+
+	for (i = 0; i < a->opt.nheaders; i++)
+		if (ci_eq(name, a->opt.headers[i]))
+			canon = a->opt.headers[i];
+	for (i = 0; i < r->nheaders; i++)
+		if (canon != NULL ? strcmp(r->headers[i].name, canon) == 0
+		    : ci_eq(name, r->headers[i].name))
+			return;
+	if (r->nheaders >= 32)
+		return;
+	r->headers = xrealloc(r->headers,
+	    (size_t)(r->nheaders + 1) * sizeof(rg_header));
+	r->headers[r->nheaders].name = canon ? xstrdup(canon) : sdup(name);
+	r->headers[r->nheaders].value = sdup(value);
+	r->headers[r->nheaders].cut = cut;
+	r->nheaders++;
+}
+
+/* set_reject - record why the message (or NOQUEUE attempt) was refused */
+static void
+set_reject(rg_record *r, rg_slice stage, const rg_event *ev)
+{
+	rg_reject *j = &r->rejected;
+
+	free(j->stage);
+	free(j->code);
+	free(j->dsn);
+	free(j->text);
+	j->stage = sdup(stage);
+	j->code = sdup(ev->code);
+	j->dsn = sdup(ev->dsn);
+	j->text = sdup(ev->text);
+	if (j->stage == NULL)
+		j->stage = xstrdup("unknown");
+}
+
+/* spammy - does a reject text say it is spam? */
+static int
+spammy(rg_slice t)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= t.n; i++) {
+		rg_slice w = { t.p + i, 4 };
+
+		if (ci_eq(w, "spam"))
+			return 1;
+		if (i + 5 <= t.n) {
+			rg_slice g = { t.p + i, 5 };
+
+			if (ci_eq(g, "gtube"))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* client_into - copy the client of an event into a record */
+static void
+client_into(rg_record *r, const rg_event *ev)
+{
+	put(&r->client_host, ev->client_host);
+	put(&r->client_ip, ev->client_ip);
+	put(&r->client_port, ev->client_port);
+	put(&r->sasl_method, ev->sasl_method);
+	put(&r->sasl_username, ev->sasl_user);
+}
+
+/* link_filtered - m1 went through a content filter and continues as m2 */
+static void
+link_filtered(rg_record *r1, rg_record *r2)
+{
+	int i;
+
+	free(r1->filtered_as);
+	r1->filtered_as = xstrdup(r2->qid);
+	if (r2->orig_queue_id == NULL)
+		r2->orig_queue_id = xstrdup(r1->orig_queue_id ? r1->orig_queue_id
+		    : r1->qid);
+	/* the original client and login, not the filter's re-injection */
+#define TAKE(f) if (r1->f != NULL) { free(r2->f); r2->f = xstrdup(r1->f); }
+	TAKE(client_host);
+	TAKE(client_ip);
+	TAKE(client_port);
+	TAKE(sasl_method);
+	TAKE(sasl_username);
+#undef TAKE
+	if (r2->message_id == NULL && r1->message_id != NULL)
+		r2->message_id = xstrdup(r1->message_id);
+	for (i = 0; i < r1->nheaders; i++) {
+		int j, have = 0;
+
+		for (j = 0; j < r2->nheaders; j++)
+			if (strcmp(r2->headers[j].name, r1->headers[i].name) == 0)
+				have = 1;
+		if (have)
+			continue;
+		r2->headers = xrealloc(r2->headers,
+		    (size_t)(r2->nheaders + 1) * sizeof(rg_header));
+		r2->headers[r2->nheaders].name = xstrdup(r1->headers[i].name);
+		r2->headers[r2->nheaders].value = xstrdup(r1->headers[i].value);
+		r2->headers[r2->nheaders].cut = r1->headers[i].cut;
+		r2->nheaders++;
+	}
+	if (r1->verdict.source > r2->verdict.source) {
+		rg_slice sc = { r1->verdict.score, r1->verdict.score ? strlen(r1->verdict.score) : 0 };
+		rg_slice rq = { r1->verdict.required, r1->verdict.required ? strlen(r1->verdict.required) : 0 };
+		rg_slice ac = { r1->verdict.action, r1->verdict.action ? strlen(r1->verdict.action) : 0 };
+		rg_slice sy = { r1->verdict.symbols, r1->verdict.symbols ? strlen(r1->verdict.symbols) : 0 };
+
+		verdict_offer(r2, r1->verdict.source, r1->verdict.spam, sc, rq,
+		    ac, sy);
+	}
+}
+
+/* ---- message-id index (for spamd) ---- */
+
+/* mid_add - index m by its message-id */
+static void
+mid_add(assembler *a, msg_node *m)
+{
+	mid_entry *e = xmalloc(sizeof(*e));
+
+	if (a->nids + 1 > a->idbuckets) {
+		size_t nb = a->idbuckets * 2, i;
+		mid_entry **t = xcalloc(nb, sizeof(*t));
+
+		for (i = 0; i < a->idbuckets; i++) {
+			mid_entry *x = a->idtab[i], *next;
+
+			for (; x != NULL; x = next) {
+				next = x->next;
+				x->next = t[x->hash & (nb - 1)];
+				t[x->hash & (nb - 1)] = x;
+			}
+		}
+		free(a->idtab);
+		a->idtab = t;
+		a->idbuckets = nb;
+	}
+	a->nids++;
+	e->m = m;
+	e->hash = hash_bytes(2166136261u, m->r.message_id,
+	    strlen(m->r.message_id));
+	e->next = a->idtab[e->hash & (a->idbuckets - 1)];
+	a->idtab[e->hash & (a->idbuckets - 1)] = e;
+}
+
+/* mid_find - the newest open message with this message-id near ts */
+static msg_node *
+mid_find(assembler *a, rg_slice mid, rg_usec ts)
+{
+	uint32_t h = hash_bytes(2166136261u, mid.p, mid.n);
+	mid_entry *e;
+	rg_usec win = a->opt.spamd_window * RG_USEC;
+
+	for (e = a->idtab[h & (a->idbuckets - 1)]; e != NULL; e = e->next) {
+		rg_record *r = &e->m->r;
+
+		if (e->hash == h && str_eq_sl(r->message_id, mid)
+		    && ts >= r->first_seen - win && ts <= r->last_seen + win)
+			return e->m;
+	}
+	return NULL;
+}
+
+/* spamd_apply - give a spamd result to a message */
+static void
+spamd_apply(rg_record *r, int spam, rg_slice score, rg_slice req,
+    rg_slice syms)
+{
+	rg_slice none = { 0 };
+
+	verdict_offer(r, VS_SPAMD, spam, score, req, none, syms);
+}
+
+/* spamd_pending_take - results that were logged before the message-id */
+static void
+spamd_pending_take(assembler *a, msg_node *m)
+{
+	int i;
+	rg_usec win = a->opt.spamd_window * RG_USEC;
+
+	for (i = 0; i < a->nspamd; i++) {
+		spamd_pending *p = &a->spamd[i];
+		rg_slice sc = { p->score, p->score ? strlen(p->score) : 0 };
+		rg_slice rq = { p->required, p->required ? strlen(p->required) : 0 };
+		rg_slice sy = { p->symbols, p->symbols ? strlen(p->symbols) : 0 };
+
+		if (strcmp(p->msgid, m->r.message_id) != 0
+		    || p->ts < m->r.first_seen - win
+		    || p->ts > m->r.last_seen + win)
+			continue;
+		spamd_apply(&m->r, p->spam, sc, rq, sy);
+		free(p->msgid);
+		free(p->score);
+		free(p->required);
+		free(p->symbols);
+		a->spamd[i--] = a->spamd[--a->nspamd];
+	}
+}
+
+/* spamd_pending_add - keep a result whose message is not known yet */
+static void
+spamd_pending_add(assembler *a, const rg_event *ev, rg_usec ts)
+{
+	spamd_pending *p;
+
+	if (a->nspamd == SPAMD_PENDING_MAX) {
+		/* drop the oldest */
+		free(a->spamd[0].msgid);
+		free(a->spamd[0].score);
+		free(a->spamd[0].required);
+		free(a->spamd[0].symbols);
+		memmove(&a->spamd[0], &a->spamd[1],
+		    (SPAMD_PENDING_MAX - 1) * sizeof(spamd_pending));
+		a->nspamd--;
+	}
+	p = &a->spamd[a->nspamd++];
+	p->msgid = sdup(ev->msgid);
+	p->ts = ts;
+	p->spam = ev->spam;
+	p->score = sdup(ev->score);
+	p->required = sdup(ev->required);
+	p->symbols = sdup(ev->symbols);
+}
+
+/* ---- sessions ---- */
+
+/* sess_hash - hash of host and pid */
+static uint32_t
+sess_hash(const char *host, long pid)
+{
+	uint32_t h = hash_bytes(2166136261u, (const char *)&pid, sizeof(pid));
+
+	return hash_bytes(h, (const char *)&host, sizeof(host));
+}
+
+/* sess_find - the open session host/pid, or NULL */
+static sess_node *
+sess_find(assembler *a, const char *host, long pid)
+{
+	uint32_t h = sess_hash(host, pid);
+	sess_node *s;
+
+	if (pid < 0)
+		return NULL;
+	for (s = a->stab[h & (a->sbuckets - 1)]; s != NULL; s = s->hnext)
+		if (s->hash == h && s->s.host == host && s->s.pid == pid)
+			return s;
+	return NULL;
+}
+
+/* slru_unlink - take s out of the session LRU */
+static void
+slru_unlink(assembler *a, sess_node *s)
+{
+	if (s->lprev)
+		s->lprev->lnext = s->lnext;
+	else
+		a->shead = s->lnext;
+	if (s->lnext)
+		s->lnext->lprev = s->lprev;
+	else
+		a->stail = s->lprev;
+	s->lprev = s->lnext = NULL;
+}
+
+/* slru_append - put s at the session LRU tail */
+static void
+slru_append(assembler *a, sess_node *s)
+{
+	s->lnext = NULL;
+	s->lprev = a->stail;
+	if (a->stail)
+		a->stail->lnext = s;
+	else
+		a->shead = s;
+	a->stail = s;
+}
+
+/* stab_grow - double the session table */
+static void
+stab_grow(assembler *a)
+{
+	size_t nb = a->sbuckets * 2, i;
+	sess_node **t = xcalloc(nb, sizeof(*t));
+
+	for (i = 0; i < a->sbuckets; i++) {
+		sess_node *s = a->stab[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;
+			s->hnext = t[s->hash & (nb - 1)];
+			t[s->hash & (nb - 1)] = s;
+		}
+	}
+	free(a->stab);
+	a->stab = t;
+	a->sbuckets = nb;
+}
+
+/* sess_new - a new open session host/pid */
+static sess_node *
+sess_new(assembler *a, const char *host, const logline *ll, rg_usec ts)
+{
+	sess_node *s = xcalloc(1, sizeof(*s));
+
+	s->s.host = host;
+	s->s.pid = ll->pid;
+	s->s.prog = xstrndup(ll->prog, ll->proglen);
+	s->last_seen = ts;
+	s->hash = sess_hash(host, ll->pid);
+	if (a->nsess + 1 > a->sbuckets)
+		stab_grow(a);
+	s->hnext = a->stab[s->hash & (a->sbuckets - 1)];
+	a->stab[s->hash & (a->sbuckets - 1)] = s;
+	a->nsess++;
+	slru_append(a, s);
+	return s;
+}
+
+/* emit_noqueue - hand out a NOQUEUE record, its login filled from the session */
+static void
+emit_noqueue(assembler *a, msg_node *m, const rg_session *s)
+{
+	if (s != NULL && m->r.sasl_username == NULL && s->sasl_username != NULL) {
+		m->r.sasl_username = xstrdup(s->sasl_username);
+		if (m->r.sasl_method == NULL && s->sasl_method != NULL)
+			m->r.sasl_method = xstrdup(s->sasl_method);
+	}
+	m->r.complete = 1;
+	if (a->cb.message != NULL)
+		a->cb.message(a->cb.arg, &m->r);
+	record_free(&m->r);
+	free(m);
+}
+
+/* sess_finish - hand out a session (and its NOQUEUE records) and forget it */
+static void
+sess_finish(assembler *a, sess_node *s, int complete)
+{
+	sess_node **pp;
+	int i;
+
+	s->s.complete = complete ? 1 : 0;
+	for (i = 0; i < s->npending; i++)
+		emit_noqueue(a, s->pending[i], &s->s);
+	free(s->pending);
+	if (a->cb.session != NULL)
+		a->cb.session(a->cb.arg, &s->s);
+	for (pp = &a->stab[s->hash & (a->sbuckets - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	}
+	a->nsess--;
+	slru_unlink(a, s);
+	free(s->s.prog);
+	free(s->s.client_host);
+	free(s->s.client_ip);
+	free(s->s.client_port);
+	free(s->s.sasl_method);
+	free(s->s.sasl_username);
+	free(s->s.counters);
+	free(s->s.lost);
+	free(s);
+}
+
+/* sess_touch - note activity on a session */
+static void
+sess_touch(assembler *a, sess_node *s, rg_usec ts)
+{
+	if (ts > s->last_seen)
+		s->last_seen = ts;
+	if (a->stail != s) {
+		slru_unlink(a, s);
+		slru_append(a, s);
+	}
+}
+
+/* ---- the event dispatcher ---- */
+
+/* sweep - drop what has been silent too long (in log time) */
+static void
+sweep(assembler *a)
+{
+	rg_usec mlimit = a->now - a->opt.max_message_age * RG_USEC;
+	rg_usec slimit = a->now - a->opt.max_session_age * RG_USEC;
+
+	while (a->mhead != NULL && a->mhead->r.last_seen < mlimit) {
+		a->mhead->r.stale = 1;
+		msg_finish(a, a->mhead, 0);
+	}
+	while (a->shead != NULL && a->shead->last_seen < slimit) {
+		a->shead->s.stale = 1;
+		sess_finish(a, a->shead, 0);
+	}
+	a->last_sweep = a->now;
+}
+
+/* on_session_event - connect, disconnect, lost, SASL failure */
+static void
+on_session_event(assembler *a, const char *host, const logline *ll,
+    const rg_event *ev, rg_usec ts)
+{
+	sess_node *s = sess_find(a, host, ll->pid);
+
+	if (ev->kind == EV_CONNECT) {
+		if (s != NULL)	/* pid reuse: the old one lost its disconnect */
+			sess_finish(a, s, 0);
+		s = sess_new(a, host, ll, ts);
+		s->s.connect = ts;
+		put(&s->s.client_host, ev->client_host);
+		put(&s->s.client_ip, ev->client_ip);
+		put(&s->s.client_port, ev->client_port);
+		return;
+	}
+	if (s == NULL) {
+		/* its connect was before the start of the log */
+		s = sess_new(a, host, ll, ts);
+		put(&s->s.client_host, ev->client_host);
+		put(&s->s.client_ip, ev->client_ip);
+	}
+	sess_touch(a, s, ts);
+	switch (ev->kind) {
+	case EV_DISCONNECT:
+		s->s.disconnect = ts;
+		put(&s->s.counters, ev->counters);
+		sess_finish(a, s, s->s.connect != 0);
+		break;
+	case EV_LOST:
+		put(&s->s.lost, ev->text);
+		break;
+	case EV_SASL_FAIL:
+		s->s.sasl_failures++;
+		break;
+	default:
+		break;
+	}
+}
+
+/* on_noqueue - a refusal before any queue ID: a record of its own */
+static void
+on_noqueue(assembler *a, const char *host, const logline *ll,
+    const rg_event *ev, rg_usec ts)
+{
+	msg_node *m = node_new(host, ts);
+	sess_node *s = sess_find(a, host, ll->pid);
+	rg_rcpt *rc;
+	rg_slice none = { 0 };
+
+	m->r.noqueue = 1;
+	m->r.smtpd_pid = ll->pid;
+	client_into(&m->r, ev);
+	put(&m->r.sender, ev->sender);
+	if (ev->rcpt.p != NULL) {
+		rc = rcpt_get(&m->r, ev->rcpt, none);
+		rc->status = xstrdup("rejected");
+		rc->dsn = sdup(ev->dsn);
+		rc->response = sdup(ev->text);
+	}
+	set_reject(&m->r, ev->stage, ev);
+	if (sl_eq(ev->action, "milter-reject") && spammy(ev->text))
+		verdict_offer(&m->r, VS_MILTER, 1, none, none, ev->action, none);
+	if (s == NULL) {
+		emit_noqueue(a, m, NULL);
+		return;
+	}
+	sess_touch(a, s, ts);
+	s->s.rejects++;
+	if (s->npending == s->pcap) {
+		s->pcap = s->pcap ? s->pcap * 2 : 4;
+		s->pending = xrealloc(s->pending,
+		    (size_t)s->pcap * sizeof(msg_node *));
+	}
+	s->pending[s->npending++] = m;
+	/* a flood of rejects in one session must not grow without bound */
+	if (s->npending >= 1024) {
+		int i;
+
+		for (i = 0; i < s->npending; i++)
+			emit_noqueue(a, s->pending[i], &s->s);
+		s->npending = 0;
+	}
+}
+
+/* on_client - smtpd QID: client=...: the message's origin */
+static void
+on_client(assembler *a, const char *host, const logline *ll,
+    const rg_event *ev, rg_usec ts)
+{
+	msg_node *m = msg_find(a, host, ev->qid);
+	sess_node *s = sess_find(a, host, ll->pid);
+
+	/* a reused short queue ID whose end we did not see */
+	if (m != NULL && (m->r.client_ip != NULL || m->r.pickup))
+		msg_finish(a, m, 0), m = NULL;
+	m = msg_get(a, host, ev->qid, ts);
+	m->r.first_seen = m->r.first_seen < ts ? m->r.first_seen : ts;
+	client_into(&m->r, ev);
+	m->r.smtpd_pid = ll->pid;
+	if (s != NULL) {
+		sess_touch(a, s, ts);
+		s->s.messages++;
+		if (ev->sasl_user.p != NULL) {
+			put(&s->s.sasl_username, ev->sasl_user);
+			put(&s->s.sasl_method, ev->sasl_method);
+		}
+	}
+}
+
+/* on_delivery - a delivery attempt for one recipient */
+static void
+on_delivery(assembler *a, msg_node *m, const rg_event *ev)
+{
+	rg_rcpt *rc = rcpt_get(&m->r, ev->rcpt, ev->orig_to);
+	const char *qa;
+
+	put(&rc->status, ev->status);
+	put(&rc->dsn, ev->dsn);
+	put(&rc->relay, ev->relay);
+	put(&rc->delay, ev->delay);
+	put(&rc->response, ev->response);
+	rc->attempts++;
+	/* a content filter answered "queued as QID2": the message goes on as QID2 */
+	if (sl_eq(ev->status, "sent") && ev->response.p != NULL
+	    && (qa = memmem(ev->response.p, ev->response.n, "queued as ", 10))
+	    != NULL) {
+		rg_slice q2 = { qa + 10, 0 };
+		const char *end = ev->response.p + ev->response.n;
+		msg_node *m2;
+
+		while (q2.p + q2.n < end && q2.p[q2.n] != ' '
+		    && q2.p[q2.n] != ')' && q2.p[q2.n] != ',')
+			q2.n++;
+		m2 = msg_find(a, m->r.host, q2);
+		if (m2 != NULL && m2 != m && m2->r.first_seen >= m->r.first_seen
+		    && m2->r.client_ip != NULL && rc->relay != NULL
+		    && strstr(rc->relay, m2->r.client_ip) != NULL
+		    && m2->r.orig_queue_id == NULL)
+			link_filtered(&m->r, &m2->r);
+	}
+}
+
+/* on_spamd - spamd has no queue ID: match its mid= to a message-id */
+static void
+on_spamd(assembler *a, const rg_event *ev, rg_usec ts)
+{
+	msg_node *m = mid_find(a, ev->msgid, ts);
+
+	if (m != NULL)
+		spamd_apply(&m->r, ev->spam, ev->score, ev->required,
+		    ev->symbols);
+	else
+		spamd_pending_add(a, ev, ts);
+}
+
+/* asm_event - fold one recognised line into the open records */
+void
+asm_event(assembler *a, const logline *ll, const rg_event *ev)
+{
+	const char *host = host_intern(a, ll);
+	rg_usec ts = ll->ts;
+	msg_node *m = NULL, *m2;
+	rg_slice none = { 0 };
+
+	if (ts > a->now)
+		a->now = ts;
+	if (a->now - a->last_sweep > 60 * RG_USEC)
+		sweep(a);
+	switch (ev->kind) {
+	case EV_CONNECT:
+	case EV_DISCONNECT:
+	case EV_LOST:
+	case EV_SASL_FAIL:
+		on_session_event(a, host, ll, ev, ts);
+		return;
+	case EV_NOQUEUE:
+		on_noqueue(a, host, ll, ev, ts);
+		return;
+	case EV_CLIENT:
+		on_client(a, host, ll, ev, ts);
+		return;
+	case EV_SPAMD:
+		on_spamd(a, ev, ts);
+		return;
+	default:
+		break;
+	}
+	if (ev->qid.p == NULL)
+		return;
+	if (ev->kind == EV_PICKUP) {
+		m = msg_find(a, host, ev->qid);
+		if (m != NULL && (m->r.client_ip != NULL || m->r.pickup))
+			msg_finish(a, m, 0);
+	}
+	if ((m = msg_get(a, host, ev->qid, ts)) == NULL)
+		return;
+	switch (ev->kind) {
+	case EV_PICKUP:
+		m->r.pickup = 1;
+		put(&m->r.sender, ev->sender);
+		break;
+	case EV_RCPT_REJECT: {
+		rg_rcpt *rc = rcpt_get(&m->r, ev->rcpt, none);
+
+		put(&rc->status, (rg_slice){ "rejected", 8 });
+		put(&rc->dsn, ev->dsn);
+		put(&rc->response, ev->text);
+		rc->attempts++;
+		put_if_unset(&m->r.sender, ev->sender);
+		break;
+	}
+	case EV_SMTPD_ACTION:
+		if (sl_eq(ev->action, "hold")) {
+			m->r.held = m->r.was_held = 1;
+		} else if (sl_eq(ev->action, "discard")) {
+			m->r.discarded = 1;
+		} else {
+			set_reject(&m->r, ev->stage, ev);
+			put_if_unset(&m->r.sender, ev->sender);
+			msg_finish(a, m, 1);
+		}
+		break;
+	case EV_MSGID:
+		if (m->r.message_id == NULL && ev->msgid.n > 0) {
+			m->r.message_id = sdup(ev->msgid);
+			mid_add(a, m);
+			if (a->nspamd > 0)
+				spamd_pending_take(a, m);
+		}
+		break;
+	case EV_HEADER: {
+		int cut = ev->hdr_is_milter
+		    ? ev->hdr_name.n + 2 + ev->hdr_value.n >= 60
+		    : ev->hdr_name.n + 2 + ev->hdr_value.n >= 200;
+
+		put_if_unset(&m->r.sender, ev->sender);
+		if (ev->hdr_is_milter) {
+			if (!ev->hdr_is_body)
+				spam_header(&m->r, ev->hdr_name, ev->hdr_value,
+				    VS_HEADER);
+		} else if (!ev->hdr_is_body) {
+			header_add(a, &m->r, ev->hdr_name, ev->hdr_value, cut);
+			spam_header(&m->r, ev->hdr_name, ev->hdr_value,
+			    VS_CLIENT_HEADER);
+		}
+		if (sl_eq(ev->action, "hold")) {
+			m->r.held = m->r.was_held = 1;
+		} else if (sl_eq(ev->action, "discard")) {
+			m->r.discarded = 1;
+		} else if (sl_eq(ev->action, "reject")) {
+			set_reject(&m->r, (rg_slice){ ev->hdr_is_body ? "body"
+			    : "header", ev->hdr_is_body ? 4 : 6 }, ev);
+			msg_finish(a, m, 1);
+		}
+		break;
+	}
+	case EV_MILTER:
+		put_if_unset(&m->r.sender, ev->sender);
+		if (sl_eq(ev->action, "milter-hold")) {
+			m->r.held = m->r.was_held = 1;
+		} else if (sl_eq(ev->action, "milter-discard")) {
+			m->r.discarded = 1;
+		} else if (sl_eq(ev->action, "milter-reject")) {
+			if (spammy(ev->text))
+				verdict_offer(&m->r, VS_MILTER, 1, none, none,
+				    (rg_slice){ "reject", 6 }, none);
+			set_reject(&m->r, ev->stage, ev);
+			msg_finish(a, m, 1);
+		}
+		break;
+	case EV_QMGR_FROM:
+		put(&m->r.sender, ev->sender);
+		if (ev->size.p)
+			m->r.size = sl_num(ev->size);
+		if (ev->nrcpt.p)
+			m->r.nrcpt = sl_num(ev->nrcpt);
+		break;
+	case EV_QMGR_EXPIRED:
+		put_if_unset(&m->r.sender, ev->sender);
+		m->r.expired = 1;
+		break;
+	case EV_REMOVED:
+		msg_finish(a, m, 1);
+		break;
+	case EV_PS_REMOVED:
+		m->r.deleted = 1;
+		msg_finish(a, m, 1);
+		break;
+	case EV_DELIVERY:
+		on_delivery(a, m, ev);
+		break;
+	case EV_NOTIFY:
+		if ((m2 = msg_get(a, host, ev->qid2, ts)) != NULL)
+			put(&m2->r.bounce_of, ev->qid);
+		break;
+	case EV_HOLD:
+		m->r.held = m->r.was_held = 1;
+		break;
+	case EV_RELEASE:
+		m->r.held = 0;
+		break;
+	case EV_REQUEUED:
+		break;
+	case EV_RSPAMD:
+		verdict_offer(&m->r, VS_RSPAMD, ev->spam, ev->score,
+		    ev->required, ev->filter_action, ev->symbols);
+		break;
+	case EV_AMAVIS:
+		verdict_offer(&m->r, VS_AMAVIS, ev->spam, ev->score, none,
+		    ev->filter_action, ev->symbols);
+		if (ev->qid2.p != NULL && ev->qid2.n > 0
+		    && (m2 = msg_get(a, host, ev->qid2, ts)) != NULL && m2 != m)
+			link_filtered(&m->r, &m2->r);
+		break;
+	default:
+		break;
+	}
+}
+
+/* asm_new - an empty assembler */
+assembler *
+asm_new(const asm_options *opt, const asm_callbacks *cb)
+{
+	assembler *a = xcalloc(1, sizeof(*a));
+
+	a->opt = *opt;
+	a->cb = *cb;
+	a->mbuckets = 1024;
+	a->mtab = xcalloc(a->mbuckets, sizeof(*a->mtab));
+	a->sbuckets = 256;
+	a->stab = xcalloc(a->sbuckets, sizeof(*a->stab));
+	a->idbuckets = 1024;
+	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
+	a->now = INT64_MIN / 2;
+	a->last_sweep = INT64_MIN / 2;
+	return a;
+}
+
+/* asm_finish - hand out everything still open, as incomplete */
+void
+asm_finish(assembler *a)
+{
+	while (a->shead != NULL)
+		sess_finish(a, a->shead, 0);
+	while (a->mhead != NULL)
+		msg_finish(a, a->mhead, 0);
+}
+
+/* asm_open_messages - how many messages are open */
+size_t
+asm_open_messages(const assembler *a)
+{
+	return a->nmsgs;
+}
+
+/* asm_open_sessions - how many sessions are open */
+size_t
+asm_open_sessions(const assembler *a)
+{
+	return a->nsess;
+}
+
+/* asm_free - release everything (without handing it out) */
+void
+asm_free(assembler *a)
+{
+	size_t i;
+	int j;
+
+	if (a == NULL)
+		return;
+	a->cb.message = NULL;
+	a->cb.session = NULL;
+	asm_finish(a);
+	free(a->mtab);
+	free(a->stab);
+	for (i = 0; i < a->idbuckets; i++) {
+		mid_entry *e = a->idtab[i], *n;
+
+		for (; e != NULL; e = n) {
+			n = e->next;
+			free(e);
+		}
+	}
+	free(a->idtab);
+	for (i = 0; i < a->nhosts; i++)
+		free(a->hosts[i]);
+	free(a->hosts);
+	for (j = 0; j < a->nspamd; j++) {
+		free(a->spamd[j].msgid);
+		free(a->spamd[j].score);
+		free(a->spamd[j].required);
+		free(a->spamd[j].symbols);
+	}
+	free(a);
+}

@@ -1,0 +1,134 @@
+/*
+ * parser.c - glue of the parsing pipeline and its counters. Owns the
+ * assembler and the scratch buffer. Never fails on input: what it cannot
+ * read is counted.
+ */
+#include <stdlib.h>
+
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "parser.h"
+#include "pfline.h"
+
+struct rg_parser {
+	assembler *as;
+	strbuf scratch;
+	prs_stats st;
+};
+
+/* prs_new - a pipeline that hands records to cb */
+rg_parser *
+prs_new(const asm_options *opt, const asm_callbacks *cb)
+{
+	rg_parser *p = xcalloc(1, sizeof(*p));
+
+	p->as = asm_new(opt, cb);
+	sb_init(&p->scratch);
+	return p;
+}
+
+/* prs_line - one line whose syslog header is already split */
+void
+prs_line(rg_parser *p, const logline *ll)
+{
+	enum ev_prog prog;
+	rg_event ev;
+
+	p->st.lines++;
+	prog = pf_classify(ll);
+	if (prog == PROG_OTHER) {
+		p->st.other++;
+		return;
+	}
+	sb_reset(&p->scratch);
+	pf_parse(ll, prog, &ev, &p->scratch);
+	p->st.kinds[prog][ev.kind]++;
+	if (ev.kind > EV_WARNING)
+		asm_event(p->as, ll, &ev);
+}
+
+/* prs_malformed - count a line that has no syslog header we know */
+void
+prs_malformed(rg_parser *p)
+{
+	p->st.lines++;
+	p->st.malformed++;
+}
+
+/* prs_raw_line - split and process one raw line */
+void
+prs_raw_line(rg_parser *p, ll_ctx *ctx, const char *line, size_t len)
+{
+	logline ll;
+
+	if (ll_parse(ctx, line, len, &ll) != 0)
+		prs_malformed(p);
+	else
+		prs_line(p, &ll);
+}
+
+/* prs_finish - hand out what is still open */
+void
+prs_finish(rg_parser *p)
+{
+	asm_finish(p->as);
+}
+
+/* prs_get_stats - the counters */
+const prs_stats *
+prs_get_stats(const rg_parser *p)
+{
+	return &p->st;
+}
+
+/* prs_add_truncated - count lines the reader cut */
+void
+prs_add_truncated(rg_parser *p, uint64_t n)
+{
+	p->st.truncated += n;
+}
+
+/* prs_print_stats - the counters, for --stats */
+void
+prs_print_stats(const rg_parser *p, FILE *out)
+{
+	const prs_stats *st = &p->st;
+	uint64_t known = 0, unknown = 0;
+	int i, k;
+
+	fprintf(out, "lines %llu\n", (unsigned long long)st->lines);
+	fprintf(out, "  not a log line (skipped) %llu\n",
+	    (unsigned long long)st->malformed);
+	fprintf(out, "  other programs (skipped) %llu\n",
+	    (unsigned long long)st->other);
+	fprintf(out, "  cut at the maximum length %llu\n",
+	    (unsigned long long)st->truncated);
+	for (i = 1; i < PROG__COUNT; i++) {
+		for (k = 0; k < EV__COUNT; k++) {
+			if (st->kinds[i][k] == 0)
+				continue;
+			fprintf(out, "  %-9s %-18s %llu%s\n", ev_prog_name(i),
+			    ev_kind_name(k), (unsigned long long)st->kinds[i][k],
+			    k == EV_UNKNOWN ? "  (not recognised)" : "");
+			if (k == EV_UNKNOWN)
+				unknown += st->kinds[i][k];
+			else
+				known += st->kinds[i][k];
+		}
+	}
+	fprintf(out, "mail lines recognised %llu, not recognised %llu\n",
+	    (unsigned long long)known, (unsigned long long)unknown);
+	fprintf(out, "open messages %zu, open sessions %zu\n",
+	    asm_open_messages(p->as), asm_open_sessions(p->as));
+}
+
+/* prs_free - release the pipeline; NULL is a no-op */
+void
+prs_free(rg_parser *p)
+{
+	if (p == NULL)
+		return;
+	asm_free(p->as);
+	sb_free(&p->scratch);
+	free(p);
+}

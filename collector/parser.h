@@ -1,0 +1,39 @@
+/*
+ * parser.h - the whole line-to-record pipeline for one stream of lines:
+ * logline (syslog header) -> pfline (what the message says) -> assembler
+ * (records). Counts every line by program and kind for --stats.
+ *
+ * The caller feeds lines already split by ll_parse() (so that it can merge
+ * several inputs by time) or raw lines with prs_raw_line().
+ */
+#ifndef RG_PARSER_H
+#define RG_PARSER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "assemble.h"
+#include "event.h"
+#include "logline.h"
+
+typedef struct prs_stats {
+	uint64_t lines;
+	uint64_t malformed;	/* no syslog header we know */
+	uint64_t other;		/* other programs' lines, skipped */
+	uint64_t truncated;	/* cut at the maximum line length */
+	uint64_t kinds[PROG__COUNT][EV__COUNT];
+} prs_stats;
+
+typedef struct rg_parser rg_parser;
+
+rg_parser *prs_new(const asm_options *opt, const asm_callbacks *cb);
+void prs_line(rg_parser *p, const logline *ll);
+void prs_malformed(rg_parser *p);
+void prs_raw_line(rg_parser *p, ll_ctx *ctx, const char *line, size_t len);
+void prs_finish(rg_parser *p);
+const prs_stats *prs_get_stats(const rg_parser *p);
+void prs_add_truncated(rg_parser *p, uint64_t n);
+void prs_print_stats(const rg_parser *p, FILE *out);
+void prs_free(rg_parser *p);
+
+#endif

@@ -1,0 +1,982 @@
+/*
+ * pfline.c - recognise Postfix, rspamd, amavis and spamd log messages.
+ *
+ * Every field is attacker-controlled text (addresses, header values, helo
+ * names, remote replies): addresses are scanned quote-aware, as Postfix
+ * quotes a local part with special characters, and the fixed tails that
+ * Postfix appends ("; from=<s> to=<r> proto=P helo=<h>") are found from the
+ * right, so a value cannot end early and pose as another. Owns nothing; a
+ * line it cannot read becomes EV_UNKNOWN, never a crash.
+ */
+#include <string.h>
+
+#include "pfline.h"
+
+#define DIG(c) ((unsigned)((c) - '0') < 10)
+#define LIT(s) (s), (sizeof(s) - 1)
+
+static const char *kind_names[EV__COUNT] = {
+	"unknown", "ignored", "warning", "connect", "disconnect", "lost",
+	"sasl-fail", "client", "noqueue", "rcpt-reject", "smtpd-action",
+	"pickup", "message-id", "header", "milter", "qmgr-from",
+	"qmgr-expired", "removed", "delivery", "notification", "hold",
+	"release", "postsuper-removed", "requeued", "rspamd", "amavis",
+	"spamd",
+};
+
+static const char *prog_names[PROG__COUNT] = {
+	"other", "smtpd", "cleanup", "qmgr", "delivery", "bounce",
+	"postsuper", "pickup", "postfix", "rspamd", "amavis", "spamd",
+};
+
+/* ev_kind_name - a kind's name in --stats */
+const char *
+ev_kind_name(enum ev_kind k)
+{
+	return k < EV__COUNT ? kind_names[k] : "?";
+}
+
+/* ev_prog_name - a program class's name in --stats */
+const char *
+ev_prog_name(enum ev_prog p)
+{
+	return p < PROG__COUNT ? prog_names[p] : "?";
+}
+
+/* eq - slice equals literal */
+static int
+eq(const char *p, size_t n, const char *lit, size_t litlen)
+{
+	return n == litlen && memcmp(p, lit, n) == 0;
+}
+
+/* pf_classify - which mail program (if any) logged the line */
+enum ev_prog
+pf_classify(const logline *ll)
+{
+	const char *d = ll->daemon;
+	size_t n = ll->daemonlen;
+
+	if (ll->daemon == ll->prog) {
+		/* no "/": only the content filters log under a bare name */
+		if (eq(d, n, LIT("rspamd")))
+			return PROG_RSPAMD;
+		if (eq(d, n, LIT("amavis")) || eq(d, n, LIT("amavisd"))
+		    || eq(d, n, LIT("amavisd-new")))
+			return PROG_AMAVIS;
+		if (eq(d, n, LIT("spamd")))
+			return PROG_SPAMD;
+		return PROG_OTHER;
+	}
+	if (eq(d, n, LIT("amavisd-new")) || eq(d, n, LIT("amavisd")))
+		return PROG_AMAVIS;	/* /usr/sbin/amavisd-new[pid] */
+	switch (d[0]) {
+	case 's':
+		if (eq(d, n, LIT("smtpd")))
+			return PROG_SMTPD;
+		if (eq(d, n, LIT("smtp")))
+			return PROG_DELIVERY;
+		break;
+	case 'c':
+		if (eq(d, n, LIT("cleanup")))
+			return PROG_CLEANUP;
+		break;
+	case 'q':
+		if (eq(d, n, LIT("qmgr")))
+			return PROG_QMGR;
+		break;
+	case 'n':
+	case 'o':
+		if (eq(d, n, LIT("nqmgr")) || eq(d, n, LIT("oqmgr")))
+			return PROG_QMGR;
+		break;
+	case 'l':
+		if (eq(d, n, LIT("lmtp")) || eq(d, n, LIT("local")))
+			return PROG_DELIVERY;
+		break;
+	case 'v':
+		if (eq(d, n, LIT("virtual")))
+			return PROG_DELIVERY;
+		break;
+	case 'p':
+		if (eq(d, n, LIT("pipe")))
+			return PROG_DELIVERY;
+		if (eq(d, n, LIT("postsuper")))
+			return PROG_POSTSUPER;
+		if (eq(d, n, LIT("pickup")))
+			return PROG_PICKUP;
+		break;
+	case 'e':
+		if (eq(d, n, LIT("error")))
+			return PROG_DELIVERY;
+		break;
+	case 'd':
+		if (eq(d, n, LIT("discard")))
+			return PROG_DELIVERY;
+		break;
+	case 'r':
+		if (eq(d, n, LIT("retry")) || eq(d, n, LIT("relay")))
+			return PROG_DELIVERY;
+		break;
+	case 'b':
+		if (eq(d, n, LIT("bounce")))
+			return PROG_BOUNCE;
+		break;
+	}
+	/* other programs under a postfix syslog_name: anvil, master, ... */
+	if (ll->proglen >= 7 && memcmp(ll->prog, "postfix", 7) == 0)
+		return PROG_POSTFIX_OTHER;
+	return PROG_OTHER;
+}
+
+/* ---- small scanners over [p, end) ---- */
+
+/* find - first occurrence of lit in [p, end), or NULL */
+static const char *
+find(const char *p, const char *end, const char *lit, size_t litlen)
+{
+	if (end - p < (ptrdiff_t)litlen)
+		return NULL;
+	return memmem(p, (size_t)(end - p), lit, litlen);
+}
+
+/* rfind - last occurrence of lit in [p, end), or NULL */
+static const char *
+rfind(const char *p, const char *end, const char *lit, size_t litlen)
+{
+	const char *q;
+
+	if (end - p < (ptrdiff_t)litlen)
+		return NULL;
+	for (q = end - litlen; q >= p; q--)
+		if (*q == *lit && memcmp(q, lit, litlen) == 0)
+			return q;
+	return NULL;
+}
+
+/* starts - [p, end) begins with lit */
+static int
+starts(const char *p, const char *end, const char *lit, size_t litlen)
+{
+	return end - p >= (ptrdiff_t)litlen && memcmp(p, lit, litlen) == 0;
+}
+
+/* set - a slice */
+static void
+set(rg_slice *s, const char *p, const char *e)
+{
+	s->p = p;
+	s->n = (size_t)(e - p);
+}
+
+/*
+ * addr_end - the '>' that closes an address starting at p (after '<'),
+ * skipping quoted strings as Postfix writes them; NULL if none.
+ */
+static const char *
+addr_end(const char *p, const char *end)
+{
+	int quoted = 0;
+
+	for (; p < end; p++) {
+		if (quoted) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				quoted = 0;
+		} else if (*p == '"') {
+			quoted = 1;
+		} else if (*p == '>') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * addr_field - "key=<addr>" or "key=addr" (up to ", " or end) at p; the
+ * address goes to *s; returns the position after it, NULL if malformed.
+ */
+static const char *
+addr_field(const char *p, const char *end, rg_slice *s)
+{
+	const char *e;
+
+	if (p < end && *p == '<') {
+		if ((e = addr_end(p + 1, end)) == NULL)
+			return NULL;
+		set(s, p + 1, e);
+		return e + 1;
+	}
+	/* without angle brackets: up to ", " */
+	e = find(p, end, LIT(", "));
+	if (e == NULL)
+		e = end;
+	set(s, p, e);
+	return e;
+}
+
+/*
+ * qid_prefix - "QID: " at the start of msg: sets *qid and returns the rest;
+ * NULL when the message does not start with a queue ID. Short IDs are hex,
+ * long ones base-52 with a 'z'; both are 5 to 20 alphanumerics.
+ */
+static const char *
+qid_prefix(const char *p, const char *end, rg_slice *qid)
+{
+	const char *q = p;
+
+	while (q < end && q - p <= 20
+	    && (DIG(*q) || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z')))
+		q++;
+	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':' || q[1] != ' ')
+		return NULL;
+	set(qid, p, q);
+	return q + 2;
+}
+
+/*
+ * client_at - "host[ip]" or "host[ip]:port" at p, ending at stop (or at
+ * the first delimiter); sets the slices and returns the end, NULL if none.
+ */
+static const char *
+client_at(const char *p, const char *end, rg_event *ev)
+{
+	const char *lb, *rb, *q;
+
+	for (q = p; q < end && *q != '[' && *q != ' ' && *q != ',' && *q != ';';
+	    q++)
+		;
+	if (q >= end || *q != '[')
+		return NULL;
+	lb = q;
+	rb = memchr(lb, ']', (size_t)(end - lb));
+	if (rb == NULL)
+		return NULL;
+	set(&ev->client_host, p, lb);
+	set(&ev->client_ip, lb + 1, rb);
+	q = rb + 1;
+	if (q < end && *q == ':' && q + 1 < end && DIG(q[1])) {
+		const char *d = q + 1;
+
+		while (d < end && DIG(*d))
+			d++;
+		set(&ev->client_port, q + 1, d);
+		q = d;
+	}
+	return q;
+}
+
+/* kv_after - value of ", key=" within [p, end) up to ", " (or end) */
+static int
+kv_after(const char *p, const char *end, const char *key, size_t keylen,
+    rg_slice *s)
+{
+	const char *k = find(p, end, key, keylen), *e;
+
+	if (k == NULL)
+		return 0;
+	k += keylen;
+	e = find(k, end, LIT(", "));
+	set(s, k, e ? e : end);
+	return 1;
+}
+
+/*
+ * envelope_tail - "; from=<s> to=<r> proto=P helo=<h>" ending the message
+ * (optionally followed by ": text"), found from the right. Sets sender,
+ * rcpt (and text); returns where the tail begins, NULL if there is none.
+ */
+static const char *
+envelope_tail(const char *p, const char *end, rg_event *ev)
+{
+	const char *cand = end, *q, *e;
+
+	while ((cand = rfind(p, cand, LIT("; from=<"))) != NULL) {
+		rg_slice from = { 0 }, to = { 0 };
+
+		q = addr_field(cand + 7, end, &from);
+		if (q == NULL || !starts(q, end, LIT(" to=<")))
+			goto next;
+		q = addr_field(q + 4, end, &to);
+		if (q == NULL)
+			goto next;
+		/* " proto=X helo=<h>" and an optional ": text" or ", sasl..." */
+		if (starts(q, end, LIT(" proto="))) {
+			q = find(q, end, LIT(" helo=<"));
+			if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
+				goto next;
+			q = e + 1;
+		}
+		ev->sender = from;
+		ev->rcpt = to;
+		if (starts(q, end, LIT(": ")))
+			set(&ev->text, q + 2, end);
+		/* Postfix 3.10+ adds the login to NOQUEUE lines */
+		kv_after(q, end, LIT("sasl_method="), &ev->sasl_method);
+		kv_after(q, end, LIT("sasl_username="), &ev->sasl_user);
+		return cand;
+next:
+		if (cand == p)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * reply - "550 5.1.1 text" or "5.7.1 text" or "text": code, dsn and text
+ */
+static void
+reply(const char *p, const char *end, rg_event *ev)
+{
+	if (end - p >= 4 && DIG(p[0]) && DIG(p[1]) && DIG(p[2]) && p[3] == ' ') {
+		set(&ev->code, p, p + 3);
+		p += 4;
+	}
+	if (end - p >= 5 && (p[0] == '2' || p[0] == '4' || p[0] == '5')
+	    && p[1] == '.' && DIG(p[2])) {
+		const char *q = p + 2;
+
+		while (q < end && DIG(*q))
+			q++;
+		if (q < end && *q == '.' && q + 1 < end && DIG(q[1])) {
+			q++;
+			while (q < end && DIG(*q))
+				q++;
+			set(&ev->dsn, p, q);
+			p = q;
+			if (p < end && *p == ' ')
+				p++;
+		}
+	}
+	set(&ev->text, p, end);
+}
+
+/*
+ * smtpd_action - "reject: RCPT from host[ip]: 550 5.1.1 <r>: text; from=<s>
+ * to=<r> proto=ESMTP helo=<h>" after the action word; 0 if malformed.
+ */
+static int
+smtpd_action(const char *p, const char *end, rg_event *ev)
+{
+	const char *sp = memchr(p, ' ', (size_t)(end - p)), *q, *tail;
+
+	if (sp == NULL || !starts(sp, end, LIT(" from ")))
+		return 0;
+	set(&ev->stage, p, sp);
+	if ((q = client_at(sp + 6, end, ev)) == NULL || !starts(q, end, LIT(": ")))
+		return 0;
+	q += 2;
+	tail = envelope_tail(q, end, ev);
+	reply(q, tail ? tail : end, ev);
+	return 1;
+}
+
+/* action_word - "word: " at p; sets *s and returns the rest, or NULL */
+static const char *
+action_word(const char *p, const char *end, rg_slice *s)
+{
+	const char *q = p;
+
+	while (q < end && ((*q >= 'a' && *q <= 'z') || *q == '-' || *q == '_'))
+		q++;
+	if (q == p || end - q < 2 || q[0] != ':' || q[1] != ' ')
+		return NULL;
+	set(s, p, q);
+	return q + 2;
+}
+
+/* parse_smtpd - smtpd's lines */
+static void
+parse_smtpd(const char *p, const char *end, rg_event *ev)
+{
+	const char *q;
+
+	if (starts(p, end, LIT("connect from "))) {
+		if (client_at(p + 13, end, ev))
+			ev->kind = EV_CONNECT;
+		return;
+	}
+	if (starts(p, end, LIT("disconnect from "))) {
+		if ((q = client_at(p + 16, end, ev)) != NULL) {
+			ev->kind = EV_DISCONNECT;
+			if (q < end && *q == ' ')
+				q++;
+			set(&ev->counters, q, end);
+		}
+		return;
+	}
+	if (starts(p, end, LIT("lost connection after "))
+	    || starts(p, end, LIT("timeout after "))
+	    || starts(p, end, LIT("too many errors after "))) {
+		q = find(p, end, LIT(" from "));
+		if (q != NULL && client_at(q + 6, end, ev)) {
+			ev->kind = EV_LOST;
+			set(&ev->text, p, q);
+		}
+		return;
+	}
+	if (starts(p, end, LIT("warning: "))) {
+		ev->kind = EV_WARNING;
+		q = find(p, end, LIT(": SASL "));
+		if (q != NULL && find(q, end, LIT(" authentication failed")) &&
+		    client_at(p + 9, q, ev)) {
+			const char *m = q + 7, *sp = memchr(m, ' ', (size_t)(end - m));
+
+			ev->kind = EV_SASL_FAIL;
+			if (sp != NULL)
+				set(&ev->sasl_method, m, sp);
+			kv_after(q, end, LIT("sasl_username="), &ev->sasl_user);
+		}
+		return;
+	}
+	if (starts(p, end, LIT("NOQUEUE: "))) {
+		rg_slice act;
+
+		if ((q = action_word(p + 9, end, &act)) == NULL)
+			return;
+		ev->action = act;
+		if (eq(act.p, act.n, LIT("reject"))
+		    || eq(act.p, act.n, LIT("milter-reject"))) {
+			if (smtpd_action(q, end, ev))
+				ev->kind = EV_NOQUEUE;
+		} else {
+			ev->kind = EV_IGNORED;	/* reject_warning, filter, ... */
+		}
+		return;
+	}
+	if ((q = qid_prefix(p, end, &ev->qid)) != NULL) {
+		rg_slice act;
+		const char *r;
+
+		if (starts(q, end, LIT("client="))) {
+			if ((r = client_at(q + 7, end, ev)) == NULL)
+				return;
+			ev->kind = EV_CLIENT;
+			kv_after(r, end, LIT("sasl_method="), &ev->sasl_method);
+			kv_after(r, end, LIT("sasl_username="), &ev->sasl_user);
+			return;
+		}
+		if ((r = action_word(q, end, &act)) == NULL) {
+			ev->kind = EV_IGNORED;
+			return;
+		}
+		ev->action = act;
+		if (!smtpd_action(r, end, ev)) {
+			ev->kind = EV_UNKNOWN;
+			return;
+		}
+		if (starts(act.p, end, LIT("milter-")))
+			ev->kind = EV_MILTER;
+		else if (eq(act.p, act.n, LIT("reject"))
+		    && eq(ev->stage.p, ev->stage.n, LIT("RCPT")))
+			ev->kind = EV_RCPT_REJECT;
+		else if (eq(act.p, act.n, LIT("reject"))
+		    || eq(act.p, act.n, LIT("hold"))
+		    || eq(act.p, act.n, LIT("discard")))
+			ev->kind = EV_SMTPD_ACTION;
+		else
+			ev->kind = EV_IGNORED;	/* filter, redirect, warn */
+		return;
+	}
+	/* TLS chatter, pipelining, proxy and other session noise */
+	if (find(p, end, LIT(" TLS connection established"))
+	    || starts(p, end, LIT("improper command pipelining"))
+	    || starts(p, end, LIT("SSL_accept error"))
+	    || starts(p, end, LIT("Anonymous TLS"))
+	    || starts(p, end, LIT("proxy-"))
+	    || starts(p, end, LIT("NOQUEUE")))
+		ev->kind = EV_IGNORED;
+}
+
+/*
+ * header_line - "header NAME: VALUE from host[ip]; from=<s> to=<r> proto=P
+ * helo=<h>[: text]" (or "body TEXT ...", "from local; ..."): fills the
+ * header slices and the envelope; 0 if malformed.
+ */
+static int
+header_line(const char *p, const char *end, rg_event *ev)
+{
+	const char *tail, *from, *colon;
+
+	if (starts(p, end, LIT("header ")))
+		p += 7;
+	else if (starts(p, end, LIT("body ")))
+		p += 5, ev->hdr_is_body = 1;
+	else
+		return 0;
+	if ((tail = envelope_tail(p, end, ev)) == NULL)
+		return 0;
+	/* " from host[ip]" or " from local" just before the tail */
+	from = rfind(p, tail, LIT(" from "));
+	if (from == NULL)
+		return 0;
+	if (client_at(from + 6, tail, ev) == NULL)
+		set(&ev->client_host, from + 6, tail);
+	if (ev->text.p != NULL)
+		reply(ev->text.p, end, ev);
+	if (ev->hdr_is_body) {
+		set(&ev->hdr_value, p, from);
+		return 1;
+	}
+	colon = memchr(p, ':', (size_t)(from - p));
+	if (colon == NULL)
+		return 0;
+	set(&ev->hdr_name, p, colon);
+	p = colon + 1;
+	if (p < from && *p == ' ')
+		p++;
+	set(&ev->hdr_value, p, from);
+	return 1;
+}
+
+/* parse_cleanup - cleanup's lines */
+static void
+parse_cleanup(const char *p, const char *end, rg_event *ev)
+{
+	const char *q, *r;
+	rg_slice act;
+
+	if (starts(p, end, LIT("warning: "))) {
+		ev->kind = EV_WARNING;
+		return;
+	}
+	if ((q = qid_prefix(p, end, &ev->qid)) == NULL)
+		return;
+	if (starts(q, end, LIT("message-id="))) {
+		ev->kind = EV_MSGID;
+		set(&ev->msgid, q + 11, end);
+		return;
+	}
+	if (starts(q, end, LIT("resent-message-id="))) {
+		ev->kind = EV_IGNORED;
+		return;
+	}
+	if ((r = action_word(q, end, &act)) == NULL)
+		return;
+	ev->action = act;
+	if (starts(act.p, end, LIT("milter-header-"))) {
+		ev->hdr_is_milter = 1;
+		ev->action.p += 14;
+		ev->action.n -= 14;
+		if (header_line(r, end, ev))
+			ev->kind = EV_HEADER;
+		return;
+	}
+	if (starts(act.p, end, LIT("milter-body-"))) {
+		ev->kind = EV_IGNORED;
+		return;
+	}
+	if (starts(act.p, end, LIT("milter-"))) {
+		if (smtpd_action(r, end, ev))
+			ev->kind = EV_MILTER;
+		return;
+	}
+	if (header_line(r, end, ev)) {
+		ev->kind = EV_HEADER;
+		return;
+	}
+	if (eq(act.p, act.n, LIT("reject")) || eq(act.p, act.n, LIT("discard"))
+	    || eq(act.p, act.n, LIT("hold"))) {
+		/* cleanup's own refusals: "reject: ... message too large" */
+		ev->kind = EV_SMTPD_ACTION;
+		set(&ev->stage, act.p, act.p);
+		ev->stage.p = "cleanup";
+		ev->stage.n = 7;
+		reply(r, end, ev);
+	}
+}
+
+/*
+ * delivery - "to=<r>, [orig_to=<o>, ]relay=R, ..., dsn=D, status=S (text)"
+ * at p; 0 if malformed.
+ */
+static int
+delivery(const char *p, const char *end, rg_event *ev)
+{
+	const char *q = p + 3, *k;
+
+	if ((q = addr_field(q, end, &ev->rcpt)) == NULL)
+		return 0;
+	while (starts(q, end, LIT(", "))) {
+		q += 2;
+		if (starts(q, end, LIT("orig_to="))) {
+			if ((q = addr_field(q + 8, end, &ev->orig_to)) == NULL)
+				return 0;
+			continue;
+		}
+		if (starts(q, end, LIT("status="))) {
+			const char *w = q + 7, *we = w;
+
+			while (we < end && *we != ' ')
+				we++;
+			set(&ev->status, w, we);
+			if (starts(we, end, LIT(" ("))) {
+				const char *close = end;
+
+				if (close > we + 2 && close[-1] == ')')
+					close--;
+				set(&ev->response, we + 2, close);
+			} else if (we < end) {
+				set(&ev->response, we + 1, end);
+			}
+			return ev->status.n > 0;
+		}
+		/* key=value up to the next ", " */
+		for (k = q; k < end && *k != '=' && *k != ' ' && *k != ','; k++)
+			;
+		if (k >= end || *k != '=')
+			return 0;
+		{
+			const char *v = k + 1, *ve = find(v, end, LIT(", "));
+			rg_slice *dst = NULL;
+
+			if (ve == NULL)
+				ve = end;
+			if (eq(q, (size_t)(k - q), LIT("relay")))
+				dst = &ev->relay;
+			else if (eq(q, (size_t)(k - q), LIT("delay")))
+				dst = &ev->delay;
+			else if (eq(q, (size_t)(k - q), LIT("dsn")))
+				dst = &ev->dsn;
+			if (dst != NULL)
+				set(dst, v, ve);
+			q = ve;
+		}
+	}
+	return 0;
+}
+
+/* parse_queue_line - "QID: ..." lines of qmgr, delivery agents, bounce, postsuper */
+static void
+parse_queue_line(enum ev_prog prog, const char *p, const char *end,
+    rg_event *ev)
+{
+	const char *q;
+
+	if (starts(p, end, LIT("warning: ")) || starts(p, end, LIT("fatal: "))
+	    || starts(p, end, LIT("panic: ")) || starts(p, end, LIT("error: "))) {
+		ev->kind = EV_WARNING;
+		return;
+	}
+	if ((q = qid_prefix(p, end, &ev->qid)) == NULL) {
+		/* "connect to host[ip]:25: Connection refused", counts, ... */
+		if (prog != PROG_QMGR && prog != PROG_BOUNCE)
+			ev->kind = EV_IGNORED;
+		else if (prog == PROG_QMGR)
+			ev->kind = EV_IGNORED;
+		return;
+	}
+	if (starts(q, end, LIT("to="))) {
+		if (delivery(q, end, ev))
+			ev->kind = EV_DELIVERY;
+		return;
+	}
+	switch (prog) {
+	case PROG_QMGR:
+		if (eq(q, (size_t)(end - q), LIT("removed"))) {
+			ev->kind = EV_REMOVED;
+		} else if (starts(q, end, LIT("from="))) {
+			const char *r = addr_field(q + 5, end, &ev->sender);
+
+			if (r == NULL)
+				return;
+			if (starts(r, end, LIT(", status=expired"))) {
+				ev->kind = EV_QMGR_EXPIRED;
+				return;
+			}
+			ev->kind = EV_QMGR_FROM;
+			kv_after(r, end, LIT("size="), &ev->size);
+			kv_after(r, end, LIT("nrcpt="), &ev->nrcpt);
+			if (ev->nrcpt.p != NULL) {
+				const char *d = ev->nrcpt.p;
+
+				while (d < ev->nrcpt.p + ev->nrcpt.n && DIG(*d))
+					d++;
+				ev->nrcpt.n = (size_t)(d - ev->nrcpt.p);
+			}
+		} else {
+			ev->kind = EV_IGNORED;	/* skipped, still being delivered */
+		}
+		return;
+	case PROG_BOUNCE: {
+		const char *c = find(q, end, LIT(" notification: "));
+
+		if (c != NULL && qid_prefix(c + 15, end, &ev->qid2) == NULL) {
+			set(&ev->qid2, c + 15, end);
+			set(&ev->text, q, c + 13);
+			ev->kind = EV_NOTIFY;
+		}
+		return;
+	}
+	case PROG_POSTSUPER:
+		if (eq(q, (size_t)(end - q), LIT("placed on hold")))
+			ev->kind = EV_HOLD;
+		else if (eq(q, (size_t)(end - q), LIT("released from hold")))
+			ev->kind = EV_RELEASE;
+		else if (eq(q, (size_t)(end - q), LIT("removed")))
+			ev->kind = EV_PS_REMOVED;
+		else if (eq(q, (size_t)(end - q), LIT("requeued")))
+			ev->kind = EV_REQUEUED;
+		return;
+	default:
+		/* "host x said: ...", "lost connection with ...", "conversation ..." */
+		ev->kind = EV_IGNORED;
+		return;
+	}
+}
+
+/* parse_pickup - "QID: uid=N from=<s>" */
+static void
+parse_pickup(const char *p, const char *end, rg_event *ev)
+{
+	const char *q = qid_prefix(p, end, &ev->qid), *f;
+
+	if (q == NULL)
+		return;
+	f = find(q, end, LIT(" from="));
+	if (starts(q, end, LIT("uid=")) && f != NULL
+	    && addr_field(f + 6, end, &ev->sender) != NULL)
+		ev->kind = EV_PICKUP;
+}
+
+/* symbol_names - "[A(1.0){x;},B(2){}]" -> "A,B" into scratch */
+static void
+symbol_names(const char *p, const char *end, strbuf *scratch, rg_slice *out)
+{
+	size_t start = scratch->len;
+	int depth = 0, in_name = 1, any = 0;
+
+	for (; p < end; p++) {
+		char c = *p;
+
+		if (depth == 0 && (c == '(' || c == '{')) {
+			in_name = 0;
+			depth++;
+		} else if (depth > 0 && (c == '(' || c == '{')) {
+			depth++;
+		} else if (depth > 0 && (c == ')' || c == '}')) {
+			depth--;
+		} else if (depth == 0 && c == ',') {
+			in_name = 1;
+			any = 0;
+			if (scratch->len > start)
+				sb_addc(scratch, ',');
+		} else if (depth == 0 && in_name && c != ' ') {
+			if (!any && scratch->len > start
+			    && scratch->s[scratch->len - 1] != ',')
+				sb_addc(scratch, ',');
+			sb_addc(scratch, c);
+			any = 1;
+		}
+	}
+	out->p = scratch->s + start;
+	out->n = scratch->len - start;
+}
+
+/* bracket_end - the ']' closing a '[' list at p, skipping nested (), {} */
+static const char *
+bracket_end(const char *p, const char *end)
+{
+	int depth = 0;
+
+	for (; p < end; p++) {
+		if (*p == '(' || *p == '{')
+			depth++;
+		else if ((*p == ')' || *p == '}') && depth > 0)
+			depth--;
+		else if (*p == ']' && depth == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* parse_rspamd - "rspamd_task_write_log: id: <m>, qid: <Q>, ... (default: T (reject): [15.00/15.00] [SYMS]), ..." */
+static void
+parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
+{
+	const char *q = find(p, end, LIT("rspamd_task_write_log: ")), *r, *e;
+
+	if (q == NULL) {
+		ev->kind = EV_IGNORED;
+		return;
+	}
+	q += 23;
+	if ((r = find(q, end, LIT("qid: <"))) == NULL
+	    || (e = memchr(r + 6, '>', (size_t)(end - r - 6))) == NULL) {
+		ev->kind = EV_IGNORED;	/* not scanned for Postfix */
+		return;
+	}
+	set(&ev->qid, r + 6, e);
+	if ((r = find(q, end, LIT("id: <"))) != NULL
+	    && (e = addr_end(r + 5, end)) != NULL)
+		set(&ev->msgid, r + 4, e + 1);
+	/* "(NAME: T (action): [score/required] [symbols])" */
+	if ((r = find(q, end, LIT("): ["))) == NULL)
+		return;
+	{
+		const char *open = r, *ae = r, *sl, *se;
+
+		while (open > q && *open != '(')
+			open--;
+		if (open <= q + 3 || open[-1] != ' ')
+			return;
+		ev->spam = open[-2] == 'T';
+		set(&ev->filter_action, open + 1, ae);
+		sl = r + 4;
+		se = memchr(sl, ']', (size_t)(end - sl));
+		if (se == NULL)
+			return;
+		r = memchr(sl, '/', (size_t)(se - sl));
+		if (r != NULL) {
+			set(&ev->score, sl, r);
+			set(&ev->required, r + 1, se);
+		} else {
+			set(&ev->score, sl, se);
+		}
+		if (starts(se, end, LIT("] ["))
+		    && (e = bracket_end(se + 3, end)) != NULL)
+			symbol_names(se + 3, e, scratch, &ev->symbols);
+	}
+	ev->kind = EV_RSPAMD;
+}
+
+/* parse_amavis - "(pid-n) Passed CLEAN {...}, ... Queue-ID: Q, Message-ID: <m>, mail_id: x, Hits: 1.2, size: n, queued_as: Q2, ..." */
+static void
+parse_amavis(const char *p, const char *end, rg_event *ev)
+{
+	const char *q = p, *w, *we;
+
+	ev->kind = EV_IGNORED;
+	if (q < end && *q == '(') {
+		q = memchr(q, ')', (size_t)(end - q));
+		if (q == NULL)
+			return;
+		q++;
+		if (q < end && *q == ' ')
+			q++;
+	}
+	w = q;
+	for (we = w; we < end && *we != ' '; we++)
+		;
+	if (!eq(w, (size_t)(we - w), LIT("Passed"))
+	    && !eq(w, (size_t)(we - w), LIT("Blocked"))
+	    && !eq(w, (size_t)(we - w), LIT("Not-Delivered")))
+		return;
+	set(&ev->filter_action, w, we);
+	if (!kv_after(we, end, LIT("Queue-ID: "), &ev->qid))
+		return;
+	/* the category: CLEAN, SPAM, SPAMMY, INFECTED (name), BANNED, ... */
+	w = we + 1;
+	for (we = w; we < end && *we != ' ' && *we != ','; we++)
+		;
+	ev->spam = starts(w, we, LIT("SPAM"));
+	set(&ev->symbols, w, we);
+	kv_after(w, end, LIT("Hits: "), &ev->score);
+	if (ev->score.n == 1 && ev->score.p[0] == '-')
+		ev->score.p = NULL, ev->score.n = 0;
+	kv_after(w, end, LIT("queued_as: "), &ev->qid2);
+	if (ev->qid2.p != NULL) {
+		/* several re-injections: "Q2/Q3"; the first one */
+		const char *s = memchr(ev->qid2.p, '/', ev->qid2.n);
+
+		if (s != NULL)
+			ev->qid2.n = (size_t)(s - ev->qid2.p);
+	}
+	if (kv_after(w, end, LIT("Message-ID: "), &ev->msgid) == 0)
+		ev->msgid.p = NULL;
+	ev->kind = EV_AMAVIS;
+}
+
+/* parse_spamd - "spamd: result: Y 15 - GTUBE,... scantime=..,mid=<m>,..." */
+static void
+parse_spamd(const char *p, const char *end, rg_event *ev)
+{
+	const char *q = find(p, end, LIT("result: ")), *s, *e;
+
+	ev->kind = EV_IGNORED;
+	if (q == NULL || end - q < 12)
+		return;
+	q += 8;
+	ev->spam = *q == 'Y';
+	q += 2;
+	for (s = q; s < end && *s != ' '; s++)
+		;
+	set(&ev->score, q, s);
+	if (!starts(s, end, LIT(" - ")))
+		return;
+	q = s + 3;
+	for (s = q; s < end && *s != ' '; s++)
+		;
+	set(&ev->symbols, q, s);
+	if ((q = find(s, end, LIT("mid=<"))) == NULL
+	    || (e = addr_end(q + 5, end)) == NULL)
+		return;
+	set(&ev->msgid, q + 4, e + 1);
+	if ((q = find(s, end, LIT("required_score="))) != NULL) {
+		q += 15;
+		for (e = q; e < end && *e != ','; e++)
+			;
+		set(&ev->required, q, e);
+	}
+	ev->kind = EV_SPAMD;
+}
+
+/* pf_parse - recognise the message of a mail program's line */
+void
+pf_parse(const logline *ll, enum ev_prog prog, rg_event *ev, strbuf *scratch)
+{
+	const char *p = ll->msg, *end = ll->msg + ll->msglen;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = EV_UNKNOWN;
+	ev->spam = -1;
+	switch (prog) {
+	case PROG_SMTPD:
+		parse_smtpd(p, end, ev);
+		break;
+	case PROG_CLEANUP:
+		parse_cleanup(p, end, ev);
+		break;
+	case PROG_QMGR:
+	case PROG_DELIVERY:
+	case PROG_BOUNCE:
+	case PROG_POSTSUPER:
+		parse_queue_line(prog, p, end, ev);
+		if (prog == PROG_POSTSUPER && ev->kind == EV_UNKNOWN
+		    && ev->qid.p == NULL)
+			ev->kind = EV_IGNORED;	/* "Deleted: 3 messages" */
+		break;
+	case PROG_PICKUP:
+		parse_pickup(p, end, ev);
+		break;
+	case PROG_POSTFIX_OTHER: {
+		rg_slice qid;
+		const char *q = qid_prefix(p, end, &qid);
+
+		/* a custom transport's delivery agent logs deliveries too */
+		if (q != NULL && starts(q, end, LIT("to="))) {
+			ev->qid = qid;
+			if (delivery(q, end, ev))
+				ev->kind = EV_DELIVERY;
+		} else if (starts(p, end, LIT("warning: "))) {
+			ev->kind = EV_WARNING;
+		} else {
+			ev->kind = EV_IGNORED;
+		}
+		break;
+	}
+	case PROG_RSPAMD:
+		parse_rspamd(p, end, ev, scratch);
+		break;
+	case PROG_AMAVIS:
+		parse_amavis(p, end, ev);
+		break;
+	case PROG_SPAMD:
+		parse_spamd(p, end, ev);
+		break;
+	default:
+		ev->kind = EV_IGNORED;
+		break;
+	}
+}

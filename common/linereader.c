@@ -1,0 +1,223 @@
+/*
+ * linereader.c - buffered line reading over read(2) or zlib. Owns the file
+ * descriptor (not standard input's), the zlib stream and the buffer. Errors
+ * are returned as -1 with a message in lr_error().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "linereader.h"
+#include "xalloc.h"
+
+#define LR_BUFSIZE (1 << 20)
+
+struct linereader {
+	int fd;
+	gzFile gz;
+	char *buf;
+	size_t cap;
+	size_t start, end;	/* unread bytes are buf[start..end) */
+	size_t max_line;
+	int eof;
+	int skipping;		/* inside the tail of an over-long line */
+	uint64_t truncated;
+	uint64_t bytes;
+	char err[256];
+};
+
+/* lr_open - open PATH ("-" or NULL: standard input); NULL and errno on failure */
+linereader *
+lr_open(const char *path, size_t max_line)
+{
+	linereader *lr;
+	unsigned char magic[2];
+	ssize_t n;
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	lr = xcalloc(1, sizeof(*lr));
+	lr->fd = fd;
+	lr->max_line = max_line < 64 ? 64 : max_line;
+	lr->cap = LR_BUFSIZE > lr->max_line * 2 ? LR_BUFSIZE : lr->max_line * 2;
+	lr->buf = xmalloc(lr->cap);
+	if (fd == STDIN_FILENO) {
+		/* a pipe cannot seek back: let zlib sniff (it reads plain text too) */
+		int d = dup(fd);
+
+		if (d < 0 || (lr->gz = gzdopen(d, "rb")) == NULL) {
+			int e = errno;
+
+			if (d >= 0)
+				close(d);
+			lr_close(lr);
+			errno = e ? e : ENOMEM;
+			return NULL;
+		}
+		gzbuffer(lr->gz, 256 * 1024);
+		lr->fd = -1;
+		return lr;
+	}
+	/* look at the first two bytes: gzip or not */
+	do
+		n = read(fd, magic, 2);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		int e = errno;
+
+		lr_close(lr);
+		errno = e;
+		return NULL;
+	}
+	if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+		if ((lr->gz = gzdopen(fd, "rb")) == NULL) {
+			lr_close(lr);
+			errno = ENOMEM;
+			return NULL;
+		}
+		gzbuffer(lr->gz, 256 * 1024);
+		lr->fd = -1;	/* owned by zlib now */
+	}
+	return lr;
+}
+
+/* lr_fill - read more input after the unread bytes; 0 at EOF, -1 on error */
+static int
+lr_fill(linereader *lr)
+{
+	ssize_t n;
+
+	if (lr->start > 0) {
+		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
+		lr->end -= lr->start;
+		lr->start = 0;
+	}
+	if (lr->gz != NULL) {
+		int r = gzread(lr->gz, lr->buf + lr->end,
+		    (unsigned)(lr->cap - lr->end));
+
+		if (r < 0) {
+			int zerr;
+			const char *m = gzerror(lr->gz, &zerr);
+
+			snprintf(lr->err, sizeof(lr->err), "gzip: %s", m);
+			return -1;
+		}
+		n = r;
+	} else {
+		do
+			n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			snprintf(lr->err, sizeof(lr->err), "read: %s",
+			    strerror(errno));
+			return -1;
+		}
+	}
+	lr->end += (size_t)n;
+	lr->bytes += (uint64_t)n;
+	return n > 0;
+}
+
+/*
+ * lr_next - the next line: 1 with *line and *len set, 0 at end of input,
+ * -1 on a read error. A last line without a newline is returned too.
+ */
+int
+lr_next(linereader *lr, const char **line, size_t *len)
+{
+	for (;;) {
+		char *p = lr->buf + lr->start;
+		size_t avail = lr->end - lr->start;
+		char *nl = memchr(p, '\n', avail);
+
+		if (nl != NULL) {
+			size_t l = (size_t)(nl - p);
+
+			lr->start += l + 1;
+			if (lr->skipping) {
+				lr->skipping = 0;
+				continue;
+			}
+			if (l > 0 && p[l - 1] == '\r')
+				l--;
+			if (l > lr->max_line) {
+				l = lr->max_line;
+				lr->truncated++;
+			}
+			*line = p;
+			*len = l;
+			return 1;
+		}
+		if (avail >= lr->max_line) {
+			/* an over-long line: hand out its head, skip the rest */
+			if (lr->skipping) {
+				lr->start = lr->end;
+			} else {
+				lr->truncated++;
+				lr->skipping = 1;
+				*line = p;
+				*len = lr->max_line;
+				lr->start = lr->end;
+				return 1;
+			}
+		}
+		if (lr->eof) {
+			if (avail == 0 || lr->skipping)
+				return 0;
+			*line = p;
+			*len = avail;
+			lr->start = lr->end;
+			return 1;
+		}
+		switch (lr_fill(lr)) {
+		case -1:
+			return -1;
+		case 0:
+			lr->eof = 1;
+			break;
+		}
+	}
+}
+
+/* lr_truncated - how many lines were cut at the maximum length */
+uint64_t
+lr_truncated(const linereader *lr)
+{
+	return lr->truncated;
+}
+
+/* lr_bytes - bytes read so far (decompressed) */
+uint64_t
+lr_bytes(const linereader *lr)
+{
+	return lr->bytes;
+}
+
+/* lr_error - the last error, or "" */
+const char *
+lr_error(const linereader *lr)
+{
+	return lr->err;
+}
+
+/* lr_close - release everything; NULL is a no-op */
+void
+lr_close(linereader *lr)
+{
+	if (lr == NULL)
+		return;
+	if (lr->gz != NULL)
+		gzclose(lr->gz);
+	else if (lr->fd >= 0 && lr->fd != STDIN_FILENO)
+		close(lr->fd);
+	free(lr->buf);
+	free(lr);
+}

@@ -1,0 +1,25 @@
+/*
+ * linereader.h - read lines from a file, a gzip file or standard input.
+ *
+ * The reader owns its buffer: a line returned by lr_next() is valid until
+ * the next call. Lines are returned without the newline (and without a
+ * trailing CR). A line longer than the maximum is cut there: the rest is
+ * skipped and lr_truncated() counts it. Compressed input is recognised by
+ * its magic bytes, whatever the file is called.
+ */
+#ifndef RG_LINEREADER_H
+#define RG_LINEREADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct linereader linereader;
+
+linereader *lr_open(const char *path, size_t max_line);
+int lr_next(linereader *lr, const char **line, size_t *len);
+uint64_t lr_truncated(const linereader *lr);
+uint64_t lr_bytes(const linereader *lr);
+const char *lr_error(const linereader *lr);
+void lr_close(linereader *lr);
+
+#endif

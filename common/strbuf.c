@@ -1,0 +1,219 @@
+/*
+ * strbuf.c - growable buffers and JSON string escaping. Owns the buffer
+ * memory; allocation failure aborts (xalloc).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+#include "xalloc.h"
+
+/* sb_init - an empty buffer */
+void
+sb_init(strbuf *sb)
+{
+	sb->cap = 64;
+	sb->s = xmalloc(sb->cap);
+	sb->len = 0;
+	sb->s[0] = '\0';
+}
+
+/* sb_free - release the memory; the buffer must be sb_init'ed to be reused */
+void
+sb_free(strbuf *sb)
+{
+	free(sb->s);
+	sb->s = NULL;
+	sb->len = sb->cap = 0;
+}
+
+/* sb_reset - empty the buffer, keeping its memory */
+void
+sb_reset(strbuf *sb)
+{
+	sb->len = 0;
+	sb->s[0] = '\0';
+}
+
+/* sb_grow - make room for more bytes plus the terminating NUL */
+void
+sb_grow(strbuf *sb, size_t more)
+{
+	size_t need = sb->len + more + 1;
+
+	if (need <= sb->cap)
+		return;
+	while (sb->cap < need)
+		sb->cap *= 2;
+	sb->s = xrealloc(sb->s, sb->cap);
+}
+
+/* sb_add - append n bytes */
+void
+sb_add(strbuf *sb, const char *p, size_t n)
+{
+	sb_grow(sb, n);
+	memcpy(sb->s + sb->len, p, n);
+	sb->len += n;
+	sb->s[sb->len] = '\0';
+}
+
+/* sb_adds - append a C string */
+void
+sb_adds(strbuf *sb, const char *s)
+{
+	sb_add(sb, s, strlen(s));
+}
+
+/* sb_addc - append one byte */
+void
+sb_addc(strbuf *sb, char c)
+{
+	sb_grow(sb, 1);
+	sb->s[sb->len++] = c;
+	sb->s[sb->len] = '\0';
+}
+
+/* sb_printf - append formatted text */
+void
+sb_printf(strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(sb->s + sb->len, sb->cap - sb->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sb->cap - sb->len) {
+		sb_grow(sb, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(sb->s + sb->len, sb->cap - sb->len, fmt, ap);
+		va_end(ap);
+	}
+	sb->len += (size_t)n;
+}
+
+/* utf8_len - length of the valid UTF-8 sequence at p (0 if invalid) */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len, i;
+	unsigned cp;
+
+	if (c < 0xC2)
+		return 0;
+	else if (c < 0xE0)
+		len = 2, cp = c & 0x1F;
+	else if (c < 0xF0)
+		len = 3, cp = c & 0x0F;
+	else if (c < 0xF5)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+	    || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+/* sb_json_str - append n bytes as a quoted, escaped JSON string */
+void
+sb_json_str(strbuf *sb, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0, run;
+
+	sb_grow(sb, n + 2);
+	sb->s[sb->len++] = '"';
+	while (i < n) {
+		/* fast path: a run of plain printable ASCII */
+		run = i;
+		while (run < n && u[run] >= 0x20 && u[run] < 0x7F
+		    && u[run] != '"' && u[run] != '\\')
+			run++;
+		if (run > i) {
+			sb_add(sb, p + i, run - i);
+			i = run;
+			continue;
+		}
+		if (u[i] == '"' || u[i] == '\\') {
+			char esc[2] = { '\\', (char)u[i] };
+			sb_add(sb, esc, 2);
+			i++;
+		} else if (u[i] < 0x20 || u[i] == 0x7F) {
+			char esc[6] = { '\\', 'u', '0', '0',
+			    hex[u[i] >> 4], hex[u[i] & 15] };
+			sb_add(sb, esc, 6);
+			i++;
+		} else {
+			size_t l = utf8_len(u + i, n - i);
+
+			if (l == 0) {
+				sb_add(sb, "\xEF\xBF\xBD", 3);
+				i++;
+			} else {
+				sb_add(sb, p + i, l);
+				i += l;
+			}
+		}
+	}
+	sb_addc(sb, '"');
+}
+
+/* sb_json_key - append the separator and "key": */
+void
+sb_json_key(strbuf *sb, int *first, const char *key)
+{
+	if (!*first)
+		sb_addc(sb, ',');
+	*first = 0;
+	sb_addc(sb, '"');
+	sb_adds(sb, key);
+	sb_add(sb, "\":", 2);
+}
+
+/* sb_json_kv_str - append "key":"value" */
+void
+sb_json_kv_str(strbuf *sb, int *first, const char *key, const char *p,
+    size_t n)
+{
+	sb_json_key(sb, first, key);
+	sb_json_str(sb, p, n);
+}
+
+/* sb_json_kv_int - append "key":number */
+void
+sb_json_kv_int(strbuf *sb, int *first, const char *key, long long v)
+{
+	sb_json_key(sb, first, key);
+	sb_printf(sb, "%lld", v);
+}
+
+/* sb_json_kv_bool - append "key":true|false */
+void
+sb_json_kv_bool(strbuf *sb, int *first, const char *key, int v)
+{
+	sb_json_key(sb, first, key);
+	sb_adds(sb, v ? "true" : "false");
+}
+
+/* sb_json_kv_raw - append "key":raw (raw must already be valid JSON) */
+void
+sb_json_kv_raw(strbuf *sb, int *first, const char *key, const char *raw)
+{
+	sb_json_key(sb, first, key);
+	sb_adds(sb, raw);
+}
