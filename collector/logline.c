@@ -300,14 +300,16 @@ parse_5424(const char *p, const char *end, logline *out)
 		p++;
 	} else {
 		while (p < end && *p == '[') {
-			int esc = 0;
+			int esc = 0, quoted = 0;
 
 			for (p++; p < end; p++) {
 				if (esc)
 					esc = 0;
 				else if (*p == '\\')
 					esc = 1;
-				else if (*p == ']')
+				else if (*p == '"')
+					quoted = !quoted;
+				else if (*p == ']' && !quoted)
 					break;
 			}
 			if (p < end)

@@ -218,18 +218,38 @@ addr_field(const char *p, const char *end, rg_slice *s)
 
 /*
  * qid_prefix - "QID: " at the start of msg: sets *qid and returns the rest;
- * NULL when the message does not start with a queue ID. Short IDs are hex,
- * long ones base-52 with a 'z'; both are 5 to 20 alphanumerics.
+ * NULL when the message does not start with a queue ID. Short IDs are
+ * upper-case hex; long ones (enable_long_queue_ids) use digits and
+ * consonants with a 'z' separator. Words such as "Deleted" or "NOQUEUE"
+ * are neither.
  */
 static const char *
 qid_prefix(const char *p, const char *end, rg_slice *qid)
 {
+	static const char vowels[] = "AEIOUaeiou";
 	const char *q = p;
+	int hex = 1, longid = 1;
 
-	while (q < end && q - p <= 20
-	    && (DIG(*q) || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z')))
-		q++;
-	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':' || q[1] != ' ')
+	for (; q < end && q - p <= 20; q++) {
+		char c = *q;
+
+		if (DIG(c))
+			continue;
+		if (c >= 'A' && c <= 'Z') {
+			if (c > 'F')
+				hex = 0;
+			if (strchr(vowels, c) != NULL)
+				longid = 0;
+		} else if (c >= 'a' && c <= 'z') {
+			hex = 0;
+			if (strchr(vowels, c) != NULL)
+				longid = 0;
+		} else {
+			break;
+		}
+	}
+	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':' || q[1] != ' '
+	    || !(hex || longid))
 		return NULL;
 	set(qid, p, q);
 	return q + 2;

@@ -29,6 +29,7 @@ typedef struct cfg_key {
 	enum cfg_type type;
 	const char *def;	/* default, as it would be written in the file */
 	long long min, max;	/* bounds of CT_INT and CT_DURATION */
+	int zero_ok;		/* 0 is allowed too (it means "automatic") */
 	size_t offset;
 	const char *help;
 } cfg_key;
@@ -37,25 +38,24 @@ typedef struct cfg_key {
 
 static const cfg_key cfg_schema[] = {
 	{ "global", "database", CT_PATH, "/var/lib/relayguard/relayguard.db",
-	    0, 0, OFF(database), "SQLite database of the collector" },
-	{ "global", "hostname", CT_STRING, "", 0, 0, OFF(hostname),
+	    0, 0, 0, OFF(database), "SQLite database of the collector" },
+	{ "global", "hostname", CT_STRING, "", 0, 0, 0, OFF(hostname),
 	    "host name for log lines that carry none (rspamd's own log)" },
-	{ "parse", "timezone", CT_ZONE, "", 0, 0, OFF(timezone),
+	{ "parse", "timezone", CT_ZONE, "", 0, 0, 0, OFF(timezone),
 	    "zone of zone-less timestamps (empty: the system's)" },
-	{ "parse", "year", CT_INT, "0", 0, 9999, OFF(year),
+	{ "parse", "year", CT_INT, "0", 1970, 9999, 1, OFF(year),
 	    "year of year-less timestamps (0: from the file's mtime)" },
-	{ "parse", "max_message_age", CT_DURATION, "6d", 3600, 400 * 86400LL,
+	{ "parse", "max_message_age", CT_DURATION, "6d", 3600, 400 * 86400LL, 0,
 	    OFF(max_message_age),
 	    "an unfinished message unseen this long is written out and dropped" },
-	{ "parse", "max_session_age", CT_DURATION, "2h", 60, 7 * 86400LL,
+	{ "parse", "max_session_age", CT_DURATION, "2h", 60, 7 * 86400LL, 0,
 	    OFF(max_session_age),
 	    "an SMTP session without disconnect is dropped after this" },
-	{ "parse", "max_line_length", CT_INT, "16384", 512, 1048576,
+	{ "parse", "max_line_length", CT_INT, "16384", 512, 1048576, 0,
 	    OFF(max_line_length), "longer log lines are cut (and counted)" },
-	{ "parse", "spamd_window", CT_DURATION, "5m", 1, 86400,
-	    OFF(spamd_window),
+	{ "parse", "spamd_window", CT_DURATION, "5m", 1, 86400, 0, OFF(spamd_window),
 	    "how far apart a spamd result and its message-id may be logged" },
-	{ "parse", "identity_headers", CT_LIST, "X-Client-ID", 0, 0,
+	{ "parse", "identity_headers", CT_LIST, "X-Client-ID", 0, 0, 0,
 	    OFF(headers), "headers recorded under these names (case-insensitive)" },
 };
 
@@ -197,9 +197,11 @@ set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
 		*str_slot(cfg, k) = xstrdup(v);
 		return 0;
 	case CT_INT:
-		if (parse_ll(v, k->min, k->max, &n) != 0) {
+		if (parse_ll(v, k->zero_ok ? 0 : k->min, k->max, &n) != 0
+		    || (n != 0 && n < k->min)) {
 			cfg_err(ctx, line, "%s: '%s' is not a whole number "
-			    "from %lld to %lld", k->key, v, k->min, k->max);
+			    "from %lld to %lld%s", k->key, v, k->min, k->max,
+			    k->zero_ok ? ", or 0" : "");
 			return -1;
 		}
 		*ll_slot(cfg, k) = n;
@@ -261,10 +263,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	}
 	k = find_key(section, name, &known);
 	if (k == NULL) {
-		if (!known)
-			cfg_err(ctx, ctx->lineno, "unknown section [%s]",
-			    section);
-		else
+		/* an unknown section was reported at its header */
+		if (known)
 			cfg_err(ctx, ctx->lineno, "unknown key '%s' in [%s]",
 			    name, section);
 		return 1;
@@ -330,6 +330,16 @@ read_lines(load_ctx *ctx, FILE *fp)
 				cfg_err(ctx, lineno, "section name is longer "
 				    "than %d bytes", INIH_MAX_NAME);
 				line[0] = '\0';
+			} else if (e != NULL) {
+				char name[INIH_MAX_NAME + 1];
+				int known;
+
+				snprintf(name, sizeof(name), "%.*s",
+				    (int)(e - p - 1), p + 1);
+				find_key(name, "", &known);
+				if (!known)
+					cfg_err(ctx, lineno, "unknown section "
+					    "[%s]", name);
 			}
 		} else if (*p != ';' && *p != '#' && *p != '\0') {
 			char *e = strpbrk(p, "=:");

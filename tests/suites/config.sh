@@ -1,0 +1,86 @@
+#!/bin/bash
+# config.sh - check-config: errors name FILE:LINE and exit 78; good files pass.
+set -u
+RG=${RELAYGUARD:-build/relayguard}
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+n=0
+
+# expect NAME WANT_RC PATTERN FILE: run check-config, match rc and output
+expect() {
+    local name=$1 want=$2 pat=$3 file=$4 out rc
+    out=$("$RG" -c "$file" check-config 2>&1); rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL: config: $name: exit $rc, want $want: $(echo "$out" | head -3 | tr '\n' ' ')"
+    elif ! grep -qE -- "$pat" <<<"$out"; then
+        echo "FAIL: config: $name: output lacks /$pat/: $(echo "$out" | head -3 | tr '\n' ' ')"
+    else
+        echo "PASS: config: $name"
+    fi
+}
+
+expect "a valid file" 0 '^configuration OK$' "$TOP/tests/config/good.ini"
+
+printf '[global]\ndatabase = /x.db\n[nosuch]\nkey = 1\n' > "$t/a.ini"
+expect "unknown section" 78 "^$t/a.ini:3: unknown section \[nosuch\]" "$t/a.ini"
+
+printf '[parse]\nfoo = 1\n' > "$t/b.ini"
+expect "unknown key" 78 "^$t/b.ini:2: unknown key 'foo' in \[parse\]" "$t/b.ini"
+
+printf '[parse]\n\nmax_message_age = 10x\n' > "$t/c.ini"
+expect "bad duration" 78 "^$t/c.ini:3: max_message_age: '10x' is not a duration" "$t/c.ini"
+
+printf '[parse]\nmax_message_age = 5m\n' > "$t/d.ini"
+expect "duration out of range" 78 "^$t/d.ini:2: max_message_age: 5m is out of range" "$t/d.ini"
+
+printf '[parse]\nyear = twenty\n' > "$t/e.ini"
+expect "bad number" 78 "^$t/e.ini:2: year: 'twenty' is not a whole number" "$t/e.ini"
+
+printf '[parse]\ntimezone = Mars/Olympus_Mons\n' > "$t/f.ini"
+expect "unknown zone" 78 "^$t/f.ini:2: timezone: unknown time zone" "$t/f.ini"
+
+printf '[global]\ndatabase = relative.db\n' > "$t/g.ini"
+expect "relative path" 78 "^$t/g.ini:2: database: 'relative.db' is not an absolute path" "$t/g.ini"
+
+printf '[parse]\nthis line has no equals sign\n' > "$t/h.ini"
+expect "syntax error" 78 "^$t/h.ini:2: syntax error" "$t/h.ini"
+
+printf '[parse]\nyear = 2024\nyear = 2025\n' > "$t/i.ini"
+expect "key set twice" 78 "^$t/i.ini:3: 'year' is set twice" "$t/i.ini"
+
+# inih r55 cuts lines at 199 bytes: a long line must be reported, not misread
+{ printf '[parse]\n'; printf 'identity_headers = X-A'; for i in $(seq 1 40); do printf ', X-Header-%02d' "$i"; done; printf '\nyear = 2024\n'; } > "$t/j.ini"
+expect "over-long line" 78 "^$t/j.ini:2: line is [0-9]+ bytes long; the limit is 198" "$t/j.ini"
+# and the lines after it are still read with the right numbers
+printf '[parse]\n%s\nyear = 1\n' "; $(printf 'x%.0s' $(seq 1 250))" > "$t/k.ini"
+expect "line numbers after a long line" 78 "^$t/k.ini:3: year: '1' is not a whole number" "$t/k.ini"
+
+printf '[parse]\n  year = 2024\nmax_message_age = 1d\n  timezone = UTC\n' > "$t/l.ini"
+expect "indented key" 78 "^$t/l.ini:4: indented line is read as a continuation" "$t/l.ini"
+
+printf '[parse]\nidentity_headers = X-Client-ID, Bad:Name\n' > "$t/m.ini"
+expect "bad header name" 78 "^$t/m.ini:2: identity_headers: bad header name 'Bad:Name'" "$t/m.ini"
+
+printf '[%s]\n' "$(printf 's%.0s' $(seq 1 60))" > "$t/n.ini"
+expect "over-long section name" 78 "^$t/n.ini:1: section name is longer than 49 bytes" "$t/n.ini"
+
+expect "missing file" 78 "^$t/none.ini: cannot open: No such file" "$t/none.ini"
+
+# every error is reported, not just the first
+printf '[parse]\nyear = x\nspamd_window = y\n[zz]\n' > "$t/o.ini"
+out=$("$RG" -c "$t/o.ini" check-config 2>&1)
+if [ "$(grep -c "^$t/o.ini:[0-9]*:" <<<"$out")" -eq 3 ] && grep -q '3 errors' <<<"$out"; then
+    echo "PASS: config: all errors reported"
+else
+    echo "FAIL: config: all errors reported: $out"
+fi
+
+# parse refuses a bad config too (same exit code)
+"$RG" -c "$t/o.ini" parse </dev/null >/dev/null 2>&1; rc=$?
+[ $rc -eq 78 ] && echo "PASS: config: parse refuses a bad config (78)" || echo "FAIL: config: parse with a bad config exited $rc"
+
+# the schema table
+if "$RG" check-config --schema | grep -qE '^parse +max_message_age +duration +6d'; then
+    echo "PASS: config: --schema prints the table"
+else
+    echo "FAIL: config: --schema"
+fi

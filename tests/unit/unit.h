@@ -1,0 +1,43 @@
+/*
+ * unit.h - the smallest test harness: CHECK() records a failure with its
+ * line, CASE() prints "PASS: name" or "FAIL: name: ..." in the format of
+ * tests/run.
+ */
+#ifndef RG_UNIT_H
+#define RG_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int unit_failed_checks __attribute__((unused));
+static char unit_why[512] __attribute__((unused));
+static int unit_total_failed __attribute__((unused));
+
+#define CHECK(cond) do { \
+	if (!(cond) && unit_failed_checks++ == 0) \
+		snprintf(unit_why, sizeof(unit_why), "line %d: %s", __LINE__, #cond); \
+} while (0)
+
+#define CHECK_STR(got, want) do { \
+	const char *g_ = (got), *w_ = (want); \
+	if ((g_ == NULL || w_ == NULL ? g_ != w_ : strcmp(g_, w_) != 0) \
+	    && unit_failed_checks++ == 0) \
+		snprintf(unit_why, sizeof(unit_why), "line %d: got '%s', want '%s'", \
+		    __LINE__, g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
+} while (0)
+
+#define CASE(name, body) do { \
+	unit_failed_checks = 0; unit_why[0] = '\0'; \
+	body; \
+	if (unit_failed_checks) { \
+		printf("FAIL: %s: %s (%d failed checks)\n", name, unit_why, \
+		    unit_failed_checks); \
+		unit_total_failed++; \
+	} else { \
+		printf("PASS: %s\n", name); \
+	} \
+} while (0)
+
+#define UNIT_EXIT() return unit_total_failed ? 1 : 0
+
+#endif
