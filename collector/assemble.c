@@ -16,7 +16,9 @@ typedef struct msg_node {
 	rg_record r;
 	uint32_t hash;
 	struct msg_node *hnext;
-	struct msg_node *lprev, *lnext;	/* LRU by last_seen */
+	struct msg_node *lprev, *lnext;	/* LRU by last_seen, or the closing FIFO */
+	int ended;		/* finished, lingering for late verdict lines */
+	rg_usec ended_at;
 } msg_node;
 
 typedef struct sess_node {
@@ -43,13 +45,15 @@ typedef struct spamd_pending {
 } spamd_pending;
 
 #define SPAMD_PENDING_MAX 1024
+#define LINGER_USEC (5 * RG_USEC)
 
 struct assembler {
 	asm_options opt;
 	asm_callbacks cb;
 	msg_node **mtab;
 	size_t mbuckets, nmsgs;
-	msg_node *mhead, *mtail;
+	msg_node *mhead, *mtail;		/* open messages, least recent first */
+	msg_node *chead, *ctail;		/* ended messages, in order of ending */
 	sess_node **stab;
 	size_t sbuckets, nsess;
 	sess_node *shead, *stail;
@@ -62,6 +66,8 @@ struct assembler {
 	spamd_pending spamd[SPAMD_PENDING_MAX];
 	int nspamd;
 };
+
+static void msg_emit(assembler *a, msg_node *m);
 
 /* ---- helpers ---- */
 
@@ -208,32 +214,49 @@ msg_find(assembler *a, const char *host, rg_slice qid)
 	return NULL;
 }
 
-/* lru_append - put m at the tail of the LRU list */
+/* list_append - put m at the tail of a list (open LRU or closing FIFO) */
 static void
-lru_append(assembler *a, msg_node *m)
+list_append(msg_node **head, msg_node **tail, msg_node *m)
 {
 	m->lnext = NULL;
-	m->lprev = a->mtail;
-	if (a->mtail)
-		a->mtail->lnext = m;
+	m->lprev = *tail;
+	if (*tail)
+		(*tail)->lnext = m;
 	else
-		a->mhead = m;
-	a->mtail = m;
+		*head = m;
+	*tail = m;
 }
 
-/* lru_unlink - take m out of the LRU list */
+/* list_unlink - take m out of a list */
 static void
-lru_unlink(assembler *a, msg_node *m)
+list_unlink(msg_node **head, msg_node **tail, msg_node *m)
 {
 	if (m->lprev)
 		m->lprev->lnext = m->lnext;
 	else
-		a->mhead = m->lnext;
+		*head = m->lnext;
 	if (m->lnext)
 		m->lnext->lprev = m->lprev;
 	else
-		a->mtail = m->lprev;
+		*tail = m->lprev;
 	m->lprev = m->lnext = NULL;
+}
+
+/* lru_append - put an open message at the tail of the LRU list */
+static void
+lru_append(assembler *a, msg_node *m)
+{
+	list_append(&a->mhead, &a->mtail, m);
+}
+
+/* lru_unlink - take m out of whichever list holds it */
+static void
+lru_unlink(assembler *a, msg_node *m)
+{
+	if (m->ended)
+		list_unlink(&a->chead, &a->ctail, m);
+	else
+		list_unlink(&a->mhead, &a->mtail, m);
 }
 
 /* rec_init - an empty record */
@@ -273,18 +296,26 @@ touch(assembler *a, msg_node *m, rg_usec ts)
 {
 	if (ts > m->r.last_seen)
 		m->r.last_seen = ts;
-	if (a->mtail != m) {
+	if (!m->ended && a->mtail != m) {
 		lru_unlink(a, m);
 		lru_append(a, m);
 	}
 }
 
-/* msg_get - the open message host/qid, created if need be */
+/*
+ * msg_get - the open message host/qid, created if need be. An ended one
+ * counts only for a late verdict; anything else about that queue ID is a
+ * new message (short queue IDs are reused).
+ */
 static msg_node *
-msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts)
+msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts, int verdict)
 {
 	msg_node *m = msg_find(a, host, qid);
 
+	if (m != NULL && m->ended && !verdict) {
+		msg_emit(a, m);
+		m = NULL;
+	}
 	if (m == NULL) {
 		if (qid.n == 0 || qid.n >= sizeof(m->r.qid))
 			return NULL;
@@ -358,13 +389,12 @@ mid_remove(assembler *a, msg_node *m)
 	}
 }
 
-/* msg_finish - hand m to the caller and forget it */
+/* msg_emit - hand m to the caller and forget it */
 static void
-msg_finish(assembler *a, msg_node *m, int complete)
+msg_emit(assembler *a, msg_node *m)
 {
 	msg_node **pp;
 
-	m->r.complete = complete ? 1 : 0;
 	if (a->cb.message != NULL)
 		a->cb.message(a->cb.arg, &m->r);
 	for (pp = &a->mtab[m->hash & (a->mbuckets - 1)]; *pp != NULL;
@@ -379,6 +409,32 @@ msg_finish(assembler *a, msg_node *m, int complete)
 	mid_remove(a, m);
 	record_free(&m->r);
 	free(m);
+}
+
+/*
+ * msg_finish - m has ended. It lingers a few seconds of log time before it
+ * is handed out, for a content filter's verdict logged in the same second
+ * in another file (rspamd's own log, merged by time).
+ */
+static void
+msg_finish(assembler *a, msg_node *m, int complete)
+{
+	m->r.complete = complete ? 1 : 0;
+	if (m->ended)
+		return;
+	list_unlink(&a->mhead, &a->mtail, m);
+	m->ended = 1;
+	m->ended_at = a->now;
+	list_append(&a->chead, &a->ctail, m);
+}
+
+/* flush_closing - hand out ended messages whose linger time is over */
+static void
+flush_closing(assembler *a, int all)
+{
+	while (a->chead != NULL
+	    && (all || a->chead->ended_at < a->now - LINGER_USEC))
+		msg_emit(a, a->chead);
 }
 
 /* rcpt_get - the recipient addr/orig_to of r, added if new */
@@ -903,8 +959,13 @@ sweep(assembler *a)
 	rg_usec slimit = a->now - a->opt.max_session_age * RG_USEC;
 
 	while (a->mhead != NULL && a->mhead->r.last_seen < mlimit) {
-		a->mhead->r.stale = 1;
-		msg_finish(a, a->mhead, 0);
+		msg_node *m = a->mhead;
+
+		m->r.stale = 1;
+		msg_finish(a, m, 0);
+		list_unlink(&a->chead, &a->ctail, m);
+		m->ended = 0;
+		msg_emit(a, m);
 	}
 	while (a->shead != NULL && a->shead->last_seen < slimit) {
 		a->shead->s.stale = 1;
@@ -1008,9 +1069,9 @@ on_client(assembler *a, const char *host, const logline *ll,
 	sess_node *s = sess_find(a, host, ll->pid);
 
 	/* a reused short queue ID whose end we did not see */
-	if (m != NULL && (m->r.client_ip != NULL || m->r.pickup))
-		msg_finish(a, m, 0), m = NULL;
-	m = msg_get(a, host, ev->qid, ts);
+	if (m != NULL && !m->ended && (m->r.client_ip != NULL || m->r.pickup))
+		msg_finish(a, m, 0);
+	m = msg_get(a, host, ev->qid, ts, 0);
 	m->r.first_seen = m->r.first_seen < ts ? m->r.first_seen : ts;
 	client_into(&m->r, ev);
 	m->r.smtpd_pid = ll->pid;
@@ -1081,6 +1142,8 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 
 	if (ts > a->now)
 		a->now = ts;
+	if (a->chead != NULL)
+		flush_closing(a, 0);
 	if (a->now - a->last_sweep > 60 * RG_USEC)
 		sweep(a);
 	switch (ev->kind) {
@@ -1106,10 +1169,11 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		return;
 	if (ev->kind == EV_PICKUP) {
 		m = msg_find(a, host, ev->qid);
-		if (m != NULL && (m->r.client_ip != NULL || m->r.pickup))
+		if (m != NULL && !m->ended
+		    && (m->r.client_ip != NULL || m->r.pickup))
 			msg_finish(a, m, 0);
 	}
-	if ((m = msg_get(a, host, ev->qid, ts)) == NULL)
+	if ((m = msg_get(a, host, ev->qid, ts, ev->kind == EV_RSPAMD || ev->kind == EV_AMAVIS)) == NULL)
 		return;
 	switch (ev->kind) {
 	case EV_PICKUP:
@@ -1207,7 +1271,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		on_delivery(a, m, ev);
 		break;
 	case EV_NOTIFY:
-		if ((m2 = msg_get(a, host, ev->qid2, ts)) != NULL)
+		if ((m2 = msg_get(a, host, ev->qid2, ts, 0)) != NULL)
 			put(&m2->r.bounce_of, ev->qid);
 		break;
 	case EV_HOLD:
@@ -1226,7 +1290,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		verdict_offer(&m->r, VS_AMAVIS, ev->spam, ev->score, none,
 		    ev->filter_action, ev->symbols);
 		if (ev->qid2.p != NULL && ev->qid2.n > 0
-		    && (m2 = msg_get(a, host, ev->qid2, ts)) != NULL && m2 != m)
+		    && (m2 = msg_get(a, host, ev->qid2, ts, 0)) != NULL && m2 != m)
 			link_filtered(&m->r, &m2->r);
 		break;
 	default:
@@ -1257,10 +1321,12 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 void
 asm_finish(assembler *a)
 {
+	flush_closing(a, 1);
 	while (a->shead != NULL)
 		sess_finish(a, a->shead, 0);
 	while (a->mhead != NULL)
 		msg_finish(a, a->mhead, 0);
+	flush_closing(a, 1);
 }
 
 /* asm_open_messages - how many messages are open */

@@ -1,0 +1,317 @@
+#!/usr/bin/python3
+"""assemble.py - message and session assembly on small logs that exercise
+one rule each (queue-ID reuse, NOQUEUE logins, holds, filters, verdicts,
+expiry, several hosts, compressed and merged inputs, hostile text).
+
+The lines follow the exact formats seen in the project's own Postfix runs
+(samples/relay.log); the scenarios recombine them where a real run cannot
+be made to produce an order on demand (a reused short queue ID, a week of
+silence)."""
+import gzip, json, os, subprocess, sys, tempfile
+
+RG = os.environ.get("RELAYGUARD", "build/relayguard")
+tmp = tempfile.mkdtemp(prefix="rg-asm.")
+failures = 0
+
+
+def parse(text, *args, files=None):
+    """run relayguard parse on text (or files); return the list of objects"""
+    if files is None:
+        path = os.path.join(tmp, "in.log")
+        with open(path, "w") as f:
+            f.write(text)
+        files = [path]
+    p = subprocess.run([RG, "parse", "--year", "2025", "--tz", "UTC", *args, *files],
+                       capture_output=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {p.stderr.decode()[:200]}")
+    out = []
+    for line in p.stdout.decode("utf-8").splitlines():
+        out.append(json.loads(line))
+    return out
+
+
+def msgs(objs, qid=None):
+    return [o for o in objs if o["type"] == "message" and (qid is None or o.get("queue_id") == qid)]
+
+
+def case(name, fn):
+    global failures
+    try:
+        fn()
+        print(f"PASS: assemble: {name}")
+    except Exception as e:  # an assertion or a crash: both are failures
+        failures += 1
+        print(f"FAIL: assemble: {name}: {type(e).__name__}: {str(e)[:300]}")
+
+
+def L(t, prog, pid, msg, host="relay"):
+    return f"Nov 28 {t} {host} postfix/{prog}[{pid}]: {msg}\n"
+
+
+def flow(qid, t="10:00:00", client="unknown[127.0.0.2]", sasl="alice@example.com",
+         rcpt="bob@example.org", pid=100, host="relay", status="sent"):
+    auth = f", sasl_method=PLAIN, sasl_username={sasl}" if sasl else ""
+    return (L(t, "smtpd", pid, f"{qid}: client={client}{auth}", host)
+            + L(t, "cleanup", 200, f"{qid}: message-id=<{qid}@x>", host)
+            + L(t, "qmgr", 300, f"{qid}: from=<alice@example.com>, size=500, nrcpt=1 (queue active)", host)
+            + L(t, "smtp", 400, f"{qid}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:2525, delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, status={status} (250 2.0.0 Ok)", host)
+            + L(t, "qmgr", 300, f"{qid}: removed", host))
+
+
+def t_reuse():
+    o = parse(flow("ABC123") + flow("ABC123", t="10:05:00", sasl="bob@example.com"))
+    m = msgs(o, "ABC123")
+    assert len(m) == 2, m
+    assert [x["sasl_username"] for x in m] == ["alice@example.com", "bob@example.com"]
+    assert all(x["complete"] for x in m)
+
+
+def t_reuse_without_end():
+    # the first message's end is missing (log loss): the second client= starts anew
+    text = flow("ABC123").replace("ABC123: removed", "ABC123: skipped, still being delivered")
+    o = parse(text + flow("ABC123", t="10:05:00", sasl="bob@example.com"))
+    m = msgs(o, "ABC123")
+    assert len(m) == 2 and m[0]["complete"] is False and m[1]["complete"] is True, m
+
+
+def t_hosts():
+    o = parse(flow("ABC123", host="mx1") + flow("ABC123", host="mx2", sasl="bob@example.com"))
+    m = msgs(o, "ABC123")
+    assert sorted((x["host"], x["sasl_username"]) for x in m) == [("mx1", "alice@example.com"), ("mx2", "bob@example.com")]
+
+
+def t_noqueue_login():
+    # Postfix 3.7 logs the login on client= lines only, and here the
+    # reject comes before the session's first accepted message
+    text = (L("10:00:00", "submission/smtpd", 77, "connect from unknown[127.0.0.2]")
+            + L("10:00:01", "submission/smtpd", 77, "NOQUEUE: reject: RCPT from unknown[127.0.0.2]: 550 5.1.1 <nobody@relay.example.test>: Recipient address rejected: User unknown in local recipient table; from=<alice@example.com> to=<nobody@relay.example.test> proto=ESMTP helo=<h>")
+            + flow("DEF456", t="10:00:02", pid=77).replace("postfix/smtpd", "postfix/submission/smtpd")
+            + L("10:00:03", "submission/smtpd", 77, "disconnect from unknown[127.0.0.2] ehlo=1 auth=1 mail=2 rcpt=1/2 data=1 quit=1 commands=7/8"))
+    o = parse(text, "--sessions")
+    nq = [x for x in msgs(o) if "queue_id" not in x]
+    assert len(nq) == 1, o
+    r = nq[0]
+    assert r["sasl_username"] == "alice@example.com", r
+    assert r["rejected"]["dsn"] == "5.1.1" and r["rejected"]["code"] == 550 and r["rejected"]["stage"] == "RCPT"
+    assert r["recipients"] == [{"address": "nobody@relay.example.test", "status": "rejected", "dsn": "5.1.1",
+                                "response": "<nobody@relay.example.test>: Recipient address rejected: User unknown in local recipient table"}], r
+    s = [x for x in o if x["type"] == "session"]
+    assert len(s) == 1 and s[0]["sasl_username"] == "alice@example.com" and s[0]["rejects"] == 1 and s[0]["messages"] == 1
+    assert s[0]["counters"]["rcpt"] == "1/2" and s[0]["counters"]["ehlo"] == 1
+
+
+def t_noqueue_no_login():
+    text = (L("10:00:00", "smtpd", 78, "connect from unknown[127.0.0.10]")
+            + L("10:00:01", "smtpd", 78, "NOQUEUE: reject: RCPT from unknown[127.0.0.10]: 554 5.7.1 <x@y.example>: Relay access denied; from=<a@b.example> to=<x@y.example> proto=ESMTP helo=<h>")
+            + L("10:00:02", "smtpd", 78, "disconnect from unknown[127.0.0.10] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4"))
+    r = [x for x in msgs(parse(text)) if "queue_id" not in x]
+    assert len(r) == 1 and "sasl_username" not in r[0] and r[0]["client_ip"] == "127.0.0.10", r
+
+
+def t_rcpt_reject_goes_on():
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.10]")
+            + L("10:00:00", "smtpd", 100, "ABC123: reject: RCPT from unknown[127.0.0.10]: 550 5.1.1 <no@relay.example.test>: Recipient address rejected: User unknown; from=<a@b.example> to=<no@relay.example.test> proto=ESMTP helo=<h>")
+            + flow("ABC123", sasl=None, client="unknown[127.0.0.10]").split("\n", 1)[1])
+    m = msgs(parse(text), "ABC123")
+    assert len(m) == 1 and m[0]["complete"], m
+    st = {r["address"]: r["status"] for r in m[0]["recipients"]}
+    assert st == {"no@relay.example.test": "rejected", "bob@example.org": "sent"}, st
+
+
+def t_hold_release():
+    text = flow("ABC123").replace(
+        L("10:00:00", "qmgr", 300, "ABC123: from=<alice@example.com>, size=500, nrcpt=1 (queue active)"),
+        L("10:00:00", "cleanup", 200, "ABC123: hold: header Subject: HOLDME from unknown[127.0.0.2]; from=<alice@example.com> to=<bob@example.org> proto=ESMTP helo=<h>: held")
+        + L("10:01:00", "postsuper", 500, "ABC123: released from hold")
+        + L("10:01:00", "qmgr", 300, "ABC123: from=<alice@example.com>, size=500, nrcpt=1 (queue active)"))
+    m = msgs(parse(text), "ABC123")
+    assert len(m) == 1 and m[0]["complete"] and m[0]["held"] is False, m
+    assert m[0]["recipients"][0]["status"] == "sent"
+
+
+def t_held_at_end():
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com")
+            + L("10:00:00", "cleanup", 200, "ABC123: message-id=<a@b>")
+            + L("10:00:01", "postsuper", 500, "ABC123: placed on hold"))
+    m = msgs(parse(text), "ABC123")
+    assert len(m) == 1 and m[0]["complete"] is False and m[0]["held"] is True, m
+
+
+def t_header_reject_ends():
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.3], sasl_method=PLAIN, sasl_username=bob@example.com")
+            + L("10:00:00", "cleanup", 200, "ABC123: reject: header Subject: REJECTME from unknown[127.0.0.3]; from=<bob@example.com> to=<judy@example.org> proto=ESMTP helo=<h>: 5.7.1 policy says no")
+            + flow("ABC123", t="10:01:00"))
+    m = msgs(parse(text), "ABC123")
+    assert len(m) == 2, m
+    assert m[0]["rejected"] == {"stage": "header", "dsn": "5.7.1", "text": "policy says no"} and m[0]["complete"], m[0]
+    assert "rejected" not in m[1]
+
+
+def t_deferred_retry():
+    base = L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com")
+    d = lambda t, st, dsn: L(t, "smtp", 400, f"ABC123: to=<x@defer.example.org>, relay=127.0.0.1[127.0.0.1]:2526, delay=1, delays=0/0/0/1, dsn={dsn}, status={st} (450 4.2.0 later)")
+    o = parse(base + d("10:00:01", "deferred", "4.2.0") + d("10:10:01", "deferred", "4.2.0")
+              + d("10:30:01", "sent", "2.0.0") + L("10:30:01", "qmgr", 300, "ABC123: removed"))
+    r = msgs(o, "ABC123")[0]["recipients"]
+    assert len(r) == 1 and r[0]["attempts"] == 3 and r[0]["status"] == "sent" and r[0]["dsn"] == "2.0.0", r
+
+
+def t_bounce_of():
+    text = (flow("ABC123", status="bounced")
+            + L("10:00:01", "bounce", 600, "ABC123: sender non-delivery notification: FED987")
+            + L("10:00:01", "qmgr", 300, "FED987: from=<>, size=2551, nrcpt=1 (queue active)")
+            + L("10:00:02", "qmgr", 300, "FED987: removed"))
+    m = msgs(parse(text), "FED987")
+    assert len(m) == 1 and m[0]["bounce_of"] == "ABC123" and m[0]["sender"] == "", m
+
+
+def t_amavis():
+    text = (L("10:00:00", "submission/smtpd", 100, "AAA111: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com")
+            + L("10:00:00", "cleanup", 200, "AAA111: info: header X-Client-ID: tenant-7 from unknown[127.0.0.2]; from=<alice@example.com> to=<bob@example.org> proto=ESMTP helo=<h>")
+            + L("10:00:00", "qmgr", 300, "AAA111: from=<alice@example.com>, size=500, nrcpt=1 (queue active)")
+            + L("10:00:01", "smtpd", 101, "BBB222: client=localhost[127.0.0.1]")
+            + "Nov 28 10:00:01 relay amavis[4051]: (4051-09) Passed SPAM {RelayedOutbound}, ORIGINATING LOCAL [127.0.0.2]:1434 [127.0.0.2] <alice@example.com> -> <bob@example.org>, Queue-ID: AAA111, Message-ID: <m@x>, mail_id: x, Hits: 7.4, size: 500, queued_as: BBB222, 104 ms\n"
+            + L("10:00:01", "smtp", 400, "AAA111: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as BBB222)")
+            + L("10:00:01", "qmgr", 300, "AAA111: removed")
+            + L("10:00:01", "qmgr", 300, "BBB222: from=<alice@example.com>, size=900, nrcpt=1 (queue active)")
+            + L("10:00:02", "smtp", 400, "BBB222: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)")
+            + L("10:00:02", "qmgr", 300, "BBB222: removed"))
+    o = parse(text)
+    a, b = msgs(o, "AAA111")[0], msgs(o, "BBB222")[0]
+    assert a["filtered_as"] == "BBB222", a
+    assert b["orig_queue_id"] == "AAA111" and b["sasl_username"] == "alice@example.com" and b["client_ip"] == "127.0.0.2", b
+    assert b["verdict"]["source"] == "amavis" and b["verdict"]["spam"] is True and b["verdict"]["score"] == 7.4, b
+    assert b["headers"] == {"X-Client-ID": "tenant-7"}, b
+
+
+def t_rspamd_merged():
+    pf = flow("ABC123")
+    rs = ("2025-11-28 10:00:00 #1576(rspamd_proxy) <9a8448>; proxy; rspamd_task_write_log: id: <ABC123@x>, qid: <ABC123>, ip: 127.0.0.2, "
+          "user: alice@example.com, from: <alice@example.com>, (default: T (reject): [1006.00/15.00] [GTUBE(0.00){},R_DKIM_NA(0.00){}]), len: 566, time: 8ms\n")
+    p1, p2 = os.path.join(tmp, "maillog"), os.path.join(tmp, "rspamd.log")
+    open(p1, "w").write(pf)
+    open(p2, "w").write(rs)
+    m = msgs(parse(None, files=[p1, p2]), "ABC123")
+    assert len(m) == 1, m
+    v = m[0]["verdict"]
+    assert v == {"source": "rspamd", "spam": True, "score": 1006.0, "required": 15.0, "action": "reject", "symbols": "GTUBE,R_DKIM_NA"} or \
+        v == {"source": "rspamd", "spam": True, "score": 1006.00, "required": 15.00, "action": "reject", "symbols": "GTUBE,R_DKIM_NA"}, v
+
+
+def t_spamd():
+    text = (flow("ABC123").replace("10:00:00 relay postfix/smtp", "10:00:03 relay postfix/smtp").replace("10:00:00 relay postfix/qmgr[300]: ABC123: removed", "10:00:03 relay postfix/qmgr[300]: ABC123: removed")
+            + "")
+    spamd = "Nov 28 10:00:02 relay spamd[1234]: spamd: result: Y 1000 - GTUBE,NO_RELAYS scantime=0.1,size=700,user=x,uid=1,required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport=4,mid=<ABC123@x>,autolearn=no\n"
+    lines = text.splitlines(True)
+    lines.insert(3, spamd)
+    m = msgs(parse("".join(lines)), "ABC123")
+    assert m[0]["verdict"]["source"] == "spamd" and m[0]["verdict"]["spam"] is True and m[0]["verdict"]["score"] == 1000, m
+    # the same message-id an hour later is not this message's result
+    late = spamd.replace("10:00:02", "11:00:02")
+    m = msgs(parse(text + late), "ABC123")
+    assert "verdict" not in m[0], m
+
+
+def t_spam_headers():
+    base = L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com")
+    client = L("10:00:00", "cleanup", 200, "ABC123: info: header X-Spam-Flag: YES from unknown[127.0.0.2]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+    milter = L("10:00:00", "cleanup", 200, "ABC123: milter-header-info: header X-Spam: Yes from localhost[127.0.0.1]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+    end = L("10:00:01", "qmgr", 300, "ABC123: removed")
+    v = msgs(parse(base + client + end), "ABC123")[0]["verdict"]
+    assert v == {"source": "header", "spam": True, "from_client": True}, v
+    v = msgs(parse(base + client + milter + end), "ABC123")[0]["verdict"]
+    assert v == {"source": "header", "spam": True}, v
+    # a filter's own verdict outranks a header
+    rej = L("10:00:00", "cleanup", 200, "ABC123: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: 5.7.1 Gtube pattern; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+    m = msgs(parse(base + client + rej), "ABC123")[0]
+    assert m["verdict"]["source"] == "milter" and m["rejected"]["stage"] == "END-OF-MESSAGE" and m["complete"], m
+
+
+def t_stale():
+    start = L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
+    later = "".join(flow("DEF456", t="10:00:00").replace("Nov 28", "Dec  6").splitlines(True))
+    o = parse(start + later)
+    m = msgs(o)
+    assert [x.get("queue_id") for x in m][:1] == ["ABC123"] and m[0].get("stale") is True and m[0]["complete"] is False, m
+    # within the age it stays open until the end
+    o = parse(start + flow("DEF456", t="12:00:00"))
+    assert [x["queue_id"] for x in msgs(o)] == ["DEF456", "ABC123"], msgs(o)
+
+
+def t_session_pid_reuse():
+    text = (L("10:00:00", "smtpd", 9, "connect from unknown[127.0.0.2]")
+            + L("10:05:00", "smtpd", 9, "connect from unknown[127.0.0.3]")
+            + L("10:05:01", "smtpd", 9, "disconnect from unknown[127.0.0.3] ehlo=1 quit=1 commands=2"))
+    s = [x for x in parse(text, "--sessions") if x["type"] == "session"]
+    assert [(x["client_ip"], x["complete"]) for x in s] == [("127.0.0.2", False), ("127.0.0.3", True)], s
+
+
+def t_gzip_and_order():
+    p1, p2 = os.path.join(tmp, "maillog.1.gz"), os.path.join(tmp, "maillog")
+    with gzip.open(p1, "wt") as f:
+        f.write(L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com"))
+    open(p2, "w").write(flow("ABC123").split("\n", 1)[1].replace("10:00:00", "10:00:05"))
+    for files in ([p1, p2], [p2, p1]):  # rotated files in either order
+        m = msgs(parse(None, files=files), "ABC123")
+        assert len(m) == 1 and m[0]["complete"] and m[0]["sasl_username"] == "alice@example.com", m
+
+
+def t_hostile_text():
+    evil = 'v"\\\x01\x7f\xff\xfe<script> \u2028'
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
+            + L("10:00:00", "cleanup", 200, f"ABC123: info: header X-Client-ID: {evil} from unknown[127.0.0.2]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+            + L("10:00:01", "qmgr", 300, "ABC123: removed"))
+    path = os.path.join(tmp, "evil.log")
+    with open(path, "wb") as f:
+        f.write(text.encode("utf-8", "surrogateescape").replace("\u00ff".encode(), b"\xff").replace("\u00fe".encode(), b"\xfe"))
+    p = subprocess.run([RG, "parse", "--year", "2025", "--tz", "UTC", path], capture_output=True, timeout=30)
+    lines = p.stdout.split(b"\n")
+    assert p.returncode == 0 and len(lines) == 2 and lines[1] == b"", lines
+    o = json.loads(lines[0].decode("utf-8"))  # strict UTF-8 and JSON
+    v = o["headers"]["X-Client-ID"]
+    assert v.startswith('v"\\\x01\x7f') and "\ufffd" in v and "<script>" in v and "\u2028" in v, v
+
+
+def t_cut_header():
+    val = "t" * 190
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
+            + L("10:00:00", "cleanup", 200, f"ABC123: info: header X-Client-ID: {val[:200-13]} from unknown[127.0.0.2]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+            + L("10:00:01", "qmgr", 300, "ABC123: removed"))
+    m = msgs(parse(text), "ABC123")[0]
+    assert m["headers_cut"] == ["X-Client-ID"], m
+    m = msgs(parse(text.replace(val[:200-13], "short")), "ABC123")[0]
+    assert "headers_cut" not in m, m
+
+
+def t_malformed_counted():
+    text = "garbage\n" + flow("ABC123")[:-40] + "\n" + "\x00\x01\x02\n" + L("10:00:09", "smtpd", 1, "something Postfix never said")
+    p = subprocess.run([RG, "parse", "--year", "2025", "--stats", "-"], input=text.encode(), capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 0, err
+    assert "not a log line (skipped) 3" in err and "not recognised 1" in err, err
+
+
+for name, fn in [("queue-ID reuse after removed", t_reuse),
+                 ("queue-ID reuse without an end", t_reuse_without_end),
+                 ("several hosts, one queue ID", t_hosts),
+                 ("NOQUEUE reject takes the session's login (3.7)", t_noqueue_login),
+                 ("NOQUEUE reject without login", t_noqueue_no_login),
+                 ("RCPT reject with a queue ID does not end the message", t_rcpt_reject_goes_on),
+                 ("hold, release, delivery", t_hold_release),
+                 ("held at end of input", t_held_at_end),
+                 ("header_checks REJECT ends the message", t_header_reject_ends),
+                 ("deferred recipient retried", t_deferred_retry),
+                 ("bounce_of", t_bounce_of),
+                 ("amavis re-injection links both queue IDs", t_amavis),
+                 ("rspamd's own log merged by time", t_rspamd_merged),
+                 ("spamd result by message-id within the window", t_spamd),
+                 ("client-written spam header is not trusted", t_spam_headers),
+                 ("stale messages expire by log time", t_stale),
+                 ("smtpd pid reuse", t_session_pid_reuse),
+                 ("gzip input, rotated files in either order", t_gzip_and_order),
+                 ("hostile bytes stay valid JSON", t_hostile_text),
+                 ("a cut header value is marked", t_cut_header),
+                 ("malformed lines are counted", t_malformed_counted)]:
+    case(name, fn)
+sys.exit(1 if failures else 0)
