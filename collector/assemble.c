@@ -18,6 +18,7 @@ typedef struct msg_node {
 	struct msg_node *hnext;
 	struct msg_node *lprev, *lnext;	/* LRU by last_seen, or the closing FIFO */
 	int ended;		/* finished, lingering for late verdict lines */
+	int queued;		/* cleanup or a later stage has seen it */
 	rg_usec ended_at;
 } msg_node;
 
@@ -29,6 +30,8 @@ typedef struct sess_node {
 	rg_usec last_seen;
 	msg_node **pending;	/* NOQUEUE records waiting for the session end */
 	int npending, pcap;
+	char (*qids)[32];	/* queue IDs handed out in this session */
+	int nqids, qcap;
 } sess_node;
 
 typedef struct mid_entry {
@@ -45,6 +48,14 @@ typedef struct spamd_pending {
 } spamd_pending;
 
 #define SPAMD_PENDING_MAX 1024
+#define ABORT_MAX 4096
+
+/* a queue ID whose session ended before cleanup saw any of it */
+typedef struct abort_cand {
+	const char *host;
+	char qid[32];
+	rg_usec deadline;
+} abort_cand;
 #define LINGER_USEC (5 * RG_USEC)
 
 struct assembler {
@@ -65,6 +76,8 @@ struct assembler {
 	rg_usec now, last_sweep;
 	spamd_pending spamd[SPAMD_PENDING_MAX];
 	int nspamd;
+	abort_cand aborts[ABORT_MAX];	/* a ring */
+	int ahead, acount;
 };
 
 static void msg_emit(assembler *a, msg_node *m);
@@ -435,6 +448,27 @@ flush_closing(assembler *a, int all)
 	while (a->chead != NULL
 	    && (all || a->chead->ended_at < a->now - LINGER_USEC))
 		msg_emit(a, a->chead);
+}
+
+/* flush_aborts - close the queue IDs whose session ended before cleanup */
+static void
+flush_aborts(assembler *a, int all)
+{
+	while (a->acount > 0) {
+		abort_cand *c = &a->aborts[a->ahead];
+		rg_slice q = { c->qid, strlen(c->qid) };
+		msg_node *m;
+
+		if (!all && c->deadline >= a->now)
+			break;
+		a->ahead = (a->ahead + 1) % ABORT_MAX;
+		a->acount--;
+		m = msg_find(a, c->host, q);
+		if (m != NULL && !m->ended && !m->queued) {
+			m->r.aborted = 1;
+			msg_finish(a, m, 1);
+		}
+	}
 }
 
 /* rcpt_get - the recipient addr/orig_to of r, added if new */
@@ -915,6 +949,25 @@ sess_finish(assembler *a, sess_node *s, int complete)
 	for (i = 0; i < s->npending; i++)
 		emit_noqueue(a, s->pending[i], &s->s);
 	free(s->pending);
+	/*
+	 * A queue ID that cleanup never saw when the session ends (the client
+	 * went away after RCPT) will get no other line: close it shortly.
+	 */
+	for (i = 0; i < s->nqids; i++) {
+		rg_slice q = { s->qids[i], strlen(s->qids[i]) };
+		msg_node *m = msg_find(a, s->s.host, q);
+
+		if (complete && m != NULL && !m->ended && !m->queued
+		    && a->acount < ABORT_MAX) {
+			abort_cand *c = &a->aborts[(a->ahead + a->acount++)
+			    % ABORT_MAX];
+
+			c->host = s->s.host;
+			memcpy(c->qid, s->qids[i], sizeof(c->qid));
+			c->deadline = a->now + LINGER_USEC;
+		}
+	}
+	free(s->qids);
 	if (a->cb.session != NULL)
 		a->cb.session(a->cb.arg, &s->s);
 	for (pp = &a->stab[s->hash & (a->sbuckets - 1)]; *pp != NULL;
@@ -1078,6 +1131,14 @@ on_client(assembler *a, const char *host, const logline *ll,
 	if (s != NULL) {
 		sess_touch(a, s, ts);
 		s->s.messages++;
+		if (s->nqids < 256) {
+			if (s->nqids == s->qcap) {
+				s->qcap = s->qcap ? s->qcap * 2 : 4;
+				s->qids = xrealloc(s->qids,
+				    (size_t)s->qcap * sizeof(*s->qids));
+			}
+			memcpy(s->qids[s->nqids++], m->r.qid, sizeof(m->r.qid));
+		}
 		if (ev->sasl_user.p != NULL) {
 			put(&s->s.sasl_username, ev->sasl_user);
 			put(&s->s.sasl_method, ev->sasl_method);
@@ -1144,6 +1205,8 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		a->now = ts;
 	if (a->chead != NULL)
 		flush_closing(a, 0);
+	if (a->acount > 0)
+		flush_aborts(a, 0);
 	if (a->now - a->last_sweep > 60 * RG_USEC)
 		sweep(a);
 	switch (ev->kind) {
@@ -1175,6 +1238,8 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 	}
 	if ((m = msg_get(a, host, ev->qid, ts, ev->kind == EV_RSPAMD || ev->kind == EV_AMAVIS)) == NULL)
 		return;
+	if (ev->kind != EV_RCPT_REJECT)
+		m->queued = 1;
 	switch (ev->kind) {
 	case EV_PICKUP:
 		m->r.pickup = 1;
@@ -1194,7 +1259,9 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		if (sl_eq(ev->action, "hold")) {
 			m->r.held = m->r.was_held = 1;
 		} else if (sl_eq(ev->action, "discard")) {
+			/* smtpd's DISCARD: cleanup drops the message, nothing follows */
 			m->r.discarded = 1;
+			msg_finish(a, m, 1);
 		} else {
 			set_reject(&m->r, ev->stage, ev);
 			put_if_unset(&m->r.sender, ev->sender);
@@ -1227,7 +1294,9 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		if (sl_eq(ev->action, "hold")) {
 			m->r.held = m->r.was_held = 1;
 		} else if (sl_eq(ev->action, "discard")) {
+			/* no message-id, qmgr or removed line follows a discard */
 			m->r.discarded = 1;
+			msg_finish(a, m, 1);
 		} else if (sl_eq(ev->action, "reject")) {
 			set_reject(&m->r, (rg_slice){ ev->hdr_is_body ? "body"
 			    : "header", ev->hdr_is_body ? 4 : 6 }, ev);
@@ -1241,6 +1310,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 			m->r.held = m->r.was_held = 1;
 		} else if (sl_eq(ev->action, "milter-discard")) {
 			m->r.discarded = 1;
+			msg_finish(a, m, 1);
 		} else if (sl_eq(ev->action, "milter-reject")) {
 			if (spammy(ev->text))
 				verdict_offer(&m->r, VS_MILTER, 1, none, none,
@@ -1324,6 +1394,7 @@ asm_finish(assembler *a)
 	flush_closing(a, 1);
 	while (a->shead != NULL)
 		sess_finish(a, a->shead, 0);
+	flush_aborts(a, 1);
 	while (a->mhead != NULL)
 		msg_finish(a, a->mhead, 0);
 	flush_closing(a, 1);

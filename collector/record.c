@@ -3,6 +3,7 @@
  * nothing; appends to the caller's buffer (one object, no newline). All
  * text is escaped by sb_json_str: log content cannot break the framing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
@@ -185,6 +186,8 @@ rec_json(strbuf *sb, const rg_record *r)
 		sb_json_kv_bool(sb, &first, "expired", 1);
 	if (r->deleted)
 		sb_json_kv_bool(sb, &first, "deleted", 1);
+	if (r->aborted)
+		sb_json_kv_bool(sb, &first, "aborted", 1);
 	if (r->rejected.stage != NULL) {
 		int f2 = 1;
 
@@ -198,6 +201,54 @@ rec_json(strbuf *sb, const rg_record *r)
 	}
 	kv(sb, &first, "filtered_as", r->filtered_as);
 	sb_addc(sb, '}');
+}
+
+/*
+ * counters_json - "ehlo=1 auth=0/1 rcpt=2/3 commands=5/7" as
+ * "counters":{"ehlo":1,"auth":0,"rcpt":2,"commands":5} (the successful
+ * ones) and "counters_failed":{"auth":1,"rcpt":1,"commands":2}.
+ */
+static void
+counters_json(strbuf *sb, int *first, const char *p)
+{
+	int pass, f2, any_failed = 0;
+
+	for (pass = 0; pass < 2; pass++) {
+		const char *q = p;
+
+		if (pass == 1 && !any_failed)
+			break;
+		sb_json_key(sb, first, pass == 0 ? "counters" : "counters_failed");
+		sb_addc(sb, '{');
+		f2 = 1;
+		while (*q) {
+			const char *eq = strchr(q, '='), *sp;
+			char *end;
+			long ok, total;
+
+			if (eq == NULL)
+				break;
+			sp = strchr(eq, ' ');
+			if (sp == NULL)
+				sp = eq + strlen(eq);
+			ok = strtol(eq + 1, &end, 10);
+			total = ok;
+			if (end < sp && *end == '/')
+				total = strtol(end + 1, &end, 10);
+			if (end == sp && end > eq + 1 && ok >= 0 && total >= ok
+			    && (pass == 0 || total > ok)) {
+				if (total > ok)
+					any_failed = 1;
+				if (!f2)
+					sb_addc(sb, ',');
+				f2 = 0;
+				sb_json_str(sb, q, (size_t)(eq - q));
+				sb_printf(sb, ":%ld", pass == 0 ? ok : total - ok);
+			}
+			q = *sp ? sp + 1 : sp;
+		}
+		sb_addc(sb, '}');
+	}
 }
 
 /* sess_json - one SMTP session record as a JSON object */
@@ -226,34 +277,7 @@ sess_json(strbuf *sb, const rg_session *s)
 	sb_json_kv_int(sb, &first, "messages", s->messages);
 	sb_json_kv_int(sb, &first, "rejects", s->rejects);
 	kv(sb, &first, "lost", s->lost);
-	if (s->counters != NULL) {
-		/* "ehlo=1 auth=0/1 mail=1 ... commands=6" -> an object */
-		const char *p = s->counters;
-		int f2 = 1;
-
-		sb_json_key(sb, &first, "counters");
-		sb_addc(sb, '{');
-		while (*p) {
-			const char *eq = strchr(p, '='), *sp;
-
-			if (eq == NULL)
-				break;
-			sp = strchr(eq, ' ');
-			if (sp == NULL)
-				sp = eq + strlen(eq);
-			if (!f2)
-				sb_addc(sb, ',');
-			f2 = 0;
-			sb_json_str(sb, p, (size_t)(eq - p));
-			sb_addc(sb, ':');
-			if (sp - eq - 1 > 0 && sp - eq - 1 < 10
-			    && strspn(eq + 1, "0123456789") == (size_t)(sp - eq - 1))
-				sb_add(sb, eq + 1, (size_t)(sp - eq - 1));
-			else
-				sb_json_str(sb, eq + 1, (size_t)(sp - eq - 1));
-			p = *sp ? sp + 1 : sp;
-		}
-		sb_addc(sb, '}');
-	}
+	if (s->counters != NULL)
+		counters_json(sb, &first, s->counters);
 	sb_addc(sb, '}');
 }

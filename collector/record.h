@@ -77,7 +77,7 @@ typedef struct rg_record {
 	char *filtered_as;	/* handed to a content filter, continues as this */
 	long smtpd_pid;		/* -1 if none */
 	unsigned held:1, was_held:1, discarded:1, expired:1, deleted:1,
-	    complete:1, stale:1, noqueue:1, pickup:1;
+	    complete:1, stale:1, noqueue:1, pickup:1, aborted:1;
 } rg_record;
 
 typedef struct rg_session {

@@ -98,7 +98,7 @@ def t_noqueue_login():
                                 "response": "<nobody@relay.example.test>: Recipient address rejected: User unknown in local recipient table"}], r
     s = [x for x in o if x["type"] == "session"]
     assert len(s) == 1 and s[0]["sasl_username"] == "alice@example.com" and s[0]["rejects"] == 1 and s[0]["messages"] == 1
-    assert s[0]["counters"]["rcpt"] == "1/2" and s[0]["counters"]["ehlo"] == 1
+    assert s[0]["counters"]["rcpt"] == 1 and s[0]["counters_failed"] == {"rcpt": 1, "commands": 1} and s[0]["counters"]["ehlo"] == 1
 
 
 def t_noqueue_no_login():
@@ -239,6 +239,21 @@ def t_stale():
     assert [x["queue_id"] for x in msgs(o)] == ["DEF456", "ABC123"], msgs(o)
 
 
+def t_aborted():
+    # the client went away after RCPT: nothing but client= is ever logged
+    text = (L("10:00:00", "submission/smtpd", 9, "connect from unknown[127.0.0.6]")
+            + L("10:00:00", "submission/smtpd", 9, "ABC123: client=unknown[127.0.0.6], sasl_method=PLAIN, sasl_username=alice@example.com")
+            + L("10:00:01", "submission/smtpd", 9, "lost connection after RCPT from unknown[127.0.0.6]")
+            + L("10:00:01", "submission/smtpd", 9, "disconnect from unknown[127.0.0.6] ehlo=1 auth=1 mail=1 rcpt=1 commands=4")
+            + flow("DEF456", t="10:00:30"))
+    o = parse(text)
+    m = msgs(o, "ABC123")
+    assert len(m) == 1 and m[0]["complete"] is True and m[0].get("aborted") is True, m
+    # a session cut by the end of the log is not an aborted message
+    m = msgs(parse(text.split("lost connection")[0].rsplit("\n", 1)[0] + "\n"), "ABC123")
+    assert m[0]["complete"] is False and "aborted" not in m[0], m
+
+
 def t_session_pid_reuse():
     text = (L("10:00:00", "smtpd", 9, "connect from unknown[127.0.0.2]")
             + L("10:05:00", "smtpd", 9, "connect from unknown[127.0.0.3]")
@@ -309,6 +324,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("client-written spam header is not trusted", t_spam_headers),
                  ("stale messages expire by log time", t_stale),
                  ("smtpd pid reuse", t_session_pid_reuse),
+                 ("a client gone after RCPT: the queue ID is closed as aborted", t_aborted),
                  ("gzip input, rotated files in either order", t_gzip_and_order),
                  ("hostile bytes stay valid JSON", t_hostile_text),
                  ("a cut header value is marked", t_cut_header),
