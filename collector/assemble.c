@@ -1015,10 +1015,8 @@ sweep(assembler *a)
 		msg_node *m = a->mhead;
 
 		m->r.stale = 1;
-		msg_finish(a, m, 0);
-		list_unlink(&a->chead, &a->ctail, m);
-		m->ended = 0;
-		msg_emit(a, m);
+		msg_finish(a, m, 0);	/* onto the closing list ... */
+		msg_emit(a, m);		/* ... and out at once */
 	}
 	while (a->shead != NULL && a->shead->last_seen < slimit) {
 		a->shead->s.stale = 1;

@@ -234,6 +234,11 @@ def t_stale():
     o = parse(start + later)
     m = msgs(o)
     assert [x.get("queue_id") for x in m][:1] == ["ABC123"] and m[0].get("stale") is True and m[0]["complete"] is False, m
+    # several open at once: each is written exactly once, none is lost
+    more = (start + L("10:00:01", "smtpd", 101, "BCD234: client=unknown[127.0.0.3]")
+            + "Dec  1 10:00:00 relay postfix/smtpd[102]: CDE345: client=unknown[127.0.0.4]\n" + later)
+    got = sorted(x.get("queue_id") for x in msgs(parse(more)))
+    assert got == ["ABC123", "BCD234", "CDE345", "DEF456"], got
     # within the age it stays open until the end
     o = parse(start + flow("DEF456", t="12:00:00"))
     assert [x["queue_id"] for x in msgs(o)] == ["DEF456", "ABC123"], msgs(o)
