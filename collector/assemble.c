@@ -15,8 +15,10 @@
 typedef struct msg_node {
 	rg_record r;
 	uint32_t hash;
+	unsigned char qlen;
 	struct msg_node *hnext;
 	struct msg_node *lprev, *lnext;	/* LRU by last_seen, or the closing FIFO */
+	struct mid_entry *mid;	/* its entry in the message-id index */
 	int ended;		/* finished, lingering for late verdict lines */
 	int queued;		/* cleanup or a later stage has seen it */
 	rg_usec ended_at;
@@ -37,7 +39,7 @@ typedef struct sess_node {
 typedef struct mid_entry {
 	msg_node *m;
 	uint32_t hash;
-	struct mid_entry *next;
+	struct mid_entry *next, **pprev;	/* O(1) removal */
 } mid_entry;
 
 typedef struct spamd_pending {
@@ -71,8 +73,10 @@ struct assembler {
 	mid_entry **idtab;
 	size_t idbuckets, nids;
 	char **hosts;
+	size_t *hostlens;
 	size_t nhosts;
 	const char *last_host;
+	size_t last_hostlen;
 	rg_usec now, last_sweep;
 	spamd_pending spamd[SPAMD_PENDING_MAX];
 	int nspamd;
@@ -166,15 +170,22 @@ host_intern(assembler *a, const logline *ll)
 			return a->opt.default_host;
 		return a->last_host != NULL ? a->last_host : "";
 	}
-	if (a->last_host != NULL && strlen(a->last_host) == n
+	if (a->last_host != NULL && a->last_hostlen == n
 	    && memcmp(a->last_host, p, n) == 0)
 		return a->last_host;
 	for (i = 0; i < a->nhosts; i++)
-		if (strlen(a->hosts[i]) == n && memcmp(a->hosts[i], p, n) == 0)
-			return a->last_host = a->hosts[i];
-	a->hosts = xrealloc(a->hosts, (a->nhosts + 1) * sizeof(char *));
-	a->hosts[a->nhosts] = xstrndup(p, n);
-	return a->last_host = a->hosts[a->nhosts++];
+		if (a->hostlens[i] == n && memcmp(a->hosts[i], p, n) == 0)
+			break;
+	if (i == a->nhosts) {
+		a->hosts = xrealloc(a->hosts, (a->nhosts + 1) * sizeof(char *));
+		a->hostlens = xrealloc(a->hostlens,
+		    (a->nhosts + 1) * sizeof(size_t));
+		a->hosts[i] = xstrndup(p, n);
+		a->hostlens[i] = n;
+		a->nhosts++;
+	}
+	a->last_hostlen = n;
+	return a->last_host = a->hosts[i];
 }
 
 /* ---- messages ---- */
@@ -220,8 +231,7 @@ msg_find(assembler *a, const char *host, rg_slice qid)
 		return NULL;
 	h = msg_hash(host, qid.p, qid.n);
 	for (m = a->mtab[h & (a->mbuckets - 1)]; m != NULL; m = m->hnext)
-		if (m->hash == h && m->r.host == host
-		    && strlen(m->r.qid) == qid.n
+		if (m->hash == h && m->r.host == host && m->qlen == qid.n
 		    && memcmp(m->r.qid, qid.p, qid.n) == 0)
 			return m;
 	return NULL;
@@ -293,6 +303,7 @@ msg_new(assembler *a, const char *host, rg_slice qid, rg_usec ts)
 
 	memcpy(m->r.qid, qid.p, qid.n);
 	m->r.qid[qid.n] = '\0';
+	m->qlen = (unsigned char)qid.n;
 	m->hash = msg_hash(host, qid.p, qid.n);
 	if (a->nmsgs + 1 > a->mbuckets)
 		mtab_grow(a);
@@ -385,21 +396,16 @@ record_free(rg_record *r)
 static void
 mid_remove(assembler *a, msg_node *m)
 {
-	uint32_t h;
-	mid_entry **pp, *e;
+	mid_entry *e = m->mid;
 
-	if (m->r.message_id == NULL)
+	if (e == NULL)
 		return;
-	h = hash_bytes(2166136261u, m->r.message_id, strlen(m->r.message_id));
-	for (pp = &a->idtab[h & (a->idbuckets - 1)]; (e = *pp) != NULL;
-	    pp = &e->next) {
-		if (e->m == m) {
-			*pp = e->next;
-			free(e);
-			a->nids--;
-			return;
-		}
-	}
+	*e->pprev = e->next;
+	if (e->next != NULL)
+		e->next->pprev = e->pprev;
+	free(e);
+	m->mid = NULL;
+	a->nids--;
 }
 
 /* msg_emit - hand m to the caller and forget it */
@@ -731,9 +737,14 @@ mid_add(assembler *a, msg_node *m)
 			mid_entry *x = a->idtab[i], *next;
 
 			for (; x != NULL; x = next) {
+				mid_entry **slot = &t[x->hash & (nb - 1)];
+
 				next = x->next;
-				x->next = t[x->hash & (nb - 1)];
-				t[x->hash & (nb - 1)] = x;
+				x->next = *slot;
+				if (*slot != NULL)
+					(*slot)->pprev = &x->next;
+				*slot = x;
+				x->pprev = slot;
 			}
 		}
 		free(a->idtab);
@@ -744,8 +755,16 @@ mid_add(assembler *a, msg_node *m)
 	e->m = m;
 	e->hash = hash_bytes(2166136261u, m->r.message_id,
 	    strlen(m->r.message_id));
-	e->next = a->idtab[e->hash & (a->idbuckets - 1)];
-	a->idtab[e->hash & (a->idbuckets - 1)] = e;
+	{
+		mid_entry **slot = &a->idtab[e->hash & (a->idbuckets - 1)];
+
+		e->next = *slot;
+		if (*slot != NULL)
+			(*slot)->pprev = &e->next;
+		*slot = e;
+		e->pprev = slot;
+	}
+	m->mid = e;
 }
 
 /* mid_find - the newest open message with this message-id near ts */
@@ -756,7 +775,11 @@ mid_find(assembler *a, rg_slice mid, rg_usec ts)
 	mid_entry *e;
 	rg_usec win = a->opt.spamd_window * RG_USEC;
 
-	for (e = a->idtab[h & (a->idbuckets - 1)]; e != NULL; e = e->next) {
+	int n = 0;
+
+	/* newest first; a flood of one Message-ID is not searched whole */
+	for (e = a->idtab[h & (a->idbuckets - 1)]; e != NULL && n < 64;
+	    e = e->next, n++) {
 		rg_record *r = &e->m->r;
 
 		if (e->hash == h && str_eq_sl(r->message_id, mid)
@@ -1438,6 +1461,7 @@ asm_free(assembler *a)
 	for (i = 0; i < a->nhosts; i++)
 		free(a->hosts[i]);
 	free(a->hosts);
+	free(a->hostlens);
 	for (j = 0; j < a->nspamd; j++) {
 		free(a->spamd[j].msgid);
 		free(a->spamd[j].score);

@@ -226,30 +226,31 @@ addr_field(const char *p, const char *end, rg_slice *s)
 static const char *
 qid_prefix(const char *p, const char *end, rg_slice *qid)
 {
-	static const char vowels[] = "AEIOUaeiou";
+	/* bit 1: a short (hex) ID character, bit 2: a long ID character */
+	static unsigned char cls[256];
+	static int ready;
 	const char *q = p;
-	int hex = 1, longid = 1;
+	unsigned both = 3;
 
-	for (; q < end && q - p <= 20; q++) {
-		char c = *q;
+	if (!ready) {
+		const char *c;
 
-		if (DIG(c))
-			continue;
-		if (c >= 'A' && c <= 'Z') {
-			if (c > 'F')
-				hex = 0;
-			if (strchr(vowels, c) != NULL)
-				longid = 0;
-		} else if (c >= 'a' && c <= 'z') {
-			hex = 0;
-			if (strchr(vowels, c) != NULL)
-				longid = 0;
-		} else {
-			break;
-		}
+		for (c = "0123456789"; *c; c++)
+			cls[(unsigned char)*c] = 3;
+		for (c = "ABCDEF"; *c; c++)
+			cls[(unsigned char)*c] = 1;
+		for (c = "BCDF"; *c; c++)
+			cls[(unsigned char)*c] = 3;
+		for (c = "GHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"; *c; c++)
+			cls[(unsigned char)*c] = 2;
+		ready = 1;
+	}
+	while (q < end && q - p <= 20 && cls[(unsigned char)*q]) {
+		both &= cls[(unsigned char)*q];
+		q++;
 	}
 	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':' || q[1] != ' '
-	    || !(hex || longid))
+	    || both == 0)
 		return NULL;
 	set(qid, p, q);
 	return q + 2;

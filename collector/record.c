@@ -35,11 +35,15 @@ kv(strbuf *sb, int *first, const char *key, const char *v)
 static void
 kv_time(strbuf *sb, int *first, const char *key, rg_usec t)
 {
-	char buf[64];
+	static rg_usec cached = 0;
+	static char buf[64];
 
 	if (t == 0)
 		return;
-	rgt_format(buf, t);
+	if (t != cached) {
+		rgt_format(buf, t);
+		cached = t;
+	}
 	sb_json_key(sb, first, key);
 	sb_addc(sb, '"');
 	sb_adds(sb, buf);

@@ -177,12 +177,18 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 void
 sb_json_key(strbuf *sb, int *first, const char *key)
 {
+	size_t kl = strlen(key);
+
+	sb_grow(sb, kl + 4);
 	if (!*first)
-		sb_addc(sb, ',');
+		sb->s[sb->len++] = ',';
 	*first = 0;
-	sb_addc(sb, '"');
-	sb_adds(sb, key);
-	sb_add(sb, "\":", 2);
+	sb->s[sb->len++] = '"';
+	memcpy(sb->s + sb->len, key, kl);
+	sb->len += kl;
+	sb->s[sb->len++] = '"';
+	sb->s[sb->len++] = ':';
+	sb->s[sb->len] = '\0';
 }
 
 /* sb_json_kv_str - append "key":"value" */
@@ -194,12 +200,28 @@ sb_json_kv_str(strbuf *sb, int *first, const char *key, const char *p,
 	sb_json_str(sb, p, n);
 }
 
+/* sb_add_int - append a decimal number */
+void
+sb_add_int(strbuf *sb, long long v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+	    : (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	sb_add(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 /* sb_json_kv_int - append "key":number */
 void
 sb_json_kv_int(strbuf *sb, int *first, const char *key, long long v)
 {
 	sb_json_key(sb, first, key);
-	sb_printf(sb, "%lld", v);
+	sb_add_int(sb, v);
 }
 
 /* sb_json_kv_bool - append "key":true|false */

@@ -29,6 +29,7 @@ void sb_grow(strbuf *sb, size_t more);
 void sb_add(strbuf *sb, const char *p, size_t n);
 void sb_adds(strbuf *sb, const char *s);
 void sb_addc(strbuf *sb, char c);
+void sb_add_int(strbuf *sb, long long v);
 void sb_printf(strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
