@@ -117,36 +117,43 @@ static const char *
 parse_bsd(ll_ctx *c, const char *p, const char *end, rg_usec *ts)
 {
 	int mon, d, H, M, S;
-	const char *q;
+	const char *q, *t;
 	long us;
 
-	if (end - p < 16 || p[3] != ' ' || p[6] != ' ' || p[9] != ':'
-	    || p[12] != ':')
+	if (end - p < 15 || p[3] != ' ')
 		return NULL;
 	if ((mon = month_of(p)) == 0)
 		return NULL;
+	/* "Nov  8", "Nov 08", and (some syslogs) "Nov 8" */
 	if (p[4] == ' ' && DIG(p[5]))
-		d = p[5] - '0';
-	else if ((d = num2(p + 4)) < 0)
+		d = p[5] - '0', t = p + 7;
+	else if (DIG(p[4]) && p[5] == ' ')
+		d = p[4] - '0', t = p + 6;
+	else if ((d = num2(p + 4)) >= 0)
+		t = p + 7;
+	else
 		return NULL;
-	q = p + 15;
+	if (t[-1] != ' ' || end - t < 9 || t[2] != ':' || t[5] != ':')
+		return NULL;
+	q = t + 8;
 	us = frac_usec(&q, end);
 	if (q >= end || *q != ' ')
 		return NULL;
-	if (q == p + 15 && c->cache_len == 15
+	if (t == p + 7 && c->cache_len == 15
 	    && memcmp(c->cache_key, p, 15) == 0) {
 		/* same second as the line before: the common case */
-		*ts = c->cache_ts;
+		*ts = c->cache_ts + us;
 		return q + 1;
 	}
-	if ((H = num2(p + 7)) < 0 || (M = num2(p + 10)) < 0
-	    || (S = num2(p + 13)) < 0 || d < 1 || d > 31 || H > 23 || M > 59
-	    || S > 60)
+	if ((H = num2(t)) < 0 || (M = num2(t + 3)) < 0 || (S = num2(t + 6)) < 0
+	    || d < 1 || d > 31 || H > 23 || M > 59 || S > 60)
 		return NULL;
 	*ts = rgt_local_to_utc(&c->tc, year_for(c, mon), mon, d, H, M, S);
-	memcpy(c->cache_key, p, 15);
-	c->cache_len = 15;
-	c->cache_ts = *ts;
+	if (t == p + 7) {
+		memcpy(c->cache_key, p, 15);
+		c->cache_len = 15;
+		c->cache_ts = *ts;
+	}
 	*ts += us;
 	return q + 1;
 }

@@ -245,12 +245,21 @@ qid_prefix(const char *p, const char *end, rg_slice *qid)
 			cls[(unsigned char)*c] = 2;
 		ready = 1;
 	}
-	while (q < end && q - p <= 20 && cls[(unsigned char)*q]) {
+	int digit = 0;
+
+	while (q < end && q - p <= 20 && (cls[(unsigned char)*q]
+	    || (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z'))) {
 		both &= cls[(unsigned char)*q];
+		digit |= DIG(*q);
 		q++;
 	}
+	/*
+	 * Real IDs fit one of the two alphabets; hand-made ones in other
+	 * tools' test logs ("FGHIJ67890") at least have a digit. Words such
+	 * as "Deleted" or "NOQUEUE" have neither.
+	 */
 	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':' || q[1] != ' '
-	    || both == 0)
+	    || (both == 0 && !digit))
 		return NULL;
 	set(qid, p, q);
 	return q + 2;
@@ -313,13 +322,26 @@ envelope_tail(const char *p, const char *end, rg_event *ev)
 {
 	const char *cand = end, *q, *e;
 
-	while ((cand = rfind(p, cand, LIT("; from=<"))) != NULL) {
+	while ((cand = rfind(p, cand, LIT("; "))) != NULL) {
 		rg_slice from = { 0 }, to = { 0 };
 
-		q = addr_field(cand + 7, end, &from);
-		if (q == NULL || !starts(q, end, LIT(" to=<")))
+		if (starts(cand, end, LIT("; from=<"))) {
+			q = addr_field(cand + 7, end, &from);
+			if (q == NULL)
+				goto next;
+			if (q == end) {		/* no recipient yet */
+				ev->sender = from;
+				return cand;
+			}
+			if (!starts(q, end, LIT(" to=<")))
+				goto next;
+			q += 1;
+		} else if (starts(cand, end, LIT("; to=<"))) {
+			q = cand + 2;	/* VRFY and ETRN: no sender */
+		} else {
 			goto next;
-		q = addr_field(q + 4, end, &to);
+		}
+		q = addr_field(q + 3, end, &to);
 		if (q == NULL)
 			goto next;
 		/* " proto=X helo=<h>" and an optional ": text" or ", sasl..." */
@@ -702,7 +724,8 @@ parse_queue_line(enum ev_prog prog, const char *p, const char *end,
 
 			if (r == NULL)
 				return;
-			if (starts(r, end, LIT(", status=expired"))) {
+			if (starts(r, end, LIT(", status=expired"))
+			    || starts(r, end, LIT(", status=force-expired"))) {
 				ev->kind = EV_QMGR_EXPIRED;
 				return;
 			}
