@@ -175,9 +175,13 @@ print_summary(out_ctx *o)
 		user_sum *u = &o->users[i];
 		strbuf name;
 
-		/* log text: print it escaped, never raw to a terminal */
+		/* log text: never raw to a terminal; quoted if it is odd */
 		sb_init(&name);
-		sb_json_str(&name, u->user, strlen(u->user));
+		if (strspn(u->user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789@.-_+:()") == strlen(u->user) && *u->user)
+			sb_adds(&name, u->user);
+		else
+			sb_json_str(&name, u->user, strlen(u->user));
 		printf("%-32s %-5s %8ld %6ld %6ld %8ld %7ld %8ld %5ld %5ld\n",
 		    name.s, u->kind, u->messages, u->recipients, u->sent,
 		    u->deferred, u->bounced, u->rejected, u->spam, u->held);
