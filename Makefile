@@ -97,14 +97,16 @@ fuzz:
 	@scripts/install-deps fuzz
 	@$(MAKE) --no-print-directory B=build-fuzz CC=clang \
 	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/librelayguard.a
-	@mkdir -p build-fuzz/corpus-line build-fuzz/corpus-config
+	@mkdir -p build-fuzz/corpus-line build-fuzz/corpus-config build-fuzz/artifacts
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
 	    -o build-fuzz/fuzz_line tests/fuzz/fuzz_line.c build-fuzz/librelayguard.a $(LDLIBS)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
 	    -o build-fuzz/fuzz_config tests/fuzz/fuzz_config.c build-fuzz/librelayguard.a $(LDLIBS)
 	tests/fuzz/seed.sh build-fuzz
-	build-fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-line
-	build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-config
+	build-fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus-line
+	build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus-config
 
 bench: $(B)/relayguard
 	bench/parse.sh

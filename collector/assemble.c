@@ -67,6 +67,7 @@ struct assembler {
 	size_t mbuckets, nmsgs;
 	msg_node *mhead, *mtail;		/* open messages, least recent first */
 	msg_node *chead, *ctail;		/* ended messages, in order of ending */
+	size_t nclosing;
 	sess_node **stab;
 	size_t sbuckets, nsess;
 	sess_node *shead, *stail;
@@ -424,6 +425,8 @@ msg_emit(assembler *a, msg_node *m)
 		}
 	}
 	a->nmsgs--;
+	if (m->ended)
+		a->nclosing--;
 	lru_unlink(a, m);
 	mid_remove(a, m);
 	record_free(&m->r);
@@ -444,6 +447,7 @@ msg_finish(assembler *a, msg_node *m, int complete)
 	list_unlink(&a->mhead, &a->mtail, m);
 	m->ended = 1;
 	m->ended_at = a->now;
+	a->nclosing++;
 	list_append(&a->chead, &a->ctail, m);
 }
 
@@ -1421,11 +1425,11 @@ asm_finish(assembler *a)
 	flush_closing(a, 1);
 }
 
-/* asm_open_messages - how many messages are open */
+/* asm_open_messages - how many messages are open (not ended) */
 size_t
 asm_open_messages(const assembler *a)
 {
-	return a->nmsgs;
+	return a->nmsgs - a->nclosing;
 }
 
 /* asm_open_sessions - how many sessions are open */

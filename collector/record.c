@@ -123,7 +123,15 @@ rec_json(strbuf *sb, const rg_record *r)
 		sb_json_key(sb, &first, "headers");
 		sb_addc(sb, '{');
 		for (i = 0; i < r->nheaders; i++) {
-			kv(sb, &f2, r->headers[i].name, r->headers[i].value);
+			/* the name came from the log too: escape it as a key */
+			if (!f2)
+				sb_addc(sb, ',');
+			f2 = 0;
+			sb_json_str(sb, r->headers[i].name,
+			    strlen(r->headers[i].name));
+			sb_addc(sb, ':');
+			sb_json_str(sb, r->headers[i].value,
+			    strlen(r->headers[i].value));
 			ncut += r->headers[i].cut;
 		}
 		sb_addc(sb, '}');

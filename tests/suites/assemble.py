@@ -293,6 +293,15 @@ def t_hostile_text():
     assert v.startswith('v"\\\x01\x7f') and "\ufffd" in v and "<script>" in v and "\u2028" in v, v
 
 
+def t_hostile_header_name():
+    # the header name is log text too: it must come out as an escaped key
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
+            + L("10:00:00", "cleanup", 200, 'ABC123: info: header X-A"b\\\x02c: 1 from unknown[127.0.0.2]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>')
+            + L("10:00:01", "qmgr", 300, "ABC123: removed"))
+    m = msgs(parse(text), "ABC123")[0]
+    assert m["headers"] == {'X-A"b\\\x02c': "1"}, m
+
+
 def t_cut_header():
     val = "t" * 190
     text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
@@ -333,6 +342,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("gzip input, rotated files in either order", t_gzip_and_order),
                  ("hostile bytes stay valid JSON", t_hostile_text),
                  ("a cut header value is marked", t_cut_header),
+                 ("a hostile header name stays valid JSON", t_hostile_header_name),
                  ("malformed lines are counted", t_malformed_counted)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
