@@ -1069,6 +1069,12 @@ on_session_event(assembler *a, const char *host, const logline *ll,
 		put(&s->s.client_port, ev->client_port);
 		return;
 	}
+	if (s != NULL && s->s.client_ip != NULL && ev->client_ip.p != NULL
+	    && !str_eq_sl(s->s.client_ip, ev->client_ip)) {
+		/* the pid was reused and we missed the disconnect */
+		sess_finish(a, s, 0);
+		s = NULL;
+	}
 	if (s == NULL) {
 		/* its connect was before the start of the log */
 		s = sess_new(a, host, ll, ts);
@@ -1278,6 +1284,8 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		put(&rc->response, ev->text);
 		rc->attempts++;
 		put_if_unset(&m->r.sender, ev->sender);
+		put_if_unset(&m->r.client_host, ev->client_host);
+		put_if_unset(&m->r.client_ip, ev->client_ip);
 		break;
 	}
 	case EV_SMTPD_ACTION:

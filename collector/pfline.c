@@ -430,6 +430,8 @@ action_word(const char *p, const char *end, rg_slice *s)
 }
 
 /* parse_smtpd - smtpd's lines */
+static void parse_smtpd(const char *p, const char *end, rg_event *ev);
+
 static void
 parse_smtpd(const char *p, const char *end, rg_event *ev)
 {
@@ -459,6 +461,11 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 		}
 		return;
 	}
+	if (starts(p, end, LIT("fatal: ")) || starts(p, end, LIT("error: "))
+	    || starts(p, end, LIT("panic: "))) {
+		ev->kind = EV_WARNING;
+		return;
+	}
 	if (starts(p, end, LIT("warning: "))) {
 		ev->kind = EV_WARNING;
 		q = find(p, end, LIT(": SASL "));
@@ -476,6 +483,15 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 	if (starts(p, end, LIT("NOQUEUE: "))) {
 		rg_slice act;
 
+		if (starts(p + 9, end, LIT("lost connection after "))) {
+			/* older smtpd: "NOQUEUE: lost connection after ..." */
+			parse_smtpd(p + 9, end, ev);
+			return;
+		}
+		if (starts(p + 9, end, LIT("client="))) {
+			ev->kind = EV_IGNORED;	/* before-queue proxy filter */
+			return;
+		}
 		if ((q = action_word(p + 9, end, &act)) == NULL)
 			return;
 		ev->action = act;
@@ -524,6 +540,9 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 	}
 	/* TLS chatter, pipelining, proxy and other session noise */
 	if (find(p, end, LIT(" TLS connection established"))
+	    || starts(p, end, LIT("table "))
+	    || starts(p, end, LIT("bare <LF> received"))
+	    || starts(p, end, LIT("discarding EHLO keywords"))
 	    || starts(p, end, LIT("improper command pipelining"))
 	    || starts(p, end, LIT("SSL_accept error"))
 	    || starts(p, end, LIT("Anonymous TLS"))
@@ -774,9 +793,13 @@ parse_queue_line(enum ev_prog prog, const char *p, const char *end,
 static void
 parse_pickup(const char *p, const char *end, rg_event *ev)
 {
-	const char *q = qid_prefix(p, end, &ev->qid), *f;
+	const char *q, *f;
 
-	if (q == NULL)
+	if (starts(p, end, LIT("warning: ")) || starts(p, end, LIT("fatal: "))) {
+		ev->kind = EV_WARNING;
+		return;
+	}
+	if ((q = qid_prefix(p, end, &ev->qid)) == NULL)
 		return;
 	f = find(q, end, LIT(" from="));
 	if (starts(q, end, LIT("uid=")) && f != NULL
