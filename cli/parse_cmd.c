@@ -347,8 +347,8 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	ao.max_session_age = cfg->max_session_age;
 	ao.spamd_window = cfg->spamd_window;
 	ao.default_host = cfg->hostname;
-	ao.headers = cfg->headers;
-	ao.nheaders = cfg->nheaders;
+	ao.headers = cfg->headers.v;
+	ao.nheaders = cfg->headers.n;
 	cb.message = on_message;
 	cb.session = on_session;
 	cb.arg = &o;

@@ -21,13 +21,15 @@
 #define INIH_MAX_CONTENT 198
 #define INIH_MAX_NAME 49
 
-enum cfg_type { CT_STRING, CT_PATH, CT_INT, CT_DURATION, CT_ZONE, CT_LIST };
+enum cfg_type { CT_STRING, CT_PATH, CT_INT, CT_DURATION, CT_ZONE, CT_HLIST,
+	CT_SLIST, CT_ENUM };
 
 typedef struct cfg_key {
 	const char *section;
 	const char *key;
 	enum cfg_type type;
 	const char *def;	/* default, as it would be written in the file */
+	/* CT_ENUM: the allowed values, "a|b|c", in min's place (see ENUM) */
 	long long min, max;	/* bounds of CT_INT and CT_DURATION */
 	int zero_ok;		/* 0 is allowed too (it means "automatic") */
 	size_t offset;
@@ -35,6 +37,18 @@ typedef struct cfg_key {
 } cfg_key;
 
 #define OFF(f) offsetof(rg_config, f)
+#define SOFF(f) offsetof(rg_source_cfg, f)
+
+/* the allowed values of the CT_ENUM keys, by key name */
+static const char *
+enum_values(const char *key)
+{
+	if (strcmp(key, "type") == 0)
+		return "file|stdin|journal";
+	if (strcmp(key, "format") == 0)
+		return "auto|syslog|rspamd";
+	return "";
+}
 
 static const cfg_key cfg_schema[] = {
 	{ "global", "database", CT_PATH, "/var/lib/relayguard/relayguard.db",
@@ -53,10 +67,35 @@ static const cfg_key cfg_schema[] = {
 	    "an SMTP session without disconnect is dropped after this" },
 	{ "parse", "max_line_length", CT_INT, "16384", 512, 1048576, 0,
 	    OFF(max_line_length), "longer log lines are cut (and counted)" },
-	{ "parse", "spamd_window", CT_DURATION, "5m", 1, 86400, 0, OFF(spamd_window),
+	{ "parse", "spamd_window", CT_DURATION, "5m", 1, 86400, 0,
+	    OFF(spamd_window),
 	    "how far apart a spamd result and its message-id may be logged" },
-	{ "parse", "identity_headers", CT_LIST, "X-Client-ID", 0, 0, 0,
+	{ "parse", "identity_headers", CT_HLIST, "X-Client-ID", 0, 0, 0,
 	    OFF(headers), "headers recorded under these names (case-insensitive)" },
+	{ "collect", "batch_lines", CT_INT, "10000", 1, 10000000, 0,
+	    OFF(batch_lines), "--follow commits after this many lines ..." },
+	{ "collect", "batch_interval", CT_DURATION, "1s", 1, 3600, 0,
+	    OFF(batch_interval), "... or after this long, whichever is first" },
+	{ "collect", "retention", CT_DURATION, "90d", 86400, 3650 * 86400LL, 0,
+	    OFF(retention), "stored rows older than this are pruned" },
+	{ "collect", "prune_batch", CT_INT, "5000", 1, 1000000, 0,
+	    OFF(prune_batch), "rows deleted per pruning transaction" },
+	{ "collect", "stats_interval", CT_DURATION, "5m", 1, 86400, 0,
+	    OFF(stats_interval), "--follow logs a line of statistics this often" },
+	{ "source", "type", CT_ENUM, "file", 0, 0, 0, SOFF(type),
+	    "[source NAME]: file, stdin or journal" },
+	{ "source", "path", CT_PATH, "", 0, 0, 0, SOFF(path),
+	    "file: the log file (rotated files beside it are found)" },
+	{ "source", "format", CT_ENUM, "auto", 0, 0, 0, SOFF(format),
+	    "auto (every supported stamp), syslog or rspamd" },
+	{ "source", "year", CT_INT, "0", 1970, 9999, 1, SOFF(year),
+	    "year of year-less stamps (0: [parse] year)" },
+	{ "source", "timezone", CT_ZONE, "", 0, 0, 0, SOFF(timezone),
+	    "zone of zone-less stamps (empty: [parse] timezone)" },
+	{ "source", "directory", CT_PATH, "", 0, 0, 0, SOFF(directory),
+	    "journal: a journal directory (empty: the system journal)" },
+	{ "source", "match", CT_SLIST, "", 0, 0, 0, SOFF(match),
+	    "journal: FIELD=value matches, e.g. _SYSTEMD_UNIT=postfix@-.service" },
 };
 
 #define NSCHEMA (sizeof(cfg_schema) / sizeof(cfg_schema[0]))
@@ -72,6 +111,7 @@ typedef struct load_ctx {
 	int nlines;
 	int next;
 	unsigned char seen[NSCHEMA];
+	unsigned char sseen[CFG_MAX_SOURCES][NSCHEMA];
 	char prev_key[64];
 	char prev_section[64];
 } load_ctx;
@@ -96,18 +136,25 @@ cfg_err(load_ctx *ctx, int line, const char *fmt, ...)
 	fputc('\n', ctx->errors);
 }
 
-/* str_slot - the char * field of a key */
+/* str_slot - the char * field of a key in base (the config or a source) */
 static char **
-str_slot(rg_config *cfg, const cfg_key *k)
+str_slot(void *base, const cfg_key *k)
 {
-	return (char **)((char *)cfg + k->offset);
+	return (char **)((char *)base + k->offset);
 }
 
 /* ll_slot - the long long field of a key */
 static long long *
-ll_slot(rg_config *cfg, const cfg_key *k)
+ll_slot(void *base, const cfg_key *k)
 {
-	return (long long *)((char *)cfg + k->offset);
+	return (long long *)((char *)base + k->offset);
+}
+
+/* list_slot - the list field of a key */
+static cfg_list *
+list_slot(void *base, const cfg_key *k)
+{
+	return (cfg_list *)((char *)base + k->offset);
 }
 
 /* parse_ll - a whole decimal number within bounds */
@@ -137,33 +184,43 @@ valid_header_name(const char *s)
 	return 1;
 }
 
-/* set_list - replace a list value by the comma-separated names in v */
+/* set_list - replace (or extend) a list by the comma-separated items in v */
 static int
-set_list(load_ctx *ctx, const cfg_key *k, const char *v, int append)
+set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
+    int append)
 {
-	rg_config *cfg = ctx->cfg;
+	cfg_list *l = list_slot(base, k);
 	char *copy = xstrdup(v), *tok, *save = NULL;
 	int i;
 
-	(void)k;
 	if (!append) {
-		for (i = 0; i < cfg->nheaders; i++)
-			free(cfg->headers[i]);
-		cfg->nheaders = 0;
+		for (i = 0; i < l->n; i++)
+			free(l->v[i]);
+		l->n = 0;
 	}
-	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (!valid_header_name(tok)) {
+	for (tok = strtok_r(copy, k->type == CT_HLIST ? ", \t" : ",", &save);
+	    tok != NULL; tok = strtok_r(NULL, k->type == CT_HLIST ? ", \t" : ",",
+	    &save)) {
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		if (*tok == '\0')
+			continue;
+		if (k->type == CT_HLIST && !valid_header_name(tok)) {
 			cfg_err(ctx, ctx->lineno, "%s: bad header name '%s'",
 			    k->key, tok);
 			continue;
 		}
-		if (cfg->nheaders == CFG_MAX_HEADERS) {
-			cfg_err(ctx, ctx->lineno, "%s: more than %d headers",
-			    k->key, CFG_MAX_HEADERS);
+		if (k->type == CT_SLIST && strchr(tok, '=') == NULL) {
+			cfg_err(ctx, ctx->lineno, "%s: '%s' is not FIELD=value",
+			    k->key, tok);
+			continue;
+		}
+		if (l->n == CFG_MAX_LIST) {
+			cfg_err(ctx, ctx->lineno, "%s: more than %d items",
+			    k->key, CFG_MAX_LIST);
 			break;
 		}
-		cfg->headers[cfg->nheaders++] = xstrdup(tok);
+		l->v[l->n++] = xstrdup(tok);
 	}
 	free(copy);
 	return 0;
@@ -171,9 +228,9 @@ set_list(load_ctx *ctx, const cfg_key *k, const char *v, int append)
 
 /* set_value - check and store one value; -1 (reported) if it is bad */
 static int
-set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
+set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
+    int line)
 {
-	rg_config *cfg = ctx->cfg;
 	long long n;
 
 	switch (k->type) {
@@ -184,8 +241,8 @@ set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
 			    k->key, v);
 			return -1;
 		}
-		free(*str_slot(cfg, k));
-		*str_slot(cfg, k) = xstrdup(v);
+		free(*str_slot(base, k));
+		*str_slot(base, k) = xstrdup(v);
 		return 0;
 	case CT_ZONE:
 		if (*v != '\0' && rgt_set_zone(v) != 0) {
@@ -193,8 +250,8 @@ set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
 			    k->key, v);
 			return -1;
 		}
-		free(*str_slot(cfg, k));
-		*str_slot(cfg, k) = xstrdup(v);
+		free(*str_slot(base, k));
+		*str_slot(base, k) = xstrdup(v);
 		return 0;
 	case CT_INT:
 		if (parse_ll(v, k->zero_ok ? 0 : k->min, k->max, &n) != 0
@@ -204,7 +261,7 @@ set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
 			    k->zero_ok ? ", or 0" : "");
 			return -1;
 		}
-		*ll_slot(cfg, k) = n;
+		*ll_slot(base, k) = n;
 		return 0;
 	case CT_DURATION:
 		if (rgt_parse_duration(v, &n) != 0) {
@@ -217,10 +274,29 @@ set_value(load_ctx *ctx, const cfg_key *k, const char *v, int line)
 			    "(%llds to %llds)", k->key, v, k->min, k->max);
 			return -1;
 		}
-		*ll_slot(cfg, k) = n;
+		*ll_slot(base, k) = n;
 		return 0;
-	case CT_LIST:
-		return set_list(ctx, k, v, 0);
+	case CT_HLIST:
+	case CT_SLIST:
+		return set_list(ctx, base, k, v, 0);
+	case CT_ENUM: {
+		const char *vals = enum_values(k->key), *p = vals;
+		size_t vl = strlen(v);
+
+		while (p != NULL && *p) {
+			const char *bar = strchr(p, '|');
+			size_t l = bar ? (size_t)(bar - p) : strlen(p);
+
+			if (l == vl && strncmp(p, v, vl) == 0) {
+				free(*str_slot(base, k));
+				*str_slot(base, k) = xstrdup(v);
+				return 0;
+			}
+			p = bar ? bar + 1 : NULL;
+		}
+		cfg_err(ctx, line, "%s: '%s' is not one of %s", k->key, v, vals);
+		return -1;
+	}
 	}
 	return -1;
 }
@@ -242,26 +318,93 @@ find_key(const char *section, const char *key, int *section_known)
 	return NULL;
 }
 
+/*
+ * section_split - "source NAME" or "source \"NAME\"" -> "source" and NAME;
+ * plain sections have no name. Returns the kind ("source", or the section).
+ */
+static const char *
+section_split(const char *section, char *kind, size_t ksz, char *name,
+    size_t nsz)
+{
+	const char *sp = strchr(section, ' ');
+
+	name[0] = '\0';
+	if (sp == NULL) {
+		snprintf(kind, ksz, "%s", section);
+		return kind;
+	}
+	snprintf(kind, ksz, "%.*s", (int)(sp - section), section);
+	while (*sp == ' ')
+		sp++;
+	if (*sp == '"') {
+		size_t l = strlen(sp);
+
+		snprintf(name, nsz, "%.*s", (int)(l >= 2 && sp[l - 1] == '"'
+		    ? l - 2 : l - 1), sp + 1);
+	} else {
+		snprintf(name, nsz, "%s", sp);
+	}
+	return kind;
+}
+
+/* source_for - the [source NAME] instance, created at its first key */
+static int
+source_for(load_ctx *ctx, const char *name)
+{
+	rg_config *cfg = ctx->cfg;
+	int i;
+
+	for (i = 0; i < cfg->nsources; i++)
+		if (strcmp(cfg->sources[i].name, name) == 0)
+			return i;
+	if (cfg->nsources == CFG_MAX_SOURCES) {
+		cfg_err(ctx, ctx->lineno, "more than %d sources",
+		    CFG_MAX_SOURCES);
+		return -1;
+	}
+	i = cfg->nsources++;
+	memset(&cfg->sources[i], 0, sizeof(cfg->sources[i]));
+	cfg->sources[i].name = xstrdup(name);
+	cfg->sources[i].line = ctx->lineno;
+	cfg->sources[i].type = xstrdup("file");
+	cfg->sources[i].path = xstrdup("");
+	cfg->sources[i].format = xstrdup("auto");
+	cfg->sources[i].timezone = xstrdup("");
+	cfg->sources[i].directory = xstrdup("");
+	return i;
+}
+
 /* handler - inih callback: one key = value */
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
 	load_ctx *ctx = user;
 	const cfg_key *k;
+	char kind[64], sname[64];
+	void *base = ctx->cfg;
+	unsigned char *seen = ctx->seen;
 	int known;
 
+	section_split(section, kind, sizeof(kind), sname, sizeof(sname));
+	k = find_key(kind, name, &known);
+	if (strcmp(kind, "source") == 0) {
+		int i = source_for(ctx, sname);
+
+		if (i < 0)
+			return 1;
+		base = &ctx->cfg->sources[i];
+		seen = ctx->sseen[i];
+	}
 	if (ctx->continuation) {
 		/* inih r55 reads an indented line as more of the last value */
-		k = find_key(section, name, &known);
-		if (k != NULL && k->type == CT_LIST) {
-			set_list(ctx, k, value, 1);
+		if (k != NULL && (k->type == CT_HLIST || k->type == CT_SLIST)) {
+			set_list(ctx, base, k, value, 1);
 			return 1;
 		}
 		cfg_err(ctx, ctx->lineno, "indented line is read as a "
 		    "continuation of '%s': do not indent keys", name);
 		return 1;
 	}
-	k = find_key(section, name, &known);
 	if (k == NULL) {
 		/* an unknown section was reported at its header */
 		if (known)
@@ -269,13 +412,13 @@ handler(void *user, const char *section, const char *name, const char *value)
 			    name, section);
 		return 1;
 	}
-	if (ctx->seen[k - cfg_schema]) {
+	if (seen[k - cfg_schema]) {
 		cfg_err(ctx, ctx->lineno, "'%s' is set twice in [%s]", name,
 		    section);
 		return 1;
 	}
-	ctx->seen[k - cfg_schema] = 1;
-	set_value(ctx, k, value, ctx->lineno);
+	seen[k - cfg_schema] = 1;
+	set_value(ctx, base, k, value, ctx->lineno);
 	return 1;
 }
 
@@ -334,12 +477,29 @@ read_lines(load_ctx *ctx, FILE *fp)
 				char name[INIH_MAX_NAME + 1];
 				int known;
 
+				char kind[64], sname[64];
+
 				snprintf(name, sizeof(name), "%.*s",
 				    (int)(e - p - 1), p + 1);
-				find_key(name, "", &known);
+				section_split(name, kind, sizeof(kind), sname,
+				    sizeof(sname));
+				find_key(kind, "", &known);
 				if (!known)
 					cfg_err(ctx, lineno, "unknown section "
 					    "[%s]", name);
+				else if (strcmp(kind, "source") == 0
+				    && sname[0] == '\0')
+					cfg_err(ctx, lineno, "[source] needs a "
+					    "name: [source NAME]");
+				else if (strcmp(kind, "source") != 0
+				    && sname[0] != '\0')
+					cfg_err(ctx, lineno, "[%s] takes no "
+					    "name", kind);
+				else if (strcmp(kind, "source") == 0) {
+					/* a section with no keys is a source too */
+					ctx->lineno = lineno;
+					source_for(ctx, sname);
+				}
 			}
 		} else if (*p != ';' && *p != '#' && *p != '\0') {
 			char *e = strpbrk(p, "=:");
@@ -358,6 +518,38 @@ read_lines(load_ctx *ctx, FILE *fp)
 	return ferror(fp) ? -1 : 0;
 }
 
+/* validate_sources - what each [source NAME] needs, by its type */
+static void
+validate_sources(load_ctx *ctx)
+{
+	rg_config *cfg = ctx->cfg;
+	int i, j, nstdin = 0;
+
+	for (i = 0; i < cfg->nsources; i++) {
+		rg_source_cfg *sc = &cfg->sources[i];
+
+		if (strcmp(sc->type, "file") == 0 && *sc->path == '\0')
+			cfg_err(ctx, sc->line, "[source %s]: type = file needs "
+			    "a path", sc->name);
+		if (strcmp(sc->type, "file") != 0 && *sc->path != '\0')
+			cfg_err(ctx, sc->line, "[source %s]: path is only for "
+			    "type = file", sc->name);
+		if (strcmp(sc->type, "journal") != 0
+		    && (sc->match.n > 0 || *sc->directory != '\0'))
+			cfg_err(ctx, sc->line, "[source %s]: match and directory "
+			    "are only for type = journal", sc->name);
+		if (strcmp(sc->type, "stdin") == 0 && nstdin++ > 0)
+			cfg_err(ctx, sc->line, "[source %s]: only one source "
+			    "can read standard input", sc->name);
+		for (j = 0; j < i; j++)
+			if (*sc->path && strcmp(cfg->sources[j].path,
+			    sc->path) == 0)
+				cfg_err(ctx, sc->line, "[source %s]: %s is "
+				    "read by [source %s] already", sc->name,
+				    sc->path, cfg->sources[j].name);
+	}
+}
+
 /* cfg_defaults - a configuration with every default */
 rg_config *
 cfg_defaults(void)
@@ -370,8 +562,9 @@ cfg_defaults(void)
 	ctx.cfg = cfg;
 	ctx.file = "(defaults)";
 	for (i = 0; i < NSCHEMA; i++)
-		if (cfg_schema[i].type != CT_ZONE || *cfg_schema[i].def == '\0')
-			set_value(&ctx, &cfg_schema[i], cfg_schema[i].def, 0);
+		if (strcmp(cfg_schema[i].section, "source") != 0
+		    && (cfg_schema[i].type != CT_ZONE || *cfg_schema[i].def == '\0'))
+			set_value(&ctx, cfg, &cfg_schema[i], cfg_schema[i].def, 0);
 	return cfg;
 }
 
@@ -409,6 +602,7 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 		    "key = value or a comment)");
 	else if (rc < 0)
 		cfg_err(&ctx, 0, "cannot parse");
+	validate_sources(&ctx);
 	for (i = 0; i < ctx.nlines; i++)
 		free(ctx.lines[i]);
 	free(ctx.lines);
@@ -418,6 +612,17 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 		return NULL;
 	}
 	return ctx.cfg;
+}
+
+/* list_free - release a list's items */
+static void
+list_free(cfg_list *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
 }
 
 /* cfg_free - release a configuration; NULL is a no-op */
@@ -430,18 +635,30 @@ cfg_free(rg_config *cfg)
 	if (cfg == NULL)
 		return;
 	for (i = 0; i < NSCHEMA; i++) {
-		switch (cfg_schema[i].type) {
-		case CT_STRING:
-		case CT_PATH:
-		case CT_ZONE:
-			free(*str_slot(cfg, &cfg_schema[i]));
-			break;
-		default:
-			break;
+		const cfg_key *k = &cfg_schema[i];
+		int src = strcmp(k->section, "source") == 0;
+
+		for (j = 0; j < (src ? cfg->nsources : 1); j++) {
+			void *base = src ? (void *)&cfg->sources[j] : (void *)cfg;
+
+			switch (k->type) {
+			case CT_STRING:
+			case CT_PATH:
+			case CT_ZONE:
+			case CT_ENUM:
+				free(*str_slot(base, k));
+				break;
+			case CT_HLIST:
+			case CT_SLIST:
+				list_free(list_slot(base, k));
+				break;
+			default:
+				break;
+			}
 		}
 	}
-	for (j = 0; j < cfg->nheaders; j++)
-		free(cfg->headers[j]);
+	for (j = 0; j < cfg->nsources; j++)
+		free(cfg->sources[j].name);
 	free(cfg->file);
 	free(cfg);
 }
@@ -451,7 +668,7 @@ void
 cfg_print_schema(FILE *out)
 {
 	static const char *tn[] = { "string", "path", "integer", "duration",
-	    "zone", "list" };
+	    "zone", "list", "list", "enum" };
 	size_t i;
 
 	fprintf(out, "%-8s %-18s %-9s %-34s %s\n", "section", "key", "type",
@@ -461,8 +678,12 @@ cfg_print_schema(FILE *out)
 		char bounds[64] = "";
 
 		if (k->type == CT_INT || k->type == CT_DURATION)
-			snprintf(bounds, sizeof(bounds), "%lld..%lld%s; ",
-			    k->min, k->max, k->type == CT_DURATION ? "s" : "");
+			snprintf(bounds, sizeof(bounds), "%lld..%lld%s%s; ",
+			    k->min, k->max, k->type == CT_DURATION ? "s" : "",
+			    k->zero_ok ? " or 0" : "");
+		else if (k->type == CT_ENUM)
+			snprintf(bounds, sizeof(bounds), "%s; ",
+			    enum_values(k->key));
 		fprintf(out, "%-8s %-18s %-9s %-34s %s%s\n", k->section,
 		    k->key, tn[k->type], *k->def ? k->def : "\"\"", bounds,
 		    k->help);

@@ -18,7 +18,26 @@
 #include <stdio.h>
 
 #define CFG_DEFAULT_FILE "/etc/relayguard/relayguard.ini"
-#define CFG_MAX_HEADERS 16
+#define CFG_MAX_LIST 16
+#define CFG_MAX_SOURCES 32
+
+typedef struct cfg_list {
+	char *v[CFG_MAX_LIST];
+	int n;
+} cfg_list;
+
+/* one [source NAME] section */
+typedef struct rg_source_cfg {
+	char *name;
+	int line;			/* where the section starts */
+	char *type;			/* file | stdin | journal */
+	char *path;			/* file: the log */
+	char *format;			/* auto | syslog | rspamd (informational) */
+	long long year;			/* 0: [parse] year */
+	char *timezone;			/* "": [parse] timezone */
+	char *directory;		/* journal: a journal directory ("": system) */
+	cfg_list match;			/* journal: FIELD=value matches (ORed) */
+} rg_source_cfg;
 
 typedef struct rg_config {
 	char *file;			/* where it came from, or NULL */
@@ -34,8 +53,17 @@ typedef struct rg_config {
 	long long max_session_age;	/* seconds before an open session is dropped */
 	long long max_line_length;	/* longer lines are cut */
 	long long spamd_window;		/* spamd result <-> message-id match window */
-	char *headers[CFG_MAX_HEADERS];	/* identity headers, names as configured */
-	int nheaders;
+	cfg_list headers;		/* identity headers, names as configured */
+
+	/* [collect] */
+	long long batch_lines;		/* commit after this many lines ... */
+	long long batch_interval;	/* ... or this many seconds */
+	long long retention;		/* rows older than this are pruned */
+	long long prune_batch;		/* rows deleted per prune transaction */
+	long long stats_interval;	/* --follow: a stats line this often */
+
+	rg_source_cfg sources[CFG_MAX_SOURCES];
+	int nsources;
 } rg_config;
 
 rg_config *cfg_defaults(void);
