@@ -36,9 +36,33 @@ typedef struct asm_options {
 	const char *default_host;	/* for lines without one */
 	char *const *headers;		/* identity header names as configured */
 	int nheaders;
+	int persist;			/* track changes for asm_checkpoint */
 } asm_options;
 
+/*
+ * Persistence (the collector): asm_checkpoint() hands every record changed
+ * since the last checkpoint that the assembler still holds (open, or ended
+ * and lingering), each with an opaque state blob, and the global state.
+ * A new assembler given those blobs (asm_restore_*, then
+ * asm_restore_done) continues exactly where the old one stopped. Records
+ * handed to the message and session callbacks are final: their ids are not
+ * held any more.
+ */
+typedef struct asm_store_ops {
+	void (*save_message)(void *arg, const rg_record *r, const void *state,
+	    size_t len);
+	void (*save_session)(void *arg, const rg_session *s, const void *state,
+	    size_t len);
+	void (*save_global)(void *arg, const void *state, size_t len);
+	void *arg;
+} asm_store_ops;
+
 assembler *asm_new(const asm_options *opt, const asm_callbacks *cb);
+void asm_checkpoint(assembler *a, const asm_store_ops *ops);
+int asm_restore_message(assembler *a, const void *state, size_t len);
+int asm_restore_session(assembler *a, const void *state, size_t len);
+int asm_restore_global(assembler *a, const void *state, size_t len);
+void asm_restore_done(assembler *a);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);

@@ -11,6 +11,7 @@
 #define RG_RECORD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
@@ -33,6 +34,15 @@ typedef struct rg_verdict {
 	char *symbols;		/* comma-separated names */
 } rg_verdict;
 
+/* one delivery attempt of a recipient (its status history) */
+typedef struct rg_attempt {
+	rg_usec ts;
+	char *status;
+	char *dsn;
+} rg_attempt;
+
+#define RG_MAX_ATTEMPTS 64	/* older attempts are dropped from the history */
+
 typedef struct rg_rcpt {
 	char *address;
 	char *orig_to;
@@ -42,6 +52,8 @@ typedef struct rg_rcpt {
 	char *delay;
 	char *response;
 	int attempts;
+	rg_attempt *hist;	/* the last RG_MAX_ATTEMPTS attempts, oldest first */
+	int nhist;
 } rg_rcpt;
 
 typedef struct rg_header {
@@ -58,6 +70,7 @@ typedef struct rg_reject {
 } rg_reject;
 
 typedef struct rg_record {
+	uint64_t id;		/* unique per assembler, stable across restarts */
 	const char *host;
 	char qid[32];		/* "" for a NOQUEUE reject */
 	rg_usec first_seen, last_seen;
@@ -81,6 +94,7 @@ typedef struct rg_record {
 } rg_record;
 
 typedef struct rg_session {
+	uint64_t id;
 	const char *host;
 	long pid;
 	char *prog;		/* "postfix/submission/smtpd" */
