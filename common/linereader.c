@@ -25,6 +25,9 @@ struct linereader {
 	size_t max_line;
 	int eof;
 	int skipping;		/* inside the tail of an over-long line */
+	int live;		/* a growing file: keep a partial last line */
+	long long consumed;	/* bytes handed out (with newlines) */
+	int rawfd;		/* the descriptor, also when zlib owns it */
 	uint64_t truncated;
 	uint64_t bytes;
 	char err[256];
@@ -45,6 +48,7 @@ lr_open(const char *path, size_t max_line)
 		return NULL;
 	lr = xcalloc(1, sizeof(*lr));
 	lr->fd = fd;
+	lr->rawfd = fd;
 	lr->max_line = max_line < 64 ? 64 : max_line;
 	lr->cap = LR_BUFSIZE > lr->max_line * 2 ? LR_BUFSIZE : lr->max_line * 2;
 	lr->buf = xmalloc(lr->cap);
@@ -142,6 +146,7 @@ lr_next(linereader *lr, const char **line, size_t *len)
 			size_t l = (size_t)(nl - p);
 
 			lr->start += l + 1;
+			lr->consumed += (long long)l + 1;
 			if (lr->skipping) {
 				lr->skipping = 0;
 				continue;
@@ -159,21 +164,29 @@ lr_next(linereader *lr, const char **line, size_t *len)
 		if (avail >= lr->max_line) {
 			/* an over-long line: hand out its head, skip the rest */
 			if (lr->skipping) {
+				lr->consumed += (long long)avail;
 				lr->start = lr->end;
 			} else {
 				lr->truncated++;
 				lr->skipping = 1;
 				*line = p;
 				*len = lr->max_line;
+				lr->consumed += (long long)avail;
 				lr->start = lr->end;
 				return 1;
 			}
 		}
 		if (lr->eof) {
+			if (lr->live) {
+				/* more may come: read again next time */
+				lr->eof = 0;
+				return 0;
+			}
 			if (avail == 0 || lr->skipping)
 				return 0;
 			*line = p;
 			*len = avail;
+			lr->consumed += (long long)avail;
 			lr->start = lr->end;
 			return 1;
 		}
@@ -185,6 +198,50 @@ lr_next(linereader *lr, const char **line, size_t *len)
 			break;
 		}
 	}
+}
+
+/* lr_set_live - see linereader.h */
+void
+lr_set_live(linereader *lr, int live)
+{
+	lr->live = live;
+}
+
+/* lr_skip - pass over the first n bytes; -1 if the input is shorter */
+int
+lr_skip(linereader *lr, long long n)
+{
+	while (n > 0) {
+		size_t avail = lr->end - lr->start;
+
+		if (avail == 0) {
+			int r = lr_fill(lr);
+
+			if (r <= 0)
+				return -1;
+			continue;
+		}
+		if ((long long)avail > n)
+			avail = (size_t)n;
+		lr->start += avail;
+		lr->consumed += (long long)avail;
+		n -= (long long)avail;
+	}
+	return 0;
+}
+
+/* lr_consumed - bytes handed out so far */
+long long
+lr_consumed(const linereader *lr)
+{
+	return lr->consumed;
+}
+
+/* lr_fd - the file descriptor (for fstat) */
+int
+lr_fd(const linereader *lr)
+{
+	return lr->rawfd;
 }
 
 /* lr_truncated - how many lines were cut at the maximum length */

@@ -16,6 +16,14 @@
 typedef struct linereader linereader;
 
 linereader *lr_open(const char *path, size_t max_line);
+/* live: at the end, a line without its newline is not handed out yet, and
+ * a later call reads again (the file may have grown) */
+void lr_set_live(linereader *lr, int live);
+/* skip the first n bytes (of the decompressed content); -1 if shorter */
+int lr_skip(linereader *lr, long long n);
+/* bytes handed out so far, newlines included, from the start of the file */
+long long lr_consumed(const linereader *lr);
+int lr_fd(const linereader *lr);
 int lr_next(linereader *lr, const char **line, size_t *len);
 uint64_t lr_truncated(const linereader *lr);
 uint64_t lr_bytes(const linereader *lr);

@@ -1,0 +1,541 @@
+/*
+ * source.c - file and standard-input sources, and the dispatch to the
+ * journal source. Owns the open reader and the list of rotated files still
+ * to read. A file source never loses its place: whatever happened to the
+ * file (renamed, compressed, copied and truncated, replaced), the file that
+ * starts with the saved fingerprint is found among the path and its rotated
+ * siblings and finished from the saved offset, then every newer one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../common/linereader.h"
+#include "../common/xalloc.h"
+#include "source.h"
+#include "src_journal.h"
+
+#define QUIET_USEC 2000000	/* an old file quiet this long is finished */
+
+struct rg_source {
+	char *name;
+	enum { SK_FILE, SK_STDIN, SK_JOURNAL } kind;
+	size_t max_line;
+	char err[1600];
+	/* file and stdin */
+	char *path;			/* the configured path */
+	linereader *lr;
+	char cur[1024];			/* the file being read */
+	int cur_is_live;		/* cur is the configured path itself */
+	dev_t cur_dev;
+	ino_t cur_ino;
+	time_t cur_mtime;
+	uint64_t fp;
+	long long fp_len;
+	long long base;			/* offset where lr started */
+	char **queue;			/* rotated files to read next, oldest first */
+	int nqueue, qnext;
+	long long quiet_since;		/* live file at EOF since (usec) */
+	src_pos saved_state;		/* year state, lines */
+	long long lines;
+	/* journal */
+	src_journal *jr;
+};
+
+/* src_fingerprint - FNV-1a 64 */
+uint64_t
+src_fingerprint(const char *buf, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n--) {
+		h ^= (unsigned char)*buf++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* head_of - the first n (decompressed) bytes of a file; -1 if unreadable */
+static long long
+head_of(const char *path, char *buf, size_t n)
+{
+	gzFile gz;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if ((gz = gzdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	r = gzread(gz, buf, (unsigned)n);
+	gzclose(gz);
+	return r < 0 ? -1 : r;
+}
+
+/* matches - does the file at path start with the fingerprinted bytes? */
+static int
+matches(const char *path, uint64_t fp, long long fp_len)
+{
+	char buf[SRC_FP_MAX];
+	long long n;
+
+	if (fp_len <= 0 || fp_len > SRC_FP_MAX)
+		return 0;
+	n = head_of(path, buf, (size_t)fp_len);
+	return n == fp_len && src_fingerprint(buf, (size_t)n) == fp;
+}
+
+/* content_size - the decompressed size of a file (gzip: read it) */
+static long long
+content_size(const char *path)
+{
+	char buf[65536];
+	long long total = 0;
+	gzFile gz;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if ((gz = gzdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((r = gzread(gz, buf, sizeof(buf))) > 0)
+		total += r;
+	gzclose(gz);
+	return total;
+}
+
+typedef struct cand {
+	char *path;
+	time_t mtime;
+	long long mtime_ns;
+	int rank;			/* the live path last among equals */
+} cand;
+
+/* cmp_cand - oldest first */
+static int
+cmp_cand(const void *x, const void *y)
+{
+	const cand *a = x, *b = y;
+
+	if (a->rank != b->rank && (a->rank == 1 || b->rank == 1))
+		return a->rank - b->rank;	/* the live file is the newest */
+	if (a->mtime_ns != b->mtime_ns)
+		return a->mtime_ns < b->mtime_ns ? -1 : 1;
+	return strcmp(b->path, a->path);	/* .2 before .1 */
+}
+
+/* siblings - the path's rotated files (path.*, path-*), oldest first */
+static int
+siblings(const char *path, cand **out)
+{
+	char pat[1100];
+	glob_t g;
+	cand *c = NULL;
+	int n = 0;
+	size_t i, k;
+	const char *suffix[] = { ".*", "-*" };
+
+	for (k = 0; k < 2; k++) {
+		snprintf(pat, sizeof(pat), "%s%s", path, suffix[k]);
+		memset(&g, 0, sizeof(g));
+		if (glob(pat, GLOB_NOSORT, NULL, &g) != 0) {
+			globfree(&g);
+			continue;
+		}
+		for (i = 0; i < g.gl_pathc; i++) {
+			struct stat st;
+
+			if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
+			c = xrealloc(c, (size_t)(n + 1) * sizeof(cand));
+			c[n].path = xstrdup(g.gl_pathv[i]);
+			c[n].mtime = st.st_mtime;
+			c[n].mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL
+			    + st.st_mtim.tv_nsec;
+			c[n].rank = 0;
+			n++;
+		}
+		globfree(&g);
+	}
+	qsort(c, (size_t)n, sizeof(cand), cmp_cand);
+	*out = c;
+	return n;
+}
+
+/* fingerprint_now - (re)take the fingerprint of the file being read */
+static void
+fingerprint_now(rg_source *s, long long upto)
+{
+	char buf[SRC_FP_MAX];
+	long long n;
+
+	if (upto > SRC_FP_MAX)
+		upto = SRC_FP_MAX;
+	if (upto <= s->fp_len)
+		return;
+	n = head_of(s->cur, buf, (size_t)upto);
+	if (n == upto) {
+		s->fp = src_fingerprint(buf, (size_t)n);
+		s->fp_len = n;
+	}
+}
+
+/* open_file - start reading path at offset */
+static int
+open_file(rg_source *s, const char *path, long long offset, int live)
+{
+	struct stat st;
+
+	lr_close(s->lr);
+	s->lr = NULL;
+	snprintf(s->cur, sizeof(s->cur), "%s", path);
+	s->cur_is_live = live;
+	if ((s->lr = lr_open(path, s->max_line)) == NULL) {
+		snprintf(s->err, sizeof(s->err), "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(lr_fd(s->lr), &st) == 0) {
+		s->cur_dev = st.st_dev;
+		s->cur_ino = st.st_ino;
+		s->cur_mtime = st.st_mtime;
+	}
+	lr_set_live(s->lr, live);
+	s->base = 0;
+	if (offset > 0 && lr_skip(s->lr, offset) != 0) {
+		snprintf(s->err, sizeof(s->err), "%s: shorter than the saved "
+		    "position %lld", path, offset);
+		return -1;
+	}
+	s->fp = 0;
+	s->fp_len = 0;
+	fingerprint_now(s, offset > 0 ? offset : 1);
+	s->quiet_since = 0;
+	return 0;
+}
+
+/* queue_clear - forget the rotated files still to read */
+static void
+queue_clear(rg_source *s)
+{
+	int i;
+
+	for (i = 0; i < s->nqueue; i++)
+		free(s->queue[i]);
+	free(s->queue);
+	s->queue = NULL;
+	s->nqueue = s->qnext = 0;
+}
+
+/*
+ * locate - from a saved position (fingerprint and offset), decide what to
+ * read: the file that starts with the fingerprint, from the offset, then
+ * every newer rotated file, then the live path.
+ */
+static int
+locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
+{
+	cand *c = NULL;
+	int n, i, found = -1;
+	struct stat st;
+	int live_exists = stat(s->path, &st) == 0;
+
+	queue_clear(s);
+	if (fp_len == 0) {
+		/* never read: the live file from its start */
+		if (!live_exists) {
+			snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
+			    strerror(errno));
+			return -1;
+		}
+		return open_file(s, s->path, 0, 1);
+	}
+	n = siblings(s->path, &c);
+	if (live_exists) {
+		c = xrealloc(c, (size_t)(n + 1) * sizeof(cand));
+		c[n].path = xstrdup(s->path);
+		c[n].mtime = st.st_mtime;
+		c[n].mtime_ns = 0;
+		c[n].rank = 1;
+		n++;
+	}
+	/* the live file first (the common case), then the newest sibling */
+	for (i = n - 1; i >= 0 && found < 0; i--) {
+		if (matches(c[i].path, fp, fp_len)) {
+			long long size = content_size(c[i].path);
+
+			if (size >= offset)
+				found = i;
+		}
+	}
+	if (found < 0) {
+		/* the file we were reading is gone: read what is there */
+		for (i = 0; i < n; i++)
+			free(c[i].path);
+		free(c);
+		if (!live_exists) {
+			snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
+			    strerror(ENOENT));
+			return -1;
+		}
+		fprintf(stderr, "relayguard: [source %s] the file read last "
+		    "(%s) is no longer there; reading %s from its start\n",
+		    s->name, s->cur[0] ? s->cur : "?", s->path);
+		return open_file(s, s->path, 0, 1);
+	}
+	for (i = found + 1; i < n; i++) {
+		if (c[i].rank == 1)
+			continue;
+		s->queue = xrealloc(s->queue, (size_t)(s->nqueue + 1)
+		    * sizeof(char *));
+		s->queue[s->nqueue++] = xstrdup(c[i].path);
+	}
+	i = c[found].rank == 1;
+	if (open_file(s, c[found].path, offset, i) != 0) {
+		for (i = 0; i < n; i++)
+			free(c[i].path);
+		free(c);
+		return -1;
+	}
+	if (!s->cur_is_live && s->nqueue == 0 && !live_exists) {
+		/* rotated away and nothing new yet: fine, read it out */
+	}
+	for (i = 0; i < n; i++)
+		free(c[i].path);
+	free(c);
+	return 0;
+}
+
+/* now_usec - wall clock */
+static long long
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/*
+ * rotated - is the live file no longer the one at the path (renamed, or
+ * truncated in place)?
+ */
+static int
+rotated(rg_source *s)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) != 0)
+		return 0;	/* renamed, new one not there yet: keep reading */
+	if (st.st_dev != s->cur_dev || st.st_ino != s->cur_ino)
+		return 1;
+	return (long long)st.st_size < lr_consumed(s->lr);
+}
+
+/* src_open - open a configured source at its saved position */
+rg_source *
+src_open(const rg_source_cfg *sc, const src_pos *saved, size_t max_line,
+    char *err, size_t errsz)
+{
+	rg_source *s = xcalloc(1, sizeof(*s));
+
+	s->name = xstrdup(sc->name);
+	s->max_line = max_line;
+	s->saved_state = *saved;
+	s->lines = saved->lines;
+	if (strcmp(sc->type, "journal") == 0) {
+		s->kind = SK_JOURNAL;
+		s->jr = src_journal_open(sc, saved, err, errsz);
+		if (s->jr == NULL) {
+			src_close(s);
+			return NULL;
+		}
+		return s;
+	}
+	if (strcmp(sc->type, "stdin") == 0) {
+		s->kind = SK_STDIN;
+		s->lr = lr_open(NULL, max_line);
+		if (s->lr == NULL) {
+			snprintf(err, errsz, "[source %s] standard input: %s",
+			    sc->name, strerror(errno));
+			src_close(s);
+			return NULL;
+		}
+		snprintf(s->cur, sizeof(s->cur), "-");
+		return s;
+	}
+	s->kind = SK_FILE;
+	s->path = xstrdup(sc->path);
+	if (locate(s, saved->fp, saved->fp_len, saved->offset) != 0) {
+		snprintf(err, errsz, "[source %s] %s", sc->name, s->err);
+		src_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* src_next - the next line; 0 when there is nothing more for now */
+int
+src_next(rg_source *s, const char **line, size_t *len)
+{
+	int r;
+
+	if (s->kind == SK_JOURNAL)
+		return src_journal_next(s->jr, line, len);
+	for (;;) {
+		r = lr_next(s->lr, line, len);
+		if (r == 1) {
+			s->lines++;
+			if (s->fp_len < SRC_FP_MAX && s->kind == SK_FILE)
+				fingerprint_now(s, lr_consumed(s->lr));
+			s->quiet_since = 0;
+			return 1;
+		}
+		if (r < 0) {
+			snprintf(s->err, sizeof(s->err), "%s: %s", s->cur,
+			    lr_error(s->lr));
+			return -1;
+		}
+		if (s->kind != SK_FILE)
+			return 0;
+		if (!s->cur_is_live) {
+			/* a rotated file is finished: the next one */
+			if (s->qnext < s->nqueue) {
+				if (open_file(s, s->queue[s->qnext++], 0, 0) != 0)
+					return -1;
+				continue;
+			}
+			queue_clear(s);
+			if (access(s->path, F_OK) != 0)
+				return 0;	/* the new file is not there yet */
+			if (open_file(s, s->path, 0, 1) != 0)
+				return -1;
+			continue;
+		}
+		/* the live file is at its end: has it been rotated? */
+		if (!rotated(s))
+			return 0;
+		{
+			struct stat st;
+
+			if (stat(s->path, &st) == 0 && st.st_ino == s->cur_ino
+			    && st.st_dev == s->cur_dev) {
+				/* truncated in place (copytruncate) */
+				if (locate(s, s->fp, s->fp_len,
+				    lr_consumed(s->lr)) != 0)
+					return -1;
+				continue;
+			}
+		}
+		/* renamed: the writer may still append to the old file for a
+		 * moment (postlogd until "postfix reload"); finish it once it
+		 * has been quiet, then go on with what is at the path */
+		if (s->quiet_since == 0) {
+			s->quiet_since = now_usec();
+			return 0;
+		}
+		if (now_usec() - s->quiet_since < QUIET_USEC)
+			return 0;
+		s->cur_is_live = 0;
+		lr_set_live(s->lr, 0);
+		/* hand out a last line without a newline, if any */
+	}
+}
+
+/* src_position - where to start again */
+void
+src_position(const rg_source *s, src_pos *out)
+{
+	*out = s->saved_state;
+	out->lines = s->lines;
+	if (s->kind == SK_JOURNAL) {
+		src_journal_position(s->jr, out);
+		return;
+	}
+	if (s->kind == SK_STDIN) {
+		out->fp = 0;
+		out->fp_len = 0;
+		out->offset = s->lr ? lr_consumed(s->lr) : 0;
+		return;
+	}
+	out->fp = s->fp;
+	out->fp_len = s->fp_len;
+	out->offset = s->lr ? lr_consumed(s->lr) : 0;
+	snprintf(out->path, sizeof(out->path), "%s", s->cur);
+}
+
+/* src_mtime - the mtime of the file being read */
+time_t
+src_mtime(const rg_source *s)
+{
+	if (s->kind == SK_FILE && s->cur_mtime)
+		return s->cur_mtime;
+	return time(NULL);
+}
+
+/* src_name - the configured name */
+const char *
+src_name(const rg_source *s)
+{
+	return s->name;
+}
+
+/* src_error - the last error */
+const char *
+src_error(const rg_source *s)
+{
+	if (s->kind == SK_JOURNAL)
+		return src_journal_error(s->jr);
+	return s->err;
+}
+
+/* src_remaining - bytes left in the file being read (and the queue) */
+long long
+src_remaining(const rg_source *s)
+{
+	struct stat st;
+	long long left;
+	int i;
+
+	if (s->kind != SK_FILE || s->lr == NULL)
+		return -1;
+	if (fstat(lr_fd(s->lr), &st) != 0)
+		return -1;
+	left = (long long)st.st_size - lr_consumed(s->lr);
+	if (left < 0)
+		left = 0;	/* compressed: the size is not the content's */
+	for (i = s->qnext; i < s->nqueue; i++)
+		if (stat(s->queue[i], &st) == 0)
+			left += st.st_size;
+	return left;
+}
+
+/* src_set_loss_fn - where journald's suppression notices go */
+void
+src_set_loss_fn(rg_source *s, src_loss_fn fn, void *arg)
+{
+	if (s->kind == SK_JOURNAL)
+		src_journal_set_loss_fn(s->jr, fn, arg, s->name);
+}
+
+/* src_close - release; NULL is a no-op */
+void
+src_close(rg_source *s)
+{
+	if (s == NULL)
+		return;
+	lr_close(s->lr);
+	queue_clear(s);
+	src_journal_close(s->jr);
+	free(s->path);
+	free(s->name);
+	free(s);
+}

@@ -1,0 +1,567 @@
+/*
+ * store.c - the collector's schema and its writes. Owns the connection and
+ * the prepared statements. Every SQLite error is translated into
+ * store_error() with what was being done.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/db.h"
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "store.h"
+
+static const char schema_v1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);\n"
+    "CREATE TABLE sources(\n"
+    "  name TEXT PRIMARY KEY, kind TEXT NOT NULL,\n"
+    "  fp INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,\n"
+    "  offset INTEGER NOT NULL DEFAULT 0, path TEXT, cursor TEXT,\n"
+    "  year INTEGER NOT NULL DEFAULT 0, last_month INTEGER NOT NULL DEFAULT 0,\n"
+    "  lines INTEGER NOT NULL DEFAULT 0, updated INTEGER);\n"
+    "CREATE TABLE messages(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* message | noqueue */
+    "  host TEXT NOT NULL, queue_id TEXT,\n"
+    "  complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT, sender TEXT,\n"
+    "  size INTEGER, nrcpt INTEGER, message_id TEXT,\n"
+    "  held INTEGER NOT NULL DEFAULT 0, discarded INTEGER NOT NULL DEFAULT 0,\n"
+    "  expired INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,\n"
+    "  aborted INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,\n"
+    "  bounce_of TEXT, orig_queue_id TEXT, filtered_as TEXT,\n"
+    "  reject_stage TEXT, reject_code TEXT, reject_dsn TEXT, reject_text TEXT,\n"
+    "  spam INTEGER,\n"				/* trusted verdict says spam */
+    "  headers TEXT,\n"			/* JSON object */
+    "  json TEXT NOT NULL,\n"			/* as relayguard parse writes it */
+    "  state BLOB);\n"				/* while open: the assembler's */
+    "CREATE INDEX messages_seen ON messages(first_seen);\n"
+    "CREATE INDEX messages_last ON messages(last_seen);\n"
+    "CREATE INDEX messages_sasl ON messages(sasl_username, first_seen);\n"
+    "CREATE INDEX messages_client ON messages(client_ip, first_seen);\n"
+    "CREATE INDEX messages_sender ON messages(sender, first_seen);\n"
+    "CREATE INDEX messages_qid ON messages(host, queue_id);\n"
+    "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
+    "CREATE TABLE recipients(\n"
+    "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL, address TEXT NOT NULL, orig_to TEXT,\n"
+    "  status TEXT, dsn TEXT, relay TEXT, delay TEXT, response TEXT,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY(message, idx)) WITHOUT ROWID;\n"
+    "CREATE INDEX recipients_address ON recipients(address);\n"
+    "CREATE TABLE deliveries(\n"
+    "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL, attempt INTEGER NOT NULL,\n"
+    "  ts INTEGER NOT NULL, status TEXT, dsn TEXT,\n"
+    "  PRIMARY KEY(message, idx, attempt)) WITHOUT ROWID;\n"
+    "CREATE TABLE verdicts(\n"
+    "  message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  source TEXT NOT NULL, spam INTEGER NOT NULL, trusted INTEGER NOT NULL,\n"
+    "  score TEXT, required TEXT, action TEXT, symbols TEXT);\n"
+    "CREATE TABLE sessions(\n"
+    "  id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER,\n"
+    "  program TEXT, complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  connect INTEGER, disconnect INTEGER, last_seen INTEGER,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT,\n"
+    "  sasl_failures INTEGER, messages INTEGER, rejects INTEGER,\n"
+    "  lost TEXT, counters TEXT, json TEXT NOT NULL, state BLOB);\n"
+    "CREATE INDEX sessions_connect ON sessions(connect);\n"
+    "CREATE INDEX sessions_client ON sessions(client_ip, connect);\n"
+    "CREATE INDEX sessions_sasl ON sessions(sasl_username, connect);\n"
+    "CREATE INDEX sessions_open ON sessions(open) WHERE open = 1;\n"
+    "CREATE TABLE asm_state(id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  state BLOB NOT NULL);\n"
+    "CREATE TABLE log_loss(id INTEGER PRIMARY KEY, source TEXT NOT NULL,\n"
+    "  ts INTEGER, count INTEGER, text TEXT);\n";
+
+static const db_migration migrations[] = {
+	{ 1, schema_v1 },
+};
+
+enum {
+	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_DELIV, Q_DELIV, Q_DEL_VERD, Q_VERD,
+	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
+	Q_GET_GLOBAL, Q__COUNT
+};
+
+static const char *queries[Q__COUNT] = {
+	[Q_MSG] = "INSERT OR REPLACE INTO messages(id, kind, host, queue_id, "
+	    "complete, open, first_seen, last_seen, client_host, client_ip, "
+	    "client_port, sasl_method, sasl_username, sender, size, nrcpt, "
+	    "message_id, held, discarded, expired, deleted, aborted, stale, "
+	    "bounce_of, orig_queue_id, filtered_as, reject_stage, reject_code, "
+	    "reject_dsn, reject_text, spam, headers, json, state) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34)",
+	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE message = ?1",
+	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, orig_to, "
+	    "status, dsn, relay, delay, response, attempts) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	[Q_DEL_DELIV] = "DELETE FROM deliveries WHERE message = ?1",
+	[Q_DELIV] = "INSERT INTO deliveries(message, idx, attempt, ts, status, "
+	    "dsn) VALUES (?1,?2,?3,?4,?5,?6)",
+	[Q_DEL_VERD] = "DELETE FROM verdicts WHERE message = ?1",
+	[Q_VERD] = "INSERT INTO verdicts(message, source, spam, trusted, score, "
+	    "required, action, symbols) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+	[Q_SESS] = "INSERT OR REPLACE INTO sessions(id, host, pid, program, "
+	    "complete, open, connect, disconnect, last_seen, client_host, "
+	    "client_ip, client_port, sasl_method, sasl_username, sasl_failures, "
+	    "messages, rejects, lost, counters, json, state) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+	    "?19,?20,?21)",
+	[Q_GLOBAL] = "INSERT OR REPLACE INTO asm_state(id, state) VALUES (1, ?1)",
+	[Q_GET_SRC] = "SELECT fp, fp_len, offset, path, cursor, year, "
+	    "last_month, lines FROM sources WHERE name = ?1",
+	[Q_PUT_SRC] = "INSERT OR REPLACE INTO sources(name, kind, fp, fp_len, "
+	    "offset, path, cursor, year, last_month, lines, updated) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,strftime('%s','now'))",
+	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
+	    "(?1,?2,?3,?4)",
+	[Q_OPEN_MSG] = "SELECT state FROM messages WHERE open = 1",
+	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
+	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
+};
+
+struct rg_store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q__COUNT];
+	strbuf json, hdrs;
+	char err[768];
+};
+
+/* fail - record the SQLite error of what was being done */
+static int
+fail(rg_store *st, const char *what)
+{
+	snprintf(st->err, sizeof(st->err), "%s: %s", what,
+	    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* store_open - open (creating or migrating) the database */
+rg_store *
+store_open(const char *path, int readonly, char *err, size_t errsz)
+{
+	rg_store *st;
+	int i;
+
+	st = xcalloc(1, sizeof(*st));
+	st->db = db_open(path, readonly, migrations,
+	    (int)(sizeof(migrations) / sizeof(migrations[0])), err, errsz);
+	if (st->db == NULL) {
+		free(st);
+		return NULL;
+	}
+	for (i = 0; i < Q__COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, queries[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK) {
+			snprintf(err, errsz, "%s: preparing a query: %s", path,
+			    sqlite3_errmsg(st->db));
+			store_close(st);
+			return NULL;
+		}
+	}
+	sb_init(&st->json);
+	sb_init(&st->hdrs);
+	return st;
+}
+
+/* store_db - the connection (for queries of the commands) */
+sqlite3 *
+store_db(rg_store *st)
+{
+	return st->db;
+}
+
+/* store_error - the last error */
+const char *
+store_error(const rg_store *st)
+{
+	return st->err;
+}
+
+/* store_begin - start a batch */
+int
+store_begin(rg_store *st)
+{
+	return db_begin(st->db, st->err, sizeof(st->err));
+}
+
+/* store_commit - end a batch */
+int
+store_commit(rg_store *st)
+{
+	return db_commit(st->db, st->err, sizeof(st->err));
+}
+
+/* store_rollback - abandon a batch */
+void
+store_rollback(rg_store *st)
+{
+	db_rollback(st->db);
+}
+
+/* bt - bind text or NULL */
+static void
+bt(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+}
+
+/* step - run a bound statement to its end and reset it */
+static int
+step(rg_store *st, sqlite3_stmt *q, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(st, what);
+	return 0;
+}
+
+/* store_put_message - insert or update a message row and its children */
+int
+store_put_message(rg_store *st, const rg_record *r, const void *state,
+    size_t len)
+{
+	sqlite3_stmt *q = st->q[Q_MSG];
+	int i, j, trusted = r->verdict.source > VS_CLIENT_HEADER;
+
+	sb_reset(&st->json);
+	rec_json(&st->json, r);
+	sb_reset(&st->hdrs);
+	if (r->nheaders > 0) {
+		sb_addc(&st->hdrs, '{');
+		for (i = 0; i < r->nheaders; i++) {
+			if (i)
+				sb_addc(&st->hdrs, ',');
+			sb_json_str(&st->hdrs, r->headers[i].name,
+			    strlen(r->headers[i].name));
+			sb_addc(&st->hdrs, ':');
+			sb_json_str(&st->hdrs, r->headers[i].value,
+			    strlen(r->headers[i].value));
+		}
+		sb_addc(&st->hdrs, '}');
+	}
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+	bt(q, 2, r->noqueue ? "noqueue" : "message");
+	bt(q, 3, r->host);
+	bt(q, 4, r->qid[0] ? r->qid : NULL);
+	sqlite3_bind_int(q, 5, r->complete);
+	sqlite3_bind_int(q, 6, state != NULL);
+	sqlite3_bind_int64(q, 7, r->first_seen);
+	sqlite3_bind_int64(q, 8, r->last_seen);
+	bt(q, 9, r->client_host);
+	bt(q, 10, r->client_ip);
+	bt(q, 11, r->client_port);
+	bt(q, 12, r->sasl_method);
+	bt(q, 13, r->sasl_username);
+	bt(q, 14, r->sender);
+	if (r->size >= 0)
+		sqlite3_bind_int64(q, 15, r->size);
+	if (r->nrcpt >= 0)
+		sqlite3_bind_int64(q, 16, r->nrcpt);
+	bt(q, 17, r->message_id);
+	sqlite3_bind_int(q, 18, r->held);
+	sqlite3_bind_int(q, 19, r->discarded);
+	sqlite3_bind_int(q, 20, r->expired);
+	sqlite3_bind_int(q, 21, r->deleted);
+	sqlite3_bind_int(q, 22, r->aborted);
+	sqlite3_bind_int(q, 23, r->stale);
+	bt(q, 24, r->bounce_of);
+	bt(q, 25, r->orig_queue_id);
+	bt(q, 26, r->filtered_as);
+	bt(q, 27, r->rejected.stage);
+	bt(q, 28, r->rejected.code);
+	bt(q, 29, r->rejected.dsn);
+	bt(q, 30, r->rejected.text);
+	if (r->verdict.source != VS_NONE)
+		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
+	if (r->nheaders > 0)
+		bt(q, 32, st->hdrs.s);
+	sqlite3_bind_text(q, 33, st->json.s, (int)st->json.len, SQLITE_STATIC);
+	if (state != NULL)
+		sqlite3_bind_blob(q, 34, state, (int)len, SQLITE_STATIC);
+	if (step(st, q, "storing a message") != 0)
+		return -1;
+
+	/* children: replaced as a whole (a message changes as a whole) */
+	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
+	sqlite3_bind_int64(st->q[Q_DEL_DELIV], 1, (sqlite3_int64)r->id);
+	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
+	if (step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
+	    || step(st, st->q[Q_DEL_DELIV], "replacing deliveries") != 0
+	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
+		return -1;
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+
+		q = st->q[Q_RCPT];
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+		sqlite3_bind_int(q, 2, i);
+		bt(q, 3, rc->address ? rc->address : "");
+		bt(q, 4, rc->orig_to);
+		bt(q, 5, rc->status);
+		bt(q, 6, rc->dsn);
+		bt(q, 7, rc->relay);
+		bt(q, 8, rc->delay);
+		bt(q, 9, rc->response);
+		sqlite3_bind_int(q, 10, rc->attempts);
+		if (step(st, q, "storing a recipient") != 0)
+			return -1;
+		for (j = 0; j < rc->nhist; j++) {
+			q = st->q[Q_DELIV];
+			sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+			sqlite3_bind_int(q, 2, i);
+			sqlite3_bind_int(q, 3, rc->attempts - rc->nhist + j + 1);
+			sqlite3_bind_int64(q, 4, rc->hist[j].ts);
+			bt(q, 5, rc->hist[j].status);
+			bt(q, 6, rc->hist[j].dsn);
+			if (step(st, q, "storing a delivery attempt") != 0)
+				return -1;
+		}
+	}
+	if (r->verdict.source != VS_NONE) {
+		q = st->q[Q_VERD];
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+		bt(q, 2, r->verdict.source == VS_CLIENT_HEADER ? "client-header"
+		    : verdict_source_name(r->verdict.source));
+		sqlite3_bind_int(q, 3, r->verdict.spam);
+		sqlite3_bind_int(q, 4, trusted);
+		bt(q, 5, r->verdict.score);
+		bt(q, 6, r->verdict.required);
+		bt(q, 7, r->verdict.action);
+		bt(q, 8, r->verdict.symbols);
+		if (step(st, q, "storing a verdict") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* store_put_session - insert or update a session row */
+int
+store_put_session(rg_store *st, const rg_session *s, const void *state,
+    size_t len)
+{
+	sqlite3_stmt *q = st->q[Q_SESS];
+
+	sb_reset(&st->json);
+	sess_json(&st->json, s);
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)s->id);
+	bt(q, 2, s->host);
+	sqlite3_bind_int64(q, 3, s->pid);
+	bt(q, 4, s->prog);
+	sqlite3_bind_int(q, 5, s->complete);
+	sqlite3_bind_int(q, 6, state != NULL);
+	if (s->connect)
+		sqlite3_bind_int64(q, 7, s->connect);
+	if (s->disconnect)
+		sqlite3_bind_int64(q, 8, s->disconnect);
+	sqlite3_bind_int64(q, 9, s->disconnect ? s->disconnect : s->connect);
+	bt(q, 10, s->client_host);
+	bt(q, 11, s->client_ip);
+	bt(q, 12, s->client_port);
+	bt(q, 13, s->sasl_method);
+	bt(q, 14, s->sasl_username);
+	sqlite3_bind_int(q, 15, s->sasl_failures);
+	sqlite3_bind_int(q, 16, s->messages);
+	sqlite3_bind_int(q, 17, s->rejects);
+	bt(q, 18, s->lost);
+	bt(q, 19, s->counters);
+	sqlite3_bind_text(q, 20, st->json.s, (int)st->json.len, SQLITE_STATIC);
+	if (state != NULL)
+		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
+	return step(st, q, "storing a session");
+}
+
+/* store_put_global - the assembler's global state */
+int
+store_put_global(rg_store *st, const void *state, size_t len)
+{
+	sqlite3_bind_blob(st->q[Q_GLOBAL], 1, state, (int)len, SQLITE_STATIC);
+	return step(st, st->q[Q_GLOBAL], "storing the assembler state");
+}
+
+/* restore_rows - hand every state blob of a query to fn */
+static int
+restore_rows(rg_store *st, sqlite3_stmt *q, assembler *a,
+    int (*fn)(assembler *, const void *, size_t), const char *what)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(q, 0);
+		int n = sqlite3_column_bytes(q, 0);
+
+		if (b == NULL || fn(a, b, (size_t)n) != 0) {
+			sqlite3_reset(q);
+			snprintf(st->err, sizeof(st->err), "damaged %s state in "
+			    "the database", what);
+			return -1;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return fail(st, "reading the open state");
+	return 0;
+}
+
+/* store_restore - the open state of the last commit into a new assembler */
+int
+store_restore(rg_store *st, assembler *a)
+{
+	if (restore_rows(st, st->q[Q_GET_GLOBAL], a, asm_restore_global,
+	    "global") != 0
+	    || restore_rows(st, st->q[Q_OPEN_MSG], a, asm_restore_message,
+	    "message") != 0
+	    || restore_rows(st, st->q[Q_OPEN_SESS], a, asm_restore_session,
+	    "session") != 0)
+		return -1;
+	asm_restore_done(a);
+	return 0;
+}
+
+/* store_get_source - the saved position of a source */
+int
+store_get_source(rg_store *st, const char *name, src_pos *pos)
+{
+	sqlite3_stmt *q = st->q[Q_GET_SRC];
+	int rc;
+
+	memset(pos, 0, sizeof(*pos));
+	bt(q, 1, name);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t;
+
+		pos->fp = (uint64_t)sqlite3_column_int64(q, 0);
+		pos->fp_len = sqlite3_column_int64(q, 1);
+		pos->offset = sqlite3_column_int64(q, 2);
+		if ((t = sqlite3_column_text(q, 3)) != NULL)
+			snprintf(pos->path, sizeof(pos->path), "%s", t);
+		if ((t = sqlite3_column_text(q, 4)) != NULL)
+			snprintf(pos->cursor, sizeof(pos->cursor), "%s", t);
+		pos->year = sqlite3_column_int(q, 5);
+		pos->last_month = sqlite3_column_int(q, 6);
+		pos->lines = sqlite3_column_int64(q, 7);
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return 1;
+	return fail(st, "reading a source position");
+}
+
+/* store_put_source - save a source's position */
+int
+store_put_source(rg_store *st, const char *name, const char *kind,
+    const src_pos *pos)
+{
+	sqlite3_stmt *q = st->q[Q_PUT_SRC];
+
+	bt(q, 1, name);
+	bt(q, 2, kind);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)pos->fp);
+	sqlite3_bind_int64(q, 4, pos->fp_len);
+	sqlite3_bind_int64(q, 5, pos->offset);
+	bt(q, 6, pos->path[0] ? pos->path : NULL);
+	bt(q, 7, pos->cursor[0] ? pos->cursor : NULL);
+	sqlite3_bind_int(q, 8, pos->year);
+	sqlite3_bind_int(q, 9, pos->last_month);
+	sqlite3_bind_int64(q, 10, pos->lines);
+	return step(st, q, "saving a source position");
+}
+
+/* store_log_loss - note lines lost before they reached us */
+int
+store_log_loss(rg_store *st, const char *source, long long count,
+    long long ts, const char *text)
+{
+	sqlite3_stmt *q = st->q[Q_LOSS];
+
+	bt(q, 1, source);
+	sqlite3_bind_int64(q, 2, ts);
+	sqlite3_bind_int64(q, 3, count);
+	bt(q, 4, text);
+	return step(st, q, "recording log loss");
+}
+
+/*
+ * store_prune - delete finished messages and sessions last seen before
+ * cutoff, batch rows per transaction (so that a big backlog never holds the
+ * write lock for long). Returns the rows deleted, -1 on error.
+ */
+long long
+store_prune(rg_store *st, long long cutoff, long long batch)
+{
+	static const char *sql[] = {
+	    "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE "
+	    "open = 0 AND last_seen < ?1 LIMIT ?2)",
+	    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE "
+	    "open = 0 AND last_seen < ?1 LIMIT ?2)",
+	    "DELETE FROM log_loss WHERE id IN (SELECT id FROM log_loss WHERE "
+	    "ts < ?1 LIMIT ?2)",
+	};
+	long long total = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *q;
+		int n;
+
+		if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) != SQLITE_OK)
+			return fail(st, "pruning");
+		do {
+			if (store_begin(st) != 0) {
+				sqlite3_finalize(q);
+				return -1;
+			}
+			sqlite3_bind_int64(q, 1, cutoff);
+			sqlite3_bind_int64(q, 2, batch);
+			if (sqlite3_step(q) != SQLITE_DONE) {
+				fail(st, "pruning");
+				sqlite3_finalize(q);
+				store_rollback(st);
+				return -1;
+			}
+			n = sqlite3_changes(st->db);
+			sqlite3_reset(q);
+			if (store_commit(st) != 0) {
+				sqlite3_finalize(q);
+				return -1;
+			}
+			total += n;
+		} while (n == batch);
+		sqlite3_finalize(q);
+	}
+	return total;
+}
+
+/* store_close - finalize and close; NULL is a no-op */
+void
+store_close(rg_store *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < Q__COUNT; i++)
+		sqlite3_finalize(st->q[i]);
+	db_close(st->db);
+	if (st->json.s != NULL)
+		sb_free(&st->json);
+	if (st->hdrs.s != NULL)
+		sb_free(&st->hdrs);
+	free(st);
+}

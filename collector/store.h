@@ -1,0 +1,51 @@
+/*
+ * store.h - the collector's SQLite database: records, open state and the
+ * read position of every source.
+ *
+ * Schema (version 1, see store.c): messages (one row per message and per
+ * NOQUEUE reject; open ones carry the assembler's state blob), recipients
+ * (the last status of each) and deliveries (every attempt: the status
+ * history), verdicts, sessions, sources (read positions), asm_state (the
+ * assembler's global state), log_loss. Times are microseconds since the
+ * epoch, UTC.
+ *
+ * Exactly-once: the caller wraps a batch in store_begin/store_commit and
+ * writes the records, the open state and the positions of that batch in
+ * it; a crash rolls all of it back together.
+ */
+#ifndef RG_STORE_H
+#define RG_STORE_H
+
+#include <sqlite3.h>
+
+#include "assemble.h"
+#include "record.h"
+#include "source.h"
+
+typedef struct rg_store rg_store;
+
+rg_store *store_open(const char *path, int readonly, char *err, size_t errsz);
+sqlite3 *store_db(rg_store *st);
+const char *store_error(const rg_store *st);
+int store_begin(rg_store *st);
+int store_commit(rg_store *st);
+void store_rollback(rg_store *st);
+/* state == NULL: the record is final */
+int store_put_message(rg_store *st, const rg_record *r, const void *state,
+    size_t len);
+int store_put_session(rg_store *st, const rg_session *s, const void *state,
+    size_t len);
+int store_put_global(rg_store *st, const void *state, size_t len);
+/* give the assembler back what was open at the last commit */
+int store_restore(rg_store *st, assembler *a);
+/* 0: found, 1: never seen, -1: error */
+int store_get_source(rg_store *st, const char *name, src_pos *pos);
+int store_put_source(rg_store *st, const char *name, const char *kind,
+    const src_pos *pos);
+int store_log_loss(rg_store *st, const char *source, long long count,
+    long long ts, const char *text);
+/* delete rows last seen before cutoff, at most batch per transaction */
+long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
+void store_close(rg_store *st);
+
+#endif

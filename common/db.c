@@ -1,0 +1,181 @@
+/*
+ * db.c - SQLite open, identity check and migrations. Owns the connection
+ * it returns (db_close). Never creates tables in a database that is not
+ * empty and not ours.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+
+#define DB_APP "relayguard"
+
+/* db_exec - run SQL without results; -1 with a message on error */
+int
+db_exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errsz, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* db_begin - BEGIN IMMEDIATE: take the write lock now, not at the first write */
+int
+db_begin(sqlite3 *db, char *err, size_t errsz)
+{
+	return db_exec(db, "BEGIN IMMEDIATE", err, errsz);
+}
+
+/* db_commit - COMMIT */
+int
+db_commit(sqlite3 *db, char *err, size_t errsz)
+{
+	return db_exec(db, "COMMIT", err, errsz);
+}
+
+/* db_rollback - ROLLBACK, ignoring "no transaction" */
+void
+db_rollback(sqlite3 *db)
+{
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* int_query - the first column of a one-row query, or -1 */
+static long long
+int_query(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* is_ours - 1 ours, 0 empty, -1 another application's */
+static int
+is_ours(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int ours = -1;
+
+	if (int_query(db, "SELECT count(*) FROM sqlite_master") == 0)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = "
+	    "'application'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+
+		if (v != NULL && strcmp((const char *)v, DB_APP) == 0)
+			ours = 1;
+	}
+	sqlite3_finalize(st);
+	return ours;
+}
+
+/* db_open - open, check and migrate the database at path */
+sqlite3 *
+db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
+    char *err, size_t errsz)
+{
+	sqlite3 *db = NULL;
+	char buf[512];
+	struct stat st;
+	long long ver;
+	int i, rc, ours;
+
+	if (readonly && stat(path, &st) != 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &db, readonly ? SQLITE_OPEN_READONLY
+	    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db)
+		    : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_extended_result_codes(db, 1);
+	/* touch the file: a non-database fails here, before any write */
+	if (int_query(db, "SELECT count(*) FROM sqlite_master") < 0) {
+		snprintf(err, errsz, "%s: not a relayguard database (%s); "
+		    "refusing to touch it", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	if ((ours = is_ours(db)) < 0) {
+		snprintf(err, errsz, "%s: an SQLite database of another "
+		    "application; refusing to touch it", path);
+		sqlite3_close(db);
+		return NULL;
+	}
+	ver = int_query(db, "PRAGMA user_version");
+	if (nmigs > 0 && ver > migs[nmigs - 1].version) {
+		snprintf(err, errsz, "%s: schema version %lld is newer than this "
+		    "relayguard knows (%d); refusing to touch it", path, ver,
+		    migs[nmigs - 1].version);
+		sqlite3_close(db);
+		return NULL;
+	}
+	if (readonly) {
+		if (ours == 0) {
+			snprintf(err, errsz, "%s: empty database (run collect "
+			    "first)", path);
+			sqlite3_close(db);
+			return NULL;
+		}
+		return db;
+	}
+	if (db_exec(db, "PRAGMA journal_mode = WAL", buf, sizeof(buf)) != 0
+	    || db_exec(db, "PRAGMA synchronous = NORMAL", buf, sizeof(buf)) != 0
+	    || db_exec(db, "PRAGMA foreign_keys = ON", buf, sizeof(buf)) != 0) {
+		snprintf(err, errsz, "%s: %s", path, buf);
+		sqlite3_close(db);
+		return NULL;
+	}
+	for (i = 0; i < nmigs; i++) {
+		if (migs[i].version <= ver)
+			continue;
+		if (db_begin(db, buf, sizeof(buf)) != 0
+		    || db_exec(db, migs[i].sql, buf, sizeof(buf)) != 0) {
+			db_rollback(db);
+			snprintf(err, errsz, "%s: migration to version %d: %s",
+			    path, migs[i].version, buf);
+			sqlite3_close(db);
+			return NULL;
+		}
+		snprintf(buf, sizeof(buf), "PRAGMA user_version = %d; "
+		    "INSERT OR REPLACE INTO meta(key, value) VALUES "
+		    "('application', '" DB_APP "')", migs[i].version);
+		if (db_exec(db, buf, buf, sizeof(buf)) != 0
+		    || db_commit(db, buf, sizeof(buf)) != 0) {
+			db_rollback(db);
+			snprintf(err, errsz, "%s: migration to version %d: %s",
+			    path, migs[i].version, buf);
+			sqlite3_close(db);
+			return NULL;
+		}
+	}
+	return db;
+}
+
+/* db_close - close; NULL is a no-op */
+void
+db_close(sqlite3 *db)
+{
+	if (db != NULL)
+		sqlite3_close(db);
+}

@@ -1,0 +1,34 @@
+/*
+ * db.h - opening relayguard's SQLite database safely.
+ *
+ * db_open() opens (or creates) the database in WAL mode with a busy
+ * timeout and foreign keys on, and brings its schema up to date with the
+ * caller's migrations, one transaction each, counted by PRAGMA
+ * user_version. A file that is not an SQLite database, or an SQLite
+ * database of another application (tables but no relayguard mark), or a
+ * schema newer than this program, is refused with a clear message and
+ * never written to.
+ *
+ * Errors are returned as -1/NULL with the message in the caller's buffer
+ * (sqlite3_errmsg translated, with the file name).
+ */
+#ifndef RG_DB_H
+#define RG_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+typedef struct db_migration {
+	int version;		/* user_version after it */
+	const char *sql;
+} db_migration;
+
+sqlite3 *db_open(const char *path, int readonly, const db_migration *migs,
+    int nmigs, char *err, size_t errsz);
+int db_exec(sqlite3 *db, const char *sql, char *err, size_t errsz);
+int db_begin(sqlite3 *db, char *err, size_t errsz);
+int db_commit(sqlite3 *db, char *err, size_t errsz);
+void db_rollback(sqlite3 *db);
+void db_close(sqlite3 *db);
+
+#endif
