@@ -26,5 +26,6 @@ typedef struct cli_ctx {
 rg_config *cli_load_config(const cli_ctx *cx, int *rc);
 int cmd_parse(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
+int cmd_collect(const cli_ctx *cx, int argc, char **argv);
 
 #endif

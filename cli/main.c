@@ -24,6 +24,8 @@ typedef struct command {
 static const command commands[] = {
 	{ "parse", cmd_parse,
 	    "read Postfix logs, write one JSON object per message" },
+	{ "collect", cmd_collect,
+	    "store the configured logs in the database, exactly once" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

@@ -122,6 +122,20 @@ prs_print_stats(const rg_parser *p, FILE *out)
 	    asm_open_messages(p->as), asm_open_sessions(p->as));
 }
 
+/* prs_assembler - the assembler (for checkpoints and restores) */
+assembler *
+prs_assembler(rg_parser *p)
+{
+	return p->as;
+}
+
+/* prs_open_messages - messages open now */
+size_t
+prs_open_messages(const rg_parser *p)
+{
+	return asm_open_messages(p->as);
+}
+
 /* prs_free - release the pipeline; NULL is a no-op */
 void
 prs_free(rg_parser *p)

@@ -34,6 +34,8 @@ void prs_finish(rg_parser *p);
 const prs_stats *prs_get_stats(const rg_parser *p);
 void prs_add_truncated(rg_parser *p, uint64_t n);
 void prs_print_stats(const rg_parser *p, FILE *out);
+assembler *prs_assembler(rg_parser *p);
+size_t prs_open_messages(const rg_parser *p);
 void prs_free(rg_parser *p);
 
 #endif
