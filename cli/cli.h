@@ -27,5 +27,7 @@ rg_config *cli_load_config(const cli_ctx *cx, int *rc);
 int cmd_parse(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_collect(const cli_ctx *cx, int argc, char **argv);
+int cmd_messages(const cli_ctx *cx, int argc, char **argv);
+int cmd_stats(const cli_ctx *cx, int argc, char **argv);
 
 #endif

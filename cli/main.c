@@ -26,6 +26,10 @@ static const command commands[] = {
 	    "read Postfix logs, write one JSON object per message" },
 	{ "collect", cmd_collect,
 	    "store the configured logs in the database, exactly once" },
+	{ "messages", cmd_messages,
+	    "list the stored messages" },
+	{ "stats", cmd_stats,
+	    "per-user totals of the stored messages" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };
