@@ -64,14 +64,23 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/librelayguard.a
 deps:
 	scripts/install-deps test
 
-# The main job on the bundled samples.
+# The main job on the bundled samples: parse them, then collect them into a
+# demo database and show what it holds.
+DEMO := $(B)/demo
 demo:
 	@scripts/install-deps build
 	@$(MAKE) --no-print-directory $(B)/relayguard
-	@echo "== relayguard parse samples/relay.log (first 3 records of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l))"
+	@echo "== relayguard parse samples/relay.log (first 3 of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l) records)"
 	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 3
-	@echo "== per-user summary"
-	@$(B)/relayguard parse --year 2026 --tz UTC --summary samples/relay.log
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	@printf '[global]\ndatabase = %s/relayguard.db\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n' \
+	    "$(CURDIR)/$(DEMO)" "$(CURDIR)" > $(DEMO)/relayguard.ini
+	@echo "== relayguard -c $(DEMO)/relayguard.ini collect --once"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini collect --once --quiet
+	@echo "== relayguard messages (first 8)"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages | head -n 9
+	@echo "== relayguard stats"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini stats
 
 test:
 	@scripts/install-deps test

@@ -131,7 +131,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 	    "SELECT json, first_seen, host, queue_id, sasl_username, client_ip, "
 	    "sender, (SELECT count(*) FROM recipients WHERE message = id), "
 	    "(SELECT group_concat(status, ',') FROM (SELECT DISTINCT status FROM "
-	    "recipients WHERE message = id)), spam, complete, reject_dsn "
+	    "recipients WHERE message = id)), spam, complete, reject_dsn, held "
 	    "FROM messages WHERE first_seen >= ?1 AND first_seen < ?2 "
 	    "AND (?3 IS NULL OR sasl_username = ?3 OR client_ip = ?3) "
 	    "AND (?4 IS NULL OR sender = ?4) "
@@ -188,9 +188,11 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		sb_printf(&sb, "%5d ", sqlite3_column_int(q, 7));
 		safe(&sb, (const char *)sqlite3_column_text(q, 8));
 		if (sqlite3_column_type(q, 11) != SQLITE_NULL) {
-			sb_adds(&sb, " rejected ");
+			sb_adds(&sb, " refused ");
 			safe(&sb, (const char *)sqlite3_column_text(q, 11));
 		}
+		if (sqlite3_column_int(q, 12))
+			sb_adds(&sb, " HELD");
 		if (sqlite3_column_int(q, 9))
 			sb_adds(&sb, " SPAM");
 		if (!sqlite3_column_int(q, 10))
