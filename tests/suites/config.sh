@@ -63,6 +63,24 @@ expect "bad header name" 78 "^$t/m.ini:2: identity_headers: bad header name 'Bad
 printf '[%s]\n' "$(printf 's%.0s' $(seq 1 60))" > "$t/n.ini"
 expect "over-long section name" 78 "^$t/n.ini:1: section name is longer than 49 bytes" "$t/n.ini"
 
+printf '[source pf]\ntype = pipe\n' > "$t/p.ini"
+expect "bad source type" 78 "^$t/p.ini:2: type: 'pipe' is not one of file\|stdin\|journal" "$t/p.ini"
+
+printf '[global]\ndatabase = /x.db\n\n[source pf]\ntype = file\n' > "$t/q.ini"
+expect "file source without path" 78 "^$t/q.ini:4: \[source pf\]: type = file needs a path" "$t/q.ini"
+
+printf '[source]\npath = /var/log/mail.log\n' > "$t/r.ini"
+expect "source without a name" 78 "^$t/r.ini:1: \[source\] needs a name" "$t/r.ini"
+
+printf '[source a]\npath = /var/log/mail.log\n[source "b"]\npath = /var/log/mail.log\n' > "$t/s.ini"
+expect "two sources, one file" 78 "^$t/s.ini:3: \[source b\]: /var/log/mail.log is read by \[source a\] already" "$t/s.ini"
+
+printf '[source j]\ntype = journal\nmatch = _SYSTEMD_UNIT\n' > "$t/u.ini"
+expect "journal match syntax" 78 "^$t/u.ini:3: match: '_SYSTEMD_UNIT' is not FIELD=value" "$t/u.ini"
+
+printf '[source pf]\npath = /var/log/mail.log\nmatch = A=b\n' > "$t/v.ini"
+expect "match on a file source" 78 "^$t/v.ini:1: \[source pf\]: match and directory are only for type = journal" "$t/v.ini"
+
 expect "missing file" 78 "^$t/none.ini: cannot open: No such file" "$t/none.ini"
 
 # every error is reported, not just the first
