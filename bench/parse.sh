@@ -16,6 +16,7 @@
 #                       [--config INI]
 #        bench/parse.sh --flat [...]   relayguard alone on 10^5, 10^6 and
 #                                      10^7 lines: peak RSS of each
+#        bench/parse.sh --generate-only [--lines N]   print "LOG PASSES LINES"
 # Environment: RELAYGUARD (the binary, default build/relayguard).
 #
 # Generated logs are cached in bench/out/ (gitignored), keyed by line count
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --lines) lines=$(python3 -c 'import sys; print(int(float(sys.argv[1])))' "$2"); shift 2 ;;
     --flat) flat=1; shift ;;
+    --generate-only) flat=gen; shift ;;
     --source) source=$2; shift 2 ;;
     --shift) shift_s=$2; shift 2 ;;
     --year) year=$2; shift 2 ;;
@@ -214,6 +216,14 @@ records_per_pass() {
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "inf" }'; }
+
+# --- --generate-only: make (or find) the log, print its path -------------
+
+if [ "$flat" = gen ]; then
+    logfile "$lines"
+    echo "$LOG $REPS $PER"
+    exit 0
+fi
 
 # --- --flat: memory against input size --------------------------------------
 
