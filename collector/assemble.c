@@ -178,9 +178,12 @@ str_eq_sl(const char *str, rg_slice s)
 static const char *
 host_intern(assembler *a, const logline *ll)
 {
-	const char *p = ll->host;
+	const char *p = ll->host, *nul;
 	size_t n = ll->hostlen, i;
 
+	/* strings are kept as C strings: a NUL ends the name */
+	if (n > 0 && (nul = memchr(p, '\0', n)) != NULL)
+		n = (size_t)(nul - p);
 	if (n == 0) {
 		if (a->opt.default_host != NULL && *a->opt.default_host)
 			return a->opt.default_host;

@@ -43,7 +43,7 @@ static const char schema_v1[] =
     "CREATE INDEX messages_sasl ON messages(sasl_username, first_seen);\n"
     "CREATE INDEX messages_client ON messages(client_ip, first_seen);\n"
     "CREATE INDEX messages_sender ON messages(sender, first_seen);\n"
-    "CREATE INDEX messages_qid ON messages(host, queue_id);\n"
+
     "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
     "CREATE TABLE recipients(\n"
     "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
@@ -51,7 +51,7 @@ static const char schema_v1[] =
     "  status TEXT, dsn TEXT, relay TEXT, delay TEXT, response TEXT,\n"
     "  attempts INTEGER NOT NULL DEFAULT 0,\n"
     "  PRIMARY KEY(message, idx)) WITHOUT ROWID;\n"
-    "CREATE INDEX recipients_address ON recipients(address);\n"
+
     "CREATE TABLE deliveries(\n"
     "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
     "  idx INTEGER NOT NULL, attempt INTEGER NOT NULL,\n"

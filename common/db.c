@@ -141,7 +141,10 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 	}
 	if (db_exec(db, "PRAGMA journal_mode = WAL", buf, sizeof(buf)) != 0
 	    || db_exec(db, "PRAGMA synchronous = NORMAL", buf, sizeof(buf)) != 0
-	    || db_exec(db, "PRAGMA foreign_keys = ON", buf, sizeof(buf)) != 0) {
+	    || db_exec(db, "PRAGMA foreign_keys = ON", buf, sizeof(buf)) != 0
+	    || db_exec(db, "PRAGMA cache_size = -65536", buf, sizeof(buf)) != 0
+	    /* statement journals in memory, not a temporary file */
+	    || db_exec(db, "PRAGMA temp_store = MEMORY", buf, sizeof(buf)) != 0) {
 		snprintf(err, errsz, "%s: %s", path, buf);
 		sqlite3_close(db);
 		return NULL;
