@@ -89,14 +89,36 @@ enum {
 };
 
 static const char *queries[Q__COUNT] = {
-	[Q_MSG] = "INSERT OR REPLACE INTO messages(id, kind, host, queue_id, "
-	    "complete, open, first_seen, last_seen, client_host, client_ip, "
-	    "client_port, sasl_method, sasl_username, sender, size, nrcpt, "
-	    "message_id, held, discarded, expired, deleted, aborted, stale, "
-	    "bounce_of, orig_queue_id, filtered_as, reject_stage, reject_code, "
-	    "reject_dsn, reject_text, spam, headers, json, state) VALUES "
-	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34)",
+	[Q_MSG] =
+	    "INSERT INTO messages(id, kind, host, queue_id, complete, "
+	    "open, first_seen, last_seen, client_host, client_ip, "
+	    "client_port, sasl_method, sasl_username, sender, size, "
+	    "nrcpt, message_id, held, discarded, expired, deleted, "
+	    "aborted, stale, bounce_of, orig_queue_id, filtered_as, "
+	    "reject_stage, reject_code, reject_dsn, reject_text, spam, "
+	    "headers, json, state) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+	    "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,"
+	    "?33,?34) ON CONFLICT(id) DO UPDATE SET kind = "
+	    "excluded.kind, host = excluded.host, queue_id = "
+	    "excluded.queue_id, complete = excluded.complete, open = "
+	    "excluded.open, first_seen = excluded.first_seen, last_seen "
+	    "= excluded.last_seen, client_host = excluded.client_host, "
+	    "client_ip = excluded.client_ip, client_port = "
+	    "excluded.client_port, sasl_method = excluded.sasl_method, "
+	    "sasl_username = excluded.sasl_username, sender = "
+	    "excluded.sender, size = excluded.size, nrcpt = "
+	    "excluded.nrcpt, message_id = excluded.message_id, held = "
+	    "excluded.held, discarded = excluded.discarded, expired = "
+	    "excluded.expired, deleted = excluded.deleted, aborted = "
+	    "excluded.aborted, stale = excluded.stale, bounce_of = "
+	    "excluded.bounce_of, orig_queue_id = excluded.orig_queue_id, "
+	    "filtered_as = excluded.filtered_as, reject_stage = "
+	    "excluded.reject_stage, reject_code = excluded.reject_code, "
+	    "reject_dsn = excluded.reject_dsn, reject_text = "
+	    "excluded.reject_text, spam = excluded.spam, headers = "
+	    "excluded.headers, json = excluded.json, state = "
+	    "excluded.state",
 	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE message = ?1",
 	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, orig_to, "
 	    "status, dsn, relay, delay, response, attempts) VALUES "
@@ -107,12 +129,26 @@ static const char *queries[Q__COUNT] = {
 	[Q_DEL_VERD] = "DELETE FROM verdicts WHERE message = ?1",
 	[Q_VERD] = "INSERT INTO verdicts(message, source, spam, trusted, score, "
 	    "required, action, symbols) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-	[Q_SESS] = "INSERT OR REPLACE INTO sessions(id, host, pid, program, "
-	    "complete, open, connect, disconnect, last_seen, client_host, "
-	    "client_ip, client_port, sasl_method, sasl_username, sasl_failures, "
-	    "messages, rejects, lost, counters, json, state) VALUES "
-	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-	    "?19,?20,?21)",
+	[Q_SESS] =
+	    "INSERT INTO sessions(id, host, pid, program, complete, "
+	    "open, connect, disconnect, last_seen, client_host, "
+	    "client_ip, client_port, sasl_method, sasl_username, "
+	    "sasl_failures, messages, rejects, lost, counters, json, "
+	    "state) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+	    "?18,?19,?20,?21) ON CONFLICT(id) DO UPDATE SET host = "
+	    "excluded.host, pid = excluded.pid, program = "
+	    "excluded.program, complete = excluded.complete, open = "
+	    "excluded.open, connect = excluded.connect, disconnect = "
+	    "excluded.disconnect, last_seen = excluded.last_seen, "
+	    "client_host = excluded.client_host, client_ip = "
+	    "excluded.client_ip, client_port = excluded.client_port, "
+	    "sasl_method = excluded.sasl_method, sasl_username = "
+	    "excluded.sasl_username, sasl_failures = "
+	    "excluded.sasl_failures, messages = excluded.messages, "
+	    "rejects = excluded.rejects, lost = excluded.lost, counters "
+	    "= excluded.counters, json = excluded.json, state = "
+	    "excluded.state",
 	[Q_GLOBAL] = "INSERT OR REPLACE INTO asm_state(id, state) VALUES (1, ?1)",
 	[Q_GET_SRC] = "SELECT fp, fp_len, offset, path, cursor, year, "
 	    "last_month, lines FROM sources WHERE name = ?1",
@@ -497,17 +533,45 @@ store_log_loss(rg_store *st, const char *source, long long count,
 	return step(st, q, "recording log loss");
 }
 
+/* prune_step - one bounded DELETE (or INSERT) with ?1 cutoff, ?2 batch */
+static int
+prune_step(rg_store *st, const char *sql, long long cutoff, long long batch)
+{
+	sqlite3_stmt *q;
+	int n;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return fail(st, "pruning");
+	if (sqlite3_bind_parameter_count(q) >= 1)
+		sqlite3_bind_int64(q, 1, cutoff);
+	if (sqlite3_bind_parameter_count(q) >= 2)
+		sqlite3_bind_int64(q, 2, batch);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		fail(st, "pruning");
+		sqlite3_finalize(q);
+		return -1;
+	}
+	n = sqlite3_changes(st->db);
+	sqlite3_finalize(q);
+	return n;
+}
+
 /*
- * store_prune - delete finished messages and sessions last seen before
- * cutoff, batch rows per transaction (so that a big backlog never holds the
- * write lock for long). Returns the rows deleted, -1 on error.
+ * store_prune - delete finished messages (with their recipients,
+ * deliveries and verdicts) and sessions last seen before cutoff, batch rows
+ * per transaction, so that a big backlog never holds the write lock for
+ * long. Returns the rows deleted, -1 on error.
  */
 long long
 store_prune(rg_store *st, long long cutoff, long long batch)
 {
-	static const char *sql[] = {
-	    "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE "
-	    "open = 0 AND last_seen < ?1 LIMIT ?2)",
+	static const char *children[] = {
+	    "DELETE FROM recipients WHERE message IN (SELECT id FROM prune_ids)",
+	    "DELETE FROM deliveries WHERE message IN (SELECT id FROM prune_ids)",
+	    "DELETE FROM verdicts WHERE message IN (SELECT id FROM prune_ids)",
+	    "DELETE FROM messages WHERE id IN (SELECT id FROM prune_ids)",
+	};
+	static const char *others[] = {
 	    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE "
 	    "open = 0 AND last_seen < ?1 LIMIT ?2)",
 	    "DELETE FROM log_loss WHERE id IN (SELECT id FROM log_loss WHERE "
@@ -515,37 +579,40 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	};
 	long long total = 0;
 	size_t i;
+	int n;
 
-	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-		sqlite3_stmt *q;
-		int n;
-
-		if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) != SQLITE_OK)
-			return fail(st, "pruning");
+	if (db_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id "
+	    "INTEGER PRIMARY KEY)", st->err, sizeof(st->err)) != 0)
+		return -1;
+	do {
+		if (store_begin(st) != 0)
+			return -1;
+		if (prune_step(st, "DELETE FROM prune_ids", 0, 0) < 0
+		    || (n = prune_step(st, "INSERT INTO prune_ids SELECT id FROM "
+		    "messages WHERE open = 0 AND last_seen < ?1 LIMIT ?2", cutoff,
+		    batch)) < 0)
+			goto fail;
+		for (i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+			if (prune_step(st, children[i], 0, 0) < 0)
+				goto fail;
+		if (store_commit(st) != 0)
+			goto fail;
+		total += n;
+	} while (n == batch);
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		do {
-			if (store_begin(st) != 0) {
-				sqlite3_finalize(q);
+			if (store_begin(st) != 0)
 				return -1;
-			}
-			sqlite3_bind_int64(q, 1, cutoff);
-			sqlite3_bind_int64(q, 2, batch);
-			if (sqlite3_step(q) != SQLITE_DONE) {
-				fail(st, "pruning");
-				sqlite3_finalize(q);
-				store_rollback(st);
-				return -1;
-			}
-			n = sqlite3_changes(st->db);
-			sqlite3_reset(q);
-			if (store_commit(st) != 0) {
-				sqlite3_finalize(q);
-				return -1;
-			}
+			if ((n = prune_step(st, others[i], cutoff, batch)) < 0
+			    || store_commit(st) != 0)
+				goto fail;
 			total += n;
 		} while (n == batch);
-		sqlite3_finalize(q);
 	}
 	return total;
+fail:
+	store_rollback(st);
+	return -1;
 }
 
 /* store_close - finalize and close; NULL is a no-op */

@@ -141,7 +141,9 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 	}
 	if (db_exec(db, "PRAGMA journal_mode = WAL", buf, sizeof(buf)) != 0
 	    || db_exec(db, "PRAGMA synchronous = NORMAL", buf, sizeof(buf)) != 0
-	    || db_exec(db, "PRAGMA foreign_keys = ON", buf, sizeof(buf)) != 0
+	    /* off: the store keeps its children consistent itself, and
+	     * enforcement makes every write statement journal */
+	    || db_exec(db, "PRAGMA foreign_keys = OFF", buf, sizeof(buf)) != 0
 	    || db_exec(db, "PRAGMA cache_size = -65536", buf, sizeof(buf)) != 0
 	    /* statement journals in memory, not a temporary file */
 	    || db_exec(db, "PRAGMA temp_store = MEMORY", buf, sizeof(buf)) != 0) {
