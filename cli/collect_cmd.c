@@ -361,7 +361,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	int ch, rc, once = 0, follow = 0, quiet = 0, i, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
 	    stats_lines = 0;
-	int tty;
+	int tty, in_txn = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -416,11 +416,6 @@ reload:
 		status = EX_DATAERR_;
 		goto out;
 	}
-	if (store_begin(c.st) != 0) {
-		log_warnx("%s: %s", c.cfg->database, store_error(c.st));
-		status = EX_TEMPFAIL_;
-		goto out;
-	}
 	if (open_inputs(&c) != 0)
 		status = EX_IOERR_;
 	tty = isatty(STDERR_FILENO) && once && !quiet;
@@ -428,6 +423,7 @@ reload:
 		if (c.in[i].src && src_remaining(c.in[i].src) > 0)
 			total0 += src_remaining(c.in[i].src);
 	start = batch_start = last_stats = now_usec();
+	in_txn = 0;
 	for (;;) {
 		int best = -1;
 		long long now;
@@ -436,9 +432,21 @@ reload:
 			if (c.in[i].have && (best < 0
 			    || c.in[i].ll.ts < c.in[best].ll.ts))
 				best = i;
+		now = now_usec();
 		if (best >= 0) {
 			input *in = &c.in[best];
 
+			/* a transaction only while there is something to store:
+			 * an idle collector holds no lock */
+			if (!in_txn) {
+				if (store_begin(c.st) != 0) {
+					log_warnx("%s", store_error(c.st));
+					status = EX_TEMPFAIL_;
+					goto out;
+				}
+				in_txn = 1;
+				batch_start = now;
+			}
 			use_zone(&c, in->zone);
 			prs_line(c.p, &in->ll);
 			c.lines++;
@@ -446,53 +454,41 @@ reload:
 			if (advance(&c, in) != 0)
 				status = EX_IOERR_;
 		}
-		now = now_usec();
-		if (best < 0 || c.batch_lines >= c.cfg->batch_lines
+		if (in_txn && (best < 0 || c.batch_lines >= c.cfg->batch_lines
 		    || now - batch_start >= c.cfg->batch_interval * 1000000LL
-		    || got_term || got_hup) {
+		    || got_term || got_hup)) {
 			if (commit_batch(&c) != 0) {
+				in_txn = 0;
 				status = EX_TEMPFAIL_;
 				goto out;
 			}
+			in_txn = 0;
 			c.batch_lines = 0;
-			batch_start = now;
-			if (tty && now - last_prog > 250000) {
-				progress(&c, start, total0, 0);
-				last_prog = now;
-			}
-			if (follow && now - last_stats
-			    >= c.cfg->stats_interval * 1000000LL) {
-				double el = (now - last_stats) / 1e6;
+		}
+		if (tty && now - last_prog > 250000) {
+			progress(&c, start, total0, 0);
+			last_prog = now;
+		}
+		if (follow && now - last_stats >= c.cfg->stats_interval * 1000000LL) {
+			double el = (now - last_stats) / 1e6;
 
-				log_info("collect: %.0f lines/s over %.0f s, "
-				    "%lld lines in all, open messages %zu",
-				    (c.lines - stats_lines) / el, el, c.lines,
-				    prs_open_messages(c.p));
-				fprintf(stderr, "relayguard: collect: %.0f lines/s, "
-				    "%lld lines, open messages %zu\n",
-				    (c.lines - stats_lines) / el, c.lines,
-				    prs_open_messages(c.p));
-				last_stats = now;
-				stats_lines = c.lines;
-			}
-			if (got_term)
+			fprintf(stderr, "relayguard: collect: %.0f lines/s over "
+			    "%.0f s, %lld lines, open messages %zu\n",
+			    (c.lines - stats_lines) / el, el, c.lines,
+			    prs_open_messages(c.p));
+			last_stats = now;
+			stats_lines = c.lines;
+		}
+		if (!in_txn && (got_term || got_hup))
+			break;
+		if (best < 0) {
+			if (once)
 				break;
-			if (got_hup)
-				break;
-			if (best < 0 && once)
-				break;
-			if (store_begin(c.st) != 0) {
-				log_warnx("%s", store_error(c.st));
-				status = EX_TEMPFAIL_;
-				goto out;
-			}
-			if (best < 0) {
-				/* follow: nothing to read now; look again soon */
-				usleep(200000);
-				for (i = 0; i < c.nin; i++)
-					if (!c.in[i].have && c.in[i].src)
-						advance(&c, &c.in[i]);
-			}
+			/* follow: nothing to read now; look again soon */
+			usleep(200000);
+			for (i = 0; i < c.nin; i++)
+				if (!c.in[i].have && c.in[i].src)
+					advance(&c, &c.in[i]);
 		}
 	}
 	if (tty)
@@ -527,6 +523,8 @@ reload:
 			    "retention", pruned);
 	}
 out:
+	if (in_txn)
+		store_rollback(c.st);
 	close_inputs(&c);
 	prs_free(c.p);
 	store_close(c.st);
