@@ -173,6 +173,10 @@ advance(collector *c, input *in)
 		}
 		prs_malformed(c->p);
 	}
+	if (r == 0) {
+		/* nothing held back: the position after everything read */
+		src_position(in->src, &in->pos);
+	}
 	if (r < 0) {
 		log_warnx("[source %s] %s", in->sc->name, src_error(in->src));
 		in->failed = 1;

@@ -27,6 +27,7 @@ typedef struct input {
 	ll_ctx ctx;
 	logline ll;
 	int have;		/* ll holds the next line */
+	int order;		/* position on the command line */
 } input;
 
 typedef struct user_sum {
@@ -216,6 +217,19 @@ advance(input *in, rg_parser *p)
 	return 0;
 }
 
+/* cmp_first_line - by the time of the first line, then by name order */
+static int
+cmp_first_line(const void *x, const void *y)
+{
+	const input *a = x, *b = y;
+
+	if (a->have != b->have)
+		return a->have ? -1 : 1;
+	if (a->have && a->ll.ts != b->ll.ts)
+		return a->ll.ts < b->ll.ts ? -1 : 1;
+	return a->order - b->order;
+}
+
 /* parse_usage - the command's help */
 static void
 parse_usage(FILE *out)
@@ -318,6 +332,8 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		for (i = 0; i < nin; i++)
 			in[i].name = argv[optind + i];
 	}
+	for (i = 0; i < nin; i++)
+		in[i].order = i;
 	for (i = 0; i < nin; i++) {
 		struct stat st;
 		const char *path = argc - optind > 0 ? in[i].name : NULL;
@@ -358,6 +374,13 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	for (i = 0; i < nin; i++)
 		if (advance(&in[i], p) != 0)
 			failed = 1;
+	/*
+	 * Oldest input first: lines of the same second in two files (a
+	 * rotation in the middle of a second) are then taken from the older
+	 * file first, whatever order the files were named in.
+	 */
+	if (nin > 1)
+		qsort(in, (size_t)nin, sizeof(*in), cmp_first_line);
 	for (;;) {
 		/* the input whose next line is the earliest */
 		int best = -1;

@@ -1971,7 +1971,8 @@ asm_restore_done(assembler *a)
 {
 	size_t i;
 
-	qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
+	if (a->nrmsgs > 0)
+		qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
 	for (i = 0; i < a->nrmsgs; i++) {
 		msg_node *m = a->rmsgs[i];
 
@@ -1993,7 +1994,8 @@ asm_restore_done(assembler *a)
 	free(a->rmsgs);
 	a->rmsgs = NULL;
 	a->nrmsgs = 0;
-	qsort(a->rsess, a->nrsess, sizeof(sess_node *), cmp_sess_seq);
+	if (a->nrsess > 0)
+		qsort(a->rsess, a->nrsess, sizeof(sess_node *), cmp_sess_seq);
 	for (i = 0; i < a->nrsess; i++) {
 		sess_node *s = a->rsess[i];
 

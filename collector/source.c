@@ -40,7 +40,11 @@ struct rg_source {
 	long long fp_len;
 	long long base;			/* offset where lr started */
 	char **queue;			/* rotated files to read next, oldest first */
+	long long *qoffset;		/* ... and where to start in each */
 	int nqueue, qnext;
+	long long live_offset;		/* where to start the live path after them */
+	uint64_t prev_fp;		/* the last rotated file left (src_pos) */
+	long long prev_fp_len, prev_offset;
 	long long quiet_since;		/* live file at EOF since (usec) */
 	src_pos saved_state;		/* year state, lines */
 	long long lines;
@@ -166,7 +170,8 @@ siblings(const char *path, cand **out)
 		}
 		globfree(&g);
 	}
-	qsort(c, (size_t)n, sizeof(cand), cmp_cand);
+	if (n > 1)
+		qsort(c, (size_t)n, sizeof(cand), cmp_cand);
 	*out = c;
 	return n;
 }
@@ -231,8 +236,46 @@ queue_clear(rg_source *s)
 	for (i = 0; i < s->nqueue; i++)
 		free(s->queue[i]);
 	free(s->queue);
+	free(s->qoffset);
 	s->queue = NULL;
+	s->qoffset = NULL;
 	s->nqueue = s->qnext = 0;
+	s->live_offset = 0;
+}
+
+/* queue_push - read path from offset after what is queued */
+static void
+queue_push(rg_source *s, const char *path, long long offset)
+{
+	s->queue = xrealloc(s->queue, (size_t)(s->nqueue + 1) * sizeof(char *));
+	s->qoffset = xrealloc(s->qoffset, (size_t)(s->nqueue + 1)
+	    * sizeof(long long));
+	s->queue[s->nqueue] = xstrdup(path);
+	s->qoffset[s->nqueue] = offset;
+	s->nqueue++;
+}
+
+/* leave_current - a rotated file is done: remember how far it was read */
+static void
+leave_current(rg_source *s)
+{
+	if (s->lr != NULL && !s->cur_is_live && s->fp_len > 0) {
+		s->prev_fp = s->fp;
+		s->prev_fp_len = s->fp_len;
+		s->prev_offset = lr_consumed(s->lr);
+	}
+}
+
+/* open_next - the next queued file, else the live path */
+static int
+open_next(rg_source *s)
+{
+	if (s->qnext < s->nqueue) {
+		int i = s->qnext++;
+
+		return open_file(s, s->queue[i], s->qoffset[i], 0);
+	}
+	return open_file(s, s->path, s->live_offset, 1);
 }
 
 /*
@@ -291,27 +334,33 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 		    s->name, s->cur[0] ? s->cur : "?", s->path);
 		return open_file(s, s->path, 0, 1);
 	}
-	for (i = found + 1; i < n; i++) {
-		if (c[i].rank == 1)
-			continue;
-		s->queue = xrealloc(s->queue, (size_t)(s->nqueue + 1)
-		    * sizeof(char *));
-		s->queue[s->nqueue++] = xstrdup(c[i].path);
+	/*
+	 * The rotated file left last time may have been appended to after
+	 * we left it (postlogd writes to a renamed file until "postfix
+	 * reload"): its new tail first.
+	 */
+	if (s->prev_fp_len > 0) {
+		for (i = 0; i < n; i++) {
+			if (i == found || !matches(c[i].path, s->prev_fp,
+			    s->prev_fp_len))
+				continue;
+			if (content_size(c[i].path) > s->prev_offset)
+				queue_push(s, c[i].path, s->prev_offset);
+			break;
+		}
 	}
-	i = c[found].rank == 1;
-	if (open_file(s, c[found].path, offset, i) != 0) {
-		for (i = 0; i < n; i++)
-			free(c[i].path);
-		free(c);
-		return -1;
-	}
-	if (!s->cur_is_live && s->nqueue == 0 && !live_exists) {
-		/* rotated away and nothing new yet: fine, read it out */
+	if (c[found].rank == 1) {
+		s->live_offset = offset;
+	} else {
+		queue_push(s, c[found].path, offset);
+		for (i = found + 1; i < n; i++)
+			if (c[i].rank != 1)
+				queue_push(s, c[i].path, 0);
 	}
 	for (i = 0; i < n; i++)
 		free(c[i].path);
 	free(c);
-	return 0;
+	return open_next(s);
 }
 
 /* now_usec - wall clock */
@@ -358,6 +407,7 @@ src_open(const rg_source_cfg *sc, const src_pos *saved, size_t max_line,
 			src_close(s);
 			return NULL;
 		}
+		src_journal_set_max_line(s->jr, max_line);
 		return s;
 	}
 	if (strcmp(sc->type, "stdin") == 0) {
@@ -374,6 +424,9 @@ src_open(const rg_source_cfg *sc, const src_pos *saved, size_t max_line,
 	}
 	s->kind = SK_FILE;
 	s->path = xstrdup(sc->path);
+	s->prev_fp = saved->prev_fp;
+	s->prev_fp_len = saved->prev_fp_len;
+	s->prev_offset = saved->prev_offset;
 	if (locate(s, saved->fp, saved->fp_len, saved->offset) != 0) {
 		snprintf(err, errsz, "[source %s] %s", sc->name, s->err);
 		src_close(s);
@@ -388,8 +441,12 @@ src_next(rg_source *s, const char **line, size_t *len)
 {
 	int r;
 
-	if (s->kind == SK_JOURNAL)
-		return src_journal_next(s->jr, line, len);
+	if (s->kind == SK_JOURNAL) {
+		r = src_journal_next(s->jr, line, len);
+		if (r == 1)
+			s->lines++;
+		return r;
+	}
 	for (;;) {
 		r = lr_next(s->lr, line, len);
 		if (r == 1) {
@@ -408,16 +465,13 @@ src_next(rg_source *s, const char **line, size_t *len)
 			return 0;
 		if (!s->cur_is_live) {
 			/* a rotated file is finished: the next one */
-			if (s->qnext < s->nqueue) {
-				if (open_file(s, s->queue[s->qnext++], 0, 0) != 0)
-					return -1;
-				continue;
-			}
-			queue_clear(s);
-			if (access(s->path, F_OK) != 0)
+			if (s->qnext >= s->nqueue && access(s->path, F_OK) != 0)
 				return 0;	/* the new file is not there yet */
-			if (open_file(s, s->path, 0, 1) != 0)
+			leave_current(s);
+			if (open_next(s) != 0)
 				return -1;
+			if (s->qnext >= s->nqueue)
+				queue_clear(s);
 			continue;
 		}
 		/* the live file is at its end: has it been rotated? */
@@ -469,6 +523,9 @@ src_position(const rg_source *s, src_pos *out)
 	out->fp = s->fp;
 	out->fp_len = s->fp_len;
 	out->offset = s->lr ? lr_consumed(s->lr) : 0;
+	out->prev_fp = s->prev_fp;
+	out->prev_fp_len = s->prev_fp_len;
+	out->prev_offset = s->prev_offset;
 	snprintf(out->path, sizeof(out->path), "%s", s->cur);
 }
 

@@ -27,6 +27,9 @@ typedef struct src_pos {
 	uint64_t fp;		/* FNV-1a 64 of the first fp_len bytes */
 	long long fp_len;	/* 0: no file yet */
 	long long offset;	/* decompressed bytes consumed */
+	uint64_t prev_fp;	/* the rotated file read before this one, and */
+	long long prev_fp_len;	/* how far: if its writer appended more after */
+	long long prev_offset;	/* we left it, that tail is read next time */
 	char path[1024];	/* where the file was last seen (informational) */
 	char cursor[1024];	/* journal: the cursor of the last entry */
 	int year;		/* year-less stamps: the year reached ... */
@@ -44,7 +47,8 @@ rg_source *src_open(const rg_source_cfg *sc, const src_pos *saved,
     size_t max_line, char *err, size_t errsz);
 /* 1: a line; 0: nothing more now; -1: error (src_error) */
 int src_next(rg_source *s, const char **line, size_t *len);
-/* the position after the last line handed out */
+/* the position after the last line handed out (for a journal source this
+ * is also where journald's loss notices read so far are reported) */
 void src_position(const rg_source *s, src_pos *out);
 /* the mtime of the file being read (for year-less stamps), or now */
 time_t src_mtime(const rg_source *s);

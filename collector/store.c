@@ -18,6 +18,8 @@ static const char schema_v1[] =
     "  name TEXT PRIMARY KEY, kind TEXT NOT NULL,\n"
     "  fp INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,\n"
     "  offset INTEGER NOT NULL DEFAULT 0, path TEXT, cursor TEXT,\n"
+    "  prev_fp INTEGER NOT NULL DEFAULT 0, prev_fp_len INTEGER NOT NULL "
+    "DEFAULT 0,\n  prev_offset INTEGER NOT NULL DEFAULT 0,\n"
     "  year INTEGER NOT NULL DEFAULT 0, last_month INTEGER NOT NULL DEFAULT 0,\n"
     "  lines INTEGER NOT NULL DEFAULT 0, updated INTEGER);\n"
     "CREATE TABLE messages(\n"
@@ -151,10 +153,12 @@ static const char *queries[Q__COUNT] = {
 	    "excluded.state",
 	[Q_GLOBAL] = "INSERT OR REPLACE INTO asm_state(id, state) VALUES (1, ?1)",
 	[Q_GET_SRC] = "SELECT fp, fp_len, offset, path, cursor, year, "
-	    "last_month, lines FROM sources WHERE name = ?1",
+	    "last_month, lines, prev_fp, prev_fp_len, prev_offset FROM sources "
+	    "WHERE name = ?1",
 	[Q_PUT_SRC] = "INSERT OR REPLACE INTO sources(name, kind, fp, fp_len, "
-	    "offset, path, cursor, year, last_month, lines, updated) VALUES "
-	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,strftime('%s','now'))",
+	    "offset, path, cursor, year, last_month, lines, updated, prev_fp, "
+	    "prev_fp_len, prev_offset) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+	    "strftime('%s','now'),?11,?12,?13)",
 	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
 	    "(?1,?2,?3,?4)",
 	[Q_OPEN_MSG] = "SELECT state FROM messages WHERE open = 1",
@@ -489,6 +493,9 @@ store_get_source(rg_store *st, const char *name, src_pos *pos)
 		pos->year = sqlite3_column_int(q, 5);
 		pos->last_month = sqlite3_column_int(q, 6);
 		pos->lines = sqlite3_column_int64(q, 7);
+		pos->prev_fp = (uint64_t)sqlite3_column_int64(q, 8);
+		pos->prev_fp_len = sqlite3_column_int64(q, 9);
+		pos->prev_offset = sqlite3_column_int64(q, 10);
 	}
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
@@ -516,6 +523,9 @@ store_put_source(rg_store *st, const char *name, const char *kind,
 	sqlite3_bind_int(q, 8, pos->year);
 	sqlite3_bind_int(q, 9, pos->last_month);
 	sqlite3_bind_int64(q, 10, pos->lines);
+	sqlite3_bind_int64(q, 11, (sqlite3_int64)pos->prev_fp);
+	sqlite3_bind_int64(q, 12, pos->prev_fp_len);
+	sqlite3_bind_int64(q, 13, pos->prev_offset);
 	return step(st, q, "saving a source position");
 }
 

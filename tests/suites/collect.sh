@@ -67,6 +67,17 @@ head -n "$((last_nl + 1))" "$S" > "$t/cut.log"
 "$RG" -c "$t/cut.ini" collect --once --quiet
 [ "$(sqlite3 "$t/cut.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/cut.log")" ]; ok $? "the finished line is read on the next run"
 
+# a renamed file written to after the collector left it (postlogd writes
+# to the old file until "postfix reload"): that tail is read the next time
+conf ren
+sed -n 1,50p "$S" > "$t/ren.log"; "$RG" -c "$t/ren.ini" collect --once --quiet
+mv "$t/ren.log" "$t/ren.log.1"; sed -n 51,60p "$S" >> "$t/ren.log.1"; sed -n 61,100p "$S" > "$t/ren.log"
+"$RG" -c "$t/ren.ini" collect --once --quiet
+sed -n 101,110p "$S" >> "$t/ren.log.1"; sed -n 111,\$p "$S" >> "$t/ren.log"
+"$RG" -c "$t/ren.ini" collect --once --quiet
+got=$(sqlite3 "$t/ren.db" "SELECT lines FROM sources")
+[ "$got" = "$n" ]; ok $? "lines appended to a renamed file after the collector left it are read ($got of $n)"
+
 # 3. messages and stats
 out=$("$RG" -c "$t/one.ini" messages --json --user alice@example.com)
 [ -n "$out" ] && ! grep -qv '"sasl_username":"alice@example.com"' <<<"$out"; ok $? "messages --user selects the login's messages"

@@ -27,6 +27,16 @@ for log in "${logs[@]}"; do
     else
         echo "FAIL: golden: $log as gzip on standard input differs"
     fi
+    # split in two in the middle of a second, named newest first: the same
+    half=$(( $(wc -l < "$log") / 2 ))
+    head -n "$half" "$log" > /tmp/rg-golden.$$.a; tail -n +"$((half + 1))" "$log" > /tmp/rg-golden.$$.b
+    if cmp -s <("$RG" parse --year 2026 --tz UTC --sessions "$log") \
+              <("$RG" parse --year 2026 --tz UTC --sessions /tmp/rg-golden.$$.b /tmp/rg-golden.$$.a); then
+        echo "PASS: golden: $log split in two and named newest first"
+    else
+        echo "FAIL: golden: $log split in two and named newest first differs"
+    fi
+    rm -f /tmp/rg-golden.$$.a /tmp/rg-golden.$$.b
     man=${log%.log}.sent.json
     if [ -f "$man" ]; then
         "$RG" parse --year 2026 --tz UTC --sessions "$log" > /tmp/rg-golden.$$.jsonl
