@@ -99,6 +99,7 @@ asan-test:
 	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    RG_CRASH_MAXDELAY=1500 RG_CRASH_LINES=60000 RG_CRASH_MIN_KILLS=15 \
 	    RELAYGUARD=$(CURDIR)/build-asan/relayguard UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
 FUZZ_SECONDS ?= 60
