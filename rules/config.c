@@ -22,7 +22,7 @@
 #define INIH_MAX_NAME 49
 
 enum cfg_type { CT_STRING, CT_PATH, CT_INT, CT_DURATION, CT_ZONE, CT_HLIST,
-	CT_SLIST, CT_ENUM };
+	CT_SLIST, CT_ENUM, CT_BOOL, CT_EMAIL, CT_WLIST };
 
 typedef struct cfg_key {
 	const char *section;
@@ -38,15 +38,27 @@ typedef struct cfg_key {
 
 #define OFF(f) offsetof(rg_config, f)
 #define SOFF(f) offsetof(rg_source_cfg, f)
+#define UOFF(f) offsetof(rg_user_cfg, f)
+#define IOFF(f) offsetof(rg_idheader_cfg, f)
+#define DOFF(f) offsetof(rg_domain_cfg, f)
 
-/* the allowed values of the CT_ENUM keys, by key name */
+/* the allowed values of the CT_ENUM keys */
 static const char *
-enum_values(const char *key)
+enum_values(const char *section, const char *key)
 {
 	if (strcmp(key, "type") == 0)
-		return "file|stdin|journal";
+		return strcmp(section, "user") == 0 ? "sasl|ip|domain"
+		    : "file|stdin|journal";
 	if (strcmp(key, "format") == 0)
 		return "auto|syslog|rspamd";
+	if (strcmp(key, "map_type") == 0)
+		return "hash|lmdb|cdb";
+	if (strcmp(key, "identification") == 0)
+		return "envelope_sender|auth_user|header";
+	if (strcmp(key, "quarantine_response") == 0)
+		return "rejected|accepted";
+	if (strcmp(key, "user_type") == 0)
+		return "sasl|ip|domain";
 	return "";
 }
 
@@ -55,6 +67,29 @@ static const cfg_key cfg_schema[] = {
 	    0, 0, 0, OFF(database), "SQLite database of the collector" },
 	{ "global", "hostname", CT_STRING, "", 0, 0, 0, OFF(hostname),
 	    "host name for log lines that carry none (rspamd's own log)" },
+	{ "global", "admin_contact", CT_EMAIL, "", 0, 0, 0, OFF(admin_contact),
+	    "the administrator's address: reports go there, locks let it through" },
+	{ "global", "map_directory", CT_PATH, "/var/lib/relayguard/maps", 0, 0,
+	    0, OFF(map_directory), "where the Postfix maps are written" },
+	{ "global", "map_type", CT_ENUM, "hash", 0, 0, 0, OFF(map_type),
+	    "type of the indexed maps (postmap)" },
+	{ "global", "postfix_config_directory", CT_PATH, "/etc/postfix", 0, 0,
+	    0, OFF(postfix_config_directory),
+	    "the Postfix instance the maps belong to (postmap -c, postfix -c)" },
+	{ "global", "trusted_verdicts", CT_WLIST,
+	    "rspamd, amavis, spamd, milter, header", 0, 0, 0,
+	    OFF(trusted_verdicts), "verdict sources that count as spam "
+	    "(client-header: a spam header the client wrote)" },
+	{ "global", "never_lock", CT_WLIST, "", 0, 0, 0, OFF(never_lock),
+	    "users that are never locked automatically" },
+	{ "global", "safety_valve", CT_INT, "10", 1, 1000000, 0,
+	    OFF(safety_valve), "more automatic locks than this ..." },
+	{ "global", "safety_valve_window", CT_DURATION, "10m", 60, 86400, 0,
+	    OFF(safety_valve_window), "... within this long: lock no more, alert" },
+	{ "global", "lock_reply", CT_STRING, "sending locked", 0, 0, 0,
+	    OFF(lock_reply), "text of the 4.7.1 reply to a locked sender" },
+	{ "global", "limit_reply", CT_STRING, "sending limit reached", 0, 0, 0,
+	    OFF(limit_reply), "text of the 4.7.1 reply over a limit" },
 	{ "parse", "timezone", CT_ZONE, "", 0, 0, 0, OFF(timezone),
 	    "zone of zone-less timestamps (empty: the system's)" },
 	{ "parse", "year", CT_INT, "0", 1970, 9999, 1, OFF(year),
@@ -96,9 +131,92 @@ static const cfg_key cfg_schema[] = {
 	    "journal: a journal directory (empty: the system journal)" },
 	{ "source", "match", CT_SLIST, "", 0, 0, 0, SOFF(match),
 	    "journal: FIELD=value matches, e.g. _SYSTEMD_UNIT=postfix@-.service" },
+	{ "user", "type", CT_ENUM, "sasl", 0, 0, 0, UOFF(type),
+	    "[user NAME] and [defaults]: sasl, ip or domain" },
+	{ "user", "addresses", CT_WLIST, "", 0, 0, 0, UOFF(addresses),
+	    "ip: the user's addresses or CIDRs (default: the name)" },
+	{ "user", "identification", CT_ENUM, "envelope_sender", 0, 0, 0,
+	    UOFF(identification), "how identities inside the user are told apart" },
+	{ "user", "identity_headers", CT_HLIST, "X-Client-ID", 0, 0, 0,
+	    UOFF(identity_headers), "identification = header: in order" },
+	{ "user", "auto_lock", CT_BOOL, "yes", 0, 0, 0, UOFF(auto_lock),
+	    "lock the user after spam_lock_threshold spam" },
+	{ "user", "lock_identities", CT_BOOL, "yes", 0, 0, 0,
+	    UOFF(lock_identities), "lock an identity after its spam" },
+	{ "user", "spam_lock_threshold", CT_INT, "5", 1, 1000000, 0,
+	    UOFF(spam_lock_threshold), "spam verdicts ..." },
+	{ "user", "spam_lock_window", CT_DURATION, "10m", 60, 30 * 86400LL, 0,
+	    UOFF(spam_lock_window), "... within this long lock" },
+	{ "user", "lock_timeout", CT_DURATION, "1h", 60, 365 * 86400LL, 0,
+	    UOFF(lock_timeout), "an automatic lock ends after this" },
+	{ "user", "max_unlocks_by_timeout", CT_INT, "3", 0, 1000000, 0,
+	    UOFF(max_unlocks_by_timeout),
+	    "after this many, a lock lasts until an administrator unlocks" },
+	{ "user", "connection_limits", CT_BOOL, "no", 0, 0, 0,
+	    UOFF(connection_limits), "apply the limit_per_* keys" },
+	{ "user", "limit_per_minute", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(limit_per_minute), "SMTP sessions per rolling minute (0: none)" },
+	{ "user", "limit_per_hour", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(limit_per_hour), "... per rolling hour" },
+	{ "user", "limit_per_week", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(limit_per_week), "... per rolling 7 days" },
+	{ "user", "limit_per_month", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(limit_per_month), "... per rolling 30 days" },
+	{ "user", "max_recipients_per_day", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(max_recipients_per_day),
+	    "distinct recipients per rolling 24 hours (0: none)" },
+	{ "user", "invalid_recipient_limit", CT_INT, "0", 0, 100000000, 0,
+	    UOFF(invalid_recipient_limit),
+	    "5.1.x bounces and 550 5.1.1 rejects ... (0: none)" },
+	{ "user", "invalid_recipient_window", CT_DURATION, "24h", 60,
+	    30 * 86400LL, 0, UOFF(invalid_recipient_window),
+	    "... within this long lock" },
+	{ "user", "max_days_to_retry", CT_INT, "0", 0, 365, 0,
+	    UOFF(max_days_to_retry), "queued mail older than this is returned "
+	    "(0: Postfix's maximal_queue_lifetime)" },
+	{ "user", "quarantine_response", CT_ENUM, "rejected", 0, 0, 0,
+	    UOFF(quarantine_response), "spam: refused (rejected) or held "
+	    "silently (accepted)" },
+	{ "user", "archive", CT_BOOL, "no", 0, 0, 0, UOFF(archive),
+	    "a copy of every outgoing message to archive_address" },
+	{ "user", "archive_address", CT_EMAIL, "", 0, 0, 0,
+	    UOFF(archive_address), "where archive copies go" },
+	{ "user", "match_sender_domain", CT_BOOL, "no", 0, 0, 0,
+	    UOFF(match_sender_domain),
+	    "domain users: also mail whose envelope sender is in the domain" },
+	{ "identity_header", "regex", CT_STRING, "", 0, 0, 0, IOFF(regex),
+	    "[identity_header NAME]: a PCRE with a capture group: the identity" },
+	{ "identity_header", "remove", CT_BOOL, "no", 0, 0, 0, IOFF(remove),
+	    "remove the header from what leaves the relay (smtp only)" },
+	{ "domain", "dkim_selector", CT_STRING, "", 0, 0, 0,
+	    DOFF(dkim_selector), "[domain NAME]: the DKIM selector" },
 };
 
 #define NSCHEMA (sizeof(cfg_schema) / sizeof(cfg_schema[0]))
+
+/* the kinds of named sections: [KIND NAME] */
+typedef struct named_kind {
+	const char *kind;
+	size_t size;		/* of one instance */
+	size_t arr_off;		/* in rg_config: the array ... */
+	size_t n_off;		/* ... and its count */
+} named_kind;
+
+static const named_kind named_kinds[] = {
+	{ "source", sizeof(rg_source_cfg), OFF(sources), OFF(nsources) },
+	{ "user", sizeof(rg_user_cfg), OFF(users), OFF(nusers) },
+	{ "identity_header", sizeof(rg_idheader_cfg), OFF(idheaders),
+	    OFF(nidheaders) },
+	{ "domain", sizeof(rg_domain_cfg), OFF(domains), OFF(ndomains) },
+};
+
+#define NKINDS (sizeof(named_kinds) / sizeof(named_kinds[0]))
+
+/* every instance starts with these two fields */
+typedef struct named_head {
+	char *name;
+	int line;
+} named_head;
 
 typedef struct load_ctx {
 	rg_config *cfg;
@@ -110,10 +228,9 @@ typedef struct load_ctx {
 	char **lines;		/* the file, one entry per line */
 	int nlines;
 	int next;
-	unsigned char seen[NSCHEMA];
-	unsigned char sseen[CFG_MAX_SOURCES][NSCHEMA];
-	char prev_key[64];
-	char prev_section[64];
+	unsigned char seen[NSCHEMA];		/* plain sections */
+	unsigned char dseen[NSCHEMA];		/* [defaults] */
+	unsigned char *iseen[NKINDS];		/* instances: n * NSCHEMA */
 } load_ctx;
 
 /* cfg_err - report one problem as FILE:LINE: message */
@@ -136,7 +253,7 @@ cfg_err(load_ctx *ctx, int line, const char *fmt, ...)
 	fputc('\n', ctx->errors);
 }
 
-/* str_slot - the char * field of a key in base (the config or a source) */
+/* str_slot - the char * field of a key in base (the config or an instance) */
 static char **
 str_slot(void *base, const cfg_key *k)
 {
@@ -155,6 +272,21 @@ static cfg_list *
 list_slot(void *base, const cfg_key *k)
 {
 	return (cfg_list *)((char *)base + k->offset);
+}
+
+/* is_list - list-valued types */
+static int
+is_list(enum cfg_type t)
+{
+	return t == CT_HLIST || t == CT_SLIST || t == CT_WLIST;
+}
+
+/* is_str - string-valued types */
+static int
+is_str(enum cfg_type t)
+{
+	return t == CT_STRING || t == CT_PATH || t == CT_ZONE || t == CT_ENUM
+	    || t == CT_EMAIL;
 }
 
 /* parse_ll - a whole decimal number within bounds */
@@ -184,12 +316,27 @@ valid_header_name(const char *s)
 	return 1;
 }
 
+/* valid_email - local@domain, printable, no spaces or separators */
+static int
+valid_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+		return 0;
+	for (; *s; s++)
+		if (*s <= 32 || *s >= 127 || strchr(",;<>\"()[]\\", *s))
+			return 0;
+	return 1;
+}
+
 /* set_list - replace (or extend) a list by the comma-separated items in v */
 static int
 set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
     int append)
 {
 	cfg_list *l = list_slot(base, k);
+	const char *seps = k->type == CT_SLIST ? "," : ", \t";
 	char *copy = xstrdup(v), *tok, *save = NULL;
 	int i;
 
@@ -198,9 +345,8 @@ set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 			free(l->v[i]);
 		l->n = 0;
 	}
-	for (tok = strtok_r(copy, k->type == CT_HLIST ? ", \t" : ",", &save);
-	    tok != NULL; tok = strtok_r(NULL, k->type == CT_HLIST ? ", \t" : ",",
-	    &save)) {
+	for (tok = strtok_r(copy, seps, &save); tok != NULL;
+	    tok = strtok_r(NULL, seps, &save)) {
 		while (*tok == ' ' || *tok == '\t')
 			tok++;
 		if (*tok == '\0')
@@ -236,8 +382,14 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 	switch (k->type) {
 	case CT_STRING:
 	case CT_PATH:
+	case CT_EMAIL:
 		if (k->type == CT_PATH && *v != '\0' && *v != '/') {
 			cfg_err(ctx, line, "%s: '%s' is not an absolute path",
+			    k->key, v);
+			return -1;
+		}
+		if (k->type == CT_EMAIL && *v != '\0' && !valid_email(v)) {
+			cfg_err(ctx, line, "%s: '%s' is not a mail address",
 			    k->key, v);
 			return -1;
 		}
@@ -263,6 +415,19 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 		}
 		*ll_slot(base, k) = n;
 		return 0;
+	case CT_BOOL:
+		if (!strcasecmp(v, "yes") || !strcasecmp(v, "true")
+		    || !strcasecmp(v, "on") || !strcmp(v, "1"))
+			n = 1;
+		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false")
+		    || !strcasecmp(v, "off") || !strcmp(v, "0"))
+			n = 0;
+		else {
+			cfg_err(ctx, line, "%s: '%s' is not yes or no", k->key, v);
+			return -1;
+		}
+		*ll_slot(base, k) = n;
+		return 0;
 	case CT_DURATION:
 		if (rgt_parse_duration(v, &n) != 0) {
 			cfg_err(ctx, line, "%s: '%s' is not a duration "
@@ -278,9 +443,10 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 		return 0;
 	case CT_HLIST:
 	case CT_SLIST:
+	case CT_WLIST:
 		return set_list(ctx, base, k, v, 0);
 	case CT_ENUM: {
-		const char *vals = enum_values(k->key), *p = vals;
+		const char *vals = enum_values(k->section, k->key), *p = vals;
 		size_t vl = strlen(v);
 
 		while (p != NULL && *p) {
@@ -307,6 +473,8 @@ find_key(const char *section, const char *key, int *section_known)
 {
 	size_t i;
 
+	if (strcmp(section, "defaults") == 0)
+		section = "user";
 	*section_known = 0;
 	for (i = 0; i < NSCHEMA; i++) {
 		if (strcmp(cfg_schema[i].section, section) != 0)
@@ -318,11 +486,23 @@ find_key(const char *section, const char *key, int *section_known)
 	return NULL;
 }
 
+/* kind_of - the named kind index of a section kind, -1 if not named */
+static int
+kind_of(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < NKINDS; i++)
+		if (strcmp(named_kinds[i].kind, kind) == 0)
+			return (int)i;
+	return -1;
+}
+
 /*
- * section_split - "source NAME" or "source \"NAME\"" -> "source" and NAME;
- * plain sections have no name. Returns the kind ("source", or the section).
+ * section_split - "user NAME" or "user \"NAME\"" -> "user" and NAME;
+ * plain sections have no name.
  */
-static const char *
+static void
 section_split(const char *section, char *kind, size_t ksz, char *name,
     size_t nsz)
 {
@@ -331,7 +511,7 @@ section_split(const char *section, char *kind, size_t ksz, char *name,
 	name[0] = '\0';
 	if (sp == NULL) {
 		snprintf(kind, ksz, "%s", section);
-		return kind;
+		return;
 	}
 	snprintf(kind, ksz, "%.*s", (int)(sp - section), section);
 	while (*sp == ' ')
@@ -344,34 +524,51 @@ section_split(const char *section, char *kind, size_t ksz, char *name,
 	} else {
 		snprintf(name, nsz, "%s", sp);
 	}
-	return kind;
 }
 
-/* source_for - the [source NAME] instance, created at its first key */
-static int
-source_for(load_ctx *ctx, const char *name)
+/* set_defaults - every schema default of a section into base */
+static void
+set_defaults(load_ctx *ctx, void *base, const char *section)
 {
-	rg_config *cfg = ctx->cfg;
-	int i;
+	size_t i;
+	int saved = ctx->nerrors;
 
-	for (i = 0; i < cfg->nsources; i++)
-		if (strcmp(cfg->sources[i].name, name) == 0)
-			return i;
-	if (cfg->nsources == CFG_MAX_SOURCES) {
-		cfg_err(ctx, ctx->lineno, "more than %d sources",
-		    CFG_MAX_SOURCES);
-		return -1;
+	for (i = 0; i < NSCHEMA; i++)
+		if (strcmp(cfg_schema[i].section, section) == 0
+		    && (cfg_schema[i].type != CT_ZONE || *cfg_schema[i].def == '\0'))
+			set_value(ctx, base, &cfg_schema[i], cfg_schema[i].def, 0);
+	ctx->nerrors = saved;
+}
+
+/* instance_for - the instance [KIND NAME], created at first sight */
+static void *
+instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
+{
+	const named_kind *nk = &named_kinds[kind];
+	char **arr = (char **)((char *)ctx->cfg + nk->arr_off);
+	int *n = (int *)((char *)ctx->cfg + nk->n_off);
+	int i;
+	named_head *h;
+
+	for (i = 0; i < *n; i++) {
+		h = (named_head *)(*arr + (size_t)i * nk->size);
+		if (strcmp(h->name, name) == 0) {
+			*seen = ctx->iseen[kind] + (size_t)i * NSCHEMA;
+			return h;
+		}
 	}
-	i = cfg->nsources++;
-	memset(&cfg->sources[i], 0, sizeof(cfg->sources[i]));
-	cfg->sources[i].name = xstrdup(name);
-	cfg->sources[i].line = ctx->lineno;
-	cfg->sources[i].type = xstrdup("file");
-	cfg->sources[i].path = xstrdup("");
-	cfg->sources[i].format = xstrdup("auto");
-	cfg->sources[i].timezone = xstrdup("");
-	cfg->sources[i].directory = xstrdup("");
-	return i;
+	*arr = xrealloc(*arr, (size_t)(*n + 1) * nk->size);
+	ctx->iseen[kind] = xrealloc(ctx->iseen[kind],
+	    (size_t)(*n + 1) * NSCHEMA);
+	memset(ctx->iseen[kind] + (size_t)*n * NSCHEMA, 0, NSCHEMA);
+	h = (named_head *)(*arr + (size_t)*n * nk->size);
+	memset(h, 0, nk->size);
+	h->name = xstrdup(name);
+	h->line = ctx->lineno;
+	set_defaults(ctx, h, nk->kind);
+	*seen = ctx->iseen[kind] + (size_t)*n * NSCHEMA;
+	(*n)++;
+	return h;
 }
 
 /* handler - inih callback: one key = value */
@@ -383,21 +580,21 @@ handler(void *user, const char *section, const char *name, const char *value)
 	char kind[64], sname[64];
 	void *base = ctx->cfg;
 	unsigned char *seen = ctx->seen;
-	int known;
+	int known, ki;
 
 	section_split(section, kind, sizeof(kind), sname, sizeof(sname));
 	k = find_key(kind, name, &known);
-	if (strcmp(kind, "source") == 0) {
-		int i = source_for(ctx, sname);
-
-		if (i < 0)
-			return 1;
-		base = &ctx->cfg->sources[i];
-		seen = ctx->sseen[i];
+	if ((ki = kind_of(kind)) >= 0) {
+		if (sname[0] == '\0')
+			return 1;	/* reported at the section header */
+		base = instance_for(ctx, ki, sname, &seen);
+	} else if (strcmp(kind, "defaults") == 0) {
+		base = &ctx->cfg->defaults;
+		seen = ctx->dseen;
 	}
 	if (ctx->continuation) {
 		/* inih r55 reads an indented line as more of the last value */
-		if (k != NULL && (k->type == CT_HLIST || k->type == CT_SLIST)) {
+		if (k != NULL && is_list(k->type)) {
 			set_list(ctx, base, k, value, 1);
 			return 1;
 		}
@@ -440,6 +637,36 @@ reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* check_section - a section header: known, named when it must be */
+static void
+check_section(load_ctx *ctx, const char *p, const char *e, int lineno)
+{
+	char name[INIH_MAX_NAME + 1], kind[64], sname[64];
+	int known, ki;
+	unsigned char *seen;
+
+	if (e - p - 1 > INIH_MAX_NAME) {
+		cfg_err(ctx, lineno, "section name is longer than %d bytes "
+		    "(inih cuts it)", INIH_MAX_NAME);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(e - p - 1), p + 1);
+	section_split(name, kind, sizeof(kind), sname, sizeof(sname));
+	find_key(kind, "", &known);
+	ki = kind_of(kind);
+	if (!known)
+		cfg_err(ctx, lineno, "unknown section [%s]", name);
+	else if (ki >= 0 && sname[0] == '\0')
+		cfg_err(ctx, lineno, "[%s] needs a name: [%s NAME]", kind, kind);
+	else if (ki < 0 && sname[0] != '\0')
+		cfg_err(ctx, lineno, "[%s] takes no name", kind);
+	else if (ki >= 0) {
+		/* a section with no keys is an instance too */
+		ctx->lineno = lineno;
+		instance_for(ctx, ki, sname, &seen);
+	}
+}
+
 /* read_lines - the file as lines; over-long lines and names reported */
 static int
 read_lines(load_ctx *ctx, FILE *fp)
@@ -469,37 +696,10 @@ read_lines(load_ctx *ctx, FILE *fp)
 		if (*p == '[') {
 			char *e = strchr(p, ']');
 
-			if (e != NULL && e - p - 1 > INIH_MAX_NAME) {
-				cfg_err(ctx, lineno, "section name is longer "
-				    "than %d bytes", INIH_MAX_NAME);
-				line[0] = '\0';
-			} else if (e != NULL) {
-				char name[INIH_MAX_NAME + 1];
-				int known;
-
-				char kind[64], sname[64];
-
-				snprintf(name, sizeof(name), "%.*s",
-				    (int)(e - p - 1), p + 1);
-				section_split(name, kind, sizeof(kind), sname,
-				    sizeof(sname));
-				find_key(kind, "", &known);
-				if (!known)
-					cfg_err(ctx, lineno, "unknown section "
-					    "[%s]", name);
-				else if (strcmp(kind, "source") == 0
-				    && sname[0] == '\0')
-					cfg_err(ctx, lineno, "[source] needs a "
-					    "name: [source NAME]");
-				else if (strcmp(kind, "source") != 0
-				    && sname[0] != '\0')
-					cfg_err(ctx, lineno, "[%s] takes no "
-					    "name", kind);
-				else if (strcmp(kind, "source") == 0) {
-					/* a section with no keys is a source too */
-					ctx->lineno = lineno;
-					source_for(ctx, sname);
-				}
+			if (e != NULL) {
+				check_section(ctx, p, e, lineno);
+				if (e - p - 1 > INIH_MAX_NAME)
+					line[0] = '\0';
 			}
 		} else if (*p != ';' && *p != '#' && *p != '\0') {
 			char *e = strpbrk(p, "=:");
@@ -518,9 +718,49 @@ read_lines(load_ctx *ctx, FILE *fp)
 	return ferror(fp) ? -1 : 0;
 }
 
-/* validate_sources - what each [source NAME] needs, by its type */
+/* copy_value - a deep copy of one key's value from src to dst */
 static void
-validate_sources(load_ctx *ctx)
+copy_value(void *dst, const void *src, const cfg_key *k)
+{
+	if (is_str(k->type)) {
+		free(*str_slot(dst, k));
+		*str_slot(dst, k) = xstrdup(*str_slot((void *)src, k));
+	} else if (is_list(k->type)) {
+		cfg_list *d = list_slot(dst, k), *s = list_slot((void *)src, k);
+		int i;
+
+		for (i = 0; i < d->n; i++)
+			free(d->v[i]);
+		d->n = s->n;
+		for (i = 0; i < s->n; i++)
+			d->v[i] = xstrdup(s->v[i]);
+	} else {
+		*ll_slot(dst, k) = *ll_slot((void *)src, k);
+	}
+}
+
+/* inherit - every user takes what it does not set from [defaults] */
+static void
+inherit(load_ctx *ctx)
+{
+	rg_config *cfg = ctx->cfg;
+	int u;
+	size_t i;
+
+	for (u = 0; u < cfg->nusers; u++) {
+		unsigned char *seen = ctx->iseen[1] + (size_t)u * NSCHEMA;
+
+		for (i = 0; i < NSCHEMA; i++)
+			if (strcmp(cfg_schema[i].section, "user") == 0
+			    && !seen[i])
+				copy_value(&cfg->users[u], &cfg->defaults,
+				    &cfg_schema[i]);
+	}
+}
+
+/* validate - what sections need, by type */
+static void
+validate(load_ctx *ctx)
 {
 	rg_config *cfg = ctx->cfg;
 	int i, j, nstdin = 0;
@@ -548,6 +788,24 @@ validate_sources(load_ctx *ctx)
 				    "read by [source %s] already", sc->name,
 				    sc->path, cfg->sources[j].name);
 	}
+	for (i = 0; i < cfg->nusers; i++) {
+		rg_user_cfg *u = &cfg->users[i];
+
+		if (strcmp(u->identification, "header") == 0
+		    && u->identity_headers.n == 0)
+			cfg_err(ctx, u->line, "[user %s]: identification = header "
+			    "needs identity_headers", u->name);
+		if (u->archive && *u->archive_address == '\0')
+			cfg_err(ctx, u->line, "[user %s]: archive = yes needs "
+			    "archive_address", u->name);
+		if (strcmp(u->type, "ip") != 0 && u->addresses.n > 0)
+			cfg_err(ctx, u->line, "[user %s]: addresses is only for "
+			    "type = ip", u->name);
+		for (j = 0; j < i; j++)
+			if (strcasecmp(cfg->users[j].name, u->name) == 0)
+				cfg_err(ctx, u->line, "[user %s]: defined twice "
+				    "(line %d)", u->name, cfg->users[j].line);
+	}
 }
 
 /* cfg_defaults - a configuration with every default */
@@ -556,15 +814,15 @@ cfg_defaults(void)
 {
 	rg_config *cfg = xcalloc(1, sizeof(*cfg));
 	load_ctx ctx;
-	size_t i;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = cfg;
 	ctx.file = "(defaults)";
-	for (i = 0; i < NSCHEMA; i++)
-		if (strcmp(cfg_schema[i].section, "source") != 0
-		    && (cfg_schema[i].type != CT_ZONE || *cfg_schema[i].def == '\0'))
-			set_value(&ctx, cfg, &cfg_schema[i], cfg_schema[i].def, 0);
+	set_defaults(&ctx, cfg, "global");
+	set_defaults(&ctx, cfg, "parse");
+	set_defaults(&ctx, cfg, "collect");
+	set_defaults(&ctx, &cfg->defaults, "user");
+	cfg->defaults.name = xstrdup("defaults");
 	return cfg;
 }
 
@@ -578,6 +836,7 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 	load_ctx ctx;
 	FILE *fp;
 	int rc, i;
+	size_t k;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.file = file;
@@ -602,10 +861,13 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 		    "key = value or a comment)");
 	else if (rc < 0)
 		cfg_err(&ctx, 0, "cannot parse");
-	validate_sources(&ctx);
+	inherit(&ctx);
+	validate(&ctx);
 	for (i = 0; i < ctx.nlines; i++)
 		free(ctx.lines[i]);
 	free(ctx.lines);
+	for (k = 0; k < NKINDS; k++)
+		free(ctx.iseen[k]);
 	*nerrors = ctx.nerrors;
 	if (ctx.nerrors > 0) {
 		cfg_free(ctx.cfg);
@@ -614,51 +876,56 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 	return ctx.cfg;
 }
 
-/* list_free - release a list's items */
+/* free_fields - release the strings and lists of one section's struct */
 static void
-list_free(cfg_list *l)
+free_fields(void *base, const char *section)
 {
-	int i;
+	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	l->n = 0;
+	for (i = 0; i < NSCHEMA; i++) {
+		const cfg_key *k = &cfg_schema[i];
+
+		if (strcmp(k->section, section) != 0)
+			continue;
+		if (is_str(k->type)) {
+			free(*str_slot(base, k));
+		} else if (is_list(k->type)) {
+			cfg_list *l = list_slot(base, k);
+			int j;
+
+			for (j = 0; j < l->n; j++)
+				free(l->v[j]);
+		}
+	}
 }
 
 /* cfg_free - release a configuration; NULL is a no-op */
 void
 cfg_free(rg_config *cfg)
 {
-	size_t i;
+	size_t k;
 	int j;
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < NSCHEMA; i++) {
-		const cfg_key *k = &cfg_schema[i];
-		int src = strcmp(k->section, "source") == 0;
+	free_fields(cfg, "global");
+	free_fields(cfg, "parse");
+	free_fields(cfg, "collect");
+	free_fields(&cfg->defaults, "user");
+	free(cfg->defaults.name);
+	for (k = 0; k < NKINDS; k++) {
+		const named_kind *nk = &named_kinds[k];
+		char *arr = *(char **)((char *)cfg + nk->arr_off);
+		int n = *(int *)((char *)cfg + nk->n_off);
 
-		for (j = 0; j < (src ? cfg->nsources : 1); j++) {
-			void *base = src ? (void *)&cfg->sources[j] : (void *)cfg;
+		for (j = 0; j < n; j++) {
+			named_head *h = (named_head *)(arr + (size_t)j * nk->size);
 
-			switch (k->type) {
-			case CT_STRING:
-			case CT_PATH:
-			case CT_ZONE:
-			case CT_ENUM:
-				free(*str_slot(base, k));
-				break;
-			case CT_HLIST:
-			case CT_SLIST:
-				list_free(list_slot(base, k));
-				break;
-			default:
-				break;
-			}
+			free_fields(h, nk->kind);
+			free(h->name);
 		}
+		free(arr);
 	}
-	for (j = 0; j < cfg->nsources; j++)
-		free(cfg->sources[j].name);
 	free(cfg->file);
 	free(cfg);
 }
@@ -668,24 +935,29 @@ void
 cfg_print_schema(FILE *out)
 {
 	static const char *tn[] = { "string", "path", "integer", "duration",
-	    "zone", "list", "list", "enum" };
+	    "zone", "list", "list", "enum", "bool", "address", "list" };
 	size_t i;
 
-	fprintf(out, "%-8s %-18s %-9s %-34s %s\n", "section", "key", "type",
+	fprintf(out, "%-15s %-24s %-8s %-22s %s\n", "section", "key", "type",
 	    "default", "bounds / meaning");
 	for (i = 0; i < NSCHEMA; i++) {
 		const cfg_key *k = &cfg_schema[i];
-		char bounds[64] = "";
+		char bounds[96] = "", sec[40];
 
+		if (kind_of(k->section) >= 0)
+			snprintf(sec, sizeof(sec), "%s NAME", k->section);
+		else
+			snprintf(sec, sizeof(sec), "%s", k->section);
+		if (strcmp(k->section, "user") == 0)
+			snprintf(sec, sizeof(sec), "user/defaults");
 		if (k->type == CT_INT || k->type == CT_DURATION)
 			snprintf(bounds, sizeof(bounds), "%lld..%lld%s%s; ",
 			    k->min, k->max, k->type == CT_DURATION ? "s" : "",
 			    k->zero_ok ? " or 0" : "");
 		else if (k->type == CT_ENUM)
 			snprintf(bounds, sizeof(bounds), "%s; ",
-			    enum_values(k->key));
-		fprintf(out, "%-8s %-18s %-9s %-34s %s%s\n", k->section,
-		    k->key, tn[k->type], *k->def ? k->def : "\"\"", bounds,
-		    k->help);
+			    enum_values(k->section, k->key));
+		fprintf(out, "%-15s %-24s %-8s %-22s %s%s\n", sec, k->key,
+		    tn[k->type], *k->def ? k->def : "\"\"", bounds, k->help);
 	}
 }

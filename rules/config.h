@@ -2,9 +2,15 @@
  * config.h - relayguard's configuration: one INI file, read with inih.
  *
  * The schema (section, key, type, default, bounds) is a table in config.c;
- * `relayguard check-config` and the README's configuration section are
- * written from it. Every problem is reported as "FILE:LINE: message" and
- * loading fails as a whole: a half-read configuration is never used.
+ * `relayguard check-config --schema` and the README's configuration
+ * section are written from it. Every problem is reported as
+ * "FILE:LINE: message" and loading fails as a whole: a half-read
+ * configuration is never used.
+ *
+ * Sections: [global], [parse], [collect], [defaults]; named ones, written
+ * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
+ * [identity_header NAME], [domain NAME]. A [user] takes every key it does not
+ * set from [defaults], wherever [defaults] stands in the file.
  *
  * Debian 12 ships inih r55, which cuts lines at 199 bytes and section and
  * key names at 49: the loader measures every line first and reports an
@@ -18,8 +24,7 @@
 #include <stdio.h>
 
 #define CFG_DEFAULT_FILE "/etc/relayguard/relayguard.ini"
-#define CFG_MAX_LIST 16
-#define CFG_MAX_SOURCES 32
+#define CFG_MAX_LIST 64
 
 typedef struct cfg_list {
 	char *v[CFG_MAX_LIST];
@@ -39,12 +44,64 @@ typedef struct rg_source_cfg {
 	cfg_list match;			/* journal: FIELD=value matches (ORed) */
 } rg_source_cfg;
 
+/* [defaults] and one [user NAME] section: an outgoing user's policy */
+typedef struct rg_user_cfg {
+	char *name;			/* SASL login, CIDR or domain */
+	int line;
+	char *type;			/* sasl | ip | domain */
+	cfg_list addresses;		/* ip: CIDRs (default: the name) */
+	char *identification;		/* envelope_sender | auth_user | header */
+	cfg_list identity_headers;	/* in order; the first present wins */
+	long long auto_lock;		/* bools are 0/1 */
+	long long lock_identities;
+	long long spam_lock_threshold;
+	long long spam_lock_window;	/* seconds */
+	long long lock_timeout;		/* seconds */
+	long long max_unlocks_by_timeout;
+	long long connection_limits;
+	long long limit_per_minute, limit_per_hour, limit_per_week,
+	    limit_per_month;		/* 0: no limit */
+	long long max_recipients_per_day;
+	long long invalid_recipient_limit;
+	long long invalid_recipient_window;
+	long long max_days_to_retry;
+	char *quarantine_response;	/* rejected | accepted */
+	long long archive;
+	char *archive_address;
+	long long match_sender_domain;	/* domain users: also by envelope sender */
+} rg_user_cfg;
+
+/* [identity_header NAME] */
+typedef struct rg_idheader_cfg {
+	char *name;
+	int line;
+	char *regex;			/* "": the whole value */
+	long long remove;
+} rg_idheader_cfg;
+
+/* [domain NAME] */
+typedef struct rg_domain_cfg {
+	char *name;
+	int line;
+	char *dkim_selector;
+} rg_domain_cfg;
+
 typedef struct rg_config {
 	char *file;			/* where it came from, or NULL */
 
 	/* [global] */
 	char *database;
 	char *hostname;			/* host for lines without one */
+	char *admin_contact;
+	char *map_directory;
+	char *map_type;			/* hash | lmdb | cdb */
+	char *postfix_config_directory;
+	cfg_list trusted_verdicts;	/* rspamd amavis spamd milter header client-header */
+	cfg_list never_lock;		/* user names that are never locked */
+	long long safety_valve;		/* at most this many automatic locks ... */
+	long long safety_valve_window;	/* ... within this long */
+	char *lock_reply;		/* reply texts of the access maps */
+	char *limit_reply;
 
 	/* [parse] */
 	char *timezone;			/* zone of zone-less stamps; "" = system */
@@ -62,8 +119,16 @@ typedef struct rg_config {
 	long long prune_batch;		/* rows deleted per prune transaction */
 	long long stats_interval;	/* --follow: a stats line this often */
 
-	rg_source_cfg sources[CFG_MAX_SOURCES];
+	rg_user_cfg defaults;
+
+	rg_source_cfg *sources;
 	int nsources;
+	rg_user_cfg *users;
+	int nusers;
+	rg_idheader_cfg *idheaders;
+	int nidheaders;
+	rg_domain_cfg *domains;
+	int ndomains;
 } rg_config;
 
 rg_config *cfg_defaults(void);
