@@ -29,5 +29,9 @@ int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_collect(const cli_ctx *cx, int argc, char **argv);
 int cmd_messages(const cli_ctx *cx, int argc, char **argv);
 int cmd_stats(const cli_ctx *cx, int argc, char **argv);
+int cmd_analyze(const cli_ctx *cx, int argc, char **argv);
+int cmd_lockctl(const cli_ctx *cx, int argc, char **argv);
+int cmd_users(const cli_ctx *cx, int argc, char **argv);
+int cmd_postfix_config(const cli_ctx *cx, int argc, char **argv);
 
 #endif

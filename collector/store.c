@@ -59,6 +59,10 @@ static const char schema_v1[] =
     "  idx INTEGER NOT NULL, attempt INTEGER NOT NULL,\n"
     "  ts INTEGER NOT NULL, status TEXT, dsn TEXT,\n"
     "  PRIMARY KEY(message, idx, attempt)) WITHOUT ROWID;\n"
+    "CREATE TABLE headers(\n"
+    "  message INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,\n"
+    "  cut INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY(message, name)) WITHOUT ROWID;\n"
     "CREATE TABLE verdicts(\n"
     "  message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,\n"
     "  source TEXT NOT NULL, spam INTEGER NOT NULL, trusted INTEGER NOT NULL,\n"
@@ -80,14 +84,37 @@ static const char schema_v1[] =
     "CREATE TABLE log_loss(id INTEGER PRIMARY KEY, source TEXT NOT NULL,\n"
     "  ts INTEGER, count INTEGER, text TEXT);\n";
 
+/* version 2: the analyzer's state */
+static const char schema_v2[] =
+    "CREATE TABLE locks(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* user | identity */
+    "  user TEXT NOT NULL, identity TEXT NOT NULL DEFAULT '',\n"
+    "  method TEXT,\n"				/* identification of the identity */
+    "  header TEXT,\n"				/* its header, if one */
+    "  reason TEXT NOT NULL,\n"		/* spam connections recipients invalid manual */
+    "  detail TEXT, since INTEGER NOT NULL, until INTEGER,\n"
+    "  automatic INTEGER NOT NULL,\n"
+    "  UNIQUE(kind, user, identity, reason));\n"
+    "CREATE TABLE unlocks(\n"
+    "  kind TEXT NOT NULL, user TEXT NOT NULL, identity TEXT NOT NULL DEFAULT '',\n"
+    "  count INTEGER NOT NULL DEFAULT 0,\n"	/* automatic unlocks used */
+    "  last_since INTEGER NOT NULL DEFAULT 0,\n" /* the last spam lock began */
+    "  PRIMARY KEY(kind, user, identity));\n"
+    "CREATE TABLE events(\n"
+    "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, action TEXT NOT NULL,\n"
+    "  kind TEXT, user TEXT, identity TEXT, rule TEXT, detail TEXT);\n"
+    "CREATE INDEX events_ts ON events(ts);\n";
+
 static const db_migration migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 
 enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_DELIV, Q_DELIV, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
-	Q_GET_GLOBAL, Q__COUNT
+	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -164,6 +191,9 @@ static const char *queries[Q__COUNT] = {
 	[Q_OPEN_MSG] = "SELECT state FROM messages WHERE open = 1",
 	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
 	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
+	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
+	[Q_HDR] = "INSERT OR IGNORE INTO headers(message, name, value, cut) "
+	    "VALUES (?1,?2,?3,?4)",
 };
 
 struct rg_store {
@@ -338,10 +368,21 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_DELIV], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
-	if (step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
+	sqlite3_bind_int64(st->q[Q_DEL_HDR], 1, (sqlite3_int64)r->id);
+	if (step(st, st->q[Q_DEL_HDR], "replacing headers") != 0
+	    || step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
 	    || step(st, st->q[Q_DEL_DELIV], "replacing deliveries") != 0
 	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
 		return -1;
+	for (i = 0; i < r->nheaders; i++) {
+		q = st->q[Q_HDR];
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+		bt(q, 2, r->headers[i].name);
+		bt(q, 3, r->headers[i].value);
+		sqlite3_bind_int(q, 4, r->headers[i].cut);
+		if (step(st, q, "storing a header") != 0)
+			return -1;
+	}
 	for (i = 0; i < r->nrcpts; i++) {
 		const rg_rcpt *rc = &r->rcpts[i];
 
@@ -579,6 +620,7 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	    "DELETE FROM recipients WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM deliveries WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM verdicts WHERE message IN (SELECT id FROM prune_ids)",
+	    "DELETE FROM headers WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM messages WHERE id IN (SELECT id FROM prune_ids)",
 	};
 	static const char *others[] = {

@@ -1,0 +1,1300 @@
+/*
+ * analyze.c - lock and limit decisions. Owns nothing between calls; every
+ * decision goes to the locks and events tables in one transaction (none on
+ * --dry-run) and to the log stream as a key=value line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/rgtime.h"
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "analyze.h"
+#include "maps.h"
+
+#define MIN_USEC 60000000LL
+
+typedef struct item {
+	const rul_user *user;
+	char *identity;		/* NULL: the user itself */
+	char *method;
+	char *header;
+	long long ts;
+} item;
+
+typedef struct items {
+	item *v;
+	size_t n, cap;
+} items;
+
+typedef struct lockrow {
+	char *kind, *user, *identity, *reason;
+	long long since, until;	/* until 0: none */
+	int automatic;
+} lockrow;
+
+typedef struct ctx {
+	const rg_config *cfg;
+	const rul_policy *pol;
+	sqlite3 *db;
+	long long now;
+	int dry_run;
+	FILE *log;
+	ana_result *res;
+	char *err;
+	size_t errsz;
+	lockrow *locks;
+	size_t nlocks;
+	int new_auto;		/* automatic locks made in this run */
+	int recent_auto;	/* ... and in the safety valve's window before */
+} ctx;
+
+/* fmt_time - RFC 3339 of microseconds, for the log lines */
+static const char *
+fmt_time(long long t, char buf[64])
+{
+	if (t <= 0)
+		return "never";
+	rgt_format(buf, t);
+	return buf;
+}
+
+/* sql_fail - an SQLite error into err */
+static int
+sql_fail(ctx *c, const char *what)
+{
+	snprintf(c->err, c->errsz, "%s: %s", what, sqlite3_errmsg(c->db));
+	return -1;
+}
+
+/* items_add - append one event */
+static void
+items_add(items *it, const rul_user *u, const char *identity,
+    const char *method, const char *header, long long ts)
+{
+	if (it->n == it->cap) {
+		it->cap = it->cap ? it->cap * 2 : 256;
+		it->v = xrealloc(it->v, it->cap * sizeof(item));
+	}
+	it->v[it->n].user = u;
+	it->v[it->n].identity = identity ? xstrdup(identity) : NULL;
+	it->v[it->n].method = method ? xstrdup(method) : NULL;
+	it->v[it->n].header = header ? xstrdup(header) : NULL;
+	it->v[it->n].ts = ts;
+	it->n++;
+}
+
+/* items_free - release */
+static void
+items_free(items *it)
+{
+	size_t i;
+
+	for (i = 0; i < it->n; i++) {
+		free(it->v[i].identity);
+		free(it->v[i].method);
+		free(it->v[i].header);
+	}
+	free(it->v);
+	memset(it, 0, sizeof(*it));
+}
+
+/* cmp_item - by user, identity, time */
+static int
+cmp_item(const void *x, const void *y)
+{
+	const item *a = x, *b = y;
+	int r = strcmp(a->user->name, b->user->name);
+
+	if (r)
+		return r;
+	if ((a->identity == NULL) != (b->identity == NULL))
+		return a->identity == NULL ? -1 : 1;
+	if (a->identity && (r = strcmp(a->identity, b->identity)) != 0)
+		return r;
+	return a->ts < b->ts ? -1 : a->ts > b->ts;
+}
+
+/* load_locks - the active locks */
+static int
+load_locks(ctx *c)
+{
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT kind, user, identity, reason, "
+	    "since, COALESCE(until, 0), automatic FROM locks", -1, &q, NULL)
+	    != SQLITE_OK)
+		return sql_fail(c, "reading locks");
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		lockrow *l;
+
+		c->locks = xrealloc(c->locks, (c->nlocks + 1) * sizeof(lockrow));
+		l = &c->locks[c->nlocks++];
+		l->kind = xstrdup((const char *)sqlite3_column_text(q, 0));
+		l->user = xstrdup((const char *)sqlite3_column_text(q, 1));
+		l->identity = xstrdup((const char *)sqlite3_column_text(q, 2));
+		l->reason = xstrdup((const char *)sqlite3_column_text(q, 3));
+		l->since = sqlite3_column_int64(q, 4);
+		l->until = sqlite3_column_int64(q, 5);
+		l->automatic = sqlite3_column_int(q, 6);
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* find_lock - an active lock, NULL if none */
+static lockrow *
+find_lock(ctx *c, const char *kind, const char *user, const char *identity,
+    const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlocks; i++) {
+		lockrow *l = &c->locks[i];
+
+		if (strcmp(l->kind, kind) == 0 && strcmp(l->user, user) == 0
+		    && strcmp(l->identity, identity ? identity : "") == 0
+		    && (reason == NULL || strcmp(l->reason, reason) == 0))
+			return l;
+	}
+	return NULL;
+}
+
+/* event - one decision: a key=value line and a row in events */
+static int
+event(ctx *c, long long ts, const char *action, const char *kind,
+    const char *user, const char *identity, const char *rule,
+    const char *detail)
+{
+	sqlite3_stmt *q;
+	strbuf sb;
+	char t[64];
+
+	sb_init(&sb);
+	sb_printf(&sb, "action=%s kind=%s user=", action, kind);
+	sb_json_str(&sb, user, strlen(user));
+	if (identity && *identity) {
+		sb_adds(&sb, " identity=");
+		sb_json_str(&sb, identity, strlen(identity));
+	}
+	sb_printf(&sb, " rule=%s at=%s %s%s", rule, fmt_time(ts, t),
+	    detail ? detail : "", c->dry_run ? " dry_run=yes" : "");
+	fprintf(c->log, "%s\n", sb.s);
+	sb_free(&sb);
+	if (c->dry_run)
+		return 0;
+	if (sqlite3_prepare_v2(c->db, "INSERT INTO events(ts, action, kind, "
+	    "user, identity, rule, detail) VALUES (?1,?2,?3,?4,?5,?6,?7)", -1,
+	    &q, NULL) != SQLITE_OK)
+		return sql_fail(c, "recording an event");
+	sqlite3_bind_int64(q, 1, ts);
+	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, identity ? identity : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, rule, -1, SQLITE_STATIC);
+	if (detail)
+		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		sqlite3_finalize(q);
+		return sql_fail(c, "recording an event");
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* exec_lock - insert or replace a lock row */
+static int
+exec_lock(ctx *c, const char *kind, const char *user, const char *identity,
+    const char *method, const char *header, const char *reason,
+    const char *detail, long long since, long long until, int automatic)
+{
+	sqlite3_stmt *q;
+
+	if (c->dry_run)
+		return 0;
+	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO locks(kind, user, "
+	    "identity, method, header, reason, detail, since, until, automatic) "
+	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)", -1, &q, NULL)
+	    != SQLITE_OK)
+		return sql_fail(c, "storing a lock");
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
+	if (method)
+		sqlite3_bind_text(q, 4, method, -1, SQLITE_STATIC);
+	if (header)
+		sqlite3_bind_text(q, 5, header, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, reason, -1, SQLITE_STATIC);
+	if (detail)
+		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, since);
+	if (until > 0)
+		sqlite3_bind_int64(q, 9, until);
+	sqlite3_bind_int(q, 10, automatic);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		sqlite3_finalize(q);
+		return sql_fail(c, "storing a lock");
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* delete_lock - end one lock */
+static int
+delete_lock(ctx *c, const char *kind, const char *user, const char *identity,
+    const char *reason)
+{
+	sqlite3_stmt *q;
+
+	if (c->dry_run)
+		return 0;
+	if (sqlite3_prepare_v2(c->db, "DELETE FROM locks WHERE kind = ?1 AND "
+	    "user = ?2 AND identity = ?3 AND reason = ?4", -1, &q, NULL)
+	    != SQLITE_OK)
+		return sql_fail(c, "ending a lock");
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		sqlite3_finalize(q);
+		return sql_fail(c, "ending a lock");
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* unlock_info - automatic unlocks used and the start of the last spam lock */
+static void
+unlock_info(ctx *c, const char *kind, const char *user, const char *identity,
+    long long *count, long long *last_since)
+{
+	sqlite3_stmt *q;
+
+	*count = 0;
+	*last_since = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT count, last_since FROM unlocks "
+	    "WHERE kind = ?1 AND user = ?2 AND identity = ?3", -1, &q, NULL)
+	    != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*count = sqlite3_column_int64(q, 0);
+		*last_since = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+}
+
+/* set_unlocks - store the unlock counter and the last spam lock start */
+static int
+set_unlocks(ctx *c, const char *kind, const char *user, const char *identity,
+    long long count, long long last_since)
+{
+	sqlite3_stmt *q;
+
+	if (c->dry_run)
+		return 0;
+	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO unlocks(kind, "
+	    "user, identity, count, last_since) VALUES (?1,?2,?3,?4,?5)", -1,
+	    &q, NULL) != SQLITE_OK)
+		return sql_fail(c, "counting unlocks");
+	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, count);
+	sqlite3_bind_int64(q, 5, last_since);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		sqlite3_finalize(q);
+		return sql_fail(c, "counting unlocks");
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* expire - end the automatic locks whose time is over */
+static int
+expire(ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlocks; i++) {
+		lockrow *l = &c->locks[i];
+		char det[64];
+
+		if (l->until <= 0 || l->until > c->now)
+			continue;
+		if (strcmp(l->reason, "spam") == 0 || strcmp(l->reason,
+		    "invalid") == 0) {
+			long long cnt, last;
+
+			unlock_info(c, l->kind, l->user, l->identity, &cnt, &last);
+			if (l->automatic && set_unlocks(c, l->kind, l->user,
+			    l->identity, cnt + 1, last) != 0)
+				return -1;
+			snprintf(det, sizeof(det), "unlocks_used=%lld",
+			    cnt + (l->automatic ? 1 : 0));
+			c->res->unlocked++;
+		} else {
+			snprintf(det, sizeof(det), "limit=%s", l->reason);
+			c->res->unblocked++;
+		}
+		if (event(c, l->until, strcmp(l->reason, "spam") == 0
+		    || strcmp(l->reason, "invalid") == 0 || strcmp(l->reason,
+		    "manual") == 0 ? "unlock" : "unblock", l->kind, l->user,
+		    l->identity, "timeout", det) != 0)
+			return -1;
+		if (delete_lock(c, l->kind, l->user, l->identity, l->reason)
+		    != 0)
+			return -1;
+		/* mark it gone for the rest of this run */
+		l->until = -1;
+		free(l->reason);
+		l->reason = xstrdup("(ended)");
+	}
+	return 0;
+}
+
+/* safety - may one more automatic lock be made (the safety valve)? */
+static int
+safety(ctx *c, const char *user, long long ts)
+{
+	if (c->new_auto + c->recent_auto < c->cfg->safety_valve) {
+		c->new_auto++;
+		return 1;
+	}
+	c->res->held_back++;
+	event(c, ts, "alert", "user", user, NULL, "safety_valve",
+	    "held_back=yes");
+	return 0;
+}
+
+/* spam_locks - threshold spam within the window: lock user / identity */
+static int
+spam_locks(ctx *c)
+{
+	sqlite3_stmt *q, *hq;
+	items it;
+	long long maxwin = 0, since;
+	size_t i, j;
+	int k;
+
+	memset(&it, 0, sizeof(it));
+	for (k = 0; k < rul_nusers(c->pol); k++) {
+		const rg_user_cfg *u = rul_user_at(c->pol, k)->cfg;
+		long long w = u->spam_lock_window + u->lock_timeout;
+
+		if (w > maxwin)
+			maxwin = w;
+	}
+	since = c->now - maxwin * 1000000LL;
+	if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, m.sasl_username, "
+	    "m.client_ip, m.sender, m.id, v.source FROM messages m JOIN "
+	    "verdicts v ON v.message = m.id WHERE v.spam = 1 AND m.first_seen "
+	    "> ?1 AND m.first_seen <= ?2 AND m.bounce_of IS NULL AND "
+	    "m.filtered_as IS NULL ORDER BY m.first_seen", -1, &q, NULL)
+	    != SQLITE_OK
+	    || sqlite3_prepare_v2(c->db, "SELECT name, value, cut FROM headers "
+	    "WHERE message = ?1", -1, &hq, NULL) != SQLITE_OK)
+		return sql_fail(c, "reading spam verdicts");
+	sqlite3_bind_int64(q, 1, since);
+	sqlite3_bind_int64(q, 2, c->now);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *sasl = (const char *)sqlite3_column_text(q, 1);
+		const char *ip = (const char *)sqlite3_column_text(q, 2);
+		const char *sender = (const char *)sqlite3_column_text(q, 3);
+		const char *src = (const char *)sqlite3_column_text(q, 5);
+		const rul_user *u = rul_user_of(c->pol, sasl, ip, sender);
+		rul_header hs[16];
+		int nh = 0;
+		char id[512];
+		const char *hname;
+
+		if (u == NULL || !rul_trusted(c->pol, src))
+			continue;
+		items_add(&it, u, NULL, NULL, NULL, sqlite3_column_int64(q, 0));
+		if (!u->cfg->lock_identities)
+			continue;
+		if (strcmp(u->cfg->identification, "header") == 0) {
+			sqlite3_bind_int64(hq, 1, sqlite3_column_int64(q, 4));
+			while (sqlite3_step(hq) == SQLITE_ROW && nh < 16) {
+				hs[nh].name = xstrdup((const char *)
+				    sqlite3_column_text(hq, 0));
+				hs[nh].value = xstrdup((const char *)
+				    sqlite3_column_text(hq, 1));
+				hs[nh].cut = sqlite3_column_int(hq, 2);
+				nh++;
+			}
+			sqlite3_reset(hq);
+		}
+		if (rul_identity(c->pol, u, sender, sasl, hs, nh, id, sizeof(id),
+		    &hname))
+			items_add(&it, u, id, u->cfg->identification, hname,
+			    sqlite3_column_int64(q, 0));
+		while (nh-- > 0) {
+			free((char *)hs[nh].name);
+			free((char *)hs[nh].value);
+		}
+	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(hq);
+	if (it.n > 1)
+		qsort(it.v, it.n, sizeof(item), cmp_item);
+	for (i = 0; i < it.n; i = j) {
+		const rul_user *u = it.v[i].user;
+		const rg_user_cfg *uc = u->cfg;
+		const char *kind = it.v[i].identity ? "identity" : "user";
+		long long cnt, last, win = uc->spam_lock_window * 1000000LL;
+		long long thr = uc->spam_lock_threshold;
+		size_t a, b;
+
+		for (j = i + 1; j < it.n && it.v[j].user == u
+		    && ((it.v[j].identity == NULL && it.v[i].identity == NULL)
+		    || (it.v[j].identity && it.v[i].identity
+		    && strcmp(it.v[j].identity, it.v[i].identity) == 0)); j++)
+			;
+		if ((it.v[i].identity == NULL && !uc->auto_lock)
+		    || rul_never_lock(c->pol, u->name)
+		    || find_lock(c, kind, u->name, it.v[i].identity, "spam"))
+			continue;
+		unlock_info(c, kind, u->name, it.v[i].identity, &cnt, &last);
+		/* only spam after the last lock began: that one counted them */
+		for (a = i; a < j && it.v[a].ts <= last; a++)
+			;
+		for (b = a; b < j; b++) {
+			long long t = it.v[b].ts, until;
+			char det[160];
+
+			if ((long long)(b - a + 1) < thr
+			    || t - it.v[b + 1 - thr].ts > win)
+				continue;
+			/* the threshold is reached at t */
+			until = cnt >= uc->max_unlocks_by_timeout ? 0
+			    : t + uc->lock_timeout * 1000000LL;
+			if (!safety(c, u->name, t))
+				break;
+			{
+				char tb[64];
+
+				snprintf(det, sizeof(det), "count=%lld window=%llds "
+				    "unlocks_used=%lld until=%s", thr,
+				    uc->spam_lock_window, cnt, until
+				    ? fmt_time(until, tb) : "unlock");
+			}
+			if (event(c, t, "lock", kind, u->name, it.v[b].identity,
+			    "spam", det) != 0
+			    || exec_lock(c, kind, u->name, it.v[b].identity,
+			    it.v[b].method, it.v[b].header, "spam", det, t, until,
+			    1) != 0)
+				goto fail;
+			c->res->locked++;
+			last = t;
+			if (until > 0 && until <= c->now) {
+				/* over already (a replay): it unlocked by itself */
+				cnt++;
+				c->res->unlocked++;
+				if (event(c, until, "unlock", kind, u->name,
+				    it.v[b].identity, "timeout", "replayed=yes")
+				    != 0 || delete_lock(c, kind, u->name,
+				    it.v[b].identity, "spam") != 0)
+					goto fail;
+				a = b + 1;
+				continue;
+			}
+			break;
+		}
+		if (set_unlocks(c, kind, u->name, it.v[i].identity, cnt, last)
+		    != 0)
+			goto fail;
+	}
+	items_free(&it);
+	return 0;
+fail:
+	items_free(&it);
+	return -1;
+}
+
+/* limit_block - a limit reached: block until the window has room */
+static int
+limit_block(ctx *c, const rul_user *u, const char *rule, long long count,
+    long long limit, long long until, const char *what)
+{
+	char det[200], tb[64];
+	lockrow *l = find_lock(c, "user", u->name, NULL, rule);
+
+	if (l != NULL && l->until >= until)
+		return 0;	/* already blocked that long */
+	snprintf(det, sizeof(det), "%s=%lld limit=%lld until=%s", what, count,
+	    limit, fmt_time(until, tb));
+	if (l == NULL)
+		c->res->blocked++;
+	if (event(c, c->now, "block", "user", u->name, NULL, rule, det) != 0
+	    || exec_lock(c, "user", u->name, NULL, NULL, NULL, rule, det,
+	    c->now, until, 1) != 0)
+		return -1;
+	return 0;
+}
+
+/* cmp_ll - ascending */
+static int
+cmp_ll(const void *x, const void *y)
+{
+	long long a = *(const long long *)x, b = *(const long long *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* connection_limits - SMTP sessions per rolling minute/hour/7d/30d */
+static int
+connection_limits(ctx *c)
+{
+	static const struct { const char *rule; long long secs; size_t off; }
+	    lim[] = {
+		{ "connections-minute", 60, offsetof(rg_user_cfg, limit_per_minute) },
+		{ "connections-hour", 3600, offsetof(rg_user_cfg, limit_per_hour) },
+		{ "connections-week", 7 * 86400, offsetof(rg_user_cfg, limit_per_week) },
+		{ "connections-month", 30 * 86400, offsetof(rg_user_cfg, limit_per_month) },
+	};
+	sqlite3_stmt *q;
+	int k, any = 0;
+	size_t l;
+
+	for (k = 0; k < rul_nusers(c->pol); k++)
+		if (rul_user_at(c->pol, k)->cfg->connection_limits)
+			any = 1;
+	if (!any)
+		return 0;
+	for (l = 0; l < sizeof(lim) / sizeof(lim[0]); l++) {
+		long long since = c->now - lim[l].secs * 1000000LL;
+
+		/* sessions that queued mail: refused ones do not count */
+		if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(connect, last_seen), "
+		    "sasl_username, client_ip FROM sessions WHERE messages > 0 "
+		    "AND COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, "
+		    "last_seen) <= ?2", -1, &q, NULL) != SQLITE_OK)
+			return sql_fail(c, "reading sessions");
+		sqlite3_bind_int64(q, 1, since);
+		sqlite3_bind_int64(q, 2, c->now);
+		{
+			/* per user: the session times */
+			long long **times = xcalloc((size_t)rul_nusers(c->pol) + 1,
+			    sizeof(long long *));
+			size_t *nt = xcalloc((size_t)rul_nusers(c->pol) + 1,
+			    sizeof(size_t));
+
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				const rul_user *u = rul_user_of(c->pol,
+				    (const char *)sqlite3_column_text(q, 1),
+				    (const char *)sqlite3_column_text(q, 2), NULL);
+				int ui;
+
+				if (u == NULL || !u->cfg->connection_limits)
+					continue;
+				ui = (int)(u - rul_user_at(c->pol, 0));
+				times[ui] = xrealloc(times[ui], (nt[ui] + 1)
+				    * sizeof(long long));
+				times[ui][nt[ui]++] = sqlite3_column_int64(q, 0);
+			}
+			sqlite3_finalize(q);
+			for (k = 0; k < rul_nusers(c->pol); k++) {
+				const rul_user *u = rul_user_at(c->pol, k);
+				long long limit = *(const long long *)
+				    ((const char *)u->cfg + lim[l].off);
+
+				if (limit > 0 && (long long)nt[k] >= limit
+				    && !rul_never_lock(c->pol, u->name)) {
+					qsort(times[k], nt[k], sizeof(long long),
+					    cmp_ll);
+					if (limit_block(c, u, lim[l].rule,
+					    (long long)nt[k], limit,
+					    times[k][nt[k] - (size_t)limit]
+					    + lim[l].secs * 1000000LL,
+					    "sessions") != 0)
+						return -1;
+				}
+				free(times[k]);
+			}
+			free(times);
+			free(nt);
+		}
+	}
+	return 0;
+}
+
+/* recipient_limits - distinct recipients per day, invalid recipients */
+static int
+recipient_limits(ctx *c)
+{
+	sqlite3_stmt *q;
+	int k;
+
+	for (k = 0; k < rul_nusers(c->pol); k++) {
+		const rul_user *u = rul_user_at(c->pol, k);
+		const rg_user_cfg *uc = u->cfg;
+
+		if (rul_never_lock(c->pol, u->name))
+			continue;
+		if (uc->max_recipients_per_day > 0) {
+			long long since = c->now - 86400 * 1000000LL, n = 0;
+			long long *ts = NULL;
+
+			if (sqlite3_prepare_v2(c->db, "SELECT min(m.first_seen), "
+			    "m.sasl_username, m.client_ip, m.sender FROM recipients "
+			    "r JOIN messages m ON r.message = m.id WHERE "
+			    "m.first_seen > ?1 AND m.first_seen <= ?2 AND "
+			    "m.bounce_of IS NULL AND m.filtered_as IS NULL AND "
+			    "m.kind = 'message' GROUP BY lower(r.address), "
+			    "m.sasl_username, m.client_ip", -1, &q, NULL)
+			    != SQLITE_OK)
+				return sql_fail(c, "reading recipients");
+			sqlite3_bind_int64(q, 1, since);
+			sqlite3_bind_int64(q, 2, c->now);
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				if (rul_user_of(c->pol, (const char *)
+				    sqlite3_column_text(q, 1), (const char *)
+				    sqlite3_column_text(q, 2), (const char *)
+				    sqlite3_column_text(q, 3)) != u)
+					continue;
+				ts = xrealloc(ts, (size_t)(n + 1) * sizeof(*ts));
+				ts[n++] = sqlite3_column_int64(q, 0);
+			}
+			sqlite3_finalize(q);
+			if (n >= uc->max_recipients_per_day) {
+				qsort(ts, (size_t)n, sizeof(*ts), cmp_ll);
+				if (limit_block(c, u, "recipients", n,
+				    uc->max_recipients_per_day,
+				    ts[n - uc->max_recipients_per_day]
+				    + 86400 * 1000000LL, "recipients") != 0) {
+					free(ts);
+					return -1;
+				}
+			}
+			free(ts);
+		}
+		if (uc->invalid_recipient_limit > 0
+		    && !find_lock(c, "user", u->name, NULL, "invalid")) {
+			long long since = c->now - uc->invalid_recipient_window
+			    * 1000000LL, n = 0;
+			long long *ts = NULL;
+
+			/* 5.1.x bounces, and 550 5.1.x refusals at RCPT */
+			if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, "
+			    "m.sasl_username, m.client_ip, m.sender FROM recipients "
+			    "r JOIN messages m ON r.message = m.id WHERE "
+			    "m.first_seen > ?1 AND m.first_seen <= ?2 AND "
+			    "r.dsn LIKE '5.1.%' AND r.status IN ('bounced', "
+			    "'rejected')", -1, &q, NULL) != SQLITE_OK)
+				return sql_fail(c, "reading invalid recipients");
+			sqlite3_bind_int64(q, 1, since);
+			sqlite3_bind_int64(q, 2, c->now);
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				if (rul_user_of(c->pol, (const char *)
+				    sqlite3_column_text(q, 1), (const char *)
+				    sqlite3_column_text(q, 2), (const char *)
+				    sqlite3_column_text(q, 3)) != u)
+					continue;
+				ts = xrealloc(ts, (size_t)(n + 1) * sizeof(*ts));
+				ts[n++] = sqlite3_column_int64(q, 0);
+			}
+			sqlite3_finalize(q);
+			if (n >= uc->invalid_recipient_limit) {
+				long long t, until, cnt, last;
+				char det[160], tb[64];
+
+				qsort(ts, (size_t)n, sizeof(*ts), cmp_ll);
+				t = ts[uc->invalid_recipient_limit - 1];
+				unlock_info(c, "user", u->name, NULL, &cnt, &last);
+				until = cnt >= uc->max_unlocks_by_timeout ? 0
+				    : t + uc->lock_timeout * 1000000LL;
+				snprintf(det, sizeof(det), "invalid=%lld limit=%lld "
+				    "until=%s", n, uc->invalid_recipient_limit,
+				    until ? fmt_time(until, tb) : "unlock");
+				if (t > last && (until == 0 || until > c->now)
+				    && safety(c, u->name, t)) {
+					c->res->locked++;
+					if (event(c, t, "lock", "user", u->name, NULL,
+					    "invalid", det) != 0
+					    || exec_lock(c, "user", u->name, NULL,
+					    NULL, NULL, "invalid", det, t, until, 1)
+					    != 0) {
+						free(ts);
+						return -1;
+					}
+				}
+			}
+			free(ts);
+		}
+	}
+	return 0;
+}
+
+/* recent_automatic - automatic locks made within the safety valve's window */
+static int
+recent_automatic(ctx *c)
+{
+	sqlite3_stmt *q;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM events WHERE "
+	    "action = 'lock' AND rule IN ('spam', 'invalid') AND ts > ?1 AND "
+	    "ts <= ?2", -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(q, 1, c->now - c->cfg->safety_valve_window
+	    * 1000000LL);
+	sqlite3_bind_int64(q, 2, c->now);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/* free_locks - release the loaded locks */
+static void
+free_locks(ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlocks; i++) {
+		free(c->locks[i].kind);
+		free(c->locks[i].user);
+		free(c->locks[i].identity);
+		free(c->locks[i].reason);
+	}
+	free(c->locks);
+	c->locks = NULL;
+	c->nlocks = 0;
+}
+
+/* ana_decide - one analyzer run */
+int
+ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now, int dry_run, FILE *log, ana_result *res, char *err,
+    size_t errsz)
+{
+	ctx c;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.cfg = cfg;
+	c.pol = pol;
+	c.db = store_db(st);
+	c.now = now;
+	c.dry_run = dry_run;
+	c.log = log;
+	c.res = res;
+	c.err = err;
+	c.errsz = errsz;
+	if (!dry_run && store_begin(st) != 0) {
+		snprintf(err, errsz, "%s", store_error(st));
+		return -1;
+	}
+	if (load_locks(&c) != 0)
+		goto out;
+	c.recent_auto = recent_automatic(&c);
+	if (expire(&c) != 0 || spam_locks(&c) != 0
+	    || connection_limits(&c) != 0 || recipient_limits(&c) != 0)
+		goto out;
+	if (!dry_run && store_commit(st) != 0) {
+		snprintf(err, errsz, "%s", store_error(st));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0 && !dry_run)
+		store_rollback(st);
+	free_locks(&c);
+	return rc;
+}
+
+/* ---- the maps ---- */
+
+/* reply - "450 4.7.1 TEXT: DETAIL, until HH:MM UTC" for an access map */
+static void
+reply(char *buf, size_t sz, const char *code, const char *text,
+    const char *reason, long long until)
+{
+	char tb[64] = "";
+	const char *why = strcmp(reason, "spam") == 0 ? "spam"
+	    : strcmp(reason, "invalid") == 0 ? "invalid recipients"
+	    : strcmp(reason, "recipients") == 0 ? "recipients per day"
+	    : strcmp(reason, "manual") == 0 ? "by the administrator"
+	    : "connections";
+
+	if (until > 0) {
+		time_t t = (time_t)(until / 1000000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(tb, sizeof(tb), ", until %Y-%m-%d %H:%M UTC", &tm);
+	}
+	snprintf(buf, sz, "%s %s: %s%s", code, text, why, tb);
+}
+
+/* add - one entry; a value Postfix would misread is logged and skipped */
+static void
+add(map_set *ms, const char *key, const char *value, FILE *log)
+{
+	char e[256];
+
+	if (map_set_add(ms, key, value, e, sizeof(e)) != 0)
+		fprintf(log, "action=skip map=%s reason=\"%s\"\n",
+		    map_kind_name(map_set_kind(ms)), e);
+}
+
+/* header_values - the logged values of a header whose identity is id */
+static void
+header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
+    const char *header, const char *id, map_set *ms, const char *value,
+    FILE *log)
+{
+	sqlite3_stmt *q;
+	const rg_idheader_cfg *hc = rul_header_cfg(pol, header);
+
+	if (hc == NULL || *hc->regex == '\0') {
+		/* the identity is the whole value */
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%s: %s", header, id);
+		add(ms, line, value, log);
+		return;
+	}
+	/* a regex capture: every logged value that gives this identity */
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT value FROM headers WHERE "
+	    "lower(name) = lower(?1) AND cut = 0", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(q, 0);
+		rul_header h = { header, v, 0 };
+		char got[512], line[1024];
+		const char *hn;
+
+		if (rul_identity(pol, u, NULL, NULL, &h, 1, got, sizeof(got), &hn)
+		    && strcmp(got, id) == 0) {
+			snprintf(line, sizeof(line), "%s: %s", header, v);
+			add(ms, line, value, log);
+		}
+	}
+	sqlite3_finalize(q);
+}
+
+/* ana_maps - the Postfix maps from the locks, and the static rules */
+int
+ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now, int dry_run, FILE *log, ana_result *res, char *err,
+    size_t errsz)
+{
+	static const char *names[] = { "sasl_access", "client_access",
+	    "sender_access", "header_checks", "sender_bcc", "admin_access" };
+	map_set *ms[6];
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *q;
+	map_writer_cfg wc;
+	const char **cidrs;
+	const rul_user **owners;
+	int i, n, rc = 0, reload = 0;
+	char value[512];
+
+	ms[0] = map_set_new(MAP_SASL);
+	ms[1] = map_set_new(MAP_CLIENT_CIDR);
+	ms[2] = map_set_new(MAP_SENDER);
+	ms[3] = map_set_new(MAP_HEADER_PCRE);
+	ms[4] = map_set_new(MAP_BCC);
+	ms[5] = map_set_new(MAP_SENDER);
+	(void)now;
+	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
+	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
+	    "identity, reason", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "reading locks: %s", sqlite3_errmsg(db));
+		rc = -1;
+		goto out;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(q, 0);
+		const char *uname = (const char *)sqlite3_column_text(q, 1);
+		const char *id = (const char *)sqlite3_column_text(q, 2);
+		const char *method = (const char *)sqlite3_column_text(q, 3);
+		const char *header = (const char *)sqlite3_column_text(q, 4);
+		const char *reason = (const char *)sqlite3_column_text(q, 5);
+		long long until = sqlite3_column_int64(q, 6);
+		const rul_user *u = rul_user_named(pol, uname);
+		const char *text = strcmp(reason, "spam") == 0
+		    || strcmp(reason, "invalid") == 0
+		    || strcmp(reason, "manual") == 0 ? cfg->lock_reply
+		    : cfg->limit_reply;
+
+		if (u == NULL)
+			continue;	/* no longer configured */
+		reply(value, sizeof(value), "450 4.7.1", text, reason, until);
+		if (strcmp(kind, "user") == 0) {
+			if (u->type == RUL_IP)
+				continue;	/* below, with every CIDR */
+			add(ms[0], u->name, value, log);
+			if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
+				add(ms[2], u->name, value, log);
+			continue;
+		}
+		if (method == NULL)
+			continue;
+		if (strcmp(method, "auth_user") == 0) {
+			add(ms[0], id, value, log);
+		} else if (strcmp(method, "envelope_sender") == 0) {
+			add(ms[2], id, value, log);
+		} else if (header != NULL) {
+			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
+			reply(value, sizeof(value), "REJECT 4.7.1", text, reason,
+			    until);
+			header_values(db, pol, u, header, id, ms[3], value, log);
+		}
+	}
+	sqlite3_finalize(q);
+	/* every IP user's networks, most specific first; unlocked: DUNNO */
+	n = rul_cidrs(pol, &cidrs, &owners);
+	for (i = 0; i < n; i++) {
+		sqlite3_stmt *lq;
+		int locked = 0;
+
+		if (sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) FROM "
+		    "locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
+		    "NOT NULL, until DESC LIMIT 1", -1, &lq, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(lq, 1, owners[i]->name, -1, SQLITE_STATIC);
+			if (sqlite3_step(lq) == SQLITE_ROW) {
+				const char *reason = (const char *)
+				    sqlite3_column_text(lq, 0);
+
+				reply(value, sizeof(value), "450 4.7.1",
+				    strcmp(reason, "spam") == 0 || strcmp(reason,
+				    "invalid") == 0 || strcmp(reason, "manual") == 0
+				    ? cfg->lock_reply : cfg->limit_reply, reason,
+				    sqlite3_column_int64(lq, 1));
+				locked = 1;
+			}
+			sqlite3_finalize(lq);
+		}
+		add(ms[1], cidrs[i], locked ? value : "DUNNO", log);
+	}
+	/* archiving: every envelope sender the user was seen with */
+	for (i = 0; i < rul_nusers(pol); i++) {
+		const rul_user *u = rul_user_at(pol, i);
+
+		if (!u->cfg->archive)
+			continue;
+		if (u->type == RUL_DOMAIN) {
+			char k[300];
+
+			snprintf(k, sizeof(k), "@%s", u->name);
+			add(ms[4], k, u->cfg->archive_address, log);
+		}
+		if (sqlite3_prepare_v2(db, "SELECT DISTINCT sender, sasl_username, "
+		    "client_ip FROM messages WHERE sender IS NOT NULL AND sender "
+		    "<> '' AND bounce_of IS NULL", -1, &q, NULL) != SQLITE_OK)
+			continue;
+		while (sqlite3_step(q) == SQLITE_ROW)
+			if (rul_user_of(pol, (const char *)sqlite3_column_text(q, 1),
+			    (const char *)sqlite3_column_text(q, 2),
+			    (const char *)sqlite3_column_text(q, 0)) == u)
+				add(ms[4], (const char *)sqlite3_column_text(q, 0),
+				    u->cfg->archive_address, log);
+		sqlite3_finalize(q);
+	}
+	/* the administrator's address gets through the locks */
+	if (*cfg->admin_contact)
+		add(ms[5], cfg->admin_contact, "OK", log);
+
+	memset(&wc, 0, sizeof(wc));
+	wc.directory = cfg->map_directory;
+	wc.type = cfg->map_type;
+	wc.config_directory = cfg->postfix_config_directory;
+	for (i = 0; i < 6; i++) {
+		int changed = 0;
+
+		if (dry_run) {
+			strbuf sb;
+
+			sb_init(&sb);
+			map_render(ms[i], &sb);
+			fprintf(log, "# %s/%s (%s)\n%s", cfg->map_directory,
+			    names[i], map_kind_name(map_set_kind(ms[i])), sb.s);
+			sb_free(&sb);
+			continue;
+		}
+		if (map_write(&wc, names[i], ms[i], &changed, err, errsz) != 0) {
+			rc = -1;
+			goto out;
+		}
+		if (changed) {
+			res->maps_changed++;
+			fprintf(log, "action=map name=%s entries=%zu\n", names[i],
+			    map_set_count(ms[i]));
+			if (map_set_kind(ms[i]) == MAP_CLIENT_CIDR
+			    || map_set_kind(ms[i]) == MAP_HEADER_PCRE)
+				reload = 1;
+		}
+	}
+	if (!dry_run) {
+		strbuf info, strip;
+		char path[1100];
+		int ch1 = 0, ch2 = 0;
+
+		sb_init(&info);
+		sb_init(&strip);
+		ana_static(cfg, &info, &strip);
+		snprintf(path, sizeof(path), "%s/header_static", cfg->map_directory);
+		rc = ana_write_file(path, info.s, &ch1, err, errsz);
+		snprintf(path, sizeof(path), "%s/smtp_header_checks",
+		    cfg->map_directory);
+		if (rc == 0)
+			rc = ana_write_file(path, strip.s, &ch2, err, errsz);
+		sb_free(&info);
+		sb_free(&strip);
+		if (rc != 0)
+			goto out;
+		if (ch1 || ch2)
+			reload = 1;
+	}
+	if (reload) {
+		/* cidr: and pcre: maps are read at process start */
+		char cmd[1200];
+
+		snprintf(cmd, sizeof(cmd), "postfix -c '%s' reload >/dev/null 2>&1",
+		    cfg->postfix_config_directory);
+		if (strchr(cfg->postfix_config_directory, '\'') == NULL
+		    && system(cmd) == 0) {
+			res->reloaded = 1;
+			fprintf(log, "action=reload postfix=%s\n",
+			    cfg->postfix_config_directory);
+		} else {
+			fprintf(log, "action=reload result=failed postfix=%s\n",
+			    cfg->postfix_config_directory);
+		}
+	}
+out:
+	for (i = 0; i < 6; i++)
+		map_set_free(ms[i]);
+	return rc;
+}
+
+/* ana_manual - lock, unlock or reset by hand */
+int
+ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    const char *action, const char *kind, const char *name,
+    const char *reason, long long seconds, long long now, FILE *log,
+    char *err, size_t errsz)
+{
+	ctx c;
+	const rul_user *u;
+	const char *user, *identity = NULL, *method = NULL, *header = NULL;
+	ana_result res;
+	char idbuf[512];
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	memset(&res, 0, sizeof(res));
+	c.cfg = cfg;
+	c.pol = pol;
+	c.db = store_db(st);
+	c.now = now;
+	c.log = log;
+	c.res = &res;
+	c.err = err;
+	c.errsz = errsz;
+	if (strcmp(kind, "user") == 0) {
+		if ((u = rul_user_named(pol, name)) == NULL) {
+			snprintf(err, errsz, "no [user %s] in the configuration",
+			    name);
+			return -1;
+		}
+		user = u->name;
+	} else {
+		/* identity: "USER/IDENTITY" or an identity of the only user */
+		const char *slash = strchr(name, '/');
+
+		if (slash != NULL) {
+			snprintf(idbuf, sizeof(idbuf), "%.*s", (int)(slash - name),
+			    name);
+			u = rul_user_named(pol, idbuf);
+			identity = slash + 1;
+		} else if (rul_nusers(pol) == 1) {
+			u = rul_user_at(pol, 0);
+			identity = name;
+		} else {
+			u = NULL;
+		}
+		if (u == NULL || *identity == '\0') {
+			snprintf(err, errsz, "name an identity as USER/IDENTITY "
+			    "(a configured user)");
+			return -1;
+		}
+		user = u->name;
+		method = u->cfg->identification;
+		if (strcmp(method, "header") == 0 && u->cfg->identity_headers.n)
+			header = u->cfg->identity_headers.v[0];
+	}
+	if (store_begin(st) != 0) {
+		snprintf(err, errsz, "%s", store_error(st));
+		return -1;
+	}
+	if (strcmp(action, "lock") == 0) {
+		char det[300];
+		long long until = seconds > 0 ? now + seconds * 1000000LL : 0;
+
+		snprintf(det, sizeof(det), "reason=\"%s\"", reason ? reason : "");
+		if (event(&c, now, "lock", kind, user, identity, "manual", det)
+		    != 0 || exec_lock(&c, kind, user, identity, method, header,
+		    "manual", reason, now, until, 0) != 0)
+			goto out;
+	} else if (strcmp(action, "unlock") == 0) {
+		sqlite3_stmt *q;
+
+		if (event(&c, now, "unlock", kind, user, identity, "manual",
+		    NULL) != 0)
+			goto out;
+		if (sqlite3_prepare_v2(c.db, "DELETE FROM locks WHERE kind = ?1 "
+		    "AND user = ?2 AND identity = ?3", -1, &q, NULL) != SQLITE_OK) {
+			sql_fail(&c, "unlocking");
+			goto out;
+		}
+		sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, identity ? identity : "", -1,
+		    SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			sqlite3_finalize(q);
+			sql_fail(&c, "unlocking");
+			goto out;
+		}
+		sqlite3_finalize(q);
+		/* spam counted from now on: the old spam is not counted again */
+		{
+			long long cnt, last;
+
+			unlock_info(&c, kind, user, identity, &cnt, &last);
+			if (set_unlocks(&c, kind, user, identity, cnt,
+			    now > last ? now : last) != 0)
+				goto out;
+		}
+	} else if (strcmp(action, "reset") == 0) {
+		long long cnt, last;
+
+		unlock_info(&c, kind, user, identity, &cnt, &last);
+		if (event(&c, now, "reset", kind, user, identity, "manual",
+		    NULL) != 0 || set_unlocks(&c, kind, user, identity, 0, last)
+		    != 0)
+			goto out;
+	}
+	if (store_commit(st) != 0) {
+		snprintf(err, errsz, "%s", store_error(st));
+		goto out;
+	}
+	return 0;
+out:
+	store_rollback(st);
+	return rc;
+}
+
+/* ---- the static Postfix pieces ---- */
+
+/* header_names - every identity header: [parse] and the users' */
+static int
+header_names(const rg_config *cfg, const char **out, int max)
+{
+	int n = 0, i, j, k;
+
+	for (i = -1; i < cfg->nusers; i++) {
+		const cfg_list *l = i < 0 ? &cfg->headers
+		    : &cfg->users[i].identity_headers;
+
+		for (j = 0; j < l->n; j++) {
+			for (k = 0; k < n; k++)
+				if (strcasecmp(out[k], l->v[j]) == 0)
+					break;
+			if (k == n && n < max)
+				out[n++] = l->v[j];
+		}
+	}
+	return n;
+}
+
+/* pcre_name - a header name as a pcre literal */
+static void
+pcre_name(strbuf *sb, const char *name)
+{
+	for (; *name; name++) {
+		if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A'
+		    && *name <= 'Z') || (*name >= '0' && *name <= '9')))
+			sb_addc(sb, '\\');
+		sb_addc(sb, *name);
+	}
+}
+
+/* ana_static - the fixed header_checks and smtp_header_checks rules */
+void
+ana_static(const rg_config *cfg, strbuf *info, strbuf *strip)
+{
+	const char *names[64];
+	int n = header_names(cfg, names, 64), i, j;
+
+	sb_adds(info, "# relayguard: log every identity header (INFO)\n");
+	for (i = 0; i < n; i++) {
+		sb_adds(info, "/^");
+		pcre_name(info, names[i]);
+		sb_adds(info, ":/ INFO\n");
+	}
+	sb_adds(strip, "# relayguard: identity headers removed before "
+	    "delivery (smtp only)\n");
+	for (j = 0; j < cfg->nidheaders; j++) {
+		if (!cfg->idheaders[j].remove)
+			continue;
+		sb_adds(strip, "/^");
+		pcre_name(strip, cfg->idheaders[j].name);
+		sb_adds(strip, ":/ IGNORE\n");
+	}
+}
+
+/* write_file - replace path atomically with content, if it differs */
+int
+ana_write_file(const char *path, const char *content, int *changed,
+    char *err, size_t errsz)
+{
+	char tmp[1100];
+	FILE *fp;
+	size_t n = strlen(content);
+
+	*changed = 0;
+	if ((fp = fopen(path, "r")) != NULL) {
+		char *old = xmalloc(n + 2);
+		size_t r = fread(old, 1, n + 1, fp);
+
+		fclose(fp);
+		if (r == n && memcmp(old, content, n) == 0) {
+			free(old);
+			return 0;
+		}
+		free(old);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((fp = fopen(tmp, "w")) == NULL
+	    || fwrite(content, 1, n, fp) != n || fflush(fp) != 0
+	    || fsync(fileno(fp)) != 0) {
+		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
+		if (fp)
+			fclose(fp);
+		unlink(tmp);
+		return -1;
+	}
+	fclose(fp);
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	*changed = 1;
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * analyze.h - the analyzer: lock and limit decisions from the stored
+ * records, after the fact.
+ *
+ * ana_decide() reads the messages and sessions in the database, applies
+ * each user's rules at time `now` (spam locks of users and identities,
+ * connection limits, distinct recipients per day, invalid recipients),
+ * ends what has expired, and writes the resulting locks and the decisions
+ * (table events) in one transaction. Events are counted by their times in
+ * the log; `now` is the caller's clock (the wall clock, or --now), so a
+ * replay gives the same decisions. Each decision is also printed as one
+ * key=value line.
+ *
+ * ana_maps() turns the locks into the Postfix maps (see analyzer/maps.h).
+ */
+#ifndef RG_ANALYZE_H
+#define RG_ANALYZE_H
+
+#include <stdio.h>
+
+#include "../collector/store.h"
+#include "../common/strbuf.h"
+#include "../rules/policy.h"
+
+typedef struct ana_result {
+	int locked, unlocked, blocked, unblocked, held_back;
+	int maps_changed, reloaded;
+} ana_result;
+
+int ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now, int dry_run, FILE *log, ana_result *res, char *err,
+    size_t errsz);
+int ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now, int dry_run, FILE *log, ana_result *res, char *err,
+    size_t errsz);
+/* manual actions: lock (for seconds, 0 = until unlocked), unlock, reset */
+int ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    const char *action, const char *kind, const char *name,
+    const char *reason, long long seconds, long long now, FILE *log,
+    char *err, size_t errsz);
+
+/* the fixed INFO rules (header_checks) and IGNORE rules (smtp_header_checks) */
+void ana_static(const rg_config *cfg, strbuf *info, strbuf *strip);
+int ana_write_file(const char *path, const char *content, int *changed,
+    char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * analyze_cmd.c - `relayguard analyze`, the lock commands, `users`, and
+ * `postfix-config`: the analyzer's front end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../analyzer/analyze.h"
+#include "../common/log.h"
+#include "../common/rgtime.h"
+#include "cli.h"
+
+/* now_usec - the wall clock */
+static long long
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* open_all - config, policy and database for the analyzer commands */
+static int
+open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
+{
+	char err[1024];
+	int rc;
+
+	*pol = NULL;
+	*st = NULL;
+	if ((*cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	if ((*pol = rul_new(*cfg, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		cfg_free(*cfg);
+		return EX_CONFIG_;
+	}
+	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		rul_free(*pol);
+		cfg_free(*cfg);
+		return EX_UNAVAILABLE_;
+	}
+	return EX_OK_;
+}
+
+/* close_all - release what open_all opened */
+static void
+close_all(rg_config *cfg, rul_policy *pol, rg_store *st)
+{
+	store_close(st);
+	rul_free(pol);
+	cfg_free(cfg);
+}
+
+/* take_lock - one analyzer at a time: a lock file beside the maps */
+static int
+take_lock(const rg_config *cfg)
+{
+	char path[1100];
+	int fd;
+
+	mkdir(cfg->map_directory, 0755);
+	snprintf(path, sizeof(path), "%s/.analyze.lock", cfg->map_directory);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX) != 0) {	/* wait for the other one */
+		log_warn("%s: flock", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* cmd_analyze - one analyzer run */
+int
+cmd_analyze(const cli_ctx *cx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "now", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	rg_config *cfg;
+	rul_policy *pol;
+	rg_store *st;
+	ana_result res;
+	long long now = now_usec();
+	int ch, rc, dry = 0, lockfd;
+	char err[1024];
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': dry = 1; break;
+		case 't': {
+			rg_usec t;
+
+			if (rgt_parse_time(optarg, &t) != 0) {
+				log_warnx("analyze: --now: '%s' is not a time", optarg);
+				return EX_USAGE_;
+			}
+			now = t;
+			break;
+		}
+		case 'h':
+			printf("usage: relayguard [-c CONFIG] analyze [--dry-run] "
+			    "[--now TIME]\n\nApplies every user's lock and limit "
+			    "rules to the stored records at TIME\n(default: now), "
+			    "stores the decisions, and writes the Postfix maps "
+			    "(only\nthose whose content changed; postfix reload "
+			    "when a cidr or pcre map\nchanged). --dry-run "
+			    "prints the decisions and the maps, changes nothing.\n");
+			return EX_OK_;
+		default:
+			return EX_USAGE_;
+		}
+	}
+	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
+		return rc;
+	if ((lockfd = dry ? -2 : take_lock(cfg)) == -1) {
+		close_all(cfg, pol, st);
+		return EX_TEMPFAIL_;
+	}
+	memset(&res, 0, sizeof(res));
+	rc = EX_OK_;
+	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,
+	    sizeof(err)) != 0
+	    || ana_maps(cfg, pol, st, now, dry, stdout, &res, err,
+	    sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		rc = EX_TEMPFAIL_;
+	}
+	if (lockfd >= 0)
+		close(lockfd);
+	close_all(cfg, pol, st);
+	return rc;
+}
+
+/* cmd_lockctl - lock, unlock, reset */
+int
+cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ "for", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *action = argv[0], *reason = NULL;
+	long long secs = 0;
+	rg_config *cfg;
+	rul_policy *pol;
+	rg_store *st;
+	ana_result res;
+	char err[1024];
+	int ch, rc, lockfd;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': reason = optarg; break;
+		case 'f':
+			if (rgt_parse_duration(optarg, &secs) != 0) {
+				log_warnx("%s: --for: '%s' is not a duration",
+				    action, optarg);
+				return EX_USAGE_;
+			}
+			break;
+		case 'h':
+			printf("usage: relayguard [-c CONFIG] lock user|identity NAME "
+			    "--reason TEXT [--for DURATION]\n"
+			    "       relayguard [-c CONFIG] unlock user|identity NAME\n"
+			    "       relayguard [-c CONFIG] reset user|identity NAME\n\n"
+			    "An identity is named USER/IDENTITY. lock without --for "
+			    "lasts until unlock;\nreset sets the count of automatic "
+			    "unlocks back to 0. The maps follow at once.\n");
+			return EX_OK_;
+		default:
+			return EX_USAGE_;
+		}
+	}
+	if (argc - optind != 2 || (strcmp(argv[optind], "user") != 0
+	    && strcmp(argv[optind], "identity") != 0)) {
+		log_warnx("%s: usage: %s user|identity NAME", action, action);
+		return EX_USAGE_;
+	}
+	if (strcmp(action, "lock") == 0 && reason == NULL) {
+		log_warnx("lock: --reason is required");
+		return EX_USAGE_;
+	}
+	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
+		return rc;
+	if ((lockfd = take_lock(cfg)) < 0) {
+		close_all(cfg, pol, st);
+		return EX_TEMPFAIL_;
+	}
+	memset(&res, 0, sizeof(res));
+	rc = EX_OK_;
+	if (ana_manual(cfg, pol, st, action, argv[optind], argv[optind + 1],
+	    reason, secs, now_usec(), stdout, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s", action, err);
+		rc = EX_DATAERR_;
+	} else if (ana_maps(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	    sizeof(err)) != 0) {
+		log_warnx("%s: maps: %s", action, err);
+		rc = EX_TEMPFAIL_;
+	}
+	close(lockfd);
+	close_all(cfg, pol, st);
+	return rc;
+}
+
+/* cmd_users - each user, its kind and its locks */
+int
+cmd_users(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	rul_policy *pol;
+	rg_store *st;
+	sqlite3_stmt *q;
+	int i, rc, json = argc > 1 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: relayguard [-c CONFIG] users [--json]\n\nEach "
+		    "configured user: kind, locks (reason, since, until), "
+		    "automatic unlocks used.\n");
+		return EX_OK_;
+	}
+	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
+		return rc;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
+	    "since, COALESCE(until, 0), (SELECT count FROM unlocks WHERE "
+	    "unlocks.kind = locks.kind AND unlocks.user = locks.user AND "
+	    "unlocks.identity = locks.identity) FROM locks WHERE user = ?1 "
+	    "ORDER BY kind DESC, identity, reason", -1, &q, NULL) != SQLITE_OK) {
+		log_warnx("%s", sqlite3_errmsg(store_db(st)));
+		close_all(cfg, pol, st);
+		return EX_SOFTWARE_;
+	}
+	if (!json)
+		printf("%-32s %-6s %s\n", "user", "type", "state");
+	for (i = 0; i < rul_nusers(pol); i++) {
+		const rul_user *u = rul_user_at(pol, i);
+		int any = 0;
+		strbuf sb;
+
+		sb_init(&sb);
+		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
+		if (json) {
+			int first = 1;
+
+			sb_addc(&sb, '{');
+			sb_json_kv_str(&sb, &first, "user", u->name, strlen(u->name));
+			sb_json_kv_str(&sb, &first, "type", u->cfg->type,
+			    strlen(u->cfg->type));
+			sb_json_key(&sb, &first, "locks");
+			sb_addc(&sb, '[');
+		}
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			char t1[64], t2[64];
+			const char *id = (const char *)sqlite3_column_text(q, 1);
+
+			rgt_format(t1, sqlite3_column_int64(q, 3));
+			if (sqlite3_column_int64(q, 4))
+				rgt_format(t2, sqlite3_column_int64(q, 4));
+			else
+				snprintf(t2, sizeof(t2), "unlock");
+			if (json) {
+				int f = 1;
+
+				if (any)
+					sb_addc(&sb, ',');
+				sb_addc(&sb, '{');
+				sb_json_kv_str(&sb, &f, "kind", (const char *)
+				    sqlite3_column_text(q, 0), (size_t)
+				    sqlite3_column_bytes(q, 0));
+				if (*id)
+					sb_json_kv_str(&sb, &f, "identity", id,
+					    strlen(id));
+				sb_json_kv_str(&sb, &f, "reason", (const char *)
+				    sqlite3_column_text(q, 2), (size_t)
+				    sqlite3_column_bytes(q, 2));
+				sb_json_kv_str(&sb, &f, "since", t1, strlen(t1));
+				sb_json_kv_str(&sb, &f, "until", t2, strlen(t2));
+				sb_json_kv_int(&sb, &f, "automatic_unlocks_used",
+				    sqlite3_column_int64(q, 5));
+				sb_addc(&sb, '}');
+			} else {
+				printf("%-32s %-6s locked (%s%s%s) since %s until %s,"
+				    " %lld automatic unlocks used\n", u->name,
+				    u->cfg->type, (const char *)sqlite3_column_text(q,
+				    2), *id ? ", identity " : "", *id ? id : "", t1,
+				    t2, sqlite3_column_int64(q, 5));
+			}
+			any = 1;
+		}
+		sqlite3_reset(q);
+		if (json) {
+			sb_adds(&sb, "]}");
+			puts(sb.s);
+		} else if (!any) {
+			printf("%-32s %-6s ok\n", u->name, u->cfg->type);
+		}
+		sb_free(&sb);
+	}
+	sqlite3_finalize(q);
+	close_all(cfg, pol, st);
+	return EX_OK_;
+}
+
+/* cmd_postfix_config - the main.cf lines that wire relayguard in */
+int
+cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	strbuf info, strip;
+	const char *d, *t;
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: relayguard [-c CONFIG] postfix-config\n\nPrints "
+		    "the main.cf settings that make Postfix enforce relayguard's "
+		    "maps,\nand the fixed header_checks rules that `analyze` "
+		    "writes beside them.\n");
+		return EX_OK_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	d = cfg->map_directory;
+	t = cfg->map_type;
+	printf("# main.cf settings for relayguard (relayguard postfix-config)\n"
+	    "# check_sasl_access needs SASL on\n"
+	    "smtpd_sasl_auth_enable = yes\n"
+	    "# exact domain keys in the access maps (no subdomain matches)\n"
+	    "parent_domain_matches_subdomains = debug_peer_list, "
+	    "fast_flush_domains, mynetworks, permit_mbox_mail, relay_domains\n"
+	    "# the locks, checked at RCPT: the administrator's address first\n"
+	    "smtpd_recipient_restrictions =\n"
+	    "    check_recipient_access %s:%s/admin_access,\n"
+	    "    check_sasl_access %s:%s/sasl_access,\n"
+	    "    check_client_access cidr:%s/client_access,\n"
+	    "    check_sender_access %s:%s/sender_access,\n"
+	    "    permit_mynetworks, permit_sasl_authenticated,\n"
+	    "    reject_unauth_destination\n"
+	    "# locked header identities first, then INFO for every identity "
+	    "header\n"
+	    "header_checks = pcre:%s/header_checks, pcre:%s/header_static\n"
+	    "# an attached message cannot inject an identity\n"
+	    "nested_header_checks =\n"
+	    "# headers with remove = yes (smtp(8) deliveries only)\n"
+	    "smtp_header_checks = pcre:%s/smtp_header_checks\n"
+	    "# archiving\n"
+	    "sender_bcc_maps = %s:%s/sender_bcc\n"
+	    "# Postfix's own per-client rate limits: the immediate first line\n"
+	    "anvil_rate_time_unit = 60s\n"
+	    "smtpd_client_connection_rate_limit = 120\n"
+	    "smtpd_client_message_rate_limit = 300\n"
+	    "smtpd_client_recipient_rate_limit = 1000\n",
+	    t, d, t, d, d, t, d, d, d, d, t, d);
+	sb_init(&info);
+	sb_init(&strip);
+	ana_static(cfg, &info, &strip);
+	printf("\n# %s/header_static (written by analyze)\n%s", d, info.s);
+	printf("\n# %s/smtp_header_checks (written by analyze)\n%s", d, strip.s);
+	sb_free(&info);
+	sb_free(&strip);
+	cfg_free(cfg);
+	return EX_OK_;
+}

@@ -1,0 +1,426 @@
+/*
+ * policy.c - users, CIDRs, identities and regexes. Owns the compiled
+ * regexes, the CIDR table and the name index. Errors name FILE:LINE of the
+ * section at fault.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <pcre2.h>
+
+#include "../common/xalloc.h"
+#include "policy.h"
+
+#define REGEX_MATCH_LIMIT 100000
+
+typedef struct cidr {
+	int family;
+	unsigned char addr[16];
+	int prefix;
+	char *text;		/* normalised */
+	const rul_user *owner;
+} cidr;
+
+typedef struct idheader {
+	const rg_idheader_cfg *cfg;
+	pcre2_code *re;
+	pcre2_match_data *md;
+} idheader;
+
+struct rul_policy {
+	const rg_config *cfg;
+	rul_user *users;
+	int nusers;
+	cidr *cidrs;
+	int ncidrs;
+	const char **cidr_texts;
+	const rul_user **cidr_owners;
+	idheader *hdrs;
+	int nhdrs;
+	pcre2_match_context *mctx;
+};
+
+/* parse_cidr - "a.b.c.d[/n]" or "v6[/n]"; host bits must be zero */
+static int
+parse_cidr(const char *text, cidr *c)
+{
+	char buf[64], *slash;
+	int maxp, i;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", text);
+	slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash++ = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->addr) == 1) {
+		c->family = AF_INET;
+		maxp = 32;
+	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+		c->family = AF_INET6;
+		maxp = 128;
+	} else {
+		return -1;
+	}
+	c->prefix = maxp;
+	if (slash != NULL) {
+		char *end;
+		long v = strtol(slash, &end, 10);
+
+		if (*slash == '\0' || *end != '\0' || v < 0 || v > maxp)
+			return -1;
+		c->prefix = (int)v;
+	}
+	for (i = c->prefix; i < maxp; i++)
+		if (c->addr[i / 8] & (0x80 >> (i % 8)))
+			return -1;	/* host bits set */
+	return 0;
+}
+
+/* rul_cidr_valid - check and normalise a CIDR for a map key */
+int
+rul_cidr_valid(const char *text, char *norm, size_t normsz)
+{
+	cidr c;
+	char a[INET6_ADDRSTRLEN];
+
+	if (parse_cidr(text, &c) != 0)
+		return -1;
+	inet_ntop(c.family, c.addr, a, sizeof(a));
+	snprintf(norm, normsz, "%s/%d", a, c.prefix);
+	return 0;
+}
+
+/* cidr_match - is addr (text) inside c? */
+static int
+cidr_match(const cidr *c, int family, const unsigned char *addr)
+{
+	int full = c->prefix / 8, rest = c->prefix % 8;
+
+	if (c->family != family)
+		return 0;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest && ((c->addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff))
+		return 0;
+	return 1;
+}
+
+/* cmp_cidr - most specific first, then by address (a stable file order) */
+static int
+cmp_cidr(const void *x, const void *y)
+{
+	const cidr *a = x, *b = y;
+	int r;
+
+	if (a->family != b->family)
+		return a->family == AF_INET ? -1 : 1;
+	if (a->prefix != b->prefix)
+		return b->prefix - a->prefix;
+	r = memcmp(a->addr, b->addr, 16);
+	return r;
+}
+
+/* rul_new - build the policy of a loaded configuration */
+rul_policy *
+rul_new(const rg_config *cfg, char *err, size_t errsz)
+{
+	rul_policy *p = xcalloc(1, sizeof(*p));
+	int i, j;
+
+	p->cfg = cfg;
+	p->users = xcalloc((size_t)(cfg->nusers ? cfg->nusers : 1),
+	    sizeof(rul_user));
+	p->mctx = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(p->mctx, REGEX_MATCH_LIMIT);
+	for (i = 0; i < cfg->nusers; i++) {
+		const rg_user_cfg *uc = &cfg->users[i];
+		rul_user *u = &p->users[p->nusers++];
+
+		u->cfg = uc;
+		u->name = uc->name;
+		u->type = strcmp(uc->type, "ip") == 0 ? RUL_IP
+		    : strcmp(uc->type, "domain") == 0 ? RUL_DOMAIN : RUL_SASL;
+		if (u->type == RUL_IP) {
+			int n = uc->addresses.n;
+
+			for (j = 0; j < (n ? n : 1); j++) {
+				const char *t = n ? uc->addresses.v[j] : uc->name;
+				cidr c;
+				char a[INET6_ADDRSTRLEN + 8];
+
+				if (parse_cidr(t, &c) != 0) {
+					snprintf(err, errsz, "%s:%d: [user %s]: "
+					    "'%s' is not an address or CIDR (with "
+					    "no host bits set)", cfg->file ?
+					    cfg->file : "config", uc->line,
+					    uc->name, t);
+					rul_free(p);
+					return NULL;
+				}
+				inet_ntop(c.family, c.addr, a, sizeof(a));
+				snprintf(a + strlen(a), 8, "/%d", c.prefix);
+				c.text = xstrdup(a);
+				c.owner = u;
+				p->cidrs = xrealloc(p->cidrs, (size_t)(p->ncidrs + 1)
+				    * sizeof(cidr));
+				p->cidrs[p->ncidrs++] = c;
+			}
+		}
+	}
+	if (p->ncidrs > 1)
+		qsort(p->cidrs, (size_t)p->ncidrs, sizeof(cidr), cmp_cidr);
+	for (i = 1; i < p->ncidrs; i++) {
+		if (cmp_cidr(&p->cidrs[i - 1], &p->cidrs[i]) == 0) {
+			snprintf(err, errsz, "%s:%d: [user %s]: %s is also "
+			    "[user %s]'s", cfg->file ? cfg->file : "config",
+			    p->cidrs[i].owner->cfg->line, p->cidrs[i].owner->name,
+			    p->cidrs[i].text, p->cidrs[i - 1].owner->name);
+			rul_free(p);
+			return NULL;
+		}
+	}
+	p->cidr_texts = xcalloc((size_t)p->ncidrs + 1, sizeof(char *));
+	p->cidr_owners = xcalloc((size_t)p->ncidrs + 1, sizeof(rul_user *));
+	for (i = 0; i < p->ncidrs; i++) {
+		p->cidr_texts[i] = p->cidrs[i].text;
+		p->cidr_owners[i] = p->cidrs[i].owner;
+	}
+	p->hdrs = xcalloc((size_t)(cfg->nidheaders ? cfg->nidheaders : 1),
+	    sizeof(idheader));
+	for (i = 0; i < cfg->nidheaders; i++) {
+		const rg_idheader_cfg *hc = &cfg->idheaders[i];
+		idheader *h = &p->hdrs[p->nhdrs++];
+		int ec;
+		PCRE2_SIZE eo;
+		uint32_t ncap = 0;
+
+		h->cfg = hc;
+		if (*hc->regex == '\0')
+			continue;
+		h->re = pcre2_compile((PCRE2_SPTR)hc->regex,
+		    PCRE2_ZERO_TERMINATED, 0,
+		    &ec, &eo, NULL);
+		if (h->re == NULL) {
+			PCRE2_UCHAR msg[256];
+
+			pcre2_get_error_message(ec, msg, sizeof(msg));
+			snprintf(err, errsz, "%s:%d: [identity_header %s]: regex: "
+			    "%s at offset %zu", cfg->file ? cfg->file : "config",
+			    hc->line, hc->name, (char *)msg, (size_t)eo);
+			rul_free(p);
+			return NULL;
+		}
+		pcre2_pattern_info(h->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
+		if (ncap < 1) {
+			snprintf(err, errsz, "%s:%d: [identity_header %s]: regex "
+			    "needs a capture group: the identity", cfg->file ?
+			    cfg->file : "config", hc->line, hc->name);
+			rul_free(p);
+			return NULL;
+		}
+		pcre2_jit_compile(h->re, PCRE2_JIT_COMPLETE);
+		h->md = pcre2_match_data_create_from_pattern(h->re, NULL);
+	}
+	return p;
+}
+
+/* rul_user_named - the user of that name (case-insensitive), NULL if none */
+const rul_user *
+rul_user_named(const rul_policy *p, const char *name)
+{
+	int i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < p->nusers; i++)
+		if (strcasecmp(p->users[i].name, name) == 0)
+			return &p->users[i];
+	return NULL;
+}
+
+/* rul_user_of - the user a message belongs to, NULL if unassigned */
+const rul_user *
+rul_user_of(const rul_policy *p, const char *sasl, const char *client_ip,
+    const char *sender)
+{
+	const rul_user *u;
+	int i;
+
+	if (sasl != NULL && (u = rul_user_named(p, sasl)) != NULL
+	    && u->type != RUL_IP)
+		return u;
+	if (client_ip != NULL && p->ncidrs > 0) {
+		unsigned char a[16];
+		int fam = strchr(client_ip, ':') ? AF_INET6 : AF_INET;
+
+		memset(a, 0, sizeof(a));
+		if (inet_pton(fam, client_ip, a) == 1)
+			for (i = 0; i < p->ncidrs; i++)	/* most specific first */
+				if (cidr_match(&p->cidrs[i], fam, a))
+					return p->cidrs[i].owner;
+	}
+	if (sender != NULL) {
+		const char *at = strrchr(sender, '@');
+
+		if (at != NULL && (u = rul_user_named(p, at + 1)) != NULL
+		    && u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
+			return u;
+	}
+	return NULL;
+}
+
+/* rul_nusers - how many users */
+int
+rul_nusers(const rul_policy *p)
+{
+	return p->nusers;
+}
+
+/* rul_user_at - the i-th user, in file order */
+const rul_user *
+rul_user_at(const rul_policy *p, int i)
+{
+	return i >= 0 && i < p->nusers ? &p->users[i] : NULL;
+}
+
+/* rul_header_cfg - an identity header's settings */
+const rg_idheader_cfg *
+rul_header_cfg(const rul_policy *p, const char *name)
+{
+	int i;
+
+	for (i = 0; i < p->nhdrs; i++)
+		if (strcasecmp(p->hdrs[i].cfg->name, name) == 0)
+			return p->hdrs[i].cfg;
+	return NULL;
+}
+
+/* header_identity - the identity in one header value (whole, or capture) */
+static int
+header_identity(const rul_policy *p, const char *name, const char *value,
+    char *out, size_t outsz)
+{
+	int i, rc;
+
+	for (i = 0; i < p->nhdrs; i++) {
+		idheader *h = &p->hdrs[i];
+		PCRE2_SIZE *ov;
+
+		if (strcasecmp(h->cfg->name, name) != 0 || h->re == NULL)
+			continue;
+		rc = pcre2_match(h->re, (PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED,
+		    0, 0, h->md, p->mctx);
+		if (rc < 2)
+			return 0;	/* no match, no capture, or a limit hit */
+		ov = pcre2_get_ovector_pointer(h->md);
+		if (ov[2] == PCRE2_UNSET || ov[3] - ov[2] + 1 > outsz
+		    || ov[3] == ov[2])
+			return 0;
+		memcpy(out, value + ov[2], ov[3] - ov[2]);
+		out[ov[3] - ov[2]] = '\0';
+		return 1;
+	}
+	if (strlen(value) + 1 > outsz || *value == '\0')
+		return 0;
+	snprintf(out, outsz, "%s", value);
+	return 1;
+}
+
+/* rul_identity - the identity of a message inside its user */
+int
+rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
+    const char *sasl, const rul_header *hdrs, int nhdrs, char *out,
+    size_t outsz, const char **header_name)
+{
+	const char *id = u->cfg->identification;
+	int i, j;
+
+	*header_name = NULL;
+	if (strcmp(id, "envelope_sender") == 0) {
+		if (sender == NULL || *sender == '\0' || strlen(sender) >= outsz)
+			return 0;
+		snprintf(out, outsz, "%s", sender);
+		return 1;
+	}
+	if (strcmp(id, "auth_user") == 0) {
+		if (sasl == NULL || strlen(sasl) >= outsz)
+			return 0;
+		snprintf(out, outsz, "%s", sasl);
+		return 1;
+	}
+	/* header: the first configured header present wins */
+	for (j = 0; j < u->cfg->identity_headers.n; j++) {
+		const char *hn = u->cfg->identity_headers.v[j];
+
+		for (i = 0; i < nhdrs; i++) {
+			if (strcasecmp(hdrs[i].name, hn) != 0)
+				continue;
+			if (hdrs[i].cut)
+				return 0;	/* never a cut-off prefix */
+			*header_name = hn;
+			return header_identity(p, hn, hdrs[i].value, out, outsz);
+		}
+	}
+	return 0;
+}
+
+/* rul_trusted - does a verdict source count? */
+int
+rul_trusted(const rul_policy *p, const char *source)
+{
+	int i;
+
+	for (i = 0; i < p->cfg->trusted_verdicts.n; i++)
+		if (strcmp(p->cfg->trusted_verdicts.v[i], source) == 0)
+			return 1;
+	return 0;
+}
+
+/* rul_never_lock - is the user on the never-lock list? */
+int
+rul_never_lock(const rul_policy *p, const char *user)
+{
+	int i;
+
+	for (i = 0; i < p->cfg->never_lock.n; i++)
+		if (strcasecmp(p->cfg->never_lock.v[i], user) == 0)
+			return 1;
+	return 0;
+}
+
+/* rul_cidrs - every IP user's CIDR, most specific first */
+int
+rul_cidrs(const rul_policy *p, const char ***cidrs, const rul_user ***owners)
+{
+	*cidrs = p->cidr_texts;
+	*owners = p->cidr_owners;
+	return p->ncidrs;
+}
+
+/* rul_free - release; NULL is a no-op */
+void
+rul_free(rul_policy *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->ncidrs; i++)
+		free(p->cidrs[i].text);
+	free(p->cidrs);
+	free(p->cidr_texts);
+	free(p->cidr_owners);
+	for (i = 0; i < p->nhdrs; i++) {
+		pcre2_match_data_free(p->hdrs[i].md);
+		pcre2_code_free(p->hdrs[i].re);
+	}
+	free(p->hdrs);
+	pcre2_match_context_free(p->mctx);
+	free(p->users);
+	free(p);
+}
