@@ -50,8 +50,9 @@ typedef struct ctx {
 	size_t errsz;
 	lockrow *locks;
 	size_t nlocks;
-	int new_auto;		/* automatic locks made in this run */
-	int recent_auto;	/* ... and in the safety valve's window before */
+	char **admitted;	/* users locked automatically in this run */
+	int nadmitted;
+	int recent_auto;	/* users locked so within the valve's window before */
 } ctx;
 
 /* fmt_time - RFC 3339 of microseconds, for the log lines */
@@ -362,12 +363,23 @@ expire(ctx *c)
 	return 0;
 }
 
-/* safety - may one more automatic lock be made (the safety valve)? */
+/*
+ * safety - may this user be locked automatically (the safety valve)? At
+ * most safety_valve users within safety_valve_window; a user admitted once
+ * in a run may have its identities locked too.
+ */
 static int
 safety(ctx *c, const char *user, long long ts)
 {
-	if (c->new_auto + c->recent_auto < c->cfg->safety_valve) {
-		c->new_auto++;
+	int i;
+
+	for (i = 0; i < c->nadmitted; i++)
+		if (strcmp(c->admitted[i], user) == 0)
+			return 1;
+	if (c->nadmitted + c->recent_auto < c->cfg->safety_valve) {
+		c->admitted = xrealloc(c->admitted, (size_t)(c->nadmitted + 1)
+		    * sizeof(char *));
+		c->admitted[c->nadmitted++] = xstrdup(user);
 		return 1;
 	}
 	c->res->held_back++;
@@ -742,9 +754,9 @@ recent_automatic(ctx *c)
 	sqlite3_stmt *q;
 	int n = 0;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM events WHERE "
-	    "action = 'lock' AND rule IN ('spam', 'invalid') AND ts > ?1 AND "
-	    "ts <= ?2", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, "SELECT count(DISTINCT user) FROM events "
+	    "WHERE action = 'lock' AND rule IN ('spam', 'invalid') AND ts > ?1 "
+	    "AND ts <= ?2", -1, &q, NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_int64(q, 1, c->now - c->cfg->safety_valve_window
 	    * 1000000LL);
@@ -770,6 +782,11 @@ free_locks(ctx *c)
 	free(c->locks);
 	c->locks = NULL;
 	c->nlocks = 0;
+	for (i = 0; i < (size_t)c->nadmitted; i++)
+		free(c->admitted[i]);
+	free(c->admitted);
+	c->admitted = NULL;
+	c->nadmitted = 0;
 }
 
 /* ana_decide - one analyzer run */

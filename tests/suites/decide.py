@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""decide.py - the analyzer's decisions on small logs: the window
+arithmetic (edges, equal timestamps, out-of-order lines), lock timeouts and
+the unlock budget, identities, untrusted verdicts, the safety valve. The
+log lines have the exact formats of the project's own Postfix runs (a milter
+refusing GTUBE, as rspamd does); Postfix itself is exercised by the analyze
+suite."""
+import json, os, subprocess, sys, tempfile
+
+RG = os.environ.get("RELAYGUARD", "build/relayguard")
+failures = 0
+
+
+def run(*args, cfg):
+    p = subprocess.run([RG, "-c", cfg, *args], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr[:300]}")
+    return p.stdout
+
+
+def setup(lines, users, extra=""):
+    d = tempfile.mkdtemp(prefix="rg-decide.")
+    open(f"{d}/main.cf", "w").close()  # postmap -c needs a main.cf
+    with open(f"{d}/maillog", "w") as f:
+        f.write("".join(lines))
+    with open(f"{d}/rg.ini", "w") as f:
+        f.write(f"[global]\ndatabase = {d}/db\nmap_directory = {d}/maps\n"
+                f"postfix_config_directory = {d}\n{extra}"
+                f"[parse]\nyear = 2026\ntimezone = UTC\n[source p]\npath = {d}/maillog\n"
+                f"[defaults]\nspam_lock_threshold = 3\nspam_lock_window = 10m\n"
+                f"lock_timeout = 1h\nmax_unlocks_by_timeout = 1\n{users}")
+    run("collect", "--once", "--quiet", cfg=f"{d}/rg.ini")
+    return f"{d}/rg.ini"
+
+
+n = 0
+
+
+def spam(t, user="alice@example.com", ip="127.0.0.2", hdr=None, client_flag=False):
+    """one message refused by the content filter as spam at time t (HH:MM:SS)"""
+    global n
+    n += 1
+    q = "A%09X" % n
+    auth = f", sasl_method=PLAIN, sasl_username={user}" if user else ""
+    out = f"Nov 28 {t} relay postfix/smtpd[100]: {q}: client=unknown[{ip}]{auth}\n"
+    if hdr:
+        out += f"Nov 28 {t} relay postfix/cleanup[200]: {q}: info: header X-Client-ID: {hdr} from unknown[{ip}]; from=<a@b.example> to=<c@d.example> proto=ESMTP helo=<h>\n"
+    if client_flag:
+        out += f"Nov 28 {t} relay postfix/cleanup[200]: {q}: info: header X-Spam-Flag: YES from unknown[{ip}]; from=<a@b.example> to=<c@d.example> proto=ESMTP helo=<h>\n"
+        out += f"Nov 28 {t} relay postfix/qmgr[300]: {q}: removed\n"
+        return out
+    out += f"Nov 28 {t} relay postfix/cleanup[200]: {q}: milter-reject: END-OF-MESSAGE from unknown[{ip}]: 5.7.1 Gtube pattern; from=<a@b.example> to=<c@d.example> proto=ESMTP helo=<h>\n"
+    return out
+
+
+def events(cfg, now):
+    keep = ("action=lock ", "action=unlock ", "action=block ", "action=unblock ", "action=alert ")
+    return [l for l in run("analyze", "--now", now, cfg=cfg).splitlines() if l.startswith(keep)]
+
+
+def case(name, fn):
+    global failures
+    try:
+        fn()
+        print(f"PASS: decide: {name}")
+    except Exception as e:
+        failures += 1
+        print(f"FAIL: decide: {name}: {type(e).__name__}: {str(e)[:400]}")
+
+
+U = '[user "alice@example.com"]\n[user "bob@example.com"]\n[user "carol@example.net"]\n'
+
+
+def t_window_edge():
+    cfg = setup([spam("10:00:00"), spam("10:05:00"), spam("10:10:00")], U)
+    ev = events(cfg, "2026-11-28T10:11:00Z")
+    locks = [e for e in ev if e.startswith("action=lock kind=user")]
+    assert len(locks) == 1 and "at=2026-11-28T10:10:00Z" in locks[0], ev
+
+
+def t_window_over():
+    cfg = setup([spam("10:00:00"), spam("10:05:00"), spam("10:10:01")], U)
+    ev = events(cfg, "2026-11-28T10:11:00Z")
+    assert not any(e.startswith("action=lock") for e in ev), ev
+
+
+def t_equal_and_out_of_order():
+    cfg = setup([spam("10:00:05"), spam("10:00:04"), spam("10:00:05")], U)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    locks = [e for e in ev if e.startswith("action=lock kind=user")]
+    assert len(locks) == 1 and "at=2026-11-28T10:00:05Z" in locks[0], ev
+
+
+def t_below_threshold():
+    cfg = setup([spam("10:00:00"), spam("10:01:00")], U)
+    assert events(cfg, "2026-11-28T10:02:00Z") == []
+
+
+def t_timeout_and_budget():
+    lines = [spam("10:00:00"), spam("10:00:10"), spam("10:00:20"),
+             spam("12:00:00"), spam("12:00:10"), spam("12:00:20")]
+    cfg = setup(lines, U)
+    ev = events(cfg, "2026-11-28T10:30:00Z")
+    assert any("action=lock kind=user" in e and "until=2026-11-28T11:00:20Z" in e for e in ev), ev
+    ev = events(cfg, "2026-11-28T11:30:00Z")
+    assert any(e.startswith("action=unlock kind=user") and "rule=timeout" in e for e in ev), ev
+    # the old spam does not count again; the new burst locks with no end
+    # (max_unlocks_by_timeout = 1 is used up)
+    ev = events(cfg, "2026-11-28T12:30:00Z")
+    lk = [e for e in ev if e.startswith("action=lock kind=user")]
+    assert len(lk) == 1 and "until=unlock" in lk[0], ev
+    ev = events(cfg, "2026-11-29T12:30:00Z")
+    assert not any(e.startswith("action=unlock") for e in ev), ev
+    u = json.loads(run("users", "--json", cfg=cfg).splitlines()[0])
+    assert u["locks"] and u["locks"][0]["until"] == "unlock", u
+
+
+def t_idempotent():
+    cfg = setup([spam("10:00:00"), spam("10:05:00"), spam("10:09:00")], U)
+    a = events(cfg, "2026-11-28T10:20:00Z")
+    b = events(cfg, "2026-11-28T10:20:00Z")
+    assert any(e.startswith("action=lock") for e in a) and not any(e.startswith("action=lock") for e in b), (a, b)
+
+
+def t_identity():
+    users = '[user "127.0.0.2"]\ntype = ip\nidentification = header\nidentity_headers = X-Client-ID\n'
+    lines = [spam("10:00:0%d" % i, user=None, hdr="tenant-7") for i in range(3)]
+    lines += [spam("10:00:1%d" % i, user=None, hdr="tenant-9") for i in range(2)]
+    cfg = setup(lines, users, extra="")
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    ids = [e for e in ev if e.startswith("action=lock kind=identity")]
+    assert len(ids) == 1 and 'identity="tenant-7"' in ids[0], ev
+
+
+def t_client_flag_untrusted():
+    cfg = setup([spam("10:00:0%d" % i, client_flag=True) for i in range(5)], U)
+    assert events(cfg, "2026-11-28T10:01:00Z") == []
+    # unless the administrator says a client's header counts
+    cfg2 = cfg.replace("rg.ini", "rg2.ini")
+    open(cfg2, "w").write(open(cfg).read().replace("[global]\n", "[global]\ntrusted_verdicts = client-header\n"))
+    ev = events(cfg2, "2026-11-28T10:01:00Z")
+    assert any(e.startswith("action=lock kind=user") for e in ev), ev
+
+
+def t_safety_valve():
+    lines = []
+    for u, ip in (("alice@example.com", "127.0.0.2"), ("bob@example.com", "127.0.0.3"), ("carol@example.net", "127.0.0.4")):
+        lines += [spam("10:00:0%d" % i, user=u, ip=ip) for i in range(3)]
+    lines.sort(key=lambda l: l[7:15])
+    cfg = setup(lines, U, extra="safety_valve = 2\n")
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    locks = [e for e in ev if e.startswith("action=lock kind=user")]
+    alerts = [e for e in ev if e.startswith("action=alert") and "safety_valve" in e]
+    assert len(locks) == 2 and len(alerts) >= 1, ev
+
+
+def t_never_lock():
+    cfg = setup([spam("10:00:0%d" % i) for i in range(5)], U, extra="never_lock = alice@example.com\n")
+    assert events(cfg, "2026-11-28T10:01:00Z") == []
+
+
+for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
+                 ("3 spam in 10 minutes and 1 second do not", t_window_over),
+                 ("equal timestamps and a line a second early", t_equal_and_out_of_order),
+                 ("below the threshold nothing happens", t_below_threshold),
+                 ("lock timeout, then no end once the unlocks are used up", t_timeout_and_budget),
+                 ("a second run decides nothing new", t_idempotent),
+                 ("a header identity is locked alone", t_identity),
+                 ("a client-written X-Spam-Flag does not count", t_client_flag_untrusted),
+                 ("the safety valve holds when many users trip at once", t_safety_valve),
+                 ("never_lock", t_never_lock)]:
+    case(name, fn)
+sys.exit(1 if failures else 0)
