@@ -1,0 +1,1105 @@
+/*
+ * maps.c - Postfix lookup tables for enforcement: validation and escaping
+ * of entries, rendering as map source text, and atomic replacement of the
+ * live map (write NAME.new, postmap it, verify it with postmap -q, rename).
+ *
+ * Owns the entries of a map_set (copies) and, during map_write, the .new
+ * files and a child postmap process. Fails by returning -1 with a message
+ * in the caller's buffer: a bad entry in map_set_add, a failing step in
+ * map_write (which then removes its .new files and leaves the live map as
+ * it was). Never exits; allocation failure aborts (xalloc).
+ */
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "maps.h"
+
+#define MAP_DEFAULT_POSTMAP	"/usr/sbin/postmap"
+#define MAP_ERR_SHOW		80	/* bytes of a bad key shown in a message */
+#define MAP_STDERR_MAX		2000	/* bytes of postmap's stderr kept */
+
+/* one entry and what rendering needs to sort it */
+typedef struct map_item {
+	map_entry e;		/* first: map_set_get returns &item->e */
+	char *dkey;		/* duplicate-detection key */
+	enum map_kind kind;
+	int family;		/* cidr: AF_INET or AF_INET6 */
+	int plen;		/* cidr: prefix length */
+	unsigned char addr[16];	/* cidr: network address */
+	char *lname;		/* pcre: lower-cased header name */
+	const char *hval;	/* pcre: the value, inside e.key */
+	size_t hname_len;	/* pcre: length of the name in e.key */
+} map_item;
+
+struct map_set {
+	enum map_kind kind;
+	map_item *items;
+	size_t n, cap;
+	size_t *ht;		/* open addressing: item index + 1, 0 = empty */
+	size_t htcap;
+};
+
+/* map_kind_name - a short name for messages */
+const char *
+map_kind_name(enum map_kind kind)
+{
+	switch (kind) {
+	case MAP_SASL:		return "sasl";
+	case MAP_CLIENT_CIDR:	return "cidr";
+	case MAP_SENDER:	return "sender";
+	case MAP_HEADER_PCRE:	return "header";
+	case MAP_BCC:		return "bcc";
+	}
+	return "?";
+}
+
+/* seterr - format a message into err */
+static void __attribute__((format(printf, 3, 4)))
+seterr(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/* shown - a printable, shortened copy of untrusted text for a message */
+static const char *
+shown(const char *s, char *buf, size_t bufsz)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] != '\0' && o + 4 < bufsz; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i >= MAP_ERR_SHOW) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = (c < 0x20 || c >= 0x7f || c == '"') ? '?' : (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* is_indexed - kinds that postmap turns into hash/lmdb/cdb files */
+static int
+is_indexed(enum map_kind kind)
+{
+	return kind == MAP_SASL || kind == MAP_SENDER || kind == MAP_BCC;
+}
+
+/* utf8_valid - 1 if s is well-formed UTF-8 (no overlongs, surrogates) */
+static int
+utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		unsigned int c = *p, cp;
+		int n, i;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1; cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2; cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3; cp = c & 0x07;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+/* check_value - a lookup result Postfix reads back exactly; NULL if fine */
+static const char *
+check_value(enum map_kind kind, const char *v)
+{
+	size_t i, len = strlen(v);
+
+	if (len == 0)
+		return "is empty";
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '\n' || c == '\r')
+			return "contains a newline";
+		if (c < 0x20 || c == 0x7f)
+			return "contains a control character";
+		if (kind == MAP_BCC && (c == ' ' || c == ','))
+			return "is not a single address (white space or comma)";
+	}
+	if (v[0] == ' ' || v[len - 1] == ' ')
+		return "has leading or trailing white space (Postfix drops it)";
+	if (!utf8_valid(v))
+		return "is not valid UTF-8";
+	return NULL;
+}
+
+/* norm_indexed - validate and lower-case a hash/lmdb/cdb key */
+static char *
+norm_indexed(const char *key, const char **why)
+{
+	size_t i;
+	char *k;
+
+	if (key[0] == '\0') {
+		*why = "is empty";
+		return NULL;
+	}
+	if (key[0] == '#') {
+		*why = "starts with '#' (a comment line to postmap)";
+		return NULL;
+	}
+	for (i = 0; key[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c == ' ' || c == '\t') {
+			*why = "contains white space (postmap ends the key there)";
+			return NULL;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			*why = "contains a control character";
+			return NULL;
+		}
+	}
+	if (!utf8_valid(key)) {
+		*why = "is not valid UTF-8";
+		return NULL;
+	}
+	k = xstrdup(key);
+	for (i = 0; k[i] != '\0'; i++)
+		if (k[i] >= 'A' && k[i] <= 'Z')
+			k[i] = (char)(k[i] - 'A' + 'a');
+	return k;
+}
+
+/* norm_cidr - parse ADDR[/LEN] into it; canonical text, or NULL and msg */
+static char *
+norm_cidr(const char *key, map_item *it, char *msg, size_t msgsz)
+{
+	char abuf[INET6_ADDRSTRLEN + 8], out[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(key, '/');
+	size_t alen = slash ? (size_t)(slash - key) : strlen(key);
+	int maxlen, plen, i, bad = 0;
+
+	if (alen == 0 || alen >= sizeof(abuf)) {
+		seterr(msg, msgsz, "is not an IP address or network");
+		return NULL;
+	}
+	memcpy(abuf, key, alen);
+	abuf[alen] = '\0';
+	it->family = strchr(abuf, ':') ? AF_INET6 : AF_INET;
+	maxlen = it->family == AF_INET ? 32 : 128;
+	memset(it->addr, 0, sizeof(it->addr));
+	if (inet_pton(it->family, abuf, it->addr) != 1) {
+		seterr(msg, msgsz, "is not an IP%s address",
+		    it->family == AF_INET ? "v4" : "v6");
+		return NULL;
+	}
+	if (it->family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)it->addr)) {
+		seterr(msg, msgsz, "is an IPv4-mapped IPv6 address: smtpd "
+		    "sees such clients as IPv4, write the IPv4 form");
+		return NULL;
+	}
+	plen = maxlen;
+	if (slash != NULL) {
+		const char *p = slash + 1;
+
+		if (*p == '\0' || strlen(p) > 3)
+			bad = 1;
+		for (plen = 0; !bad && *p != '\0'; p++) {
+			if (*p < '0' || *p > '9')
+				bad = 1;
+			else
+				plen = plen * 10 + (*p - '0');
+		}
+		if (bad || plen > maxlen) {
+			seterr(msg, msgsz, "has a bad prefix length (0..%d)",
+			    maxlen);
+			return NULL;
+		}
+	}
+	it->plen = plen;
+	/* host bits beyond the prefix: Postfix skips such a rule */
+	for (i = 0; i < maxlen / 8; i++) {
+		int keep = plen - i * 8;
+		unsigned char mask = keep >= 8 ? 0xff :
+		    keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+
+		if (it->addr[i] & (unsigned char)~mask) {
+			bad = 1;
+			it->addr[i] &= mask;
+		}
+	}
+	inet_ntop(it->family, it->addr, out, sizeof(out));
+	if (bad) {
+		seterr(msg, msgsz, "has host bits set beyond /%d (the network "
+		    "is %s/%d)", plen, out, plen);
+		return NULL;
+	}
+	snprintf(out + strlen(out), sizeof(out) - strlen(out), "/%d", plen);
+	return xstrdup(out);
+}
+
+/* norm_header - split "NAME: value", validate; the normalised key or NULL */
+static char *
+norm_header(const char *key, map_item *it, const char **why)
+{
+	const char *colon = strchr(key, ':'), *v;
+	size_t i, nlen;
+	strbuf sb;
+
+	if (colon == NULL) {
+		*why = "is not \"NAME: value\" (no colon)";
+		return NULL;
+	}
+	nlen = (size_t)(colon - key);
+	if (nlen == 0) {
+		*why = "has an empty header name";
+		return NULL;
+	}
+	for (i = 0; i < nlen; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c <= 0x20 || c >= 0x7f) {
+			*why = "has a header name that is not printable ASCII "
+			    "without spaces";
+			return NULL;
+		}
+	}
+	v = colon + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	for (i = 0; v[i] != '\0'; i++)
+		if (v[i] == '\n') {
+			*why = "has a newline in the header value";
+			return NULL;
+		}
+	if (!utf8_valid(v)) {
+		*why = "has a header value that is not valid UTF-8";
+		return NULL;
+	}
+	sb_init(&sb);
+	sb_add(&sb, key, nlen);
+	sb_adds(&sb, ": ");
+	sb_adds(&sb, v);
+	it->hname_len = nlen;
+	it->hval = sb.s + nlen + 2;
+	it->lname = xstrndup(key, nlen);
+	for (i = 0; i < nlen; i++)
+		if (it->lname[i] >= 'A' && it->lname[i] <= 'Z')
+			it->lname[i] = (char)(it->lname[i] - 'A' + 'a');
+	return sb.s;
+}
+
+/* fnv - hash of a string */
+static size_t
+fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* ht_find - the slot holding dkey, or the empty slot where it would go */
+static size_t
+ht_find(const map_set *ms, const char *dkey)
+{
+	size_t i = fnv(dkey) & (ms->htcap - 1);
+
+	while (ms->ht[i] != 0 && strcmp(ms->items[ms->ht[i] - 1].dkey, dkey) != 0)
+		i = (i + 1) & (ms->htcap - 1);
+	return i;
+}
+
+/* ht_grow - double the hash table and reinsert every item */
+static void
+ht_grow(map_set *ms)
+{
+	size_t i;
+
+	free(ms->ht);
+	ms->htcap = ms->htcap ? ms->htcap * 2 : 64;
+	ms->ht = xcalloc(ms->htcap, sizeof(*ms->ht));
+	for (i = 0; i < ms->n; i++)
+		ms->ht[ht_find(ms, ms->items[i].dkey)] = i + 1;
+}
+
+/* item_free - release what an item owns */
+static void
+item_free(map_item *it)
+{
+	free(it->e.key);
+	free(it->e.value);
+	free(it->dkey);
+	free(it->lname);
+}
+
+/* map_set_new - an empty set of entries for one kind of map */
+map_set *
+map_set_new(enum map_kind kind)
+{
+	map_set *ms = xcalloc(1, sizeof(*ms));
+
+	ms->kind = kind;
+	return ms;
+}
+
+/* map_set_add - validate, normalise and add one entry */
+int
+map_set_add(map_set *ms, const char *key, const char *value, char *err,
+    size_t errsz)
+{
+	map_item it;
+	const char *why = NULL;
+	char why_buf[160], kbuf[MAP_ERR_SHOW + 8], vbuf[MAP_ERR_SHOW + 8];
+	size_t slot;
+
+	if (key == NULL || value == NULL) {
+		seterr(err, errsz, "%s map: NULL key or value",
+		    map_kind_name(ms->kind));
+		return -1;
+	}
+	memset(&it, 0, sizeof(it));
+	it.kind = ms->kind;
+	if ((why = check_value(ms->kind, value)) != NULL) {
+		seterr(err, errsz, "%s map: the value \"%s\" for \"%s\" %s",
+		    map_kind_name(ms->kind), shown(value, vbuf, sizeof(vbuf)),
+		    shown(key, kbuf, sizeof(kbuf)), why);
+		return -1;
+	}
+	switch (ms->kind) {
+	case MAP_CLIENT_CIDR:
+		why_buf[0] = '\0';
+		it.e.key = norm_cidr(key, &it, why_buf, sizeof(why_buf));
+		why = why_buf;
+		break;
+	case MAP_HEADER_PCRE:
+		it.e.key = norm_header(key, &it, &why);
+		break;
+	default:
+		it.e.key = norm_indexed(key, &why);
+		break;
+	}
+	if (it.e.key == NULL) {
+		seterr(err, errsz, "%s map: the key \"%s\" %s",
+		    map_kind_name(ms->kind), shown(key, kbuf, sizeof(kbuf)), why);
+		item_free(&it);
+		return -1;
+	}
+	if (ms->kind == MAP_HEADER_PCRE) {
+		strbuf d;
+
+		sb_init(&d);
+		sb_adds(&d, it.lname);
+		sb_addc(&d, ':');
+		sb_adds(&d, it.hval);
+		it.dkey = d.s;
+	} else
+		it.dkey = xstrdup(it.e.key);
+
+	if (ms->htcap == 0 || (ms->n + 1) * 2 > ms->htcap)
+		ht_grow(ms);
+	slot = ht_find(ms, it.dkey);
+	if (ms->ht[slot] != 0) {
+		const map_item *old = &ms->items[ms->ht[slot] - 1];
+		int same = strcmp(old->e.value, value) == 0;
+
+		if (!same)
+			seterr(err, errsz, "%s map: the key \"%s\" is already "
+			    "there with another value (as \"%s\")",
+			    map_kind_name(ms->kind),
+			    shown(key, kbuf, sizeof(kbuf)),
+			    shown(old->e.key, vbuf, sizeof(vbuf)));
+		item_free(&it);
+		return same ? 0 : -1;
+	}
+	it.e.value = xstrdup(value);
+	if (ms->n == ms->cap) {
+		ms->cap = ms->cap ? ms->cap * 2 : 16;
+		ms->items = xrealloc(ms->items, ms->cap * sizeof(*ms->items));
+		/* hval points into e.key, which did not move: nothing to fix */
+	}
+	ms->items[ms->n] = it;
+	ms->ht[slot] = ++ms->n;
+	return 0;
+}
+
+/* map_set_free - release the set and every entry */
+void
+map_set_free(map_set *ms)
+{
+	size_t i;
+
+	if (ms == NULL)
+		return;
+	for (i = 0; i < ms->n; i++)
+		item_free(&ms->items[i]);
+	free(ms->items);
+	free(ms->ht);
+	free(ms);
+}
+
+/* map_set_kind - the kind the set was made for */
+enum map_kind
+map_set_kind(const map_set *ms)
+{
+	return ms->kind;
+}
+
+/* map_set_count - the number of entries */
+size_t
+map_set_count(const map_set *ms)
+{
+	return ms->n;
+}
+
+/* map_set_get - the i-th entry, in the order of map_set_add */
+const map_entry *
+map_set_get(const map_set *ms, size_t i)
+{
+	return i < ms->n ? &ms->items[i].e : NULL;
+}
+
+/* item_cmp - qsort: the order of lines in the rendered map */
+static int
+item_cmp(const void *a, const void *b)
+{
+	const map_item *x = *(const map_item *const *)a;
+	const map_item *y = *(const map_item *const *)b;
+	int c;
+
+	switch (x->kind) {
+	case MAP_CLIENT_CIDR:
+		if (x->family != y->family)
+			return x->family == AF_INET ? -1 : 1;
+		if (x->plen != y->plen)
+			return x->plen > y->plen ? -1 : 1;	/* most specific first */
+		return memcmp(x->addr, y->addr, sizeof(x->addr));
+	case MAP_HEADER_PCRE:
+		if ((c = strcmp(x->lname, y->lname)) != 0)
+			return c;
+		return strcmp(x->hval, y->hval);
+	default:
+		return strcmp(x->e.key, y->e.key);
+	}
+}
+
+/* sorted - the items in rendering order (the caller frees the array) */
+static const map_item **
+sorted(const map_set *ms)
+{
+	const map_item **v = xcalloc(ms->n + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < ms->n; i++)
+		v[i] = &ms->items[i];
+	if (ms->n > 1)
+		qsort(v, ms->n, sizeof(*v), item_cmp);
+	return v;
+}
+
+/* re_escape - n bytes as a PCRE literal that Postfix's parser leaves whole */
+static void
+re_escape(strbuf *out, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c >= 0x80)
+			sb_addc(out, (char)c);	/* >= 0x80: validated UTF-8 */
+		else if (c < 0x20 || c == 0x7f)
+			sb_printf(out, "\\x%02X", c);
+		else {
+			sb_addc(out, '\\');
+			sb_addc(out, (char)c);
+		}
+	}
+}
+
+/* render_item - one line of the map */
+static void
+render_item(strbuf *out, const map_item *it)
+{
+	const char *p;
+
+	switch (it->kind) {
+	case MAP_HEADER_PCRE:
+		sb_adds(out, "/^");
+		re_escape(out, it->e.key, it->hname_len);
+		sb_adds(out, ":[[:space:]]*(?-i:");
+		re_escape(out, it->hval, strlen(it->hval));
+		sb_adds(out, ")[[:space:]]*$/ ");
+		for (p = it->e.value; *p != '\0'; p++) {
+			if (*p == '$')
+				sb_addc(out, '$');
+			sb_addc(out, *p);
+		}
+		break;
+	default:
+		sb_adds(out, it->e.key);
+		sb_addc(out, '\t');
+		sb_adds(out, it->e.value);
+		break;
+	}
+	sb_addc(out, '\n');
+}
+
+/* map_render - append the text of the map file */
+void
+map_render(const map_set *ms, strbuf *out)
+{
+	const map_item **v = sorted(ms);
+	size_t i;
+
+	sb_printf(out, "# relayguard %s map: written by relayguard, "
+	    "local changes are overwritten\n", map_kind_name(ms->kind));
+	for (i = 0; i < ms->n; i++)
+		render_item(out, v[i]);
+	free(v);
+}
+
+/* cidr_contains - 1 if network n holds the network address of a */
+static int
+cidr_contains(const map_item *n, const map_item *a)
+{
+	int full = n->plen / 8, rest = n->plen % 8;
+
+	if (n->family != a->family)
+		return 0;
+	if (memcmp(n->addr, a->addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((n->addr[full] ^ a->addr[full]) &
+	    (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+/*
+ * verify_plan - the postmap -q - input (one key a line) and the output it
+ * must give ("KEY<TAB>RESULT" for every key, in order)
+ */
+static void
+verify_plan(const map_set *ms, strbuf *in, strbuf *want)
+{
+	const map_item **v = sorted(ms);
+	size_t i, j;
+
+	for (i = 0; i < ms->n; i++) {
+		const map_item *it = v[i], *answer = it;
+		char abuf[INET6_ADDRSTRLEN];
+
+		if (it->kind == MAP_CLIENT_CIDR) {
+			/* the first rule in file order that holds it */
+			for (j = 0; j < ms->n; j++)
+				if (cidr_contains(v[j], it)) {
+					answer = v[j];
+					break;
+				}
+			inet_ntop(it->family, it->addr, abuf, sizeof(abuf));
+			sb_adds(in, abuf);
+			sb_adds(want, abuf);
+		} else {
+			sb_adds(in, it->e.key);
+			sb_adds(want, it->e.key);
+		}
+		sb_addc(in, '\n');
+		sb_addc(want, '\t');
+		sb_adds(want, answer->e.value);
+		sb_addc(want, '\n');
+	}
+	free(v);
+}
+
+/* memfd_with - an anonymous file holding n bytes, positioned at 0 */
+static int
+memfd_with(const char *name, const char *p, size_t n)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	while (off < n) {
+		ssize_t w = write(fd, p + off, n - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* slurp_fd - read an anonymous file from its start into sb (at most max) */
+static void
+slurp_fd(int fd, strbuf *sb, size_t max)
+{
+	char buf[8192];
+	ssize_t r;
+
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return;
+	while ((r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (sb->len < max)
+			sb_add(sb, buf, (size_t)r);
+	}
+}
+
+/*
+ * run_postmap - run postmap with argv (argv[0] is the path), input on its
+ * standard input; its standard output and error into out and errout.
+ * Returns the wait status, or -1 (errno) if it could not be started.
+ */
+static int
+run_postmap(char *const argv[], const strbuf *input, strbuf *out,
+    strbuf *errout)
+{
+	int infd = -1, outfd = -1, errfd = -1, status = -1, saved;
+	pid_t pid;
+
+	if ((infd = memfd_with("rg-postmap-in", input ? input->s : "",
+	    input ? input->len : 0)) < 0 ||
+	    (outfd = memfd_create("rg-postmap-out", MFD_CLOEXEC)) < 0 ||
+	    (errfd = memfd_create("rg-postmap-err", MFD_CLOEXEC)) < 0)
+		goto end;
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		goto end;
+	if (pid == 0) {
+		const char *m;
+
+		if (dup2(infd, 0) < 0 || dup2(outfd, 1) < 0 ||
+		    dup2(errfd, 2) < 0)
+			_exit(126);
+		close_range(3, ~0U, 0);
+		execv(argv[0], argv);
+		m = strerror(errno);
+		if (write(2, "exec ", 5) < 0 ||
+		    write(2, argv[0], strlen(argv[0])) < 0 ||
+		    write(2, ": ", 2) < 0 || write(2, m, strlen(m)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			goto end;
+		}
+	}
+	if (out != NULL)
+		slurp_fd(outfd, out, (size_t)-1);
+	slurp_fd(errfd, errout, MAP_STDERR_MAX);
+end:
+	saved = errno;
+	if (infd >= 0)
+		close(infd);
+	if (outfd >= 0)
+		close(outfd);
+	if (errfd >= 0)
+		close(errfd);
+	errno = saved;
+	return status;
+}
+
+/* oneline - postmap's stderr for a message: lines joined, trimmed */
+static const char *
+oneline(strbuf *sb)
+{
+	size_t i;
+
+	while (sb->len > 0 && (sb->s[sb->len - 1] == '\n' ||
+	    sb->s[sb->len - 1] == ' '))
+		sb->s[--sb->len] = '\0';
+	for (i = 0; i < sb->len; i++)
+		if (sb->s[i] == '\n')
+			sb->s[i] = ';';
+		else if ((unsigned char)sb->s[i] < 0x20)
+			sb->s[i] = ' ';
+	return sb->len ? sb->s : "(no message)";
+}
+
+/* status_text - "exit status N" or "killed by signal N" */
+static void
+status_text(int status, char *buf, size_t bufsz)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, bufsz, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, bufsz, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, bufsz, "wait status %d", status);
+}
+
+/* same_content - 1 if the file at path holds exactly len bytes p */
+static int
+same_content(const char *path, const char *p, size_t len)
+{
+	char buf[65536];
+	size_t off = 0;
+	ssize_t r;
+	int fd, same = 1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	while (same && (r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			same = 0;
+		} else if ((size_t)r > len - off ||
+		    memcmp(buf, p + off, (size_t)r) != 0)
+			same = 0;
+		else
+			off += (size_t)r;
+	}
+	close(fd);
+	return same && off == len;
+}
+
+/* path_cat - a new string: a b c d */
+static char *
+path_cat(const char *a, const char *b, const char *c, const char *d)
+{
+	strbuf sb;
+
+	sb_init(&sb);
+	sb_adds(&sb, a);
+	sb_adds(&sb, b);
+	sb_adds(&sb, c);
+	sb_adds(&sb, d);
+	return sb.s;
+}
+
+/* write_new - create path exclusively (0644), write, fsync, close */
+static int
+write_new(const char *path, const char *p, size_t len, strbuf *err)
+{
+	size_t off = 0;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		sb_printf(err, "create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0644) < 0) {
+		sb_printf(err, "chmod %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, p + off, len - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			sb_printf(err, "write %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		sb_printf(err, "fsync %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		sb_printf(err, "close %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* fsync_path - fsync a file postmap wrote */
+static int
+fsync_path(const char *path, strbuf *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		sb_printf(err, "fsync %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* unlink_stale - remove path if it exists; -1 on another error */
+static int
+unlink_stale(const char *path, strbuf *err)
+{
+	if (unlink(path) < 0 && errno != ENOENT) {
+		sb_printf(err, "remove stale %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* name_ok - a plain file name: no '/', not hidden, not empty */
+static int
+name_ok(const char *name)
+{
+	size_t i;
+
+	if (name == NULL || name[0] == '\0' || name[0] == '.' ||
+	    strlen(name) > 200)
+		return 0;
+	for (i = 0; name[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* map_write - replace DIR/NAME (and its indexed file) atomically */
+int
+map_write(const map_writer_cfg *cfg, const char *name, const map_set *ms,
+    int *changed, char *err, size_t errsz)
+{
+	const char *type, *ext = NULL, *postmap;
+	char *live = NULL, *tmp = NULL, *live_idx = NULL, *tmp_idx = NULL;
+	char *typed = NULL, st[64], lb[MAP_ERR_SHOW + 8];
+	char *argv[8];
+	strbuf text, in, want, out, eout, step;
+	int dirfd = -1, rc = -1, made_tmp = 0, made_idx = 0, status, argc;
+
+	*changed = 0;
+	sb_init(&text);
+	sb_init(&in);
+	sb_init(&want);
+	sb_init(&out);
+	sb_init(&eout);
+	sb_init(&step);
+	if (cfg == NULL || cfg->directory == NULL || cfg->directory[0] == '\0') {
+		seterr(err, errsz, "%s map %s: no directory configured",
+		    map_kind_name(ms->kind), name ? name : "(null)");
+		goto end;
+	}
+	if (!name_ok(name)) {
+		seterr(err, errsz, "%s map in %s: bad file name \"%s\" (letters, "
+		    "digits, '.', '_', '-'; not starting with '.')",
+		    map_kind_name(ms->kind), cfg->directory, name ? name : "");
+		goto end;
+	}
+	postmap = cfg->postmap ? cfg->postmap : MAP_DEFAULT_POSTMAP;
+	if (is_indexed(ms->kind)) {
+		type = cfg->type ? cfg->type : "hash";
+		if (strcmp(type, "hash") == 0)
+			ext = ".db";
+		else if (strcmp(type, "lmdb") == 0)
+			ext = ".lmdb";
+		else if (strcmp(type, "cdb") == 0)
+			ext = ".cdb";
+		else {
+			seterr(err, errsz, "map %s/%s: unsupported map type "
+			    "\"%s\" (hash, lmdb or cdb)", cfg->directory, name,
+			    type);
+			goto end;
+		}
+	} else
+		type = ms->kind == MAP_CLIENT_CIDR ? "cidr" : "pcre";
+	live = path_cat(cfg->directory, "/", name, "");
+	tmp = path_cat(live, ".new", "", "");
+	live_idx = path_cat(live, ext ? ext : "", "", "");
+	tmp_idx = path_cat(tmp, ext ? ext : "", "", "");
+	typed = path_cat(type, ":", tmp, "");
+
+	map_render(ms, &text);
+
+	dirfd = open(cfg->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		sb_printf(&step, "open directory %s: %s",
+		    cfg->directory, strerror(errno));
+		goto fail;
+	}
+	if (flock(dirfd, LOCK_EX | LOCK_NB) < 0) {
+		sb_printf(&step, "lock directory %s: %s",
+		    cfg->directory, errno == EWOULDBLOCK ?
+		    "another writer holds it" : strerror(errno));
+		goto fail;
+	}
+	if (same_content(live, text.s, text.len) &&
+	    (ext == NULL || access(live_idx, F_OK) == 0)) {
+		rc = 0;		/* unchanged: touch nothing */
+		goto end;
+	}
+
+	/* 1. the source text beside the live one */
+	if (unlink_stale(tmp, &step) < 0 ||
+	    (ext && unlink_stale(tmp_idx, &step) < 0))
+		goto fail;
+	made_tmp = 1;
+	if (write_new(tmp, text.s, text.len, &step) < 0)
+		goto fail;
+
+	/* 2. postmap it (indexed types) */
+	argc = 0;
+	argv[argc++] = (char *)postmap;
+	if (cfg->config_directory) {
+		argv[argc++] = (char *)"-c";
+		argv[argc++] = (char *)cfg->config_directory;
+	}
+	if (ext) {
+		argv[argc++] = typed;
+		argv[argc] = NULL;
+		made_idx = 1;
+		status = run_postmap(argv, NULL, NULL, &eout);
+		if (status == -1) {
+			sb_printf(&step, "run %s: %s", postmap,
+			    strerror(errno));
+			goto fail;
+		}
+		if (status != 0 || strstr(eout.s, tmp) != NULL) {
+			status_text(status, st, sizeof(st));
+			sb_printf(&step, "postmap %s failed (%s): %s",
+			    typed, st, oneline(&eout));
+			goto fail;
+		}
+		if (fsync_path(tmp_idx, &step) < 0)
+			goto fail;
+		argc--;
+	}
+
+	/* 3. verify: every key gives its value back */
+	if (ms->n > 0) {
+		verify_plan(ms, &in, &want);
+		argv[argc++] = (char *)"-q";
+		argv[argc++] = (char *)"-";
+		argv[argc++] = typed;
+		argv[argc] = NULL;
+		sb_reset(&eout);
+		status = run_postmap(argv, &in, &out, &eout);
+		if (status == -1) {
+			sb_printf(&step, "run %s: %s", postmap,
+			    strerror(errno));
+			goto fail;
+		}
+		if ((status != 0 && !(WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 1)) || strstr(eout.s, tmp) != NULL ||
+		    strstr(eout.s, "fatal:") != NULL) {
+			status_text(status, st, sizeof(st));
+			sb_printf(&step, "verify with postmap -q "
+			    "%s failed (%s): %s", typed, st, oneline(&eout));
+			goto fail;
+		}
+		if (out.len != want.len || memcmp(out.s, want.s, out.len) != 0) {
+			size_t i = 0, ls = 0;
+
+			while (i < out.len && i < want.len && out.s[i] == want.s[i])
+				if (out.s[i++] == '\n')
+					ls = i;
+			want.s[strcspn(want.s + ls, "\n") + ls] = '\0';
+			sb_printf(&step, "verify with postmap -q %s: "
+			    "Postfix does not read back \"%s\"%s", typed,
+			    shown(want.s + ls, lb, sizeof(lb)),
+			    eout.len ? "; postmap said: " : "");
+			if (eout.len)
+				sb_adds(&step, oneline(&eout));
+			goto fail;
+		}
+	}
+
+	/* 4. rename over the live map: what Postfix reads first */
+	if (ext && rename(tmp_idx, live_idx) < 0) {
+		sb_printf(&step, "rename %s to %s: %s", tmp_idx,
+		    live_idx, strerror(errno));
+		goto fail;
+	}
+	made_idx = 0;
+	if (rename(tmp, live) < 0) {
+		sb_printf(&step, "rename %s to %s: %s", tmp, live,
+		    strerror(errno));
+		goto fail;
+	}
+	made_tmp = 0;
+	*changed = 1;
+	if (fsync(dirfd) < 0) {
+		sb_printf(&step, "fsync directory %s: %s",
+		    cfg->directory, strerror(errno));
+		goto fail;
+	}
+	rc = 0;
+	goto end;
+fail:
+	seterr(err, errsz, "%s map %s: %s", map_kind_name(ms->kind), live,
+	    step.s);
+end:
+	if (made_idx)
+		unlink(tmp_idx);
+	if (made_tmp)
+		unlink(tmp);
+	if (dirfd >= 0)
+		close(dirfd);	/* releases the lock */
+	sb_free(&text);
+	sb_free(&in);
+	sb_free(&want);
+	sb_free(&out);
+	sb_free(&eout);
+	sb_free(&step);
+	free(live);
+	free(tmp);
+	free(live_idx);
+	free(tmp_idx);
+	free(typed);
+	return rc;
+}
