@@ -185,9 +185,14 @@ host_intern(assembler *a, const logline *ll)
 	if (n > 0 && (nul = memchr(p, '\0', n)) != NULL)
 		n = (size_t)(nul - p);
 	if (n == 0) {
-		if (a->opt.default_host != NULL && *a->opt.default_host)
-			return a->opt.default_host;
-		return a->last_host != NULL ? a->last_host : "";
+		/* a line without a host (rspamd's own log): the configured
+		 * one, interned like any other so that it meets Postfix's */
+		if (a->opt.default_host != NULL && *a->opt.default_host) {
+			p = a->opt.default_host;
+			n = strlen(p);
+		} else {
+			return a->last_host != NULL ? a->last_host : "";
+		}
 	}
 	if (a->last_host != NULL && a->last_hostlen == n
 	    && memcmp(a->last_host, p, n) == 0)

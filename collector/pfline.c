@@ -888,8 +888,17 @@ parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 			open--;
 		if (open <= q + 3 || open[-1] != ' ')
 			return;
-		ev->spam = open[-2] == 'T';
+		/*
+		 * The letter before the action is not the verdict: T says
+		 * "not a ham action" (greylist included), S that the scan was
+		 * skipped (GTUBE forces its action). The action says it.
+		 */
 		set(&ev->filter_action, open + 1, ae);
+		ev->spam = eq(ev->filter_action.p, ev->filter_action.n,
+		    LIT("reject")) || eq(ev->filter_action.p,
+		    ev->filter_action.n, LIT("add header"))
+		    || eq(ev->filter_action.p, ev->filter_action.n,
+		    LIT("rewrite subject"));
 		sl = r + 4;
 		se = memchr(sl, ']', (size_t)(end - sl));
 		if (se == NULL)

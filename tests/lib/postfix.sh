@@ -29,9 +29,27 @@
 #   PF_HOSTNAME (relay.example.test)  PF_LOCAL_DOMAIN (relay.example.test)
 #   PF_DOMAIN_REJECT PF_DOMAIN_DEFER PF_DOMAIN_DATAREJ PF_DOMAIN_DOWN (test domains)
 #   PF_MYNETWORKS  PF_USERS (user:password list, space separated)
+#   PF_MILTER_HEADER_CHECKS (the milter_header_checks file; empty without
+#   PF_MILTER)
 #
 # Knobs (set before pf_start): PF_LONG_QUEUE_IDS=yes for long queue IDs;
-# PF_EXTRA_MAIN="name = value;name2 = value2" extra main.cf settings.
+# PF_EXTRA_MAIN="name = value;name2 = value2" extra main.cf settings (applied
+# last, so they can override anything below).
+# PF_MILTER=inet:127.0.0.1:PORT puts a milter (e.g. tests/lib/rspamd.sh's
+# inet:127.0.0.1:$RS_PORT) in front of smtpd with what a content filter needs:
+#   smtpd_milters = $PF_MILTER
+#   milter_default_action = $PF_MILTER_DEFAULT_ACTION (default tempfail: a
+#       milter that is down or times out shows as 451 4.7.1 to the client and
+#       fails the test, instead of mail passing unscanned and verdicts silently
+#       missing)
+#   milter_protocol = 6
+#   milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr}
+#       {mail_host} {mail_mailer}  (i: rspamd logs "qid: <QID>", {auth_authen}:
+#       "user: LOGIN")
+#   milter_header_checks = pcre:$PF_MILTER_HEADER_CHECKS ($PF_CONF/
+#       milter_header_checks): /^X-Spam(-Status|-Flag)?:/ INFO, so the headers
+#       the milter adds are logged as "cleanup: QID: milter-header-info: ..."
+# Unset (the default), main.cf has no milter settings at all.
 #
 # Test users (Dovecot passwd-file, PLAIN passwords):
 #   alice@example.com / alice-pw   bob@example.com / bob-pw   carol@example.net / carol-pw
@@ -194,6 +212,23 @@ readme_directory = no
 down_initial_destination_concurrency = 1
 down_destination_concurrency_failed_cohort_limit = 1
 EOF
+    PF_MILTER_HEADER_CHECKS=
+    if [ -n "${PF_MILTER:-}" ]; then
+        PF_MILTER_HEADER_CHECKS=$PF_CONF/milter_header_checks
+        cat > "$PF_MILTER_HEADER_CHECKS" <<'EOF'
+# headers added by a milter (rspamd's X-Spam, X-Spam-Status, X-Spam-Flag)
+/^X-Spam(-Status|-Flag)?:/      INFO
+EOF
+        cat >> "$PF_CONF/main.cf" <<EOF
+# the content filter (PF_MILTER)
+smtpd_milters = $PF_MILTER
+milter_default_action = ${PF_MILTER_DEFAULT_ACTION:-tempfail}
+milter_protocol = 6
+milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
+milter_header_checks = pcre:$PF_MILTER_HEADER_CHECKS
+EOF
+    fi
+    export PF_MILTER_HEADER_CHECKS
     if [ -n "${PF_EXTRA_MAIN:-}" ]; then
         local setting
         while IFS= read -r setting; do
