@@ -9,24 +9,30 @@ RG0=${RELAYGUARD:-$top/build/relayguard}
 [ -x "$RG0" ] || { echo "FAIL: $suite: no relayguard binary at $RG0"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: $suite: needs root to run a private Postfix"; exit 0; }
 . "$top/tests/lib/postfix.sh"
+. "$top/tests/lib/rspamd.sh"
 work=$(mktemp -d /tmp/rg-analyze.XXXXXX); chmod 755 "$work"
 cp "$RG0" "$work/relayguard"; RG=$work/relayguard
-cleanup() { pf_stop; [ "${RG_KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"; }
+cleanup() { pf_stop; rs_stop; [ "${RG_KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"; }
 trap cleanup EXIT
 trap "exit 130" INT TERM HUP
 ok() { if [ "$1" = 0 ]; then echo "PASS: $suite: $2"; else echo "FAIL: $suite: $2${3:+: $3}"; fi; }
 
-pf_start "$work/pf" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
+# a real content filter: rspamd as a milter (GTUBE gives a spam reject)
+rs_start "$work/rs" 2> "$work/rs.err" || { cat "$work/rs.err"; echo "FAIL: $suite: rspamd did not start"; exit 1; }
+PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$work/pf" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
 cat > "$work/rg.ini" <<INI
 [global]
 database = $work/rg.db
 map_directory = $work/maps
 postfix_config_directory = $PF_CONF
 admin_contact = abuse@example.org
+hostname = relay
 [parse]
 timezone = UTC
 [source postfix]
 path = $PF_LOG
+[source rspamd]
+path = $RS_LOG
 [defaults]
 spam_lock_threshold = 2
 lock_timeout = 1h
@@ -34,6 +40,13 @@ lock_timeout = 1h
 [user "bob@example.com"]
 [user "127.0.0.10/31"]
 type = ip
+[user "127.0.0.20"]
+type = ip
+auto_lock = no
+identification = header
+identity_headers = X-Client-ID
+[identity_header "X-Client-ID"]
+regex = ^tenant-([0-9]+)
 INI
 "$RG" -c "$work/rg.ini" check-config > /dev/null; ok $? "the test configuration is valid"
 "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; rc=$?
@@ -104,4 +117,41 @@ later=$(date -u -d '+11 minutes' +%Y-%m-%dT%H:%M:%SZ)
 grep -q 'action=unlock kind=user user="bob@example.com" rule=timeout' "$work/a4.out"; ok $? "analyze ends it at its time" "$(head -c 300 "$work/a4.out")"
 out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "after the timeout Postfix accepts again" "$out"
+
+# 5. spam from a real content filter locks the SASL user: GTUBE twice
+GTUBE='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+for i in 1 2; do
+    out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org --body "$GTUBE")
+    grep -q 'REFUSED 554 5.7.1 Gtube' <<<"$out" || echo "FAIL: $suite: GTUBE $i was not refused by rspamd: $out"
+done
+# a client-written X-Spam-Flag from bob does not count
+for i in 1 2 3; do send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org --header "X-Spam-Flag: YES" > /dev/null; done
+pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1; sleep 1
+"$RG" -c "$work/rg.ini" collect --once --quiet; ok $? "collect the Postfix and rspamd logs"
+"$RG" -c "$work/rg.ini" analyze > "$work/a5.out" 2>&1
+grep -q 'action=lock kind=user user="alice@example.com" rule=spam' "$work/a5.out"; ok $? "2 spam from rspamd lock alice" "$(grep action= "$work/a5.out" | head -c 400)"
+! grep -q 'user="bob@example.com" rule=spam' "$work/a5.out"; ok $? "a client-written X-Spam-Flag does not lock bob"
+out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org)
+grep -q 'REFUSED 450 4\.7\.1 .*sending locked: spam, until' <<<"$out"; ok $? "Postfix refuses the spam-locked user, saying why and until when" "$out"
+out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org)
+grep -q '^SENT' <<<"$out"; ok $? "bob still relays" "$out"
+out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to abuse@example.org)
+grep -q '^SENT' <<<"$out"; ok $? "alice still reaches the admin contact" "$out"
+
+# 6. a header identity (regex capture) locks alone, through header_checks
+for i in 1 2; do
+    send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-7/app$i" --body "$GTUBE" > /dev/null
+done
+pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1; sleep 1
+"$RG" -c "$work/rg.ini" collect --once --quiet
+"$RG" -c "$work/rg.ini" analyze > "$work/a6.out" 2>&1
+grep -q 'action=lock kind=identity user="127.0.0.20" identity="7" rule=spam' "$work/a6.out"; ok $? "the identity tenant-7 is locked" "$(grep action= "$work/a6.out" | head -c 400)"
+grep -q 'action=reload' "$work/a6.out"; ok $? "the pcre map changed: Postfix reloaded"
+sleep 1
+out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-7/app1")
+grep -q 'REFUSED 451 4\.7\.1 .*sending locked' <<<"$out"; ok $? "the locked identity is refused at the header (451 4.7.1)" "$out"
+out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-9/app1")
+grep -q '^SENT' <<<"$out"; ok $? "another identity of the same user passes" "$out"
+out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-77/app1")
+grep -q '^SENT' <<<"$out"; ok $? "an identity that only starts like it passes" "$out"
 exit 0
