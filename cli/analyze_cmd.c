@@ -62,9 +62,9 @@ close_all(rg_config *cfg, rul_policy *pol, rg_store *st)
 	cfg_free(cfg);
 }
 
-/* take_lock - one analyzer at a time: a lock file beside the maps */
-static int
-take_lock(const rg_config *cfg)
+/* cli_analyze_lock - one analyzer at a time: a lock file beside the maps */
+int
+cli_analyze_lock(const rg_config *cfg)
 {
 	char path[1100];
 	int fd;
@@ -129,7 +129,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if ((lockfd = dry ? -2 : take_lock(cfg)) == -1) {
+	if ((lockfd = dry ? -2 : cli_analyze_lock(cfg)) == -1) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
 	}
@@ -145,6 +145,32 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	if (lockfd >= 0)
 		close(lockfd);
 	close_all(cfg, pol, st);
+	return rc;
+}
+
+/*
+ * cli_analyze_once - decide and write the maps now (collect --analyze);
+ * 0 on success, the error printed otherwise.
+ */
+int
+cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st)
+{
+	ana_result res;
+	char err[1024];
+	int fd, rc = 0;
+
+	if ((fd = cli_analyze_lock(cfg)) < 0)
+		return -1;
+	memset(&res, 0, sizeof(res));
+	if (ana_decide(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	    sizeof(err)) != 0
+	    || ana_maps(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	    sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		rc = -1;
+	}
+	fflush(stdout);
+	close(fd);
 	return rc;
 }
 
@@ -201,7 +227,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if ((lockfd = take_lock(cfg)) < 0) {
+	if ((lockfd = cli_analyze_lock(cfg)) < 0) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
 	}

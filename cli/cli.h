@@ -5,7 +5,9 @@
 #ifndef RG_CLI_H
 #define RG_CLI_H
 
+#include "../collector/store.h"
 #include "../rules/config.h"
+#include "../rules/policy.h"
 
 #define EX_OK_ 0
 #define EX_USAGE_ 64
@@ -33,5 +35,8 @@ int cmd_analyze(const cli_ctx *cx, int argc, char **argv);
 int cmd_lockctl(const cli_ctx *cx, int argc, char **argv);
 int cmd_users(const cli_ctx *cx, int argc, char **argv);
 int cmd_postfix_config(const cli_ctx *cx, int argc, char **argv);
+int cli_analyze_lock(const rg_config *cfg);
+int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,
+    rg_store *st);
 
 #endif

@@ -317,7 +317,7 @@ collect_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: relayguard [-c CONFIG] collect --once | --follow "
-	    "[--quiet]\n\n"
+	    "[--quiet] [--analyze]\n\n"
 	    "Reads every [source NAME] of the configuration from its saved "
 	    "position and\nstores one record per message in the database "
 	    "([global] database),\nexactly once: a crash or kill at any moment "
@@ -329,7 +329,10 @@ collect_usage(FILE *out)
 	    "             lines or batch_interval; SIGTERM/SIGINT commit and "
 	    "exit; SIGHUP\n"
 	    "             rereads the configuration and reopens the sources\n"
-	    "  --quiet    no progress bar\n");
+	    "  --quiet    no progress bar\n"
+	    "  --analyze  run the analyzer after every committed batch "
+	    "(--follow) or at\n"
+	    "             the end (--once): lower latency than a timer\n");
 }
 
 /* ensure_dir - create the database's directory if it is missing */
@@ -354,6 +357,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		{ "once", no_argument, NULL, 'o' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "analyze", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -365,13 +369,15 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	int ch, rc, once = 0, follow = 0, quiet = 0, i, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
 	    stats_lines = 0;
-	int tty, in_txn = 0;
+	int tty, in_txn = 0, analyze = 0;
+	rul_policy *pol = NULL;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': once = 1; break;
 		case 'f': follow = 1; break;
 		case 'q': quiet = 1; break;
+		case 'a': analyze = 1; break;
 		case 'h': collect_usage(stdout); return EX_OK_;
 		default: collect_usage(stderr); return EX_USAGE_;
 		}
@@ -386,6 +392,11 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	if (c.cfg->nsources == 0) {
 		log_warnx("collect: %s has no [source NAME] section",
 		    c.cfg->file ? c.cfg->file : "the configuration");
+		cfg_free(c.cfg);
+		return EX_CONFIG_;
+	}
+	if (analyze && (pol = rul_new(c.cfg, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
 		cfg_free(c.cfg);
 		return EX_CONFIG_;
 	}
@@ -467,6 +478,9 @@ reload:
 				goto out;
 			}
 			in_txn = 0;
+			/* --analyze: decide and write the maps after every batch */
+			if (analyze && c.batch_lines > 0 && follow)
+				cli_analyze_once(c.cfg, pol, c.st);
 			c.batch_lines = 0;
 		}
 		if (tty && now - last_prog > 250000) {
@@ -509,13 +523,26 @@ reload:
 			log_warnx("collect: SIGHUP: the configuration has errors; "
 			    "going on with the old one");
 		} else {
-			cfg_free(c.cfg);
-			c.cfg = ncfg;
+			rul_policy *np = analyze ? rul_new(ncfg, err, sizeof(err))
+			    : NULL;
+
+			if (analyze && np == NULL) {
+				log_warnx("collect: SIGHUP: %s; going on with the "
+				    "old configuration", err);
+				cfg_free(ncfg);
+			} else {
+				rul_free(pol);
+				pol = np;
+				cfg_free(c.cfg);
+				c.cfg = ncfg;
+			}
 		}
 		log_warnx("collect: SIGHUP: configuration reread, sources "
 		    "reopened");
 		goto reload;
 	}
+	if (analyze && once)
+		cli_analyze_once(c.cfg, pol, c.st);
 	if (once) {
 		long long pruned = store_prune(c.st, now_usec()
 		    - c.cfg->retention * 1000000LL, c.cfg->prune_batch);
@@ -529,6 +556,7 @@ reload:
 out:
 	if (in_txn)
 		store_rollback(c.st);
+	rul_free(pol);
 	close_inputs(&c);
 	prs_free(c.p);
 	store_close(c.st);

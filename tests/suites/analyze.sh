@@ -38,6 +38,7 @@ spam_lock_threshold = 2
 lock_timeout = 1h
 [user "alice@example.com"]
 [user "bob@example.com"]
+[user "carol@example.net"]
 [user "127.0.0.10/31"]
 type = ip
 [user "127.0.0.20"]
@@ -154,4 +155,18 @@ out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --
 grep -q '^SENT' <<<"$out"; ok $? "another identity of the same user passes" "$out"
 out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-77/app1")
 grep -q '^SENT' <<<"$out"; ok $? "an identity that only starts like it passes" "$out"
+# 7. collect --follow --analyze: the lock follows within seconds
+"$RG" -c "$work/rg.ini" collect --follow --quiet --analyze > "$work/follow.out" 2>&1 &
+fpid=$!
+sleep 1
+for i in 1 2; do send --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org --body "$GTUBE" > /dev/null; done
+locked=1
+for _ in $(seq 1 40); do
+    if grep -q 'user="carol@example.net" rule=spam' "$work/follow.out" 2>/dev/null; then locked=0; break; fi
+    sleep 0.25
+done
+ok $locked "collect --follow --analyze locks within seconds" "$(tail -c 300 "$work/follow.out")"
+out=$(send --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org)
+grep -q 'REFUSED 450 4\.7\.1 .*sending locked: spam' <<<"$out"; ok $? "and Postfix refuses the user at once" "$out"
+kill -TERM "$fpid"; wait "$fpid"; ok $? "the follower exits 0 on SIGTERM"
 exit 0
