@@ -64,23 +64,31 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/librelayguard.a
 deps:
 	scripts/install-deps test
 
-# The main job on the bundled samples: parse them, then collect them into a
-# demo database and show what it holds.
+# The main job on the bundled samples: parse them, collect them into a demo
+# database, analyze (with a manual lock to show the maps it writes).
 DEMO := $(B)/demo
 demo:
-	@scripts/install-deps build
+	@scripts/install-deps demo
 	@$(MAKE) --no-print-directory $(B)/relayguard
-	@echo "== relayguard parse samples/relay.log (first 3 of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l) records)"
-	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 3
-	@rm -rf $(DEMO) && mkdir -p $(DEMO)
-	@printf '[global]\ndatabase = %s/relayguard.db\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n' \
-	    "$(CURDIR)/$(DEMO)" "$(CURDIR)" > $(DEMO)/relayguard.ini
-	@echo "== relayguard -c $(DEMO)/relayguard.ini collect --once"
+	@echo "== relayguard parse samples/relay.log (first 2 of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l) records)"
+	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 2
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)/maps && touch $(DEMO)/main.cf
+	@printf '[global]\ndatabase = %s/relayguard.db\nmap_directory = %s/maps\npostfix_config_directory = %s\nadmin_contact = abuse@example.org\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n[user "alice@example.com"]\n[user "bob@example.com"]\n[user "127.0.0.10/31"]\ntype = ip\n' \
+	    "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)" > $(DEMO)/relayguard.ini
+	@echo "== relayguard collect --once (config: $(DEMO)/relayguard.ini)"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini collect --once --quiet
-	@echo "== relayguard messages (first 8)"
-	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages | head -n 9
+	@echo "== relayguard messages (first 6)"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages | head -n 7
 	@echo "== relayguard stats"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini stats
+	@echo "== relayguard analyze --now 2026-11-28T18:00:00Z"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini analyze --now 2026-11-28T18:00:00Z
+	@echo "== relayguard lock user bob@example.com --reason demo --for 1h"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini lock user bob@example.com --reason demo --for 1h
+	@echo "== relayguard users"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini users
+	@echo "== the maps Postfix reads ($(DEMO)/maps)"
+	@for m in sasl_access client_access admin_access header_static; do echo "-- $$m"; cat $(DEMO)/maps/$$m; done
 
 test:
 	@scripts/install-deps test

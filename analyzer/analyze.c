@@ -1080,9 +1080,18 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		/* cidr: and pcre: maps are read at process start */
 		char cmd[1200];
 
-		snprintf(cmd, sizeof(cmd), "postfix -c '%s' reload >/dev/null 2>&1",
-		    cfg->postfix_config_directory);
-		if (strchr(cfg->postfix_config_directory, '\'') == NULL
+		snprintf(cmd, sizeof(cmd), "postfix -c '%s' status >/dev/null "
+		    "2>&1", cfg->postfix_config_directory);
+		if (strchr(cfg->postfix_config_directory, '\'') != NULL) {
+			fprintf(log, "action=reload result=failed reason=\"a quote "
+			    "in postfix_config_directory\"\n");
+		} else if (system(cmd) != 0) {
+			/* not running: it reads the new maps when it starts */
+			fprintf(log, "action=reload result=skipped reason=\"Postfix "
+			    "is not running\" postfix=%s\n",
+			    cfg->postfix_config_directory);
+		} else if (snprintf(cmd, sizeof(cmd), "postfix -c '%s' reload "
+		    ">/dev/null 2>&1", cfg->postfix_config_directory) > 0
 		    && system(cmd) == 0) {
 			res->reloaded = 1;
 			fprintf(log, "action=reload postfix=%s\n",
