@@ -404,3 +404,243 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	cfg_free(cfg);
 	return EX_OK_;
 }
+
+/* cmd_explain - the locks, decisions and recent spam behind a user's state */
+int
+cmd_explain(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	rul_policy *pol;
+	rg_store *st;
+	sqlite3_stmt *q;
+	const rul_user *u;
+	const char *name, *slash;
+	char uname[512];
+	int rc, n = 0;
+
+	if (argc != 3 || (strcmp(argv[1], "user") != 0
+	    && strcmp(argv[1], "identity") != 0)) {
+		printf("usage: relayguard [-c CONFIG] explain user|identity NAME\n\n"
+		    "The locks, the decisions (events) and the recent spam "
+		    "verdicts behind a\nuser's or an identity's (USER/IDENTITY) "
+		    "state.\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? EX_OK_
+		    : EX_USAGE_;
+	}
+	name = argv[2];
+	snprintf(uname, sizeof(uname), "%s", name);
+	if (strcmp(argv[1], "identity") == 0 && (slash = strchr(name, '/')))
+		uname[slash - name] = '\0';
+	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
+		return rc;
+	if ((u = rul_user_named(pol, uname)) == NULL) {
+		log_warnx("explain: no [user %s] in the configuration", uname);
+		close_all(cfg, pol, st);
+		return EX_DATAERR_;
+	}
+	printf("user %s (type %s, identification %s): spam threshold %lld in "
+	    "%llds, lock timeout %llds, %lld automatic unlocks allowed\n",
+	    u->name, u->cfg->type, u->cfg->identification,
+	    u->cfg->spam_lock_threshold, u->cfg->spam_lock_window,
+	    u->cfg->lock_timeout, u->cfg->max_unlocks_by_timeout);
+	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
+	    "since, COALESCE(until, 0), detail FROM locks WHERE user = ?1",
+	    -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			char t1[64], t2[64] = "unlock";
+
+			rgt_format(t1, sqlite3_column_int64(q, 3));
+			if (sqlite3_column_int64(q, 4))
+				rgt_format(t2, sqlite3_column_int64(q, 4));
+			printf("  lock: %s%s%s reason=%s since=%s until=%s %s\n",
+			    sqlite3_column_text(q, 0), *sqlite3_column_text(q, 1)
+			    ? " " : "", sqlite3_column_text(q, 1),
+			    sqlite3_column_text(q, 2), t1, t2,
+			    sqlite3_column_text(q, 5) ? (const char *)
+			    sqlite3_column_text(q, 5) : "");
+			n++;
+		}
+		sqlite3_finalize(q);
+	}
+	if (n == 0)
+		printf("  not locked\n");
+	printf("decisions (newest first):\n");
+	if (sqlite3_prepare_v2(store_db(st), "SELECT ts, action, kind, identity, "
+	    "rule, COALESCE(detail, '') FROM events WHERE user = ?1 ORDER BY ts "
+	    "DESC, id DESC LIMIT 20", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			char t[64];
+
+			rgt_format(t, sqlite3_column_int64(q, 0));
+			printf("  %s %s %s%s%s rule=%s %s\n", t,
+			    sqlite3_column_text(q, 1), sqlite3_column_text(q, 2),
+			    *sqlite3_column_text(q, 3) ? " " : "",
+			    sqlite3_column_text(q, 3), sqlite3_column_text(q, 4),
+			    sqlite3_column_text(q, 5));
+		}
+		sqlite3_finalize(q);
+	}
+	printf("spam verdicts of its messages (newest first):\n");
+	if (sqlite3_prepare_v2(store_db(st), "SELECT m.first_seen, m.host, "
+	    "COALESCE(m.queue_id, 'NOQUEUE'), m.sasl_username, m.client_ip, "
+	    "m.sender, v.source, v.score FROM messages m JOIN verdicts v ON "
+	    "v.message = m.id WHERE v.spam = 1 ORDER BY m.first_seen DESC "
+	    "LIMIT 500", -1, &q, NULL) == SQLITE_OK) {
+		n = 0;
+		while (sqlite3_step(q) == SQLITE_ROW && n < 20) {
+			char t[64];
+
+			if (rul_user_of(pol, (const char *)sqlite3_column_text(q, 3),
+			    (const char *)sqlite3_column_text(q, 4),
+			    (const char *)sqlite3_column_text(q, 5)) != u)
+				continue;
+			rgt_format(t, sqlite3_column_int64(q, 0));
+			printf("  %s %s %s sender=%s source=%s score=%s%s\n", t,
+			    sqlite3_column_text(q, 1), sqlite3_column_text(q, 2),
+			    sqlite3_column_text(q, 5) ? (const char *)
+			    sqlite3_column_text(q, 5) : "-",
+			    sqlite3_column_text(q, 6), sqlite3_column_text(q, 7)
+			    ? (const char *)sqlite3_column_text(q, 7) : "-",
+			    rul_trusted(pol, (const char *)sqlite3_column_text(q,
+			    6)) ? "" : " (not trusted)");
+			n++;
+		}
+		sqlite3_finalize(q);
+	}
+	close_all(cfg, pol, st);
+	return EX_OK_;
+}
+
+/* has_word - does a Postfix list contain the word (up to , or space)? */
+static const char *
+find_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = list;
+
+	while ((p = strstr(p, word)) != NULL) {
+		if ((p == list || strchr(" ,\t", p[-1])) && (p[n] == '\0'
+		    || strchr(" ,\t", p[n])))
+			return p;
+		p += n;
+	}
+	return NULL;
+}
+
+/* cmd_check_postfix - is Postfix wired to relayguard's maps? */
+int
+cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	char cmd[1200], line[8192], rr[8192] = "", hc[4096] = "",
+	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "";
+	FILE *fp;
+	int rc, problems = 0;
+	const char *pos, *p1, *p2;
+	char want[1200];
+
+	if (argc > 1) {
+		printf("usage: relayguard [-c CONFIG] check-postfix\n\nReads "
+		    "`postconf -n` of [global] postfix_config_directory and says "
+		    "what is\nmissing or in the wrong order for relayguard's "
+		    "maps to be enforced.\n");
+		return strcmp(argv[1], "--help") == 0 ? EX_OK_ : EX_USAGE_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	snprintf(cmd, sizeof(cmd), "postconf -c '%s' -n 2>&1",
+	    cfg->postfix_config_directory);
+	if (strchr(cfg->postfix_config_directory, '\'') != NULL
+	    || (fp = popen(cmd, "r")) == NULL) {
+		log_warnx("check-postfix: cannot run postconf");
+		cfg_free(cfg);
+		return EX_UNAVAILABLE_;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *v;
+		size_t l;
+
+		line[strcspn(line, "\n")] = '\0';
+		l = strlen(line);
+		if (l >= 2 && strcmp(line + l - 2, " =") == 0) {
+			/* "name =": an empty value */
+			line[l - 2] = '\0';
+			v = line + l;
+		} else if ((v = strstr(line, " = ")) != NULL) {
+			*v = '\0';
+			v += 3;
+		} else {
+			continue;
+		}
+		if (strcmp(line, "smtpd_recipient_restrictions") == 0)
+			snprintf(rr, sizeof(rr), "%s", v);
+		else if (strcmp(line, "header_checks") == 0)
+			snprintf(hc, sizeof(hc), "%s", v);
+		else if (strcmp(line, "smtpd_sasl_auth_enable") == 0)
+			snprintf(sasl, sizeof(sasl), "%s", v);
+		else if (strcmp(line, "nested_header_checks") == 0)
+			snprintf(nested, sizeof(nested), "%s", v);
+		else if (strcmp(line, "parent_domain_matches_subdomains") == 0)
+			snprintf(pdms, sizeof(pdms), "%s", v);
+		else if (strcmp(line, "sender_bcc_maps") == 0)
+			snprintf(bcc, sizeof(bcc), "%s", v);
+	}
+	if (pclose(fp) != 0) {
+		log_warnx("check-postfix: postconf -c %s failed",
+		    cfg->postfix_config_directory);
+		cfg_free(cfg);
+		return EX_UNAVAILABLE_;
+	}
+#define PROBLEM(...) do { printf(__VA_ARGS__); putchar('\n'); problems++; } while (0)
+	if (strcmp(sasl, "yes") != 0)
+		PROBLEM("smtpd_sasl_auth_enable is not yes: check_sasl_access "
+		    "does nothing without SASL");
+	p1 = find_word(rr, "permit_sasl_authenticated");
+	p2 = find_word(rr, "permit_mynetworks");
+	{
+		static const char *maps[] = { "sasl_access", "client_access",
+		    "sender_access" };
+		size_t i;
+
+		for (i = 0; i < 3; i++) {
+			snprintf(want, sizeof(want), "%s/%s", cfg->map_directory,
+			    maps[i]);
+			if ((pos = strstr(rr, want)) == NULL)
+				PROBLEM("smtpd_recipient_restrictions does not list %s",
+				    want);
+			else if ((p1 && p1 < pos) || (p2 && p2 < pos))
+				PROBLEM("smtpd_recipient_restrictions lists %s after "
+				    "permit_sasl_authenticated or permit_mynetworks: "
+				    "the lock is never checked", want);
+		}
+		snprintf(want, sizeof(want), "%s/admin_access",
+		    cfg->map_directory);
+		if (*cfg->admin_contact && strstr(rr, want) == NULL)
+			PROBLEM("smtpd_recipient_restrictions does not let the "
+			    "admin contact through (%s)", want);
+	}
+	snprintf(want, sizeof(want), "%s/header_checks", cfg->map_directory);
+	if (strstr(hc, want) == NULL)
+		PROBLEM("header_checks does not list pcre:%s: header identity "
+		    "locks are not enforced", want);
+	else if (strstr(hc, want) != hc + strlen("pcre:"))
+		PROBLEM("header_checks: pcre:%s must come first (the first "
+		    "match wins)", want);
+	if (strcmp(nested, "") != 0)
+		PROBLEM("nested_header_checks is not empty: an attached message "
+		    "could inject an identity header");
+	if (strcmp(pdms, "-") == 0 || find_word(pdms, "smtpd_access_maps"))
+		PROBLEM("parent_domain_matches_subdomains includes "
+		    "smtpd_access_maps: a domain key in sender_access also "
+		    "matches its subdomains");
+	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
+	if (strstr(bcc, want) == NULL)
+		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
+	if (problems == 0)
+		printf("Postfix at %s is wired to relayguard's maps\n",
+		    cfg->postfix_config_directory);
+	cfg_free(cfg);
+	return problems ? 1 : EX_OK_;
+}

@@ -55,6 +55,8 @@ ok $rc "a first analyze writes every (empty) map" "$(head -c 300 "$work/a0.out")
 for m in sasl_access sender_access client_access header_checks header_static admin_access sender_bcc; do
     [ -f "$work/maps/$m" ] || echo "FAIL: $suite: map $m missing"
 done
+"$RG" -c "$work/rg.ini" check-postfix > "$work/cp0.out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'does not list .*sasl_access' "$work/cp0.out"; ok $? "check-postfix finds the maps missing before wiring (exit $rc)" "$(head -c 200 "$work/cp0.out")"
 # wire it in with exactly the lines postfix-config prints
 "$RG" -c "$work/rg.ini" postfix-config > "$work/postfix-config.out"
 python3 - "$work/postfix-config.out" > "$work/settings" <<'PY'
@@ -77,6 +79,7 @@ PY
 while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s" || echo "FAIL: $suite: postconf -e $s"; done < "$work/settings"
 postfix -c "$PF_CONF" reload >/dev/null 2>&1; sleep 1
 send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$PF_PORT" "$@" 2>&1; }
+"$RG" -c "$work/rg.ini" check-postfix > "$work/cp1.out" 2>&1; ok $? "check-postfix is satisfied with postfix-config's lines" "$(head -c 300 "$work/cp1.out")"
 # a fresh session each time: Postfix re-reads a changed map at its next connection
 out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "before any lock alice relays" "$out"
@@ -136,6 +139,9 @@ out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dav
 grep -q 'REFUSED 450 4\.7\.1 .*sending locked: spam, until' <<<"$out"; ok $? "Postfix refuses the spam-locked user, saying why and until when" "$out"
 out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "bob still relays" "$out"
+"$RG" -c "$work/rg.ini" explain user alice@example.com > "$work/explain.out" 2>&1
+grep -q 'lock: user reason=spam' "$work/explain.out" && [ "$(grep -c 'source=rspamd' "$work/explain.out")" -ge 2 ]
+ok $? "explain shows the lock and the rspamd verdicts behind it" "$(head -c 400 "$work/explain.out")"
 out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to abuse@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "alice still reaches the admin contact" "$out"
 
