@@ -563,7 +563,60 @@ cmp_ll(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* connection_limits - SMTP sessions per rolling minute/hour/7d/30d */
+/* per-user vectors of times (and for recipients, addresses) */
+typedef struct uvec {
+	long long *t;
+	char **addr;
+	size_t n, cap;
+} uvec;
+
+/* uvec_add - one time (and address) for a user */
+static void
+uvec_add(uvec *v, long long t, const char *addr)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 8;
+		v->t = xrealloc(v->t, v->cap * sizeof(long long));
+		if (addr != NULL || v->addr != NULL)
+			v->addr = xrealloc(v->addr, v->cap * sizeof(char *));
+	}
+	if (addr != NULL && v->addr == NULL)
+		v->addr = xcalloc(v->cap, sizeof(char *));
+	v->t[v->n] = t;
+	if (v->addr != NULL)
+		v->addr[v->n] = addr ? xstrdup(addr) : NULL;
+	v->n++;
+}
+
+/* uvecs_free - release nusers vectors */
+static void
+uvecs_free(uvec *v, int n)
+{
+	int i;
+	size_t j;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].addr != NULL)
+			for (j = 0; j < v[i].n; j++)
+				free(v[i].addr[j]);
+		free(v[i].addr);
+		free(v[i].t);
+	}
+	free(v);
+}
+
+/* user_index - the number of a user in the policy */
+static int
+user_index(const ctx *c, const rul_user *u)
+{
+	return (int)(u - rul_user_at(c->pol, 0));
+}
+
+/*
+ * connection_limits - SMTP sessions that queued mail (refused ones do not
+ * count), per rolling minute, hour, 7 and 30 days: one pass over the
+ * longest window in use.
+ */
 static int
 connection_limits(ctx *c)
 {
@@ -574,177 +627,219 @@ connection_limits(ctx *c)
 		{ "connections-week", 7 * 86400, offsetof(rg_user_cfg, limit_per_week) },
 		{ "connections-month", 30 * 86400, offsetof(rg_user_cfg, limit_per_month) },
 	};
+	int nu = rul_nusers(c->pol), k, rc = 0;
+	long long longest = 0;
 	sqlite3_stmt *q;
-	int k, any = 0;
+	uvec *v;
 	size_t l;
 
-	for (k = 0; k < rul_nusers(c->pol); k++)
-		if (rul_user_at(c->pol, k)->cfg->connection_limits)
-			any = 1;
-	if (!any)
+	for (k = 0; k < nu; k++) {
+		const rg_user_cfg *uc = rul_user_at(c->pol, k)->cfg;
+
+		if (!uc->connection_limits)
+			continue;
+		for (l = 0; l < sizeof(lim) / sizeof(lim[0]); l++)
+			if (*(const long long *)((const char *)uc + lim[l].off) > 0
+			    && lim[l].secs > longest)
+				longest = lim[l].secs;
+	}
+	if (longest == 0)
 		return 0;
-	for (l = 0; l < sizeof(lim) / sizeof(lim[0]); l++) {
-		long long since = c->now - lim[l].secs * 1000000LL;
+	if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(connect, last_seen), "
+	    "sasl_username, client_ip FROM sessions WHERE messages > 0 "
+	    "AND COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, "
+	    "last_seen) <= ?2", -1, &q, NULL) != SQLITE_OK)
+		return sql_fail(c, "reading sessions");
+	sqlite3_bind_int64(q, 1, c->now - longest * 1000000LL);
+	sqlite3_bind_int64(q, 2, c->now);
+	v = xcalloc((size_t)nu + 1, sizeof(uvec));
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const rul_user *u = rul_user_of(c->pol,
+		    (const char *)sqlite3_column_text(q, 1),
+		    (const char *)sqlite3_column_text(q, 2), NULL);
 
-		/* sessions that queued mail: refused ones do not count */
-		if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(connect, last_seen), "
-		    "sasl_username, client_ip FROM sessions WHERE messages > 0 "
-		    "AND COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, "
-		    "last_seen) <= ?2", -1, &q, NULL) != SQLITE_OK)
-			return sql_fail(c, "reading sessions");
-		sqlite3_bind_int64(q, 1, since);
-		sqlite3_bind_int64(q, 2, c->now);
-		{
-			/* per user: the session times */
-			long long **times = xcalloc((size_t)rul_nusers(c->pol) + 1,
-			    sizeof(long long *));
-			size_t *nt = xcalloc((size_t)rul_nusers(c->pol) + 1,
-			    sizeof(size_t));
+		if (u != NULL && u->cfg->connection_limits)
+			uvec_add(&v[user_index(c, u)], sqlite3_column_int64(q, 0),
+			    NULL);
+	}
+	sqlite3_finalize(q);
+	for (k = 0; k < nu && rc == 0; k++) {
+		const rul_user *u = rul_user_at(c->pol, k);
 
-			while (sqlite3_step(q) == SQLITE_ROW) {
-				const rul_user *u = rul_user_of(c->pol,
-				    (const char *)sqlite3_column_text(q, 1),
-				    (const char *)sqlite3_column_text(q, 2), NULL);
-				int ui;
+		if (v[k].n == 0 || rul_never_lock(c->pol, u->name))
+			continue;
+		qsort(v[k].t, v[k].n, sizeof(long long), cmp_ll);
+		for (l = 0; l < sizeof(lim) / sizeof(lim[0]) && rc == 0; l++) {
+			long long limit = *(const long long *)((const char *)u->cfg
+			    + lim[l].off), since = c->now - lim[l].secs * 1000000LL;
+			size_t first = 0, n;
 
-				if (u == NULL || !u->cfg->connection_limits)
-					continue;
-				ui = (int)(u - rul_user_at(c->pol, 0));
-				times[ui] = xrealloc(times[ui], (nt[ui] + 1)
-				    * sizeof(long long));
-				times[ui][nt[ui]++] = sqlite3_column_int64(q, 0);
-			}
-			sqlite3_finalize(q);
-			for (k = 0; k < rul_nusers(c->pol); k++) {
-				const rul_user *u = rul_user_at(c->pol, k);
-				long long limit = *(const long long *)
-				    ((const char *)u->cfg + lim[l].off);
-
-				if (limit > 0 && (long long)nt[k] >= limit
-				    && !rul_never_lock(c->pol, u->name)) {
-					qsort(times[k], nt[k], sizeof(long long),
-					    cmp_ll);
-					if (limit_block(c, u, lim[l].rule,
-					    (long long)nt[k], limit,
-					    times[k][nt[k] - (size_t)limit]
-					    + lim[l].secs * 1000000LL,
-					    "sessions") != 0)
-						return -1;
-				}
-				free(times[k]);
-			}
-			free(times);
-			free(nt);
+			if (limit <= 0)
+				continue;
+			while (first < v[k].n && v[k].t[first] <= since)
+				first++;
+			n = v[k].n - first;
+			if ((long long)n >= limit)
+				rc = limit_block(c, u, lim[l].rule, (long long)n,
+				    limit, v[k].t[v[k].n - (size_t)limit]
+				    + lim[l].secs * 1000000LL, "sessions");
 		}
 	}
-	return 0;
+	uvecs_free(v, nu + 1);
+	return rc;
 }
 
-/* recipient_limits - distinct recipients per day, invalid recipients */
+/* cmp_addr_t - by address (case-insensitive), then time */
+static int
+cmp_addr_t(const void *x, const void *y)
+{
+	const struct at { const char *a; long long t; } *p = x, *q = y;
+	int r = strcasecmp(p->a, q->a);
+
+	if (r)
+		return r;
+	return p->t < q->t ? -1 : p->t > q->t;
+}
+
+/*
+ * recipient_limits - distinct recipients per rolling 24 hours, and invalid
+ * recipients (5.1.x bounces and refusals) within each user's window: one
+ * pass each over the window's rows.
+ */
 static int
 recipient_limits(ctx *c)
 {
+	int nu = rul_nusers(c->pol), k, any_rcpt = 0, rc = 0;
+	long long invwin = 0;
 	sqlite3_stmt *q;
-	int k;
+	uvec *v;
 
-	for (k = 0; k < rul_nusers(c->pol); k++) {
+	for (k = 0; k < nu; k++) {
+		const rg_user_cfg *uc = rul_user_at(c->pol, k)->cfg;
+
+		if (uc->max_recipients_per_day > 0)
+			any_rcpt = 1;
+		if (uc->invalid_recipient_limit > 0
+		    && uc->invalid_recipient_window > invwin)
+			invwin = uc->invalid_recipient_window;
+	}
+	if (any_rcpt) {
+		if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, "
+		    "m.sasl_username, m.client_ip, m.sender, r.address FROM "
+		    "recipients r JOIN messages m ON r.message = m.id WHERE "
+		    "m.first_seen > ?1 AND m.first_seen <= ?2 AND m.bounce_of IS "
+		    "NULL AND m.filtered_as IS NULL AND m.kind = 'message'", -1,
+		    &q, NULL) != SQLITE_OK)
+			return sql_fail(c, "reading recipients");
+		sqlite3_bind_int64(q, 1, c->now - 86400 * 1000000LL);
+		sqlite3_bind_int64(q, 2, c->now);
+		v = xcalloc((size_t)nu + 1, sizeof(uvec));
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const rul_user *u = rul_user_of(c->pol, (const char *)
+			    sqlite3_column_text(q, 1), (const char *)
+			    sqlite3_column_text(q, 2), (const char *)
+			    sqlite3_column_text(q, 3));
+
+			if (u != NULL && u->cfg->max_recipients_per_day > 0)
+				uvec_add(&v[user_index(c, u)],
+				    sqlite3_column_int64(q, 0), (const char *)
+				    sqlite3_column_text(q, 4));
+		}
+		sqlite3_finalize(q);
+		for (k = 0; k < nu && rc == 0; k++) {
+			const rul_user *u = rul_user_at(c->pol, k);
+			long long max = u->cfg->max_recipients_per_day, n = 0;
+			struct at { const char *a; long long t; } *pairs;
+			long long *firsts;
+			size_t i;
+
+			if ((long long)v[k].n < max || max <= 0
+			    || rul_never_lock(c->pol, u->name))
+				continue;
+			/* distinct addresses, each at its first time */
+			pairs = xcalloc(v[k].n, sizeof(*pairs));
+			firsts = xcalloc(v[k].n, sizeof(long long));
+			for (i = 0; i < v[k].n; i++) {
+				pairs[i].a = v[k].addr[i] ? v[k].addr[i] : "";
+				pairs[i].t = v[k].t[i];
+			}
+			qsort(pairs, v[k].n, sizeof(*pairs), cmp_addr_t);
+			for (i = 0; i < v[k].n; i++)
+				if (i == 0 || strcasecmp(pairs[i].a,
+				    pairs[i - 1].a) != 0)
+					firsts[n++] = pairs[i].t;
+			if (n >= max) {
+				qsort(firsts, (size_t)n, sizeof(long long), cmp_ll);
+				rc = limit_block(c, u, "recipients", n, max,
+				    firsts[n - max] + 86400 * 1000000LL,
+				    "recipients");
+			}
+			free(pairs);
+			free(firsts);
+		}
+		uvecs_free(v, nu + 1);
+		if (rc != 0)
+			return rc;
+	}
+	if (invwin == 0)
+		return 0;
+	/* 5.1.x bounces, and 5.1.x refusals at RCPT (NOQUEUE or not) */
+	if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, m.sasl_username, "
+	    "m.client_ip, m.sender FROM recipients r JOIN messages m ON "
+	    "r.message = m.id WHERE m.first_seen > ?1 AND m.first_seen <= ?2 "
+	    "AND r.dsn LIKE '5.1.%' AND r.status IN ('bounced', 'rejected')",
+	    -1, &q, NULL) != SQLITE_OK)
+		return sql_fail(c, "reading invalid recipients");
+	sqlite3_bind_int64(q, 1, c->now - invwin * 1000000LL);
+	sqlite3_bind_int64(q, 2, c->now);
+	v = xcalloc((size_t)nu + 1, sizeof(uvec));
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const rul_user *u = rul_user_of(c->pol, (const char *)
+		    sqlite3_column_text(q, 1), (const char *)
+		    sqlite3_column_text(q, 2), (const char *)
+		    sqlite3_column_text(q, 3));
+
+		if (u != NULL && u->cfg->invalid_recipient_limit > 0)
+			uvec_add(&v[user_index(c, u)], sqlite3_column_int64(q, 0),
+			    NULL);
+	}
+	sqlite3_finalize(q);
+	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
 		const rg_user_cfg *uc = u->cfg;
+		long long since = c->now - uc->invalid_recipient_window
+		    * 1000000LL, t, until, cnt, last, n;
+		size_t first = 0;
+		char det[160], tb[64];
 
-		if (rul_never_lock(c->pol, u->name))
+		if (v[k].n == 0 || rul_never_lock(c->pol, u->name)
+		    || find_lock(c, "user", u->name, NULL, "invalid"))
 			continue;
-		if (uc->max_recipients_per_day > 0) {
-			long long since = c->now - 86400 * 1000000LL, n = 0;
-			long long *ts = NULL;
-
-			if (sqlite3_prepare_v2(c->db, "SELECT min(m.first_seen), "
-			    "m.sasl_username, m.client_ip, m.sender FROM recipients "
-			    "r JOIN messages m ON r.message = m.id WHERE "
-			    "m.first_seen > ?1 AND m.first_seen <= ?2 AND "
-			    "m.bounce_of IS NULL AND m.filtered_as IS NULL AND "
-			    "m.kind = 'message' GROUP BY lower(r.address), "
-			    "m.sasl_username, m.client_ip", -1, &q, NULL)
-			    != SQLITE_OK)
-				return sql_fail(c, "reading recipients");
-			sqlite3_bind_int64(q, 1, since);
-			sqlite3_bind_int64(q, 2, c->now);
-			while (sqlite3_step(q) == SQLITE_ROW) {
-				if (rul_user_of(c->pol, (const char *)
-				    sqlite3_column_text(q, 1), (const char *)
-				    sqlite3_column_text(q, 2), (const char *)
-				    sqlite3_column_text(q, 3)) != u)
-					continue;
-				ts = xrealloc(ts, (size_t)(n + 1) * sizeof(*ts));
-				ts[n++] = sqlite3_column_int64(q, 0);
-			}
-			sqlite3_finalize(q);
-			if (n >= uc->max_recipients_per_day) {
-				qsort(ts, (size_t)n, sizeof(*ts), cmp_ll);
-				if (limit_block(c, u, "recipients", n,
-				    uc->max_recipients_per_day,
-				    ts[n - uc->max_recipients_per_day]
-				    + 86400 * 1000000LL, "recipients") != 0) {
-					free(ts);
-					return -1;
-				}
-			}
-			free(ts);
-		}
-		if (uc->invalid_recipient_limit > 0
-		    && !find_lock(c, "user", u->name, NULL, "invalid")) {
-			long long since = c->now - uc->invalid_recipient_window
-			    * 1000000LL, n = 0;
-			long long *ts = NULL;
-
-			/* 5.1.x bounces, and 550 5.1.x refusals at RCPT */
-			if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, "
-			    "m.sasl_username, m.client_ip, m.sender FROM recipients "
-			    "r JOIN messages m ON r.message = m.id WHERE "
-			    "m.first_seen > ?1 AND m.first_seen <= ?2 AND "
-			    "r.dsn LIKE '5.1.%' AND r.status IN ('bounced', "
-			    "'rejected')", -1, &q, NULL) != SQLITE_OK)
-				return sql_fail(c, "reading invalid recipients");
-			sqlite3_bind_int64(q, 1, since);
-			sqlite3_bind_int64(q, 2, c->now);
-			while (sqlite3_step(q) == SQLITE_ROW) {
-				if (rul_user_of(c->pol, (const char *)
-				    sqlite3_column_text(q, 1), (const char *)
-				    sqlite3_column_text(q, 2), (const char *)
-				    sqlite3_column_text(q, 3)) != u)
-					continue;
-				ts = xrealloc(ts, (size_t)(n + 1) * sizeof(*ts));
-				ts[n++] = sqlite3_column_int64(q, 0);
-			}
-			sqlite3_finalize(q);
-			if (n >= uc->invalid_recipient_limit) {
-				long long t, until, cnt, last;
-				char det[160], tb[64];
-
-				qsort(ts, (size_t)n, sizeof(*ts), cmp_ll);
-				t = ts[uc->invalid_recipient_limit - 1];
-				unlock_info(c, "user", u->name, NULL, &cnt, &last);
-				until = cnt >= uc->max_unlocks_by_timeout ? 0
-				    : t + uc->lock_timeout * 1000000LL;
-				snprintf(det, sizeof(det), "invalid=%lld limit=%lld "
-				    "until=%s", n, uc->invalid_recipient_limit,
-				    until ? fmt_time(until, tb) : "unlock");
-				if (t > last && (until == 0 || until > c->now)
-				    && safety(c, u->name, t)) {
-					c->res->locked++;
-					if (event(c, t, "lock", "user", u->name, NULL,
-					    "invalid", det) != 0
-					    || exec_lock(c, "user", u->name, NULL,
-					    NULL, NULL, "invalid", det, t, until, 1)
-					    != 0) {
-						free(ts);
-						return -1;
-					}
-				}
-			}
-			free(ts);
+		qsort(v[k].t, v[k].n, sizeof(long long), cmp_ll);
+		while (first < v[k].n && v[k].t[first] <= since)
+			first++;
+		n = (long long)(v[k].n - first);
+		if (n < uc->invalid_recipient_limit)
+			continue;
+		t = v[k].t[first + (size_t)uc->invalid_recipient_limit - 1];
+		unlock_info(c, "user", u->name, NULL, &cnt, &last);
+		until = cnt >= uc->max_unlocks_by_timeout ? 0
+		    : t + uc->lock_timeout * 1000000LL;
+		snprintf(det, sizeof(det), "invalid=%lld limit=%lld until=%s", n,
+		    uc->invalid_recipient_limit, until ? fmt_time(until, tb)
+		    : "unlock");
+		if (t > last && (until == 0 || until > c->now)
+		    && safety(c, u->name, t)) {
+			c->res->locked++;
+			if (event(c, t, "lock", "user", u->name, NULL, "invalid",
+			    det) != 0 || exec_lock(c, "user", u->name, NULL, NULL,
+			    NULL, "invalid", det, t, until, 1) != 0
+			    || set_unlocks(c, "user", u->name, NULL, cnt, t) != 0)
+				rc = -1;
 		}
 	}
-	return 0;
+	uvecs_free(v, nu + 1);
+	return rc;
 }
 
 /* recent_automatic - automatic locks made within the safety valve's window */

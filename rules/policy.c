@@ -4,6 +4,7 @@
  * section at fault.
  */
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ struct rul_policy {
 	const rg_config *cfg;
 	rul_user *users;
 	int nusers;
+	int *index;		/* open addressing: user number + 1, 0 = empty */
+	size_t ibuckets;
 	cidr *cidrs;
 	int ncidrs;
 	const char **cidr_texts;
@@ -125,6 +128,41 @@ cmp_cidr(const void *x, const void *y)
 	return r;
 }
 
+/* name_hash - FNV-1a of the lower-cased name */
+static size_t
+name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 'A' && c <= 'Z')
+			c += 32;
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+/* index_users - the name index (case-insensitive, as Postfix folds keys) */
+static void
+index_users(rul_policy *p)
+{
+	int i;
+
+	p->ibuckets = 16;
+	while (p->ibuckets < (size_t)p->nusers * 2)
+		p->ibuckets *= 2;
+	p->index = xcalloc(p->ibuckets, sizeof(int));
+	for (i = 0; i < p->nusers; i++) {
+		size_t b = name_hash(p->users[i].name) & (p->ibuckets - 1);
+
+		while (p->index[b] != 0)
+			b = (b + 1) & (p->ibuckets - 1);
+		p->index[b] = i + 1;
+	}
+}
+
 /* rul_new - build the policy of a loaded configuration */
 rul_policy *
 rul_new(const rg_config *cfg, char *err, size_t errsz)
@@ -172,6 +210,7 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 			}
 		}
 	}
+	index_users(p);
 	if (p->ncidrs > 1)
 		qsort(p->cidrs, (size_t)p->ncidrs, sizeof(cidr), cmp_cidr);
 	for (i = 1; i < p->ncidrs; i++) {
@@ -233,13 +272,14 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 const rul_user *
 rul_user_named(const rul_policy *p, const char *name)
 {
-	int i;
+	size_t b;
 
-	if (name == NULL)
+	if (name == NULL || p->index == NULL)
 		return NULL;
-	for (i = 0; i < p->nusers; i++)
-		if (strcasecmp(p->users[i].name, name) == 0)
-			return &p->users[i];
+	for (b = name_hash(name) & (p->ibuckets - 1); p->index[b] != 0;
+	    b = (b + 1) & (p->ibuckets - 1))
+		if (strcasecmp(p->users[p->index[b] - 1].name, name) == 0)
+			return &p->users[p->index[b] - 1];
 	return NULL;
 }
 
@@ -421,6 +461,7 @@ rul_free(rul_policy *p)
 	}
 	free(p->hdrs);
 	pcre2_match_context_free(p->mctx);
+	free(p->index);
 	free(p->users);
 	free(p);
 }
