@@ -1067,54 +1067,58 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 	}
 	sqlite3_finalize(q);
-	/* every IP user's networks, most specific first; unlocked: DUNNO */
+	/* every IP user's networks, most specific first; unlocked: DUNNO,
+	 * or BCC for archiving */
 	n = rul_cidrs(pol, &cidrs, &owners);
-	for (i = 0; i < n; i++) {
-		sqlite3_stmt *lq;
-		int locked = 0;
+	if (n > 0 && sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) "
+	    "FROM locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
+	    "NOT NULL, until DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+		for (i = 0; i < n; i++) {
+			int locked = 0;
 
-		if (sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) FROM "
-		    "locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
-		    "NOT NULL, until DESC LIMIT 1", -1, &lq, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(lq, 1, owners[i]->name, -1, SQLITE_STATIC);
-			if (sqlite3_step(lq) == SQLITE_ROW) {
+			sqlite3_bind_text(q, 1, owners[i]->name, -1, SQLITE_STATIC);
+			if (sqlite3_step(q) == SQLITE_ROW) {
 				const char *reason = (const char *)
-				    sqlite3_column_text(lq, 0);
+				    sqlite3_column_text(q, 0);
 
 				reply(value, sizeof(value), "450 4.7.1",
 				    strcmp(reason, "spam") == 0 || strcmp(reason,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
-				    sqlite3_column_int64(lq, 1));
+				    sqlite3_column_int64(q, 1));
+				locked = 1;
+			} else if (owners[i]->cfg->archive) {
+				snprintf(value, sizeof(value), "BCC %s",
+				    owners[i]->cfg->archive_address);
 				locked = 1;
 			}
-			sqlite3_finalize(lq);
+			sqlite3_reset(q);
+			add(ms[1], cidrs[i], locked ? value : "DUNNO", log);
 		}
-		add(ms[1], cidrs[i], locked ? value : "DUNNO", log);
+		sqlite3_finalize(q);
 	}
-	/* archiving: every envelope sender the user was seen with */
+	/* archiving: the access map's BCC action (Postfix >= 3.0) for logins,
+	 * and sender_bcc_maps for a domain's envelope senders */
 	for (i = 0; i < rul_nusers(pol); i++) {
 		const rul_user *u = rul_user_at(pol, i);
+		char k[300];
+		size_t e;
+		int locked = 0;
 
-		if (!u->cfg->archive)
+		if (!u->cfg->archive || u->type == RUL_IP)
 			continue;
-		if (u->type == RUL_DOMAIN) {
-			char k[300];
-
+		for (e = 0; e < map_set_count(ms[0]); e++)
+			if (strcasecmp(map_set_get(ms[0], e)->key, u->name) == 0)
+				locked = 1;
+		if (!locked) {
+			snprintf(value, sizeof(value), "BCC %s",
+			    u->cfg->archive_address);
+			add(ms[0], u->name, value, log);
+		}
+		if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain) {
 			snprintf(k, sizeof(k), "@%s", u->name);
 			add(ms[4], k, u->cfg->archive_address, log);
 		}
-		if (sqlite3_prepare_v2(db, "SELECT DISTINCT sender, sasl_username, "
-		    "client_ip FROM messages WHERE sender IS NOT NULL AND sender "
-		    "<> '' AND bounce_of IS NULL", -1, &q, NULL) != SQLITE_OK)
-			continue;
-		while (sqlite3_step(q) == SQLITE_ROW)
-			if (rul_user_of(pol, (const char *)sqlite3_column_text(q, 1),
-			    (const char *)sqlite3_column_text(q, 2),
-			    (const char *)sqlite3_column_text(q, 0)) == u)
-				add(ms[4], (const char *)sqlite3_column_text(q, 0),
-				    u->cfg->archive_address, log);
-		sqlite3_finalize(q);
 	}
 	/* the administrator's address gets through the locks */
 	if (*cfg->admin_contact)

@@ -41,6 +41,8 @@ lock_timeout = 1h
 [user "carol@example.net"]
 [user "127.0.0.10/31"]
 type = ip
+archive = yes
+archive_address = archive@example.org
 [user "127.0.0.20"]
 type = ip
 auto_lock = no
@@ -175,4 +177,15 @@ ok $locked "collect --follow --analyze locks within seconds" "$(tail -c 300 "$wo
 out=$(send --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org)
 grep -q 'REFUSED 450 4\.7\.1 .*sending locked: spam' <<<"$out"; ok $? "and Postfix refuses the user at once" "$out"
 kill -TERM "$fpid"; wait "$fpid"; ok $? "the follower exits 0 on SIGTERM"
+# 8. archiving: a copy of every message of an archived user (the access map's BCC)
+"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; sleep 1
+out=$(send --from-ip 127.0.0.10 --sender app@tenant7.example --to kim@example.org)
+qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
+grep -q "$qid: to=<archive@example.org>.*status=sent" "$PF_LOG" && grep -q "$qid: to=<kim@example.org>.*status=sent" "$PF_LOG"
+ok $? "an archived user's message is also delivered to the archive address" "qid=$qid $out"
+out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to kim@example.org)
+qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
+! grep -q "$qid: to=<archive@example.org>" "$PF_LOG"; ok $? "another user's message is not archived" "qid=$qid"
 exit 0
