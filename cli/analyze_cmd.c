@@ -16,6 +16,7 @@
 #include "../analyzer/analyze.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
+#include "../common/xalloc.h"
 #include "cli.h"
 
 /* now_usec - the wall clock */
@@ -643,4 +644,181 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		    cfg->postfix_config_directory);
 	cfg_free(cfg);
 	return problems ? 1 : EX_OK_;
+}
+
+typedef struct idrow {
+	const rul_user *u;
+	char *id;
+	long messages, spam;
+} idrow;
+
+/* cmp_idrow - by user, then identity */
+static int
+cmp_idrow(const void *x, const void *y)
+{
+	const idrow *a = x, *b = y;
+	int r = strcmp(a->u->name, b->u->name);
+
+	return r ? r : strcmp(a->id, b->id);
+}
+
+/* cmd_identities - the identities seen inside each user */
+int
+cmd_identities(const cli_ctx *cx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "since", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	rg_config *cfg;
+	rul_policy *pol;
+	rg_store *st;
+	sqlite3_stmt *q, *hq, *lq;
+	const char *only = NULL;
+	long long since = now_usec() - 7 * 86400 * 1000000LL;
+	idrow *rows = NULL;
+	size_t nrows = 0, i, j;
+	int ch, rc, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'u': only = optarg; break;
+		case 's': {
+			rg_usec t;
+
+			if (rgt_parse_time(optarg, &t) != 0) {
+				log_warnx("identities: --since: '%s' is not a time",
+				    optarg);
+				return EX_USAGE_;
+			}
+			since = t;
+			break;
+		}
+		case 'j': json = 1; break;
+		case 'h':
+			printf("usage: relayguard [-c CONFIG] identities [--user U] "
+			    "[--since T] [--json]\n\nThe identities seen inside "
+			    "each user since T (default: 7 days ago), with\ntheir "
+			    "messages, spam and locks. A cut header value is no "
+			    "identity.\n");
+			return EX_OK_;
+		default:
+			return EX_USAGE_;
+		}
+	}
+	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
+		return rc;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT m.id, m.sasl_username, "
+	    "m.client_ip, m.sender, EXISTS (SELECT 1 FROM verdicts v WHERE "
+	    "v.message = m.id AND v.spam = 1 AND v.trusted = 1) FROM messages "
+	    "m WHERE m.first_seen >= ?1 AND m.kind = 'message' AND "
+	    "m.bounce_of IS NULL AND m.filtered_as IS NULL", -1, &q, NULL)
+	    != SQLITE_OK || sqlite3_prepare_v2(store_db(st), "SELECT name, "
+	    "value, cut FROM headers WHERE message = ?1", -1, &hq, NULL)
+	    != SQLITE_OK || sqlite3_prepare_v2(store_db(st), "SELECT reason, "
+	    "COALESCE(until, 0) FROM locks WHERE kind = 'identity' AND user = ?1 "
+	    "AND identity = ?2", -1, &lq, NULL) != SQLITE_OK) {
+		log_warnx("%s", sqlite3_errmsg(store_db(st)));
+		close_all(cfg, pol, st);
+		return EX_SOFTWARE_;
+	}
+	sqlite3_bind_int64(q, 1, since);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *sasl = (const char *)sqlite3_column_text(q, 1);
+		const char *sender = (const char *)sqlite3_column_text(q, 3);
+		const rul_user *u = rul_user_of(pol, sasl, (const char *)
+		    sqlite3_column_text(q, 2), sender);
+		rul_header hs[16];
+		int nh = 0;
+		char id[512];
+		const char *hn;
+
+		if (u == NULL || (only && strcasecmp(only, u->name) != 0))
+			continue;
+		if (strcmp(u->cfg->identification, "header") == 0) {
+			sqlite3_bind_int64(hq, 1, sqlite3_column_int64(q, 0));
+			while (sqlite3_step(hq) == SQLITE_ROW && nh < 16) {
+				hs[nh].name = xstrdup((const char *)
+				    sqlite3_column_text(hq, 0));
+				hs[nh].value = xstrdup((const char *)
+				    sqlite3_column_text(hq, 1));
+				hs[nh].cut = sqlite3_column_int(hq, 2);
+				nh++;
+			}
+			sqlite3_reset(hq);
+		}
+		if (rul_identity(pol, u, sender, sasl, hs, nh, id, sizeof(id),
+		    &hn)) {
+			for (i = 0; i < nrows; i++)
+				if (rows[i].u == u && strcmp(rows[i].id, id) == 0)
+					break;
+			if (i == nrows) {
+				rows = xrealloc(rows, (nrows + 1) * sizeof(idrow));
+				rows[nrows].u = u;
+				rows[nrows].id = xstrdup(id);
+				rows[nrows].messages = rows[nrows].spam = 0;
+				nrows++;
+			}
+			rows[i].messages++;
+			rows[i].spam += sqlite3_column_int(q, 4);
+		}
+		while (nh-- > 0) {
+			free((char *)hs[nh].name);
+			free((char *)hs[nh].value);
+		}
+	}
+	if (nrows > 1)
+		qsort(rows, nrows, sizeof(idrow), cmp_idrow);
+	if (!json)
+		printf("%-28s %-32s %8s %5s %s\n", "user", "identity", "messages",
+		    "spam", "state");
+	for (i = 0; i < nrows; i++) {
+		strbuf sb;
+		int first = 1, locked = 0;
+		char t[64] = "";
+
+		sqlite3_bind_text(lq, 1, rows[i].u->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(lq, 2, rows[i].id, -1, SQLITE_STATIC);
+		if (sqlite3_step(lq) == SQLITE_ROW) {
+			locked = 1;
+			if (sqlite3_column_int64(lq, 1))
+				rgt_format(t, sqlite3_column_int64(lq, 1));
+			else
+				snprintf(t, sizeof(t), "unlock");
+		}
+		sqlite3_reset(lq);
+		sb_init(&sb);
+		if (json) {
+			sb_addc(&sb, '{');
+			sb_json_kv_str(&sb, &first, "user", rows[i].u->name,
+			    strlen(rows[i].u->name));
+			sb_json_kv_str(&sb, &first, "identity", rows[i].id,
+			    strlen(rows[i].id));
+			sb_json_kv_int(&sb, &first, "messages", rows[i].messages);
+			sb_json_kv_int(&sb, &first, "spam", rows[i].spam);
+			sb_json_kv_bool(&sb, &first, "locked", locked);
+			if (locked)
+				sb_json_kv_str(&sb, &first, "until", t, strlen(t));
+			sb_addc(&sb, '}');
+			puts(sb.s);
+		} else {
+			/* log text: quoted when odd */
+			sb_json_str(&sb, rows[i].id, strlen(rows[i].id));
+			printf("%-28s %-32s %8ld %5ld %s%s\n", rows[i].u->name, sb.s,
+			    rows[i].messages, rows[i].spam, locked ? "locked until "
+			    : "ok", t);
+		}
+		sb_free(&sb);
+	}
+	for (j = 0; j < nrows; j++)
+		free(rows[j].id);
+	free(rows);
+	sqlite3_finalize(q);
+	sqlite3_finalize(hq);
+	sqlite3_finalize(lq);
+	close_all(cfg, pol, st);
+	return EX_OK_;
 }

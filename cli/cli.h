@@ -36,6 +36,7 @@ int cmd_lockctl(const cli_ctx *cx, int argc, char **argv);
 int cmd_users(const cli_ctx *cx, int argc, char **argv);
 int cmd_postfix_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_explain(const cli_ctx *cx, int argc, char **argv);
+int cmd_identities(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
 int cli_analyze_lock(const rg_config *cfg);
 int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,

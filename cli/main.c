@@ -36,6 +36,8 @@ static const command commands[] = {
 	{ "lock", cmd_lockctl, "lock a user or an identity by hand" },
 	{ "unlock", cmd_lockctl, "end a lock by hand" },
 	{ "reset", cmd_lockctl, "set a user's automatic unlocks back to 0" },
+	{ "identities", cmd_identities,
+	    "the identities seen inside each user" },
 	{ "explain", cmd_explain,
 	    "the locks, decisions and spam behind a user's state" },
 	{ "check-postfix", cmd_check_postfix,

@@ -159,6 +159,8 @@ grep -q 'action=reload' "$work/a6.out"; ok $? "the pcre map changed: Postfix rel
 sleep 1
 out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-7/app1")
 grep -q 'REFUSED 451 4\.7\.1 .*sending locked' <<<"$out"; ok $? "the locked identity is refused at the header (451 4.7.1)" "$out"
+"$RG" -c "$work/rg.ini" identities --user 127.0.0.20 --json > "$work/ids.json"
+grep -q '"identity":"7","messages":2,"spam":2,"locked":true' "$work/ids.json"; ok $? "identities lists the locked identity" "$(cat "$work/ids.json")"
 out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-9/app1")
 grep -q '^SENT' <<<"$out"; ok $? "another identity of the same user passes" "$out"
 out=$(send --from-ip 127.0.0.20 --sender app@web.example --to lee@example.org --header "X-Client-ID: tenant-77/app1")
