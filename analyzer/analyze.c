@@ -949,6 +949,19 @@ reply(char *buf, size_t sz, const char *code, const char *text,
 	snprintf(buf, sz, "%s %s: %s%s", code, text, why, tb);
 }
 
+/*
+ * accepted - quarantine_response = accepted: a spam lock takes the mail and
+ * puts it on hold (Postfix's quarantine) instead of refusing it; limits
+ * still refuse (holding would not slow a flood down).
+ */
+static int
+accepted(const rul_user *u, const char *reason)
+{
+	return strcmp(u->cfg->quarantine_response, "accepted") == 0
+	    && (strcmp(reason, "spam") == 0 || strcmp(reason, "manual") == 0
+	    || strcmp(reason, "invalid") == 0);
+}
+
 /* add - one entry; a value Postfix would misread is logged and skipped */
 static void
 add(map_set *ms, const char *key, const char *value, FILE *log)
@@ -1044,7 +1057,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 		if (u == NULL)
 			continue;	/* no longer configured */
-		reply(value, sizeof(value), "450 4.7.1", text, reason, until);
+		/* quarantine_response = accepted: take the mail and hold it */
+		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+		    : "450 4.7.1", text, reason, until);
 		if (strcmp(kind, "user") == 0) {
 			if (u->type == RUL_IP)
 				continue;	/* below, with every CIDR */
@@ -1061,8 +1076,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			add(ms[2], id, value, log);
 		} else if (header != NULL) {
 			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
-			reply(value, sizeof(value), "REJECT 4.7.1", text, reason,
-			    until);
+			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+			    : "REJECT 4.7.1", text, reason, until);
 			header_values(db, pol, u, header, id, ms[3], value, log);
 		}
 	}
@@ -1081,7 +1096,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				const char *reason = (const char *)
 				    sqlite3_column_text(q, 0);
 
-				reply(value, sizeof(value), "450 4.7.1",
+				reply(value, sizeof(value), accepted(owners[i],
+				    reason) ? "HOLD" : "450 4.7.1",
 				    strcmp(reason, "spam") == 0 || strcmp(reason,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,

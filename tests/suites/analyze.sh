@@ -19,7 +19,7 @@ ok() { if [ "$1" = 0 ]; then echo "PASS: $suite: $2"; else echo "FAIL: $suite: $
 
 # a real content filter: rspamd as a milter (GTUBE gives a spam reject)
 rs_start "$work/rs" 2> "$work/rs.err" || { cat "$work/rs.err"; echo "FAIL: $suite: rspamd did not start"; exit 1; }
-PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$work/pf" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
+PF_MYNETWORKS="127.0.0.10/31 127.0.0.20/32 127.0.0.22/32" PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$work/pf" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
 cat > "$work/rg.ini" <<INI
 [global]
 database = $work/rg.db
@@ -48,6 +48,9 @@ type = ip
 auto_lock = no
 identification = header
 identity_headers = X-Client-ID
+[user "127.0.0.22"]
+type = ip
+quarantine_response = accepted
 [identity_header "X-Client-ID"]
 regex = ^tenant-([0-9]+)
 INI
@@ -190,4 +193,11 @@ out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to kim@examp
 qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
 pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
 ! grep -q "$qid: to=<archive@example.org>" "$PF_LOG"; ok $? "another user's message is not archived" "qid=$qid"
+# 9. quarantine_response = accepted: a locked sender is accepted and held
+"$RG" -c "$work/rg.ini" lock user 127.0.0.22 --reason "quarantine test" > /dev/null 2>&1; sleep 1
+out=$(send --from-ip 127.0.0.22 --sender web@host22.example --to kim@example.org)
+qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+sleep 1
+postqueue -c "$PF_CONF" -j 2>/dev/null | grep "\"$qid\"" | grep -q '"queue_name": *"hold"'
+ok $? "the locked sender is told nothing and its message waits in the hold queue" "$out qid=$qid"
 exit 0
