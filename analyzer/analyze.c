@@ -1439,3 +1439,110 @@ ana_write_file(const char *path, const char *content, int *changed,
 	*changed = 1;
 	return 0;
 }
+
+/* ---- maximum days to retry ---- */
+
+/* json_field - the value of "key": in one postqueue -j line (string or number) */
+static int
+json_field(const char *line, const char *key, char *out, size_t outsz)
+{
+	char pat[64];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(line, pat)) == NULL)
+		return 0;
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	if (*p == '"') {
+		/* queue IDs, queue names and addresses: no escapes we need */
+		e = strchr(++p, '"');
+	} else {
+		for (e = p; *e && *e != ',' && *e != '}'; e++)
+			;
+	}
+	if (e == NULL || (size_t)(e - p) >= outsz)
+		return 0;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 1;
+}
+
+/*
+ * ana_expire_queue - mail of a user with max_days_to_retry that has waited
+ * longer in the queue is force-expired (postsuper -f): Postfix returns it to
+ * its sender at the next delivery attempt.
+ */
+int
+ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now, int dry_run, FILE *log, char *err, size_t errsz)
+{
+	char cmd[1200], line[65536], qid[64], qname[32], arr[32], sender[1024];
+	sqlite3_stmt *q;
+	FILE *fp;
+	int i, any = 0;
+
+	for (i = 0; i < rul_nusers(pol); i++)
+		if (rul_user_at(pol, i)->cfg->max_days_to_retry > 0)
+			any = 1;
+	if (!any)
+		return 0;
+	if (strchr(cfg->postfix_config_directory, '\'') != NULL) {
+		snprintf(err, errsz, "a quote in postfix_config_directory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(store_db(st), "SELECT sasl_username, client_ip "
+	    "FROM messages WHERE queue_id = ?1 AND kind = 'message' ORDER BY "
+	    "open DESC, last_seen DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "%s", sqlite3_errmsg(store_db(st)));
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "postqueue -c '%s' -j 2>/dev/null",
+	    cfg->postfix_config_directory);
+	if ((fp = popen(cmd, "r")) == NULL) {
+		sqlite3_finalize(q);
+		snprintf(err, errsz, "postqueue: %s", strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		const char *sasl = NULL, *ip = NULL;
+		const rul_user *u;
+		long long arrival, age;
+
+		if (!json_field(line, "queue_id", qid, sizeof(qid))
+		    || !json_field(line, "queue_name", qname, sizeof(qname))
+		    || !json_field(line, "arrival_time", arr, sizeof(arr))
+		    || !json_field(line, "sender", sender, sizeof(sender))
+		    || strcmp(qname, "hold") == 0)	/* quarantine: the admin's */
+			continue;
+		arrival = atoll(arr) * 1000000LL;
+		sqlite3_bind_text(q, 1, qid, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) == SQLITE_ROW) {
+			sasl = (const char *)sqlite3_column_text(q, 0);
+			ip = (const char *)sqlite3_column_text(q, 1);
+		}
+		u = rul_user_of(pol, sasl, ip, sender);
+		sqlite3_reset(q);
+		if (u == NULL || u->cfg->max_days_to_retry <= 0)
+			continue;
+		age = now - arrival;
+		if (age <= u->cfg->max_days_to_retry * 86400LL * 1000000LL)
+			continue;
+		fprintf(log, "action=expire kind=user user=\"%s\" queue_id=%s "
+		    "age=%llds max_days_to_retry=%lld%s\n", u->name, qid,
+		    age / 1000000, u->cfg->max_days_to_retry,
+		    dry_run ? " dry_run=yes" : "");
+		if (dry_run || strspn(qid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz") != strlen(qid))
+			continue;
+		snprintf(cmd, sizeof(cmd), "postsuper -c '%s' -f %s >/dev/null "
+		    "2>&1", cfg->postfix_config_directory, qid);
+		if (system(cmd) != 0)
+			fprintf(log, "action=expire result=failed queue_id=%s\n",
+			    qid);
+	}
+	pclose(fp);
+	sqlite3_finalize(q);
+	return 0;
+}

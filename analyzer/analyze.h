@@ -39,6 +39,10 @@ int ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     const char *reason, long long seconds, long long now, FILE *log,
     char *err, size_t errsz);
 
+/* force-expire queued mail older than its user's max_days_to_retry */
+int ana_expire_queue(const rg_config *cfg, const rul_policy *pol,
+    rg_store *st, long long now, int dry_run, FILE *log, char *err,
+    size_t errsz);
 /* the fixed INFO rules (header_checks) and IGNORE rules (smtp_header_checks) */
 void ana_static(const rg_config *cfg, strbuf *info, strbuf *strip);
 int ana_write_file(const char *path, const char *content, int *changed,

@@ -139,6 +139,8 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,
 	    sizeof(err)) != 0
 	    || ana_maps(cfg, pol, st, now, dry, stdout, &res, err,
+	    sizeof(err)) != 0
+	    || ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
 	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;

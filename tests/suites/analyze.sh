@@ -38,6 +38,7 @@ spam_lock_threshold = 2
 lock_timeout = 1h
 [user "alice@example.com"]
 [user "bob@example.com"]
+max_days_to_retry = 2
 [user "carol@example.net"]
 [user "127.0.0.10/31"]
 type = ip
@@ -88,6 +89,9 @@ send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$PF_PORT" "$@" 2>&1; 
 # a fresh session each time: Postfix re-reads a changed map at its next connection
 out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "before any lock alice relays" "$out"
+# a message of bob's that the next hop defers (for max_days_to_retry below)
+out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to later@defer.example.org)
+deferred_qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
 
 # 1. a manual lock: Postfix refuses alice with the 4.7.1 text; others pass
 "$RG" -c "$work/rg.ini" lock user alice@example.com --reason "test lock" > "$work/l1.out" 2>&1; ok $? "lock user" "$(cat "$work/l1.out")"
@@ -200,4 +204,15 @@ qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
 sleep 1
 postqueue -c "$PF_CONF" -j 2>/dev/null | grep "\"$qid\"" | grep -q '"queue_name": *"hold"'
 ok $? "the locked sender is told nothing and its message waits in the hold queue" "$out qid=$qid"
+# 10. max_days_to_retry: bob's deferred message, three days later, is returned
+pf_wait_settled >/dev/null 2>&1
+"$RG" -c "$work/rg.ini" collect --once --quiet
+later=$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ)
+"$RG" -c "$work/rg.ini" analyze --now "$later" > "$work/a10.out" 2>&1
+grep -q "action=expire kind=user user=\"bob@example.com\" queue_id=$deferred_qid" "$work/a10.out"
+ok $? "a message queued longer than max_days_to_retry is expired" "qid=$deferred_qid $(grep expire "$work/a10.out" | head -c 300)"
+postqueue -c "$PF_CONF" -i "$deferred_qid" >/dev/null 2>&1
+for _ in $(seq 1 40); do grep -q "$deferred_qid: from=<bob@example.com>, status=force-expired" "$PF_LOG" && break; sleep 0.25; done
+grep -q "$deferred_qid: from=<bob@example.com>, status=force-expired, returned to sender" "$PF_LOG"
+ok $? "Postfix returns it to its sender" "$(grep "$deferred_qid" "$PF_LOG" | tail -2)"
 exit 0
