@@ -740,7 +740,11 @@ recipient_limits(ctx *c)
 			    sqlite3_column_text(q, 2), (const char *)
 			    sqlite3_column_text(q, 3));
 
-			if (u != NULL && u->cfg->max_recipients_per_day > 0)
+			/* the archive copy is relayguard's, not the user's */
+			if (u != NULL && u->cfg->max_recipients_per_day > 0
+			    && !(u->cfg->archive && strcasecmp(u->cfg->
+			    archive_address, (const char *)sqlite3_column_text(q,
+			    4)) == 0))
 				uvec_add(&v[user_index(c, u)],
 				    sqlite3_column_int64(q, 0), (const char *)
 				    sqlite3_column_text(q, 4));
@@ -816,13 +820,15 @@ recipient_limits(ctx *c)
 		    || find_lock(c, "user", u->name, NULL, "invalid"))
 			continue;
 		qsort(v[k].t, v[k].n, sizeof(long long), cmp_ll);
-		while (first < v[k].n && v[k].t[first] <= since)
+		/* only what came after the last lock (or manual unlock) began */
+		unlock_info(c, "user", u->name, NULL, &cnt, &last);
+		while (first < v[k].n && (v[k].t[first] <= since
+		    || v[k].t[first] <= last))
 			first++;
 		n = (long long)(v[k].n - first);
 		if (n < uc->invalid_recipient_limit)
 			continue;
 		t = v[k].t[first + (size_t)uc->invalid_recipient_limit - 1];
-		unlock_info(c, "user", u->name, NULL, &cnt, &last);
 		until = cnt >= uc->max_unlocks_by_timeout ? 0
 		    : t + uc->lock_timeout * 1000000LL;
 		snprintf(det, sizeof(det), "invalid=%lld limit=%lld until=%s", n,
@@ -1017,8 +1023,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     size_t errsz)
 {
 	static const char *names[] = { "sasl_access", "client_access",
-	    "sender_access", "header_checks", "sender_bcc", "admin_access" };
-	map_set *ms[6];
+	    "sender_access", "header_checks", "sender_bcc", "admin_access",
+	    "archive_sasl", "archive_client" };
+	map_set *ms[8];
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
@@ -1033,6 +1040,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	ms[3] = map_set_new(MAP_HEADER_PCRE);
 	ms[4] = map_set_new(MAP_BCC);
 	ms[5] = map_set_new(MAP_SENDER);
+	ms[6] = map_set_new(MAP_SASL);
+	ms[7] = map_set_new(MAP_CLIENT_CIDR);
 	(void)now;
 	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
 	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
@@ -1103,13 +1112,17 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
 				    sqlite3_column_int64(q, 1));
 				locked = 1;
-			} else if (owners[i]->cfg->archive) {
-				snprintf(value, sizeof(value), "BCC %s",
-				    owners[i]->cfg->archive_address);
-				locked = 1;
 			}
 			sqlite3_reset(q);
 			add(ms[1], cidrs[i], locked ? value : "DUNNO", log);
+			/* archiving: checked first, even for the admin contact */
+			if (owners[i]->cfg->archive) {
+				snprintf(value, sizeof(value), "BCC %s",
+				    owners[i]->cfg->archive_address);
+				add(ms[7], cidrs[i], value, log);
+			} else {
+				add(ms[7], cidrs[i], "DUNNO", log);
+			}
 		}
 		sqlite3_finalize(q);
 	}
@@ -1118,19 +1131,11 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	for (i = 0; i < rul_nusers(pol); i++) {
 		const rul_user *u = rul_user_at(pol, i);
 		char k[300];
-		size_t e;
-		int locked = 0;
 
 		if (!u->cfg->archive || u->type == RUL_IP)
 			continue;
-		for (e = 0; e < map_set_count(ms[0]); e++)
-			if (strcasecmp(map_set_get(ms[0], e)->key, u->name) == 0)
-				locked = 1;
-		if (!locked) {
-			snprintf(value, sizeof(value), "BCC %s",
-			    u->cfg->archive_address);
-			add(ms[0], u->name, value, log);
-		}
+		snprintf(value, sizeof(value), "BCC %s", u->cfg->archive_address);
+		add(ms[6], u->name, value, log);
 		if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain) {
 			snprintf(k, sizeof(k), "@%s", u->name);
 			add(ms[4], k, u->cfg->archive_address, log);
@@ -1144,7 +1149,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	wc.directory = cfg->map_directory;
 	wc.type = cfg->map_type;
 	wc.config_directory = cfg->postfix_config_directory;
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 8; i++) {
 		int changed = 0;
 
 		if (dry_run) {
@@ -1217,7 +1222,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 	}
 out:
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		map_set_free(ms[i]);
 	return rc;
 }

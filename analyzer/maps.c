@@ -557,6 +557,24 @@ re_escape(strbuf *out, const char *s, size_t n)
 	}
 }
 
+/*
+ * re_escape_logged - a header value as Postfix logged it: a '?' there
+ * stands for itself or for a control character (Postfix writes those as
+ * '?'), so it matches either; everything else matches only itself.
+ */
+static void
+re_escape_logged(strbuf *out, const char *s)
+{
+	const char *q;
+
+	while ((q = strchr(s, '?')) != NULL) {
+		re_escape(out, s, (size_t)(q - s));
+		sb_adds(out, "[?\\x00-\\x1F\\x7F]");
+		s = q + 1;
+	}
+	re_escape(out, s, strlen(s));
+}
+
 /* render_item - one line of the map */
 static void
 render_item(strbuf *out, const map_item *it)
@@ -568,7 +586,7 @@ render_item(strbuf *out, const map_item *it)
 		sb_adds(out, "/^");
 		re_escape(out, it->e.key, it->hname_len);
 		sb_adds(out, ":[[:space:]]*(?-i:");
-		re_escape(out, it->hval, strlen(it->hval));
+		re_escape_logged(out, it->hval);
 		sb_adds(out, ")[[:space:]]*$/ ");
 		for (p = it->e.value; *p != '\0'; p++) {
 			if (*p == '$')

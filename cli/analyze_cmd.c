@@ -374,8 +374,11 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "# exact domain keys in the access maps (no subdomain matches)\n"
 	    "parent_domain_matches_subdomains = debug_peer_list, "
 	    "fast_flush_domains, mynetworks, permit_mbox_mail, relay_domains\n"
-	    "# the locks, checked at RCPT: the administrator's address first\n"
+	    "# archiving first (BCC), then the locks, checked at RCPT, with the\n"
+	    "# administrator's address let through before them\n"
 	    "smtpd_recipient_restrictions =\n"
+	    "    check_sasl_access %s:%s/archive_sasl,\n"
+	    "    check_client_access cidr:%s/archive_client,\n"
 	    "    check_recipient_access %s:%s/admin_access,\n"
 	    "    check_sasl_access %s:%s/sasl_access,\n"
 	    "    check_client_access cidr:%s/client_access,\n"
@@ -396,7 +399,7 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "smtpd_client_connection_rate_limit = 120\n"
 	    "smtpd_client_message_rate_limit = 300\n"
 	    "smtpd_client_recipient_rate_limit = 1000\n",
-	    t, d, t, d, d, t, d, d, d, d, t, d);
+	    t, d, d, t, d, t, d, d, t, d, d, d, d, t, d);
 	sb_init(&info);
 	sb_init(&strip);
 	ana_static(cfg, &info, &strip);
@@ -623,6 +626,15 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		if (*cfg->admin_contact && strstr(rr, want) == NULL)
 			PROBLEM("smtpd_recipient_restrictions does not let the "
 			    "admin contact through (%s)", want);
+		snprintf(want, sizeof(want), "%s/archive_sasl",
+		    cfg->map_directory);
+		if ((pos = strstr(rr, want)) == NULL)
+			PROBLEM("smtpd_recipient_restrictions does not list %s: "
+			    "no archiving of logins", want);
+		else if (strstr(rr, "admin_access") != NULL
+		    && strstr(rr, "admin_access") < pos)
+			PROBLEM("%s comes after admin_access: mail to the admin "
+			    "contact is not archived", want);
 	}
 	snprintf(want, sizeof(want), "%s/header_checks", cfg->map_directory);
 	if (strstr(hc, want) == NULL)

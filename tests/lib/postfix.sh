@@ -35,6 +35,12 @@
 # Knobs (set before pf_start): PF_LONG_QUEUE_IDS=yes for long queue IDs;
 # PF_EXTRA_MAIN="name = value;name2 = value2" extra main.cf settings (applied
 # last, so they can override anything below).
+# PF_SINK_KEEP=yes makes the relayhost sink keep every message it accepts:
+# smtp-sink -d writes one file per mail transaction into $PF_SINK_DIR
+# ($PF_DIR/sink-main.d, exported; files named YYYYmmddHHMMSS.<random hex>):
+# smtp-sink's own X-Client-Addr, X-Client-Proto, X-Helo-Args, X-Mail-Args,
+# X-Rcpt-Args lines, then the message as received, then an empty line.
+# Unset (the default), no sink keeps anything and PF_SINK_DIR is empty.
 # PF_MILTER=inet:127.0.0.1:PORT puts a milter (e.g. tests/lib/rspamd.sh's
 # inet:127.0.0.1:$RS_PORT) in front of smtpd with what a content filter needs:
 #   smtpd_milters = $PF_MILTER
@@ -162,7 +168,16 @@ pf_start() {
         PF_SINK_DATAREJ_PORT PF_CLOSED_PORT
 
     # ---- smtp-sinks (next hops)
-    _pf_start_sink main "$PF_SINK_PORT"
+    PF_SINK_DIR=
+    if [ "${PF_SINK_KEEP:-no}" = yes ]; then
+        PF_SINK_DIR=$PF_DIR/sink-main.d
+        mkdir -p "$PF_SINK_DIR" && chown nobody "$PF_SINK_DIR" && chmod 755 "$PF_SINK_DIR" \
+            || { _pf_err "cannot make $PF_SINK_DIR"; return 1; }
+        _pf_start_sink main "$PF_SINK_PORT" -d "$PF_SINK_DIR/%Y%m%d%H%M%S."
+    else
+        _pf_start_sink main "$PF_SINK_PORT"
+    fi
+    export PF_SINK_DIR
     _pf_start_sink reject "$PF_SINK_REJECT_PORT" -f RCPT -B "550 5.1.1 Recipient address rejected: User unknown"
     _pf_start_sink defer "$PF_SINK_DEFER_PORT" -r RCPT -b "450 4.2.0 Mailbox temporarily unavailable, try again later"
     _pf_start_sink datarej "$PF_SINK_DATAREJ_PORT" -f . -B "554 5.7.1 Message content rejected"
