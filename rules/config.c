@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,8 @@ typedef struct load_ctx {
 	unsigned char seen[NSCHEMA];		/* plain sections */
 	unsigned char dseen[NSCHEMA];		/* [defaults] */
 	unsigned char *iseen[NKINDS];		/* instances: n * NSCHEMA */
+	int *ihash[NKINDS];			/* name index: instance + 1 */
+	size_t ibuckets[NKINDS];
 } load_ctx;
 
 /* cfg_err - report one problem as FILE:LINE: message */
@@ -540,6 +543,29 @@ set_defaults(load_ctx *ctx, void *base, const char *section)
 	ctx->nerrors = saved;
 }
 
+/* str_hash - FNV-1a */
+static size_t
+str_hash(const char *p)
+{
+	uint32_t h = 2166136261u;
+
+	while (*p)
+		h = (h ^ (unsigned char)*p++) * 16777619u;
+	return h;
+}
+
+/* ihash_put - index instance i of a kind by its name */
+static void
+ihash_put(load_ctx *ctx, int kind, const char *name, int i)
+{
+	size_t b;
+
+	b = str_hash(name) & (ctx->ibuckets[kind] - 1);
+	while (ctx->ihash[kind][b] != 0)
+		b = (b + 1) & (ctx->ibuckets[kind] - 1);
+	ctx->ihash[kind][b] = i + 1;
+}
+
 /* instance_for - the instance [KIND NAME], created at first sight */
 static void *
 instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
@@ -547,15 +573,32 @@ instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
 	const named_kind *nk = &named_kinds[kind];
 	char **arr = (char **)((char *)ctx->cfg + nk->arr_off);
 	int *n = (int *)((char *)ctx->cfg + nk->n_off);
-	int i;
 	named_head *h;
+	size_t b;
+	int i;
 
-	for (i = 0; i < *n; i++) {
-		h = (named_head *)(*arr + (size_t)i * nk->size);
-		if (strcmp(h->name, name) == 0) {
-			*seen = ctx->iseen[kind] + (size_t)i * NSCHEMA;
-			return h;
+	if (ctx->ihash[kind] != NULL) {
+		for (b = str_hash(name) & (ctx->ibuckets[kind] - 1);
+		    ctx->ihash[kind][b] != 0;
+		    b = (b + 1) & (ctx->ibuckets[kind] - 1)) {
+			i = ctx->ihash[kind][b] - 1;
+			h = (named_head *)(*arr + (size_t)i * nk->size);
+			if (strcmp(h->name, name) == 0) {
+				*seen = ctx->iseen[kind] + (size_t)i * NSCHEMA;
+				return h;
+			}
 		}
+	}
+	/* grow the index at half full (and at the start) */
+	if ((size_t)(*n + 1) * 2 > ctx->ibuckets[kind]) {
+		size_t nb = ctx->ibuckets[kind] ? ctx->ibuckets[kind] * 2 : 64;
+
+		free(ctx->ihash[kind]);
+		ctx->ihash[kind] = xcalloc(nb, sizeof(int));
+		ctx->ibuckets[kind] = nb;
+		for (i = 0; i < *n; i++)
+			ihash_put(ctx, kind, ((named_head *)(*arr + (size_t)i
+			    * nk->size))->name, i);
 	}
 	*arr = xrealloc(*arr, (size_t)(*n + 1) * nk->size);
 	ctx->iseen[kind] = xrealloc(ctx->iseen[kind],
@@ -567,6 +610,7 @@ instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
 	h->line = ctx->lineno;
 	set_defaults(ctx, h, nk->kind);
 	*seen = ctx->iseen[kind] + (size_t)*n * NSCHEMA;
+	ihash_put(ctx, kind, name, *n);
 	(*n)++;
 	return h;
 }
@@ -758,6 +802,17 @@ inherit(load_ctx *ctx)
 	}
 }
 
+/* cmp_user - by name, case-insensitive, then by line */
+static int
+cmp_user(const void *x, const void *y)
+{
+	const rg_user_cfg *a = *(rg_user_cfg *const *)x;
+	const rg_user_cfg *b = *(rg_user_cfg *const *)y;
+	int r = strcasecmp(a->name, b->name);
+
+	return r ? r : a->line - b->line;
+}
+
 /* validate - what sections need, by type */
 static void
 validate(load_ctx *ctx)
@@ -801,10 +856,21 @@ validate(load_ctx *ctx)
 		if (strcmp(u->type, "ip") != 0 && u->addresses.n > 0)
 			cfg_err(ctx, u->line, "[user %s]: addresses is only for "
 			    "type = ip", u->name);
-		for (j = 0; j < i; j++)
-			if (strcasecmp(cfg->users[j].name, u->name) == 0)
-				cfg_err(ctx, u->line, "[user %s]: defined twice "
-				    "(line %d)", u->name, cfg->users[j].line);
+	}
+	/* two names that differ only in case are one login to Postfix */
+	if (cfg->nusers > 1) {
+		rg_user_cfg **byname = xcalloc((size_t)cfg->nusers,
+		    sizeof(rg_user_cfg *));
+
+		for (i = 0; i < cfg->nusers; i++)
+			byname[i] = &cfg->users[i];
+		qsort(byname, (size_t)cfg->nusers, sizeof(*byname), cmp_user);
+		for (i = 1; i < cfg->nusers; i++)
+			if (strcasecmp(byname[i - 1]->name, byname[i]->name) == 0)
+				cfg_err(ctx, byname[i]->line, "[user %s]: the same "
+				    "user as [user %s] (line %d)", byname[i]->name,
+				    byname[i - 1]->name, byname[i - 1]->line);
+		free(byname);
 	}
 }
 
@@ -866,8 +932,10 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 	for (i = 0; i < ctx.nlines; i++)
 		free(ctx.lines[i]);
 	free(ctx.lines);
-	for (k = 0; k < NKINDS; k++)
+	for (k = 0; k < NKINDS; k++) {
 		free(ctx.iseen[k]);
+		free(ctx.ihash[k]);
+	}
 	*nerrors = ctx.nerrors;
 	if (ctx.nerrors > 0) {
 		cfg_free(ctx.cfg);

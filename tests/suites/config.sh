@@ -81,6 +81,20 @@ expect "journal match syntax" 78 "^$t/u.ini:3: match: '_SYSTEMD_UNIT' is not FIE
 printf '[source pf]\npath = /var/log/mail.log\nmatch = A=b\n' > "$t/v.ini"
 expect "match on a file source" 78 "^$t/v.ini:1: \[source pf\]: match and directory are only for type = journal" "$t/v.ini"
 
+printf '[user "Alice@example.com"]\n[defaults]\nlock_timeout = 2h\n[user "alice@example.com"]\n' > "$t/w.ini"
+expect "a user twice, differing in case" 78 "^$t/w.ini:4: \[user alice@example.com\]: the same user as \[user Alice@example.com\] \(line 1\)" "$t/w.ini"
+
+printf '[user "bob@example.com"]\narchive = yes\n' > "$t/x.ini"
+expect "archive without an address" 78 "^$t/x.ini:1: \[user bob@example.com\]: archive = yes needs archive_address" "$t/x.ini"
+
+printf '[user "bob@example.com"]\nauto_lock = maybe\n' > "$t/y.ini"
+expect "a bad boolean" 78 "^$t/y.ini:2: auto_lock: 'maybe' is not yes or no" "$t/y.ini"
+
+printf '[global]\nadmin_contact = not an address\n' > "$t/z.ini"
+expect "a bad address" 78 "^$t/z.ini:2: admin_contact: 'not an address' is not a mail address" "$t/z.ini"
+
+expect "the sample relayguard.ini" 0 '^configuration OK$' "$TOP/samples/relayguard.ini"
+
 expect "missing file" 78 "^$t/none.ini: cannot open: No such file" "$t/none.ini"
 
 # every error is reported, not just the first
