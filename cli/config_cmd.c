@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../rules/policy.h"
 #include "cli.h"
 
 /*
@@ -75,6 +76,18 @@ cmd_check_config(const cli_ctx *cx, int argc, char **argv)
 		fprintf(stderr, "%s: %d error%s\n", file, nerr,
 		    nerr == 1 ? "" : "s");
 		return EX_CONFIG_;
+	}
+	{
+		/* the policy too: CIDRs and identity regexes */
+		char err[1024];
+		rul_policy *pol = rul_new(cfg, err, sizeof(err));
+
+		if (pol == NULL) {
+			fprintf(stderr, "%s\n%s: 1 error\n", err, file);
+			cfg_free(cfg);
+			return EX_CONFIG_;
+		}
+		rul_free(pol);
 	}
 	printf("configuration OK\n");
 	cfg_free(cfg);

@@ -93,6 +93,15 @@ expect "a bad boolean" 78 "^$t/y.ini:2: auto_lock: 'maybe' is not yes or no" "$t
 printf '[global]\nadmin_contact = not an address\n' > "$t/z.ini"
 expect "a bad address" 78 "^$t/z.ini:2: admin_contact: 'not an address' is not a mail address" "$t/z.ini"
 
+printf '[user "192.0.2.1/24"]\ntype = ip\n' > "$t/c1.ini"
+expect "a CIDR with host bits" 78 "^$t/c1.ini:1: \[user 192.0.2.1/24\]: '192.0.2.1/24' is not an address or CIDR" "$t/c1.ini"
+
+printf '[identity_header "X-Client-ID"]\nregex = ^tenant-[0-9]+\n' > "$t/c2.ini"
+expect "an identity regex without a capture" 78 "^$t/c2.ini:1: \[identity_header X-Client-ID\]: regex needs a capture group" "$t/c2.ini"
+
+printf '[identity_header "X-Client-ID"]\nregex = ^tenant-([0-9]+\n' > "$t/c3.ini"
+expect "a broken identity regex" 78 "^$t/c3.ini:1: \[identity_header X-Client-ID\]: regex: missing closing parenthesis" "$t/c3.ini"
+
 expect "the sample relayguard.ini" 0 '^configuration OK$' "$TOP/samples/relayguard.ini"
 
 expect "missing file" 78 "^$t/none.ini: cannot open: No such file" "$t/none.ini"
