@@ -388,6 +388,37 @@ safety(ctx *c, const char *user, long long ts)
 	return 0;
 }
 
+/*
+ * ana_headers - the stored headers of a message, through hq ("SELECT name,
+ * value, cut FROM headers WHERE message = ?1"); copies, freed with
+ * ana_headers_free
+ */
+int
+ana_headers(sqlite3_stmt *hq, long long message, rul_header *hs, int max)
+{
+	int nh = 0;
+
+	sqlite3_bind_int64(hq, 1, message);
+	while (nh < max && sqlite3_step(hq) == SQLITE_ROW) {
+		hs[nh].name = xstrdup((const char *)sqlite3_column_text(hq, 0));
+		hs[nh].value = xstrdup((const char *)sqlite3_column_text(hq, 1));
+		hs[nh].cut = sqlite3_column_int(hq, 2);
+		nh++;
+	}
+	sqlite3_reset(hq);
+	return nh;
+}
+
+/* ana_headers_free - release what ana_headers copied */
+void
+ana_headers_free(rul_header *hs, int nh)
+{
+	while (nh-- > 0) {
+		free((char *)hs[nh].name);
+		free((char *)hs[nh].value);
+	}
+}
+
 /* spam_locks - threshold spam within the window: lock user / identity */
 static int
 spam_locks(ctx *c)
@@ -434,26 +465,13 @@ spam_locks(ctx *c)
 		items_add(&it, u, NULL, NULL, NULL, sqlite3_column_int64(q, 0));
 		if (!u->cfg->lock_identities)
 			continue;
-		if (strcmp(u->cfg->identification, "header") == 0) {
-			sqlite3_bind_int64(hq, 1, sqlite3_column_int64(q, 4));
-			while (sqlite3_step(hq) == SQLITE_ROW && nh < 16) {
-				hs[nh].name = xstrdup((const char *)
-				    sqlite3_column_text(hq, 0));
-				hs[nh].value = xstrdup((const char *)
-				    sqlite3_column_text(hq, 1));
-				hs[nh].cut = sqlite3_column_int(hq, 2);
-				nh++;
-			}
-			sqlite3_reset(hq);
-		}
+		if (strcmp(u->cfg->identification, "header") == 0)
+			nh = ana_headers(hq, sqlite3_column_int64(q, 4), hs, 16);
 		if (rul_identity(c->pol, u, sender, sasl, hs, nh, id, sizeof(id),
 		    &hname))
 			items_add(&it, u, id, u->cfg->identification, hname,
 			    sqlite3_column_int64(q, 0));
-		while (nh-- > 0) {
-			free((char *)hs[nh].name);
-			free((char *)hs[nh].value);
-		}
+		ana_headers_free(hs, nh);
 	}
 	sqlite3_finalize(q);
 	sqlite3_finalize(hq);

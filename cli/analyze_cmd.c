@@ -752,18 +752,8 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 
 		if (u == NULL || (only && strcasecmp(only, u->name) != 0))
 			continue;
-		if (strcmp(u->cfg->identification, "header") == 0) {
-			sqlite3_bind_int64(hq, 1, sqlite3_column_int64(q, 0));
-			while (sqlite3_step(hq) == SQLITE_ROW && nh < 16) {
-				hs[nh].name = xstrdup((const char *)
-				    sqlite3_column_text(hq, 0));
-				hs[nh].value = xstrdup((const char *)
-				    sqlite3_column_text(hq, 1));
-				hs[nh].cut = sqlite3_column_int(hq, 2);
-				nh++;
-			}
-			sqlite3_reset(hq);
-		}
+		if (strcmp(u->cfg->identification, "header") == 0)
+			nh = ana_headers(hq, sqlite3_column_int64(q, 0), hs, 16);
 		if (rul_identity(pol, u, sender, sasl, hs, nh, id, sizeof(id),
 		    &hn)) {
 			for (i = 0; i < nrows; i++)
@@ -779,10 +769,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 			rows[i].messages++;
 			rows[i].spam += sqlite3_column_int(q, 4);
 		}
-		while (nh-- > 0) {
-			free((char *)hs[nh].name);
-			free((char *)hs[nh].value);
-		}
+		ana_headers_free(hs, nh);
 	}
 	if (nrows > 1)
 		qsort(rows, nrows, sizeof(idrow), cmp_idrow);
