@@ -1569,3 +1569,135 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	sqlite3_finalize(q);
 	return 0;
 }
+
+/* ---- counts for `users` ---- */
+
+/* ana_counts - each user's counts in its windows, at now (nusers rows) */
+ana_count *
+ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long now)
+{
+	int nu = rul_nusers(pol), k;
+	ana_count *cnt = xcalloc((size_t)nu + 1, sizeof(ana_count));
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *q;
+	long long maxwin = 0, invwin = 0;
+	uvec *rc;
+
+	(void)cfg;
+	for (k = 0; k < nu; k++) {
+		const rg_user_cfg *uc = rul_user_at(pol, k)->cfg;
+
+		if (uc->spam_lock_window > maxwin)
+			maxwin = uc->spam_lock_window;
+		if (uc->invalid_recipient_window > invwin)
+			invwin = uc->invalid_recipient_window;
+	}
+	/* trusted spam within the longest spam window */
+	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
+	    "m.client_ip, m.sender, v.source FROM messages m JOIN verdicts v ON "
+	    "v.message = m.id WHERE v.spam = 1 AND m.first_seen > ?1 AND "
+	    "m.first_seen <= ?2", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, now - maxwin * 1000000LL);
+		sqlite3_bind_int64(q, 2, now);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const rul_user *u = rul_user_of(pol, (const char *)
+			    sqlite3_column_text(q, 1), (const char *)
+			    sqlite3_column_text(q, 2), (const char *)
+			    sqlite3_column_text(q, 3));
+
+			if (u != NULL && rul_trusted(pol, (const char *)
+			    sqlite3_column_text(q, 4)) && sqlite3_column_int64(q, 0)
+			    > now - u->cfg->spam_lock_window * 1000000LL)
+				cnt[u - rul_user_at(pol, 0)].spam++;
+		}
+		sqlite3_finalize(q);
+	}
+	/* sessions that queued mail: the last minute and hour */
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(connect, last_seen), "
+	    "sasl_username, client_ip FROM sessions WHERE messages > 0 AND "
+	    "COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, last_seen) "
+	    "<= ?2", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, now - 3600 * 1000000LL);
+		sqlite3_bind_int64(q, 2, now);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const rul_user *u = rul_user_of(pol, (const char *)
+			    sqlite3_column_text(q, 1), (const char *)
+			    sqlite3_column_text(q, 2), NULL);
+
+			if (u == NULL)
+				continue;
+			k = (int)(u - rul_user_at(pol, 0));
+			cnt[k].sessions_hour++;
+			if (sqlite3_column_int64(q, 0) > now - 60 * 1000000LL)
+				cnt[k].sessions_minute++;
+		}
+		sqlite3_finalize(q);
+	}
+	/* distinct recipients in 24 hours; invalid ones in each window */
+	rc = xcalloc((size_t)nu + 1, sizeof(uvec));
+	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
+	    "m.client_ip, m.sender, r.address, r.dsn, r.status, m.kind FROM "
+	    "recipients r JOIN messages m ON r.message = m.id WHERE "
+	    "m.first_seen > ?1 AND m.first_seen <= ?2 AND m.bounce_of IS NULL",
+	    -1, &q, NULL) == SQLITE_OK) {
+		long long win = invwin > 86400 ? invwin : 86400;
+
+		sqlite3_bind_int64(q, 1, now - win * 1000000LL);
+		sqlite3_bind_int64(q, 2, now);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const rul_user *u = rul_user_of(pol, (const char *)
+			    sqlite3_column_text(q, 1), (const char *)
+			    sqlite3_column_text(q, 2), (const char *)
+			    sqlite3_column_text(q, 3));
+			const char *addr = (const char *)sqlite3_column_text(q, 4);
+			const char *dsn = (const char *)sqlite3_column_text(q, 5);
+			const char *status = (const char *)sqlite3_column_text(q, 6);
+			long long t = sqlite3_column_int64(q, 0);
+
+			if (u == NULL || addr == NULL)
+				continue;
+			k = (int)(u - rul_user_at(pol, 0));
+			if (dsn != NULL && strncmp(dsn, "5.1.", 4) == 0 && status
+			    && (strcmp(status, "bounced") == 0 || strcmp(status,
+			    "rejected") == 0) && t > now
+			    - u->cfg->invalid_recipient_window * 1000000LL)
+				cnt[k].invalid++;
+			if (t > now - 86400 * 1000000LL && strcmp((const char *)
+			    sqlite3_column_text(q, 7), "message") == 0
+			    && !(u->cfg->archive && strcasecmp(addr,
+			    u->cfg->archive_address) == 0))
+				uvec_add(&rc[k], t, addr);
+		}
+		sqlite3_finalize(q);
+	}
+	for (k = 0; k < nu; k++) {
+		size_t i, j;
+
+		/* distinct addresses: few per user, a quadratic check is fine
+		 * for the sizes `users` shows; sort for large ones */
+		if (rc[k].n > 64) {
+			struct at { const char *a; long long t; } *pairs =
+			    xcalloc(rc[k].n, sizeof(*pairs));
+
+			for (i = 0; i < rc[k].n; i++)
+				pairs[i].a = rc[k].addr[i];
+			qsort(pairs, rc[k].n, sizeof(*pairs), cmp_addr_t);
+			for (i = 0; i < rc[k].n; i++)
+				if (i == 0 || strcasecmp(pairs[i].a,
+				    pairs[i - 1].a) != 0)
+					cnt[k].recipients_day++;
+			free(pairs);
+			continue;
+		}
+		for (i = 0; i < rc[k].n; i++) {
+			for (j = 0; j < i; j++)
+				if (strcasecmp(rc[k].addr[i], rc[k].addr[j]) == 0)
+					break;
+			if (j == i)
+				cnt[k].recipients_day++;
+		}
+	}
+	uvecs_free(rc, nu + 1);
+	return cnt;
+}

@@ -39,6 +39,16 @@ int ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     const char *reason, long long seconds, long long now, FILE *log,
     char *err, size_t errsz);
 
+/* a user's counts in its windows (for `users`) */
+typedef struct ana_count {
+	long long spam;			/* trusted spam within spam_lock_window */
+	long long sessions_minute, sessions_hour;
+	long long recipients_day;	/* distinct, rolling 24 h */
+	long long invalid;		/* within invalid_recipient_window */
+} ana_count;
+
+ana_count *ana_counts(const rg_config *cfg, const rul_policy *pol,
+    rg_store *st, long long now);
 /* a message's stored headers (for identities); see analyze.c */
 int ana_headers(sqlite3_stmt *hq, long long message, rul_header *hs,
     int max);

@@ -258,12 +258,14 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	rul_policy *pol;
 	rg_store *st;
 	sqlite3_stmt *q;
+	ana_count *cnt;
 	int i, rc, json = argc > 1 && strcmp(argv[1], "--json") == 0;
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
 		printf("usage: relayguard [-c CONFIG] users [--json]\n\nEach "
 		    "configured user: kind, locks (reason, since, until), "
-		    "automatic unlocks used.\n");
+		    "automatic unlocks used,\nand its counts now in each "
+		    "window against its limits (0: no limit).\n");
 		return EX_OK_;
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
@@ -277,10 +279,13 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
 	}
+	cnt = ana_counts(cfg, pol, st, now_usec());
 	if (!json)
 		printf("%-32s %-6s %s\n", "user", "type", "state");
 	for (i = 0; i < rul_nusers(pol); i++) {
 		const rul_user *u = rul_user_at(pol, i);
+		const rg_user_cfg *uc = u->cfg;
+		const ana_count *n = &cnt[i];
 		int any = 0;
 		strbuf sb;
 
@@ -336,13 +341,40 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		}
 		sqlite3_reset(q);
 		if (json) {
-			sb_adds(&sb, "]}");
+			int f = 1;
+
+			sb_adds(&sb, "],");
+			sb_json_key(&sb, &f, "counts");
+			sb_printf(&sb, "{\"spam\":%lld,\"spam_threshold\":%lld,"
+			    "\"spam_window\":%lld,\"sessions_minute\":%lld,"
+			    "\"limit_per_minute\":%lld,\"sessions_hour\":%lld,"
+			    "\"limit_per_hour\":%lld,\"recipients_day\":%lld,"
+			    "\"max_recipients_per_day\":%lld,\"invalid\":%lld,"
+			    "\"invalid_recipient_limit\":%lld}}", n->spam,
+			    uc->spam_lock_threshold, uc->spam_lock_window,
+			    n->sessions_minute, uc->connection_limits
+			    ? uc->limit_per_minute : 0, n->sessions_hour,
+			    uc->connection_limits ? uc->limit_per_hour : 0,
+			    n->recipients_day, uc->max_recipients_per_day,
+			    n->invalid, uc->invalid_recipient_limit);
 			puts(sb.s);
-		} else if (!any) {
-			printf("%-32s %-6s ok\n", u->name, u->cfg->type);
+		} else {
+			if (!any)
+				printf("%-32s %-6s ok\n", u->name, uc->type);
+			printf("%-32s %-6s spam %lld/%lld in %llds; sessions "
+			    "%lld/%lld per minute, %lld/%lld per hour; recipients "
+			    "%lld/%lld per day; invalid %lld/%lld\n", "", "",
+			    n->spam, uc->spam_lock_threshold,
+			    uc->spam_lock_window, n->sessions_minute,
+			    uc->connection_limits ? uc->limit_per_minute : 0,
+			    n->sessions_hour, uc->connection_limits
+			    ? uc->limit_per_hour : 0, n->recipients_day,
+			    uc->max_recipients_per_day, n->invalid,
+			    uc->invalid_recipient_limit);
 		}
 		sb_free(&sb);
 	}
+	free(cnt);
 	sqlite3_finalize(q);
 	close_all(cfg, pol, st);
 	return EX_OK_;

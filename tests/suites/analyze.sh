@@ -148,6 +148,8 @@ out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dav
 grep -q 'REFUSED 450 4\.7\.1 .*sending locked: spam, until' <<<"$out"; ok $? "Postfix refuses the spam-locked user, saying why and until when" "$out"
 out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "bob still relays" "$out"
+"$RG" -c "$work/rg.ini" users --json | grep '"user":"alice@example.com"' > "$work/users5.json"
+grep -q '"counts":{"spam":2,"spam_threshold":2,' "$work/users5.json"; ok $? "users counts alice's spam against her threshold" "$(cat "$work/users5.json")"
 "$RG" -c "$work/rg.ini" explain user alice@example.com > "$work/explain.out" 2>&1
 grep -q 'lock: user reason=spam' "$work/explain.out" && [ "$(grep -c 'source=rspamd' "$work/explain.out")" -ge 2 ]
 ok $? "explain shows the lock and the rspamd verdicts behind it" "$(head -c 400 "$work/explain.out")"
