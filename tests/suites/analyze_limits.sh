@@ -31,6 +31,7 @@ RG0=${RELAYGUARD:-$top/build/relayguard}
 [ -x "$RG0" ] || { echo "FAIL: $suite: no relayguard binary at $RG0"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: $suite: needs root to run a private Postfix"; exit 0; }
 . "$top/tests/lib/postfix.sh"
+. "$top/tests/lib/wire.sh"
 . "$top/tests/lib/rspamd.sh"
 work=$(mktemp -d /tmp/rg-analyze-limits.XXXXXX); chmod 755 "$work"
 cp "$RG0" "$work/relayguard"; RG=$work/relayguard
@@ -97,25 +98,7 @@ ok $? "remove = yes: smtp_header_checks IGNOREs X-Client-ID" "$(short < "$work/m
 grep -q 'action=reload' "$work/a0.out"; ok $? "the new smtp_header_checks makes analyze reload Postfix" "$(short < "$work/a0.out")"
 
 # wire it in with exactly the lines postfix-config prints
-"$RG" -c "$work/rg.ini" postfix-config > "$work/postfix-config.out"
-python3 - "$work/postfix-config.out" > "$work/settings" <<'PY'
-import sys
-out = []
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.startswith("# /"):
-        break
-    if not line.strip() or line.startswith("#"):
-        continue
-    if line[0] in " \t":
-        out[-1] += " " + line.strip()
-    else:
-        out.append(line.strip())
-for s in out:
-    print(s)
-PY
-while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s" || echo "FAIL: $suite: postconf -e $s"; done < "$work/settings"
-postfix -c "$PF_CONF" reload >/dev/null 2>&1; sleep 1
+rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-config's lines"
 
 send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$PF_PORT" "$@" 2>&1; }
 # each SASL user from its own loopback address (Postfix's anvil limits are
