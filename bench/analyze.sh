@@ -14,8 +14,9 @@
 #                                       state at all (no locks, unlocks,
 #                                       events, maps): every rule decided
 #                                       from scratch over its whole window
-# twice each (the first run of a kind also warms the page cache), and
-# prints seconds, peak RSS and decisions. Target: incremental under 1 s.
+# the prime run once, the others twice each (--runs; the first run of a
+# kind also warms the page cache), and prints seconds, peak RSS and
+# decisions. Target: incremental under 1 s.
 #
 # Usage: bench/analyze.sh [--users N] [--messages N] [--days D] [--new N]
 #                         [--archive N] [--timeout S] [--runs N]
