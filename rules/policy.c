@@ -37,6 +37,12 @@ struct rul_policy {
 	int nusers;
 	int *index;		/* open addressing: user number + 1, 0 = empty */
 	size_t ibuckets;
+	struct plen {		/* the CIDRs of one family and prefix length */
+		int family, prefix;
+		int *tab;	/* open addressing: cidr number + 1 */
+		size_t nb;
+	} *plens;		/* most specific first */
+	int nplens;
 	cidr *cidrs;
 	int ncidrs;
 	const char **cidr_texts;
@@ -96,6 +102,73 @@ rul_cidr_valid(const char *text, char *norm, size_t normsz)
 	inet_ntop(c.family, c.addr, a, sizeof(a));
 	snprintf(norm, normsz, "%s/%d", a, c.prefix);
 	return 0;
+}
+
+/* mask_hash - hash of an address cut to a prefix */
+static size_t
+mask_hash(int family, const unsigned char *addr, int prefix)
+{
+	unsigned char m[16];
+	int full = prefix / 8, rest = prefix % 8, len = family == AF_INET ? 4 : 16;
+	uint32_t h = 2166136261u;
+	int i;
+
+	memset(m, 0, sizeof(m));
+	memcpy(m, addr, (size_t)full);
+	if (rest)
+		m[full] = addr[full] & (unsigned char)(0xff00 >> rest);
+	for (i = 0; i < len; i++)
+		h = (h ^ m[i]) * 16777619u;
+	return h;
+}
+
+/* index_cidrs - one hash table per (family, prefix): a lookup costs one
+ * probe per prefix length in use, not one comparison per CIDR */
+static void
+index_cidrs(rul_policy *p)
+{
+	int i, j;
+
+	for (i = 0; i < p->ncidrs; i++) {
+		cidr *c = &p->cidrs[i];
+
+		for (j = 0; j < p->nplens; j++)
+			if (p->plens[j].family == c->family
+			    && p->plens[j].prefix == c->prefix)
+				break;
+		if (j == p->nplens) {
+			p->plens = xrealloc(p->plens, (size_t)(p->nplens + 1)
+			    * sizeof(*p->plens));
+			memset(&p->plens[j], 0, sizeof(p->plens[j]));
+			p->plens[j].family = c->family;
+			p->plens[j].prefix = c->prefix;
+			p->nplens++;
+		}
+		p->plens[j].nb++;	/* count first */
+	}
+	for (j = 0; j < p->nplens; j++) {
+		size_t n = p->plens[j].nb, nb = 16;
+
+		while (nb < n * 2)
+			nb *= 2;
+		p->plens[j].nb = nb;
+		p->plens[j].tab = xcalloc(nb, sizeof(int));
+	}
+	for (i = 0; i < p->ncidrs; i++) {
+		cidr *c = &p->cidrs[i];
+		size_t b;
+
+		for (j = 0; j < p->nplens; j++)
+			if (p->plens[j].family == c->family
+			    && p->plens[j].prefix == c->prefix)
+				break;
+		b = mask_hash(c->family, c->addr, c->prefix)
+		    & (p->plens[j].nb - 1);
+		while (p->plens[j].tab[b] != 0)
+			b = (b + 1) & (p->plens[j].nb - 1);
+		p->plens[j].tab[b] = i + 1;
+	}
+	/* the CIDRs are sorted most specific first: so are the lengths */
 }
 
 /* cidr_match - is addr (text) inside c? */
@@ -223,6 +296,7 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 			return NULL;
 		}
 	}
+	index_cidrs(p);
 	p->cidr_texts = xcalloc((size_t)p->ncidrs + 1, sizeof(char *));
 	p->cidr_owners = xcalloc((size_t)p->ncidrs + 1, sizeof(rul_user *));
 	for (i = 0; i < p->ncidrs; i++) {
@@ -299,10 +373,21 @@ rul_user_of(const rul_policy *p, const char *sasl, const char *client_ip,
 		int fam = strchr(client_ip, ':') ? AF_INET6 : AF_INET;
 
 		memset(a, 0, sizeof(a));
-		if (inet_pton(fam, client_ip, a) == 1)
-			for (i = 0; i < p->ncidrs; i++)	/* most specific first */
-				if (cidr_match(&p->cidrs[i], fam, a))
-					return p->cidrs[i].owner;
+		if (inet_pton(fam, client_ip, a) == 1) {
+			/* most specific prefix length first */
+			for (i = 0; i < p->nplens; i++) {
+				const struct plen *pl = &p->plens[i];
+				size_t b;
+
+				if (pl->family != fam)
+					continue;
+				for (b = mask_hash(fam, a, pl->prefix) & (pl->nb - 1);
+				    pl->tab[b] != 0; b = (b + 1) & (pl->nb - 1))
+					if (cidr_match(&p->cidrs[pl->tab[b] - 1], fam,
+					    a))
+						return p->cidrs[pl->tab[b] - 1].owner;
+			}
+		}
 	}
 	if (sender != NULL) {
 		const char *at = strrchr(sender, '@');
@@ -453,6 +538,9 @@ rul_free(rul_policy *p)
 	for (i = 0; i < p->ncidrs; i++)
 		free(p->cidrs[i].text);
 	free(p->cidrs);
+	for (i = 0; i < p->nplens; i++)
+		free(p->plens[i].tab);
+	free(p->plens);
 	free(p->cidr_texts);
 	free(p->cidr_owners);
 	for (i = 0; i < p->nhdrs; i++) {

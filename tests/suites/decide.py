@@ -159,6 +159,20 @@ def t_never_lock():
     assert events(cfg, "2026-11-28T10:01:00Z") == []
 
 
+def t_most_specific_cidr():
+    users = ('[user "10.1.0.0/16"]\ntype = ip\n[user "10.1.2.3"]\ntype = ip\n'
+             '[user "10.1.2.0/24"]\ntype = ip\n[user "2001:db8::/32"]\ntype = ip\n')
+    lines = [spam("10:00:0%d" % i, user=None, ip="10.1.2.3") for i in range(3)]
+    lines += [spam("10:00:1%d" % i, user=None, ip="10.1.9.9") for i in range(3)]
+    lines += [spam("10:00:2%d" % i, user=None, ip="10.1.2.77") for i in range(3)]
+    lines += [spam("10:00:3%d" % i, user=None, ip="2001:db8::5") for i in range(3)]
+    lines += [spam("10:00:4%d" % i, user=None, ip="10.2.0.1") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    locked = sorted(e.split('user="')[1].split('"')[0] for e in ev if e.startswith("action=lock kind=user"))
+    assert locked == ["10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "2001:db8::/32"], ev
+
+
 for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("3 spam in 10 minutes and 1 second do not", t_window_over),
                  ("equal timestamps and a line a second early", t_equal_and_out_of_order),
@@ -168,6 +182,7 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("a header identity is locked alone", t_identity),
                  ("a client-written X-Spam-Flag does not count", t_client_flag_untrusted),
                  ("the safety valve holds when many users trip at once", t_safety_valve),
-                 ("never_lock", t_never_lock)]:
+                 ("never_lock", t_never_lock),
+                 ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
