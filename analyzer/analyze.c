@@ -1047,6 +1047,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
+	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
 	const char **cidrs;
 	const rul_user **owners;
 	int i, n, rc = 0, reload = 0;
@@ -1063,7 +1064,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	(void)now;
 	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
 	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
-	    "identity, reason", -1, &q, NULL) != SQLITE_OK) {
+	    "identity, until IS NOT NULL, until DESC, reason", -1, &q, NULL)
+	    != SQLITE_OK) {
 		snprintf(err, errsz, "reading locks: %s", sqlite3_errmsg(db));
 		rc = -1;
 		goto out;
@@ -1084,6 +1086,17 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 		if (u == NULL)
 			continue;	/* no longer configured */
+		/* several locks on one key: the longest-lasting (first) wins */
+		if (prev_kind != NULL && strcmp(prev_kind, kind) == 0
+		    && strcmp(prev_user, uname) == 0
+		    && strcmp(prev_id, id) == 0)
+			continue;
+		free(prev_kind);
+		free(prev_user);
+		free(prev_id);
+		prev_kind = xstrdup(kind);
+		prev_user = xstrdup(uname);
+		prev_id = xstrdup(id);
 		/* quarantine_response = accepted: take the mail and hold it */
 		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
 		    : "450 4.7.1", text, reason, until);
@@ -1109,6 +1122,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 	}
 	sqlite3_finalize(q);
+	free(prev_kind);
+	free(prev_user);
+	free(prev_id);
 	/* every IP user's networks, most specific first; unlocked: DUNNO,
 	 * or BCC for archiving */
 	n = rul_cidrs(pol, &cidrs, &owners);

@@ -159,6 +159,23 @@ def t_never_lock():
     assert events(cfg, "2026-11-28T10:01:00Z") == []
 
 
+def t_two_locks_one_key():
+    # spam-locked until unlocked, and over a connection limit: Postfix is
+    # told the longest-lasting one, and no map entry is dropped
+    lines = []
+    for i in range(3):
+        t = "10:00:0%d" % i
+        lines.append(f"Nov 28 {t} relay postfix/smtpd[100]: connect from unknown[127.0.0.2]\n")
+        lines.append(spam(t))
+        lines.append(f"Nov 28 {t} relay postfix/smtpd[100]: disconnect from unknown[127.0.0.2] ehlo=1 auth=1 mail=1 rcpt=1 data=0/1 quit=1 commands=5/6\n")
+    users = '[user "alice@example.com"]\nmax_unlocks_by_timeout = 0\nconnection_limits = yes\nlimit_per_hour = 2\n'
+    cfg = setup(lines, users)
+    out = run("analyze", "--now", "2026-11-28T10:01:00Z", cfg=cfg)
+    assert "rule=spam" in out and "rule=connections-hour" in out and "action=skip" not in out, out
+    m = open(cfg.replace("rg.ini", "maps/sasl_access")).read()
+    assert "alice@example.com\t450 4.7.1 sending locked: spam\n" in m, m
+
+
 def t_most_specific_cidr():
     users = ('[user "10.1.0.0/16"]\ntype = ip\n[user "10.1.2.3"]\ntype = ip\n'
              '[user "10.1.2.0/24"]\ntype = ip\n[user "2001:db8::/32"]\ntype = ip\n')
@@ -183,6 +200,7 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("a client-written X-Spam-Flag does not count", t_client_flag_untrusted),
                  ("the safety valve holds when many users trip at once", t_safety_valve),
                  ("never_lock", t_never_lock),
-                 ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr)]:
+                 ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr),
+                 ("two locks on one user: the longest-lasting is in the map", t_two_locks_one_key)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
