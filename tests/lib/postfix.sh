@@ -73,31 +73,11 @@ PF_USERS="alice@example.com:alice-pw bob@example.com:bob-pw carol@example.net:ca
 export PF_HOSTNAME PF_LOCAL_DOMAIN PF_DOMAIN_REJECT PF_DOMAIN_DEFER PF_DOMAIN_DATAREJ \
        PF_DOMAIN_DOWN PF_MYNETWORKS PF_USERS
 
+. "$(dirname "${BASH_SOURCE[0]}")/net.sh"
+
 _pf_err() { echo "pf: $*" >&2; }
 
-# _pf_free_ports N: print N distinct free TCP ports on 127.0.0.1 (held open
-# together while choosing so they differ).
-_pf_free_ports() {
-    /usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
 
-# _pf_listening PORT: true when something listens on TCP PORT (IPv4); reads
-# /proc/net/tcp, so no iproute2 is needed
-_pf_listening() {
-    awk -v p="$(printf '%04X' "$1")" '
-        $4 == "0A" { split($2, a, ":"); if (a[2] == p) found = 1 }
-        END { exit !found }' /proc/net/tcp
-}
 
 _pf_show_failure() {
     local f
@@ -162,7 +142,7 @@ pf_start() {
     chown postfix: "$PF_DIR/data"; chmod 700 "$PF_DIR/data"
 
     read -r PF_PORT PF_SUBMISSION_PORT PF_SINK_PORT PF_SINK_REJECT_PORT PF_SINK_DEFER_PORT \
-        PF_SINK_DATAREJ_PORT PF_CLOSED_PORT <<<"$(_pf_free_ports 7)"
+        PF_SINK_DATAREJ_PORT PF_CLOSED_PORT <<<"$(net_free_ports 7)"
     if [ -z "$PF_CLOSED_PORT" ]; then _pf_err "could not pick free ports"; return 1; fi
     export PF_PORT PF_SUBMISSION_PORT PF_SINK_PORT PF_SINK_REJECT_PORT PF_SINK_DEFER_PORT \
         PF_SINK_DATAREJ_PORT PF_CLOSED_PORT
@@ -375,7 +355,7 @@ EOF
         ok=1
         for p in "$PF_PORT" "$PF_SUBMISSION_PORT" "$PF_SINK_PORT" "$PF_SINK_REJECT_PORT" \
                  "$PF_SINK_DEFER_PORT" "$PF_SINK_DATAREJ_PORT"; do
-            _pf_listening "$p" || { ok=0; break; }
+            net_listening "$p" || { ok=0; break; }
         done
         [ -S "$PF_QUEUE/private/auth" ] || ok=0
         [ -s "$PF_QUEUE/pid/master.pid" ] || ok=0
@@ -391,7 +371,7 @@ EOF
         [ -S "$PF_QUEUE/private/auth" ] || _pf_err "no Dovecot socket $PF_QUEUE/private/auth"
         _pf_show_failure; pf_stop; return 1
     fi
-    if _pf_listening "$PF_CLOSED_PORT"; then
+    if net_listening "$PF_CLOSED_PORT"; then
         _pf_err "warning: port $PF_CLOSED_PORT (meant to be closed) is in use"
     fi
     echo "postfix $(sed 's/ //g' "$PF_QUEUE/pid/master.pid")" >> "$PF_DIR/pids"

@@ -60,29 +60,11 @@
 RS_USER=_rspamd
 RS_GROUP=_rspamd
 
+. "$(dirname "${BASH_SOURCE[0]}")/net.sh"
+
 _rs_err() { echo "rs: $*" >&2; }
 
-# _rs_free_ports N: print N distinct free TCP ports on 127.0.0.1
-_rs_free_ports() {
-    /usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
 
-# _rs_listening PORT: something listens on 127.0.0.1:PORT (reads /proc/net/tcp)
-_rs_listening() {
-    awk -v p="$(printf '%04X' "$1")" '
-        $4 == "0A" { split($2, a, ":"); if (a[2] == p) found = 1 }
-        END { exit !found }' /proc/net/tcp
-}
 
 # _rs_http_get PORT PATH: print the body of an HTTP GET on 127.0.0.1:PORT
 _rs_http_get() {
@@ -237,7 +219,7 @@ _rs_wait_ready() {
             grep -q 'Address already in use' "$RS_LOG" 2>/dev/null && return 2
             return 1
         fi
-        if _rs_listening "$RS_PORT" && _rs_listening "$RS_CONTROLLER_PORT" \
+        if net_listening "$RS_PORT" && net_listening "$RS_CONTROLLER_PORT" \
            && [ "$(_rs_http_get "$RS_CONTROLLER_PORT" /ping 2>/dev/null)" = pong ] \
            && _rs_milter_probe "$RS_PORT"; then
             return 0
@@ -285,7 +267,7 @@ rs_start() {
 
     local timeout=${RS_START_TIMEOUT:-60} attempt rc=1
     for attempt in 1 2 3; do
-        read -r RS_PORT RS_CONTROLLER_PORT RS_NORMAL_PORT <<<"$(_rs_free_ports 3)"
+        read -r RS_PORT RS_CONTROLLER_PORT RS_NORMAL_PORT <<<"$(net_free_ports 3)"
         if [ -z "$RS_NORMAL_PORT" ]; then _rs_err "could not pick free ports"; return 1; fi
         export RS_PORT RS_CONTROLLER_PORT
         _rs_write_config
