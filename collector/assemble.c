@@ -42,6 +42,12 @@ typedef struct sess_node {
 	int dirty_idx;
 } sess_node;
 
+/* the nodes changed since the last checkpoint; a node knows its slot */
+typedef struct dirty_list {
+	void **v;
+	size_t n, cap;
+} dirty_list;
+
 typedef struct mid_entry {
 	msg_node *m;
 	uint32_t hash;
@@ -90,10 +96,8 @@ struct assembler {
 	abort_cand aborts[ABORT_MAX];	/* a ring */
 	int ahead, acount;
 	uint64_t next_id, seq;
-	msg_node **mdirty;		/* changed since the last checkpoint */
-	size_t nmdirty, mdcap;
-	sess_node **sdirty;
-	size_t nsdirty, sdcap;
+	dirty_list mdirty;		/* messages changed since the checkpoint */
+	dirty_list sdirty;		/* sessions changed since the checkpoint */
 	msg_node **rmsgs;		/* restored, waiting for asm_restore_done */
 	size_t nrmsgs;
 	sess_node **rsess;
@@ -212,29 +216,44 @@ host_intern(assembler *a, const logline *ll)
 	return a->last_host = a->hosts[i];
 }
 
+/* dirty_add - put a node into a dirty list once (its slot in *idx) */
+static void
+dirty_add(dirty_list *d, void *node, int *idx)
+{
+	if (*idx >= 0)
+		return;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 256;
+		d->v = xrealloc(d->v, d->cap * sizeof(void *));
+	}
+	*idx = (int)d->n;
+	d->v[d->n++] = node;
+}
+
+/* dirty_remove - a node is going away: not in the next checkpoint */
+static void
+dirty_remove(dirty_list *d, int *idx)
+{
+	if (*idx >= 0) {
+		d->v[*idx] = NULL;
+		*idx = -1;
+	}
+}
+
 /* mark_msg - m changed: it goes into the next checkpoint */
 static void
 mark_msg(assembler *a, msg_node *m)
 {
 	m->seq = ++a->seq;
-	if (m->dirty_idx >= 0 || !a->opt.persist)
-		return;
-	if (a->nmdirty == a->mdcap) {
-		a->mdcap = a->mdcap ? a->mdcap * 2 : 256;
-		a->mdirty = xrealloc(a->mdirty, a->mdcap * sizeof(msg_node *));
-	}
-	m->dirty_idx = (int)a->nmdirty;
-	a->mdirty[a->nmdirty++] = m;
+	if (a->opt.persist)
+		dirty_add(&a->mdirty, m, &m->dirty_idx);
 }
 
 /* unmark_msg - m is going away: not in the next checkpoint */
 static void
 unmark_msg(assembler *a, msg_node *m)
 {
-	if (m->dirty_idx >= 0) {
-		a->mdirty[m->dirty_idx] = NULL;
-		m->dirty_idx = -1;
-	}
+	dirty_remove(&a->mdirty, &m->dirty_idx);
 }
 
 /* ---- messages ---- */
@@ -919,14 +938,8 @@ static void
 mark_sess(assembler *a, sess_node *s)
 {
 	s->seq = ++a->seq;
-	if (s->dirty_idx >= 0 || !a->opt.persist)
-		return;
-	if (a->nsdirty == a->sdcap) {
-		a->sdcap = a->sdcap ? a->sdcap * 2 : 64;
-		a->sdirty = xrealloc(a->sdirty, a->sdcap * sizeof(sess_node *));
-	}
-	s->dirty_idx = (int)a->nsdirty;
-	a->sdirty[a->nsdirty++] = s;
+	if (a->opt.persist)
+		dirty_add(&a->sdirty, s, &s->dirty_idx);
 }
 
 /* sess_hash - hash of host and pid */
@@ -1082,8 +1095,7 @@ sess_finish(assembler *a, sess_node *s, int complete)
 	}
 	a->nsess--;
 	slru_unlink(a, s);
-	if (s->dirty_idx >= 0)
-		a->sdirty[s->dirty_idx] = NULL;
+	dirty_remove(&a->sdirty, &s->dirty_idx);
 	free(s->s.prog);
 	free(s->s.client_host);
 	free(s->s.client_ip);
@@ -1744,8 +1756,8 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 	int k;
 
 	sb_init(&sb);
-	for (i = 0; i < a->nmdirty; i++) {
-		msg_node *m = a->mdirty[i];
+	for (i = 0; i < a->mdirty.n; i++) {
+		msg_node *m = a->mdirty.v[i];
 
 		if (m == NULL)
 			continue;
@@ -1756,9 +1768,9 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 		if (ops->save_message != NULL)
 			ops->save_message(ops->arg, &m->r, sb.s, sb.len);
 	}
-	a->nmdirty = 0;
-	for (i = 0; i < a->nsdirty; i++) {
-		sess_node *s = a->sdirty[i];
+	a->mdirty.n = 0;
+	for (i = 0; i < a->sdirty.n; i++) {
+		sess_node *s = a->sdirty.v[i];
 
 		if (s == NULL)
 			continue;
@@ -1768,7 +1780,7 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 		if (ops->save_session != NULL)
 			ops->save_session(ops->arg, &s->s, sb.s, sb.len);
 	}
-	a->nsdirty = 0;
+	a->sdirty.n = 0;
 	/* the global state: counters, clocks, pending spamd results, aborts */
 	sb_reset(&sb);
 	ser_put_u64(&sb, STATE_VERSION);
@@ -2086,8 +2098,8 @@ asm_free(assembler *a)
 		}
 	}
 	free(a->idtab);
-	free(a->mdirty);
-	free(a->sdirty);
+	free(a->mdirty.v);
+	free(a->sdirty.v);
 	for (i = 0; i < a->nhosts; i++)
 		free(a->hosts[i]);
 	free(a->hosts);
