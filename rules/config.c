@@ -234,6 +234,13 @@ typedef struct load_ctx {
 	unsigned char *iseen[NKINDS];		/* instances: n * NSCHEMA */
 	int *ihash[NKINDS];			/* name index: instance + 1 */
 	size_t ibuckets[NKINDS];
+	size_t icap[NKINDS];			/* instances allocated */
+	/* the section of the last key, resolved: valid until the next one */
+	char csection[256];
+	char ckind[64];
+	int cvalid;
+	void *cbase;
+	unsigned char *cseen;
 } load_ctx;
 
 /* cfg_err - report one problem as FILE:LINE: message */
@@ -369,6 +376,7 @@ set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 			    k->key, CFG_MAX_LIST);
 			break;
 		}
+		l->v = xrealloc(l->v, (size_t)(l->n + 1) * sizeof(char *));
 		l->v[l->n++] = xstrdup(tok);
 	}
 	free(copy);
@@ -470,22 +478,55 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 	return -1;
 }
 
+/*
+ * section_keys - the schema entries of one section, by index (built once:
+ * a configuration of 100,000 users asks half a million times)
+ */
+static const unsigned short *
+section_keys(const char *section, size_t *n)
+{
+	static struct { const char *section; unsigned short idx[NSCHEMA];
+	    size_t n; } tab[16];
+	static size_t ntab;
+	size_t i, j;
+
+	if (ntab == 0) {
+		for (i = 0; i < NSCHEMA; i++) {
+			for (j = 0; j < ntab; j++)
+				if (strcmp(tab[j].section, cfg_schema[i].section)
+				    == 0)
+					break;
+			if (j == ntab) {
+				if (ntab == sizeof(tab) / sizeof(tab[0]))
+					abort();	/* schema outgrew the table */
+				tab[ntab++].section = cfg_schema[i].section;
+			}
+			tab[j].idx[tab[j].n++] = (unsigned short)i;
+		}
+	}
+	for (j = 0; j < ntab; j++)
+		if (strcmp(tab[j].section, section) == 0) {
+			*n = tab[j].n;
+			return tab[j].idx;
+		}
+	*n = 0;
+	return NULL;
+}
+
 /* find_key - the schema entry of section/key, NULL if none */
 static const cfg_key *
 find_key(const char *section, const char *key, int *section_known)
 {
-	size_t i;
+	const unsigned short *idx;
+	size_t i, n;
 
 	if (strcmp(section, "defaults") == 0)
 		section = "user";
-	*section_known = 0;
-	for (i = 0; i < NSCHEMA; i++) {
-		if (strcmp(cfg_schema[i].section, section) != 0)
-			continue;
-		*section_known = 1;
-		if (strcmp(cfg_schema[i].key, key) == 0)
-			return &cfg_schema[i];
-	}
+	idx = section_keys(section, &n);
+	*section_known = idx != NULL;
+	for (i = 0; i < n; i++)
+		if (strcmp(cfg_schema[idx[i]].key, key) == 0)
+			return &cfg_schema[idx[i]];
 	return NULL;
 }
 
@@ -551,6 +592,10 @@ str_hash(const char *p)
 
 	while (*p)
 		h = (h ^ (unsigned char)*p++) * 16777619u;
+	/* the index masks the low bits: mix the high ones in */
+	h ^= h >> 16;
+	h *= 0x45d9f3bu;
+	h ^= h >> 16;
 	return h;
 }
 
@@ -600,15 +645,20 @@ instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
 			ihash_put(ctx, kind, ((named_head *)(*arr + (size_t)i
 			    * nk->size))->name, i);
 	}
-	*arr = xrealloc(*arr, (size_t)(*n + 1) * nk->size);
-	ctx->iseen[kind] = xrealloc(ctx->iseen[kind],
-	    (size_t)(*n + 1) * NSCHEMA);
+	if ((size_t)*n == ctx->icap[kind]) {	/* grown geometrically */
+		ctx->icap[kind] = ctx->icap[kind] ? ctx->icap[kind] * 2 : 16;
+		*arr = xrealloc(*arr, ctx->icap[kind] * nk->size);
+		ctx->iseen[kind] = xrealloc(ctx->iseen[kind],
+		    ctx->icap[kind] * NSCHEMA);
+	}
 	memset(ctx->iseen[kind] + (size_t)*n * NSCHEMA, 0, NSCHEMA);
 	h = (named_head *)(*arr + (size_t)*n * nk->size);
 	memset(h, 0, nk->size);
 	h->name = xstrdup(name);
 	h->line = ctx->lineno;
-	set_defaults(ctx, h, nk->kind);
+	/* a user takes every key it does not set from [defaults] (inherit) */
+	if (strcmp(nk->kind, "user") != 0)
+		set_defaults(ctx, h, nk->kind);
 	*seen = ctx->iseen[kind] + (size_t)*n * NSCHEMA;
 	ihash_put(ctx, kind, name, *n);
 	(*n)++;
@@ -621,21 +671,34 @@ handler(void *user, const char *section, const char *name, const char *value)
 {
 	load_ctx *ctx = user;
 	const cfg_key *k;
-	char kind[64], sname[64];
-	void *base = ctx->cfg;
-	unsigned char *seen = ctx->seen;
+	char sname[64];
+	void *base;
+	unsigned char *seen;
 	int known, ki;
 
-	section_split(section, kind, sizeof(kind), sname, sizeof(sname));
-	k = find_key(kind, name, &known);
-	if ((ki = kind_of(kind)) >= 0) {
-		if (sname[0] == '\0')
-			return 1;	/* reported at the section header */
-		base = instance_for(ctx, ki, sname, &seen);
-	} else if (strcmp(kind, "defaults") == 0) {
-		base = &ctx->cfg->defaults;
-		seen = ctx->dseen;
+	/* the section of the last key again (the usual case): resolved once */
+	if (!ctx->cvalid || strcmp(ctx->csection, section) != 0) {
+		snprintf(ctx->csection, sizeof(ctx->csection), "%s", section);
+		section_split(section, ctx->ckind, sizeof(ctx->ckind), sname,
+		    sizeof(sname));
+		ctx->cbase = ctx->cfg;
+		ctx->cseen = ctx->seen;
+		if ((ki = kind_of(ctx->ckind)) >= 0) {
+			if (sname[0] == '\0')
+				ctx->cbase = NULL;	/* reported at the header */
+			else
+				ctx->cbase = instance_for(ctx, ki, sname,
+				    &ctx->cseen);
+		} else if (strcmp(ctx->ckind, "defaults") == 0) {
+			ctx->cbase = &ctx->cfg->defaults;
+			ctx->cseen = ctx->dseen;
+		}
+		ctx->cvalid = 1;
 	}
+	if ((base = ctx->cbase) == NULL)
+		return 1;
+	seen = ctx->cseen;
+	k = find_key(ctx->ckind, name, &known);
 	if (ctx->continuation) {
 		/* inih r55 reads an indented line as more of the last value */
 		if (k != NULL && is_list(k->type)) {
@@ -776,6 +839,7 @@ copy_value(void *dst, const void *src, const cfg_key *k)
 		for (i = 0; i < d->n; i++)
 			free(d->v[i]);
 		d->n = s->n;
+		d->v = xrealloc(d->v, (size_t)(s->n + 1) * sizeof(char *));
 		for (i = 0; i < s->n; i++)
 			d->v[i] = xstrdup(s->v[i]);
 	} else {
@@ -789,16 +853,16 @@ inherit(load_ctx *ctx)
 {
 	rg_config *cfg = ctx->cfg;
 	int u;
-	size_t i;
+	size_t i, n;
+	const unsigned short *idx = section_keys("user", &n);
 
 	for (u = 0; u < cfg->nusers; u++) {
 		unsigned char *seen = ctx->iseen[1] + (size_t)u * NSCHEMA;
 
-		for (i = 0; i < NSCHEMA; i++)
-			if (strcmp(cfg_schema[i].section, "user") == 0
-			    && !seen[i])
+		for (i = 0; i < n; i++)
+			if (!seen[idx[i]])
 				copy_value(&cfg->users[u], &cfg->defaults,
-				    &cfg_schema[i]);
+				    &cfg_schema[idx[i]]);
 	}
 }
 
@@ -948,13 +1012,13 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 static void
 free_fields(void *base, const char *section)
 {
-	size_t i;
+	const unsigned short *idx = NULL;
+	size_t i, n;
 
-	for (i = 0; i < NSCHEMA; i++) {
-		const cfg_key *k = &cfg_schema[i];
+	idx = section_keys(section, &n);
+	for (i = 0; i < n; i++) {
+		const cfg_key *k = &cfg_schema[idx[i]];
 
-		if (strcmp(k->section, section) != 0)
-			continue;
 		if (is_str(k->type)) {
 			free(*str_slot(base, k));
 		} else if (is_list(k->type)) {
@@ -963,6 +1027,7 @@ free_fields(void *base, const char *section)
 
 			for (j = 0; j < l->n; j++)
 				free(l->v[j]);
+			free(l->v);
 		}
 	}
 }

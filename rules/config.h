@@ -27,7 +27,7 @@
 #define CFG_MAX_LIST 64
 
 typedef struct cfg_list {
-	char *v[CFG_MAX_LIST];
+	char **v;			/* n items, allocated to fit */
 	int n;
 } cfg_list;
 
