@@ -11,9 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "aindex.h"
 #include "analyze.h"
 #include "maps.h"
 
@@ -53,6 +55,7 @@ typedef struct ctx {
 	char **admitted;	/* users locked automatically in this run */
 	int nadmitted;
 	int recent_auto;	/* users locked so within the valve's window before */
+	aix ix;			/* the index, and who to decide in this run */
 } ctx;
 
 /* fmt_time - RFC 3339 of microseconds, for the log lines */
@@ -71,6 +74,13 @@ sql_fail(ctx *c, const char *what)
 {
 	snprintf(c->err, c->errsz, "%s: %s", what, sqlite3_errmsg(c->db));
 	return -1;
+}
+
+/* user_index - the number of a user in the policy */
+static int
+user_index(const ctx *c, const rul_user *u)
+{
+	return (int)(u - rul_user_at(c->pol, 0));
 }
 
 /* items_add - append one event */
@@ -355,6 +365,13 @@ expire(ctx *c)
 		if (delete_lock(c, l->kind, l->user, l->identity, l->reason)
 		    != 0)
 			return -1;
+		/* its user is decided again in this run */
+		{
+			const rul_user *u = rul_user_named(c->pol, l->user);
+
+			if (u != NULL)
+				aix_touch(&c->ix, user_index(c, u));
+		}
 		/* mark it gone for the rest of this run */
 		l->until = -1;
 		free(l->reason);
@@ -385,6 +402,9 @@ safety(ctx *c, const char *user, long long ts)
 	c->res->held_back++;
 	event(c, ts, "alert", "user", user, NULL, "safety_valve",
 	    "held_back=yes");
+	/* decided again next run, when the valve may have room */
+	if (!c->dry_run)
+		aix_pend(c->db, user, c->err, c->errsz);
 	return 0;
 }
 
@@ -423,7 +443,7 @@ ana_headers_free(rul_header *hs, int nh)
 static int
 spam_locks(ctx *c)
 {
-	sqlite3_stmt *q, *hq;
+	sqlite3_stmt *q;
 	items it;
 	long long maxwin = 0, since;
 	size_t i, j;
@@ -438,43 +458,32 @@ spam_locks(ctx *c)
 			maxwin = w;
 	}
 	since = c->now - maxwin * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender, m.id, v.source FROM messages m JOIN "
-	    "verdicts v ON v.message = m.id WHERE v.spam = 1 AND m.first_seen "
-	    "> ?1 AND m.first_seen <= ?2 AND m.bounce_of IS NULL AND "
-	    "m.filtered_as IS NULL ORDER BY m.first_seen", -1, &q, NULL)
-	    != SQLITE_OK
-	    || sqlite3_prepare_v2(c->db, "SELECT name, value, cut FROM headers "
-	    "WHERE message = ?1", -1, &hq, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, "SELECT t, identity, method, header FROM "
+	    "ana_messages WHERE user = ?1 AND spam = 1 AND t > ?2 AND t <= ?3 "
+	    "ORDER BY t", -1, &q, NULL) != SQLITE_OK)
 		return sql_fail(c, "reading spam verdicts");
-	sqlite3_bind_int64(q, 1, since);
-	sqlite3_bind_int64(q, 2, c->now);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *sasl = (const char *)sqlite3_column_text(q, 1);
-		const char *ip = (const char *)sqlite3_column_text(q, 2);
-		const char *sender = (const char *)sqlite3_column_text(q, 3);
-		const char *src = (const char *)sqlite3_column_text(q, 5);
-		const rul_user *u = rul_user_of(c->pol, sasl, ip, sender);
-		rul_header hs[16];
-		int nh = 0;
-		char id[512];
-		const char *hname;
+	for (k = 0; k < rul_nusers(c->pol); k++) {
+		const rul_user *u = rul_user_at(c->pol, k);
+		long long uid;
 
-		if (u == NULL || !rul_trusted(c->pol, src))
+		if (!c->ix.touched[k] || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
-		items_add(&it, u, NULL, NULL, NULL, sqlite3_column_int64(q, 0));
-		if (!u->cfg->lock_identities)
-			continue;
-		if (strcmp(u->cfg->identification, "header") == 0)
-			nh = ana_headers(hq, sqlite3_column_int64(q, 4), hs, 16);
-		if (rul_identity(c->pol, u, sender, sasl, hs, nh, id, sizeof(id),
-		    &hname))
-			items_add(&it, u, id, u->cfg->identification, hname,
-			    sqlite3_column_int64(q, 0));
-		ana_headers_free(hs, nh);
+		sqlite3_bind_int64(q, 1, uid);
+		sqlite3_bind_int64(q, 2, since);
+		sqlite3_bind_int64(q, 3, c->now);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			long long t = sqlite3_column_int64(q, 0);
+
+			items_add(&it, u, NULL, NULL, NULL, t);
+			if (sqlite3_column_type(q, 1) != SQLITE_NULL)
+				items_add(&it, u, (const char *)
+				    sqlite3_column_text(q, 1), (const char *)
+				    sqlite3_column_text(q, 2), (const char *)
+				    sqlite3_column_text(q, 3), t);
+		}
+		sqlite3_reset(q);
 	}
 	sqlite3_finalize(q);
-	sqlite3_finalize(hq);
 	if (it.n > 1)
 		qsort(it.v, it.n, sizeof(item), cmp_item);
 	for (i = 0; i < it.n; i = j) {
@@ -606,6 +615,19 @@ uvec_add(uvec *v, long long t, const char *addr)
 	v->n++;
 }
 
+/* uvecs_free_one - release one vector's contents */
+static void
+uvecs_free_one(uvec *v)
+{
+	size_t j;
+
+	if (v->addr != NULL)
+		for (j = 0; j < v->n; j++)
+			free(v->addr[j]);
+	free(v->addr);
+	free(v->t);
+}
+
 /* uvecs_free - release nusers vectors */
 static void
 uvecs_free(uvec *v, int n)
@@ -623,17 +645,10 @@ uvecs_free(uvec *v, int n)
 	free(v);
 }
 
-/* user_index - the number of a user in the policy */
-static int
-user_index(const ctx *c, const rul_user *u)
-{
-	return (int)(u - rul_user_at(c->pol, 0));
-}
-
 /*
  * connection_limits - SMTP sessions that queued mail (refused ones do not
- * count), per rolling minute, hour, 7 and 30 days: one pass over the
- * longest window in use.
+ * count), per rolling minute, hour, 7 and 30 days: counted in the index,
+ * for the users touched in this run
  */
 static int
 connection_limits(ctx *c)
@@ -646,64 +661,55 @@ connection_limits(ctx *c)
 		{ "connections-month", 30 * 86400, offsetof(rg_user_cfg, limit_per_month) },
 	};
 	int nu = rul_nusers(c->pol), k, rc = 0;
-	long long longest = 0;
-	sqlite3_stmt *q;
-	uvec *v;
+	sqlite3_stmt *qn, *qt;
 	size_t l;
 
-	for (k = 0; k < nu; k++) {
-		const rg_user_cfg *uc = rul_user_at(c->pol, k)->cfg;
-
-		if (!uc->connection_limits)
-			continue;
-		for (l = 0; l < sizeof(lim) / sizeof(lim[0]); l++)
-			if (*(const long long *)((const char *)uc + lim[l].off) > 0
-			    && lim[l].secs > longest)
-				longest = lim[l].secs;
-	}
-	if (longest == 0)
-		return 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT COALESCE(connect, last_seen), "
-	    "sasl_username, client_ip FROM sessions WHERE messages > 0 "
-	    "AND COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, "
-	    "last_seen) <= ?2", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM ana_sessions WHERE "
+	    "user = ?1 AND t > ?2 AND t <= ?3", -1, &qn, NULL) != SQLITE_OK)
 		return sql_fail(c, "reading sessions");
-	sqlite3_bind_int64(q, 1, c->now - longest * 1000000LL);
-	sqlite3_bind_int64(q, 2, c->now);
-	v = xcalloc((size_t)nu + 1, sizeof(uvec));
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const rul_user *u = rul_user_of(c->pol,
-		    (const char *)sqlite3_column_text(q, 1),
-		    (const char *)sqlite3_column_text(q, 2), NULL);
-
-		if (u != NULL && u->cfg->connection_limits)
-			uvec_add(&v[user_index(c, u)], sqlite3_column_int64(q, 0),
-			    NULL);
+	/* the limit-th latest: the window has room when it leaves */
+	if (sqlite3_prepare_v2(c->db, "SELECT t FROM ana_sessions WHERE user = "
+	    "?1 AND t > ?2 AND t <= ?3 ORDER BY t DESC LIMIT 1 OFFSET ?4", -1,
+	    &qt, NULL) != SQLITE_OK) {
+		sqlite3_finalize(qn);
+		return sql_fail(c, "reading sessions");
 	}
-	sqlite3_finalize(q);
 	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
+		long long uid;
 
-		if (v[k].n == 0 || rul_never_lock(c->pol, u->name))
+		if (!c->ix.touched[k] || !u->cfg->connection_limits
+		    || rul_never_lock(c->pol, u->name)
+		    || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
-		qsort(v[k].t, v[k].n, sizeof(long long), cmp_ll);
 		for (l = 0; l < sizeof(lim) / sizeof(lim[0]) && rc == 0; l++) {
 			long long limit = *(const long long *)((const char *)u->cfg
 			    + lim[l].off), since = c->now - lim[l].secs * 1000000LL;
-			size_t first = 0, n;
+			long long n = 0, t = 0;
 
 			if (limit <= 0)
 				continue;
-			while (first < v[k].n && v[k].t[first] <= since)
-				first++;
-			n = v[k].n - first;
-			if ((long long)n >= limit)
-				rc = limit_block(c, u, lim[l].rule, (long long)n,
-				    limit, v[k].t[v[k].n - (size_t)limit]
-				    + lim[l].secs * 1000000LL, "sessions");
+			sqlite3_bind_int64(qn, 1, uid);
+			sqlite3_bind_int64(qn, 2, since);
+			sqlite3_bind_int64(qn, 3, c->now);
+			if (sqlite3_step(qn) == SQLITE_ROW)
+				n = sqlite3_column_int64(qn, 0);
+			sqlite3_reset(qn);
+			if (n < limit)
+				continue;
+			sqlite3_bind_int64(qt, 1, uid);
+			sqlite3_bind_int64(qt, 2, since);
+			sqlite3_bind_int64(qt, 3, c->now);
+			sqlite3_bind_int64(qt, 4, limit - 1);
+			if (sqlite3_step(qt) == SQLITE_ROW)
+				t = sqlite3_column_int64(qt, 0);
+			sqlite3_reset(qt);
+			rc = limit_block(c, u, lim[l].rule, n, limit,
+			    t + lim[l].secs * 1000000LL, "sessions");
 		}
 	}
-	uvecs_free(v, nu + 1);
+	sqlite3_finalize(qn);
+	sqlite3_finalize(qt);
 	return rc;
 }
 
@@ -720,133 +726,89 @@ cmp_addr_t(const void *x, const void *y)
 }
 
 /*
- * recipient_limits - distinct recipients per rolling 24 hours, and invalid
- * recipients (5.1.x bounces and refusals) within each user's window: one
- * pass each over the window's rows.
+ * rcpt_block - distinct recipients of user k within the rolling 24 hours
+ * (the archive copy is relayguard's, not the user's): blocked at the limit
  */
 static int
-recipient_limits(ctx *c)
+rcpt_block(ctx *c, sqlite3_stmt *q, int k, long long uid)
 {
-	int nu = rul_nusers(c->pol), k, any_rcpt = 0, rc = 0;
-	long long invwin = 0;
-	sqlite3_stmt *q;
-	uvec *v;
+	const rul_user *u = rul_user_at(c->pol, k);
+	long long max = u->cfg->max_recipients_per_day, n = 0;
+	struct at { const char *a; long long t; } *pairs;
+	long long *firsts;
+	uvec v;
+	size_t i;
+	int rc = 0;
 
-	for (k = 0; k < nu; k++) {
-		const rg_user_cfg *uc = rul_user_at(c->pol, k)->cfg;
-
-		if (uc->max_recipients_per_day > 0)
-			any_rcpt = 1;
-		if (uc->invalid_recipient_limit > 0
-		    && uc->invalid_recipient_window > invwin)
-			invwin = uc->invalid_recipient_window;
-	}
-	if (any_rcpt) {
-		if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, "
-		    "m.sasl_username, m.client_ip, m.sender, r.address FROM "
-		    "recipients r JOIN messages m ON r.message = m.id WHERE "
-		    "m.first_seen > ?1 AND m.first_seen <= ?2 AND m.bounce_of IS "
-		    "NULL AND m.filtered_as IS NULL AND m.kind = 'message'", -1,
-		    &q, NULL) != SQLITE_OK)
-			return sql_fail(c, "reading recipients");
-		sqlite3_bind_int64(q, 1, c->now - 86400 * 1000000LL);
-		sqlite3_bind_int64(q, 2, c->now);
-		v = xcalloc((size_t)nu + 1, sizeof(uvec));
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(c->pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), (const char *)
-			    sqlite3_column_text(q, 3));
-
-			/* the archive copy is relayguard's, not the user's */
-			if (u != NULL && u->cfg->max_recipients_per_day > 0
-			    && !(u->cfg->archive && strcasecmp(u->cfg->
-			    archive_address, (const char *)sqlite3_column_text(q,
-			    4)) == 0))
-				uvec_add(&v[user_index(c, u)],
-				    sqlite3_column_int64(q, 0), (const char *)
-				    sqlite3_column_text(q, 4));
-		}
-		sqlite3_finalize(q);
-		for (k = 0; k < nu && rc == 0; k++) {
-			const rul_user *u = rul_user_at(c->pol, k);
-			long long max = u->cfg->max_recipients_per_day, n = 0;
-			struct at { const char *a; long long t; } *pairs;
-			long long *firsts;
-			size_t i;
-
-			if ((long long)v[k].n < max || max <= 0
-			    || rul_never_lock(c->pol, u->name))
-				continue;
-			/* distinct addresses, each at its first time */
-			pairs = xcalloc(v[k].n, sizeof(*pairs));
-			firsts = xcalloc(v[k].n, sizeof(long long));
-			for (i = 0; i < v[k].n; i++) {
-				pairs[i].a = v[k].addr[i] ? v[k].addr[i] : "";
-				pairs[i].t = v[k].t[i];
-			}
-			qsort(pairs, v[k].n, sizeof(*pairs), cmp_addr_t);
-			for (i = 0; i < v[k].n; i++)
-				if (i == 0 || strcasecmp(pairs[i].a,
-				    pairs[i - 1].a) != 0)
-					firsts[n++] = pairs[i].t;
-			if (n >= max) {
-				qsort(firsts, (size_t)n, sizeof(long long), cmp_ll);
-				rc = limit_block(c, u, "recipients", n, max,
-				    firsts[n - max] + 86400 * 1000000LL,
-				    "recipients");
-			}
-			free(pairs);
-			free(firsts);
-		}
-		uvecs_free(v, nu + 1);
-		if (rc != 0)
-			return rc;
-	}
-	if (invwin == 0)
-		return 0;
-	/* 5.1.x bounces, and 5.1.x refusals at RCPT (NOQUEUE or not) */
-	if (sqlite3_prepare_v2(c->db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender FROM recipients r JOIN messages m ON "
-	    "r.message = m.id WHERE m.first_seen > ?1 AND m.first_seen <= ?2 "
-	    "AND r.dsn LIKE '5.1.%' AND r.status IN ('bounced', 'rejected')",
-	    -1, &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading invalid recipients");
-	sqlite3_bind_int64(q, 1, c->now - invwin * 1000000LL);
-	sqlite3_bind_int64(q, 2, c->now);
-	v = xcalloc((size_t)nu + 1, sizeof(uvec));
+	memset(&v, 0, sizeof(v));
+	sqlite3_bind_int64(q, 1, uid);
+	sqlite3_bind_int64(q, 2, c->now - 86400 * 1000000LL);
+	sqlite3_bind_int64(q, 3, c->now);
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		const rul_user *u = rul_user_of(c->pol, (const char *)
-		    sqlite3_column_text(q, 1), (const char *)
-		    sqlite3_column_text(q, 2), (const char *)
-		    sqlite3_column_text(q, 3));
+		const char *a = (const char *)sqlite3_column_text(q, 1);
 
-		if (u != NULL && u->cfg->invalid_recipient_limit > 0)
-			uvec_add(&v[user_index(c, u)], sqlite3_column_int64(q, 0),
-			    NULL);
+		if (!(u->cfg->archive && a != NULL && strcasecmp(u->cfg->
+		    archive_address, a) == 0))
+			uvec_add(&v, sqlite3_column_int64(q, 0), a ? a : "");
 	}
-	sqlite3_finalize(q);
-	for (k = 0; k < nu && rc == 0; k++) {
-		const rul_user *u = rul_user_at(c->pol, k);
-		const rg_user_cfg *uc = u->cfg;
-		long long since = c->now - uc->invalid_recipient_window
-		    * 1000000LL, t, until, cnt, last, n;
-		size_t first = 0;
-		char det[160], tb[64];
+	sqlite3_reset(q);
+	if ((long long)v.n >= max) {
+		/* distinct addresses, each at its first time */
+		pairs = xcalloc(v.n, sizeof(*pairs));
+		firsts = xcalloc(v.n, sizeof(long long));
+		for (i = 0; i < v.n; i++) {
+			pairs[i].a = v.addr[i];
+			pairs[i].t = v.t[i];
+		}
+		qsort(pairs, v.n, sizeof(*pairs), cmp_addr_t);
+		for (i = 0; i < v.n; i++)
+			if (i == 0 || strcasecmp(pairs[i].a, pairs[i - 1].a) != 0)
+				firsts[n++] = pairs[i].t;
+		if (n >= max) {
+			qsort(firsts, (size_t)n, sizeof(long long), cmp_ll);
+			rc = limit_block(c, u, "recipients", n, max,
+			    firsts[n - max] + 86400 * 1000000LL, "recipients");
+		}
+		free(pairs);
+		free(firsts);
+	}
+	uvecs_free_one(&v);
+	return rc;
+}
 
-		if (v[k].n == 0 || rul_never_lock(c->pol, u->name)
-		    || find_lock(c, "user", u->name, NULL, "invalid"))
-			continue;
-		qsort(v[k].t, v[k].n, sizeof(long long), cmp_ll);
-		/* only what came after the last lock (or manual unlock) began */
-		unlock_info(c, "user", u->name, NULL, &cnt, &last);
-		while (first < v[k].n && (v[k].t[first] <= since
-		    || v[k].t[first] <= last))
-			first++;
-		n = (long long)(v[k].n - first);
-		if (n < uc->invalid_recipient_limit)
-			continue;
-		t = v[k].t[first + (size_t)uc->invalid_recipient_limit - 1];
+/*
+ * invalid_lock - invalid recipients of user k (5.1.x bounces and refusals)
+ * within its window: locked at the limit, like spam
+ */
+static int
+invalid_lock(ctx *c, sqlite3_stmt *q, int k, long long uid)
+{
+	const rul_user *u = rul_user_at(c->pol, k);
+	const rg_user_cfg *uc = u->cfg;
+	long long since = c->now - uc->invalid_recipient_window * 1000000LL;
+	long long t, until, cnt, last, n;
+	size_t first = 0;
+	char det[160], tb[64];
+	uvec v;
+	int rc = 0, m;
+
+	if (find_lock(c, "user", u->name, NULL, "invalid"))
+		return 0;
+	memset(&v, 0, sizeof(v));
+	sqlite3_bind_int64(q, 1, uid);
+	sqlite3_bind_int64(q, 2, since);
+	sqlite3_bind_int64(q, 3, c->now);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		for (m = sqlite3_column_int(q, 1); m > 0; m--)
+			uvec_add(&v, sqlite3_column_int64(q, 0), NULL);
+	sqlite3_reset(q);
+	/* only what came after the last lock (or manual unlock) began */
+	unlock_info(c, "user", u->name, NULL, &cnt, &last);
+	while (first < v.n && v.t[first] <= last)
+		first++;
+	n = (long long)(v.n - first);
+	if (n >= uc->invalid_recipient_limit) {
+		t = v.t[first + (size_t)uc->invalid_recipient_limit - 1];
 		until = cnt >= uc->max_unlocks_by_timeout ? 0
 		    : t + uc->lock_timeout * 1000000LL;
 		snprintf(det, sizeof(det), "invalid=%lld limit=%lld until=%s", n,
@@ -862,7 +824,44 @@ recipient_limits(ctx *c)
 				rc = -1;
 		}
 	}
-	uvecs_free(v, nu + 1);
+	uvecs_free_one(&v);
+	return rc;
+}
+
+/*
+ * recipient_limits - distinct recipients per rolling 24 hours, and invalid
+ * recipients within each user's window, for the users touched in this run
+ */
+static int
+recipient_limits(ctx *c)
+{
+	int nu = rul_nusers(c->pol), k, rc = 0;
+	sqlite3_stmt *qr, *qi;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT m.t, r.address FROM ana_messages "
+	    "m JOIN recipients r ON r.message = m.message WHERE m.user = ?1 AND "
+	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", -1, &qr, NULL) != SQLITE_OK)
+		return sql_fail(c, "reading recipients");
+	if (sqlite3_prepare_v2(c->db, "SELECT t, invalid FROM ana_messages "
+	    "WHERE user = ?1 AND invalid > 0 AND t > ?2 AND t <= ?3 ORDER BY t",
+	    -1, &qi, NULL) != SQLITE_OK) {
+		sqlite3_finalize(qr);
+		return sql_fail(c, "reading invalid recipients");
+	}
+	for (k = 0; k < nu && rc == 0; k++) {
+		const rul_user *u = rul_user_at(c->pol, k);
+		long long uid;
+
+		if (!c->ix.touched[k] || rul_never_lock(c->pol, u->name)
+		    || (uid = aix_uid(&c->ix, k)) == 0)
+			continue;
+		if (u->cfg->max_recipients_per_day > 0)
+			rc = rcpt_block(c, qr, k, uid);
+		if (rc == 0 && u->cfg->invalid_recipient_limit > 0)
+			rc = invalid_lock(c, qi, k, uid);
+	}
+	sqlite3_finalize(qr);
+	sqlite3_finalize(qi);
 	return rc;
 }
 
@@ -927,25 +926,47 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	c.res = res;
 	c.err = err;
 	c.errsz = errsz;
-	if (!dry_run && store_begin(st) != 0) {
+	/* a dry run too: the index is brought up to date, then rolled back */
+	if (store_begin(st) != 0) {
 		snprintf(err, errsz, "%s", store_error(st));
 		return -1;
 	}
 	if (load_locks(&c) != 0)
 		goto out;
 	c.recent_auto = recent_automatic(&c);
-	if (expire(&c) != 0 || spam_locks(&c) != 0
-	    || connection_limits(&c) != 0 || recipient_limits(&c) != 0)
+	if (aix_update(&c.ix, c.db, cfg, pol, now, err, errsz) != 0)
 		goto out;
-	if (!dry_run && store_commit(st) != 0) {
+	log_phase("index");
+	log_debug("analyzer index: %s, %lld rows (re)indexed, %d users to "
+	    "decide", c.ix.rebuilt ? "rebuilt" : "updated", c.ix.indexed,
+	    c.ix.ntouched);
+	if (expire(&c) != 0)
+		goto out;
+	log_phase("locks and expiry");
+	if (spam_locks(&c) != 0)
+		goto out;
+	log_phase("spam locks");
+	if (connection_limits(&c) != 0)
+		goto out;
+	log_phase("connection limits");
+	if (recipient_limits(&c) != 0)
+		goto out;
+	log_phase("recipient limits");
+	if (aix_finish(&c.ix, err, errsz) != 0)
+		goto out;
+	if (dry_run) {
+		store_rollback(st);
+	} else if (store_commit(st) != 0) {
 		snprintf(err, errsz, "%s", store_error(st));
 		goto out;
 	}
+	log_phase("commit");
 	rc = 0;
 out:
-	if (rc != 0 && !dry_run)
+	if (rc != 0)
 		store_rollback(st);
 	free_locks(&c);
+	aix_free(&c.ix);
 	return rc;
 }
 
@@ -1321,6 +1342,9 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		snprintf(err, errsz, "%s", store_error(st));
 		return -1;
 	}
+	/* the next analyzer run decides this user again */
+	if (aix_pend(c.db, user, err, errsz) != 0)
+		goto out;
 	if (strcmp(action, "lock") == 0) {
 		char det[300];
 		long long until = seconds > 0 ? now + seconds * 1000000LL : 0;

@@ -593,10 +593,16 @@ def mode_traffic(a):
         x = allu[min(bisect.bisect_left(cum, rng.random() * s), len(allu) - 1)]
         message(x, spam=rng.random() < 0.02)
     con.execute("BEGIN IMMEDIATE")
+    # numbered as the collector numbers its transactions (collector/store.c)
+    seq = con.execute("SELECT COALESCE(CAST(max(value) AS INTEGER), 0) + 1 FROM meta "
+                      "WHERE key = 'seq'").fetchone()[0]
+    con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)", (seq,))
+    msgs = [m + (seq,) for m in msgs]
+    sess = [x + (seq,) for x in sess]
     con.executemany("INSERT INTO messages(id, kind, host, queue_id, complete, open, "
                     "first_seen, last_seen, client_host, client_ip, sasl_method, "
-                    "sasl_username, sender, size, nrcpt, message_id, spam, headers, json) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", msgs)
+                    "sasl_username, sender, size, nrcpt, message_id, spam, headers, json, seq) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", msgs)
     con.executemany("INSERT INTO recipients(message, idx, address, orig_to, status, dsn, "
                     "relay, delay, response, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)", rcpts)
     con.executemany("INSERT INTO verdicts(message, source, spam, trusted, score, required, "
@@ -605,7 +611,7 @@ def mode_traffic(a):
     con.executemany("INSERT INTO sessions(id, host, pid, program, complete, open, connect, "
                     "disconnect, last_seen, client_host, client_ip, client_port, "
                     "sasl_method, sasl_username, sasl_failures, messages, rejects, lost, "
-                    "counters, json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", sess)
+                    "counters, json, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", sess)
     con.execute("COMMIT")
     con.close()
     print("new minute: %d messages, %d recipients, %d spam verdicts, %d sessions"
@@ -625,17 +631,25 @@ def mode_state(a):
             con.execute("DELETE FROM %s WHERE message > ?" % t, (mid,))
         con.execute("DELETE FROM messages WHERE id > ?", (mid,))
         con.execute("DELETE FROM sessions WHERE id > ?", (sid,))
+        con.execute("DELETE FROM meta WHERE key = 'seq'")
+    # the analyzer's state: its decisions, its index (analyzer/aindex.c) and
+    # what it saw last (meta ana_*)
+    state = ("locks", "unlocks", "events", "ana_users", "ana_sessions",
+             "ana_messages", "ana_pending", "ana_meta")
     if action in ("reset", "empty", "restore"):
-        for t in ("locks", "unlocks", "events"):
+        for t in state[:-1]:
             con.execute("DELETE FROM %s" % t)
+        con.execute("DELETE FROM meta WHERE key LIKE 'ana\\_%' ESCAPE '\\'")
     if action in ("save", "restore"):
         con.execute("ATTACH ? AS s", (a[2],))
-    for t in ("locks", "unlocks", "events"):
+    for t in state:
+        src = "(SELECT * FROM main.meta WHERE key LIKE 'ana\\_%' ESCAPE '\\')" if t == "ana_meta" else "main." + t
         if action == "save":
             con.execute("DROP TABLE IF EXISTS s.%s" % t)
-            con.execute("CREATE TABLE s.%s AS SELECT * FROM main.%s" % (t, t))
+            con.execute("CREATE TABLE s.%s AS SELECT * FROM %s" % (t, src))
         elif action == "restore":
-            con.execute("INSERT INTO main.%s SELECT * FROM s.%s" % (t, t))
+            con.execute("INSERT INTO main.%s SELECT * FROM s.%s"
+                        % ("meta" if t == "ana_meta" else t, t))
     con.execute("COMMIT")
     if action == "reset":
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -690,8 +704,8 @@ mkdir -p "$cache"
 exec 9> "$cache/.lock"
 flock -n 9 || { echo "bench/analyze.sh: another run is using $cache" >&2; exit 75; }
 schema=$(make_schema "$work/schema")
-case $schema in user_version=2\ *) ;; *)
-    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 2" >&2; exit 70 ;;
+case $schema in user_version=3\ *) ;; *)
+    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 3" >&2; exit 70 ;;
 esac
 key="v$GEN_VERSION users=$users messages=$messages days=$days T=$T seed=$SEED $schema"
 if [ -f "$db" ] && [ -f "$cache/meta" ] && [ "$(head -n 1 "$cache/meta")" = "$key" ]; then
@@ -756,6 +770,11 @@ decisions() {
                m = ""; for (k in o) m = m (m == "" ? "" : ", ") k " " o[k];
                printf "%d%s%s", n, s == "" ? "" : " (" s ")", m == "" ? "" : "; also " m }' "$f"
 }
+# phases NAME: where the run's time went (its -vv "timing:" lines)
+phases() {
+    awk '/timing: / { sub(/.*timing: /, ""); s = $NF; $NF = ""; sub(/ +$/, "");
+                      out = out (out == "" ? "" : ", ") $0 " " s } END { if (out != "") print "               " out }' "$work/err.$1"
+}
 results=()
 row() {    # row KIND RUN: one line of the table from the last measure
     local status=ok
@@ -777,7 +796,7 @@ printf '  %-12s      : %s s, %s MiB (loading %d users; every analyze pays it)\n'
     check-config "$check_s" "$check_rss" "$users"
 
 # prime: the analyzer's first run, at T, on the history alone
-measure prime "$rg" -c "$cfg" analyze --now "@$T"
+measure prime "$rg" -vv -c "$cfg" analyze --now "@$T"
 row prime 1
 prime_rc=$RC
 gen state "$db" save "$work/state.db"
@@ -793,16 +812,18 @@ killed=0
 for i in $(seq 1 "$runs"); do
     gen state "$db" restore "$work/state.db"
     rm -rf "$maps" && cp -a "$work/maps.prime" "$maps"
-    measure incremental "$rg" -c "$cfg" analyze --now "@$T60"
+    measure incremental "$rg" -vv -c "$cfg" analyze --now "@$T60"
     row incremental "$i"
+    phases incremental
     [ "$RC" = 0 ] && inc_best=$(awk -v a="${inc_best:-1e9}" -v b="$SECS" 'BEGIN { print (b < a) ? b : a }')
     [ "$RC" = 124 ] && { killed=1; break; }
 done
 for i in $(seq 1 "$runs"); do
     gen state "$db" empty
     rm -rf "$maps" && mkdir -p "$maps"
-    measure full "$rg" -c "$cfg" analyze --now "@$T60"
+    measure full "$rg" -vv -c "$cfg" analyze --now "@$T60"
     row full "$i"
+    phases full
     [ "$RC" = 124 ] && { killed=1; break; }
 done
 gen state "$db" reset "$base_mid" "$base_sid"

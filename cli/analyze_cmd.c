@@ -38,19 +38,23 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 
 	*pol = NULL;
 	*st = NULL;
+	log_phase(NULL);
 	if ((*cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	log_phase("configuration");
 	if ((*pol = rul_new(*cfg, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		cfg_free(*cfg);
 		return EX_CONFIG_;
 	}
+	log_phase("policy");
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		rul_free(*pol);
 		cfg_free(*cfg);
 		return EX_UNAVAILABLE_;
 	}
+	log_phase("database");
 	return EX_OK_;
 }
 
@@ -145,9 +149,11 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;
 	}
+	log_phase("maps and queue");
 	if (lockfd >= 0)
 		close(lockfd);
 	close_all(cfg, pol, st);
+	log_phase("release");
 	return rc;
 }
 

@@ -106,15 +106,45 @@ static const char schema_v2[] =
     "  kind TEXT, user TEXT, identity TEXT, rule TEXT, detail TEXT);\n"
     "CREATE INDEX events_ts ON events(ts);\n";
 
+/*
+ * version 3: what changed since the analyzer last looked (seq: the store's
+ * transaction that wrote a row last, counted in meta 'seq'), and the
+ * analyzer's own index of the rows its rules count, by user and time
+ * (analyzer/aindex.c)
+ */
+static const char schema_v3[] =
+    "ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX messages_seq ON messages(seq);\n"
+    "CREATE INDEX sessions_seq ON sessions(seq);\n"
+    "CREATE TABLE ana_users(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+    "UNIQUE);\n"
+    "CREATE TABLE ana_sessions(\n"
+    "  session INTEGER PRIMARY KEY, user INTEGER NOT NULL,\n"
+    "  t INTEGER NOT NULL);\n"		/* connect, else last seen */
+    "CREATE INDEX ana_sessions_user ON ana_sessions(user, t);\n"
+    "CREATE INDEX ana_sessions_t ON ana_sessions(t);\n"
+    "CREATE TABLE ana_messages(\n"
+    "  message INTEGER PRIMARY KEY, user INTEGER NOT NULL,\n"
+    "  t INTEGER NOT NULL,\n"			/* first seen */
+    "  spam INTEGER NOT NULL DEFAULT 0,\n"	/* a trusted spam verdict */
+    "  identity TEXT, method TEXT, header TEXT,\n" /* of spam, if locked so */
+    "  rcpt INTEGER NOT NULL DEFAULT 0,\n"	/* its recipients count */
+    "  invalid INTEGER NOT NULL DEFAULT 0);\n"	/* 5.1.x bounces, refusals */
+    "CREATE INDEX ana_messages_user ON ana_messages(user, t);\n"
+    "CREATE INDEX ana_messages_t ON ana_messages(t);\n"
+    "CREATE TABLE ana_pending(user TEXT PRIMARY KEY);\n";
+
 static const db_migration migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
+	{ 3, schema_v3 },
 };
 
 enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_DELIV, Q_DELIV, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
-	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q__COUNT
+	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -125,10 +155,10 @@ static const char *queries[Q__COUNT] = {
 	    "nrcpt, message_id, held, discarded, expired, deleted, "
 	    "aborted, stale, bounce_of, orig_queue_id, filtered_as, "
 	    "reject_stage, reject_code, reject_dsn, reject_text, spam, "
-	    "headers, json, state) VALUES "
+	    "headers, json, state, seq) VALUES "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
 	    "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,"
-	    "?33,?34) ON CONFLICT(id) DO UPDATE SET kind = "
+	    "?33,?34,?35) ON CONFLICT(id) DO UPDATE SET kind = "
 	    "excluded.kind, host = excluded.host, queue_id = "
 	    "excluded.queue_id, complete = excluded.complete, open = "
 	    "excluded.open, first_seen = excluded.first_seen, last_seen "
@@ -147,7 +177,7 @@ static const char *queries[Q__COUNT] = {
 	    "reject_dsn = excluded.reject_dsn, reject_text = "
 	    "excluded.reject_text, spam = excluded.spam, headers = "
 	    "excluded.headers, json = excluded.json, state = "
-	    "excluded.state",
+	    "excluded.state, seq = excluded.seq",
 	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE message = ?1",
 	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, orig_to, "
 	    "status, dsn, relay, delay, response, attempts) VALUES "
@@ -163,9 +193,9 @@ static const char *queries[Q__COUNT] = {
 	    "open, connect, disconnect, last_seen, client_host, "
 	    "client_ip, client_port, sasl_method, sasl_username, "
 	    "sasl_failures, messages, rejects, lost, counters, json, "
-	    "state) VALUES "
+	    "state, seq) VALUES "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-	    "?18,?19,?20,?21) ON CONFLICT(id) DO UPDATE SET host = "
+	    "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET host = "
 	    "excluded.host, pid = excluded.pid, program = "
 	    "excluded.program, complete = excluded.complete, open = "
 	    "excluded.open, connect = excluded.connect, disconnect = "
@@ -177,7 +207,7 @@ static const char *queries[Q__COUNT] = {
 	    "excluded.sasl_failures, messages = excluded.messages, "
 	    "rejects = excluded.rejects, lost = excluded.lost, counters "
 	    "= excluded.counters, json = excluded.json, state = "
-	    "excluded.state",
+	    "excluded.state, seq = excluded.seq",
 	[Q_GLOBAL] = "INSERT OR REPLACE INTO asm_state(id, state) VALUES (1, ?1)",
 	[Q_GET_SRC] = "SELECT fp, fp_len, offset, path, cursor, year, "
 	    "last_month, lines, prev_fp, prev_fp_len, prev_offset FROM sources "
@@ -194,11 +224,15 @@ static const char *queries[Q__COUNT] = {
 	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
 	[Q_HDR] = "INSERT OR IGNORE INTO headers(message, name, value, cut) "
 	    "VALUES (?1,?2,?3,?4)",
+	[Q_GET_SEQ] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'",
+	[Q_PUT_SEQ] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
+	    "('seq', ?1)",
 };
 
 struct rg_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q__COUNT];
+	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf json, hdrs;
 	char err[768];
 };
@@ -258,6 +292,7 @@ store_error(const rg_store *st)
 int
 store_begin(rg_store *st)
 {
+	st->seq = 0;
 	return db_begin(st->db, st->err, sizeof(st->err));
 }
 
@@ -265,6 +300,7 @@ store_begin(rg_store *st)
 int
 store_commit(rg_store *st)
 {
+	st->seq = 0;
 	return db_commit(st->db, st->err, sizeof(st->err));
 }
 
@@ -272,7 +308,33 @@ store_commit(rg_store *st)
 void
 store_rollback(rg_store *st)
 {
+	st->seq = 0;
 	db_rollback(st->db);
+}
+
+/*
+ * this_seq - the number of this transaction, taken at its first row: one
+ * more than the last one that wrote rows. The analyzer reads what changed
+ * after the number it saw last.
+ */
+static int step(rg_store *st, sqlite3_stmt *q, const char *what);
+
+static long long
+this_seq(rg_store *st)
+{
+	sqlite3_stmt *q = st->q[Q_GET_SEQ];
+	long long n = 0;
+
+	if (st->seq > 0)
+		return st->seq;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	st->seq = n + 1;
+	sqlite3_bind_int64(st->q[Q_PUT_SEQ], 1, st->seq);
+	if (step(st, st->q[Q_PUT_SEQ], "numbering the batch") != 0)
+		return -1;
+	return st->seq;
 }
 
 /* bt - bind text or NULL */
@@ -304,6 +366,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len)
 {
 	sqlite3_stmt *q = st->q[Q_MSG];
+	long long seq;
 	int i, j, trusted = r->verdict.source > VS_CLIENT_HEADER;
 
 	sb_reset(&st->json);
@@ -361,6 +424,11 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	sqlite3_bind_text(q, 33, st->json.s, (int)st->json.len, SQLITE_STATIC);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 34, state, (int)len, SQLITE_STATIC);
+	if ((seq = this_seq(st)) < 0) {
+		sqlite3_clear_bindings(q);
+		return -1;
+	}
+	sqlite3_bind_int64(q, 35, seq);
 	if (step(st, q, "storing a message") != 0)
 		return -1;
 
@@ -434,6 +502,7 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len)
 {
 	sqlite3_stmt *q = st->q[Q_SESS];
+	long long seq;
 
 	sb_reset(&st->json);
 	sess_json(&st->json, s);
@@ -461,6 +530,11 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_text(q, 20, st->json.s, (int)st->json.len, SQLITE_STATIC);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
+	if ((seq = this_seq(st)) < 0) {
+		sqlite3_clear_bindings(q);
+		return -1;
+	}
+	sqlite3_bind_int64(q, 22, seq);
 	return step(st, q, "storing a session");
 }
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -81,4 +82,21 @@ log_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(fmt, ap, 0);
 	va_end(ap);
+}
+
+/*
+ * log_phase - at verbosity 2, how long the phase that ends here took (since
+ * the previous call, or since the program started): "timing: WHAT 0.123 s"
+ */
+void
+log_phase(const char *what)
+{
+	static struct timespec last;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (log_verbose >= 2 && what != NULL)
+		log_debug("timing: %s %.3f s", what, (double)(now.tv_sec
+		    - last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9);
+	last = now;
 }

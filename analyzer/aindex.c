@@ -1,0 +1,653 @@
+/*
+ * aindex.c - the analyzer's index of the rows its rules count (see
+ * aindex.h). Owns its prepared statements and per-run arrays; the tables
+ * live in the store's database (schema version 3, collector/store.c).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "aindex.h"
+#include "analyze.h"
+
+#define USEC 1000000LL
+
+/* fail - an SQLite error into err */
+static int
+fail(aix *x, char *err, size_t errsz, const char *what)
+{
+	snprintf(err, errsz, "%s: %s", what, sqlite3_errmsg(x->db));
+	return -1;
+}
+
+/* exec - one statement without rows */
+static int
+exec(aix *x, const char *sql, char *err, size_t errsz)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(x->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errsz, "analyzer index: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* meta_int - an integer from table meta, def if absent */
+static long long
+meta_int(sqlite3 *db, const char *key, long long def)
+{
+	sqlite3_stmt *q;
+	long long v = def;
+
+	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta "
+	    "WHERE key = ?1", -1, &q, NULL) != SQLITE_OK)
+		return def;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* meta_text - a text from table meta into buf, "" if absent */
+static void
+meta_text(sqlite3 *db, const char *key, char *buf, size_t sz)
+{
+	sqlite3_stmt *q;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
+	    &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(buf, sz, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+}
+
+/* meta_put - set a key of table meta */
+static int
+meta_put(aix *x, const char *key, const char *value, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO meta(key, value) "
+	    "VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
+		return fail(x, err, errsz, "analyzer index");
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : fail(x, err, errsz, "analyzer index");
+}
+
+/* conn_window - the longest connection window of a user in use, seconds */
+static long long
+conn_window(const rg_user_cfg *uc)
+{
+	if (!uc->connection_limits)
+		return 0;
+	if (uc->limit_per_month > 0)
+		return 30 * 86400;
+	if (uc->limit_per_week > 0)
+		return 7 * 86400;
+	if (uc->limit_per_hour > 0)
+		return 3600;
+	if (uc->limit_per_minute > 0)
+		return 60;
+	return 0;
+}
+
+/* spam_counted - does a spam verdict count for this user at all */
+static int
+spam_counted(const rg_user_cfg *uc)
+{
+	return uc->auto_lock || uc->lock_identities;
+}
+
+/* msg_window - the longest message window of a user in use, seconds */
+static long long
+msg_window(const rg_user_cfg *uc)
+{
+	long long w = 0;
+
+	if (spam_counted(uc))
+		w = uc->spam_lock_window + uc->lock_timeout;
+	if (uc->max_recipients_per_day > 0 && w < 86400)
+		w = 86400;
+	if (uc->invalid_recipient_limit > 0 && w < uc->invalid_recipient_window)
+		w = uc->invalid_recipient_window;
+	return w;
+}
+
+/* add_list - a list into the fingerprint text */
+static void
+add_list(strbuf *sb, const cfg_list *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		sb_adds(sb, l->v[i]);
+		sb_addc(sb, ',');
+	}
+	sb_addc(sb, ';');
+}
+
+/*
+ * fingerprint - of what shapes the index: who is who (users, their
+ * addresses, identification), what counts (trusted sources, archive
+ * address), and how far back (windows, retention)
+ */
+static void
+fingerprint(const rg_config *cfg, const rul_policy *pol, char out[17])
+{
+	strbuf sb;
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+	int k;
+
+	sb_init(&sb);
+	sb_adds(&sb, "v1;");
+	add_list(&sb, &cfg->trusted_verdicts);
+	sb_add_int(&sb, cfg->retention);
+	for (k = 0; k < cfg->nidheaders; k++) {
+		sb_printf(&sb, "[h %s]%s;", cfg->idheaders[k].name,
+		    cfg->idheaders[k].regex ? cfg->idheaders[k].regex : "");
+	}
+	for (k = 0; k < rul_nusers(pol); k++) {
+		const rg_user_cfg *uc = rul_user_at(pol, k)->cfg;
+
+		sb_printf(&sb, "[u %s]%s;%s;", uc->name, uc->type,
+		    uc->identification);
+		add_list(&sb, &uc->addresses);
+		add_list(&sb, &uc->identity_headers);
+		sb_printf(&sb, "%lld;%lld;%lld;%lld;%lld;%lld;%lld;%lld;%lld;"
+		    "%lld;%lld;%lld;%lld;%s;", uc->auto_lock, uc->lock_identities,
+		    uc->spam_lock_window, uc->lock_timeout, uc->connection_limits,
+		    uc->limit_per_minute, uc->limit_per_hour, uc->limit_per_week,
+		    uc->limit_per_month, uc->max_recipients_per_day,
+		    uc->invalid_recipient_limit, uc->invalid_recipient_window,
+		    uc->match_sender_domain, uc->archive ? uc->archive_address
+		    : "");
+	}
+	for (i = 0; i < sb.len; i++)
+		h = (h ^ (unsigned char)sb.s[i]) * 1099511628211ULL;
+	sb_free(&sb);
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/*
+ * file_hash - of the configuration file as it is now: any change to it
+ * (thresholds, never_lock, the safety valve...) has every user decided
+ * again, as a full run would. "" when it cannot be read: every run then.
+ */
+static void
+file_hash(const char *path, char out[17])
+{
+	uint64_t h = 14695981039346656037ULL;
+	unsigned char buf[65536];
+	FILE *fp;
+	size_t n, i;
+
+	out[0] = '\0';
+	if (path == NULL || (fp = fopen(path, "rb")) == NULL)
+		return;
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		for (i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 1099511628211ULL;
+	if (!ferror(fp))
+		snprintf(out, 17, "%016llx", (unsigned long long)h);
+	fclose(fp);
+}
+
+/* user_index - the number of a user in the policy */
+static int
+user_index(const aix *x, const rul_user *u)
+{
+	return (int)(u - rul_user_at(x->pol, 0));
+}
+
+/* aix_uid - the index's number of policy user k; 0: it has no rows */
+long long
+aix_uid(aix *x, int k)
+{
+	if (x->uid[k] > 0)
+		return x->uid[k];
+	sqlite3_bind_text(x->q_uid, 1, rul_user_at(x->pol, k)->name, -1,
+	    SQLITE_STATIC);
+	if (sqlite3_step(x->q_uid) == SQLITE_ROW)
+		x->uid[k] = sqlite3_column_int64(x->q_uid, 0);
+	sqlite3_reset(x->q_uid);
+	return x->uid[k];
+}
+
+/* uid_of - the ana_users id of policy user k, made at first sight */
+static long long
+uid_of(aix *x, int k)
+{
+	const char *name = rul_user_at(x->pol, k)->name;
+
+	if (aix_uid(x, k) > 0)
+		return x->uid[k];
+	sqlite3_bind_text(x->q_newuid, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(x->q_newuid) == SQLITE_DONE)
+		x->uid[k] = sqlite3_last_insert_rowid(x->db);
+	sqlite3_reset(x->q_newuid);
+	return x->uid[k];
+}
+
+/* aix_touch - decide user k in this run too */
+void
+aix_touch(aix *x, int k)
+{
+	if (k >= 0 && k < x->nusers && !x->touched[k]) {
+		x->touched[k] = 1;
+		x->ntouched++;
+	}
+}
+
+/*
+ * index_sessions - (re)index the sessions q yields: id, time, SASL login,
+ * client address, messages queued. incremental: a row that no longer
+ * counts is removed.
+ */
+static int
+index_sessions(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *put = NULL, *del = NULL;
+	int rc = 0, st;
+
+	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO ana_sessions("
+	    "session, user, t) VALUES (?1, ?2, ?3)", -1, &put, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(x->db, "DELETE FROM ana_sessions WHERE "
+	    "session = ?1", -1, &del, NULL) != SQLITE_OK) {
+		rc = fail(x, err, errsz, "analyzer index: sessions");
+		goto out;
+	}
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(q, 0);
+		long long t = sqlite3_column_int64(q, 1);
+		const rul_user *u = rul_user_of(x->pol, (const char *)
+		    sqlite3_column_text(q, 2), (const char *)
+		    sqlite3_column_text(q, 3), NULL);
+		sqlite3_stmt *w;
+
+		if (u != NULL && sqlite3_column_int(q, 4) > 0
+		    && conn_window(u->cfg) > 0 && t > cutoff) {
+			int k = user_index(x, u);
+
+			w = put;
+			sqlite3_bind_int64(put, 2, uid_of(x, k));
+			sqlite3_bind_int64(put, 3, t);
+			aix_touch(x, k);
+		} else if (incremental) {
+			w = del;
+		} else {
+			continue;
+		}
+		sqlite3_bind_int64(w, 1, id);
+		if (sqlite3_step(w) != SQLITE_DONE) {
+			rc = fail(x, err, errsz, "analyzer index: sessions");
+			sqlite3_reset(w);
+			break;
+		}
+		sqlite3_reset(w);
+		x->indexed++;
+	}
+	if (rc == 0 && st != SQLITE_DONE)
+		rc = fail(x, err, errsz, "analyzer index: reading sessions");
+out:
+	sqlite3_finalize(put);
+	sqlite3_finalize(del);
+	return rc;
+}
+
+/*
+ * index_messages - (re)index the messages q yields: id, first seen, SASL
+ * login, client address, sender, kind, neither bounce nor re-injection,
+ * verdict spam, verdict source, invalid recipients
+ */
+static int
+index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
+    char *err, size_t errsz)
+{
+	sqlite3_stmt *put = NULL, *del = NULL, *hq = NULL;
+	int rc = 0, st;
+
+	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO ana_messages("
+	    "message, user, t, spam, identity, method, header, rcpt, invalid) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", -1, &put, NULL)
+	    != SQLITE_OK
+	    || sqlite3_prepare_v2(x->db, "DELETE FROM ana_messages WHERE "
+	    "message = ?1", -1, &del, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(x->db, "SELECT name, value, cut FROM headers "
+	    "WHERE message = ?1", -1, &hq, NULL) != SQLITE_OK) {
+		rc = fail(x, err, errsz, "analyzer index: messages");
+		goto out;
+	}
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(q, 0);
+		long long t = sqlite3_column_int64(q, 1);
+		const char *sasl = (const char *)sqlite3_column_text(q, 2);
+		const char *sender = (const char *)sqlite3_column_text(q, 4);
+		const char *kind = (const char *)sqlite3_column_text(q, 5);
+		int own = sqlite3_column_int(q, 6);
+		const rul_user *u = rul_user_of(x->pol, sasl, (const char *)
+		    sqlite3_column_text(q, 3), sender);
+		const rg_user_cfg *uc = u ? u->cfg : NULL;
+		int spam = 0, rcpt = 0, inv = 0, nh = 0;
+		rul_header hs[16];
+		char ident[512];
+		const char *hname = NULL;
+		sqlite3_stmt *w;
+
+		if (uc != NULL && t > cutoff) {
+			spam = own && sqlite3_column_int(q, 7) == 1
+			    && rul_trusted(x->pol, (const char *)
+			    sqlite3_column_text(q, 8)) && spam_counted(uc);
+			rcpt = own && kind && strcmp(kind, "message") == 0
+			    && uc->max_recipients_per_day > 0;
+			inv = uc->invalid_recipient_limit > 0
+			    ? sqlite3_column_int(q, 9) : 0;
+		}
+		if (spam || rcpt || inv > 0) {
+			int k = user_index(x, u);
+
+			w = put;
+			sqlite3_bind_int64(put, 2, uid_of(x, k));
+			sqlite3_bind_int64(put, 3, t);
+			sqlite3_bind_int(put, 4, spam);
+			sqlite3_bind_null(put, 5);
+			sqlite3_bind_null(put, 6);
+			sqlite3_bind_null(put, 7);
+			if (spam && uc->lock_identities) {
+				if (strcmp(uc->identification, "header") == 0)
+					nh = ana_headers(hq, id, hs, 16);
+				if (rul_identity(x->pol, u, sender, sasl, hs, nh,
+				    ident, sizeof(ident), &hname)) {
+					sqlite3_bind_text(put, 5, ident, -1,
+					    SQLITE_TRANSIENT);
+					sqlite3_bind_text(put, 6,
+					    uc->identification, -1,
+					    SQLITE_TRANSIENT);
+					if (hname != NULL)
+						sqlite3_bind_text(put, 7, hname,
+						    -1, SQLITE_TRANSIENT);
+				}
+				ana_headers_free(hs, nh);
+			}
+			sqlite3_bind_int(put, 8, rcpt);
+			sqlite3_bind_int(put, 9, inv);
+			aix_touch(x, k);
+		} else if (incremental) {
+			w = del;
+		} else {
+			continue;
+		}
+		sqlite3_bind_int64(w, 1, id);
+		if (sqlite3_step(w) != SQLITE_DONE) {
+			rc = fail(x, err, errsz, "analyzer index: messages");
+			sqlite3_reset(w);
+			break;
+		}
+		sqlite3_reset(w);
+		sqlite3_clear_bindings(w);
+		x->indexed++;
+	}
+	if (rc == 0 && st != SQLITE_DONE)
+		rc = fail(x, err, errsz, "analyzer index: reading messages");
+out:
+	sqlite3_finalize(put);
+	sqlite3_finalize(del);
+	sqlite3_finalize(hq);
+	return rc;
+}
+
+/* the message columns index_messages reads; WHERE follows */
+#define MSG_COLS \
+	"SELECT m.id, m.first_seen, m.sasl_username, m.client_ip, m.sender, " \
+	"m.kind, m.bounce_of IS NULL AND m.filtered_as IS NULL, v.spam, " \
+	"v.source, (SELECT count(*) FROM recipients r WHERE r.message = m.id " \
+	"AND r.dsn LIKE '5.1.%' AND r.status IN ('bounced', 'rejected')) " \
+	"FROM messages m LEFT JOIN verdicts v ON v.message = m.id "
+#define SESS_COLS \
+	"SELECT id, COALESCE(connect, last_seen), sasl_username, client_ip, " \
+	"messages FROM sessions "
+
+/* run_index - prepare sql, bind a1 (and a2 if >= 0), index its rows */
+static int
+run_index(aix *x, int sessions, const char *sql, long long a1,
+    long long cutoff, int incremental, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return fail(x, err, errsz, "analyzer index");
+	sqlite3_bind_int64(q, 1, a1);
+	rc = sessions ? index_sessions(x, q, cutoff, incremental, err, errsz)
+	    : index_messages(x, q, cutoff, incremental, err, errsz);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* shifted - touch the users of rows that time brought into the windows */
+static int
+shifted(aix *x, const char *sql, long long from, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int st;
+
+	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return fail(x, err, errsz, "analyzer index");
+	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_int64(q, 2, x->now);
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		const rul_user *u = rul_user_named(x->pol, (const char *)
+		    sqlite3_column_text(q, 1));
+
+		if (u != NULL) {
+			x->uid[user_index(x, u)] = sqlite3_column_int64(q, 0);
+			aix_touch(x, user_index(x, u));
+		}
+	}
+	sqlite3_finalize(q);
+	return st == SQLITE_DONE ? 0 : fail(x, err, errsz, "analyzer index");
+}
+
+/* pending - touch the users the last run left pending, and forget them */
+static int
+pending(aix *x, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int st;
+
+	if (sqlite3_prepare_v2(x->db, "SELECT user FROM ana_pending", -1, &q,
+	    NULL) != SQLITE_OK)
+		return fail(x, err, errsz, "analyzer index");
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		const rul_user *u = rul_user_named(x->pol, (const char *)
+		    sqlite3_column_text(q, 0));
+
+		if (u != NULL)
+			aix_touch(x, user_index(x, u));
+	}
+	sqlite3_finalize(q);
+	if (st != SQLITE_DONE)
+		return fail(x, err, errsz, "analyzer index");
+	return exec(x, "DELETE FROM ana_pending", err, errsz);
+}
+
+/* prune - rows older than every window that counts them */
+static int
+prune(aix *x, char *err, size_t errsz)
+{
+	static const char *sql[2] = {
+		"DELETE FROM ana_sessions WHERE t <= ?1",
+		"DELETE FROM ana_messages WHERE t <= ?1",
+	};
+	long long cut[2] = { x->now - x->sess_horizon * USEC,
+	    x->now - x->msg_horizon * USEC };
+	int i, rc;
+
+	for (i = 0; i < 2; i++) {
+		sqlite3_stmt *q;
+
+		if (sqlite3_prepare_v2(x->db, sql[i], -1, &q, NULL) != SQLITE_OK)
+			return fail(x, err, errsz, "analyzer index: pruning");
+		sqlite3_bind_int64(q, 1, cut[i]);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_DONE)
+			return fail(x, err, errsz, "analyzer index: pruning");
+	}
+	return 0;
+}
+
+/* aix_update - see aindex.h */
+int
+aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+    long long now, char *err, size_t errsz)
+{
+	char old_fp[40];
+	long long last_seq, last_now, sess_cut, msg_cut;
+	int k, rebuild;
+
+	memset(x, 0, sizeof(*x));
+	x->db = db;
+	x->cfg = cfg;
+	x->pol = pol;
+	x->now = now;
+	x->nusers = rul_nusers(pol);
+	x->uid = xcalloc((size_t)x->nusers + 1, sizeof(long long));
+	x->touched = xcalloc((size_t)x->nusers + 1, 1);
+	for (k = 0; k < x->nusers; k++) {
+		const rg_user_cfg *uc = rul_user_at(pol, k)->cfg;
+
+		if (conn_window(uc) > x->sess_horizon)
+			x->sess_horizon = conn_window(uc);
+		if (msg_window(uc) > x->msg_horizon)
+			x->msg_horizon = msg_window(uc);
+	}
+	/* rows the collector has pruned are not counted either */
+	if (cfg->retention > 0 && x->sess_horizon > cfg->retention)
+		x->sess_horizon = cfg->retention;
+	if (cfg->retention > 0 && x->msg_horizon > cfg->retention)
+		x->msg_horizon = cfg->retention;
+	sess_cut = now - x->sess_horizon * USEC;
+	msg_cut = now - x->msg_horizon * USEC;
+	if (sqlite3_prepare_v2(db, "SELECT id FROM ana_users WHERE name = ?1",
+	    -1, &x->q_uid, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(db, "INSERT INTO ana_users(name) VALUES (?1)",
+	    -1, &x->q_newuid, NULL) != SQLITE_OK)
+		return fail(x, err, errsz, "analyzer index");
+
+	x->seq = meta_int(db, "seq", 0);
+	last_seq = meta_int(db, "ana_seq", -1);
+	last_now = meta_int(db, "ana_now", -1);
+	fingerprint(cfg, pol, x->fp);
+	meta_text(db, "ana_fp", old_fp, sizeof(old_fp));
+	rebuild = last_seq < 0 || last_seq > x->seq || last_now < 0
+	    || now < last_now || strcmp(x->fp, old_fp) != 0;
+	file_hash(cfg->file, x->cfp);
+	meta_text(db, "ana_config", old_fp, sizeof(old_fp));
+	if (rebuild || x->cfp[0] == '\0' || strcmp(x->cfp, old_fp) != 0) {
+		/* every user is decided again */
+		for (k = 0; k < x->nusers; k++)
+			aix_touch(x, k);
+	}
+	if (rebuild) {
+		log_debug("analyzer index: rebuilding (%s)", last_seq < 0
+		    ? "first run" : strcmp(x->fp, old_fp) != 0 ? "the rules changed"
+		    : now < last_now ? "--now before the last run's"
+		    : "the database was replaced");
+		x->rebuilt = 1;
+		if (exec(x, "DELETE FROM ana_sessions; DELETE FROM ana_messages; "
+		    "DELETE FROM ana_pending", err, errsz) != 0)
+			return -1;
+		if (x->sess_horizon > 0 && (run_index(x, 1, SESS_COLS
+		    "WHERE connect > ?1 AND messages > 0", sess_cut, sess_cut,
+		    0, err, errsz) != 0 || run_index(x, 1, SESS_COLS
+		    "WHERE connect IS NULL AND last_seen > ?1 AND messages > 0",
+		    sess_cut, sess_cut, 0, err, errsz) != 0))
+			return -1;
+		if (x->msg_horizon > 0 && run_index(x, 0, MSG_COLS
+		    "WHERE m.first_seen > ?1", msg_cut, msg_cut, 0, err, errsz)
+		    != 0)
+			return -1;
+		return 0;
+	}
+	if (prune(x, err, errsz) != 0
+	    || run_index(x, 1, SESS_COLS "WHERE seq > ?1", last_seq, sess_cut,
+	    1, err, errsz) != 0
+	    || run_index(x, 0, MSG_COLS "WHERE m.seq > ?1", last_seq, msg_cut,
+	    1, err, errsz) != 0)
+		return -1;
+	/* rows stored before the last run with times after its now */
+	if (now > last_now && (shifted(x, "SELECT DISTINCT u.id, u.name FROM "
+	    "ana_sessions s JOIN ana_users u ON u.id = s.user WHERE s.t > ?1 "
+	    "AND s.t <= ?2", last_now, err, errsz) != 0 || shifted(x,
+	    "SELECT DISTINCT u.id, u.name FROM ana_messages m JOIN ana_users u "
+	    "ON u.id = m.user WHERE m.t > ?1 AND m.t <= ?2", last_now, err,
+	    errsz) != 0))
+		return -1;
+	return pending(x, err, errsz);
+}
+
+/* aix_pend - decide this user again in the next run */
+int
+aix_pend(sqlite3 *db, const char *user, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ana_pending(user) "
+	    "VALUES (?1)", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "analyzer index: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "analyzer index: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/* aix_finish - remember what this run saw */
+int
+aix_finish(aix *x, char *err, size_t errsz)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", x->seq);
+	if (meta_put(x, "ana_seq", buf, err, errsz) != 0)
+		return -1;
+	snprintf(buf, sizeof(buf), "%lld", x->now);
+	if (meta_put(x, "ana_now", buf, err, errsz) != 0)
+		return -1;
+	if (meta_put(x, "ana_fp", x->fp, err, errsz) != 0)
+		return -1;
+	return meta_put(x, "ana_config", x->cfp, err, errsz);
+}
+
+/* aix_free - release the per-run state */
+void
+aix_free(aix *x)
+{
+	sqlite3_finalize(x->q_uid);
+	sqlite3_finalize(x->q_newuid);
+	free(x->uid);
+	free(x->touched);
+	memset(x, 0, sizeof(*x));
+}
