@@ -411,6 +411,52 @@ out:
 	return rc;
 }
 
+/*
+ * index_hvalues - the logged values of identity headers q yields (name,
+ * value, time), each under its identity: a lock of a header identity
+ * names every value logged for it (analyze.c, header_values)
+ */
+static int
+index_hvalues(aix *x, const char *sql, long long a1, char *err, size_t errsz)
+{
+	sqlite3_stmt *q = NULL, *put = NULL;
+	int rc = 0, st;
+
+	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(x->db, "INSERT INTO ana_hvalues(header, "
+	    "identity, value, t) VALUES (lower(?1), ?2, ?3, ?4) ON CONFLICT DO "
+	    "UPDATE SET t = max(t, excluded.t)", -1, &put, NULL) != SQLITE_OK) {
+		rc = fail(x, err, errsz, "analyzer index: header values");
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, a1);
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		const char *value = (const char *)sqlite3_column_text(q, 1);
+		char ident[512];
+
+		if (name == NULL || value == NULL || !rul_header_identity(x->pol,
+		    name, value, ident, sizeof(ident)))
+			continue;
+		sqlite3_bind_text(put, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(put, 2, ident, -1, SQLITE_STATIC);
+		sqlite3_bind_text(put, 3, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(put, 4, sqlite3_column_int64(q, 2));
+		if (sqlite3_step(put) != SQLITE_DONE) {
+			rc = fail(x, err, errsz, "analyzer index: header values");
+			sqlite3_reset(put);
+			break;
+		}
+		sqlite3_reset(put);
+	}
+	if (rc == 0 && st != SQLITE_DONE)
+		rc = fail(x, err, errsz, "analyzer index: reading headers");
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(put);
+	return rc;
+}
+
 /* the message columns index_messages reads; WHERE follows */
 #define MSG_COLS \
 	"SELECT m.id, m.first_seen, m.sasl_username, m.client_ip, m.sender, " \
@@ -498,6 +544,20 @@ prune(aix *x, char *err, size_t errsz)
 	    x->now - x->msg_horizon * USEC };
 	int i, rc;
 
+	/* header values: as long as the collector keeps their messages */
+	if (x->cfg->retention > 0) {
+		sqlite3_stmt *q;
+
+		if (sqlite3_prepare_v2(x->db, "DELETE FROM ana_hvalues WHERE "
+		    "t <= ?1", -1, &q, NULL) != SQLITE_OK)
+			return fail(x, err, errsz, "analyzer index: pruning");
+		sqlite3_bind_int64(q, 1, x->now - x->cfg->retention * USEC);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_DONE)
+			return fail(x, err, errsz, "analyzer index: pruning");
+	}
+
 	for (i = 0; i < 2; i++) {
 		sqlite3_stmt *q;
 
@@ -571,7 +631,14 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 		    : "the database was replaced");
 		x->rebuilt = 1;
 		if (exec(x, "DELETE FROM ana_sessions; DELETE FROM ana_messages; "
-		    "DELETE FROM ana_pending", err, errsz) != 0)
+		    "DELETE FROM ana_pending; DELETE FROM ana_hvalues", err,
+		    errsz) != 0)
+			return -1;
+		/* every value stored: a lock names them all */
+		if (index_hvalues(x, "SELECT h.name, h.value, max(m.first_seen) "
+		    "FROM headers h JOIN messages m ON m.id = h.message WHERE "
+		    "h.cut = 0 AND ?1 = ?1 GROUP BY lower(h.name), h.value", 0,
+		    err, errsz) != 0)
 			return -1;
 		if (x->sess_horizon > 0 && (run_index(x, 1, SESS_COLS
 		    "WHERE connect > ?1 AND messages > 0", sess_cut, sess_cut,
@@ -589,7 +656,10 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	    || run_index(x, 1, SESS_COLS "WHERE seq > ?1", last_seq, sess_cut,
 	    1, err, errsz) != 0
 	    || run_index(x, 0, MSG_COLS "WHERE m.seq > ?1", last_seq, msg_cut,
-	    1, err, errsz) != 0)
+	    1, err, errsz) != 0
+	    || index_hvalues(x, "SELECT h.name, h.value, m.first_seen FROM "
+	    "messages m JOIN headers h ON h.message = m.id WHERE m.seq > ?1 "
+	    "AND h.cut = 0", last_seq, err, errsz) != 0)
 		return -1;
 	/* rows stored before the last run with times after its now */
 	if (now > last_now && (shifted(x, "SELECT DISTINCT u.id, u.name FROM "

@@ -1026,16 +1026,33 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 {
 	sqlite3_stmt *q;
 	const rg_idheader_cfg *hc = rul_header_cfg(pol, header);
+	char line[1024];
+	int found = 0;
 
 	if (hc == NULL || *hc->regex == '\0') {
 		/* the identity is the whole value */
-		char line[1024];
-
 		snprintf(line, sizeof(line), "%s: %s", header, id);
 		add(ms, line, value, log);
 		return;
 	}
-	/* a regex capture: every logged value that gives this identity */
+	/* a regex capture: every logged value that gives this identity (the
+	 * analyzer's index keeps them, aindex.c) */
+	if (sqlite3_prepare_v2(db, "SELECT value FROM ana_hvalues WHERE "
+	    "header = lower(?1) AND identity = ?2", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(line, sizeof(line), "%s: %s", header,
+		    (const char *)sqlite3_column_text(q, 0));
+		add(ms, line, value, log);
+		found++;
+	}
+	sqlite3_finalize(q);
+	if (found > 0)
+		return;
+	/* none indexed (a lock by hand before the analyzer's first run):
+	 * every stored value of the header, through the regex */
 	if (sqlite3_prepare_v2(db, "SELECT DISTINCT value FROM headers WHERE "
 	    "lower(name) = lower(?1) AND cut = 0", -1, &q, NULL) != SQLITE_OK)
 		return;
@@ -1043,7 +1060,7 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(q, 0);
 		rul_header h = { header, v, 0 };
-		char got[512], line[1024];
+		char got[512];
 		const char *hn;
 
 		if (rul_identity(pol, u, NULL, NULL, &h, 1, got, sizeof(got), &hn)
@@ -1146,15 +1163,24 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	free(prev_kind);
 	free(prev_user);
 	free(prev_id);
-	/* every IP user's networks, most specific first; unlocked: DUNNO,
-	 * or BCC for archiving */
+	/*
+	 * the IP users' networks, most specific first (Postfix's cidr tables
+	 * take the first match in file order): the locked ones, and DUNNO for
+	 * each unlocked network inside a locked one, so that it is not locked
+	 * with its container; the same for archiving (BCC). Unlocked networks
+	 * inside nothing locked are left out: a short table is fast for
+	 * Postfix, which reads a cidr table from the top at every connection.
+	 */
 	n = rul_cidrs(pol, &cidrs, &owners);
 	if (n > 0 && sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) "
 	    "FROM locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
 	    "NOT NULL, until DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
-		for (i = 0; i < n; i++) {
-			int locked = 0;
+		char **val = xcalloc((size_t)n, sizeof(char *));
+		int *locked = xcalloc((size_t)n + 1, sizeof(int));
+		int *arch = xcalloc((size_t)n + 1, sizeof(int));
+		int nl = 0, na = 0, j;
 
+		for (i = 0; i < n; i++) {
 			sqlite3_bind_text(q, 1, owners[i]->name, -1, SQLITE_STATIC);
 			if (sqlite3_step(q) == SQLITE_ROW) {
 				const char *reason = (const char *)
@@ -1166,20 +1192,41 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
 				    sqlite3_column_int64(q, 1));
-				locked = 1;
+				val[i] = xstrdup(value);
+				locked[nl++] = i;
 			}
 			sqlite3_reset(q);
-			add(ms[1], cidrs[i], locked ? value : "DUNNO", log);
+			if (owners[i]->cfg->archive)
+				arch[na++] = i;
+		}
+		sqlite3_finalize(q);
+		for (i = 0; i < n; i++) {
+			if (val[i] != NULL) {
+				add(ms[1], cidrs[i], val[i], log);
+			} else {
+				for (j = 0; j < nl; j++)
+					if (rul_cidr_within(pol, i, locked[j]))
+						break;
+				if (j < nl)
+					add(ms[1], cidrs[i], "DUNNO", log);
+			}
 			/* archiving: checked first, even for the admin contact */
 			if (owners[i]->cfg->archive) {
 				snprintf(value, sizeof(value), "BCC %s",
 				    owners[i]->cfg->archive_address);
 				add(ms[7], cidrs[i], value, log);
 			} else {
-				add(ms[7], cidrs[i], "DUNNO", log);
+				for (j = 0; j < na; j++)
+					if (rul_cidr_within(pol, i, arch[j]))
+						break;
+				if (j < na)
+					add(ms[7], cidrs[i], "DUNNO", log);
 			}
+			free(val[i]);
 		}
-		sqlite3_finalize(q);
+		free(val);
+		free(locked);
+		free(arch);
 	}
 	/* archiving: the access map's BCC action (Postfix >= 3.0) for logins,
 	 * and sender_bcc_maps for a domain's envelope senders */
@@ -1200,6 +1247,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	if (*cfg->admin_contact)
 		add(ms[5], cfg->admin_contact, "OK", log);
 
+	log_phase("maps: contents");
 	memset(&wc, 0, sizeof(wc));
 	wc.directory = cfg->map_directory;
 	wc.type = cfg->map_type;
@@ -1220,6 +1268,12 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (map_write(&wc, names[i], ms[i], &changed, err, errsz) != 0) {
 			rc = -1;
 			goto out;
+		}
+		if (changed) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "maps: %s", names[i]);
+			log_phase(what);
 		}
 		if (changed) {
 			res->maps_changed++;

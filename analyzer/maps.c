@@ -617,20 +617,51 @@ map_render(const map_set *ms, strbuf *out)
 	free(v);
 }
 
-/* cidr_contains - 1 if network n holds the network address of a */
-static int
-cidr_contains(const map_item *n, const map_item *a)
+/*
+ * first_holder - the first rule in file order (v, n: sorted) that holds the
+ * network address of a. The file is sorted by family, then prefix length
+ * from the longest, then address: so it is the longest prefix that holds
+ * it, found by one binary search in each run of equal prefix length
+ * (a scan of every rule for every rule took 0.2 s for 8,000 CIDRs).
+ */
+static const map_item *
+first_holder(const map_item **v, size_t n, const map_item *a)
 {
-	int full = n->plen / 8, rest = n->plen % 8;
+	size_t lo = 0, hi;
 
-	if (n->family != a->family)
-		return 0;
-	if (memcmp(n->addr, a->addr, (size_t)full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	return ((n->addr[full] ^ a->addr[full]) &
-	    (unsigned char)(0xff << (8 - rest))) == 0;
+	while (lo < n) {
+		map_item key;
+		size_t l, h;
+		int full, rest;
+
+		for (hi = lo + 1; hi < n && v[hi]->family == v[lo]->family
+		    && v[hi]->plen == v[lo]->plen; hi++)
+			;
+		if (v[lo]->family == a->family) {
+			/* a's address cut to this prefix length */
+			memset(&key, 0, sizeof(key));
+			full = v[lo]->plen / 8;
+			rest = v[lo]->plen % 8;
+			memcpy(key.addr, a->addr, (size_t)full);
+			if (rest)
+				key.addr[full] = a->addr[full]
+				    & (unsigned char)(0xff << (8 - rest));
+			for (l = lo, h = hi; l < h;) {
+				size_t m = l + (h - l) / 2;
+				int c = memcmp(v[m]->addr, key.addr,
+				    sizeof(key.addr));
+
+				if (c == 0)
+					return v[m];
+				if (c < 0)
+					l = m + 1;
+				else
+					h = m;
+			}
+		}
+		lo = hi;
+	}
+	return a;	/* not reached: a holds itself */
 }
 
 /*
@@ -641,7 +672,7 @@ static void
 verify_plan(const map_set *ms, strbuf *in, strbuf *want)
 {
 	const map_item **v = sorted(ms);
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < ms->n; i++) {
 		const map_item *it = v[i], *answer = it;
@@ -649,11 +680,7 @@ verify_plan(const map_set *ms, strbuf *in, strbuf *want)
 
 		if (it->kind == MAP_CLIENT_CIDR) {
 			/* the first rule in file order that holds it */
-			for (j = 0; j < ms->n; j++)
-				if (cidr_contains(v[j], it)) {
-					answer = v[j];
-					break;
-				}
+			answer = first_holder(v, ms->n, it);
 			inet_ntop(it->family, it->addr, abuf, sizeof(abuf));
 			sb_adds(in, abuf);
 			sb_adds(want, abuf);

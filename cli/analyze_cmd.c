@@ -144,12 +144,13 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	    sizeof(err)) != 0
 	    || ana_maps(cfg, pol, st, now, dry, stdout, &res, err,
 	    sizeof(err)) != 0
+	    || (log_phase("maps: the rest"), 0)
 	    || ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
 	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;
 	}
-	log_phase("maps and queue");
+	log_phase("queue");
 	if (lockfd >= 0)
 		close(lockfd);
 	close_all(cfg, pol, st);

@@ -133,7 +133,11 @@ static const char schema_v3[] =
     "  invalid INTEGER NOT NULL DEFAULT 0);\n"	/* 5.1.x bounces, refusals */
     "CREATE INDEX ana_messages_user ON ana_messages(user, t);\n"
     "CREATE INDEX ana_messages_t ON ana_messages(t);\n"
-    "CREATE TABLE ana_pending(user TEXT PRIMARY KEY);\n";
+    "CREATE TABLE ana_pending(user TEXT PRIMARY KEY);\n"
+    "CREATE TABLE ana_hvalues(\n"		/* identity headers' values */
+    "  header TEXT NOT NULL, identity TEXT NOT NULL, value TEXT NOT NULL,\n"
+    "  t INTEGER NOT NULL,\n"			/* last logged */
+    "  PRIMARY KEY(header, identity, value)) WITHOUT ROWID;\n";
 
 static const db_migration migrations[] = {
 	{ 1, schema_v1 },

@@ -425,9 +425,9 @@ rul_header_cfg(const rul_policy *p, const char *name)
 	return NULL;
 }
 
-/* header_identity - the identity in one header value (whole, or capture) */
-static int
-header_identity(const rul_policy *p, const char *name, const char *value,
+/* rul_header_identity - the identity in one header value (whole, or capture) */
+int
+rul_header_identity(const rul_policy *p, const char *name, const char *value,
     char *out, size_t outsz)
 {
 	int i, rc;
@@ -488,7 +488,7 @@ rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
 			if (hdrs[i].cut)
 				return 0;	/* never a cut-off prefix */
 			*header_name = hn;
-			return header_identity(p, hn, hdrs[i].value, out, outsz);
+			return rul_header_identity(p, hn, hdrs[i].value, out, outsz);
 		}
 	}
 	return 0;
@@ -525,6 +525,24 @@ rul_cidrs(const rul_policy *p, const char ***cidrs, const rul_user ***owners)
 	*cidrs = p->cidr_texts;
 	*owners = p->cidr_owners;
 	return p->ncidrs;
+}
+
+/*
+ * rul_cidr_within - does CIDR number outer (of rul_cidrs) hold all of
+ * number inner? (the same family, no longer prefix, the same network)
+ */
+int
+rul_cidr_within(const rul_policy *p, int inner, int outer)
+{
+	const cidr *i = &p->cidrs[inner], *o = &p->cidrs[outer];
+	int full = o->prefix / 8, rest = o->prefix % 8;
+
+	if (i->family != o->family || o->prefix > i->prefix)
+		return 0;
+	if (memcmp(i->addr, o->addr, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((i->addr[full] ^ o->addr[full])
+	    & (unsigned char)(0xff << (8 - rest))) == 0;
 }
 
 /* rul_free - release; NULL is a no-op */

@@ -53,10 +53,13 @@ const rul_user *rul_user_at(const rul_policy *p, int i);
 int rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
     const char *sasl, const rul_header *hdrs, int nhdrs, char *out,
     size_t outsz, const char **header_name);
+int rul_header_identity(const rul_policy *p, const char *name,
+    const char *value, char *out, size_t outsz);
 int rul_trusted(const rul_policy *p, const char *verdict_source);
 int rul_never_lock(const rul_policy *p, const char *user);
 /* the CIDRs of an IP user, most specific first across all users */
 int rul_cidrs(const rul_policy *p, const char ***cidrs, const rul_user ***owners);
+int rul_cidr_within(const rul_policy *p, int inner, int outer);
 /* the identity header's settings ([identity_header NAME]), NULL if none */
 const rg_idheader_cfg *rul_header_cfg(const rul_policy *p, const char *name);
 int rul_cidr_valid(const char *text, char *norm, size_t normsz);

@@ -190,6 +190,29 @@ def t_most_specific_cidr():
     assert locked == ["10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "2001:db8::/32"], ev
 
 
+def t_cidr_map_nested():
+    # the cidr map holds the locked networks, and DUNNO for an unlocked one
+    # inside a locked one only; an unlocked network inside nothing locked
+    # is left out (Postfix reads a cidr table from the top every time)
+    users = ('[user "10.1.0.0/16"]\ntype = ip\n[user "10.1.2.0/24"]\ntype = ip\n'
+             '[user "10.9.0.0/16"]\ntype = ip\n')
+    lines = [spam("10:00:0%d" % i, user=None, ip="10.1.7.7") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert any('user="10.1.0.0/16"' in e for e in ev), ev
+    d = os.path.dirname(cfg)
+
+    def q(addr):
+        p = subprocess.run(["/usr/sbin/postmap", "-c", d, "-q", addr, f"cidr:{d}/maps/client_access"],
+                           capture_output=True, text=True)
+        return p.stdout.strip() if p.returncode == 0 else None
+    assert q("10.1.7.8").startswith("450 4.7.1"), q("10.1.7.8")
+    assert q("10.1.2.5") == "DUNNO", q("10.1.2.5")
+    assert q("10.9.0.1") is None, q("10.9.0.1")
+    body = [l for l in open(f"{d}/maps/client_access") if not l.startswith("#")]
+    assert len(body) == 2, body
+
+
 # ---- the analyzer's index: incremental runs decide as full ones do ----
 
 def append_collect(cfg, lines):
@@ -266,7 +289,8 @@ def t_migration_from_v2():
     db = cfg.replace("rg.ini", "db")
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA user_version").fetchone()[0] == 3
-    for t in ("ana_users", "ana_sessions", "ana_messages", "ana_pending"):
+    for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                            "AND name LIKE 'ana\\_%' ESCAPE '\\'").fetchall():
         con.execute("DROP TABLE %s" % t)
     for t in ("messages", "sessions"):
         con.execute("DROP INDEX %s_seq" % t)
@@ -372,6 +396,7 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("never_lock", t_never_lock),
                  ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr),
                  ("two locks on one user: the longest-lasting is in the map", t_two_locks_one_key),
+                 ("the cidr map: locked networks and DUNNO inside them only", t_cidr_map_nested),
                  ("a late line counts after the analyzer has run", t_late_rows),
                  ("stored rows count once time reaches them", t_time_moves_on),
                  ("a user held back by the safety valve is locked later", t_valve_held_back_later),

@@ -52,6 +52,7 @@ check_cidr() {      # check_cidr DIR: the most specific network wins
     expect cidr "$(q 10.1.2.3 "cidr:$d/client_access")" "REJECT A"
     expect cidr "$(q 10.1.2.4 "cidr:$d/client_access")" "REJECT B"
     expect cidr "$(q 10.1.3.1 "cidr:$d/client_access")" "REJECT C"
+    expect cidr "$(q 10.1.0.0 "cidr:$d/client_access")" "REJECT H"
     expect cidr "$(q 127.0.0.1 "cidr:$d/client_access")" "DUNNO"
     expect cidr "$(q 2001:db8::1 "cidr:$d/client_access")" "REJECT E"
     expect cidr "$(q 2001:db8::2 "cidr:$d/client_access")" "REJECT D"

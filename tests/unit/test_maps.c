@@ -564,6 +564,9 @@ sample(const char *name, map_set *ms, int variant, int empty)
 		A(k, v);
 	} else if (strcmp(name, "client_access") == 0) {
 		A("10.1.0.0/16", "REJECT C");
+		/* holds the /16's own address: its verification asks Postfix
+		 * for 10.1.0.0 and must expect this answer */
+		A("10.1.0.0/24", "REJECT H");
 		A("10.1.2.0/24", "REJECT B");
 		A("10.1.2.3", "REJECT A");
 		A("2001:db8::/32", "REJECT D");
