@@ -142,12 +142,15 @@ add_list(strbuf *sb, const cfg_list *l)
 
 /*
  * fingerprint - of what shapes the index: who is who (users, their
- * addresses, identification), what counts (trusted sources, archive
- * address), and how far back (windows, retention)
+ * addresses, identification), which rows count for whom (trusted sources,
+ * the rules in use) and how far back (the horizons, retention). A changed
+ * threshold or limit does not change the index (the configuration file's
+ * own hash has every user decided again, file_hash).
  */
 static void
-fingerprint(const rg_config *cfg, const rul_policy *pol, char out[17])
+fingerprint(const aix *x, char out[17])
 {
+	const rg_config *cfg = x->cfg;
 	strbuf sb;
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
@@ -156,55 +159,28 @@ fingerprint(const rg_config *cfg, const rul_policy *pol, char out[17])
 	sb_init(&sb);
 	sb_adds(&sb, "v1;");
 	add_list(&sb, &cfg->trusted_verdicts);
-	sb_add_int(&sb, cfg->retention);
+	sb_printf(&sb, "%lld;%lld;%lld;", x->sess_horizon, x->msg_horizon,
+	    cfg->retention);
 	for (k = 0; k < cfg->nidheaders; k++) {
 		sb_printf(&sb, "[h %s]%s;", cfg->idheaders[k].name,
 		    cfg->idheaders[k].regex ? cfg->idheaders[k].regex : "");
 	}
-	for (k = 0; k < rul_nusers(pol); k++) {
-		const rg_user_cfg *uc = rul_user_at(pol, k)->cfg;
+	for (k = 0; k < rul_nusers(x->pol); k++) {
+		const rg_user_cfg *uc = rul_user_at(x->pol, k)->cfg;
 
 		sb_printf(&sb, "[u %s]%s;%s;", uc->name, uc->type,
 		    uc->identification);
 		add_list(&sb, &uc->addresses);
 		add_list(&sb, &uc->identity_headers);
-		sb_printf(&sb, "%lld;%lld;%lld;%lld;%lld;%lld;%lld;%lld;%lld;"
-		    "%lld;%lld;%lld;%lld;%s;", uc->auto_lock, uc->lock_identities,
-		    uc->spam_lock_window, uc->lock_timeout, uc->connection_limits,
-		    uc->limit_per_minute, uc->limit_per_hour, uc->limit_per_week,
-		    uc->limit_per_month, uc->max_recipients_per_day,
-		    uc->invalid_recipient_limit, uc->invalid_recipient_window,
-		    uc->match_sender_domain, uc->archive ? uc->archive_address
-		    : "");
+		sb_printf(&sb, "%lld;%d;%d;%d;%d;%d;", uc->match_sender_domain,
+		    spam_counted(uc), uc->lock_identities != 0,
+		    conn_window(uc) > 0, uc->max_recipients_per_day > 0,
+		    uc->invalid_recipient_limit > 0);
 	}
 	for (i = 0; i < sb.len; i++)
 		h = (h ^ (unsigned char)sb.s[i]) * 1099511628211ULL;
 	sb_free(&sb);
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
-/*
- * file_hash - of the configuration file as it is now: any change to it
- * (thresholds, never_lock, the safety valve...) has every user decided
- * again, as a full run would. "" when it cannot be read: every run then.
- */
-static void
-file_hash(const char *path, char out[17])
-{
-	uint64_t h = 14695981039346656037ULL;
-	unsigned char buf[65536];
-	FILE *fp;
-	size_t n, i;
-
-	out[0] = '\0';
-	if (path == NULL || (fp = fopen(path, "rb")) == NULL)
-		return;
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-		for (i = 0; i < n; i++)
-			h = (h ^ buf[i]) * 1099511628211ULL;
-	if (!ferror(fp))
-		snprintf(out, 17, "%016llx", (unsigned long long)h);
-	fclose(fp);
 }
 
 /* user_index - the number of a user in the policy */
@@ -613,14 +589,15 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	x->seq = meta_int(db, "seq", 0);
 	last_seq = meta_int(db, "ana_seq", -1);
 	last_now = meta_int(db, "ana_now", -1);
-	fingerprint(cfg, pol, x->fp);
+	fingerprint(x, x->fp);
 	meta_text(db, "ana_fp", old_fp, sizeof(old_fp));
 	rebuild = last_seq < 0 || last_seq > x->seq || last_now < 0
 	    || now < last_now || strcmp(x->fp, old_fp) != 0;
-	file_hash(cfg->file, x->cfp);
+	/* any change of the configuration (a threshold, never_lock, the
+	 * safety valve...): every user is decided again, as a full run would */
+	snprintf(x->cfp, sizeof(x->cfp), "%016llx", cfg_hash(cfg));
 	meta_text(db, "ana_config", old_fp, sizeof(old_fp));
-	if (rebuild || x->cfp[0] == '\0' || strcmp(x->cfp, old_fp) != 0) {
-		/* every user is decided again */
+	if (rebuild || strcmp(x->cfp, old_fp) != 0) {
 		for (k = 0; k < x->nusers; k++)
 			aix_touch(x, k);
 	}

@@ -26,9 +26,9 @@
  * The index is rebuilt from the stored rows when the rules that shape it
  * changed (a fingerprint of the users, identity headers, trusted verdict
  * sources and windows), on the first run, and when time goes backwards
- * (--now earlier than the last run's). When the configuration file changed
- * at all (a threshold, never_lock, the safety valve), every user is
- * decided again, as on a rebuild.
+ * (--now earlier than the last run's). When the configuration changed at
+ * all (a threshold, never_lock, the safety valve), every user is decided
+ * again, as on a rebuild.
  */
 #ifndef RG_AINDEX_H
 #define RG_AINDEX_H
@@ -53,7 +53,7 @@ typedef struct aix {
 	long long seq;		/* the collector's last transaction seen */
 	long long indexed;	/* rows (re)indexed in this run */
 	char fp[17];		/* the fingerprint of the rules */
-	char cfp[17];		/* of the configuration file */
+	char cfp[17];		/* of the whole configuration */
 	sqlite3_stmt *q_uid, *q_newuid;
 } aix;
 

@@ -1063,6 +1063,80 @@ cfg_free(rg_config *cfg)
 	free(cfg);
 }
 
+/* mix - n bytes and a separator into an FNV-1a hash */
+static uint64_t
+mix(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL;
+}
+
+/* hash_fields - one section's values into an FNV-1a hash */
+static uint64_t
+hash_fields(uint64_t h, const void *base, const char *section)
+{
+	const unsigned short *idx;
+	size_t i, n;
+	int j;
+
+	idx = section_keys(section, &n);
+	for (i = 0; i < n; i++) {
+		const cfg_key *k = &cfg_schema[idx[i]];
+
+		if (is_str(k->type)) {
+			const char *v = *str_slot((void *)base, k);
+
+			h = mix(h, v ? v : "", v ? strlen(v) : 0);
+		} else if (is_list(k->type)) {
+			const cfg_list *l = list_slot((void *)base, k);
+
+			for (j = 0; j < l->n; j++)
+				h = mix(h, l->v[j], strlen(l->v[j]));
+			h = mix(h, "", 0);
+		} else {
+			long long v = *ll_slot((void *)base, k);
+
+			h = mix(h, &v, sizeof(v));
+		}
+	}
+	return h;
+}
+
+/*
+ * cfg_hash - a fingerprint of every value (sections, instances and their
+ * names): equal configurations, equal hashes
+ */
+unsigned long long
+cfg_hash(const rg_config *cfg)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t k;
+	int j;
+
+	h = hash_fields(h, cfg, "global");
+	h = hash_fields(h, cfg, "parse");
+	h = hash_fields(h, cfg, "collect");
+	h = hash_fields(h, &cfg->defaults, "user");
+	for (k = 0; k < NKINDS; k++) {
+		const named_kind *nk = &named_kinds[k];
+		const char *arr = *(char *const *)((const char *)cfg
+		    + nk->arr_off);
+		int n = *(const int *)((const char *)cfg + nk->n_off);
+
+		for (j = 0; j < n; j++) {
+			const named_head *hd = (const named_head *)(arr
+			    + (size_t)j * nk->size);
+			h = mix(h, hd->name, strlen(hd->name));
+			h = hash_fields(h, hd, nk->kind);
+		}
+	}
+	return (unsigned long long)h;
+}
+
 /* cfg_print_schema - the schema as a table (section, key, type, default, bounds) */
 void
 cfg_print_schema(FILE *out)

@@ -135,5 +135,6 @@ rg_config *cfg_defaults(void);
 rg_config *cfg_load(const char *file, FILE *errors, int *nerrors);
 void cfg_free(rg_config *cfg);
 void cfg_print_schema(FILE *out);
+unsigned long long cfg_hash(const rg_config *cfg);
 
 #endif

@@ -264,14 +264,20 @@ def t_valve_held_back_later():
 
 def t_rules_changed():
     # a lower threshold applies to what is already stored
-    cfg = setup([spam("10:00:00"), spam("10:00:10")], U)
+    lines = [spam("10:00:00"), spam("10:00:10")]
+    lines += [spam("10:00:2%d" % i, user=None, ip="10.7.7.7") for i in range(3)]
+    cfg = setup(lines, U)
     assert events(cfg, "2026-11-28T10:01:00Z") == []
     open(cfg, "a").write("spam_lock_threshold = 2\n")    # in [user carol...]: the last section
     assert events(cfg, "2026-11-28T10:01:30Z") == []
     txt = open(cfg).read().replace("spam_lock_threshold = 3", "spam_lock_threshold = 2")
     open(cfg, "w").write(txt)
     ev = events(cfg, "2026-11-28T10:02:00Z")
-    assert any(e.startswith("action=lock kind=user") for e in ev), ev
+    assert [e for e in ev if e.startswith("action=lock kind=user")] != [], ev
+    # a user configured now owns the mail it sent before
+    open(cfg, "a").write('[user "10.7.7.0/24"]\ntype = ip\n')
+    ev = events(cfg, "2026-11-28T10:02:30Z")
+    assert any(e.startswith('action=lock kind=user user="10.7.7.0/24"') for e in ev), ev
 
 
 def t_dry_run_changes_nothing():
