@@ -3,6 +3,9 @@
  * decision goes to the locks and events tables in one transaction (none on
  * --dry-run) and to the log stream as a key=value line.
  */
+#include <sys/stat.h>
+
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1298,6 +1301,18 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		    cfg->map_directory);
 		if (rc == 0)
 			rc = ana_write_file(path, strip.s, &ch2, err, errsz);
+		/* rspamd re-reads a changed map by itself: no reload */
+		if (rc == 0) {
+			int ch3 = 0;
+
+			sb_reset(&info);
+			ana_dkim(cfg, &info);
+			snprintf(path, sizeof(path), "%s/dkim_selectors",
+			    cfg->map_directory);
+			rc = ana_write_file(path, info.s, &ch3, err, errsz);
+			if (rc == 0 && ch3)
+				fprintf(log, "action=map name=dkim_selectors\n");
+		}
 		sb_free(&info);
 		sb_free(&strip);
 		if (rc != 0)
@@ -1516,6 +1531,42 @@ ana_static(const rg_config *cfg, strbuf *info, strbuf *strip)
 	}
 }
 
+/* cmp_domain - [domain] sections by name, case-insensitive */
+static int
+cmp_domain(const void *x, const void *y)
+{
+	return strcasecmp((*(const rg_domain_cfg *const *)x)->name,
+	    (*(const rg_domain_cfg *const *)y)->name);
+}
+
+/*
+ * ana_dkim - rspamd's dkim_signing selector_map: "DOMAIN SELECTOR" for
+ * every [domain NAME] with a dkim_selector, domains lower-cased (as rspamd
+ * looks them up), sorted. The names are checked by the loader: letters,
+ * digits, '-' and '.' only.
+ */
+void
+ana_dkim(const rg_config *cfg, strbuf *out)
+{
+	const rg_domain_cfg **v = xcalloc((size_t)cfg->ndomains + 1,
+	    sizeof(*v));
+	int i, n = 0;
+	const char *p;
+
+	for (i = 0; i < cfg->ndomains; i++)
+		if (*cfg->domains[i].dkim_selector)
+			v[n++] = &cfg->domains[i];
+	qsort(v, (size_t)n, sizeof(*v), cmp_domain);
+	sb_adds(out, "# relayguard: DKIM selectors by domain (rspamd "
+	    "dkim_signing selector_map)\n");
+	for (i = 0; i < n; i++) {
+		for (p = v[i]->name; *p; p++)
+			sb_addc(out, (char)tolower((unsigned char)*p));
+		sb_printf(out, " %s\n", v[i]->dkim_selector);
+	}
+	free(v);
+}
+
 /* write_file - replace path atomically with content, if it differs */
 int
 ana_write_file(const char *path, const char *content, int *changed,
@@ -1538,7 +1589,8 @@ ana_write_file(const char *path, const char *content, int *changed,
 		free(old);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if ((fp = fopen(tmp, "w")) == NULL
+	/* 0644 whatever the umask: Postfix and rspamd run as other users */
+	if ((fp = fopen(tmp, "w")) == NULL || fchmod(fileno(fp), 0644) != 0
 	    || fwrite(content, 1, n, fp) != n || fflush(fp) != 0
 	    || fsync(fileno(fp)) != 0) {
 		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));

@@ -59,6 +59,8 @@ int ana_expire_queue(const rg_config *cfg, const rul_policy *pol,
     size_t errsz);
 /* the fixed INFO rules (header_checks) and IGNORE rules (smtp_header_checks) */
 void ana_static(const rg_config *cfg, strbuf *info, strbuf *strip);
+/* rspamd's DKIM selector map ("DOMAIN SELECTOR" lines) */
+void ana_dkim(const rg_config *cfg, strbuf *out);
 int ana_write_file(const char *path, const char *content, int *changed,
     char *err, size_t errsz);
 

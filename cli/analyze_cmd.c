@@ -387,6 +387,94 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	return EX_OK_;
 }
 
+/* ucl_str - a quoted UCL string (rspamd's configuration language) */
+static void
+ucl_str(const char *a, const char *b)
+{
+	const char *s[2] = { a, b };
+	int i;
+
+	putchar('"');
+	for (i = 0; i < 2; i++)
+		for (; s[i] != NULL && *s[i]; s[i]++) {
+			if (*s[i] == '"' || *s[i] == '\\')
+				putchar('\\');
+			putchar(*s[i]);
+		}
+	putchar('"');
+}
+
+/* cmd_rspamd_config - rspamd's dkim_signing settings for the selectors */
+int
+cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	int rc, i, n = 0;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: relayguard [-c CONFIG] rspamd-config\n\nPrints "
+		    "rspamd's local.d/dkim_signing.conf for the DKIM selectors "
+		    "of the\n[domain NAME] sections; `analyze` keeps the "
+		    "selector map they name up to date.\n");
+		return EX_OK_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	/* UCL expands $NAME in strings, and a control character ends it */
+	for (i = 0; i < 2; i++) {
+		const char *dir = i ? cfg->dkim_key_directory : cfg->map_directory;
+		const char *p;
+
+		for (p = dir; *p; p++)
+			if (*p == '$' || (unsigned char)*p < 0x20)
+				break;
+		if (*p) {
+			log_warnx("rspamd-config: %s '%s' has a '$' or a control "
+			    "character, which rspamd's configuration cannot "
+			    "hold", i ? "dkim_key_directory" : "map_directory",
+			    dir);
+			cfg_free(cfg);
+			return EX_CONFIG_;
+		}
+	}
+	for (i = 0; i < cfg->ndomains; i++)
+		if (*cfg->domains[i].dkim_selector)
+			n++;
+	printf("# /etc/rspamd/local.d/dkim_signing.conf (relayguard "
+	    "rspamd-config)\n"
+	    "# rspamd signs the mail of the %d domain(s) that have a "
+	    "dkim_selector in\n"
+	    "# relayguard's [domain NAME] sections, with the key "
+	    "DOMAIN.SELECTOR.key\n"
+	    "# in dkim_key_directory (rspamadm dkim_keygen -d DOMAIN -s "
+	    "SELECTOR -k FILE;\n"
+	    "# readable by _rspamd). `analyze` writes the selector map; "
+	    "rspamd re-reads\n"
+	    "# it when it changes (options: map_watch_interval).\n", n);
+	printf("selector_map = ");
+	ucl_str(cfg->map_directory, "/dkim_selectors");
+	printf(";\npath = ");
+	ucl_str(cfg->dkim_key_directory, "/$domain.$selector.key");
+	printf(";\n"
+	    "# a domain with no selector in the map is not signed\n"
+	    "try_fallback = false;\n"
+	    "# the header From's domain exactly as [domain NAME] names it "
+	    "(a subdomain\n# needs its own section)\n"
+	    "use_domain = \"header\";\n"
+	    "use_esld = false;\n"
+	    "# a SASL login must be USER@DOMAIN of that domain to have it "
+	    "signed; a\n# domain user's login is the bare domain: set "
+	    "this to true for those,\n# knowing that any authenticated "
+	    "client may then have any listed domain signed\n"
+	    "allow_username_mismatch = false;\n"
+	    "sign_authenticated = true;\n"
+	    "# unauthenticated clients: only rspamd's local addresses (an IP "
+	    "user's\n# networks go into sign_networks, if they may sign)\n"
+	    "sign_local = true;\n");
+	cfg_free(cfg);
+	return EX_OK_;
+}
+
 /* cmd_postfix_config - the main.cf lines that wire relayguard in */
 int
 cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)

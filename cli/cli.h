@@ -35,6 +35,7 @@ int cmd_analyze(const cli_ctx *cx, int argc, char **argv);
 int cmd_lockctl(const cli_ctx *cx, int argc, char **argv);
 int cmd_users(const cli_ctx *cx, int argc, char **argv);
 int cmd_postfix_config(const cli_ctx *cx, int argc, char **argv);
+int cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_explain(const cli_ctx *cx, int argc, char **argv);
 int cmd_identities(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);

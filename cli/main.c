@@ -44,6 +44,8 @@ static const command commands[] = {
 	    "say what main.cf lacks for the maps to be enforced" },
 	{ "postfix-config", cmd_postfix_config,
 	    "print the main.cf lines that wire relayguard in" },
+	{ "rspamd-config", cmd_rspamd_config,
+	    "print rspamd's DKIM signing settings for the selectors" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

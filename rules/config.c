@@ -77,6 +77,9 @@ static const cfg_key cfg_schema[] = {
 	{ "global", "postfix_config_directory", CT_PATH, "/etc/postfix", 0, 0,
 	    0, OFF(postfix_config_directory),
 	    "the Postfix instance the maps belong to (postmap -c, postfix -c)" },
+	{ "global", "dkim_key_directory", CT_PATH, "/var/lib/rspamd/dkim", 0, 0,
+	    0, OFF(dkim_key_directory),
+	    "where rspamd finds DOMAIN.SELECTOR.key (rspamd-config)" },
 	{ "global", "trusted_verdicts", CT_WLIST,
 	    "rspamd, amavis, spamd, milter, header", 0, 0, 0,
 	    OFF(trusted_verdicts), "verdict sources that count as spam "
@@ -877,6 +880,41 @@ cmp_user(const void *x, const void *y)
 	return r ? r : a->line - b->line;
 }
 
+/*
+ * dns_name_ok - letters, digits and '-' in dot-separated labels of 1 to 63
+ * bytes, not starting or ending with '-', 253 bytes at most; a domain
+ * (dotted) needs two labels
+ */
+static int
+dns_name_ok(const char *s, int dotted)
+{
+	size_t len = strlen(s), lab = 0, i;
+	int labels = 1;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (lab == 0 || s[i - 1] == '-')
+				return 0;
+			lab = 0;
+			labels++;
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-')
+			return 0;
+		if (c == '-' && lab == 0)
+			return 0;
+		if (++lab > 63)
+			return 0;
+	}
+	if (lab == 0 || s[len - 1] == '-')
+		return 0;
+	return !dotted || labels >= 2;
+}
+
 /* validate - what sections need, by type */
 static void
 validate(load_ctx *ctx)
@@ -920,6 +958,18 @@ validate(load_ctx *ctx)
 		if (strcmp(u->type, "ip") != 0 && u->addresses.n > 0)
 			cfg_err(ctx, u->line, "[user %s]: addresses is only for "
 			    "type = ip", u->name);
+	}
+	for (i = 0; i < cfg->ndomains; i++) {
+		rg_domain_cfg *d = &cfg->domains[i];
+
+		if (!dns_name_ok(d->name, 1))
+			cfg_err(ctx, d->line, "[domain %s]: not a domain name "
+			    "(letters, digits, '-' and '.', labels of at most "
+			    "63)", d->name);
+		if (*d->dkim_selector && !dns_name_ok(d->dkim_selector, 0))
+			cfg_err(ctx, d->line, "[domain %s]: dkim_selector '%s' "
+			    "is not a DKIM selector (letters, digits, '-', "
+			    "'.')", d->name, d->dkim_selector);
 	}
 	/* two names that differ only in case are one login to Postfix */
 	if (cfg->nusers > 1) {

@@ -96,6 +96,7 @@ typedef struct rg_config {
 	char *map_directory;
 	char *map_type;			/* hash | lmdb | cdb */
 	char *postfix_config_directory;
+	char *dkim_key_directory;	/* rspamd's DOMAIN.SELECTOR.key files */
 	cfg_list trusted_verdicts;	/* rspamd amavis spamd milter header client-header */
 	cfg_list never_lock;		/* user names that are never locked */
 	long long safety_valve;		/* at most this many automatic locks ... */

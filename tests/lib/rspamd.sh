@@ -43,6 +43,8 @@
 #                   speed-up (first start about 10 s of compiling, later ones
 #                   well under a second); "none" keeps them in DIR/db.
 #   RS_EXTRA_OPTIONS  extra lines for the options section (local.d/options.inc)
+#   RS_LOCAL_FILES  a directory whose files are copied into local.d after
+#                   the harness's own (e.g. a dkim_signing.conf)
 #   RS_START_TIMEOUT  seconds to wait for rspamd to answer (default 60)
 #   RS_STOP_HS_WAIT   at most this many seconds (default 30) rs_stop lets a
 #                   first start finish compiling, so that the cache is kept
@@ -181,6 +183,9 @@ EOF
              ratelimit neural replies history_redis mx_check; do
         echo "enabled = false;" > "$c/local.d/$m.conf"
     done
+    if [ -n "${RS_LOCAL_FILES:-}" ]; then
+        cp "$RS_LOCAL_FILES"/* "$c/local.d/" || return 1
+    fi
 }
 
 # _rs_launch: start rspamd from $RS_DIR/conf in a session (and process

@@ -125,3 +125,22 @@ if "$RG" check-config --schema | grep -qE '^parse +max_message_age +duration +6d
 else
     echo "FAIL: config: --schema"
 fi
+
+# [domain NAME]: a domain name, and a DKIM selector of DNS labels
+printf '[domain "exa mple.com"]\ndkim_selector = s1\n' > "$t/d1.ini"
+expect "a [domain] that is not a domain name" 78 "^$t/d1.ini:1: \[domain exa mple.com\]: not a domain name" "$t/d1.ini"
+printf '[domain example.com]\ndkim_selector = s1 x\n' > "$t/d2.ini"
+expect "a DKIM selector with a space" 78 "^$t/d2.ini:1: \[domain example.com\]: dkim_selector 's1 x' is not a DKIM selector" "$t/d2.ini"
+printf '[domain example.com]\ndkim_selector = -s1\n' > "$t/d3.ini"
+expect "a DKIM selector starting with '-'" 78 "^$t/d3.ini:1: \[domain example.com\]: dkim_selector '-s1'" "$t/d3.ini"
+printf '[domain example.com]\ndkim_selector = s2026.eu-1\n' > "$t/d4.ini"
+expect "a dotted DKIM selector" 0 '^configuration OK$' "$t/d4.ini"
+
+# the samples show what the commands print for the sample configuration
+for c in postfix-config:postfix-main.cf.excerpt rspamd-config:rspamd-dkim_signing.conf; do
+    if "$RG" -c "$TOP/samples/relayguard.ini" "${c%%:*}" | cmp -s - "$TOP/samples/${c#*:}"; then
+        echo "PASS: config: samples/${c#*:} is what ${c%%:*} prints"
+    else
+        echo "FAIL: config: samples/${c#*:} differs from what ${c%%:*} prints (make it again)"
+    fi
+done

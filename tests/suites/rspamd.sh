@@ -48,6 +48,38 @@ trap "exit 130" INT TERM HUP
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# ---- DKIM signing: relayguard's [domain] selectors, through the settings
+# `relayguard rspamd-config` prints and the map `analyze` writes
+mkdir -p "$work/dkim" "$work/maps" "$work/pfc" "$work/rslocal"
+: > "$work/pfc/main.cf"
+dkim_key() {    # dkim_key SELECTOR: a key for example.com, and its DNS record
+    rspamadm dkim_keygen -b 2048 -s "$1" -d example.com \
+        -k "$work/dkim/example.com.$1.key" > "$work/dkim/$1.txt" \
+        && chmod 644 "$work/dkim/example.com.$1.key"
+}
+dkim_ini() {    # dkim_ini SELECTOR: relayguard's configuration
+    cat > "$work/rg-dkim.ini" <<INI
+[global]
+database = $work/rg-dkim.db
+map_directory = $work/maps
+postfix_config_directory = $work/pfc
+dkim_key_directory = $work/dkim
+[domain example.com]
+dkim_selector = $1
+INI
+}
+if dkim_key s2026a && dkim_ini s2026a \
+    && "$RELAYGUARD" -c "$work/rg-dkim.ini" analyze > "$work/dkim-a1.out" 2>&1 \
+    && "$RELAYGUARD" -c "$work/rg-dkim.ini" rspamd-config > "$work/rslocal/dkim_signing.conf" \
+    && grep -qx 'example.com s2026a' "$work/maps/dkim_selectors"; then
+    echo "PASS: $suite: analyze writes the DKIM selector map (example.com s2026a)"
+else
+    echo "FAIL: $suite: analyze writes the DKIM selector map: $(cat "$work/dkim-a1.out" "$work/maps/dkim_selectors" 2>&1 | head -c 300)"
+fi
+export RS_LOCAL_FILES=$work/rslocal
+# rspamd looks at its file maps every second (default 60 s)
+export RS_EXTRA_OPTIONS="map_watch_interval = 1s;"
+
 # ---- rspamd
 t0=$(now)
 if ! rs_start "$work/rs" 2>"$work/rs_start.err"; then
@@ -63,7 +95,7 @@ fi
 echo "PASS: $suite: rspamd answers as a milter on 127.0.0.1:$RS_PORT ($(since "$t0") s, $how)"
 
 # ---- Postfix with rspamd as its milter
-if ! PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$work/pf" 2>"$work/pf_start.err"; then
+if ! PF_SINK_KEEP=yes PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$work/pf" 2>"$work/pf_start.err"; then
     cat "$work/pf_start.err"
     echo "FAIL: $suite: the Postfix harness did not start: $(head -n 1 "$work/pf_start.err")"
     exit 1
@@ -251,6 +283,83 @@ ok(v is None or v.get("from_client") is True or v.get("spam") is False,
 rc = f.get("recipients") or []
 ok(len(rc) == 1 and rc[0].get("status") == "sent", "client flag: delivered", short(rc))
 EOF
+
+# ---- DKIM: the clean message of alice@example.com is signed with the
+# selector of [domain example.com]; carol@example.net's is not signed
+dkim_check() {  # dkim_check MESSAGE-ID SELECTOR|none: what the sink received
+    /usr/bin/python3 - "$PF_SINK_DIR" "$1" "$2" "$work/dkim" <<'EOF'
+import glob, re, sys
+import dkim
+sink, mid, sel, keydir = sys.argv[1:5]
+files = [f for f in glob.glob(sink + "/*")
+         if re.search(rb"(?mi)^Message-ID: " + re.escape(mid.encode()) + rb"\r?$", open(f, "rb").read())]
+if len(files) != 1:
+    print("the sink has %d copies of %s" % (len(files), mid)); sys.exit(1)
+raw = open(files[0], "rb").read()
+# smtp-sink's own lines come first: X-Client-Addr ... X-Rcpt-Args
+raw = re.sub(rb"\A(?:X-(?:Client-Addr|Client-Proto|Helo-Args|Mail-Args|Rcpt-Args):[^\n]*\n)+", b"", raw)
+sigs = re.findall(rb"(?mi)^DKIM-Signature:.*(?:\r?\n[ \t].*)*", raw)
+if sel == "none":
+    if sigs:
+        print("signed, and should not be: %s" % sigs[0][:200]); sys.exit(1)
+    sys.exit(0)
+if len(sigs) != 1:
+    print("%d DKIM-Signature headers" % len(sigs)); sys.exit(1)
+tags = dict((k.strip().decode(), v.strip().decode()) for k, _, v in
+            (t.partition(b"=") for t in re.sub(rb"\s+", b"", sigs[0].split(b":", 1)[1]).split(b";") if b"=" in t))
+if tags.get("d") != "example.com" or tags.get("s") != sel:
+    print("d=%s s=%s, wanted d=example.com s=%s" % (tags.get("d"), tags.get("s"), sel)); sys.exit(1)
+def dns(name, timeout=5):
+    want = ("%s._domainkey.example.com." % sel).encode()
+    if name.rstrip(b".") + b"." != want:
+        return None
+    txt = open("%s/%s.txt" % (keydir, sel)).read()
+    return "".join(re.findall(r'"([^"]*)"', txt)).encode()
+msg = re.sub(rb"\r?\n", b"\r\n", raw)
+if not dkim.verify(msg, dnsfunc=dns):
+    print("the signature does not verify with the key's public half"); sys.exit(1)
+EOF
+}
+out=$(dkim_check "<rg-rspamd-clean@client.example.test>" s2026a 2>&1)
+if [ $? = 0 ]; then
+    echo "PASS: $suite: DKIM: alice@example.com's message is signed d=example.com s=s2026a and verifies"
+else
+    echo "FAIL: $suite: DKIM: alice@example.com's message is signed d=example.com s=s2026a and verifies: $out"
+fi
+out=$(dkim_check "<rg-rspamd-addheader@client.example.test>" none 2>&1)
+if [ $? = 0 ]; then
+    echo "PASS: $suite: DKIM: a domain without a selector is not signed"
+else
+    echo "FAIL: $suite: DKIM: a domain without a selector is not signed: $out"
+fi
+# a new selector: analyze rewrites the map, rspamd re-reads it by itself
+dkim_key s2026b && dkim_ini s2026b && "$RELAYGUARD" -c "$work/rg-dkim.ini" analyze > "$work/dkim-a2.out" 2>&1
+if grep -q 'action=map name=dkim_selectors' "$work/dkim-a2.out" && grep -qx 'example.com s2026b' "$work/maps/dkim_selectors"; then
+    echo "PASS: $suite: DKIM: a changed selector rewrites the map"
+else
+    echo "FAIL: $suite: DKIM: a changed selector rewrites the map: $(head -c 300 "$work/dkim-a2.out")"
+fi
+signed=1
+for i in $(seq 1 20); do
+    /usr/bin/python3 - "$top/tests/lib" "$PF_PORT" "$i" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import send
+user, n = "alice@example.com", sys.argv[3]
+data = send.build_message(user, ["dave@example.org"], subject="dkim %s" % n, body="selector test\r\n",
+                          message_id="<rg-dkim-%s@client.example.test>" % n)
+send.send_session("127.0.0.1", int(sys.argv[2]), helo="client.example.test", from_ip="127.0.0.5",
+                  auth=(user, "alice-pw"), messages=[{"sender": user, "recipients": ["dave@example.org"], "data": data}])
+EOF
+    pf_wait_settled 10 >/dev/null 2>&1
+    if out=$(dkim_check "<rg-dkim-$i@client.example.test>" s2026b 2>&1); then signed=0; break; fi
+    sleep 0.5
+done
+if [ $signed = 0 ]; then
+    echo "PASS: $suite: DKIM: rspamd signs with the new selector (message $i, without a restart)"
+else
+    echo "FAIL: $suite: DKIM: rspamd signs with the new selector: $out"
+fi
 
 # ---- stopping leaves nothing behind
 pgid=$RS_PID
