@@ -229,6 +229,26 @@ aix_touch(aix *x, int k)
 	}
 }
 
+/* write_row - run w (an insert or a delete) for the row id, bound as ?1 */
+static int
+write_row(aix *x, sqlite3_stmt *w, long long id, const char *what, char *err,
+    size_t errsz)
+{
+	int rc;
+
+	sqlite3_bind_int64(w, 1, id);
+	rc = sqlite3_step(w);
+	sqlite3_reset(w);
+	sqlite3_clear_bindings(w);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "analyzer index: %s: %s", what,
+		    sqlite3_errmsg(x->db));
+		return -1;
+	}
+	x->indexed++;
+	return 0;
+}
+
 /*
  * index_sessions - (re)index the sessions q yields: id, time, SASL login,
  * client address, messages queued. incremental: a row that no longer
@@ -269,14 +289,8 @@ index_sessions(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 		} else {
 			continue;
 		}
-		sqlite3_bind_int64(w, 1, id);
-		if (sqlite3_step(w) != SQLITE_DONE) {
-			rc = fail(x, err, errsz, "analyzer index: sessions");
-			sqlite3_reset(w);
+		if ((rc = write_row(x, w, id, "sessions", err, errsz)) != 0)
 			break;
-		}
-		sqlite3_reset(w);
-		x->indexed++;
 	}
 	if (rc == 0 && st != SQLITE_DONE)
 		rc = fail(x, err, errsz, "analyzer index: reading sessions");
@@ -368,15 +382,8 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 		} else {
 			continue;
 		}
-		sqlite3_bind_int64(w, 1, id);
-		if (sqlite3_step(w) != SQLITE_DONE) {
-			rc = fail(x, err, errsz, "analyzer index: messages");
-			sqlite3_reset(w);
+		if ((rc = write_row(x, w, id, "messages", err, errsz)) != 0)
 			break;
-		}
-		sqlite3_reset(w);
-		sqlite3_clear_bindings(w);
-		x->indexed++;
 	}
 	if (rc == 0 && st != SQLITE_DONE)
 		rc = fail(x, err, errsz, "analyzer index: reading messages");
