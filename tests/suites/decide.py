@@ -312,6 +312,50 @@ def t_migration_from_v2():
     con.close()
 
 
+def t_follow_reload():
+    # collect --follow --analyze: a threshold lowered by SIGHUP applies to
+    # the spam already stored, at the next batch (lines stamped now: the
+    # follower decides at the wall clock)
+    import datetime, signal, time
+    cfg = setup([], U)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    txt = open(cfg).read().replace("year = 2026", "year = %d" % now.year)
+    open(cfg, "w").write(txt)
+    day = now.strftime("%b ") + ("%2d" % now.day)
+
+    def stamped(lines, dt):
+        return lines.replace("Nov 28 00:00:00", day + dt.strftime(" %H:%M:%S"))
+    out = cfg.replace("rg.ini", "follow.out")
+    log = cfg.replace("rg.ini", "maillog")
+    p = subprocess.Popen([RG, "-c", cfg, "collect", "--follow", "--quiet", "--analyze"],
+                         stdout=open(out, "w"), stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1)
+        connect = " relay postfix/smtpd[999]: connect from unknown[127.0.0.9]\n"
+        with open(log, "a") as f:
+            f.write(stamped(spam("00:00:00"), now - datetime.timedelta(seconds=30)))
+            f.write(stamped(spam("00:00:00"), now - datetime.timedelta(seconds=20)))
+            # later than the assembler's wait for late verdicts: the two
+            # are stored complete now, and are not written again
+            f.write(day + (now - datetime.timedelta(seconds=5)).strftime(" %H:%M:%S") + connect)
+        time.sleep(2.5)
+        assert "action=lock" not in open(out).read(), open(out).read()
+        txt = open(cfg).read().replace("spam_lock_threshold = 3", "spam_lock_threshold = 2")
+        open(cfg, "w").write(txt)
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        with open(log, "a") as f:    # any line: the next batch runs the analyzer
+            f.write(day + now.strftime(" %H:%M:%S") + connect)
+        for _ in range(40):
+            if 'action=lock kind=user user="alice@example.com"' in open(out).read():
+                break
+            time.sleep(0.25)
+        assert 'action=lock kind=user user="alice@example.com"' in open(out).read(), open(out).read()[-600:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+
+
 def scenario(seed):
     """two hours of mixed traffic: spam, header identities, sessions, many
     recipients, 5.1.1 bounces and refusals; (time, lines) per message"""
@@ -407,6 +451,7 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("stored rows count once time reaches them", t_time_moves_on),
                  ("a user held back by the safety valve is locked later", t_valve_held_back_later),
                  ("changed rules apply to what is stored", t_rules_changed),
+                 ("collect --follow --analyze: a SIGHUP's new threshold applies", t_follow_reload),
                  ("--dry-run leaves the analyzer's state alone", t_dry_run_changes_nothing),
                  ("a schema-2 database is migrated and decided", t_migration_from_v2),
                  ("incremental runs decide as full ones, step by step", t_incremental_equals_full)]:
