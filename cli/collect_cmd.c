@@ -46,7 +46,8 @@ typedef struct collector {
 	int nin;
 	int failed_store;
 	long long lines, batch_lines;
-	const char *cur_zone;
+	char *cur_zone;		/* a copy: the configuration may be reread */
+	int zone_known;		/* cur_zone is the process's zone */
 } collector;
 
 static volatile sig_atomic_t got_term, got_hup;
@@ -138,14 +139,18 @@ on_loss(void *arg, const char *source, long long count, long long ts,
 static void
 use_zone(collector *c, const char *zone)
 {
-	if (zone == c->cur_zone || (zone && c->cur_zone
-	    && strcmp(zone, c->cur_zone) == 0))
+	if (zone != NULL && *zone == '\0')
+		zone = NULL;
+	if (c->zone_known && (zone == NULL ? c->cur_zone == NULL
+	    : c->cur_zone != NULL && strcmp(zone, c->cur_zone) == 0))
 		return;
-	if (zone != NULL && *zone)
+	if (zone != NULL)
 		rgt_set_zone(zone);
 	else
 		unsetenv("TZ"), tzset();
-	c->cur_zone = zone;
+	free(c->cur_zone);
+	c->cur_zone = zone ? xstrdup(zone) : NULL;
+	c->zone_known = 1;
 }
 
 /* advance - read an input's next line with a known header */
@@ -561,5 +566,6 @@ out:
 	prs_free(c.p);
 	store_close(c.st);
 	cfg_free(c.cfg);
+	free(c.cur_zone);
 	return status;
 }
