@@ -868,6 +868,59 @@ recipient_limits(ctx *c)
 	return rc;
 }
 
+/*
+ * log_loss - lines lost before they reached the collector (journald's
+ * "Suppressed N messages" notices) since the last run: the windows around
+ * them count too little, so each is an alert (the reports mail them)
+ */
+static int
+log_loss(ctx *c)
+{
+	sqlite3_stmt *q;
+	long long since = -1;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT CAST(value AS INTEGER) FROM meta "
+	    "WHERE key = 'ana_loss'", -1, &q, NULL) != SQLITE_OK)
+		return sql_fail(c, "reading log losses");
+	if (sqlite3_step(q) == SQLITE_ROW)
+		since = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	/* the first run: what the longest window still holds */
+	if (since < 0 || since > c->now)
+		since = c->now - (c->ix.sess_horizon > c->ix.msg_horizon
+		    ? c->ix.sess_horizon : c->ix.msg_horizon) * 1000000LL;
+	if (sqlite3_prepare_v2(c->db, "SELECT source, ts, count FROM log_loss "
+	    "WHERE ts > ?1 AND ts <= ?2 ORDER BY ts, id", -1, &q, NULL)
+	    != SQLITE_OK)
+		return sql_fail(c, "reading log losses");
+	sqlite3_bind_int64(q, 1, since);
+	sqlite3_bind_int64(q, 2, c->now);
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		char det[96];
+
+		snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes",
+		    sqlite3_column_int64(q, 2));
+		rc = event(c, sqlite3_column_int64(q, 1), "alert", "source",
+		    (const char *)sqlite3_column_text(q, 0), NULL, "log_loss",
+		    det);
+	}
+	sqlite3_finalize(q);
+	if (rc == 0 && !c->dry_run) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%lld", c->now);
+		if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO meta(key, "
+		    "value) VALUES ('ana_loss', ?1)", -1, &q, NULL) != SQLITE_OK)
+			return sql_fail(c, "noting log losses");
+		sqlite3_bind_text(q, 1, buf, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(q) == SQLITE_DONE ? 0
+		    : sql_fail(c, "noting log losses");
+		sqlite3_finalize(q);
+	}
+	return rc;
+}
+
 /* recent_automatic - automatic locks made within the safety valve's window */
 static int
 recent_automatic(ctx *c)
@@ -943,7 +996,7 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	log_debug("analyzer index: %s, %lld rows (re)indexed, %d users to "
 	    "decide", c.ix.rebuilt ? "rebuilt" : "updated", c.ix.indexed,
 	    c.ix.ntouched);
-	if (expire(&c) != 0)
+	if (expire(&c) != 0 || log_loss(&c) != 0)
 		goto out;
 	log_phase("locks and expiry");
 	if (spam_locks(&c) != 0)
