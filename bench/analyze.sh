@@ -798,6 +798,7 @@ printf '  %-12s      : %s s, %s MiB (loading %d users; every analyze pays it)\n'
 # prime: the analyzer's first run, at T, on the history alone
 measure prime "$rg" -vv -c "$cfg" analyze --now "@$T"
 row prime 1
+phases prime
 prime_rc=$RC
 gen state "$db" save "$work/state.db"
 rm -rf "$work/maps.prime" && cp -a "$maps" "$work/maps.prime"

@@ -214,6 +214,10 @@ name_hash(const char *s)
 			c += 32;
 		h = (h ^ c) * 16777619u;
 	}
+	/* the index masks the low bits: mix the high ones in */
+	h ^= h >> 16;
+	h *= 0x45d9f3bu;
+	h ^= h >> 16;
 	return h;
 }
 
