@@ -434,6 +434,53 @@ def t_incremental_equals_full():
     assert steps >= 10, steps     # the scenario does lock and block
 
 
+
+def t_killed_runs():
+    # analyze killed (SIGKILL) at random moments, then run to its end: the
+    # same locks, unlocks and events as runs never killed, at every step
+    import random, signal, sqlite3, time
+    rng = random.Random(int(os.environ.get("RG_SEED", "4242")))
+    users = ('[user "alice@example.com"]\nconnection_limits = yes\nlimit_per_minute = 2\n'
+             '[user "bob@example.com"]\nmax_recipients_per_day = 60\ninvalid_recipient_limit = 6\n'
+             '[user "carol@example.net"]\nlock_timeout = 10m\n'
+             '[user "127.0.0.9"]\ntype = ip\nidentification = header\nidentity_headers = X-Client-ID\n')
+    msgs = scenario(20261129)
+    a = setup([], users)
+    b = setup([], users)
+    kills = 0
+    for end in range(600, 2 * 3600 + 1, 600):
+        now = "2026-11-28T%02d:%02d:00Z" % (10 + end // 3600, end // 60 % 60)
+        batch = [l for s_, l in msgs if end - 600 <= s_ < end]
+        for cfg in (a, b):
+            append_collect(cfg, batch)
+        for _ in range(3):
+            p = subprocess.Popen([RG, "-c", a, "analyze", "--now", now],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0, 0.03))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+        run("analyze", "--now", now, cfg=a)
+        run("analyze", "--now", now, cfg=b)
+
+    def state(cfg):
+        con = sqlite3.connect(cfg.replace("rg.ini", "db"))
+        out = [con.execute("SELECT ts, action, kind, user, identity, rule, detail FROM events "
+                           "ORDER BY id").fetchall(),
+               sorted(con.execute("SELECT kind, user, identity, reason, since, until FROM locks").fetchall()),
+               sorted(con.execute("SELECT * FROM unlocks").fetchall())]
+        con.close()
+        return out
+    sa, sb = state(a), state(b)
+    assert sa == sb, [x for x in zip(sa[0], sb[0]) if x[0] != x[1]][:3] or (sa[1], sb[1])
+    assert len(sa[0]) >= 10 and kills >= 5, (len(sa[0]), kills)
+    ma = sorted(f for f in os.listdir(a.replace("rg.ini", "maps")) if not f.startswith("."))
+    assert not [f for f in ma if f.endswith(".new")], ma
+    for f in ("sasl_access", "client_access", "header_checks"):
+        assert open(a.replace("rg.ini", "maps/" + f)).read() == open(b.replace("rg.ini", "maps/" + f)).read(), f
+
+
 for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("3 spam in 10 minutes and 1 second do not", t_window_over),
                  ("equal timestamps and a line a second early", t_equal_and_out_of_order),
@@ -454,6 +501,7 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("collect --follow --analyze: a SIGHUP's new threshold applies", t_follow_reload),
                  ("--dry-run leaves the analyzer's state alone", t_dry_run_changes_nothing),
                  ("a schema-2 database is migrated and decided", t_migration_from_v2),
-                 ("incremental runs decide as full ones, step by step", t_incremental_equals_full)]:
+                 ("incremental runs decide as full ones, step by step", t_incremental_equals_full),
+                 ("analyze killed at random moments decides as if never killed", t_killed_runs)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
