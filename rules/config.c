@@ -735,15 +735,21 @@ reader(char *str, int num, void *stream)
 {
 	load_ctx *ctx = stream;
 	const char *l;
+	size_t n;
 
 	if (ctx->next >= ctx->nlines)
 		return NULL;
 	l = ctx->lines[ctx->next++];
 	ctx->lineno = ctx->next;
 	ctx->continuation = (*l == ' ' || *l == '\t');
-	if (strlen(l) + 2 > (size_t)num)
+	n = strlen(l);
+	if (n + 2 > (size_t)num) {
 		l = "";		/* over-long: reported already */
-	snprintf(str, (size_t)num, "%s\n", l);
+		n = 0;
+	}
+	memcpy(str, l, n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
 	return str;
 }
 
@@ -753,6 +759,7 @@ check_section(load_ctx *ctx, const char *p, const char *e, int lineno)
 {
 	char name[INIH_MAX_NAME + 1], kind[64], sname[64];
 	int known, ki;
+	size_t nk;
 	unsigned char *seen;
 
 	if (e - p - 1 > INIH_MAX_NAME) {
@@ -762,7 +769,7 @@ check_section(load_ctx *ctx, const char *p, const char *e, int lineno)
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(e - p - 1), p + 1);
 	section_split(name, kind, sizeof(kind), sname, sizeof(sname));
-	find_key(kind, "", &known);
+	known = strcmp(kind, "defaults") == 0 || section_keys(kind, &nk) != NULL;
 	ki = kind_of(kind);
 	if (!known)
 		cfg_err(ctx, lineno, "unknown section [%s]", name);
