@@ -869,10 +869,15 @@ inherit(load_ctx *ctx)
 	for (u = 0; u < cfg->nusers; u++) {
 		unsigned char *seen = ctx->iseen[1] + (size_t)u * NSCHEMA;
 
-		for (i = 0; i < n; i++)
-			if (!seen[idx[i]])
-				copy_value(&cfg->users[u], &cfg->defaults,
-				    &cfg_schema[idx[i]]);
+		/* a bad value was reported and not set: the default stands
+		 * in, so that the checks after this never see NULL */
+		for (i = 0; i < n; i++) {
+			const cfg_key *k = &cfg_schema[idx[i]];
+
+			if (!seen[idx[i]] || (is_str(k->type)
+			    && *str_slot(&cfg->users[u], k) == NULL))
+				copy_value(&cfg->users[u], &cfg->defaults, k);
+		}
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../rules/config.h"
+#include "../../rules/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -62,8 +63,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg != NULL && nerrors != 0)
 		abort();
 	if (cfg != NULL) {
-		if (cfg->nheaders < 0 || cfg->nheaders > CFG_MAX_HEADERS)
+		char err[512];
+		rul_policy *pol;
+
+		if (cfg->headers.n < 0 || cfg->headers.n > CFG_MAX_LIST
+		    || (cfg->headers.n > 0 && cfg->headers.v == NULL))
 			abort();
+		/* what every command does next: the fingerprint, the policy */
+		(void)cfg_hash(cfg);
+		if ((pol = rul_new(cfg, err, sizeof(err))) != NULL)
+			rul_free(pol);
 		cfg_free(cfg);
 	}
 	return 0;

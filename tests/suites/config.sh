@@ -144,3 +144,8 @@ for c in postfix-config:postfix-main.cf.excerpt rspamd-config:rspamd-dkim_signin
         echo "FAIL: config: samples/${c#*:} differs from what ${c%%:*} prints (make it again)"
     fi
 done
+
+# a bad value in a [user] is reported, and the checks after it do not trip
+# over the value that was not set (found by the fuzzer)
+printf '[user "x@y.example"]\narchive = yes\narchive_address = not-an-address\nidentification = nose\n' > "$t/u1.ini"
+expect "bad values in a [user]: reported, no crash" 78 "^$t/u1.ini:3: archive_address: 'not-an-address' is not a mail address" "$t/u1.ini"
