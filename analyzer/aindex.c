@@ -9,12 +9,11 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "aindex.h"
 #include "analyze.h"
-
-#define USEC 1000000LL
 
 /* fail - an SQLite error into err */
 static int
@@ -523,8 +522,8 @@ prune(aix *x, char *err, size_t errsz)
 		"DELETE FROM ana_sessions WHERE t <= ?1",
 		"DELETE FROM ana_messages WHERE t <= ?1",
 	};
-	long long cut[2] = { x->now - x->sess_horizon * USEC,
-	    x->now - x->msg_horizon * USEC };
+	long long cut[2] = { x->now - x->sess_horizon * RG_USEC,
+	    x->now - x->msg_horizon * RG_USEC };
 	int i, rc;
 
 	/* header values: as long as the collector keeps their messages */
@@ -534,7 +533,7 @@ prune(aix *x, char *err, size_t errsz)
 		if (sqlite3_prepare_v2(x->db, "DELETE FROM ana_hvalues WHERE "
 		    "t <= ?1", -1, &q, NULL) != SQLITE_OK)
 			return fail(x, err, errsz, "analyzer index: pruning");
-		sqlite3_bind_int64(q, 1, x->now - x->cfg->retention * USEC);
+		sqlite3_bind_int64(q, 1, x->now - x->cfg->retention * RG_USEC);
 		rc = sqlite3_step(q);
 		sqlite3_finalize(q);
 		if (rc != SQLITE_DONE)
@@ -585,8 +584,8 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 		x->sess_horizon = cfg->retention;
 	if (cfg->retention > 0 && x->msg_horizon > cfg->retention)
 		x->msg_horizon = cfg->retention;
-	sess_cut = now - x->sess_horizon * USEC;
-	msg_cut = now - x->msg_horizon * USEC;
+	sess_cut = now - x->sess_horizon * RG_USEC;
+	msg_cut = now - x->msg_horizon * RG_USEC;
 	if (sqlite3_prepare_v2(db, "SELECT id FROM ana_users WHERE name = ?1",
 	    -1, &x->q_uid, NULL) != SQLITE_OK
 	    || sqlite3_prepare_v2(db, "INSERT INTO ana_users(name) VALUES (?1)",

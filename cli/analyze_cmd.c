@@ -19,16 +19,6 @@
 #include "../common/xalloc.h"
 #include "cli.h"
 
-/* now_usec - the wall clock */
-static long long
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 /* open_all - config, policy and database for the analyzer commands */
 static int
 open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
@@ -102,7 +92,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	rul_policy *pol;
 	rg_store *st;
 	ana_result res;
-	long long now = now_usec();
+	long long now = rgt_now();
 	int ch, rc, dry = 0, lockfd;
 	char err[1024];
 
@@ -172,9 +162,9 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st)
 	if ((fd = cli_analyze_lock(cfg)) < 0)
 		return -1;
 	memset(&res, 0, sizeof(res));
-	if (ana_decide(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	if (ana_decide(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0
-	    || ana_maps(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	    || ana_maps(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
 		rc = -1;
@@ -244,10 +234,10 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
 	if (ana_manual(cfg, pol, st, action, argv[optind], argv[optind + 1],
-	    reason, secs, now_usec(), stdout, err, sizeof(err)) != 0) {
+	    reason, secs, rgt_now(), stdout, err, sizeof(err)) != 0) {
 		log_warnx("%s: %s", action, err);
 		rc = EX_DATAERR_;
-	} else if (ana_maps(cfg, pol, st, now_usec(), 0, stdout, &res, err,
+	} else if (ana_maps(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0) {
 		log_warnx("%s: maps: %s", action, err);
 		rc = EX_TEMPFAIL_;
@@ -286,7 +276,7 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
 	}
-	cnt = ana_counts(cfg, pol, st, now_usec());
+	cnt = ana_counts(cfg, pol, st, rgt_now());
 	if (!json)
 		printf("%-32s %-6s %s\n", "user", "type", "state");
 	for (i = 0; i < rul_nusers(pol); i++) {
@@ -819,7 +809,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 	rg_store *st;
 	sqlite3_stmt *q, *hq, *lq;
 	const char *only = NULL;
-	long long since = now_usec() - 7 * 86400 * 1000000LL;
+	long long since = rgt_now() - 7 * 86400 * 1000000LL;
 	idrow *rows = NULL;
 	size_t nrows = 0, i, j;
 	int ch, rc, json = 0;

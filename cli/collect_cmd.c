@@ -23,6 +23,7 @@
 #include "../collector/source.h"
 #include "../collector/store.h"
 #include "../common/log.h"
+#include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "cli.h"
 
@@ -60,16 +61,6 @@ on_signal(int sig)
 		got_hup = 1;
 	else
 		got_term = 1;
-}
-
-/* now_usec - wall clock in microseconds */
-static long long
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
 /* on_message - a finished record: into the batch */
@@ -288,7 +279,7 @@ commit_batch(collector *c)
 static void
 progress(collector *c, long long start, long long total0, int done)
 {
-	long long left = 0, el = now_usec() - start;
+	long long left = 0, el = rgt_now() - start;
 	double rate = el > 0 ? c->lines * 1e6 / (double)el : 0;
 	int i, w = 30, fill;
 
@@ -442,7 +433,7 @@ reload:
 	for (i = 0; i < c.nin; i++)
 		if (c.in[i].src && src_remaining(c.in[i].src) > 0)
 			total0 += src_remaining(c.in[i].src);
-	start = batch_start = last_stats = now_usec();
+	start = batch_start = last_stats = rgt_now();
 	in_txn = 0;
 	for (;;) {
 		int best = -1;
@@ -452,7 +443,7 @@ reload:
 			if (c.in[i].have && (best < 0
 			    || c.in[i].ll.ts < c.in[best].ll.ts))
 				best = i;
-		now = now_usec();
+		now = rgt_now();
 		if (best >= 0) {
 			input *in = &c.in[best];
 
@@ -549,7 +540,7 @@ reload:
 	if (analyze && once)
 		cli_analyze_once(c.cfg, pol, c.st);
 	if (once) {
-		long long pruned = store_prune(c.st, now_usec()
+		long long pruned = store_prune(c.st, rgt_now()
 		    - c.cfg->retention * 1000000LL, c.cfg->prune_batch);
 
 		if (pruned < 0)

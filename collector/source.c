@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "../common/linereader.h"
+#include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "source.h"
 #include "src_journal.h"
@@ -363,16 +364,6 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 	return open_next(s);
 }
 
-/* now_usec - wall clock */
-static long long
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 /*
  * rotated - is the live file no longer the one at the path (renamed, or
  * truncated in place)?
@@ -493,10 +484,10 @@ src_next(rg_source *s, const char **line, size_t *len)
 		 * moment (postlogd until "postfix reload"); finish it once it
 		 * has been quiet, then go on with what is at the path */
 		if (s->quiet_since == 0) {
-			s->quiet_since = now_usec();
+			s->quiet_since = rgt_now();
 			return 0;
 		}
-		if (now_usec() - s->quiet_since < QUIET_USEC)
+		if (rgt_now() - s->quiet_since < QUIET_USEC)
 			return 0;
 		s->cur_is_live = 0;
 		lr_set_live(s->lr, 0);

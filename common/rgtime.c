@@ -140,6 +140,16 @@ rgt_local_to_utc(tz_conv *tc, int y, int mon, int d, int H, int M, int S)
 	return t;
 }
 
+/* rgt_now - the wall clock */
+rg_usec
+rgt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (rg_usec)ts.tv_sec * RG_USEC + ts.tv_nsec / 1000;
+}
+
 /* rgt_format - RFC 3339 UTC, with microseconds only when there are any */
 void
 rgt_format(char buf[64], rg_usec t)

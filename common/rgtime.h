@@ -32,6 +32,7 @@ rg_usec rgt_from_utc_fields(int y, int mon, int d, int H, int M, int S);
 void rgt_conv_init(tz_conv *tc);
 rg_usec rgt_local_to_utc(tz_conv *tc, int y, int mon, int d, int H, int M,
     int S);
+rg_usec rgt_now(void);
 void rgt_format(char buf[64], rg_usec t);
 int rgt_parse_duration(const char *s, long long *secs);
 int rgt_parse_time(const char *s, rg_usec *out);
