@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/db.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
@@ -21,70 +22,6 @@ fail(aix *x, char *err, size_t errsz, const char *what)
 {
 	snprintf(err, errsz, "%s: %s", what, sqlite3_errmsg(x->db));
 	return -1;
-}
-
-/* exec - one statement without rows */
-static int
-exec(aix *x, const char *sql, char *err, size_t errsz)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(x->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errsz, "analyzer index: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-/* meta_int - an integer from table meta, def if absent */
-static long long
-meta_int(sqlite3 *db, const char *key, long long def)
-{
-	sqlite3_stmt *q;
-	long long v = def;
-
-	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta "
-	    "WHERE key = ?1", -1, &q, NULL) != SQLITE_OK)
-		return def;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
-/* meta_text - a text from table meta into buf, "" if absent */
-static void
-meta_text(sqlite3 *db, const char *key, char *buf, size_t sz)
-{
-	sqlite3_stmt *q;
-
-	buf[0] = '\0';
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
-	    &q, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-		snprintf(buf, sz, "%s", (const char *)sqlite3_column_text(q, 0));
-	sqlite3_finalize(q);
-}
-
-/* meta_put - set a key of table meta */
-static int
-meta_put(aix *x, const char *key, const char *value, char *err, size_t errsz)
-{
-	sqlite3_stmt *q;
-	int rc;
-
-	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO meta(key, value) "
-	    "VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
-		return fail(x, err, errsz, "analyzer index");
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : fail(x, err, errsz, "analyzer index");
 }
 
 /* conn_window - the longest connection window of a user in use, seconds */
@@ -182,13 +119,6 @@ fingerprint(const aix *x, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-/* user_index - the number of a user in the policy */
-static int
-user_index(const aix *x, const rul_user *u)
-{
-	return (int)(u - rul_user_at(x->pol, 0));
-}
-
 /* aix_uid - the index's number of policy user k; 0: it has no rows */
 long long
 aix_uid(aix *x, int k)
@@ -277,7 +207,7 @@ index_sessions(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 
 		if (u != NULL && sqlite3_column_int(q, 4) > 0
 		    && conn_window(u->cfg) > 0 && t > cutoff) {
-			int k = user_index(x, u);
+			int k = rul_user_index(x->pol, u);
 
 			w = put;
 			sqlite3_bind_int64(put, 2, uid_of(x, k));
@@ -348,7 +278,7 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 			    ? sqlite3_column_int(q, 9) : 0;
 		}
 		if (spam || rcpt || inv > 0) {
-			int k = user_index(x, u);
+			int k = rul_user_index(x->pol, u);
 
 			w = put;
 			sqlite3_bind_int64(put, 2, uid_of(x, k));
@@ -483,8 +413,8 @@ shifted(aix *x, const char *sql, long long from, char *err, size_t errsz)
 		    sqlite3_column_text(q, 1));
 
 		if (u != NULL) {
-			x->uid[user_index(x, u)] = sqlite3_column_int64(q, 0);
-			aix_touch(x, user_index(x, u));
+			x->uid[rul_user_index(x->pol, u)] = sqlite3_column_int64(q, 0);
+			aix_touch(x, rul_user_index(x->pol, u));
 		}
 	}
 	sqlite3_finalize(q);
@@ -506,49 +436,35 @@ pending(aix *x, char *err, size_t errsz)
 		    sqlite3_column_text(q, 0));
 
 		if (u != NULL)
-			aix_touch(x, user_index(x, u));
+			aix_touch(x, rul_user_index(x->pol, u));
 	}
 	sqlite3_finalize(q);
 	if (st != SQLITE_DONE)
 		return fail(x, err, errsz, "analyzer index");
-	return exec(x, "DELETE FROM ana_pending", err, errsz);
+	return db_exec(x->db, "DELETE FROM ana_pending", err, errsz);
 }
 
 /* prune - rows older than every window that counts them */
 static int
 prune(aix *x, char *err, size_t errsz)
 {
-	static const char *sql[2] = {
+	static const char *sql[3] = {
 		"DELETE FROM ana_sessions WHERE t <= ?1",
 		"DELETE FROM ana_messages WHERE t <= ?1",
+		"DELETE FROM ana_hvalues WHERE t <= ?1",
 	};
-	long long cut[2] = { x->now - x->sess_horizon * RG_USEC,
-	    x->now - x->msg_horizon * RG_USEC };
-	int i, rc;
-
 	/* header values: as long as the collector keeps their messages */
-	if (x->cfg->retention > 0) {
-		sqlite3_stmt *q;
+	long long cut[3] = { x->now - x->sess_horizon * RG_USEC,
+	    x->now - x->msg_horizon * RG_USEC, x->cfg->retention > 0
+	    ? x->now - x->cfg->retention * RG_USEC : 0 };
+	sqlite3_stmt *q;
+	int i;
 
-		if (sqlite3_prepare_v2(x->db, "DELETE FROM ana_hvalues WHERE "
-		    "t <= ?1", -1, &q, NULL) != SQLITE_OK)
-			return fail(x, err, errsz, "analyzer index: pruning");
-		sqlite3_bind_int64(q, 1, x->now - x->cfg->retention * RG_USEC);
-		rc = sqlite3_step(q);
-		sqlite3_finalize(q);
-		if (rc != SQLITE_DONE)
-			return fail(x, err, errsz, "analyzer index: pruning");
-	}
-
-	for (i = 0; i < 2; i++) {
-		sqlite3_stmt *q;
-
+	for (i = 0; i < 3; i++) {
 		if (sqlite3_prepare_v2(x->db, sql[i], -1, &q, NULL) != SQLITE_OK)
 			return fail(x, err, errsz, "analyzer index: pruning");
 		sqlite3_bind_int64(q, 1, cut[i]);
-		rc = sqlite3_step(q);
-		sqlite3_finalize(q);
-		if (rc != SQLITE_DONE)
+		if (db_run(q) != 0)
 			return fail(x, err, errsz, "analyzer index: pruning");
 	}
 	return 0;
@@ -592,17 +508,17 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	    -1, &x->q_newuid, NULL) != SQLITE_OK)
 		return fail(x, err, errsz, "analyzer index");
 
-	x->seq = meta_int(db, "seq", 0);
-	last_seq = meta_int(db, "ana_seq", -1);
-	last_now = meta_int(db, "ana_now", -1);
+	x->seq = db_meta_int(db, "seq", 0);
+	last_seq = db_meta_int(db, "ana_seq", -1);
+	last_now = db_meta_int(db, "ana_now", -1);
 	fingerprint(x, x->fp);
-	meta_text(db, "ana_fp", old_fp, sizeof(old_fp));
+	db_meta_text(db, "ana_fp", old_fp, sizeof(old_fp));
 	rebuild = last_seq < 0 || last_seq > x->seq || last_now < 0
 	    || now < last_now || strcmp(x->fp, old_fp) != 0;
 	/* any change of the configuration (a threshold, never_lock, the
 	 * safety valve...): every user is decided again, as a full run would */
 	snprintf(x->cfp, sizeof(x->cfp), "%016llx", cfg_hash(cfg));
-	meta_text(db, "ana_config", old_fp, sizeof(old_fp));
+	db_meta_text(db, "ana_config", old_fp, sizeof(old_fp));
 	if (rebuild || strcmp(x->cfp, old_fp) != 0) {
 		for (k = 0; k < x->nusers; k++)
 			aix_touch(x, k);
@@ -613,7 +529,7 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 		    : now < last_now ? "--now before the last run's"
 		    : "the database was replaced");
 		x->rebuilt = 1;
-		if (exec(x, "DELETE FROM ana_sessions; DELETE FROM ana_messages; "
+		if (db_exec(db, "DELETE FROM ana_sessions; DELETE FROM ana_messages; "
 		    "DELETE FROM ana_pending; DELETE FROM ana_hvalues", err,
 		    errsz) != 0)
 			return -1;
@@ -660,38 +576,31 @@ int
 aix_pend(sqlite3 *db, const char *user, char *err, size_t errsz)
 {
 	sqlite3_stmt *q;
-	int rc;
 
 	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ana_pending(user) "
-	    "VALUES (?1)", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "analyzer index: %s", sqlite3_errmsg(db));
-		return -1;
+	    "VALUES (?1)", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+		if (db_run(q) == 0)
+			return 0;
 	}
-	sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errsz, "analyzer index: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
+	snprintf(err, errsz, "analyzer index: %s", sqlite3_errmsg(db));
+	return -1;
 }
 
 /* aix_finish - remember what this run saw */
 int
 aix_finish(aix *x, char *err, size_t errsz)
 {
-	char buf[32];
+	char seq[32], now[32];
 
-	snprintf(buf, sizeof(buf), "%lld", x->seq);
-	if (meta_put(x, "ana_seq", buf, err, errsz) != 0)
-		return -1;
-	snprintf(buf, sizeof(buf), "%lld", x->now);
-	if (meta_put(x, "ana_now", buf, err, errsz) != 0)
-		return -1;
-	if (meta_put(x, "ana_fp", x->fp, err, errsz) != 0)
-		return -1;
-	return meta_put(x, "ana_config", x->cfp, err, errsz);
+	snprintf(seq, sizeof(seq), "%lld", x->seq);
+	snprintf(now, sizeof(now), "%lld", x->now);
+	if (db_meta_put(x->db, "ana_seq", seq) != 0
+	    || db_meta_put(x->db, "ana_now", now) != 0
+	    || db_meta_put(x->db, "ana_fp", x->fp) != 0
+	    || db_meta_put(x->db, "ana_config", x->cfp) != 0)
+		return fail(x, err, errsz, "analyzer index");
+	return 0;
 }
 
 /* aix_free - release the per-run state */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/db.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
@@ -77,13 +78,6 @@ sql_fail(ctx *c, const char *what)
 {
 	snprintf(c->err, c->errsz, "%s: %s", what, sqlite3_errmsg(c->db));
 	return -1;
-}
-
-/* user_index - the number of a user in the policy */
-static int
-user_index(const ctx *c, const rul_user *u)
-{
-	return (int)(u - rul_user_at(c->pol, 0));
 }
 
 /* items_add - append one event */
@@ -214,11 +208,8 @@ event(ctx *c, long long ts, const char *action, const char *kind,
 	sqlite3_bind_text(q, 6, rule, -1, SQLITE_STATIC);
 	if (detail)
 		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		sqlite3_finalize(q);
+	if (db_run(q) != 0)
 		return sql_fail(c, "recording an event");
-	}
-	sqlite3_finalize(q);
 	return 0;
 }
 
@@ -251,11 +242,8 @@ exec_lock(ctx *c, const char *kind, const char *user, const char *identity,
 	if (until > 0)
 		sqlite3_bind_int64(q, 9, until);
 	sqlite3_bind_int(q, 10, automatic);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		sqlite3_finalize(q);
+	if (db_run(q) != 0)
 		return sql_fail(c, "storing a lock");
-	}
-	sqlite3_finalize(q);
 	return 0;
 }
 
@@ -276,11 +264,8 @@ delete_lock(ctx *c, const char *kind, const char *user, const char *identity,
 	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		sqlite3_finalize(q);
+	if (db_run(q) != 0)
 		return sql_fail(c, "ending a lock");
-	}
-	sqlite3_finalize(q);
 	return 0;
 }
 
@@ -325,11 +310,8 @@ set_unlocks(ctx *c, const char *kind, const char *user, const char *identity,
 	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, count);
 	sqlite3_bind_int64(q, 5, last_since);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		sqlite3_finalize(q);
+	if (db_run(q) != 0)
 		return sql_fail(c, "counting unlocks");
-	}
-	sqlite3_finalize(q);
 	return 0;
 }
 
@@ -373,7 +355,7 @@ expire(ctx *c)
 			const rul_user *u = rul_user_named(c->pol, l->user);
 
 			if (u != NULL)
-				aix_touch(&c->ix, user_index(c, u));
+				aix_touch(&c->ix, rul_user_index(c->pol, u));
 		}
 		/* mark it gone for the rest of this run */
 		l->until = -1;
@@ -636,15 +618,9 @@ static void
 uvecs_free(uvec *v, int n)
 {
 	int i;
-	size_t j;
 
-	for (i = 0; i < n; i++) {
-		if (v[i].addr != NULL)
-			for (j = 0; j < v[i].n; j++)
-				free(v[i].addr[j]);
-		free(v[i].addr);
-		free(v[i].t);
-	}
+	for (i = 0; i < n; i++)
+		uvecs_free_one(&v[i]);
 	free(v);
 }
 
@@ -877,15 +853,10 @@ static int
 log_loss(ctx *c)
 {
 	sqlite3_stmt *q;
-	long long since = -1;
+	long long since;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT CAST(value AS INTEGER) FROM meta "
-	    "WHERE key = 'ana_loss'", -1, &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading log losses");
-	if (sqlite3_step(q) == SQLITE_ROW)
-		since = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	since = db_meta_int(c->db, "ana_loss", -1);
 	/* the first run: what the longest window still holds */
 	if (since < 0 || since > c->now)
 		since = c->now - (c->ix.sess_horizon > c->ix.msg_horizon
@@ -910,13 +881,8 @@ log_loss(ctx *c)
 		char buf[32];
 
 		snprintf(buf, sizeof(buf), "%lld", c->now);
-		if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO meta(key, "
-		    "value) VALUES ('ana_loss', ?1)", -1, &q, NULL) != SQLITE_OK)
+		if (db_meta_put(c->db, "ana_loss", buf) != 0)
 			return sql_fail(c, "noting log losses");
-		sqlite3_bind_text(q, 1, buf, -1, SQLITE_TRANSIENT);
-		rc = sqlite3_step(q) == SQLITE_DONE ? 0
-		    : sql_fail(c, "noting log losses");
-		sqlite3_finalize(q);
 	}
 	return rc;
 }
@@ -1491,12 +1457,10 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 3, identity ? identity : "", -1,
 		    SQLITE_STATIC);
-		if (sqlite3_step(q) != SQLITE_DONE) {
-			sqlite3_finalize(q);
+		if (db_run(q) != 0) {
 			sql_fail(&c, "unlocking");
 			goto out;
 		}
-		sqlite3_finalize(q);
 		/* spam counted from now on: the old spam is not counted again */
 		{
 			long long cnt, last;

@@ -26,6 +26,67 @@ db_exec(sqlite3 *db, const char *sql, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * db_run - step a prepared statement that returns no rows to its end and
+ * finalize it: 0, or -1 (the error stays on the connection:
+ * sqlite3_errmsg)
+ */
+int
+db_run(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* db_meta_int - an integer of table meta, def if absent */
+long long
+db_meta_int(sqlite3 *db, const char *key, long long def)
+{
+	sqlite3_stmt *q;
+	long long v = def;
+
+	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta "
+	    "WHERE key = ?1", -1, &q, NULL) != SQLITE_OK)
+		return def;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* db_meta_text - a text of table meta into buf, "" if absent */
+void
+db_meta_text(sqlite3 *db, const char *key, char *buf, size_t sz)
+{
+	sqlite3_stmt *q;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
+	    &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(buf, sz, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+}
+
+/* db_meta_put - set a key of table meta; -1 (sqlite3_errmsg) on error */
+int
+db_meta_put(sqlite3 *db, const char *key, const char *value)
+{
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) "
+	    "VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	return db_run(q);
+}
+
 /* db_begin - BEGIN IMMEDIATE: take the write lock now, not at the first write */
 int
 db_begin(sqlite3 *db, char *err, size_t errsz)

@@ -26,6 +26,10 @@ typedef struct db_migration {
 sqlite3 *db_open(const char *path, int readonly, const db_migration *migs,
     int nmigs, char *err, size_t errsz);
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errsz);
+int db_run(sqlite3_stmt *q);
+long long db_meta_int(sqlite3 *db, const char *key, long long def);
+void db_meta_text(sqlite3 *db, const char *key, char *buf, size_t sz);
+int db_meta_put(sqlite3 *db, const char *key, const char *value);
 int db_begin(sqlite3 *db, char *err, size_t errsz);
 int db_commit(sqlite3 *db, char *err, size_t errsz);
 void db_rollback(sqlite3 *db);

@@ -361,6 +361,13 @@ rul_user_named(const rul_policy *p, const char *name)
 	return NULL;
 }
 
+/* rul_user_index - the number of a user of this policy (rul_user_at) */
+int
+rul_user_index(const rul_policy *p, const rul_user *u)
+{
+	return (int)(u - p->users);
+}
+
 /* rul_user_of - the user a message belongs to, NULL if unassigned */
 const rul_user *
 rul_user_of(const rul_policy *p, const char *sasl, const char *client_ip,

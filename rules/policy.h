@@ -49,6 +49,7 @@ const rul_user *rul_user_of(const rul_policy *p, const char *sasl,
 const rul_user *rul_user_named(const rul_policy *p, const char *name);
 int rul_nusers(const rul_policy *p);
 const rul_user *rul_user_at(const rul_policy *p, int i);
+int rul_user_index(const rul_policy *p, const rul_user *u);
 /* 1 and the identity in out, 0 if the message has none */
 int rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
     const char *sasl, const rul_header *hdrs, int nhdrs, char *out,
