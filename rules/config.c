@@ -724,8 +724,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		    section);
 		return 1;
 	}
-	seen[k - cfg_schema] = 1;
-	set_value(ctx, base, k, value, ctx->lineno);
+	/* a value reported bad is not set: a [user] inherits the default */
+	seen[k - cfg_schema] = set_value(ctx, base, k, value, ctx->lineno) == 0;
 	return 1;
 }
 
@@ -869,15 +869,10 @@ inherit(load_ctx *ctx)
 	for (u = 0; u < cfg->nusers; u++) {
 		unsigned char *seen = ctx->iseen[1] + (size_t)u * NSCHEMA;
 
-		/* a bad value was reported and not set: the default stands
-		 * in, so that the checks after this never see NULL */
-		for (i = 0; i < n; i++) {
-			const cfg_key *k = &cfg_schema[idx[i]];
-
-			if (!seen[idx[i]] || (is_str(k->type)
-			    && *str_slot(&cfg->users[u], k) == NULL))
-				copy_value(&cfg->users[u], &cfg->defaults, k);
-		}
+		for (i = 0; i < n; i++)
+			if (!seen[idx[i]])
+				copy_value(&cfg->users[u], &cfg->defaults,
+				    &cfg_schema[idx[i]]);
 	}
 }
 
