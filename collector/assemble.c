@@ -1054,6 +1054,21 @@ emit_noqueue(assembler *a, msg_node *m, const rg_session *s)
 	free(m);
 }
 
+/* sess_node_free - release a session node and its strings */
+static void
+sess_node_free(sess_node *s)
+{
+	free(s->s.prog);
+	free(s->s.client_host);
+	free(s->s.client_ip);
+	free(s->s.client_port);
+	free(s->s.sasl_method);
+	free(s->s.sasl_username);
+	free(s->s.counters);
+	free(s->s.lost);
+	free(s);
+}
+
 /* sess_finish - hand out a session (and its NOQUEUE records) and forget it */
 static void
 sess_finish(assembler *a, sess_node *s, int complete)
@@ -1096,15 +1111,7 @@ sess_finish(assembler *a, sess_node *s, int complete)
 	a->nsess--;
 	slru_unlink(a, s);
 	dirty_remove(&a->sdirty, &s->dirty_idx);
-	free(s->s.prog);
-	free(s->s.client_host);
-	free(s->s.client_ip);
-	free(s->s.client_port);
-	free(s->s.sasl_method);
-	free(s->s.sasl_username);
-	free(s->s.counters);
-	free(s->s.lost);
-	free(s);
+	sess_node_free(s);
 }
 
 /* sess_touch - note activity on a session */
@@ -1902,15 +1909,7 @@ asm_restore_session(assembler *a, const void *state, size_t len)
 		}
 		free(s->pending);
 		free(s->qids);
-		free(s->s.prog);
-		free(s->s.client_host);
-		free(s->s.client_ip);
-		free(s->s.client_port);
-		free(s->s.sasl_method);
-		free(s->s.sasl_username);
-		free(s->s.counters);
-		free(s->s.lost);
-		free(s);
+		sess_node_free(s);
 		return -1;
 	}
 	a->rsess = xrealloc(a->rsess, (a->nrsess + 1) * sizeof(sess_node *));

@@ -66,19 +66,29 @@ src_fingerprint(const char *buf, size_t n)
 	return h;
 }
 
+/* gz_open - a file for reading through zlib (plain or gzip); NULL if not */
+static gzFile
+gz_open(const char *path)
+{
+	gzFile gz;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	if ((gz = gzdopen(fd, "rb")) == NULL)
+		close(fd);
+	return gz;
+}
+
 /* head_of - the first n (decompressed) bytes of a file; -1 if unreadable */
 static long long
 head_of(const char *path, char *buf, size_t n)
 {
 	gzFile gz;
-	int fd, r;
+	int r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((gz = gz_open(path)) == NULL)
 		return -1;
-	if ((gz = gzdopen(fd, "rb")) == NULL) {
-		close(fd);
-		return -1;
-	}
 	r = gzread(gz, buf, (unsigned)n);
 	gzclose(gz);
 	return r < 0 ? -1 : r;
@@ -104,14 +114,10 @@ content_size(const char *path)
 	char buf[65536];
 	long long total = 0;
 	gzFile gz;
-	int fd, r;
+	int r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((gz = gz_open(path)) == NULL)
 		return -1;
-	if ((gz = gzdopen(fd, "rb")) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while ((r = gzread(gz, buf, sizeof(buf))) > 0)
 		total += r;
 	gzclose(gz);
