@@ -76,6 +76,18 @@ add_list(strbuf *sb, const cfg_list *l)
 	sb_addc(sb, ';');
 }
 
+/* hash_text - the text of sb into an FNV-1a hash, and sb emptied */
+static uint64_t
+hash_text(uint64_t h, strbuf *sb)
+{
+	size_t i;
+
+	for (i = 0; i < sb->len; i++)
+		h = (h ^ (unsigned char)sb->s[i]) * 1099511628211ULL;
+	sb_reset(sb);
+	return h;
+}
+
 /*
  * fingerprint - of what shapes the index: who is who (users, their
  * addresses, identification), which rows count for whom (trusted sources,
@@ -89,7 +101,6 @@ fingerprint(const aix *x, char out[17])
 	const rg_config *cfg = x->cfg;
 	strbuf sb;
 	uint64_t h = 14695981039346656037ULL;
-	size_t i;
 	int k;
 
 	sb_init(&sb);
@@ -112,9 +123,10 @@ fingerprint(const aix *x, char out[17])
 		    spam_counted(uc), uc->lock_identities != 0,
 		    conn_window(uc) > 0, uc->max_recipients_per_day > 0,
 		    uc->invalid_recipient_limit > 0);
+		/* hashed a user at a time: no text of every user at once */
+		h = hash_text(h, &sb);
 	}
-	for (i = 0; i < sb.len; i++)
-		h = (h ^ (unsigned char)sb.s[i]) * 1099511628211ULL;
+	h = hash_text(h, &sb);
 	sb_free(&sb);
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
