@@ -470,6 +470,14 @@ def sekoia_prog(appname, body):
     return 'postfix/smtpd'
 
 
+def session_exp(n, kind, fl):
+    """a session expectation: connect, disconnect, lost or a SASL failure"""
+    if kind == 'sasl':
+        fl['sasl_failed'] = True
+    if kind == 'lost':
+        fl['lost?'] = True
+    return Exp(n, 'session', 'session', fields=fl)
+
 def m_sekoia(lines, metas, progs):
     exps = []
     for n, meta in numbered(metas):
@@ -505,12 +513,7 @@ def m_sekoia(lines, metas, progs):
             exps.append(Exp(n, 'noqueue', 'noqueue', fields={
                 'client_ip': ip, 'sender': frm}, rcpt=to))
         elif kind in ('connect', 'disconnect', 'lost', 'sasl') and ip:
-            fl = {'client_ip': ip}
-            if kind == 'sasl':
-                fl['sasl_failed'] = True
-            if kind == 'lost':
-                fl['lost?'] = True
-            exps.append(Exp(n, 'session', 'session', fields=fl))
+            exps.append(session_exp(n, kind, {'client_ip': ip}))
     return exps
 
 
@@ -874,13 +877,8 @@ def m_whyscream(lines, metas, progs):
             exps.append(Exp(n, 'no-reject', 'no-reject',
                             note='NOQUEUE ' + e['postfix_action']))
         elif kind in ('connect', 'disconnect', 'lost', 'sasl') and ip:
-            fl = {'client_ip': ip,
-                  'client_host': e.get('postfix_client_hostname')}
-            if kind == 'sasl':
-                fl['sasl_failed'] = True
-            if kind == 'lost':
-                fl['lost?'] = True
-            exps.append(Exp(n, 'session', 'session', fields=fl))
+            exps.append(session_exp(n, kind, {
+                'client_ip': ip, 'client_host': e.get('postfix_client_hostname')}))
     return exps
 
 
