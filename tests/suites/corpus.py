@@ -478,6 +478,7 @@ def session_exp(n, kind, fl):
         fl['lost?'] = True
     return Exp(n, 'session', 'session', fields=fl)
 
+
 def m_sekoia(lines, metas, progs):
     exps = []
     for n, meta in numbered(metas):
