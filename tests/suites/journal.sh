@@ -158,6 +158,21 @@ same() {    # same WHAT: the journal's database equals the file's
         ok 1 "$1: the records equal the same lines read from a file" "$(head -c 400 "$t/d" | tr '\n' ' ')"
     fi
 }
+# next_part N FILE NAME WHY: part N of the log into the journal FILE (new,
+# or appended to), collected from the journal and from the reference file;
+# both must store the same
+next_part() {
+    if ! "$JR" --output="$t/journal/$2" "$t/part$1.export" > "$t/jr.out" 2>&1; then
+        echo "FAIL: journal: test setup: systemd-journal-remote ($4): $(head -c 300 "$t/jr.out")"
+        exit 1
+    fi
+    chmod -R a+rX "$t/journal"
+    run j
+    ok $? "$3 ($4) exits 0" "$(head -c 300 "$t/j.err")"
+    cat "$t/part$1.log" >> "$t/ref.log"
+    run ref || echo "FAIL: journal: test setup: the file reference run exited $?"
+    same "$3"
+}
 notice_ts() { awk -v n="$1" '$1 == "notice" && $2 == n { print $3 }' "$t/notices"; }
 
 # 1. the first part
@@ -188,16 +203,7 @@ cur1=$(q "SELECT cursor FROM sources WHERE name = 'j' AND kind = 'journal'")
 [ -n "$cur1" ]; ok $? "the cursor is saved" "sources: $(q "SELECT * FROM sources")"
 
 # 2. the second part, in a second journal file: read on from the cursor
-if ! "$JR" --output="$t/journal/relay-2.journal" "$t/part2.export" > "$t/jr.out" 2>&1; then
-    echo "FAIL: journal: test setup: systemd-journal-remote: $(head -c 300 "$t/jr.out")"
-    exit 1
-fi
-chmod -R a+rX "$t/journal"
-run j; rc=$?
-ok $rc "second run (a new journal file) exits 0" "$(head -c 300 "$t/j.err")"
-cat "$t/part2.log" >> "$t/ref.log"
-run ref || echo "FAIL: journal: test setup: the file reference run exited $?"
-same "second run"
+next_part 2 relay-2.journal "second run" "a new journal file"
 dup=$(q "SELECT host || ' ' || queue_id || ' x' || count(*) FROM messages WHERE queue_id IS NOT NULL
          GROUP BY host, queue_id HAVING count(*) > 1")
 [ -z "$dup" ]; ok $? "no record is stored twice" "$dup"
@@ -238,16 +244,7 @@ else
 fi
 
 # 3. more entries appended to the first file
-if ! "$JR" --output="$t/journal/relay.journal" "$t/part3.export" > "$t/jr.out" 2>&1; then
-    echo "FAIL: journal: test setup: systemd-journal-remote (append): $(head -c 300 "$t/jr.out")"
-    exit 1
-fi
-chmod -R a+rX "$t/journal"
-run j; rc=$?
-ok $rc "third run (entries appended to the first file) exits 0" "$(head -c 300 "$t/j.err")"
-cat "$t/part3.log" >> "$t/ref.log"
-run ref || echo "FAIL: journal: test setup: the file reference run exited $?"
-same "third run"
+next_part 3 relay.journal "third run" "entries appended to the first file"
 resp=$(q "SELECT r.status || ' ' || r.response FROM recipients r JOIN messages m ON m.id = r.message
           WHERE m.queue_id = '0ABCDA72999'")
 case $resp in
