@@ -159,9 +159,14 @@ attempts=0 hits=0 hits_work=0 completed=0 bad_exit=0
 # attempt - start collect --once, SIGKILL it after a random delay; sets RC.
 # hits counts the kills of a running collector, hits_work those of a run
 # that had already committed some of its work (the database moved on).
+# attempt [MAX]: the delay is at most MAX ms (default RG_CRASH_MAXDELAY);
+# run_ms is how long the last run that was not killed took
+run_ms=0
 attempt() {
-    local ms=$((RANDOM % (MAXDELAY + 1))) before
+    local max=${1:-$MAXDELAY} ms before t0
+    ms=$((RANDOM % (max + 1)))
     before=$(lines_of "$work/crash.db")
+    t0=$EPOCHREALTIME
     "$RELAYGUARD" -c "$work/crash.ini" collect --once --quiet 2>>"$work/collect.err" &
     cpid=$!
     # sleep the delay, or less if the run ends first
@@ -177,6 +182,7 @@ attempt() {
         [ "$(lines_of "$work/crash.db")" != "$before" ] && hits_work=$((hits_work + 1))
     else
         completed=$((completed + 1))
+        run_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
         if [ $RC != 0 ]; then
             bad_exit=$((bad_exit + 1))
             echo "collect --once exited with status $RC (attempt $attempts)" >> "$work/collect.err"
@@ -232,10 +238,14 @@ done
 # the end: restart (still killing at random) until a run completes with
 # everything consumed, and at least MIN_KILLS kills have hit (the last ones
 # land in the start-up, the restore of the open state, the last commit or
-# the pruning)
+# the pruning: within the time such a run takes, so that they hit it)
 final_ok=0
 for ((a = 0; a < 400; a++)); do
-    attempt
+    if [ "$final_ok" = 1 ] && [ "$run_ms" -gt 0 ] && [ "$run_ms" -lt "$MAXDELAY" ]; then
+        attempt "$run_ms"
+    else
+        attempt
+    fi
     if [ $RC = 0 ] && [ "$(lines_of "$work/crash.db")" = "$fed" ]; then
         final_ok=1
         [ $hits -ge "$MIN_KILLS" ] && break
