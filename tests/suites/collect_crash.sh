@@ -10,7 +10,8 @@
 # the other into a live file (a third of them in pieces cut at random bytes,
 # while the collector runs, so that it sees half-written lines), while `collect --once` (batch_lines = 500) is
 # started again and again and killed with SIGKILL after a random delay of
-# 0..RG_CRASH_MAXDELAY ms (default 200). Every 4th chunk the file is rotated
+# 0..N ms, N measured on this machine (at least
+# RG_CRASH_MAXDELAY, default 200, and doubled while kills find no progress). Every 4th chunk the file is rotated
 # the way logrotate's compress + delaycompress does it (maillog -> maillog.1,
 # maillog.1 -> maillog.2.gz, maillog.N.gz -> maillog.N+1.gz, new empty
 # maillog), every 10th twice in a row, often before the collector caught
@@ -162,8 +163,15 @@ attempts=0 hits=0 hits_work=0 completed=0 bad_exit=0
 # attempt [MAX]: the delay is at most MAX ms (default RG_CRASH_MAXDELAY);
 # run_ms is how long the last run that was not killed took
 run_ms=0
+# cur_max is the kill delay's current bound. It starts from the measured
+# length of a first run (twice the time the one-run reference took over the
+# first chunk, at least RG_CRASH_MAXDELAY) and doubles whenever 4 kills in a
+# row found the collector still starting (no batch committed, no run
+# completed): on a slow or loaded machine, start-up and the restore of the
+# open state may take longer than any constant tuned elsewhere.
+cur_max=$MAXDELAY stall=0 raised=0
 attempt() {
-    local max=${1:-$MAXDELAY} ms before t0
+    local max=${1:-$cur_max} ms before t0
     ms=$((RANDOM % (max + 1)))
     before=$(lines_of "$work/crash.db")
     t0=$EPOCHREALTIME
@@ -179,8 +187,16 @@ attempt() {
     attempts=$((attempts + 1))
     if [ $RC = 137 ]; then
         hits=$((hits + 1))
-        [ "$(lines_of "$work/crash.db")" != "$before" ] && hits_work=$((hits_work + 1))
+        if [ "$(lines_of "$work/crash.db")" != "$before" ]; then
+            hits_work=$((hits_work + 1)); stall=0
+        else
+            stall=$((stall + 1))
+            if [ $stall -ge 4 ] && [ "$cur_max" -lt 120000 ]; then
+                cur_max=$((cur_max * 2)); stall=0; raised=$((raised + 1))
+            fi
+        fi
     else
+        stall=0
         completed=$((completed + 1))
         run_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
         if [ $RC != 0 ]; then
@@ -198,8 +214,13 @@ for ((k = 0; k < ${#chunks[@]}; k++)); do
     n=$(wc -l < "$c")
     if [ $k = 0 ]; then
         cat "$c" >> "$work/crash/maillog"
-        # the one-run reference starts from here: the first chunk read
+        # the one-run reference starts from here: the first chunk read;
+        # its length on this machine sets the first bound of the kills
+        t0=$EPOCHREALTIME
         "$RELAYGUARD" -c "$work/one.ini" collect --once --quiet 2>>"$work/one.err"
+        first_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+        [ $((2 * first_ms)) -gt "$cur_max" ] && cur_max=$((2 * first_ms))
+        echo "a first run over one chunk took $first_ms ms: kills within 0..$cur_max ms"
     elif [ $((RANDOM % 3)) = 0 ]; then
         # written while the collector runs (and is killed), in pieces
         feed "$c" "$work/crash/maillog" & wpid=$!
@@ -241,7 +262,7 @@ done
 # the pruning: within the time such a run takes, so that they hit it)
 final_ok=0
 for ((a = 0; a < 400; a++)); do
-    if [ "$final_ok" = 1 ] && [ "$run_ms" -gt 0 ] && [ "$run_ms" -lt "$MAXDELAY" ]; then
+    if [ "$final_ok" = 1 ] && [ "$run_ms" -gt 0 ] && [ "$run_ms" -lt "$cur_max" ]; then
         attempt "$run_ms"
     else
         attempt
@@ -263,7 +284,7 @@ one_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 
 files=$(cd "$work/crash" && ls -1 | tr '\n' ' ')
 echo "fed $fed lines in ${#chunks[@]} chunks, $rotations rotations; files now: $files"
-echo "collect --once started $attempts times: $hits killed while running (SIGKILL; $hits_work of them after the run had committed a batch), $completed ran to the end (${bad_exit} with an error status)"
+echo "collect --once started $attempts times: $hits killed while running (SIGKILL; $hits_work of them after the run had committed a batch), $completed ran to the end (${bad_exit} with an error status); the kill bound was doubled $raised times, to $cur_max ms"
 
 # ---- checks ---------------------------------------------------------------
 
