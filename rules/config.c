@@ -1396,34 +1396,53 @@ cfg_hash(const rg_config *cfg)
 	return (unsigned long long)h;
 }
 
+/*
+ * cfg_schema_row_at - row i of the schema (the one table behind --schema,
+ * relayguard.ini(5) and the README's key list); -1 past the end
+ */
+int
+cfg_schema_row_at(size_t i, cfg_schema_row *row)
+{
+	static const char *tn[] = { "string", "path", "integer", "duration",
+	    "zone", "list", "list", "enum", "bool", "address", "list", "text" };
+	const cfg_key *k;
+
+	if (i >= NSCHEMA)
+		return -1;
+	k = &cfg_schema[i];
+	if (strcmp(k->section, "user") == 0)
+		snprintf(row->section, sizeof(row->section), "user/defaults");
+	else if (kind_of(k->section) >= 0)
+		snprintf(row->section, sizeof(row->section), "%s NAME",
+		    k->section);
+	else
+		snprintf(row->section, sizeof(row->section), "%s", k->section);
+	row->key = k->key;
+	row->type = tn[k->type];
+	row->def = k->def;
+	row->bounds[0] = '\0';
+	if (k->type == CT_INT || k->type == CT_DURATION)
+		snprintf(row->bounds, sizeof(row->bounds), "%lld..%lld%s%s",
+		    k->min, k->max, k->type == CT_DURATION ? "s" : "",
+		    k->zero_ok ? " or 0" : "");
+	else if (k->type == CT_ENUM)
+		snprintf(row->bounds, sizeof(row->bounds), "%s",
+		    enum_values(k->section, k->key));
+	row->help = k->help;
+	return 0;
+}
+
 /* cfg_print_schema - the schema as a table (section, key, type, default, bounds) */
 void
 cfg_print_schema(FILE *out)
 {
-	static const char *tn[] = { "string", "path", "integer", "duration",
-	    "zone", "list", "list", "enum", "bool", "address", "list", "text" };
+	cfg_schema_row r;
 	size_t i;
 
 	fprintf(out, "%-15s %-24s %-8s %-22s %s\n", "section", "key", "type",
 	    "default", "bounds / meaning");
-	for (i = 0; i < NSCHEMA; i++) {
-		const cfg_key *k = &cfg_schema[i];
-		char bounds[96] = "", sec[40];
-
-		if (kind_of(k->section) >= 0)
-			snprintf(sec, sizeof(sec), "%s NAME", k->section);
-		else
-			snprintf(sec, sizeof(sec), "%s", k->section);
-		if (strcmp(k->section, "user") == 0)
-			snprintf(sec, sizeof(sec), "user/defaults");
-		if (k->type == CT_INT || k->type == CT_DURATION)
-			snprintf(bounds, sizeof(bounds), "%lld..%lld%s%s; ",
-			    k->min, k->max, k->type == CT_DURATION ? "s" : "",
-			    k->zero_ok ? " or 0" : "");
-		else if (k->type == CT_ENUM)
-			snprintf(bounds, sizeof(bounds), "%s; ",
-			    enum_values(k->section, k->key));
-		fprintf(out, "%-15s %-24s %-8s %-22s %s%s\n", sec, k->key,
-		    tn[k->type], *k->def ? k->def : "\"\"", bounds, k->help);
-	}
+	for (i = 0; cfg_schema_row_at(i, &r) == 0; i++)
+		fprintf(out, "%-15s %-24s %-8s %-22s %s%s%s\n", r.section, r.key,
+		    r.type, *r.def ? r.def : "\"\"", r.bounds,
+		    *r.bounds ? "; " : "", r.help);
 }
