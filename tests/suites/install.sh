@@ -38,8 +38,15 @@ got=$(cd "$root" && find . -type f -printf '%m %P\n' | sort)
 check "every file installed, with its mode" [ "$got" = "$(sort <<<"$want")" ]
 [ "$got" = "$(sort <<<"$want")" ] || diff <(sort <<<"$want") <(echo "$got") | sed 's/^/    /'
 
-bad=$(grep -l '/usr/local' "$root"/usr/lib/systemd/system/* "$root"/etc/cron.d/relayguard)
-check "units and cron name the installed binary" [ -z "$bad" ]
+# names_installed - every unit and the cron file exist and name only /usr/bin/relayguard
+names_installed() {
+    local f
+    for f in "$root"/usr/lib/systemd/system/relayguard-collect.service \
+        "$root"/usr/lib/systemd/system/relayguard-analyze.service "$root"/etc/cron.d/relayguard; do
+        grep -q /usr/bin/relayguard "$f" 2>/dev/null && ! grep -q /usr/local "$f" || return 1
+    done
+}
+check "units and cron name the installed binary" names_installed
 check "the units start /usr/bin/relayguard" \
     grep -q '^ExecStart=/usr/bin/relayguard -c /etc/relayguard/relayguard.ini collect' \
     "$root/usr/lib/systemd/system/relayguard-collect.service"
