@@ -5,7 +5,11 @@
  * `relayguard check-config --schema` and the README's configuration
  * section are written from it. Every problem is reported as
  * "FILE:LINE: message" and loading fails as a whole: a half-read
- * configuration is never used.
+ * configuration is never used. Every name and value that ends up in a
+ * Postfix map (user names, CIDRs, admin_contact, never_lock, reply texts,
+ * header names) is checked as the map writer checks it (mapcheck.h), and
+ * no value may hold a control character or invalid UTF-8. Commands load
+ * through rul_load() (policy.h), which adds the checks of the policy.
  *
  * Sections: [global], [parse], [collect], [defaults]; named ones, written
  * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
