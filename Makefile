@@ -7,12 +7,19 @@
 #   make asan-test    the test suite on an ASan/UBSan build
 #   make fuzz         libFuzzer on the line parser and the config loader
 #   make bench        bench/parse.sh (not part of make test)
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units,
+#                     cron file, bash completion, sample config); uninstall
 #
 # `demo` and `test` first install what is missing (scripts/install-deps).
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/relayguard
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSCONFDIR ?= /etc
+CRONDIR  ?= $(SYSCONFDIR)/cron.d
 DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
@@ -44,7 +51,18 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps demo test unit golden golden-update asan-test fuzz bench \
         install uninstall clean
-all: $(B)/relayguard $(UNIT_BIN)
+MAN_PAGES := $(B)/man/relayguard.8 $(B)/man/relayguard.ini.5
+UNITS    := $(wildcard samples/systemd/relayguard-*)
+all: $(B)/relayguard $(UNIT_BIN) $(MAN_PAGES)
+
+# the manual pages, made by the program from its own tables (relayguard man)
+$(B)/man/relayguard.8: $(B)/relayguard
+	@mkdir -p $(dir $@)
+	$(B)/relayguard man 8 > $@.tmp && mv $@.tmp $@
+
+$(B)/man/relayguard.ini.5: $(B)/relayguard
+	@mkdir -p $(dir $@)
+	$(B)/relayguard man 5 > $@.tmp && mv $@.tmp $@
 
 $(B)/relayguard: $(CLI_OBJ) $(B)/librelayguard.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/librelayguard.a $(LDLIBS)
@@ -129,12 +147,52 @@ fuzz:
 bench: $(B)/relayguard
 	bench/parse.sh
 
-install: $(B)/relayguard
-	install -d $(DESTDIR)$(BINDIR)
+# The units and the cron file name the installed binary ($(BINDIR)); the
+# sample configuration is installed only where none is (an administrator's
+# file is never overwritten), mode 640: it names the customers.
+PATHS_SED := -e 's|/usr/local/bin/relayguard|$(BINDIR)/relayguard|g' \
+             -e 's|/etc/relayguard/|$(SYSCONFDIR)/relayguard/|g'
+CONFIG   := $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.ini
+install: $(B)/relayguard $(MAN_PAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CRONDIR) \
+	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
 	install -m 755 $(B)/relayguard $(DESTDIR)$(BINDIR)/relayguard
+	install -m 644 $(B)/man/relayguard.8 $(DESTDIR)$(MANDIR)/man8/relayguard.8
+	install -m 644 $(B)/man/relayguard.ini.5 $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5
+	for u in $(notdir $(UNITS)); do \
+	    sed $(PATHS_SED) samples/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    chmod 644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	sed $(PATHS_SED) samples/relayguard.cron > $(DESTDIR)$(CRONDIR)/relayguard.tmp
+	chmod 644 $(DESTDIR)$(CRONDIR)/relayguard.tmp
+	mv $(DESTDIR)$(CRONDIR)/relayguard.tmp $(DESTDIR)$(CRONDIR)/relayguard
+	install -m 644 share/relayguard.bash-completion $(DESTDIR)$(COMPLETIONDIR)/relayguard
+	install -m 644 samples/relayguard.ini $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
+	@if [ -e $(CONFIG) ]; then \
+	    echo "install: keeping $(CONFIG) (the sample is $(DOCDIR)/relayguard.ini.sample)"; \
+	else \
+	    echo "install -D -m 640 samples/relayguard.ini $(CONFIG)"; \
+	    install -D -m 640 samples/relayguard.ini $(CONFIG); \
+	fi
 
+# Removes what install wrote; the configuration only if it is still the
+# unchanged sample.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/relayguard
+	rm -f $(DESTDIR)$(BINDIR)/relayguard \
+	    $(DESTDIR)$(MANDIR)/man8/relayguard.8 \
+	    $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5 \
+	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
+	    $(DESTDIR)$(CRONDIR)/relayguard \
+	    $(DESTDIR)$(COMPLETIONDIR)/relayguard \
+	    $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
+	@if [ -e $(CONFIG) ] && ! cmp -s samples/relayguard.ini $(CONFIG); then \
+	    echo "uninstall: keeping $(CONFIG) (changed from the sample)"; \
+	else \
+	    rm -f $(CONFIG); \
+	fi
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/relayguard 2>/dev/null
 
 clean:
 	rm -rf build build-asan build-fuzz

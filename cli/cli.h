@@ -5,6 +5,9 @@
 #ifndef RG_CLI_H
 #define RG_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 #include "../collector/store.h"
 #include "../rules/config.h"
 #include "../rules/policy.h"
@@ -25,7 +28,16 @@ typedef struct cli_ctx {
 	int verbose;
 } cli_ctx;
 
+/* one subcommand: the table in main.c, read by --help and `man` */
+typedef struct cli_command {
+	const char *name;
+	int (*fn)(const cli_ctx *, int, char **);
+	const char *summary;
+} cli_command;
+
 rg_config *cli_load_config(const cli_ctx *cx, int *rc);
+int cmd_man(const cli_ctx *cx, int argc, char **argv,
+    const cli_command *cmds, size_t ncmds, void (*usage)(FILE *));
 int cmd_parse(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_collect(const cli_ctx *cx, int argc, char **argv);

@@ -26,7 +26,8 @@ cli_load_config(const cli_ctx *cx, int *rc)
 	*rc = EX_OK_;
 	if (!cx->config_given && access(file, F_OK) != 0 && errno == ENOENT)
 		return cfg_defaults();
-	cfg = cfg_load(file, stderr, &nerr);
+	/* the one validation of every command: the file and its policy */
+	cfg = rul_load(file, stderr, &nerr, NULL);
 	if (cfg == NULL)
 		*rc = EX_CONFIG_;
 	return cfg;
@@ -71,23 +72,12 @@ cmd_check_config(const cli_ctx *cx, int argc, char **argv)
 		cfg_print_schema(stdout);
 		return EX_OK_;
 	}
-	cfg = cfg_load(file, stderr, &nerr);
+	/* what every command loads (cli_load_config) */
+	cfg = rul_load(file, stderr, &nerr, NULL);
 	if (cfg == NULL) {
 		fprintf(stderr, "%s: %d error%s\n", file, nerr,
 		    nerr == 1 ? "" : "s");
 		return EX_CONFIG_;
-	}
-	{
-		/* the policy too: CIDRs and identity regexes */
-		char err[1024];
-		rul_policy *pol = rul_new(cfg, err, sizeof(err));
-
-		if (pol == NULL) {
-			fprintf(stderr, "%s\n%s: 1 error\n", err, file);
-			cfg_free(cfg);
-			return EX_CONFIG_;
-		}
-		rul_free(pol);
 	}
 	printf("configuration OK\n");
 	cfg_free(cfg);

@@ -15,11 +15,7 @@
 #define RG_VERSION "0.1.0"
 #endif
 
-typedef struct command {
-	const char *name;
-	int (*fn)(const cli_ctx *, int, char **);
-	const char *summary;
-} command;
+typedef cli_command command;
 
 static const command commands[] = {
 	{ "parse", cmd_parse,
@@ -129,6 +125,10 @@ main(int argc, char **argv)
 		usage(stdout);
 		return EX_OK_;
 	}
+	/* hidden: relayguard(8) and relayguard.ini(5), made by `make` */
+	if (strcmp(argv[optind], "man") == 0)
+		return cmd_man(&cx, argc - optind, argv + optind, commands,
+		    NCOMMANDS, usage);
 	if (strcmp(argv[optind], "version") == 0) {
 		printf("relayguard %s\n", RG_VERSION);
 		return EX_OK_;

@@ -17,13 +17,14 @@
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "config.h"
+#include "mapcheck.h"
 
 /* inih r55 reads lines with fgets(buf, 200): 198 bytes and the newline */
 #define INIH_MAX_CONTENT 198
 #define INIH_MAX_NAME 49
 
 enum cfg_type { CT_STRING, CT_PATH, CT_INT, CT_DURATION, CT_ZONE, CT_HLIST,
-	CT_SLIST, CT_ENUM, CT_BOOL, CT_EMAIL, CT_WLIST };
+	CT_SLIST, CT_ENUM, CT_BOOL, CT_EMAIL, CT_WLIST, CT_REPLY };
 
 typedef struct cfg_key {
 	const char *section;
@@ -90,9 +91,9 @@ static const cfg_key cfg_schema[] = {
 	    OFF(safety_valve), "more automatic locks than this ..." },
 	{ "global", "safety_valve_window", CT_DURATION, "10m", 60, 86400, 0,
 	    OFF(safety_valve_window), "... within this long: lock no more, alert" },
-	{ "global", "lock_reply", CT_STRING, "sending locked", 0, 0, 0,
+	{ "global", "lock_reply", CT_REPLY, "sending locked", 0, 0, 0,
 	    OFF(lock_reply), "text of the 4.7.1 reply to a locked sender" },
-	{ "global", "limit_reply", CT_STRING, "sending limit reached", 0, 0, 0,
+	{ "global", "limit_reply", CT_REPLY, "sending limit reached", 0, 0, 0,
 	    OFF(limit_reply), "text of the 4.7.1 reply over a limit" },
 	{ "parse", "timezone", CT_ZONE, "", 0, 0, 0, OFF(timezone),
 	    "zone of zone-less timestamps (empty: the system's)" },
@@ -299,7 +300,7 @@ static int
 is_str(enum cfg_type t)
 {
 	return t == CT_STRING || t == CT_PATH || t == CT_ZONE || t == CT_ENUM
-	    || t == CT_EMAIL;
+	    || t == CT_EMAIL || t == CT_REPLY;
 }
 
 /* parse_ll - a whole decimal number within bounds */
@@ -343,6 +344,105 @@ valid_email(const char *s)
 	return 1;
 }
 
+/*
+ * shown - a printable copy of a name for a message: control characters and
+ * bytes of invalid UTF-8 (already reported) as '?'
+ */
+static const char *
+shown(const char *s, char *buf, size_t bufsz)
+{
+	size_t i, o = 0;
+	int utf8 = rul_utf8_valid(s);
+
+	for (i = 0; s[i] != '\0' && o + 1 < bufsz; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[o++] = c < 0x20 || c == 0x7f || (!utf8 && c >= 0x80)
+		    ? '?' : (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * text_problem - why any value or section name is refused: a control
+ * character (a TAB only where tab_ok: it separates list items) or
+ * invalid UTF-8. NULL if fine.
+ */
+static const char *
+text_problem(const char *v, int tab_ok)
+{
+	if (!rul_utf8_valid(v))
+		return "is not valid UTF-8";
+	for (; *v != '\0'; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if ((c < 0x20 && !(c == '\t' && tab_ok)) || c == 0x7f)
+			return "contains a control character";
+	}
+	return NULL;
+}
+
+/* is_key - is k section/key? */
+static int
+is_key(const cfg_key *k, const char *section, const char *key)
+{
+	return strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0;
+}
+
+/* the sources of verdicts that trusted_verdicts can name */
+static const char *const verdict_sources[] = { "rspamd", "amavis", "spamd",
+	"milter", "header", "client-header", NULL };
+
+/*
+ * list_item_ok - one item of a list, by the key it is for: never_lock
+ * names users (map keys), addresses are CIDRs, trusted_verdicts names
+ * known sources. 1 if fine, else 0 (reported).
+ */
+static int
+list_item_ok(load_ctx *ctx, const cfg_key *k, const char *tok)
+{
+	char why[200], b[96];
+	const char *p;
+	int fam, plen, i;
+	unsigned char a[16];
+
+	if (k->type == CT_HLIST && !valid_header_name(tok)) {
+		cfg_err(ctx, ctx->lineno, "%s: bad header name '%s'", k->key,
+		    shown(tok, b, sizeof(b)));
+		return 0;
+	}
+	if (k->type == CT_SLIST && strchr(tok, '=') == NULL) {
+		cfg_err(ctx, ctx->lineno, "%s: '%s' is not FIELD=value",
+		    k->key, shown(tok, b, sizeof(b)));
+		return 0;
+	}
+	if (is_key(k, "global", "never_lock")
+	    && (p = rul_map_key_problem(tok)) != NULL) {
+		cfg_err(ctx, ctx->lineno, "never_lock: '%s' %s: no user can "
+		    "have that name", shown(tok, b, sizeof(b)), p);
+		return 0;
+	}
+	if (is_key(k, "user", "addresses")
+	    && rul_cidr_parse(tok, &fam, a, &plen, why, sizeof(why)) != 0) {
+		cfg_err(ctx, ctx->lineno, "addresses: '%s' is not an address "
+		    "or CIDR: %s", shown(tok, b, sizeof(b)), why);
+		return 0;
+	}
+	if (is_key(k, "global", "trusted_verdicts")) {
+		for (i = 0; verdict_sources[i] != NULL; i++)
+			if (strcmp(verdict_sources[i], tok) == 0)
+				break;
+		if (verdict_sources[i] == NULL) {
+			cfg_err(ctx, ctx->lineno, "trusted_verdicts: '%s' is not "
+			    "one of rspamd, amavis, spamd, milter, header, "
+			    "client-header", shown(tok, b, sizeof(b)));
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* set_list - replace (or extend) a list by the comma-separated items in v */
 static int
 set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
@@ -364,16 +464,8 @@ set_list(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 			tok++;
 		if (*tok == '\0')
 			continue;
-		if (k->type == CT_HLIST && !valid_header_name(tok)) {
-			cfg_err(ctx, ctx->lineno, "%s: bad header name '%s'",
-			    k->key, tok);
+		if (!list_item_ok(ctx, k, tok))
 			continue;
-		}
-		if (k->type == CT_SLIST && strchr(tok, '=') == NULL) {
-			cfg_err(ctx, ctx->lineno, "%s: '%s' is not FIELD=value",
-			    k->key, tok);
-			continue;
-		}
 		if (l->n == CFG_MAX_LIST) {
 			cfg_err(ctx, ctx->lineno, "%s: more than %d items",
 			    k->key, CFG_MAX_LIST);
@@ -392,11 +484,14 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
     int line)
 {
 	long long n;
+	const char *why;
+	char rwhy[300];
 
 	switch (k->type) {
 	case CT_STRING:
 	case CT_PATH:
 	case CT_EMAIL:
+	case CT_REPLY:
 		if (k->type == CT_PATH && *v != '\0' && *v != '/') {
 			cfg_err(ctx, line, "%s: '%s' is not an absolute path",
 			    k->key, v);
@@ -405,6 +500,35 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 		if (k->type == CT_EMAIL && *v != '\0' && !valid_email(v)) {
 			cfg_err(ctx, line, "%s: '%s' is not a mail address",
 			    k->key, v);
+			return -1;
+		}
+		/* an address is a map key (admin_contact) or a BCC target */
+		if (k->type == CT_EMAIL && *v != '\0'
+		    && (why = rul_map_key_problem(v)) != NULL) {
+			cfg_err(ctx, line, "%s: '%s' %s", k->key, v, why);
+			return -1;
+		}
+		/* the text of an SMTP reply, in an access map's result */
+		if (k->type == CT_REPLY && (why = rul_map_value_problem(v))
+		    != NULL) {
+			cfg_err(ctx, line, "%s: the reply text %s", k->key, why);
+			return -1;
+		}
+		if (k->type == CT_REPLY && strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#$%&'()*+,-./:;<=>?"
+		    "@[\\]^_`{|}~") != strlen(v)) {
+			cfg_err(ctx, line, "%s: the reply text is not printable "
+			    "ASCII (an SMTP reply)", k->key);
+			return -1;
+		}
+		if (is_key(k, "global", "hostname") && strpbrk(v, " \t") != NULL) {
+			cfg_err(ctx, line, "hostname: '%s' contains white space",
+			    v);
+			return -1;
+		}
+		if (is_key(k, "identity_header", "regex") && *v != '\0'
+		    && rul_regex_problem(v, rwhy, sizeof(rwhy)) != 0) {
+			cfg_err(ctx, line, "regex: %s", rwhy);
 			return -1;
 		}
 		free(*str_slot(base, k));
@@ -677,6 +801,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	char sname[64];
 	void *base;
 	unsigned char *seen;
+	const char *why;
 	int known, ki;
 
 	/* the section of the last key again (the usual case): resolved once */
@@ -702,6 +827,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	seen = ctx->cseen;
 	k = find_key(ctx->ckind, name, &known);
+	if (k != NULL && (why = text_problem(value, is_list(k->type))) != NULL) {
+		/* nothing Postfix, a log or a terminal would read as meant */
+		cfg_err(ctx, ctx->lineno, "%s: the value %s", name, why);
+		return 1;
+	}
 	if (ctx->continuation) {
 		/* inih r55 reads an indented line as more of the last value */
 		if (k != NULL && is_list(k->type)) {
@@ -761,6 +891,7 @@ check_section(load_ctx *ctx, const char *p, const char *e, int lineno)
 	int known, ki;
 	size_t nk;
 	unsigned char *seen;
+	const char *why;
 
 	if (e - p - 1 > INIH_MAX_NAME) {
 		cfg_err(ctx, lineno, "section name is longer than %d bytes "
@@ -768,6 +899,12 @@ check_section(load_ctx *ctx, const char *p, const char *e, int lineno)
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(e - p - 1), p + 1);
+	if ((why = text_problem(name, 0)) != NULL) {
+		char b[INIH_MAX_NAME + 1];
+
+		cfg_err(ctx, lineno, "section name [%s] %s", shown(name, b,
+		    sizeof(b)), why);
+	}
 	section_split(name, kind, sizeof(kind), sname, sizeof(sname));
 	known = strcmp(kind, "defaults") == 0 || section_keys(kind, &nk) != NULL;
 	ki = kind_of(kind);
@@ -922,6 +1059,47 @@ dns_name_ok(const char *s, int dotted)
 	return !dotted || labels >= 2;
 }
 
+/* in_list - is name in l, case-insensitively? */
+static int
+in_list(const cfg_list *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * validate_user_name - a user's name is the key of its lock in the maps
+ * (the SASL login, the domain) or its network, and what an administrator
+ * types for lock and unlock: refuse what Postfix could never look up
+ */
+static void
+validate_user_name(load_ctx *ctx, const rg_user_cfg *u)
+{
+	char b[96], why[200];
+	const char *p;
+	unsigned char a[16];
+	int fam, plen;
+
+	if (text_problem(u->name, 0) != NULL)
+		return;		/* reported at the section header */
+	shown(u->name, b, sizeof(b));
+	if ((p = rul_map_key_problem(u->name)) != NULL)
+		cfg_err(ctx, u->line, "[user %s]: not a name Postfix can look "
+		    "up: it %s", b, p);
+	else if (strcmp(u->type, "domain") == 0 && !dns_name_ok(u->name, 1))
+		cfg_err(ctx, u->line, "[user %s]: type = domain: not a domain "
+		    "name (letters, digits, '-' and '.'; an international "
+		    "domain in its xn-- form)", b);
+	else if (strcmp(u->type, "ip") == 0 && u->addresses.n == 0
+	    && rul_cidr_parse(u->name, &fam, a, &plen, why, sizeof(why)) != 0)
+		cfg_err(ctx, u->line, "[user %s]: '%s' is not an address or "
+		    "CIDR: %s", b, b, why);
+}
+
 /* validate - what sections need, by type */
 static void
 validate(load_ctx *ctx)
@@ -955,16 +1133,40 @@ validate(load_ctx *ctx)
 	for (i = 0; i < cfg->nusers; i++) {
 		rg_user_cfg *u = &cfg->users[i];
 
+		validate_user_name(ctx, u);
 		if (strcmp(u->identification, "header") == 0
 		    && u->identity_headers.n == 0)
 			cfg_err(ctx, u->line, "[user %s]: identification = header "
 			    "needs identity_headers", u->name);
+		if (strcmp(u->identification, "header") == 0)
+			for (j = 0; j < u->identity_headers.n; j++)
+				if (!in_list(&cfg->headers,
+				    u->identity_headers.v[j]))
+					cfg_err(ctx, u->line, "[user %s]: %s is "
+					    "not in [parse] identity_headers: it "
+					    "is never recorded", u->name,
+					    u->identity_headers.v[j]);
 		if (u->archive && *u->archive_address == '\0')
 			cfg_err(ctx, u->line, "[user %s]: archive = yes needs "
 			    "archive_address", u->name);
 		if (strcmp(u->type, "ip") != 0 && u->addresses.n > 0)
 			cfg_err(ctx, u->line, "[user %s]: addresses is only for "
 			    "type = ip", u->name);
+	}
+	for (i = 0; i < cfg->nidheaders; i++) {
+		rg_idheader_cfg *h = &cfg->idheaders[i];
+		char b[96];
+
+		if (text_problem(h->name, 0) != NULL)
+			continue;	/* reported at the section header */
+		if (!valid_header_name(h->name))
+			cfg_err(ctx, h->line, "[identity_header %s]: not a header "
+			    "name (printable ASCII without ':' or white space)",
+			    shown(h->name, b, sizeof(b)));
+		else if (!in_list(&cfg->headers, h->name))
+			cfg_err(ctx, h->line, "[identity_header %s]: not in "
+			    "[parse] identity_headers: it is never recorded",
+			    h->name);
 	}
 	for (i = 0; i < cfg->ndomains; i++) {
 		rg_domain_cfg *d = &cfg->domains[i];
@@ -1194,34 +1396,53 @@ cfg_hash(const rg_config *cfg)
 	return (unsigned long long)h;
 }
 
+/*
+ * cfg_schema_row_at - row i of the schema (the one table behind --schema,
+ * relayguard.ini(5) and the README's key list); -1 past the end
+ */
+int
+cfg_schema_row_at(size_t i, cfg_schema_row *row)
+{
+	static const char *tn[] = { "string", "path", "integer", "duration",
+	    "zone", "list", "list", "enum", "bool", "address", "list", "text" };
+	const cfg_key *k;
+
+	if (i >= NSCHEMA)
+		return -1;
+	k = &cfg_schema[i];
+	if (strcmp(k->section, "user") == 0)
+		snprintf(row->section, sizeof(row->section), "user/defaults");
+	else if (kind_of(k->section) >= 0)
+		snprintf(row->section, sizeof(row->section), "%s NAME",
+		    k->section);
+	else
+		snprintf(row->section, sizeof(row->section), "%s", k->section);
+	row->key = k->key;
+	row->type = tn[k->type];
+	row->def = k->def;
+	row->bounds[0] = '\0';
+	if (k->type == CT_INT || k->type == CT_DURATION)
+		snprintf(row->bounds, sizeof(row->bounds), "%lld..%lld%s%s",
+		    k->min, k->max, k->type == CT_DURATION ? "s" : "",
+		    k->zero_ok ? " or 0" : "");
+	else if (k->type == CT_ENUM)
+		snprintf(row->bounds, sizeof(row->bounds), "%s",
+		    enum_values(k->section, k->key));
+	row->help = k->help;
+	return 0;
+}
+
 /* cfg_print_schema - the schema as a table (section, key, type, default, bounds) */
 void
 cfg_print_schema(FILE *out)
 {
-	static const char *tn[] = { "string", "path", "integer", "duration",
-	    "zone", "list", "list", "enum", "bool", "address", "list" };
+	cfg_schema_row r;
 	size_t i;
 
 	fprintf(out, "%-15s %-24s %-8s %-22s %s\n", "section", "key", "type",
 	    "default", "bounds / meaning");
-	for (i = 0; i < NSCHEMA; i++) {
-		const cfg_key *k = &cfg_schema[i];
-		char bounds[96] = "", sec[40];
-
-		if (kind_of(k->section) >= 0)
-			snprintf(sec, sizeof(sec), "%s NAME", k->section);
-		else
-			snprintf(sec, sizeof(sec), "%s", k->section);
-		if (strcmp(k->section, "user") == 0)
-			snprintf(sec, sizeof(sec), "user/defaults");
-		if (k->type == CT_INT || k->type == CT_DURATION)
-			snprintf(bounds, sizeof(bounds), "%lld..%lld%s%s; ",
-			    k->min, k->max, k->type == CT_DURATION ? "s" : "",
-			    k->zero_ok ? " or 0" : "");
-		else if (k->type == CT_ENUM)
-			snprintf(bounds, sizeof(bounds), "%s; ",
-			    enum_values(k->section, k->key));
-		fprintf(out, "%-15s %-24s %-8s %-22s %s%s\n", sec, k->key,
-		    tn[k->type], *k->def ? k->def : "\"\"", bounds, k->help);
-	}
+	for (i = 0; cfg_schema_row_at(i, &r) == 0; i++)
+		fprintf(out, "%-15s %-24s %-8s %-22s %s%s%s\n", r.section, r.key,
+		    r.type, *r.def ? r.def : "\"\"", r.bounds,
+		    *r.bounds ? "; " : "", r.help);
 }

@@ -5,7 +5,11 @@
  * `relayguard check-config --schema` and the README's configuration
  * section are written from it. Every problem is reported as
  * "FILE:LINE: message" and loading fails as a whole: a half-read
- * configuration is never used.
+ * configuration is never used. Every name and value that ends up in a
+ * Postfix map (user names, CIDRs, admin_contact, never_lock, reply texts,
+ * header names) is checked as the map writer checks it (mapcheck.h), and
+ * no value may hold a control character or invalid UTF-8. Commands load
+ * through rul_load() (policy.h), which adds the checks of the policy.
  *
  * Sections: [global], [parse], [collect], [defaults]; named ones, written
  * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
@@ -21,6 +25,7 @@
 #ifndef RG_CONFIG_H
 #define RG_CONFIG_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #define CFG_DEFAULT_FILE "/etc/relayguard/relayguard.ini"
@@ -132,10 +137,21 @@ typedef struct rg_config {
 	int ndomains;
 } rg_config;
 
+/* one row of the schema, as `check-config --schema` prints it */
+typedef struct cfg_schema_row {
+	char section[40];	/* "global", "source NAME", "user/defaults" */
+	const char *key;
+	const char *type;	/* "integer", "duration", "list", ... */
+	const char *def;	/* as written in the file; "" if empty */
+	char bounds[96];	/* "60..86400s", "hash|lmdb|cdb", or "" */
+	const char *help;
+} cfg_schema_row;
+
 rg_config *cfg_defaults(void);
 rg_config *cfg_load(const char *file, FILE *errors, int *nerrors);
 void cfg_free(rg_config *cfg);
 void cfg_print_schema(FILE *out);
+int cfg_schema_row_at(size_t i, cfg_schema_row *row);
 unsigned long long cfg_hash(const rg_config *cfg);
 
 #endif

@@ -13,6 +13,7 @@
 #include <pcre2.h>
 
 #include "../common/xalloc.h"
+#include "mapcheck.h"
 #include "policy.h"
 
 #define REGEX_MATCH_LIMIT 100000
@@ -52,42 +53,13 @@ struct rul_policy {
 	pcre2_match_context *mctx;
 };
 
-/* parse_cidr - "a.b.c.d[/n]" or "v6[/n]"; host bits must be zero */
+/* parse_cidr - ADDR[/LEN] as a cidr table reads it (mapcheck.c) */
 static int
-parse_cidr(const char *text, cidr *c)
+parse_cidr(const char *text, cidr *c, char *why, size_t whysz)
 {
-	char buf[64], *slash;
-	int maxp, i;
-
-	if (strlen(text) >= sizeof(buf))
-		return -1;
-	snprintf(buf, sizeof(buf), "%s", text);
-	slash = strchr(buf, '/');
-	if (slash != NULL)
-		*slash++ = '\0';
 	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, buf, c->addr) == 1) {
-		c->family = AF_INET;
-		maxp = 32;
-	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
-		c->family = AF_INET6;
-		maxp = 128;
-	} else {
-		return -1;
-	}
-	c->prefix = maxp;
-	if (slash != NULL) {
-		char *end;
-		long v = strtol(slash, &end, 10);
-
-		if (*slash == '\0' || *end != '\0' || v < 0 || v > maxp)
-			return -1;
-		c->prefix = (int)v;
-	}
-	for (i = c->prefix; i < maxp; i++)
-		if (c->addr[i / 8] & (0x80 >> (i % 8)))
-			return -1;	/* host bits set */
-	return 0;
+	return rul_cidr_parse(text, &c->family, c->addr, &c->prefix, why,
+	    whysz);
 }
 
 /* rul_cidr_valid - check and normalise a CIDR for a map key */
@@ -95,9 +67,9 @@ int
 rul_cidr_valid(const char *text, char *norm, size_t normsz)
 {
 	cidr c;
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN], why[160];
 
-	if (parse_cidr(text, &c) != 0)
+	if (parse_cidr(text, &c, why, sizeof(why)) != 0)
 		return -1;
 	inet_ntop(c.family, c.addr, a, sizeof(a));
 	snprintf(norm, normsz, "%s/%d", a, c.prefix);
@@ -266,14 +238,13 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 			for (j = 0; j < (n ? n : 1); j++) {
 				const char *t = n ? uc->addresses.v[j] : uc->name;
 				cidr c;
-				char a[INET6_ADDRSTRLEN + 8];
+				char a[INET6_ADDRSTRLEN + 8], why[160];
 
-				if (parse_cidr(t, &c) != 0) {
+				if (parse_cidr(t, &c, why, sizeof(why)) != 0) {
 					snprintf(err, errsz, "%s:%d: [user %s]: "
-					    "'%s' is not an address or CIDR (with "
-					    "no host bits set)", cfg->file ?
-					    cfg->file : "config", uc->line,
-					    uc->name, t);
+					    "'%s' is not an address or CIDR: %s",
+					    cfg->file ? cfg->file : "config",
+					    uc->line, uc->name, t, why);
 					rul_free(p);
 					return NULL;
 				}
@@ -344,6 +315,36 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 		h->md = pcre2_match_data_create_from_pattern(h->re, NULL);
 	}
 	return p;
+}
+
+/*
+ * rul_load - the configuration of file, checked through to its policy.
+ * NULL and *nerrors > 0 (each reported on errors) if anything is wrong;
+ * else the configuration, and its policy in *polp if polp is not NULL.
+ */
+rg_config *
+rul_load(const char *file, FILE *errors, int *nerrors, rul_policy **polp)
+{
+	rg_config *cfg;
+	rul_policy *p;
+	char err[1024];
+
+	if (polp != NULL)
+		*polp = NULL;
+	if ((cfg = cfg_load(file, errors, nerrors)) == NULL)
+		return NULL;
+	if ((p = rul_new(cfg, err, sizeof(err))) == NULL) {
+		if (errors != NULL)
+			fprintf(errors, "%s\n", err);
+		*nerrors = 1;
+		cfg_free(cfg);
+		return NULL;
+	}
+	if (polp != NULL)
+		*polp = p;
+	else
+		rul_free(p);
+	return cfg;
 }
 
 /* rul_user_named - the user of that name (case-insensitive), NULL if none */

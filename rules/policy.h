@@ -16,6 +16,12 @@
  * or the regex capture). A header value the log may have cut is never an
  * identity: a lock on its prefix could catch another identity.
  *
+ * rul_load() is the one validation every command goes through: the file
+ * (cfg_load: every key, and every name and value that ends up in a Postfix
+ * map, see mapcheck.h) and the policy built from it (CIDRs claimed by two
+ * users), each problem as FILE:LINE on errors. A configuration that fails
+ * either is never returned.
+ *
  * Regexes are compiled once (JIT where available) with a match limit. The
  * policy owns its compiled state; it keeps pointers into the rg_config,
  * which must outlive it.
@@ -24,6 +30,7 @@
 #define RG_POLICY_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -44,6 +51,8 @@ typedef struct rul_header {
 typedef struct rul_policy rul_policy;
 
 rul_policy *rul_new(const rg_config *cfg, char *err, size_t errsz);
+rg_config *rul_load(const char *file, FILE *errors, int *nerrors,
+    rul_policy **polp);
 const rul_user *rul_user_of(const rul_policy *p, const char *sasl,
     const char *client_ip, const char *sender);
 const rul_user *rul_user_named(const rul_policy *p, const char *name);

@@ -2,8 +2,9 @@
  * fuzz_config.c - libFuzzer target for the configuration loader.
  *
  * The input is written to an anonymous memory file (memfd; a temporary file
- * if memfd_create is not available) and loaded with cfg_load() by its
- * /proc/self/fd path, errors going to /dev/null; the config is then freed.
+ * if memfd_create is not available) and loaded with rul_load() (what every
+ * command does: the file and its policy) by its /proc/self/fd path, errors
+ * going to /dev/null; the config and the policy are then freed.
  * Built and run by `make fuzz`.
  */
 #include <fcntl.h>
@@ -46,6 +47,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	rg_config *cfg;
+	rul_policy *pol;
 	int nerrors = 0;
 	size_t off = 0;
 
@@ -58,21 +60,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		off += (size_t)w;
 	}
-	cfg = cfg_load(path, devnull, &nerrors);
+	cfg = rul_load(path, devnull, &nerrors, &pol);
 	/* loading fails as a whole: a config with errors is never returned */
-	if (cfg != NULL && nerrors != 0)
+	if (cfg != NULL && (nerrors != 0 || pol == NULL))
 		abort();
 	if (cfg != NULL) {
-		char err[512];
-		rul_policy *pol;
-
 		if (cfg->headers.n < 0 || cfg->headers.n > CFG_MAX_LIST
 		    || (cfg->headers.n > 0 && cfg->headers.v == NULL))
 			abort();
-		/* what every command does next: the fingerprint, the policy */
+		/* what every command does next: the fingerprint */
 		(void)cfg_hash(cfg);
-		if ((pol = rul_new(cfg, err, sizeof(err))) != NULL)
-			rul_free(pol);
+		rul_free(pol);
 		cfg_free(cfg);
 	}
 	return 0;

@@ -97,10 +97,10 @@ printf '[user "192.0.2.1/24"]\ntype = ip\n' > "$t/c1.ini"
 expect "a CIDR with host bits" 78 "^$t/c1.ini:1: \[user 192.0.2.1/24\]: '192.0.2.1/24' is not an address or CIDR" "$t/c1.ini"
 
 printf '[identity_header "X-Client-ID"]\nregex = ^tenant-[0-9]+\n' > "$t/c2.ini"
-expect "an identity regex without a capture" 78 "^$t/c2.ini:1: \[identity_header X-Client-ID\]: regex needs a capture group" "$t/c2.ini"
+expect "an identity regex without a capture" 78 "^$t/c2.ini:2: regex: needs a capture group" "$t/c2.ini"
 
 printf '[identity_header "X-Client-ID"]\nregex = ^tenant-([0-9]+\n' > "$t/c3.ini"
-expect "a broken identity regex" 78 "^$t/c3.ini:1: \[identity_header X-Client-ID\]: regex: missing closing parenthesis" "$t/c3.ini"
+expect "a broken identity regex" 78 "^$t/c3.ini:2: regex: missing closing parenthesis" "$t/c3.ini"
 
 expect "the sample relayguard.ini" 0 '^configuration OK$' "$TOP/samples/relayguard.ini"
 
@@ -149,3 +149,30 @@ done
 # over the value that was not set (found by the fuzzer)
 printf '[user "x@y.example"]\narchive = yes\narchive_address = not-an-address\nidentification = nose\n' > "$t/u1.ini"
 expect "bad values in a [user]: reported, no crash" 78 "^$t/u1.ini:3: archive_address: 'not-an-address' is not a mail address" "$t/u1.ini"
+
+# One validation for every command (issue 10 item 7): each file in
+# tests/config/refused/ holds something no Postfix map could hold (or a
+# Postfix lookup could never match); its first line says where and what:
+# "; refused: LINE: PATTERN". check-config, collect --once (without
+# --analyze) and analyze must each refuse it with FILE:LINE and exit 78.
+# A working database, source and map directory are appended, so that a
+# command that did not check would run and exit 0.
+mkdir -p "$t/rf/maps"; : > "$t/rf/empty.log"; : > "$t/rf/main.cf"
+for f in "$TOP"/tests/config/refused/*.ini; do
+    c=$(basename "$f" .ini)
+    IFS= read -r head < "$f"
+    line=${head#; refused: }; pat=${line#*: }; line=${line%%: *}
+    cf="$t/rf/$c.ini"
+    { cat "$f"; printf '\n[global]\ndatabase = %s/rf/%s.db\nmap_directory = %s/rf/maps\npostfix_config_directory = %s/rf\n[source rf]\npath = %s/rf/empty.log\n' "$t" "$c" "$t" "$t" "$t"; } > "$cf"
+    for cmd in check-config "collect --once --quiet" "analyze --dry-run"; do
+        # shellcheck disable=SC2086
+        out=$("$RG" -c "$cf" $cmd 2>&1 </dev/null); rc=$?
+        if [ "$rc" -ne 78 ]; then
+            echo "FAIL: config: refused $c: $cmd exit $rc, want 78: $(head -2 <<<"$out" | tr '\n' ' ')"
+        elif ! grep -qE -- "^$cf:$line: $pat" <<<"$out"; then
+            echo "FAIL: config: refused $c: $cmd output lacks /$cf:$line: $pat/: $(head -2 <<<"$out" | tr '\n' ' ')"
+        else
+            echo "PASS: config: refused $c: $cmd"
+        fi
+    done
+done
