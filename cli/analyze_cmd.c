@@ -14,10 +14,23 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/quarantine.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "cli.h"
+
+/* quarantined - does any user have quarantine = yes? */
+static int
+quarantined(const rul_policy *pol)
+{
+	int i;
+
+	for (i = 0; i < rul_nusers(pol); i++)
+		if (rul_user_at(pol, i)->cfg->quarantine)
+			return 1;
+	return 0;
+}
 
 /* open_all - config, policy and database for the analyzer commands */
 static int
@@ -136,7 +149,9 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	    sizeof(err)) != 0
 	    || (log_phase("maps: the rest"), 0)
 	    || ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
-	    sizeof(err)) != 0) {
+	    sizeof(err)) != 0
+	    || (quarantined(pol) && qr_retention(cfg, pol, st, now, dry,
+	    stdout, err, sizeof(err)) != 0)) {
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;
 	}
@@ -402,14 +417,31 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 	int rc, i, n = 0;
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: relayguard [-c CONFIG] rspamd-config\n\nPrints "
+		printf("usage: relayguard [-c CONFIG] rspamd-config "
+		    "[--quarantine]\n\nPrints "
 		    "rspamd's local.d/dkim_signing.conf for the DKIM selectors "
 		    "of the\n[domain NAME] sections; `analyze` keeps the "
-		    "selector map they name up to date.\n");
+		    "selector map they name up to date.\n--quarantine: "
+		    "rspamd.local.lua, which holds the spam of the users\n"
+		    "with quarantine = yes in Postfix's hold queue.\n");
 		return EX_OK_;
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	if (argc > 1 && strcmp(argv[1], "--quarantine") == 0) {
+		rul_policy *pol;
+		char perr[1024];
+
+		if ((pol = rul_new(cfg, perr, sizeof(perr))) == NULL) {
+			log_warnx("%s", perr);
+			cfg_free(cfg);
+			return EX_CONFIG_;
+		}
+		rc = cli_rspamd_quarantine(cfg, pol);
+		rul_free(pol);
+		cfg_free(cfg);
+		return rc;
+	}
 	/* UCL expands $NAME in strings, and a control character ends it */
 	for (i = 0; i < 2; i++) {
 		const char *dir = i ? cfg->dkim_key_directory : cfg->map_directory;

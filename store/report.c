@@ -255,3 +255,102 @@ rps_free(rps_iter *it)
 	sqlite3_finalize(it->hq);
 	free(it);
 }
+
+/*
+ * rps_queue_id - the messages (held ever) with this queue ID, newest
+ * first: the same rows as rps_messages
+ */
+rps_iter *
+rps_queue_id(sqlite3 *db, const char *queue_id, char *err, size_t errsz)
+{
+	rps_iter *it = xcalloc(1, sizeof(*it));
+	char sql[sizeof(msg_sql) + 512];
+
+	it->db = db;
+	snprintf(sql, sizeof(sql), "%s FROM messages m LEFT JOIN verdicts v "
+	    "ON v.message = m.id WHERE m.queue_id = ?1 AND m.kind = 'message' "
+	    "ORDER BY m.first_seen DESC, m.id DESC", msg_sql);
+	if (sqlite3_prepare_v2(db, sql, -1, &it->q, NULL) != SQLITE_OK)
+		return fail(it, db, "reading a message", err, errsz);
+	if (sqlite3_prepare_v2(db, "SELECT name, value, cut FROM headers "
+	    "WHERE message = ?1 ORDER BY name", -1, &it->hq, NULL) != SQLITE_OK)
+		return fail(it, db, "reading the headers", err, errsz);
+	sqlite3_bind_text(it->q, 1, queue_id, -1, SQLITE_TRANSIENT);
+	return it;
+}
+
+/* rps_held - every message ever held, first seen since `since`, by time */
+rps_iter *
+rps_held(sqlite3 *db, long long since, char *err, size_t errsz)
+{
+	rps_iter *it = xcalloc(1, sizeof(*it));
+	char sql[sizeof(msg_sql) + 512];
+
+	it->db = db;
+	snprintf(sql, sizeof(sql), "%s FROM messages m LEFT JOIN verdicts v "
+	    "ON v.message = m.id WHERE m.first_seen >= ?1 AND m.kind = "
+	    "'message' AND (m.held = 1 OR json_extract(m.json, '$.held') IS "
+	    "NOT NULL) ORDER BY m.first_seen, m.id", msg_sql);
+	if (sqlite3_prepare_v2(db, sql, -1, &it->q, NULL) != SQLITE_OK)
+		return fail(it, db, "reading the held messages", err, errsz);
+	if (sqlite3_prepare_v2(db, "SELECT name, value, cut FROM headers "
+	    "WHERE message = ?1 ORDER BY name", -1, &it->hq, NULL) != SQLITE_OK)
+		return fail(it, db, "reading the headers", err, errsz);
+	sqlite3_bind_int64(it->q, 1, since);
+	return it;
+}
+
+/* rps_quarantine_event - the rule of the last quarantine event of a QID */
+int
+rps_quarantine_event(sqlite3 *db, const char *queue_id, char *out,
+    size_t outsz)
+{
+	sqlite3_stmt *q;
+	int rc = 0;
+
+	*out = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT rule FROM events WHERE action = "
+	    "'quarantine' AND identity = ?1 ORDER BY ts DESC, id DESC LIMIT 1",
+	    -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(q, 1, queue_id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)) {
+		snprintf(out, outsz, "%s", sqlite3_column_text(q, 0));
+		rc = 1;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* rps_put_event - one row of the events table */
+int
+rps_put_event(sqlite3 *db, long long ts, const char *action,
+    const char *kind, const char *user, const char *identity,
+    const char *rule, const char *detail, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO events(ts, action, kind, "
+	    "user, identity, rule, detail) VALUES (?1,?2,?3,?4,?5,?6,?7)", -1,
+	    &q, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "recording an event: %s",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(q, 1, ts);
+	sqlite3_bind_text(q, 2, action, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 3, kind, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 4, user, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 5, identity, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 6, rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 7, detail, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errsz, "recording an event: %s",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}

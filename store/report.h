@@ -1,6 +1,7 @@
 /*
- * report.h - what the reports read from the store: the messages of a
- * period, one at a time in time order, and the analyzer's events.
+ * report.h - what the reports and the quarantine read from the store: the
+ * messages of a period, one at a time in time order, the held ones, and the
+ * events (read and written).
  *
  * Typed reads only: the SQL lives in report.c. A row's strings are owned by
  * the iterator and valid until the next rps_*_next() call; copy what must
@@ -76,6 +77,18 @@ int rps_event_next(rps_iter *it, rps_event *e);
 /* rps_count - rows in the period (spam_only as rps_messages), -1 error */
 long long rps_count(sqlite3 *db, long long since, long long until,
     int spam_only);
+/* rps_queue_id - the messages with this queue ID, newest first */
+rps_iter *rps_queue_id(sqlite3 *db, const char *queue_id, char *err,
+    size_t errsz);
+/* rps_held - every message ever held, first seen since `since` */
+rps_iter *rps_held(sqlite3 *db, long long since, char *err, size_t errsz);
+/* rps_quarantine_event - the last quarantine event's rule for a QID: 1 */
+int rps_quarantine_event(sqlite3 *db, const char *queue_id, char *out,
+    size_t outsz);
+/* rps_put_event - record one event (what quarantine commands did) */
+int rps_put_event(sqlite3 *db, long long ts, const char *action,
+    const char *kind, const char *user, const char *identity,
+    const char *rule, const char *detail, char *err, size_t errsz);
 const char *rps_strerror(const rps_iter *it);
 const char *rps_state_name(enum rps_state s);
 void rps_free(rps_iter *it);
