@@ -441,6 +441,15 @@ qr_act(const rg_config *cfg, rg_store *st, const qr_entry *e,
 	argv[n] = NULL;
 	if (run_postfix(argv, NULL, err, errsz) != 0)
 		return -1;
+	if (strcmp(argv[3], "-H") == 0) {
+		/* -H moves it to the deferred queue: deliver it now */
+		char *iv[] = { "postqueue", "-c", dir, "-i", e->queue_id, NULL };
+		char ierr[256];
+
+		if (run_postfix(iv, NULL, ierr, sizeof(ierr)) != 0)
+			fprintf(log, "action=quarantine rule=flush result=failed "
+			    "queue_id=%s\n", e->queue_id);
+	}
 	fprintf(log, "action=quarantine rule=%s queue_id=%s user=\"%s\" %s\n",
 	    rule, e->queue_id, e->user, detail);
 	return rps_put_event(store_db(st), now, "quarantine", "message",

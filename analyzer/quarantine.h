@@ -3,7 +3,8 @@
  * held (the store's records checked against `postqueue -j`), release,
  * delete, and the retention that analyze applies.
  *
- * Postfix's side (POSTFIX-NOTES): `postsuper -H QID` releases in place; the
+ * Postfix's side (POSTFIX-NOTES): `postsuper -H QID` releases in place (to
+ * the deferred queue: `postqueue -i QID` then delivers it now); the
  * message keeps its arrival time, so mail held longer than
  * maximal_queue_lifetime would expire at its first deferral. Such mail is
  * re-queued instead (`postsuper -r QID`: a new queue ID and fresh times,

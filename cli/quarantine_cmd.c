@@ -81,7 +81,10 @@ cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol)
 	    "A user is the\n"
 	    "-- SASL login (sasl and domain users), else the client address "
 	    "(ip users,\n"
-	    "-- the most specific network first), as relayguard matches them.\n",
+	    "-- the most specific network first), as relayguard matches them.\n"
+	    "-- A forced result (GTUBE, or a prefilter's pre-result) skips "
+	    "the postfilters\n"
+	    "-- in rspamd 3.4: such mail is refused as rspamd decides.\n",
 	    nq);
 	printf("local rspamd_ip = require 'rspamd_ip'\n\n"
 	    "-- every configured login: true when quarantined\n"
@@ -142,7 +145,6 @@ cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol)
 	    "    -- the proxy answers the milter with HOLD instead of "
 	    "the rejection\n"
 	    "    task:set_milter_reply({ reject = 'quarantine' })\n"
-	    "    task:insert_result('RELAYGUARD_QUARANTINE', 1.0)\n"
 	    "  end,\n"
 	    "})\n");
 	return EX_OK_;
