@@ -9,7 +9,8 @@
 # Environment: RELAYGUARD (the binary, default build/relayguard).
 #
 # The databases are generated with SQL into bench/out/report-N/ (gitignored)
-# and reused. Prints seconds and peak RSS (GNU time) per run.
+# and reused. Prints wall and CPU seconds and peak RSS (GNU time) per run:
+# on a shared machine the wall time waits for the CPU, the CPU time does not.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,10 +64,12 @@ SQL
     echo "$dir"
 }
 
-measure() {    # measure LABEL CMD...: seconds and peak RSS
-    local t
-    t=$( { /usr/bin/time -f '%e %M' "${@:2}" > /dev/null; } 2>&1 | tail -n 1)
-    printf '%-44s %8s s %8s MiB\n' "$1" "${t%% *}" "$(( ${t##* } / 1024 ))"
+measure() {    # measure LABEL CMD...: wall and CPU seconds, peak RSS
+    local t e u s m
+    t=$( { /usr/bin/time -f '%e %U %S %M' "${@:2}" > /dev/null; } 2>&1 | tail -n 1)
+    read -r e u s m <<<"$t"
+    printf '%-44s %8s s wall %8.2f s CPU %6s MiB\n' "$1" "$e" \
+        "$(awk -v a="$u" -v b="$s" 'BEGIN { print a + b }')" "$((m / 1024))"
 }
 
 small=$((rows / 10))

@@ -148,3 +148,12 @@ collect
 # 7. a bad queue ID is refused before postsuper sees it
 out=$("$RG" -c "$work/rg.ini" quarantine release '-d ALL' 2>&1); rc=$?
 [ $rc != 0 ]; ok $? "release refuses what is not on hold (exit $rc)" "$out"
+
+# 8. check-postfix: the milter that holds is there; without one it says so
+out=$("$RG" -c "$work/rg.ini" check-postfix 2>&1)
+! grep -q "smtpd_milters" <<<"$out"; ok $? "check-postfix: smtpd_milters lists the filter" "$out"
+mkdir -p "$work/pc"; : > "$work/pc/main.cf"
+sed "s|^postfix_config_directory = .*|postfix_config_directory = $work/pc|" "$work/rg.ini" > "$work/rg2.ini"
+out=$("$RG" -c "$work/rg2.ini" check-postfix 2>&1)
+grep -q "smtpd_milters is empty" <<<"$out"; ok $? "check-postfix: no milter, no quarantine" "$out"
+"$RG" -c "$work/rg.ini" postfix-config | grep -q "^# quarantine: rspamd's milter holds"; ok $? "postfix-config explains the Postfix side"

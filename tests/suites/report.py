@@ -297,6 +297,24 @@ def t_atomic():
     assert sorted(os.listdir(f"{d}/ro")) == ["r.csv"] or p.returncode == 0, os.listdir(f"{d}/ro")
 
 
+def t_hold_lines():
+    # the three ways Postfix logs a hold are all stored as held
+    log = ("Nov 28 16:07:24 relay postfix/cleanup[1]: AB0000001: milter-header-hold: header X-Spam: Yes from localhost[127.0.0.1]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>\n"
+           "Nov 28 16:07:24 relay postfix/cleanup[1]: AB0000002: hold: header Subject: x from localhost[127.0.0.1]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>\n"
+           "Nov 28 16:07:24 relay postfix/cleanup[1]: AB0000003: milter-hold: END-OF-MESSAGE from localhost[127.0.0.1]: milter triggers HOLD action; from=<a@b> to=<c@d> proto=ESMTP helo=<h>\n")
+    os.makedirs(f"{d}/hold")
+    open(f"{d}/hold/m.log", "w").write(log)
+    cfg = f"{d}/hold/rg.ini"
+    open(cfg, "w").write(f"[global]\ndatabase = {d}/hold/rg.db\n[parse]\nyear = 2026\ntimezone = UTC\n"
+                         f"[source p]\npath = {d}/hold/m.log\n")
+    run("collect", "--once", "--quiet", cfg=cfg)
+    rows = sqlite3.connect(f"{d}/hold/rg.db").execute("SELECT queue_id, held FROM messages ORDER BY queue_id").fetchall()
+    assert rows == [("AB0000001", 1), ("AB0000002", 1), ("AB0000003", 1)], rows
+    out = run("report", "quarantine", "--since", "2026-11-28", "--until", "2026-11-29", "--format", "csv", cfg=cfg).stdout.decode()
+    assert [r["Queue ID"] for r in csv.DictReader(io.StringIO(out))] == ["AB0000001", "AB0000002", "AB0000003"], out
+
+
+case("hold:, milter-header-hold: and milter-hold: are stored held and reported", t_hold_lines)
 case("the workbook's sheets, frozen header, autofilter, nothing left beside --output", t_sheets)
 case("Summary: per configured user and identity, equal to the store; 2 charts", t_summary)
 case("Quarantine: one row per held or refused spam, real dates (Europe/Berlin), numbers, strings", t_quarantine)
