@@ -44,8 +44,10 @@ usage(FILE *out)
 	    "--until), in [report]\ntimezone. XLSX: the sheets Summary (with "
 	    "the chart), Quarantine, Locks and\nDaily, the kind's sheet "
 	    "active; CSV and text: the kind's table. --output is\nwritten "
-	    "atomically; without it CSV and text go to standard output (XLSX "
-	    "only\nwhen it is not a terminal). --user: one configured user's "
+	    "atomically; without it CSV and text go to standard output, XLSX "
+	    "to\n[report] directory only (else to standard output when it is "
+	    "not a terminal).\nWith [report] directory, every report is also "
+	    "kept there. --user: one configured user's "
 	    "mail only.\n--skip-empty: write nothing when the kind's table is "
 	    "empty.\n");
 }
@@ -390,13 +392,15 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		    fmt);
 		return EX_USAGE_;
 	}
-	if (format == REP_XLSX && output == NULL && isatty(STDOUT_FILENO)) {
-		log_warnx("report: an XLSX workbook is not for a terminal: "
-		    "give --output FILE");
-		return EX_USAGE_;
-	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	if (format == REP_XLSX && output == NULL && !*cfg->report_directory
+	    && isatty(STDOUT_FILENO)) {
+		log_warnx("report: an XLSX workbook is not for a terminal: "
+		    "give --output FILE");
+		cfg_free(cfg);
+		return EX_USAGE_;
+	}
 	zone = *cfg->report_timezone ? cfg->report_timezone : cfg->timezone;
 	if (*zone && rgt_set_zone(zone) != 0) {
 		log_warnx("report: unknown time zone '%s'", zone);
@@ -459,6 +463,8 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 			rc = EX_CANTCREAT_;
 			goto end;
 		}
+	} else if (format == REP_XLSX && *cfg->report_directory) {
+		;	/* the workbook goes to the report directory only */
 	} else if (format == REP_XLSX) {
 		char tmp[] = "/tmp/relayguard-report.XXXXXX";
 		int fd = mkstemp(tmp);

@@ -26,7 +26,7 @@
 #define MAX_WIDTH 80
 
 typedef struct xfmt {
-	lxw_format *head, *time, *day, *intg, *num, *bold, *boldint;
+	lxw_format *head, *headnum, *time, *day, *intg, *num, *bold, *boldint;
 } xfmt;
 
 typedef struct xsheet {
@@ -70,7 +70,8 @@ start_sheet(lxw_workbook *wb, const rep_table *t, const char *name,
 		return LXW_ERROR_MEMORY_MALLOC_FAILED;
 	for (i = 0; i < t->ncols && e == LXW_NO_ERROR; i++) {
 		e = worksheet_write_string(xs->ws, 0, (lxw_col_t)i,
-		    t->cols[i].name, f->head);
+		    t->cols[i].name, t->cols[i].type == C_INT
+		    || t->cols[i].type == C_NUM ? f->headnum : f->head);
 		xs->width[i] = rep_utf8_width(t->cols[i].name) + 3;
 	}
 	xs->rows = 1;
@@ -242,6 +243,11 @@ rep_write_xlsx(rep_data *d, const char *path, char *err, size_t errsz)
 	format_set_bold(f.head);
 	format_set_bottom(f.head, LXW_BORDER_THIN);
 	format_set_bg_color(f.head, 0xDDEBF7);
+	f.headnum = workbook_add_format(wb);
+	format_set_bold(f.headnum);
+	format_set_bottom(f.headnum, LXW_BORDER_THIN);
+	format_set_bg_color(f.headnum, 0xDDEBF7);
+	format_set_align(f.headnum, LXW_ALIGN_RIGHT);
 	f.time = workbook_add_format(wb);
 	format_set_num_format(f.time, "yyyy-mm-dd hh:mm:ss");
 	f.day = workbook_add_format(wb);
