@@ -441,12 +441,18 @@ qr_act(const rg_config *cfg, rg_store *st, const qr_entry *e,
 	argv[n] = NULL;
 	if (run_postfix(argv, NULL, err, errsz) != 0)
 		return -1;
-	if (strcmp(argv[3], "-H") == 0) {
-		/* -H moves it to the deferred queue: deliver it now */
+	if (argv[3][1] == 'H' || argv[3][1] == 'r') {
+		/*
+		 * -H moves it to the deferred queue: deliver it now; -r to
+		 * the maildrop queue: wake pickup, which polls only every 60s
+		 */
 		char *iv[] = { "postqueue", "-c", dir, "-i", e->queue_id, NULL };
+		char *kv[] = { "postkick", "-c", dir, "public", "pickup", "W",
+		    NULL };
 		char ierr[256];
 
-		if (run_postfix(iv, NULL, ierr, sizeof(ierr)) != 0)
+		if (run_postfix(argv[3][1] == 'H' ? iv : kv, NULL, ierr,
+		    sizeof(ierr)) != 0)
 			fprintf(log, "action=quarantine rule=flush result=failed "
 			    "queue_id=%s\n", e->queue_id);
 	}

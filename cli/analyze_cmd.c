@@ -561,9 +561,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 		    "users with quarantine = yes\n# (relayguard rspamd-config "
 		    "--quarantine > /etc/rspamd/rspamd.local.lua):\n"
 		    "# smtpd_milters lists rspamd's proxy (inet:127.0.0.1:11332"
-		    " by default), and\n# non_smtpd_milters stays empty, so "
-		    "mail re-queued by quarantine release is not\n# filtered "
-		    "again. Held mail waits in the hold queue (postqueue -j).\n");
+		    " by default). Held mail\n# waits in the hold queue "
+		    "(postqueue -j); mail that quarantine release re-queues\n"
+		    "# (postsuper -r) passes no milter again.\n");
 	sb_free(&info);
 	sb_free(&strip);
 	cfg_free(cfg);
@@ -701,7 +701,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	char cmd[1200], line[8192], rr[8192] = "", hc[4096] = "",
 	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "",
-	    milters[4096] = "", nsmilters[4096] = "";
+	    milters[4096] = "";
 	FILE *fp;
 	int rc, problems = 0;
 	const char *pos, *p1, *p2;
@@ -754,8 +754,6 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 			snprintf(bcc, sizeof(bcc), "%s", v);
 		else if (strcmp(line, "smtpd_milters") == 0)
 			snprintf(milters, sizeof(milters), "%s", v);
-		else if (strcmp(line, "non_smtpd_milters") == 0)
-			snprintf(nsmilters, sizeof(nsmilters), "%s", v);
 	}
 	if (pclose(fp) != 0) {
 		log_warnx("check-postfix: postconf -c %s failed",
@@ -824,10 +822,6 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
 		    "the users with quarantine = yes (rspamd's proxy, and "
 		    "rspamd-config --quarantine)");
-	if (rc < cfg->nusers && *nsmilters != '\0')
-		PROBLEM("non_smtpd_milters is set: mail that quarantine release "
-		    "re-queues (postsuper -r) may be filtered again, without "
-		    "its SASL login");
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",
 		    cfg->postfix_config_directory);

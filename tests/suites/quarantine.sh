@@ -149,6 +149,19 @@ collect
 out=$("$RG" -c "$work/rg.ini" quarantine release '-d ALL' 2>&1); rc=$?
 [ $rc != 0 ]; ok $? "release refuses what is not on hold (exit $rc)" "$out"
 
+# 7b. mail too old for -H (maximal_queue_lifetime 0 here) is re-queued with
+# postsuper -r: a new queue ID (orig_id= in the log), delivered
+r1=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org --body "$SPAM")
+q5=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$r1")
+pf_wait_settled >/dev/null 2>&1; collect
+pf_postconf -e maximal_queue_lifetime=0
+out=$("$RG" -c "$work/rg.ini" quarantine release "$q5"); rc=$?
+[ $rc = 0 ] && grep -q "rule=requeue queue_id=$q5 .*method=postsuper-r" <<<"$out"; ok $? "release of old mail: postsuper -r" "rc=$rc $out"
+pf_wait_settled >/dev/null 2>&1
+q6=$(sed -n "s/.*postfix\/pickup\[[0-9]*\]: \([0-9A-Za-z]*\): .*orig_id=$q5.*/\1/p" "$PF_LOG" | head -1)
+[ -n "$q6" ] && grep -q "$q6: to=<dave@example.org>.*status=sent" "$PF_LOG"; ok $? "the re-queued message ($q6) is delivered" "$(grep -e "$q5" ${q6:+-e "$q6"} "$PF_LOG" | tail -4)"
+pf_postconf -e maximal_queue_lifetime=5d
+
 # 8. check-postfix: the milter that holds is there; without one it says so
 out=$("$RG" -c "$work/rg.ini" check-postfix 2>&1)
 ! grep -q "smtpd_milters" <<<"$out"; ok $? "check-postfix: smtpd_milters lists the filter" "$out"
