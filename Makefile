@@ -37,10 +37,10 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -D_POSIX_C_SOURCE=200809L -DPCRE2_CODE_UNIT_WIDTH=8 \
             -DRG_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS)
+LDLIBS   += $(PKG_LIBS) -lm
 
 # library code, layered: common <- rules <- collector <- cli
-LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) \
+LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) $(wildcard store/*.c) \
             $(wildcard collector/*.c) $(wildcard analyzer/*.c) \
             $(wildcard reports/*.c)
 CLI_SRC  := $(wildcard cli/*.c)

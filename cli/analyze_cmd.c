@@ -14,10 +14,23 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/quarantine.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "cli.h"
+
+/* quarantined - does any user have quarantine = yes? */
+static int
+quarantined(const rul_policy *pol)
+{
+	int i;
+
+	for (i = 0; i < rul_nusers(pol); i++)
+		if (rul_user_at(pol, i)->cfg->quarantine)
+			return 1;
+	return 0;
+}
 
 /* open_all - config, policy and database for the analyzer commands */
 static int
@@ -136,7 +149,9 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	    sizeof(err)) != 0
 	    || (log_phase("maps: the rest"), 0)
 	    || ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
-	    sizeof(err)) != 0) {
+	    sizeof(err)) != 0
+	    || (quarantined(pol) && qr_retention(cfg, pol, st, now, dry,
+	    stdout, err, sizeof(err)) != 0)) {
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;
 	}
@@ -402,14 +417,31 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 	int rc, i, n = 0;
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: relayguard [-c CONFIG] rspamd-config\n\nPrints "
+		printf("usage: relayguard [-c CONFIG] rspamd-config "
+		    "[--quarantine]\n\nPrints "
 		    "rspamd's local.d/dkim_signing.conf for the DKIM selectors "
 		    "of the\n[domain NAME] sections; `analyze` keeps the "
-		    "selector map they name up to date.\n");
+		    "selector map they name up to date.\n--quarantine: "
+		    "rspamd.local.lua, which holds the spam of the users\n"
+		    "with quarantine = yes in Postfix's hold queue.\n");
 		return EX_OK_;
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	if (argc > 1 && strcmp(argv[1], "--quarantine") == 0) {
+		rul_policy *pol;
+		char perr[1024];
+
+		if ((pol = rul_new(cfg, perr, sizeof(perr))) == NULL) {
+			log_warnx("%s", perr);
+			cfg_free(cfg);
+			return EX_CONFIG_;
+		}
+		rc = cli_rspamd_quarantine(cfg, pol);
+		rul_free(pol);
+		cfg_free(cfg);
+		return rc;
+	}
 	/* UCL expands $NAME in strings, and a control character ends it */
 	for (i = 0; i < 2; i++) {
 		const char *dir = i ? cfg->dkim_key_directory : cfg->map_directory;
@@ -522,6 +554,16 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	ana_static(cfg, &info, &strip);
 	printf("\n# %s/header_static (written by analyze)\n%s", d, info.s);
 	printf("\n# %s/smtp_header_checks (written by analyze)\n%s", d, strip.s);
+	for (rc = 0; rc < cfg->nusers && !cfg->users[rc].quarantine; rc++)
+		;
+	if (rc < cfg->nusers)
+		printf("\n# quarantine: rspamd's milter holds the spam of the "
+		    "users with quarantine = yes\n# (relayguard rspamd-config "
+		    "--quarantine > /etc/rspamd/rspamd.local.lua):\n"
+		    "# smtpd_milters lists rspamd's proxy (inet:127.0.0.1:11332"
+		    " by default). Held mail\n# waits in the hold queue "
+		    "(postqueue -j); mail that quarantine release re-queues\n"
+		    "# (postsuper -r) passes no milter again.\n");
 	sb_free(&info);
 	sb_free(&strip);
 	cfg_free(cfg);
@@ -658,7 +700,8 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 {
 	rg_config *cfg;
 	char cmd[1200], line[8192], rr[8192] = "", hc[4096] = "",
-	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "";
+	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "",
+	    milters[4096] = "";
 	FILE *fp;
 	int rc, problems = 0;
 	const char *pos, *p1, *p2;
@@ -709,6 +752,8 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 			snprintf(pdms, sizeof(pdms), "%s", v);
 		else if (strcmp(line, "sender_bcc_maps") == 0)
 			snprintf(bcc, sizeof(bcc), "%s", v);
+		else if (strcmp(line, "smtpd_milters") == 0)
+			snprintf(milters, sizeof(milters), "%s", v);
 	}
 	if (pclose(fp) != 0) {
 		log_warnx("check-postfix: postconf -c %s failed",
@@ -770,6 +815,13 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
 	if (strstr(bcc, want) == NULL)
 		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
+	/* the quarantine: rspamd's milter holds (rspamd-config --quarantine) */
+	for (rc = 0; rc < cfg->nusers && !cfg->users[rc].quarantine; rc++)
+		;
+	if (rc < cfg->nusers && *milters == '\0')
+		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
+		    "the users with quarantine = yes (rspamd's proxy, and "
+		    "rspamd-config --quarantine)");
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",
 		    cfg->postfix_config_directory);

@@ -50,6 +50,9 @@ int cmd_postfix_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_explain(const cli_ctx *cx, int argc, char **argv);
 int cmd_identities(const cli_ctx *cx, int argc, char **argv);
+int cmd_quarantine(const cli_ctx *cx, int argc, char **argv);
+int cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol);
+int cmd_report(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
 int cli_analyze_lock(const rg_config *cfg);
 int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,

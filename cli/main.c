@@ -42,6 +42,10 @@ static const command commands[] = {
 	    "print the main.cf lines that wire relayguard in" },
 	{ "rspamd-config", cmd_rspamd_config,
 	    "print rspamd's DKIM signing settings for the selectors" },
+	{ "quarantine", cmd_quarantine,
+	    "the held spam: list, show, release, delete" },
+	{ "report", cmd_report,
+	    "the period's report: XLSX, CSV or text" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

@@ -95,6 +95,9 @@ static const cfg_key cfg_schema[] = {
 	    OFF(lock_reply), "text of the 4.7.1 reply to a locked sender" },
 	{ "global", "limit_reply", CT_REPLY, "sending limit reached", 0, 0, 0,
 	    OFF(limit_reply), "text of the 4.7.1 reply over a limit" },
+	{ "global", "quarantine_retention", CT_DURATION, "14d", 3600,
+	    365 * 86400LL, 0, OFF(quarantine_retention),
+	    "held mail older than this is deleted by analyze (an event)" },
 	{ "parse", "timezone", CT_ZONE, "", 0, 0, 0, OFF(timezone),
 	    "zone of zone-less timestamps (empty: the system's)" },
 	{ "parse", "year", CT_INT, "0", 1970, 9999, 1, OFF(year),
@@ -122,6 +125,12 @@ static const cfg_key cfg_schema[] = {
 	    OFF(prune_batch), "rows deleted per pruning transaction" },
 	{ "collect", "stats_interval", CT_DURATION, "5m", 1, 86400, 0,
 	    OFF(stats_interval), "--follow logs a line of statistics this often" },
+	{ "report", "directory", CT_PATH, "", 0, 0, 0, OFF(report_directory),
+	    "reports are also kept here under stable names (empty: not kept)" },
+	{ "report", "keep", CT_INT, "10", 1, 10000, 0, OFF(report_keep),
+	    "the last N reports of each kind kept in directory" },
+	{ "report", "timezone", CT_ZONE, "", 0, 0, 0, OFF(report_timezone),
+	    "zone of the reports' dates and days (empty: [parse] timezone)" },
 	{ "source", "type", CT_ENUM, "file", 0, 0, 0, SOFF(type),
 	    "[source NAME]: file, stdin or journal" },
 	{ "source", "path", CT_PATH, "", 0, 0, 0, SOFF(path),
@@ -182,6 +191,10 @@ static const cfg_key cfg_schema[] = {
 	{ "user", "quarantine_response", CT_ENUM, "rejected", 0, 0, 0,
 	    UOFF(quarantine_response), "spam: refused (rejected) or held "
 	    "silently (accepted)" },
+	{ "user", "quarantine", CT_BOOL, "no", 0, 0, 0, UOFF(quarantine),
+	    "spam a trusted filter classifies goes to Postfix's hold queue" },
+	{ "user", "report_to", CT_EMAIL, "", 0, 0, 0, UOFF(report_to),
+	    "the user's own contact: its reports and quarantine notices" },
 	{ "user", "archive", CT_BOOL, "no", 0, 0, 0, UOFF(archive),
 	    "a copy of every outgoing message to archive_address" },
 	{ "user", "archive_address", CT_EMAIL, "", 0, 0, 0,
@@ -1210,6 +1223,7 @@ cfg_defaults(void)
 	set_defaults(&ctx, cfg, "global");
 	set_defaults(&ctx, cfg, "parse");
 	set_defaults(&ctx, cfg, "collect");
+	set_defaults(&ctx, cfg, "report");
 	set_defaults(&ctx, &cfg->defaults, "user");
 	cfg->defaults.name = xstrdup("defaults");
 	return cfg;
@@ -1303,6 +1317,7 @@ cfg_free(rg_config *cfg)
 	free_fields(cfg, "global");
 	free_fields(cfg, "parse");
 	free_fields(cfg, "collect");
+	free_fields(cfg, "report");
 	free_fields(&cfg->defaults, "user");
 	free(cfg->defaults.name);
 	for (k = 0; k < NKINDS; k++) {

@@ -11,7 +11,7 @@
  * no value may hold a control character or invalid UTF-8. Commands load
  * through rul_load() (policy.h), which adds the checks of the policy.
  *
- * Sections: [global], [parse], [collect], [defaults]; named ones, written
+ * Sections: [global], [parse], [collect], [report], [defaults]; named ones, written
  * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
  * [identity_header NAME], [domain NAME]. A [user] takes every key it does not
  * set from [defaults], wherever [defaults] stands in the file.
@@ -74,6 +74,8 @@ typedef struct rg_user_cfg {
 	long long archive;
 	char *archive_address;
 	long long match_sender_domain;	/* domain users: also by envelope sender */
+	long long quarantine;		/* spam goes to the hold queue */
+	char *report_to;		/* the user's contact, "" none */
 } rg_user_cfg;
 
 /* [identity_header NAME] */
@@ -108,6 +110,7 @@ typedef struct rg_config {
 	long long safety_valve_window;	/* ... within this long */
 	char *lock_reply;		/* reply texts of the access maps */
 	char *limit_reply;
+	long long quarantine_retention;	/* held mail older is deleted */
 
 	/* [parse] */
 	char *timezone;			/* zone of zone-less stamps; "" = system */
@@ -124,6 +127,11 @@ typedef struct rg_config {
 	long long retention;		/* rows older than this are pruned */
 	long long prune_batch;		/* rows deleted per prune transaction */
 	long long stats_interval;	/* --follow: a stats line this often */
+
+	/* [report] */
+	char *report_directory;		/* "": reports are not kept */
+	long long report_keep;		/* the last N of each kind */
+	char *report_timezone;		/* "": [parse] timezone */
 
 	rg_user_cfg defaults;
 
