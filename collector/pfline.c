@@ -858,62 +858,210 @@ bracket_end(const char *p, const char *end)
 	return NULL;
 }
 
-/* parse_rspamd - "rspamd_task_write_log: id: <m>, qid: <Q>, ... (default: T (reject): [15.00/15.00] [SYMS]), ..." */
+/* sl_same - two slices hold the same text */
+static int
+sl_same(rg_slice a, rg_slice b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+/* qid_char - a character of a Postfix queue ID (short or long) */
+static int
+qid_char(char c)
+{
+	return DIG(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* one verdict as rspamd writes it: "T (reject): [15.00/15.00] [" */
+typedef struct rs_verdict {
+	char letter;			/* T, F or S (skipped) */
+	rg_slice action, score, required;
+	const char *sym;		/* just after the symbol list's '[' */
+} rs_verdict;
+
+/*
+ * rs_verdict_at - the fixed part of a verdict at p (just after
+ * "(default: "), read strictly: only rspamd writes this part, so
+ * anything else is not (or not only) rspamd's. 0 if it is not one.
+ */
+static int
+rs_verdict_at(const char *p, const char *end, rs_verdict *v)
+{
+	const char *q, *n;
+
+	if (end - p < 4 || (p[0] != 'T' && p[0] != 'F' && p[0] != 'S')
+	    || p[1] != ' ' || p[2] != '(')
+		return 0;
+	v->letter = p[0];
+	for (q = p + 3; q < end && ((*q >= 'a' && *q <= 'z') || *q == ' '
+	    || *q == '_' || *q == '-'); q++)
+		;
+	if (q == p + 3 || !starts(q, end, LIT("): [")))
+		return 0;
+	set(&v->action, p + 3, q);
+	for (n = q += 4; q < end && (DIG(*q) || *q == '.' || *q == '-'); q++)
+		;
+	if (q == n || q >= end || *q != '/')
+		return 0;
+	set(&v->score, n, q);
+	for (n = ++q; q < end && (DIG(*q) || *q == '.' || *q == '-'); q++)
+		;
+	if (q == n || !starts(q, end, LIT("] [")))
+		return 0;
+	set(&v->required, n, q);
+	v->sym = q + 3;
+	return 1;
+}
+
+/* rs_take - give the event a verdict that was read without doubt */
+static void
+rs_take(rg_event *ev, const rs_verdict *v)
+{
+	/*
+	 * The letter before the action is not the verdict: T says "not a
+	 * ham action" (greylist included), S that the scan was skipped
+	 * (GTUBE forces its action). The action says it.
+	 */
+	ev->filter_action = v->action;
+	ev->spam = eq(v->action.p, v->action.n, LIT("reject"))
+	    || eq(v->action.p, v->action.n, LIT("add header"))
+	    || eq(v->action.p, v->action.n, LIT("rewrite subject"));
+	ev->score = v->score;
+	ev->required = v->required;
+}
+
+/* rs_doubt - a verdict line that cannot be read without doubt */
+static void
+rs_doubt(rg_event *ev)
+{
+	ev->kind = EV_RSPAMD;
+	ev->spam = -1;
+	ev->ambiguous |= EV_AMB_VERDICT;
+}
+
+/*
+ * rs_strict - relayguard's own log_format (rspamd-config --logging): "rg1
+ * qid: <Q>, (default: T (reject): [15.00/15.00] [A(1.00),B(2.00)]), ...".
+ * Everything up to the end of the symbols is rspamd's own text (the
+ * symbols without their options); what a client can set comes after it
+ * and is never read.
+ */
+static void
+rs_strict(const char *p, const char *end, rg_event *ev, strbuf *scratch)
+{
+	const char *q = p, *e;
+	rs_verdict v;
+
+	while (q < end && qid_char(*q))
+		q++;
+	if (q == p || !starts(q, end, LIT(">, (default: "))
+	    || !rs_verdict_at(q + 13, end, &v)) {
+		rs_doubt(ev);
+		return;
+	}
+	set(&ev->qid, p, q);
+	for (e = v.sym; e < end && (qid_char(*e) || *e == '_' || *e == '('
+	    || *e == ')' || *e == ',' || *e == '.' || *e == '-'); e++)
+		;
+	if (!starts(e, end, LIT("])")) || (e + 2 < end && e[2] != ',')) {
+		rs_doubt(ev);
+		return;
+	}
+	rs_take(ev, &v);
+	symbol_names(v.sym, e, scratch, &ev->symbols);
+	ev->kind = EV_RSPAMD;
+}
+
+/*
+ * rs_qid - the queue ID of rspamd's default line: every "qid: <" in it must
+ * name the same one (the Message-ID before it and the sender, recipients
+ * and symbol options after it are the client's). 0 without one, -1 if
+ * they differ.
+ */
+static int
+rs_qid(const char *p, const char *end, rg_slice *qid)
+{
+	const char *r = p, *e;
+	rg_slice one;
+	int n = 0;
+
+	while ((r = find(r, end, LIT("qid: <"))) != NULL) {
+		r += 6;
+		for (e = r; e < end && qid_char(*e); e++)
+			;
+		if (e == r || e >= end || *e != '>')
+			return -1;
+		set(&one, r, e);
+		if (n++ > 0 && !sl_same(one, *qid))
+			return -1;
+		*qid = one;
+	}
+	return n > 0;
+}
+
+/*
+ * parse_rspamd - "rspamd_task_write_log: id: <m>, qid: <Q>, ip: I, user: U,
+ * from: <s>, (default: T (reject): [15.00/15.00] [SYMS]), len: ..., digest:
+ * <d>, rcpts: <r>, ..." (rspamd's default log_format) or relayguard's
+ * own format ("rg1 qid: <Q>, (default: ...", read strictly).
+ *
+ * In the default format the Message-ID, the login and the envelope sender
+ * come before the verdict, the symbol options (message text) inside it and
+ * the recipients after it, all as the client wrote them (a quoted local
+ * part loses its quotes): each can hold text that looks like a verdict.
+ * The real verdict is always there, so every "(default: " of the line must
+ * be a verdict and all must say the same; otherwise the line gives no
+ * verdict (spam -1, never "not spam") and is counted as ambiguous.
+ */
 static void
 parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 {
 	const char *q = find(p, end, LIT("rspamd_task_write_log: ")), *r, *e;
+	rs_verdict v, first;
+	int n = 0, doubt = 0, rc;
 
+	memset(&first, 0, sizeof(first));
 	if (q == NULL) {
 		ev->kind = EV_IGNORED;
 		return;
 	}
 	q += 23;
-	if ((r = find(q, end, LIT("qid: <"))) == NULL
-	    || (e = memchr(r + 6, '>', (size_t)(end - r - 6))) == NULL) {
+	if (starts(q, end, LIT("rg1 qid: <"))) {
+		rs_strict(q + 10, end, ev, scratch);
+		return;
+	}
+	if ((rc = rs_qid(q, end, &ev->qid)) == 0) {
 		ev->kind = EV_IGNORED;	/* not scanned for Postfix */
 		return;
 	}
-	set(&ev->qid, r + 6, e);
-	if ((r = find(q, end, LIT("id: <"))) != NULL
-	    && (e = addr_end(r + 5, end)) != NULL)
-		set(&ev->msgid, r + 4, e + 1);
-	/* "(NAME: T (action): [score/required] [symbols])" */
-	if ((r = find(q, end, LIT("): ["))) == NULL)
+	if (rc < 0) {
+		ev->qid.p = NULL, ev->qid.n = 0;
+		rs_doubt(ev);
 		return;
-	{
-		const char *open = r, *ae = r, *sl, *se;
-
-		while (open > q && *open != '(')
-			open--;
-		if (open <= q + 3 || open[-1] != ' ')
-			return;
-		/*
-		 * The letter before the action is not the verdict: T says
-		 * "not a ham action" (greylist included), S that the scan was
-		 * skipped (GTUBE forces its action). The action says it.
-		 */
-		set(&ev->filter_action, open + 1, ae);
-		ev->spam = eq(ev->filter_action.p, ev->filter_action.n,
-		    LIT("reject")) || eq(ev->filter_action.p,
-		    ev->filter_action.n, LIT("add header"))
-		    || eq(ev->filter_action.p, ev->filter_action.n,
-		    LIT("rewrite subject"));
-		sl = r + 4;
-		se = memchr(sl, ']', (size_t)(end - sl));
-		if (se == NULL)
-			return;
-		r = memchr(sl, '/', (size_t)(se - sl));
-		if (r != NULL) {
-			set(&ev->score, sl, r);
-			set(&ev->required, r + 1, se);
-		} else {
-			set(&ev->score, sl, se);
-		}
-		if (starts(se, end, LIT("] ["))
-		    && (e = bracket_end(se + 3, end)) != NULL)
-			symbol_names(se + 3, e, scratch, &ev->symbols);
 	}
+	if (starts(q, end, LIT("id: <")) && (e = addr_end(q + 5, end)) != NULL)
+		set(&ev->msgid, q + 4, e + 1);
+	for (r = q; (r = find(r, end, LIT("(default: "))) != NULL; n++) {
+		r += 10;
+		if (!rs_verdict_at(r, end, &v))
+			doubt = 1;
+		else if (n == 0)
+			first = v;
+		else if (v.letter != first.letter || !sl_same(v.action,
+		    first.action) || !sl_same(v.score, first.score)
+		    || !sl_same(v.required, first.required))
+			doubt = 1;
+	}
+	if (n == 0)
+		return;
+	if (doubt) {
+		rs_doubt(ev);
+		return;
+	}
+	rs_take(ev, &first);
+	/* the symbols only from a line with one verdict in it */
+	if (n == 1 && (e = bracket_end(first.sym, end)) != NULL)
+		symbol_names(first.sym, e, scratch, &ev->symbols);
 	ev->kind = EV_RSPAMD;
 }
 
