@@ -50,6 +50,13 @@ eq(const char *p, size_t n, const char *lit, size_t litlen)
 	return n == litlen && memcmp(p, lit, n) == 0;
 }
 
+/* sl_same - two slices hold the same text */
+static int
+sl_same(rg_slice a, rg_slice b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
 /* pf_classify - which mail program (if any) logged the line */
 enum ev_prog
 pf_classify(const logline *ll)
@@ -312,58 +319,101 @@ kv_after(const char *p, const char *end, const char *key, size_t keylen,
 	return 1;
 }
 
+/* the envelope of one candidate tail */
+typedef struct env_tail {
+	rg_slice sender, rcpt, text, sasl_method, sasl_user;
+} env_tail;
+
+/*
+ * tail_at - "; from=<s> to=<r> proto=P helo=<h>" at cand, up to the end of
+ * the message or to what Postfix itself writes after it (": text" where
+ * text says so: header_checks lines; Postfix 3.10's " sasl_..."); 0 if it
+ * is not such a tail.
+ */
+static int
+tail_at(const char *cand, const char *end, int text, env_tail *t)
+{
+	const char *q, *e;
+
+	memset(t, 0, sizeof(*t));
+	if (starts(cand, end, LIT("; from=<"))) {
+		q = addr_field(cand + 7, end, &t->sender);
+		if (q == NULL)
+			return 0;
+		if (q == end)		/* no recipient yet */
+			return 1;
+		if (!starts(q, end, LIT(" to=<")))
+			return 0;
+		q += 1;
+	} else if (starts(cand, end, LIT("; to=<"))) {
+		q = cand + 2;	/* VRFY and ETRN: no sender */
+	} else {
+		return 0;
+	}
+	if ((q = addr_field(q + 3, end, &t->rcpt)) == NULL)
+		return 0;
+	/* " proto=X helo=<h>" and an optional ": text" or " sasl..." */
+	if (starts(q, end, LIT(" proto="))) {
+		q = find(q, end, LIT(" helo=<"));
+		if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
+			return 0;
+		q = e + 1;
+	}
+	if (text && starts(q, end, LIT(": ")))
+		set(&t->text, q + 2, end);
+	else if (q != end && !starts(q, end, LIT(" sasl_"))
+	    && !starts(q, end, LIT(", sasl_")))
+		return 0;
+	/* Postfix 3.10+ adds the login to NOQUEUE lines */
+	kv_after(q, end, LIT("sasl_method="), &t->sasl_method);
+	kv_after(q, end, LIT("sasl_username="), &t->sasl_user);
+	return 1;
+}
+
 /*
  * envelope_tail - "; from=<s> to=<r> proto=P helo=<h>" ending the message
- * (optionally followed by ": text"), found from the right. Sets sender,
- * rcpt (and text); returns where the tail begins, NULL if there is none.
+ * (followed by ": text" where text says so). The text before it (a header value, a
+ * reply quoting an address) and the addresses in it (a quoted local part)
+ * are the client's and may hold text that looks like a tail: every
+ * candidate is tried. The rightmost one says where the tail begins (so a
+ * header value before it can only get longer, never pass for a shorter
+ * one); the sender and recipient are taken only when every candidate
+ * names the same ones, else the line is marked EV_AMB_ENVELOPE. Returns
+ * where the tail begins, NULL if there is none.
  */
 static const char *
-envelope_tail(const char *p, const char *end, rg_event *ev)
+envelope_tail(const char *p, const char *end, int text, rg_event *ev)
 {
-	const char *cand = end, *q, *e;
+	const char *cand = end, *found = NULL;
+	env_tail t, first;
+	int differ = 0;
 
 	while ((cand = rfind(p, cand, LIT("; "))) != NULL) {
-		rg_slice from = { 0 }, to = { 0 };
-
-		if (starts(cand, end, LIT("; from=<"))) {
-			q = addr_field(cand + 7, end, &from);
-			if (q == NULL)
-				goto next;
-			if (q == end) {		/* no recipient yet */
-				ev->sender = from;
-				return cand;
+		if (tail_at(cand, end, text, &t)) {
+			if (found == NULL) {
+				found = cand;
+				first = t;
+			} else if (!sl_same(t.sender, first.sender)
+			    || !sl_same(t.rcpt, first.rcpt)
+			    || SL_SET(t.sender) != SL_SET(first.sender)) {
+				differ = 1;
 			}
-			if (!starts(q, end, LIT(" to=<")))
-				goto next;
-			q += 1;
-		} else if (starts(cand, end, LIT("; to=<"))) {
-			q = cand + 2;	/* VRFY and ETRN: no sender */
-		} else {
-			goto next;
 		}
-		q = addr_field(q + 3, end, &to);
-		if (q == NULL)
-			goto next;
-		/* " proto=X helo=<h>" and an optional ": text" or ", sasl..." */
-		if (starts(q, end, LIT(" proto="))) {
-			q = find(q, end, LIT(" helo=<"));
-			if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
-				goto next;
-			q = e + 1;
-		}
-		ev->sender = from;
-		ev->rcpt = to;
-		if (starts(q, end, LIT(": ")))
-			set(&ev->text, q + 2, end);
-		/* Postfix 3.10+ adds the login to NOQUEUE lines */
-		kv_after(q, end, LIT("sasl_method="), &ev->sasl_method);
-		kv_after(q, end, LIT("sasl_username="), &ev->sasl_user);
-		return cand;
-next:
 		if (cand == p)
 			break;
 	}
-	return NULL;
+	if (found == NULL)
+		return NULL;
+	if (differ) {
+		ev->ambiguous |= EV_AMB_ENVELOPE;
+	} else {
+		ev->sender = first.sender;
+		ev->rcpt = first.rcpt;
+		ev->sasl_method = first.sasl_method;
+		ev->sasl_user = first.sasl_user;
+	}
+	ev->text = first.text;
+	return found;
 }
 
 /*
@@ -410,7 +460,7 @@ smtpd_action(const char *p, const char *end, rg_event *ev)
 	if ((q = client_at(sp + 6, end, ev)) == NULL || !starts(q, end, LIT(": ")))
 		return 0;
 	q += 2;
-	tail = envelope_tail(q, end, ev);
+	tail = envelope_tail(q, end, 0, ev);
 	reply(q, tail ? tail : end, ev);
 	return 1;
 }
@@ -567,7 +617,7 @@ header_line(const char *p, const char *end, rg_event *ev)
 		p += 5, ev->hdr_is_body = 1;
 	else
 		return 0;
-	if ((tail = envelope_tail(p, end, ev)) == NULL)
+	if ((tail = envelope_tail(p, end, 1, ev)) == NULL)
 		return 0;
 	/* " from host[ip]" or " from local" just before the tail */
 	from = rfind(p, tail, LIT(" from "));
@@ -856,13 +906,6 @@ bracket_end(const char *p, const char *end)
 			return p;
 	}
 	return NULL;
-}
-
-/* sl_same - two slices hold the same text */
-static int
-sl_same(rg_slice a, rg_slice b)
-{
-	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
 }
 
 /* qid_char - a character of a Postfix queue ID (short or long) */
