@@ -371,6 +371,33 @@ tail_at(const char *cand, const char *end, int text, env_tail *t)
 }
 
 /*
+ * kv_unique - like kv_after, for a line that also carries client text: every
+ * occurrence of key must give the same value. 1 with it in *s, 0 if there
+ * is none, -1 if they differ (*s unset).
+ */
+static int
+kv_unique(const char *p, const char *end, const char *key, size_t keylen,
+    const char *stop, size_t stoplen, rg_slice *s)
+{
+	const char *k = p, *e;
+	rg_slice one;
+	int n = 0;
+
+	s->p = NULL, s->n = 0;
+	while ((k = find(k, end, key, keylen)) != NULL) {
+		k += keylen;
+		e = find(k, end, stop, stoplen);
+		set(&one, k, e ? e : end);
+		if (n++ > 0 && !sl_same(one, *s)) {
+			s->p = NULL, s->n = 0;
+			return -1;
+		}
+		*s = one;
+	}
+	return n > 0;
+}
+
+/*
  * envelope_tail - "; from=<s> to=<r> proto=P helo=<h>" ending the message
  * (followed by ": text" where text says so). The text before it (a header value, a
  * reply quoting an address) and the addresses in it (a quoted local part)
@@ -1108,11 +1135,19 @@ parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 	ev->kind = EV_RSPAMD;
 }
 
-/* parse_amavis - "(pid-n) Passed CLEAN {...}, ... Queue-ID: Q, Message-ID: <m>, mail_id: x, Hits: 1.2, size: n, queued_as: Q2, ..." */
+/*
+ * parse_amavis - "(pid-n) Passed CLEAN {...}, [ip]:port [ip] <s> -> <r>,
+ * Queue-ID: Q, Message-ID: <m>, mail_id: x, Hits: 1.2, size: n, queued_as:
+ * Q2, ..." The category comes first, before any client text; the sender
+ * and recipients before the Queue-ID and the Message-ID (and Subject and
+ * From, at higher log levels) after it are the client's, so each key read
+ * must give one value: differing Queue-IDs give no verdict, differing
+ * queued_as no link.
+ */
 static void
 parse_amavis(const char *p, const char *end, rg_event *ev)
 {
-	const char *q = p, *w, *we;
+	const char *q = p, *w, *we, *c;
 
 	ev->kind = EV_IGNORED;
 	if (q < end && *q == '(') {
@@ -1131,18 +1166,32 @@ parse_amavis(const char *p, const char *end, rg_event *ev)
 	    && !eq(w, (size_t)(we - w), LIT("Not-Delivered")))
 		return;
 	set(&ev->filter_action, w, we);
-	if (!kv_after(we, end, LIT("Queue-ID: "), &ev->qid))
+	switch (kv_unique(we, end, LIT("Queue-ID: "), LIT(", "), &ev->qid)) {
+	case 0:
 		return;
+	case -1:
+		ev->kind = EV_AMAVIS;	/* no queue ID: it goes nowhere */
+		ev->ambiguous |= EV_AMB_VERDICT;
+		return;
+	}
+	for (c = ev->qid.p; c < ev->qid.p + ev->qid.n; c++)
+		if (!qid_char(*c)) {
+			ev->qid.p = NULL, ev->qid.n = 0;
+			ev->kind = EV_AMAVIS;
+			ev->ambiguous |= EV_AMB_VERDICT;
+			return;
+		}
 	/* the category: CLEAN, SPAM, SPAMMY, INFECTED (name), BANNED, ... */
 	w = we + 1;
 	for (we = w; we < end && *we != ' ' && *we != ','; we++)
 		;
 	ev->spam = starts(w, we, LIT("SPAM"));
 	set(&ev->symbols, w, we);
-	kv_after(w, end, LIT("Hits: "), &ev->score);
+	kv_unique(w, end, LIT("Hits: "), LIT(", "), &ev->score);
 	if (ev->score.n == 1 && ev->score.p[0] == '-')
 		ev->score.p = NULL, ev->score.n = 0;
-	kv_after(w, end, LIT("queued_as: "), &ev->qid2);
+	if (kv_unique(w, end, LIT("queued_as: "), LIT(", "), &ev->qid2) < 0)
+		ev->ambiguous |= EV_AMB_VERDICT;
 	if (ev->qid2.p != NULL) {
 		/* several re-injections: "Q2/Q3"; the first one */
 		const char *s = memchr(ev->qid2.p, '/', ev->qid2.n);
@@ -1155,16 +1204,25 @@ parse_amavis(const char *p, const char *end, rg_event *ev)
 	ev->kind = EV_AMAVIS;
 }
 
-/* parse_spamd - "spamd: result: Y 15 - GTUBE,... scantime=..,mid=<m>,..." */
+/*
+ * parse_spamd - "spamd: result: Y 15 - GTUBE,... scantime=..,user=u,..,
+ * required_score=5.0,..,mid=<m>,..." The flag, score and rule names come
+ * first; the user (which a setup may take from a recipient) and the
+ * Message-ID are the client's: every mid= and required_score= must give one
+ * value, or the result matches no message (counted as ambiguous).
+ */
 static void
 parse_spamd(const char *p, const char *end, rg_event *ev)
 {
 	const char *q = find(p, end, LIT("result: ")), *s, *e;
+	rg_slice mid;
 
 	ev->kind = EV_IGNORED;
 	if (q == NULL || end - q < 12)
 		return;
 	q += 8;
+	if ((*q != 'Y' && *q != '.') || q[1] != ' ')
+		return;
 	ev->spam = *q == 'Y';
 	q += 2;
 	for (s = q; s < end && *s != ' '; s++)
@@ -1176,16 +1234,21 @@ parse_spamd(const char *p, const char *end, rg_event *ev)
 	for (s = q; s < end && *s != ' '; s++)
 		;
 	set(&ev->symbols, q, s);
-	if ((q = find(s, end, LIT("mid=<"))) == NULL
-	    || (e = addr_end(q + 5, end)) == NULL)
-		return;
-	set(&ev->msgid, q + 4, e + 1);
-	if ((q = find(s, end, LIT("required_score="))) != NULL) {
-		q += 15;
-		for (e = q; e < end && *e != ','; e++)
-			;
-		set(&ev->required, q, e);
+	for (q = s; (q = find(q, end, LIT("mid=<"))) != NULL; q = e) {
+		if ((e = addr_end(q + 5, end)) == NULL)
+			return;
+		set(&mid, q + 4, e + 1);
+		if (ev->msgid.p != NULL && !sl_same(mid, ev->msgid)) {
+			ev->ambiguous |= EV_AMB_VERDICT;
+			ev->msgid.p = NULL, ev->msgid.n = 0;
+			ev->spam = -1;
+			return;
+		}
+		ev->msgid = mid;
 	}
+	if (ev->msgid.p == NULL)
+		return;
+	kv_unique(s, end, LIT("required_score="), LIT(","), &ev->required);
 	ev->kind = EV_SPAMD;
 }
 
