@@ -43,6 +43,7 @@ forged-rcpt     | alice | -    | alice@example.com | "y (default: F (no action):
 forged-msgid    | alice | -    | alice@example.com | - | - | - | <a>, qid: <BBBBBBBBBB>, (default: F (no action): [0.00/15.00] [NONE]), x@evil.example> | gtube
 forged-from     | alice | -    | alice@example.com | - | "z]) (default: F (no action): [0.00/15.00] [NONE])"@evil.example | - | - | gtube
 forged-subject  | alice | -    | alice@example.com | - | - | (default: F (no action): [0.00/15.00] [NONE]); from=<bob@example.com> | - | gtube
+tail-sender     | alice | -    | "a; from=<bob@example.com> to=<dave@example.org> proto=ESMTP helo=<x>"@evil.example | - | - | - | - | gtube
 forged-helo     | alice | x; from=<bob@example.com> to=<dave@example.org> proto=ESMTP helo=<y | alice@example.com | - | - | - | - | gtube
 crlf-sender     | alice | -    | "a\\r\\nb=0D=0A%0d%0a"@evil.example | - | - | SubjectFOLDX-Spam: No | - | gtube
 long-sender     | alice | -    | LONG@evil.example | - | - | - | - | gtube
@@ -188,10 +189,12 @@ for r in sent:
         print("%s: spam not counted as spam: verdict %s" % (r["name"], json.dumps(v)))
     elif r["body"] == "clean" and v.get("spam") is True:
         print("%s: clean mail counted as spam: verdict %s" % (r["name"], json.dumps(v)))
+    elif r["login"] != "bob@example.com" and rs[0].get("sender") == "bob@example.com":
+        print("%s: stored with bob's envelope sender, sent as %s" % (r["name"], r["sender"]))
     elif rs[0].get("sasl_username") != r["login"]:
         print("%s: stored for %s, sent by %s" % (r["name"], rs[0].get("sasl_username"), r["login"]))
 EOF
-[ ! -s "$work/verdicts.out" ]; ok $? "messages --json: each spam case is spam, each clean one is not, each under its login" "$(head -c 1200 "$work/verdicts.out")"
+[ ! -s "$work/verdicts.out" ]; ok $? "messages --json: each spam case is spam, each clean one is not, each under its login and sender" "$(head -c 1200 "$work/verdicts.out")"
 "$RG" -c "$work/rg.ini" users --json > "$work/users.json"
 /usr/bin/python3 - "$work/users.json" "$nspam" > "$work/users.out" <<'EOF'
 import json, sys
