@@ -83,7 +83,7 @@ INI
 rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-config's lines"
 
 # ---- send every case, one SMTP session each
-/usr/bin/python3 - "$top/tests/lib" "$PF_PORT" "$work/cases" "$work/sent.json" <<'EOF'
+cat > "$work/sender.py" <<'EOF'
 import json, smtplib, sys
 sys.path.insert(0, sys.argv[1])
 import send
@@ -112,7 +112,7 @@ for n, line in enumerate(open(cases)):
     rcpts = ["dave@example.org"] if rcpts == "-" else [unesc(r) for r in rcpts.split(" + ")]
     hfrom = sender if hfrom == "-" else unesc(hfrom)
     subj = "hostile %s" % name if subj == "-" else unesc(subj)
-    mid = "<rg-hostile-%d@client.example.test>" % n if mid == "-" else unesc(mid)
+    mid = "<rg-hostile-%s-%d@client.example.test>" % (cases.rsplit("/", 1)[-1], n) if mid == "-" else unesc(mid)
     utf8 = any(ord(c) > 127 for c in sender + "".join(rcpts) + helo)
     data = send.build_message(hfrom, rcpts, subject=subj, body=BODY[body], message_id=mid)
     data = data.replace("FOLD", "\r\n ")  # a folded header
@@ -139,6 +139,7 @@ for n, line in enumerate(open(cases)):
     res.append(r)
 json.dump(res, open(out, "w"), indent=1)
 EOF
+/usr/bin/python3 - "$top/tests/lib" "$PF_PORT" "$work/cases" "$work/sent.json" < "$work/sender.py"
 pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
 for _ in $(seq 1 50); do
     [ "$(grep -c 'rspamd_task_write_log' "$RS_LOG")" -ge "$(grep -c . "$work/cases")" ] && break
@@ -233,4 +234,44 @@ forged=$(grep 'rspamd_task_write_log' "$RS_LOG" | awk -F'[(]default: ' 'NF > 2' 
 got=$(sed -n 's/^ *verdict_ambiguous \([0-9]*\).*/\1/p' "$work/stats.out")
 [ "$forged" -gt 0 ] && [ "${got:-x}" = "$forged" ]
 ok $? "parse --stats counts the $forged rspamd lines with a forged verdict as verdict_ambiguous" "got ${got:-none}: $(grep -i ambig "$work/stats.out")"
+
+# ---- the same hostile cases with relayguard's own rspamd log format
+# (rspamd-config --logging), and a milter that quarantines what rspamd
+# would reject (quarantine_on_reject): rspamd still logs "reject", Postfix
+# logs milter-hold, and the record must say held, spam, not rejected.
+# rspamd rereads its configuration on SIGHUP (new workers).
+"$RG" -c "$work/rg.ini" rspamd-config --logging > "$RS_DIR/conf/local.d/logging.inc"
+echo "quarantine_on_reject = true;" >> "$RS_DIR/conf/override.d/worker-proxy.inc"
+kill -HUP "$RS_PID"
+t0=$SECONDS
+until grep -q 'rspamd_task_write_log: rg1 qid: <' "$RS_LOG"; do
+    # a clean probe of bob's until rspamd's new workers log it in the new form
+    send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org > /dev/null
+    [ $((SECONDS - t0)) -gt 60 ] && break
+    sleep 0.5
+done
+grep -q 'rspamd_task_write_log: rg1 qid: <' "$RS_LOG"
+ok $? "rspamd takes rspamd-config --logging's log_format on SIGHUP ($((SECONDS - t0)) s)" "$(grep rspamd_task_write_log "$RS_LOG" | tail -1 | cut -c1-300)"
+grep -E '^forged-(sender|rcpt|addhdr) ' "$work/cases" | sed 's/| alice |/| carol |/' > "$work/cases2"
+/usr/bin/python3 - "$top/tests/lib" "$PF_PORT" "$work/cases2" "$work/sent2.json" < "$work/sender.py"
+pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
+"$RG" -c "$work/rg.ini" parse --stats "$PF_LOG" "$RS_LOG" > "$work/parse2.jsonl" 2> "$work/stats2.out"
+/usr/bin/python3 - "$work/sent2.json" "$work/parse2.jsonl" "$RS_LOG" > "$work/phase2.out" <<'EOF'
+import json, sys
+sent = json.load(open(sys.argv[1]))
+recs = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+rs = open(sys.argv[3], errors="replace").read()
+for r in sent:
+    m = [o for o in recs if o.get("message_id") == r["message_id"] and o.get("client_ip")]
+    if len(m) != 1:
+        print("%s: %d records" % (r["name"], len(m)))
+        continue
+    o, v = m[0], m[0].get("verdict") or {}
+    if v.get("source") != "rspamd" or v.get("spam") is not True:
+        print("%s: not rspamd's spam verdict: %s" % (r["name"], json.dumps(v)))
+    if r["body"] == "gtube" and (o.get("held") is not True or o.get("rejected")):
+        print("%s: quarantined by the milter, stored as held=%s rejected=%s (client saw %s)"
+              % (r["name"], o.get("held"), json.dumps(o.get("rejected")), r.get("data")))
+EOF
+[ ! -s "$work/phase2.out" ]; ok $? "rg1 format: rspamd's own spam verdict is read despite forged ones, a quarantined message is held, not rejected" "$(head -c 800 "$work/phase2.out")"
 exit 0
