@@ -325,10 +325,10 @@ typedef struct env_tail {
 } env_tail;
 
 /*
- * tail_at - "; from=<s> to=<r> proto=P helo=<h>" at cand, up to the end of
- * the message or to what Postfix itself writes after it (": text" where
- * text says so: header_checks lines; Postfix 3.10's " sasl_..."); 0 if it
- * is not such a tail.
+ * tail_at - "; from=<s> to=<r> proto=P helo=<h>" at cand: 2 when it reaches
+ * the end of the message or what Postfix itself writes after it (": text"
+ * where text says so: header_checks lines; Postfix 3.10's " sasl_..."), 1
+ * when something else follows (a log shipper's field), 0 if it is no tail.
  */
 static int
 tail_at(const char *cand, const char *end, int text, env_tail *t)
@@ -363,11 +363,11 @@ tail_at(const char *cand, const char *end, int text, env_tail *t)
 		set(&t->text, q + 2, end);
 	else if (q != end && !starts(q, end, LIT(" sasl_"))
 	    && !starts(q, end, LIT(", sasl_")))
-		return 0;
+		return 1;
 	/* Postfix 3.10+ adds the login to NOQUEUE lines */
 	kv_after(q, end, LIT("sasl_method="), &t->sasl_method);
 	kv_after(q, end, LIT("sasl_username="), &t->sasl_user);
-	return 1;
+	return 2;
 }
 
 /*
@@ -397,49 +397,68 @@ kv_unique(const char *p, const char *end, const char *key, size_t keylen,
 	return n > 0;
 }
 
+/* tail_same - two candidate tails name the same envelope */
+static int
+tail_same(const env_tail *a, const env_tail *b)
+{
+	return sl_same(a->sender, b->sender) && sl_same(a->rcpt, b->rcpt)
+	    && SL_SET(a->sender) == SL_SET(b->sender);
+}
+
 /*
  * envelope_tail - "; from=<s> to=<r> proto=P helo=<h>" ending the message
- * (followed by ": text" where text says so). The text before it (a header value, a
- * reply quoting an address) and the addresses in it (a quoted local part)
- * are the client's and may hold text that looks like a tail: every
- * candidate is tried. The rightmost one says where the tail begins (so a
- * header value before it can only get longer, never pass for a shorter
- * one); the sender and recipient are taken only when every candidate
- * names the same ones, else the line is marked EV_AMB_ENVELOPE. Returns
- * where the tail begins, NULL if there is none.
+ * (followed by ": text" where text says so). The text before it (a header
+ * value, a reply quoting an address) and the addresses in it (a quoted
+ * local part keeps its quotes) are the client's and may hold text that
+ * looks like a tail: every candidate is tried. The rightmost one (of those
+ * that end the line as Postfix does, if any) says where the tail begins, so
+ * a header value before it can only get longer, never pass for a shorter
+ * one. The envelope is taken from the only candidate,
+ * or else from the candidates that end the line as Postfix ends it, when
+ * they all name the same one (Postfix's own tail always does; one in a
+ * quoted sender is followed by the rest of the tail); otherwise the line
+ * is marked EV_AMB_ENVELOPE and gives none. Returns where the tail
+ * begins, NULL if there is none.
  */
 static const char *
 envelope_tail(const char *p, const char *end, int text, rg_event *ev)
 {
-	const char *cand = end, *found = NULL;
-	env_tail t, first;
-	int differ = 0;
+	const char *cand = end, *found = NULL, *sfound = NULL;
+	env_tail t, last, strict;
+	int nlax = 0, nstrict = 0, differ = 0, r;
 
+	memset(&strict, 0, sizeof(strict));
 	while ((cand = rfind(p, cand, LIT("; "))) != NULL) {
-		if (tail_at(cand, end, text, &t)) {
-			if (found == NULL) {
+		if ((r = tail_at(cand, end, text, &t)) > 0) {
+			if (nlax++ == 0) {
 				found = cand;
-				first = t;
-			} else if (!sl_same(t.sender, first.sender)
-			    || !sl_same(t.rcpt, first.rcpt)
-			    || SL_SET(t.sender) != SL_SET(first.sender)) {
-				differ = 1;
+				last = t;
 			}
+			if (r == 2 && nstrict++ == 0) {
+				sfound = cand;
+				strict = t;
+			} else if (r == 2 && !tail_same(&t, &strict))
+				differ = 1;
 		}
 		if (cand == p)
 			break;
 	}
 	if (found == NULL)
 		return NULL;
-	if (differ) {
+	if (nlax > 1 && (nstrict == 0 || differ)) {
 		ev->ambiguous |= EV_AMB_ENVELOPE;
-	} else {
-		ev->sender = first.sender;
-		ev->rcpt = first.rcpt;
-		ev->sasl_method = first.sasl_method;
-		ev->sasl_user = first.sasl_user;
+		ev->text = last.text;
+		return found;
 	}
-	ev->text = first.text;
+	if (nlax > 1) {
+		found = sfound;
+		last = strict;
+	}
+	ev->sender = last.sender;
+	ev->rcpt = last.rcpt;
+	ev->sasl_method = last.sasl_method;
+	ev->sasl_user = last.sasl_user;
+	ev->text = last.text;
 	return found;
 }
 
