@@ -341,7 +341,7 @@ tail_at(const char *cand, const char *end, int text, env_tail *t)
 		if (q == NULL)
 			return 0;
 		if (q == end)		/* no recipient yet */
-			return 1;
+			return 2;
 		if (!starts(q, end, LIT(" to=<")))
 			return 0;
 		q += 1;
@@ -410,49 +410,82 @@ tail_same(const env_tail *a, const env_tail *b)
  * (followed by ": text" where text says so). The text before it (a header
  * value, a reply quoting an address) and the addresses in it (a quoted
  * local part keeps its quotes) are the client's and may hold text that
- * looks like a tail: every candidate is tried. The rightmost one (of those
- * that end the line as Postfix does, if any) says where the tail begins, so
- * a header value before it can only get longer, never pass for a shorter
- * one. The envelope is taken from the only candidate,
- * or else from the candidates that end the line as Postfix ends it, when
- * they all name the same one (Postfix's own tail always does; one in a
- * quoted sender is followed by the rest of the tail); otherwise the line
- * is marked EV_AMB_ENVELOPE and gives none. Returns where the tail
- * begins, NULL if there is none.
+ * looks like a tail: every candidate is tried. The envelope is taken from
+ * the only candidate, or else from the candidates that end the line as
+ * Postfix ends it, when they all name the same one (Postfix's own tail
+ * always does; one in a quoted sender is followed by the rest of the tail);
+ * otherwise the line is marked EV_AMB_ENVELOPE and gives none. The
+ * rightmost of those candidates says where the tail begins, so a header
+ * value before it can only get longer, never pass for a shorter one.
+ * Returns where the tail begins, NULL if there is none.
  */
+/* in_slice - position q lies inside slice s */
+static int
+in_slice(const char *q, rg_slice s)
+{
+	return s.p != NULL && q >= s.p && q < s.p + s.n;
+}
+
+#define TAIL_MAX 8	/* more candidates than this: doubt */
+
 static const char *
 envelope_tail(const char *p, const char *end, int text, rg_event *ev)
 {
 	const char *cand = end, *found = NULL, *sfound = NULL;
-	env_tail t, last, strict;
-	int nlax = 0, nstrict = 0, differ = 0, r;
+	const char *lpos[TAIL_MAX], *spos[TAIL_MAX];
+	env_tail t, last, lax[TAIL_MAX], strict[TAIL_MAX];
+	int nlax = 0, nonly = 0, nstrict = 0, differ = 0, r, i, j;
 
-	memset(&strict, 0, sizeof(strict));
 	while ((cand = rfind(p, cand, LIT("; "))) != NULL) {
 		if ((r = tail_at(cand, end, text, &t)) > 0) {
 			if (nlax++ == 0) {
 				found = cand;
 				last = t;
 			}
-			if (r == 2 && nstrict++ == 0) {
-				sfound = cand;
-				strict = t;
-			} else if (r == 2 && !tail_same(&t, &strict))
-				differ = 1;
+			if (r == 1 && nonly < TAIL_MAX) {
+				lpos[nonly] = cand;
+				lax[nonly] = t;
+			} else if (r == 2 && nstrict < TAIL_MAX) {
+				if (nstrict == 0)
+					sfound = cand;
+				else if (!tail_same(&t, &strict[0]))
+					differ = 1;
+				spos[nstrict] = cand;
+				strict[nstrict] = t;
+			}
+			if (r == 1)
+				nonly++;
+			else
+				nstrict++;
 		}
 		if (cand == p)
 			break;
 	}
 	if (found == NULL)
 		return NULL;
-	if (nlax > 1 && (nstrict == 0 || differ)) {
+	/*
+	 * Several candidates: those that end the line as Postfix does must
+	 * agree. When a log shipper added a field after the real tail, that
+	 * tail does not end the line: so no such candidate may lie inside
+	 * another candidate's addresses, nor another inside its text.
+	 */
+	if (nlax > 1 && (nstrict == 0 || nstrict > TAIL_MAX
+	    || nonly > TAIL_MAX))
+		differ = 1;
+	for (i = 0; nlax > 1 && !differ && i < nstrict; i++)
+		for (j = 0; j < nonly; j++)
+			if (in_slice(spos[i], lax[j].sender)
+			    || in_slice(spos[i], lax[j].rcpt)
+			    || in_slice(lpos[j], strict[i].text))
+				differ = 1;
+	if (differ) {
 		ev->ambiguous |= EV_AMB_ENVELOPE;
 		ev->text = last.text;
 		return found;
 	}
 	if (nlax > 1) {
 		found = sfound;
-		last = strict;
+		last = strict[0];
 	}
 	ev->sender = last.sender;
 	ev->rcpt = last.rcpt;
