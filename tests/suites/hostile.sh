@@ -8,7 +8,16 @@
 # Message-ID, HELO (and the SASL login, in the unit cases of
 # tests/unit/pfline_cases.txt: the test Dovecot's logins are fixed).  Each
 # case is one line of the CASES table below: a new parser field adds its
-# hostile case there.  Starts rspamd and Postfix once.
+# hostile case there.  Then a few cases again after rspamd took relayguard's
+# own log format (rspamd-config --logging) and a milter that quarantines
+# (quarantine_on_reject) on SIGHUP.  Starts rspamd and Postfix once.
+#
+# What the real programs log (rspamd 3.4, Postfix 3.7), seen here: rspamd
+# writes a quoted local part without its quotes, a Message-ID's spaces as
+# "?" (and drops its (comments)), the sender in symbol options
+# (FORGED_SENDER{...}), and no from:/rcpts: at all for SMTPUTF8 mail;
+# Postfix keeps the quotes, and writes a HELO's spaces, ';', '<', '=', '@'
+# as '?'.
 #
 # Environment: RELAYGUARD (default build/relayguard), RG_KEEP=1 keeps the
 # temporary folder.
@@ -34,7 +43,7 @@ ok() { if [ "$1" = 0 ]; then echo "PASS: $suite: $2"; else echo "FAIL: $suite: $
 # domain is added); "-" in a field: a plain default; BODY is gtube (rspamd
 # rejects it), addheader (rspamd adds X-Spam: Yes) or clean.  \xNN escapes
 # give non-ASCII bytes; a case with non-ASCII in the envelope is sent with
-# SMTPUTF8; FOLD folds a header line.  Every spam case is alice's: she alone
+# SMTPUTF8; FOLD folds a header line; LONG is 300 letters.  Every spam case is alice's: she alone
 # must be locked; bob's and carol's are clean (carol's forge a spam verdict).
 cat > "$work/cases" <<'CASES'
 forged-sender   | alice | -    | "x (default: F (no action): [0.00/15.00] [NONE])"@evil.example | - | - | - | - | gtube
