@@ -409,7 +409,40 @@ ucl_str(const char *a, const char *b)
 	putchar('"');
 }
 
-/* cmd_rspamd_config - rspamd's dkim_signing settings for the selectors */
+/*
+ * rspamd_logging - rspamd's local.d/logging.inc: a log_format with what
+ * rspamd decides first (queue ID, verdict, the symbols without their
+ * options) and what the client sets (Message-ID, login, sender, recipients)
+ * after it, which the parser reads strictly ("rg1 ..."; collector/pfline.c)
+ */
+static void
+rspamd_logging(void)
+{
+	printf("# /etc/rspamd/local.d/logging.inc (relayguard rspamd-config "
+	    "--logging)\n"
+	    "# rspamd's verdict line in the form relayguard reads without "
+	    "doubt: the\n"
+	    "# queue ID, the verdict and the symbol names (without the options, "
+	    "which\n"
+	    "# carry message text) first; the Message-ID, login, sender and "
+	    "recipients,\n"
+	    "# which the client chooses, only after them. With rspamd's "
+	    "default format a\n"
+	    "# client can write a second verdict into its sender: relayguard "
+	    "then counts\n"
+	    "# the line as ambiguous (no verdict) and relies on what Postfix "
+	    "logged.\n"
+	    "log_format =<<EOD\n"
+	    "rg1$if_qid{ qid: <$>,} (default: $is_spam ($action): [$scores] "
+	    "[$symbols_scores]), len: $len, time: $time_real, dns req: "
+	    "$dns_req, digest: <$digest>$if_forced_action{, forced: $}"
+	    "$if_settings_id{, settings_id: $}$if_ip{, ip: $}$if_user{, "
+	    "user: $}, id: <$mid>$if_smtp_from{, from: <$>}"
+	    "$if_smtp_rcpts{, rcpts: <$>}$if_mime_rcpts{, mime_rcpts: <$>}\n"
+	    "EOD\n");
+}
+
+/* cmd_rspamd_config - rspamd's dkim_signing settings, or its log format */
 int
 cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 {
@@ -418,13 +451,25 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
 		printf("usage: relayguard [-c CONFIG] rspamd-config "
-		    "[--quarantine]\n\nPrints "
+		    "[--logging | --quarantine]\n\nPrints "
 		    "rspamd's local.d/dkim_signing.conf for the DKIM selectors "
 		    "of the\n[domain NAME] sections; `analyze` keeps the "
-		    "selector map they name up to date.\n--quarantine: "
+		    "selector map they name up to date.\nWith --logging: "
+		    "rspamd's local.d/logging.inc, a log format whose verdict\n"
+		    "relayguard reads without doubt (the client's fields come "
+		    "after it).\n--quarantine: "
 		    "rspamd.local.lua, which holds the spam of the users\n"
 		    "with quarantine = yes in Postfix's hold queue.\n");
 		return EX_OK_;
+	}
+	if (argc > 1 && strcmp(argv[1], "--logging") == 0 && argc == 2) {
+		rspamd_logging();
+		return EX_OK_;
+	}
+	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--quarantine") != 0)) {
+		log_warnx("rspamd-config: unknown argument '%s' (try --help)",
+		    argv[1]);
+		return EX_USAGE_;
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;

@@ -583,14 +583,18 @@ rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to)
 	return rc;
 }
 
-/* verdict_offer - keep the most trusted verdict; fill gaps from equals */
+/*
+ * verdict_offer - keep the most trusted verdict; fill gaps from equals. A
+ * verdict the parser could not read without doubt (spam < 0) is no
+ * verdict: it must not outrank what Postfix logged (a milter reject).
+ */
 static void
 verdict_offer(rg_record *r, enum verdict_source src, int spam, rg_slice score,
     rg_slice required, rg_slice action, rg_slice symbols)
 {
 	rg_verdict *v = &r->verdict;
 
-	if (src < v->source)
+	if (src < v->source || spam < 0)
 		return;
 	if (src > v->source) {
 		free(v->score);

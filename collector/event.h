@@ -73,7 +73,17 @@ typedef struct rg_event {
 	/* content-filter verdicts */
 	int spam;			/* 1 spam, 0 not, -1 unknown */
 	rg_slice score, required, symbols, filter_action;
+	/*
+	 * What attacker text made impossible to read without doubt: a
+	 * verdict line with several differing verdicts (or queue IDs) in it
+	 * gives no verdict (spam -1); a tail with several possible envelopes
+	 * gives no sender or recipient. Counted in --stats.
+	 */
+	int ambiguous;			/* EV_AMB_* bits */
 } rg_event;
+
+#define EV_AMB_VERDICT	1
+#define EV_AMB_ENVELOPE	2
 
 const char *ev_kind_name(enum ev_kind k);
 const char *ev_prog_name(enum ev_prog p);

@@ -43,6 +43,10 @@ prs_line(rg_parser *p, const logline *ll)
 	sb_reset(&p->scratch);
 	pf_parse(ll, prog, &ev, &p->scratch);
 	p->st.kinds[prog][ev.kind]++;
+	if (ev.ambiguous & EV_AMB_VERDICT)
+		p->st.verdict_ambiguous++;
+	if (ev.ambiguous & EV_AMB_ENVELOPE)
+		p->st.envelope_ambiguous++;
 	if (ev.kind > EV_WARNING)
 		asm_event(p->as, ll, &ev);
 }
@@ -116,6 +120,13 @@ prs_print_stats(const rg_parser *p, FILE *out)
 				known += st->kinds[i][k];
 		}
 	}
+	/* attacker text that made a line impossible to read without doubt */
+	fprintf(out, "  verdict_ambiguous %llu  (verdict lines with differing "
+	    "verdicts or queue IDs in them: no verdict)\n",
+	    (unsigned long long)st->verdict_ambiguous);
+	fprintf(out, "  envelope_ambiguous %llu  (lines with several possible "
+	    "envelopes: no sender or recipient taken)\n",
+	    (unsigned long long)st->envelope_ambiguous);
 	fprintf(out, "mail lines recognised %llu, not recognised %llu\n",
 	    (unsigned long long)known, (unsigned long long)unknown);
 	fprintf(out, "open messages %zu, open sessions %zu\n",

@@ -22,6 +22,8 @@ typedef struct prs_stats {
 	uint64_t other;		/* other programs' lines, skipped */
 	uint64_t truncated;	/* cut at the maximum line length */
 	uint64_t kinds[PROG__COUNT][EV__COUNT];
+	uint64_t verdict_ambiguous;	/* verdict lines read as no verdict */
+	uint64_t envelope_ambiguous;	/* tails whose envelope was not taken */
 } prs_stats;
 
 typedef struct rg_parser rg_parser;

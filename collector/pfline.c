@@ -50,6 +50,13 @@ eq(const char *p, size_t n, const char *lit, size_t litlen)
 	return n == litlen && memcmp(p, lit, n) == 0;
 }
 
+/* sl_same - two slices hold the same text */
+static int
+sl_same(rg_slice a, rg_slice b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
 /* pf_classify - which mail program (if any) logged the line */
 enum ev_prog
 pf_classify(const logline *ll)
@@ -312,58 +319,180 @@ kv_after(const char *p, const char *end, const char *key, size_t keylen,
 	return 1;
 }
 
+/* the envelope of one candidate tail */
+typedef struct env_tail {
+	rg_slice sender, rcpt, text, sasl_method, sasl_user;
+} env_tail;
+
+/*
+ * tail_at - "; from=<s> to=<r> proto=P helo=<h>" at cand: 2 when it reaches
+ * the end of the message or what Postfix itself writes after it (": text"
+ * where text says so: header_checks lines; Postfix 3.10's " sasl_..."), 1
+ * when something else follows (a log shipper's field), 0 if it is no tail.
+ */
+static int
+tail_at(const char *cand, const char *end, int text, env_tail *t)
+{
+	const char *q, *e;
+
+	memset(t, 0, sizeof(*t));
+	if (starts(cand, end, LIT("; from=<"))) {
+		q = addr_field(cand + 7, end, &t->sender);
+		if (q == NULL)
+			return 0;
+		if (q == end)		/* no recipient yet */
+			return 2;
+		if (!starts(q, end, LIT(" to=<")))
+			return 0;
+		q += 1;
+	} else if (starts(cand, end, LIT("; to=<"))) {
+		q = cand + 2;	/* VRFY and ETRN: no sender */
+	} else {
+		return 0;
+	}
+	if ((q = addr_field(q + 3, end, &t->rcpt)) == NULL)
+		return 0;
+	/* " proto=X helo=<h>" and an optional ": text" or " sasl..." */
+	if (starts(q, end, LIT(" proto="))) {
+		q = find(q, end, LIT(" helo=<"));
+		if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
+			return 0;
+		q = e + 1;
+	}
+	if (text && starts(q, end, LIT(": ")))
+		set(&t->text, q + 2, end);
+	else if (q != end && !starts(q, end, LIT(" sasl_"))
+	    && !starts(q, end, LIT(", sasl_")))
+		return 1;
+	/* Postfix 3.10+ adds the login to NOQUEUE lines */
+	kv_after(q, end, LIT("sasl_method="), &t->sasl_method);
+	kv_after(q, end, LIT("sasl_username="), &t->sasl_user);
+	return 2;
+}
+
+/*
+ * kv_unique - like kv_after, for a line that also carries client text: every
+ * occurrence of key must give the same value. 1 with it in *s, 0 if there
+ * is none, -1 if they differ (*s unset).
+ */
+static int
+kv_unique(const char *p, const char *end, const char *key, size_t keylen,
+    const char *stop, size_t stoplen, rg_slice *s)
+{
+	const char *k = p, *e;
+	rg_slice one;
+	int n = 0;
+
+	s->p = NULL, s->n = 0;
+	while ((k = find(k, end, key, keylen)) != NULL) {
+		k += keylen;
+		e = find(k, end, stop, stoplen);
+		set(&one, k, e ? e : end);
+		if (n++ > 0 && !sl_same(one, *s)) {
+			s->p = NULL, s->n = 0;
+			return -1;
+		}
+		*s = one;
+	}
+	return n > 0;
+}
+
+/* tail_same - two candidate tails name the same envelope */
+static int
+tail_same(const env_tail *a, const env_tail *b)
+{
+	return sl_same(a->sender, b->sender) && sl_same(a->rcpt, b->rcpt)
+	    && SL_SET(a->sender) == SL_SET(b->sender);
+}
+
 /*
  * envelope_tail - "; from=<s> to=<r> proto=P helo=<h>" ending the message
- * (optionally followed by ": text"), found from the right. Sets sender,
- * rcpt (and text); returns where the tail begins, NULL if there is none.
+ * (followed by ": text" where text says so). The text before it (a header
+ * value, a reply quoting an address) and the addresses in it (a quoted
+ * local part keeps its quotes) are the client's and may hold text that
+ * looks like a tail: every candidate is tried. The envelope is taken from
+ * the only candidate, or else from the candidates that end the line as
+ * Postfix ends it, when they all name the same one (Postfix's own tail
+ * always does; one in a quoted sender is followed by the rest of the tail);
+ * otherwise the line is marked EV_AMB_ENVELOPE and gives none. The
+ * rightmost of those candidates says where the tail begins, so a header
+ * value before it can only get longer, never pass for a shorter one.
+ * Returns where the tail begins, NULL if there is none.
  */
-static const char *
-envelope_tail(const char *p, const char *end, rg_event *ev)
+/* in_slice - position q lies inside slice s */
+static int
+in_slice(const char *q, rg_slice s)
 {
-	const char *cand = end, *q, *e;
+	return s.p != NULL && q >= s.p && q < s.p + s.n;
+}
+
+#define TAIL_MAX 8	/* more candidates than this: doubt */
+
+static const char *
+envelope_tail(const char *p, const char *end, int text, rg_event *ev)
+{
+	const char *cand = end, *found = NULL, *sfound = NULL;
+	const char *lpos[TAIL_MAX], *spos[TAIL_MAX];
+	env_tail t, last, lax[TAIL_MAX], strict[TAIL_MAX];
+	int nlax = 0, nonly = 0, nstrict = 0, differ = 0, r, i, j;
 
 	while ((cand = rfind(p, cand, LIT("; "))) != NULL) {
-		rg_slice from = { 0 }, to = { 0 };
-
-		if (starts(cand, end, LIT("; from=<"))) {
-			q = addr_field(cand + 7, end, &from);
-			if (q == NULL)
-				goto next;
-			if (q == end) {		/* no recipient yet */
-				ev->sender = from;
-				return cand;
+		if ((r = tail_at(cand, end, text, &t)) > 0) {
+			if (nlax++ == 0) {
+				found = cand;
+				last = t;
 			}
-			if (!starts(q, end, LIT(" to=<")))
-				goto next;
-			q += 1;
-		} else if (starts(cand, end, LIT("; to=<"))) {
-			q = cand + 2;	/* VRFY and ETRN: no sender */
-		} else {
-			goto next;
+			if (r == 1 && nonly < TAIL_MAX) {
+				lpos[nonly] = cand;
+				lax[nonly] = t;
+			} else if (r == 2 && nstrict < TAIL_MAX) {
+				if (nstrict == 0)
+					sfound = cand;
+				else if (!tail_same(&t, &strict[0]))
+					differ = 1;
+				spos[nstrict] = cand;
+				strict[nstrict] = t;
+			}
+			if (r == 1)
+				nonly++;
+			else
+				nstrict++;
 		}
-		q = addr_field(q + 3, end, &to);
-		if (q == NULL)
-			goto next;
-		/* " proto=X helo=<h>" and an optional ": text" or ", sasl..." */
-		if (starts(q, end, LIT(" proto="))) {
-			q = find(q, end, LIT(" helo=<"));
-			if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
-				goto next;
-			q = e + 1;
-		}
-		ev->sender = from;
-		ev->rcpt = to;
-		if (starts(q, end, LIT(": ")))
-			set(&ev->text, q + 2, end);
-		/* Postfix 3.10+ adds the login to NOQUEUE lines */
-		kv_after(q, end, LIT("sasl_method="), &ev->sasl_method);
-		kv_after(q, end, LIT("sasl_username="), &ev->sasl_user);
-		return cand;
-next:
 		if (cand == p)
 			break;
 	}
-	return NULL;
+	if (found == NULL)
+		return NULL;
+	/*
+	 * Several candidates: those that end the line as Postfix does must
+	 * agree. When a log shipper added a field after the real tail, that
+	 * tail does not end the line: so no such candidate may lie inside
+	 * another candidate's addresses, nor another inside its text.
+	 */
+	if (nlax > 1 && (nstrict == 0 || nstrict > TAIL_MAX
+	    || nonly > TAIL_MAX))
+		differ = 1;
+	for (i = 0; nlax > 1 && !differ && i < nstrict; i++)
+		for (j = 0; j < nonly; j++)
+			if (in_slice(spos[i], lax[j].sender)
+			    || in_slice(spos[i], lax[j].rcpt)
+			    || in_slice(lpos[j], strict[i].text))
+				differ = 1;
+	if (differ) {
+		ev->ambiguous |= EV_AMB_ENVELOPE;
+		ev->text = last.text;
+		return found;
+	}
+	if (nlax > 1) {
+		found = sfound;
+		last = strict[0];
+	}
+	ev->sender = last.sender;
+	ev->rcpt = last.rcpt;
+	ev->sasl_method = last.sasl_method;
+	ev->sasl_user = last.sasl_user;
+	ev->text = last.text;
+	return found;
 }
 
 /*
@@ -410,7 +539,7 @@ smtpd_action(const char *p, const char *end, rg_event *ev)
 	if ((q = client_at(sp + 6, end, ev)) == NULL || !starts(q, end, LIT(": ")))
 		return 0;
 	q += 2;
-	tail = envelope_tail(q, end, ev);
+	tail = envelope_tail(q, end, 0, ev);
 	reply(q, tail ? tail : end, ev);
 	return 1;
 }
@@ -567,7 +696,7 @@ header_line(const char *p, const char *end, rg_event *ev)
 		p += 5, ev->hdr_is_body = 1;
 	else
 		return 0;
-	if ((tail = envelope_tail(p, end, ev)) == NULL)
+	if ((tail = envelope_tail(p, end, 1, ev)) == NULL)
 		return 0;
 	/* " from host[ip]" or " from local" just before the tail */
 	from = rfind(p, tail, LIT(" from "));
@@ -858,70 +987,219 @@ bracket_end(const char *p, const char *end)
 	return NULL;
 }
 
-/* parse_rspamd - "rspamd_task_write_log: id: <m>, qid: <Q>, ... (default: T (reject): [15.00/15.00] [SYMS]), ..." */
+/* qid_char - a character of a Postfix queue ID (short or long) */
+static int
+qid_char(char c)
+{
+	return DIG(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* one verdict as rspamd writes it: "T (reject): [15.00/15.00] [" */
+typedef struct rs_verdict {
+	char letter;			/* T, F or S (skipped) */
+	rg_slice action, score, required;
+	const char *sym;		/* just after the symbol list's '[' */
+} rs_verdict;
+
+/*
+ * rs_verdict_at - the fixed part of a verdict at p (just after
+ * "(default: "), read strictly: only rspamd writes this part, so
+ * anything else is not (or not only) rspamd's. 0 if it is not one.
+ */
+static int
+rs_verdict_at(const char *p, const char *end, rs_verdict *v)
+{
+	const char *q, *n;
+
+	if (end - p < 4 || (p[0] != 'T' && p[0] != 'F' && p[0] != 'S')
+	    || p[1] != ' ' || p[2] != '(')
+		return 0;
+	v->letter = p[0];
+	for (q = p + 3; q < end && ((*q >= 'a' && *q <= 'z') || *q == ' '
+	    || *q == '_' || *q == '-'); q++)
+		;
+	if (q == p + 3 || !starts(q, end, LIT("): [")))
+		return 0;
+	set(&v->action, p + 3, q);
+	for (n = q += 4; q < end && (DIG(*q) || *q == '.' || *q == '-'); q++)
+		;
+	if (q == n || q >= end || *q != '/')
+		return 0;
+	set(&v->score, n, q);
+	for (n = ++q; q < end && (DIG(*q) || *q == '.' || *q == '-'); q++)
+		;
+	if (q == n || !starts(q, end, LIT("] [")))
+		return 0;
+	set(&v->required, n, q);
+	v->sym = q + 3;
+	return 1;
+}
+
+/* rs_take - give the event a verdict that was read without doubt */
+static void
+rs_take(rg_event *ev, const rs_verdict *v)
+{
+	/*
+	 * The letter before the action is not the verdict: T says "not a
+	 * ham action" (greylist included), S that the scan was skipped
+	 * (GTUBE forces its action). The action says it.
+	 */
+	ev->filter_action = v->action;
+	ev->spam = eq(v->action.p, v->action.n, LIT("reject"))
+	    || eq(v->action.p, v->action.n, LIT("add header"))
+	    || eq(v->action.p, v->action.n, LIT("rewrite subject"));
+	ev->score = v->score;
+	ev->required = v->required;
+}
+
+/* rs_doubt - a verdict line that cannot be read without doubt */
+static void
+rs_doubt(rg_event *ev)
+{
+	ev->kind = EV_RSPAMD;
+	ev->spam = -1;
+	ev->ambiguous |= EV_AMB_VERDICT;
+}
+
+/*
+ * rs_strict - relayguard's own log_format (rspamd-config --logging): "rg1
+ * qid: <Q>, (default: T (reject): [15.00/15.00] [A(1.00),B(2.00)]), ...".
+ * Everything up to the end of the symbols is rspamd's own text (the
+ * symbols without their options); what a client can set comes after it
+ * and is never read.
+ */
+static void
+rs_strict(const char *p, const char *end, rg_event *ev, strbuf *scratch)
+{
+	const char *q = p, *e;
+	rs_verdict v;
+
+	while (q < end && qid_char(*q))
+		q++;
+	if (q == p || !starts(q, end, LIT(">, (default: "))
+	    || !rs_verdict_at(q + 13, end, &v)) {
+		rs_doubt(ev);
+		return;
+	}
+	set(&ev->qid, p, q);
+	for (e = v.sym; e < end && (qid_char(*e) || *e == '_' || *e == '('
+	    || *e == ')' || *e == ',' || *e == '.' || *e == '-'); e++)
+		;
+	if (!starts(e, end, LIT("])")) || (e + 2 < end && e[2] != ',')) {
+		rs_doubt(ev);
+		return;
+	}
+	rs_take(ev, &v);
+	symbol_names(v.sym, e, scratch, &ev->symbols);
+	ev->kind = EV_RSPAMD;
+}
+
+/*
+ * rs_qid - the queue ID of rspamd's default line: every "qid: <" in it must
+ * name the same one (the Message-ID before it and the sender, recipients
+ * and symbol options after it are the client's). 0 without one, -1 if
+ * they differ.
+ */
+static int
+rs_qid(const char *p, const char *end, rg_slice *qid)
+{
+	const char *r = p, *e;
+	rg_slice one;
+	int n = 0;
+
+	while ((r = find(r, end, LIT("qid: <"))) != NULL) {
+		r += 6;
+		for (e = r; e < end && qid_char(*e); e++)
+			;
+		if (e == r || e >= end || *e != '>')
+			return -1;
+		set(&one, r, e);
+		if (n++ > 0 && !sl_same(one, *qid))
+			return -1;
+		*qid = one;
+	}
+	return n > 0;
+}
+
+/*
+ * parse_rspamd - "rspamd_task_write_log: id: <m>, qid: <Q>, ip: I, user: U,
+ * from: <s>, (default: T (reject): [15.00/15.00] [SYMS]), len: ..., digest:
+ * <d>, rcpts: <r>, ..." (rspamd's default log_format) or relayguard's
+ * own format ("rg1 qid: <Q>, (default: ...", read strictly).
+ *
+ * In the default format the Message-ID, the login and the envelope sender
+ * come before the verdict, the symbol options (message text) inside it and
+ * the recipients after it, all as the client wrote them (a quoted local
+ * part loses its quotes): each can hold text that looks like a verdict.
+ * The real verdict is always there, so every "(default: " of the line must
+ * be a verdict and all must say the same; otherwise the line gives no
+ * verdict (spam -1, never "not spam") and is counted as ambiguous.
+ */
 static void
 parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 {
 	const char *q = find(p, end, LIT("rspamd_task_write_log: ")), *r, *e;
+	rs_verdict v, first;
+	int n = 0, doubt = 0, rc;
 
+	memset(&first, 0, sizeof(first));
 	if (q == NULL) {
 		ev->kind = EV_IGNORED;
 		return;
 	}
 	q += 23;
-	if ((r = find(q, end, LIT("qid: <"))) == NULL
-	    || (e = memchr(r + 6, '>', (size_t)(end - r - 6))) == NULL) {
+	if (starts(q, end, LIT("rg1 qid: <"))) {
+		rs_strict(q + 10, end, ev, scratch);
+		return;
+	}
+	if ((rc = rs_qid(q, end, &ev->qid)) == 0) {
 		ev->kind = EV_IGNORED;	/* not scanned for Postfix */
 		return;
 	}
-	set(&ev->qid, r + 6, e);
-	if ((r = find(q, end, LIT("id: <"))) != NULL
-	    && (e = addr_end(r + 5, end)) != NULL)
-		set(&ev->msgid, r + 4, e + 1);
-	/* "(NAME: T (action): [score/required] [symbols])" */
-	if ((r = find(q, end, LIT("): ["))) == NULL)
+	if (rc < 0) {
+		ev->qid.p = NULL, ev->qid.n = 0;
+		rs_doubt(ev);
 		return;
-	{
-		const char *open = r, *ae = r, *sl, *se;
-
-		while (open > q && *open != '(')
-			open--;
-		if (open <= q + 3 || open[-1] != ' ')
-			return;
-		/*
-		 * The letter before the action is not the verdict: T says
-		 * "not a ham action" (greylist included), S that the scan was
-		 * skipped (GTUBE forces its action). The action says it.
-		 */
-		set(&ev->filter_action, open + 1, ae);
-		ev->spam = eq(ev->filter_action.p, ev->filter_action.n,
-		    LIT("reject")) || eq(ev->filter_action.p,
-		    ev->filter_action.n, LIT("add header"))
-		    || eq(ev->filter_action.p, ev->filter_action.n,
-		    LIT("rewrite subject"));
-		sl = r + 4;
-		se = memchr(sl, ']', (size_t)(end - sl));
-		if (se == NULL)
-			return;
-		r = memchr(sl, '/', (size_t)(se - sl));
-		if (r != NULL) {
-			set(&ev->score, sl, r);
-			set(&ev->required, r + 1, se);
-		} else {
-			set(&ev->score, sl, se);
-		}
-		if (starts(se, end, LIT("] ["))
-		    && (e = bracket_end(se + 3, end)) != NULL)
-			symbol_names(se + 3, e, scratch, &ev->symbols);
 	}
+	if (starts(q, end, LIT("id: <")) && (e = addr_end(q + 5, end)) != NULL)
+		set(&ev->msgid, q + 4, e + 1);
+	for (r = q; (r = find(r, end, LIT("(default: "))) != NULL; n++) {
+		r += 10;
+		if (!rs_verdict_at(r, end, &v))
+			doubt = 1;
+		else if (n == 0)
+			first = v;
+		else if (v.letter != first.letter || !sl_same(v.action,
+		    first.action) || !sl_same(v.score, first.score)
+		    || !sl_same(v.required, first.required))
+			doubt = 1;
+	}
+	if (n == 0)
+		return;
+	if (doubt) {
+		rs_doubt(ev);
+		return;
+	}
+	rs_take(ev, &first);
+	/* the symbols only from a line with one verdict in it */
+	if (n == 1 && (e = bracket_end(first.sym, end)) != NULL)
+		symbol_names(first.sym, e, scratch, &ev->symbols);
 	ev->kind = EV_RSPAMD;
 }
 
-/* parse_amavis - "(pid-n) Passed CLEAN {...}, ... Queue-ID: Q, Message-ID: <m>, mail_id: x, Hits: 1.2, size: n, queued_as: Q2, ..." */
+/*
+ * parse_amavis - "(pid-n) Passed CLEAN {...}, [ip]:port [ip] <s> -> <r>,
+ * Queue-ID: Q, Message-ID: <m>, mail_id: x, Hits: 1.2, size: n, queued_as:
+ * Q2, ..." The category comes first, before any client text; the sender
+ * and recipients before the Queue-ID and the Message-ID (and Subject and
+ * From, at higher log levels) after it are the client's, so each key read
+ * must give one value: differing Queue-IDs give no verdict, differing
+ * queued_as no link.
+ */
 static void
 parse_amavis(const char *p, const char *end, rg_event *ev)
 {
-	const char *q = p, *w, *we;
+	const char *q = p, *w, *we, *c;
 
 	ev->kind = EV_IGNORED;
 	if (q < end && *q == '(') {
@@ -940,18 +1218,32 @@ parse_amavis(const char *p, const char *end, rg_event *ev)
 	    && !eq(w, (size_t)(we - w), LIT("Not-Delivered")))
 		return;
 	set(&ev->filter_action, w, we);
-	if (!kv_after(we, end, LIT("Queue-ID: "), &ev->qid))
+	switch (kv_unique(we, end, LIT("Queue-ID: "), LIT(", "), &ev->qid)) {
+	case 0:
 		return;
+	case -1:
+		ev->kind = EV_AMAVIS;	/* no queue ID: it goes nowhere */
+		ev->ambiguous |= EV_AMB_VERDICT;
+		return;
+	}
+	for (c = ev->qid.p; c < ev->qid.p + ev->qid.n; c++)
+		if (!qid_char(*c)) {
+			ev->qid.p = NULL, ev->qid.n = 0;
+			ev->kind = EV_AMAVIS;
+			ev->ambiguous |= EV_AMB_VERDICT;
+			return;
+		}
 	/* the category: CLEAN, SPAM, SPAMMY, INFECTED (name), BANNED, ... */
 	w = we + 1;
 	for (we = w; we < end && *we != ' ' && *we != ','; we++)
 		;
 	ev->spam = starts(w, we, LIT("SPAM"));
 	set(&ev->symbols, w, we);
-	kv_after(w, end, LIT("Hits: "), &ev->score);
+	kv_unique(w, end, LIT("Hits: "), LIT(", "), &ev->score);
 	if (ev->score.n == 1 && ev->score.p[0] == '-')
 		ev->score.p = NULL, ev->score.n = 0;
-	kv_after(w, end, LIT("queued_as: "), &ev->qid2);
+	if (kv_unique(w, end, LIT("queued_as: "), LIT(", "), &ev->qid2) < 0)
+		ev->ambiguous |= EV_AMB_VERDICT;
 	if (ev->qid2.p != NULL) {
 		/* several re-injections: "Q2/Q3"; the first one */
 		const char *s = memchr(ev->qid2.p, '/', ev->qid2.n);
@@ -964,16 +1256,25 @@ parse_amavis(const char *p, const char *end, rg_event *ev)
 	ev->kind = EV_AMAVIS;
 }
 
-/* parse_spamd - "spamd: result: Y 15 - GTUBE,... scantime=..,mid=<m>,..." */
+/*
+ * parse_spamd - "spamd: result: Y 15 - GTUBE,... scantime=..,user=u,..,
+ * required_score=5.0,..,mid=<m>,..." The flag, score and rule names come
+ * first; the user (which a setup may take from a recipient) and the
+ * Message-ID are the client's: every mid= and required_score= must give one
+ * value, or the result matches no message (counted as ambiguous).
+ */
 static void
 parse_spamd(const char *p, const char *end, rg_event *ev)
 {
 	const char *q = find(p, end, LIT("result: ")), *s, *e;
+	rg_slice mid;
 
 	ev->kind = EV_IGNORED;
 	if (q == NULL || end - q < 12)
 		return;
 	q += 8;
+	if ((*q != 'Y' && *q != '.') || q[1] != ' ')
+		return;
 	ev->spam = *q == 'Y';
 	q += 2;
 	for (s = q; s < end && *s != ' '; s++)
@@ -985,16 +1286,21 @@ parse_spamd(const char *p, const char *end, rg_event *ev)
 	for (s = q; s < end && *s != ' '; s++)
 		;
 	set(&ev->symbols, q, s);
-	if ((q = find(s, end, LIT("mid=<"))) == NULL
-	    || (e = addr_end(q + 5, end)) == NULL)
-		return;
-	set(&ev->msgid, q + 4, e + 1);
-	if ((q = find(s, end, LIT("required_score="))) != NULL) {
-		q += 15;
-		for (e = q; e < end && *e != ','; e++)
-			;
-		set(&ev->required, q, e);
+	for (q = s; (q = find(q, end, LIT("mid=<"))) != NULL; q = e) {
+		if ((e = addr_end(q + 5, end)) == NULL)
+			return;
+		set(&mid, q + 4, e + 1);
+		if (ev->msgid.p != NULL && !sl_same(mid, ev->msgid)) {
+			ev->ambiguous |= EV_AMB_VERDICT;
+			ev->msgid.p = NULL, ev->msgid.n = 0;
+			ev->spam = -1;
+			return;
+		}
+		ev->msgid = mid;
 	}
+	if (ev->msgid.p == NULL)
+		return;
+	kv_unique(s, end, LIT("required_score="), LIT(","), &ev->required);
 	ev->kind = EV_SPAMD;
 }
 

@@ -84,6 +84,9 @@ main(void)
 				snprintf(gotbuf, sizeof(gotbuf), "%s", ev_prog_name(prog));
 			} else if (strcmp(f, "spam") == 0) {
 				snprintf(gotbuf, sizeof(gotbuf), "%d", ev.spam);
+			} else if (strcmp(f, "ambiguous") == 0) {
+				snprintf(gotbuf, sizeof(gotbuf), "%d",
+				    ev.ambiguous);
 			} else if ((s = field(&ev, f)) != NULL) {
 				if (s->p == NULL)
 					snprintf(gotbuf, sizeof(gotbuf), "-");
