@@ -475,8 +475,10 @@ reload:
 			}
 			in_txn = 0;
 			/* --analyze: decide and write the maps after every batch */
+			/* never wait for the analyzer lock here: collecting
+			 * goes on, the next batch tries again */
 			if (analyze && c.batch_lines > 0 && follow)
-				cli_analyze_once(c.cfg, pol, c.st);
+				cli_analyze_once(c.cfg, pol, c.st, 0);
 			c.batch_lines = 0;
 		}
 		if (tty && now - last_prog > 250000) {
@@ -537,8 +539,9 @@ reload:
 		    "reopened");
 		goto reload;
 	}
-	if (analyze && once)
-		cli_analyze_once(c.cfg, pol, c.st);
+	if (analyze && once && cli_analyze_once(c.cfg, pol, c.st,
+	    c.cfg->analyze_lock_wait) != 0 && status == EX_OK_)
+		status = EX_TEMPFAIL_;
 	if (once) {
 		long long pruned = store_prune(c.st, rgt_now()
 		    - c.cfg->retention * 1000000LL, c.cfg->prune_batch);
