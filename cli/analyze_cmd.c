@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/mapowner.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
@@ -39,10 +40,11 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	}
 	log_phase("policy");
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
+		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;
 		log_warnx("%s", err);
 		rul_free(*pol);
 		cfg_free(*cfg);
-		return EX_UNAVAILABLE_;
+		return rc;
 	}
 	log_phase("database");
 	return EX_OK_;
@@ -101,6 +103,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "now", required_argument, NULL, 't' },
+		{ "adopt", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -109,12 +112,13 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	rg_store *st;
 	ana_result res;
 	long long now = rgt_now();
-	int ch, rc, dry = 0, lockfd;
+	int ch, rc, dry = 0, lockfd, adopt = 0;
 	char err[1024];
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': dry = 1; break;
+		case 'A': adopt = 1; break;
 		case 't': {
 			rg_usec t;
 
@@ -127,12 +131,15 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		}
 		case 'h':
 			printf("usage: relayguard [-c CONFIG] analyze [--dry-run] "
-			    "[--now TIME]\n\nApplies every user's lock and limit "
+			    "[--now TIME] [--adopt]\n\nApplies every user's lock and limit "
 			    "rules to the stored records at TIME\n(default: now), "
 			    "stores the decisions, and writes the Postfix maps "
 			    "(only\nthose whose content changed; postfix reload "
 			    "when a cidr or pcre map\nchanged). --dry-run "
-			    "prints the decisions and the maps, changes nothing.\n");
+			    "prints the decisions and the maps, changes nothing.\n"
+			    "--adopt: write the maps even though another database "
+			    "wrote them last\n(they then hold this database's "
+			    "locks only).\n");
 			return EX_OK_;
 		default:
 			return EX_USAGE_;
@@ -144,6 +151,13 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	    cfg->analyze_lock_wait)) == -1) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
+	}
+	if (!dry && ana_claim_maps(cfg, st, adopt, stdout, err,
+	    sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_DATAERR_;
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
@@ -179,6 +193,11 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 	if ((fd = cli_analyze_lock(cfg, wait)) < 0)
 		return -1;
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		close(fd);
+		return -1;
+	}
 	memset(&res, 0, sizeof(res));
 	if (ana_decide(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0
@@ -248,6 +267,12 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	if ((lockfd = cli_analyze_lock(cfg, cfg->analyze_lock_wait)) < 0) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
+	}
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s", action, err);
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_DATAERR_;
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;

@@ -16,6 +16,7 @@
 #define EX_UNAVAILABLE_ 69
 #define EX_SOFTWARE_ 70
 #define EX_IOERR_ 74
+#define EX_CANTCREAT_ 73
 #define EX_TEMPFAIL_ 75
 #define EX_CONFIG_ 78
 
@@ -29,6 +30,7 @@ rg_config *cli_load_config(const cli_ctx *cx, int *rc);
 int cmd_parse(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_collect(const cli_ctx *cx, int argc, char **argv);
+int cmd_init(const cli_ctx *cx, int argc, char **argv);
 int cmd_messages(const cli_ctx *cx, int argc, char **argv);
 int cmd_stats(const cli_ctx *cx, int argc, char **argv);
 int cmd_analyze(const cli_ctx *cx, int argc, char **argv);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../analyzer/mapowner.h"
 #include "../collector/parser.h"
 #include "../collector/source.h"
 #include "../collector/store.h"
@@ -397,7 +398,8 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		return EX_CONFIG_;
 	}
 	ensure_dir(c.cfg->database);
-	if ((c.st = store_open(c.cfg->database, 0, err, sizeof(err))) == NULL) {
+	if ((c.st = store_open(c.cfg->database, STORE_CREATE, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		cfg_free(c.cfg);
 		return EX_UNAVAILABLE_;
@@ -562,4 +564,53 @@ out:
 	cfg_free(c.cfg);
 	free(c.cur_zone);
 	return status;
+}
+
+/*
+ * cmd_init - create the database and the map directory (idempotent); the
+ * only command besides collect that creates a database
+ */
+int
+cmd_init(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	rg_store *st;
+	char err[1024], id[128];
+	int rc;
+
+	if (argc > 1) {
+		printf("usage: relayguard [-c CONFIG] init\n\nCreates [global] "
+		    "database (or brings its schema up to date) and\n"
+		    "map_directory, and marks the maps as this database's. "
+		    "Running it again\nchanges nothing. Every command but "
+		    "init and collect refuses a missing\ndatabase.\n");
+		return strcmp(argv[1], "--help") == 0 ? EX_OK_ : EX_USAGE_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	ensure_dir(cfg->database);
+	if ((st = store_open(cfg->database, STORE_CREATE, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("init: %s", err);
+		cfg_free(cfg);
+		return EX_UNAVAILABLE_;
+	}
+	if (mkdir(cfg->map_directory, 0755) != 0 && errno != EEXIST) {
+		log_warn("init: %s", cfg->map_directory);
+		store_close(st);
+		cfg_free(cfg);
+		return EX_CANTCREAT_;
+	}
+	rc = EX_OK_;
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("init: %s", err);
+		rc = EX_DATAERR_;
+	} else {
+		store_id(st, id, sizeof(id));
+		printf("database %s ready (id %s)\nmap directory %s ready\n",
+		    cfg->database, id, cfg->map_directory);
+	}
+	store_close(st);
+	cfg_free(cfg);
+	return rc;
 }

@@ -3,6 +3,7 @@
  * the prepared statements. Every SQLite error is translated into
  * store_error() with what was being done.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,18 +251,20 @@ fail(rg_store *st, const char *what)
 	return -1;
 }
 
-/* store_open - open (creating or migrating) the database */
+/* store_open - open (creating only with STORE_CREATE, migrating) */
 rg_store *
-store_open(const char *path, int readonly, char *err, size_t errsz)
+store_open(const char *path, int flags, char *err, size_t errsz)
 {
 	rg_store *st;
-	int i;
+	int i, e;
 
 	st = xcalloc(1, sizeof(*st));
-	st->db = db_open(path, readonly, migrations,
+	st->db = db_open(path, flags, migrations,
 	    (int)(sizeof(migrations) / sizeof(migrations[0])), err, errsz);
 	if (st->db == NULL) {
+		e = errno;
 		free(st);
+		errno = e;
 		return NULL;
 	}
 	for (i = 0; i < Q__COUNT; i++) {
@@ -276,6 +279,13 @@ store_open(const char *path, int readonly, char *err, size_t errsz)
 	sb_init(&st->json);
 	sb_init(&st->hdrs);
 	return st;
+}
+
+/* store_id - the database's id (meta 'database_id'), "" if none */
+void
+store_id(rg_store *st, char *buf, size_t sz)
+{
+	db_meta_text(st->db, "database_id", buf, sz);
 }
 
 /* store_db - the connection (for queries of the commands) */

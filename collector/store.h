@@ -24,7 +24,11 @@
 
 typedef struct rg_store rg_store;
 
-rg_store *store_open(const char *path, int readonly, char *err, size_t errsz);
+#define STORE_READONLY	1	/* DB_READONLY */
+#define STORE_CREATE	2	/* DB_CREATE: collect and init only */
+/* NULL and err on failure; errno ENOENT when the file does not exist */
+rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
+void store_id(rg_store *st, char *buf, size_t sz);
 sqlite3 *store_db(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
