@@ -44,6 +44,9 @@ int store_put_global(rg_store *st, const void *state, size_t len);
 int store_restore(rg_store *st, assembler *a);
 /* 0: found, 1: never seen, -1: error */
 int store_get_source(rg_store *st, const char *name, src_pos *pos);
+/* 1: the stored position is still expect (found: stored at all), 0: not */
+int store_same_source(rg_store *st, const char *name, int found,
+    const src_pos *expect);
 int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
 int store_log_loss(rg_store *st, const char *source, long long count,
