@@ -200,6 +200,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 		snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db)
 		    : sqlite3_errstr(rc));
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 10000);
@@ -216,12 +217,14 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: cannot read the database: %s",
 			    path, buf);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	if ((ours = is_ours(db)) < 0) {
 		snprintf(err, errsz, "%s: an SQLite database of another "
 		    "application; refusing to touch it", path);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	if (ours == 0 && !(flags & DB_CREATE) && !readonly) {
@@ -238,6 +241,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 		    "relayguard knows (%d); refusing to touch it", path, ver,
 		    migs[nmigs - 1].version);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	if (readonly) {
@@ -245,6 +249,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: empty database (run collect "
 			    "first)", path);
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 		return db;
@@ -259,6 +264,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 	    || db_exec(db, "PRAGMA temp_store = MEMORY", buf, sizeof(buf)) != 0) {
 		snprintf(err, errsz, "%s: %s", path, buf);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	for (i = 0; i < nmigs; i++) {
@@ -270,6 +276,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: migration to version %d: %s",
 			    path, migs[i].version, buf);
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 		snprintf(buf, sizeof(buf), "PRAGMA user_version = %d; "
@@ -281,6 +288,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: migration to version %d: %s",
 			    path, migs[i].version, buf);
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 	}
@@ -292,6 +300,7 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: storing the database id: %s",
 			    path, sqlite3_errmsg(db));
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 	}

@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,24 +79,44 @@ slurp_fd(int fd, strbuf *sb, size_t max)
 	}
 }
 
-/* wait_bounded - reap pid within deadline (ms, 0: none); 1 reaped, 0 not */
+/*
+ * wait_bounded - reap pid within deadline (ms, 0: none); 1 reaped, 0 not.
+ * A pidfd wakes us the moment the child ends; without one (an old kernel)
+ * we look every few milliseconds.
+ */
 static int
 wait_bounded(pid_t pid, long long deadline, int *status)
 {
-	long long nap = 1;
+	long long nap = 1, left;
+	int pfd = -1;
 	pid_t r;
 
+#ifdef SYS_pidfd_open
+	if (deadline)
+		pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
 	for (;;) {
 		r = waitpid(pid, status, deadline ? WNOHANG : 0);
-		if (r == pid)
+		if (r == pid || (r < 0 && errno != EINTR)) {
+			/* reaped, or not ours any more: nothing to wait for */
+			if (pfd >= 0)
+				close(pfd);
 			return 1;
-		if (r < 0 && errno != EINTR)
-			return 1;	/* not ours any more: nothing to wait for */
-		if (r == 0) {
+		}
+		if (r != 0)
+			continue;
+		if ((left = deadline - mono_ms()) <= 0) {
+			if (pfd >= 0)
+				close(pfd);
+			return 0;
+		}
+		if (pfd >= 0) {
+			struct pollfd pf = { pfd, POLLIN, 0 };
+
+			poll(&pf, 1, left > 1000000 ? 1000000 : (int)left);
+		} else {
 			struct timespec ts;
 
-			if (mono_ms() >= deadline)
-				return 0;
 			ts.tv_sec = 0;
 			ts.tv_nsec = nap * 1000000L;
 			nanosleep(&ts, NULL);
