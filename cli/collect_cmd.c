@@ -188,6 +188,27 @@ advance(collector *c, input *in)
 	return 0;
 }
 
+/* read_positions - every configured source's saved position */
+static int
+read_positions(collector *c)
+{
+	int i, r;
+
+	c->nin = c->cfg->nsources;
+	c->in = xcalloc((size_t)c->nin, sizeof(input));
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+
+		in->sc = &c->cfg->sources[i];
+		if ((r = store_get_source(c->st, in->sc->name, &in->stored)) < 0) {
+			log_warnx("%s", store_error(c->st));
+			return -1;
+		}
+		in->stored_found = r == 0;
+	}
+	return 0;
+}
+
 /* open_inputs - every configured source at its saved position */
 static int
 open_inputs(collector *c)
@@ -195,23 +216,13 @@ open_inputs(collector *c)
 	int i, failed = 0;
 	char err[2048];
 
-	c->nin = c->cfg->nsources;
-	c->in = xcalloc((size_t)c->nin, sizeof(input));
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
-		src_pos pos;
+		src_pos pos = in->stored;
 		long long year;
 
-		in->sc = &c->cfg->sources[i];
 		in->zone = *in->sc->timezone ? in->sc->timezone
 		    : c->cfg->timezone;
-		if ((in->stored_found = store_get_source(c->st, in->sc->name,
-		    &pos)) < 0) {
-			log_warnx("%s", store_error(c->st));
-			return -1;
-		}
-		in->stored_found = in->stored_found == 0;
-		in->stored = pos;
 		in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length,
 		    err, sizeof(err));
 		if (in->src == NULL) {
@@ -504,9 +515,24 @@ reload:
 	cb.session = on_session;
 	cb.arg = &c;
 	c.p = prs_new(&ao, &cb);
+	/* the open state and the positions from one snapshot: read apart, a
+	 * commit in between would pair one batch's state with the next
+	 * batch's positions */
+	if (store_read_begin(c.st) != 0) {
+		log_warnx("%s: %s", c.cfg->database, store_error(c.st));
+		status = EX_TEMPFAIL_;
+		goto out;
+	}
 	if (store_restore(c.st, prs_assembler(c.p)) != 0) {
 		log_warnx("%s: %s", c.cfg->database, store_error(c.st));
+		store_rollback(c.st);
 		status = EX_DATAERR_;
+		goto out;
+	}
+	rc = read_positions(&c);
+	store_rollback(c.st);	/* end the read snapshot */
+	if (rc != 0) {
+		status = EX_TEMPFAIL_;
 		goto out;
 	}
 	if (open_inputs(&c) != 0)

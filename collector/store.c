@@ -310,6 +310,13 @@ store_begin(rg_store *st)
 	return db_begin(st->db, st->err, sizeof(st->err));
 }
 
+/* store_read_begin - a read snapshot (BEGIN DEFERRED), ended by rollback */
+int
+store_read_begin(rg_store *st)
+{
+	return db_exec(st->db, "BEGIN DEFERRED", st->err, sizeof(st->err));
+}
+
 /* store_commit - end a batch */
 int
 store_commit(rg_store *st)

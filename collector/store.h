@@ -33,6 +33,8 @@ sqlite3 *store_db(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
 int store_commit(rg_store *st);
+/* a read snapshot of the restore and the positions; store_rollback ends it */
+int store_read_begin(rg_store *st);
 void store_rollback(rg_store *st);
 /* state == NULL: the record is final */
 int store_put_message(rg_store *st, const rg_record *r, const void *state,

@@ -151,13 +151,26 @@ opn=$(sqlite3 "$t/old.db" "SELECT count(*) FROM messages WHERE open = 1")
 # and exits 75, and the database holds exactly one run's rows
 sed -n "/<<'PY'\$/,/^PY\$/p" "$TOP/bench/parse.sh" | sed '1d;$d' > "$t/gen.py"
 python3 "$t/gen.py" "$S" "${RG_CONCURRENT_LINES:-60000}" "$t/big.log" 60 2026 > /dev/null 2>&1
-conf ref "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/ref.ini"
-cp "$t/big.log" "$t/ref.log"
+# prime NAME: a database that has read the first 1000 lines (the cron
+# case: the runs find an existing database), then the whole log to read
+prime() {
+    conf "$1" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$1.ini"
+    head -n 1000 "$t/big.log" > "$t/$1.log"
+    "$RG" -c "$t/$1.ini" collect --once --quiet
+    cp "$t/big.log" "$t/$1.log"
+}
+prime ref
 "$RG" -c "$t/ref.ini" collect --once --quiet
 counts() { sqlite3 "$t/$1.db" "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM sessions), (SELECT count(*) FROM recipients)"; }
-conf two2 "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/two2.ini"
-cp "$t/big.log" "$t/two2.log"
+# moved NAME OFFSET: wait (bounded) until a run committed a batch past OFFSET
+moved() { for _ in $(seq 1 1000); do [ "$(sqlite3 "$t/$1.db" "SELECT offset FROM sources" 2>/dev/null)" != "$2" ] && break; sleep 0.01; done; }
+prime two2
+o0=$(sqlite3 "$t/two2.db" "SELECT offset FROM sources")
+# the second starts while the first is writing (cron a minute later):
+# without a lock it read the open state of one batch and the positions of
+# the next, and stored thousands of messages twice
 "$RG" -c "$t/two2.ini" collect --once --quiet 2> "$t/c1.err" & c1=$!
+moved two2 "$o0"
 "$RG" -c "$t/two2.ini" collect --once --quiet 2> "$t/c2.err" & c2=$!
 wait $c1; r1=$?; wait $c2; r2=$?
 [ "$(counts two2)" = "$(counts ref)" ]; ok $? "two concurrent collect --once store one run's rows ($(counts two2 | tr '|' ' ') vs $(counts ref | tr '|' ' '))"
@@ -174,10 +187,10 @@ ok $? "collect --wait waits for the other collector, then goes on (exits $r1 $r2
 # the commit's own check: with the lock file removed under a running
 # collector (a second lock file, another inode), both run, and the one that
 # commits second finds the positions moved and refuses
-conf pos "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/pos.ini"
-cp "$t/big.log" "$t/pos.log"
+prime pos
+o0=$(sqlite3 "$t/pos.db" "SELECT offset FROM sources")
 "$RG" -c "$t/pos.ini" collect --once --quiet 2> "$t/p1.err" & c1=$!
-for _ in $(seq 1 200); do [ -e "$t/pos.db.lock" ] && break; sleep 0.05; done
+moved pos "$o0"
 rm -f "$t/pos.db.lock"
 "$RG" -c "$t/pos.ini" collect --once --quiet 2> "$t/p2.err" & c2=$!
 wait $c1; r1=$?; wait $c2; r2=$?
