@@ -1355,8 +1355,13 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 		if (ana_command(cfg, "postfix", status_args, NULL, &code, why,
 		    sizeof(why)) != 0) {
+			/* hung or missing: the new cidr/pcre maps are not live */
 			fprintf(log, "action=reload result=failed reason=\"%s\" "
 			    "postfix=%s\n", why, cfg->postfix_config_directory);
+			if (rc == 0) {
+				snprintf(err, errsz, "%s", why);
+				rc = -1;
+			}
 		} else if (code != 0) {
 			/* not running: it reads the new maps when it starts */
 			fprintf(log, "action=reload result=skipped reason=\"Postfix "
@@ -1368,6 +1373,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			fprintf(log, "action=reload postfix=%s\n",
 			    cfg->postfix_config_directory);
 		} else {
+			if (code < 0 && rc == 0) {	/* hung or missing */
+				snprintf(err, errsz, "%s", why);
+				rc = -1;
+			}
 			if (*why == '\0')
 				snprintf(why, sizeof(why), "exit status %d", code);
 			fprintf(log, "action=reload result=failed reason=\"%s\" "

@@ -14,9 +14,16 @@ RG=${RELAYGUARD:-$top/build/relayguard}
 command -v /usr/sbin/postmap > /dev/null || { echo "SKIP: $suite: no postmap"; exit 0; }
 t=$(mktemp -d /tmp/rg-guards.XXXXXX); chmod 755 "$t"
 pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$t"' EXIT
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; [ "${RG_KEEP:-0}" = 1 ] && echo "kept $t" >&2 || rm -rf "$t"' EXIT
 ok() { if [ "$1" = 0 ]; then echo "PASS: $suite: $2"; else echo "FAIL: $suite: $2${3:+: $3}"; fi; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# group_gone PGID: no process of the group is left (SIGKILL takes effect
+# asynchronously: give the kernel and init up to 5 s to reap them)
+group_gone() {
+    [ -n "$1" ] || return 1
+    for _ in $(seq 1 100); do pgrep -g "$1" > /dev/null || return 0; sleep 0.05; done
+    return 1
+}
 mkdir -p "$t/pf"; : > "$t/pf/main.cf"
 q() { /usr/sbin/postmap -c "$t/pf" -q "$1" "hash:$t/maps/sasl_access"; }
 
@@ -109,6 +116,19 @@ el=$(( $(now_ms) - t0 ))
 [ $rc = 75 ] && [ -s "$t/postmap.pgid" ] && grep -q "timed out" "$t/h2.out"
 ok $? "analyze with a hanging postmap exits 75 after ${el} ms" "$(head -c 300 "$t/h2.out")"
 ls "$t/maps" | grep -q '\.new' && ok 1 "no half map is left" "$(ls "$t/maps")" || ok 0 "no half map (.new) is left"
+
+# a `postfix status` that hangs (a changed cidr map wants a reload) is
+# killed the same way, and the run fails
+ln -sf /usr/sbin/postmap "$t/bin/postmap"; rm -f "$t/bin/postfix"
+printf '#!/bin/sh\necho $$ > "%s/postfix.pgid"\nsleep 300\n' "$t" > "$t/bin/postfix"
+chmod 755 "$t/bin/postfix"
+printf '[user "127.0.0.9"]\ntype = ip\n' >> "$t/a.ini"
+"$RG" -c "$t/a.ini" analyze > /dev/null 2>&1    # the postmap'ed maps as they are now
+t0=$(now_ms)
+"$RG" -c "$t/a.ini" lock user 127.0.0.9 --reason test > "$t/r.out" 2>&1; rc=$?
+el=$(( $(now_ms) - t0 ))
+[ $rc = 75 ] && grep -q "action=reload result=failed.*timed out" "$t/r.out" && [ -s "$t/postfix.pgid" ] && group_gone "$(cat "$t/postfix.pgid")"
+ok $? "a hanging postfix status is killed with its group, the run exits 75 after ${el} ms" "$(head -c 300 "$t/r.out")"
 
 # 7. the analyzer lock: a run that cannot get it within analyze_lock_wait
 # says so and exits 75
