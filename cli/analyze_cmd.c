@@ -84,8 +84,13 @@ cli_analyze_lock(const rg_config *cfg, long long wait)
 			return -1;
 		}
 		if (rgt_now() >= deadline) {
-			log_warnx("another analyzer holds %s: gave up after "
-			    "%llds (analyze_lock_wait)", path, wait);
+			if (wait > 0)
+				log_warnx("another analyzer holds %s: gave up "
+				    "after %llds (analyze_lock_wait)", path, wait);
+			else
+				log_warnx("another analyzer holds %s: not "
+				    "analyzing this batch (collecting goes on)",
+				    path);
 			close(fd);
 			return -1;
 		}

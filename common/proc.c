@@ -174,9 +174,6 @@ proc_run(const proc_req *req, proc_res *res)
 	} else {
 		rc = 0;
 	}
-	/* what the child left behind in its group goes with it */
-	if (rc == PROC_TIMEOUT)
-		kill(-pid, SIGKILL);
 	slurp_fd(outfd, res->out, req->outmax);
 	slurp_fd(errfd, res->err, req->errmax);
 end:
