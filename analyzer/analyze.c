@@ -4,6 +4,7 @@
  * --dry-run) and to the log stream as a key=value line.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <unistd.h>
 
 #include "../common/db.h"
+#include "../common/json.h"
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
@@ -1107,6 +1110,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
+	char postmap[1100];
 	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
 	const char **cidrs;
 	const rul_user **owners;
@@ -1274,6 +1278,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	wc.directory = cfg->map_directory;
 	wc.type = cfg->map_type;
 	wc.config_directory = cfg->postfix_config_directory;
+	snprintf(postmap, sizeof(postmap), "%s/postmap", cfg->command_directory);
+	wc.postmap = postmap;
+	wc.timeout_ms = cfg->command_timeout * 1000;
 	for (i = 0; i < 8; i++) {
 		int changed = 0;
 
@@ -1341,27 +1348,39 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	}
 	if (reload) {
 		/* cidr: and pcre: maps are read at process start */
-		char cmd[1200];
+		static const char *status_args[] = { "status", NULL };
+		static const char *reload_args[] = { "reload", NULL };
+		char why[512];
+		int code;
 
-		snprintf(cmd, sizeof(cmd), "postfix -c '%s' status >/dev/null "
-		    "2>&1", cfg->postfix_config_directory);
-		if (strchr(cfg->postfix_config_directory, '\'') != NULL) {
-			fprintf(log, "action=reload result=failed reason=\"a quote "
-			    "in postfix_config_directory\"\n");
-		} else if (system(cmd) != 0) {
+		if (ana_command(cfg, "postfix", status_args, NULL, &code, why,
+		    sizeof(why)) != 0) {
+			/* hung or missing: the new cidr/pcre maps are not live */
+			fprintf(log, "action=reload result=failed reason=\"%s\" "
+			    "postfix=%s\n", why, cfg->postfix_config_directory);
+			if (rc == 0) {
+				snprintf(err, errsz, "%s", why);
+				rc = -1;
+			}
+		} else if (code != 0) {
 			/* not running: it reads the new maps when it starts */
 			fprintf(log, "action=reload result=skipped reason=\"Postfix "
 			    "is not running\" postfix=%s\n",
 			    cfg->postfix_config_directory);
-		} else if (snprintf(cmd, sizeof(cmd), "postfix -c '%s' reload "
-		    ">/dev/null 2>&1", cfg->postfix_config_directory) > 0
-		    && system(cmd) == 0) {
+		} else if (ana_command(cfg, "postfix", reload_args, NULL, &code,
+		    why, sizeof(why)) == 0 && code == 0) {
 			res->reloaded = 1;
 			fprintf(log, "action=reload postfix=%s\n",
 			    cfg->postfix_config_directory);
 		} else {
-			fprintf(log, "action=reload result=failed postfix=%s\n",
-			    cfg->postfix_config_directory);
+			if (code < 0 && rc == 0) {	/* hung or missing */
+				snprintf(err, errsz, "%s", why);
+				rc = -1;
+			}
+			if (*why == '\0')
+				snprintf(why, sizeof(why), "exit status %d", code);
+			fprintf(log, "action=reload result=failed reason=\"%s\" "
+			    "postfix=%s\n", why, cfg->postfix_config_directory);
 		}
 	}
 out:
@@ -1628,31 +1647,81 @@ ana_write_file(const char *path, const char *content, int *changed,
 
 /* ---- maximum days to retry ---- */
 
-/* json_field - the value of "key": in one postqueue -j line (string or number) */
-static int
-json_field(const char *line, const char *key, char *out, size_t outsz)
+/*
+ * ana_command - run a Postfix command (postfix, postqueue, postsuper,
+ * postconf) of command_directory, bounded by command_timeout
+ */
+int
+ana_command(const rg_config *cfg, const char *prog, const char *const *args,
+    strbuf *out, int *code, char *why, size_t whysz)
 {
-	char pat[64];
-	const char *p, *e;
+	char path[1100], desc[256];
+	const char *argv[32];
+	proc_req rq;
+	proc_res rs;
+	strbuf eout;
+	int n = 0, rc;
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	if ((p = strstr(line, pat)) == NULL)
-		return 0;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	if (*p == '"') {
-		/* queue IDs, queue names and addresses: no escapes we need */
-		e = strchr(++p, '"');
-	} else {
-		for (e = p; *e && *e != ',' && *e != '}'; e++)
-			;
+	*code = -1;
+	why[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", cfg->command_directory, prog);
+	argv[n++] = path;
+	argv[n++] = "-c";
+	argv[n++] = cfg->postfix_config_directory;
+	while (*args != NULL && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	memset(&rq, 0, sizeof(rq));
+	rq.argv = (char *const *)argv;
+	rq.errmax = 2000;
+	rq.timeout_ms = cfg->command_timeout * 1000;
+	sb_init(&eout);
+	rs.out = out;
+	rs.err = &eout;
+	rc = proc_run(&rq, &rs);
+	if (rc != 0) {
+		proc_describe(rc, &rq, &rs, desc, sizeof(desc));
+		snprintf(why, whysz, "%s %s: %s", path, argv[3] ? argv[3] : "",
+		    desc);
+		sb_free(&eout);
+		return -1;
 	}
-	if (e == NULL || (size_t)(e - p) >= outsz)
-		return 0;
-	memcpy(out, p, (size_t)(e - p));
-	out[e - p] = '\0';
-	return 1;
+	if (WIFEXITED(rs.status))
+		*code = WEXITSTATUS(rs.status);
+	else
+		*code = 128 + (WIFSIGNALED(rs.status) ? WTERMSIG(rs.status) : 0);
+	if (*code != 0) {
+		size_t i;
+
+		for (i = 0; i < eout.len; i++)
+			if ((unsigned char)eout.s[i] < 0x20 || eout.s[i] == '"')
+				eout.s[i] = ' ';
+		proc_describe(rc, &rq, &rs, desc, sizeof(desc));
+		snprintf(why, whysz, "%s %s: %s%s%.300s", path,
+		    argv[3] ? argv[3] : "", desc, eout.len ? ": " : "",
+		    eout.len ? eout.s : "");
+	}
+	sb_free(&eout);
+	return 0;
+}
+
+/*
+ * queue_entry - one postqueue -j object: its queue ID, queue name, arrival
+ * time (seconds) and sender; 0, or -1 if it lacks one of them
+ */
+static int
+queue_entry(const json_value *o, const char **qid, const char **qname,
+    long long *arrival, const char **sender)
+{
+	double t;
+
+	if ((*qid = json_str(o, "queue_id")) == NULL
+	    || (*qname = json_str(o, "queue_name")) == NULL
+	    || (*sender = json_str(o, "sender")) == NULL
+	    || json_num(o, "arrival_time", &t) != 0 || t < 0 || t > 1e11)
+		return -1;
+	*arrival = (long long)t;
+	return 0;
 }
 
 /*
@@ -1664,45 +1733,63 @@ int
 ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     long long now, int dry_run, FILE *log, char *err, size_t errsz)
 {
-	char cmd[1200], line[65536], qid[64], qname[32], arr[32], sender[1024];
+	static const char *json_args[] = { "-j", NULL };
+	char why[1024], jerr[128];
 	sqlite3_stmt *q;
-	FILE *fp;
-	int i, any = 0;
+	strbuf out;
+	size_t off, end;
+	int i, any = 0, code, rc = 0;
 
 	for (i = 0; i < rul_nusers(pol); i++)
 		if (rul_user_at(pol, i)->cfg->max_days_to_retry > 0)
 			any = 1;
 	if (!any)
 		return 0;
-	if (strchr(cfg->postfix_config_directory, '\'') != NULL) {
-		snprintf(err, errsz, "a quote in postfix_config_directory");
-		return -1;
-	}
 	if (sqlite3_prepare_v2(store_db(st), "SELECT sasl_username, client_ip "
 	    "FROM messages WHERE queue_id = ?1 AND kind = 'message' ORDER BY "
 	    "open DESC, last_seen DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK) {
 		snprintf(err, errsz, "%s", sqlite3_errmsg(store_db(st)));
 		return -1;
 	}
-	snprintf(cmd, sizeof(cmd), "postqueue -c '%s' -j 2>/dev/null",
-	    cfg->postfix_config_directory);
-	if ((fp = popen(cmd, "r")) == NULL) {
+	sb_init(&out);
+	if (ana_command(cfg, "postqueue", json_args, &out, &code, why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errsz, "%s", why);
 		sqlite3_finalize(q);
-		snprintf(err, errsz, "postqueue: %s", strerror(errno));
+		sb_free(&out);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		const char *sasl = NULL, *ip = NULL;
+	if (code != 0) {
+		/* the mail system is down, say: nothing to expire now */
+		fprintf(log, "action=expire result=skipped reason=\"%s\"\n",
+		    why);
+		sqlite3_finalize(q);
+		sb_free(&out);
+		return 0;
+	}
+	/* one JSON object per line */
+	for (off = 0; off < out.len; off = end + 1) {
+		const char *sasl = NULL, *ip = NULL, *qid, *qname, *sender;
 		const rul_user *u;
+		json_value *o;
 		long long arrival, age;
 
-		if (!json_field(line, "queue_id", qid, sizeof(qid))
-		    || !json_field(line, "queue_name", qname, sizeof(qname))
-		    || !json_field(line, "arrival_time", arr, sizeof(arr))
-		    || !json_field(line, "sender", sender, sizeof(sender))
-		    || strcmp(qname, "hold") == 0)	/* quarantine: the admin's */
+		for (end = off; end < out.len && out.s[end] != '\n'; end++)
+			;
+		if (end == off)
 			continue;
-		arrival = atoll(arr) * 1000000LL;
+		if ((o = json_parse(out.s + off, end - off, jerr,
+		    sizeof(jerr))) == NULL || queue_entry(o, &qid, &qname,
+		    &arrival, &sender) != 0) {
+			log_warnx("postqueue -j: a line not understood (%s); "
+			    "skipped", o == NULL ? jerr : "a field is missing");
+			json_free(o);
+			continue;
+		}
+		if (strcmp(qname, "hold") == 0) {	/* quarantine: the admin's */
+			json_free(o);
+			continue;
+		}
 		sqlite3_bind_text(q, 1, qid, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(q) == SQLITE_ROW) {
 			sasl = (const char *)sqlite3_column_text(q, 0);
@@ -1710,27 +1797,36 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 		u = rul_user_of(pol, sasl, ip, sender);
 		sqlite3_reset(q);
-		if (u == NULL || u->cfg->max_days_to_retry <= 0)
+		age = now - arrival * 1000000LL;
+		if (u == NULL || u->cfg->max_days_to_retry <= 0
+		    || age <= u->cfg->max_days_to_retry * 86400LL * 1000000LL
+		    || *qid == '\0' || strspn(qid, "0123456789ABCDEFGHIJKLMNOPQRST"
+		    "UVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(qid)) {
+			json_free(o);
 			continue;
-		age = now - arrival;
-		if (age <= u->cfg->max_days_to_retry * 86400LL * 1000000LL)
-			continue;
+		}
 		fprintf(log, "action=expire kind=user user=\"%s\" queue_id=%s "
 		    "age=%llds max_days_to_retry=%lld%s\n", u->name, qid,
 		    age / 1000000, u->cfg->max_days_to_retry,
 		    dry_run ? " dry_run=yes" : "");
-		if (dry_run || strspn(qid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "abcdefghijklmnopqrstuvwxyz") != strlen(qid))
-			continue;
-		snprintf(cmd, sizeof(cmd), "postsuper -c '%s' -f %s >/dev/null "
-		    "2>&1", cfg->postfix_config_directory, qid);
-		if (system(cmd) != 0)
-			fprintf(log, "action=expire result=failed queue_id=%s\n",
-			    qid);
+		if (!dry_run) {
+			const char *sargs[] = { "-f", qid, NULL };
+
+			if (ana_command(cfg, "postsuper", sargs, NULL, &code, why,
+			    sizeof(why)) != 0 || code != 0) {
+				fprintf(log, "action=expire result=failed "
+				    "queue_id=%s reason=\"%s\"\n", qid, why);
+				if (code < 0)	/* timed out: the rest can wait */
+					rc = -1, snprintf(err, errsz, "%s", why);
+			}
+		}
+		json_free(o);
+		if (rc != 0)
+			break;
 	}
-	pclose(fp);
 	sqlite3_finalize(q);
-	return 0;
+	sb_free(&out);
+	return rc;
 }
 
 /* ---- counts for `users` ---- */

@@ -61,6 +61,16 @@ int ana_expire_queue(const rg_config *cfg, const rul_policy *pol,
 void ana_static(const rg_config *cfg, strbuf *info, strbuf *strip);
 /* rspamd's DKIM selector map ("DOMAIN SELECTOR" lines) */
 void ana_dkim(const rg_config *cfg, strbuf *out);
+/*
+ * ana_command - run [global] command_directory/PROG with args (NULL-ended,
+ * after "-c postfix_config_directory"), bounded by command_timeout
+ * (common/proc.c). 0: it ran, *code is its exit status (128+N if killed by
+ * signal N), standard output in out (if not NULL); -1: it could not be
+ * started or timed out (killed with its process group), why says so.
+ */
+int ana_command(const rg_config *cfg, const char *prog,
+    const char *const *args, strbuf *out, int *code, char *why,
+    size_t whysz);
 int ana_write_file(const char *path, const char *content, int *changed,
     char *err, size_t errsz);
 

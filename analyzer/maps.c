@@ -29,6 +29,7 @@
 
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "../common/proc.h"
 #include "maps.h"
 
 #define MAP_DEFAULT_POSTMAP	"/usr/sbin/postmap"
@@ -696,107 +697,32 @@ verify_plan(const map_set *ms, strbuf *in, strbuf *want)
 	free(v);
 }
 
-/* memfd_with - an anonymous file holding n bytes, positioned at 0 */
-static int
-memfd_with(const char *name, const char *p, size_t n)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-	size_t off = 0;
-
-	if (fd < 0)
-		return -1;
-	while (off < n) {
-		ssize_t w = write(fd, p + off, n - off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* slurp_fd - read an anonymous file from its start into sb (at most max) */
-static void
-slurp_fd(int fd, strbuf *sb, size_t max)
-{
-	char buf[8192];
-	ssize_t r;
-
-	if (lseek(fd, 0, SEEK_SET) != 0)
-		return;
-	while ((r = read(fd, buf, sizeof(buf))) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		if (sb->len < max)
-			sb_add(sb, buf, (size_t)r);
-	}
-}
-
 /*
  * run_postmap - run postmap with argv (argv[0] is the path), input on its
- * standard input; its standard output and error into out and errout.
- * Returns the wait status, or -1 (errno) if it could not be started.
+ * standard input; its standard output and error into out and errout, at
+ * most timeout_ms long (common/proc.c). Returns the wait status,
+ * PROC_TIMEOUT if it was killed at the timeout, or -1 (errno) if it could
+ * not be started.
  */
 static int
 run_postmap(char *const argv[], const strbuf *input, strbuf *out,
-    strbuf *errout)
+    strbuf *errout, long long timeout_ms)
 {
-	int infd = -1, outfd = -1, errfd = -1, status = -1, saved;
-	pid_t pid;
+	proc_req rq;
+	proc_res rs;
+	int rc;
 
-	if ((infd = memfd_with("rg-postmap-in", input ? input->s : "",
-	    input ? input->len : 0)) < 0 ||
-	    (outfd = memfd_create("rg-postmap-out", MFD_CLOEXEC)) < 0 ||
-	    (errfd = memfd_create("rg-postmap-err", MFD_CLOEXEC)) < 0)
-		goto end;
-	fflush(NULL);
-	if ((pid = fork()) < 0)
-		goto end;
-	if (pid == 0) {
-		const char *m;
-
-		if (dup2(infd, 0) < 0 || dup2(outfd, 1) < 0 ||
-		    dup2(errfd, 2) < 0)
-			_exit(126);
-		close_range(3, ~0U, 0);
-		execv(argv[0], argv);
-		m = strerror(errno);
-		if (write(2, "exec ", 5) < 0 ||
-		    write(2, argv[0], strlen(argv[0])) < 0 ||
-		    write(2, ": ", 2) < 0 || write(2, m, strlen(m)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = -1;
-			goto end;
-		}
-	}
-	if (out != NULL)
-		slurp_fd(outfd, out, (size_t)-1);
-	slurp_fd(errfd, errout, MAP_STDERR_MAX);
-end:
-	saved = errno;
-	if (infd >= 0)
-		close(infd);
-	if (outfd >= 0)
-		close(outfd);
-	if (errfd >= 0)
-		close(errfd);
-	errno = saved;
-	return status;
+	memset(&rq, 0, sizeof(rq));
+	rq.argv = argv;
+	rq.in = input ? input->s : NULL;
+	rq.inlen = input ? input->len : 0;
+	rq.errmax = MAP_STDERR_MAX;
+	rq.timeout_ms = timeout_ms;
+	rs.out = out;
+	rs.err = errout;
+	if ((rc = proc_run(&rq, &rs)) != 0)
+		return rc;
+	return rs.status;
 }
 
 /* oneline - postmap's stderr for a message: lines joined, trimmed */
@@ -1048,7 +974,13 @@ map_write(const map_writer_cfg *cfg, const char *name, const map_set *ms,
 		argv[argc++] = typed;
 		argv[argc] = NULL;
 		made_idx = 1;
-		status = run_postmap(argv, NULL, NULL, &eout);
+		status = run_postmap(argv, NULL, NULL, &eout, cfg->timeout_ms);
+		if (status == PROC_TIMEOUT) {
+			sb_printf(&step, "postmap %s timed out after %lld ms "
+			    "(killed with its process group)", typed,
+			    cfg->timeout_ms);
+			goto fail;
+		}
 		if (status == -1) {
 			sb_printf(&step, "run %s: %s", postmap,
 			    strerror(errno));
@@ -1073,7 +1005,13 @@ map_write(const map_writer_cfg *cfg, const char *name, const map_set *ms,
 		argv[argc++] = typed;
 		argv[argc] = NULL;
 		sb_reset(&eout);
-		status = run_postmap(argv, &in, &out, &eout);
+		status = run_postmap(argv, &in, &out, &eout, cfg->timeout_ms);
+		if (status == PROC_TIMEOUT) {
+			sb_printf(&step, "verify with postmap -q %s timed out "
+			    "after %lld ms (killed with its process group)", typed,
+			    cfg->timeout_ms);
+			goto fail;
+		}
 		if (status == -1) {
 			sb_printf(&step, "run %s: %s", postmap,
 			    strerror(errno));

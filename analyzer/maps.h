@@ -94,7 +94,8 @@
  *   6. rename NAME.new.EXT over NAME.EXT (what Postfix reads) first, then
  *      NAME.new over NAME; fsync the directory. *changed = 1
  *
- * postmap runs by fork/exec (no shell) with its standard error captured;
+ * postmap runs by fork/exec (no shell, common/proc.c) with its standard
+ * error captured, killed with its process group after cfg->timeout_ms;
  * the caller must not set SIGCHLD to SIG_IGN (waitpid needs the child).
  * An empty set is still written (and postmap'ed): a missing map makes
  * smtpd answer 451 4.3.0 to every client. On any failure map_write returns
@@ -141,6 +142,7 @@ typedef struct map_writer_cfg {
 	const char *type;		/* hash | lmdb | cdb (indexed kinds); NULL: hash */
 	const char *postmap;		/* NULL: /usr/sbin/postmap */
 	const char *config_directory;	/* postmap -c DIR; NULL: none */
+	long long timeout_ms;		/* a postmap run longer is killed; 0: none */
 } map_writer_cfg;
 
 map_set *map_set_new(enum map_kind kind);

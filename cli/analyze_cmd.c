@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/mapowner.h"
 #include "../analyzer/quarantine.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
@@ -52,10 +53,11 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	}
 	log_phase("policy");
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
+		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;
 		log_warnx("%s", err);
 		rul_free(*pol);
 		cfg_free(*cfg);
-		return EX_UNAVAILABLE_;
+		return rc;
 	}
 	log_phase("database");
 	return EX_OK_;
@@ -70,11 +72,16 @@ close_all(rg_config *cfg, rul_policy *pol, rg_store *st)
 	cfg_free(cfg);
 }
 
-/* cli_analyze_lock - one analyzer at a time: a lock file beside the maps */
+/*
+ * cli_analyze_lock - one analyzer at a time: a lock file beside the maps,
+ * waited for at most wait seconds (0: one try). The descriptor, or -1 with
+ * the reason logged.
+ */
 int
-cli_analyze_lock(const rg_config *cfg)
+cli_analyze_lock(const rg_config *cfg, long long wait)
 {
 	char path[1100];
+	long long deadline = rgt_now() + wait * 1000000LL, nap = 10000;
 	int fd;
 
 	mkdir(cfg->map_directory, 0755);
@@ -83,10 +90,26 @@ cli_analyze_lock(const rg_config *cfg)
 		log_warn("%s", path);
 		return -1;
 	}
-	if (flock(fd, LOCK_EX) != 0) {	/* wait for the other one */
-		log_warn("%s: flock", path);
-		close(fd);
-		return -1;
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_warn("%s: flock", path);
+			close(fd);
+			return -1;
+		}
+		if (rgt_now() >= deadline) {
+			if (wait > 0)
+				log_warnx("another analyzer holds %s: gave up "
+				    "after %llds (analyze_lock_wait)", path, wait);
+			else
+				log_warnx("another analyzer holds %s: not "
+				    "analyzing this batch (collecting goes on)",
+				    path);
+			close(fd);
+			return -1;
+		}
+		usleep((useconds_t)nap);
+		if (nap < 200000)
+			nap *= 2;
 	}
 	return fd;
 }
@@ -98,6 +121,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "now", required_argument, NULL, 't' },
+		{ "adopt", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -106,12 +130,13 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	rg_store *st;
 	ana_result res;
 	long long now = rgt_now();
-	int ch, rc, dry = 0, lockfd;
+	int ch, rc, dry = 0, lockfd, adopt = 0;
 	char err[1024];
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': dry = 1; break;
+		case 'A': adopt = 1; break;
 		case 't': {
 			rg_usec t;
 
@@ -124,12 +149,15 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		}
 		case 'h':
 			printf("usage: relayguard [-c CONFIG] analyze [--dry-run] "
-			    "[--now TIME]\n\nApplies every user's lock and limit "
+			    "[--now TIME] [--adopt]\n\nApplies every user's lock and limit "
 			    "rules to the stored records at TIME\n(default: now), "
 			    "stores the decisions, and writes the Postfix maps "
 			    "(only\nthose whose content changed; postfix reload "
 			    "when a cidr or pcre map\nchanged). --dry-run "
-			    "prints the decisions and the maps, changes nothing.\n");
+			    "prints the decisions and the maps, changes nothing.\n"
+			    "--adopt: write the maps even though another database "
+			    "wrote them last\n(they then hold this database's "
+			    "locks only).\n");
 			return EX_OK_;
 		default:
 			return EX_USAGE_;
@@ -137,9 +165,17 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if ((lockfd = dry ? -2 : cli_analyze_lock(cfg)) == -1) {
+	if ((lockfd = dry ? -2 : cli_analyze_lock(cfg,
+	    cfg->analyze_lock_wait)) == -1) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
+	}
+	if (!dry && ana_claim_maps(cfg, st, adopt, stdout, err,
+	    sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_DATAERR_;
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
@@ -168,14 +204,20 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
  * 0 on success, the error printed otherwise.
  */
 int
-cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st)
+cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
+    long long wait)
 {
 	ana_result res;
 	char err[1024];
 	int fd, rc = 0;
 
-	if ((fd = cli_analyze_lock(cfg)) < 0)
+	if ((fd = cli_analyze_lock(cfg, wait)) < 0)
 		return -1;
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("analyze: %s", err);
+		close(fd);
+		return -1;
+	}
 	memset(&res, 0, sizeof(res));
 	if (ana_decide(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0
@@ -242,9 +284,15 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if ((lockfd = cli_analyze_lock(cfg)) < 0) {
+	if ((lockfd = cli_analyze_lock(cfg, cfg->analyze_lock_wait)) < 0) {
 		close_all(cfg, pol, st);
 		return EX_TEMPFAIL_;
+	}
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s", action, err);
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_DATAERR_;
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
@@ -744,11 +792,13 @@ int
 cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 {
 	rg_config *cfg;
-	char cmd[1200], line[8192], rr[8192] = "", hc[4096] = "",
+	static const char *pc_args[] = { "-n", NULL };
+	char why[1024], rr[8192] = "", hc[4096] = "",
 	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "",
 	    milters[4096] = "";
-	FILE *fp;
-	int rc, problems = 0;
+	char *line, *next;
+	strbuf pc;
+	int rc, code, problems = 0;
 	const char *pos, *p1, *p2;
 	char want[1200];
 
@@ -761,19 +811,20 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
-	snprintf(cmd, sizeof(cmd), "postconf -c '%s' -n 2>&1",
-	    cfg->postfix_config_directory);
-	if (strchr(cfg->postfix_config_directory, '\'') != NULL
-	    || (fp = popen(cmd, "r")) == NULL) {
-		log_warnx("check-postfix: cannot run postconf");
+	sb_init(&pc);
+	if (ana_command(cfg, "postconf", pc_args, &pc, &code, why,
+	    sizeof(why)) != 0 || code != 0) {
+		log_warnx("check-postfix: %s", *why ? why : "postconf failed");
+		sb_free(&pc);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	for (line = pc.s; line != NULL && *line; line = next) {
 		char *v;
 		size_t l;
 
-		line[strcspn(line, "\n")] = '\0';
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
 		l = strlen(line);
 		if (l >= 2 && strcmp(line + l - 2, " =") == 0) {
 			/* "name =": an empty value */
@@ -800,12 +851,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		else if (strcmp(line, "smtpd_milters") == 0)
 			snprintf(milters, sizeof(milters), "%s", v);
 	}
-	if (pclose(fp) != 0) {
-		log_warnx("check-postfix: postconf -c %s failed",
-		    cfg->postfix_config_directory);
-		cfg_free(cfg);
-		return EX_UNAVAILABLE_;
-	}
+	sb_free(&pc);
 #define PROBLEM(...) do { printf(__VA_ARGS__); putchar('\n'); problems++; } while (0)
 	if (strcmp(sasl, "yes") != 0)
 		PROBLEM("smtpd_sasl_auth_enable is not yes: check_sasl_access "

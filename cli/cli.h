@@ -19,6 +19,7 @@
 #define EX_UNAVAILABLE_ 69
 #define EX_SOFTWARE_ 70
 #define EX_IOERR_ 74
+#define EX_CANTCREAT_ 73
 #define EX_TEMPFAIL_ 75
 #define EX_CONFIG_ 78
 
@@ -41,6 +42,7 @@ int cmd_man(const cli_ctx *cx, int argc, char **argv,
 int cmd_parse(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_collect(const cli_ctx *cx, int argc, char **argv);
+int cmd_init(const cli_ctx *cx, int argc, char **argv);
 int cmd_messages(const cli_ctx *cx, int argc, char **argv);
 int cmd_stats(const cli_ctx *cx, int argc, char **argv);
 int cmd_analyze(const cli_ctx *cx, int argc, char **argv);
@@ -54,8 +56,8 @@ int cmd_quarantine(const cli_ctx *cx, int argc, char **argv);
 int cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol);
 int cmd_report(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
-int cli_analyze_lock(const rg_config *cfg);
+int cli_analyze_lock(const rg_config *cfg, long long wait);
 int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,
-    rg_store *st);
+    rg_store *st, long long wait);
 
 #endif

@@ -10,15 +10,18 @@
  * state.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../analyzer/mapowner.h"
 #include "../collector/parser.h"
 #include "../collector/source.h"
 #include "../collector/store.h"
@@ -37,6 +40,8 @@ typedef struct input {
 	int year, last_month;	/* the year state before that line */
 	const char *zone;	/* zone of zone-less stamps */
 	int failed;
+	src_pos stored;		/* the position in the database, as we left it */
+	int stored_found;	/* ... if it was there at all */
 } input;
 
 typedef struct collector {
@@ -183,6 +188,27 @@ advance(collector *c, input *in)
 	return 0;
 }
 
+/* read_positions - every configured source's saved position */
+static int
+read_positions(collector *c)
+{
+	int i, r;
+
+	c->nin = c->cfg->nsources;
+	c->in = xcalloc((size_t)c->nin, sizeof(input));
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+
+		in->sc = &c->cfg->sources[i];
+		if ((r = store_get_source(c->st, in->sc->name, &in->stored)) < 0) {
+			log_warnx("%s", store_error(c->st));
+			return -1;
+		}
+		in->stored_found = r == 0;
+	}
+	return 0;
+}
+
 /* open_inputs - every configured source at its saved position */
 static int
 open_inputs(collector *c)
@@ -190,20 +216,13 @@ open_inputs(collector *c)
 	int i, failed = 0;
 	char err[2048];
 
-	c->nin = c->cfg->nsources;
-	c->in = xcalloc((size_t)c->nin, sizeof(input));
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
-		src_pos pos;
+		src_pos pos = in->stored;
 		long long year;
 
-		in->sc = &c->cfg->sources[i];
 		in->zone = *in->sc->timezone ? in->sc->timezone
 		    : c->cfg->timezone;
-		if (store_get_source(c->st, in->sc->name, &pos) < 0) {
-			log_warnx("%s", store_error(c->st));
-			return -1;
-		}
 		in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length,
 		    err, sizeof(err));
 		if (in->src == NULL) {
@@ -246,7 +265,7 @@ static int
 commit_batch(collector *c)
 {
 	asm_store_ops ops = { save_message, save_session, save_global, c };
-	int i;
+	int i, same;
 
 	asm_checkpoint(prs_assembler(c->p), &ops);
 	for (i = 0; i < c->nin; i++) {
@@ -258,9 +277,22 @@ commit_batch(collector *c)
 		pos = in->pos;
 		pos.year = in->year;
 		pos.last_month = in->last_month;
-		if (store_put_source(c->st, in->sc->name, in->sc->type, &pos)
-		    != 0)
+		/* what this batch read follows what we started from: if
+		 * another writer moved the position, it stored these lines */
+		if ((same = store_same_source(c->st, in->sc->name,
+		    in->stored_found, &in->stored)) == 0) {
+			log_warnx("database: the read position of [source %s] "
+			    "is no longer the one this run started from: another "
+			    "collector wrote %s; batch not committed", in->sc->name,
+			    c->cfg->database);
+			store_rollback(c->st);
+			return -2;
+		}
+		if (same < 0 || store_put_source(c->st, in->sc->name,
+		    in->sc->type, &pos) != 0)
 			c->failed_store = 1;
+		in->stored = pos;
+		in->stored_found = 1;
 	}
 	if (c->failed_store) {
 		log_warnx("database: %s", store_error(c->st));
@@ -313,7 +345,8 @@ collect_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: relayguard [-c CONFIG] collect --once | --follow "
-	    "[--quiet] [--analyze]\n\n"
+	    "[--quiet] [--analyze]\n"
+	    "                  [--wait DURATION]\n\n"
 	    "Reads every [source NAME] of the configuration from its saved "
 	    "position and\nstores one record per message in the database "
 	    "([global] database),\nexactly once: a crash or kill at any moment "
@@ -328,7 +361,11 @@ collect_usage(FILE *out)
 	    "  --quiet    no progress bar\n"
 	    "  --analyze  run the analyzer after every committed batch "
 	    "(--follow) or at\n"
-	    "             the end (--once): lower latency than a timer\n");
+	    "             the end (--once): lower latency than a timer\n"
+	    "  --wait D   if another collector is writing the database, wait "
+	    "up to D for it\n"
+	    "             (default: stop at once); then exit 75 without "
+	    "reading\n");
 }
 
 /* ensure_dir - create the database's directory if it is missing */
@@ -345,6 +382,44 @@ ensure_dir(const char *file)
 	free(d);
 }
 
+/*
+ * collect_lock - one collector per database: an exclusive flock on
+ * DATABASE.lock, waited for at most wait seconds (0: one try). The
+ * descriptor (kept open for the run: the kernel drops the lock when the
+ * process ends, however it ends), -1 on error, -2 if another holds it.
+ */
+static int
+collect_lock(const char *database, long long wait)
+{
+	char path[1100];
+	long long deadline = rgt_now() + wait * 1000000LL, nap = 10000;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", database);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		log_warn("collect: %s", path);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_warn("collect: %s: flock", path);
+			close(fd);
+			return -1;
+		}
+		if (rgt_now() >= deadline) {
+			log_warnx("collect: another collector is writing %s (it "
+			    "holds %s)%s; this one stops without reading", database,
+			    path, wait > 0 ? ", waited --wait" : "");
+			close(fd);
+			return -2;
+		}
+		usleep((useconds_t)nap);
+		if (nap < 200000)
+			nap *= 2;
+	}
+	return fd;
+}
+
 /* cmd_collect - the collect command */
 int
 cmd_collect(const cli_ctx *cx, int argc, char **argv)
@@ -354,6 +429,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "analyze", no_argument, NULL, 'a' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -365,7 +441,8 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	int ch, rc, once = 0, follow = 0, quiet = 0, i, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
 	    stats_lines = 0;
-	int tty, in_txn = 0, analyze = 0;
+	int tty, in_txn = 0, analyze = 0, lockfd = -1;
+	long long wait = 0;
 	rul_policy *pol = NULL;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -374,6 +451,14 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		case 'f': follow = 1; break;
 		case 'q': quiet = 1; break;
 		case 'a': analyze = 1; break;
+		case 'w':
+			if (rgt_parse_duration(optarg, &wait) != 0 || wait < 0
+			    || wait > 86400) {
+				log_warnx("collect: --wait: '%s' is not a duration "
+				    "up to 1d", optarg);
+				return EX_USAGE_;
+			}
+			break;
 		case 'h': collect_usage(stdout); return EX_OK_;
 		default: collect_usage(stderr); return EX_USAGE_;
 		}
@@ -397,9 +482,17 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		return EX_CONFIG_;
 	}
 	ensure_dir(c.cfg->database);
-	if ((c.st = store_open(c.cfg->database, 0, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+	if ((lockfd = collect_lock(c.cfg->database, wait)) < 0) {
+		rul_free(pol);
 		cfg_free(c.cfg);
+		return lockfd == -2 ? EX_TEMPFAIL_ : EX_CANTCREAT_;
+	}
+	if ((c.st = store_open(c.cfg->database, STORE_CREATE, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		rul_free(pol);
+		cfg_free(c.cfg);
+		close(lockfd);
 		return EX_UNAVAILABLE_;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -422,9 +515,24 @@ reload:
 	cb.session = on_session;
 	cb.arg = &c;
 	c.p = prs_new(&ao, &cb);
+	/* the open state and the positions from one snapshot: read apart, a
+	 * commit in between would pair one batch's state with the next
+	 * batch's positions */
+	if (store_read_begin(c.st) != 0) {
+		log_warnx("%s: %s", c.cfg->database, store_error(c.st));
+		status = EX_TEMPFAIL_;
+		goto out;
+	}
 	if (store_restore(c.st, prs_assembler(c.p)) != 0) {
 		log_warnx("%s: %s", c.cfg->database, store_error(c.st));
+		store_rollback(c.st);
 		status = EX_DATAERR_;
+		goto out;
+	}
+	rc = read_positions(&c);
+	store_rollback(c.st);	/* end the read snapshot */
+	if (rc != 0) {
+		status = EX_TEMPFAIL_;
 		goto out;
 	}
 	if (open_inputs(&c) != 0)
@@ -469,14 +577,17 @@ reload:
 		    || now - batch_start >= c.cfg->batch_interval * 1000000LL
 		    || got_term || got_hup)) {
 			if (commit_batch(&c) != 0) {
+				/* -2: another writer moved a position */
 				in_txn = 0;
 				status = EX_TEMPFAIL_;
 				goto out;
 			}
 			in_txn = 0;
 			/* --analyze: decide and write the maps after every batch */
+			/* never wait for the analyzer lock here: collecting
+			 * goes on, the next batch tries again */
 			if (analyze && c.batch_lines > 0 && follow)
-				cli_analyze_once(c.cfg, pol, c.st);
+				cli_analyze_once(c.cfg, pol, c.st, 0);
 			c.batch_lines = 0;
 		}
 		if (tty && now - last_prog > 250000) {
@@ -527,6 +638,17 @@ reload:
 				    "old configuration", err);
 				cfg_free(ncfg);
 			} else {
+				/* this process holds the old database's lock and
+				 * writes it to the end: say so, loudly */
+				if (strcmp(ncfg->database, c.cfg->database) != 0) {
+					log_warnx("collect: SIGHUP: [global] database "
+					    "changed from %s to %s: NOT switched, this "
+					    "collector goes on writing %s; restart it to "
+					    "use the new database", c.cfg->database,
+					    ncfg->database, c.cfg->database);
+					free(ncfg->database);
+					ncfg->database = xstrdup(c.cfg->database);
+				}
 				rul_free(pol);
 				pol = np;
 				cfg_free(c.cfg);
@@ -537,14 +659,18 @@ reload:
 		    "reopened");
 		goto reload;
 	}
-	if (analyze && once)
-		cli_analyze_once(c.cfg, pol, c.st);
+	if (analyze && once && cli_analyze_once(c.cfg, pol, c.st,
+	    c.cfg->analyze_lock_wait) != 0 && status == EX_OK_)
+		status = EX_TEMPFAIL_;
 	if (once) {
 		long long pruned = store_prune(c.st, rgt_now()
 		    - c.cfg->retention * 1000000LL, c.cfg->prune_batch);
 
-		if (pruned < 0)
+		if (pruned < 0) {
 			log_warnx("pruning: %s", store_error(c.st));
+			if (status == EX_OK_)
+				status = EX_TEMPFAIL_;
+		}
 		else if (pruned > 0)
 			log_info("collect: pruned %lld rows older than the "
 			    "retention", pruned);
@@ -558,5 +684,55 @@ out:
 	store_close(c.st);
 	cfg_free(c.cfg);
 	free(c.cur_zone);
+	close(lockfd);		/* the next collector may go */
 	return status;
+}
+
+/*
+ * cmd_init - create the database and the map directory (idempotent); the
+ * only command besides collect that creates a database
+ */
+int
+cmd_init(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	rg_store *st;
+	char err[1024], id[128];
+	int rc;
+
+	if (argc > 1) {
+		printf("usage: relayguard [-c CONFIG] init\n\nCreates [global] "
+		    "database (or brings its schema up to date) and\n"
+		    "map_directory, and marks the maps as this database's. "
+		    "Running it again\nchanges nothing. Every command but "
+		    "init and collect refuses a missing\ndatabase.\n");
+		return strcmp(argv[1], "--help") == 0 ? EX_OK_ : EX_USAGE_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	ensure_dir(cfg->database);
+	if ((st = store_open(cfg->database, STORE_CREATE, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("init: %s", err);
+		cfg_free(cfg);
+		return EX_UNAVAILABLE_;
+	}
+	if (mkdir(cfg->map_directory, 0755) != 0 && errno != EEXIST) {
+		log_warn("init: %s", cfg->map_directory);
+		store_close(st);
+		cfg_free(cfg);
+		return EX_CANTCREAT_;
+	}
+	rc = EX_OK_;
+	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
+		log_warnx("init: %s", err);
+		rc = EX_DATAERR_;
+	} else {
+		store_id(st, id, sizeof(id));
+		printf("database %s ready (id %s)\nmap directory %s ready\n",
+		    cfg->database, id, cfg->map_directory);
+	}
+	store_close(st);
+	cfg_free(cfg);
+	return rc;
 }

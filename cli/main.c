@@ -20,6 +20,8 @@ typedef cli_command command;
 static const command commands[] = {
 	{ "parse", cmd_parse,
 	    "read Postfix logs, write one JSON object per message" },
+	{ "init", cmd_init,
+	    "create the database and the map directory" },
 	{ "collect", cmd_collect,
 	    "store the configured logs in the database, exactly once" },
 	{ "messages", cmd_messages,

@@ -23,7 +23,8 @@ open_ro(const cli_ctx *cx, rg_config **cfgp, int *rc)
 
 	if ((*cfgp = cli_load_config(cx, rc)) == NULL)
 		return NULL;
-	if ((st = store_open((*cfgp)->database, 1, err, sizeof(err))) == NULL) {
+	if ((st = store_open((*cfgp)->database, STORE_READONLY, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		cfg_free(*cfgp);
 		*cfgp = NULL;

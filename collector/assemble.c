@@ -2107,6 +2107,22 @@ asm_free(assembler *a)
 		free(a->hosts[i]);
 	free(a->hosts);
 	free(a->hostlens);
+	/* restored but never taken in (a later row was damaged) */
+	for (i = 0; i < a->nrmsgs; i++) {
+		record_free(&a->rmsgs[i]->r);
+		free(a->rmsgs[i]);
+	}
+	free(a->rmsgs);
+	for (i = 0; i < a->nrsess; i++) {
+		for (j = 0; j < a->rsess[i]->npending; j++) {
+			record_free(&a->rsess[i]->pending[j]->r);
+			free(a->rsess[i]->pending[j]);
+		}
+		free(a->rsess[i]->pending);
+		free(a->rsess[i]->qids);
+		sess_node_free(a->rsess[i]);
+	}
+	free(a->rsess);
 	for (j = 0; j < a->nspamd; j++) {
 		free(a->spamd[j].msgid);
 		free(a->spamd[j].score);

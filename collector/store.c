@@ -3,6 +3,7 @@
  * the prepared statements. Every SQLite error is translated into
  * store_error() with what was being done.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,18 +251,20 @@ fail(rg_store *st, const char *what)
 	return -1;
 }
 
-/* store_open - open (creating or migrating) the database */
+/* store_open - open (creating only with STORE_CREATE, migrating) */
 rg_store *
-store_open(const char *path, int readonly, char *err, size_t errsz)
+store_open(const char *path, int flags, char *err, size_t errsz)
 {
 	rg_store *st;
-	int i;
+	int i, e;
 
 	st = xcalloc(1, sizeof(*st));
-	st->db = db_open(path, readonly, migrations,
+	st->db = db_open(path, flags, migrations,
 	    (int)(sizeof(migrations) / sizeof(migrations[0])), err, errsz);
 	if (st->db == NULL) {
+		e = errno;
 		free(st);
+		errno = e;
 		return NULL;
 	}
 	for (i = 0; i < Q__COUNT; i++) {
@@ -276,6 +279,13 @@ store_open(const char *path, int readonly, char *err, size_t errsz)
 	sb_init(&st->json);
 	sb_init(&st->hdrs);
 	return st;
+}
+
+/* store_id - the database's id (meta 'database_id'), "" if none */
+void
+store_id(rg_store *st, char *buf, size_t sz)
+{
+	db_meta_text(st->db, "database_id", buf, sz);
 }
 
 /* store_db - the connection (for queries of the commands) */
@@ -298,6 +308,13 @@ store_begin(rg_store *st)
 {
 	st->seq = 0;
 	return db_begin(st->db, st->err, sizeof(st->err));
+}
+
+/* store_read_begin - a read snapshot (BEGIN DEFERRED), ended by rollback */
+int
+store_read_begin(rg_store *st)
+{
+	return db_exec(st->db, "BEGIN DEFERRED", st->err, sizeof(st->err));
 }
 
 /* store_commit - end a batch */
@@ -623,6 +640,32 @@ store_get_source(rg_store *st, const char *name, src_pos *pos)
 	if (rc == SQLITE_DONE)
 		return 1;
 	return fail(st, "reading a source position");
+}
+
+/*
+ * store_same_source - is the stored position of a source still expect
+ * (found: it was stored at all)? 1 yes, 0 no (another writer moved it), -1
+ * error. Call it inside the batch's transaction, before store_put_source.
+ */
+int
+store_same_source(rg_store *st, const char *name, int found,
+    const src_pos *expect)
+{
+	src_pos cur;
+	int r;
+
+	if ((r = store_get_source(st, name, &cur)) < 0)
+		return -1;
+	if (r == 1 || !found)
+		return r == 1 && !found;
+	return cur.fp == expect->fp && cur.fp_len == expect->fp_len
+	    && cur.offset == expect->offset && cur.prev_fp == expect->prev_fp
+	    && cur.prev_fp_len == expect->prev_fp_len
+	    && cur.prev_offset == expect->prev_offset
+	    && cur.year == expect->year && cur.last_month == expect->last_month
+	    && cur.lines == expect->lines
+	    && strcmp(cur.path, expect->path) == 0
+	    && strcmp(cur.cursor, expect->cursor) == 0;
 }
 
 /* store_put_source - save a source's position */

@@ -24,11 +24,17 @@
 
 typedef struct rg_store rg_store;
 
-rg_store *store_open(const char *path, int readonly, char *err, size_t errsz);
+#define STORE_READONLY	1	/* DB_READONLY */
+#define STORE_CREATE	2	/* DB_CREATE: collect and init only */
+/* NULL and err on failure; errno ENOENT when the file does not exist */
+rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
+void store_id(rg_store *st, char *buf, size_t sz);
 sqlite3 *store_db(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
 int store_commit(rg_store *st);
+/* a read snapshot of the restore and the positions; store_rollback ends it */
+int store_read_begin(rg_store *st);
 void store_rollback(rg_store *st);
 /* state == NULL: the record is final */
 int store_put_message(rg_store *st, const rg_record *r, const void *state,
@@ -40,6 +46,9 @@ int store_put_global(rg_store *st, const void *state, size_t len);
 int store_restore(rg_store *st, assembler *a);
 /* 0: found, 1: never seen, -1: error */
 int store_get_source(rg_store *st, const char *name, src_pos *pos);
+/* 1: the stored position is still expect (found: stored at all), 0: not */
+int store_same_source(rg_store *st, const char *name, int found,
+    const src_pos *expect);
 int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
 int store_log_loss(rg_store *st, const char *source, long long count,

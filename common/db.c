@@ -145,42 +145,94 @@ is_ours(sqlite3 *db)
 	return ours;
 }
 
+/* sys_err - the SQLite error with the system's reason, if it gave one */
+static void
+sys_err(sqlite3 *db, char *buf, size_t sz)
+{
+	int e = sqlite3_system_errno(db);
+
+	if (e != 0)
+		snprintf(buf, sz, "%s: %s", sqlite3_errmsg(db), strerror(e));
+	else
+		snprintf(buf, sz, "%s", sqlite3_errmsg(db));
+}
+
+/* new_id - a random database id, 32 hex digits */
+static void
+new_id(char *buf, size_t sz)
+{
+	unsigned char r[16];
+	size_t i;
+
+	sqlite3_randomness((int)sizeof(r), r);
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(r) && 2 * i + 2 < sz; i++)
+		snprintf(buf + 2 * i, sz - 2 * i, "%02x", r[i]);
+}
+
 /* db_open - open, check and migrate the database at path */
 sqlite3 *
-db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
+db_open(const char *path, int flags, const db_migration *migs, int nmigs,
     char *err, size_t errsz)
 {
 	sqlite3 *db = NULL;
 	char buf[512];
 	struct stat st;
 	long long ver;
-	int i, rc, ours;
+	int i, rc, ours, readonly = (flags & DB_READONLY) != 0;
 
-	if (readonly && stat(path, &st) != 0) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+	if (!(flags & DB_CREATE) && stat(path, &st) != 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			snprintf(err, errsz, "%s: no such database (only "
+			    "`relayguard init` or `collect` creates one; is its "
+			    "volume mounted?)", path);
+		else
+			snprintf(err, errsz, "%s: %s", path, strerror(e));
+		errno = e;
 		return NULL;
 	}
 	rc = sqlite3_open_v2(path, &db, readonly ? SQLITE_OPEN_READONLY
-	    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	    : (flags & DB_CREATE) ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+	    : SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db)
 		    : sqlite3_errstr(rc));
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_extended_result_codes(db, 1);
 	/* touch the file: a non-database fails here, before any write */
 	if (int_query(db, "SELECT count(*) FROM sqlite_master") < 0) {
-		snprintf(err, errsz, "%s: not a relayguard database (%s); "
-		    "refusing to touch it", path, sqlite3_errmsg(db));
+		/* only SQLITE_NOTADB says what the file is; anything else
+		 * (permissions, a full disk, an I/O error) is said as it is */
+		sys_err(db, buf, sizeof(buf));
+		if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
+			snprintf(err, errsz, "%s: not a relayguard database (%s); "
+			    "refusing to touch it", path, buf);
+		else
+			snprintf(err, errsz, "%s: cannot read the database: %s",
+			    path, buf);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	if ((ours = is_ours(db)) < 0) {
 		snprintf(err, errsz, "%s: an SQLite database of another "
 		    "application; refusing to touch it", path);
 		sqlite3_close(db);
+		errno = EIO;
+		return NULL;
+	}
+	if (ours == 0 && !(flags & DB_CREATE) && !readonly) {
+		snprintf(err, errsz, "%s: an empty file, not yet a relayguard "
+		    "database (only `relayguard init` or `collect` creates "
+		    "one)", path);
+		sqlite3_close(db);
+		errno = ENOENT;
 		return NULL;
 	}
 	ver = int_query(db, "PRAGMA user_version");
@@ -189,6 +241,7 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 		    "relayguard knows (%d); refusing to touch it", path, ver,
 		    migs[nmigs - 1].version);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	if (readonly) {
@@ -196,6 +249,7 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: empty database (run collect "
 			    "first)", path);
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 		return db;
@@ -210,6 +264,7 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 	    || db_exec(db, "PRAGMA temp_store = MEMORY", buf, sizeof(buf)) != 0) {
 		snprintf(err, errsz, "%s: %s", path, buf);
 		sqlite3_close(db);
+		errno = EIO;
 		return NULL;
 	}
 	for (i = 0; i < nmigs; i++) {
@@ -221,6 +276,7 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: migration to version %d: %s",
 			    path, migs[i].version, buf);
 			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 		snprintf(buf, sizeof(buf), "PRAGMA user_version = %d; "
@@ -232,6 +288,19 @@ db_open(const char *path, int readonly, const db_migration *migs, int nmigs,
 			snprintf(err, errsz, "%s: migration to version %d: %s",
 			    path, migs[i].version, buf);
 			sqlite3_close(db);
+			errno = EIO;
+			return NULL;
+		}
+	}
+	/* the id the maps are marked with (analyzer/mapowner.c) */
+	db_meta_text(db, "database_id", buf, sizeof(buf));
+	if (buf[0] == '\0') {
+		new_id(buf, sizeof(buf));
+		if (db_meta_put(db, "database_id", buf) != 0) {
+			snprintf(err, errsz, "%s: storing the database id: %s",
+			    path, sqlite3_errmsg(db));
+			sqlite3_close(db);
+			errno = EIO;
 			return NULL;
 		}
 	}

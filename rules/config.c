@@ -78,6 +78,15 @@ static const cfg_key cfg_schema[] = {
 	{ "global", "postfix_config_directory", CT_PATH, "/etc/postfix", 0, 0,
 	    0, OFF(postfix_config_directory),
 	    "the Postfix instance the maps belong to (postmap -c, postfix -c)" },
+	{ "global", "command_directory", CT_PATH, "/usr/sbin", 0, 0, 0,
+	    OFF(command_directory), "where postmap, postconf, postfix, "
+	    "postqueue and postsuper are" },
+	{ "global", "command_timeout", CT_DURATION, "2m", 1, 3600, 0,
+	    OFF(command_timeout), "a Postfix command running longer is killed "
+	    "with its process group" },
+	{ "global", "analyze_lock_wait", CT_DURATION, "30s", 1, 3600, 0,
+	    OFF(analyze_lock_wait), "how long a run waits for another "
+	    "analyzer to finish before it gives up (exit 75)" },
 	{ "global", "dkim_key_directory", CT_PATH, "/var/lib/rspamd/dkim", 0, 0,
 	    0, OFF(dkim_key_directory),
 	    "where rspamd finds DOMAIN.SELECTOR.key (rspamd-config)" },

@@ -103,6 +103,9 @@ typedef struct rg_config {
 	char *map_directory;
 	char *map_type;			/* hash | lmdb | cdb */
 	char *postfix_config_directory;
+	char *command_directory;	/* postmap, postconf, postfix, ... */
+	long long command_timeout;	/* seconds a child may run */
+	long long analyze_lock_wait;	/* seconds to wait for .analyze.lock */
 	char *dkim_key_directory;	/* rspamd's DOMAIN.SELECTOR.key files */
 	cfg_list trusted_verdicts;	/* rspamd amavis spamd milter header client-header */
 	cfg_list never_lock;		/* user names that are never locked */

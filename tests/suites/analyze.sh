@@ -57,6 +57,7 @@ quarantine_response = accepted
 regex = ^tenant-([0-9]+)
 INI
 "$RG" -c "$work/rg.ini" check-config > /dev/null; ok $? "the test configuration is valid"
+"$RG" -c "$work/rg.ini" init > /dev/null; ok $? "init creates the database and the map directory"
 "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; rc=$?
 ok $rc "a first analyze writes every (empty) map" "$(head -c 300 "$work/a0.out")"
 for m in sasl_access sender_access client_access header_checks header_static admin_access sender_bcc; do

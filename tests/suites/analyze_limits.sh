@@ -92,6 +92,7 @@ spam_lock_threshold = 1
 remove = yes
 INI
 "$RG" -c "$work/rg.ini" check-config > "$work/cc.out" 2>&1; ok $? "the test configuration is valid" "$(short < "$work/cc.out")"
+"$RG" -c "$work/rg.ini" init > /dev/null || echo "FAIL: $suite: init failed"
 "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; ok $? "a first analyze writes every (empty) map" "$(short < "$work/a0.out")"
 grep -qx '/^X\\-Client\\-ID:/ IGNORE' "$work/maps/smtp_header_checks"
 ok $? "remove = yes: smtp_header_checks IGNOREs X-Client-ID" "$(short < "$work/maps/smtp_header_checks")"

@@ -6,7 +6,7 @@ set -u
 RG=${RELAYGUARD:-$TOP/build/relayguard}
 t=$(mktemp -d /tmp/rg-collect.XXXXXX); chmod 755 "$t"
 pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$t"' EXIT
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; chattr -i "$t/imm" 2>/dev/null; rm -rf "$t"' EXIT
 S=$TOP/samples/relay.log
 n=$(wc -l < "$S")
 
@@ -146,4 +146,119 @@ sed 's/^Nov 28/Jan  5/' "$S" > "$t/old.log"
 left=$(sqlite3 "$t/old.db" "SELECT count(*) FROM messages WHERE open = 0")
 opn=$(sqlite3 "$t/old.db" "SELECT count(*) FROM messages WHERE open = 1")
 [ "$left" = 0 ] && [ "$opn" -gt 0 ]; ok $? "rows older than the retention are pruned, open ones kept ($opn open)"
+# 8. one collector per database. Two `collect --once` started together over
+# a big log (the generator of bench/parse.sh): one reads, the other says so
+# and exits 75, and the database holds exactly one run's rows
+sed -n "/<<'PY'\$/,/^PY\$/p" "$TOP/bench/parse.sh" | sed '1d;$d' > "$t/gen.py"
+python3 "$t/gen.py" "$S" "${RG_CONCURRENT_LINES:-60000}" "$t/big.log" 60 2026 > /dev/null 2>&1
+# prime NAME: a database that has read the first 1000 lines (the cron
+# case: the runs find an existing database), then the whole log to read
+prime() {
+    conf "$1" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$1.ini"
+    head -n 1000 "$t/big.log" > "$t/$1.log"
+    "$RG" -c "$t/$1.ini" collect --once --quiet
+    cp "$t/big.log" "$t/$1.log"
+}
+prime ref
+"$RG" -c "$t/ref.ini" collect --once --quiet
+counts() { sqlite3 "$t/$1.db" "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM sessions), (SELECT count(*) FROM recipients)"; }
+# moved NAME OFFSET: wait (bounded) until a run committed a batch past OFFSET
+moved() { for _ in $(seq 1 1000); do [ "$(sqlite3 "$t/$1.db" "SELECT offset FROM sources" 2>/dev/null)" != "$2" ] && break; sleep 0.01; done; }
+prime two2
+o0=$(sqlite3 "$t/two2.db" "SELECT offset FROM sources")
+# the second starts while the first is writing (cron a minute later):
+# without a lock it read the open state of one batch and the positions of
+# the next, and stored thousands of messages twice
+"$RG" -c "$t/two2.ini" collect --once --quiet 2> "$t/c1.err" & c1=$!
+moved two2 "$o0"
+"$RG" -c "$t/two2.ini" collect --once --quiet 2> "$t/c2.err" & c2=$!
+wait $c1; r1=$?; wait $c2; r2=$?
+[ "$(counts two2)" = "$(counts ref)" ]; ok $? "two concurrent collect --once store one run's rows ($(counts two2 | tr '|' ' ') vs $(counts ref | tr '|' ' '))"
+{ [ $r1 = 0 ] && [ $r2 = 75 ] && grep -q "another collector is writing" "$t/c2.err"; } ||
+{ [ $r2 = 0 ] && [ $r1 = 75 ] && grep -q "another collector is writing" "$t/c1.err"; }
+ok $? "the second collector says so and exits 75 (exits $r1 $r2: $(cat "$t/c1.err" "$t/c2.err" | head -c 200))"
+# --wait: the second one waits for the first, then reads what is new
+head -n 20 "$S" >> "$t/two2.log"
+"$RG" -c "$t/two2.ini" collect --once --quiet 2> /dev/null & c1=$!
+"$RG" -c "$t/two2.ini" collect --once --quiet --wait 1m 2> "$t/c2.err"; r2=$?
+wait $c1; r1=$?
+[ $r1 = 0 ] && [ $r2 = 0 ] && [ "$(sqlite3 "$t/two2.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/two2.log")" ]
+ok $? "collect --wait waits for the other collector, then goes on (exits $r1 $r2)"
+# the commit's own check: with the lock file removed under a running
+# collector (a second lock file, another inode), both run, and the one that
+# commits second finds the positions moved and refuses
+prime pos
+o0=$(sqlite3 "$t/pos.db" "SELECT offset FROM sources")
+"$RG" -c "$t/pos.ini" collect --once --quiet 2> "$t/p1.err" & c1=$!
+moved pos "$o0"
+rm -f "$t/pos.db.lock"
+"$RG" -c "$t/pos.ini" collect --once --quiet 2> "$t/p2.err" & c2=$!
+wait $c1; r1=$?; wait $c2; r2=$?
+[ "$(counts pos)" = "$(counts ref)" ]; ok $? "without the lock, a commit whose positions moved is refused: one run's rows ($(counts pos | tr '|' ' '); exits $r1 $r2)"
+if [ $r1 != 0 ] || [ $r2 != 0 ]; then
+    cat "$t/p1.err" "$t/p2.err" | grep -q "no longer the one this run started from"
+    ok $? "the refused collector names the moved position"
+fi
+
+# 9. SIGHUP with another database: refused loudly, the old one is written
+conf hup
+head -n 40 "$S" > "$t/hup.log"
+"$RG" -c "$t/hup.ini" collect --follow --quiet 2> "$t/hup.err" & hp=$!; pids+=("$hp")
+for _ in $(seq 1 100); do [ "$(sqlite3 "$t/hup.db" "SELECT offset FROM sources" 2>/dev/null)" = "$(stat -c %s "$t/hup.log")" ] && break; sleep 0.1; done
+sed -i "s|^database = .*|database = $t/hup2.db|" "$t/hup.ini"
+kill -HUP "$hp"
+for _ in $(seq 1 100); do grep -q "SIGHUP" "$t/hup.err" && break; sleep 0.1; done
+tail -n +41 "$S" >> "$t/hup.log"
+for _ in $(seq 1 100); do [ "$(sqlite3 "$t/hup.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/hup.log")" ] && break; sleep 0.1; done
+kill -TERM "$hp"; wait "$hp"
+grep -q "database changed from $t/hup.db to $t/hup2.db: NOT switched" "$t/hup.err" && [ ! -e "$t/hup2.db" ] &&
+    [ "$(sqlite3 "$t/hup.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/hup.log")" ]
+ok $? "SIGHUP with a changed database says it is not switched and goes on writing the old one ($(grep SIGHUP "$t/hup.err" | head -c 200))"
+
+# 10. a database that cannot be opened is reported as it is, not as "not a
+# relayguard database"
+conf dir; cp "$S" "$t/dir.log"; rm -f "$t/dir.db"; mkdir "$t/dir.db"
+"$RG" -c "$t/dir.ini" collect --once --quiet 2> "$t/dir.err"; rc=$?
+[ $rc != 0 ] && ! grep -q "not a relayguard database" "$t/dir.err" && grep -q "dir.db" "$t/dir.err"
+ok $? "a database that cannot be opened gives the real cause (exit $rc: $(head -c 160 "$t/dir.err"))"
+
+# a directory that cannot be written (immutable even to root): SQLite
+# cannot create the -shm file beside a WAL database
+mkdir -p "$t/imm"; cp "$t/one.db" "$t/imm/one.db"; sed "s|^database = .*|database = $t/imm/one.db|" "$t/one.ini" > "$t/imm.ini"
+if chattr +i "$t/imm" 2> /dev/null; then
+    "$RG" -c "$t/imm.ini" users > /dev/null 2> "$t/imm.err"; rc=$?
+    chattr -i "$t/imm"
+    [ $rc = 69 ] && ! grep -q "not a relayguard database" "$t/imm.err" && grep -q "cannot read the database" "$t/imm.err"
+    ok $? "a database in a directory that cannot be written gives the real cause (exit $rc: $(head -c 200 "$t/imm.err"))"
+else
+    echo "SKIP: collect: the immutable-directory case: chattr +i does not work here"
+fi
+
+# 11. a pruning failure is an error (exit 75), not a success
+conf pf; sed 's/^Nov 28/Jan  5/' "$S" > "$t/pf.all"; head -n 40 "$t/pf.all" > "$t/pf.log"
+"$RG" -c "$t/pf.ini" collect --once --quiet
+sqlite3 "$t/pf.db" "CREATE TRIGGER nodel BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'test: no deleting'); END;"
+tail -n +41 "$t/pf.all" >> "$t/pf.log"
+"$RG" -c "$t/pf.ini" collect --once --quiet 2> "$t/pf.err"; rc=$?
+[ $rc = 75 ] && grep -q "pruning" "$t/pf.err"; ok $? "a pruning failure exits 75 (exit $rc: $(head -c 160 "$t/pf.err"))"
+
+# 12. a damaged open message state is refused (65) and nothing leaks (the
+# asan-test build catches a leak here)
+conf dmg; head -n 60 "$S" > "$t/dmg.log"
+"$RG" -c "$t/dmg.ini" collect --once --quiet
+nopen=$(sqlite3 "$t/dmg.db" "SELECT count(*) FROM messages WHERE open = 1")
+sqlite3 "$t/dmg.db" "UPDATE messages SET state = x'01ff' WHERE id = (SELECT max(id) FROM messages WHERE open = 1)"
+"$RG" -c "$t/dmg.ini" collect --once --quiet 2> "$t/dmg.err"; rc=$?
+[ "$nopen" -gt 1 ] && [ $rc = 65 ] && grep -q "damaged message state" "$t/dmg.err"
+ok $? "a damaged message state is refused with 65 ($nopen open; exit $rc: $(head -c 200 "$t/dmg.err"))"
+
+# 13. only collect and init create a database: the other commands refuse a
+# missing one (66) and create nothing
+conf miss
+for c in "messages" "stats" "users" "analyze" "lock user a@example.com --reason x"; do
+    # shellcheck disable=SC2086
+    "$RG" -c "$t/miss.ini" $c > /dev/null 2> "$t/miss.err"; rc=$?
+    [ $rc = 66 ] && [ ! -e "$t/miss.db" ] && grep -q "miss.db" "$t/miss.err"
+    ok $? "$c on a missing database exits 66 and creates nothing (exit $rc: $(head -c 160 "$t/miss.err"))"
+done
 exit 0

@@ -69,6 +69,7 @@ dkim_selector = $1
 INI
 }
 if dkim_key s2026a && dkim_ini s2026a \
+    && "$RELAYGUARD" -c "$work/rg-dkim.ini" init > /dev/null \
     && "$RELAYGUARD" -c "$work/rg-dkim.ini" analyze > "$work/dkim-a1.out" 2>&1 \
     && "$RELAYGUARD" -c "$work/rg-dkim.ini" rspamd-config > "$work/rslocal/dkim_signing.conf" \
     && grep -qx 'example.com s2026a' "$work/maps/dkim_selectors"; then

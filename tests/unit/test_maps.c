@@ -655,7 +655,7 @@ driver(int argc, char **argv)
 		{ "header_checks", MAP_HEADER_PCRE },
 		{ "sender_bcc", MAP_BCC },
 	};
-	map_writer_cfg cfg = { NULL, NULL, NULL, NULL };
+	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, 0 };
 	const char *only = NULL;
 	int i, variant = 0, empty = 0, rc = 0;
 	size_t m;
