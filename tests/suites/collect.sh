@@ -178,12 +178,19 @@ wait $c1; r1=$?; wait $c2; r2=$?
 { [ $r2 = 0 ] && [ $r1 = 75 ] && grep -q "another collector is writing" "$t/c1.err"; }
 ok $? "the second collector says so and exits 75 (exits $r1 $r2: $(cat "$t/c1.err" "$t/c2.err" | head -c 200))"
 # --wait: the second one waits for the first, then reads what is new
+# (the other collector is played by flock(1) holding the same lock until
+# told to let go, so the test does not race two starts)
 head -n 20 "$S" >> "$t/two2.log"
-"$RG" -c "$t/two2.ini" collect --once --quiet 2> /dev/null & c1=$!
-"$RG" -c "$t/two2.ini" collect --once --quiet --wait 1m 2> "$t/c2.err"; r2=$?
-wait $c1; r1=$?
-[ $r1 = 0 ] && [ $r2 = 0 ] && [ "$(sqlite3 "$t/two2.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/two2.log")" ]
-ok $? "collect --wait waits for the other collector, then goes on (exits $r1 $r2)"
+rm -f "$t/hold.ready" "$t/hold.release"
+flock "$t/two2.db.lock" sh -c 'touch "$1/hold.ready"; while [ ! -e "$1/hold.release" ]; do sleep 0.05; done' sh "$t" & c1=$!
+for _ in $(seq 1 2000); do [ -e "$t/hold.ready" ] && break; sleep 0.01; done
+"$RG" -c "$t/two2.ini" collect --once --quiet --wait 1m 2> "$t/c2.err" & c2=$!
+sleep 0.5
+kill -0 $c2 2>/dev/null; waiting=$?
+touch "$t/hold.release"
+wait $c1; r1=$?; wait $c2; r2=$?
+[ $waiting = 0 ] && [ $r1 = 0 ] && [ $r2 = 0 ] && [ "$(sqlite3 "$t/two2.db" "SELECT offset FROM sources")" = "$(stat -c %s "$t/two2.log")" ]
+ok $? "collect --wait waits for the other collector, then goes on (still waiting while the lock was held: $([ $waiting = 0 ] && echo yes || echo no); exits $r1 $r2)"
 # the commit's own check: with the lock file removed under a running
 # collector (a second lock file, another inode), both run, and the one that
 # commits second finds the positions moved and refuses

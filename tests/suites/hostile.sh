@@ -88,7 +88,8 @@ lock_identities = no
 [user "bob@example.com"]
 [user "carol@example.net"]
 INI
-"$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; ok $? "a first analyze writes the (empty) maps" "$(head -c 300 "$work/a0.out")"
+"$RG" -c "$work/rg.ini" init > "$work/a0.out" 2>&1 && "$RG" -c "$work/rg.ini" analyze >> "$work/a0.out" 2>&1
+ok $? "init and a first analyze write the (empty) maps" "$(head -c 300 "$work/a0.out")"
 rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-config's lines"
 
 # ---- send every case, one SMTP session each

@@ -27,9 +27,7 @@ fi
 want="755 usr/bin/relayguard
 644 usr/share/man/man8/relayguard.8
 644 usr/share/man/man5/relayguard.ini.5
-644 usr/lib/systemd/system/relayguard-collect.service
-644 usr/lib/systemd/system/relayguard-analyze.service
-644 usr/lib/systemd/system/relayguard-analyze.timer
+$(cd "$TOP/samples/systemd" && for u in *.service *.timer *.path; do [ -e "$u" ] && echo "644 usr/lib/systemd/system/$u"; done)
 644 etc/cron.d/relayguard
 644 usr/share/bash-completion/completions/relayguard
 644 usr/share/doc/relayguard/relayguard.ini.sample
@@ -98,7 +96,7 @@ comp() {
 }
 check "completion: a command" [ "$(comp relayguard an)" = analyze ]
 check "completion: every command" [ "$(comp relayguard '' | wc -w)" -eq "$("$RG" --help | sed -n '/^commands:/,$p' | grep -c '^  [a-z]')" ]
-check "completion: a command's options" [ "$(comp relayguard collect --)" = "--analyze --follow --once --quiet --help" ]
+check "completion: a command's options" [ "$(comp relayguard collect --)" = "--analyze --follow --once --quiet --wait --help" ]
 check "completion: a global option" [ "$(comp relayguard --conf)" = "--config" ]
 check "completion: user or identity" [ "$(comp relayguard -c "$cfg" lock '')" = "user identity" ]
 check "completion: user names from the configuration" \
