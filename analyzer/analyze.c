@@ -21,6 +21,7 @@
 #include "../common/xalloc.h"
 #include "aindex.h"
 #include "analyze.h"
+#include "idclass.h"
 #include "maps.h"
 
 #define MIN_USEC 60000000LL
@@ -1094,6 +1095,49 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 	sqlite3_finalize(q);
 }
 
+/*
+ * ana_sender_lock - a locked envelope-sender identity: into its user's
+ * class (idclass.h), never into the global sender_access, except for a
+ * domain user with match_sender_domain and a sender in its own domain:
+ * mail without a login that is the domain's by its sender has no login or
+ * network to hang a class on, so that identity is refused there as the
+ * domain's own user lock is (for anyone who uses that exact address)
+ */
+static void
+ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
+    const char *value, long long until, map_set *sender, FILE *log)
+{
+	const char *at = strrchr(id, '@');
+
+	icl_lock(icl, u, id, value, until);
+	if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain
+	    && at != NULL && strcasecmp(at + 1, u->name) == 0)
+		add(sender, id, value, log);
+}
+
+/*
+ * ana_classes - hand out the identity lock classes, and point each class
+ * user's login at its class (or, escalated, at its lock reply); an IP
+ * user's networks follow with the cidr map
+ */
+static int
+ana_classes(icl_pool *icl, const rul_policy *pol, sqlite3 *db, int dry_run,
+    map_set *sasl, FILE *log, char *err, size_t errsz)
+{
+	int i;
+
+	if (icl_assign(icl, db, dry_run, log, err, errsz) != 0)
+		return -1;
+	for (i = 0; i < rul_nusers(pol); i++) {
+		const rul_user *u = rul_user_at(pol, i);
+		const char *v;
+
+		if (u->type != RUL_IP && (v = icl_value(icl, u)) != NULL)
+			add(sasl, u->name, v, log);
+	}
+	return 0;
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1107,6 +1151,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
+	icl_pool *icl = icl_new(cfg, pol);
 	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
 	const char **cidrs;
 	const rul_user **owners;
@@ -1161,6 +1206,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
 		    : "450 4.7.1", text, reason, until);
 		if (strcmp(kind, "user") == 0) {
+			icl_user_locked(icl, u);
 			if (u->type == RUL_IP)
 				continue;	/* below, with every CIDR */
 			add(ms[0], u->name, value, log);
@@ -1173,7 +1219,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (strcmp(method, "auth_user") == 0) {
 			add(ms[0], id, value, log);
 		} else if (strcmp(method, "envelope_sender") == 0) {
-			add(ms[2], id, value, log);
+			ana_sender_lock(icl, u, id, value, until, ms[2], log);
 		} else if (header != NULL) {
 			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
 			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
@@ -1185,6 +1231,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	free(prev_kind);
 	free(prev_user);
 	free(prev_id);
+	if (ana_classes(icl, pol, db, dry_run, ms[0], log, err, errsz) != 0) {
+		rc = -1;
+		goto out;
+	}
 	/*
 	 * the IP users' networks, most specific first (Postfix's cidr tables
 	 * take the first match in file order): the locked ones, and DUNNO for
@@ -1200,6 +1250,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		char **val = xcalloc((size_t)n, sizeof(char *));
 		int *locked = xcalloc((size_t)n + 1, sizeof(int));
 		int *arch = xcalloc((size_t)n + 1, sizeof(int));
+		const char *cv;
 		int nl = 0, na = 0, j;
 
 		for (i = 0; i < n; i++) {
@@ -1215,6 +1266,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
 				    sqlite3_column_int64(q, 1));
 				val[i] = xstrdup(value);
+				locked[nl++] = i;
+			} else if ((cv = icl_value(icl, owners[i])) != NULL) {
+				/* its identity locks' class, or escalated */
+				val[i] = xstrdup(cv);
 				locked[nl++] = i;
 			}
 			sqlite3_reset(q);
@@ -1274,6 +1329,12 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	wc.directory = cfg->map_directory;
 	wc.type = cfg->map_type;
 	wc.config_directory = cfg->postfix_config_directory;
+	/* the class tables before the maps that name the classes */
+	if (icl_write(icl, &wc, dry_run, log, &n, err, errsz) != 0) {
+		rc = -1;
+		goto out;
+	}
+	res->maps_changed += n;
 	for (i = 0; i < 8; i++) {
 		int changed = 0;
 
@@ -1367,6 +1428,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 out:
 	for (i = 0; i < 8; i++)
 		map_set_free(ms[i]);
+	icl_free(icl);
 	return rc;
 }
 

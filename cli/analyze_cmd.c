@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/idclass.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
@@ -518,6 +519,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "smtpd_client_recipient_rate_limit = 1000\n",
 	    t, d, d, t, d, t, d, d, t, d, d, d, d, t, d);
 	sb_init(&info);
+	icl_main_cf(cfg, &info);
+	printf("%s", info.s);
+	sb_reset(&info);
 	sb_init(&strip);
 	ana_static(cfg, &info, &strip);
 	printf("\n# %s/header_static (written by analyze)\n%s", d, info.s);
@@ -663,6 +667,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	int rc, problems = 0;
 	const char *pos, *p1, *p2;
 	char want[1200];
+	strbuf all, cls;
 
 	if (argc > 1) {
 		printf("usage: relayguard [-c CONFIG] check-postfix\n\nReads "
@@ -681,10 +686,12 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
+	sb_init(&all);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *v;
 		size_t l;
 
+		sb_adds(&all, line);	/* the restriction classes, below */
 		line[strcspn(line, "\n")] = '\0';
 		l = strlen(line);
 		if (l >= 2 && strcmp(line + l - 2, " =") == 0) {
@@ -713,6 +720,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	if (pclose(fp) != 0) {
 		log_warnx("check-postfix: postconf -c %s failed",
 		    cfg->postfix_config_directory);
+		sb_free(&all);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
@@ -770,6 +778,11 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
 	if (strstr(bcc, want) == NULL)
 		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
+	sb_init(&cls);
+	problems += icl_check_main_cf(cfg, all.s, &cls);
+	printf("%s", cls.s);
+	sb_free(&cls);
+	sb_free(&all);
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",
 		    cfg->postfix_config_directory);
