@@ -1468,10 +1468,15 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		const char *slash = strchr(name, '/');
 
 		if (slash != NULL) {
-			snprintf(idbuf, sizeof(idbuf), "%.*s", (int)(slash - name),
-			    name);
-			u = rul_user_named(pol, idbuf);
-			identity = slash + 1;
+			/* a CIDR user's name has a slash itself: the first
+			 * prefix that names a user */
+			do {
+				snprintf(idbuf, sizeof(idbuf), "%.*s",
+				    (int)(slash - name), name);
+				u = rul_user_named(pol, idbuf);
+				identity = slash + 1;
+			} while (u == NULL
+			    && (slash = strchr(slash + 1, '/')) != NULL);
 		} else if (rul_nusers(pol) == 1) {
 			u = rul_user_at(pol, 0);
 			identity = name;
