@@ -91,7 +91,7 @@ get(icl_pool *p, const rul_user *u)
 }
 
 /* find - u's entry, NULL if it has none */
-static const icl_user *
+static icl_user *
 find(const icl_pool *p, const rul_user *u)
 {
 	int k = rul_user_index(p->pol, u);
@@ -141,16 +141,17 @@ cmp_name(const void *x, const void *y)
 	return strcmp(a->u->name, b->u->name);
 }
 
-/* logline - "action=ACTION user=\"U\" REST" */
+/* logline - "action=ACTION user=\"U\" REST[ dry_run=yes]" */
 static void
-logline(FILE *log, const char *action, const char *user, const char *rest)
+logline(FILE *log, const char *action, const char *user, const char *rest,
+    int dry_run)
 {
 	strbuf sb;
 
 	sb_init(&sb);
 	sb_printf(&sb, "action=%s user=", action);
 	sb_json_str(&sb, user, strlen(user));
-	fprintf(log, "%s %s\n", sb.s, rest);
+	fprintf(log, "%s %s%s\n", sb.s, rest, dry_run ? " dry_run=yes" : "");
 	sb_free(&sb);
 }
 
@@ -210,11 +211,11 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 		int c = sqlite3_column_int(q, 0);
 		const char *name = (const char *)sqlite3_column_text(q, 1);
 		const rul_user *u = rul_user_named(p->pol, name);
-		const icl_user *f = u ? find(p, u) : NULL;
+		icl_user *f = u ? find(p, u) : NULL;
 
 		if (f != NULL && f->n > 0 && c >= 0 && c < p->nclasses
 		    && !taken[c]) {
-			((icl_user *)f)->cls = c;
+			f->cls = c;
 			taken[c] = 1;
 			continue;
 		}
@@ -222,7 +223,7 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 		if (c >= 0 && c < p->nclasses)
 			freed[c] = 1;
 		snprintf(rest, sizeof(rest), "class=" ICL_CLASS "%d", c);
-		logline(log, "class_release", name, rest);
+		logline(log, "class_release", name, rest, dry_run);
 		changed = 1;
 	}
 	sqlite3_finalize(q);
@@ -239,7 +240,7 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 			taken[k] = 1;
 			snprintf(rest, sizeof(rest), "class=" ICL_CLASS "%d "
 			    "identities=%d", k, want[i]->n);
-			logline(log, "class", want[i]->u->name, rest);
+			logline(log, "class", want[i]->u->name, rest, dry_run);
 			changed = 1;
 			continue;
 		}
@@ -249,7 +250,7 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 		    "whole mail is refused while its envelope-sender identity "
 		    "locks last\"", p->nclasses, want[i]->n);
 		logline(log, "alert kind=identity_classes", want[i]->u->name,
-		    rest);
+		    rest, dry_run);
 	}
 	for (i = 0; i < p->nusers; i++)
 		if (p->users[i].cls >= 0)
