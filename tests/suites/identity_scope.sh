@@ -85,6 +85,8 @@ postconf -c "$PF_CONF" -e "rg_c1 = check_sender_access hash:$work/maps/rg_sender
 "$RG" -c "$work/rg.ini" lock identity alice@example.com/bob@example.com --reason "spam with bob's address" > "$work/l1.out" 2>&1
 ok $? "lock identity alice@example.com/bob@example.com" "$(cat "$work/l1.out")"
 grep -q 'action=class user="alice@example.com" class=rg_c0 identities=1' "$work/l1.out"; ok $? "alice is given the first class" "$(cat "$work/l1.out")"
+"$RG" -c "$work/rg.ini" explain user alice@example.com > "$work/x1.out" 2>&1
+grep -q 'its envelope-sender identity locks: restriction class rg_c0' "$work/x1.out"; ok $? "explain shows alice's class" "$(cat "$work/x1.out")"
 ! grep -qi 'bob@example.com' "$work/maps/sender_access"; ok $? "the global sender_access does not hold bob's address" "$(cat "$work/maps/sender_access")"
 out=$(expect 'REFUSED 450' --auth alice@example.com:alice-pw --sender bob@example.com --to dave@example.org)
 grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "alice is refused with the locked sender" "$out"
@@ -150,6 +152,9 @@ grep -q 'action=alert kind=identity_classes user="dave@example.com"' "$work/a5.o
 grep -q 'action=class_release user="alice@example.com" class=rg_c0' "$work/u6.out"; ok $? "alice's class is given back" "$(cat "$work/u6.out")"
 out=$(expect SENT --auth alice@example.com:alice-pw --sender bob@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "after the unlock alice relays with bob's address" "$out"
+"$RG" -c "$work/rg.ini" analyze --dry-run > "$work/d6.out" 2>&1
+grep -q 'action=class user="dave@example.com" class=rg_c0 identities=1 dry_run=yes' "$work/d6.out" && grep -q '^x@spam.example' "$work/d6.out"
+ok $? "a dry run shows the class it would give, and its table" "$(grep -v '^#' "$work/d6.out" | head -c 400)"
 "$RG" -c "$work/rg.ini" analyze > "$work/a6.out" 2>&1
 grep -q 'action=class user="dave@example.com" class=rg_c0' "$work/a6.out"; ok $? "the next run gives dave the free class" "$(cat "$work/a6.out")"
 out=$(expect SENT --auth dave@example.com:dave-pw --sender dave@example.com --to lee@example.org)
