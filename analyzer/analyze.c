@@ -24,6 +24,7 @@
 #include "../common/xalloc.h"
 #include "aindex.h"
 #include "analyze.h"
+#include "idclass.h"
 #include "maps.h"
 
 #define MIN_USEC 60000000LL
@@ -1097,6 +1098,49 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 	sqlite3_finalize(q);
 }
 
+/*
+ * ana_sender_lock - a locked envelope-sender identity: into its user's
+ * class (idclass.h), never into the global sender_access, except for a
+ * domain user with match_sender_domain and a sender in its own domain:
+ * mail without a login that is the domain's by its sender has no login or
+ * network to hang a class on, so that identity is refused there as the
+ * domain's own user lock is (for anyone who uses that exact address)
+ */
+static void
+ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
+    const char *value, long long until, map_set *sender, FILE *log)
+{
+	const char *at = strrchr(id, '@');
+
+	icl_lock(icl, u, id, value, until);
+	if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain
+	    && at != NULL && strcasecmp(at + 1, u->name) == 0)
+		add(sender, id, value, log);
+}
+
+/*
+ * ana_classes - hand out the identity lock classes, and point each class
+ * user's login at its class (or, escalated, at its lock reply); an IP
+ * user's networks follow with the cidr map
+ */
+static int
+ana_classes(icl_pool *icl, const rul_policy *pol, sqlite3 *db, int dry_run,
+    map_set *sasl, FILE *log, char *err, size_t errsz)
+{
+	int i;
+
+	if (icl_assign(icl, db, dry_run, log, err, errsz) != 0)
+		return -1;
+	for (i = 0; i < rul_nusers(pol); i++) {
+		const rul_user *u = rul_user_at(pol, i);
+		const char *v;
+
+		if (u->type != RUL_IP && (v = icl_value(icl, u)) != NULL)
+			add(sasl, u->name, v, log);
+	}
+	return 0;
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1111,6 +1155,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
 	char postmap[1100];
+	icl_pool *icl = icl_new(cfg, pol);
 	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
 	const char **cidrs;
 	const rul_user **owners;
@@ -1165,6 +1210,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
 		    : "450 4.7.1", text, reason, until);
 		if (strcmp(kind, "user") == 0) {
+			icl_user_locked(icl, u);
 			if (u->type == RUL_IP)
 				continue;	/* below, with every CIDR */
 			add(ms[0], u->name, value, log);
@@ -1177,7 +1223,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (strcmp(method, "auth_user") == 0) {
 			add(ms[0], id, value, log);
 		} else if (strcmp(method, "envelope_sender") == 0) {
-			add(ms[2], id, value, log);
+			ana_sender_lock(icl, u, id, value, until, ms[2], log);
 		} else if (header != NULL) {
 			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
 			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
@@ -1189,6 +1235,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	free(prev_kind);
 	free(prev_user);
 	free(prev_id);
+	if (ana_classes(icl, pol, db, dry_run, ms[0], log, err, errsz) != 0) {
+		rc = -1;
+		goto out;
+	}
 	/*
 	 * the IP users' networks, most specific first (Postfix's cidr tables
 	 * take the first match in file order): the locked ones, and DUNNO for
@@ -1204,6 +1254,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		char **val = xcalloc((size_t)n, sizeof(char *));
 		int *locked = xcalloc((size_t)n + 1, sizeof(int));
 		int *arch = xcalloc((size_t)n + 1, sizeof(int));
+		const char *cv;
 		int nl = 0, na = 0, j;
 
 		for (i = 0; i < n; i++) {
@@ -1219,6 +1270,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
 				    sqlite3_column_int64(q, 1));
 				val[i] = xstrdup(value);
+				locked[nl++] = i;
+			} else if ((cv = icl_value(icl, owners[i])) != NULL) {
+				/* its identity locks' class, or escalated */
+				val[i] = xstrdup(cv);
 				locked[nl++] = i;
 			}
 			sqlite3_reset(q);
@@ -1281,6 +1336,12 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	snprintf(postmap, sizeof(postmap), "%s/postmap", cfg->command_directory);
 	wc.postmap = postmap;
 	wc.timeout_ms = cfg->command_timeout * 1000;
+	/* the class tables before the maps that name the classes */
+	if (icl_write(icl, &wc, dry_run, log, &n, err, errsz) != 0) {
+		rc = -1;
+		goto out;
+	}
+	res->maps_changed += n;
 	for (i = 0; i < 8; i++) {
 		int changed = 0;
 
@@ -1386,6 +1447,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 out:
 	for (i = 0; i < 8; i++)
 		map_set_free(ms[i]);
+	icl_free(icl);
 	return rc;
 }
 
@@ -1425,10 +1487,15 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		const char *slash = strchr(name, '/');
 
 		if (slash != NULL) {
-			snprintf(idbuf, sizeof(idbuf), "%.*s", (int)(slash - name),
-			    name);
-			u = rul_user_named(pol, idbuf);
-			identity = slash + 1;
+			/* a CIDR user's name has a slash itself: the first
+			 * prefix that names a user */
+			do {
+				snprintf(idbuf, sizeof(idbuf), "%.*s",
+				    (int)(slash - name), name);
+				u = rul_user_named(pol, idbuf);
+				identity = slash + 1;
+			} while (u == NULL
+			    && (slash = strchr(slash + 1, '/')) != NULL);
 		} else if (rul_nusers(pol) == 1) {
 			u = rul_user_at(pol, 0);
 			identity = name;

@@ -11,7 +11,9 @@
  * replay gives the same decisions. Each decision is also printed as one
  * key=value line.
  *
- * ana_maps() turns the locks into the Postfix maps (see analyzer/maps.h).
+ * ana_maps() turns the locks into the Postfix maps (see analyzer/maps.h);
+ * an envelope-sender identity lock goes into its user's restriction class
+ * (analyzer/idclass.h), and the class assignments are stored on the way.
  */
 #ifndef RG_ANALYZE_H
 #define RG_ANALYZE_H

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../analyzer/analyze.h"
+#include "../analyzer/idclass.h"
 #include "../analyzer/mapowner.h"
 #include "../analyzer/quarantine.h"
 #include "../common/log.h"
@@ -643,6 +644,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "smtpd_client_recipient_rate_limit = 1000\n",
 	    t, d, d, t, d, t, d, d, t, d, d, d, d, t, d);
 	sb_init(&info);
+	icl_main_cf(cfg, &info);
+	printf("%s", info.s);
+	sb_reset(&info);
 	sb_init(&strip);
 	ana_static(cfg, &info, &strip);
 	printf("\n# %s/header_static (written by analyze)\n%s", d, info.s);
@@ -723,6 +727,14 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (n == 0)
 		printf("  not locked\n");
+	if (sqlite3_prepare_v2(store_db(st), "SELECT class FROM ana_classes "
+	    "WHERE user = ?1", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			printf("  its envelope-sender identity locks: restriction "
+			    "class rg_c%d\n", sqlite3_column_int(q, 0));
+		sqlite3_finalize(q);
+	}
 	printf("decisions (newest first):\n");
 	if (sqlite3_prepare_v2(store_db(st), "SELECT ts, action, kind, identity, "
 	    "rule, COALESCE(detail, '') FROM events WHERE user = ?1 ORDER BY ts "
@@ -801,6 +813,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	int rc, code, problems = 0;
 	const char *pos, *p1, *p2;
 	char want[1200];
+	strbuf all, cls;
 
 	if (argc > 1) {
 		printf("usage: relayguard [-c CONFIG] check-postfix\n\nReads "
@@ -819,12 +832,15 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
+	sb_init(&all);
 	for (line = pc.s; line != NULL && *line; line = next) {
 		char *v;
 		size_t l;
 
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
+		sb_adds(&all, line);	/* the restriction classes, below */
+		sb_adds(&all, "\n");
 		l = strlen(line);
 		if (l >= 2 && strcmp(line + l - 2, " =") == 0) {
 			/* "name =": an empty value */
@@ -913,6 +929,11 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
 		    "the users with quarantine = yes (rspamd's proxy, and "
 		    "rspamd-config --quarantine)");
+	sb_init(&cls);
+	problems += icl_check_main_cf(cfg, all.s, &cls);
+	printf("%s", cls.s);
+	sb_free(&cls);
+	sb_free(&all);
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",
 		    cfg->postfix_config_directory);

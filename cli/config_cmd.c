@@ -33,6 +33,25 @@ cli_load_config(const cli_ctx *cx, int *rc)
 	return cfg;
 }
 
+/*
+ * header_warnings - a header identity cannot be scoped to its user: its
+ * lock is a header_checks rule, which Postfix applies to every message
+ * (a warning, not an error)
+ */
+static void
+header_warnings(const rg_config *cfg, const char *file)
+{
+	int i;
+
+	for (i = 0; i < cfg->nusers; i++)
+		if (strcmp(cfg->users[i].identification, "header") == 0)
+			fprintf(stderr, "%s:%d: warning: [user %s] "
+			    "identification = header: a locked header identity "
+			    "is refused in every user's mail (header_checks is "
+			    "global); give each tenant values of its own\n",
+			    file, cfg->users[i].line, cfg->users[i].name);
+}
+
 /* cmd_check_config - "configuration OK" or the errors (exit 78) */
 int
 cmd_check_config(const cli_ctx *cx, int argc, char **argv)
@@ -79,6 +98,7 @@ cmd_check_config(const cli_ctx *cx, int argc, char **argv)
 		    nerr == 1 ? "" : "s");
 		return EX_CONFIG_;
 	}
+	header_warnings(cfg, file);
 	printf("configuration OK\n");
 	cfg_free(cfg);
 	return EX_OK_;

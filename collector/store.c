@@ -140,10 +140,19 @@ static const char schema_v3[] =
     "  t INTEGER NOT NULL,\n"			/* last logged */
     "  PRIMARY KEY(header, identity, value)) WITHOUT ROWID;\n";
 
+/*
+ * version 4: the analyzer's restriction classes (analyzer/idclass.c): which
+ * user holds which class of the pool, kept from run to run
+ */
+static const char schema_v4[] =
+    "CREATE TABLE ana_classes(class INTEGER PRIMARY KEY,\n"
+    "  user TEXT NOT NULL UNIQUE);\n";
+
 static const db_migration migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
+	{ 4, schema_v4 },
 };
 
 enum {

@@ -100,6 +100,10 @@ static const cfg_key cfg_schema[] = {
 	    OFF(safety_valve), "more automatic locks than this ..." },
 	{ "global", "safety_valve_window", CT_DURATION, "10m", 60, 86400, 0,
 	    OFF(safety_valve_window), "... within this long: lock no more, alert" },
+	{ "global", "identity_lock_classes", CT_INT, "32", 1, 256, 1,
+	    OFF(identity_lock_classes), "Postfix restriction classes that "
+	    "scope envelope-sender identity locks to their user (0: every such "
+	    "lock locks its whole user)" },
 	{ "global", "lock_reply", CT_REPLY, "sending locked", 0, 0, 0,
 	    OFF(lock_reply), "text of the 4.7.1 reply to a locked sender" },
 	{ "global", "limit_reply", CT_REPLY, "sending limit reached", 0, 0, 0,

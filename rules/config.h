@@ -111,6 +111,8 @@ typedef struct rg_config {
 	cfg_list never_lock;		/* user names that are never locked */
 	long long safety_valve;		/* at most this many automatic locks ... */
 	long long safety_valve_window;	/* ... within this long */
+	long long identity_lock_classes; /* restriction classes for
+					 * envelope-sender identity locks */
 	char *lock_reply;		/* reply texts of the access maps */
 	char *limit_reply;
 	long long quarantine_retention;	/* held mail older is deleted */

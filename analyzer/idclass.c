@@ -1,0 +1,431 @@
+/*
+ * idclass.c - the pool of restriction classes that scopes envelope-sender
+ * identity locks to their user (see idclass.h). Owns the ana_classes rows
+ * and the rg_senders_K tables; a database error is returned, a table that
+ * cannot be written is returned as map_write's error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/xalloc.h"
+#include "idclass.h"
+
+#define ICL_CLASS	"rg_c"		/* rg_cK: the class in main.cf */
+#define ICL_TABLE	"rg_senders_"	/* rg_senders_K: its sender table */
+
+typedef struct icl_user {
+	const rul_user *u;
+	char **ids, **vals;		/* locked identities, their replies */
+	int n;
+	char *esc;			/* reply of the longest lock */
+	long long esc_until;		/* its end, 0: none */
+	int user_locked;		/* a user lock wins */
+	int cls;			/* its class, -1: none */
+	char name[32];			/* "rg_cK" */
+} icl_user;
+
+struct icl_pool {
+	const rg_config *cfg;
+	const rul_policy *pol;
+	int nclasses;
+	int *slot;			/* user index -> users[] + 1, 0: none */
+	icl_user *users;
+	int nusers;
+};
+
+/* icl_new - an empty pool of [global] identity_lock_classes classes */
+icl_pool *
+icl_new(const rg_config *cfg, const rul_policy *pol)
+{
+	icl_pool *p = xcalloc(1, sizeof(*p));
+
+	p->cfg = cfg;
+	p->pol = pol;
+	p->nclasses = (int)cfg->identity_lock_classes;
+	p->slot = xcalloc((size_t)rul_nusers(pol) + 1, sizeof(int));
+	return p;
+}
+
+/* icl_free - release; NULL is a no-op */
+void
+icl_free(icl_pool *p)
+{
+	int i, j;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nusers; i++) {
+		for (j = 0; j < p->users[i].n; j++) {
+			free(p->users[i].ids[j]);
+			free(p->users[i].vals[j]);
+		}
+		free(p->users[i].ids);
+		free(p->users[i].vals);
+		free(p->users[i].esc);
+	}
+	free(p->users);
+	free(p->slot);
+	free(p);
+}
+
+/* get - u's entry, made on first use */
+static icl_user *
+get(icl_pool *p, const rul_user *u)
+{
+	int k = rul_user_index(p->pol, u);
+	icl_user *e;
+
+	if (k < 0)
+		return NULL;
+	if (p->slot[k] == 0) {
+		p->users = xrealloc(p->users, (size_t)(p->nusers + 1)
+		    * sizeof(icl_user));
+		e = &p->users[p->nusers];
+		memset(e, 0, sizeof(*e));
+		e->u = u;
+		e->cls = -1;
+		p->slot[k] = ++p->nusers;
+	}
+	return &p->users[p->slot[k] - 1];
+}
+
+/* find - u's entry, NULL if it has none */
+static icl_user *
+find(const icl_pool *p, const rul_user *u)
+{
+	int k = rul_user_index(p->pol, u);
+
+	return k < 0 || p->slot[k] == 0 ? NULL : &p->users[p->slot[k] - 1];
+}
+
+/* icl_lock - one locked envelope-sender identity of u */
+void
+icl_lock(icl_pool *p, const rul_user *u, const char *identity,
+    const char *value, long long until)
+{
+	icl_user *e = get(p, u);
+
+	if (e == NULL)
+		return;
+	e->ids = xrealloc(e->ids, (size_t)(e->n + 1) * sizeof(char *));
+	e->vals = xrealloc(e->vals, (size_t)(e->n + 1) * sizeof(char *));
+	e->ids[e->n] = xstrdup(identity);
+	e->vals[e->n] = xstrdup(value);
+	e->n++;
+	/* the escalation answers for the longest of them: none ends first */
+	if (e->esc == NULL || (e->esc_until != 0 && (until == 0
+	    || until > e->esc_until))) {
+		free(e->esc);
+		e->esc = xstrdup(value);
+		e->esc_until = until;
+	}
+}
+
+/* icl_user_locked - u's user lock wins over its class */
+void
+icl_user_locked(icl_pool *p, const rul_user *u)
+{
+	icl_user *e = get(p, u);
+
+	if (e != NULL)
+		e->user_locked = 1;
+}
+
+/* cmp_name - users by name (the order new classes are handed out in) */
+static int
+cmp_name(const void *x, const void *y)
+{
+	const icl_user *a = *(icl_user *const *)x, *b = *(icl_user *const *)y;
+
+	return strcmp(a->u->name, b->u->name);
+}
+
+/* logline - "action=ACTION user=\"U\" REST[ dry_run=yes]" */
+static void
+logline(FILE *log, const char *action, const char *user, const char *rest,
+    int dry_run)
+{
+	strbuf sb;
+
+	sb_init(&sb);
+	sb_printf(&sb, "action=%s user=", action);
+	sb_json_str(&sb, user, strlen(user));
+	fprintf(log, "%s %s%s\n", sb.s, rest, dry_run ? " dry_run=yes" : "");
+	sb_free(&sb);
+}
+
+/* store - replace the stored assignments with the pool's */
+static int
+store(icl_pool *p, sqlite3 *db, char *err, size_t errsz)
+{
+	sqlite3_stmt *q = NULL;
+	int i, rc = -1;
+
+	if (sqlite3_exec(db, "SAVEPOINT icl; DELETE FROM ana_classes", NULL,
+	    NULL, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(db, "INSERT INTO ana_classes(class, user) "
+	    "VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
+		goto end;
+	for (i = 0; i < p->nusers; i++) {
+		if (p->users[i].cls < 0)
+			continue;
+		sqlite3_bind_int(q, 1, p->users[i].cls);
+		sqlite3_bind_text(q, 2, p->users[i].u->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			goto end;
+		sqlite3_reset(q);
+	}
+	rc = 0;
+end:
+	if (rc != 0)
+		snprintf(err, errsz, "storing the identity lock classes: %s",
+		    sqlite3_errmsg(db));
+	sqlite3_finalize(q);
+	if (rc != 0)
+		sqlite3_exec(db, "ROLLBACK TO icl", NULL, NULL, NULL);
+	sqlite3_exec(db, "RELEASE icl", NULL, NULL, NULL);
+	return rc;
+}
+
+/* icl_assign - keep the stored classes, hand out free ones, escalate */
+int
+icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *q;
+	char *taken = xcalloc((size_t)p->nclasses + 1, 1);
+	char *freed = xcalloc((size_t)p->nclasses + 1, 1);
+	icl_user **want = xcalloc((size_t)p->nusers + 1, sizeof(icl_user *));
+	char rest[256];
+	int i, k, nwant = 0, changed = 0, rc = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT class, user FROM ana_classes "
+	    "ORDER BY class", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errsz, "reading the identity lock classes: %s",
+		    sqlite3_errmsg(db));
+		rc = -1;
+		goto end;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		int c = sqlite3_column_int(q, 0);
+		const char *name = (const char *)sqlite3_column_text(q, 1);
+		const rul_user *u = rul_user_named(p->pol, name);
+		icl_user *f = u ? find(p, u) : NULL;
+
+		if (f != NULL && f->n > 0 && c >= 0 && c < p->nclasses
+		    && !taken[c]) {
+			f->cls = c;
+			taken[c] = 1;
+			continue;
+		}
+		/* given back: its class rests until the next run */
+		if (c >= 0 && c < p->nclasses)
+			freed[c] = 1;
+		snprintf(rest, sizeof(rest), "class=" ICL_CLASS "%d", c);
+		logline(log, "class_release", name, rest, dry_run);
+		changed = 1;
+	}
+	sqlite3_finalize(q);
+	for (i = 0; i < p->nusers; i++)
+		if (p->users[i].n > 0 && p->users[i].cls < 0)
+			want[nwant++] = &p->users[i];
+	if (nwant > 1)
+		qsort(want, (size_t)nwant, sizeof(icl_user *), cmp_name);
+	for (i = 0, k = 0; i < nwant; i++) {
+		while (k < p->nclasses && (taken[k] || freed[k]))
+			k++;
+		if (k < p->nclasses) {
+			want[i]->cls = k;
+			taken[k] = 1;
+			snprintf(rest, sizeof(rest), "class=" ICL_CLASS "%d "
+			    "identities=%d", k, want[i]->n);
+			logline(log, "class", want[i]->u->name, rest, dry_run);
+			changed = 1;
+			continue;
+		}
+		/* no class free: the whole user, never a global sender entry */
+		snprintf(rest, sizeof(rest), "classes=%d identities=%d "
+		    "reason=\"every identity lock class is taken: the user's "
+		    "whole mail is refused while its envelope-sender identity "
+		    "locks last\"", p->nclasses, want[i]->n);
+		logline(log, "alert kind=identity_classes", want[i]->u->name,
+		    rest, dry_run);
+	}
+	for (i = 0; i < p->nusers; i++)
+		if (p->users[i].cls >= 0)
+			snprintf(p->users[i].name, sizeof(p->users[i].name),
+			    ICL_CLASS "%d", p->users[i].cls);
+	if (changed && !dry_run)
+		rc = store(p, db, err, errsz);
+end:
+	free(taken);
+	free(freed);
+	free(want);
+	return rc;
+}
+
+/* icl_value - the answer of u's login or networks, NULL: none */
+const char *
+icl_value(const icl_pool *p, const rul_user *u)
+{
+	const icl_user *e = find(p, u);
+
+	if (e == NULL || e->user_locked || e->n == 0)
+		return NULL;
+	return e->cls >= 0 ? e->name : e->esc;
+}
+
+/* icl_write - every class's sender table, empty when the class is free */
+int
+icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
+    FILE *log, int *nchanged, char *err, size_t errsz)
+{
+	map_set **ms;
+	char name[64], e[256];
+	int i, j, k, rc = 0;
+
+	*nchanged = 0;
+	if (p->nclasses <= 0)
+		return 0;
+	ms = xcalloc((size_t)p->nclasses, sizeof(map_set *));
+	for (k = 0; k < p->nclasses; k++)
+		ms[k] = map_set_new(MAP_SENDER);
+	for (i = 0; i < p->nusers; i++) {
+		const icl_user *u = &p->users[i];
+
+		if (u->cls < 0)
+			continue;
+		for (j = 0; j < u->n; j++)
+			if (map_set_add(ms[u->cls], u->ids[j], u->vals[j], e,
+			    sizeof(e)) != 0)
+				fprintf(log, "action=skip map=" ICL_TABLE "%d "
+				    "reason=\"%s\"\n", u->cls, e);
+	}
+	for (k = 0; k < p->nclasses && rc == 0; k++) {
+		int changed = 0;
+
+		snprintf(name, sizeof(name), ICL_TABLE "%d", k);
+		if (dry_run) {
+			strbuf sb;
+
+			if (map_set_count(ms[k]) == 0)
+				continue;
+			sb_init(&sb);
+			map_render(ms[k], &sb);
+			fprintf(log, "# %s/%s (%s)\n%s", wc->directory, name,
+			    map_kind_name(MAP_SENDER), sb.s);
+			sb_free(&sb);
+			continue;
+		}
+		if (map_write(wc, name, ms[k], &changed, err, errsz) != 0) {
+			rc = -1;
+			break;
+		}
+		if (changed) {
+			(*nchanged)++;
+			fprintf(log, "action=map name=%s entries=%zu\n", name,
+			    map_set_count(ms[k]));
+		}
+	}
+	for (k = 0; k < p->nclasses; k++)
+		map_set_free(ms[k]);
+	free(ms);
+	return rc;
+}
+
+/* icl_main_cf - smtpd_restriction_classes and one class per table */
+void
+icl_main_cf(const rg_config *cfg, strbuf *out)
+{
+	int k, n = (int)cfg->identity_lock_classes;
+
+	if (n <= 0) {
+		sb_adds(out, "# identity_lock_classes = 0: an envelope-sender "
+		    "identity lock refuses its\n# user's whole mail (no "
+		    "restriction classes)\n");
+		return;
+	}
+	sb_printf(out, "# envelope-sender identity locks, each for its own "
+	    "user only: analyze\n# gives a user with such locks one of "
+	    "these %d classes (its login in\n# sasl_access, its networks in "
+	    "client_access answer the class name);\n# add your own classes "
+	    "to this list, if you have any\n"
+	    "smtpd_restriction_classes =", n);
+	for (k = 0; k < n; k++)
+		sb_printf(out, "%s" ICL_CLASS "%d", k == 0 ? "\n    "
+		    : k % 8 == 0 ? ",\n    " : ", ", k);
+	sb_addc(out, '\n');
+	for (k = 0; k < n; k++)
+		sb_printf(out, ICL_CLASS "%d = check_sender_access %s:%s/"
+		    ICL_TABLE "%d\n", k, cfg->map_type, cfg->map_directory, k);
+}
+
+/* has_word - is word an element of a Postfix list (", " or space separated)? */
+static int
+has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *s = list;
+
+	while ((s = strstr(s, word)) != NULL) {
+		if ((s == list || strchr(" ,\t", s[-1]) != NULL)
+		    && (s[n] == '\0' || strchr(" ,\t\n", s[n]) != NULL))
+			return 1;
+		s += n;
+	}
+	return 0;
+}
+
+/* icl_check_main_cf - is every class of the pool declared and bound? */
+int
+icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
+{
+	const char *s;
+	char *classes = NULL, want[1200], word[32];
+	int k, n = (int)cfg->identity_lock_classes, problems = 0, missing = 0,
+	    first = -1;
+
+	/* the value of smtpd_restriction_classes */
+	for (s = postconf_n; s != NULL && *s != '\0'; ) {
+		const char *eol = strchr(s, '\n');
+		size_t len = eol ? (size_t)(eol - s) : strlen(s);
+		static const char key[] = "smtpd_restriction_classes =";
+
+		if (len >= sizeof(key) - 1 && strncmp(s, key, sizeof(key) - 1)
+		    == 0) {
+			classes = xstrndup(s + sizeof(key) - 1,
+			    len - (sizeof(key) - 1));
+			break;
+		}
+		s = eol ? eol + 1 : NULL;
+	}
+	for (k = 0; k < n; k++) {
+		snprintf(word, sizeof(word), ICL_CLASS "%d", k);
+		if (classes == NULL || !has_word(classes, word)) {
+			if (missing++ == 0)
+				first = k;
+			continue;
+		}
+		snprintf(want, sizeof(want), "\n" ICL_CLASS "%d = "
+		    "check_sender_access %s:%s/" ICL_TABLE "%d\n", k,
+		    cfg->map_type, cfg->map_directory, k);
+		if (strstr(postconf_n, want + 1) != postconf_n
+		    && strstr(postconf_n, want) == NULL) {
+			sb_printf(out, "%s is not \"check_sender_access "
+			    "%s:%s/" ICL_TABLE "%d\": that user's envelope-"
+			    "sender identity locks are not enforced\n", word,
+			    cfg->map_type, cfg->map_directory, k);
+			problems++;
+		}
+	}
+	if (missing > 0) {
+		sb_printf(out, "smtpd_restriction_classes lacks %d of the %d "
+		    "identity lock classes (" ICL_CLASS "%d first): a user "
+		    "given one gets 451 4.3.5 for every message (run "
+		    "postfix-config)\n", missing, n, first);
+		problems++;
+	}
+	free(classes);
+	return problems;
+}
