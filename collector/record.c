@@ -1,12 +1,365 @@
 /*
- * record.c - JSON Lines output of message and session records. Owns
- * nothing; appends to the caller's buffer (one object, no newline). All
- * text is escaped by sb_json_str: log content cannot break the framing.
+ * record.c - message and session records: the mutators the assembler
+ * changes them with (what one log line adds to a record), and their JSON
+ * Lines output. The JSON is appended to the caller's buffer (one object,
+ * no newline); all text is escaped by sb_json_str: log content cannot
+ * break the framing.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/xalloc.h"
 #include "record.h"
+
+/* str_eq_sl - C string (maybe NULL) equals slice */
+static int
+str_eq_sl(const char *str, rg_slice s)
+{
+	return str != NULL && s.p != NULL && strlen(str) == s.n
+	    && memcmp(str, s.p, s.n) == 0;
+}
+
+/* rec_sdup - a NUL-terminated copy of a slice (NULL for an unset slice) */
+char *
+rec_sdup(rg_slice s)
+{
+	return s.p == NULL ? NULL : xstrndup(s.p, s.n);
+}
+
+/* rec_put - replace *dst by a copy of s when s is set */
+void
+rec_put(char **dst, rg_slice s)
+{
+	if (s.p == NULL)
+		return;
+	if (*dst != NULL && strlen(*dst) == s.n && memcmp(*dst, s.p, s.n) == 0)
+		return;
+	free(*dst);
+	*dst = xstrndup(s.p, s.n);
+}
+
+/* rec_put_if_unset - set *dst from s only when it has no value yet */
+void
+rec_put_if_unset(char **dst, rg_slice s)
+{
+	if (*dst == NULL)
+		rec_put(dst, s);
+}
+
+/* rec_free - release a record's strings */
+void
+rec_free(rg_record *r)
+{
+	int i, j;
+
+	free(r->client_host);
+	free(r->client_ip);
+	free(r->client_port);
+	free(r->sasl_method);
+	free(r->sasl_username);
+	free(r->sender);
+	free(r->message_id);
+	for (i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	for (i = 0; i < r->nrcpts; i++) {
+		rg_rcpt *rc = &r->rcpts[i];
+
+		free(rc->address);
+		free(rc->orig_to);
+		free(rc->status);
+		free(rc->dsn);
+		free(rc->relay);
+		free(rc->delay);
+		free(rc->response);
+		for (j = 0; j < rc->nhist; j++) {
+			free(rc->hist[j].status);
+			free(rc->hist[j].dsn);
+		}
+		free(rc->hist);
+	}
+	free(r->rcpts);
+	free(r->verdict.score);
+	free(r->verdict.required);
+	free(r->verdict.action);
+	free(r->verdict.symbols);
+	free(r->rejected.stage);
+	free(r->rejected.code);
+	free(r->rejected.dsn);
+	free(r->rejected.text);
+	free(r->bounce_of);
+	free(r->orig_queue_id);
+	free(r->filtered_as);
+}
+
+/* rec_rcpt_get - the recipient addr/orig_to of r, added if new */
+rg_rcpt *
+rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to)
+{
+	int i;
+	rg_rcpt *rc;
+
+	for (i = 0; i < r->nrcpts; i++) {
+		rc = &r->rcpts[i];
+		if (str_eq_sl(rc->address, addr)
+		    && (orig_to.p == NULL ? rc->orig_to == NULL
+		    : str_eq_sl(rc->orig_to, orig_to)))
+			return rc;
+	}
+	if (r->nrcpts == r->rcap) {
+		r->rcap = r->rcap ? r->rcap * 2 : 4;
+		r->rcpts = xrealloc(r->rcpts, (size_t)r->rcap * sizeof(*rc));
+	}
+	rc = &r->rcpts[r->nrcpts++];
+	memset(rc, 0, sizeof(*rc));
+	rc->address = rec_sdup(addr);
+	rc->orig_to = rec_sdup(orig_to);
+	return rc;
+}
+
+/* rec_verdict_offer - keep the most trusted verdict; fill gaps from equals */
+void
+rec_verdict_offer(rg_record *r, enum verdict_source src, int spam, rg_slice score,
+    rg_slice required, rg_slice action, rg_slice symbols)
+{
+	rg_verdict *v = &r->verdict;
+
+	if (src < v->source)
+		return;
+	if (src > v->source) {
+		free(v->score);
+		free(v->required);
+		free(v->action);
+		free(v->symbols);
+		memset(v, 0, sizeof(*v));
+		v->source = src;
+		v->spam = spam > 0;
+	} else if (spam > 0) {
+		v->spam = 1;
+	}
+	rec_put_if_unset(&v->score, score);
+	rec_put_if_unset(&v->required, required);
+	rec_put_if_unset(&v->action, action);
+	rec_put_if_unset(&v->symbols, symbols);
+}
+
+/* ci_eq - case-insensitive comparison of a slice and a C string */
+static int
+ci_eq(rg_slice s, const char *name)
+{
+	size_t i;
+
+	if (strlen(name) != s.n)
+		return 0;
+	for (i = 0; i < s.n; i++) {
+		char c1 = s.p[i], c2 = name[i];
+
+		if (c1 >= 'A' && c1 <= 'Z')
+			c1 += 32;
+		if (c2 >= 'A' && c2 <= 'Z')
+			c2 += 32;
+		if (c1 != c2)
+			return 0;
+	}
+	return 1;
+}
+
+/* ci_prefix - case-insensitive prefix test */
+static int
+ci_prefix(rg_slice s, const char *lit)
+{
+	rg_slice head = { s.p, strlen(lit) };
+
+	return s.n >= head.n && ci_eq(head, lit);
+}
+
+/*
+ * rec_spam_header - X-Spam: / X-Spam-Flag: yes|no, X-Spam-Status: Yes, score=...
+ * Offers a verdict; returns 1 if the header was a spam header.
+ */
+int
+rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
+    enum verdict_source src)
+{
+	rg_slice none = { 0 }, score = { 0 }, req = { 0 }, syms = { 0 };
+	const char *p, *end = value.p + value.n;
+	int spam;
+
+	if (ci_eq(name, "X-Spam") || ci_eq(name, "X-Spam-Flag")) {
+		spam = ci_prefix(value, "yes") || ci_prefix(value, "true");
+	} else if (ci_eq(name, "X-Spam-Status")) {
+		spam = ci_prefix(value, "yes");
+		for (p = value.p; p < end; p++) {
+			if (end - p > 6 && memcmp(p, "score=", 6) == 0) {
+				score.p = p + 6;
+				for (score.n = 0; p + 6 + score.n < end
+				    && p[6 + score.n] != ' '; score.n++)
+					;
+			} else if (end - p > 9 && memcmp(p, "required=", 9) == 0) {
+				req.p = p + 9;
+				for (req.n = 0; p + 9 + req.n < end
+				    && p[9 + req.n] != ' '; req.n++)
+					;
+			} else if (end - p > 6 && memcmp(p, "tests=", 6) == 0) {
+				syms.p = p + 6;
+				for (syms.n = 0; p + 6 + syms.n < end
+				    && p[6 + syms.n] != ' '; syms.n++)
+					;
+			}
+		}
+	} else {
+		return 0;
+	}
+	rec_verdict_offer(r, src, spam, score, req, none, syms);
+	return 1;
+}
+
+/* rec_header_add - record a logged header (first value of a name wins) */
+void
+rec_header_add(rg_record *r, char *const *names, int nnames, rg_slice name,
+    rg_slice value, int cut)
+{
+	const char *canon = NULL;
+	int i;
+
+	for (i = 0; i < nnames; i++)
+		if (ci_eq(name, names[i]))
+			canon = names[i];
+	for (i = 0; i < r->nheaders; i++)
+		if (canon != NULL ? strcmp(r->headers[i].name, canon) == 0
+		    : ci_eq(name, r->headers[i].name))
+			return;
+	if (r->nheaders >= 32)
+		return;
+	r->headers = xrealloc(r->headers,
+	    (size_t)(r->nheaders + 1) * sizeof(rg_header));
+	r->headers[r->nheaders].name = canon ? xstrdup(canon) : rec_sdup(name);
+	r->headers[r->nheaders].value = rec_sdup(value);
+	r->headers[r->nheaders].cut = cut;
+	r->nheaders++;
+}
+
+/* rec_set_reject - record why the message (or NOQUEUE attempt) was refused */
+void
+rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev)
+{
+	rg_reject *j = &r->rejected;
+
+	free(j->stage);
+	free(j->code);
+	free(j->dsn);
+	free(j->text);
+	j->stage = rec_sdup(stage);
+	j->code = rec_sdup(ev->code);
+	j->dsn = rec_sdup(ev->dsn);
+	j->text = rec_sdup(ev->text);
+	if (j->stage == NULL)
+		j->stage = xstrdup("unknown");
+}
+
+/* rec_spammy - does a reject text say it is spam? */
+int
+rec_spammy(rg_slice t)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= t.n; i++) {
+		rg_slice w = { t.p + i, 4 };
+
+		if (ci_eq(w, "spam"))
+			return 1;
+		if (i + 5 <= t.n) {
+			rg_slice g = { t.p + i, 5 };
+
+			if (ci_eq(g, "gtube"))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* rec_client_into - copy the client of an event into a record */
+void
+rec_client_into(rg_record *r, const rg_event *ev)
+{
+	rec_put(&r->client_host, ev->client_host);
+	rec_put(&r->client_ip, ev->client_ip);
+	rec_put(&r->client_port, ev->client_port);
+	rec_put(&r->sasl_method, ev->sasl_method);
+	rec_put(&r->sasl_username, ev->sasl_user);
+}
+
+/* rec_link_filtered - m1 went through a content filter and continues as m2 */
+void
+rec_link_filtered(rg_record *r1, rg_record *r2)
+{
+	int i;
+
+	free(r1->filtered_as);
+	r1->filtered_as = xstrdup(r2->qid);
+	if (r2->orig_queue_id == NULL)
+		r2->orig_queue_id = xstrdup(r1->orig_queue_id ? r1->orig_queue_id
+		    : r1->qid);
+	/* the original client and login, not the filter's re-injection */
+#define TAKE(f) if (r1->f != NULL) { free(r2->f); r2->f = xstrdup(r1->f); }
+	TAKE(client_host);
+	TAKE(client_ip);
+	TAKE(client_port);
+	TAKE(sasl_method);
+	TAKE(sasl_username);
+#undef TAKE
+	if (r2->message_id == NULL && r1->message_id != NULL)
+		r2->message_id = xstrdup(r1->message_id);
+	for (i = 0; i < r1->nheaders; i++) {
+		int j, have = 0;
+
+		for (j = 0; j < r2->nheaders; j++)
+			if (strcmp(r2->headers[j].name, r1->headers[i].name) == 0)
+				have = 1;
+		if (have)
+			continue;
+		r2->headers = xrealloc(r2->headers,
+		    (size_t)(r2->nheaders + 1) * sizeof(rg_header));
+		r2->headers[r2->nheaders].name = xstrdup(r1->headers[i].name);
+		r2->headers[r2->nheaders].value = xstrdup(r1->headers[i].value);
+		r2->headers[r2->nheaders].cut = r1->headers[i].cut;
+		r2->nheaders++;
+	}
+	if (r1->verdict.source > r2->verdict.source) {
+		rg_slice sc = { r1->verdict.score, r1->verdict.score ? strlen(r1->verdict.score) : 0 };
+		rg_slice rq = { r1->verdict.required, r1->verdict.required ? strlen(r1->verdict.required) : 0 };
+		rg_slice ac = { r1->verdict.action, r1->verdict.action ? strlen(r1->verdict.action) : 0 };
+		rg_slice sy = { r1->verdict.symbols, r1->verdict.symbols ? strlen(r1->verdict.symbols) : 0 };
+
+		rec_verdict_offer(r2, r1->verdict.source, r1->verdict.spam, sc, rq,
+		    ac, sy);
+	}
+}
+
+/* rec_hist_add - one more attempt in a recipient's status history */
+void
+rec_hist_add(rg_rcpt *rc, rg_usec ts, rg_slice status, rg_slice dsn)
+{
+	if (rc->nhist == RG_MAX_ATTEMPTS) {
+		free(rc->hist[0].status);
+		free(rc->hist[0].dsn);
+		memmove(&rc->hist[0], &rc->hist[1],
+		    (RG_MAX_ATTEMPTS - 1) * sizeof(rg_attempt));
+		rc->nhist--;
+	} else if ((rc->nhist & (rc->nhist - 1)) == 0) {
+		/* grow at 0, 1, 2, 4, ... */
+		rc->hist = xrealloc(rc->hist,
+		    (size_t)(rc->nhist ? rc->nhist * 2 : 1) * sizeof(rg_attempt));
+	}
+	rc->hist[rc->nhist].ts = ts;
+	rc->hist[rc->nhist].status = rec_sdup(status);
+	rc->hist[rc->nhist].dsn = rec_sdup(dsn);
+	rc->nhist++;
+}
+
+/* ---- JSON output ---- */
 
 /* verdict_source_name - the "source" of a verdict in the output */
 const char *

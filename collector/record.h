@@ -15,6 +15,7 @@
 
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
+#include "event.h"
 
 /* where a verdict came from, in increasing order of trust */
 enum verdict_source {
@@ -112,5 +113,26 @@ typedef struct rg_session {
 void rec_json(strbuf *sb, const rg_record *r);
 void sess_json(strbuf *sb, const rg_session *s);
 const char *verdict_source_name(enum verdict_source v);
+
+/*
+ * The mutators: what one log line changes in a record (the assembler's).
+ * Slices are copied; a slice that is not set (p == NULL) changes nothing.
+ */
+char *rec_sdup(rg_slice s);
+void rec_put(char **dst, rg_slice s);
+void rec_put_if_unset(char **dst, rg_slice s);
+void rec_free(rg_record *r);
+rg_rcpt *rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to);
+void rec_hist_add(rg_rcpt *rc, rg_usec ts, rg_slice status, rg_slice dsn);
+void rec_verdict_offer(rg_record *r, enum verdict_source src, int spam,
+    rg_slice score, rg_slice required, rg_slice action, rg_slice symbols);
+int rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
+    enum verdict_source src);
+int rec_spammy(rg_slice t);
+void rec_header_add(rg_record *r, char *const *names, int nnames,
+    rg_slice name, rg_slice value, int cut);
+void rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev);
+void rec_client_into(rg_record *r, const rg_event *ev);
+void rec_link_filtered(rg_record *r1, rg_record *r2);
 
 #endif
