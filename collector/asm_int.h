@@ -19,31 +19,35 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../common/arena.h"
+#include "../common/hash.h"
 #include "assemble.h"
 
 typedef struct msg_node {
-	rg_record r;
-	uint32_t hash;
+	rg_record r;		/* with its arena */
+	uint32_t hash;		/* of host and queue ID (the table's key) */
 	unsigned char qlen;
-	struct msg_node *hnext;
 	struct msg_node *lprev, *lnext;	/* LRU by last_seen, or the closing FIFO */
-	struct mid_entry *mid;	/* its entry in the message-id index */
+	/* the message-id index (asm_verdict.c), chained: a flood of one
+	 * Message-ID makes a long chain, never a long probe */
+	uint32_t mid_hash;
+	struct msg_node *mid_next, **mid_pprev;	/* mid_pprev NULL: not in it */
 	int ended;		/* finished, lingering for late verdict lines */
 	int queued;		/* cleanup or a later stage has seen it */
 	uint64_t seq;		/* order of last activity (restores the lists) */
 	int dirty_idx;		/* index in the dirty array, -1 if clean */
 	rg_usec ended_at;
+	size_t compact_at;	/* arena size at which it is compacted */
 } msg_node;
 
 typedef struct sess_node {
-	rg_session s;
-	uint32_t hash;
-	struct sess_node *hnext;
+	rg_session s;		/* with its arena */
+	uint32_t hash;		/* of host and pid */
 	struct sess_node *lprev, *lnext;
 	rg_usec last_seen;
 	msg_node **pending;	/* NOQUEUE records waiting for the session end */
 	int npending, pcap;
-	char (*qids)[32];	/* queue IDs handed out in this session */
+	char (*qids)[32];	/* queue IDs handed out in this session (arena) */
 	int nqids, qcap;
 	uint64_t seq;
 	int dirty_idx;
@@ -55,12 +59,6 @@ typedef struct dirty_list {
 	size_t n, cap;
 } dirty_list;
 
-typedef struct mid_entry {
-	msg_node *m;
-	uint32_t hash;
-	struct mid_entry *next, **pprev;	/* O(1) removal */
-} mid_entry;
-
 typedef struct spamd_pending {
 	char *msgid;
 	rg_usec ts;
@@ -70,6 +68,9 @@ typedef struct spamd_pending {
 
 #define SPAMD_PENDING_MAX 1024
 #define ABORT_MAX 4096
+#define FREE_NODES_MAX 1024	/* message nodes kept for reuse */
+#define POOL_BYTES (4 << 20)	/* arena chunks kept for reuse */
+#define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
 
 /* a queue ID whose session ended before cleanup saw any of it */
 typedef struct abort_cand {
@@ -82,17 +83,21 @@ typedef struct abort_cand {
 struct assembler {
 	asm_options opt;
 	asm_callbacks cb;
-	msg_node **mtab;
-	size_t mbuckets, nmsgs;
+	rg_htab mtab;				/* open and lingering messages */
+	size_t nmsgs;
 	msg_node *mhead, *mtail;		/* open messages, least recent first */
 	msg_node *chead, *ctail;		/* ended messages, in order of ending */
 	size_t nclosing;
-	sess_node **stab;
-	size_t sbuckets, nsess;
+	rg_htab stab;				/* open sessions */
+	size_t nsess;
 	sess_node *shead, *stail;
-	mid_entry **idtab;
+	msg_node **idtab;			/* the message-id index */
 	size_t idbuckets, nids;
-	char **hosts;
+	rg_pool *pool;				/* arena chunks of ended records */
+	msg_node *free_nodes;			/* ended nodes, for reuse */
+	size_t nfree;
+	rg_arena hostar;			/* the interned host names */
+	const char **hosts;
 	size_t *hostlens;
 	size_t nhosts;
 	const char *last_host;
@@ -111,17 +116,6 @@ struct assembler {
 	size_t nrsess;
 };
 
-/* hash_bytes - FNV-1a */
-static inline uint32_t
-hash_bytes(uint32_t h, const char *p, size_t n)
-{
-	while (n--) {
-		h ^= (unsigned char)*p++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* sl_eq - slice equals a C string */
 static inline int
 sl_eq(rg_slice s, const char *lit)
@@ -129,11 +123,11 @@ sl_eq(rg_slice s, const char *lit)
 	return s.p != NULL && strlen(lit) == s.n && memcmp(s.p, lit, s.n) == 0;
 }
 
-/* str_eq_sl - C string (maybe NULL) equals slice */
+/* str_eq_sl - arena string (maybe NULL) equals slice */
 static inline int
 str_eq_sl(const char *str, rg_slice s)
 {
-	return str != NULL && s.p != NULL && strlen(str) == s.n
+	return str != NULL && s.p != NULL && rg_str_len(str) == s.n
 	    && memcmp(str, s.p, s.n) == 0;
 }
 
@@ -156,14 +150,19 @@ sl_num(rg_slice s)
 
 /* assemble.c */
 const char *asm_host_intern(assembler *a, const logline *ll);
+const char *asm_host_intern_n(assembler *a, const char *p, size_t n);
 void asm_dirty_add(dirty_list *d, void *node, int *idx);
 void asm_dirty_remove(dirty_list *d, int *idx);
 uint32_t asm_msg_hash(const char *host, const char *qid, size_t n);
-void asm_mtab_grow(assembler *a);
 msg_node *asm_msg_find(assembler *a, const char *host, rg_slice qid);
 void asm_list_append(msg_node **head, msg_node **tail, msg_node *m);
 void asm_lru_append(assembler *a, msg_node *m);
+msg_node *asm_node_alloc(assembler *a);
+void asm_node_release(assembler *a, msg_node *m);
+void asm_msg_insert(assembler *a, msg_node *m);
 msg_node *asm_node_new(assembler *a, const char *host, rg_usec ts);
+msg_node *asm_msg_take(assembler *a, msg_node *m, const char *host,
+    rg_slice qid, rg_usec ts, int verdict);
 msg_node *asm_msg_get(assembler *a, const char *host, rg_slice qid,
     rg_usec ts, int verdict);
 void asm_msg_finish(assembler *a, msg_node *m, int complete);
@@ -171,7 +170,8 @@ void asm_msg_finish(assembler *a, msg_node *m, int complete);
 /* asm_session.c */
 uint32_t asm_sess_hash(const char *host, long pid);
 void asm_slru_append(assembler *a, sess_node *s);
-void asm_stab_grow(assembler *a);
+void asm_sess_insert(assembler *a, sess_node *s);
+sess_node *asm_sess_node_alloc(assembler *a);
 void asm_sess_node_free(sess_node *s);
 void asm_sess_finish(assembler *a, sess_node *s, int complete);
 void asm_on_session_event(assembler *a, const char *host, const logline *ll,

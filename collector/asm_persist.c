@@ -88,26 +88,32 @@ ser_record(strbuf *sb, const rg_record *r, const msg_node *m)
 static const char *
 host_intern_str(assembler *a, const char *h)
 {
-	logline ll;
+	return asm_host_intern_n(a, h, strlen(h));
+}
 
-	memset(&ll, 0, sizeof(ll));
-	ll.host = h;
-	ll.hostlen = strlen(h);
-	if (ll.hostlen == 0)
-		return "";
-	return asm_host_intern(a, &ll);
+/* gstr - a string of the blob, copied into ar (NULL stays NULL) */
+static char *
+gstr(ser_reader *rd, rg_arena *ar)
+{
+	char *t = ser_get_str(rd), *s;
+
+	if (t == NULL)
+		return NULL;
+	s = rg_arena_str(ar, t, strlen(t));
+	free(t);
+	return s;
 }
 
 /* deser_record - a record written by ser_record; NULL if damaged */
 static msg_node *
 deser_record(assembler *a, ser_reader *rd)
 {
-	msg_node *m = xcalloc(1, sizeof(*m));
+	msg_node *m = asm_node_alloc(a);
 	rg_record *r = &m->r;
+	rg_arena *ar = &r->ar;
 	char *host, *qid;
 	uint64_t n, flags, i, j;
 
-	m->dirty_idx = -1;
 	r->id = ser_get_u64(rd);
 	host = ser_get_str(rd);
 	qid = ser_get_str(rd);
@@ -120,22 +126,25 @@ deser_record(assembler *a, ser_reader *rd)
 	m->qlen = (unsigned char)strlen(r->qid);
 	r->first_seen = ser_get_i64(rd);
 	r->last_seen = ser_get_i64(rd);
-	r->client_host = ser_get_str(rd);
-	r->client_ip = ser_get_str(rd);
-	r->client_port = ser_get_str(rd);
-	r->sasl_method = ser_get_str(rd);
-	r->sasl_username = ser_get_str(rd);
-	r->sender = ser_get_str(rd);
+	r->client_host = gstr(rd, ar);
+	r->client_ip = gstr(rd, ar);
+	r->client_port = gstr(rd, ar);
+	r->sasl_method = gstr(rd, ar);
+	r->sasl_username = gstr(rd, ar);
+	r->sender = gstr(rd, ar);
 	r->size = ser_get_i64(rd);
 	r->nrcpt = ser_get_i64(rd);
-	r->message_id = ser_get_str(rd);
+	r->message_id = gstr(rd, ar);
 	n = ser_get_u64(rd);
 	if (n > 32)
 		rd->bad = 1;
+	if (n > 0 && !rd->bad) {
+		r->headers = rg_arena_alloc(ar, n * sizeof(rg_header));
+		r->hcap = (int)n;
+	}
 	for (i = 0; i < n && !rd->bad; i++) {
-		r->headers = xrealloc(r->headers, (i + 1) * sizeof(rg_header));
-		r->headers[i].name = ser_get_str(rd);
-		r->headers[i].value = ser_get_str(rd);
+		r->headers[i].name = gstr(rd, ar);
+		r->headers[i].value = gstr(rd, ar);
 		r->headers[i].cut = (int)ser_get_u64(rd);
 		r->nheaders++;
 		if (r->headers[i].name == NULL || r->headers[i].value == NULL)
@@ -149,44 +158,50 @@ deser_record(assembler *a, ser_reader *rd)
 		uint64_t nh;
 
 		if (r->nrcpts == r->rcap) {
+			rg_rcpt *v;
+
 			r->rcap = r->rcap ? r->rcap * 2 : 4;
-			r->rcpts = xrealloc(r->rcpts, (size_t)r->rcap * sizeof(*rc));
+			v = rg_arena_alloc(ar, (size_t)r->rcap * sizeof(*rc));
+			if (r->nrcpts > 0)
+				memcpy(v, r->rcpts, (size_t)r->nrcpts * sizeof(*rc));
+			r->rcpts = v;
 		}
 		rc = &r->rcpts[r->nrcpts++];
 		memset(rc, 0, sizeof(*rc));
-		rc->address = ser_get_str(rd);
-		rc->orig_to = ser_get_str(rd);
-		rc->status = ser_get_str(rd);
-		rc->dsn = ser_get_str(rd);
-		rc->relay = ser_get_str(rd);
-		rc->delay = ser_get_str(rd);
-		rc->response = ser_get_str(rd);
+		rc->address = gstr(rd, ar);
+		rc->orig_to = gstr(rd, ar);
+		rc->status = gstr(rd, ar);
+		rc->dsn = gstr(rd, ar);
+		rc->relay = gstr(rd, ar);
+		rc->delay = gstr(rd, ar);
+		rc->response = gstr(rd, ar);
 		rc->attempts = (int)ser_get_u64(rd);
 		nh = ser_get_u64(rd);
 		if (nh > RG_MAX_ATTEMPTS)
 			rd->bad = 1;
 		if (nh > 0 && !rd->bad)
-			rc->hist = xcalloc((size_t)RG_MAX_ATTEMPTS, sizeof(rg_attempt));
+			rc->hist = rg_arena_alloc(ar,
+			    (size_t)RG_MAX_ATTEMPTS * sizeof(rg_attempt));
 		for (j = 0; j < nh && !rd->bad; j++) {
 			rc->hist[j].ts = ser_get_i64(rd);
-			rc->hist[j].status = ser_get_str(rd);
-			rc->hist[j].dsn = ser_get_str(rd);
+			rc->hist[j].status = gstr(rd, ar);
+			rc->hist[j].dsn = gstr(rd, ar);
 			rc->nhist++;
 		}
 	}
 	r->verdict.source = (enum verdict_source)ser_get_u64(rd);
 	r->verdict.spam = (int)ser_get_u64(rd);
-	r->verdict.score = ser_get_str(rd);
-	r->verdict.required = ser_get_str(rd);
-	r->verdict.action = ser_get_str(rd);
-	r->verdict.symbols = ser_get_str(rd);
-	r->rejected.stage = ser_get_str(rd);
-	r->rejected.code = ser_get_str(rd);
-	r->rejected.dsn = ser_get_str(rd);
-	r->rejected.text = ser_get_str(rd);
-	r->bounce_of = ser_get_str(rd);
-	r->orig_queue_id = ser_get_str(rd);
-	r->filtered_as = ser_get_str(rd);
+	r->verdict.score = gstr(rd, ar);
+	r->verdict.required = gstr(rd, ar);
+	r->verdict.action = gstr(rd, ar);
+	r->verdict.symbols = gstr(rd, ar);
+	r->rejected.stage = gstr(rd, ar);
+	r->rejected.code = gstr(rd, ar);
+	r->rejected.dsn = gstr(rd, ar);
+	r->rejected.text = gstr(rd, ar);
+	r->bounce_of = gstr(rd, ar);
+	r->orig_queue_id = gstr(rd, ar);
+	r->filtered_as = gstr(rd, ar);
 	r->smtpd_pid = (long)ser_get_i64(rd);
 	flags = ser_get_u64(rd);
 	r->held = flags & 1;
@@ -205,8 +220,7 @@ deser_record(assembler *a, ser_reader *rd)
 	m->ended_at = ser_get_i64(rd);
 	m->seq = ser_get_u64(rd);
 	if (rd->bad || r->verdict.source > VS_RSPAMD) {
-		rec_free(r);
-		free(m);
+		asm_node_release(a, m);
 		return NULL;
 	}
 	return m;
@@ -320,10 +334,8 @@ asm_restore_message(assembler *a, const void *state, size_t len)
 	if (ser_get_u64(&rd) != STATE_VERSION)
 		return -1;
 	if ((m = deser_record(a, &rd)) == NULL || !ser_ok(&rd)) {
-		if (m != NULL) {
-			rec_free(&m->r);
-			free(m);
-		}
+		if (m != NULL)
+			asm_node_release(a, m);
 		return -1;
 	}
 	a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs + 1) * sizeof(msg_node *));
@@ -336,31 +348,31 @@ int
 asm_restore_session(assembler *a, const void *state, size_t len)
 {
 	ser_reader rd;
-	sess_node *s = xcalloc(1, sizeof(*s));
+	sess_node *s;
+	rg_arena *ar;
 	char *host;
 	uint64_t n, i;
 
 	ser_reader_init(&rd, state, len);
-	s->dirty_idx = -1;
-	if (ser_get_u64(&rd) != STATE_VERSION) {
-		free(s);
+	if (ser_get_u64(&rd) != STATE_VERSION)
 		return -1;
-	}
+	s = asm_sess_node_alloc(a);
+	ar = &s->s.ar;
 	s->s.id = ser_get_u64(&rd);
 	host = ser_get_str(&rd);
 	s->s.host = host_intern_str(a, host ? host : "");
 	free(host);
 	s->s.pid = (long)ser_get_i64(&rd);
-	s->s.prog = ser_get_str(&rd);
+	s->s.prog = gstr(&rd, ar);
 	s->s.connect = ser_get_i64(&rd);
 	s->s.disconnect = ser_get_i64(&rd);
-	s->s.client_host = ser_get_str(&rd);
-	s->s.client_ip = ser_get_str(&rd);
-	s->s.client_port = ser_get_str(&rd);
-	s->s.sasl_method = ser_get_str(&rd);
-	s->s.sasl_username = ser_get_str(&rd);
-	s->s.counters = ser_get_str(&rd);
-	s->s.lost = ser_get_str(&rd);
+	s->s.client_host = gstr(&rd, ar);
+	s->s.client_ip = gstr(&rd, ar);
+	s->s.client_port = gstr(&rd, ar);
+	s->s.sasl_method = gstr(&rd, ar);
+	s->s.sasl_username = gstr(&rd, ar);
+	s->s.counters = gstr(&rd, ar);
+	s->s.lost = gstr(&rd, ar);
 	s->s.sasl_failures = (int)ser_get_u64(&rd);
 	s->s.messages = (int)ser_get_u64(&rd);
 	s->s.rejects = (int)ser_get_u64(&rd);
@@ -384,8 +396,14 @@ asm_restore_session(assembler *a, const void *state, size_t len)
 		char *q = ser_get_str(&rd);
 
 		if (s->nqids == s->qcap) {
+			char (*v)[32];
+
 			s->qcap = s->qcap ? s->qcap * 2 : 4;
-			s->qids = xrealloc(s->qids, (size_t)s->qcap * sizeof(*s->qids));
+			v = rg_arena_alloc(ar, (size_t)s->qcap * sizeof(*s->qids));
+			if (s->nqids > 0)
+				memcpy(v, s->qids,
+				    (size_t)s->nqids * sizeof(*s->qids));
+			s->qids = v;
 		}
 		snprintf(s->qids[s->nqids++], sizeof(s->qids[0]), "%s",
 		    q ? q : "");
@@ -394,12 +412,9 @@ asm_restore_session(assembler *a, const void *state, size_t len)
 	if (!ser_ok(&rd)) {
 		int k;
 
-		for (k = 0; k < s->npending; k++) {
-			rec_free(&s->pending[k]->r);
-			free(s->pending[k]);
-		}
+		for (k = 0; k < s->npending; k++)
+			asm_node_release(a, s->pending[k]);
 		free(s->pending);
-		free(s->qids);
 		asm_sess_node_free(s);
 		return -1;
 	}
@@ -484,11 +499,7 @@ asm_restore_done(assembler *a)
 		msg_node *m = a->rmsgs[i];
 
 		m->hash = asm_msg_hash(m->r.host, m->r.qid, m->qlen);
-		if (a->nmsgs + 1 > a->mbuckets)
-			asm_mtab_grow(a);
-		m->hnext = a->mtab[m->hash & (a->mbuckets - 1)];
-		a->mtab[m->hash & (a->mbuckets - 1)] = m;
-		a->nmsgs++;
+		asm_msg_insert(a, m);
 		if (m->ended) {
 			asm_list_append(&a->chead, &a->ctail, m);
 			a->nclosing++;
@@ -507,11 +518,7 @@ asm_restore_done(assembler *a)
 		sess_node *s = a->rsess[i];
 
 		s->hash = asm_sess_hash(s->s.host, s->s.pid);
-		if (a->nsess + 1 > a->sbuckets)
-			asm_stab_grow(a);
-		s->hnext = a->stab[s->hash & (a->sbuckets - 1)];
-		a->stab[s->hash & (a->sbuckets - 1)] = s;
-		a->nsess++;
+		asm_sess_insert(a, s);
 		asm_slru_append(a, s);
 	}
 	free(a->rsess);

@@ -25,9 +25,9 @@ mark_sess(assembler *a, sess_node *s)
 uint32_t
 asm_sess_hash(const char *host, long pid)
 {
-	uint32_t h = hash_bytes(2166136261u, (const char *)&pid, sizeof(pid));
+	uint32_t h = rg_hash(&pid, sizeof(pid));
 
-	return hash_bytes(h, (const char *)&host, sizeof(host));
+	return rg_hash_more(h, &host, sizeof(host));
 }
 
 /* sess_find - the open session host/pid, or NULL */
@@ -36,11 +36,13 @@ sess_find(assembler *a, const char *host, long pid)
 {
 	uint32_t h = asm_sess_hash(host, pid);
 	sess_node *s;
+	size_t i;
 
 	if (pid < 0)
 		return NULL;
-	for (s = a->stab[h & (a->sbuckets - 1)]; s != NULL; s = s->hnext)
-		if (s->hash == h && s->s.host == host && s->s.pid == pid)
+	i = rg_htab_start(&a->stab, h);
+	while ((s = rg_htab_next(&a->stab, h, &i)) != NULL)
+		if (s->s.host == host && s->s.pid == pid)
 			return s;
 	return NULL;
 }
@@ -73,45 +75,38 @@ asm_slru_append(assembler *a, sess_node *s)
 	a->stail = s;
 }
 
-/* asm_stab_grow - double the session table */
+/* asm_sess_insert - put a session node (hash set) into the table */
 void
-asm_stab_grow(assembler *a)
+asm_sess_insert(assembler *a, sess_node *s)
 {
-	size_t nb = a->sbuckets * 2, i;
-	sess_node **t = xcalloc(nb, sizeof(*t));
+	rg_htab_insert(&a->stab, s->hash, s);
+	a->nsess++;
+}
 
-	for (i = 0; i < a->sbuckets; i++) {
-		sess_node *s = a->stab[i], *next;
+/* asm_sess_node_alloc - an empty session node with its arena */
+sess_node *
+asm_sess_node_alloc(assembler *a)
+{
+	sess_node *s = xcalloc(1, sizeof(*s));
 
-		for (; s != NULL; s = next) {
-			next = s->hnext;
-			s->hnext = t[s->hash & (nb - 1)];
-			t[s->hash & (nb - 1)] = s;
-		}
-	}
-	free(a->stab);
-	a->stab = t;
-	a->sbuckets = nb;
+	rg_arena_init(&s->s.ar, a->pool);
+	s->dirty_idx = -1;
+	return s;
 }
 
 /* sess_new - a new open session host/pid */
 static sess_node *
 sess_new(assembler *a, const char *host, const logline *ll, rg_usec ts)
 {
-	sess_node *s = xcalloc(1, sizeof(*s));
+	sess_node *s = asm_sess_node_alloc(a);
 
 	s->s.id = ++a->next_id;
-	s->dirty_idx = -1;
 	s->s.host = host;
 	s->s.pid = ll->pid;
-	s->s.prog = xstrndup(ll->prog, ll->proglen);
+	s->s.prog = rg_arena_str(&s->s.ar, ll->prog, ll->proglen);
 	s->last_seen = ts;
 	s->hash = asm_sess_hash(host, ll->pid);
-	if (a->nsess + 1 > a->sbuckets)
-		asm_stab_grow(a);
-	s->hnext = a->stab[s->hash & (a->sbuckets - 1)];
-	a->stab[s->hash & (a->sbuckets - 1)] = s;
-	a->nsess++;
+	asm_sess_insert(a, s);
 	asm_slru_append(a, s);
 	mark_sess(a, s);
 	return s;
@@ -122,29 +117,21 @@ static void
 emit_noqueue(assembler *a, msg_node *m, const rg_session *s)
 {
 	if (s != NULL && m->r.sasl_username == NULL && s->sasl_username != NULL) {
-		m->r.sasl_username = xstrdup(s->sasl_username);
+		m->r.sasl_username = rec_dup(&m->r.ar, s->sasl_username);
 		if (m->r.sasl_method == NULL && s->sasl_method != NULL)
-			m->r.sasl_method = xstrdup(s->sasl_method);
+			m->r.sasl_method = rec_dup(&m->r.ar, s->sasl_method);
 	}
 	m->r.complete = 1;
 	if (a->cb.message != NULL)
 		a->cb.message(a->cb.arg, &m->r);
-	rec_free(&m->r);
-	free(m);
+	asm_node_release(a, m);
 }
 
-/* asm_sess_node_free - release a session node and its strings */
+/* asm_sess_node_free - release a session node and its arena */
 void
 asm_sess_node_free(sess_node *s)
 {
-	free(s->s.prog);
-	free(s->s.client_host);
-	free(s->s.client_ip);
-	free(s->s.client_port);
-	free(s->s.sasl_method);
-	free(s->s.sasl_username);
-	free(s->s.counters);
-	free(s->s.lost);
+	rg_arena_free(&s->s.ar);
 	free(s);
 }
 
@@ -152,7 +139,6 @@ asm_sess_node_free(sess_node *s)
 void
 asm_sess_finish(assembler *a, sess_node *s, int complete)
 {
-	sess_node **pp;
 	int i;
 
 	s->s.complete = complete ? 1 : 0;
@@ -164,7 +150,7 @@ asm_sess_finish(assembler *a, sess_node *s, int complete)
 	 * went away after RCPT) will get no other line: close it shortly.
 	 */
 	for (i = 0; i < s->nqids; i++) {
-		rg_slice q = { s->qids[i], strlen(s->qids[i]) };
+		rg_slice q = { s->qids[i], strnlen(s->qids[i], sizeof(s->qids[i])) };
 		msg_node *m = asm_msg_find(a, s->s.host, q);
 
 		if (complete && m != NULL && !m->ended && !m->queued
@@ -177,16 +163,9 @@ asm_sess_finish(assembler *a, sess_node *s, int complete)
 			c->deadline = a->now + LINGER_USEC;
 		}
 	}
-	free(s->qids);
 	if (a->cb.session != NULL)
 		a->cb.session(a->cb.arg, &s->s);
-	for (pp = &a->stab[s->hash & (a->sbuckets - 1)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == s) {
-			*pp = s->hnext;
-			break;
-		}
-	}
+	rg_htab_remove(&a->stab, s->hash, s);
 	a->nsess--;
 	slru_unlink(a, s);
 	asm_dirty_remove(&a->sdirty, &s->dirty_idx);
@@ -218,9 +197,9 @@ asm_on_session_event(assembler *a, const char *host, const logline *ll,
 			asm_sess_finish(a, s, 0);
 		s = sess_new(a, host, ll, ts);
 		s->s.connect = ts;
-		rec_put(&s->s.client_host, ev->client_host);
-		rec_put(&s->s.client_ip, ev->client_ip);
-		rec_put(&s->s.client_port, ev->client_port);
+		rec_put(&s->s.ar, &s->s.client_host, ev->client_host);
+		rec_put(&s->s.ar, &s->s.client_ip, ev->client_ip);
+		rec_put(&s->s.ar, &s->s.client_port, ev->client_port);
 		return;
 	}
 	if (s != NULL && s->s.client_ip != NULL && ev->client_ip.p != NULL
@@ -232,18 +211,18 @@ asm_on_session_event(assembler *a, const char *host, const logline *ll,
 	if (s == NULL) {
 		/* its connect was before the start of the log */
 		s = sess_new(a, host, ll, ts);
-		rec_put(&s->s.client_host, ev->client_host);
-		rec_put(&s->s.client_ip, ev->client_ip);
+		rec_put(&s->s.ar, &s->s.client_host, ev->client_host);
+		rec_put(&s->s.ar, &s->s.client_ip, ev->client_ip);
 	}
 	sess_touch(a, s, ts);
 	switch (ev->kind) {
 	case EV_DISCONNECT:
 		s->s.disconnect = ts;
-		rec_put(&s->s.counters, ev->counters);
+		rec_put(&s->s.ar, &s->s.counters, ev->counters);
 		asm_sess_finish(a, s, s->s.connect != 0);
 		break;
 	case EV_LOST:
-		rec_put(&s->s.lost, ev->text);
+		rec_put(&s->s.ar, &s->s.lost, ev->text);
 		break;
 	case EV_SASL_FAIL:
 		s->s.sasl_failures++;
@@ -266,12 +245,12 @@ asm_on_noqueue(assembler *a, const char *host, const logline *ll,
 	m->r.noqueue = 1;
 	m->r.smtpd_pid = ll->pid;
 	rec_client_into(&m->r, ev);
-	rec_put(&m->r.sender, ev->sender);
+	rec_put(&m->r.ar, &m->r.sender, ev->sender);
 	if (ev->rcpt.p != NULL) {
 		rc = rec_rcpt_get(&m->r, ev->rcpt, none);
-		rc->status = xstrdup("rejected");
-		rc->dsn = rec_sdup(ev->dsn);
-		rc->response = rec_sdup(ev->text);
+		rc->status = rg_arena_str(&m->r.ar, "rejected", 8);
+		rc->dsn = rec_sdup(&m->r.ar, ev->dsn);
+		rc->response = rec_sdup(&m->r.ar, ev->text);
 	}
 	rec_set_reject(&m->r, ev->stage, ev);
 	if (sl_eq(ev->action, "milter-reject") && rec_spammy(ev->text))
@@ -309,7 +288,7 @@ asm_on_client(assembler *a, const char *host, const logline *ll,
 	/* a reused short queue ID whose end we did not see */
 	if (m != NULL && !m->ended && (m->r.client_ip != NULL || m->r.pickup))
 		asm_msg_finish(a, m, 0);
-	m = asm_msg_get(a, host, ev->qid, ts, 0);
+	m = asm_msg_take(a, m, host, ev->qid, ts, 0);
 	m->r.first_seen = m->r.first_seen < ts ? m->r.first_seen : ts;
 	rec_client_into(&m->r, ev);
 	m->r.smtpd_pid = ll->pid;
@@ -319,14 +298,19 @@ asm_on_client(assembler *a, const char *host, const logline *ll,
 		if (s->nqids < 256) {
 			if (s->nqids == s->qcap) {
 				s->qcap = s->qcap ? s->qcap * 2 : 4;
-				s->qids = xrealloc(s->qids,
+				char (*q)[32] = rg_arena_alloc(&s->s.ar,
 				    (size_t)s->qcap * sizeof(*s->qids));
+
+				if (s->nqids > 0)
+					memcpy(q, s->qids,
+					    (size_t)s->nqids * sizeof(*s->qids));
+				s->qids = q;
 			}
 			memcpy(s->qids[s->nqids++], m->r.qid, sizeof(m->r.qid));
 		}
 		if (ev->sasl_user.p != NULL) {
-			rec_put(&s->s.sasl_username, ev->sasl_user);
-			rec_put(&s->s.sasl_method, ev->sasl_method);
+			rec_put(&s->s.ar, &s->s.sasl_username, ev->sasl_user);
+			rec_put(&s->s.ar, &s->s.sasl_method, ev->sasl_method);
 		}
 	}
 }

@@ -13,28 +13,31 @@
 #include "../common/xalloc.h"
 #include "asm_int.h"
 
+/* mid_link - put m at the head of its index chain */
+static void
+mid_link(msg_node **slot, msg_node *m)
+{
+	m->mid_next = *slot;
+	if (*slot != NULL)
+		(*slot)->mid_pprev = &m->mid_next;
+	*slot = m;
+	m->mid_pprev = slot;
+}
+
 /* asm_mid_add - index m by its message-id */
 void
 asm_mid_add(assembler *a, msg_node *m)
 {
-	mid_entry *e = xmalloc(sizeof(*e));
-
 	if (a->nids + 1 > a->idbuckets) {
 		size_t nb = a->idbuckets * 2, i;
-		mid_entry **t = xcalloc(nb, sizeof(*t));
+		msg_node **t = xcalloc(nb, sizeof(*t));
 
 		for (i = 0; i < a->idbuckets; i++) {
-			mid_entry *x = a->idtab[i], *next;
+			msg_node *x = a->idtab[i], *next;
 
 			for (; x != NULL; x = next) {
-				mid_entry **slot = &t[x->hash & (nb - 1)];
-
-				next = x->next;
-				x->next = *slot;
-				if (*slot != NULL)
-					(*slot)->pprev = &x->next;
-				*slot = x;
-				x->pprev = slot;
+				next = x->mid_next;
+				mid_link(&t[x->mid_hash & (nb - 1)], x);
 			}
 		}
 		free(a->idtab);
@@ -42,39 +45,27 @@ asm_mid_add(assembler *a, msg_node *m)
 		a->idbuckets = nb;
 	}
 	a->nids++;
-	e->m = m;
-	e->hash = hash_bytes(2166136261u, m->r.message_id,
-	    strlen(m->r.message_id));
-	{
-		mid_entry **slot = &a->idtab[e->hash & (a->idbuckets - 1)];
-
-		e->next = *slot;
-		if (*slot != NULL)
-			(*slot)->pprev = &e->next;
-		*slot = e;
-		e->pprev = slot;
-	}
-	m->mid = e;
+	m->mid_hash = rg_hash(m->r.message_id, rg_str_len(m->r.message_id));
+	mid_link(&a->idtab[m->mid_hash & (a->idbuckets - 1)], m);
 }
 
 /* mid_find - the newest open message with this message-id near ts */
 static msg_node *
 mid_find(assembler *a, rg_slice mid, rg_usec ts)
 {
-	uint32_t h = hash_bytes(2166136261u, mid.p, mid.n);
-	mid_entry *e;
+	uint32_t h = rg_hash(mid.p, mid.n);
+	msg_node *e;
 	rg_usec win = a->opt.spamd_window * RG_USEC;
-
 	int n = 0;
 
 	/* newest first; a flood of one Message-ID is not searched whole */
 	for (e = a->idtab[h & (a->idbuckets - 1)]; e != NULL && n < 64;
-	    e = e->next, n++) {
-		rg_record *r = &e->m->r;
+	    e = e->mid_next, n++) {
+		rg_record *r = &e->r;
 
-		if (e->hash == h && str_eq_sl(r->message_id, mid)
+		if (e->mid_hash == h && str_eq_sl(r->message_id, mid)
 		    && ts >= r->first_seen - win && ts <= r->last_seen + win)
-			return e->m;
+			return e;
 	}
 	return NULL;
 }
@@ -83,16 +74,21 @@ mid_find(assembler *a, rg_slice mid, rg_usec ts)
 void
 asm_mid_remove(assembler *a, msg_node *m)
 {
-	mid_entry *e = m->mid;
-
-	if (e == NULL)
+	if (m->mid_pprev == NULL)
 		return;
-	*e->pprev = e->next;
-	if (e->next != NULL)
-		e->next->pprev = e->pprev;
-	free(e);
-	m->mid = NULL;
+	*m->mid_pprev = m->mid_next;
+	if (m->mid_next != NULL)
+		m->mid_next->mid_pprev = m->mid_pprev;
+	m->mid_pprev = NULL;
+	m->mid_next = NULL;
 	a->nids--;
+}
+
+/* sdup - a malloc'ed copy of a slice (NULL for an unset slice) */
+static char *
+sdup(rg_slice s)
+{
+	return s.p == NULL ? NULL : xstrndup(s.p, s.n);
 }
 
 /* spamd_apply - give a spamd result to a message */
@@ -148,12 +144,12 @@ spamd_pending_add(assembler *a, const rg_event *ev, rg_usec ts)
 		a->nspamd--;
 	}
 	p = &a->spamd[a->nspamd++];
-	p->msgid = rec_sdup(ev->msgid);
+	p->msgid = sdup(ev->msgid);
 	p->ts = ts;
 	p->spam = ev->spam;
-	p->score = rec_sdup(ev->score);
-	p->required = rec_sdup(ev->required);
-	p->symbols = rec_sdup(ev->symbols);
+	p->score = sdup(ev->score);
+	p->required = sdup(ev->required);
+	p->symbols = sdup(ev->symbols);
 }
 
 /* asm_on_spamd - spamd has no queue ID: match its mid= to a message-id */

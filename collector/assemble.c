@@ -23,7 +23,7 @@ const char *
 asm_host_intern(assembler *a, const logline *ll)
 {
 	const char *p = ll->host, *nul;
-	size_t n = ll->hostlen, i;
+	size_t n = ll->hostlen;
 
 	/* strings are kept as C strings: a NUL ends the name */
 	if (n > 0 && (nul = memchr(p, '\0', n)) != NULL)
@@ -35,9 +35,20 @@ asm_host_intern(assembler *a, const logline *ll)
 			p = a->opt.default_host;
 			n = strlen(p);
 		} else {
-			return a->last_host != NULL ? a->last_host : "";
+			if (a->last_host != NULL)
+				return a->last_host;
+			p = "";	/* interned too: it carries its length */
 		}
 	}
+	return asm_host_intern_n(a, p, n);
+}
+
+/* asm_host_intern_n - the interned copy of the host name p/n */
+const char *
+asm_host_intern_n(assembler *a, const char *p, size_t n)
+{
+	size_t i;
+
 	if (a->last_host != NULL && a->last_hostlen == n
 	    && memcmp(a->last_host, p, n) == 0)
 		return a->last_host;
@@ -48,10 +59,12 @@ asm_host_intern(assembler *a, const logline *ll)
 		a->hosts = xrealloc(a->hosts, (a->nhosts + 1) * sizeof(char *));
 		a->hostlens = xrealloc(a->hostlens,
 		    (a->nhosts + 1) * sizeof(size_t));
-		a->hosts[i] = xstrndup(p, n);
+		a->hosts[i] = rg_arena_str(&a->hostar, p, n);
 		a->hostlens[i] = n;
 		a->nhosts++;
 	}
+	if (n == 0)
+		return a->hosts[i];	/* "" never becomes the last host */
 	a->last_hostlen = n;
 	return a->last_host = a->hosts[i];
 }
@@ -102,47 +115,39 @@ unmark_msg(assembler *a, msg_node *m)
 uint32_t
 asm_msg_hash(const char *host, const char *qid, size_t n)
 {
-	uint32_t h = hash_bytes(2166136261u, qid, n);
+	uint32_t h = rg_hash(qid, n);
 
-	return hash_bytes(h, (const char *)&host, sizeof(host));
+	return rg_hash_more(h, &host, sizeof(host));
 }
 
-/* asm_mtab_grow - double the message table */
-void
-asm_mtab_grow(assembler *a)
-{
-	size_t nb = a->mbuckets * 2, i;
-	msg_node **t = xcalloc(nb, sizeof(*t));
-
-	for (i = 0; i < a->mbuckets; i++) {
-		msg_node *m = a->mtab[i], *next;
-
-		for (; m != NULL; m = next) {
-			next = m->hnext;
-			m->hnext = t[m->hash & (nb - 1)];
-			t[m->hash & (nb - 1)] = m;
-		}
-	}
-	free(a->mtab);
-	a->mtab = t;
-	a->mbuckets = nb;
-}
-
-/* asm_msg_find - the open message host/qid, or NULL */
+/*
+ * asm_msg_find - the open message host/qid, or NULL. The table holds the
+ * hash beside each pointer: only a node whose hash matches is read.
+ */
 msg_node *
 asm_msg_find(assembler *a, const char *host, rg_slice qid)
 {
 	uint32_t h;
 	msg_node *m;
+	size_t i;
 
 	if (qid.n == 0 || qid.n >= sizeof(m->r.qid))
 		return NULL;
 	h = asm_msg_hash(host, qid.p, qid.n);
-	for (m = a->mtab[h & (a->mbuckets - 1)]; m != NULL; m = m->hnext)
-		if (m->hash == h && m->r.host == host && m->qlen == qid.n
+	i = rg_htab_start(&a->mtab, h);
+	while ((m = rg_htab_next(&a->mtab, h, &i)) != NULL)
+		if (m->r.host == host && m->qlen == qid.n
 		    && memcmp(m->r.qid, qid.p, qid.n) == 0)
 			return m;
 	return NULL;
+}
+
+/* asm_msg_insert - put a message node (hash set) into the table */
+void
+asm_msg_insert(assembler *a, msg_node *m)
+{
+	rg_htab_insert(&a->mtab, m->hash, m);
+	a->nmsgs++;
 }
 
 /* asm_list_append - put m at the tail of a list (open LRU or closing FIFO) */
@@ -190,18 +195,48 @@ lru_unlink(assembler *a, msg_node *m)
 		list_unlink(&a->mhead, &a->mtail, m);
 }
 
+/* asm_node_alloc - an empty message node, reused if one is free */
+msg_node *
+asm_node_alloc(assembler *a)
+{
+	msg_node *m = a->free_nodes;
+
+	if (m != NULL) {
+		a->free_nodes = m->lnext;
+		a->nfree--;
+		memset(m, 0, sizeof(*m));
+	} else {
+		m = xcalloc(1, sizeof(*m));
+	}
+	rec_init(&m->r, a->pool);
+	m->dirty_idx = -1;
+	m->compact_at = COMPACT_MIN;
+	return m;
+}
+
+/* asm_node_release - free a node's record (its arena) and keep the node */
+void
+asm_node_release(assembler *a, msg_node *m)
+{
+	rec_free(&m->r);
+	if (a->nfree >= FREE_NODES_MAX) {
+		free(m);
+		return;
+	}
+	m->lnext = a->free_nodes;
+	a->free_nodes = m;
+	a->nfree++;
+}
+
 /* asm_node_new - an empty record with a new id */
 msg_node *
 asm_node_new(assembler *a, const char *host, rg_usec ts)
 {
-	msg_node *m = xcalloc(1, sizeof(*m));
+	msg_node *m = asm_node_alloc(a);
 
 	m->r.id = ++a->next_id;
-	m->dirty_idx = -1;
 	m->r.host = host;
 	m->r.first_seen = m->r.last_seen = ts;
-	m->r.size = m->r.nrcpt = -1;
-	m->r.smtpd_pid = -1;
 	return m;
 }
 
@@ -215,11 +250,7 @@ msg_new(assembler *a, const char *host, rg_slice qid, rg_usec ts)
 	m->r.qid[qid.n] = '\0';
 	m->qlen = (unsigned char)qid.n;
 	m->hash = asm_msg_hash(host, qid.p, qid.n);
-	if (a->nmsgs + 1 > a->mbuckets)
-		asm_mtab_grow(a);
-	m->hnext = a->mtab[m->hash & (a->mbuckets - 1)];
-	a->mtab[m->hash & (a->mbuckets - 1)] = m;
-	a->nmsgs++;
+	asm_msg_insert(a, m);
 	asm_lru_append(a, m);
 	return m;
 }
@@ -235,18 +266,23 @@ touch(assembler *a, msg_node *m, rg_usec ts)
 		lru_unlink(a, m);
 		asm_lru_append(a, m);
 	}
+	/* replaced values stay in the arena until it is compacted */
+	if (m->r.ar.size > m->compact_at) {
+		size_t live = rec_compact(&m->r);
+
+		m->compact_at = live * 2 > COMPACT_MIN ? live * 2 : COMPACT_MIN;
+	}
 }
 
 /*
- * asm_msg_get - the open message host/qid, created if need be. An ended one
- * counts only for a late verdict; anything else about that queue ID is a
- * new message (short queue IDs are reused).
+ * asm_msg_take - the open message host/qid, m if it was found, created if
+ * need be. An ended one counts only for a late verdict; anything else
+ * about that queue ID is a new message (short queue IDs are reused).
  */
 msg_node *
-asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts, int verdict)
+asm_msg_take(assembler *a, msg_node *m, const char *host, rg_slice qid,
+    rg_usec ts, int verdict)
 {
-	msg_node *m = asm_msg_find(a, host, qid);
-
 	if (m != NULL && m->ended && !verdict) {
 		msg_emit(a, m);
 		m = NULL;
@@ -260,29 +296,28 @@ asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts, int verdic
 	return m;
 }
 
+/* asm_msg_get - the open message host/qid, created if need be (asm_msg_take) */
+msg_node *
+asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts,
+    int verdict)
+{
+	return asm_msg_take(a, asm_msg_find(a, host, qid), host, qid, ts, verdict);
+}
+
 /* msg_emit - hand m to the caller and forget it */
 static void
 msg_emit(assembler *a, msg_node *m)
 {
-	msg_node **pp;
-
 	if (a->cb.message != NULL)
 		a->cb.message(a->cb.arg, &m->r);
-	for (pp = &a->mtab[m->hash & (a->mbuckets - 1)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == m) {
-			*pp = m->hnext;
-			break;
-		}
-	}
+	rg_htab_remove(&a->mtab, m->hash, m);
 	a->nmsgs--;
 	if (m->ended)
 		a->nclosing--;
 	unmark_msg(a, m);
 	lru_unlink(a, m);
 	asm_mid_remove(a, m);
-	rec_free(&m->r);
-	free(m);
+	asm_node_release(a, m);
 }
 
 /*
@@ -364,13 +399,15 @@ on_delivery(assembler *a, msg_node *m, const rg_event *ev)
 	rg_rcpt *rc = rec_rcpt_get(&m->r, ev->rcpt, ev->orig_to);
 	const char *qa;
 
-	rec_put(&rc->status, ev->status);
-	rec_put(&rc->dsn, ev->dsn);
-	rec_put(&rc->relay, ev->relay);
-	rec_put(&rc->delay, ev->delay);
-	rec_put(&rc->response, ev->response);
+	rg_arena *ar = &m->r.ar;
+
+	rec_put(ar, &rc->status, ev->status);
+	rec_put(ar, &rc->dsn, ev->dsn);
+	rec_put(ar, &rc->relay, ev->relay);
+	rec_put(ar, &rc->delay, ev->delay);
+	rec_put(ar, &rc->response, ev->response);
 	rc->attempts++;
-	rec_hist_add(rc, a->now, ev->status, ev->dsn);
+	rec_hist_add(&m->r, rc, a->now, ev->status, ev->dsn);
 	/* a content filter answered "queued as QID2": the message goes on as QID2 */
 	if (sl_eq(ev->status, "sent") && ev->response.p != NULL
 	    && (qa = memmem(ev->response.p, ev->response.n, "queued as ", 10))
@@ -399,6 +436,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 	rg_usec ts = ll->ts;
 	msg_node *m = NULL, *m2;
 	rg_slice none = { 0 };
+	rg_arena *ar;
 
 	if (ts > a->now)
 		a->now = ts;
@@ -429,31 +467,32 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 	}
 	if (ev->qid.p == NULL)
 		return;
-	if (ev->kind == EV_PICKUP) {
-		m = asm_msg_find(a, host, ev->qid);
-		if (m != NULL && !m->ended
-		    && (m->r.client_ip != NULL || m->r.pickup))
-			asm_msg_finish(a, m, 0);
-	}
-	if ((m = asm_msg_get(a, host, ev->qid, ts, ev->kind == EV_RSPAMD || ev->kind == EV_AMAVIS)) == NULL)
+	/* the message is looked up once per line */
+	m = asm_msg_find(a, host, ev->qid);
+	if (ev->kind == EV_PICKUP && m != NULL && !m->ended
+	    && (m->r.client_ip != NULL || m->r.pickup))
+		asm_msg_finish(a, m, 0);
+	if ((m = asm_msg_take(a, m, host, ev->qid, ts,
+	    ev->kind == EV_RSPAMD || ev->kind == EV_AMAVIS)) == NULL)
 		return;
+	ar = &m->r.ar;
 	if (ev->kind != EV_RCPT_REJECT)
 		m->queued = 1;
 	switch (ev->kind) {
 	case EV_PICKUP:
 		m->r.pickup = 1;
-		rec_put(&m->r.sender, ev->sender);
+		rec_put(ar, &m->r.sender, ev->sender);
 		break;
 	case EV_RCPT_REJECT: {
 		rg_rcpt *rc = rec_rcpt_get(&m->r, ev->rcpt, none);
 
-		rec_put(&rc->status, (rg_slice){ "rejected", 8 });
-		rec_put(&rc->dsn, ev->dsn);
-		rec_put(&rc->response, ev->text);
+		rec_put(ar, &rc->status, (rg_slice){ "rejected", 8 });
+		rec_put(ar, &rc->dsn, ev->dsn);
+		rec_put(ar, &rc->response, ev->text);
 		rc->attempts++;
-		rec_put_if_unset(&m->r.sender, ev->sender);
-		rec_put_if_unset(&m->r.client_host, ev->client_host);
-		rec_put_if_unset(&m->r.client_ip, ev->client_ip);
+		rec_put_if_unset(ar, &m->r.sender, ev->sender);
+		rec_put_if_unset(ar, &m->r.client_host, ev->client_host);
+		rec_put_if_unset(ar, &m->r.client_ip, ev->client_ip);
 		break;
 	}
 	case EV_SMTPD_ACTION:
@@ -465,13 +504,13 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 			asm_msg_finish(a, m, 1);
 		} else {
 			rec_set_reject(&m->r, ev->stage, ev);
-			rec_put_if_unset(&m->r.sender, ev->sender);
+			rec_put_if_unset(ar, &m->r.sender, ev->sender);
 			asm_msg_finish(a, m, 1);
 		}
 		break;
 	case EV_MSGID:
 		if (m->r.message_id == NULL && ev->msgid.n > 0) {
-			m->r.message_id = rec_sdup(ev->msgid);
+			m->r.message_id = rec_sdup(ar, ev->msgid);
 			asm_mid_add(a, m);
 			if (a->nspamd > 0)
 				asm_spamd_pending_take(a, m);
@@ -482,7 +521,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		    ? ev->hdr_name.n + 2 + ev->hdr_value.n >= 60
 		    : ev->hdr_name.n + 2 + ev->hdr_value.n >= 200;
 
-		rec_put_if_unset(&m->r.sender, ev->sender);
+		rec_put_if_unset(ar, &m->r.sender, ev->sender);
 		if (ev->hdr_is_milter) {
 			if (!ev->hdr_is_body)
 				rec_spam_header(&m->r, ev->hdr_name, ev->hdr_value,
@@ -507,7 +546,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		break;
 	}
 	case EV_MILTER:
-		rec_put_if_unset(&m->r.sender, ev->sender);
+		rec_put_if_unset(ar, &m->r.sender, ev->sender);
 		if (sl_eq(ev->action, "milter-hold")) {
 			m->r.held = m->r.was_held = 1;
 		} else if (sl_eq(ev->action, "milter-discard")) {
@@ -522,14 +561,14 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		}
 		break;
 	case EV_QMGR_FROM:
-		rec_put(&m->r.sender, ev->sender);
+		rec_put(ar, &m->r.sender, ev->sender);
 		if (ev->size.p)
 			m->r.size = sl_num(ev->size);
 		if (ev->nrcpt.p)
 			m->r.nrcpt = sl_num(ev->nrcpt);
 		break;
 	case EV_QMGR_EXPIRED:
-		rec_put_if_unset(&m->r.sender, ev->sender);
+		rec_put_if_unset(ar, &m->r.sender, ev->sender);
 		m->r.expired = 1;
 		break;
 	case EV_REMOVED:
@@ -544,7 +583,7 @@ asm_event(assembler *a, const logline *ll, const rg_event *ev)
 		break;
 	case EV_NOTIFY:
 		if ((m2 = asm_msg_get(a, host, ev->qid2, ts, 0)) != NULL)
-			rec_put(&m2->r.bounce_of, ev->qid);
+			rec_put(&m2->r.ar, &m2->r.bounce_of, ev->qid);
 		break;
 	case EV_HOLD:
 		m->r.held = m->r.was_held = 1;
@@ -571,12 +610,12 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 
 	a->opt = *opt;
 	a->cb = *cb;
-	a->mbuckets = 1024;
-	a->mtab = xcalloc(a->mbuckets, sizeof(*a->mtab));
-	a->sbuckets = 256;
-	a->stab = xcalloc(a->sbuckets, sizeof(*a->stab));
+	rg_htab_init(&a->mtab, 2048);
+	rg_htab_init(&a->stab, 512);
 	a->idbuckets = 1024;
 	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
+	a->pool = rg_pool_new(POOL_BYTES);
+	rg_arena_init(&a->hostar, NULL);
 	a->now = INT64_MIN / 2;
 	a->last_sweep = INT64_MIN / 2;
 	return a;
@@ -613,28 +652,24 @@ asm_open_sessions(const assembler *a)
 void
 asm_free(assembler *a)
 {
-	size_t i;
+	msg_node *m;
 
 	if (a == NULL)
 		return;
 	a->cb.message = NULL;
 	a->cb.session = NULL;
 	asm_finish(a);
-	free(a->mtab);
-	free(a->stab);
-	for (i = 0; i < a->idbuckets; i++) {
-		mid_entry *e = a->idtab[i], *n;
-
-		for (; e != NULL; e = n) {
-			n = e->next;
-			free(e);
-		}
-	}
+	rg_htab_free(&a->mtab);
+	rg_htab_free(&a->stab);
 	free(a->idtab);
 	free(a->mdirty.v);
 	free(a->sdirty.v);
-	for (i = 0; i < a->nhosts; i++)
-		free(a->hosts[i]);
+	while ((m = a->free_nodes) != NULL) {
+		a->free_nodes = m->lnext;
+		free(m);
+	}
+	rg_pool_free(a->pool);
+	rg_arena_free(&a->hostar);
 	free(a->hosts);
 	free(a->hostlens);
 	asm_spamd_free(a);

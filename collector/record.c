@@ -8,90 +8,161 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/xalloc.h"
 #include "record.h"
 
-/* str_eq_sl - C string (maybe NULL) equals slice */
+/* str_eq_sl - arena string (maybe NULL) equals slice */
 static int
 str_eq_sl(const char *str, rg_slice s)
 {
-	return str != NULL && s.p != NULL && strlen(str) == s.n
+	return str != NULL && s.p != NULL && rg_str_len(str) == s.n
 	    && memcmp(str, s.p, s.n) == 0;
 }
 
-/* rec_sdup - a NUL-terminated copy of a slice (NULL for an unset slice) */
+/* rec_dup - a copy of an arena string (maybe NULL) in ar */
 char *
-rec_sdup(rg_slice s)
+rec_dup(rg_arena *ar, const char *str)
 {
-	return s.p == NULL ? NULL : xstrndup(s.p, s.n);
+	return str == NULL ? NULL : rg_arena_str(ar, str, rg_str_len(str));
 }
 
-/* rec_put - replace *dst by a copy of s when s is set */
-void
-rec_put(char **dst, rg_slice s)
+/* rec_sdup - a copy of a slice in ar (NULL for an unset slice) */
+char *
+rec_sdup(rg_arena *ar, rg_slice s)
 {
+	return s.p == NULL ? NULL : rg_arena_str(ar, s.p, s.n);
+}
+
+/*
+ * rec_put - replace *dst by a copy of s when s is set. A value no longer
+ * than the old one takes its place; a longer one is a new string in ar
+ * (the old one stays until the arena is compacted or freed).
+ */
+void
+rec_put(rg_arena *ar, char **dst, rg_slice s)
+{
+	size_t ol;
+
 	if (s.p == NULL)
 		return;
-	if (*dst != NULL && strlen(*dst) == s.n && memcmp(*dst, s.p, s.n) == 0)
-		return;
-	free(*dst);
-	*dst = xstrndup(s.p, s.n);
+	if (*dst != NULL) {
+		ol = rg_str_len(*dst);
+		if (ol == s.n && memcmp(*dst, s.p, s.n) == 0)
+			return;
+		if (s.n <= ol) {
+			rg_str_set(*dst, s.p, s.n);
+			return;
+		}
+	}
+	*dst = rg_arena_str(ar, s.p, s.n);
 }
 
 /* rec_put_if_unset - set *dst from s only when it has no value yet */
 void
-rec_put_if_unset(char **dst, rg_slice s)
+rec_put_if_unset(rg_arena *ar, char **dst, rg_slice s)
 {
 	if (*dst == NULL)
-		rec_put(dst, s);
+		rec_put(ar, dst, s);
 }
 
-/* rec_free - release a record's strings */
+/* rec_init - an empty record whose arena draws from pool */
+void
+rec_init(rg_record *r, rg_pool *pool)
+{
+	memset(r, 0, sizeof(*r));
+	rg_arena_init(&r->ar, pool);
+	r->size = r->nrcpt = -1;
+	r->smtpd_pid = -1;
+}
+
+/* rec_free - release a record's strings and lists (its arena) at once */
 void
 rec_free(rg_record *r)
 {
+	rg_arena_free(&r->ar);
+}
+
+/* grow - a copy of an array of n elements in a new place for cap of them */
+static void *
+grow(rg_arena *ar, const void *old, size_t n, size_t cap, size_t elsize)
+{
+	void *v = rg_arena_alloc(ar, cap * elsize);
+
+	if (n > 0)
+		memcpy(v, old, n * elsize);
+	return v;
+}
+
+/*
+ * rec_compact - copy what r holds into a new arena and free the old one:
+ * replaced values and outgrown lists are dropped. Returns the new size.
+ */
+size_t
+rec_compact(rg_record *r)
+{
+	rg_arena na;
 	int i, j;
 
-	free(r->client_host);
-	free(r->client_ip);
-	free(r->client_port);
-	free(r->sasl_method);
-	free(r->sasl_username);
-	free(r->sender);
-	free(r->message_id);
-	for (i = 0; i < r->nheaders; i++) {
-		free(r->headers[i].name);
-		free(r->headers[i].value);
+	rg_arena_init(&na, r->ar.pool);
+#define CP(f) ((f) = rec_dup(&na, (f)))
+	CP(r->client_host);
+	CP(r->client_ip);
+	CP(r->client_port);
+	CP(r->sasl_method);
+	CP(r->sasl_username);
+	CP(r->sender);
+	CP(r->message_id);
+	if (r->nheaders > 0) {
+		r->headers = grow(&na, r->headers, (size_t)r->nheaders,
+		    (size_t)r->nheaders, sizeof(rg_header));
+		r->hcap = r->nheaders;
+		for (i = 0; i < r->nheaders; i++) {
+			CP(r->headers[i].name);
+			CP(r->headers[i].value);
+		}
 	}
-	free(r->headers);
+	if (r->nrcpts > 0) {
+		r->rcpts = grow(&na, r->rcpts, (size_t)r->nrcpts,
+		    (size_t)r->nrcpts, sizeof(rg_rcpt));
+		r->rcap = r->nrcpts;
+	}
 	for (i = 0; i < r->nrcpts; i++) {
 		rg_rcpt *rc = &r->rcpts[i];
+		int cap = 1;
 
-		free(rc->address);
-		free(rc->orig_to);
-		free(rc->status);
-		free(rc->dsn);
-		free(rc->relay);
-		free(rc->delay);
-		free(rc->response);
+		CP(rc->address);
+		CP(rc->orig_to);
+		CP(rc->status);
+		CP(rc->dsn);
+		CP(rc->relay);
+		CP(rc->delay);
+		CP(rc->response);
+		if (rc->nhist == 0)
+			continue;
+		/* room up to the next power of two: rec_hist_add grows there */
+		while (cap < rc->nhist)
+			cap *= 2;
+		rc->hist = grow(&na, rc->hist, (size_t)rc->nhist, (size_t)cap,
+		    sizeof(rg_attempt));
 		for (j = 0; j < rc->nhist; j++) {
-			free(rc->hist[j].status);
-			free(rc->hist[j].dsn);
+			CP(rc->hist[j].status);
+			CP(rc->hist[j].dsn);
 		}
-		free(rc->hist);
 	}
-	free(r->rcpts);
-	free(r->verdict.score);
-	free(r->verdict.required);
-	free(r->verdict.action);
-	free(r->verdict.symbols);
-	free(r->rejected.stage);
-	free(r->rejected.code);
-	free(r->rejected.dsn);
-	free(r->rejected.text);
-	free(r->bounce_of);
-	free(r->orig_queue_id);
-	free(r->filtered_as);
+	CP(r->verdict.score);
+	CP(r->verdict.required);
+	CP(r->verdict.action);
+	CP(r->verdict.symbols);
+	CP(r->rejected.stage);
+	CP(r->rejected.code);
+	CP(r->rejected.dsn);
+	CP(r->rejected.text);
+	CP(r->bounce_of);
+	CP(r->orig_queue_id);
+	CP(r->filtered_as);
+#undef CP
+	rg_arena_free(&r->ar);
+	r->ar = na;
+	return na.size;
 }
 
 /* rec_rcpt_get - the recipient addr/orig_to of r, added if new */
@@ -109,40 +180,57 @@ rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to)
 			return rc;
 	}
 	if (r->nrcpts == r->rcap) {
-		r->rcap = r->rcap ? r->rcap * 2 : 4;
-		r->rcpts = xrealloc(r->rcpts, (size_t)r->rcap * sizeof(*rc));
+		r->rcap = r->rcap ? r->rcap * 2 : 1;
+		r->rcpts = grow(&r->ar, r->rcpts, (size_t)r->nrcpts,
+		    (size_t)r->rcap, sizeof(*rc));
 	}
 	rc = &r->rcpts[r->nrcpts++];
 	memset(rc, 0, sizeof(*rc));
-	rc->address = rec_sdup(addr);
-	rc->orig_to = rec_sdup(orig_to);
+	rc->address = rec_sdup(&r->ar, addr);
+	rc->orig_to = rec_sdup(&r->ar, orig_to);
 	return rc;
+}
+
+/* rec_hist_add - one more attempt in a recipient's status history */
+void
+rec_hist_add(rg_record *r, rg_rcpt *rc, rg_usec ts, rg_slice status,
+    rg_slice dsn)
+{
+	if (rc->nhist == RG_MAX_ATTEMPTS) {
+		memmove(&rc->hist[0], &rc->hist[1],
+		    (RG_MAX_ATTEMPTS - 1) * sizeof(rg_attempt));
+		rc->nhist--;
+	} else if ((rc->nhist & (rc->nhist - 1)) == 0) {
+		/* grow at 0, 1, 2, 4, ... */
+		rc->hist = grow(&r->ar, rc->hist, (size_t)rc->nhist,
+		    (size_t)(rc->nhist ? rc->nhist * 2 : 1), sizeof(rg_attempt));
+	}
+	rc->hist[rc->nhist].ts = ts;
+	rc->hist[rc->nhist].status = rec_sdup(&r->ar, status);
+	rc->hist[rc->nhist].dsn = rec_sdup(&r->ar, dsn);
+	rc->nhist++;
 }
 
 /* rec_verdict_offer - keep the most trusted verdict; fill gaps from equals */
 void
-rec_verdict_offer(rg_record *r, enum verdict_source src, int spam, rg_slice score,
-    rg_slice required, rg_slice action, rg_slice symbols)
+rec_verdict_offer(rg_record *r, enum verdict_source src, int spam,
+    rg_slice score, rg_slice required, rg_slice action, rg_slice symbols)
 {
 	rg_verdict *v = &r->verdict;
 
 	if (src < v->source)
 		return;
 	if (src > v->source) {
-		free(v->score);
-		free(v->required);
-		free(v->action);
-		free(v->symbols);
 		memset(v, 0, sizeof(*v));
 		v->source = src;
 		v->spam = spam > 0;
 	} else if (spam > 0) {
 		v->spam = 1;
 	}
-	rec_put_if_unset(&v->score, score);
-	rec_put_if_unset(&v->required, required);
-	rec_put_if_unset(&v->action, action);
-	rec_put_if_unset(&v->symbols, symbols);
+	rec_put_if_unset(&r->ar, &v->score, score);
+	rec_put_if_unset(&r->ar, &v->required, required);
+	rec_put_if_unset(&r->ar, &v->action, action);
+	rec_put_if_unset(&r->ar, &v->symbols, symbols);
 }
 
 /* ci_eq - case-insensitive comparison of a slice and a C string */
@@ -216,6 +304,21 @@ rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
 	return 1;
 }
 
+/* header_push - append a header to r's list */
+static void
+header_push(rg_record *r, char *name, char *value, int cut)
+{
+	if (r->nheaders == r->hcap) {
+		r->hcap = r->hcap ? r->hcap * 2 : 4;
+		r->headers = grow(&r->ar, r->headers, (size_t)r->nheaders,
+		    (size_t)r->hcap, sizeof(rg_header));
+	}
+	r->headers[r->nheaders].name = name;
+	r->headers[r->nheaders].value = value;
+	r->headers[r->nheaders].cut = cut;
+	r->nheaders++;
+}
+
 /* rec_header_add - record a logged header (first value of a name wins) */
 void
 rec_header_add(rg_record *r, char *const *names, int nnames, rg_slice name,
@@ -233,12 +336,8 @@ rec_header_add(rg_record *r, char *const *names, int nnames, rg_slice name,
 			return;
 	if (r->nheaders >= 32)
 		return;
-	r->headers = xrealloc(r->headers,
-	    (size_t)(r->nheaders + 1) * sizeof(rg_header));
-	r->headers[r->nheaders].name = canon ? xstrdup(canon) : rec_sdup(name);
-	r->headers[r->nheaders].value = rec_sdup(value);
-	r->headers[r->nheaders].cut = cut;
-	r->nheaders++;
+	header_push(r, canon ? rg_arena_str(&r->ar, canon, strlen(canon))
+	    : rec_sdup(&r->ar, name), rec_sdup(&r->ar, value), cut);
 }
 
 /* rec_set_reject - record why the message (or NOQUEUE attempt) was refused */
@@ -247,16 +346,12 @@ rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev)
 {
 	rg_reject *j = &r->rejected;
 
-	free(j->stage);
-	free(j->code);
-	free(j->dsn);
-	free(j->text);
-	j->stage = rec_sdup(stage);
-	j->code = rec_sdup(ev->code);
-	j->dsn = rec_sdup(ev->dsn);
-	j->text = rec_sdup(ev->text);
+	j->stage = rec_sdup(&r->ar, stage);
+	j->code = rec_sdup(&r->ar, ev->code);
+	j->dsn = rec_sdup(&r->ar, ev->dsn);
+	j->text = rec_sdup(&r->ar, ev->text);
 	if (j->stage == NULL)
-		j->stage = xstrdup("unknown");
+		j->stage = rg_arena_str(&r->ar, "unknown", 7);
 }
 
 /* rec_spammy - does a reject text say it is spam? */
@@ -284,26 +379,35 @@ rec_spammy(rg_slice t)
 void
 rec_client_into(rg_record *r, const rg_event *ev)
 {
-	rec_put(&r->client_host, ev->client_host);
-	rec_put(&r->client_ip, ev->client_ip);
-	rec_put(&r->client_port, ev->client_port);
-	rec_put(&r->sasl_method, ev->sasl_method);
-	rec_put(&r->sasl_username, ev->sasl_user);
+	rec_put(&r->ar, &r->client_host, ev->client_host);
+	rec_put(&r->ar, &r->client_ip, ev->client_ip);
+	rec_put(&r->ar, &r->client_port, ev->client_port);
+	rec_put(&r->ar, &r->sasl_method, ev->sasl_method);
+	rec_put(&r->ar, &r->sasl_username, ev->sasl_user);
 }
 
-/* rec_link_filtered - m1 went through a content filter and continues as m2 */
+/* a_slice - an arena string (maybe NULL) as a slice */
+static rg_slice
+a_slice(const char *str)
+{
+	rg_slice s = { str, str != NULL ? rg_str_len(str) : 0 };
+
+	return s;
+}
+
+/* rec_link_filtered - r1 went through a content filter and continues as r2 */
 void
 rec_link_filtered(rg_record *r1, rg_record *r2)
 {
 	int i;
 
-	free(r1->filtered_as);
-	r1->filtered_as = xstrdup(r2->qid);
+	r1->filtered_as = rg_arena_str(&r1->ar, r2->qid, strlen(r2->qid));
 	if (r2->orig_queue_id == NULL)
-		r2->orig_queue_id = xstrdup(r1->orig_queue_id ? r1->orig_queue_id
-		    : r1->qid);
+		r2->orig_queue_id = r1->orig_queue_id
+		    ? rec_dup(&r2->ar, r1->orig_queue_id)
+		    : rg_arena_str(&r2->ar, r1->qid, strlen(r1->qid));
 	/* the original client and login, not the filter's re-injection */
-#define TAKE(f) if (r1->f != NULL) { free(r2->f); r2->f = xstrdup(r1->f); }
+#define TAKE(f) if (r1->f != NULL) r2->f = rec_dup(&r2->ar, r1->f)
 	TAKE(client_host);
 	TAKE(client_ip);
 	TAKE(client_port);
@@ -311,7 +415,7 @@ rec_link_filtered(rg_record *r1, rg_record *r2)
 	TAKE(sasl_username);
 #undef TAKE
 	if (r2->message_id == NULL && r1->message_id != NULL)
-		r2->message_id = xstrdup(r1->message_id);
+		r2->message_id = rec_dup(&r2->ar, r1->message_id);
 	for (i = 0; i < r1->nheaders; i++) {
 		int j, have = 0;
 
@@ -320,43 +424,13 @@ rec_link_filtered(rg_record *r1, rg_record *r2)
 				have = 1;
 		if (have)
 			continue;
-		r2->headers = xrealloc(r2->headers,
-		    (size_t)(r2->nheaders + 1) * sizeof(rg_header));
-		r2->headers[r2->nheaders].name = xstrdup(r1->headers[i].name);
-		r2->headers[r2->nheaders].value = xstrdup(r1->headers[i].value);
-		r2->headers[r2->nheaders].cut = r1->headers[i].cut;
-		r2->nheaders++;
+		header_push(r2, rec_dup(&r2->ar, r1->headers[i].name),
+		    rec_dup(&r2->ar, r1->headers[i].value), r1->headers[i].cut);
 	}
-	if (r1->verdict.source > r2->verdict.source) {
-		rg_slice sc = { r1->verdict.score, r1->verdict.score ? strlen(r1->verdict.score) : 0 };
-		rg_slice rq = { r1->verdict.required, r1->verdict.required ? strlen(r1->verdict.required) : 0 };
-		rg_slice ac = { r1->verdict.action, r1->verdict.action ? strlen(r1->verdict.action) : 0 };
-		rg_slice sy = { r1->verdict.symbols, r1->verdict.symbols ? strlen(r1->verdict.symbols) : 0 };
-
-		rec_verdict_offer(r2, r1->verdict.source, r1->verdict.spam, sc, rq,
-		    ac, sy);
-	}
-}
-
-/* rec_hist_add - one more attempt in a recipient's status history */
-void
-rec_hist_add(rg_rcpt *rc, rg_usec ts, rg_slice status, rg_slice dsn)
-{
-	if (rc->nhist == RG_MAX_ATTEMPTS) {
-		free(rc->hist[0].status);
-		free(rc->hist[0].dsn);
-		memmove(&rc->hist[0], &rc->hist[1],
-		    (RG_MAX_ATTEMPTS - 1) * sizeof(rg_attempt));
-		rc->nhist--;
-	} else if ((rc->nhist & (rc->nhist - 1)) == 0) {
-		/* grow at 0, 1, 2, 4, ... */
-		rc->hist = xrealloc(rc->hist,
-		    (size_t)(rc->nhist ? rc->nhist * 2 : 1) * sizeof(rg_attempt));
-	}
-	rc->hist[rc->nhist].ts = ts;
-	rc->hist[rc->nhist].status = rec_sdup(status);
-	rc->hist[rc->nhist].dsn = rec_sdup(dsn);
-	rc->nhist++;
+	if (r1->verdict.source > r2->verdict.source)
+		rec_verdict_offer(r2, r1->verdict.source, r1->verdict.spam,
+		    a_slice(r1->verdict.score), a_slice(r1->verdict.required),
+		    a_slice(r1->verdict.action), a_slice(r1->verdict.symbols));
 }
 
 /* ---- JSON output ---- */
@@ -376,12 +450,19 @@ verdict_source_name(enum verdict_source v)
 	}
 }
 
-/* kv - "key":"value" when value is set */
+/* kv - "key":"value" when the value (an arena string) is set */
 static void
 kv(strbuf *sb, int *first, const char *key, const char *v)
 {
 	if (v != NULL)
-		sb_json_kv_str(sb, first, key, v, strlen(v));
+		sb_json_kv_str(sb, first, key, v, rg_str_len(v));
+}
+
+/* kv_lit - "key":"value" for a constant of ours */
+static void
+kv_lit(strbuf *sb, int *first, const char *key, const char *v)
+{
+	sb_json_kv_str(sb, first, key, v, strlen(v));
 }
 
 /* kv_time - "key":"RFC 3339" when t is set */
@@ -433,7 +514,7 @@ kv_num(strbuf *sb, int *first, const char *key, const char *v)
 		return;
 	if (is_number(v)) {
 		sb_json_key(sb, first, key);
-		sb_adds(sb, v);
+		sb_add(sb, v, rg_str_len(v));
 	} else {
 		kv(sb, first, key, v);
 	}
@@ -446,10 +527,10 @@ rec_json(strbuf *sb, const rg_record *r)
 	int first = 1, i;
 
 	sb_addc(sb, '{');
-	kv(sb, &first, "type", "message");
+	kv_lit(sb, &first, "type", "message");
 	kv(sb, &first, "host", r->host);
 	if (r->qid[0])
-		kv(sb, &first, "queue_id", r->qid);
+		kv_lit(sb, &first, "queue_id", r->qid);
 	kv(sb, &first, "orig_queue_id", r->orig_queue_id);
 	kv(sb, &first, "bounce_of", r->bounce_of);
 	sb_json_kv_bool(sb, &first, "complete", r->complete);
@@ -481,10 +562,10 @@ rec_json(strbuf *sb, const rg_record *r)
 				sb_addc(sb, ',');
 			f2 = 0;
 			sb_json_str(sb, r->headers[i].name,
-			    strlen(r->headers[i].name));
+			    rg_str_len(r->headers[i].name));
 			sb_addc(sb, ':');
 			sb_json_str(sb, r->headers[i].value,
-			    strlen(r->headers[i].value));
+			    rg_str_len(r->headers[i].value));
 			ncut += r->headers[i].cut;
 		}
 		sb_addc(sb, '}');
@@ -500,7 +581,7 @@ rec_json(strbuf *sb, const rg_record *r)
 					sb_addc(sb, ',');
 				f3 = 0;
 				sb_json_str(sb, r->headers[i].name,
-				    strlen(r->headers[i].name));
+				    rg_str_len(r->headers[i].name));
 			}
 			sb_addc(sb, ']');
 		}
@@ -533,7 +614,7 @@ rec_json(strbuf *sb, const rg_record *r)
 
 		sb_json_key(sb, &first, "verdict");
 		sb_addc(sb, '{');
-		kv(sb, &f2, "source", verdict_source_name(r->verdict.source));
+		kv_lit(sb, &f2, "source", verdict_source_name(r->verdict.source));
 		sb_json_kv_bool(sb, &f2, "spam", r->verdict.spam);
 		kv_num(sb, &f2, "score", r->verdict.score);
 		kv_num(sb, &f2, "required", r->verdict.required);
@@ -623,7 +704,7 @@ sess_json(strbuf *sb, const rg_session *s)
 	int first = 1;
 
 	sb_addc(sb, '{');
-	kv(sb, &first, "type", "session");
+	kv_lit(sb, &first, "type", "session");
 	kv(sb, &first, "host", s->host);
 	kv(sb, &first, "program", s->prog);
 	sb_json_kv_int(sb, &first, "pid", s->pid);
