@@ -68,9 +68,11 @@ typedef struct spamd_pending {
 
 #define SPAMD_PENDING_MAX 1024
 #define ABORT_MAX 4096
-#define FREE_NODES_MAX 1024	/* message nodes kept for reuse */
-#define POOL_BYTES (4 << 20)	/* arena chunks kept for reuse */
 #define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
+
+/* nodes are blocks of the pool */
+_Static_assert(sizeof(msg_node) <= RG_POOL_BLOCK, "msg_node fits a block");
+_Static_assert(sizeof(sess_node) <= RG_POOL_BLOCK, "sess_node fits a block");
 
 /* a queue ID whose session ended before cleanup saw any of it */
 typedef struct abort_cand {
@@ -93,9 +95,7 @@ struct assembler {
 	sess_node *shead, *stail;
 	msg_node **idtab;			/* the message-id index */
 	size_t idbuckets, nids;
-	rg_pool *pool;				/* arena chunks of ended records */
-	msg_node *free_nodes;			/* ended nodes, for reuse */
-	size_t nfree;
+	rg_pool *pool;				/* nodes and arena chunks */
 	rg_arena hostar;			/* the interned host names */
 	const char **hosts;
 	size_t *hostlens;
@@ -172,7 +172,7 @@ uint32_t asm_sess_hash(const char *host, long pid);
 void asm_slru_append(assembler *a, sess_node *s);
 void asm_sess_insert(assembler *a, sess_node *s);
 sess_node *asm_sess_node_alloc(assembler *a);
-void asm_sess_node_free(sess_node *s);
+void asm_sess_node_free(assembler *a, sess_node *s);
 void asm_sess_finish(assembler *a, sess_node *s, int complete);
 void asm_on_session_event(assembler *a, const char *host, const logline *ll,
     const rg_event *ev, rg_usec ts);

@@ -415,7 +415,7 @@ asm_restore_session(assembler *a, const void *state, size_t len)
 		for (k = 0; k < s->npending; k++)
 			asm_node_release(a, s->pending[k]);
 		free(s->pending);
-		asm_sess_node_free(s);
+		asm_sess_node_free(a, s);
 		return -1;
 	}
 	a->rsess = xrealloc(a->rsess, (a->nrsess + 1) * sizeof(sess_node *));

@@ -83,12 +83,13 @@ asm_sess_insert(assembler *a, sess_node *s)
 	a->nsess++;
 }
 
-/* asm_sess_node_alloc - an empty session node with its arena */
+/* asm_sess_node_alloc - an empty session node (a block of the pool) */
 sess_node *
 asm_sess_node_alloc(assembler *a)
 {
-	sess_node *s = xcalloc(1, sizeof(*s));
+	sess_node *s = rg_pool_block(a->pool);
 
+	memset(s, 0, sizeof(*s));
 	rg_arena_init(&s->s.ar, a->pool);
 	s->dirty_idx = -1;
 	return s;
@@ -129,10 +130,10 @@ emit_noqueue(assembler *a, msg_node *m, const rg_session *s)
 
 /* asm_sess_node_free - release a session node and its arena */
 void
-asm_sess_node_free(sess_node *s)
+asm_sess_node_free(assembler *a, sess_node *s)
 {
 	rg_arena_free(&s->s.ar);
-	free(s);
+	rg_pool_unblock(a->pool, s);
 }
 
 /* asm_sess_finish - hand out a session (and its NOQUEUE records) and forget it */
@@ -169,7 +170,7 @@ asm_sess_finish(assembler *a, sess_node *s, int complete)
 	a->nsess--;
 	slru_unlink(a, s);
 	asm_dirty_remove(&a->sdirty, &s->dirty_idx);
-	asm_sess_node_free(s);
+	asm_sess_node_free(a, s);
 }
 
 /* sess_touch - note activity on a session */

@@ -195,37 +195,25 @@ lru_unlink(assembler *a, msg_node *m)
 		list_unlink(&a->mhead, &a->mtail, m);
 }
 
-/* asm_node_alloc - an empty message node, reused if one is free */
+/* asm_node_alloc - an empty message node (a block of the pool) */
 msg_node *
 asm_node_alloc(assembler *a)
 {
-	msg_node *m = a->free_nodes;
+	msg_node *m = rg_pool_block(a->pool);
 
-	if (m != NULL) {
-		a->free_nodes = m->lnext;
-		a->nfree--;
-		memset(m, 0, sizeof(*m));
-	} else {
-		m = xcalloc(1, sizeof(*m));
-	}
+	memset(m, 0, sizeof(*m));
 	rec_init(&m->r, a->pool);
 	m->dirty_idx = -1;
 	m->compact_at = COMPACT_MIN;
 	return m;
 }
 
-/* asm_node_release - free a node's record (its arena) and keep the node */
+/* asm_node_release - free a node's record (its arena) and the node */
 void
 asm_node_release(assembler *a, msg_node *m)
 {
 	rec_free(&m->r);
-	if (a->nfree >= FREE_NODES_MAX) {
-		free(m);
-		return;
-	}
-	m->lnext = a->free_nodes;
-	a->free_nodes = m;
-	a->nfree++;
+	rg_pool_unblock(a->pool, m);
 }
 
 /* asm_node_new - an empty record with a new id */
@@ -614,7 +602,7 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 	rg_htab_init(&a->stab, 512);
 	a->idbuckets = 1024;
 	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
-	a->pool = rg_pool_new(POOL_BYTES);
+	a->pool = rg_pool_new();
 	rg_arena_init(&a->hostar, NULL);
 	a->now = INT64_MIN / 2;
 	a->last_sweep = INT64_MIN / 2;
@@ -652,8 +640,6 @@ asm_open_sessions(const assembler *a)
 void
 asm_free(assembler *a)
 {
-	msg_node *m;
-
 	if (a == NULL)
 		return;
 	a->cb.message = NULL;
@@ -664,10 +650,6 @@ asm_free(assembler *a)
 	free(a->idtab);
 	free(a->mdirty.v);
 	free(a->sdirty.v);
-	while ((m = a->free_nodes) != NULL) {
-		a->free_nodes = m->lnext;
-		free(m);
-	}
 	rg_pool_free(a->pool);
 	rg_arena_free(&a->hostar);
 	free(a->hosts);

@@ -450,38 +450,75 @@ verdict_source_name(enum verdict_source v)
 	}
 }
 
+/* KEY - a key literal and its length (no strlen at run time) */
+#define KEY(k) k, sizeof(k) - 1
+
 /* kv - "key":"value" when the value (an arena string) is set */
 static void
-kv(strbuf *sb, int *first, const char *key, const char *v)
+kv(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
-	if (v != NULL)
-		sb_json_kv_str(sb, first, key, v, rg_str_len(v));
+	if (v != NULL) {
+		sb_json_key_n(sb, first, key, kl);
+		sb_json_str(sb, v, rg_str_len(v));
+	}
 }
 
 /* kv_lit - "key":"value" for a constant of ours */
 static void
-kv_lit(strbuf *sb, int *first, const char *key, const char *v)
+kv_lit(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
-	sb_json_kv_str(sb, first, key, v, strlen(v));
+	sb_json_key_n(sb, first, key, kl);
+	sb_json_str(sb, v, strlen(v));
 }
 
-/* kv_time - "key":"RFC 3339" when t is set */
+/* kv_int - "key":number */
 static void
-kv_time(strbuf *sb, int *first, const char *key, rg_usec t)
+kv_int(strbuf *sb, int *first, const char *key, size_t kl, long long v)
 {
-	static rg_usec cached = 0;
-	static char buf[64];
+	sb_json_key_n(sb, first, key, kl);
+	sb_add_int(sb, v);
+}
+
+/* kv_bool - "key":true|false */
+static void
+kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
+{
+	sb_json_key_n(sb, first, key, kl);
+	if (v)
+		sb_add(sb, "true", 4);
+	else
+		sb_add(sb, "false", 5);
+}
+
+/*
+ * kv_time - "key":"RFC 3339" when t is set. Records end in time order, so
+ * the same few times repeat: a small cache spares most of the formatting.
+ */
+static void
+kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
+{
+	static struct {
+		rg_usec t;
+		size_t len;
+		char buf[64];
+	} cache[8];
+	unsigned i;
 
 	if (t == 0)
 		return;
-	if (t != cached) {
-		rgt_format(buf, t);
-		cached = t;
+	i = (unsigned)((uint64_t)t / RG_USEC) & 7;
+	if (cache[i].t != t || cache[i].len == 0) {
+		rgt_format(cache[i].buf, t);
+		cache[i].len = strlen(cache[i].buf);
+		cache[i].t = t;
 	}
-	sb_json_key(sb, first, key);
-	sb_addc(sb, '"');
-	sb_adds(sb, buf);
-	sb_addc(sb, '"');
+	sb_json_key_n(sb, first, key, kl);
+	sb_grow(sb, cache[i].len + 2);
+	sb->s[sb->len++] = '"';
+	memcpy(sb->s + sb->len, cache[i].buf, cache[i].len);
+	sb->len += cache[i].len;
+	sb->s[sb->len++] = '"';
+	sb->s[sb->len] = '\0';
 }
 
 /* is_number - "-?[0-9]+(.[0-9]+)?": safe to write as a JSON number */
@@ -508,15 +545,15 @@ is_number(const char *v)
 
 /* kv_num - "key":number for a numeric string, else "key":"string" */
 static void
-kv_num(strbuf *sb, int *first, const char *key, const char *v)
+kv_num(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
 	if (v == NULL)
 		return;
 	if (is_number(v)) {
-		sb_json_key(sb, first, key);
+		sb_json_key_n(sb, first, key, kl);
 		sb_add(sb, v, rg_str_len(v));
 	} else {
-		kv(sb, first, key, v);
+		kv(sb, first, key, kl, v);
 	}
 }
 
@@ -527,34 +564,34 @@ rec_json(strbuf *sb, const rg_record *r)
 	int first = 1, i;
 
 	sb_addc(sb, '{');
-	kv_lit(sb, &first, "type", "message");
-	kv(sb, &first, "host", r->host);
+	kv_lit(sb, &first, KEY("type"), "message");
+	kv(sb, &first, KEY("host"), r->host);
 	if (r->qid[0])
-		kv_lit(sb, &first, "queue_id", r->qid);
-	kv(sb, &first, "orig_queue_id", r->orig_queue_id);
-	kv(sb, &first, "bounce_of", r->bounce_of);
-	sb_json_kv_bool(sb, &first, "complete", r->complete);
+		kv_lit(sb, &first, KEY("queue_id"), r->qid);
+	kv(sb, &first, KEY("orig_queue_id"), r->orig_queue_id);
+	kv(sb, &first, KEY("bounce_of"), r->bounce_of);
+	kv_bool(sb, &first, KEY("complete"), r->complete);
 	if (r->stale)
-		sb_json_kv_bool(sb, &first, "stale", 1);
-	kv_time(sb, &first, "first_seen", r->first_seen);
-	kv_time(sb, &first, "last_seen", r->last_seen);
-	kv(sb, &first, "client_host", r->client_host);
-	kv(sb, &first, "client_ip", r->client_ip);
-	kv_num(sb, &first, "client_port", r->client_port);
-	kv(sb, &first, "sasl_method", r->sasl_method);
-	kv(sb, &first, "sasl_username", r->sasl_username);
+		kv_bool(sb, &first, KEY("stale"), 1);
+	kv_time(sb, &first, KEY("first_seen"), r->first_seen);
+	kv_time(sb, &first, KEY("last_seen"), r->last_seen);
+	kv(sb, &first, KEY("client_host"), r->client_host);
+	kv(sb, &first, KEY("client_ip"), r->client_ip);
+	kv_num(sb, &first, KEY("client_port"), r->client_port);
+	kv(sb, &first, KEY("sasl_method"), r->sasl_method);
+	kv(sb, &first, KEY("sasl_username"), r->sasl_username);
 	if (r->pickup)
-		sb_json_kv_bool(sb, &first, "local_submission", 1);
-	kv(sb, &first, "sender", r->sender);
+		kv_bool(sb, &first, KEY("local_submission"), 1);
+	kv(sb, &first, KEY("sender"), r->sender);
 	if (r->size >= 0)
-		sb_json_kv_int(sb, &first, "size", r->size);
+		kv_int(sb, &first, KEY("size"), r->size);
 	if (r->nrcpt >= 0)
-		sb_json_kv_int(sb, &first, "nrcpt", r->nrcpt);
-	kv(sb, &first, "message_id", r->message_id);
+		kv_int(sb, &first, KEY("nrcpt"), r->nrcpt);
+	kv(sb, &first, KEY("message_id"), r->message_id);
 	if (r->nheaders > 0) {
 		int f2 = 1, ncut = 0;
 
-		sb_json_key(sb, &first, "headers");
+		sb_json_key_n(sb, &first, KEY("headers"));
 		sb_addc(sb, '{');
 		for (i = 0; i < r->nheaders; i++) {
 			/* the name came from the log too: escape it as a key */
@@ -572,7 +609,7 @@ rec_json(strbuf *sb, const rg_record *r)
 		if (ncut) {
 			int f3 = 1;
 
-			sb_json_key(sb, &first, "headers_cut");
+			sb_json_key_n(sb, &first, KEY("headers_cut"));
 			sb_addc(sb, '[');
 			for (i = 0; i < r->nheaders; i++) {
 				if (!r->headers[i].cut)
@@ -587,7 +624,7 @@ rec_json(strbuf *sb, const rg_record *r)
 		}
 	}
 	if (r->nrcpts > 0) {
-		sb_json_key(sb, &first, "recipients");
+		sb_json_key_n(sb, &first, KEY("recipients"));
 		sb_addc(sb, '[');
 		for (i = 0; i < r->nrcpts; i++) {
 			const rg_rcpt *rc = &r->rcpts[i];
@@ -596,15 +633,15 @@ rec_json(strbuf *sb, const rg_record *r)
 			if (i)
 				sb_addc(sb, ',');
 			sb_addc(sb, '{');
-			kv(sb, &f2, "address", rc->address);
-			kv(sb, &f2, "orig_to", rc->orig_to);
-			kv(sb, &f2, "status", rc->status);
-			kv(sb, &f2, "dsn", rc->dsn);
-			kv(sb, &f2, "relay", rc->relay);
-			kv_num(sb, &f2, "delay", rc->delay);
-			kv(sb, &f2, "response", rc->response);
+			kv(sb, &f2, KEY("address"), rc->address);
+			kv(sb, &f2, KEY("orig_to"), rc->orig_to);
+			kv(sb, &f2, KEY("status"), rc->status);
+			kv(sb, &f2, KEY("dsn"), rc->dsn);
+			kv(sb, &f2, KEY("relay"), rc->relay);
+			kv_num(sb, &f2, KEY("delay"), rc->delay);
+			kv(sb, &f2, KEY("response"), rc->response);
 			if (rc->attempts > 0)
-				sb_json_kv_int(sb, &f2, "attempts", rc->attempts);
+				kv_int(sb, &f2, KEY("attempts"), rc->attempts);
 			sb_addc(sb, '}');
 		}
 		sb_addc(sb, ']');
@@ -612,40 +649,40 @@ rec_json(strbuf *sb, const rg_record *r)
 	if (r->verdict.source != VS_NONE) {
 		int f2 = 1;
 
-		sb_json_key(sb, &first, "verdict");
+		sb_json_key_n(sb, &first, KEY("verdict"));
 		sb_addc(sb, '{');
-		kv_lit(sb, &f2, "source", verdict_source_name(r->verdict.source));
-		sb_json_kv_bool(sb, &f2, "spam", r->verdict.spam);
-		kv_num(sb, &f2, "score", r->verdict.score);
-		kv_num(sb, &f2, "required", r->verdict.required);
-		kv(sb, &f2, "action", r->verdict.action);
-		kv(sb, &f2, "symbols", r->verdict.symbols);
+		kv_lit(sb, &f2, KEY("source"), verdict_source_name(r->verdict.source));
+		kv_bool(sb, &f2, KEY("spam"), r->verdict.spam);
+		kv_num(sb, &f2, KEY("score"), r->verdict.score);
+		kv_num(sb, &f2, KEY("required"), r->verdict.required);
+		kv(sb, &f2, KEY("action"), r->verdict.action);
+		kv(sb, &f2, KEY("symbols"), r->verdict.symbols);
 		if (r->verdict.source == VS_CLIENT_HEADER)
-			sb_json_kv_bool(sb, &f2, "from_client", 1);
+			kv_bool(sb, &f2, KEY("from_client"), 1);
 		sb_addc(sb, '}');
 	}
 	if (r->held || r->was_held)
-		sb_json_kv_bool(sb, &first, "held", r->held);
+		kv_bool(sb, &first, KEY("held"), r->held);
 	if (r->discarded)
-		sb_json_kv_bool(sb, &first, "discarded", 1);
+		kv_bool(sb, &first, KEY("discarded"), 1);
 	if (r->expired)
-		sb_json_kv_bool(sb, &first, "expired", 1);
+		kv_bool(sb, &first, KEY("expired"), 1);
 	if (r->deleted)
-		sb_json_kv_bool(sb, &first, "deleted", 1);
+		kv_bool(sb, &first, KEY("deleted"), 1);
 	if (r->aborted)
-		sb_json_kv_bool(sb, &first, "aborted", 1);
+		kv_bool(sb, &first, KEY("aborted"), 1);
 	if (r->rejected.stage != NULL) {
 		int f2 = 1;
 
-		sb_json_key(sb, &first, "rejected");
+		sb_json_key_n(sb, &first, KEY("rejected"));
 		sb_addc(sb, '{');
-		kv(sb, &f2, "stage", r->rejected.stage);
-		kv_num(sb, &f2, "code", r->rejected.code);
-		kv(sb, &f2, "dsn", r->rejected.dsn);
-		kv(sb, &f2, "text", r->rejected.text);
+		kv(sb, &f2, KEY("stage"), r->rejected.stage);
+		kv_num(sb, &f2, KEY("code"), r->rejected.code);
+		kv(sb, &f2, KEY("dsn"), r->rejected.dsn);
+		kv(sb, &f2, KEY("text"), r->rejected.text);
 		sb_addc(sb, '}');
 	}
-	kv(sb, &first, "filtered_as", r->filtered_as);
+	kv(sb, &first, KEY("filtered_as"), r->filtered_as);
 	sb_addc(sb, '}');
 }
 
@@ -704,25 +741,25 @@ sess_json(strbuf *sb, const rg_session *s)
 	int first = 1;
 
 	sb_addc(sb, '{');
-	kv_lit(sb, &first, "type", "session");
-	kv(sb, &first, "host", s->host);
-	kv(sb, &first, "program", s->prog);
-	sb_json_kv_int(sb, &first, "pid", s->pid);
-	sb_json_kv_bool(sb, &first, "complete", s->complete);
+	kv_lit(sb, &first, KEY("type"), "session");
+	kv(sb, &first, KEY("host"), s->host);
+	kv(sb, &first, KEY("program"), s->prog);
+	kv_int(sb, &first, KEY("pid"), s->pid);
+	kv_bool(sb, &first, KEY("complete"), s->complete);
 	if (s->stale)
-		sb_json_kv_bool(sb, &first, "stale", 1);
-	kv_time(sb, &first, "connect", s->connect);
-	kv_time(sb, &first, "disconnect", s->disconnect);
-	kv(sb, &first, "client_host", s->client_host);
-	kv(sb, &first, "client_ip", s->client_ip);
-	kv_num(sb, &first, "client_port", s->client_port);
-	kv(sb, &first, "sasl_method", s->sasl_method);
-	kv(sb, &first, "sasl_username", s->sasl_username);
+		kv_bool(sb, &first, KEY("stale"), 1);
+	kv_time(sb, &first, KEY("connect"), s->connect);
+	kv_time(sb, &first, KEY("disconnect"), s->disconnect);
+	kv(sb, &first, KEY("client_host"), s->client_host);
+	kv(sb, &first, KEY("client_ip"), s->client_ip);
+	kv_num(sb, &first, KEY("client_port"), s->client_port);
+	kv(sb, &first, KEY("sasl_method"), s->sasl_method);
+	kv(sb, &first, KEY("sasl_username"), s->sasl_username);
 	if (s->sasl_failures)
-		sb_json_kv_int(sb, &first, "sasl_failures", s->sasl_failures);
-	sb_json_kv_int(sb, &first, "messages", s->messages);
-	sb_json_kv_int(sb, &first, "rejects", s->rejects);
-	kv(sb, &first, "lost", s->lost);
+		kv_int(sb, &first, KEY("sasl_failures"), s->sasl_failures);
+	kv_int(sb, &first, KEY("messages"), s->messages);
+	kv_int(sb, &first, KEY("rejects"), s->rejects);
+	kv(sb, &first, KEY("lost"), s->lost);
 	if (s->counters != NULL)
 		counters_json(sb, &first, s->counters);
 	sb_addc(sb, '}');

@@ -6,9 +6,12 @@
  * assembler owns one arena for all its strings and lists, so that building
  * a record costs no malloc per field and ending it one release.
  *
- * Chunks come from a pool (rg_pool) that keeps freed chunks for the next
- * arena, up to a limit, so that a steady stream of records reuses the
- * same memory without calling malloc at all. A pool outlives its arenas.
+ * Chunks are blocks of a pool (rg_pool): RG_POOL_BLOCK bytes, carved from
+ * large slabs, and given back to the pool's free list when an arena is
+ * freed, so that a steady stream of records reuses the same memory without
+ * calling malloc at all. A pool outlives its arenas; it keeps the peak of
+ * what they held until rg_pool_free. The assembler takes its fixed-size
+ * nodes from the pool too (rg_pool_block).
  *
  * Strings (rg_arena_str) are NUL-terminated and carry their length in the
  * four bytes before them: rg_str_len() reads it without strlen.
@@ -32,8 +35,12 @@ typedef struct rg_arena {
 	rg_pool *pool;			/* NULL: malloc and free */
 } rg_arena;
 
-rg_pool *rg_pool_new(size_t max_bytes);
+#define RG_POOL_BLOCK 512
+
+rg_pool *rg_pool_new(void);
 void rg_pool_free(rg_pool *pool);
+void *rg_pool_block(rg_pool *pool);
+void rg_pool_unblock(rg_pool *pool, void *block);
 
 void rg_arena_init(rg_arena *a, rg_pool *pool);
 void *rg_arena_alloc(rg_arena *a, size_t n);	/* aligned for any struct */

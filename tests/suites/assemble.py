@@ -321,6 +321,69 @@ def t_malformed_counted():
     assert "not a log line (skipped) 3" in err and "not recognised 1" in err, err
 
 
+
+def t_stats_no_json():
+    text = flow("ABC123") + flow("ABC124", pid=101)
+    p = subprocess.run([RG, "parse", "--year", "2025", "--stats", "--sessions", "-"],
+                       input=text.encode(), capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 0, err
+    assert p.stdout == b"", p.stdout[:200]
+    assert "records: messages 2, sessions 0 (not written)" in err, err
+    # --json asks for the records as well
+    p = subprocess.run([RG, "parse", "--year", "2025", "--stats", "--json", "-"],
+                       input=text.encode(), capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    assert len(p.stdout.decode().splitlines()) == 2, p.stdout[:300]
+    assert "records: messages 2" in p.stderr.decode()
+
+
+def defer_line(qid, i, resp):
+    return L("10:00:%02d" % (i % 60), "smtp", 400 + i % 7,
+             f"{qid}: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay={i}, "
+             f"delays=0.01/0.01/0/0, dsn=4.4.1, status=deferred ({resp})")
+
+
+def t_values_replaced():
+    # a value replaced by a shorter one (in place) and then a longer one
+    resps = ["connect to 127.0.0.1[127.0.0.1]:2525: Connection refused, a long one",
+             "short", "x" * 300, "s2", "the last one, longer than s2"]
+    text = "".join(L("10:00:00", *x.split("|")) for x in [
+        "smtpd|100|ABC123: client=unknown[127.0.0.2]",
+        "cleanup|200|ABC123: message-id=<ABC123@x>",
+        "qmgr|300|ABC123: from=<alice@example.com>, size=500, nrcpt=1 (queue active)"])
+    text += "".join(defer_line("ABC123", i, r) for i, r in enumerate(resps))
+    text += L("10:00:59", "qmgr", 300, "ABC123: removed")
+    m = msgs(parse(text), "ABC123")[0]
+    rc = m["recipients"][0]
+    assert rc["response"] == resps[-1], rc
+    assert rc["attempts"] == len(resps) and rc["delay"] == len(resps) - 1, rc
+    assert m["message_id"] == "<ABC123@x>" and m["sender"] == "alice@example.com", m
+
+
+def t_long_deferral_bounded():
+    # 20,000 attempts with 1-2 KB responses that change every time: the
+    # replaced values must not pile up in the record (it is compacted)
+    n = 20000
+    path = os.path.join(tmp, "defer.log")
+    with open(path, "w") as f:
+        f.write(L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]"))
+        for i in range(n):
+            # short and long in turn: a long one never fits where a
+            # short one was written
+            f.write(defer_line("ABC123", i, "%05d " % i + "y" * (1000 + i % 2 * 1000)))
+        f.write(L("10:00:59", "qmgr", 300, "ABC123: removed"))
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", RG, "parse", "--year", "2025", path],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()[-300:]
+    rss_kib = int(p.stderr.decode().split()[-1])
+    m = json.loads(p.stdout.decode().splitlines()[0])
+    rc = m["recipients"][0]
+    assert rc["attempts"] == n and rc["response"].startswith("%05d " % (n - 1)), rc["attempts"]
+    # 20 MB of replaced responses; the live record is a few KB
+    assert rss_kib < 16 * 1024, f"peak RSS {rss_kib} KiB"
+
+
 for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("queue-ID reuse without an end", t_reuse_without_end),
                  ("several hosts, one queue ID", t_hosts),
@@ -343,6 +406,9 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("hostile bytes stay valid JSON", t_hostile_text),
                  ("a cut header value is marked", t_cut_header),
                  ("a hostile header name stays valid JSON", t_hostile_header_name),
-                 ("malformed lines are counted", t_malformed_counted)]:
+                 ("malformed lines are counted", t_malformed_counted),
+                 ("--stats writes no JSON (--json: both)", t_stats_no_json),
+                 ("a value replaced by a shorter and a longer one", t_values_replaced),
+                 ("a record deferred 20,000 times stays small", t_long_deferral_bounded)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
