@@ -104,7 +104,7 @@ sess_new(assembler *a, const char *host, const logline *ll, rg_usec ts)
 	s->s.id = ++a->next_id;
 	s->s.host = host;
 	s->s.pid = ll->pid;
-	s->s.prog = rg_arena_str(&s->s.ar, ll->prog, ll->proglen);
+	s->s.prog = rec_sdup(&s->s.ar, (rg_slice){ ll->prog, ll->proglen });
 	s->last_seen = ts;
 	s->hash = asm_sess_hash(host, ll->pid);
 	asm_sess_insert(a, s);

@@ -25,11 +25,23 @@ rec_dup(rg_arena *ar, const char *str)
 	return str == NULL ? NULL : rg_arena_str(ar, str, rg_str_len(str));
 }
 
+/*
+ * c_len - the length of a slice as a C string: a NUL in log text ends the
+ * value, as it always has (the values are C strings for every consumer)
+ */
+static size_t
+c_len(rg_slice s)
+{
+	const char *z = memchr(s.p, '\0', s.n);
+
+	return z != NULL ? (size_t)(z - s.p) : s.n;
+}
+
 /* rec_sdup - a copy of a slice in ar (NULL for an unset slice) */
 char *
 rec_sdup(rg_arena *ar, rg_slice s)
 {
-	return s.p == NULL ? NULL : rg_arena_str(ar, s.p, s.n);
+	return s.p == NULL ? NULL : rg_arena_str(ar, s.p, c_len(s));
 }
 
 /*
@@ -44,6 +56,7 @@ rec_put(rg_arena *ar, char **dst, rg_slice s)
 
 	if (s.p == NULL)
 		return;
+	s.n = c_len(s);
 	if (*dst != NULL) {
 		ol = rg_str_len(*dst);
 		if (ol == s.n && memcmp(*dst, s.p, s.n) == 0)

@@ -380,8 +380,28 @@ def t_long_deferral_bounded():
     m = json.loads(p.stdout.decode().splitlines()[0])
     rc = m["recipients"][0]
     assert rc["attempts"] == n and rc["response"].startswith("%05d " % (n - 1)), rc["attempts"]
-    # 20 MB of replaced responses; the live record is a few KB
-    assert rss_kib < 16 * 1024, f"peak RSS {rss_kib} KiB"
+    # 20 MB of replaced responses; the live record is a few KB (under
+    # ASan freed memory is quarantined: the bound means nothing there)
+    if "ASAN_OPTIONS" not in os.environ:
+        assert rss_kib < 16 * 1024, f"peak RSS {rss_kib} KiB"
+
+
+
+def t_nul_ends_value():
+    # a NUL in a value ends it, as it always has: a number stays a number
+    # and no raw NUL reaches the JSON (found by the line fuzzer)
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2]")
+            + L("10:00:00", "smtp", 400, "ABC123: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, "
+                "delay=2.0\0\0\0abc, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 O\0k)")
+            + L("10:00:01", "qmgr", 300, "ABC123: removed"))
+    path = os.path.join(tmp, "nul.log")
+    with open(path, "w") as f:
+        f.write(text)
+    p = subprocess.run([RG, "parse", "--year", "2025", "--tz", "UTC", path], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    assert b"\0" not in p.stdout, p.stdout[:300]
+    rc = msgs([json.loads(x) for x in p.stdout.decode().splitlines()], "ABC123")[0]["recipients"][0]
+    assert rc["delay"] == 2.0 and rc["response"] == "250 2.0.0 O", rc
 
 
 for name, fn in [("queue-ID reuse after removed", t_reuse),
@@ -409,6 +429,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("malformed lines are counted", t_malformed_counted),
                  ("--stats writes no JSON (--json: both)", t_stats_no_json),
                  ("a value replaced by a shorter and a longer one", t_values_replaced),
-                 ("a record deferred 20,000 times stays small", t_long_deferral_bounded)]:
+                 ("a record deferred 20,000 times stays small", t_long_deferral_bounded),
+                 ("a NUL in log text ends the value", t_nul_ends_value)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
