@@ -248,6 +248,9 @@ if [ "$flat" = 1 ]; then
     per_pass=$(records_per_pass)
     printf '%-10s %8s %9s %12s %10s %9s %9s %10s %9s %s\n' lines passes seconds lines/s \
         "rss MiB" records expected incomplete stale "open at end"
+    # an older binary's --stats writes the JSON anyway and has no --json
+    statsargs=(--stats)
+    "$rg" parse --help 2>&1 | grep -q -- --json && statsargs+=(--json)
     for n in 100000 1000000 10000000; do
         logfile "$n"
         total=$((REPS * PER))
@@ -255,7 +258,7 @@ if [ "$flat" = 1 ]; then
         # --stats (on stderr) tells how many messages were still open at the end
         # --stats --json: the records, and (on stderr) how many messages
         # were still open at the end
-        measure flat "$rg" "${rgargs[@]}" --stats --json "$LOG"
+        measure flat "$rg" "${rgargs[@]}" "${statsargs[@]}" "$LOG"
         recs=$(wc -l < "$out/out.flat")
         inc=$(grep -c '"complete":false' "$out/out.flat" || true)
         stale=$(grep -c '"stale":true' "$out/out.flat" || true)
@@ -283,10 +286,14 @@ if [ "$flat" = profile ]; then
             small=$lines; [ "$small" -gt 100000 ] && small=100000
             logfile "$small"
             n=$((REPS * PER))
-            valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
+            valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$out/callgrind.out" \
                 "$b" "${rgargs[@]}" "$LOG" > /dev/null 2> "$out/callgrind.err"
             ir=$(sed -n 's/.*I *refs: *//p' "$out/callgrind.err" | tr -d ,)
-            echo "callgrind, $n lines: $ir instructions, $(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }') a line"
+            d1=$(sed -n 's/.*D1  misses: *\([0-9,]*\).*/\1/p' "$out/callgrind.err" | tr -d ,)
+            ll=$(sed -n 's/.*LL misses: *\([0-9,]*\).*/\1/p' "$out/callgrind.err" | tr -d ,)
+            echo "callgrind, $n lines: $ir instructions, $(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }') a line;" \
+                "simulated cache misses a line: D1 $(awk -v i="$d1" -v n="$n" 'BEGIN { printf "%.1f", i / n }')," \
+                "last level $(awk -v i="$ll" -v n="$n" 'BEGIN { printf "%.2f", i / n }')"
             callgrind_annotate "$out/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,17p'
             logfile "$lines"
         else

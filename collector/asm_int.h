@@ -38,6 +38,7 @@ typedef struct msg_node {
 	int dirty_idx;		/* index in the dirty array, -1 if clean */
 	rg_usec ended_at;
 	size_t compact_at;	/* arena size at which it is compacted */
+	int tight;		/* compacted into one chunk since last touched */
 } msg_node;
 
 typedef struct sess_node {
@@ -69,6 +70,7 @@ typedef struct spamd_pending {
 #define SPAMD_PENDING_MAX 1024
 #define ABORT_MAX 4096
 #define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
+#define TIGHT_IDLE (10 * 60 * RG_USEC)	/* a message silent this long is tightened */
 
 /* nodes are blocks of the pool */
 _Static_assert(sizeof(msg_node) <= RG_POOL_BLOCK, "msg_node fits a block");
@@ -88,6 +90,7 @@ struct assembler {
 	rg_htab mtab;				/* open and lingering messages */
 	size_t nmsgs;
 	msg_node *mhead, *mtail;		/* open messages, least recent first */
+	msg_node *tight_cursor;			/* tight up to here (tighten) */
 	msg_node *chead, *ctail;		/* ended messages, in order of ending */
 	size_t nclosing;
 	rg_htab stab;				/* open sessions */

@@ -185,6 +185,15 @@ asm_lru_append(assembler *a, msg_node *m)
 	asm_list_append(&a->mhead, &a->mtail, m);
 }
 
+/* open_unlink - take an open message out of the LRU list */
+static void
+open_unlink(assembler *a, msg_node *m)
+{
+	if (a->tight_cursor == m)
+		a->tight_cursor = m->lprev;
+	list_unlink(&a->mhead, &a->mtail, m);
+}
+
 /* lru_unlink - take m out of whichever list holds it */
 static void
 lru_unlink(assembler *a, msg_node *m)
@@ -192,7 +201,7 @@ lru_unlink(assembler *a, msg_node *m)
 	if (m->ended)
 		list_unlink(&a->chead, &a->ctail, m);
 	else
-		list_unlink(&a->mhead, &a->mtail, m);
+		open_unlink(a, m);
 }
 
 /* asm_node_alloc - an empty message node (a block of the pool) */
@@ -254,9 +263,10 @@ touch(assembler *a, msg_node *m, rg_usec ts)
 		lru_unlink(a, m);
 		asm_lru_append(a, m);
 	}
+	m->tight = 0;
 	/* replaced values stay in the arena until it is compacted */
 	if (m->r.ar.size > m->compact_at) {
-		size_t live = rec_compact(&m->r);
+		size_t live = rec_compact(&m->r, 0);
 
 		m->compact_at = live * 2 > COMPACT_MIN ? live * 2 : COMPACT_MIN;
 	}
@@ -319,7 +329,7 @@ asm_msg_finish(assembler *a, msg_node *m, int complete)
 	m->r.complete = complete ? 1 : 0;
 	if (m->ended)
 		return;
-	list_unlink(&a->mhead, &a->mtail, m);
+	open_unlink(a, m);
 	m->ended = 1;
 	m->ended_at = a->now;
 	a->nclosing++;
@@ -359,6 +369,31 @@ flush_aborts(assembler *a, int all)
 
 /* ---- the event dispatcher ---- */
 
+/*
+ * tighten - compact the messages silent for TIGHT_IDLE of log time into
+ * one chunk each: those are the ones that wait (held, deferred, their end
+ * not logged yet), and what an open message holds is most of the memory.
+ * The open list is in order of activity: the messages before the cursor
+ * are tight already.
+ */
+static void
+tighten(assembler *a)
+{
+	rg_usec limit = a->now - TIGHT_IDLE;
+	msg_node *m = a->tight_cursor != NULL ? a->tight_cursor->lnext : a->mhead;
+
+	for (; m != NULL && m->r.last_seen < limit; m = m->lnext) {
+		if (!m->tight) {
+			size_t live = rec_compact(&m->r, 1);
+
+			m->compact_at = live * 2 > COMPACT_MIN ? live * 2
+			    : COMPACT_MIN;
+			m->tight = 1;
+		}
+		a->tight_cursor = m;
+	}
+}
+
 /* sweep - drop what has been silent too long (in log time) */
 static void
 sweep(assembler *a)
@@ -377,6 +412,7 @@ sweep(assembler *a)
 		a->shead->s.stale = 1;
 		asm_sess_finish(a, a->shead, 0);
 	}
+	tighten(a);
 	a->last_sweep = a->now;
 }
 

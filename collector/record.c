@@ -105,18 +105,13 @@ grow(rg_arena *ar, const void *old, size_t n, size_t cap, size_t elsize)
 	return v;
 }
 
-/*
- * rec_compact - copy what r holds into a new arena and free the old one:
- * replaced values and outgrown lists are dropped. Returns the new size.
- */
-size_t
-rec_compact(rg_record *r)
+/* copy_into - point r at copies of its values and lists made in na */
+static void
+copy_into(rg_record *r, rg_arena *ar)
 {
-	rg_arena na;
 	int i, j;
 
-	rg_arena_init(&na, r->ar.pool);
-#define CP(f) ((f) = rec_dup(&na, (f)))
+#define CP(f) ((f) = rec_dup(ar, (f)))
 	CP(r->client_host);
 	CP(r->client_ip);
 	CP(r->client_port);
@@ -125,7 +120,7 @@ rec_compact(rg_record *r)
 	CP(r->sender);
 	CP(r->message_id);
 	if (r->nheaders > 0) {
-		r->headers = grow(&na, r->headers, (size_t)r->nheaders,
+		r->headers = grow(ar, r->headers, (size_t)r->nheaders,
 		    (size_t)r->nheaders, sizeof(rg_header));
 		r->hcap = r->nheaders;
 		for (i = 0; i < r->nheaders; i++) {
@@ -134,7 +129,7 @@ rec_compact(rg_record *r)
 		}
 	}
 	if (r->nrcpts > 0) {
-		r->rcpts = grow(&na, r->rcpts, (size_t)r->nrcpts,
+		r->rcpts = grow(ar, r->rcpts, (size_t)r->nrcpts,
 		    (size_t)r->nrcpts, sizeof(rg_rcpt));
 		r->rcap = r->nrcpts;
 	}
@@ -154,7 +149,7 @@ rec_compact(rg_record *r)
 		/* room up to the next power of two: rec_hist_add grows there */
 		while (cap < rc->nhist)
 			cap *= 2;
-		rc->hist = grow(&na, rc->hist, (size_t)rc->nhist, (size_t)cap,
+		rc->hist = grow(ar, rc->hist, (size_t)rc->nhist, (size_t)cap,
 		    sizeof(rg_attempt));
 		for (j = 0; j < rc->nhist; j++) {
 			CP(rc->hist[j].status);
@@ -173,9 +168,31 @@ rec_compact(rg_record *r)
 	CP(r->orig_queue_id);
 	CP(r->filtered_as);
 #undef CP
+}
+
+/*
+ * rec_compact - copy what r holds into a new arena and free the old one:
+ * replaced values and outgrown lists are dropped. Tight: into one chunk
+ * of about the size of what is live (for a record that waits, held or
+ * deferred, for hours or days). Returns the new size.
+ */
+size_t
+rec_compact(rg_record *r, int tight)
+{
+	rg_arena na;
+
+	rg_arena_init(&na, r->ar.pool);
+	copy_into(r, &na);
 	rg_arena_free(&r->ar);
 	r->ar = na;
-	return na.size;
+	if (tight) {
+		/* the same copies in one chunk: a little room for padding */
+		rg_arena_init_reserve(&na, r->ar.pool, r->ar.used + 64);
+		copy_into(r, &na);
+		rg_arena_free(&r->ar);
+		r->ar = na;
+	}
+	return r->ar.size;
 }
 
 /* rec_rcpt_get - the recipient addr/orig_to of r, added if new */

@@ -127,8 +127,8 @@ const char *verdict_source_name(enum verdict_source v);
  * The mutators: what one log line changes in a record (the assembler's).
  * Slices are copied into the record's arena; a slice that is not set
  * (p == NULL) changes nothing. rec_compact() copies the live values into
- * a new arena (replaced values are not freed one by one) and returns its
- * size; rec_free() releases the arena.
+ * a new arena (replaced values are not freed one by one), tight: into one
+ * chunk of their size, and returns its size; rec_free() releases the arena.
  */
 char *rec_sdup(rg_arena *ar, rg_slice s);
 char *rec_dup(rg_arena *ar, const char *str);
@@ -136,7 +136,7 @@ void rec_put(rg_arena *ar, char **dst, rg_slice s);
 void rec_put_if_unset(rg_arena *ar, char **dst, rg_slice s);
 void rec_init(rg_record *r, rg_pool *pool);
 void rec_free(rg_record *r);
-size_t rec_compact(rg_record *r);
+size_t rec_compact(rg_record *r, int tight);
 rg_rcpt *rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to);
 void rec_hist_add(rg_record *r, rg_rcpt *rc, rg_usec ts, rg_slice status,
     rg_slice dsn);

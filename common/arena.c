@@ -159,7 +159,28 @@ rg_arena_init(rg_arena *a, rg_pool *pool)
 	a->chunks = NULL;
 	a->p = a->end = NULL;
 	a->size = 0;
+	a->used = 0;
 	a->pool = pool;
+}
+
+/*
+ * rg_arena_init_reserve - an empty arena whose first chunk has room for n
+ * bytes exactly (a chunk of its own, not a pool block)
+ */
+void
+rg_arena_init_reserve(rg_arena *a, rg_pool *pool, size_t n)
+{
+	rg_chunk *ch;
+
+	rg_arena_init(a, pool);
+	if (HDR + n == RG_POOL_BLOCK)
+		n++;		/* a pool block is given back to the pool */
+	ch = chunk_get(NULL, HDR + n);
+	ch->next = NULL;
+	a->chunks = ch;
+	a->size = ch->size;
+	a->p = (char *)ch + HDR;
+	a->end = (char *)ch + ch->size;
 }
 
 /*
@@ -179,9 +200,11 @@ alloc(rg_arena *a, size_t n, size_t align)
 
 	if (a->p != NULL && at <= (uintptr_t)a->end
 	    && n <= (size_t)((uintptr_t)a->end - at)) {
+		a->used += (size_t)(at - (uintptr_t)a->p) + n;
 		a->p = (char *)at + n;
 		return (char *)at;
 	}
+	a->used += n;
 	if (n > (size - HDR) / 2 && a->chunks != NULL) {
 		ch = chunk_get(a->pool, HDR + n);
 		ch->next = a->chunks->next;
@@ -237,4 +260,5 @@ rg_arena_free(rg_arena *a)
 	a->chunks = NULL;
 	a->p = a->end = NULL;
 	a->size = 0;
+	a->used = 0;
 }

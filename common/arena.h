@@ -32,6 +32,7 @@ typedef struct rg_arena {
 	struct rg_chunk *chunks;	/* newest first */
 	char *p, *end;			/* free space in the newest chunk */
 	size_t size;			/* bytes of all chunks */
+	size_t used;			/* bytes handed out, with padding */
 	rg_pool *pool;			/* NULL: malloc and free */
 } rg_arena;
 
@@ -43,6 +44,7 @@ void *rg_pool_block(rg_pool *pool);
 void rg_pool_unblock(rg_pool *pool, void *block);
 
 void rg_arena_init(rg_arena *a, rg_pool *pool);
+void rg_arena_init_reserve(rg_arena *a, rg_pool *pool, size_t n);
 void *rg_arena_alloc(rg_arena *a, size_t n);	/* aligned for any struct */
 char *rg_arena_str(rg_arena *a, const char *p, size_t n);
 void rg_arena_free(rg_arena *a);

@@ -404,6 +404,31 @@ def t_nul_ends_value():
     assert rc["delay"] == 2.0 and rc["response"] == "250 2.0.0 O", rc
 
 
+
+def t_waiting_message_goes_on():
+    # a deferred message silent for an hour is compacted into one chunk
+    # (tighten); later lines must still find and change all of it
+    text = (L("10:00:00", "smtpd", 100, "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com")
+            + L("10:00:00", "cleanup", 200, "ABC123: info: header X-Client-ID: tenant-7 from unknown[127.0.0.2]; from=<a@b> to=<c@d> proto=ESMTP helo=<h>")
+            + L("10:00:00", "cleanup", 200, "ABC123: message-id=<ABC123@x>")
+            + L("10:00:00", "qmgr", 300, "ABC123: from=<alice@example.com>, size=500, nrcpt=2 (queue active)")
+            + defer_line("ABC123", 1, "connect to 127.0.0.1[127.0.0.1]:2525: Connection refused")
+            + L("10:00:01", "smtp", 400, "ABC123: to=<carol@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay=1, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)"))
+    # an hour of other traffic moves log time on (sweeps run every minute)
+    for i in range(60):
+        q = "B%05X" % i
+        text += flow(q, t="%02d:%02d:00" % (10 + (i + 1) // 60, (i + 1) % 60), pid=1000 + i)
+    text += (L("11:01:00", "smtp", 400, "ABC123: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay=3600, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as XYZ)")
+             + L("11:01:00", "qmgr", 300, "ABC123: removed"))
+    m = msgs(parse(text), "ABC123")[0]
+    assert m["complete"] and m["sasl_username"] == "alice@example.com", m
+    assert m["headers"] == {"X-Client-ID": "tenant-7"} and m["message_id"] == "<ABC123@x>", m
+    rcpts = {r["address"]: r for r in m["recipients"]}
+    assert rcpts["bob@example.org"]["attempts"] == 2 and rcpts["bob@example.org"]["status"] == "sent", rcpts
+    assert rcpts["bob@example.org"]["response"] == "250 2.0.0 Ok: queued as XYZ", rcpts
+    assert rcpts["carol@example.org"]["attempts"] == 1, rcpts
+
+
 for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("queue-ID reuse without an end", t_reuse_without_end),
                  ("several hosts, one queue ID", t_hosts),
@@ -430,6 +455,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("--stats writes no JSON (--json: both)", t_stats_no_json),
                  ("a value replaced by a shorter and a longer one", t_values_replaced),
                  ("a record deferred 20,000 times stays small", t_long_deferral_bounded),
-                 ("a NUL in log text ends the value", t_nul_ends_value)]:
+                 ("a NUL in log text ends the value", t_nul_ends_value),
+                 ("a waiting message compacted while silent goes on", t_waiting_message_goes_on)]:
     case(name, fn)
 sys.exit(1 if failures else 0)
