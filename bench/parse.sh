@@ -3,21 +3,27 @@
 #
 # Builds a big log in genuine Postfix format by repeating the project's own
 # sample (samples/relay.log, real Postfix output) with fresh queue IDs and
-# advancing timestamps, then runs on that one file
-#   relayguard parse FILE > out      the thing measured
-#   grep -c status= FILE > out       a lower bound: reading the file at all
-#   pflogsumm FILE > out             the usual Postfix log summarizer
-# under /usr/bin/time and prints lines per second and peak RSS of each, with
-# the targets (relayguard at least 1/3 of grep's lines/s; peak RSS < 64 MiB),
-# and checks relayguard's record count against repetitions x records of one
-# pass of the sample.
+# advancing timestamps, then runs on that one file, side by side, RUNS times
+# each in turn (medians are reported)
+#   relayguard parse FILE > out          the thing measured
+#   relayguard parse --stats FILE        the same without JSON
+#   grep -c status= FILE > out           a lower bound: reading the file at all
+# and once pflogsumm FILE > out (the usual Postfix log summarizer), with
+# wall-clock and CPU seconds (user + system: the machine may be shared),
+# peak RSS, the targets (parse at most 3x grep's time, --stats
+# at most 2x; peak RSS < 64 MiB), heap allocations per line (an LD_PRELOAD
+# counter, bench/malloc_count.c), and checks relayguard's record count
+# against repetitions x records of one pass of the sample.
 #
-# Usage: bench/parse.sh [--lines N] [--source LOG] [--shift SECONDS] [--year Y]
-#                       [--config INI]
+# Usage: bench/parse.sh [--lines N] [--runs N] [--base BIN] [--source LOG]
+#                       [--shift SECONDS] [--year Y] [--config INI]
 #        bench/parse.sh --flat [...]   relayguard alone on 10^5, 10^6 and
 #                                      10^7 lines: peak RSS of each
+#        bench/parse.sh --profile [...] instructions per line (perf stat, or
+#                                      valgrind's callgrind on 10^5 lines)
 #        bench/parse.sh --generate-only [--lines N]   print "LOG PASSES LINES"
 # Environment: RELAYGUARD (the binary, default build/relayguard).
+# --base BIN measures another binary (an older commit) in the same rounds.
 #
 # Generated logs are cached in bench/out/ (gitignored), keyed by line count
 # (and regenerated when the sample, the shift or the generator changed).
@@ -33,6 +39,8 @@ source=$top/samples/relay.log
 shift_s=60
 year=2026
 config=
+runs=5
+base=
 GEN_VERSION=1
 
 usage() {
@@ -44,6 +52,9 @@ while [ $# -gt 0 ]; do
     --lines) lines=$(python3 -c 'import sys; print(int(float(sys.argv[1])))' "$2"); shift 2 ;;
     --flat) flat=1; shift ;;
     --generate-only) flat=gen; shift ;;
+    --profile) flat=profile; shift ;;
+    --runs) runs=$2; shift 2 ;;
+    --base) base=$2; shift 2 ;;
     --source) source=$2; shift 2 ;;
     --shift) shift_s=$2; shift 2 ;;
     --year) year=$2; shift 2 ;;
@@ -194,19 +205,25 @@ logfile() {
     printf '%s\n%s %s\n' "$key" "$REPS" "$PER" > "$LOG.meta"
 }
 
-# measure NAME CMD... - run CMD under /usr/bin/time with stdout to a file;
-# sets SECS (wall clock, microsecond clock of bash) and RSS (KiB)
+# measure NAME CMD... - run CMD under /usr/bin/time with stdout to out.NAME
+# and stderr to err.NAME; sets SECS (wall clock, bash's microsecond clock),
+# CPU (user + system seconds, %U + %S) and RSS (peak, KiB, %M)
 measure() {
-    local name=$1 t0 t1 tf
+    local name=$1 t0 t1 tf u s
     shift
     tf=$out/time.$name
     t0=$EPOCHREALTIME
-    /usr/bin/time -f '%e %M' -o "$tf" "$@" > "$out/out.$name" || {
-        echo "bench/parse.sh: $name failed (exit $?)" >&2; cat "$tf" >&2; return 1; }
+    /usr/bin/time -f '%U %S %M' -o "$tf" "$@" > "$out/out.$name" 2> "$out/err.$name" || {
+        echo "bench/parse.sh: $name failed (exit $?)" >&2; cat "$tf" "$out/err.$name" >&2; return 1; }
     t1=$EPOCHREALTIME
-    SECS=$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1")
-    RSS=$(awk 'END { print $2 }' "$tf")
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    read -r u s RSS < <(tail -n 1 "$tf")
+    CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 }
+
+# median V... - the median of numbers
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
 
 # records_per_pass - relayguard's records for one pass of the sample
 records_per_pass() {
@@ -231,21 +248,59 @@ if [ "$flat" = 1 ]; then
     per_pass=$(records_per_pass)
     printf '%-10s %8s %9s %12s %10s %9s %9s %10s %9s %s\n' lines passes seconds lines/s \
         "rss MiB" records expected incomplete stale "open at end"
+    # an older binary's --stats writes the JSON anyway and has no --json
+    statsargs=(--stats)
+    "$rg" parse --help 2>&1 | grep -q -- --json && statsargs+=(--json)
     for n in 100000 1000000 10000000; do
         logfile "$n"
         total=$((REPS * PER))
         cat "$LOG" > /dev/null    # from the page cache, like the others
         # --stats (on stderr) tells how many messages were still open at the end
-        measure flat "$rg" "${rgargs[@]}" --stats "$LOG" 2> "$out/stats.flat"
+        # --stats --json: the records, and (on stderr) how many messages
+        # were still open at the end
+        measure flat "$rg" "${rgargs[@]}" "${statsargs[@]}" "$LOG"
         recs=$(wc -l < "$out/out.flat")
         inc=$(grep -c '"complete":false' "$out/out.flat" || true)
         stale=$(grep -c '"stale":true' "$out/out.flat" || true)
-        open=$(grep -o 'open messages [0-9]*, open sessions [0-9]*' "$out/stats.flat" | sed 's/open //g' || true)
+        open=$(grep -o 'open messages [0-9]*, open sessions [0-9]*' "$out/err.flat" | sed 's/open //g' || true)
         printf '%-10s %8s %9s %12s %10s %9s %9s %10s %9s %s\n' "$total" "$REPS" "$SECS" \
             "$(rate "$total" "$SECS")" "$(mib "$RSS")" "$recs" "$((REPS * per_pass))" "$inc" "$stale" "${open:-?}"
         rm -f "$out/out.flat"
     done
     echo "target: peak RSS < 64 MiB at every size, and about the same at 10^6 and 10^7"
+    exit 0
+fi
+
+# --- --profile: instructions per line --------------------------------------
+
+if [ "$flat" = profile ]; then
+    logfile "$lines"
+    total=$((REPS * PER))
+    bins=("$rg")
+    [ -n "$base" ] && bins+=("$base")
+    for b in "${bins[@]}"; do
+        echo "== $b"
+        if perf stat -e instructions,cache-misses true 2>&1 | grep -q '<not supported>' \
+                || ! command -v perf >/dev/null; then
+            # no hardware counters here (a VM): count with callgrind
+            small=$lines; [ "$small" -gt 100000 ] && small=100000
+            logfile "$small"
+            n=$((REPS * PER))
+            valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$out/callgrind.out" \
+                "$b" "${rgargs[@]}" "$LOG" > /dev/null 2> "$out/callgrind.err"
+            ir=$(sed -n 's/.*I *refs: *//p' "$out/callgrind.err" | tr -d ,)
+            d1=$(sed -n 's/.*D1  misses: *\([0-9,]*\).*/\1/p' "$out/callgrind.err" | tr -d ,)
+            ll=$(sed -n 's/.*LL misses: *\([0-9,]*\).*/\1/p' "$out/callgrind.err" | tr -d ,)
+            echo "callgrind, $n lines: $ir instructions, $(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }') a line;" \
+                "simulated cache misses a line: D1 $(awk -v i="$d1" -v n="$n" 'BEGIN { printf "%.1f", i / n }')," \
+                "last level $(awk -v i="$ll" -v n="$n" 'BEGIN { printf "%.2f", i / n }')"
+            callgrind_annotate "$out/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,17p'
+            logfile "$lines"
+        else
+            perf stat -e instructions,cycles,cache-misses,page-faults "$b" "${rgargs[@]}" "$LOG" 2>&1 > /dev/null \
+                | grep -E 'instructions|cycles|cache-misses|page-faults'
+        fi
+    done
     exit 0
 fi
 
@@ -258,36 +313,82 @@ echo "log: $LOG"
 echo "     $total lines = $REPS passes x $PER lines of $(basename "$source"), $(du -m "$LOG" | cut -f1) MiB"
 cat "$LOG" > /dev/null    # warm the page cache so that no tool pays for the disk
 
-measure relayguard "$rg" "${rgargs[@]}" "$LOG"
-rg_s=$SECS rg_rss=$RSS
-measure grep grep -c status= "$LOG"
-gr_s=$SECS gr_rss=$RSS
-measure pflogsumm pflogsumm "$LOG"
-pf_s=$SECS pf_rss=$RSS
+# the allocation counter (an LD_PRELOAD library)
+mc=$out/malloc_count.so
+if [ ! -f "$mc" ] || [ "$top/bench/malloc_count.c" -nt "$mc" ]; then
+    cc -O2 -shared -fPIC -o "$mc" "$top/bench/malloc_count.c" -ldl
+fi
 
-rg_rate=$(rate "$total" "$rg_s")
-gr_rate=$(rate "$total" "$gr_s")
-pf_rate=$(rate "$total" "$pf_s")
+tools=(parse stats grep)
+[ -n "$base" ] && tools+=(base base_stats)
+declare -A W C R
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+for i in $(seq "$runs"); do
+    for t in "${tools[@]}"; do
+        case $t in
+        parse) measure "$t" "$rg" "${rgargs[@]}" "$LOG" ;;
+        stats) measure "$t" "$rg" "${rgargs[@]}" --stats "$LOG" ;;
+        grep) measure "$t" grep -c status= "$LOG" ;;
+        base) measure "$t" "$base" "${rgargs[@]}" "$LOG" ;;
+        base_stats) measure "$t" "$base" "${rgargs[@]}" --stats "$LOG" ;;
+        esac
+        W[$t]+=" $SECS" C[$t]+=" $CPU" R[$t]+=" $RSS"
+    done
+done
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+measure pflogsumm pflogsumm "$LOG"
+pf_s=$SECS pf_c=$CPU pf_rss=$RSS
+
+declare -A MW MC MR
+for t in "${tools[@]}"; do
+    # shellcheck disable=SC2086
+    MW[$t]=$(median ${W[$t]}) MC[$t]=$(median ${C[$t]}) MR[$t]=$(median ${R[$t]})
+done
+allocs() {
+    LD_PRELOAD=$mc "$@" "$LOG" 2>&1 > /dev/null | sed -n 's/^malloc_count: allocations \([0-9]*\).*/\1/p'
+}
+al_parse=$(allocs "$rg" "${rgargs[@]}")
+[ -n "$base" ] && al_base=$(allocs "$base" "${rgargs[@]}")
+
 ok() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
-rate_ok=$(awk -v a="$rg_rate" -v b="$gr_rate" 'BEGIN { print (a * 3 >= b) ? 1 : 0 }')
-rss_ok=$(awk -v k="$rg_rss" 'BEGIN { print (k < 64 * 1024) ? 1 : 0 }')
+within() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { print (a <= k * b) ? 1 : 0 }'; }
 
 echo
-printf '%-11s %9s %12s %9s   %s\n' tool seconds lines/s "rss MiB" target
-printf '%-11s %9s %12s %9s   %s\n' relayguard "$rg_s" "$rg_rate" "$(mib "$rg_rss")" \
-    "lines/s >= grep/3 = $(awk -v g="$gr_rate" 'BEGIN { printf "%.0f", g / 3 }'): $(ok "$rate_ok"); rss < 64 MiB: $(ok "$rss_ok")"
-printf '%-11s %9s %12s %9s   %s\n' grep "$gr_s" "$gr_rate" "$(mib "$gr_rss")" \
-    "(reference; $(cat "$out/out.grep") lines with status=)"
-printf '%-11s %9s %12s %9s   %s\n' pflogsumm "$pf_s" "$pf_rate" "$(mib "$pf_rss")" "(comparison)"
-echo "relayguard is $(awk -v a="$rg_rate" -v b="$gr_rate" 'BEGIN { printf "%.2f", a / b }') x grep, $(awk -v a="$rg_rate" -v b="$pf_rate" 'BEGIN { printf "%.1f", a / b }') x pflogsumm"
+echo "medians of $runs rounds (each round runs every tool once, in turn); pflogsumm once"
+printf '%-16s %9s %9s %12s %9s %10s %10s\n' tool "wall s" "cpu s" lines/s "rss MiB" "x grep" "x grep cpu"
+for t in "${tools[@]}"; do
+    label=$t
+    case $t in
+    parse) label="parse > file" ;; stats) label="parse --stats" ;; grep) label="grep -c status=" ;;
+    base) label="base > file" ;; base_stats) label="base --stats" ;;
+    esac
+    printf '%-16s %9s %9s %12s %9s %10s %10s\n' "$label" "${MW[$t]}" "${MC[$t]}" "$(rate "$total" "${MW[$t]}")" \
+        "$(mib "${MR[$t]}")" "$(ratio "${MW[$t]}" "${MW[grep]}")" "$(ratio "${MC[$t]}" "${MC[grep]}")"
+done
+printf '%-16s %9s %9s %12s %9s %10s %10s\n' pflogsumm "$pf_s" "$pf_c" "$(rate "$total" "$pf_s")" "$(mib "$pf_rss")" \
+    "$(ratio "$pf_s" "${MW[grep]}")" "$(ratio "$pf_c" "${MC[grep]}")"
+echo
+echo "targets (wall clock, medians side by side):"
+echo "  parse > file  <= 3 x grep: $(ratio "${MW[parse]}" "${MW[grep]}") x, $(ok "$(within "${MW[parse]}" "${MW[grep]}" 3)") (cpu: $(ratio "${MC[parse]}" "${MC[grep]}") x)"
+echo "  parse --stats <= 2 x grep: $(ratio "${MW[stats]}" "${MW[grep]}") x, $(ok "$(within "${MW[stats]}" "${MW[grep]}" 2)") (cpu: $(ratio "${MC[stats]}" "${MC[grep]}") x)"
+echo "  peak RSS < 64 MiB: $(mib "${MR[parse]}") MiB, $(ok "$(within "${MR[parse]}" 65536 0.99999)")"
+echo "allocations (malloc, calloc, realloc) a line: parse $(ratio "$al_parse" "$total")${base:+, base $(ratio "$al_base" "$total")}"
+if [ -s "$out/err.stats" ] && [ ! -s "$out/out.stats" ]; then
+    echo "--stats wrote no JSON; it says: $(grep '^records:' "$out/err.stats")"
+else
+    echo "--stats wrote $(wc -c < "$out/out.stats") bytes on standard output"
+fi
 
-recs=$(wc -l < "$out/out.relayguard")
-inc=$(grep -c '"complete":false' "$out/out.relayguard" || true)
-stale=$(grep -c '"stale":true' "$out/out.relayguard" || true)
+recs=$(wc -l < "$out/out.parse")
+inc=$(grep -c '"complete":false' "$out/out.parse" || true)
+stale=$(grep -c '"stale":true' "$out/out.parse" || true)
 expected=$((REPS * per_pass))
 echo
 echo "records: relayguard wrote $recs; expected $expected = $REPS passes x $per_pass records of one pass: $( [ "$recs" = "$expected" ] && echo ok || echo MISMATCH)"
 echo "         of them complete:false $inc (stale, dropped after max_message_age: $stale)"
+if [ -n "$base" ]; then
+    cmp -s "$out/out.parse" "$out/out.base" && echo "         the same bytes as $base's" || echo "         DIFFERENT from $base's"
+fi
 # A missed target is a figure to report, not a failure of the run; a wrong
 # record count is: the measurement would not be of a working parser.
 [ "$recs" = "$expected" ]

@@ -37,24 +37,38 @@ typedef struct user_sum {
 	    held, incomplete;
 } user_sum;
 
+#define OUT_FLUSH (256 * 1024)	/* bytes of JSON written at once */
+
 typedef struct out_ctx {
-	strbuf sb;
+	strbuf sb;		/* JSON lines not yet written */
 	int sessions;
 	int summary;
+	int json;		/* write the records (not with --stats, --summary) */
+	unsigned long long nmessages, nsessions;	/* records handed out */
 	user_sum *users;
 	size_t nusers, cap;
 	long bounces;		/* Postfix's own notifications */
 	int write_error;
 } out_ctx;
 
-/* emit - write a buffer as one line on stdout */
+/* flush_out - write the buffered lines to stdout */
+static void
+flush_out(out_ctx *o)
+{
+	if (o->sb.len == 0)
+		return;
+	if (fwrite(o->sb.s, 1, o->sb.len, stdout) != o->sb.len)
+		o->write_error = 1;
+	sb_reset(&o->sb);
+}
+
+/* emit - end the record just appended; write when the buffer is full */
 static void
 emit(out_ctx *o)
 {
 	sb_addc(&o->sb, '\n');
-	if (fwrite(o->sb.s, 1, o->sb.len, stdout) != o->sb.len)
-		o->write_error = 1;
-	sb_reset(&o->sb);
+	if (o->sb.len >= OUT_FLUSH)
+		flush_out(o);
 }
 
 /* summary_user - the row of a user, added if new */
@@ -131,10 +145,13 @@ on_message(void *arg, const rg_record *r)
 {
 	out_ctx *o = arg;
 
+	o->nmessages++;
 	if (o->summary) {
 		summarize(o, r);
 		return;
 	}
+	if (!o->json)
+		return;
 	rec_json(&o->sb, r);
 	emit(o);
 }
@@ -145,7 +162,8 @@ on_session(void *arg, const rg_session *s)
 {
 	out_ctx *o = arg;
 
-	if (!o->sessions || o->summary)
+	o->nsessions++;
+	if (!o->sessions || !o->json)
 		return;
 	sess_json(&o->sb, s);
 	emit(o);
@@ -237,7 +255,7 @@ parse_usage(FILE *out)
 	fprintf(out,
 	    "usage: relayguard [-c CONFIG] parse [--year YYYY] [--tz ZONE] "
 	    "[--sessions]\n"
-	    "                  [--stats] [--summary] [FILE ...]\n\n"
+	    "                  [--stats [--json]] [--summary] [FILE ...]\n\n"
 	    "Reads Postfix logs (and rspamd, amavis, spamd lines) from FILEs, "
 	    "plain or\ngzip, or from standard input, and writes one JSON object "
 	    "per message as it\nends; at end of input, the unfinished ones with "
@@ -249,7 +267,9 @@ parse_usage(FILE *out)
 	    "                the system's)\n"
 	    "  --sessions    also one object per SMTP session (\"type\": "
 	    "\"session\")\n"
-	    "  --stats       counts per program and kind on standard error\n"
+	    "  --stats       counts per program and kind on standard error, "
+	    "and no JSON\n"
+	    "  --json        with --stats: the JSON records too\n"
 	    "  --summary     a per-user table instead of JSON\n");
 }
 
@@ -263,6 +283,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		{ "sessions", no_argument, NULL, 's' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "summary", no_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -274,7 +295,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	input *in;
 	const char *tz = NULL;
 	long year = -1;
-	int ch, stats = 0, rc, nin, i, failed = 0;
+	int ch, stats = 0, json = 0, rc, nin, i, failed = 0;
 
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -303,6 +324,9 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		case 'u':
 			o.summary = 1;
 			break;
+		case 'j':
+			json = 1;
+			break;
 		case 'h':
 			parse_usage(stdout);
 			return EX_OK_;
@@ -311,6 +335,8 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 			return EX_USAGE_;
 		}
 	}
+	/* --stats alone measures and counts: building JSON is most of a run */
+	o.json = !o.summary && (!stats || json);
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if (tz == NULL && cfg->timezone != NULL && *cfg->timezone)
@@ -404,6 +430,10 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	if (stats)
 		prs_print_stats(p, stderr);
 	prs_finish(p);
+	flush_out(&o);
+	if (stats)
+		fprintf(stderr, "records: messages %llu, sessions %llu%s\n",
+		    o.nmessages, o.nsessions, o.json ? "" : " (not written)");
 	if (o.summary)
 		print_summary(&o);
 	prs_free(p);

@@ -1,12 +1,473 @@
 /*
- * record.c - JSON Lines output of message and session records. Owns
- * nothing; appends to the caller's buffer (one object, no newline). All
- * text is escaped by sb_json_str: log content cannot break the framing.
+ * record.c - message and session records: the mutators the assembler
+ * changes them with (what one log line adds to a record), and their JSON
+ * Lines output. The JSON is appended to the caller's buffer (one object,
+ * no newline); all text is escaped by sb_json_str: log content cannot
+ * break the framing.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
+
+/* str_eq_sl - arena string (maybe NULL) equals slice */
+static int
+str_eq_sl(const char *str, rg_slice s)
+{
+	return str != NULL && s.p != NULL && rg_str_len(str) == s.n
+	    && memcmp(str, s.p, s.n) == 0;
+}
+
+/* rec_dup - a copy of an arena string (maybe NULL) in ar */
+char *
+rec_dup(rg_arena *ar, const char *str)
+{
+	return str == NULL ? NULL : rg_arena_str(ar, str, rg_str_len(str));
+}
+
+/*
+ * c_len - the length of a slice as a C string: a NUL in log text ends the
+ * value, as it always has (the values are C strings for every consumer)
+ */
+static size_t
+c_len(rg_slice s)
+{
+	const char *z = memchr(s.p, '\0', s.n);
+
+	return z != NULL ? (size_t)(z - s.p) : s.n;
+}
+
+/* rec_sdup - a copy of a slice in ar (NULL for an unset slice) */
+char *
+rec_sdup(rg_arena *ar, rg_slice s)
+{
+	return s.p == NULL ? NULL : rg_arena_str(ar, s.p, c_len(s));
+}
+
+/*
+ * rec_put - replace *dst by a copy of s when s is set. A value no longer
+ * than the old one takes its place; a longer one is a new string in ar
+ * (the old one stays until the arena is compacted or freed).
+ */
+void
+rec_put(rg_arena *ar, char **dst, rg_slice s)
+{
+	size_t ol;
+
+	if (s.p == NULL)
+		return;
+	s.n = c_len(s);
+	if (*dst != NULL) {
+		ol = rg_str_len(*dst);
+		if (ol == s.n && memcmp(*dst, s.p, s.n) == 0)
+			return;
+		if (s.n <= ol) {
+			rg_str_set(*dst, s.p, s.n);
+			return;
+		}
+	}
+	*dst = rg_arena_str(ar, s.p, s.n);
+}
+
+/* rec_put_if_unset - set *dst from s only when it has no value yet */
+void
+rec_put_if_unset(rg_arena *ar, char **dst, rg_slice s)
+{
+	if (*dst == NULL)
+		rec_put(ar, dst, s);
+}
+
+/* rec_init - an empty record whose arena draws from pool */
+void
+rec_init(rg_record *r, rg_pool *pool)
+{
+	memset(r, 0, sizeof(*r));
+	rg_arena_init(&r->ar, pool);
+	r->size = r->nrcpt = -1;
+	r->smtpd_pid = -1;
+}
+
+/* rec_free - release a record's strings and lists (its arena) at once */
+void
+rec_free(rg_record *r)
+{
+	rg_arena_free(&r->ar);
+}
+
+/* grow - a copy of an array of n elements in a new place for cap of them */
+static void *
+grow(rg_arena *ar, const void *old, size_t n, size_t cap, size_t elsize)
+{
+	void *v = rg_arena_alloc(ar, cap * elsize);
+
+	if (n > 0)
+		memcpy(v, old, n * elsize);
+	return v;
+}
+
+/* copy_into - point r at copies of its values and lists made in na */
+static void
+copy_into(rg_record *r, rg_arena *ar)
+{
+	int i, j;
+
+#define CP(f) ((f) = rec_dup(ar, (f)))
+	CP(r->client_host);
+	CP(r->client_ip);
+	CP(r->client_port);
+	CP(r->sasl_method);
+	CP(r->sasl_username);
+	CP(r->sender);
+	CP(r->message_id);
+	if (r->nheaders > 0) {
+		r->headers = grow(ar, r->headers, (size_t)r->nheaders,
+		    (size_t)r->nheaders, sizeof(rg_header));
+		r->hcap = r->nheaders;
+		for (i = 0; i < r->nheaders; i++) {
+			CP(r->headers[i].name);
+			CP(r->headers[i].value);
+		}
+	}
+	if (r->nrcpts > 0) {
+		r->rcpts = grow(ar, r->rcpts, (size_t)r->nrcpts,
+		    (size_t)r->nrcpts, sizeof(rg_rcpt));
+		r->rcap = r->nrcpts;
+	}
+	for (i = 0; i < r->nrcpts; i++) {
+		rg_rcpt *rc = &r->rcpts[i];
+		int cap = 1;
+
+		CP(rc->address);
+		CP(rc->orig_to);
+		CP(rc->status);
+		CP(rc->dsn);
+		CP(rc->relay);
+		CP(rc->delay);
+		CP(rc->response);
+		if (rc->nhist == 0)
+			continue;
+		/* room up to the next power of two: rec_hist_add grows there */
+		while (cap < rc->nhist)
+			cap *= 2;
+		rc->hist = grow(ar, rc->hist, (size_t)rc->nhist, (size_t)cap,
+		    sizeof(rg_attempt));
+		for (j = 0; j < rc->nhist; j++) {
+			CP(rc->hist[j].status);
+			CP(rc->hist[j].dsn);
+		}
+	}
+	CP(r->verdict.score);
+	CP(r->verdict.required);
+	CP(r->verdict.action);
+	CP(r->verdict.symbols);
+	CP(r->rejected.stage);
+	CP(r->rejected.code);
+	CP(r->rejected.dsn);
+	CP(r->rejected.text);
+	CP(r->bounce_of);
+	CP(r->orig_queue_id);
+	CP(r->filtered_as);
+#undef CP
+}
+
+/*
+ * rec_compact - copy what r holds into a new arena and free the old one:
+ * replaced values and outgrown lists are dropped. Tight: into one chunk
+ * of about the size of what is live (for a record that waits, held or
+ * deferred, for hours or days). Returns the new size.
+ */
+size_t
+rec_compact(rg_record *r, int tight)
+{
+	rg_arena na;
+
+	rg_arena_init(&na, r->ar.pool);
+	copy_into(r, &na);
+	rg_arena_free(&r->ar);
+	r->ar = na;
+	if (tight) {
+		/* the same copies in one chunk: a little room for padding */
+		rg_arena_init_reserve(&na, r->ar.pool, r->ar.used + 64);
+		copy_into(r, &na);
+		rg_arena_free(&r->ar);
+		r->ar = na;
+	}
+	return r->ar.size;
+}
+
+/* rec_rcpt_get - the recipient addr/orig_to of r, added if new */
+rg_rcpt *
+rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to)
+{
+	int i;
+	rg_rcpt *rc;
+
+	for (i = 0; i < r->nrcpts; i++) {
+		rc = &r->rcpts[i];
+		if (str_eq_sl(rc->address, addr)
+		    && (orig_to.p == NULL ? rc->orig_to == NULL
+		    : str_eq_sl(rc->orig_to, orig_to)))
+			return rc;
+	}
+	if (r->nrcpts == r->rcap) {
+		r->rcap = r->rcap ? r->rcap * 2 : 1;
+		r->rcpts = grow(&r->ar, r->rcpts, (size_t)r->nrcpts,
+		    (size_t)r->rcap, sizeof(*rc));
+	}
+	rc = &r->rcpts[r->nrcpts++];
+	memset(rc, 0, sizeof(*rc));
+	rc->address = rec_sdup(&r->ar, addr);
+	rc->orig_to = rec_sdup(&r->ar, orig_to);
+	return rc;
+}
+
+/* rec_hist_add - one more attempt in a recipient's status history */
+void
+rec_hist_add(rg_record *r, rg_rcpt *rc, rg_usec ts, rg_slice status,
+    rg_slice dsn)
+{
+	if (rc->nhist == RG_MAX_ATTEMPTS) {
+		memmove(&rc->hist[0], &rc->hist[1],
+		    (RG_MAX_ATTEMPTS - 1) * sizeof(rg_attempt));
+		rc->nhist--;
+	} else if ((rc->nhist & (rc->nhist - 1)) == 0) {
+		/* grow at 0, 1, 2, 4, ... */
+		rc->hist = grow(&r->ar, rc->hist, (size_t)rc->nhist,
+		    (size_t)(rc->nhist ? rc->nhist * 2 : 1), sizeof(rg_attempt));
+	}
+	rc->hist[rc->nhist].ts = ts;
+	rc->hist[rc->nhist].status = rec_sdup(&r->ar, status);
+	rc->hist[rc->nhist].dsn = rec_sdup(&r->ar, dsn);
+	rc->nhist++;
+}
+
+/*
+ * rec_verdict_offer - keep the most trusted verdict; fill gaps from equals.
+ * A verdict the parser could not read without doubt (spam < 0) is no
+ * verdict: it must not outrank what Postfix logged (a milter reject).
+ */
+void
+rec_verdict_offer(rg_record *r, enum verdict_source src, int spam,
+    rg_slice score, rg_slice required, rg_slice action, rg_slice symbols)
+{
+	rg_verdict *v = &r->verdict;
+
+	if (src < v->source || spam < 0)
+		return;
+	if (src > v->source) {
+		memset(v, 0, sizeof(*v));
+		v->source = src;
+		v->spam = spam > 0;
+	} else if (spam > 0) {
+		v->spam = 1;
+	}
+	rec_put_if_unset(&r->ar, &v->score, score);
+	rec_put_if_unset(&r->ar, &v->required, required);
+	rec_put_if_unset(&r->ar, &v->action, action);
+	rec_put_if_unset(&r->ar, &v->symbols, symbols);
+}
+
+/* ci_eq - case-insensitive comparison of a slice and a C string */
+static int
+ci_eq(rg_slice s, const char *name)
+{
+	size_t i;
+
+	if (strlen(name) != s.n)
+		return 0;
+	for (i = 0; i < s.n; i++) {
+		char c1 = s.p[i], c2 = name[i];
+
+		if (c1 >= 'A' && c1 <= 'Z')
+			c1 += 32;
+		if (c2 >= 'A' && c2 <= 'Z')
+			c2 += 32;
+		if (c1 != c2)
+			return 0;
+	}
+	return 1;
+}
+
+/* ci_prefix - case-insensitive prefix test */
+static int
+ci_prefix(rg_slice s, const char *lit)
+{
+	rg_slice head = { s.p, strlen(lit) };
+
+	return s.n >= head.n && ci_eq(head, lit);
+}
+
+/*
+ * rec_spam_header - X-Spam: / X-Spam-Flag: yes|no, X-Spam-Status: Yes, score=...
+ * Offers a verdict; returns 1 if the header was a spam header.
+ */
+int
+rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
+    enum verdict_source src)
+{
+	rg_slice none = { 0 }, score = { 0 }, req = { 0 }, syms = { 0 };
+	const char *p, *end = value.p + value.n;
+	int spam;
+
+	if (ci_eq(name, "X-Spam") || ci_eq(name, "X-Spam-Flag")) {
+		spam = ci_prefix(value, "yes") || ci_prefix(value, "true");
+	} else if (ci_eq(name, "X-Spam-Status")) {
+		spam = ci_prefix(value, "yes");
+		for (p = value.p; p < end; p++) {
+			if (end - p > 6 && memcmp(p, "score=", 6) == 0) {
+				score.p = p + 6;
+				for (score.n = 0; p + 6 + score.n < end
+				    && p[6 + score.n] != ' '; score.n++)
+					;
+			} else if (end - p > 9 && memcmp(p, "required=", 9) == 0) {
+				req.p = p + 9;
+				for (req.n = 0; p + 9 + req.n < end
+				    && p[9 + req.n] != ' '; req.n++)
+					;
+			} else if (end - p > 6 && memcmp(p, "tests=", 6) == 0) {
+				syms.p = p + 6;
+				for (syms.n = 0; p + 6 + syms.n < end
+				    && p[6 + syms.n] != ' '; syms.n++)
+					;
+			}
+		}
+	} else {
+		return 0;
+	}
+	rec_verdict_offer(r, src, spam, score, req, none, syms);
+	return 1;
+}
+
+/* header_push - append a header to r's list */
+static void
+header_push(rg_record *r, char *name, char *value, int cut)
+{
+	if (r->nheaders == r->hcap) {
+		r->hcap = r->hcap ? r->hcap * 2 : 4;
+		r->headers = grow(&r->ar, r->headers, (size_t)r->nheaders,
+		    (size_t)r->hcap, sizeof(rg_header));
+	}
+	r->headers[r->nheaders].name = name;
+	r->headers[r->nheaders].value = value;
+	r->headers[r->nheaders].cut = cut;
+	r->nheaders++;
+}
+
+/* rec_header_add - record a logged header (first value of a name wins) */
+void
+rec_header_add(rg_record *r, char *const *names, int nnames, rg_slice name,
+    rg_slice value, int cut)
+{
+	const char *canon = NULL;
+	int i;
+
+	for (i = 0; i < nnames; i++)
+		if (ci_eq(name, names[i]))
+			canon = names[i];
+	for (i = 0; i < r->nheaders; i++)
+		if (canon != NULL ? strcmp(r->headers[i].name, canon) == 0
+		    : ci_eq(name, r->headers[i].name))
+			return;
+	if (r->nheaders >= 32)
+		return;
+	header_push(r, canon ? rg_arena_str(&r->ar, canon, strlen(canon))
+	    : rec_sdup(&r->ar, name), rec_sdup(&r->ar, value), cut);
+}
+
+/* rec_set_reject - record why the message (or NOQUEUE attempt) was refused */
+void
+rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev)
+{
+	rg_reject *j = &r->rejected;
+
+	j->stage = rec_sdup(&r->ar, stage);
+	j->code = rec_sdup(&r->ar, ev->code);
+	j->dsn = rec_sdup(&r->ar, ev->dsn);
+	j->text = rec_sdup(&r->ar, ev->text);
+	if (j->stage == NULL)
+		j->stage = rg_arena_str(&r->ar, "unknown", 7);
+}
+
+/* rec_spammy - does a reject text say it is spam? */
+int
+rec_spammy(rg_slice t)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= t.n; i++) {
+		rg_slice w = { t.p + i, 4 };
+
+		if (ci_eq(w, "spam"))
+			return 1;
+		if (i + 5 <= t.n) {
+			rg_slice g = { t.p + i, 5 };
+
+			if (ci_eq(g, "gtube"))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* rec_client_into - copy the client of an event into a record */
+void
+rec_client_into(rg_record *r, const rg_event *ev)
+{
+	rec_put(&r->ar, &r->client_host, ev->client_host);
+	rec_put(&r->ar, &r->client_ip, ev->client_ip);
+	rec_put(&r->ar, &r->client_port, ev->client_port);
+	rec_put(&r->ar, &r->sasl_method, ev->sasl_method);
+	rec_put(&r->ar, &r->sasl_username, ev->sasl_user);
+}
+
+/* a_slice - an arena string (maybe NULL) as a slice */
+static rg_slice
+a_slice(const char *str)
+{
+	rg_slice s = { str, str != NULL ? rg_str_len(str) : 0 };
+
+	return s;
+}
+
+/* rec_link_filtered - r1 went through a content filter and continues as r2 */
+void
+rec_link_filtered(rg_record *r1, rg_record *r2)
+{
+	int i;
+
+	r1->filtered_as = rg_arena_str(&r1->ar, r2->qid, strlen(r2->qid));
+	if (r2->orig_queue_id == NULL)
+		r2->orig_queue_id = r1->orig_queue_id
+		    ? rec_dup(&r2->ar, r1->orig_queue_id)
+		    : rg_arena_str(&r2->ar, r1->qid, strlen(r1->qid));
+	/* the original client and login, not the filter's re-injection */
+#define TAKE(f) if (r1->f != NULL) r2->f = rec_dup(&r2->ar, r1->f)
+	TAKE(client_host);
+	TAKE(client_ip);
+	TAKE(client_port);
+	TAKE(sasl_method);
+	TAKE(sasl_username);
+#undef TAKE
+	if (r2->message_id == NULL && r1->message_id != NULL)
+		r2->message_id = rec_dup(&r2->ar, r1->message_id);
+	for (i = 0; i < r1->nheaders; i++) {
+		int j, have = 0;
+
+		for (j = 0; j < r2->nheaders; j++)
+			if (strcmp(r2->headers[j].name, r1->headers[i].name) == 0)
+				have = 1;
+		if (have)
+			continue;
+		header_push(r2, rec_dup(&r2->ar, r1->headers[i].name),
+		    rec_dup(&r2->ar, r1->headers[i].value), r1->headers[i].cut);
+	}
+	if (r1->verdict.source > r2->verdict.source)
+		rec_verdict_offer(r2, r1->verdict.source, r1->verdict.spam,
+		    a_slice(r1->verdict.score), a_slice(r1->verdict.required),
+		    a_slice(r1->verdict.action), a_slice(r1->verdict.symbols));
+}
+
+/* ---- JSON output ---- */
 
 /* verdict_source_name - the "source" of a verdict in the output */
 const char *
@@ -23,31 +484,75 @@ verdict_source_name(enum verdict_source v)
 	}
 }
 
-/* kv - "key":"value" when value is set */
+/* KEY - a key literal and its length (no strlen at run time) */
+#define KEY(k) k, sizeof(k) - 1
+
+/* kv - "key":"value" when the value (an arena string) is set */
 static void
-kv(strbuf *sb, int *first, const char *key, const char *v)
+kv(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
-	if (v != NULL)
-		sb_json_kv_str(sb, first, key, v, strlen(v));
+	if (v != NULL) {
+		sb_json_key_n(sb, first, key, kl);
+		sb_json_str(sb, v, rg_str_len(v));
+	}
 }
 
-/* kv_time - "key":"RFC 3339" when t is set */
+/* kv_lit - "key":"value" for a constant of ours */
 static void
-kv_time(strbuf *sb, int *first, const char *key, rg_usec t)
+kv_lit(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
-	static rg_usec cached = 0;
-	static char buf[64];
+	sb_json_key_n(sb, first, key, kl);
+	sb_json_str(sb, v, strlen(v));
+}
+
+/* kv_int - "key":number */
+static void
+kv_int(strbuf *sb, int *first, const char *key, size_t kl, long long v)
+{
+	sb_json_key_n(sb, first, key, kl);
+	sb_add_int(sb, v);
+}
+
+/* kv_bool - "key":true|false */
+static void
+kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
+{
+	sb_json_key_n(sb, first, key, kl);
+	if (v)
+		sb_add(sb, "true", 4);
+	else
+		sb_add(sb, "false", 5);
+}
+
+/*
+ * kv_time - "key":"RFC 3339" when t is set. Records end in time order, so
+ * the same few times repeat: a small cache spares most of the formatting.
+ */
+static void
+kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
+{
+	static struct {
+		rg_usec t;
+		size_t len;
+		char buf[64];
+	} cache[8];
+	unsigned i;
 
 	if (t == 0)
 		return;
-	if (t != cached) {
-		rgt_format(buf, t);
-		cached = t;
+	i = (unsigned)((uint64_t)t / RG_USEC) & 7;
+	if (cache[i].t != t || cache[i].len == 0) {
+		rgt_format(cache[i].buf, t);
+		cache[i].len = strlen(cache[i].buf);
+		cache[i].t = t;
 	}
-	sb_json_key(sb, first, key);
-	sb_addc(sb, '"');
-	sb_adds(sb, buf);
-	sb_addc(sb, '"');
+	sb_json_key_n(sb, first, key, kl);
+	sb_grow(sb, cache[i].len + 2);
+	sb->s[sb->len++] = '"';
+	memcpy(sb->s + sb->len, cache[i].buf, cache[i].len);
+	sb->len += cache[i].len;
+	sb->s[sb->len++] = '"';
+	sb->s[sb->len] = '\0';
 }
 
 /* is_number - "-?[0-9]+(.[0-9]+)?": safe to write as a JSON number */
@@ -74,15 +579,15 @@ is_number(const char *v)
 
 /* kv_num - "key":number for a numeric string, else "key":"string" */
 static void
-kv_num(strbuf *sb, int *first, const char *key, const char *v)
+kv_num(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
 	if (v == NULL)
 		return;
 	if (is_number(v)) {
-		sb_json_key(sb, first, key);
-		sb_adds(sb, v);
+		sb_json_key_n(sb, first, key, kl);
+		sb_add(sb, v, rg_str_len(v));
 	} else {
-		kv(sb, first, key, v);
+		kv(sb, first, key, kl, v);
 	}
 }
 
@@ -93,34 +598,34 @@ rec_json(strbuf *sb, const rg_record *r)
 	int first = 1, i;
 
 	sb_addc(sb, '{');
-	kv(sb, &first, "type", "message");
-	kv(sb, &first, "host", r->host);
+	kv_lit(sb, &first, KEY("type"), "message");
+	kv(sb, &first, KEY("host"), r->host);
 	if (r->qid[0])
-		kv(sb, &first, "queue_id", r->qid);
-	kv(sb, &first, "orig_queue_id", r->orig_queue_id);
-	kv(sb, &first, "bounce_of", r->bounce_of);
-	sb_json_kv_bool(sb, &first, "complete", r->complete);
+		kv_lit(sb, &first, KEY("queue_id"), r->qid);
+	kv(sb, &first, KEY("orig_queue_id"), r->orig_queue_id);
+	kv(sb, &first, KEY("bounce_of"), r->bounce_of);
+	kv_bool(sb, &first, KEY("complete"), r->complete);
 	if (r->stale)
-		sb_json_kv_bool(sb, &first, "stale", 1);
-	kv_time(sb, &first, "first_seen", r->first_seen);
-	kv_time(sb, &first, "last_seen", r->last_seen);
-	kv(sb, &first, "client_host", r->client_host);
-	kv(sb, &first, "client_ip", r->client_ip);
-	kv_num(sb, &first, "client_port", r->client_port);
-	kv(sb, &first, "sasl_method", r->sasl_method);
-	kv(sb, &first, "sasl_username", r->sasl_username);
+		kv_bool(sb, &first, KEY("stale"), 1);
+	kv_time(sb, &first, KEY("first_seen"), r->first_seen);
+	kv_time(sb, &first, KEY("last_seen"), r->last_seen);
+	kv(sb, &first, KEY("client_host"), r->client_host);
+	kv(sb, &first, KEY("client_ip"), r->client_ip);
+	kv_num(sb, &first, KEY("client_port"), r->client_port);
+	kv(sb, &first, KEY("sasl_method"), r->sasl_method);
+	kv(sb, &first, KEY("sasl_username"), r->sasl_username);
 	if (r->pickup)
-		sb_json_kv_bool(sb, &first, "local_submission", 1);
-	kv(sb, &first, "sender", r->sender);
+		kv_bool(sb, &first, KEY("local_submission"), 1);
+	kv(sb, &first, KEY("sender"), r->sender);
 	if (r->size >= 0)
-		sb_json_kv_int(sb, &first, "size", r->size);
+		kv_int(sb, &first, KEY("size"), r->size);
 	if (r->nrcpt >= 0)
-		sb_json_kv_int(sb, &first, "nrcpt", r->nrcpt);
-	kv(sb, &first, "message_id", r->message_id);
+		kv_int(sb, &first, KEY("nrcpt"), r->nrcpt);
+	kv(sb, &first, KEY("message_id"), r->message_id);
 	if (r->nheaders > 0) {
 		int f2 = 1, ncut = 0;
 
-		sb_json_key(sb, &first, "headers");
+		sb_json_key_n(sb, &first, KEY("headers"));
 		sb_addc(sb, '{');
 		for (i = 0; i < r->nheaders; i++) {
 			/* the name came from the log too: escape it as a key */
@@ -128,17 +633,17 @@ rec_json(strbuf *sb, const rg_record *r)
 				sb_addc(sb, ',');
 			f2 = 0;
 			sb_json_str(sb, r->headers[i].name,
-			    strlen(r->headers[i].name));
+			    rg_str_len(r->headers[i].name));
 			sb_addc(sb, ':');
 			sb_json_str(sb, r->headers[i].value,
-			    strlen(r->headers[i].value));
+			    rg_str_len(r->headers[i].value));
 			ncut += r->headers[i].cut;
 		}
 		sb_addc(sb, '}');
 		if (ncut) {
 			int f3 = 1;
 
-			sb_json_key(sb, &first, "headers_cut");
+			sb_json_key_n(sb, &first, KEY("headers_cut"));
 			sb_addc(sb, '[');
 			for (i = 0; i < r->nheaders; i++) {
 				if (!r->headers[i].cut)
@@ -147,13 +652,13 @@ rec_json(strbuf *sb, const rg_record *r)
 					sb_addc(sb, ',');
 				f3 = 0;
 				sb_json_str(sb, r->headers[i].name,
-				    strlen(r->headers[i].name));
+				    rg_str_len(r->headers[i].name));
 			}
 			sb_addc(sb, ']');
 		}
 	}
 	if (r->nrcpts > 0) {
-		sb_json_key(sb, &first, "recipients");
+		sb_json_key_n(sb, &first, KEY("recipients"));
 		sb_addc(sb, '[');
 		for (i = 0; i < r->nrcpts; i++) {
 			const rg_rcpt *rc = &r->rcpts[i];
@@ -162,15 +667,15 @@ rec_json(strbuf *sb, const rg_record *r)
 			if (i)
 				sb_addc(sb, ',');
 			sb_addc(sb, '{');
-			kv(sb, &f2, "address", rc->address);
-			kv(sb, &f2, "orig_to", rc->orig_to);
-			kv(sb, &f2, "status", rc->status);
-			kv(sb, &f2, "dsn", rc->dsn);
-			kv(sb, &f2, "relay", rc->relay);
-			kv_num(sb, &f2, "delay", rc->delay);
-			kv(sb, &f2, "response", rc->response);
+			kv(sb, &f2, KEY("address"), rc->address);
+			kv(sb, &f2, KEY("orig_to"), rc->orig_to);
+			kv(sb, &f2, KEY("status"), rc->status);
+			kv(sb, &f2, KEY("dsn"), rc->dsn);
+			kv(sb, &f2, KEY("relay"), rc->relay);
+			kv_num(sb, &f2, KEY("delay"), rc->delay);
+			kv(sb, &f2, KEY("response"), rc->response);
 			if (rc->attempts > 0)
-				sb_json_kv_int(sb, &f2, "attempts", rc->attempts);
+				kv_int(sb, &f2, KEY("attempts"), rc->attempts);
 			sb_addc(sb, '}');
 		}
 		sb_addc(sb, ']');
@@ -178,40 +683,40 @@ rec_json(strbuf *sb, const rg_record *r)
 	if (r->verdict.source != VS_NONE) {
 		int f2 = 1;
 
-		sb_json_key(sb, &first, "verdict");
+		sb_json_key_n(sb, &first, KEY("verdict"));
 		sb_addc(sb, '{');
-		kv(sb, &f2, "source", verdict_source_name(r->verdict.source));
-		sb_json_kv_bool(sb, &f2, "spam", r->verdict.spam);
-		kv_num(sb, &f2, "score", r->verdict.score);
-		kv_num(sb, &f2, "required", r->verdict.required);
-		kv(sb, &f2, "action", r->verdict.action);
-		kv(sb, &f2, "symbols", r->verdict.symbols);
+		kv_lit(sb, &f2, KEY("source"), verdict_source_name(r->verdict.source));
+		kv_bool(sb, &f2, KEY("spam"), r->verdict.spam);
+		kv_num(sb, &f2, KEY("score"), r->verdict.score);
+		kv_num(sb, &f2, KEY("required"), r->verdict.required);
+		kv(sb, &f2, KEY("action"), r->verdict.action);
+		kv(sb, &f2, KEY("symbols"), r->verdict.symbols);
 		if (r->verdict.source == VS_CLIENT_HEADER)
-			sb_json_kv_bool(sb, &f2, "from_client", 1);
+			kv_bool(sb, &f2, KEY("from_client"), 1);
 		sb_addc(sb, '}');
 	}
 	if (r->held || r->was_held)
-		sb_json_kv_bool(sb, &first, "held", r->held);
+		kv_bool(sb, &first, KEY("held"), r->held);
 	if (r->discarded)
-		sb_json_kv_bool(sb, &first, "discarded", 1);
+		kv_bool(sb, &first, KEY("discarded"), 1);
 	if (r->expired)
-		sb_json_kv_bool(sb, &first, "expired", 1);
+		kv_bool(sb, &first, KEY("expired"), 1);
 	if (r->deleted)
-		sb_json_kv_bool(sb, &first, "deleted", 1);
+		kv_bool(sb, &first, KEY("deleted"), 1);
 	if (r->aborted)
-		sb_json_kv_bool(sb, &first, "aborted", 1);
+		kv_bool(sb, &first, KEY("aborted"), 1);
 	if (r->rejected.stage != NULL) {
 		int f2 = 1;
 
-		sb_json_key(sb, &first, "rejected");
+		sb_json_key_n(sb, &first, KEY("rejected"));
 		sb_addc(sb, '{');
-		kv(sb, &f2, "stage", r->rejected.stage);
-		kv_num(sb, &f2, "code", r->rejected.code);
-		kv(sb, &f2, "dsn", r->rejected.dsn);
-		kv(sb, &f2, "text", r->rejected.text);
+		kv(sb, &f2, KEY("stage"), r->rejected.stage);
+		kv_num(sb, &f2, KEY("code"), r->rejected.code);
+		kv(sb, &f2, KEY("dsn"), r->rejected.dsn);
+		kv(sb, &f2, KEY("text"), r->rejected.text);
 		sb_addc(sb, '}');
 	}
-	kv(sb, &first, "filtered_as", r->filtered_as);
+	kv(sb, &first, KEY("filtered_as"), r->filtered_as);
 	sb_addc(sb, '}');
 }
 
@@ -270,25 +775,25 @@ sess_json(strbuf *sb, const rg_session *s)
 	int first = 1;
 
 	sb_addc(sb, '{');
-	kv(sb, &first, "type", "session");
-	kv(sb, &first, "host", s->host);
-	kv(sb, &first, "program", s->prog);
-	sb_json_kv_int(sb, &first, "pid", s->pid);
-	sb_json_kv_bool(sb, &first, "complete", s->complete);
+	kv_lit(sb, &first, KEY("type"), "session");
+	kv(sb, &first, KEY("host"), s->host);
+	kv(sb, &first, KEY("program"), s->prog);
+	kv_int(sb, &first, KEY("pid"), s->pid);
+	kv_bool(sb, &first, KEY("complete"), s->complete);
 	if (s->stale)
-		sb_json_kv_bool(sb, &first, "stale", 1);
-	kv_time(sb, &first, "connect", s->connect);
-	kv_time(sb, &first, "disconnect", s->disconnect);
-	kv(sb, &first, "client_host", s->client_host);
-	kv(sb, &first, "client_ip", s->client_ip);
-	kv_num(sb, &first, "client_port", s->client_port);
-	kv(sb, &first, "sasl_method", s->sasl_method);
-	kv(sb, &first, "sasl_username", s->sasl_username);
+		kv_bool(sb, &first, KEY("stale"), 1);
+	kv_time(sb, &first, KEY("connect"), s->connect);
+	kv_time(sb, &first, KEY("disconnect"), s->disconnect);
+	kv(sb, &first, KEY("client_host"), s->client_host);
+	kv(sb, &first, KEY("client_ip"), s->client_ip);
+	kv_num(sb, &first, KEY("client_port"), s->client_port);
+	kv(sb, &first, KEY("sasl_method"), s->sasl_method);
+	kv(sb, &first, KEY("sasl_username"), s->sasl_username);
 	if (s->sasl_failures)
-		sb_json_kv_int(sb, &first, "sasl_failures", s->sasl_failures);
-	sb_json_kv_int(sb, &first, "messages", s->messages);
-	sb_json_kv_int(sb, &first, "rejects", s->rejects);
-	kv(sb, &first, "lost", s->lost);
+		kv_int(sb, &first, KEY("sasl_failures"), s->sasl_failures);
+	kv_int(sb, &first, KEY("messages"), s->messages);
+	kv_int(sb, &first, KEY("rejects"), s->rejects);
+	kv(sb, &first, KEY("lost"), s->lost);
 	if (s->counters != NULL)
 		counters_json(sb, &first, s->counters);
 	sb_addc(sb, '}');

@@ -6,6 +6,12 @@
  * the callback returns: copy what must survive. Strings are NUL-terminated
  * copies of log text (still attacker-controlled: escape them on output);
  * NULL means the log did not give that field.
+ *
+ * Every string and list of a record lives in the record's own arena (ar):
+ * building a record allocates nothing per field, and ending it frees it
+ * all at once. A string carries its length (rg_str_len, arena.h): the JSON
+ * is written without strlen. The host name is the assembler's interned
+ * copy, made the same way.
  */
 #ifndef RG_RECORD_H
 #define RG_RECORD_H
@@ -13,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/arena.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
+#include "event.h"
 
 /* where a verdict came from, in increasing order of trust */
 enum verdict_source {
@@ -80,7 +88,7 @@ typedef struct rg_record {
 	long long size, nrcpt;	/* -1 if not logged */
 	char *message_id;
 	rg_header *headers;
-	int nheaders;
+	int nheaders, hcap;
 	rg_rcpt *rcpts;
 	int nrcpts, rcap;
 	rg_verdict verdict;
@@ -91,6 +99,7 @@ typedef struct rg_record {
 	long smtpd_pid;		/* -1 if none */
 	unsigned held:1, was_held:1, discarded:1, expired:1, deleted:1,
 	    complete:1, stale:1, noqueue:1, pickup:1, aborted:1;
+	rg_arena ar;		/* owns every string and list above */
 } rg_record;
 
 typedef struct rg_session {
@@ -107,10 +116,39 @@ typedef struct rg_session {
 	int messages;		/* queue IDs handed out in it */
 	int rejects;		/* NOQUEUE rejects in it */
 	unsigned complete:1, stale:1;
+	rg_arena ar;		/* owns every string above */
 } rg_session;
 
 void rec_json(strbuf *sb, const rg_record *r);
 void sess_json(strbuf *sb, const rg_session *s);
 const char *verdict_source_name(enum verdict_source v);
+
+/*
+ * The mutators: what one log line changes in a record (the assembler's).
+ * Slices are copied into the record's arena; a slice that is not set
+ * (p == NULL) changes nothing. rec_compact() copies the live values into
+ * a new arena (replaced values are not freed one by one), tight: into one
+ * chunk of their size, and returns its size; rec_free() releases the arena.
+ */
+char *rec_sdup(rg_arena *ar, rg_slice s);
+char *rec_dup(rg_arena *ar, const char *str);
+void rec_put(rg_arena *ar, char **dst, rg_slice s);
+void rec_put_if_unset(rg_arena *ar, char **dst, rg_slice s);
+void rec_init(rg_record *r, rg_pool *pool);
+void rec_free(rg_record *r);
+size_t rec_compact(rg_record *r, int tight);
+rg_rcpt *rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to);
+void rec_hist_add(rg_record *r, rg_rcpt *rc, rg_usec ts, rg_slice status,
+    rg_slice dsn);
+void rec_verdict_offer(rg_record *r, enum verdict_source src, int spam,
+    rg_slice score, rg_slice required, rg_slice action, rg_slice symbols);
+int rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
+    enum verdict_source src);
+int rec_spammy(rg_slice t);
+void rec_header_add(rg_record *r, char *const *names, int nnames,
+    rg_slice name, rg_slice value, int cut);
+void rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev);
+void rec_client_into(rg_record *r, const rg_event *ev);
+void rec_link_filtered(rg_record *r1, rg_record *r2);
 
 #endif

@@ -128,57 +128,107 @@ utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-/* sb_json_str - append n bytes as a quoted, escaped JSON string */
+/* plain - bytes that go into a JSON string as they are */
+static const unsigned char plain[256] = {
+	[0x20] = 1, [0x21] = 1, [0x23] = 1, [0x24] = 1, [0x25] = 1, [0x26] = 1,
+	[0x27] = 1, [0x28] = 1, [0x29] = 1, [0x2A] = 1, [0x2B] = 1, [0x2C] = 1,
+	[0x2D] = 1, [0x2E] = 1, [0x2F] = 1,
+	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, [0x5D] = 1, 1, 1,
+	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * special8 - does any of 8 bytes need more than a copy (a control byte,
+ * '"', '\\', DEL or a byte of 0x80 and up)? Exact for the whole word.
+ */
+static inline uint64_t
+special8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\'),
+	    d = x ^ (ones * 0x7F);
+
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q)
+	    | ((b - ones) & ~b) | ((d - ones) & ~d) | x)
+	    & 0x8080808080808080ULL;
+}
+
+/*
+ * sb_json_str - append n bytes as a quoted, escaped JSON string. Room for
+ * the worst case (6 output bytes for one input byte) is made first, so
+ * the loop writes without checks; plain text is copied 8 bytes at a time.
+ */
 void
 sb_json_str(strbuf *sb, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)p;
-	size_t i = 0, run;
+	const unsigned char *u = (const unsigned char *)p, *end = u + n;
+	char *o;
 
-	sb_grow(sb, n + 2);
-	sb->s[sb->len++] = '"';
-	while (i < n) {
-		/* fast path: a run of plain printable ASCII */
-		run = i;
-		while (run < n && u[run] >= 0x20 && u[run] < 0x7F
-		    && u[run] != '"' && u[run] != '\\')
-			run++;
-		if (run > i) {
-			sb_add(sb, p + i, run - i);
-			i = run;
+	sb_grow(sb, n * 6 + 2);
+	o = sb->s + sb->len;
+	*o++ = '"';
+	while (u < end) {
+		while (end - u >= 8) {
+			uint64_t x;
+
+			memcpy(&x, u, 8);
+			if (special8(x))
+				break;
+			memcpy(o, u, 8);
+			o += 8;
+			u += 8;
+		}
+		if (u == end)
+			break;
+		if (plain[*u]) {
+			*o++ = (char)*u++;
 			continue;
 		}
-		if (u[i] == '"' || u[i] == '\\') {
-			char esc[2] = { '\\', (char)u[i] };
-			sb_add(sb, esc, 2);
-			i++;
-		} else if (u[i] < 0x20 || u[i] == 0x7F) {
-			char esc[6] = { '\\', 'u', '0', '0',
-			    hex[u[i] >> 4], hex[u[i] & 15] };
-			sb_add(sb, esc, 6);
-			i++;
+		if (*u == '"' || *u == '\\') {
+			*o++ = '\\';
+			*o++ = (char)*u++;
+		} else if (*u < 0x20 || *u == 0x7F) {
+			*o++ = '\\';
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[*u >> 4];
+			*o++ = hex[*u & 15];
+			u++;
 		} else {
-			size_t l = utf8_len(u + i, n - i);
+			size_t l = utf8_len(u, (size_t)(end - u));
 
 			if (l == 0) {
-				sb_add(sb, "\xEF\xBF\xBD", 3);
-				i++;
+				memcpy(o, "\xEF\xBF\xBD", 3);
+				o += 3;
+				u++;
 			} else {
-				sb_add(sb, p + i, l);
-				i += l;
+				memcpy(o, u, l);
+				o += l;
+				u += l;
 			}
 		}
 	}
-	sb_addc(sb, '"');
+	*o++ = '"';
+	*o = '\0';
+	sb->len = (size_t)(o - sb->s);
 }
 
 /* sb_json_key - append the separator and "key": */
 void
 sb_json_key(strbuf *sb, int *first, const char *key)
 {
-	size_t kl = strlen(key);
+	sb_json_key_n(sb, first, key, strlen(key));
+}
 
+/* sb_json_key_n - sb_json_key for a key of kl bytes */
+void
+sb_json_key_n(strbuf *sb, int *first, const char *key, size_t kl)
+{
 	sb_grow(sb, kl + 4);
 	if (!*first)
 		sb->s[sb->len++] = ',';

@@ -42,5 +42,6 @@ void sb_json_kv_int(strbuf *sb, int *first, const char *key, long long v);
 void sb_json_kv_bool(strbuf *sb, int *first, const char *key, int v);
 void sb_json_kv_raw(strbuf *sb, int *first, const char *key, const char *raw);
 void sb_json_key(strbuf *sb, int *first, const char *key);
+void sb_json_key_n(strbuf *sb, int *first, const char *key, size_t kl);
 
 #endif

@@ -8,7 +8,7 @@ the suite prints one SKIP line and passes.
 
 For every <name>.log of the corpus:
   1. no crash: the file goes through `relayguard parse --year 2024 --tz UTC
-     --sessions --stats FILE` within 10 s, exits 0, and every line it prints
+     --sessions --stats --json FILE` within 10 s, exits 0, and every line it prints
      is a JSON object of "type" message or session. Sources that publish only
      the message part of a line (their .meta names the program) are also fed
      with a synthesized header ("Jan  1 00:00:00 host PROG[PID]: " + line).
@@ -41,7 +41,7 @@ import subprocess
 import sys
 
 SUITE = 'corpus'
-ARGS = ['parse', '--year', '2024', '--tz', 'UTC', '--sessions', '--stats']
+ARGS = ['parse', '--year', '2024', '--tz', 'UTC', '--sessions', '--stats', '--json']
 TIMEOUT = 10
 MAXLINE = 399
 EXAMPLES = 3

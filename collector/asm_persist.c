@@ -1,0 +1,527 @@
+/*
+ * asm_persist.c - the assembler's open state as blobs and back. The
+ * collector stores them in SQLite (collector/store.c) and restores them
+ * at start, so the format below is read from existing databases: change
+ * it only with a new STATE_VERSION that still reads the old one. Every
+ * reader is bounded (ser.h): a damaged blob is refused, never trusted.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ser.h"
+#include "../common/xalloc.h"
+#include "asm_int.h"
+
+#define STATE_VERSION 1
+
+/* ser_record - a record and the node's own state */
+static void
+ser_record(strbuf *sb, const rg_record *r, const msg_node *m)
+{
+	int i, j;
+
+	ser_put_u64(sb, r->id);
+	ser_put_str(sb, r->host);
+	ser_put_str(sb, r->qid);
+	ser_put_i64(sb, r->first_seen);
+	ser_put_i64(sb, r->last_seen);
+	ser_put_str(sb, r->client_host);
+	ser_put_str(sb, r->client_ip);
+	ser_put_str(sb, r->client_port);
+	ser_put_str(sb, r->sasl_method);
+	ser_put_str(sb, r->sasl_username);
+	ser_put_str(sb, r->sender);
+	ser_put_i64(sb, r->size);
+	ser_put_i64(sb, r->nrcpt);
+	ser_put_str(sb, r->message_id);
+	ser_put_u64(sb, (uint64_t)r->nheaders);
+	for (i = 0; i < r->nheaders; i++) {
+		ser_put_str(sb, r->headers[i].name);
+		ser_put_str(sb, r->headers[i].value);
+		ser_put_u64(sb, (uint64_t)r->headers[i].cut);
+	}
+	ser_put_u64(sb, (uint64_t)r->nrcpts);
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+
+		ser_put_str(sb, rc->address);
+		ser_put_str(sb, rc->orig_to);
+		ser_put_str(sb, rc->status);
+		ser_put_str(sb, rc->dsn);
+		ser_put_str(sb, rc->relay);
+		ser_put_str(sb, rc->delay);
+		ser_put_str(sb, rc->response);
+		ser_put_u64(sb, (uint64_t)rc->attempts);
+		ser_put_u64(sb, (uint64_t)rc->nhist);
+		for (j = 0; j < rc->nhist; j++) {
+			ser_put_i64(sb, rc->hist[j].ts);
+			ser_put_str(sb, rc->hist[j].status);
+			ser_put_str(sb, rc->hist[j].dsn);
+		}
+	}
+	ser_put_u64(sb, (uint64_t)r->verdict.source);
+	ser_put_u64(sb, (uint64_t)r->verdict.spam);
+	ser_put_str(sb, r->verdict.score);
+	ser_put_str(sb, r->verdict.required);
+	ser_put_str(sb, r->verdict.action);
+	ser_put_str(sb, r->verdict.symbols);
+	ser_put_str(sb, r->rejected.stage);
+	ser_put_str(sb, r->rejected.code);
+	ser_put_str(sb, r->rejected.dsn);
+	ser_put_str(sb, r->rejected.text);
+	ser_put_str(sb, r->bounce_of);
+	ser_put_str(sb, r->orig_queue_id);
+	ser_put_str(sb, r->filtered_as);
+	ser_put_i64(sb, r->smtpd_pid);
+	ser_put_u64(sb, (uint64_t)(r->held | r->was_held << 1 | r->discarded << 2
+	    | r->expired << 3 | r->deleted << 4 | r->complete << 5
+	    | r->stale << 6 | r->noqueue << 7 | r->pickup << 8
+	    | r->aborted << 9));
+	ser_put_u64(sb, m ? (uint64_t)(m->ended | m->queued << 1) : 0);
+	ser_put_i64(sb, m ? m->ended_at : 0);
+	ser_put_u64(sb, m ? m->seq : 0);
+}
+
+/* host_intern_str - the shared copy of a host name */
+static const char *
+host_intern_str(assembler *a, const char *h)
+{
+	return asm_host_intern_n(a, h, strlen(h));
+}
+
+/* gstr - a string of the blob, copied into ar (NULL stays NULL) */
+static char *
+gstr(ser_reader *rd, rg_arena *ar)
+{
+	char *t = ser_get_str(rd), *s;
+
+	if (t == NULL)
+		return NULL;
+	s = rg_arena_str(ar, t, strlen(t));
+	free(t);
+	return s;
+}
+
+/* deser_record - a record written by ser_record; NULL if damaged */
+static msg_node *
+deser_record(assembler *a, ser_reader *rd)
+{
+	msg_node *m = asm_node_alloc(a);
+	rg_record *r = &m->r;
+	rg_arena *ar = &r->ar;
+	char *host, *qid;
+	uint64_t n, flags, i, j;
+
+	r->id = ser_get_u64(rd);
+	host = ser_get_str(rd);
+	qid = ser_get_str(rd);
+	r->host = host_intern_str(a, host ? host : "");
+	free(host);
+	if (qid != NULL) {
+		snprintf(r->qid, sizeof(r->qid), "%s", qid);
+		free(qid);
+	}
+	m->qlen = (unsigned char)strlen(r->qid);
+	r->first_seen = ser_get_i64(rd);
+	r->last_seen = ser_get_i64(rd);
+	r->client_host = gstr(rd, ar);
+	r->client_ip = gstr(rd, ar);
+	r->client_port = gstr(rd, ar);
+	r->sasl_method = gstr(rd, ar);
+	r->sasl_username = gstr(rd, ar);
+	r->sender = gstr(rd, ar);
+	r->size = ser_get_i64(rd);
+	r->nrcpt = ser_get_i64(rd);
+	r->message_id = gstr(rd, ar);
+	n = ser_get_u64(rd);
+	if (n > 32)
+		rd->bad = 1;
+	if (n > 0 && !rd->bad) {
+		r->headers = rg_arena_alloc(ar, n * sizeof(rg_header));
+		r->hcap = (int)n;
+	}
+	for (i = 0; i < n && !rd->bad; i++) {
+		r->headers[i].name = gstr(rd, ar);
+		r->headers[i].value = gstr(rd, ar);
+		r->headers[i].cut = (int)ser_get_u64(rd);
+		r->nheaders++;
+		if (r->headers[i].name == NULL || r->headers[i].value == NULL)
+			rd->bad = 1;
+	}
+	n = ser_get_u64(rd);
+	if (n > 1000000)
+		rd->bad = 1;
+	for (i = 0; i < n && !rd->bad; i++) {
+		rg_rcpt *rc;
+		uint64_t nh;
+
+		if (r->nrcpts == r->rcap) {
+			rg_rcpt *v;
+
+			r->rcap = r->rcap ? r->rcap * 2 : 4;
+			v = rg_arena_alloc(ar, (size_t)r->rcap * sizeof(*rc));
+			if (r->nrcpts > 0)
+				memcpy(v, r->rcpts, (size_t)r->nrcpts * sizeof(*rc));
+			r->rcpts = v;
+		}
+		rc = &r->rcpts[r->nrcpts++];
+		memset(rc, 0, sizeof(*rc));
+		rc->address = gstr(rd, ar);
+		rc->orig_to = gstr(rd, ar);
+		rc->status = gstr(rd, ar);
+		rc->dsn = gstr(rd, ar);
+		rc->relay = gstr(rd, ar);
+		rc->delay = gstr(rd, ar);
+		rc->response = gstr(rd, ar);
+		rc->attempts = (int)ser_get_u64(rd);
+		nh = ser_get_u64(rd);
+		if (nh > RG_MAX_ATTEMPTS)
+			rd->bad = 1;
+		if (nh > 0 && !rd->bad)
+			rc->hist = rg_arena_alloc(ar,
+			    (size_t)RG_MAX_ATTEMPTS * sizeof(rg_attempt));
+		for (j = 0; j < nh && !rd->bad; j++) {
+			rc->hist[j].ts = ser_get_i64(rd);
+			rc->hist[j].status = gstr(rd, ar);
+			rc->hist[j].dsn = gstr(rd, ar);
+			rc->nhist++;
+		}
+	}
+	r->verdict.source = (enum verdict_source)ser_get_u64(rd);
+	r->verdict.spam = (int)ser_get_u64(rd);
+	r->verdict.score = gstr(rd, ar);
+	r->verdict.required = gstr(rd, ar);
+	r->verdict.action = gstr(rd, ar);
+	r->verdict.symbols = gstr(rd, ar);
+	r->rejected.stage = gstr(rd, ar);
+	r->rejected.code = gstr(rd, ar);
+	r->rejected.dsn = gstr(rd, ar);
+	r->rejected.text = gstr(rd, ar);
+	r->bounce_of = gstr(rd, ar);
+	r->orig_queue_id = gstr(rd, ar);
+	r->filtered_as = gstr(rd, ar);
+	r->smtpd_pid = (long)ser_get_i64(rd);
+	flags = ser_get_u64(rd);
+	r->held = flags & 1;
+	r->was_held = (flags >> 1) & 1;
+	r->discarded = (flags >> 2) & 1;
+	r->expired = (flags >> 3) & 1;
+	r->deleted = (flags >> 4) & 1;
+	r->complete = (flags >> 5) & 1;
+	r->stale = (flags >> 6) & 1;
+	r->noqueue = (flags >> 7) & 1;
+	r->pickup = (flags >> 8) & 1;
+	r->aborted = (flags >> 9) & 1;
+	flags = ser_get_u64(rd);
+	m->ended = flags & 1;
+	m->queued = (flags >> 1) & 1;
+	m->ended_at = ser_get_i64(rd);
+	m->seq = ser_get_u64(rd);
+	if (rd->bad || r->verdict.source > VS_RSPAMD) {
+		asm_node_release(a, m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ser_session - a session, its pending NOQUEUE records and queue IDs */
+static void
+ser_session(strbuf *sb, const sess_node *s)
+{
+	int i;
+
+	ser_put_u64(sb, STATE_VERSION);
+	ser_put_u64(sb, s->s.id);
+	ser_put_str(sb, s->s.host);
+	ser_put_i64(sb, s->s.pid);
+	ser_put_str(sb, s->s.prog);
+	ser_put_i64(sb, s->s.connect);
+	ser_put_i64(sb, s->s.disconnect);
+	ser_put_str(sb, s->s.client_host);
+	ser_put_str(sb, s->s.client_ip);
+	ser_put_str(sb, s->s.client_port);
+	ser_put_str(sb, s->s.sasl_method);
+	ser_put_str(sb, s->s.sasl_username);
+	ser_put_str(sb, s->s.counters);
+	ser_put_str(sb, s->s.lost);
+	ser_put_u64(sb, (uint64_t)s->s.sasl_failures);
+	ser_put_u64(sb, (uint64_t)s->s.messages);
+	ser_put_u64(sb, (uint64_t)s->s.rejects);
+	ser_put_i64(sb, s->last_seen);
+	ser_put_u64(sb, s->seq);
+	ser_put_u64(sb, (uint64_t)s->npending);
+	for (i = 0; i < s->npending; i++)
+		ser_record(sb, &s->pending[i]->r, NULL);
+	ser_put_u64(sb, (uint64_t)s->nqids);
+	for (i = 0; i < s->nqids; i++)
+		ser_put_str(sb, s->qids[i]);
+}
+
+/* asm_checkpoint - hand out what changed since the last checkpoint */
+void
+asm_checkpoint(assembler *a, const asm_store_ops *ops)
+{
+	strbuf sb;
+	size_t i;
+	int k;
+
+	sb_init(&sb);
+	for (i = 0; i < a->mdirty.n; i++) {
+		msg_node *m = a->mdirty.v[i];
+
+		if (m == NULL)
+			continue;
+		m->dirty_idx = -1;
+		sb_reset(&sb);
+		ser_put_u64(&sb, STATE_VERSION);
+		ser_record(&sb, &m->r, m);
+		if (ops->save_message != NULL)
+			ops->save_message(ops->arg, &m->r, sb.s, sb.len);
+	}
+	a->mdirty.n = 0;
+	for (i = 0; i < a->sdirty.n; i++) {
+		sess_node *s = a->sdirty.v[i];
+
+		if (s == NULL)
+			continue;
+		s->dirty_idx = -1;
+		sb_reset(&sb);
+		ser_session(&sb, s);
+		if (ops->save_session != NULL)
+			ops->save_session(ops->arg, &s->s, sb.s, sb.len);
+	}
+	a->sdirty.n = 0;
+	/* the global state: counters, clocks, pending spamd results, aborts */
+	sb_reset(&sb);
+	ser_put_u64(&sb, STATE_VERSION);
+	ser_put_u64(&sb, a->next_id);
+	ser_put_u64(&sb, a->seq);
+	ser_put_i64(&sb, a->now);
+	ser_put_i64(&sb, a->last_sweep);
+	ser_put_str(&sb, a->last_host);
+	ser_put_u64(&sb, (uint64_t)a->nspamd);
+	for (k = 0; k < a->nspamd; k++) {
+		ser_put_str(&sb, a->spamd[k].msgid);
+		ser_put_i64(&sb, a->spamd[k].ts);
+		ser_put_i64(&sb, a->spamd[k].spam);
+		ser_put_str(&sb, a->spamd[k].score);
+		ser_put_str(&sb, a->spamd[k].required);
+		ser_put_str(&sb, a->spamd[k].symbols);
+	}
+	ser_put_u64(&sb, (uint64_t)a->acount);
+	for (k = 0; k < a->acount; k++) {
+		abort_cand *c = &a->aborts[(a->ahead + k) % ABORT_MAX];
+
+		ser_put_str(&sb, c->host);
+		ser_put_str(&sb, c->qid);
+		ser_put_i64(&sb, c->deadline);
+	}
+	if (ops->save_global != NULL)
+		ops->save_global(ops->arg, sb.s, sb.len);
+	sb_free(&sb);
+}
+
+/* asm_restore_message - take back an open or lingering message */
+int
+asm_restore_message(assembler *a, const void *state, size_t len)
+{
+	ser_reader rd;
+	msg_node *m;
+
+	ser_reader_init(&rd, state, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	if ((m = deser_record(a, &rd)) == NULL || !ser_ok(&rd)) {
+		if (m != NULL)
+			asm_node_release(a, m);
+		return -1;
+	}
+	a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs + 1) * sizeof(msg_node *));
+	a->rmsgs[a->nrmsgs++] = m;
+	return 0;
+}
+
+/* asm_restore_session - take back an open session */
+int
+asm_restore_session(assembler *a, const void *state, size_t len)
+{
+	ser_reader rd;
+	sess_node *s;
+	rg_arena *ar;
+	char *host;
+	uint64_t n, i;
+
+	ser_reader_init(&rd, state, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	s = asm_sess_node_alloc(a);
+	ar = &s->s.ar;
+	s->s.id = ser_get_u64(&rd);
+	host = ser_get_str(&rd);
+	s->s.host = host_intern_str(a, host ? host : "");
+	free(host);
+	s->s.pid = (long)ser_get_i64(&rd);
+	s->s.prog = gstr(&rd, ar);
+	s->s.connect = ser_get_i64(&rd);
+	s->s.disconnect = ser_get_i64(&rd);
+	s->s.client_host = gstr(&rd, ar);
+	s->s.client_ip = gstr(&rd, ar);
+	s->s.client_port = gstr(&rd, ar);
+	s->s.sasl_method = gstr(&rd, ar);
+	s->s.sasl_username = gstr(&rd, ar);
+	s->s.counters = gstr(&rd, ar);
+	s->s.lost = gstr(&rd, ar);
+	s->s.sasl_failures = (int)ser_get_u64(&rd);
+	s->s.messages = (int)ser_get_u64(&rd);
+	s->s.rejects = (int)ser_get_u64(&rd);
+	s->last_seen = ser_get_i64(&rd);
+	s->seq = ser_get_u64(&rd);
+	n = ser_get_u64(&rd);
+	for (i = 0; i < n && !rd.bad && i < 1024; i++) {
+		msg_node *m = deser_record(a, &rd);
+
+		if (m == NULL)
+			break;
+		if (s->npending == s->pcap) {
+			s->pcap = s->pcap ? s->pcap * 2 : 4;
+			s->pending = xrealloc(s->pending,
+			    (size_t)s->pcap * sizeof(msg_node *));
+		}
+		s->pending[s->npending++] = m;
+	}
+	n = ser_get_u64(&rd);
+	for (i = 0; i < n && !rd.bad && i < 256; i++) {
+		char *q = ser_get_str(&rd);
+
+		if (s->nqids == s->qcap) {
+			char (*v)[32];
+
+			s->qcap = s->qcap ? s->qcap * 2 : 4;
+			v = rg_arena_alloc(ar, (size_t)s->qcap * sizeof(*s->qids));
+			if (s->nqids > 0)
+				memcpy(v, s->qids,
+				    (size_t)s->nqids * sizeof(*s->qids));
+			s->qids = v;
+		}
+		snprintf(s->qids[s->nqids++], sizeof(s->qids[0]), "%s",
+		    q ? q : "");
+		free(q);
+	}
+	if (!ser_ok(&rd)) {
+		int k;
+
+		for (k = 0; k < s->npending; k++)
+			asm_node_release(a, s->pending[k]);
+		free(s->pending);
+		asm_sess_node_free(a, s);
+		return -1;
+	}
+	a->rsess = xrealloc(a->rsess, (a->nrsess + 1) * sizeof(sess_node *));
+	a->rsess[a->nrsess++] = s;
+	return 0;
+}
+
+/* asm_restore_global - take back the counters and pending state */
+int
+asm_restore_global(assembler *a, const void *state, size_t len)
+{
+	ser_reader rd;
+	uint64_t n, i;
+	char *h;
+
+	ser_reader_init(&rd, state, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	a->next_id = ser_get_u64(&rd);
+	a->seq = ser_get_u64(&rd);
+	a->now = ser_get_i64(&rd);
+	a->last_sweep = ser_get_i64(&rd);
+	h = ser_get_str(&rd);
+	if (h != NULL && *h)
+		a->last_host = host_intern_str(a, h);
+	free(h);
+	n = ser_get_u64(&rd);
+	for (i = 0; i < n && !rd.bad && a->nspamd < SPAMD_PENDING_MAX; i++) {
+		spamd_pending *p = &a->spamd[a->nspamd++];
+
+		p->msgid = ser_get_str(&rd);
+		p->ts = ser_get_i64(&rd);
+		p->spam = (int)ser_get_i64(&rd);
+		p->score = ser_get_str(&rd);
+		p->required = ser_get_str(&rd);
+		p->symbols = ser_get_str(&rd);
+		if (p->msgid == NULL)
+			p->msgid = xstrdup("");
+	}
+	n = ser_get_u64(&rd);
+	for (i = 0; i < n && !rd.bad && a->acount < ABORT_MAX; i++) {
+		abort_cand *c = &a->aborts[(a->ahead + a->acount++) % ABORT_MAX];
+		char *ch = ser_get_str(&rd), *cq = ser_get_str(&rd);
+
+		c->host = host_intern_str(a, ch ? ch : "");
+		snprintf(c->qid, sizeof(c->qid), "%s", cq ? cq : "");
+		c->deadline = ser_get_i64(&rd);
+		free(ch);
+		free(cq);
+	}
+	return ser_ok(&rd) ? 0 : -1;
+}
+
+/* cmp_msg_seq - restore order: by last activity */
+static int
+cmp_msg_seq(const void *x, const void *y)
+{
+	const msg_node *a = *(msg_node *const *)x, *b = *(msg_node *const *)y;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* cmp_sess_seq - restore order: by last activity */
+static int
+cmp_sess_seq(const void *x, const void *y)
+{
+	const sess_node *a = *(sess_node *const *)x, *b = *(sess_node *const *)y;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* asm_restore_done - put the restored records in their tables and lists */
+void
+asm_restore_done(assembler *a)
+{
+	size_t i;
+
+	if (a->nrmsgs > 0)
+		qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
+	for (i = 0; i < a->nrmsgs; i++) {
+		msg_node *m = a->rmsgs[i];
+
+		m->hash = asm_msg_hash(m->r.host, m->r.qid, m->qlen);
+		asm_msg_insert(a, m);
+		if (m->ended) {
+			asm_list_append(&a->chead, &a->ctail, m);
+			a->nclosing++;
+		} else {
+			asm_lru_append(a, m);
+		}
+		if (m->r.message_id != NULL)
+			asm_mid_add(a, m);
+	}
+	free(a->rmsgs);
+	a->rmsgs = NULL;
+	a->nrmsgs = 0;
+	if (a->nrsess > 0)
+		qsort(a->rsess, a->nrsess, sizeof(sess_node *), cmp_sess_seq);
+	for (i = 0; i < a->nrsess; i++) {
+		sess_node *s = a->rsess[i];
+
+		s->hash = asm_sess_hash(s->s.host, s->s.pid);
+		asm_sess_insert(a, s);
+		asm_slru_append(a, s);
+	}
+	free(a->rsess);
+	a->rsess = NULL;
+	a->nrsess = 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * arena.h - a region allocator: many small allocations, one release.
+ *
+ * An arena hands out memory from chunks and frees all of it at once
+ * (rg_arena_free); there is no free of one allocation. A record of the
+ * assembler owns one arena for all its strings and lists, so that building
+ * a record costs no malloc per field and ending it one release.
+ *
+ * Chunks are blocks of a pool (rg_pool): RG_POOL_BLOCK bytes, carved from
+ * large slabs, and given back to the pool's free list when an arena is
+ * freed, so that a steady stream of records reuses the same memory without
+ * calling malloc at all. A pool outlives its arenas; it keeps the peak of
+ * what they held until rg_pool_free. The assembler takes its fixed-size
+ * nodes from the pool too (rg_pool_block).
+ *
+ * Strings (rg_arena_str) are NUL-terminated and carry their length in the
+ * four bytes before them: rg_str_len() reads it without strlen.
+ * rg_str_set() overwrites such a string in place with one no longer.
+ * Memory comes from xalloc: nothing here fails.
+ */
+#ifndef RG_ARENA_H
+#define RG_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct rg_pool rg_pool;
+struct rg_chunk;
+
+typedef struct rg_arena {
+	struct rg_chunk *chunks;	/* newest first */
+	char *p, *end;			/* free space in the newest chunk */
+	size_t size;			/* bytes of all chunks */
+	size_t used;			/* bytes handed out, with padding */
+	rg_pool *pool;			/* NULL: malloc and free */
+} rg_arena;
+
+#define RG_POOL_BLOCK 512
+
+rg_pool *rg_pool_new(void);
+void rg_pool_free(rg_pool *pool);
+void *rg_pool_block(rg_pool *pool);
+void rg_pool_unblock(rg_pool *pool, void *block);
+
+void rg_arena_init(rg_arena *a, rg_pool *pool);
+void rg_arena_init_reserve(rg_arena *a, rg_pool *pool, size_t n);
+void *rg_arena_alloc(rg_arena *a, size_t n);	/* aligned for any struct */
+char *rg_arena_str(rg_arena *a, const char *p, size_t n);
+void rg_arena_free(rg_arena *a);
+
+/* rg_str_len - the length of a string made by rg_arena_str */
+static inline size_t
+rg_str_len(const char *s)
+{
+	uint32_t n;
+
+	memcpy(&n, s - sizeof(n), sizeof(n));
+	return n;
+}
+
+/* rg_str_set - overwrite an arena string with n <= its length bytes */
+static inline void
+rg_str_set(char *s, const char *p, size_t n)
+{
+	uint32_t n32 = (uint32_t)n;
+
+	memmove(s, p, n);
+	s[n] = '\0';
+	memcpy(s - sizeof(n32), &n32, sizeof(n32));
+}
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * hash.h - the one hash function (FNV-1a, 32 bits) and the one hash table
+ * of relayguard.
+ *
+ * The table is open addressing with linear probing: each slot holds the
+ * full hash of its entry and a pointer to it, so a lookup compares hashes
+ * in one array and touches an entry only when its hash matches. The table
+ * does not know the keys: the caller walks the entries of one hash with
+ * rg_htab_start()/rg_htab_next() and compares its own key:
+ *
+ *	size_t i = rg_htab_start(t, h);
+ *	while ((v = rg_htab_next(t, h, &i)) != NULL)
+ *		if (same_key(v, key))
+ *			return v;
+ *
+ * Entries are the caller's; the table only points at them. Keys must be
+ * unique (a table of many equal keys probes long runs). The load factor
+ * stays at most 1/2.
+ */
+#ifndef RG_HASH_H
+#define RG_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG_HASH_INIT 2166136261u
+
+/* rg_hash_more - continue an FNV-1a hash over n more bytes */
+static inline uint32_t
+rg_hash_more(uint32_t h, const void *p, size_t n)
+{
+	const unsigned char *u = p;
+
+	while (n--) {
+		h ^= *u++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* rg_hash - the FNV-1a hash of n bytes */
+static inline uint32_t
+rg_hash(const void *p, size_t n)
+{
+	return rg_hash_more(RG_HASH_INIT, p, n);
+}
+
+typedef struct rg_htab_slot {
+	uint32_t hash;
+	void *val;		/* NULL: empty */
+} rg_htab_slot;
+
+typedef struct rg_htab {
+	rg_htab_slot *slot;
+	size_t mask;		/* slots - 1 (a power of two) */
+	size_t n;
+} rg_htab;
+
+void rg_htab_init(rg_htab *t, size_t min_slots);
+void rg_htab_free(rg_htab *t);
+void rg_htab_insert(rg_htab *t, uint32_t h, void *val);
+int rg_htab_remove(rg_htab *t, uint32_t h, const void *val);
+
+/* rg_htab_start - where the walk over the entries of hash h starts */
+static inline size_t
+rg_htab_start(const rg_htab *t, uint32_t h)
+{
+	return h & t->mask;
+}
+
+/* rg_htab_next - the next entry of hash h from *i on, or NULL */
+static inline void *
+rg_htab_next(const rg_htab *t, uint32_t h, size_t *i)
+{
+	const rg_htab_slot *s;
+
+	for (;;) {
+		s = &t->slot[*i];
+		*i = (*i + 1) & t->mask;
+		if (s->val == NULL)
+			return NULL;
+		if (s->hash == h)
+			return s->val;
+	}
+}
+
+#endif
