@@ -21,6 +21,7 @@
 #include <pcre2.h>
 
 #include "../../analyzer/maps.h"
+#include "../../common/casefold.h"
 #include "../../common/strbuf.h"
 #include "unit.h"
 
@@ -294,7 +295,7 @@ render_pcre(void)
 	    "/^X\\-Client\\-ID:[[:space:]]*(?-i:a\\.b\\$1\\ \\/x)[[:space:]]*$/ REJECT $$1\n"
 	    "/^X\\-Client\\-ID:[[:space:]]*(?-i:tenant\\-9)[[:space:]]*$/ REJECT 4.7.1 cost $${x} $$$$\n"
 	    /* a logged '?' may stand for a control character too */
-	    "/^x\\-mailer:[[:space:]]*(?-i:\\\\E\\([?\\x00-\\x1F\\x7F]i\\)\\x01)[[:space:]]*$/ DUNNO\n");
+	    "/^x\\-mailer:[[:space:]]*(?-i:\\\\E\\([?\\x00-\\x1F\\x7F-\\xFF]i\\)\\x01)[[:space:]]*$/ DUNNO\n");
 	CHECK_STR(map_set_get(ms, 1)->key, "X-Client-ID: tenant-9");
 	free(t);
 	map_set_free(ms);
@@ -508,6 +509,81 @@ out:
 	map_set_free(ms);
 }
 
+/* fold - rg_casefold into a static buffer, for CHECK_STR */
+static const char *
+fold(const char *s, int utf8)
+{
+	static char buf[256];
+	char *f = rg_casefold(s, utf8);
+
+	snprintf(buf, sizeof(buf), "%s", f ? f : "(null)");
+	free(f);
+	return buf;
+}
+
+static void
+casefold_keys(void)
+{
+	map_set *ms;
+	char *t;
+
+	/* Postfix's casefold(): ICU full folding with smtputf8_enable = yes */
+	CHECK_STR(fold("\xc3\x84" "bc@evil.example", 1), "\xc3\xa4" "bc@evil.example");
+	CHECK_STR(fold("Stra\xc3\x9f" "e@Example.ORG", 1), "strasse@example.org");
+	CHECK_STR(fold("\xce\xa3\xce\x91\xce\xa3@x", 1),
+	    "\xcf\x83\xce\xb1\xcf\x83@x");		/* ΣΑΣ -> σασ */
+	CHECK_STR(fold("sPaM@X.example", 1), "spam@x.example");
+	/* ASCII only with smtputf8_enable = no */
+	CHECK_STR(fold("\xc3\x84" "Bc@Evil.example", 0), "\xc3\x84" "bc@evil.example");
+	CHECK_STR(fold("Stra\xc3\x9f" "e", 0), "stra\xc3\x9f" "e");
+	/* malformed UTF-8 is copied verbatim (as ICU does for Postfix) */
+	CHECK_STR(fold("A\xff\xfe" "B", 1), "a\xff\xfe" "b");
+	CHECK(rg_casefold_eq("Spam@x", "sPAM@X", 1));
+	CHECK(rg_casefold_eq("\xc3\x84" "bc", "\xc3\xa4" "bc", 1));
+	CHECK(!rg_casefold_eq("\xc3\x84" "bc", "\xc3\xa4" "bc", 0));
+
+	/* two senders differing only in non-ASCII case: one key, no
+	 * duplicate for postmap */
+	ms = map_set_new(MAP_SENDER);
+	map_set_utf8(ms, 1);
+	CHECK(add_ok(ms, "\xc3\x84" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "\xc3\xa4" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "STRASSE@x.example", "REJECT"));
+	CHECK(add_ok(ms, "stra\xc3\x9f" "e@X.example", "REJECT"));
+	CHECK(map_set_count(ms) == 2);
+	t = render(ms);
+	CHECK_STR(t, HDR("sender")
+	    "strasse@x.example\tREJECT\n"
+	    "\xc3\xa4" "bc@evil.example\t450 4.7.1 locked\n");
+	free(t);
+	map_set_free(ms);
+	/* without smtputf8: two keys, as Postfix keeps them apart */
+	ms = map_set_new(MAP_SENDER);
+	CHECK(add_ok(ms, "\xc3\x84" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "\xc3\xa4" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(map_set_count(ms) == 2);
+	map_set_free(ms);
+
+	/* keys no indexed map can hold go to a pcre sender map */
+	CHECK(map_key_check(MAP_SENDER, "\"a b\"@x.example", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER, "#spam@x.example", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER, "spam@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "\"a b\"@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "#spam@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "a\x01@x", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "a\xff@x", 1) != NULL);
+	ms = map_set_new(MAP_SENDER_PCRE);
+	map_set_utf8(ms, 1);
+	CHECK(add_ok(ms, "\"A b\"@X.example", "450 4.7.1 locked $1"));
+	CHECK(add_ok(ms, "#Spam@x.example", "REJECT"));
+	t = render(ms);
+	CHECK_STR(t, HDR("sender-pcre")
+	    "/^\\\"a\\ b\\\"\\@x\\.example$/ 450 4.7.1 locked $$1\n"
+	    "/^\\#spam\\@x\\.example$/ REJECT\n");
+	free(t);
+	map_set_free(ms);
+}
+
 static void
 long_values(void)
 {
@@ -655,7 +731,7 @@ driver(int argc, char **argv)
 		{ "header_checks", MAP_HEADER_PCRE },
 		{ "sender_bcc", MAP_BCC },
 	};
-	map_writer_cfg cfg = { NULL, NULL, NULL, NULL };
+	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, NULL };
 	const char *only = NULL;
 	int i, variant = 0, empty = 0, rc = 0;
 	size_t m;
@@ -730,5 +806,7 @@ main(int argc, char **argv)
 	CASE("maps: hostile header values match themselves only (PCRE2)",
 	    hostile_pcre());
 	CASE("maps: a 200-byte value of every punctuation byte", long_values());
+	CASE("maps: keys folded as Postfix folds (ICU, smtputf8_enable)",
+	    casefold_keys());
 	UNIT_EXIT();
 }
