@@ -396,6 +396,8 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		cfg_free(c.cfg);
 		return EX_CONFIG_;
 	}
+	if (analyze)
+		cli_policy_fold(c.cfg, pol);
 	ensure_dir(c.cfg->database);
 	if ((c.st = store_open(c.cfg->database, 0, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
@@ -527,6 +529,8 @@ reload:
 				    "old configuration", err);
 				cfg_free(ncfg);
 			} else {
+				if (np != NULL)
+					cli_policy_fold(ncfg, np);
 				rul_free(pol);
 				pol = np;
 				cfg_free(c.cfg);
