@@ -1399,8 +1399,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			fprintf(log, "action=map name=%s entries=%zu\n", names[i],
 			    map_set_count(ms[i]));
 			if (map_set_kind(ms[i]) == MAP_CLIENT_CIDR
-			    || map_set_kind(ms[i]) == MAP_HEADER_PCRE)
-				reload = 1;
+			    || map_set_kind(ms[i]) == MAP_HEADER_PCRE
+			    || map_set_kind(ms[i]) == MAP_SENDER_PCRE)
+				reload = 1;	/* read at process start */
 		}
 	}
 	if (!dry_run) {
