@@ -68,8 +68,10 @@ rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-confi
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp.out" 2>&1; ok $? "check-postfix is satisfied (sender_access_pcre listed)" "$(head -c 300 "$work/cp.out")"
 [ "$(postconf -c "$PF_CONF" -h smtputf8_enable)" = yes ]; ok $? "the test Postfix has smtputf8_enable = yes"
 
-# 1. senders that differ only in case (ASCII and not) are one identity
-for s in 'Äbc@evil.example' 'äbc@evil.example'; do
+# 1. senders that differ only in case (ASCII and not) are one identity:
+# two spam each (enough to lock each alone, which gave postmap a duplicate
+# key and stopped every later map), one rotation each
+for s in 'Äbc@evil.example' 'äbc@evil.example' 'Äbc@evil.example' 'äbc@evil.example'; do
     out=$(send --from-ip 127.0.0.30 --smtputf8 --sender "$s" --to lee@example.org --body "$GTUBE")
     grep -q 'REFUSED 554 5.7.1 Gtube' <<<"$out" || echo "FAIL: $suite: GTUBE from $s was not refused by rspamd: $out"
 done
@@ -87,7 +89,8 @@ done
 settle_analyze a1
 ok "$(cat "$work/a1.rc")" "analyze exits 0: no duplicate key, no skipped entry" "$(grep -v '^action=lock' "$work/a1.out" | head -c 600)"
 ! grep -q 'action=skip\|action=alert' "$work/a1.out"; ok $? "no entry is skipped" "$(grep 'action=skip\|action=alert' "$work/a1.out" | head -c 400)"
-grep -q 'action=lock kind=identity user="127.0.0.30" identity="äbc@evil.example" rule=spam .*count=2 ' "$work/a1.out"
+grep -q 'action=lock kind=identity user="127.0.0.30" identity="äbc@evil.example" rule=spam ' "$work/a1.out" \
+    && ! grep -q 'identity="Äbc@evil.example"' "$work/a1.out"
 ok $? "Äbc@ and äbc@ count as one identity (Postfix folds them into one key)" "$(grep action=lock "$work/a1.out" | head -c 600)"
 grep -q 'action=lock kind=identity user="127.0.0.30" identity="spam@rot.example" rule=spam .*count=2 ' "$work/a1.out"
 ok $? "case-rotated spam@ and Spam@ count as one identity" "$(grep action=lock "$work/a1.out" | head -c 600)"
