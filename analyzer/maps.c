@@ -1241,7 +1241,7 @@ end:
 }
 
 /*
- * map_postfix_utf8 - Postfix's effective smtputf8_enable (postconf -h):
+ * map_postfix_utf8 - Postfix's effective smtputf8_enable (postconf -xh):
  * 1 yes, 0 no; -1 and err if postconf fails or says something else
  */
 int
@@ -1260,7 +1260,8 @@ map_postfix_utf8(const map_writer_cfg *cfg, int *utf8, char *err,
 		argv[argc++] = (char *)"-c";
 		argv[argc++] = (char *)cfg->config_directory;
 	}
-	argv[argc++] = (char *)"-h";
+	argv[argc++] = (char *)"-xh";	/* expanded: its default is an
+					 * expression of compatibility_level */
 	argv[argc++] = (char *)"smtputf8_enable";
 	argv[argc] = NULL;
 	status = run_postmap(argv, NULL, &out, &eout);
@@ -1273,7 +1274,7 @@ map_postfix_utf8(const map_writer_cfg *cfg, int *utf8, char *err,
 		out.s[--out.len] = '\0';
 	if (status != 0) {
 		status_text(status, st, sizeof(st));
-		seterr(err, errsz, "%s -h smtputf8_enable failed (%s): %s",
+		seterr(err, errsz, "%s -xh smtputf8_enable failed (%s): %s",
 		    argv[0], st, oneline(&eout));
 		goto end;
 	}
@@ -1283,7 +1284,7 @@ map_postfix_utf8(const map_writer_cfg *cfg, int *utf8, char *err,
 	    || strcasecmp(out.s, "false") == 0)
 		*utf8 = 0;
 	else {
-		seterr(err, errsz, "%s -h smtputf8_enable: unexpected answer "
+		seterr(err, errsz, "%s -xh smtputf8_enable: unexpected answer "
 		    "\"%.40s\"", argv[0], out.s);
 		goto end;
 	}

@@ -8,7 +8,8 @@
  * with the real postmap):
  *
  *   test_maps --write DIR [--type T] [--confdir D] [--postmap P]
- *             [--variant N] [--only NAME] [--empty]
+ *             [--variant N] [--only NAME] [--empty] [--utf8]
+ *   test_maps --utf8 --confdir D    # smtputf8_enable=yes|no, as postconf
  *   test_maps --pcre-queries DIR    # pos.in, pos.want, neg.in for postmap -q -
  *
  * --write prints "NAME changed=0|1" per map, or "NAME: error: ..." and
@@ -733,7 +734,7 @@ driver(int argc, char **argv)
 	};
 	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, NULL };
 	const char *only = NULL;
-	int i, variant = 0, empty = 0, rc = 0;
+	int i, variant = 0, empty = 0, rc = 0, utf8 = -1;
 	size_t m;
 
 	for (i = 1; i < argc; i++) {
@@ -753,14 +754,30 @@ driver(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(a, "--empty") == 0)
 			empty = 1;
+		else if (strcmp(a, "--utf8") == 0)
+			utf8 = 0;	/* read from --confdir below */
 		else if (strcmp(a, "--pcre-queries") == 0 && next)
 			return pcre_queries(argv[++i]);
 		else {
 			fprintf(stderr, "usage: test_maps --write DIR [--type T] "
 			    "[--confdir D] [--postmap P] [--variant N] "
-			    "[--only NAME] [--empty] | --pcre-queries DIR\n");
+			    "[--only NAME] [--empty] [--utf8] | --pcre-queries "
+			    "DIR\n");
 			return 64;
 		}
+	}
+	if (utf8 == 0) {
+		char err[1024];
+
+		/* fold as the Postfix of --confdir; with keys that differ
+		 * only in non-ASCII case in the sender map */
+		if (map_postfix_utf8(&cfg, &utf8, err, sizeof(err)) != 0) {
+			printf("error: %s\n", err);
+			return 1;
+		}
+		printf("smtputf8_enable=%s\n", utf8 ? "yes" : "no");
+		if (cfg.directory == NULL)
+			return 0;
 	}
 	for (m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
 		map_set *ms;
@@ -770,7 +787,17 @@ driver(int argc, char **argv)
 		if (only && strcmp(only, maps[m].name) != 0)
 			continue;
 		ms = map_set_new(maps[m].kind);
-		if (!sample(maps[m].name, ms, variant, empty)) {
+		if (utf8 >= 0)
+			map_set_utf8(ms, utf8);
+		if (utf8 >= 0 && strcmp(maps[m].name, "sender_access") == 0
+		    && !(add_ok(ms, "\xc3\x84" "bc@evil.example", "REJECT fold")
+		    && add_ok(ms, "\xc3\xa4" "bc@evil.example", "REJECT fold")
+		    && add_ok(ms, "Stra\xc3\x9f" "e@x.example", "REJECT sz")
+		    && add_ok(ms, "STRASSE@x.example", "REJECT sz"))) {
+			printf("%s: error: a folded entry was refused\n",
+			    maps[m].name);
+			rc = 1;
+		} else if (!sample(maps[m].name, ms, variant, empty)) {
 			printf("%s: error: a sample entry was refused\n",
 			    maps[m].name);
 			rc = 1;
