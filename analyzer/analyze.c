@@ -1551,9 +1551,18 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 		if (strcmp(action, "lock") == 0 && (why = ana_enforceable(pol,
 		    method, header, identity)) != NULL) {
+			char shown[512];
+			size_t i;
+
+			/* control characters shown as '?' */
+			snprintf(shown, sizeof(shown), "%s", identity);
+			for (i = 0; shown[i] != '\0'; i++)
+				if ((unsigned char)shown[i] < 0x20
+				    || shown[i] == 0x7f)
+					shown[i] = '?';
 			snprintf(err, errsz, "identity \"%s\" of %s is not "
 			    "enforceable: as a Postfix map key it %s; not "
-			    "locked", identity, user, why);
+			    "locked", shown, user, why);
 			return -1;
 		}
 	}
