@@ -105,6 +105,9 @@ fingerprint(const aix *x, char out[17])
 
 	sb_init(&sb);
 	sb_adds(&sb, "v1;");
+	/* identities are folded as Postfix's lookup folds: a change of
+	 * smtputf8_enable changes who is one identity */
+	sb_printf(&sb, "fold=%s;", rul_fold_utf8(x->pol) ? "utf8" : "ascii");
 	add_list(&sb, &cfg->trusted_verdicts);
 	sb_printf(&sb, "%lld;%lld;%lld;", x->sess_horizon, x->msg_horizon,
 	    cfg->retention);

@@ -1033,15 +1033,87 @@ accepted(const rul_user *u, const char *reason)
 	    || strcmp(reason, "invalid") == 0);
 }
 
-/* add - one entry; a value Postfix would misread is logged and skipped */
+/*
+ * add - one entry; one that Postfix would misread is skipped with an
+ * alert line, and never keeps the rest of its map from being written
+ */
 static void
 add(map_set *ms, const char *key, const char *value, FILE *log)
 {
 	char e[256];
 
 	if (map_set_add(ms, key, value, e, sizeof(e)) != 0)
-		fprintf(log, "action=skip map=%s reason=\"%s\"\n",
+		fprintf(log, "action=alert kind=map map=%s rule=bad_entry "
+		    "result=skipped reason=\"%s\"\n",
 		    map_kind_name(map_set_kind(ms)), e);
+}
+
+/*
+ * add_sender - an envelope-sender entry: the indexed sender map when a
+ * hash key can hold the address, else the pcre sender map ("a b"@x,
+ * #x@y), which smtpd looks up with the same (quoted, folded) text
+ */
+static void
+add_sender(map_set *idx, map_set *pcre, const char *key, const char *value,
+    int utf8, FILE *log)
+{
+	add(map_key_check(MAP_SENDER, key, utf8) == NULL ? idx : pcre, key,
+	    value, log);
+}
+
+/*
+ * ana_enforceable - can a lock of this identity be written into a map
+ * that Postfix checks? NULL if so, else why not (for lock and users)
+ */
+const char *
+ana_enforceable(const rul_policy *pol, const char *method,
+    const char *header, const char *id)
+{
+	const rg_idheader_cfg *hc;
+	int utf8 = rul_fold_utf8(pol);
+	const char *why = NULL;
+	char line[1024];
+
+	if (method == NULL || id == NULL)
+		return NULL;
+	if (strcmp(method, "envelope_sender") == 0) {
+		if (map_key_check(MAP_SENDER, id, utf8) != NULL)
+			why = map_key_check(MAP_SENDER_PCRE, id, utf8);
+	} else if (strcmp(method, "auth_user") == 0) {
+		why = map_key_check(MAP_SASL, id, utf8);
+	} else if (header != NULL && ((hc = rul_header_cfg(pol, header))
+	    == NULL || *hc->regex == '\0')) {
+		/* the whole value is the identity: one header_checks rule
+		 * (a regex capture is enforced through its logged values) */
+		snprintf(line, sizeof(line), "%s: %s", header, id);
+		why = map_key_check(MAP_HEADER_PCRE, line, utf8);
+	}
+	return why;
+}
+
+/*
+ * ana_postfix_fold - read Postfix's smtputf8_enable (postconf) into the
+ * policy, so identities and map keys fold as Postfix's lookups do; on
+ * failure the error is in err and the policy keeps Postfix's default (yes)
+ */
+int
+ana_postfix_fold(const rg_config *cfg, rul_policy *pol, char *err,
+    size_t errsz)
+{
+	map_writer_cfg wc;
+	char postconf[1100];
+	int utf8 = 1;
+
+	memset(&wc, 0, sizeof(wc));
+	wc.config_directory = cfg->postfix_config_directory;
+	snprintf(postconf, sizeof(postconf), "%s/postconf",
+	    cfg->command_directory);
+	wc.postconf = postconf;
+	wc.timeout_ms = cfg->command_timeout * 1000;
+	if (map_postfix_utf8(&wc, &utf8, err, errsz) != 0)
+		return -1;
+	rul_set_fold_utf8(pol, utf8);
+	return 0;
 }
 
 /* header_values - the logged values of a header whose identity is id */
@@ -1108,14 +1180,24 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
  */
 static void
 ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
-    const char *value, long long until, map_set *sender, FILE *log)
+    const char *value, long long until, map_set *sender, map_set *pcre,
+    int utf8, FILE *log)
 {
 	const char *at = strrchr(id, '@');
 
-	icl_lock(icl, u, id, value, until);
+	if (map_key_check(MAP_SENDER, id, utf8) != NULL) {
+		/* no class table (an indexed map) can hold it: the whole user */
+		icl_unholdable(icl, u, value, until);
+		fprintf(log, "action=alert kind=identity_unholdable user=\"%s\" "
+		    "reason=\"a locked envelope sender that no indexed table "
+		    "can hold: the user's whole mail is refused while it "
+		    "lasts\"\n", u->name);
+	} else {
+		icl_lock(icl, u, id, value, until);
+	}
 	if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain
 	    && at != NULL && strcasecmp(at + 1, u->name) == 0)
-		add(sender, id, value, log);
+		add_sender(sender, pcre, id, value, utf8, log);
 }
 
 /*
@@ -1141,6 +1223,27 @@ ana_classes(icl_pool *icl, const rul_policy *pol, sqlite3 *db, int dry_run,
 	return 0;
 }
 
+/*
+ * map_failed - a map that could not be written: an alert line, counted; the
+ * caller's err gets the first failure and the count
+ */
+static void
+map_failed(FILE *log, const char *name, const char *why, int *failed,
+    char *err, size_t errsz)
+{
+	char q[1024];
+	size_t i;
+
+	snprintf(q, sizeof(q), "%s", why);
+	for (i = 0; q[i] != '\0'; i++)
+		if (q[i] == '"' || (unsigned char)q[i] < 0x20)
+			q[i] = '\'';
+	fprintf(log, "action=alert kind=map name=%s rule=write_failed "
+	    "reason=\"%s\"\n", name, q);
+	if (++*failed == 1)
+		snprintf(err, errsz, "map %s not written: %s", name, why);
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1149,8 +1252,11 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 {
 	static const char *names[] = { "sasl_access", "client_access",
 	    "sender_access", "header_checks", "sender_bcc", "admin_access",
-	    "archive_sasl", "archive_client" };
-	map_set *ms[8];
+	    "archive_sasl", "archive_client", "sender_access_pcre" };
+	enum { NMAPS = sizeof(names) / sizeof(names[0]) };
+	map_set *ms[NMAPS];
+	int utf8 = rul_fold_utf8(pol), failed = 0;
+	char ferr[1024] = "";
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	map_writer_cfg wc;
@@ -1170,6 +1276,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	ms[5] = map_set_new(MAP_SENDER);
 	ms[6] = map_set_new(MAP_SASL);
 	ms[7] = map_set_new(MAP_CLIENT_CIDR);
+	ms[8] = map_set_new(MAP_SENDER_PCRE);
+	for (i = 0; i < NMAPS; i++)
+		map_set_utf8(ms[i], utf8);
 	(void)now;
 	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
 	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
@@ -1223,7 +1332,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (strcmp(method, "auth_user") == 0) {
 			add(ms[0], id, value, log);
 		} else if (strcmp(method, "envelope_sender") == 0) {
-			ana_sender_lock(icl, u, id, value, until, ms[2], log);
+			ana_sender_lock(icl, u, id, value, until, ms[2], ms[8],
+			    utf8, log);
 		} else if (header != NULL) {
 			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
 			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
@@ -1337,12 +1447,10 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	wc.postmap = postmap;
 	wc.timeout_ms = cfg->command_timeout * 1000;
 	/* the class tables before the maps that name the classes */
-	if (icl_write(icl, &wc, dry_run, log, &n, err, errsz) != 0) {
-		rc = -1;
-		goto out;
-	}
+	if (icl_write(icl, &wc, dry_run, log, &n, ferr, sizeof(ferr)) != 0)
+		map_failed(log, "rg_senders", ferr, &failed, err, errsz);
 	res->maps_changed += n;
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		int changed = 0;
 
 		if (dry_run) {
@@ -1355,9 +1463,12 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			sb_free(&sb);
 			continue;
 		}
-		if (map_write(&wc, names[i], ms[i], &changed, err, errsz) != 0) {
-			rc = -1;
-			goto out;
+		if (map_write(&wc, names[i], ms[i], &changed, ferr,
+		    sizeof(ferr)) != 0) {
+			/* one failed map never keeps the others from Postfix */
+			map_failed(log, names[i], ferr, &failed, err, errsz);
+			if (!changed)
+				continue;
 		}
 		if (changed) {
 			char what[64];
@@ -1370,8 +1481,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			fprintf(log, "action=map name=%s entries=%zu\n", names[i],
 			    map_set_count(ms[i]));
 			if (map_set_kind(ms[i]) == MAP_CLIENT_CIDR
-			    || map_set_kind(ms[i]) == MAP_HEADER_PCRE)
-				reload = 1;
+			    || map_set_kind(ms[i]) == MAP_HEADER_PCRE
+			    || map_set_kind(ms[i]) == MAP_SENDER_PCRE)
+				reload = 1;	/* read at process start */
 		}
 	}
 	if (!dry_run) {
@@ -1383,27 +1495,31 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		sb_init(&strip);
 		ana_static(cfg, &info, &strip);
 		snprintf(path, sizeof(path), "%s/header_static", cfg->map_directory);
-		rc = ana_write_file(path, info.s, &ch1, err, errsz);
+		if (ana_write_file(path, info.s, &ch1, ferr, sizeof(ferr)) != 0)
+			map_failed(log, "header_static", ferr, &failed, err,
+			    errsz);
 		snprintf(path, sizeof(path), "%s/smtp_header_checks",
 		    cfg->map_directory);
-		if (rc == 0)
-			rc = ana_write_file(path, strip.s, &ch2, err, errsz);
+		if (ana_write_file(path, strip.s, &ch2, ferr, sizeof(ferr)) != 0)
+			map_failed(log, "smtp_header_checks", ferr, &failed, err,
+			    errsz);
 		/* rspamd re-reads a changed map by itself: no reload */
-		if (rc == 0) {
+		{
 			int ch3 = 0;
 
 			sb_reset(&info);
 			ana_dkim(cfg, &info);
 			snprintf(path, sizeof(path), "%s/dkim_selectors",
 			    cfg->map_directory);
-			rc = ana_write_file(path, info.s, &ch3, err, errsz);
-			if (rc == 0 && ch3)
+			if (ana_write_file(path, info.s, &ch3, ferr,
+			    sizeof(ferr)) != 0)
+				map_failed(log, "dkim_selectors", ferr, &failed,
+				    err, errsz);
+			else if (ch3)
 				fprintf(log, "action=map name=dkim_selectors\n");
 		}
 		sb_free(&info);
 		sb_free(&strip);
-		if (rc != 0)
-			goto out;
 		if (ch1 || ch2)
 			reload = 1;
 	}
@@ -1444,8 +1560,16 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			    "postfix=%s\n", why, cfg->postfix_config_directory);
 		}
 	}
+	if (failed > 0) {
+		size_t l = strlen(err);
+
+		if (failed > 1 && l < errsz)
+			snprintf(err + l, errsz - l, " (and %d more maps not "
+			    "written)", failed - 1);
+		rc = -1;	/* every other map was written all the same */
+	}
 out:
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < NMAPS; i++)
 		map_set_free(ms[i]);
 	icl_free(icl);
 	return rc;
@@ -1461,8 +1585,9 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	ctx c;
 	const rul_user *u;
 	const char *user, *identity = NULL, *method = NULL, *header = NULL;
+	const char *given_id = NULL, *why;
 	ana_result res;
-	char idbuf[512];
+	char idbuf[512], fold_id[512];
 	int rc = -1;
 
 	memset(&c, 0, sizeof(c));
@@ -1511,6 +1636,35 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		method = u->cfg->identification;
 		if (strcmp(method, "header") == 0 && u->cfg->identity_headers.n)
 			header = u->cfg->identity_headers.v[0];
+		else {
+			/* as counted: folded as Postfix's lookup folds it */
+			const char *hn;
+
+			if (!rul_identity(pol, u, identity, identity, NULL, 0,
+			    fold_id, sizeof(fold_id), &hn)) {
+				snprintf(err, errsz, "identity \"%s\" is too "
+				    "long or empty", identity);
+				return -1;
+			}
+			given_id = identity;
+			identity = fold_id;
+		}
+		if (strcmp(action, "lock") == 0 && (why = ana_enforceable(pol,
+		    method, header, identity)) != NULL) {
+			char shown[512];
+			size_t i;
+
+			/* control characters shown as '?' */
+			snprintf(shown, sizeof(shown), "%s", identity);
+			for (i = 0; shown[i] != '\0'; i++)
+				if ((unsigned char)shown[i] < 0x20
+				    || shown[i] == 0x7f)
+					shown[i] = '?';
+			snprintf(err, errsz, "identity \"%s\" of %s is not "
+			    "enforceable: as a Postfix map key it %s; not "
+			    "locked", shown, user, why);
+			return -1;
+		}
 	}
 	if (store_begin(st) != 0) {
 		snprintf(err, errsz, "%s", store_error(st));
@@ -1534,8 +1688,11 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (event(&c, now, "unlock", kind, user, identity, "manual",
 		    NULL) != 0)
 			goto out;
+		/* ?4: the name as given, for a lock stored before identities
+		 * were folded */
 		if (sqlite3_prepare_v2(c.db, "DELETE FROM locks WHERE kind = ?1 "
-		    "AND user = ?2 AND identity = ?3", -1, &q, NULL) != SQLITE_OK) {
+		    "AND user = ?2 AND identity IN (?3, ?4)", -1, &q, NULL)
+		    != SQLITE_OK) {
 			sql_fail(&c, "unlocking");
 			goto out;
 		}
@@ -1543,10 +1700,13 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 3, identity ? identity : "", -1,
 		    SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, given_id ? given_id : identity ? identity
+		    : "", -1, SQLITE_STATIC);
 		if (db_run(q) != 0) {
 			sql_fail(&c, "unlocking");
 			goto out;
 		}
+
 		/* spam counted from now on: the old spam is not counted again */
 		{
 			long long cnt, last;

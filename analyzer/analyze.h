@@ -35,6 +35,12 @@ int ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 int ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     long long now, int dry_run, FILE *log, ana_result *res, char *err,
     size_t errsz);
+/* read Postfix's smtputf8_enable into pol (how identities fold); -1, err */
+int ana_postfix_fold(const rg_config *cfg, rul_policy *pol, char *err,
+    size_t errsz);
+/* NULL if an identity lock of this method can be enforced, else why not */
+const char *ana_enforceable(const rul_policy *pol, const char *method,
+    const char *header, const char *id);
 /* manual actions: lock (for seconds, 0 = until unlocked), unlock, reset */
 int ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     const char *action, const char *kind, const char *name,

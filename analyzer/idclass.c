@@ -21,6 +21,7 @@ typedef struct icl_user {
 	char *esc;			/* reply of the longest lock */
 	long long esc_until;		/* its end, 0: none */
 	int user_locked;		/* a user lock wins */
+	int whole;			/* a lock no class table can hold */
 	int cls;			/* its class, -1: none */
 	char name[32];			/* "rg_cK" */
 } icl_user;
@@ -114,6 +115,28 @@ icl_lock(icl_pool *p, const rul_user *u, const char *identity,
 	e->vals[e->n] = xstrdup(value);
 	e->n++;
 	/* the escalation answers for the longest of them: none ends first */
+	if (e->esc == NULL || (e->esc_until != 0 && (until == 0
+	    || until > e->esc_until))) {
+		free(e->esc);
+		e->esc = xstrdup(value);
+		e->esc_until = until;
+	}
+}
+
+/*
+ * icl_unholdable - a locked envelope-sender identity of u that no indexed
+ * class table can hold (white space, a leading '#'): u's whole mail answers
+ * the reply of its longest identity lock, as when the pool is used up
+ */
+void
+icl_unholdable(icl_pool *p, const rul_user *u, const char *value,
+    long long until)
+{
+	icl_user *e = get(p, u);
+
+	if (e == NULL)
+		return;
+	e->whole = 1;
 	if (e->esc == NULL || (e->esc_until != 0 && (until == 0
 	    || until > e->esc_until))) {
 		free(e->esc);
@@ -271,7 +294,11 @@ icl_value(const icl_pool *p, const rul_user *u)
 {
 	const icl_user *e = find(p, u);
 
-	if (e == NULL || e->user_locked || e->n == 0)
+	if (e == NULL || e->user_locked)
+		return NULL;
+	if (e->whole)
+		return e->esc;
+	if (e->n == 0)
 		return NULL;
 	return e->cls >= 0 ? e->name : e->esc;
 }

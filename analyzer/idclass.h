@@ -30,7 +30,9 @@
  * or networks answer the reply of its longest identity lock instead, so
  * its whole mail is refused (never a global sender entry), and each run
  * prints action=alert kind=identity_classes for it until a class is free.
- * identity_lock_classes = 0 does that for every such lock.
+ * identity_lock_classes = 0 does that for every such lock. So does a
+ * locked sender that no indexed table can hold (white space or a leading
+ * '#' in a quoted local part: icl_unholdable), with an alert.
  *
  * Use: icl_new, then icl_lock() for every locked envelope-sender identity
  * and icl_user_locked() for every user lock, then icl_assign() (reads and,
@@ -56,6 +58,9 @@ void icl_free(icl_pool *p);
 /* a locked envelope-sender identity of u, its map value, its end (0: none) */
 void icl_lock(icl_pool *p, const rul_user *u, const char *identity,
     const char *value, long long until);
+/* a locked sender of u that no indexed table can hold: u's whole mail */
+void icl_unholdable(icl_pool *p, const rul_user *u, const char *value,
+    long long until);
 /* u has a user lock: it wins over u's class */
 void icl_user_locked(icl_pool *p, const rul_user *u);
 /* hand out the classes; 0, or -1 and err on a database error */

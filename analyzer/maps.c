@@ -25,14 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "../common/casefold.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../common/proc.h"
 #include "maps.h"
 
 #define MAP_DEFAULT_POSTMAP	"/usr/sbin/postmap"
+#define MAP_DEFAULT_POSTCONF	"/usr/sbin/postconf"
 #define MAP_ERR_SHOW		80	/* bytes of a bad key shown in a message */
 #define MAP_STDERR_MAX		2000	/* bytes of postmap's stderr kept */
 
@@ -51,6 +54,7 @@ typedef struct map_item {
 
 struct map_set {
 	enum map_kind kind;
+	int utf8;		/* fold keys as smtputf8_enable = yes */
 	map_item *items;
 	size_t n, cap;
 	size_t *ht;		/* open addressing: item index + 1, 0 = empty */
@@ -67,6 +71,7 @@ map_kind_name(enum map_kind kind)
 	case MAP_SENDER:	return "sender";
 	case MAP_HEADER_PCRE:	return "header";
 	case MAP_BCC:		return "bcc";
+	case MAP_SENDER_PCRE:	return "sender-pcre";
 	}
 	return "?";
 }
@@ -170,9 +175,9 @@ check_value(enum map_kind kind, const char *v)
 	return NULL;
 }
 
-/* norm_indexed - validate and lower-case a hash/lmdb/cdb key */
+/* norm_indexed - validate and fold a hash/lmdb/cdb key as Postfix does */
 static char *
-norm_indexed(const char *key, const char **why)
+norm_indexed(const char *key, int utf8, const char **why)
 {
 	size_t i;
 	char *k;
@@ -201,10 +206,38 @@ norm_indexed(const char *key, const char **why)
 		*why = "is not valid UTF-8";
 		return NULL;
 	}
-	k = xstrdup(key);
-	for (i = 0; k[i] != '\0'; i++)
-		if (k[i] >= 'A' && k[i] <= 'Z')
-			k[i] = (char)(k[i] - 'A' + 'a');
+	if ((k = rg_casefold(key, utf8)) == NULL)
+		*why = "cannot be case-folded (ICU failed)";
+	return k;
+}
+
+/*
+ * norm_sender_pcre - an envelope sender as smtpd hands it to a pcre
+ * check_sender_access lookup: as logged (a quoted local part keeps its
+ * quotes), folded like every access-map search string
+ */
+static char *
+norm_sender_pcre(const char *key, int utf8, const char **why)
+{
+	char *k;
+	size_t i;
+
+	if (key[0] == '\0') {
+		*why = "is empty";
+		return NULL;
+	}
+	for (i = 0; key[i] != '\0'; i++)
+		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f) {
+			*why = "contains a control character (smtpd never "
+			    "looks such a sender up)";
+			return NULL;
+		}
+	if (!utf8_valid(key)) {
+		*why = "is not valid UTF-8 (Postfix skips the lookup)";
+		return NULL;
+	}
+	if ((k = rg_casefold(key, utf8)) == NULL)
+		*why = "cannot be case-folded (ICU failed)";
 	return k;
 }
 
@@ -415,8 +448,11 @@ map_set_add(map_set *ms, const char *key, const char *value, char *err,
 	case MAP_HEADER_PCRE:
 		it.e.key = norm_header(key, &it, &why);
 		break;
+	case MAP_SENDER_PCRE:
+		it.e.key = norm_sender_pcre(key, ms->utf8, &why);
+		break;
 	default:
-		it.e.key = norm_indexed(key, &why);
+		it.e.key = norm_indexed(key, ms->utf8, &why);
 		break;
 	}
 	if (it.e.key == NULL) {
@@ -461,6 +497,48 @@ map_set_add(map_set *ms, const char *key, const char *value, char *err,
 	ms->items[ms->n] = it;
 	ms->ht[slot] = ++ms->n;
 	return 0;
+}
+
+/* map_set_utf8 - fold keys as Postfix with smtputf8_enable = on (1/0) */
+void
+map_set_utf8(map_set *ms, int on)
+{
+	ms->utf8 = on != 0;
+}
+
+/* map_key_check - NULL if key can be a key of kind, else why not */
+const char *
+map_key_check(enum map_kind kind, const char *key, int utf8)
+{
+	map_item it;
+	const char *why = NULL;
+	char buf[160] = "";
+	static char why_buf[160];
+	char *k;
+
+	memset(&it, 0, sizeof(it));
+	switch (kind) {
+	case MAP_CLIENT_CIDR:
+		k = norm_cidr(key, &it, buf, sizeof(buf));
+		why = buf;
+		break;
+	case MAP_HEADER_PCRE:
+		k = norm_header(key, &it, &why);
+		break;
+	case MAP_SENDER_PCRE:
+		k = norm_sender_pcre(key, utf8, &why);
+		break;
+	default:
+		k = norm_indexed(key, utf8, &why);
+		break;
+	}
+	free(it.lname);
+	if (k != NULL) {
+		free(k);
+		return NULL;
+	}
+	snprintf(why_buf, sizeof(why_buf), "%s", why ? why : "is not valid");
+	return why_buf;
 }
 
 /* map_set_free - release the set and every entry */
@@ -560,8 +638,11 @@ re_escape(strbuf *out, const char *s, size_t n)
 
 /*
  * re_escape_logged - a header value as Postfix logged it: a '?' there
- * stands for itself or for a control character (Postfix writes those as
- * '?'), so it matches either; everything else matches only itself.
+ * stands for itself, a control character or a byte of invalid UTF-8
+ * (Postfix's printable() writes each such byte as '?'; with smtputf8_enable
+ * = no every non-ASCII byte), so it matches any one of them; everything
+ * else matches only itself. header_checks is opened without UTF-8 mode:
+ * the pattern and the header are bytes, and \x80-\xFF are bytes.
  */
 static void
 re_escape_logged(strbuf *out, const char *s)
@@ -570,7 +651,7 @@ re_escape_logged(strbuf *out, const char *s)
 
 	while ((q = strchr(s, '?')) != NULL) {
 		re_escape(out, s, (size_t)(q - s));
-		sb_adds(out, "[?\\x00-\\x1F\\x7F]");
+		sb_adds(out, "[?\\x00-\\x1F\\x7F-\\xFF]");
 		s = q + 1;
 	}
 	re_escape(out, s, strlen(s));
@@ -583,6 +664,16 @@ render_item(strbuf *out, const map_item *it)
 	const char *p;
 
 	switch (it->kind) {
+	case MAP_SENDER_PCRE:
+		sb_adds(out, "/^");
+		re_escape(out, it->e.key, strlen(it->e.key));
+		sb_adds(out, "$/ ");
+		for (p = it->e.value; *p != '\0'; p++) {
+			if (*p == '$')
+				sb_addc(out, '$');
+			sb_addc(out, *p);
+		}
+		break;
 	case MAP_HEADER_PCRE:
 		sb_adds(out, "/^");
 		re_escape(out, it->e.key, it->hname_len);
@@ -1084,5 +1175,60 @@ end:
 	free(live_idx);
 	free(tmp_idx);
 	free(typed);
+	return rc;
+}
+
+/*
+ * map_postfix_utf8 - Postfix's effective smtputf8_enable (postconf -xh):
+ * 1 yes, 0 no; -1 and err if postconf fails or says something else
+ */
+int
+map_postfix_utf8(const map_writer_cfg *cfg, int *utf8, char *err,
+    size_t errsz)
+{
+	char *argv[6], st[64];
+	strbuf out, eout;
+	int argc = 0, status, rc = -1;
+
+	sb_init(&out);
+	sb_init(&eout);
+	argv[argc++] = (char *)(cfg->postconf ? cfg->postconf
+	    : MAP_DEFAULT_POSTCONF);
+	if (cfg->config_directory) {
+		argv[argc++] = (char *)"-c";
+		argv[argc++] = (char *)cfg->config_directory;
+	}
+	argv[argc++] = (char *)"-xh";	/* expanded: its default is an
+					 * expression of compatibility_level */
+	argv[argc++] = (char *)"smtputf8_enable";
+	argv[argc] = NULL;
+	status = run_postmap(argv, NULL, &out, &eout, cfg->timeout_ms);
+	if (status == -1) {
+		seterr(err, errsz, "run %s: %s", argv[0], strerror(errno));
+		goto end;
+	}
+	while (out.len > 0 && (out.s[out.len - 1] == '\n'
+	    || out.s[out.len - 1] == ' '))
+		out.s[--out.len] = '\0';
+	if (status != 0) {
+		status_text(status, st, sizeof(st));
+		seterr(err, errsz, "%s -xh smtputf8_enable failed (%s): %s",
+		    argv[0], st, oneline(&eout));
+		goto end;
+	}
+	if (strcasecmp(out.s, "yes") == 0 || strcasecmp(out.s, "true") == 0)
+		*utf8 = 1;
+	else if (strcasecmp(out.s, "no") == 0
+	    || strcasecmp(out.s, "false") == 0)
+		*utf8 = 0;
+	else {
+		seterr(err, errsz, "%s -xh smtputf8_enable: unexpected answer "
+		    "\"%.40s\"", argv[0], out.s);
+		goto end;
+	}
+	rc = 0;
+end:
+	sb_free(&out);
+	sb_free(&eout);
 	return rc;
 }

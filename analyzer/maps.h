@@ -15,6 +15,11 @@
  *   MAP_HEADER_PCRE  header_checks pcre:FILE       the header line as
  *                                                  header_checks sees it:
  *                                                  "NAME: value"
+ *   MAP_SENDER_PCRE  check_sender_access pcre:FILE an envelope sender that
+ *                                                  no indexed key can hold
+ *                                                  ("a b"@x, #x@y), as
+ *                                                  smtpd looks it up: as
+ *                                                  logged, quotes kept
  *
  * TYPE is the indexed type of map_writer_cfg (hash, lmdb or cdb). The value
  * of every entry is the lookup result, an access(5) action for most
@@ -29,13 +34,18 @@
  *     must also be a single address: no white space, no comma.
  *   - indexed keys (SASL, SENDER, BCC): empty, white space or a control
  *     character (postmap ends a key at the first white space), a leading
- *     '#' (a comment line), invalid UTF-8. Keys are folded to lower case
- *     (ASCII), as postmap does when it builds the file (unless -f) and as
- *     smtpd does for every lookup ("the search string is folded to
- *     lowercase", access(5)): "Bob@Example.COM" is stored and rendered as
- *     "bob@example.com", and two logins that differ only in case are one
- *     key. Non-ASCII letters are left alone here; with smtputf8_enable=yes
- *     postmap and smtpd fold them both.
+ *     '#' (a comment line), invalid UTF-8. Keys are folded exactly as
+ *     postmap folds them when it builds the file (unless -f) and as smtpd
+ *     folds every search string (common/casefold.h, Postfix's casefold()):
+ *     with map_set_utf8(ms, 1) (Postfix's smtputf8_enable = yes, see
+ *     map_postfix_utf8) full Unicode case folding, "Äbc" -> "äbc",
+ *     "Straße" -> "strasse"; without it ASCII only. So two keys that
+ *     Postfix would see as one are one key here, never a duplicate for
+ *     postmap.
+ *   - MAP_SENDER_PCRE keys: an address as smtpd logs it (and looks it up),
+ *     folded as above (smtpd folds the search string before a pcre lookup
+ *     too); empty, a control character or invalid UTF-8 are refused.
+ *     Rendered "/^KEY$/ RESULT", KEY escaped as below.
  *   - MAP_CLIENT_CIDR keys are parsed with inet_pton and written in
  *     inet_ntop's canonical form with an explicit prefix ("192.0.2.7/32",
  *     "2001:db8::/32"); the caller's text never reaches the file. Rejected:
@@ -49,8 +59,10 @@
  *     5322 field name (printable ASCII but ':'), matched case-insensitively;
  *     value is matched exactly, case-sensitively, byte for byte; it must not
  *     hold NUL or LF (CR and other control characters are allowed: they are
- *     written as \xHH) and must be valid UTF-8. A value Postfix logged with
- *     '?' for a control character matches a literal '?' only.
+ *     written as \xHH) and must be valid UTF-8. A '?' in the value (Postfix
+ *     logs a control character or a byte of invalid UTF-8 as '?') matches
+ *     '?', a control character or any byte >= 0x80: header_checks matches
+ *     bytes (no UTF-8 mode), so such a header is still refused.
  *
  * A key added twice (after normalisation: case folding, canonical CIDR,
  * the header name's case) with the same value is kept once; with another
@@ -126,7 +138,8 @@ enum map_kind {
 	MAP_CLIENT_CIDR,
 	MAP_SENDER,
 	MAP_HEADER_PCRE,
-	MAP_BCC
+	MAP_BCC,
+	MAP_SENDER_PCRE
 };
 
 /* an entry as Postfix will see it, before escaping: normalised key, value */
@@ -143,6 +156,7 @@ typedef struct map_writer_cfg {
 	const char *postmap;		/* NULL: /usr/sbin/postmap */
 	const char *config_directory;	/* postmap -c DIR; NULL: none */
 	long long timeout_ms;		/* a postmap run longer is killed; 0: none */
+	const char *postconf;		/* NULL: /usr/sbin/postconf */
 } map_writer_cfg;
 
 map_set *map_set_new(enum map_kind kind);
@@ -150,6 +164,13 @@ map_set *map_set_new(enum map_kind kind);
 int map_set_add(map_set *ms, const char *key, const char *value, char *err,
     size_t errsz);
 void map_set_free(map_set *ms);
+/* map_set_utf8 - fold keys as smtputf8_enable = yes (before any add) */
+void map_set_utf8(map_set *ms, int on);
+/* map_key_check - NULL if key is a valid key of kind, else why (static) */
+const char *map_key_check(enum map_kind kind, const char *key, int utf8);
+/* map_postfix_utf8 - *utf8 = Postfix's smtputf8_enable; -1 and err */
+int map_postfix_utf8(const map_writer_cfg *cfg, int *utf8, char *err,
+    size_t errsz);
 enum map_kind map_set_kind(const map_set *ms);
 size_t map_set_count(const map_set *ms);
 /* the i-th entry in the order of map_set_add (normalised), owned by ms */

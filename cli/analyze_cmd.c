@@ -53,6 +53,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 		return EX_CONFIG_;
 	}
 	log_phase("policy");
+	cli_policy_fold(*cfg, *pol);
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
 		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;
 		log_warnx("%s", err);
@@ -62,6 +63,21 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	}
 	log_phase("database");
 	return EX_OK_;
+}
+
+/*
+ * cli_policy_fold - fold identities as the configured Postfix folds its
+ * lookup keys (smtputf8_enable); if postconf cannot say, warn and keep
+ * Postfix's default (yes)
+ */
+void
+cli_policy_fold(const rg_config *cfg, rul_policy *pol)
+{
+	char err[1024];
+
+	if (ana_postfix_fold(cfg, pol, err, sizeof(err)) != 0)
+		log_warnx("postfix: %s; identities and map keys are folded as "
+		    "with smtputf8_enable = yes", err);
 }
 
 /* close_all - release what open_all opened */
@@ -181,16 +197,28 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
 	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,
-	    sizeof(err)) != 0
-	    || ana_maps(cfg, pol, st, now, dry, stdout, &res, err,
-	    sizeof(err)) != 0
-	    || (log_phase("maps: the rest"), 0)
-	    || ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
-	    sizeof(err)) != 0
-	    || (quarantined(pol) && qr_retention(cfg, pol, st, now, dry,
-	    stdout, err, sizeof(err)) != 0)) {
+	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
 		rc = EX_TEMPFAIL_;
+	} else {
+		/* a map that could not be written keeps nothing else back:
+		 * the other maps are written, the queue is still handled */
+		if (ana_maps(cfg, pol, st, now, dry, stdout, &res, err,
+		    sizeof(err)) != 0) {
+			log_warnx("analyze: %s", err);
+			rc = EX_TEMPFAIL_;
+		}
+		log_phase("maps: the rest");
+		if (ana_expire_queue(cfg, pol, st, now, dry, stdout, err,
+		    sizeof(err)) != 0) {
+			log_warnx("analyze: %s", err);
+			rc = EX_TEMPFAIL_;
+		}
+		if (quarantined(pol) && qr_retention(cfg, pol, st, now, dry,
+		    stdout, err, sizeof(err)) != 0) {
+			log_warnx("analyze: %s", err);
+			rc = EX_TEMPFAIL_;
+		}
 	}
 	log_phase("queue");
 	if (lockfd >= 0)
@@ -334,8 +362,9 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
 	    "since, COALESCE(until, 0), (SELECT count FROM unlocks WHERE "
 	    "unlocks.kind = locks.kind AND unlocks.user = locks.user AND "
-	    "unlocks.identity = locks.identity) FROM locks WHERE user = ?1 "
-	    "ORDER BY kind DESC, identity, reason", -1, &q, NULL) != SQLITE_OK) {
+	    "unlocks.identity = locks.identity), method, header FROM locks "
+	    "WHERE user = ?1 ORDER BY kind DESC, identity, reason", -1, &q,
+	    NULL) != SQLITE_OK) {
 		log_warnx("%s", sqlite3_errmsg(store_db(st)));
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
@@ -365,6 +394,10 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			char t1[64], t2[64];
 			const char *id = (const char *)sqlite3_column_text(q, 1);
+			/* a lock that no map Postfix checks can hold */
+			const char *ne = *id == '\0' ? NULL : ana_enforceable(pol,
+			    (const char *)sqlite3_column_text(q, 6),
+			    (const char *)sqlite3_column_text(q, 7), id);
 
 			rgt_format(t1, sqlite3_column_int64(q, 3));
 			if (sqlite3_column_int64(q, 4))
@@ -390,13 +423,21 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 				sb_json_kv_str(&sb, &f, "until", t2, strlen(t2));
 				sb_json_kv_int(&sb, &f, "automatic_unlocks_used",
 				    sqlite3_column_int64(q, 5));
+				if (ne != NULL) {
+					sb_json_key(&sb, &f, "enforceable");
+					sb_adds(&sb, "false");
+					sb_json_kv_str(&sb, &f, "not_enforceable",
+					    ne, strlen(ne));
+				}
 				sb_addc(&sb, '}');
 			} else {
 				printf("%-32s %-6s locked (%s%s%s) since %s until %s,"
-				    " %lld automatic unlocks used\n", u->name,
+				    " %lld automatic unlocks used%s%s\n", u->name,
 				    u->cfg->type, (const char *)sqlite3_column_text(q,
 				    2), *id ? ", identity " : "", *id ? id : "", t1,
-				    t2, sqlite3_column_int64(q, 5));
+				    t2, sqlite3_column_int64(q, 5), ne ? "; not "
+				    "enforceable: as a Postfix map key it " : "",
+				    ne ? ne : "");
 			}
 			any = 1;
 		}
@@ -626,6 +667,7 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "    check_sasl_access %s:%s/sasl_access,\n"
 	    "    check_client_access cidr:%s/client_access,\n"
 	    "    check_sender_access %s:%s/sender_access,\n"
+	    "    check_sender_access pcre:%s/sender_access_pcre,\n"
 	    "    permit_mynetworks, permit_sasl_authenticated,\n"
 	    "    reject_unauth_destination\n"
 	    "# locked header identities first, then INFO for every identity "
@@ -642,7 +684,7 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	    "smtpd_client_connection_rate_limit = 120\n"
 	    "smtpd_client_message_rate_limit = 300\n"
 	    "smtpd_client_recipient_rate_limit = 1000\n",
-	    t, d, d, t, d, t, d, d, t, d, d, d, d, t, d);
+	    t, d, d, t, d, t, d, d, t, d, d, d, d, d, t, d);
 	sb_init(&info);
 	icl_main_cf(cfg, &info);
 	printf("%s", info.s);
@@ -876,10 +918,10 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	p2 = find_word(rr, "permit_mynetworks");
 	{
 		static const char *maps[] = { "sasl_access", "client_access",
-		    "sender_access" };
+		    "sender_access", "sender_access_pcre" };
 		size_t i;
 
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 			snprintf(want, sizeof(want), "%s/%s", cfg->map_directory,
 			    maps[i]);
 			if ((pos = strstr(rr, want)) == NULL)

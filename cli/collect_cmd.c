@@ -481,6 +481,8 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		cfg_free(c.cfg);
 		return EX_CONFIG_;
 	}
+	if (analyze)
+		cli_policy_fold(c.cfg, pol);
 	ensure_dir(c.cfg->database);
 	if ((lockfd = collect_lock(c.cfg->database, wait)) < 0) {
 		rul_free(pol);
@@ -649,6 +651,8 @@ reload:
 					free(ncfg->database);
 					ncfg->database = xstrdup(c.cfg->database);
 				}
+				if (np != NULL)
+					cli_policy_fold(ncfg, np);
 				rul_free(pol);
 				pol = np;
 				cfg_free(c.cfg);

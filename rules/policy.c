@@ -12,6 +12,7 @@
 
 #include <pcre2.h>
 
+#include "../common/casefold.h"
 #include "../common/xalloc.h"
 #include "mapcheck.h"
 #include "policy.h"
@@ -51,6 +52,7 @@ struct rul_policy {
 	idheader *hdrs;
 	int nhdrs;
 	pcre2_match_context *mctx;
+	int fold_utf8;		/* Postfix's smtputf8_enable */
 };
 
 /* parse_cidr - ADDR[/LEN] as a cidr table reads it (mapcheck.c) */
@@ -220,6 +222,7 @@ rul_new(const rg_config *cfg, char *err, size_t errsz)
 	int i, j;
 
 	p->cfg = cfg;
+	p->fold_utf8 = 1;	/* Postfix's default (compatibility_level >= 1) */
 	p->users = xcalloc((size_t)(cfg->nusers ? cfg->nusers : 1),
 	    sizeof(rul_user));
 	p->mctx = pcre2_match_context_create(NULL);
@@ -468,6 +471,39 @@ rul_header_identity(const rul_policy *p, const char *name, const char *value,
 	return 1;
 }
 
+/* rul_set_fold_utf8 - fold identities as Postfix with smtputf8_enable */
+void
+rul_set_fold_utf8(rul_policy *p, int utf8)
+{
+	p->fold_utf8 = utf8 != 0;
+}
+
+/* rul_fold_utf8 - the folding in use: 1 Unicode, 0 ASCII only */
+int
+rul_fold_utf8(const rul_policy *p)
+{
+	return p->fold_utf8;
+}
+
+/*
+ * folded - an address or login as Postfix's lookup will see it: folded
+ * (spam@, Spam@ and sPam@ are one key to Postfix, so one identity here)
+ */
+static int
+folded(const rul_policy *p, const char *s, char *out, size_t outsz)
+{
+	char *f;
+	int ok;
+
+	if (s == NULL || *s == '\0' || (f = rg_casefold(s, p->fold_utf8)) == NULL)
+		return 0;
+	ok = strlen(f) < outsz;
+	if (ok)
+		snprintf(out, outsz, "%s", f);
+	free(f);
+	return ok;
+}
+
 /* rul_identity - the identity of a message inside its user */
 int
 rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
@@ -478,18 +514,10 @@ rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
 	int i, j;
 
 	*header_name = NULL;
-	if (strcmp(id, "envelope_sender") == 0) {
-		if (sender == NULL || *sender == '\0' || strlen(sender) >= outsz)
-			return 0;
-		snprintf(out, outsz, "%s", sender);
-		return 1;
-	}
-	if (strcmp(id, "auth_user") == 0) {
-		if (sasl == NULL || strlen(sasl) >= outsz)
-			return 0;
-		snprintf(out, outsz, "%s", sasl);
-		return 1;
-	}
+	if (strcmp(id, "envelope_sender") == 0)
+		return folded(p, sender, out, outsz);
+	if (strcmp(id, "auth_user") == 0)
+		return folded(p, sasl, out, outsz);
 	/* header: the first configured header present wins */
 	for (j = 0; j < u->cfg->identity_headers.n; j++) {
 		const char *hn = u->cfg->identity_headers.v[j];

@@ -63,6 +63,14 @@ int rul_user_index(const rul_policy *p, const rul_user *u);
 int rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
     const char *sasl, const rul_header *hdrs, int nhdrs, char *out,
     size_t outsz, const char **header_name);
+/*
+ * envelope-sender and auth_user identities are folded as Postfix folds an
+ * access-map key (common/casefold.h): full Unicode folding when Postfix's
+ * smtputf8_enable is yes (rul_set_fold_utf8, default yes), ASCII only when
+ * it is no; header identities are kept as logged (matched case-sensitively)
+ */
+void rul_set_fold_utf8(rul_policy *p, int utf8);
+int rul_fold_utf8(const rul_policy *p);
 int rul_header_identity(const rul_policy *p, const char *name,
     const char *value, char *out, size_t outsz);
 int rul_trusted(const rul_policy *p, const char *verdict_source);

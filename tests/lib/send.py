@@ -5,7 +5,8 @@ Usage as a command:
   send.py --port 2525 [--host 127.0.0.1] [--from-ip 127.0.0.10] [--helo client.example]
           [--auth USER:PASS] --sender alice@example.com --to a@x --to b@y
           [--header "X-Client-ID: tenant-7"] [--subject S] [--body TEXT]
-          [--message-id "<id@host>"] [--count N]
+          [--message-id "<id@host>"] [--count N] [--smtputf8]
+          [--raw-header "X-Client-ID: tenant-\\xff"]  (\\xHH: raw bytes, not UTF-8)
 
 Prints one line per refusal, "REFUSED <code> <text>" (for a recipient:
 "REFUSED <code> <text> rcpt=<address>"), then "SENT rcpts=N" when the
@@ -17,6 +18,7 @@ As a library: send_session(...) runs one SMTP session with several messages
 and returns a list of result dicts (see below), without raising on refusals.
 """
 import argparse
+import codecs
 import email.utils
 import smtplib
 import socket
@@ -90,7 +92,11 @@ def send_session(host, port, helo="client.example.test", from_ip=None, auth=None
             r = {"mail": None, "rcpts": {}, "data": None, "accepted": False, "aborted": False}
             out["results"].append(r)
             sender = m["sender"]
-            code, text = s.docmd("MAIL", "FROM:<%s>" % sender)
+            params = ""
+            if m.get("smtputf8"):
+                s.command_encoding = "utf-8"
+                params = " SMTPUTF8"
+            code, text = s.docmd("MAIL", "FROM:<%s>%s" % (sender, params))
             r["mail"] = (code, _reply_text(text))
             if code != 250:
                 s.rset()
@@ -109,7 +115,8 @@ def send_session(host, port, helo="client.example.test", from_ip=None, auth=None
             if ok == 0:
                 s.rset()
                 continue
-            code, text = s.data(m["data"].encode("utf-8"))
+            # surrogateescape: --raw-header bytes that are not UTF-8
+            code, text = s.data(m["data"].encode("utf-8", "surrogateescape"))
             r["data"] = (code, _reply_text(text))
             r["accepted"] = code == 250
             if code != 250:
@@ -170,6 +177,10 @@ def main(argv=None):
     ap.add_argument("--to", action="append", default=[], required=True,
                     help="envelope recipient (repeat)")
     ap.add_argument("--header", action="append", default=[], help='"Name: value" (repeat)')
+    ap.add_argument("--raw-header", action="append", default=[],
+                    help=r'"Name: value" with \xHH escapes sent as raw bytes (repeat)')
+    ap.add_argument("--smtputf8", action="store_true",
+                    help="MAIL FROM:<...> SMTPUTF8 (a non-ASCII sender)")
     ap.add_argument("--subject", default="test")
     ap.add_argument("--body", default="test message")
     ap.add_argument("--message-id")
@@ -189,8 +200,11 @@ def main(argv=None):
         if not mid:
             mid = "<%s.%d.%d@send.example.test>" % (time.strftime("%Y%m%d%H%M%S"),
                                                      id(msgs) & 0xffff, i)
-        data = build_message(a.sender, a.to, a.subject, a.header, a.body, mid)
-        msgs.append({"sender": a.sender, "recipients": a.to, "data": data})
+        raw = [codecs.escape_decode(h.encode("utf-8"))[0].decode("utf-8", "surrogateescape")
+               for h in a.raw_header]
+        data = build_message(a.sender, a.to, a.subject, a.header + raw, a.body, mid)
+        msgs.append({"sender": a.sender, "recipients": a.to, "data": data,
+                     "smtputf8": a.smtputf8})
     res = send_session(a.host, a.port, a.helo, a.from_ip, auth, msgs, a.timeout)
     return report(res)
 

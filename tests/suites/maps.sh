@@ -101,6 +101,35 @@ okb "cidr: most specific network first, IPv4 and IPv6"
 check_pcre "$d"
 okb "pcre: hostile header values match exactly themselves, nothing else"
 
+# 1b. keys folded as Postfix folds them (postconf -xh smtputf8_enable)
+U=$t/utf8conf; mkdir -p "$U"
+printf 'compatibility_level = 3.6\n' > "$U/main.cf"
+o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=yes" ]
+ok $? "smtputf8_enable read expanded (the default at compatibility_level 3.6 is yes)" "$o"
+printf 'compatibility_level = 0\n' > "$U/main.cf"
+o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=no" ]
+ok $? "smtputf8_enable at compatibility_level 0 is no" "$o"
+printf 'compatibility_level = 3.6\nsmtputf8_enable = no\n' > "$U/main.cf"
+o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=no" ]
+ok $? "smtputf8_enable = no is read" "$o"
+for ty in $types; do
+    for mode in yes no; do
+        printf 'compatibility_level = 3.6\nsmtputf8_enable = %s\n' "$mode" > "$U/main.cf"
+        du=$t/utf8-$ty-$mode; mkdir -p "$du"
+        o=$("$T" --write "$du" --type "$ty" --confdir "$U" --utf8 --only sender_access 2>&1)
+        ok $? "$ty, smtputf8_enable = $mode: keys differing in non-ASCII case give postmap no duplicate" "$o"
+        qu() { "$PM" -c "$U" -q "$@" 2>&1; }
+        bad=
+        expect sender "$(qu 'ÄBC@Evil.example' "$ty:$du/sender_access")" "REJECT fold"
+        expect sender "$(qu 'äbc@evil.example' "$ty:$du/sender_access")" "REJECT fold"
+        expect sender "$(qu 'STRASSE@X.example' "$ty:$du/sender_access")" "REJECT sz"
+        if [ "$mode" = yes ]; then
+            expect sender "$(qu 'straße@x.example' "$ty:$du/sender_access")" "REJECT sz"
+        fi
+        okb "$ty, smtputf8_enable = $mode: postmap -q finds every case variant"
+    done
+done
+
 # 2. identical content: nothing touched
 before=$(snap "$d")
 sleep 0.05

@@ -8,7 +8,8 @@
  * with the real postmap):
  *
  *   test_maps --write DIR [--type T] [--confdir D] [--postmap P]
- *             [--variant N] [--only NAME] [--empty]
+ *             [--variant N] [--only NAME] [--empty] [--utf8]
+ *   test_maps --utf8 --confdir D    # smtputf8_enable=yes|no, as postconf
  *   test_maps --pcre-queries DIR    # pos.in, pos.want, neg.in for postmap -q -
  *
  * --write prints "NAME changed=0|1" per map, or "NAME: error: ..." and
@@ -21,6 +22,7 @@
 #include <pcre2.h>
 
 #include "../../analyzer/maps.h"
+#include "../../common/casefold.h"
 #include "../../common/strbuf.h"
 #include "unit.h"
 
@@ -294,7 +296,7 @@ render_pcre(void)
 	    "/^X\\-Client\\-ID:[[:space:]]*(?-i:a\\.b\\$1\\ \\/x)[[:space:]]*$/ REJECT $$1\n"
 	    "/^X\\-Client\\-ID:[[:space:]]*(?-i:tenant\\-9)[[:space:]]*$/ REJECT 4.7.1 cost $${x} $$$$\n"
 	    /* a logged '?' may stand for a control character too */
-	    "/^x\\-mailer:[[:space:]]*(?-i:\\\\E\\([?\\x00-\\x1F\\x7F]i\\)\\x01)[[:space:]]*$/ DUNNO\n");
+	    "/^x\\-mailer:[[:space:]]*(?-i:\\\\E\\([?\\x00-\\x1F\\x7F-\\xFF]i\\)\\x01)[[:space:]]*$/ DUNNO\n");
 	CHECK_STR(map_set_get(ms, 1)->key, "X-Client-ID: tenant-9");
 	free(t);
 	map_set_free(ms);
@@ -508,6 +510,81 @@ out:
 	map_set_free(ms);
 }
 
+/* fold - rg_casefold into a static buffer, for CHECK_STR */
+static const char *
+fold(const char *s, int utf8)
+{
+	static char buf[256];
+	char *f = rg_casefold(s, utf8);
+
+	snprintf(buf, sizeof(buf), "%s", f ? f : "(null)");
+	free(f);
+	return buf;
+}
+
+static void
+casefold_keys(void)
+{
+	map_set *ms;
+	char *t;
+
+	/* Postfix's casefold(): ICU full folding with smtputf8_enable = yes */
+	CHECK_STR(fold("\xc3\x84" "bc@evil.example", 1), "\xc3\xa4" "bc@evil.example");
+	CHECK_STR(fold("Stra\xc3\x9f" "e@Example.ORG", 1), "strasse@example.org");
+	CHECK_STR(fold("\xce\xa3\xce\x91\xce\xa3@x", 1),
+	    "\xcf\x83\xce\xb1\xcf\x83@x");		/* ΣΑΣ -> σασ */
+	CHECK_STR(fold("sPaM@X.example", 1), "spam@x.example");
+	/* ASCII only with smtputf8_enable = no */
+	CHECK_STR(fold("\xc3\x84" "Bc@Evil.example", 0), "\xc3\x84" "bc@evil.example");
+	CHECK_STR(fold("Stra\xc3\x9f" "e", 0), "stra\xc3\x9f" "e");
+	/* malformed UTF-8 is copied verbatim (as ICU does for Postfix) */
+	CHECK_STR(fold("A\xff\xfe" "B", 1), "a\xff\xfe" "b");
+	CHECK(rg_casefold_eq("Spam@x", "sPAM@X", 1));
+	CHECK(rg_casefold_eq("\xc3\x84" "bc", "\xc3\xa4" "bc", 1));
+	CHECK(!rg_casefold_eq("\xc3\x84" "bc", "\xc3\xa4" "bc", 0));
+
+	/* two senders differing only in non-ASCII case: one key, no
+	 * duplicate for postmap */
+	ms = map_set_new(MAP_SENDER);
+	map_set_utf8(ms, 1);
+	CHECK(add_ok(ms, "\xc3\x84" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "\xc3\xa4" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "STRASSE@x.example", "REJECT"));
+	CHECK(add_ok(ms, "stra\xc3\x9f" "e@X.example", "REJECT"));
+	CHECK(map_set_count(ms) == 2);
+	t = render(ms);
+	CHECK_STR(t, HDR("sender")
+	    "strasse@x.example\tREJECT\n"
+	    "\xc3\xa4" "bc@evil.example\t450 4.7.1 locked\n");
+	free(t);
+	map_set_free(ms);
+	/* without smtputf8: two keys, as Postfix keeps them apart */
+	ms = map_set_new(MAP_SENDER);
+	CHECK(add_ok(ms, "\xc3\x84" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(add_ok(ms, "\xc3\xa4" "bc@evil.example", "450 4.7.1 locked"));
+	CHECK(map_set_count(ms) == 2);
+	map_set_free(ms);
+
+	/* keys no indexed map can hold go to a pcre sender map */
+	CHECK(map_key_check(MAP_SENDER, "\"a b\"@x.example", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER, "#spam@x.example", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER, "spam@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "\"a b\"@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "#spam@x.example", 1) == NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "a\x01@x", 1) != NULL);
+	CHECK(map_key_check(MAP_SENDER_PCRE, "a\xff@x", 1) != NULL);
+	ms = map_set_new(MAP_SENDER_PCRE);
+	map_set_utf8(ms, 1);
+	CHECK(add_ok(ms, "\"A b\"@X.example", "450 4.7.1 locked $1"));
+	CHECK(add_ok(ms, "#Spam@x.example", "REJECT"));
+	t = render(ms);
+	CHECK_STR(t, HDR("sender-pcre")
+	    "/^\\\"a\\ b\\\"\\@x\\.example$/ 450 4.7.1 locked $$1\n"
+	    "/^\\#spam\\@x\\.example$/ REJECT\n");
+	free(t);
+	map_set_free(ms);
+}
+
 static void
 long_values(void)
 {
@@ -655,9 +732,9 @@ driver(int argc, char **argv)
 		{ "header_checks", MAP_HEADER_PCRE },
 		{ "sender_bcc", MAP_BCC },
 	};
-	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, 0 };
+	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, 0, NULL };
 	const char *only = NULL;
-	int i, variant = 0, empty = 0, rc = 0;
+	int i, variant = 0, empty = 0, rc = 0, utf8 = -1;
 	size_t m;
 
 	for (i = 1; i < argc; i++) {
@@ -677,14 +754,30 @@ driver(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(a, "--empty") == 0)
 			empty = 1;
+		else if (strcmp(a, "--utf8") == 0)
+			utf8 = 0;	/* read from --confdir below */
 		else if (strcmp(a, "--pcre-queries") == 0 && next)
 			return pcre_queries(argv[++i]);
 		else {
 			fprintf(stderr, "usage: test_maps --write DIR [--type T] "
 			    "[--confdir D] [--postmap P] [--variant N] "
-			    "[--only NAME] [--empty] | --pcre-queries DIR\n");
+			    "[--only NAME] [--empty] [--utf8] | --pcre-queries "
+			    "DIR\n");
 			return 64;
 		}
+	}
+	if (utf8 == 0) {
+		char err[1024];
+
+		/* fold as the Postfix of --confdir; with keys that differ
+		 * only in non-ASCII case in the sender map */
+		if (map_postfix_utf8(&cfg, &utf8, err, sizeof(err)) != 0) {
+			printf("error: %s\n", err);
+			return 1;
+		}
+		printf("smtputf8_enable=%s\n", utf8 ? "yes" : "no");
+		if (cfg.directory == NULL)
+			return 0;
 	}
 	for (m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
 		map_set *ms;
@@ -694,7 +787,17 @@ driver(int argc, char **argv)
 		if (only && strcmp(only, maps[m].name) != 0)
 			continue;
 		ms = map_set_new(maps[m].kind);
-		if (!sample(maps[m].name, ms, variant, empty)) {
+		if (utf8 >= 0)
+			map_set_utf8(ms, utf8);
+		if (utf8 >= 0 && strcmp(maps[m].name, "sender_access") == 0
+		    && !(add_ok(ms, "\xc3\x84" "bc@evil.example", "REJECT fold")
+		    && add_ok(ms, "\xc3\xa4" "bc@evil.example", "REJECT fold")
+		    && add_ok(ms, "Stra\xc3\x9f" "e@x.example", "REJECT sz")
+		    && add_ok(ms, "STRASSE@x.example", "REJECT sz"))) {
+			printf("%s: error: a folded entry was refused\n",
+			    maps[m].name);
+			rc = 1;
+		} else if (!sample(maps[m].name, ms, variant, empty)) {
 			printf("%s: error: a sample entry was refused\n",
 			    maps[m].name);
 			rc = 1;
@@ -730,5 +833,7 @@ main(int argc, char **argv)
 	CASE("maps: hostile header values match themselves only (PCRE2)",
 	    hostile_pcre());
 	CASE("maps: a 200-byte value of every punctuation byte", long_values());
+	CASE("maps: keys folded as Postfix folds (ICU, smtputf8_enable)",
+	    casefold_keys());
 	UNIT_EXIT();
 }

@@ -1,0 +1,80 @@
+/*
+ * casefold.c - Postfix's lookup-key case folding (util/casefold.c), with
+ * the same library, ICU, so that relayguard's keys and counts agree with
+ * what Postfix will look up.
+ *
+ * Owns one ICU UCaseMap for the life of the process. Fails only if ICU
+ * cannot open the case map or fold (never for any input, by Postfix's and
+ * ICU's account): rg_casefold then returns NULL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/ucasemap.h>
+#include <unicode/utypes.h>
+
+#include "casefold.h"
+#include "xalloc.h"
+
+/* all_ascii - 1 if s has no byte >= 0x80 */
+static int
+all_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+/* rg_casefold - a folded copy of s, as Postfix's casefold() */
+char *
+rg_casefold(const char *s, int utf8)
+{
+	static UCaseMap *csm;
+	UErrorCode error;
+	int32_t need, len = (int32_t)strlen(s);
+	char *out;
+	size_t i;
+
+	if (!utf8 || all_ascii(s)) {
+		out = xstrdup(s);
+		for (i = 0; out[i] != '\0'; i++)
+			if (out[i] >= 'A' && out[i] <= 'Z')
+				out[i] = (char)(out[i] - 'A' + 'a');
+		return out;
+	}
+	if (csm == NULL) {
+		error = U_ZERO_ERROR;
+		csm = ucasemap_open("en_US", U_FOLD_CASE_DEFAULT, &error);
+		if (U_FAILURE(error)) {
+			csm = NULL;
+			return NULL;
+		}
+	}
+	/* full folding can grow a string (ß -> ss): ask, then fold */
+	error = U_ZERO_ERROR;
+	need = ucasemap_utf8FoldCase(csm, NULL, 0, s, len, &error);
+	if (error != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(error))
+		return NULL;
+	out = xmalloc((size_t)need + 1);
+	error = U_ZERO_ERROR;
+	ucasemap_utf8FoldCase(csm, out, need + 1, s, len, &error);
+	if (U_FAILURE(error)) {
+		free(out);
+		return NULL;
+	}
+	out[need] = '\0';
+	return out;
+}
+
+/* rg_casefold_eq - do a and b give one Postfix lookup key? */
+int
+rg_casefold_eq(const char *a, const char *b, int utf8)
+{
+	char *fa = rg_casefold(a, utf8), *fb = rg_casefold(b, utf8);
+	int eq = fa != NULL && fb != NULL && strcmp(fa, fb) == 0;
+
+	free(fa);
+	free(fb);
+	return eq;
+}
