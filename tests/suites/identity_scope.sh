@@ -67,7 +67,7 @@ printf '[user "127.0.0.20"]\ntype = ip\nidentification = header\n' > "$work/hdr.
 "$RG" -c "$work/hdr.ini" check-config > "$work/hdr.out" 2>&1; rc=$?
 [ $rc = 0 ] && grep -q "^$work/hdr.ini:1: warning: \[user 127.0.0.20\] identification = header: a locked header identity is refused in every user's mail" "$work/hdr.out"
 ok $? "check-config warns that header identities are global (exit $rc)" "$(cat "$work/hdr.out")"
-"$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; ok $? "a first analyze writes every (empty) map" "$(head -c 300 "$work/a0.out")"
+"$RG" -c "$work/rg.ini" init > "$work/a0.out" 2>&1 && "$RG" -c "$work/rg.ini" analyze >> "$work/a0.out" 2>&1; ok $? "init and a first analyze write every (empty) map" "$(head -c 300 "$work/a0.out")"
 n=$(ls "$work/maps" | grep -c '^rg_senders_[0-9]*$')
 [ "$n" = "$classes" ]; ok $? "one (empty) sender table per class: $n of $classes"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp0.out" 2>&1
