@@ -17,7 +17,7 @@ DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
 CC       ?= cc
-PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd
+PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -35,7 +35,7 @@ LDLIBS   += $(PKG_LIBS)
 # library code, layered: common <- rules <- collector <- cli
 LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) \
             $(wildcard collector/*.c) $(wildcard analyzer/*.c) \
-            $(wildcard reports/*.c)
+            $(wildcard store/*.c) $(wildcard reports/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)

@@ -46,6 +46,8 @@ static const command commands[] = {
 	    "print the main.cf lines that wire relayguard in" },
 	{ "rspamd-config", cmd_rspamd_config,
 	    "print rspamd's DKIM signing settings for the selectors" },
+	{ "mail", cmd_mail,
+	    "the outbox of alerts and abuse reports: queue, send, test" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

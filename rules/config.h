@@ -7,7 +7,7 @@
  * "FILE:LINE: message" and loading fails as a whole: a half-read
  * configuration is never used.
  *
- * Sections: [global], [parse], [collect], [defaults]; named ones, written
+ * Sections: [global], [parse], [collect], [mail], [defaults]; named ones, written
  * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
  * [identity_header NAME], [domain NAME]. A [user] takes every key it does not
  * set from [defaults], wherever [defaults] stands in the file.
@@ -69,6 +69,7 @@ typedef struct rg_user_cfg {
 	long long archive;
 	char *archive_address;
 	long long match_sender_domain;	/* domain users: also by envelope sender */
+	char *abuse_reports;		/* each | summary | off */
 } rg_user_cfg;
 
 /* [identity_header NAME] */
@@ -119,6 +120,22 @@ typedef struct rg_config {
 	long long retention;		/* rows older than this are pruned */
 	long long prune_batch;		/* rows deleted per prune transaction */
 	long long stats_interval;	/* --follow: a stats line this often */
+
+	/* [mail]: what relayguard sends (reports/) */
+	char *smtp_server;		/* HOST[:PORT] */
+	char *starttls;			/* required | opportunistic | no */
+	long long tls_verify;
+	char *tls_ca_file;
+	char *auth_user;
+	char *auth_password_file;	/* not readable by group or others */
+	char *mail_from;		/* "": relayguard@ the host name */
+	char *helo;			/* "": the host name */
+	long long mail_timeout;		/* seconds, each SMTP step and connect */
+	cfg_list retry;			/* durations; the last one repeats */
+	long long give_up_after;	/* seconds */
+	long long alert_interval;	/* decisions this close: one mail */
+	long long send_after_analyze;
+	long long abuse_reports_per_hour;
 
 	rg_user_cfg defaults;
 
