@@ -154,6 +154,11 @@ static const char schema_v4[] =
     "  last_reply TEXT, done INTEGER);\n"
     "CREATE INDEX outbox_due ON outbox(status, next_try);\n"
     "CREATE INDEX outbox_user ON outbox(kind, user, created);\n"
+    /* every message an abuse report (or its summary) covered: once, ever */
+    "CREATE TABLE mail_reported(ref TEXT PRIMARY KEY, ts INTEGER NOT NULL) "
+    "WITHOUT ROWID;\n"
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_seq', "
+    "COALESCE(max(seq), 0) FROM messages;\n"
     /* alerts start with the decisions after this upgrade */
     "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_event', "
     "COALESCE(max(id), 0) FROM events;\n";

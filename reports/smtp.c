@@ -475,6 +475,13 @@ one_session(sess *s)
 			    ERR_reason_error_string(ERR_get_error()));
 			goto settle;
 		}
+		/*
+		 * TLS 1.2 at most: libesmtp 1.1.0 reads a TLS 1.3 session
+		 * ticket that arrives after the handshake as a read error
+		 * (about every second session dropped after STARTTLS;
+		 * SSL_OP_NO_TICKET does not help)
+		 */
+		SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 		smtp_starttls_set_ctx(ss, ctx);
 		smtp_starttls_enable(ss, strcmp(s->cfg->starttls, "required")
 		    == 0 ? Starttls_REQUIRED : Starttls_ENABLED);

@@ -309,6 +309,23 @@ ob_count_since(sqlite3 *db, const char *kind, const char *user,
 	return n;
 }
 
+/* ob_reported - remember a reported message; 0 if it was already */
+int
+ob_reported(sqlite3 *db, const char *ref, long long now, char *err,
+    size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO mail_reported(ref, "
+	    "ts) VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
+		return fail(db, "noting a report", err, errsz);
+	sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	if (db_run(q) != 0)
+		return fail(db, "noting a report", err, errsz);
+	return sqlite3_changes(db) > 0;
+}
+
 /* ob_clear - release one mail's strings */
 void
 ob_clear(ob_mail *m)

@@ -63,6 +63,9 @@ int ob_last(sqlite3 *db, const char *kind, ob_mail *m, char *err,
 /* mails of kind about user created since t */
 long long ob_count_since(sqlite3 *db, const char *kind, const char *user,
     long long since);
+/* note that ref (a message) was reported: 1 if new, 0 if it was already */
+int ob_reported(sqlite3 *db, const char *ref, long long now, char *err,
+    size_t errsz);
 void ob_clear(ob_mail *m);
 void ob_free(ob_mail *v, size_t n);
 

@@ -33,7 +33,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
 chmod 644 "$work/cert.pem" "$work/key.pem"
 
 rs_start "$work/rs" 2> "$work/rs.err" || { cat "$work/rs.err"; echo "FAIL: $suite: rspamd did not start"; exit 1; }
-PF_MILTER=inet:127.0.0.1:$RS_PORT PF_EXTRA_MAIN="virtual_mailbox_domains = admin.example.test;virtual_mailbox_base = $MB;virtual_mailbox_maps = texthash:$work/vmailbox;virtual_uid_maps = static:65534;virtual_gid_maps = static:65534;smtpd_tls_security_level = may;smtpd_tls_cert_file = $work/cert.pem;smtpd_tls_key_file = $work/key.pem" \
+PF_MYNETWORKS="127.0.0.10/31 127.0.0.20/32 127.0.0.22/32" PF_MILTER=inet:127.0.0.1:$RS_PORT PF_EXTRA_MAIN="virtual_mailbox_domains = admin.example.test;virtual_mailbox_base = $MB;virtual_mailbox_maps = texthash:$work/vmailbox;virtual_uid_maps = static:65534;virtual_gid_maps = static:65534;smtpd_tls_security_level = may;smtpd_tls_cert_file = $work/cert.pem;smtpd_tls_key_file = $work/key.pem" \
     pf_start "$work/pf" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
 
 # relayguard logs in as this user (a Dovecot login that is no [user])
@@ -63,6 +63,8 @@ lock_timeout = 1h
 [user "127.0.0.22"]
 type = ip
 quarantine_response = accepted
+[user "127.0.0.10/31"]
+type = ip
 [mail]
 $1
 INI
@@ -79,6 +81,7 @@ retry = 1s"
 write_ini "$SUBMIT_TLS"
 "$RG" -c "$work/rg.ini" check-config > /dev/null; ok $? "the test configuration is valid"
 rg_wire_postfix "$RG" "$work/rg.ini" "$work" || echo "FAIL: $suite: wiring Postfix"
+[ -n "${RG_MAIL_DEBUG:-}" ] && { echo "debug: $work" >&2; sleep "$RG_MAIL_DEBUG"; }
 "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1 || { cat "$work/a0.out"; echo "FAIL: $suite: first analyze"; }
 
 # maildir_count - delivered mails
@@ -103,7 +106,7 @@ pf_flush_log --marker
 "$RG" -c "$work/rg.ini" collect --once --quiet > /dev/null 2>&1
 "$RG" -c "$work/rg.ini" analyze > "$work/a1.out" 2> "$work/a1.err"; rc=$?
 grep -q 'action=lock kind=user user="alice@example.com"' "$work/a1.out"; ok $? "GTUBE twice locks alice" "$(cat "$work/a1.out" "$work/a1.err")"
-wait_mails 1; ok $? "the lock alert was delivered (analyze sends it)" "$(cat "$work/a1.err"; "$RG" -c "$work/rg.ini" mail queue)"
+wait_mails 3; ok $? "the lock alert and two abuse reports were delivered (analyze sends them)" "$(cat "$work/a1.err"; "$RG" -c "$work/rg.ini" mail queue)"
 "$RG" -c "$work/rg.ini" mail queue --json --all > "$work/q1.json"
 mails > "$work/m1.json"
 python3 - "$work/m1.json" "$work/q1.json" <<'PY'
@@ -113,8 +116,10 @@ q = [json.loads(l) for l in open(sys.argv[2])]
 fail = []
 def check(c, what):
     print(("PASS" if c else "FAIL") + ": mail: alert: " + what)
+m = [x for x in m if x["decoded"].get("Subject", "").startswith("[relayguard] locked")]
+q = [x for x in q if x["kind"] == "alert"]
 if len(m) != 1:
-    check(False, "one mail, got %d" % len(m)); sys.exit()
+    check(False, "one alert, got %d" % len(m)); sys.exit()
 a = m[0]; d = a["decoded"]
 check(d.get("Subject") == "[relayguard] locked alice@example.com: 2 spam in 10 minutes (and 1 more decision)", "subject says who and why: %r" % d.get("Subject"))
 check(d.get("From") == "relayguard <relayguard@admin.example.test>", "From")
@@ -131,3 +136,94 @@ for s in ("rule spam", "count: 2 within 600s", "automatic unlocks used: 0 of 3 (
 check(t.count("queue ID") == 4, "both messages behind each lock are listed")
 check(" with ESMTPSA id " in a["raw"], "received with STARTTLS and AUTH (ESMTPSA)")
 PY
+
+# ---- 2. ARF reports through the loopback service postfix-config prints
+RGPORT=$(net_free_ports 1)
+sed -i "s/^smtp_server = .*/smtp_server = 127.0.0.1:$RGPORT/" "$work/rg.ini" 2>/dev/null
+write_ini "smtp_server = 127.0.0.1:$RGPORT
+starttls = no
+alert_interval = 1s
+from = relayguard@admin.example.test
+timeout = 10s
+retry = 1s"
+"$RG" -c "$work/rg.ini" postfix-config | sed -n '/^# master.cf: relayguard/,$p' | grep -v '^#' >> "$PF_CONF/master.cf"
+postfix -c "$PF_CONF" reload > /dev/null 2>&1
+for i in $(seq 1 100); do net_listening "$RGPORT" && break; sleep 0.1; done
+net_listening "$RGPORT"; ok $? "postfix-config's service for relayguard's own mail listens"
+# a manual lock: its alert says so
+n0=$(maildir_count)
+"$RG" -c "$work/rg.ini" lock user 127.0.0.22 --reason "quarantine test" > /dev/null 2>&1
+# a held message (a header_checks HOLD rule after relayguard's)
+echo '/^Subject: .*HOLDME/ HOLD held as spam by the test rule' > "$work/hold_checks"
+postconf -c "$PF_CONF" -e "header_checks = $(postconf -c "$PF_CONF" -h header_checks), pcre:$work/hold_checks"
+postfix -c "$PF_CONF" reload > /dev/null 2>&1; sleep 1
+out=$(send --from-ip 127.0.0.10 --sender shop@web.example --to lee@example.org --to kim@example.net \
+    --subject "HOLDME Grüße =?utf-8?q?x?= cheap" --header "X-Client-ID: tenant-4" --body "held body line
+.leading dot line
+From the start")
+held=$(pf_queue_ids hold | head -1)
+[ -n "$held" ]; ok $? "the locked quarantine user's message is held" "$out"
+postcat -c "$PF_CONF" -bh -q "$held" > "$work/held.postcat" 2>/dev/null
+# one GTUBE from bob: refused by the milter (no copy left)
+send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org --body "$GTUBE" > /dev/null
+pf_flush_log --marker
+"$RG" -c "$work/rg.ini" collect --once --quiet > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" analyze > "$work/a2.out" 2> "$work/a2.err"
+wait_mails $((n0 + 3)); ok $? "the manual lock alert and two more reports arrived" "$(cat "$work/a2.err"; "$RG" -c "$work/rg.ini" mail queue)"
+mails > "$work/m2.json"
+python3 - "$work/m2.json" "$work/held.postcat" "$held" <<'PY'
+import json, re, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+postcat = open(sys.argv[2], "rb").read().decode("latin-1")
+qid = sys.argv[3]
+def check(c, what):
+    print(("PASS" if c else "FAIL") + ": mail: arf: " + what)
+arfs = [x for x in m if x["type"] == "multipart/report"]
+held = [x for x in arfs if ("X-Relayguard-Queue-ID", qid) in
+        [tuple(f) for f in x["parts"][1].get("fields", [])]]
+manual = [x for x in m if x["decoded"].get("Subject") == "[relayguard] locked 127.0.0.22 by hand"]
+check(len(manual) == 1 and "(done by hand)" in manual[0]["parts"][0]["text"] and "quarantine test" in manual[0]["parts"][0]["text"], "a manual lock is mailed, marked as done by hand, with its reason")
+check(len(arfs) == 4, "four reports: alice's two, bob's, the held one (got %d)" % len(arfs))
+check(len(held) == 1, "one report of the held message")
+if not held: sys.exit()
+h = held[0]
+ct = dict(h["headers"])["Content-Type"]
+check("report-type=feedback-report" in ct, "multipart/report; report-type=feedback-report")
+check([p["type"] for p in h["parts"]] == ["text/plain", "message/feedback-report", "message/rfc822"], "three parts: text, feedback-report, the message")
+f = h["parts"][1]["fields"]
+def field(k): return [v for kk, v in f if kk == k]
+check(field("Feedback-Type") == ["abuse"], "Feedback-Type: abuse")
+check(field("User-Agent") == ["relayguard/0.1.0"], "User-Agent")
+check(field("Version") == ["1"], "Version: 1")
+check(field("Original-Mail-From") == ["<shop@web.example>"], "Original-Mail-From")
+check(sorted(field("Original-Rcpt-To")) == ["<kim@example.net>", "<lee@example.org>"], "one Original-Rcpt-To per recipient: %r" % field("Original-Rcpt-To"))
+check(len(field("Arrival-Date")) == 1, "Arrival-Date")
+check(field("Source-IP") == ["127.0.0.10"], "Source-IP")
+check(field("Reported-Domain") == ["web.example"], "Reported-Domain")
+check(field("X-Relayguard-User") == ["127.0.0.10/31"] and field("X-Relayguard-Action") == ["hold"], "the user and the action in extension fields")
+check(all(all(32 <= ord(c) < 127 for c in v) for k, v in f), "every feedback-report field is ASCII")
+# the attached message, byte for byte as postcat printed it
+raw = h["raw"]
+b = re.search(r'boundary="([^"]+)"', raw).group(1)
+part = raw.split("--" + b)[3]
+body = part.split("\n\n", 1)[1]
+check(body == postcat + "\n" or body == postcat, "the attached message is byte-identical to postcat -bh -q output (%d bytes vs %d)" % (len(body), len(postcat)))
+check(h["decoded"]["Subject"] == "[relayguard] abuse report: spam from 127.0.0.10/31 (held %s)" % qid, "subject: %r" % h["decoded"]["Subject"])
+t = h["parts"][0]["text"]
+check("tried to send" in t and "As logged" in t and "attached" in t, "the text part says what happened, labelled as logged")
+bob = [x for x in arfs if ["X-Relayguard-User", "bob@example.com"] in x["parts"][1].get("fields", [])]
+check(len(bob) == 1 and len(bob[0]["parts"]) == 2, "a refused message: no third part")
+if bob:
+    bf = dict((k, v) for k, v in bob[0]["parts"][1]["fields"])
+    check(bf.get("X-Relayguard-Action") == "milter-reject" and bf.get("X-Relayguard-Symbols") == "GTUBE", "a refused message: action and verdict fields")
+    check("not logged" in bob[0]["parts"][0]["text"] or "envelope to" in bob[0]["parts"][0]["text"], "a refused message: the logged facts in the text part")
+PY
+# ---- 3. one report per message, ever: released and delivered, no second one
+postsuper -c "$PF_CONF" -H "$held" > /dev/null 2>&1
+postqueue -c "$PF_CONF" -f; pf_wait_settled 30
+pf_flush_log --marker
+"$RG" -c "$work/rg.ini" collect --once --quiet > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+n1=$(maildir_count)
+[ "$n1" = $((n0 + 3)) ]; ok $? "a released held message is not reported again" "$n1 mails, expected $((n0 + 3))"
