@@ -227,3 +227,145 @@ pf_flush_log --marker
 "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
 n1=$(maildir_count)
 [ "$n1" = $((n0 + 3)) ]; ok $? "a released held message is not reported again" "$n1 mails, expected $((n0 + 3))"
+
+# ---- 4. hostile values through the real Postfix: an encoded word with
+# CR LF in an identity (the envelope sender) that a spam lock names, and a
+# 1000-byte sender of a held message: neither adds a header or a part
+EVIL='"=?utf-8?q?=0D=0AX-Injected:_1?="@web.example'
+LONG="$(printf 'x%.0s' $(seq 1 990))@web.example"
+n0=$(maildir_count)
+for i in 1 2; do send --from-ip 127.0.0.10 --sender "$EVIL" --to dave@example.org --body "$GTUBE" > /dev/null; done
+out=$(send --from-ip 127.0.0.10 --sender "$LONG" --to lee@example.org --subject "HOLDME long" --body "long sender")
+pf_flush_log --marker
+"$RG" -c "$work/rg.ini" collect --once --quiet > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" analyze > "$work/a4.out" 2> "$work/a4.err"
+grep -q 'action=lock kind=identity user="127.0.0.10/31"' "$work/a4.out"; ok $? "the hostile identity is locked" "$(cat "$work/a4.out")"
+sleep 1.1; "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+wait_mails $((n0 + 4)); ok $? "the alert and three reports of hostile values arrived" "$(maildir_count) of $((n0 + 4)); $(cat "$work/a4.err"; "$RG" -c "$work/rg.ini" mail queue)"
+mails > "$work/m4.json"
+python3 - "$work/m4.json" "$EVIL" "$LONG" <<'PY'
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+evil, long_ = sys.argv[2], sys.argv[3]
+def check(c, what):
+    print(("PASS" if c else "FAIL") + ": mail: hostile: " + what)
+allowed_top = {"Return-Path", "X-Original-To", "Delivered-To", "Received", "From", "To", "Date",
+               "Message-ID", "Subject", "Auto-Submitted", "MIME-Version", "Content-Type",
+               "Content-Transfer-Encoding"}
+bad = [h for x in m for h, v in x["headers"] if h not in allowed_top]
+check(not bad, "no mail has a header field relayguard did not write: %r" % bad)
+check(all("X-Injected" not in h for x in m for p in x["parts"] for h, v in p.get("headers", []) + p.get("fields", [])), "no injected field in any part")
+al = [x for x in m if x["decoded"].get("Subject", "").startswith("[relayguard] locked")]
+want = "[relayguard] locked 127.0.0.10/31: 2 spam in 10 minutes (and 1 more decision)"
+check(any(x["decoded"]["Subject"] == want for x in al), "the alert's subject: %r" % [x["decoded"]["Subject"] for x in al])
+hit = [x for x in al if evil in x["parts"][0]["text"]]
+check(len(hit) == 1, "the hostile identity appears verbatim in the text part")
+for x in m:
+    for h, v in x["headers"]:
+        check(all(ord(c) < 128 for c in v) and "\r" not in v, "header %s is ASCII without CR" % h) if h == "Subject" else None
+arfs = [x for x in m if x["type"] == "multipart/report"]
+ev = [x for x in arfs if "Gtube" in x["parts"][0]["text"] or "GTUBE" in x["parts"][0]["text"]]
+check(all(len(x["parts"]) == 2 for x in ev) and len(ev) >= 2, "the refused hostile messages: two parts each")
+for x in ev:
+    f = dict(x["parts"][1]["fields"])
+    check(f.get("Original-Mail-From") == "<%s>" % evil if False else "Original-Mail-From" not in f or "\n" not in f["Original-Mail-From"], "Original-Mail-From is one line")
+lg = [x for x in arfs if long_ in x["parts"][0]["text"]]
+check(len(lg) == 1, "the 1000-byte sender is shown in the text part")
+if lg:
+    f = dict(lg[0]["parts"][1]["fields"])
+    check("Original-Mail-From" not in f and "Reported-Domain" not in f, "a 1000-byte address is never placed in a field")
+    raw = lg[0]["raw"]; ours = raw[:raw.find("Content-Type: message/rfc822")]
+    check(all(len(l) <= 998 for l in ours.split("\n")), "no line relayguard wrote is longer than 998 bytes")
+PY
+
+# ---- 5. faults: the server down, then back: every mail exactly once
+postfix -c "$PF_CONF" stop > /dev/null 2>&1
+for i in $(seq 1 50); do net_listening "$RGPORT" || break; sleep 0.1; done
+n0=$(maildir_count)
+for i in 1 2 3 4 5; do "$RG" -c "$work/rg.ini" mail test admin@admin.example.test > "$work/t$i.out" 2> "$work/t$i.err"; done
+rc=$?
+[ "$rc" = 75 ] && grep -q "Connection refused" "$work/t5.err" && [ "$(wc -l < "$work/t5.err")" = 1 ]; ok $? "server down: exit 75 and a one-line reason" "rc=$rc $(cat "$work/t5.err")"
+"$RG" -c "$work/rg.ini" mail queue --json > "$work/q5.json"
+python3 -c "
+import json,sys
+q=[json.loads(l) for l in open('$work/q5.json')]
+t=[x for x in q if x['kind']=='test']
+sys.exit(0 if len(t)==5 and all(x['status']=='queued' and 'Connection refused' in x.get('last_reply','') for x in t) else 1)"
+ok $? "server down: the outbox holds all five, with the reason"
+postfix -c "$PF_CONF" start > /dev/null 2>&1
+for i in $(seq 1 100); do net_listening "$RGPORT" && break; sleep 0.1; done
+"$RG" -c "$work/rg.ini" mail retry --all > /dev/null
+"$RG" -c "$work/rg.ini" mail send > "$work/s5.out" 2>&1; ok $? "server back: mail send sends them" "$(cat "$work/s5.out")"
+"$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+wait_mails $((n0 + 5)); sleep 1
+[ "$(maildir_count)" = $((n0 + 5)) ]; ok $? "every mail arrived exactly once" "$(maildir_count) vs $((n0 + 5))"
+
+# ---- 6. mail send SIGKILLed at random moments: everything arrives, a
+# duplicate only ever with the same Message-ID
+N=40
+queue_tests() {  # queue $1 test mails while the server is down
+    postfix -c "$PF_CONF" stop > /dev/null 2>&1
+    for i in $(seq 1 50); do net_listening "$RGPORT" || break; sleep 0.1; done
+    for i in $(seq 1 "$1"); do "$RG" -c "$work/rg.ini" mail test admin@admin.example.test > /dev/null 2>&1; done
+    postfix -c "$PF_CONF" start > /dev/null 2>&1
+    for i in $(seq 1 100); do net_listening "$RGPORT" && break; sleep 0.1; done
+    "$RG" -c "$work/rg.ini" mail retry --all > /dev/null
+}
+queue_tests $N
+t0=$(date +%s%N); "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1; t1=$(date +%s%N)
+run_ms=$(( (t1 - t0) / 1000000 + 1 ))
+n0=$(maildir_count)
+wait_mails $((n0))
+queue_tests $N
+sqlite3 "$work/rg.db" "SELECT message_id FROM outbox WHERE status = 'queued'" | sort > "$work/kill.ids"
+seed=${RG_SEED:-$RANDOM}; RANDOM=$seed
+kills=0
+for k in $(seq 1 25); do
+    left=$(sqlite3 "$work/rg.db" "SELECT count(*) FROM outbox WHERE status = 'queued'")
+    [ "$left" = 0 ] && break
+    "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1 &
+    pid=$!
+    d=$(( RANDOM % run_ms ))
+    sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+    "$RG" -c "$work/rg.ini" mail retry --all > /dev/null
+done
+"$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+sleep 1; postqueue -c "$PF_CONF" -f; pf_wait_settled 30
+mails > "$work/m6.json"
+python3 - "$work/m6.json" "$work/kill.ids" "$kills" "$seed" "$run_ms" <<'PY'
+import json, sys, collections
+m = [json.loads(l) for l in open(sys.argv[1])]
+ids = set(l.strip() for l in open(sys.argv[2]) if l.strip())
+got = collections.defaultdict(set)
+for x in m:
+    mid = x["decoded"].get("Message-ID")
+    if mid in ids:
+        got[mid].add(x["parts"][0]["text"])
+missing = ids - set(got)
+dups = sum(1 for x in m if x["decoded"].get("Message-ID") in ids) - len(got)
+print(("PASS" if not missing else "FAIL") + ": mail: SIGKILL: all %d mails arrived (%s kills, seed %s, one run %s ms, %d duplicates)%s" % (len(ids), sys.argv[3], sys.argv[4], sys.argv[5], dups, "" if not missing else ": %d missing" % len(missing)))
+print(("PASS" if all(len(v) == 1 for v in got.values()) else "FAIL") + ": mail: SIGKILL: a duplicate is the same mail with the same Message-ID")
+PY
+
+# ---- 7. a wrong password and starttls = required against no TLS: a clear
+# reason, the mail kept
+write_ini "$SUBMIT_TLS"
+postconf -c "$PF_CONF" -P "127.0.0.1:$PF_SUBMISSION_PORT/inet/smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
+postfix -c "$PF_CONF" reload > /dev/null 2>&1; sleep 1
+"$RG" -c "$work/rg.ini" mail test admin@admin.example.test > "$work/t7.out" 2> "$work/t7.err"; rc=$?
+[ "$rc" = 0 ] && grep -q "credentials not shown" "$work/t7.out" && ! grep -q "relayguard-pw\|cmVsYXlndWFyZC" "$work/t7.out"; ok $? "mail test shows the dialogue, not the credentials" "rc=$rc $(cat "$work/t7.err")"
+grep -q "^-- TLS started" "$work/t7.out"; ok $? "mail test shows STARTTLS"
+printf 'wrong-pw\n' > "$work/pw"
+"$RG" -c "$work/rg.ini" mail test admin@admin.example.test > "$work/t8.out" 2> "$work/t8.err"; rc=$?
+[ "$rc" = 75 ] && grep -q "authentication as relayguard@admin.example.test refused: 535" "$work/t8.err" && [ "$(wc -l < "$work/t8.err")" = 1 ]; ok $? "a wrong password: exit 75 and the 535 as a one-line reason" "rc=$rc $(cat "$work/t8.err")"
+"$RG" -c "$work/rg.ini" mail queue --json | grep -q '"status":"queued".*refused: 535'; ok $? "a wrong password: the mail is kept"
+printf 'relayguard-pw\n' > "$work/pw"
+postconf -c "$PF_CONF" -e "smtpd_tls_security_level = none"
+postfix -c "$PF_CONF" reload > /dev/null 2>&1; sleep 1
+n0=$(maildir_count)
+"$RG" -c "$work/rg.ini" mail test admin@admin.example.test > "$work/t9.out" 2> "$work/t9.err"; rc=$?
+[ "$rc" = 75 ] && grep -q "offers no STARTTLS (starttls = required)" "$work/t9.err" && [ "$(wc -l < "$work/t9.err")" = 1 ]; ok $? "starttls = required, no TLS offered: exit 75, a one-line reason" "rc=$rc $(cat "$work/t9.err")"
+! grep -q "^C: MAIL" "$work/t9.out"; ok $? "starttls = required, no TLS offered: nothing sent in clear text"
+sleep 1; [ "$(maildir_count)" = "$n0" ]; ok $? "starttls = required, no TLS offered: nothing delivered"
