@@ -341,12 +341,13 @@ static void
 compose(sqlite3 *db, const rg_config *cfg, const ev *v, size_t n,
     strbuf *subj, strbuf *text)
 {
-	size_t i;
+	size_t i, same;
 
 	sb_adds(subj, "[relayguard] ");
-	for (i = 1; i < n && strcmp(v[i].user, v[0].user) == 0; i++)
+	for (same = 1; same < n && strcmp(v[same].user, v[0].user) == 0;
+	    same++)
 		;
-	if (n == 1 || i == n) {
+	if (n == 1 || same == n) {
 		/* one user (and its identities): say who and why */
 		subject_of(subj, &v[0]);
 		if (n > 1)
@@ -366,7 +367,7 @@ compose(sqlite3 *db, const rg_config *cfg, const ev *v, size_t n,
 			else
 				al++;
 		}
-		if (i < n)
+		if (same < n)
 			sb_printf(subj, "%zu decisions: %d locked, %d blocked, "
 			    "%d unlocked, %d alerts", n, lk, bl, ul, al);
 		sb_printf(text, "%zu decisions since the last alert:\n\n", n);

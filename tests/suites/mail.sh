@@ -278,6 +278,34 @@ if lg:
     check(all(len(l) <= 998 for l in ours.split("\n")), "no line relayguard wrote is longer than 998 bytes")
 PY
 
+# ---- 4b. decisions within alert_interval: one digest after the first alert
+sed -i 's/^alert_interval = 1s/alert_interval = 1m/' "$work/rg.ini"
+ids0=$(sqlite3 "$work/rg.db" "SELECT COALESCE(max(id), 0) FROM outbox")
+for u in bob@example.com alice@example.com 127.0.0.10/31; do
+    "$RG" -c "$work/rg.ini" lock user "$u" --reason "wave $u" > /dev/null 2>&1
+done
+sqlite3 -separator '|' "$work/rg.db" "SELECT id, next_try > created + 30000000, subject FROM outbox WHERE kind = 'alert' AND id > $ids0 ORDER BY id" > "$work/digest.rows"
+python3 - "$work/digest.rows" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("|", 2) for l in open(sys.argv[1])]
+# the first may wait too (an alert went out less than a minute ago)
+ok = 1 <= len(rows) <= 2 and rows[-1][1] == "1" and rows[-1][2].startswith("[relayguard] %d decisions: %d locked" % (4 - len(rows), 4 - len(rows)))
+print(("PASS" if ok else "FAIL") + ": mail: three locks within alert_interval: at most the first alone, the rest in one digest a minute later: %r" % rows)
+PY
+did=$(tail -1 "$work/digest.rows" | cut -d'|' -f1)
+n0=$(maildir_count)
+"$RG" -c "$work/rg.ini" mail retry "$did" > /dev/null; "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+wait_mails $((n0 + 1)); mails > "$work/m4b.json"
+python3 - "$work/m4b.json" <<'PY'
+import json, re, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+d = [x for x in m if re.match(r"\[relayguard\] [23] decisions: [23] locked", x["decoded"].get("Subject", ""))]
+t = d[0]["parts"][0]["text"] if d else ""
+ok = len(d) == 1 and "locked alice@example.com by hand" in t and "locked 127.0.0.10/31 by hand" in t and "wave alice@example.com" in t
+print(("PASS" if ok else "FAIL") + ": mail: the digest arrives with both decisions in full")
+PY
+sed -i 's/^alert_interval = 1m/alert_interval = 1s/' "$work/rg.ini"
+
 # ---- 5. faults: the server down, then back: every mail exactly once
 postfix -c "$PF_CONF" stop > /dev/null 2>&1
 for i in $(seq 1 50); do net_listening "$RGPORT" || break; sleep 0.1; done
