@@ -319,6 +319,8 @@ settle(sess *s, smtp_message_t msg, ob_mail *m, const char *session_reason)
 		code = ts->code;
 		status_text(reply, sizeof(reply), ts);
 	}
+	if (code / 100 != 2 && code / 100 != 4 && code / 100 != 5)
+		code = 0;	/* no final answer: the session's reason */
 	if (code == 0 && ms != NULL && ms->code / 100 >= 4) {
 		code = ms->code;
 		status_text(reply, sizeof(reply), ms);
@@ -437,9 +439,10 @@ one_session(sess *s)
 	smtp_message_t *msgs;
 	auth_context_t actx = NULL;
 	SSL_CTX *ctx = NULL;
-	struct sigaction sa, old;
+	struct sigaction sa, old, oldpipe;
 	char server[600], helo[256], reason[1024];
 	long ms = s->cfg->mail_timeout * 1000L;
+	long long t0;
 	int i, ok;
 
 	*reason = '\0';
@@ -511,18 +514,31 @@ one_session(sess *s)
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: connect() gives EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, &old);
+	/* a server that closes mid-DATA is an EPIPE, not the end of us */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, &oldpipe);
 	alarmed = 0;
 	alarm((unsigned)s->cfg->mail_timeout);
+	t0 = rgt_now();
 	ok = smtp_start_session(ss);
+	t0 = rgt_now() - t0;
 	alarm(0);
 	sigaction(SIGALRM, &old, NULL);
-	if (!ok) {
+	sigaction(SIGPIPE, &oldpipe, NULL);
+	{
 		char eb[256];
 		int e = smtp_errno();
 
-		snprintf(reason, sizeof(reason), "%s: %s", server, alarmed
-		    && e != 0 ? "connect timed out" : smtp_strerror(e, eb,
-		    sizeof(eb)));
+		if (e == SMTP_ERR_DROPPED_CONNECTION && t0 >= ms * 1000LL
+		    - 100000)
+			snprintf(eb, sizeof(eb), "no answer within %llds "
+			    "(timeout)", s->cfg->mail_timeout);
+		else
+			smtp_strerror(e, eb, sizeof(eb));
+		if (!ok || e != 0)
+			snprintf(reason, sizeof(reason), "%s: %s (last reply: "
+			    "%s)", server, alarmed && !ok ? "connect timed out"
+			    : eb, *s->last_reply ? s->last_reply : "none");
 	}
 	if (*s->tls_reason)
 		snprintf(reason, sizeof(reason), "%s", s->tls_reason);

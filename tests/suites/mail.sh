@@ -397,3 +397,22 @@ n0=$(maildir_count)
 [ "$rc" = 75 ] && grep -q "offers no STARTTLS (starttls = required)" "$work/t9.err" && [ "$(wc -l < "$work/t9.err")" = 1 ]; ok $? "starttls = required, no TLS offered: exit 75, a one-line reason" "rc=$rc $(cat "$work/t9.err")"
 ! grep -q "^C: MAIL" "$work/t9.out"; ok $? "starttls = required, no TLS offered: nothing sent in clear text"
 sleep 1; [ "$(maildir_count)" = "$n0" ]; ok $? "starttls = required, no TLS offered: nothing delivered"
+
+# ---- 8. a server that stops answering (mid-DATA, or before its greeting):
+# no hang past timeout, the mail kept with a reason
+SPORT=$(net_free_ports 1)
+for mode in data greet; do
+    /usr/bin/python3 "$top/tests/lib/stall_smtp.py" "$SPORT" "$mode" > "$work/stall.out" 2>&1 &
+    spid=$!
+    for i in $(seq 1 50); do grep -q ready "$work/stall.out" 2>/dev/null && break; sleep 0.1; done
+    write_ini "smtp_server = 127.0.0.1:$SPORT
+starttls = no
+from = relayguard@admin.example.test
+timeout = 2s"
+    t0=$(date +%s%N)
+    "$RG" -c "$work/rg.ini" mail test admin@admin.example.test > "$work/st.out" 2> "$work/st.err"; rc=$?
+    el=$(( ($(date +%s%N) - t0) / 1000000 ))
+    kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+    [ "$rc" = 75 ] && [ "$el" -lt 8000 ] && [ "$(wc -l < "$work/st.err")" = 1 ]; ok $? "a server silent $( [ $mode = data ] && echo after DATA || echo before its greeting ): gives up after the timeout (${el} ms for timeout = 2s), exit 75, one line" "rc=$rc $(cat "$work/st.err")"
+    "$RG" -c "$work/rg.ini" mail queue --json | tail -1 | grep -q '"status":"queued"'; ok $? "a server silent ($mode): the mail is kept"
+done
