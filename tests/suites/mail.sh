@@ -305,6 +305,7 @@ ok = len(d) == 1 and "locked alice@example.com by hand" in t and "locked 127.0.0
 print(("PASS" if ok else "FAIL") + ": mail: the digest arrives with both decisions in full")
 PY
 sed -i 's/^alert_interval = 1m/alert_interval = 1s/' "$work/rg.ini"
+"$RG" -c "$work/rg.ini" unlock user bob@example.com > /dev/null 2>&1
 
 # ---- 5. faults: the server down, then back: every mail exactly once
 postfix -c "$PF_CONF" stop > /dev/null 2>&1
@@ -376,6 +377,33 @@ dups = sum(1 for x in m if x["decoded"].get("Message-ID") in ids) - len(got)
 print(("PASS" if not missing else "FAIL") + ": mail: SIGKILL: all %d mails arrived (%s kills, seed %s, one run %s ms, %d duplicates)%s" % (len(ids), sys.argv[3], sys.argv[4], sys.argv[5], dups, "" if not missing else ": %d missing" % len(missing)))
 print(("PASS" if all(len(v) == 1 for v in got.values()) else "FAIL") + ": mail: SIGKILL: a duplicate is the same mail with the same Message-ID")
 PY
+
+# ---- 6b. past abuse_reports_per_hour: one plain summary, not ARF
+sed -i 's/^alert_interval = 1s/alert_interval = 1s\nabuse_reports_per_hour = 0/' "$work/rg.ini"
+n0=$(maildir_count)
+send --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org --body "$GTUBE" > /dev/null
+send --auth bob@example.com:bob-pw --sender bob@example.com --to erin@example.org --body "$GTUBE" > /dev/null
+pf_flush_log --marker
+"$RG" -c "$work/rg.ini" collect --once --quiet > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; sleep 1.1; "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1
+wait_mails $((n0 + 2)); sleep 1; mails > "$work/m6b.json"
+python3 - "$work/m6b.json" <<'PY'
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+s = [x for x in m if x["decoded"].get("Subject") == "[relayguard] 2 more spam messages of bob@example.com (summary, no ARF)"]
+ok = len(s) == 1 and s[0]["type"] == "text/plain" and s[0]["parts"][0]["text"].count("refused") >= 2
+print(("PASS" if ok else "FAIL") + ": mail: past abuse_reports_per_hour the reports are one plain summary: %r" % [x["decoded"].get("Subject") for x in m[-3:]])
+PY
+# ---- 6c. give_up_after: marked failed, logged, shown; never dropped
+CPORT=$(net_free_ports 1)
+sed -e "s/^smtp_server = .*/smtp_server = 127.0.0.1:$CPORT/" -e 's/^alert_interval = 1s/alert_interval = 1s\ngive_up_after = 60s/' "$work/rg.ini" > "$work/gu.ini"
+"$RG" -c "$work/gu.ini" mail test admin@admin.example.test > /dev/null 2>&1
+gid=$(sqlite3 "$work/rg.db" "SELECT max(id) FROM outbox")
+sqlite3 "$work/rg.db" "UPDATE outbox SET created = created - 61000000 WHERE id = $gid"
+"$RG" -c "$work/gu.ini" mail retry "$gid" > /dev/null
+"$RG" -c "$work/gu.ini" mail send > /dev/null 2> "$work/gu.err"; rc=$?
+"$RG" -c "$work/gu.ini" mail queue --json | grep "\"id\":$gid," | grep -q '"status":"failed".*gave up after 60s: 127.0.0.1'; ok $? "give_up_after reached: failed, with the reason, still in mail queue" "rc=$rc $(cat "$work/gu.err")"
+grep -q "failed: gave up after 60s" "$work/gu.err"; ok $? "give_up_after reached: logged"
 
 # ---- 7. a wrong password and starttls = required against no TLS: a clear
 # reason, the mail kept
