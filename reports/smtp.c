@@ -368,7 +368,7 @@ rcpt_cb(smtp_recipient_t r, const char *mailbox, void *arg)
 		*worst = *st;
 }
 
-/* event_sent - SMTP_EV_MESSAGESENT: a 250 is marked at once */
+/* on_sent - SMTP_EV_MESSAGESENT: a 250 is marked at once */
 static void
 on_sent(sess *s, smtp_message_t msg)
 {
