@@ -24,7 +24,7 @@ DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
 CC       ?= cc
-PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd icu-uc
+PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd icu-uc openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -42,7 +42,7 @@ LDLIBS   += $(PKG_LIBS) -lm
 # library code, layered: common <- rules <- collector <- cli
 LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) $(wildcard store/*.c) \
             $(wildcard collector/*.c) $(wildcard analyzer/*.c) \
-            $(wildcard reports/*.c)
+            $(wildcard store/*.c) $(wildcard reports/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)

@@ -62,6 +62,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 		return rc;
 	}
 	log_phase("database");
+	cli_mail_hook(*cfg, *pol, *st);
 	return EX_OK_;
 }
 
@@ -223,6 +224,8 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	log_phase("queue");
 	if (lockfd >= 0)
 		close(lockfd);
+	if (!dry)
+		cli_mail_after(cfg, st);
 	close_all(cfg, pol, st);
 	log_phase("release");
 	return rc;
@@ -248,6 +251,7 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		return -1;
 	}
 	memset(&res, 0, sizeof(res));
+	cli_mail_hook(cfg, pol, st);
 	if (ana_decide(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
 	    sizeof(err)) != 0
 	    || ana_maps(cfg, pol, st, rgt_now(), 0, stdout, &res, err,
@@ -255,8 +259,10 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		log_warnx("analyze: %s", err);
 		rc = -1;
 	}
+	store_set_hook(st, NULL, NULL);	/* collect's own batches: none */
 	fflush(stdout);
 	close(fd);
+	cli_mail_after(cfg, st);
 	return rc;
 }
 
@@ -335,6 +341,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 		rc = EX_TEMPFAIL_;
 	}
 	close(lockfd);
+	cli_mail_after(cfg, st);
 	close_all(cfg, pol, st);
 	return rc;
 }
@@ -632,6 +639,32 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 	return EX_OK_;
 }
 
+/*
+ * relayguard_service - master.cf: a loopback submission service for
+ * relayguard's own mail (alerts, abuse reports carrying spam): no milter,
+ * no header checks, none of the lock maps, no rate limits
+ */
+static void
+relayguard_service(const rg_config *cfg)
+{
+	const char *s = cfg->smtp_server, *colon = strrchr(s, ':');
+	char port[16] = "10587";
+
+	if (colon != NULL && (strncmp(s, "127.0.0.1:", 10) == 0
+	    || strncmp(s, "localhost:", 10) == 0) && strcmp(colon + 1, "25"))
+		snprintf(port, sizeof(port), "%s", colon + 1);
+	printf("\n# master.cf: relayguard's own mail (set [mail] smtp_server = "
+	    "127.0.0.1:%s)\n127.0.0.1:%s inet n - n - - smtpd\n"
+	    "  -o syslog_name=postfix/relayguard\n"
+	    "  -o receive_override_options=no_header_body_checks,no_milters\n"
+	    "  -o smtpd_milters=\n  -o mynetworks=127.0.0.1/32\n"
+	    "  -o smtpd_client_restrictions=\n  -o smtpd_helo_restrictions=\n"
+	    "  -o smtpd_sender_restrictions=\n  -o smtpd_data_restrictions=\n"
+	    "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+	    "  -o smtpd_recipient_restrictions=permit_mynetworks,reject\n"
+	    "  -o smtpd_client_event_limit_exceptions=127.0.0.1\n", port, port);
+}
+
 /* cmd_postfix_config - the main.cf lines that wire relayguard in */
 int
 cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
@@ -703,6 +736,7 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 		    " by default). Held mail\n# waits in the hold queue "
 		    "(postqueue -j); mail that quarantine release re-queues\n"
 		    "# (postsuper -r) passes no milter again.\n");
+	relayguard_service(cfg);
 	sb_free(&info);
 	sb_free(&strip);
 	cfg_free(cfg);

@@ -59,6 +59,12 @@ int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
 int cli_analyze_lock(const rg_config *cfg, long long wait);
 /* fold identities as the configured Postfix does (warns if it cannot tell) */
 void cli_policy_fold(const rg_config *cfg, rul_policy *pol);
+int cmd_mail(const cli_ctx *cx, int argc, char **argv);
+/* queue alerts and reports in each commit of st */
+void cli_mail_hook(const rg_config *cfg, const rul_policy *pol,
+    rg_store *st);
+/* after an analyzer run: send the due mail unless send_after_analyze = no */
+void cli_mail_after(const rg_config *cfg, rg_store *st);
 int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,
     rg_store *st, long long wait);
 

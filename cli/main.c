@@ -48,6 +48,8 @@ static const command commands[] = {
 	    "the held spam: list, show, release, delete" },
 	{ "report", cmd_report,
 	    "the period's report: XLSX, CSV or text" },
+	{ "mail", cmd_mail,
+	    "the outbox of alerts and abuse reports: queue, send, test" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

@@ -148,11 +148,36 @@ static const char schema_v4[] =
     "CREATE TABLE ana_classes(class INTEGER PRIMARY KEY,\n"
     "  user TEXT NOT NULL UNIQUE);\n";
 
+/* version 5: relayguard's own mail (store/outbox.c) */
+static const char schema_v5[] =
+    "CREATE TABLE outbox(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* alert arf summary test */
+    "  ref TEXT UNIQUE,\n"			/* arf: one report per message */
+    "  user TEXT, mail_from TEXT NOT NULL, rcpt TEXT NOT NULL,\n"
+    "  subject TEXT NOT NULL, message_id TEXT NOT NULL,\n"
+    "  body BLOB NOT NULL,\n"			/* the RFC 5322 bytes, CRLF */
+    "  created INTEGER NOT NULL, next_try INTEGER NOT NULL,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  status TEXT NOT NULL DEFAULT 'queued',\n" /* queued sent failed */
+    "  last_reply TEXT, done INTEGER);\n"
+    "CREATE INDEX outbox_due ON outbox(status, next_try);\n"
+    "CREATE INDEX outbox_user ON outbox(kind, user, created);\n"
+    /* every message an abuse report (or its summary) covered: once, ever */
+    "CREATE TABLE mail_reported(ref TEXT PRIMARY KEY, ts INTEGER NOT NULL) "
+    "WITHOUT ROWID;\n"
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_seq', "
+    "COALESCE(max(seq), 0) FROM messages;\n"
+    /* alerts start with the decisions after this upgrade */
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_event', "
+    "COALESCE(max(id), 0) FROM events;\n";
+
 static const db_migration migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
 	{ 4, schema_v4 },
+	{ 5, schema_v5 },
 };
 
 enum {
@@ -248,6 +273,8 @@ struct rg_store {
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf json, hdrs;
+	store_hook hook;	/* run before each commit */
+	void *hook_arg;
 	char err[768];
 };
 
@@ -326,11 +353,22 @@ store_read_begin(rg_store *st)
 	return db_exec(st->db, "BEGIN DEFERRED", st->err, sizeof(st->err));
 }
 
+/* store_set_hook - run fn(db, arg) inside each transaction before COMMIT */
+void
+store_set_hook(rg_store *st, store_hook fn, void *arg)
+{
+	st->hook = fn;
+	st->hook_arg = arg;
+}
+
 /* store_commit - end a batch */
 int
 store_commit(rg_store *st)
 {
 	st->seq = 0;
+	if (st->hook != NULL && st->hook(st->db, st->hook_arg, st->err,
+	    sizeof(st->err)) != 0)
+		return -1;
 	return db_commit(st->db, st->err, sizeof(st->err));
 }
 

@@ -55,6 +55,13 @@ int store_log_loss(rg_store *st, const char *source, long long count,
     long long ts, const char *text);
 /* delete rows last seen before cutoff, at most batch per transaction */
 long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
+/*
+ * a function run inside every transaction just before it commits (the
+ * mail of the decisions made in it: reports/); its failure fails the
+ * commit. NULL: none.
+ */
+typedef int (*store_hook)(sqlite3 *db, void *arg, char *err, size_t errsz);
+void store_set_hook(rg_store *st, store_hook fn, void *arg);
 void store_close(rg_store *st);
 
 #endif

@@ -3,6 +3,8 @@
  * and every string in it. Errors go to the caller's stream as
  * "FILE:LINE: message"; a config with errors is freed, never returned.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -61,6 +63,10 @@ enum_values(const char *section, const char *key)
 		return "rejected|accepted";
 	if (strcmp(key, "user_type") == 0)
 		return "sasl|ip|domain";
+	if (strcmp(key, "starttls") == 0)
+		return "required|opportunistic|no";
+	if (strcmp(key, "abuse_reports") == 0)
+		return "each|summary|off";
 	return "";
 }
 
@@ -144,6 +150,35 @@ static const cfg_key cfg_schema[] = {
 	    "the last N reports of each kind kept in directory" },
 	{ "report", "timezone", CT_ZONE, "", 0, 0, 0, OFF(report_timezone),
 	    "zone of the reports' dates and days (empty: [parse] timezone)" },
+	{ "mail", "smtp_server", CT_STRING, "localhost:25", 0, 0, 0,
+	    OFF(smtp_server), "HOST[:PORT] that relayguard's own mail goes to" },
+	{ "mail", "starttls", CT_ENUM, "opportunistic", 0, 0, 0, OFF(starttls),
+	    "required: never send in clear text; no: never STARTTLS" },
+	{ "mail", "tls_verify", CT_BOOL, "yes", 0, 0, 0, OFF(tls_verify),
+	    "check the server's certificate (needs a host name)" },
+	{ "mail", "tls_ca_file", CT_PATH, "", 0, 0, 0, OFF(tls_ca_file),
+	    "CA certificates for tls_verify (default: the system's)" },
+	{ "mail", "auth_user", CT_STRING, "", 0, 0, 0, OFF(auth_user),
+	    "SASL login (\"\": none)" },
+	{ "mail", "auth_password_file", CT_PATH, "", 0, 0, 0,
+	    OFF(auth_password_file), "the password's file (mode 600 or 400)" },
+	{ "mail", "from", CT_EMAIL, "", 0, 0, 0, OFF(mail_from),
+	    "sender address (default relayguard@ the host name)" },
+	{ "mail", "helo", CT_STRING, "", 0, 0, 0, OFF(helo),
+	    "EHLO name (default: the host name)" },
+	{ "mail", "timeout", CT_DURATION, "30s", 1, 3600, 0, OFF(mail_timeout),
+	    "bound of the connect and of each SMTP step" },
+	{ "mail", "retry", CT_WLIST, "1m, 5m, 15m, 1h", 0, 0, 0, OFF(retry),
+	    "waits between attempts; the last one repeats" },
+	{ "mail", "give_up_after", CT_DURATION, "5d", 60, 365 * 86400LL, 0,
+	    OFF(give_up_after), "a mail not sent this long is marked failed" },
+	{ "mail", "alert_interval", CT_DURATION, "1m", 1, 86400, 0,
+	    OFF(alert_interval), "decisions this close go into one mail" },
+	{ "mail", "send_after_analyze", CT_BOOL, "yes", 0, 0, 0,
+	    OFF(send_after_analyze), "analyze sends the outbox when done" },
+	{ "mail", "abuse_reports_per_hour", CT_INT, "60", 0, 1000000, 0,
+	    OFF(abuse_reports_per_hour), "ARF reports per user and hour; the "
+	    "rest in one summary" },
 	{ "source", "type", CT_ENUM, "file", 0, 0, 0, SOFF(type),
 	    "[source NAME]: file, stdin or journal" },
 	{ "source", "path", CT_PATH, "", 0, 0, 0, SOFF(path),
@@ -215,6 +250,9 @@ static const cfg_key cfg_schema[] = {
 	{ "user", "match_sender_domain", CT_BOOL, "no", 0, 0, 0,
 	    UOFF(match_sender_domain),
 	    "domain users: also mail whose envelope sender is in the domain" },
+	{ "user", "abuse_reports", CT_ENUM, "each", 0, 0, 0,
+	    UOFF(abuse_reports), "an ARF report per spam message (each), "
+	    "one summary, or none (off)" },
 	{ "identity_header", "regex", CT_STRING, "", 0, 0, 0, IOFF(regex),
 	    "[identity_header NAME]: a PCRE with a capture group: the identity" },
 	{ "identity_header", "remove", CT_BOOL, "no", 0, 0, 0, IOFF(remove),
@@ -818,6 +856,39 @@ instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
 	return h;
 }
 
+/* check_secret - a password file readable by nobody but its owner */
+static void
+check_secret(load_ctx *ctx, const char *path, int line)
+{
+	struct stat sb;
+
+	if (*path == '\0')
+		return;
+	if (stat(path, &sb) != 0)
+		cfg_err(ctx, line, "auth_password_file: %s: %s", path,
+		    strerror(errno));
+	else if (sb.st_mode & (S_IRWXG | S_IRWXO))
+		cfg_err(ctx, line, "auth_password_file: %s can be read by "
+		    "group or others (mode %03o): chmod 600 it", path,
+		    (unsigned)(sb.st_mode & 0777));
+}
+
+/* check_retry - [mail] retry: durations of 1s to 1d */
+static void
+check_retry(load_ctx *ctx, int line)
+{
+	long long n;
+	int i;
+
+	if (ctx->cfg->retry.n == 0)
+		cfg_err(ctx, line, "retry: needs at least one duration");
+	for (i = 0; i < ctx->cfg->retry.n; i++)
+		if (rgt_parse_duration(ctx->cfg->retry.v[i], &n) != 0 || n < 1
+		    || n > 86400)
+			cfg_err(ctx, line, "retry: '%s' is not a duration of "
+			    "1s to 1d", ctx->cfg->retry.v[i]);
+}
+
 /* handler - inih callback: one key = value */
 static int
 handler(void *user, const char *section, const char *name, const char *value)
@@ -882,6 +953,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 	}
 	/* a value reported bad is not set: a [user] inherits the default */
 	seen[k - cfg_schema] = set_value(ctx, base, k, value, ctx->lineno) == 0;
+	if (k->offset == OFF(auth_password_file) && strcmp(k->section, "mail")
+	    == 0 && seen[k - cfg_schema])
+		check_secret(ctx, value, ctx->lineno);
+	if (k->offset == OFF(retry) && strcmp(k->section, "mail") == 0)
+		check_retry(ctx, ctx->lineno);
 	return 1;
 }
 
@@ -1237,6 +1313,7 @@ cfg_defaults(void)
 	set_defaults(&ctx, cfg, "parse");
 	set_defaults(&ctx, cfg, "collect");
 	set_defaults(&ctx, cfg, "report");
+	set_defaults(&ctx, cfg, "mail");
 	set_defaults(&ctx, &cfg->defaults, "user");
 	cfg->defaults.name = xstrdup("defaults");
 	return cfg;
@@ -1331,6 +1408,7 @@ cfg_free(rg_config *cfg)
 	free_fields(cfg, "parse");
 	free_fields(cfg, "collect");
 	free_fields(cfg, "report");
+	free_fields(cfg, "mail");
 	free_fields(&cfg->defaults, "user");
 	free(cfg->defaults.name);
 	for (k = 0; k < NKINDS; k++) {

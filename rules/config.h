@@ -11,7 +11,7 @@
  * no value may hold a control character or invalid UTF-8. Commands load
  * through rul_load() (policy.h), which adds the checks of the policy.
  *
- * Sections: [global], [parse], [collect], [report], [defaults]; named ones, written
+ * Sections: [global], [parse], [collect], [report], [mail], [defaults]; named ones, written
  * [KIND NAME] or [KIND "NAME"]: [source NAME], [user NAME],
  * [identity_header NAME], [domain NAME]. A [user] takes every key it does not
  * set from [defaults], wherever [defaults] stands in the file.
@@ -76,6 +76,7 @@ typedef struct rg_user_cfg {
 	long long match_sender_domain;	/* domain users: also by envelope sender */
 	long long quarantine;		/* spam goes to the hold queue */
 	char *report_to;		/* the user's contact, "" none */
+	char *abuse_reports;		/* each | summary | off */
 } rg_user_cfg;
 
 /* [identity_header NAME] */
@@ -137,6 +138,21 @@ typedef struct rg_config {
 	char *report_directory;		/* "": reports are not kept */
 	long long report_keep;		/* the last N of each kind */
 	char *report_timezone;		/* "": [parse] timezone */
+	/* [mail]: what relayguard sends (reports/) */
+	char *smtp_server;		/* HOST[:PORT] */
+	char *starttls;			/* required | opportunistic | no */
+	long long tls_verify;
+	char *tls_ca_file;
+	char *auth_user;
+	char *auth_password_file;	/* not readable by group or others */
+	char *mail_from;		/* "": relayguard@ the host name */
+	char *helo;			/* "": the host name */
+	long long mail_timeout;		/* seconds, each SMTP step and connect */
+	cfg_list retry;			/* durations; the last one repeats */
+	long long give_up_after;	/* seconds */
+	long long alert_interval;	/* decisions this close: one mail */
+	long long send_after_analyze;
+	long long abuse_reports_per_hour;
 
 	rg_user_cfg defaults;
 

@@ -294,21 +294,24 @@ def t_migration_from_v2():
     cfg = setup([spam("10:00:00"), spam("10:00:10"), spam("10:00:20")], U)
     db = cfg.replace("rg.ini", "db")
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
     for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                             "AND name LIKE 'ana\\_%' ESCAPE '\\'").fetchall():
         con.execute("DROP TABLE %s" % t)
+    con.execute("DROP TABLE outbox")      # schema 5
+    con.execute("DROP TABLE mail_reported")
     for t in ("messages", "sessions"):
         con.execute("DROP INDEX %s_seq" % t)
         con.execute("ALTER TABLE %s DROP COLUMN seq" % t)
-    con.execute("DELETE FROM meta WHERE key IN ('seq', 'ana_seq', 'ana_now', 'ana_fp')")
+    con.execute("DELETE FROM meta WHERE key IN ('seq', 'ana_seq', 'ana_now', 'ana_fp', "
+                "'mail_event', 'mail_seq')")
     con.execute("PRAGMA user_version = 2")
     con.commit()
     con.close()
     ev = events(cfg, "2026-11-28T10:01:00Z")
     assert any(e.startswith("action=lock kind=user") for e in ev), ev
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
     con.close()
 
 

@@ -1,0 +1,496 @@
+/*
+ * alert.c - lock alerts to admin_contact. Reads the analyzer's events
+ * (table events) that are new since the last alert, and queues one
+ * text/plain mail for them: one decision, or a digest of all decisions
+ * within [mail] alert_interval (a wave that locks 200 users is one mail).
+ * Runs inside the analyzer's transaction (rep_queue); fails only on
+ * SQLite errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/db.h"
+#include "../common/rgtime.h"
+#include "../common/strbuf.h"
+#include "../common/xalloc.h"
+#include "../store/outbox.h"
+#include "compose.h"
+#include "mailq.h"
+
+#define MAX_LISTED 20		/* messages shown per decision */
+
+typedef struct ev {
+	long long id, ts;
+	char *action, *kind, *user, *identity, *rule, *detail;
+} ev;
+
+/* worth - does the administrator get mail for this decision? */
+static int
+worth(const char *action, const char *rule)
+{
+	if (strcmp(action, "lock") == 0 || strcmp(action, "block") == 0
+	    || strcmp(action, "alert") == 0)
+		return 1;
+	return strcmp(action, "unlock") == 0 && strcmp(rule, "manual") == 0;
+}
+
+/* kv - the value of key in a "k=v k=v" detail, "" if absent */
+static void
+kv(const char *detail, const char *key, char *out, size_t sz)
+{
+	const char *p = detail;
+	size_t kl = strlen(key), n;
+
+	*out = '\0';
+	while (p != NULL && *p) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			p += kl + 1;
+			if (*p == '"') {
+				p++;
+				n = strcspn(p, "\"");
+			} else {
+				n = strcspn(p, " ");
+			}
+			snprintf(out, sz, "%.*s", (int)n, p);
+			return;
+		}
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+}
+
+/* col - a text column or "" */
+static char *
+col(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	return xstrdup(s ? (const char *)s : "");
+}
+
+/* ucfg - a configured user's settings, NULL if gone */
+static const rg_user_cfg *
+ucfg(const rg_config *cfg, const char *name)
+{
+	int i;
+
+	for (i = 0; i < cfg->nusers; i++)
+		if (strcmp(cfg->users[i].name, name) == 0)
+			return &cfg->users[i];
+	return NULL;
+}
+
+/* shq - a shell word for the commands the admin copies */
+static void
+shq(strbuf *sb, const char *s)
+{
+	const char *p;
+
+	for (p = s; *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z')
+		    && !(*p >= '0' && *p <= '9') && !strchr("@._-+/=:", *p))
+			break;
+	if (*p == '\0' && *s) {
+		sb_adds(sb, s);
+		return;
+	}
+	sb_addc(sb, '\'');
+	for (p = s; *p; p++) {
+		if (*p == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *p);
+	}
+	sb_addc(sb, '\'');
+}
+
+/* window_text - "10 minutes" of seconds */
+static void
+window_text(char *buf, size_t sz, long long s)
+{
+	if (s % 86400 == 0 && s >= 86400)
+		snprintf(buf, sz, "%lld day%s", s / 86400, s == 86400 ? "" : "s");
+	else if (s % 3600 == 0 && s >= 3600)
+		snprintf(buf, sz, "%lld hour%s", s / 3600, s == 3600 ? "" : "s");
+	else if (s % 60 == 0 && s >= 60)
+		snprintf(buf, sz, "%lld minute%s", s / 60, s == 60 ? "" : "s");
+	else
+		snprintf(buf, sz, "%lld seconds", s);
+}
+
+/* subject_of - the one-line summary of a decision */
+static void
+subject_of(strbuf *sb, const ev *e)
+{
+	char cnt[64], win[64], w[64], until[64], lost[64];
+	strbuf whob;
+	const char *who;
+
+	sb_init(&whob);
+	if (*e->identity)
+		sb_printf(&whob, "identity %s of %s", e->identity, e->user);
+	else
+		sb_adds(&whob, e->user);
+	who = whob.s;
+
+	kv(e->detail, "count", cnt, sizeof(cnt));
+	kv(e->detail, "window", win, sizeof(win));
+	kv(e->detail, "until", until, sizeof(until));
+	window_text(w, sizeof(w), atoll(win));
+	if (strcmp(e->action, "lock") == 0 && strcmp(e->rule, "manual") == 0)
+		sb_printf(sb, "locked %s by hand", who);
+	else if (strcmp(e->action, "unlock") == 0)
+		sb_printf(sb, "unlocked %s by hand", who);
+	else if (strcmp(e->action, "lock") == 0)
+		sb_printf(sb, "locked %s%s: %s %s in %s", who,
+		    strcmp(until, "unlock") == 0 ? " until unlocked" : "",
+		    cnt, strcmp(e->rule, "spam") == 0 ? "spam"
+		    : "invalid recipients", w);
+	else if (strcmp(e->action, "block") == 0)
+		sb_printf(sb, "blocked %s: %s limit reached", who, e->rule);
+	else if (strcmp(e->rule, "safety_valve") == 0)
+		sb_printf(sb, "safety valve: lock of %s held back", who);
+	else if (strcmp(e->rule, "log_loss") == 0) {
+		kv(e->detail, "lost", lost, sizeof(lost));
+		sb_printf(sb, "%s log lines lost in source %s", lost, e->user);
+	} else
+		sb_printf(sb, "%s %s: %s", e->action, who, e->rule);
+	sb_free(&whob);
+}
+
+/* messages_behind - the spam a spam lock counted (what explain shows) */
+static int
+messages_behind(sqlite3 *db, strbuf *sb, const ev *e, long long win)
+{
+	sqlite3_stmt *q, *r;
+	long long total = 0;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.queue_id, "
+	    "am.identity, v.score, v.symbols, m.id, count(*) OVER () FROM "
+	    "ana_messages am JOIN ana_users au ON au.id = am.user JOIN messages "
+	    "m ON m.id = am.message LEFT JOIN verdicts v ON v.message = m.id "
+	    "WHERE au.name = ?1 AND am.spam = 1 AND am.t > ?2 AND am.t <= ?3 "
+	    "AND (?4 = '' OR am.identity = ?4) ORDER BY am.t DESC LIMIT ?5",
+	    -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE "
+	    "message = ?1 ORDER BY idx", -1, &r, NULL) != SQLITE_OK) {
+		sqlite3_finalize(q);
+		return -1;
+	}
+	sqlite3_bind_text(q, 1, e->user, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, e->ts - win * 1000000LL);
+	sqlite3_bind_int64(q, 3, e->ts);
+	sqlite3_bind_text(q, 4, e->identity, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 5, MAX_LISTED);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		char t[64];
+		int k = 0;
+
+		total = sqlite3_column_int64(q, 6);
+		if (n++ == 0)
+			sb_adds(sb, "\nThe messages behind it:\n");
+		rgt_format(t, sqlite3_column_int64(q, 0));
+		sb_printf(sb, "  %s  queue ID %s", t, sqlite3_column_text(q, 1)
+		    ? (const char *)sqlite3_column_text(q, 1) : "-");
+		if (sqlite3_column_text(q, 2))
+			sb_printf(sb, "  identity %s", sqlite3_column_text(q, 2));
+		sb_adds(sb, "\n    to:");
+		sqlite3_bind_int64(r, 1, sqlite3_column_int64(q, 5));
+		while (sqlite3_step(r) == SQLITE_ROW)
+			sb_printf(sb, "%s %s", k++ ? "," : "",
+			    sqlite3_column_text(r, 0));
+		if (k == 0)
+			sb_adds(sb, " (not logged)");
+		sqlite3_reset(r);
+		sb_printf(sb, "\n    score %s, symbols %s\n",
+		    sqlite3_column_text(q, 3) ? (const char *)
+		    sqlite3_column_text(q, 3) : "-", sqlite3_column_text(q, 4)
+		    ? (const char *)sqlite3_column_text(q, 4) : "-");
+	}
+	if (total > n)
+		sb_printf(sb, "  ... %d of %lld shown\n", n, total);
+	sqlite3_finalize(q);
+	sqlite3_finalize(r);
+	return 0;
+}
+
+/* describe - one decision in full, with the commands to act */
+static void
+describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
+{
+	const rg_user_cfg *u = ucfg(cfg, e->user);
+	char t[64], v[128], w[64];
+	int manual = strcmp(e->rule, "manual") == 0;
+
+	subject_of(sb, e);
+	sb_adds(sb, "\n");
+	rgt_format(t, e->ts);
+	sb_printf(sb, "  decision: %s%s, rule %s, at %s\n", e->action,
+	    manual ? " (done by hand)" : strcmp(e->action, "alert") == 0 ? ""
+	    : " (automatic)", e->rule, t);
+	sb_printf(sb, "  %s: %s\n", strcmp(e->kind, "source") == 0 ? "source"
+	    : "user", e->user);
+	if (*e->identity)
+		sb_printf(sb, "  identity: %s\n", e->identity);
+	kv(e->detail, "count", v, sizeof(v));
+	if (*v) {
+		kv(e->detail, "window", w, sizeof(w));
+		sb_printf(sb, "  count: %s within %s\n", v, w);
+	}
+	kv(e->detail, "reason", v, sizeof(v));
+	if (*v)
+		sb_printf(sb, "  reason: %s\n", v);
+	if (strcmp(e->action, "lock") == 0 || strcmp(e->action, "block") == 0) {
+		sb_printf(sb, "  since: %s\n", t);
+		kv(e->detail, "until", v, sizeof(v));
+		sb_printf(sb, "  until: %s\n", *v == '\0' || strcmp(v, "unlock")
+		    == 0 ? "unlocked by hand" : v);
+	}
+	kv(e->detail, "unlocks_used", v, sizeof(v));
+	if (*v && u != NULL)
+		sb_printf(sb, "  automatic unlocks used: %s of %lld (%lld left)\n",
+		    v, u->max_unlocks_by_timeout, u->max_unlocks_by_timeout
+		    - atoll(v) > 0 ? u->max_unlocks_by_timeout - atoll(v) : 0);
+	sb_printf(sb, "  detail: %s\n", e->detail);
+	if (strcmp(e->action, "lock") == 0 && strcmp(e->rule, "spam") == 0) {
+		kv(e->detail, "window", w, sizeof(w));
+		messages_behind(db, sb, e, atoll(w));
+	}
+	if (strcmp(e->kind, "source") != 0) {
+		strbuf name;
+
+		sb_init(&name);
+		sb_adds(&name, e->user);
+		if (*e->identity) {
+			sb_addc(&name, '/');
+			sb_adds(&name, e->identity);
+		}
+		sb_adds(sb, "\nTo act:\n");
+		if (strcmp(e->action, "lock") == 0
+		    || strcmp(e->action, "block") == 0) {
+			sb_printf(sb, "  relayguard unlock %s ", *e->identity
+			    ? "identity" : "user");
+			shq(sb, name.s);
+			sb_adds(sb, "\n");
+		}
+		sb_printf(sb, "  relayguard explain %s ", *e->identity
+		    ? "identity" : "user");
+		shq(sb, name.s);
+		sb_adds(sb, "\n");
+		sb_free(&name);
+	}
+	sb_adds(sb, "\n");
+}
+
+/* load - the mail-worthy events with id in [from, to] */
+static int
+load(sqlite3 *db, long long from, long long to, ev **v, size_t *n)
+{
+	sqlite3_stmt *q;
+
+	*v = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT id, ts, action, kind, user, "
+	    "identity, rule, detail FROM events WHERE id >= ?1 AND id <= ?2 "
+	    "ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_int64(q, 2, to);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		ev e;
+
+		e.id = sqlite3_column_int64(q, 0);
+		e.ts = sqlite3_column_int64(q, 1);
+		e.action = col(q, 2);
+		e.kind = col(q, 3);
+		e.user = col(q, 4);
+		e.identity = col(q, 5);
+		e.rule = col(q, 6);
+		e.detail = col(q, 7);
+		if (!worth(e.action, e.rule)) {
+			free(e.action), free(e.kind), free(e.user);
+			free(e.identity), free(e.rule), free(e.detail);
+			continue;
+		}
+		*v = xrealloc(*v, (*n + 1) * sizeof(ev));
+		(*v)[(*n)++] = e;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* evs_free - release */
+static void
+evs_free(ev *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].action), free(v[i].kind), free(v[i].user);
+		free(v[i].identity), free(v[i].rule), free(v[i].detail);
+	}
+	free(v);
+}
+
+/* compose - subject and text of the alert for events v */
+static void
+compose(sqlite3 *db, const rg_config *cfg, const ev *v, size_t n,
+    strbuf *subj, strbuf *text)
+{
+	size_t i, same;
+
+	sb_adds(subj, "[relayguard] ");
+	for (same = 1; same < n && strcmp(v[same].user, v[0].user) == 0;
+	    same++)
+		;
+	if (n == 1 || same == n) {
+		/* one user (and its identities): say who and why */
+		subject_of(subj, &v[0]);
+		if (n > 1)
+			sb_printf(subj, " (and %zu more decision%s)", n - 1,
+			    n == 2 ? "" : "s");
+	}
+	if (n > 1) {
+		int lk = 0, bl = 0, al = 0, ul = 0;
+
+		for (i = 0; i < n; i++) {
+			if (strcmp(v[i].action, "lock") == 0)
+				lk++;
+			else if (strcmp(v[i].action, "block") == 0)
+				bl++;
+			else if (strcmp(v[i].action, "unlock") == 0)
+				ul++;
+			else
+				al++;
+		}
+		if (same < n)
+			sb_printf(subj, "%zu decisions: %d locked, %d blocked, "
+			    "%d unlocked, %d alerts", n, lk, bl, ul, al);
+		sb_printf(text, "%zu decisions since the last alert:\n\n", n);
+		for (i = 0; i < n; i++) {
+			sb_adds(text, "  - ");
+			subject_of(text, &v[i]);
+			sb_adds(text, "\n");
+		}
+		sb_adds(text, "\nEach in full:\n\n");
+	}
+	for (i = 0; i < n; i++)
+		describe(db, cfg, text, &v[i]);
+	sb_adds(text, "-- \nrelayguard " RG_VERSION "\n");
+}
+
+/* rep_alerts - queue the alert of the new decisions */
+int
+rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
+    size_t errsz)
+{
+	const rg_config *cfg = qc->cfg;
+	long long last, top, first;
+	ob_mail prev, m;
+	ev *v = NULL;
+	size_t n = 0;
+	strbuf subj, text;
+	char buf[32];
+	int rc = -1, have_prev, append = 0;
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(max(id), 0) FROM events",
+	    -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	top = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_finalize(q);
+	last = db_meta_int(db, "mail_event", -1);
+	if (last < 0)
+		last = 0;
+	if (last >= top)
+		goto mark;
+	if (cfg->admin_contact == NULL || *cfg->admin_contact == '\0')
+		goto mark;
+	memset(&prev, 0, sizeof(prev));
+	have_prev = ob_last(db, "alert", &prev, err, errsz);
+	if (have_prev < 0)
+		return -1;
+	have_prev = have_prev == 0;
+	/* a digest still waiting for its turn takes the new decisions too */
+	first = last + 1;
+	if (have_prev && strcmp(prev.status, "queued") == 0 && prev.attempts == 0
+	    && prev.next_try > now && prev.ref != NULL
+	    && strncmp(prev.ref, "alert:", 6) == 0) {
+		first = atoll(prev.ref + 6);
+		append = 1;
+	}
+	if (load(db, first, top, &v, &n) != 0) {
+		ob_clear(&prev);
+		goto sqlfail;
+	}
+	if (n == 0) {
+		ob_clear(&prev);
+		goto mark;
+	}
+	sb_init(&subj);
+	sb_init(&text);
+	compose(db, cfg, v, n, &subj, &text);
+	rep_text_mail(cfg, "alert", cfg->admin_contact, subj.s, text.s, now, &m);
+	if (append) {
+		/* the same Message-ID: rebuild the bytes with the old one */
+		ob_clear(&m);
+		{
+			strbuf sb, clean;
+
+			sb_init(&sb);
+			sb_init(&clean);
+			rep_headers(&sb, cfg, cfg->admin_contact, subj.s,
+			    prev.message_id, prev.created);
+			sb_adds(&sb, "Content-Type: text/plain; charset=utf-8\r\n"
+			    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+			mail_clean(&clean, text.s, text.len, 1);
+			rep_qp(&sb, clean.s, clean.len);
+			rc = ob_update(db, prev.id, subj.s, sb.s, sb.len, err,
+			    errsz);
+			sb_free(&sb);
+			sb_free(&clean);
+		}
+	} else {
+		snprintf(buf, sizeof(buf), "alert:%lld", v[0].id);
+		m.ref = xstrdup(buf);
+		/* at most one alert per alert_interval: later ones wait */
+		if (have_prev && prev.next_try + cfg->alert_interval * 1000000LL
+		    > now)
+			m.next_try = prev.next_try + cfg->alert_interval
+			    * 1000000LL;
+		rc = ob_enqueue(db, &m, NULL, err, errsz) < 0 ? -1 : 0;
+		if (rc == 0)
+			qc->queued++;
+		ob_clear(&m);
+	}
+	ob_clear(&prev);
+	sb_free(&subj);
+	sb_free(&text);
+	evs_free(v, n);
+	if (rc != 0)
+		return -1;
+mark:
+	snprintf(buf, sizeof(buf), "%lld", top);
+	if (db_meta_put(db, "mail_event", buf) != 0)
+		goto sqlfail;
+	return 0;
+sqlfail:
+	snprintf(err, errsz, "alerts: %s", sqlite3_errmsg(db));
+	return -1;
+}
+
+/* rep_queue - the store hook: alerts, then ARF reports */
+int
+rep_queue(sqlite3 *db, void *arg, char *err, size_t errsz)
+{
+	rep_queue_ctx *qc = arg;
+	long long now = rgt_now();
+
+	if (rep_alerts(db, qc, now, err, errsz) != 0)
+		return -1;
+	return rep_arf(db, qc, now, err, errsz);
+}
