@@ -1185,16 +1185,14 @@ ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
 {
 	const char *at = strrchr(id, '@');
 
-	if (map_key_check(MAP_SENDER, id, utf8) != NULL) {
-		/* no class table (an indexed map) can hold it: the whole user */
-		icl_unholdable(icl, u, value, until);
-		fprintf(log, "action=alert kind=identity_unholdable user=\"%s\" "
-		    "reason=\"a locked envelope sender that no indexed table "
-		    "can hold: the user's whole mail is refused while it "
-		    "lasts\"\n", u->name);
-	} else {
-		icl_lock(icl, u, id, value, until);
+	if (map_key_check(MAP_SENDER, id, utf8) != NULL
+	    && map_key_check(MAP_SENDER_PCRE, id, utf8) != NULL) {
+		/* no map can hold it (`lock` refuses such a lock, `users`
+		 * shows it "not enforceable"): the add fails with an alert */
+		add_sender(sender, pcre, id, value, utf8, log);
+		return;
 	}
+	icl_lock(icl, u, id, value, until);
 	if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain
 	    && at != NULL && strcasecmp(at + 1, u->name) == 0)
 		add_sender(sender, pcre, id, value, utf8, log);
@@ -1447,7 +1445,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	wc.postmap = postmap;
 	wc.timeout_ms = cfg->command_timeout * 1000;
 	/* the class tables before the maps that name the classes */
-	if (icl_write(icl, &wc, dry_run, log, &n, ferr, sizeof(ferr)) != 0)
+	if (icl_write(icl, &wc, dry_run, log, &n, &reload, ferr,
+	    sizeof(ferr)) != 0)
 		map_failed(log, "rg_senders", ferr, &failed, err, errsz);
 	res->maps_changed += n;
 	for (i = 0; i < NMAPS; i++) {

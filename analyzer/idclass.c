@@ -13,6 +13,7 @@
 
 #define ICL_CLASS	"rg_c"		/* rg_cK: the class in main.cf */
 #define ICL_TABLE	"rg_senders_"	/* rg_senders_K: its sender table */
+#define ICL_PTABLE	"rg_senders_pcre_" /* the senders no indexed key holds */
 
 typedef struct icl_user {
 	const rul_user *u;
@@ -21,7 +22,6 @@ typedef struct icl_user {
 	char *esc;			/* reply of the longest lock */
 	long long esc_until;		/* its end, 0: none */
 	int user_locked;		/* a user lock wins */
-	int whole;			/* a lock no class table can hold */
 	int cls;			/* its class, -1: none */
 	char name[32];			/* "rg_cK" */
 } icl_user;
@@ -115,28 +115,6 @@ icl_lock(icl_pool *p, const rul_user *u, const char *identity,
 	e->vals[e->n] = xstrdup(value);
 	e->n++;
 	/* the escalation answers for the longest of them: none ends first */
-	if (e->esc == NULL || (e->esc_until != 0 && (until == 0
-	    || until > e->esc_until))) {
-		free(e->esc);
-		e->esc = xstrdup(value);
-		e->esc_until = until;
-	}
-}
-
-/*
- * icl_unholdable - a locked envelope-sender identity of u that no indexed
- * class table can hold (white space, a leading '#'): u's whole mail answers
- * the reply of its longest identity lock, as when the pool is used up
- */
-void
-icl_unholdable(icl_pool *p, const rul_user *u, const char *value,
-    long long until)
-{
-	icl_user *e = get(p, u);
-
-	if (e == NULL)
-		return;
-	e->whole = 1;
 	if (e->esc == NULL || (e->esc_until != 0 && (until == 0
 	    || until > e->esc_until))) {
 		free(e->esc);
@@ -294,45 +272,57 @@ icl_value(const icl_pool *p, const rul_user *u)
 {
 	const icl_user *e = find(p, u);
 
-	if (e == NULL || e->user_locked)
-		return NULL;
-	if (e->whole)
-		return e->esc;
-	if (e->n == 0)
+	if (e == NULL || e->user_locked || e->n == 0)
 		return NULL;
 	return e->cls >= 0 ? e->name : e->esc;
 }
 
-/* icl_write - every class's sender table, empty when the class is free */
+/*
+ * icl_write - every class's sender tables, empty when the class is free:
+ * rg_senders_K (indexed) and rg_senders_pcre_K (pcre, for the senders no
+ * indexed key can hold: "a b"@x, #x@y); *reload is set when a pcre table
+ * changed (pcre tables are read when a process starts)
+ */
 int
 icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
-    FILE *log, int *nchanged, char *err, size_t errsz)
+    FILE *log, int *nchanged, int *reload, char *err, size_t errsz)
 {
 	map_set **ms;
 	char name[64], e[256];
-	int i, j, k, rc = 0;
+	int i, j, k, rc = 0, utf8 = rul_fold_utf8(p->pol);
 
 	*nchanged = 0;
 	if (p->nclasses <= 0)
 		return 0;
-	ms = xcalloc((size_t)p->nclasses, sizeof(map_set *));
-	for (k = 0; k < p->nclasses; k++)
-		ms[k] = map_set_new(MAP_SENDER);
+	ms = xcalloc((size_t)p->nclasses * 2, sizeof(map_set *));
+	for (k = 0; k < p->nclasses; k++) {
+		ms[2 * k] = map_set_new(MAP_SENDER);
+		ms[2 * k + 1] = map_set_new(MAP_SENDER_PCRE);
+		map_set_utf8(ms[2 * k], utf8);
+		map_set_utf8(ms[2 * k + 1], utf8);
+	}
 	for (i = 0; i < p->nusers; i++) {
 		const icl_user *u = &p->users[i];
+		map_set *to;
 
 		if (u->cls < 0)
 			continue;
-		for (j = 0; j < u->n; j++)
-			if (map_set_add(ms[u->cls], u->ids[j], u->vals[j], e,
+		for (j = 0; j < u->n; j++) {
+			to = map_key_check(MAP_SENDER, u->ids[j], utf8) == NULL
+			    ? ms[2 * u->cls] : ms[2 * u->cls + 1];
+			if (map_set_add(to, u->ids[j], u->vals[j], e,
 			    sizeof(e)) != 0)
-				fprintf(log, "action=skip map=" ICL_TABLE "%d "
-				    "reason=\"%s\"\n", u->cls, e);
+				fprintf(log, "action=alert kind=map map=%s%d "
+				    "rule=bad_entry result=skipped reason=\"%s\"\n",
+				    to == ms[2 * u->cls] ? ICL_TABLE : ICL_PTABLE,
+				    u->cls, e);
+		}
 	}
-	for (k = 0; k < p->nclasses && rc == 0; k++) {
+	for (k = 0; k < 2 * p->nclasses && rc == 0; k++) {
 		int changed = 0;
 
-		snprintf(name, sizeof(name), ICL_TABLE "%d", k);
+		snprintf(name, sizeof(name), "%s%d", k % 2 ? ICL_PTABLE
+		    : ICL_TABLE, k / 2);
 		if (dry_run) {
 			strbuf sb;
 
@@ -341,7 +331,7 @@ icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
 			sb_init(&sb);
 			map_render(ms[k], &sb);
 			fprintf(log, "# %s/%s (%s)\n%s", wc->directory, name,
-			    map_kind_name(MAP_SENDER), sb.s);
+			    map_kind_name(map_set_kind(ms[k])), sb.s);
 			sb_free(&sb);
 			continue;
 		}
@@ -351,11 +341,13 @@ icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
 		}
 		if (changed) {
 			(*nchanged)++;
+			if (k % 2)
+				*reload = 1;
 			fprintf(log, "action=map name=%s entries=%zu\n", name,
 			    map_set_count(ms[k]));
 		}
 	}
-	for (k = 0; k < p->nclasses; k++)
+	for (k = 0; k < 2 * p->nclasses; k++)
 		map_set_free(ms[k]);
 	free(ms);
 	return rc;
@@ -385,7 +377,9 @@ icl_main_cf(const rg_config *cfg, strbuf *out)
 	sb_addc(out, '\n');
 	for (k = 0; k < n; k++)
 		sb_printf(out, ICL_CLASS "%d = check_sender_access %s:%s/"
-		    ICL_TABLE "%d\n", k, cfg->map_type, cfg->map_directory, k);
+		    ICL_TABLE "%d, check_sender_access pcre:%s/" ICL_PTABLE
+		    "%d\n", k, cfg->map_type, cfg->map_directory, k,
+		    cfg->map_directory, k);
 }
 
 /* has_word - is word an element of a Postfix list (", " or space separated)? */
@@ -435,14 +429,17 @@ icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 			continue;
 		}
 		snprintf(want, sizeof(want), "\n" ICL_CLASS "%d = "
-		    "check_sender_access %s:%s/" ICL_TABLE "%d\n", k,
-		    cfg->map_type, cfg->map_directory, k);
+		    "check_sender_access %s:%s/" ICL_TABLE "%d, "
+		    "check_sender_access pcre:%s/" ICL_PTABLE "%d\n", k,
+		    cfg->map_type, cfg->map_directory, k, cfg->map_directory, k);
 		if (strstr(postconf_n, want + 1) != postconf_n
 		    && strstr(postconf_n, want) == NULL) {
 			sb_printf(out, "%s is not \"check_sender_access "
-			    "%s:%s/" ICL_TABLE "%d\": that user's envelope-"
+			    "%s:%s/" ICL_TABLE "%d, check_sender_access "
+			    "pcre:%s/" ICL_PTABLE "%d\": that user's envelope-"
 			    "sender identity locks are not enforced\n", word,
-			    cfg->map_type, cfg->map_directory, k);
+			    cfg->map_type, cfg->map_directory, k,
+			    cfg->map_directory, k);
 			problems++;
 		}
 	}

@@ -10,7 +10,8 @@
  * declares a pool of [global] identity_lock_classes classes, once:
  *
  *   smtpd_restriction_classes = rg_c0, rg_c1, ...
- *   rg_cK = check_sender_access TYPE:DIR/rg_senders_K
+ *   rg_cK = check_sender_access TYPE:DIR/rg_senders_K,
+ *           check_sender_access pcre:DIR/rg_senders_pcre_K
  *
  * and `analyze` hands each user that has envelope-sender identity locks one
  * class K: its SASL login (sasl and domain users) answers rg_cK in
@@ -30,9 +31,13 @@
  * or networks answer the reply of its longest identity lock instead, so
  * its whole mail is refused (never a global sender entry), and each run
  * prints action=alert kind=identity_classes for it until a class is free.
- * identity_lock_classes = 0 does that for every such lock. So does a
- * locked sender that no indexed table can hold (white space or a leading
- * '#' in a quoted local part: icl_unholdable), with an alert.
+ * identity_lock_classes = 0 does that for every such lock. A locked
+ * sender that no indexed key can hold (white space or a leading '#' in a
+ * quoted local part) goes to the class's pcre table, as an escaped rule
+ * that matches exactly that address as smtpd looks it up (a change there
+ * needs a reload); one that no map can hold at all (a control character,
+ * invalid UTF-8) is the caller's: `lock` refuses it, analyze skips it with
+ * an alert and `users` shows it "not enforceable".
  *
  * Use: icl_new, then icl_lock() for every locked envelope-sender identity
  * and icl_user_locked() for every user lock, then icl_assign() (reads and,
@@ -58,9 +63,6 @@ void icl_free(icl_pool *p);
 /* a locked envelope-sender identity of u, its map value, its end (0: none) */
 void icl_lock(icl_pool *p, const rul_user *u, const char *identity,
     const char *value, long long until);
-/* a locked sender of u that no indexed table can hold: u's whole mail */
-void icl_unholdable(icl_pool *p, const rul_user *u, const char *value,
-    long long until);
 /* u has a user lock: it wins over u's class */
 void icl_user_locked(icl_pool *p, const rul_user *u);
 /* hand out the classes; 0, or -1 and err on a database error */
@@ -70,7 +72,7 @@ int icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 const char *icl_value(const icl_pool *p, const rul_user *u);
 /* write (or with dry_run print) every class's sender table */
 int icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
-    FILE *log, int *nchanged, char *err, size_t errsz);
+    FILE *log, int *nchanged, int *reload, char *err, size_t errsz);
 /* the main.cf lines that declare the pool (postfix-config) */
 void icl_main_cf(const rg_config *cfg, strbuf *out);
 /* the problems of `postconf -n` output (NAME = VALUE lines) with the pool;

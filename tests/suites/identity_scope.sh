@@ -77,9 +77,9 @@ rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-confi
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp1.out" 2>&1; ok $? "check-postfix is satisfied with postfix-config's lines" "$(cat "$work/cp1.out")"
 postconf -c "$PF_CONF" -e "rg_c1 = permit"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp2.out" 2>&1
-grep -q '^rg_c1 is not "check_sender_access hash:.*/rg_senders_1"' "$work/cp2.out"
+grep -q '^rg_c1 is not "check_sender_access hash:.*/rg_senders_1, check_sender_access pcre:.*/rg_senders_pcre_1"' "$work/cp2.out"
 ok $? "check-postfix says when a class is not bound to its table" "$(cat "$work/cp2.out")"
-postconf -c "$PF_CONF" -e "rg_c1 = check_sender_access hash:$work/maps/rg_senders_1"
+postconf -c "$PF_CONF" -e "rg_c1 = check_sender_access hash:$work/maps/rg_senders_1, check_sender_access pcre:$work/maps/rg_senders_pcre_1"
 
 # 1. alice's spam used bob's address: the lock stops it in alice's mail only
 "$RG" -c "$work/rg.ini" lock identity alice@example.com/bob@example.com --reason "spam with bob's address" > "$work/l1.out" 2>&1
