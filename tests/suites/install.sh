@@ -30,6 +30,8 @@ want="755 usr/bin/relayguard
 644 usr/lib/systemd/system/relayguard-collect.service
 644 usr/lib/systemd/system/relayguard-analyze.service
 644 usr/lib/systemd/system/relayguard-analyze.timer
+644 usr/lib/systemd/system/relayguard-reload.service
+644 usr/lib/systemd/system/relayguard-reload.path
 644 etc/cron.d/relayguard
 644 usr/share/bash-completion/completions/relayguard
 644 usr/share/doc/relayguard/relayguard.ini.sample
