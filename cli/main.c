@@ -42,6 +42,10 @@ static const command commands[] = {
 	    "print the main.cf lines that wire relayguard in" },
 	{ "rspamd-config", cmd_rspamd_config,
 	    "print rspamd's DKIM signing settings for the selectors" },
+	{ "passwd", cmd_passwd,
+	    "set a user's SMTP AUTH password (Dovecot passwd-file)" },
+	{ "dovecot-config", cmd_dovecot_config,
+	    "print the Dovecot passdb that reads those passwords" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

@@ -102,6 +102,8 @@ typedef struct rg_config {
 	char *map_type;			/* hash | lmdb | cdb */
 	char *postfix_config_directory;
 	char *dkim_key_directory;	/* rspamd's DOMAIN.SELECTOR.key files */
+	char *dovecot_passwd_file;	/* `passwd user` writes it */
+	char *dovecot_config_file;	/* doveconf/doveadm -c */
 	cfg_list trusted_verdicts;	/* rspamd amavis spamd milter header client-header */
 	cfg_list never_lock;		/* user names that are never locked */
 	long long safety_valve;		/* at most this many automatic locks ... */
