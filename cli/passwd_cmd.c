@@ -356,7 +356,7 @@ cmd_passwd(const cli_ctx *cx, int argc, char **argv)
 	char *old;
 	int ch, rc, lfd, rerr;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (ch == 'h') {
 			passwd_usage(stdout);
@@ -465,7 +465,7 @@ cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	int ch, rc;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (ch == 'h') {
 			dovecot_usage(stdout);
