@@ -53,6 +53,7 @@ int cmd_identities(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
 int cmd_passwd(const cli_ctx *cx, int argc, char **argv);
 int cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv);
+int cmd_dkim(const cli_ctx *cx, int argc, char **argv);
 int cli_analyze_lock(const rg_config *cfg);
 int cli_analyze_once(const rg_config *cfg, const rul_policy *pol,
     rg_store *st);
