@@ -7,6 +7,9 @@
 # cache is on; Dovecot does not cache a passwd-file passdb whose path has no
 # %variables, so that step is checked by auth_cache=flushed), and a
 # locked user still logs in but is refused at RCPT with the lock's reason.
+# Live, a `type = domain` user with match_sender_domain = yes: it logs in as
+# the domain name, and once locked both its login and its domain as any
+# client's envelope sender are refused at RCPT.
 set -u
 top=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 suite=passwd
@@ -39,6 +42,9 @@ path = $PF_LOG
 [user "bob@example.com"]
 [user "127.0.0.10/31"]
 type = ip
+[user "customer.example"]
+type = domain
+match_sender_domain = yes
 INI
 "$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1
 rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-config's lines"
@@ -92,6 +98,20 @@ grep -q '^SENT' <<<"$out"; ok $? "the other user still logs in" "$out"
 out=$(send --auth alice@example.com:second-Secret-2 --sender alice@example.com --to dave@example.org)
 ! grep -q 'stage=AUTH' <<<"$out" && grep -q 'REFUSED 450 4\.7\.1 .*sending locked.*rcpt=dave@example.org' <<<"$out"
 ok $? "a locked user logs in but is refused at RCPT" "$out"
+
+# live: a domain user logging in as its domain name, with
+# match_sender_domain = yes: locked, its login is refused at RCPT, and so is
+# its domain as the envelope sender of an IP user; other senders relay
+printf 'domain-Secret-1\n' | "$RG" -c "$work/rg.ini" passwd user customer.example > /dev/null 2>&1
+out=$(send --auth customer.example:domain-Secret-1 --sender news@customer.example --to dave@example.org)
+grep -q '^SENT' <<<"$out"; ok $? "a domain user logs in as its domain name" "$out"
+"$RG" -c "$work/rg.ini" lock user customer.example --reason "domain test" > /dev/null 2>&1
+out=$(send --auth customer.example:domain-Secret-1 --sender news@customer.example --to dave@example.org)
+grep -q 'REFUSED 450 4\.7\.1 .*sending locked.*rcpt=' <<<"$out"; ok $? "a locked domain user is refused at RCPT" "$out"
+out=$(send --from-ip 127.0.0.10 --sender shop@customer.example --to dave@example.org)
+grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "match_sender_domain: the locked domain as an IP user's sender is refused" "$out"
+out=$(send --from-ip 127.0.0.10 --sender shop@other.example --to dave@example.org)
+grep -q '^SENT' <<<"$out"; ok $? "another sender of that IP user relays" "$out"
 
 # refusals
 printf 'x-Secret\n' | "$RG" -c "$work/rg.ini" passwd user 127.0.0.10/31 > /dev/null 2>&1; rc=$?
