@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -220,6 +221,27 @@ slurp(const char *path, int *err)
 	return sb.s ? sb.s : xstrdup("");
 }
 
+/*
+ * bump_mtime - give the new file an mtime later than the old one's:
+ * Dovecot rereads a passwd-file when its mtime (seconds) or size changed,
+ * so a same-size rewrite within the second it last read would be missed.
+ */
+static void
+bump_mtime(int fd, const char *path)
+{
+	struct timespec ts[2];
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	if (ts[0].tv_sec <= st.st_mtim.tv_sec)
+		ts[0].tv_sec = st.st_mtim.tv_sec + 1;
+	ts[0].tv_nsec = 0;
+	ts[1] = ts[0];
+	futimens(fd, ts);
+}
+
 /* write_file - PATH.new, root:dovecot 0640, fsync, rename; 0 or -1 */
 static int
 write_file(const char *path, const char *text)
@@ -241,6 +263,7 @@ write_file(const char *path, const char *text)
 		log_warn("passwd: chown %s", tmp);
 	if (fchmod(fd, 0640) != 0)
 		goto fail;
+	bump_mtime(fd, path);
 	while (off < len) {
 		ssize_t n = write(fd, text + off, len - off);
 

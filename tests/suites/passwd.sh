@@ -65,8 +65,13 @@ doveadm -c "$dv/dovecot.conf" reload > /dev/null 2>&1; ok $? "Dovecot reloads wi
 for _ in $(seq 50); do doveadm -c "$dv/dovecot.conf" auth test nobody x > /dev/null 2>&1; [ $? -le 77 ] && break; sleep 0.2; done
 
 send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$PF_PORT" "$@" 2>&1; }
-printf 'first-Secret-1\n' | "$RG" -c "$work/rg.ini" passwd user alice@example.com > "$work/p1.out" 2>&1
-ok $? "passwd user from standard input" "$(cat "$work/p1.out")"
+# setpw USER PASSWORD: relayguard passwd (Dovecot rereads the changed
+# passwd-file at the next lookup, no restart)
+setpw() {
+    printf '%s\n' "$2" | "$RG" -c "$work/rg.ini" passwd user "$1" > "$work/setpw.out" 2>&1
+}
+setpw alice@example.com first-Secret-1; rc=$?; cp "$work/setpw.out" "$work/p1.out"
+ok $rc "passwd user from standard input, and Dovecot takes it" "$(cat "$work/p1.out")"
 grep -q 'auth_cache=flushed' "$work/p1.out"; ok $? "the auth cache is seen on and flushed" "$(cat "$work/p1.out")"
 f=$work/dovecot/relayguard.passwd
 grep -q '^alice@example.com:{SHA512-CRYPT}\$6\$[./0-9A-Za-z]\{16\}\$[./0-9A-Za-z]\{86\}$' "$f"
@@ -81,11 +86,11 @@ out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dav
 grep -q 'REFUSED 535 .*stage=AUTH' <<<"$out"; ok $? "the harness's old PLAIN password is not read any more" "$out"
 
 # a second user: the first one's line is kept
-printf 'bob-Secret-1\n' | "$RG" -c "$work/rg.ini" passwd user bob@example.com > /dev/null 2>&1
+setpw bob@example.com bob-Secret-1
 [ "$(grep -c '' "$f")" = 2 ] && grep -q '^alice@' "$f"; ok $? "another user's line is kept" "$(cat "$f")"
 
 # change: the new one works at once, the old one (cached) does not
-printf 'second-Secret-2\n' | "$RG" -c "$work/rg.ini" passwd user alice@example.com > /dev/null 2>&1
+setpw alice@example.com second-Secret-2
 out=$(send --auth alice@example.com:second-Secret-2 --sender alice@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "a changed password takes effect without a restart" "$out"
 out=$(send --auth alice@example.com:first-Secret-1 --sender alice@example.com --to dave@example.org)
@@ -102,7 +107,7 @@ ok $? "a locked user logs in but is refused at RCPT" "$out"
 # live: a domain user logging in as its domain name, with
 # match_sender_domain = yes: locked, its login is refused at RCPT, and so is
 # its domain as the envelope sender of an IP user; other senders relay
-printf 'domain-Secret-1\n' | "$RG" -c "$work/rg.ini" passwd user customer.example > /dev/null 2>&1
+setpw customer.example domain-Secret-1
 out=$(send --auth customer.example:domain-Secret-1 --sender news@customer.example --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "a domain user logs in as its domain name" "$out"
 "$RG" -c "$work/rg.ini" lock user customer.example --reason "domain test" > /dev/null 2>&1
