@@ -65,10 +65,15 @@ doveadm -c "$dv/dovecot.conf" reload > /dev/null 2>&1; ok $? "Dovecot reloads wi
 for _ in $(seq 50); do doveadm -c "$dv/dovecot.conf" auth test nobody x > /dev/null 2>&1; [ $? -le 77 ] && break; sleep 0.2; done
 
 send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$PF_PORT" "$@" 2>&1; }
-# setpw USER PASSWORD: relayguard passwd (Dovecot rereads the changed
-# passwd-file at the next lookup, no restart)
+# setpw USER PASSWORD: relayguard passwd. Dovecot stats a passwd-file at
+# most once per wall-clock second (at a lookup), so a change is seen by the
+# first lookup in a later second than the write: wait for that second.
 setpw() {
     printf '%s\n' "$2" | "$RG" -c "$work/rg.ini" passwd user "$1" > "$work/setpw.out" 2>&1
+    local rc=$? done_at
+    done_at=$(date +%s)
+    while [ "$(date +%s)" -le "$done_at" ]; do sleep 0.05; done
+    return $rc
 }
 setpw alice@example.com first-Secret-1; rc=$?; cp "$work/setpw.out" "$work/p1.out"
 ok $rc "passwd user from standard input, and Dovecot takes it" "$(cat "$work/p1.out")"
