@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1242,6 +1243,31 @@ map_failed(FILE *log, const char *name, const char *why, int *failed,
 		snprintf(err, errsz, "map %s not written: %s", name, why);
 }
 
+/*
+ * request_reload - not root (the hardened relayguard-analyze.service): ask
+ * the root helper for `postfix reload` by rewriting MAP_DIRECTORY/
+ * reload.request, which relayguard-reload.path watches.
+ */
+static void
+request_reload(const rg_config *cfg, FILE *log)
+{
+	char path[1100], stamp[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/reload.request", cfg->map_directory);
+	n = snprintf(stamp, sizeof(stamp), "%lld\n", (long long)time(NULL));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0640)) < 0 || write(fd, stamp, (size_t)n) != n) {
+		fprintf(log, "action=reload result=failed reason=\"%s: %s\"\n",
+		    path, strerror(errno));
+	} else {
+		fprintf(log, "action=reload result=requested request=%s\n",
+		    path);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1522,7 +1548,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (ch1 || ch2)
 			reload = 1;
 	}
-	if (reload) {
+	if (reload && geteuid() != 0) {
+		request_reload(cfg, log);
+	} else if (reload) {
 		/* cidr: and pcre: maps are read at process start */
 		static const char *status_args[] = { "status", NULL };
 		static const char *reload_args[] = { "reload", NULL };

@@ -610,8 +610,8 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 	    "dkim_selector in\n"
 	    "# relayguard's [domain NAME] sections, with the key "
 	    "DOMAIN.SELECTOR.key\n"
-	    "# in dkim_key_directory (rspamadm dkim_keygen -d DOMAIN -s "
-	    "SELECTOR -k FILE;\n"
+	    "# in dkim_key_directory (relayguard dkim keygen DOMAIN "
+	    "--selector SELECTOR;\n"
 	    "# readable by _rspamd). `analyze` writes the selector map; "
 	    "rspamd re-reads\n"
 	    "# it when it changes (options: map_watch_interval).\n", n);

@@ -56,6 +56,9 @@ int cmd_quarantine(const cli_ctx *cx, int argc, char **argv);
 int cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol);
 int cmd_report(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
+int cmd_passwd(const cli_ctx *cx, int argc, char **argv);
+int cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv);
+int cmd_dkim(const cli_ctx *cx, int argc, char **argv);
 int cli_analyze_lock(const rg_config *cfg, long long wait);
 /* fold identities as the configured Postfix does (warns if it cannot tell) */
 void cli_policy_fold(const rg_config *cfg, rul_policy *pol);

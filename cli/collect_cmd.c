@@ -26,6 +26,7 @@
 #include "../collector/source.h"
 #include "../collector/store.h"
 #include "../common/log.h"
+#include "../common/notify.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "cli.h"
@@ -539,6 +540,8 @@ reload:
 	}
 	if (open_inputs(&c) != 0)
 		status = EX_IOERR_;
+	if (follow)
+		rg_notify_ready("following the sources");
 	tty = isatty(STDERR_FILENO) && once && !quiet;
 	for (i = 0; i < c.nin; i++)
 		if (c.in[i].src && src_remaining(c.in[i].src) > 0)
@@ -606,6 +609,8 @@ reload:
 			last_stats = now;
 			stats_lines = c.lines;
 		}
+		if (follow)
+			rg_notify_alive(c.lines, prs_open_messages(c.p));
 		if (!in_txn && (got_term || got_hup))
 			break;
 		if (best < 0) {
@@ -680,6 +685,8 @@ reload:
 			    "retention", pruned);
 	}
 out:
+	if (follow)
+		rg_notify_stopping();
 	if (in_txn)
 		store_rollback(c.st);
 	rul_free(pol);

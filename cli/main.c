@@ -50,6 +50,12 @@ static const command commands[] = {
 	    "the period's report: XLSX, CSV or text" },
 	{ "mail", cmd_mail,
 	    "the outbox of alerts and abuse reports: queue, send, test" },
+	{ "passwd", cmd_passwd,
+	    "set a user's SMTP AUTH password (Dovecot passwd-file)" },
+	{ "dovecot-config", cmd_dovecot_config,
+	    "print the Dovecot passdb that reads those passwords" },
+	{ "dkim", cmd_dkim,
+	    "make a DKIM key for rspamd and print its DNS record" },
 	{ "check-config", cmd_check_config,
 	    "check the configuration file and print its schema" },
 };

@@ -96,6 +96,12 @@ static const cfg_key cfg_schema[] = {
 	{ "global", "dkim_key_directory", CT_PATH, "/var/lib/rspamd/dkim", 0, 0,
 	    0, OFF(dkim_key_directory),
 	    "where rspamd finds DOMAIN.SELECTOR.key (rspamd-config)" },
+	{ "global", "dovecot_passwd_file", CT_PATH,
+	    "/etc/dovecot/relayguard.passwd", 0, 0, 0, OFF(dovecot_passwd_file),
+	    "the Dovecot passwd-file `passwd user` writes (root:dovecot 0640)" },
+	{ "global", "dovecot_config_file", CT_PATH,
+	    "/etc/dovecot/dovecot.conf", 0, 0, 0, OFF(dovecot_config_file),
+	    "Dovecot's configuration (doveconf/doveadm -c): auth cache flush" },
 	{ "global", "trusted_verdicts", CT_WLIST,
 	    "rspamd, amavis, spamd, milter, header", 0, 0, 0,
 	    OFF(trusted_verdicts), "verdict sources that count as spam "

@@ -108,6 +108,8 @@ typedef struct rg_config {
 	long long command_timeout;	/* seconds a child may run */
 	long long analyze_lock_wait;	/* seconds to wait for .analyze.lock */
 	char *dkim_key_directory;	/* rspamd's DOMAIN.SELECTOR.key files */
+	char *dovecot_passwd_file;	/* `passwd user` writes it */
+	char *dovecot_config_file;	/* doveconf/doveadm -c */
 	cfg_list trusted_verdicts;	/* rspamd amavis spamd milter header client-header */
 	cfg_list never_lock;		/* user names that are never locked */
 	long long safety_valve;		/* at most this many automatic locks ... */

@@ -484,6 +484,130 @@ def t_killed_runs():
         assert open(a.replace("rg.ini", "maps/" + f)).read() == open(b.replace("rg.ini", "maps/" + f)).read(), f
 
 
+# ---- the rows of the configuration no other case covers ----
+
+def sender_spam(t, sender, user=None, ip="127.0.0.5"):
+    """spam() with the envelope sender given"""
+    return spam(t, user=user, ip=ip).replace("from=<a@b.example>", f"from=<{sender}>")
+
+
+def session(day, t, user="alice@example.com", ip="127.0.0.2", month="Nov"):
+    """one SMTP session that queued and delivered one clean message, on MONTH DAY"""
+    global n
+    n += 1
+    q = "C%09X" % n
+    d = f"{month} {day:2d} {t} relay postfix"
+    return (f"{d}/smtpd[100]: connect from unknown[{ip}]\n"
+            f"{d}/smtpd[100]: {q}: client=unknown[{ip}], sasl_method=PLAIN, sasl_username={user}\n"
+            f"{d}/qmgr[300]: {q}: from=<{user}>, size=500, nrcpt=1 (queue active)\n"
+            f"{d}/smtp[400]: {q}: to=<r@dest.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.03, "
+            f"delays=0/0.02/0/0.01, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+            f"{d}/qmgr[300]: {q}: removed\n"
+            f"{d}/smtpd[100]: disconnect from unknown[{ip}] ehlo=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=6\n")
+
+
+def user_locks(ev, kind="user"):
+    return sorted(e.split('%s="' % kind)[1].split('"')[0] for e in ev if e.startswith("action=lock kind=%s " % kind))
+
+
+def t_domain_login():
+    # type = domain: the domain logs in as its own name; without
+    # match_sender_domain, mail that merely names the domain as its sender
+    # is not the domain's
+    users = '[user "customer.example"]\ntype = domain\n'
+    lines = [sender_spam("10:00:0%d" % i, "x@customer.example", user="customer.example") for i in range(3)]
+    lines += [sender_spam("10:00:1%d" % i, "y@customer.example") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert user_locks(ev) == ["customer.example"], ev
+    assert sum(1 for e in ev if e.startswith("action=lock kind=user")) == 1, ev
+    cfg = setup(lines[3:], users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert user_locks(ev) == [], ev
+
+
+def t_domain_sender():
+    # match_sender_domain = yes: mail with an envelope sender in the domain
+    # counts for the domain even without its login; another domain's not
+    users = '[user "customer.example"]\ntype = domain\nmatch_sender_domain = yes\n'
+    lines = [sender_spam("10:00:1%d" % i, "y@customer.example") for i in range(3)]
+    lines += [sender_spam("10:00:2%d" % i, "z@other.example") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert user_locks(ev) == ["customer.example"], ev
+    cfg = setup(lines[3:], users)
+    assert user_locks(events(cfg, "2026-11-28T10:01:00Z")) == []
+
+
+def t_auth_user():
+    # identification = auth_user: inside an IP user, the SASL login is the
+    # identity; the login with 3 spam is locked, the one with 1 is not
+    users = ('[user "127.0.0.0/24"]\ntype = ip\nidentification = auth_user\nauto_lock = no\n')
+    lines = [spam("10:00:0%d" % i, user="web1@tenant.example") for i in range(3)]
+    lines += [spam("10:00:1%d" % i, user="web2@tenant.example") for i in range(1)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    ids = [e for e in ev if e.startswith("action=lock kind=identity")]
+    assert len(ids) == 1 and 'identity="web1@tenant.example"' in ids[0], ev
+    assert user_locks(ev) == [], ev
+
+
+def t_no_identity_locks():
+    # lock_identities = no: the user is locked, none of its identities
+    users = ('[user "127.0.0.2"]\ntype = ip\nidentification = header\nidentity_headers = X-Client-ID\n'
+             'lock_identities = no\n')
+    lines = [spam("10:00:0%d" % i, user=None, hdr="tenant-7") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert not any(e.startswith("action=lock kind=identity") for e in ev), ev
+    assert user_locks(ev) == ["127.0.0.2"], ev
+    # and with the default (yes) the identity is locked too
+    cfg = setup(lines, users.replace("lock_identities = no\n", ""))
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert any(e.startswith("action=lock kind=identity") for e in ev), ev
+
+
+def t_week_limit():
+    # limit_per_week = 3: the third session within 7 days fills the week
+    # (blocked until the oldest leaves it); three over 7 days and an hour
+    # never fill one
+    users = '[user "alice@example.com"]\nconnection_limits = yes\nlimit_per_week = 3\n'
+    cfg = setup([session(d, "10:00:00") for d in (20, 23, 26)], users)
+    out = run("analyze", "--now", "2026-11-26T10:05:00Z", cfg=cfg)
+    assert ('rule=connections-week' in out and 'sessions=3 limit=3 until=2026-11-27T10:00:00Z' in out), out
+    cfg = setup([session(17, "10:00:00"), session(19, "09:00:00"), session(26, "10:00:00")], users)
+    out = run("analyze", "--now", "2026-11-26T10:05:00Z", cfg=cfg)
+    assert "rule=connections-week" not in out, out
+
+
+def t_month_limit():
+    # limit_per_month = 3, one session a fortnight: no week is full, the 30
+    # days are; with the first one 31 days back they are not
+    users = ('[user "alice@example.com"]\nconnection_limits = yes\nlimit_per_week = 3\n'
+             'limit_per_month = 3\n')
+    cfg = setup([session(d, "10:00:00") for d in (2, 14, 26)], users)
+    out = run("analyze", "--now", "2026-11-26T10:05:00Z", cfg=cfg)
+    assert ("rule=connections-month" in out and "until=2026-12-02T10:00:00Z" in out
+            and "rule=connections-week" not in out), out
+    cfg = setup([session(26, "09:00:00", month="Oct"), session(14, "10:00:00"), session(26, "10:00:00")], users)
+    out = run("analyze", "--now", "2026-11-26T10:05:00Z", cfg=cfg)
+    assert "rule=connections-month" not in out, out
+
+
+def t_reset():
+    # max_unlocks_by_timeout = 1 used up; reset gives the next lock an end again
+    lines = [spam("10:00:00"), spam("10:00:10"), spam("10:00:20"),
+             spam("12:00:00"), spam("12:00:10"), spam("12:00:20")]
+    cfg = setup(lines, U)
+    events(cfg, "2026-11-28T10:30:00Z")
+    ev = events(cfg, "2026-11-28T11:30:00Z")
+    assert any(e.startswith("action=unlock kind=user") and "rule=timeout" in e for e in ev), ev
+    out = run("reset", "user", "alice@example.com", cfg=cfg)
+    ev = events(cfg, "2026-11-28T12:30:00Z")
+    lk = [e for e in ev if e.startswith("action=lock kind=user")]
+    assert len(lk) == 1 and "until=2026-11-28T13:00:20Z" in lk[0], (out, ev)
+
+
 for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("3 spam in 10 minutes and 1 second do not", t_window_over),
                  ("equal timestamps and a line a second early", t_equal_and_out_of_order),
@@ -505,6 +629,13 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("--dry-run leaves the analyzer's state alone", t_dry_run_changes_nothing),
                  ("a schema-2 database is migrated and decided", t_migration_from_v2),
                  ("incremental runs decide as full ones, step by step", t_incremental_equals_full),
-                 ("analyze killed at random moments decides as if never killed", t_killed_runs)]:
+                 ("analyze killed at random moments decides as if never killed", t_killed_runs),
+                 ("type = domain: its login counts, its sender domain alone does not", t_domain_login),
+                 ("type = domain, match_sender_domain = yes: the sender domain counts", t_domain_sender),
+                 ("identification = auth_user: the login is the identity", t_auth_user),
+                 ("lock_identities = no: the user only", t_no_identity_locks),
+                 ("limit_per_week: 3 sessions in 7 days fill it, in 7 days and 1 hour not", t_week_limit),
+                 ("limit_per_month: 3 sessions in 30 days fill it, in 31 not", t_month_limit),
+                 ("reset: the unlock budget is new again", t_reset)]:
     case(name, fn)
 sys.exit(1 if failures else 0)

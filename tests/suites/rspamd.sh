@@ -52,10 +52,10 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # `relayguard rspamd-config` prints and the map `analyze` writes
 mkdir -p "$work/dkim" "$work/maps" "$work/pfc" "$work/rslocal"
 : > "$work/pfc/main.cf"
-dkim_key() {    # dkim_key SELECTOR: a key for example.com, and its DNS record
-    rspamadm dkim_keygen -b 2048 -s "$1" -d example.com \
-        -k "$work/dkim/example.com.$1.key" > "$work/dkim/$1.txt" \
-        && chmod 644 "$work/dkim/example.com.$1.key"
+dkim_key() {    # dkim_key SELECTOR: a key for example.com (relayguard dkim keygen), and its DNS record
+    dkim_ini "$1"
+    "$RELAYGUARD" -c "$work/rg-dkim.ini" dkim keygen example.com --selector "$1" --bits 2048 \
+        > "$work/dkim/$1.txt" 2> "$work/dkim/$1.err"
 }
 dkim_ini() {    # dkim_ini SELECTOR: relayguard's configuration
     cat > "$work/rg-dkim.ini" <<INI
@@ -68,7 +68,25 @@ dkim_key_directory = $work/dkim
 dkim_selector = $1
 INI
 }
-if dkim_key s2026a && dkim_ini s2026a \
+# relayguard dkim keygen: the key where rspamd-config points, _rspamd's,
+# 0640 (rspamd's workers run as _rspamd: they can read it, others cannot),
+# never overwritten, and the exact TXT record (checked by signing below)
+dkim_key s2026a; rc=$?
+k=$work/dkim/example.com.s2026a.key
+if [ $rc = 0 ] && [ "$(stat -c '%a %U' "$k" 2>&1)" = "640 _rspamd" ] \
+    && grep -q '^s2026a\._domainkey\.example\.com\. IN TXT ( "v=DKIM1; k=rsa; p=' "$work/dkim/s2026a.txt"; then
+    echo "PASS: $suite: dkim keygen stores _rspamd's 0640 key and prints the TXT record"
+else
+    echo "FAIL: $suite: dkim keygen stores _rspamd's 0640 key and prints the TXT record: rc=$rc $(stat -c '%a %U' "$k" 2>&1) $(head -c 300 "$work/dkim/s2026a.txt" "$work/dkim/s2026a.err")"
+fi
+sum=$(sha256sum < "$k")
+"$RELAYGUARD" -c "$work/rg-dkim.ini" dkim keygen example.com --selector s2026a > /dev/null 2>&1; rc=$?
+if [ $rc = 73 ] && [ "$(sha256sum < "$k")" = "$sum" ]; then
+    echo "PASS: $suite: dkim keygen never overwrites a key (exit 73)"
+else
+    echo "FAIL: $suite: dkim keygen never overwrites a key: exit $rc"
+fi
+if dkim_ini s2026a \
     && "$RELAYGUARD" -c "$work/rg-dkim.ini" init > /dev/null \
     && "$RELAYGUARD" -c "$work/rg-dkim.ini" analyze > "$work/dkim-a1.out" 2>&1 \
     && "$RELAYGUARD" -c "$work/rg-dkim.ini" rspamd-config > "$work/rslocal/dkim_signing.conf" \
