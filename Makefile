@@ -91,7 +91,7 @@ demo:
 	@echo "== relayguard parse samples/relay.log (first 2 of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l) records)"
 	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 2
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)/maps && touch $(DEMO)/main.cf
-	@printf '[global]\ndatabase = %s/relayguard.db\nmap_directory = %s/maps\npostfix_config_directory = %s\nadmin_contact = abuse@example.org\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n[user "alice@example.com"]\n[user "bob@example.com"]\n[user "127.0.0.10/31"]\ntype = ip\n' \
+	@printf '[global]\ndatabase = %s/relayguard.db\nmap_directory = %s/maps\npostfix_config_directory = %s\nadmin_contact = abuse@example.org\nidentity_lock_classes = 2\n[mail]\nsend_after_analyze = no\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n[user "alice@example.com"]\n[user "bob@example.com"]\n[user "127.0.0.10/31"]\ntype = ip\n' \
 	    "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)" > $(DEMO)/relayguard.ini
 	@echo "== relayguard collect --once (config: $(DEMO)/relayguard.ini)"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini collect --once --quiet
