@@ -265,7 +265,7 @@ ok $? "rspamd takes rspamd-config --logging's log_format on SIGHUP ($((SECONDS -
 grep -E '^forged-(sender|rcpt|addhdr) ' "$work/cases" | sed 's/| alice |/| carol |/' > "$work/cases2"
 /usr/bin/python3 - "$top/tests/lib" "$PF_PORT" "$work/cases2" "$work/sent2.json" < "$work/sender.py"
 pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
-"$RG" -c "$work/rg.ini" parse --stats "$PF_LOG" "$RS_LOG" > "$work/parse2.jsonl" 2> "$work/stats2.out"
+"$RG" -c "$work/rg.ini" parse --stats --json "$PF_LOG" "$RS_LOG" > "$work/parse2.jsonl" 2> "$work/stats2.out"
 /usr/bin/python3 - "$work/sent2.json" "$work/parse2.jsonl" "$RS_LOG" > "$work/phase2.out" <<'EOF'
 import json, sys
 sent = json.load(open(sys.argv[1]))
