@@ -82,7 +82,7 @@ write_ini "$SUBMIT_TLS"
 "$RG" -c "$work/rg.ini" check-config > /dev/null; ok $? "the test configuration is valid"
 rg_wire_postfix "$RG" "$work/rg.ini" "$work" || echo "FAIL: $suite: wiring Postfix"
 [ -n "${RG_MAIL_DEBUG:-}" ] && { echo "debug: $work" >&2; sleep "$RG_MAIL_DEBUG"; }
-"$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1 || { cat "$work/a0.out"; echo "FAIL: $suite: first analyze"; }
+{ "$RG" -c "$work/rg.ini" init && "$RG" -c "$work/rg.ini" analyze; } > "$work/a0.out" 2>&1 || { cat "$work/a0.out"; echo "FAIL: $suite: first analyze"; }
 
 # maildir_count - delivered mails
 maildir_count() { find "$ADMIN_MD/new" "$ADMIN_MD/cur" -type f 2>/dev/null | wc -l; }

@@ -46,7 +46,7 @@ type = ip
 type = domain
 match_sender_domain = yes
 INI
-"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1
+"$RG" -c "$work/rg.ini" init > /dev/null 2>&1; "$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1
 rg_wire_postfix "$RG" "$work/rg.ini" "$work"; ok $? "Postfix takes postfix-config's lines"
 
 # Dovecot reads relayguard's file through exactly the printed passdb, with
