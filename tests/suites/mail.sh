@@ -258,8 +258,9 @@ check(all("X-Injected" not in h for x in m for p in x["parts"] for h, v in p.get
 al = [x for x in m if x["decoded"].get("Subject", "").startswith("[relayguard] locked")]
 want = "[relayguard] locked 127.0.0.10/31: 2 spam in 10 minutes (and 1 more decision)"
 check(any(x["decoded"]["Subject"] == want for x in al), "the alert's subject: %r" % [x["decoded"]["Subject"] for x in al])
-hit = [x for x in al if evil in x["parts"][0]["text"]]
-check(len(hit) == 1, "the hostile identity appears verbatim in the text part")
+# identities are folded as Postfix folds its lookups: verbatim but for case
+hit = [x for x in al if evil.lower() in x["parts"][0]["text"].lower()]
+check(len(hit) == 1, "the hostile identity appears verbatim (case-folded) in the text part")
 for x in m:
     for h, v in x["headers"]:
         check(all(ord(c) < 128 for c in v) and "\r" not in v, "header %s is ASCII without CR" % h) if h == "Subject" else None
