@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/strbuf.h"
+#include "analyze.h"
 #include "mapowner.h"
 
 /* copy - a bounded copy, always terminated */
@@ -50,27 +52,15 @@ static int
 write_marker(const char *path, const char *id, const char *db, char *err,
     size_t errsz)
 {
-	char tmp[1200];
-	FILE *fp;
+	strbuf sb;
+	int changed = 0, rc;
 
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if ((fp = fopen(tmp, "w")) == NULL
-	    || fprintf(fp, "# relayguard: the maps in this directory hold the "
-	    "locks of this database\ndatabase_id=%s\ndatabase=%s\n", id, db) < 0
-	    || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-		snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
-		if (fp != NULL)
-			fclose(fp);
-		unlink(tmp);
-		return -1;
-	}
-	fclose(fp);
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	sb_init(&sb);
+	sb_printf(&sb, "# relayguard: the maps in this directory hold the "
+	    "locks of this database\ndatabase_id=%s\ndatabase=%s\n", id, db);
+	rc = ana_write_file(path, sb.s, &changed, err, errsz);
+	sb_free(&sb);
+	return rc;
 }
 
 /* ana_claim_maps - may this database write the maps? */

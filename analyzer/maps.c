@@ -32,6 +32,7 @@
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../common/proc.h"
+#include "../rules/mapcheck.h"
 #include "maps.h"
 
 #define MAP_DEFAULT_POSTMAP	"/usr/sbin/postmap"
@@ -116,40 +117,6 @@ is_indexed(enum map_kind kind)
 	return kind == MAP_SASL || kind == MAP_SENDER || kind == MAP_BCC;
 }
 
-/* utf8_valid - 1 if s is well-formed UTF-8 (no overlongs, surrogates) */
-static int
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p != '\0') {
-		unsigned int c = *p, cp;
-		int n, i;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1; cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2; cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3; cp = c & 0x07;
-		} else
-			return 0;
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
-}
-
 /* check_value - a lookup result Postfix reads back exactly; NULL if fine */
 static const char *
 check_value(enum map_kind kind, const char *v)
@@ -170,7 +137,7 @@ check_value(enum map_kind kind, const char *v)
 	}
 	if (v[0] == ' ' || v[len - 1] == ' ')
 		return "has leading or trailing white space (Postfix drops it)";
-	if (!utf8_valid(v))
+	if (!rul_utf8_valid(v))
 		return "is not valid UTF-8";
 	return NULL;
 }
@@ -202,7 +169,7 @@ norm_indexed(const char *key, int utf8, const char **why)
 			return NULL;
 		}
 	}
-	if (!utf8_valid(key)) {
+	if (!rul_utf8_valid(key)) {
 		*why = "is not valid UTF-8";
 		return NULL;
 	}
@@ -232,7 +199,7 @@ norm_sender_pcre(const char *key, int utf8, const char **why)
 			    "looks such a sender up)";
 			return NULL;
 		}
-	if (!utf8_valid(key)) {
+	if (!rul_utf8_valid(key)) {
 		*why = "is not valid UTF-8 (Postfix skips the lookup)";
 		return NULL;
 	}
@@ -344,7 +311,7 @@ norm_header(const char *key, map_item *it, const char **why)
 			*why = "has a newline in the header value";
 			return NULL;
 		}
-	if (!utf8_valid(v)) {
+	if (!rul_utf8_valid(v)) {
 		*why = "has a header value that is not valid UTF-8";
 		return NULL;
 	}
