@@ -109,6 +109,8 @@ postfix_config_directory = $t/nr/pf
 type = ip
 EOI
 chmod 644 "$t/nr/rg.ini"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$(realpath "$RG")" -c "$t/nr/rg.ini" \
+    init > /dev/null 2>&1
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$(realpath "$RG")" -c "$t/nr/rg.ini" \
     lock user 192.0.2.0/24 --reason test 2>&1)
 check "not root: analyze asks for the reload through reload.request" \
