@@ -1,156 +1,37 @@
 /*
  * quarantine.c - the hold queue as the quarantine (see quarantine.h). Owns
- * nothing between calls; the children it runs are given an argument
- * vector (never a shell) and a timeout after which their process group is
- * killed. A Postfix command that fails is reported with its exit status
+ * nothing between calls; the children it runs go through the analyzer's
+ * one process runner (ana_command: command_directory, an argument vector,
+ * command_timeout, the process group killed). A Postfix command that fails is reported with its exit status
  * and what it said on standard error.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../common/json.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "../store/report.h"
+#include "analyze.h"
 #include "quarantine.h"
 
-#define QR_TIMEOUT 60		/* seconds for one Postfix command */
-
-/* slurp - what a memfd holds (from its start) into sb */
-static void
-slurp(int fd, strbuf *sb)
-{
-	char buf[8192];
-	ssize_t r;
-
-	if (sb == NULL || lseek(fd, 0, SEEK_SET) < 0)
-		return;
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
-		sb_add(sb, buf, (size_t)r);
-}
-
 /*
- * qr_run - run argv (found on PATH) with its output into out and errout;
- * killed (its process group) after timeout seconds. The exit status, or
- * -1 if it could not be run or timed out (errno ETIMEDOUT).
- * (A local helper until the common process runner lands.)
+ * run_postfix - one Postfix command: argv is {PROG, "-c", DIR, ARGS...},
+ * run as command_directory/PROG through the common runner (ana_command,
+ * bounded by command_timeout); 0, or -1 with what it said in err
  */
-int
-qr_run(char *const argv[], strbuf *out, strbuf *errout, int timeout)
-{
-	int ofd, efd, status = -1, saved;
-	struct timespec ts = { 0, 10000000 };
-	long long deadline = rgt_now() + (long long)timeout * RG_USEC;
-	pid_t pid;
-
-	ofd = memfd_create("rg-run-out", MFD_CLOEXEC);
-	efd = memfd_create("rg-run-err", MFD_CLOEXEC);
-	if (ofd < 0 || efd < 0)
-		goto end;
-	fflush(NULL);
-	if ((pid = fork()) < 0)
-		goto end;
-	if (pid == 0) {
-		setpgid(0, 0);
-		if (dup2(ofd, 1) < 0 || dup2(efd, 2) < 0)
-			_exit(126);
-		close(0);
-		execvp(argv[0], argv);
-		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR) {
-			status = -1;
-			goto end;
-		}
-		if (rgt_now() > deadline) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			status = -1;
-			errno = ETIMEDOUT;
-			goto end;
-		}
-		nanosleep(&ts, NULL);
-	}
-	slurp(ofd, out);
-	slurp(efd, errout);
-	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128
-	    + WTERMSIG(status);
-end:
-	saved = errno;
-	if (ofd >= 0)
-		close(ofd);
-	if (efd >= 0)
-		close(efd);
-	errno = saved;
-	return status;
-}
-
-/* run_postfix - one Postfix command; 0, or -1 with what it said in err */
 static int
-run_postfix(char *const argv[], strbuf *out, char *err, size_t errsz)
+run_postfix(const rg_config *cfg, char *const argv[], strbuf *out,
+    char *err, size_t errsz)
 {
-	strbuf eo;
-	int st;
+	int code;
 
-	sb_init(&eo);
-	st = qr_run(argv, out, &eo, QR_TIMEOUT);
-	if (st != 0) {
-		while (eo.len > 0 && eo.s[eo.len - 1] == '\n')
-			eo.s[--eo.len] = '\0';
-		snprintf(err, errsz, "%s %s: %s%s", argv[0], argv[3] ? argv[3]
-		    : "", st < 0 ? strerror(errno) : "failed: ", st < 0 ? ""
-		    : eo.s ? eo.s : "");
-	}
-	sb_free(&eo);
-	return st == 0 ? 0 : -1;
-}
-
-/* json_str - the string value of "key" in one JSON object line, unescaped */
-static int
-json_str(const char *line, const char *key, char *out, size_t outsz)
-{
-	char pat[64];
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	if ((p = strstr(line, pat)) == NULL)
-		return 0;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	if (*p != '"') {		/* a number */
-		while (*p && *p != ',' && *p != '}' && n + 1 < outsz)
-			out[n++] = *p++;
-		out[n] = '\0';
-		return n > 0;
-	}
-	for (p++; *p && *p != '"' && n + 1 < outsz; p++) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			out[n++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'u'
-			    ? '?' : *p;
-			if (*p == 'u')
-				p += strspn(p + 1, "0123456789abcdefABCDEF") > 3
-				    ? 4 : 0;
-		} else {
-			out[n++] = *p;
-		}
-	}
-	out[n] = '\0';
-	return *p == '"';
+	if (ana_command(cfg, argv[0], (const char *const *)argv + 3, out,
+	    &code, err, errsz) != 0)
+		return -1;
+	return code == 0 ? 0 : -1;
 }
 
 typedef struct qentry {
@@ -166,26 +47,41 @@ read_queue(const rg_config *cfg, qentry **v, size_t *n, char *err,
 	char *argv[] = { "postqueue", "-c",
 	    (char *)cfg->postfix_config_directory, "-j", NULL };
 	strbuf out;
-	char *line, *save = NULL, arr[32];
+	char *line, *save = NULL;
 
 	*v = NULL;
 	*n = 0;
 	sb_init(&out);
-	if (run_postfix(argv, &out, err, errsz) != 0) {
+	if (run_postfix(cfg, argv, &out, err, errsz) != 0) {
 		sb_free(&out);
 		return -1;
 	}
 	for (line = out.s ? strtok_r(out.s, "\n", &save) : NULL; line;
 	    line = strtok_r(NULL, "\n", &save)) {
 		qentry e;
+		json_value *o;
+		const char *q, *qn, *snd;
+		char jerr[128];
+		double arr;
 
-		memset(&e, 0, sizeof(e));
-		if (!json_str(line, "queue_id", e.qid, sizeof(e.qid))
-		    || !json_str(line, "queue_name", e.qname, sizeof(e.qname)))
+		/* one JSON object per line; a line that is not one is skipped */
+		if ((o = json_parse(line, strlen(line), jerr, sizeof(jerr)))
+		    == NULL)
 			continue;
-		json_str(line, "sender", e.sender, sizeof(e.sender));
-		if (json_str(line, "arrival_time", arr, sizeof(arr)))
-			e.arrival = atoll(arr) * RG_USEC;
+		memset(&e, 0, sizeof(e));
+		if ((q = json_str(o, "queue_id")) == NULL
+		    || (qn = json_str(o, "queue_name")) == NULL) {
+			json_free(o);
+			continue;
+		}
+		snprintf(e.qid, sizeof(e.qid), "%s", q);
+		snprintf(e.qname, sizeof(e.qname), "%s", qn);
+		if ((snd = json_str(o, "sender")) != NULL)
+			snprintf(e.sender, sizeof(e.sender), "%s", snd);
+		if (json_num(o, "arrival_time", &arr) == 0 && arr >= 0
+		    && arr < 1e11)
+			e.arrival = (long long)arr * RG_USEC;
+		json_free(o);
 		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 		(*v)[(*n)++] = e;
 	}
@@ -363,7 +259,7 @@ lifetime(const rg_config *cfg)
 	long long v = 5, mul = 86400;
 
 	sb_init(&out);
-	if (run_postfix(argv, &out, err, sizeof(err)) == 0 && out.s) {
+	if (run_postfix(cfg, argv, &out, err, sizeof(err)) == 0 && out.s) {
 		v = strtoll(out.s, &end, 10);
 		switch (*end) {
 		case 's': mul = 1; break;
@@ -439,7 +335,7 @@ qr_act(const rg_config *cfg, rg_store *st, const qr_entry *e,
 		argv[n++] = e->queue_id;
 	}
 	argv[n] = NULL;
-	if (run_postfix(argv, NULL, err, errsz) != 0)
+	if (run_postfix(cfg, argv, NULL, err, errsz) != 0)
 		return -1;
 	if (argv[3][1] == 'H' || argv[3][1] == 'r') {
 		/*
@@ -451,7 +347,7 @@ qr_act(const rg_config *cfg, rg_store *st, const qr_entry *e,
 		    NULL };
 		char ierr[256];
 
-		if (run_postfix(argv[3][1] == 'H' ? iv : kv, NULL, ierr,
+		if (run_postfix(cfg, argv[3][1] == 'H' ? iv : kv, NULL, ierr,
 		    sizeof(ierr)) != 0)
 			fprintf(log, "action=quarantine rule=flush result=failed "
 			    "queue_id=%s\n", e->queue_id);
@@ -521,14 +417,14 @@ qr_show(const rg_config *cfg, const char *queue_id, int body_lines,
 		return -1;
 	}
 	sb_init(&o);
-	if (run_postfix(argv, &o, err, errsz) != 0) {
+	if (run_postfix(cfg, argv, &o, err, errsz) != 0) {
 		sb_free(&o);
 		return -1;
 	}
 	printable(out, o.s ? o.s : "", o.len);
 	sb_reset(&o);
 	argv[3] = "-bq";
-	if (run_postfix(argv, &o, err, errsz) != 0) {
+	if (run_postfix(cfg, argv, &o, err, errsz) != 0) {
 		sb_free(&o);
 		return -1;
 	}

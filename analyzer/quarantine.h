@@ -13,8 +13,9 @@
  * (action quarantine, kind message, identity the queue ID, rule release,
  * requeue, delete or expire).
  *
- * Every child (postqueue, postsuper, postconf, postcat) runs through
- * qr_run(): fork/exec with an argument vector and a timeout.
+ * Every child (postqueue, postsuper, postconf, postcat, postkick) runs
+ * from command_directory through ana_command() (common/proc.c): an
+ * argument vector, command_timeout, the process group killed.
  *
  * Errors: -1 with the message in err.
  */
@@ -50,7 +51,6 @@ typedef struct qr_filter {
 	const char *state;		/* or NULL */
 } qr_filter;
 
-int qr_run(char *const argv[], strbuf *out, strbuf *errout, int timeout);
 int qr_list_get(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     const qr_filter *f, qr_list *l, char *err, size_t errsz);
 void qr_list_free(qr_list *l);

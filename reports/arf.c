@@ -28,6 +28,7 @@
 
 #include "../common/db.h"
 #include "../common/rgtime.h"
+#include "../common/proc.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../store/outbox.h"
@@ -47,69 +48,29 @@ typedef struct spam {
 	int nrcpt;
 } spam;
 
-/* capture - run argv, its standard output into out, bounded in time */
+/*
+ * capture - run argv through the common runner (common/proc.c), its
+ * standard output into out: at most MAX_ATTACH bytes, within
+ * POSTCAT_TIMEOUT_MS; 0, or -1 (failed, timed out or too large)
+ */
 static int
 capture(char *const argv[], strbuf *out)
 {
-	int p[2], st, rc = -1;
-	pid_t pid;
-	struct timespec t0, t1;
+	proc_req rq;
+	proc_res rs;
+	size_t len0 = out->len;
+	int rc;
 
-	if (pipe(p) != 0)
+	memset(&rq, 0, sizeof(rq));
+	memset(&rs, 0, sizeof(rs));
+	rq.argv = argv;
+	rq.outmax = MAX_ATTACH + 1;
+	rq.timeout_ms = POSTCAT_TIMEOUT_MS;
+	rs.out = out;
+	rc = proc_run(&rq, &rs);
+	if (!proc_ok(rc, &rs) || out->len - len0 > MAX_ATTACH)
 		return -1;
-	if ((pid = fork()) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int dn = open("/dev/null", O_RDWR);
-
-		setpgid(0, 0);
-		dup2(p[1], 1);
-		if (dn >= 0) {
-			dup2(dn, 0);
-			dup2(dn, 2);
-		}
-		close(p[0]);
-		close(p[1]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd pf = { p[0], POLLIN, 0 };
-		long left;
-		char buf[65536];
-		ssize_t n;
-
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = POSTCAT_TIMEOUT_MS - ((t1.tv_sec - t0.tv_sec) * 1000
-		    + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
-			kill(-pid, SIGKILL);
-			break;
-		}
-		n = read(p[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = 0;
-			break;
-		}
-		if (out->len + (size_t)n > MAX_ATTACH) {
-			kill(-pid, SIGKILL);
-			break;
-		}
-		sb_add(out, buf, (size_t)n);
-	}
-	close(p[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		rc = -1;
-	return rc;
+	return 0;
 }
 
 /* ascii_ok - may v be a feedback-report field value as it is? */
