@@ -212,68 +212,15 @@ norm_sender_pcre(const char *key, int utf8, const char **why)
 static char *
 norm_cidr(const char *key, map_item *it, char *msg, size_t msgsz)
 {
-	char abuf[INET6_ADDRSTRLEN + 8], out[INET6_ADDRSTRLEN + 8];
-	const char *slash = strchr(key, '/');
-	size_t alen = slash ? (size_t)(slash - key) : strlen(key);
-	int maxlen, plen, i, bad = 0;
+	char out[INET6_ADDRSTRLEN + 8];
 
-	if (alen == 0 || alen >= sizeof(abuf)) {
-		seterr(msg, msgsz, "is not an IP address or network");
+	/* the configuration's own check (rules/mapcheck.c): one parser */
+	if (rul_cidr_parse(key, &it->family, it->addr, &it->plen, msg,
+	    msgsz) != 0)
 		return NULL;
-	}
-	memcpy(abuf, key, alen);
-	abuf[alen] = '\0';
-	it->family = strchr(abuf, ':') ? AF_INET6 : AF_INET;
-	maxlen = it->family == AF_INET ? 32 : 128;
-	memset(it->addr, 0, sizeof(it->addr));
-	if (inet_pton(it->family, abuf, it->addr) != 1) {
-		seterr(msg, msgsz, "is not an IP%s address",
-		    it->family == AF_INET ? "v4" : "v6");
-		return NULL;
-	}
-	if (it->family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)it->addr)) {
-		seterr(msg, msgsz, "is an IPv4-mapped IPv6 address: smtpd "
-		    "sees such clients as IPv4, write the IPv4 form");
-		return NULL;
-	}
-	plen = maxlen;
-	if (slash != NULL) {
-		const char *p = slash + 1;
-
-		if (*p == '\0' || strlen(p) > 3)
-			bad = 1;
-		for (plen = 0; !bad && *p != '\0'; p++) {
-			if (*p < '0' || *p > '9')
-				bad = 1;
-			else
-				plen = plen * 10 + (*p - '0');
-		}
-		if (bad || plen > maxlen) {
-			seterr(msg, msgsz, "has a bad prefix length (0..%d)",
-			    maxlen);
-			return NULL;
-		}
-	}
-	it->plen = plen;
-	/* host bits beyond the prefix: Postfix skips such a rule */
-	for (i = 0; i < maxlen / 8; i++) {
-		int keep = plen - i * 8;
-		unsigned char mask = keep >= 8 ? 0xff :
-		    keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
-
-		if (it->addr[i] & (unsigned char)~mask) {
-			bad = 1;
-			it->addr[i] &= mask;
-		}
-	}
 	inet_ntop(it->family, it->addr, out, sizeof(out));
-	if (bad) {
-		seterr(msg, msgsz, "has host bits set beyond /%d (the network "
-		    "is %s/%d)", plen, out, plen);
-		return NULL;
-	}
-	snprintf(out + strlen(out), sizeof(out) - strlen(out), "/%d", plen);
+	snprintf(out + strlen(out), sizeof(out) - strlen(out), "/%d",
+	    it->plen);
 	return xstrdup(out);
 }
 
