@@ -1,7 +1,7 @@
 /*
  * aindex.c - the analyzer's index of the rows its rules count (see
  * aindex.h). Owns its prepared statements and per-run arrays; the tables
- * live in the store's database (schema version 3, collector/store.c).
+ * live in the store's database (schema version 3, store/store.c).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
  *                 (and its identity), recipients counted, invalid ones
  *
  * and brings them up to date at the start of each run from the rows whose
- * seq (the collector's transaction number, collector/store.c) is newer than
+ * seq (the collector's transaction number, store/store.c) is newer than
  * the last run's. Only the users those rows belong to can have crossed a
  * threshold since, so only they are decided again ("touched"), with the
  * users whose rows came into the window because time moved on, and those

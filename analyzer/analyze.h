@@ -20,7 +20,7 @@
 
 #include <stdio.h>
 
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../common/strbuf.h"
 #include "../rules/policy.h"
 

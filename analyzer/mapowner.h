@@ -17,7 +17,7 @@
 
 #include <stdio.h>
 
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../rules/config.h"
 
 #define ANA_MAP_MARKER	".relayguard-database"

@@ -24,7 +24,7 @@
 
 #include <stdio.h>
 
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../common/strbuf.h"
 #include "../rules/config.h"
 #include "../rules/policy.h"

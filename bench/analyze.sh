@@ -593,7 +593,7 @@ def mode_traffic(a):
         x = allu[min(bisect.bisect_left(cum, rng.random() * s), len(allu) - 1)]
         message(x, spam=rng.random() < 0.02)
     con.execute("BEGIN IMMEDIATE")
-    # numbered as the collector numbers its transactions (collector/store.c)
+    # numbered as the collector numbers its transactions (store/store.c)
     seq = con.execute("SELECT COALESCE(CAST(max(value) AS INTEGER), 0) + 1 FROM meta "
                       "WHERE key = 'seq'").fetchone()[0]
     con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)", (seq,))

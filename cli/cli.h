@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../rules/config.h"
 #include "../rules/policy.h"
 

@@ -24,7 +24,7 @@
 #include "../analyzer/mapowner.h"
 #include "../collector/parser.h"
 #include "../collector/source.h"
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../common/log.h"
 #include "../common/notify.h"
 #include "../common/rgtime.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector/store.h"
+#include "../store/store.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"

@@ -1,6 +1,6 @@
 /*
  * asm_persist.c - the assembler's open state as blobs and back. The
- * collector stores them in SQLite (collector/store.c) and restores them
+ * collector stores them in SQLite (store/store.c) and restores them
  * at start, so the format below is read from existing databases: change
  * it only with a new STATE_VERSION that still reads the old one. Every
  * reader is bounded (ser.h): a damaged blob is refused, never trusted.

@@ -1,7 +1,7 @@
 /*
  * outbox.h - relayguard's own mail waiting to leave: one row per composed
  * mail (its RFC 5322 bytes, CRLF), table outbox (schema version 4, made
- * in collector/store.c).
+ * in store/store.c).
  *
  * A mail is enqueued inside the caller's transaction (the decision that
  * causes it), so a rolled-back decision leaves no mail. `mail send` takes

@@ -18,9 +18,9 @@
 
 #include <sqlite3.h>
 
-#include "assemble.h"
-#include "record.h"
-#include "source.h"
+#include "../collector/assemble.h"
+#include "../collector/record.h"
+#include "../collector/source.h"
 
 typedef struct rg_store rg_store;
 
