@@ -2,7 +2,7 @@
  * store.h - the collector's SQLite database: records, open state and the
  * read position of every source.
  *
- * Schema (version 1, see store.c): messages (one row per message and per
+ * Schema (store/schema.c, every migration there): messages (one row per message and per
  * NOQUEUE reject; open ones carry the assembler's state blob), recipients
  * (the last status of each) and deliveries (every attempt: the status
  * history), verdicts, sessions, sources (read positions), asm_state (the

@@ -1,0 +1,179 @@
+/*
+ * schema.c - the database's schema and every migration, in one place: the
+ * collector's tables (messages, sessions, open state, positions), the
+ * analyzer's (locks, events, unlocks, its ana_* index), the outbox. A
+ * database of any earlier version is brought up to date in place by
+ * db_open(), one migration per transaction; append, never edit.
+ */
+#include "../common/db.h"
+#include "schema.h"
+
+static const char schema_v1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);\n"
+    "CREATE TABLE sources(\n"
+    "  name TEXT PRIMARY KEY, kind TEXT NOT NULL,\n"
+    "  fp INTEGER NOT NULL DEFAULT 0, fp_len INTEGER NOT NULL DEFAULT 0,\n"
+    "  offset INTEGER NOT NULL DEFAULT 0, path TEXT, cursor TEXT,\n"
+    "  prev_fp INTEGER NOT NULL DEFAULT 0, prev_fp_len INTEGER NOT NULL "
+    "DEFAULT 0,\n  prev_offset INTEGER NOT NULL DEFAULT 0,\n"
+    "  year INTEGER NOT NULL DEFAULT 0, last_month INTEGER NOT NULL DEFAULT 0,\n"
+    "  lines INTEGER NOT NULL DEFAULT 0, updated INTEGER);\n"
+    "CREATE TABLE messages(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* message | noqueue */
+    "  host TEXT NOT NULL, queue_id TEXT,\n"
+    "  complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT, sender TEXT,\n"
+    "  size INTEGER, nrcpt INTEGER, message_id TEXT,\n"
+    "  held INTEGER NOT NULL DEFAULT 0, discarded INTEGER NOT NULL DEFAULT 0,\n"
+    "  expired INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,\n"
+    "  aborted INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,\n"
+    "  bounce_of TEXT, orig_queue_id TEXT, filtered_as TEXT,\n"
+    "  reject_stage TEXT, reject_code TEXT, reject_dsn TEXT, reject_text TEXT,\n"
+    "  spam INTEGER,\n"				/* trusted verdict says spam */
+    "  headers TEXT,\n"			/* JSON object */
+    "  json TEXT NOT NULL,\n"			/* as relayguard parse writes it */
+    "  state BLOB);\n"				/* while open: the assembler's */
+    "CREATE INDEX messages_seen ON messages(first_seen);\n"
+    "CREATE INDEX messages_last ON messages(last_seen);\n"
+    "CREATE INDEX messages_sasl ON messages(sasl_username, first_seen);\n"
+    "CREATE INDEX messages_client ON messages(client_ip, first_seen);\n"
+    "CREATE INDEX messages_sender ON messages(sender, first_seen);\n"
+
+    "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
+    "CREATE TABLE recipients(\n"
+    "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL, address TEXT NOT NULL, orig_to TEXT,\n"
+    "  status TEXT, dsn TEXT, relay TEXT, delay TEXT, response TEXT,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY(message, idx)) WITHOUT ROWID;\n"
+
+    "CREATE TABLE deliveries(\n"
+    "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL, attempt INTEGER NOT NULL,\n"
+    "  ts INTEGER NOT NULL, status TEXT, dsn TEXT,\n"
+    "  PRIMARY KEY(message, idx, attempt)) WITHOUT ROWID;\n"
+    "CREATE TABLE headers(\n"
+    "  message INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,\n"
+    "  cut INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY(message, name)) WITHOUT ROWID;\n"
+    "CREATE TABLE verdicts(\n"
+    "  message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,\n"
+    "  source TEXT NOT NULL, spam INTEGER NOT NULL, trusted INTEGER NOT NULL,\n"
+    "  score TEXT, required TEXT, action TEXT, symbols TEXT);\n"
+    "CREATE TABLE sessions(\n"
+    "  id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER,\n"
+    "  program TEXT, complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  connect INTEGER, disconnect INTEGER, last_seen INTEGER,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT,\n"
+    "  sasl_failures INTEGER, messages INTEGER, rejects INTEGER,\n"
+    "  lost TEXT, counters TEXT, json TEXT NOT NULL, state BLOB);\n"
+    "CREATE INDEX sessions_connect ON sessions(connect);\n"
+    "CREATE INDEX sessions_client ON sessions(client_ip, connect);\n"
+    "CREATE INDEX sessions_sasl ON sessions(sasl_username, connect);\n"
+    "CREATE INDEX sessions_open ON sessions(open) WHERE open = 1;\n"
+    "CREATE TABLE asm_state(id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  state BLOB NOT NULL);\n"
+    "CREATE TABLE log_loss(id INTEGER PRIMARY KEY, source TEXT NOT NULL,\n"
+    "  ts INTEGER, count INTEGER, text TEXT);\n";
+
+/* version 2: the analyzer's state */
+static const char schema_v2[] =
+    "CREATE TABLE locks(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* user | identity */
+    "  user TEXT NOT NULL, identity TEXT NOT NULL DEFAULT '',\n"
+    "  method TEXT,\n"				/* identification of the identity */
+    "  header TEXT,\n"				/* its header, if one */
+    "  reason TEXT NOT NULL,\n"		/* spam connections recipients invalid manual */
+    "  detail TEXT, since INTEGER NOT NULL, until INTEGER,\n"
+    "  automatic INTEGER NOT NULL,\n"
+    "  UNIQUE(kind, user, identity, reason));\n"
+    "CREATE TABLE unlocks(\n"
+    "  kind TEXT NOT NULL, user TEXT NOT NULL, identity TEXT NOT NULL DEFAULT '',\n"
+    "  count INTEGER NOT NULL DEFAULT 0,\n"	/* automatic unlocks used */
+    "  last_since INTEGER NOT NULL DEFAULT 0,\n" /* the last spam lock began */
+    "  PRIMARY KEY(kind, user, identity));\n"
+    "CREATE TABLE events(\n"
+    "  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, action TEXT NOT NULL,\n"
+    "  kind TEXT, user TEXT, identity TEXT, rule TEXT, detail TEXT);\n"
+    "CREATE INDEX events_ts ON events(ts);\n";
+
+/*
+ * version 3: what changed since the analyzer last looked (seq: the store's
+ * transaction that wrote a row last, counted in meta 'seq'), and the
+ * analyzer's own index of the rows its rules count, by user and time
+ * (analyzer/aindex.c)
+ */
+static const char schema_v3[] =
+    "ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX messages_seq ON messages(seq);\n"
+    "CREATE INDEX sessions_seq ON sessions(seq);\n"
+    "CREATE TABLE ana_users(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+    "UNIQUE);\n"
+    "CREATE TABLE ana_sessions(\n"
+    "  session INTEGER PRIMARY KEY, user INTEGER NOT NULL,\n"
+    "  t INTEGER NOT NULL);\n"		/* connect, else last seen */
+    "CREATE INDEX ana_sessions_user ON ana_sessions(user, t);\n"
+    "CREATE INDEX ana_sessions_t ON ana_sessions(t);\n"
+    "CREATE TABLE ana_messages(\n"
+    "  message INTEGER PRIMARY KEY, user INTEGER NOT NULL,\n"
+    "  t INTEGER NOT NULL,\n"			/* first seen */
+    "  spam INTEGER NOT NULL DEFAULT 0,\n"	/* a trusted spam verdict */
+    "  identity TEXT, method TEXT, header TEXT,\n" /* of spam, if locked so */
+    "  rcpt INTEGER NOT NULL DEFAULT 0,\n"	/* its recipients count */
+    "  invalid INTEGER NOT NULL DEFAULT 0);\n"	/* 5.1.x bounces, refusals */
+    "CREATE INDEX ana_messages_user ON ana_messages(user, t);\n"
+    "CREATE INDEX ana_messages_t ON ana_messages(t);\n"
+    "CREATE TABLE ana_pending(user TEXT PRIMARY KEY);\n"
+    "CREATE TABLE ana_hvalues(\n"		/* identity headers' values */
+    "  header TEXT NOT NULL, identity TEXT NOT NULL, value TEXT NOT NULL,\n"
+    "  t INTEGER NOT NULL,\n"			/* last logged */
+    "  PRIMARY KEY(header, identity, value)) WITHOUT ROWID;\n";
+
+/*
+ * version 4: the analyzer's restriction classes (analyzer/idclass.c): which
+ * user holds which class of the pool, kept from run to run
+ */
+static const char schema_v4[] =
+    "CREATE TABLE ana_classes(class INTEGER PRIMARY KEY,\n"
+    "  user TEXT NOT NULL UNIQUE);\n";
+
+/* version 5: relayguard's own mail (store/outbox.c) */
+static const char schema_v5[] =
+    "CREATE TABLE outbox(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* alert arf summary test */
+    "  ref TEXT UNIQUE,\n"			/* arf: one report per message */
+    "  user TEXT, mail_from TEXT NOT NULL, rcpt TEXT NOT NULL,\n"
+    "  subject TEXT NOT NULL, message_id TEXT NOT NULL,\n"
+    "  body BLOB NOT NULL,\n"			/* the RFC 5322 bytes, CRLF */
+    "  created INTEGER NOT NULL, next_try INTEGER NOT NULL,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  status TEXT NOT NULL DEFAULT 'queued',\n" /* queued sent failed */
+    "  last_reply TEXT, done INTEGER);\n"
+    "CREATE INDEX outbox_due ON outbox(status, next_try);\n"
+    "CREATE INDEX outbox_user ON outbox(kind, user, created);\n"
+    /* every message an abuse report (or its summary) covered: once, ever */
+    "CREATE TABLE mail_reported(ref TEXT PRIMARY KEY, ts INTEGER NOT NULL) "
+    "WITHOUT ROWID;\n"
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_seq', "
+    "COALESCE(max(seq), 0) FROM messages;\n"
+    /* alerts start with the decisions after this upgrade */
+    "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_event', "
+    "COALESCE(max(id), 0) FROM events;\n";
+
+const db_migration store_migrations[] = {
+	{ 1, schema_v1 },
+	{ 2, schema_v2 },
+	{ 3, schema_v3 },
+	{ 4, schema_v4 },
+	{ 5, schema_v5 },
+};
+
+const int store_nmigrations =
+    (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
