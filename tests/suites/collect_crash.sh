@@ -10,8 +10,12 @@
 # the other into a live file (a third of them in pieces cut at random bytes,
 # while the collector runs, so that it sees half-written lines), while `collect --once` (batch_lines = 500) is
 # started again and again and killed with SIGKILL after a random delay of
-# 0..N ms, N measured on this machine (at least
-# RG_CRASH_MAXDELAY, default 200, and doubled while kills find no progress). Every 4th chunk the file is rotated
+# 0..N ms. N is measured on this machine, for each chunk: 1.3 times what
+# an uninterrupted run over the same chunk (the replay's) took just before,
+# at least RG_CRASH_MAXDELAY (default 100); it grows by half after every 3
+# starts in a row that all were killed, so a loaded machine only makes the
+# suite slower, and kills land in start-up, restore, batches and the final
+# commit alike. Every 4th chunk the file is rotated
 # the way logrotate's compress + delaycompress does it (maillog -> maillog.1,
 # maillog.1 -> maillog.2.gz, maillog.N.gz -> maillog.N+1.gz, new empty
 # maillog), every 10th twice in a row, often before the collector caught
@@ -41,7 +45,7 @@ RELAYGUARD=${RELAYGUARD:-$top/build/relayguard}
 suite=collect_crash
 LINES=${RG_CRASH_LINES:-300000}
 CHUNKS=${RG_CRASH_CHUNKS:-24}
-MAXDELAY=${RG_CRASH_MAXDELAY:-200}
+MAXDELAY=${RG_CRASH_MAXDELAY:-100}
 MIN_KILLS=${RG_CRASH_MIN_KILLS:-50}
 CHECK=$top/tests/lib/collect_check.py
 
@@ -163,13 +167,13 @@ attempts=0 hits=0 hits_work=0 completed=0 bad_exit=0
 # attempt [MAX]: the delay is at most MAX ms (default RG_CRASH_MAXDELAY);
 # run_ms is how long the last run that was not killed took
 run_ms=0
-# cur_max is the kill delay's current bound. It starts from the measured
-# length of a first run (twice the time the one-run reference took over the
-# first chunk, at least RG_CRASH_MAXDELAY) and doubles whenever 4 kills in a
-# row found the collector still starting (no batch committed, no run
-# completed): on a slow or loaded machine, start-up and the restore of the
-# open state may take longer than any constant tuned elsewhere.
-cur_max=$MAXDELAY stall=0 raised=0
+# cur_max is the kill delay's current bound: 1.3 times the measured length
+# of an uninterrupted run over the same work (set per chunk below), at least
+# RG_CRASH_MAXDELAY; after every 3 starts in a row that were all killed it
+# grows by half, whether they made progress or not (each kill may commit a
+# batch or two while the whole run needs many more), so that on a slow or
+# loaded machine runs still complete.
+cur_max=$MAXDELAY unfinished=0 raised=0
 attempt() {
     local max=${1:-$cur_max} ms before t0
     ms=$((RANDOM % (max + 1)))
@@ -188,15 +192,14 @@ attempt() {
     if [ $RC = 137 ]; then
         hits=$((hits + 1))
         if [ "$(lines_of "$work/crash.db")" != "$before" ]; then
-            hits_work=$((hits_work + 1)); stall=0
-        else
-            stall=$((stall + 1))
-            if [ $stall -ge 4 ] && [ "$cur_max" -lt 120000 ]; then
-                cur_max=$((cur_max * 2)); stall=0; raised=$((raised + 1))
-            fi
+            hits_work=$((hits_work + 1))
+        fi
+        unfinished=$((unfinished + 1))
+        if [ $unfinished -ge 3 ] && [ "$cur_max" -lt 600000 ]; then
+            cur_max=$((cur_max * 3 / 2)); unfinished=0; raised=$((raised + 1))
         fi
     else
-        stall=0
+        unfinished=0
         completed=$((completed + 1))
         run_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
         if [ $RC != 0 ]; then
@@ -205,6 +208,18 @@ attempt() {
         fi
     fi
 }
+# bound MS - the kill bound for work an uninterrupted run did in MS ms
+bound() {
+    cur_max=$(( $1 * 13 / 10 ))
+    [ "$cur_max" -lt "$MAXDELAY" ] && cur_max=$MAXDELAY
+    unfinished=0
+}
+# timed NAME - one uninterrupted collect --once of NAME.ini; sets T_MS
+timed() {
+    local t0=$EPOCHREALTIME
+    "$RELAYGUARD" -c "$work/$1.ini" collect --once --quiet 2>>"$work/$1.err"
+    T_MS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+}
 
 fed=0
 rotations=0
@@ -212,15 +227,18 @@ replay_fed=0
 for ((k = 0; k < ${#chunks[@]}; k++)); do
     c=${chunks[$k]}
     n=$(wc -l < "$c")
+    # the replay first: the same chunk, one uninterrupted run, whose
+    # length on this machine sets the kill bound for this chunk
+    cat "$c" >> "$work/replay/maillog"
+    replay_fed=$((replay_fed + n))
+    timed replay
+    # behind: the killed runs have more than this chunk to do
+    bound $((T_MS + ${behind_ms:-0}))
     if [ $k = 0 ]; then
         cat "$c" >> "$work/crash/maillog"
-        # the one-run reference starts from here: the first chunk read;
-        # its length on this machine sets the first bound of the kills
-        t0=$EPOCHREALTIME
-        "$RELAYGUARD" -c "$work/one.ini" collect --once --quiet 2>>"$work/one.err"
-        first_ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
-        [ $((2 * first_ms)) -gt "$cur_max" ] && cur_max=$((2 * first_ms))
-        echo "a first run over one chunk took $first_ms ms: kills within 0..$cur_max ms"
+        # the one-run reference starts from here: the first chunk read
+        timed one
+        echo "a first run over one chunk took $T_MS ms: kills within 0..$cur_max ms, more while no run completes"
     elif [ $((RANDOM % 3)) = 0 ]; then
         # written while the collector runs (and is killed), in pieces
         feed "$c" "$work/crash/maillog" & wpid=$!
@@ -244,10 +262,8 @@ for ((k = 0; k < ${#chunks[@]}; k++)); do
     done
     if [ -n "$wpid" ]; then wait "$wpid"; wpid=; fi
     fed=$((fed + n))
-    # the replay: same chunk, one uninterrupted run
-    cat "$c" >> "$work/replay/maillog"
-    replay_fed=$((replay_fed + n))
-    "$RELAYGUARD" -c "$work/replay.ini" collect --once --quiet 2>>"$work/replay.err"
+    # left behind: the next chunk's runs also do this one's work
+    if [ $RC = 137 ]; then behind_ms=$T_MS; else behind_ms=0; fi
     r=0
     if [ $(( (k + 1) % 4 )) = 0 ]; then r=1; fi
     if [ $(( (k + 1) % 10 )) = 0 ]; then r=2; fi
@@ -284,7 +300,7 @@ one_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 
 files=$(cd "$work/crash" && ls -1 | tr '\n' ' ')
 echo "fed $fed lines in ${#chunks[@]} chunks, $rotations rotations; files now: $files"
-echo "collect --once started $attempts times: $hits killed while running (SIGKILL; $hits_work of them after the run had committed a batch), $completed ran to the end (${bad_exit} with an error status); the kill bound was doubled $raised times, to $cur_max ms"
+echo "collect --once started $attempts times: $hits killed while running (SIGKILL; $hits_work of them after the run had committed a batch), $completed ran to the end (${bad_exit} with an error status); the kill bound was raised $raised times by half while no run completed; last bound $cur_max ms"
 
 # ---- checks ---------------------------------------------------------------
 
