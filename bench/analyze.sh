@@ -294,7 +294,7 @@ def mode_generate(a):
     con.execute("PRAGMA temp_store = MEMORY")
     con.execute("BEGIN")
     # what the tiny collect left: gone, so that only the history is there
-    for t in ("recipients", "deliveries", "headers", "verdicts", "messages",
+    for t in ("recipients", "headers", "verdicts", "messages",
               "sessions", "asm_state", "sources", "log_loss", "locks",
               "unlocks", "events"):
         con.execute("DELETE FROM %s" % t)
@@ -627,7 +627,7 @@ def mode_state(a):
     con.execute("BEGIN IMMEDIATE")
     if action == "reset":
         mid, sid = int(a[2]), int(a[3])
-        for t in ("recipients", "deliveries", "headers", "verdicts"):
+        for t in ("recipients", "headers", "verdicts"):
             con.execute("DELETE FROM %s WHERE message > ?" % t, (mid,))
         con.execute("DELETE FROM messages WHERE id > ?", (mid,))
         con.execute("DELETE FROM sessions WHERE id > ?", (sid,))

@@ -45,6 +45,7 @@ int cmd_collect(const cli_ctx *cx, int argc, char **argv);
 int cmd_init(const cli_ctx *cx, int argc, char **argv);
 int cmd_messages(const cli_ctx *cx, int argc, char **argv);
 int cmd_stats(const cli_ctx *cx, int argc, char **argv);
+int cmd_dump(const cli_ctx *cx, int argc, char **argv);
 int cmd_analyze(const cli_ctx *cx, int argc, char **argv);
 int cmd_lockctl(const cli_ctx *cx, int argc, char **argv);
 int cmd_users(const cli_ctx *cx, int argc, char **argv);

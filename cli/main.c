@@ -28,6 +28,8 @@ static const command commands[] = {
 	    "list the stored messages" },
 	{ "stats", cmd_stats,
 	    "per-user totals of the stored messages" },
+	{ "dump", cmd_dump,
+	    "every stored message or session as parse writes it" },
 	{ "analyze", cmd_analyze,
 	    "apply the lock and limit rules; write the Postfix maps" },
 	{ "users", cmd_users, "each user and its locks" },

@@ -132,11 +132,11 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 	    "SELECT json, first_seen, host, queue_id, sasl_username, client_ip, "
 	    "sender, (SELECT count(*) FROM recipients WHERE message = id), "
 	    "(SELECT group_concat(status, ',') FROM (SELECT DISTINCT status FROM "
-	    "recipients WHERE message = id)), spam, complete, reject_dsn, held "
-	    "FROM messages WHERE first_seen >= ?1 AND first_seen < ?2 "
+	    "recipients WHERE message = id)), spam, complete, reject_dsn, held, "
+	    "rec FROM messages WHERE first_seen >= ?1 AND first_seen < ?2 "
 	    "AND (?3 IS NULL OR sasl_username = ?3 OR client_ip = ?3) "
 	    "AND (?4 IS NULL OR sender = ?4) "
-	    "ORDER BY first_seen, host, queue_id, json LIMIT ?5", -1, &q, NULL)
+	    "ORDER BY first_seen, host, queue_id, id LIMIT ?5", -1, &q, NULL)
 	    != SQLITE_OK) {
 		log_warnx("%s: %s", cfg->database, sqlite3_errmsg(store_db(st)));
 		store_close(st);
@@ -158,9 +158,12 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		char t[64];
 
 		if (json) {
-			fwrite(sqlite3_column_text(q, 0), 1,
-			    (size_t)sqlite3_column_bytes(q, 0), stdout);
-			putchar('\n');
+			sb_reset(&sb);
+			if (store_message_json(st, sqlite3_column_blob(q, 13),
+			    (size_t)sqlite3_column_bytes(q, 13), (const char *)
+			    sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q,
+			    0), &sb) == 0)
+				puts(sb.s);
 			continue;
 		}
 		rgt_format(t, sqlite3_column_int64(q, 1));

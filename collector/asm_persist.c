@@ -525,3 +525,40 @@ asm_restore_done(assembler *a)
 	a->rsess = NULL;
 	a->nrsess = 0;
 }
+
+/*
+ * asm_record_blob - a finished record in the blob format of the open ones
+ * (its node's own state zero): the store keeps it instead of its JSON
+ */
+void
+asm_record_blob(strbuf *sb, const rg_record *r)
+{
+	ser_put_u64(sb, STATE_VERSION);
+	ser_record(sb, r, NULL);
+}
+
+/*
+ * asm_blob_json - the JSON of a record blob (asm_record_blob's or an open
+ * one's), byte for byte as rec_json writes the record: 0, -1 if damaged.
+ * a is any assembler (the record's memory comes from its pool and goes
+ * back at once).
+ */
+int
+asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
+{
+	ser_reader rd;
+	msg_node *m;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	if ((m = deser_record(a, &rd)) == NULL)
+		return -1;
+	if (!ser_ok(&rd)) {
+		asm_node_release(a, m);
+		return -1;
+	}
+	rec_json(sb, &m->r);
+	asm_node_release(a, m);
+	return 0;
+}

@@ -63,6 +63,9 @@ int asm_restore_message(assembler *a, const void *state, size_t len);
 int asm_restore_session(assembler *a, const void *state, size_t len);
 int asm_restore_global(assembler *a, const void *state, size_t len);
 void asm_restore_done(assembler *a);
+/* a finished record as a blob, and any record blob back as its JSON */
+void asm_record_blob(strbuf *sb, const rg_record *r);
+int asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);

@@ -19,7 +19,7 @@ struct rps_iter {
 
 /* what makes a message a quarantine candidate */
 #define SPAM_WHERE \
-	" AND (m.held = 1 OR json_extract(m.json, '$.held') IS NOT NULL" \
+	" AND (m.held = 1 OR m.was_held" \
 	" OR (COALESCE(m.spam, 0) = 1 AND (m.reject_stage IS NOT NULL" \
 	" OR m.deleted = 1 OR m.discarded = 1)))"
 
@@ -31,7 +31,7 @@ struct rps_iter {
 static const char msg_sql[] =
     "SELECT m.id, m.first_seen, m.last_seen, m.host, m.queue_id, m.kind, "
     "m.sasl_username, m.client_ip, m.sender, m.message_id, m.size, m.nrcpt, "
-    "m.open, m.held, json_extract(m.json, '$.held') IS NOT NULL, m.deleted, "
+    "m.open, m.held, m.was_held, m.deleted, "
     "m.expired, m.discarded, m.reject_stage IS NOT NULL, "
     "COALESCE(m.spam, 0), v.source, v.spam, v.trusted, v.score, v.symbols, "
     "v.action, "
@@ -289,8 +289,7 @@ rps_held(sqlite3 *db, long long since, char *err, size_t errsz)
 	it->db = db;
 	snprintf(sql, sizeof(sql), "%s FROM messages m LEFT JOIN verdicts v "
 	    "ON v.message = m.id WHERE m.first_seen >= ?1 AND m.kind = "
-	    "'message' AND (m.held = 1 OR json_extract(m.json, '$.held') IS "
-	    "NOT NULL) ORDER BY m.first_seen, m.id", msg_sql);
+	    "'message' AND (m.held = 1 OR m.was_held = 1) ORDER BY m.first_seen, m.id", msg_sql);
 	if (sqlite3_prepare_v2(db, sql, -1, &it->q, NULL) != SQLITE_OK)
 		return fail(it, db, "reading the held messages", err, errsz);
 	if (sqlite3_prepare_v2(db, "SELECT name, value, cut FROM headers "

@@ -167,12 +167,87 @@ static const char schema_v5[] =
     "INSERT OR REPLACE INTO meta(key, value) SELECT 'mail_event', "
     "COALESCE(max(id), 0) FROM events;\n";
 
+/*
+ * version 6: the lean schema. A message's record is kept once, as the
+ * assembler's blob (rec: for an open message its restorable state, for a
+ * finished one the record; its JSON is rebuilt from it); the json column
+ * is kept only for the rows written before (NULL since), headers (a JSON
+ * copy of the headers table) and state are gone, was_held says that the
+ * message was held once. deliveries (read by nothing: the status history
+ * is in rec) goes, and so do the indexes no query uses: the analyzer reads
+ * messages by seq and first_seen, sessions by seq and connect; pruning
+ * goes by first_seen; the restore by the open partial indexes.
+ */
+static const char schema_v6[] =
+    "CREATE TABLE messages6(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL,\n"			/* message | noqueue */
+    "  host TEXT NOT NULL, queue_id TEXT,\n"
+    "  complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT, sender TEXT,\n"
+    "  size INTEGER, nrcpt INTEGER, message_id TEXT,\n"
+    "  held INTEGER NOT NULL DEFAULT 0, discarded INTEGER NOT NULL DEFAULT 0,\n"
+    "  expired INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,\n"
+    "  aborted INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,\n"
+    "  bounce_of TEXT, orig_queue_id TEXT, filtered_as TEXT,\n"
+    "  reject_stage TEXT, reject_code TEXT, reject_dsn TEXT, reject_text TEXT,\n"
+    "  spam INTEGER,\n"				/* trusted verdict says spam */
+    "  seq INTEGER NOT NULL DEFAULT 0,\n"
+    "  was_held INTEGER NOT NULL DEFAULT 0,\n"	/* held at some time */
+    "  rec BLOB,\n"				/* the record (asm_persist.c) */
+    "  headers TEXT, json TEXT);\n"		/* rows of schema 5 and before */
+    "INSERT INTO messages6(id, kind, host, queue_id, complete, open, "
+    "first_seen, last_seen, client_host, client_ip, client_port, sasl_method, "
+    "sasl_username, sender, size, nrcpt, message_id, held, discarded, "
+    "expired, deleted, aborted, stale, bounce_of, orig_queue_id, filtered_as, "
+    "reject_stage, reject_code, reject_dsn, reject_text, spam, seq, was_held, "
+    "rec, headers, json) SELECT id, kind, host, queue_id, complete, open, "
+    "first_seen, last_seen, client_host, client_ip, client_port, sasl_method, "
+    "sasl_username, sender, size, nrcpt, message_id, held, discarded, "
+    "expired, deleted, aborted, stale, bounce_of, orig_queue_id, filtered_as, "
+    "reject_stage, reject_code, reject_dsn, reject_text, spam, seq, "
+    "json_extract(json, '$.held') IS NOT NULL, CASE WHEN open = 1 THEN state "
+    "END, headers, json FROM messages;\n"
+    "DROP TABLE messages;\n"
+    "ALTER TABLE messages6 RENAME TO messages;\n"
+    "CREATE INDEX messages_seen ON messages(first_seen);\n"
+    "CREATE INDEX messages_seq ON messages(seq);\n"
+    "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
+    "DROP TABLE deliveries;\n"
+    "CREATE TABLE sessions6(\n"
+    "  id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER,\n"
+    "  program TEXT, complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"
+    "  connect INTEGER, disconnect INTEGER, last_seen INTEGER,\n"
+    "  client_host TEXT, client_ip TEXT, client_port TEXT,\n"
+    "  sasl_method TEXT, sasl_username TEXT,\n"
+    "  sasl_failures INTEGER, messages INTEGER, rejects INTEGER,\n"
+    "  lost TEXT, counters TEXT, seq INTEGER NOT NULL DEFAULT 0,\n"
+    "  stale INTEGER NOT NULL DEFAULT 0,\n"
+    "  state BLOB,\n"				/* while open: the assembler's */
+    "  json TEXT);\n"				/* rows of schema 5 and before */
+    "INSERT INTO sessions6(id, host, pid, program, complete, open, connect, "
+    "disconnect, last_seen, client_host, client_ip, client_port, sasl_method, "
+    "sasl_username, sasl_failures, messages, rejects, lost, counters, seq, "
+    "stale, state, json) SELECT id, host, pid, program, complete, open, "
+    "connect, disconnect, last_seen, client_host, client_ip, client_port, "
+    "sasl_method, sasl_username, sasl_failures, messages, rejects, lost, "
+    "counters, seq, json_extract(json, '$.stale') IS NOT NULL, state, json "
+    "FROM sessions;\n"
+    "DROP TABLE sessions;\n"
+    "ALTER TABLE sessions6 RENAME TO sessions;\n"
+    "CREATE INDEX sessions_connect ON sessions(connect);\n"
+    "CREATE INDEX sessions_seq ON sessions(seq);\n"
+    "CREATE INDEX sessions_open ON sessions(open) WHERE open = 1;\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
 	{ 4, schema_v4 },
 	{ 5, schema_v5 },
+	{ 6, schema_v6 },
 };
 
 const int store_nmigrations =

@@ -16,7 +16,7 @@
 #include "store.h"
 
 enum {
-	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_DELIV, Q_DELIV, Q_DEL_VERD, Q_VERD,
+	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q__COUNT
 };
@@ -29,10 +29,10 @@ static const char *queries[Q__COUNT] = {
 	    "nrcpt, message_id, held, discarded, expired, deleted, "
 	    "aborted, stale, bounce_of, orig_queue_id, filtered_as, "
 	    "reject_stage, reject_code, reject_dsn, reject_text, spam, "
-	    "headers, json, state, seq) VALUES "
+	    "was_held, rec, seq) VALUES "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
 	    "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,"
-	    "?33,?34,?35) ON CONFLICT(id) DO UPDATE SET kind = "
+	    "?33,?34) ON CONFLICT(id) DO UPDATE SET kind = "
 	    "excluded.kind, host = excluded.host, queue_id = "
 	    "excluded.queue_id, complete = excluded.complete, open = "
 	    "excluded.open, first_seen = excluded.first_seen, last_seen "
@@ -49,16 +49,13 @@ static const char *queries[Q__COUNT] = {
 	    "filtered_as = excluded.filtered_as, reject_stage = "
 	    "excluded.reject_stage, reject_code = excluded.reject_code, "
 	    "reject_dsn = excluded.reject_dsn, reject_text = "
-	    "excluded.reject_text, spam = excluded.spam, headers = "
-	    "excluded.headers, json = excluded.json, state = "
-	    "excluded.state, seq = excluded.seq",
+	    "excluded.reject_text, spam = excluded.spam, was_held = "
+	    "excluded.was_held, rec = excluded.rec, headers = NULL, json = "
+	    "NULL, seq = excluded.seq",
 	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE message = ?1",
 	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, orig_to, "
 	    "status, dsn, relay, delay, response, attempts) VALUES "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-	[Q_DEL_DELIV] = "DELETE FROM deliveries WHERE message = ?1",
-	[Q_DELIV] = "INSERT INTO deliveries(message, idx, attempt, ts, status, "
-	    "dsn) VALUES (?1,?2,?3,?4,?5,?6)",
 	[Q_DEL_VERD] = "DELETE FROM verdicts WHERE message = ?1",
 	[Q_VERD] = "INSERT INTO verdicts(message, source, spam, trusted, score, "
 	    "required, action, symbols) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -66,7 +63,7 @@ static const char *queries[Q__COUNT] = {
 	    "INSERT INTO sessions(id, host, pid, program, complete, "
 	    "open, connect, disconnect, last_seen, client_host, "
 	    "client_ip, client_port, sasl_method, sasl_username, "
-	    "sasl_failures, messages, rejects, lost, counters, json, "
+	    "sasl_failures, messages, rejects, lost, counters, stale, "
 	    "state, seq) VALUES "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
 	    "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET host = "
@@ -79,9 +76,9 @@ static const char *queries[Q__COUNT] = {
 	    "sasl_method = excluded.sasl_method, sasl_username = "
 	    "excluded.sasl_username, sasl_failures = "
 	    "excluded.sasl_failures, messages = excluded.messages, "
-	    "rejects = excluded.rejects, lost = excluded.lost, counters "
-	    "= excluded.counters, json = excluded.json, state = "
-	    "excluded.state, seq = excluded.seq",
+	    "rejects = excluded.rejects, lost = excluded.lost, counters = "
+	    "excluded.counters, stale = excluded.stale, state = "
+	    "excluded.state, json = NULL, seq = excluded.seq",
 	[Q_GLOBAL] = "INSERT OR REPLACE INTO asm_state(id, state) VALUES (1, ?1)",
 	[Q_GET_SRC] = "SELECT fp, fp_len, offset, path, cursor, year, "
 	    "last_month, lines, prev_fp, prev_fp_len, prev_offset FROM sources "
@@ -92,7 +89,7 @@ static const char *queries[Q__COUNT] = {
 	    "strftime('%s','now'),?11,?12,?13)",
 	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
 	    "(?1,?2,?3,?4)",
-	[Q_OPEN_MSG] = "SELECT state FROM messages WHERE open = 1",
+	[Q_OPEN_MSG] = "SELECT rec FROM messages WHERE open = 1",
 	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
 	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
 	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
@@ -107,7 +104,8 @@ struct rg_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
-	strbuf json, hdrs;
+	strbuf blob;
+	assembler *dec;		/* decodes record blobs (store_json) */
 	store_hook hook;	/* run before each commit */
 	void *hook_arg;
 	char err[768];
@@ -147,8 +145,7 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 			return NULL;
 		}
 	}
-	sb_init(&st->json);
-	sb_init(&st->hdrs);
+	sb_init(&st->blob);
 	return st;
 }
 
@@ -270,30 +267,21 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 {
 	sqlite3_stmt *q = st->q[Q_MSG];
 	long long seq;
-	int i, j, trusted = r->verdict.source > VS_CLIENT_HEADER;
+	int i, open = 1, trusted = r->verdict.source > VS_CLIENT_HEADER;
 
-	sb_reset(&st->json);
-	rec_json(&st->json, r);
-	sb_reset(&st->hdrs);
-	if (r->nheaders > 0) {
-		sb_addc(&st->hdrs, '{');
-		for (i = 0; i < r->nheaders; i++) {
-			if (i)
-				sb_addc(&st->hdrs, ',');
-			sb_json_str(&st->hdrs, r->headers[i].name,
-			    strlen(r->headers[i].name));
-			sb_addc(&st->hdrs, ':');
-			sb_json_str(&st->hdrs, r->headers[i].value,
-			    strlen(r->headers[i].value));
-		}
-		sb_addc(&st->hdrs, '}');
+	if (state == NULL) {
+		sb_reset(&st->blob);
+		asm_record_blob(&st->blob, r);
+		state = st->blob.s;
+		len = st->blob.len;
+		open = 0;
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 	bt(q, 2, r->noqueue ? "noqueue" : "message");
 	bt(q, 3, r->host);
 	bt(q, 4, r->qid[0] ? r->qid : NULL);
 	sqlite3_bind_int(q, 5, r->complete);
-	sqlite3_bind_int(q, 6, state != NULL);
+	sqlite3_bind_int(q, 6, open);
 	sqlite3_bind_int64(q, 7, r->first_seen);
 	sqlite3_bind_int64(q, 8, r->last_seen);
 	bt(q, 9, r->client_host);
@@ -322,27 +310,22 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	bt(q, 30, r->rejected.text);
 	if (r->verdict.source != VS_NONE)
 		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
-	if (r->nheaders > 0)
-		bt(q, 32, st->hdrs.s);
-	sqlite3_bind_text(q, 33, st->json.s, (int)st->json.len, SQLITE_STATIC);
-	if (state != NULL)
-		sqlite3_bind_blob(q, 34, state, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int(q, 32, r->held || r->was_held);
+	sqlite3_bind_blob(q, 33, state, (int)len, SQLITE_STATIC);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
 	}
-	sqlite3_bind_int64(q, 35, seq);
+	sqlite3_bind_int64(q, 34, seq);
 	if (step(st, q, "storing a message") != 0)
 		return -1;
 
 	/* children: replaced as a whole (a message changes as a whole) */
 	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
-	sqlite3_bind_int64(st->q[Q_DEL_DELIV], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_HDR], 1, (sqlite3_int64)r->id);
 	if (step(st, st->q[Q_DEL_HDR], "replacing headers") != 0
 	    || step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
-	    || step(st, st->q[Q_DEL_DELIV], "replacing deliveries") != 0
 	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
 		return -1;
 	for (i = 0; i < r->nheaders; i++) {
@@ -370,17 +353,6 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		sqlite3_bind_int(q, 10, rc->attempts);
 		if (step(st, q, "storing a recipient") != 0)
 			return -1;
-		for (j = 0; j < rc->nhist; j++) {
-			q = st->q[Q_DELIV];
-			sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-			sqlite3_bind_int(q, 2, i);
-			sqlite3_bind_int(q, 3, rc->attempts - rc->nhist + j + 1);
-			sqlite3_bind_int64(q, 4, rc->hist[j].ts);
-			bt(q, 5, rc->hist[j].status);
-			bt(q, 6, rc->hist[j].dsn);
-			if (step(st, q, "storing a delivery attempt") != 0)
-				return -1;
-		}
 	}
 	if (r->verdict.source != VS_NONE) {
 		q = st->q[Q_VERD];
@@ -407,8 +379,6 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_stmt *q = st->q[Q_SESS];
 	long long seq;
 
-	sb_reset(&st->json);
-	sess_json(&st->json, s);
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)s->id);
 	bt(q, 2, s->host);
 	sqlite3_bind_int64(q, 3, s->pid);
@@ -430,7 +400,7 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 17, s->rejects);
 	bt(q, 18, s->lost);
 	bt(q, 19, s->counters);
-	sqlite3_bind_text(q, 20, st->json.s, (int)st->json.len, SQLITE_STATIC);
+	sqlite3_bind_int(q, 20, s->stale);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
 	if ((seq = this_seq(st)) < 0) {
@@ -621,7 +591,6 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 {
 	static const char *children[] = {
 	    "DELETE FROM recipients WHERE message IN (SELECT id FROM prune_ids)",
-	    "DELETE FROM deliveries WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM verdicts WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM headers WHERE message IN (SELECT id FROM prune_ids)",
 	    "DELETE FROM messages WHERE id IN (SELECT id FROM prune_ids)",
@@ -644,7 +613,8 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 			return -1;
 		if (prune_step(st, "DELETE FROM prune_ids", 0, 0) < 0
 		    || (n = prune_step(st, "INSERT INTO prune_ids SELECT id FROM "
-		    "messages WHERE open = 0 AND last_seen < ?1 LIMIT ?2", cutoff,
+		    "messages WHERE first_seen < ?1 AND last_seen < ?1 AND open = 0 "
+		    "LIMIT ?2", cutoff,
 		    batch)) < 0)
 			goto fail;
 		for (i = 0; i < sizeof(children) / sizeof(children[0]); i++)
@@ -681,9 +651,127 @@ store_close(rg_store *st)
 	for (i = 0; i < Q__COUNT; i++)
 		sqlite3_finalize(st->q[i]);
 	db_close(st->db);
-	if (st->json.s != NULL)
-		sb_free(&st->json);
-	if (st->hdrs.s != NULL)
-		sb_free(&st->hdrs);
+	if (st->blob.s != NULL)
+		sb_free(&st->blob);
+	if (st->dec != NULL)
+		asm_free(st->dec);
 	free(st);
+}
+
+/* decoder - the assembler that decodes record blobs (made at first use) */
+static assembler *
+decoder(rg_store *st)
+{
+	asm_options o;
+	asm_callbacks cb;
+
+	if (st->dec == NULL) {
+		memset(&o, 0, sizeof(o));
+		memset(&cb, 0, sizeof(cb));
+		st->dec = asm_new(&o, &cb);
+	}
+	return st->dec;
+}
+
+/*
+ * store_message_json - a message row's JSON into out (appended), byte for
+ * byte as `parse` writes it: rebuilt from its record blob, or the stored
+ * JSON of a row written before schema 6. -1 if neither is usable.
+ */
+int
+store_message_json(rg_store *st, const void *rec, size_t reclen,
+    const char *json, size_t jsonlen, strbuf *out)
+{
+	if (rec != NULL)
+		return asm_blob_json(decoder(st), rec, reclen, out);
+	if (json == NULL)
+		return -1;
+	sb_add(out, json, jsonlen);
+	return 0;
+}
+
+/* cstr - a text column copied into ar, NULL stays NULL */
+static char *
+cstr(sqlite3_stmt *q, int i, rg_arena *ar)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t == NULL ? NULL : rg_arena_str(ar, (const char *)t,
+	    (size_t)sqlite3_column_bytes(q, i));
+}
+
+/*
+ * store_each_json - every stored message (sessions: every session) as
+ * `parse` writes it, with its open flag, to fn, in no particular order;
+ * fn returning non-zero stops. 0, -1 on error (store_error).
+ */
+int
+store_each_json(rg_store *st, int sessions,
+    int (*fn)(void *arg, int open, const char *json, size_t len), void *arg)
+{
+	sqlite3_stmt *q;
+	strbuf sb;
+	rg_pool *pool = NULL;
+	int rc, stop = 0;
+
+	if (sqlite3_prepare_v2(st->db, sessions ? "SELECT open, json, host, "
+	    "program, pid, complete, stale, connect, disconnect, client_host, "
+	    "client_ip, client_port, sasl_method, sasl_username, sasl_failures, "
+	    "messages, rejects, lost, counters FROM sessions" : "SELECT open, "
+	    "json, rec FROM messages", -1, &q, NULL) != SQLITE_OK)
+		return fail(st, "reading the records");
+	sb_init(&sb);
+	if (sessions)
+		pool = rg_pool_new();
+	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *js = (const char *)sqlite3_column_text(q, 1);
+		size_t jl = (size_t)sqlite3_column_bytes(q, 1);
+
+		sb_reset(&sb);
+		if (!sessions) {
+			const void *b = sqlite3_column_blob(q, 2);
+
+			if (store_message_json(st, b, (size_t)sqlite3_column_bytes(q,
+			    2), js, jl, &sb) != 0) {
+				snprintf(st->err, sizeof(st->err), "a damaged "
+				    "message record in the database");
+				rc = SQLITE_ERROR;
+				break;
+			}
+		} else if (js != NULL) {
+			sb_add(&sb, js, jl);
+		} else {
+			rg_session s;
+
+			memset(&s, 0, sizeof(s));
+			rg_arena_init(&s.ar, pool);
+			s.host = cstr(q, 2, &s.ar);
+			s.prog = cstr(q, 3, &s.ar);
+			s.pid = (long)sqlite3_column_int64(q, 4);
+			s.complete = sqlite3_column_int(q, 5) != 0;
+			s.stale = sqlite3_column_int(q, 6) != 0;
+			s.connect = sqlite3_column_int64(q, 7);
+			s.disconnect = sqlite3_column_int64(q, 8);
+			s.client_host = cstr(q, 9, &s.ar);
+			s.client_ip = cstr(q, 10, &s.ar);
+			s.client_port = cstr(q, 11, &s.ar);
+			s.sasl_method = cstr(q, 12, &s.ar);
+			s.sasl_username = cstr(q, 13, &s.ar);
+			s.sasl_failures = sqlite3_column_int(q, 14);
+			s.messages = sqlite3_column_int(q, 15);
+			s.rejects = sqlite3_column_int(q, 16);
+			s.lost = cstr(q, 17, &s.ar);
+			s.counters = cstr(q, 18, &s.ar);
+			sess_json(&sb, &s);
+			rg_arena_free(&s.ar);
+		}
+		stop = fn(arg, sqlite3_column_int(q, 0), sb.s, sb.len);
+	}
+	if (!stop && rc != SQLITE_DONE && rc != SQLITE_ERROR)
+		fail(st, "reading the records");
+	sqlite3_finalize(q);
+	sb_free(&sb);
+	if (pool != NULL)
+		rg_pool_free(pool);
+	return stop || rc == SQLITE_DONE ? 0 : -1;
 }

@@ -2,11 +2,12 @@
  * store.h - the collector's SQLite database: records, open state and the
  * read position of every source.
  *
- * Schema (store/schema.c, every migration there): messages (one row per message and per
- * NOQUEUE reject; open ones carry the assembler's state blob), recipients
- * (the last status of each) and deliveries (every attempt: the status
- * history), verdicts, sessions, sources (read positions), asm_state (the
- * assembler's global state), log_loss. Times are microseconds since the
+ * Schema (store/schema.c, every migration there): messages (one row per
+ * message and per NOQUEUE reject, the typed columns the queries read and
+ * the record as the assembler's blob: the open ones' restorable state, the
+ * JSON of all rebuilt from it), recipients (the last status of each; the
+ * history of attempts is in the blob), headers, verdicts, sessions, sources
+ * (read positions), asm_state (the assembler's global state), log_loss. Times are microseconds since the
  * epoch, UTC.
  *
  * Exactly-once: the caller wraps a batch in store_begin/store_commit and
@@ -53,6 +54,12 @@ int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
 int store_log_loss(rg_store *st, const char *source, long long count,
     long long ts, const char *text);
+/* a message row's JSON as parse writes it (from rec, else the old json) */
+int store_message_json(rg_store *st, const void *rec, size_t reclen,
+    const char *json, size_t jsonlen, strbuf *out);
+/* every message (sessions: session) as parse writes it, and its open flag */
+int store_each_json(rg_store *st, int sessions,
+    int (*fn)(void *arg, int open, const char *json, size_t len), void *arg);
 /* delete rows last seen before cutoff, at most batch per transaction */
 long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
 /*

@@ -31,7 +31,8 @@
 #   parse     relayguard parse --sessions over all the final files, merged
 #             (open rows compared without complete/aborted: see
 #             tests/lib/collect_check.py)
-# The killed database's dump (messages.json, ORDER BY json), its sessions,
+# The killed database's dump (`relayguard dump`: the JSON rebuilt from the
+# stored rows, sorted), its sessions,
 # and its counts (sessions, NOQUEUE rejects, verdicts, lines) must equal
 # those of the references.
 #
@@ -327,9 +328,9 @@ else
 fi
 
 dump() {    # dump DB OUT - the messages dump, and the sessions
-    sqlite3 "$1" "SELECT json FROM messages ORDER BY json" > "$2.messages"
-    sqlite3 "$1" "SELECT json FROM sessions ORDER BY json" > "$2.sessions"
-    sqlite3 "$1" "SELECT open || ' ' || json FROM messages ORDER BY json" > "$2.open"
+    "$RELAYGUARD" dump messages --database "$1" | LC_ALL=C sort > "$2.messages"
+    "$RELAYGUARD" dump sessions --database "$1" | LC_ALL=C sort > "$2.sessions"
+    "$RELAYGUARD" dump messages --open --database "$1" | LC_ALL=C sort -k 2 > "$2.open"
 }
 dump "$work/crash.db" "$work/crash"
 dump "$work/one.db" "$work/one"

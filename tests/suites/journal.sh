@@ -144,8 +144,8 @@ conf() {
 conf j "$t/j.db" '[source j]' 'type = journal' "directory = $t/journal" \
     'match = _SYSTEMD_UNIT=postfix@-.service'
 conf ref "$t/ref.db" '[source j]' 'type = file' "path = $t/ref.log"
-dump() { sqlite3 "$1" "SELECT json FROM messages" | sort; }
-sess() { sqlite3 "$1" "SELECT json FROM sessions WHERE open = 0" | sort; }
+dump() { "$RG" dump messages --database "$1" | LC_ALL=C sort; }
+sess() { "$RG" dump sessions --open --database "$1" | sed -n 's/^0 //p' | LC_ALL=C sort; }
 q() { sqlite3 "$t/j.db" "$1"; }
 run() {     # run CONFIG: collect --once, quietly; the status
     "$RG" -c "$t/$1.ini" collect --once --quiet 2> "$t/$1.err"
