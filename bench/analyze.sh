@@ -380,17 +380,10 @@ SELECT id, 'message', host, qid, 1, 0, fs, ls, 'unknown', ip,
 FROM k
 """.replace("{IP}", SQL_IP % (("ipn",) * 4))
     rcpt_sql = """
-INSERT INTO recipients(message, idx, address, orig_to, status, dsn, relay,
-  delay, response, attempts)
-SELECT id, i, addr, NULL,
+INSERT INTO recipients(message, idx, address, status, dsn)
+SELECT id, i, addr,
   CASE WHEN q < 985 THEN 'sent' ELSE 'bounced' END,
-  CASE WHEN q < 985 THEN '2.0.0' WHEN q < 997 THEN '5.1.1' ELSE '5.7.1' END,
-  'mx' || (h % 3) || '.' || dom || '[203.0.113.' || (h % 250 + 1) || ']:25',
-  printf('%.2f', d / 1000000.0 + CASE WHEN q >= 970 AND q < 985 THEN 900 ELSE 0 END),
-  CASE WHEN q < 985 THEN '250 2.0.0 Ok: queued as ' || printf('%010X', h)
-       WHEN q < 997 THEN '550 5.1.1 <' || addr || '>: Recipient address rejected: User unknown in virtual mailbox table'
-       ELSE '554 5.7.1 <' || addr || '>: Relay access denied' END,
-  CASE WHEN q >= 970 AND q < 985 THEN 2 ELSE 1 END
+  CASE WHEN q < 985 THEN '2.0.0' WHEN q < 997 THEN '5.1.1' ELSE '5.7.1' END
 FROM (SELECT id, i, h, q, d, dom, 'r' || (h / 1000 % 3000) || '@' || dom AS addr FROM (
   SELECT m.id AS id, k3.i AS i, (m.id * 3 + k3.i) * 2654435761 % 4294967291 AS h,
     ((m.id * 3 + k3.i) * 2654435761 % 4294967291) % 1000 AS q,
@@ -603,8 +596,8 @@ def mode_traffic(a):
                     "first_seen, last_seen, client_host, client_ip, sasl_method, "
                     "sasl_username, sender, size, nrcpt, message_id, spam, headers, json, seq) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", msgs)
-    con.executemany("INSERT INTO recipients(message, idx, address, orig_to, status, dsn, "
-                    "relay, delay, response, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)", rcpts)
+    con.executemany("INSERT INTO recipients(message, idx, address, status, dsn) "
+                    "VALUES (?,?,?,?,?)", [r[:3] + r[4:6] for r in rcpts])
     con.executemany("INSERT INTO verdicts(message, source, spam, trusted, score, required, "
                     "action, symbols) VALUES (?,?,?,?,?,?,?,?)", verds)
     con.executemany("INSERT INTO headers(message, name, value, cut) VALUES (?,?,?,?)", hdrs)

@@ -219,6 +219,7 @@ deser_record(assembler *a, ser_reader *rd)
 	m->queued = (flags >> 1) & 1;
 	m->ended_at = ser_get_i64(rd);
 	m->seq = ser_get_u64(rd);
+	r->persisted = 1;	/* it comes from the store */
 	if (rd->bad || r->verdict.source > VS_RSPAMD) {
 		asm_node_release(a, m);
 		return NULL;
@@ -279,6 +280,7 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 		ser_record(&sb, &m->r, m);
 		if (ops->save_message != NULL)
 			ops->save_message(ops->arg, &m->r, sb.s, sb.len);
+		m->r.persisted = 1;
 	}
 	a->mdirty.n = 0;
 	for (i = 0; i < a->sdirty.n; i++) {

@@ -99,6 +99,7 @@ typedef struct rg_record {
 	long smtpd_pid;		/* -1 if none */
 	unsigned held:1, was_held:1, discarded:1, expired:1, deleted:1,
 	    complete:1, stale:1, noqueue:1, pickup:1, aborted:1;
+	unsigned persisted:1;	/* its open state went to the store once */
 	rg_arena ar;		/* owns every string and list above */
 } rg_record;
 

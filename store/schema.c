@@ -174,7 +174,8 @@ static const char schema_v5[] =
  * is kept only for the rows written before (NULL since), headers (a JSON
  * copy of the headers table) and state are gone, was_held says that the
  * message was held once. deliveries (read by nothing: the status history
- * is in rec) goes, and so do the indexes no query uses: the analyzer reads
+ * is in rec) goes, recipients keeps what the queries read (address,
+ * status, dsn; orig_to, relay, delay, response, attempts are in rec), and so do the indexes no query uses: the analyzer reads
  * messages by seq and first_seen, sessions by seq and connect; pruning
  * goes by first_seen; the restore by the open partial indexes.
  */
@@ -216,6 +217,15 @@ static const char schema_v6[] =
     "CREATE INDEX messages_seq ON messages(seq);\n"
     "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
     "DROP TABLE deliveries;\n"
+    /* what the queries read of a recipient; the rest is in the record */
+    "CREATE TABLE recipients6(\n"
+    "  message INTEGER NOT NULL, idx INTEGER NOT NULL,\n"
+    "  address TEXT NOT NULL, status TEXT, dsn TEXT,\n"
+    "  PRIMARY KEY(message, idx)) WITHOUT ROWID;\n"
+    "INSERT INTO recipients6 SELECT message, idx, address, status, dsn "
+    "FROM recipients;\n"
+    "DROP TABLE recipients;\n"
+    "ALTER TABLE recipients6 RENAME TO recipients;\n"
     "CREATE TABLE sessions6(\n"
     "  id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER,\n"
     "  program TEXT, complete INTEGER NOT NULL, open INTEGER NOT NULL,\n"

@@ -53,9 +53,8 @@ static const char *queries[Q__COUNT] = {
 	    "excluded.was_held, rec = excluded.rec, headers = NULL, json = "
 	    "NULL, seq = excluded.seq",
 	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE message = ?1",
-	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, orig_to, "
-	    "status, dsn, relay, delay, response, attempts) VALUES "
-	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	[Q_RCPT] = "INSERT INTO recipients(message, idx, address, status, dsn) "
+	    "VALUES (?1,?2,?3,?4,?5)",
 	[Q_DEL_VERD] = "DELETE FROM verdicts WHERE message = ?1",
 	[Q_VERD] = "INSERT INTO verdicts(message, source, spam, trusted, score, "
 	    "required, action, symbols) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -320,7 +319,10 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	if (step(st, q, "storing a message") != 0)
 		return -1;
 
-	/* children: replaced as a whole (a message changes as a whole) */
+	/* children: replaced as a whole (a message changes as a whole);
+	 * a record never stored before has none */
+	if (!r->persisted)
+		goto children;
 	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_HDR], 1, (sqlite3_int64)r->id);
@@ -328,6 +330,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	    || step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
 	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
 		return -1;
+children:
 	for (i = 0; i < r->nheaders; i++) {
 		q = st->q[Q_HDR];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
@@ -344,13 +347,8 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 		sqlite3_bind_int(q, 2, i);
 		bt(q, 3, rc->address ? rc->address : "");
-		bt(q, 4, rc->orig_to);
-		bt(q, 5, rc->status);
-		bt(q, 6, rc->dsn);
-		bt(q, 7, rc->relay);
-		bt(q, 8, rc->delay);
-		bt(q, 9, rc->response);
-		sqlite3_bind_int(q, 10, rc->attempts);
+		bt(q, 4, rc->status);
+		bt(q, 5, rc->dsn);
 		if (step(st, q, "storing a recipient") != 0)
 			return -1;
 	}
