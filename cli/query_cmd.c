@@ -133,7 +133,8 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 	    "sender, (SELECT count(*) FROM recipients WHERE message = id), "
 	    "(SELECT group_concat(status, ',') FROM (SELECT DISTINCT status FROM "
 	    "recipients WHERE message = id)), spam, complete, reject_dsn, held, "
-	    "rec FROM messages WHERE first_seen >= ?1 AND first_seen < ?2 "
+	    "COALESCE(rec, (SELECT state FROM open_msgs o WHERE o.id = "
+	    "messages.id)) FROM messages WHERE first_seen >= ?1 AND first_seen < ?2 "
 	    "AND (?3 IS NULL OR sasl_username = ?3 OR client_ip = ?3) "
 	    "AND (?4 IS NULL OR sender = ?4) "
 	    "ORDER BY first_seen, host, queue_id, id LIMIT ?5", -1, &q, NULL)

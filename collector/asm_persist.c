@@ -95,13 +95,10 @@ host_intern_str(assembler *a, const char *h)
 static char *
 gstr(ser_reader *rd, rg_arena *ar)
 {
-	char *t = ser_get_str(rd), *s;
+	size_t n;
+	const char *t = ser_get_strn(rd, &n);
 
-	if (t == NULL)
-		return NULL;
-	s = rg_arena_str(ar, t, strlen(t));
-	free(t);
-	return s;
+	return t == NULL ? NULL : rg_arena_str(ar, t, n);
 }
 
 /* deser_record - a record written by ser_record; NULL if damaged */
@@ -179,9 +176,15 @@ deser_record(assembler *a, ser_reader *rd)
 		nh = ser_get_u64(rd);
 		if (nh > RG_MAX_ATTEMPTS)
 			rd->bad = 1;
-		if (nh > 0 && !rd->bad)
-			rc->hist = rg_arena_alloc(ar,
-			    (size_t)RG_MAX_ATTEMPTS * sizeof(rg_attempt));
+		if (nh > 0 && !rd->bad) {
+			/* room as rec_hist_add leaves it: it grows at
+			 * 1, 2, 4, ... attempts */
+			size_t cap = 1;
+
+			while (cap < nh)
+				cap *= 2;
+			rc->hist = rg_arena_alloc(ar, cap * sizeof(rg_attempt));
+		}
 		for (j = 0; j < nh && !rd->bad; j++) {
 			rc->hist[j].ts = ser_get_i64(rd);
 			rc->hist[j].status = gstr(rd, ar);
@@ -340,7 +343,10 @@ asm_restore_message(assembler *a, const void *state, size_t len)
 			asm_node_release(a, m);
 		return -1;
 	}
-	a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs + 1) * sizeof(msg_node *));
+	/* room doubles at powers of two: no copy per restored record */
+	if ((a->nrmsgs & (a->nrmsgs - 1)) == 0)
+		a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs ? a->nrmsgs * 2 : 1)
+		    * sizeof(msg_node *));
 	a->rmsgs[a->nrmsgs++] = m;
 	return 0;
 }
@@ -420,7 +426,9 @@ asm_restore_session(assembler *a, const void *state, size_t len)
 		asm_sess_node_free(a, s);
 		return -1;
 	}
-	a->rsess = xrealloc(a->rsess, (a->nrsess + 1) * sizeof(sess_node *));
+	if ((a->nrsess & (a->nrsess - 1)) == 0)
+		a->rsess = xrealloc(a->rsess, (a->nrsess ? a->nrsess * 2 : 1)
+		    * sizeof(sess_node *));
 	a->rsess[a->nrsess++] = s;
 	return 0;
 }

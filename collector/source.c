@@ -118,6 +118,13 @@ content_size(const char *path)
 
 	if ((gz = gz_open(path)) == NULL)
 		return -1;
+	if (gzdirect(gz)) {
+		/* not compressed: its size, without reading it */
+		struct stat st;
+
+		gzclose(gz);
+		return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+	}
 	while ((r = gzread(gz, buf, sizeof(buf))) > 0)
 		total += r;
 	gzclose(gz);

@@ -112,6 +112,31 @@ ser_get_str(ser_reader *r)
 	return s;
 }
 
+/*
+ * ser_get_strn - a string in place: its bytes in the buffer (not
+ * NUL-terminated) and *len, or NULL (NULL stored, or damaged: see bad)
+ */
+const char *
+ser_get_strn(ser_reader *r, size_t *len)
+{
+	uint64_t n = ser_get_u64(r);
+	const char *s;
+
+	*len = 0;
+	if (r->bad || n == 0)
+		return NULL;
+	n--;
+	if (n > (uint64_t)(r->end - r->p)
+	    || memchr(r->p, '\0', (size_t)n) != NULL) {	/* not ours */
+		r->bad = 1;
+		return NULL;
+	}
+	s = (const char *)r->p;
+	r->p += n;
+	*len = (size_t)n;
+	return s;
+}
+
 /* ser_ok - everything read, nothing wrong */
 int
 ser_ok(const ser_reader *r)

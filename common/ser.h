@@ -28,6 +28,7 @@ void ser_reader_init(ser_reader *r, const void *p, size_t n);
 uint64_t ser_get_u64(ser_reader *r);
 int64_t ser_get_i64(ser_reader *r);
 char *ser_get_str(ser_reader *r);		/* malloc'ed, or NULL */
+const char *ser_get_strn(ser_reader *r, size_t *len);	/* in place */
 int ser_ok(const ser_reader *r);		/* no error and all read */
 
 #endif

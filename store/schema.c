@@ -177,7 +177,8 @@ static const char schema_v5[] =
  * is in rec) goes, recipients keeps what the queries read (address,
  * status, dsn; orig_to, relay, delay, response, attempts are in rec), and so do the indexes no query uses: the analyzer reads
  * messages by seq and first_seen, sessions by seq and connect; pruning
- * goes by first_seen; the restore by the open partial indexes.
+ * goes by first_seen; the restore reads open_msgs (and the sessions' open
+ * partial index).
  */
 static const char schema_v6[] =
     "CREATE TABLE messages6(\n"
@@ -215,7 +216,12 @@ static const char schema_v6[] =
     "ALTER TABLE messages6 RENAME TO messages;\n"
     "CREATE INDEX messages_seen ON messages(first_seen);\n"
     "CREATE INDEX messages_seq ON messages(seq);\n"
-    "CREATE INDEX messages_open ON messages(open) WHERE open = 1;\n"
+    /* the open messages' restorable state, narrow: a restart reads
+     * this, not the pages of every message; rec is NULL while open */
+    "CREATE TABLE open_msgs(id INTEGER PRIMARY KEY, state BLOB NOT NULL);\n"
+    "INSERT INTO open_msgs SELECT id, rec FROM messages WHERE open = 1 AND "
+    "rec IS NOT NULL;\n"
+    "UPDATE messages SET rec = NULL WHERE open = 1;\n"
     "DROP TABLE deliveries;\n"
     /* what the queries read of a recipient; the rest is in the record */
     "CREATE TABLE recipients6(\n"

@@ -18,7 +18,8 @@
 enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
-	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q__COUNT
+	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
+	Q_DEL_OPEN, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -88,7 +89,7 @@ static const char *queries[Q__COUNT] = {
 	    "strftime('%s','now'),?11,?12,?13)",
 	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
 	    "(?1,?2,?3,?4)",
-	[Q_OPEN_MSG] = "SELECT rec FROM messages WHERE open = 1",
+	[Q_OPEN_MSG] = "SELECT state FROM open_msgs",
 	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
 	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
 	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
@@ -97,6 +98,9 @@ static const char *queries[Q__COUNT] = {
 	[Q_GET_SEQ] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'",
 	[Q_PUT_SEQ] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('seq', ?1)",
+	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, state) VALUES "
+	    "(?1, ?2)",
+	[Q_DEL_OPEN] = "DELETE FROM open_msgs WHERE id = ?1",
 };
 
 struct rg_store {
@@ -271,8 +275,6 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	if (state == NULL) {
 		sb_reset(&st->blob);
 		asm_record_blob(&st->blob, r);
-		state = st->blob.s;
-		len = st->blob.len;
 		open = 0;
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
@@ -310,7 +312,9 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	if (r->verdict.source != VS_NONE)
 		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
 	sqlite3_bind_int(q, 32, r->held || r->was_held);
-	sqlite3_bind_blob(q, 33, state, (int)len, SQLITE_STATIC);
+	if (!open)
+		sqlite3_bind_blob(q, 33, st->blob.s, (int)st->blob.len,
+		    SQLITE_STATIC);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
@@ -318,6 +322,18 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	sqlite3_bind_int64(q, 34, seq);
 	if (step(st, q, "storing a message") != 0)
 		return -1;
+	/* the open state: replaced while open, gone when finished */
+	if (open) {
+		q = st->q[Q_PUT_OPEN];
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+		sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
+		if (step(st, q, "storing an open message") != 0)
+			return -1;
+	} else if (r->persisted) {
+		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
+		if (step(st, st->q[Q_DEL_OPEN], "ending an open message") != 0)
+			return -1;
+	}
 
 	/* children: replaced as a whole (a message changes as a whole);
 	 * a record never stored before has none */
@@ -594,8 +610,11 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	    "DELETE FROM messages WHERE id IN (SELECT id FROM prune_ids)",
 	};
 	static const char *others[] = {
+	    /* by the connect index, not a scan of every session */
 	    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE "
-	    "open = 0 AND last_seen < ?1 LIMIT ?2)",
+	    "connect < ?1 AND last_seen < ?1 AND open = 0 LIMIT ?2)",
+	    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE "
+	    "connect IS NULL AND last_seen < ?1 AND open = 0 LIMIT ?2)",
 	    "DELETE FROM log_loss WHERE id IN (SELECT id FROM log_loss WHERE "
 	    "ts < ?1 LIMIT ?2)",
 	};
@@ -715,8 +734,9 @@ store_each_json(rg_store *st, int sessions,
 	if (sqlite3_prepare_v2(st->db, sessions ? "SELECT open, json, host, "
 	    "program, pid, complete, stale, connect, disconnect, client_host, "
 	    "client_ip, client_port, sasl_method, sasl_username, sasl_failures, "
-	    "messages, rejects, lost, counters FROM sessions" : "SELECT open, "
-	    "json, rec FROM messages", -1, &q, NULL) != SQLITE_OK)
+	    "messages, rejects, lost, counters FROM sessions" : "SELECT m.open, "
+	    "m.json, COALESCE(m.rec, o.state) FROM messages m LEFT JOIN "
+	    "open_msgs o ON o.id = m.id", -1, &q, NULL) != SQLITE_OK)
 		return fail(st, "reading the records");
 	sb_init(&sb);
 	if (sessions)

@@ -254,7 +254,7 @@ tail -n +41 "$t/pf.all" >> "$t/pf.log"
 conf dmg; head -n 60 "$S" > "$t/dmg.log"
 "$RG" -c "$t/dmg.ini" collect --once --quiet
 nopen=$(sqlite3 "$t/dmg.db" "SELECT count(*) FROM messages WHERE open = 1")
-sqlite3 "$t/dmg.db" "UPDATE messages SET rec = x'01ff' WHERE id = (SELECT max(id) FROM messages WHERE open = 1)"
+sqlite3 "$t/dmg.db" "UPDATE open_msgs SET state = x'01ff' WHERE id = (SELECT max(id) FROM open_msgs)"
 "$RG" -c "$t/dmg.ini" collect --once --quiet 2> "$t/dmg.err"; rc=$?
 [ "$nopen" -gt 1 ] && [ $rc = 65 ] && grep -q "damaged message state" "$t/dmg.err"
 ok $? "a damaged message state is refused with 65 ($nopen open; exit $rc: $(head -c 200 "$t/dmg.err"))"
@@ -274,7 +274,7 @@ ver=$(sqlite3 "$t/mig.db" "PRAGMA user_version")
 ok $? "collect migrates a schema-5 database (exit $rc, version $ver, before: $before rows|open)"
 if cmp -s <(dump one) <(dump mig); then ok 0 "the migrated database, collected on, equals one run ($(dump mig | wc -l) records)"
 else ok 1 "the migrated database, collected on, equals one run" "$(diff <(dump one) <(dump mig) | head -c 400)"; fi
-n=$(sqlite3 "$t/mig.db" "SELECT count(*) FROM messages WHERE rec IS NULL AND json IS NOT NULL")
+n=$(sqlite3 "$t/mig.db" "SELECT count(*) FROM messages WHERE open = 0 AND rec IS NULL AND json IS NOT NULL")
 [ "$n" = 1 ]; ok $? "the finished row of schema 5 keeps its JSON ($n rows)"
 
 # 13. only collect and init create a database: the other commands refuse a
