@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../collector/merge.h"
 #include "../collector/parser.h"
 #include "../common/linereader.h"
 #include "../common/log.h"
@@ -22,11 +23,10 @@
 #include "cli.h"
 
 typedef struct input {
+	rg_merge_head h;	/* the next line (merge.h) */
 	const char *name;
 	linereader *lr;
 	ll_ctx ctx;
-	logline ll;
-	int have;		/* ll holds the next line */
 	int order;		/* position on the command line */
 } input;
 
@@ -220,10 +220,10 @@ advance(input *in, rg_parser *p)
 	size_t len;
 	int r;
 
-	in->have = 0;
+	in->h.have = 0;
 	while ((r = lr_next(in->lr, &line, &len)) == 1) {
-		if (ll_parse(&in->ctx, line, len, &in->ll) == 0) {
-			in->have = 1;
+		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
+			in->h.have = 1;
 			return 0;
 		}
 		prs_malformed(p);
@@ -241,10 +241,10 @@ cmp_first_line(const void *x, const void *y)
 {
 	const input *a = x, *b = y;
 
-	if (a->have != b->have)
-		return a->have ? -1 : 1;
-	if (a->have && a->ll.ts != b->ll.ts)
-		return a->ll.ts < b->ll.ts ? -1 : 1;
+	if (a->h.have != b->h.have)
+		return a->h.have ? -1 : 1;
+	if (a->h.have && a->h.ll.ts != b->h.ll.ts)
+		return a->h.ll.ts < b->h.ll.ts ? -1 : 1;
 	return a->order - b->order;
 }
 
@@ -409,14 +409,11 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		qsort(in, (size_t)nin, sizeof(*in), cmp_first_line);
 	for (;;) {
 		/* the input whose next line is the earliest */
-		int best = -1;
+		int best = mrg_best(in, sizeof(*in), nin);
 
-		for (i = 0; i < nin; i++)
-			if (in[i].have && (best < 0 || in[i].ll.ts < in[best].ll.ts))
-				best = i;
 		if (best < 0)
 			break;
-		prs_line(p, &in[best].ll);
+		prs_line(p, &in[best].h.ll);
 		if (advance(&in[best], p) != 0)
 			failed = 1;
 		if (o.write_error)

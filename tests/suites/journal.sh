@@ -245,10 +245,10 @@ fi
 
 # 3. more entries appended to the first file
 next_part 3 relay.journal "third run" "entries appended to the first file"
-resp=$(q "SELECT r.status || ' ' || r.response FROM recipients r JOIN messages m ON m.id = r.message
-          WHERE m.queue_id = '0ABCDA72999'")
+# the response is in the stored record: its JSON (relayguard dump)
+resp=$(dump "$t/j.db" | grep '"queue_id":"0ABCDA72999"')
 case $resp in
-*"bounced "*"550 5.7.1 multi line? reply (in reply to end of DATA command)"*) ok 0 "a newline in MESSAGE becomes a space, a control character '?'" ;;
+*'"status":"bounced"'*"550 5.7.1 multi line? reply (in reply to end of DATA command)"*) ok 0 "a newline in MESSAGE becomes a space, a control character '?'" ;;
 *) ok 1 "a newline in MESSAGE becomes a space, a control character '?'" "response: '$resp'" ;;
 esac
 
@@ -313,7 +313,7 @@ fi
 # without a match every unit is read: the decoy lines reach the parser
 conf all "$t/all.db" '[source j]' 'type = journal' "directory = $t/journal"
 run all || echo "FAIL: journal: a run without a match exited $?: $(head -c 300 "$t/all.err")"
-[ "$(sqlite3 "$t/all.db" "SELECT count(*) FROM messages WHERE json LIKE '%decoy@evil.test%'")" -ge 1 ]
+[ "$(dump "$t/all.db" | grep -c 'decoy@evil.test')" -ge 1 ]
 ok $? "without a match, the other unit's lines are read too"
 
 # bad configurations are refused with a clear message

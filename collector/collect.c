@@ -1,0 +1,430 @@
+/*
+ * collect.c - the exactly-once collect engine (collect.h): the sources
+ * merged by time into the parser, each batch's records, open state and
+ * positions into the store in one transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/rgtime.h"
+#include "../common/xalloc.h"
+#include "collect.h"
+#include "merge.h"
+#include "parser.h"
+#include "source.h"
+
+typedef struct input {
+	rg_merge_head h;	/* the next line (not processed yet) */
+	const rg_source_cfg *sc;
+	rg_source *src;
+	ll_ctx ctx;
+	src_pos pos;		/* the position before that line */
+	int year, last_month;	/* the year state before that line */
+	const char *zone;	/* zone of zone-less stamps */
+	int failed;
+	src_pos stored;		/* the position in the database, as we left it */
+	int stored_found;	/* ... if it was there at all */
+} input;
+
+struct rg_collect {
+	const rg_config *cfg;
+	rg_store *st;
+	rg_parser *p;
+	input *in;
+	int nin;
+	int failed_store;
+	int in_txn;
+	long long lines, batch_lines;
+	char *cur_zone;		/* a copy: the configuration may be reread */
+	int zone_known;		/* cur_zone is the process's zone */
+};
+
+/* on_message - a finished record: into the batch */
+static void
+on_message(void *arg, const rg_record *r)
+{
+	rg_collect *c = arg;
+
+	if (store_put_message(c->st, r, NULL, 0) != 0)
+		c->failed_store = 1;
+}
+
+/* on_session - a finished session: into the batch */
+static void
+on_session(void *arg, const rg_session *s)
+{
+	rg_collect *c = arg;
+
+	if (store_put_session(c->st, s, NULL, 0) != 0)
+		c->failed_store = 1;
+}
+
+/* save_message - an open record's state: into the batch */
+static void
+save_message(void *arg, const rg_record *r, const void *state, size_t len)
+{
+	rg_collect *c = arg;
+
+	if (store_put_message(c->st, r, state, len) != 0)
+		c->failed_store = 1;
+}
+
+/* save_session - an open session's state */
+static void
+save_session(void *arg, const rg_session *s, const void *state, size_t len)
+{
+	rg_collect *c = arg;
+
+	if (store_put_session(c->st, s, state, len) != 0)
+		c->failed_store = 1;
+}
+
+/* save_global - the assembler's global state */
+static void
+save_global(void *arg, const void *state, size_t len)
+{
+	rg_collect *c = arg;
+
+	if (store_put_global(c->st, state, len) != 0)
+		c->failed_store = 1;
+}
+
+/* on_loss - journald dropped lines before they reached us */
+static void
+on_loss(void *arg, const char *source, long long count, long long ts,
+    const char *text)
+{
+	rg_collect *c = arg;
+
+	log_warnx("[source %s] the journal suppressed %lld messages: the "
+	    "window around %lld is incomplete", source, count, ts / 1000000);
+	if (store_log_loss(c->st, source, count, ts, text) != 0)
+		c->failed_store = 1;
+}
+
+/* use_zone - switch the process zone to an input's, if it differs */
+static void
+use_zone(rg_collect *c, const char *zone)
+{
+	if (zone != NULL && *zone == '\0')
+		zone = NULL;
+	if (c->zone_known && (zone == NULL ? c->cur_zone == NULL
+	    : c->cur_zone != NULL && strcmp(zone, c->cur_zone) == 0))
+		return;
+	if (zone != NULL)
+		rgt_set_zone(zone);
+	else
+		unsetenv("TZ"), tzset();
+	free(c->cur_zone);
+	c->cur_zone = zone ? xstrdup(zone) : NULL;
+	c->zone_known = 1;
+}
+
+/* advance - read an input's next line with a known header */
+static int
+advance(rg_collect *c, input *in)
+{
+	const char *line;
+	size_t len;
+	int r;
+
+	in->h.have = 0;
+	if (in->src == NULL)
+		return 0;
+	for (;;) {
+		/* where to start again if this line is not processed */
+		src_position(in->src, &in->pos);
+		in->year = in->ctx.year;
+		in->last_month = in->ctx.last_month;
+		if ((r = src_next(in->src, &line, &len)) != 1)
+			break;
+		use_zone(c, in->zone);
+		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
+			in->h.have = 1;
+			return 0;
+		}
+		prs_malformed(c->p);
+	}
+	if (r == 0) {
+		/* nothing held back: the position after everything read */
+		src_position(in->src, &in->pos);
+	}
+	if (r < 0) {
+		log_warnx("[source %s] %s", in->sc->name, src_error(in->src));
+		in->failed = 1;
+		src_close(in->src);
+		in->src = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* read_positions - every configured source's saved position */
+static int
+read_positions(rg_collect *c)
+{
+	int i, r;
+
+	c->nin = c->cfg->nsources;
+	c->in = xcalloc((size_t)c->nin, sizeof(input));
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+
+		in->sc = &c->cfg->sources[i];
+		if ((r = store_get_source(c->st, in->sc->name, &in->stored)) < 0) {
+			log_warnx("%s", store_error(c->st));
+			return -1;
+		}
+		in->stored_found = r == 0;
+	}
+	return 0;
+}
+
+/* open_inputs - every configured source at its saved position */
+static int
+open_inputs(rg_collect *c)
+{
+	int i, failed = 0;
+	char err[2048];
+
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+		src_pos pos = in->stored;
+		long long year;
+
+		in->zone = *in->sc->timezone ? in->sc->timezone
+		    : c->cfg->timezone;
+		in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length,
+		    err, sizeof(err));
+		if (in->src == NULL) {
+			/* the others go on */
+			log_warnx("%s", err);
+			in->failed = 1;
+			failed = 1;
+			continue;
+		}
+		src_set_loss_fn(in->src, on_loss, c);
+		year = in->sc->year ? in->sc->year : c->cfg->year;
+		ll_init(&in->ctx, (int)year, src_mtime(in->src));
+		if (pos.year > 0) {
+			in->ctx.year = pos.year;
+			in->ctx.last_month = pos.last_month;
+		}
+		in->year = in->ctx.year;
+		in->last_month = in->ctx.last_month;
+		if (advance(c, in) != 0)
+			failed = 1;
+	}
+	return failed;
+}
+
+/* col_new - an engine for cfg's sources into st (nothing read yet) */
+rg_collect *
+col_new(const rg_config *cfg, rg_store *st)
+{
+	rg_collect *c = xcalloc(1, sizeof(*c));
+	asm_options ao;
+	asm_callbacks cb;
+
+	c->cfg = cfg;
+	c->st = st;
+	memset(&ao, 0, sizeof(ao));
+	ao.max_message_age = cfg->max_message_age;
+	ao.max_session_age = cfg->max_session_age;
+	ao.spamd_window = cfg->spamd_window;
+	ao.default_host = cfg->hostname;
+	ao.headers = cfg->headers.v;
+	ao.nheaders = cfg->headers.n;
+	ao.persist = 1;
+	memset(&cb, 0, sizeof(cb));
+	cb.message = on_message;
+	cb.session = on_session;
+	cb.arg = c;
+	c->p = prs_new(&ao, &cb);
+	return c;
+}
+
+/*
+ * col_start - the open state and the positions from one snapshot (read
+ * apart, a commit in between would pair one batch's state with the next
+ * batch's positions), then every source opened at its position
+ */
+enum col_status
+col_start(rg_collect *c)
+{
+	int rc;
+
+	if (store_read_begin(c->st) != 0) {
+		log_warnx("%s: %s", c->cfg->database, store_error(c->st));
+		return COL_TEMPFAIL;
+	}
+	if (store_restore(c->st, prs_assembler(c->p)) != 0) {
+		log_warnx("%s: %s", c->cfg->database, store_error(c->st));
+		store_rollback(c->st);
+		return COL_DATAERR;
+	}
+	rc = read_positions(c);
+	store_rollback(c->st);	/* end the read snapshot */
+	if (rc != 0)
+		return COL_TEMPFAIL;
+	return open_inputs(c) != 0 ? COL_IOERR : COL_OK;
+}
+
+/* col_step - the earliest pending line into the batch */
+int
+col_step(rg_collect *c, enum col_status *io)
+{
+	int best = mrg_best(c->in, sizeof(input), c->nin);
+	input *in;
+
+	if (best < 0)
+		return 0;
+	in = &c->in[best];
+	/* a transaction only while there is something to store: an idle
+	 * collector holds no lock */
+	if (!c->in_txn) {
+		if (store_begin(c->st) != 0) {
+			log_warnx("%s", store_error(c->st));
+			return -1;
+		}
+		c->in_txn = 1;
+	}
+	use_zone(c, in->zone);
+	prs_line(c->p, &in->h.ll);
+	c->lines++;
+	c->batch_lines++;
+	if (advance(c, in) != 0)
+		*io = COL_IOERR;
+	return 1;
+}
+
+/* col_in_batch - a transaction is open */
+int
+col_in_batch(const rg_collect *c)
+{
+	return c->in_txn;
+}
+
+/* col_commit - the batch's open state and positions, then COMMIT */
+enum col_status
+col_commit(rg_collect *c)
+{
+	asm_store_ops ops = { save_message, save_session, save_global, c };
+	int i, same;
+
+	if (!c->in_txn)
+		return COL_OK;
+	c->in_txn = 0;
+	c->batch_lines = 0;
+	asm_checkpoint(prs_assembler(c->p), &ops);
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+		src_pos pos;
+
+		if (in->src == NULL)
+			continue;
+		pos = in->pos;
+		pos.year = in->year;
+		pos.last_month = in->last_month;
+		/* what this batch read follows what we started from: if
+		 * another writer moved the position, it stored these lines */
+		if ((same = store_same_source(c->st, in->sc->name,
+		    in->stored_found, &in->stored)) == 0) {
+			log_warnx("database: the read position of [source %s] "
+			    "is no longer the one this run started from: another "
+			    "collector wrote %s; batch not committed", in->sc->name,
+			    c->cfg->database);
+			store_rollback(c->st);
+			return COL_TEMPFAIL;
+		}
+		if (same < 0 || store_put_source(c->st, in->sc->name,
+		    in->sc->type, &pos) != 0)
+			c->failed_store = 1;
+		in->stored = pos;
+		in->stored_found = 1;
+	}
+	if (c->failed_store) {
+		log_warnx("database: %s", store_error(c->st));
+		store_rollback(c->st);
+		return COL_TEMPFAIL;
+	}
+	if (store_commit(c->st) != 0) {
+		log_warnx("database: %s", store_error(c->st));
+		store_rollback(c->st);
+		return COL_TEMPFAIL;
+	}
+	return COL_OK;
+}
+
+/* col_rollback - abandon the batch */
+void
+col_rollback(rg_collect *c)
+{
+	if (c->in_txn)
+		store_rollback(c->st);
+	c->in_txn = 0;
+}
+
+/* col_poll - look again at the sources that had nothing to read */
+void
+col_poll(rg_collect *c)
+{
+	int i;
+
+	for (i = 0; i < c->nin; i++)
+		if (!c->in[i].h.have && c->in[i].src)
+			advance(c, &c->in[i]);
+}
+
+/* col_lines - lines processed by this engine */
+long long
+col_lines(const rg_collect *c)
+{
+	return c->lines;
+}
+
+/* col_batch_lines - lines in the open batch */
+long long
+col_batch_lines(const rg_collect *c)
+{
+	return c->batch_lines;
+}
+
+/* col_remaining - bytes left to read in the sources, as far as known */
+long long
+col_remaining(const rg_collect *c)
+{
+	long long left = 0, r;
+	int i;
+
+	for (i = 0; i < c->nin; i++)
+		if (c->in[i].src && (r = src_remaining(c->in[i].src)) > 0)
+			left += r;
+	return left;
+}
+
+/* col_open_messages - open messages in the assembler */
+size_t
+col_open_messages(const rg_collect *c)
+{
+	return prs_open_messages(c->p);
+}
+
+/* col_free - release the sources and the parser; NULL is a no-op */
+void
+col_free(rg_collect *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	col_rollback(c);
+	for (i = 0; i < c->nin; i++)
+		src_close(c->in[i].src);
+	free(c->in);
+	prs_free(c->p);
+	free(c->cur_zone);
+	free(c);
+}

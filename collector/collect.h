@@ -1,0 +1,54 @@
+/*
+ * collect.h - the exactly-once collect engine: the configured sources into
+ * the store, batch by batch.
+ *
+ * A batch is one transaction: the records finished in it, the assembler's
+ * open state as it is at the end of it, and the read position of every
+ * source just after the last line processed (never after a line read
+ * ahead for the merge by time). A crash anywhere rolls back to the last
+ * batch, and the next run reads on from exactly there with the same open
+ * state.
+ *
+ * The caller (cli/collect_cmd.c) owns the configuration, the store and
+ * the lock; it calls col_start, then col_step until it returns 0 (nothing
+ * to read now) and col_commit at the batch boundaries it chooses, and
+ * col_free. Warnings go to the log.
+ */
+#ifndef RG_COLLECT_H
+#define RG_COLLECT_H
+
+#include "../rules/config.h"
+#include "../store/store.h"
+
+typedef struct rg_collect rg_collect;
+
+/* what went wrong, worst last */
+enum col_status {
+	COL_OK = 0,
+	COL_IOERR,	/* a source could not be read; the others go on */
+	COL_TEMPFAIL,	/* the database is busy or another writer moved on */
+	COL_DATAERR	/* the stored open state is damaged */
+};
+
+rg_collect *col_new(const rg_config *cfg, rg_store *st);
+/* the open state and the positions of one commit; the sources opened */
+enum col_status col_start(rg_collect *c);
+/* one line of the earliest source into the batch: 1, 0 none now, -1 the
+ * store failed (transaction begun by col_step itself) */
+int col_step(rg_collect *c, enum col_status *io);
+/* a batch open (lines not committed yet) */
+int col_in_batch(const rg_collect *c);
+/* commit the batch: COL_OK, COL_TEMPFAIL (error, or positions moved) */
+enum col_status col_commit(rg_collect *c);
+/* abandon the batch */
+void col_rollback(rg_collect *c);
+/* follow: look again at the sources that had nothing */
+void col_poll(rg_collect *c);
+long long col_lines(const rg_collect *c);
+long long col_batch_lines(const rg_collect *c);
+long long col_remaining(const rg_collect *c);	/* bytes left, if known */
+size_t col_open_messages(const rg_collect *c);
+/* the sources closed and the parser freed; the store is the caller's */
+void col_free(rg_collect *c);
+
+#endif
