@@ -11,6 +11,7 @@
 #include "../common/db.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "../rules/policy.h"
 #include "store.h"
 
 static const char schema_v1[] =
@@ -275,6 +276,8 @@ struct rg_store {
 	strbuf json, hdrs;
 	store_hook hook;	/* run before each commit */
 	void *hook_arg;
+	const rg_config *cfg;	/* its trusted_verdicts (store_set_config) */
+	rg_config *own_cfg;	/* the defaults, when none was set */
 	char err[768];
 };
 
@@ -435,7 +438,15 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 {
 	sqlite3_stmt *q = st->q[Q_MSG];
 	long long seq;
-	int i, j, trusted = r->verdict.source > VS_CLIENT_HEADER;
+	int i, j, trusted;
+	const char *vsource = r->verdict.source == VS_CLIENT_HEADER
+	    ? "client-header" : verdict_source_name(r->verdict.source);
+
+	/* trusted as the configuration says (rules/policy.c) */
+	if (st->cfg == NULL)
+		st->cfg = st->own_cfg = cfg_defaults();
+	trusted = r->verdict.source != VS_NONE
+	    && rul_verdict_trusted(st->cfg, vsource);
 
 	sb_reset(&st->json);
 	rec_json(&st->json, r);
@@ -550,8 +561,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	if (r->verdict.source != VS_NONE) {
 		q = st->q[Q_VERD];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		bt(q, 2, r->verdict.source == VS_CLIENT_HEADER ? "client-header"
-		    : verdict_source_name(r->verdict.source));
+		bt(q, 2, vsource);
 		sqlite3_bind_int(q, 3, r->verdict.spam);
 		sqlite3_bind_int(q, 4, trusted);
 		bt(q, 5, r->verdict.score);
@@ -850,5 +860,14 @@ store_close(rg_store *st)
 		sb_free(&st->json);
 	if (st->hdrs.s != NULL)
 		sb_free(&st->hdrs);
+	cfg_free(st->own_cfg);
 	free(st);
+}
+
+/* store_set_config - the configuration whose trusted_verdicts the stored
+ * spam flags follow (default: the built-in defaults) */
+void
+store_set_config(rg_store *st, const rg_config *cfg)
+{
+	st->cfg = cfg;
 }

@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "../rules/config.h"
 #include "assemble.h"
 #include "record.h"
 #include "source.h"
@@ -62,6 +63,9 @@ long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
  */
 typedef int (*store_hook)(sqlite3 *db, void *arg, char *err, size_t errsz);
 void store_set_hook(rg_store *st, store_hook fn, void *arg);
+/* the configuration whose trusted_verdicts decide the stored spam flags
+ * (rules/policy.h rul_verdict_trusted); kept, not copied */
+void store_set_config(rg_store *st, const rg_config *cfg);
 void store_close(rg_store *st);
 
 #endif
