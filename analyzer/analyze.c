@@ -1205,12 +1205,12 @@ ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
  * user's networks follow with the cidr map
  */
 static int
-ana_classes(icl_pool *icl, const rul_policy *pol, sqlite3 *db, int dry_run,
+ana_classes(icl_pool *icl, const rul_policy *pol, rg_store *st, int dry_run,
     map_set *sasl, FILE *log, char *err, size_t errsz)
 {
 	int i;
 
-	if (icl_assign(icl, db, dry_run, log, err, errsz) != 0)
+	if (icl_assign(icl, st, dry_run, log, err, errsz) != 0)
 		return -1;
 	for (i = 0; i < rul_nusers(pol); i++) {
 		const rul_user *u = rul_user_at(pol, i);
@@ -1369,7 +1369,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	free(prev_kind);
 	free(prev_user);
 	free(prev_id);
-	if (ana_classes(icl, pol, db, dry_run, ms[0], log, err, errsz) != 0) {
+	if (ana_classes(icl, pol, st, dry_run, ms[0], log, err, errsz) != 0) {
 		rc = -1;
 		goto out;
 	}

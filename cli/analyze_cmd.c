@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "../store/classes.h"
 #include "cli.h"
 
 /* quarantined - does any user have quarantine = yes? */
@@ -803,14 +804,9 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (n == 0)
 		printf("  not locked\n");
-	if (sqlite3_prepare_v2(store_db(st), "SELECT class FROM ana_classes "
-	    "WHERE user = ?1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			printf("  its envelope-sender identity locks: restriction "
-			    "class rg_c%d\n", sqlite3_column_int(q, 0));
-		sqlite3_finalize(q);
-	}
+	if ((n = cls_of(st, u->name)) >= 0)
+		printf("  its envelope-sender identity locks: restriction "
+		    "class rg_c%d\n", n);
 	printf("decisions (newest first):\n");
 	if (sqlite3_prepare_v2(store_db(st), "SELECT ts, action, kind, identity, "
 	    "rule, COALESCE(detail, '') FROM events WHERE user = ?1 ORDER BY ts "
