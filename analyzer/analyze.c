@@ -23,7 +23,7 @@
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
-#include "aindex.h"
+#include "../store/aindex.h"
 #include "analyze.h"
 #include "idclass.h"
 #include "maps.h"
@@ -52,6 +52,7 @@ typedef struct lockrow {
 typedef struct ctx {
 	const rg_config *cfg;
 	const rul_policy *pol;
+	rg_store *st;
 	sqlite3 *db;
 	long long now;
 	int dry_run;
@@ -394,7 +395,7 @@ safety(ctx *c, const char *user, long long ts)
 	    "held_back=yes");
 	/* decided again next run, when the valve may have room */
 	if (!c->dry_run)
-		aix_pend(c->db, user, c->err, c->errsz);
+		aix_pend(c->st, user, c->err, c->errsz);
 	return 0;
 }
 
@@ -429,11 +430,29 @@ ana_headers_free(rul_header *hs, int nh)
 	}
 }
 
+/* the spam of one user, as the index yields it */
+typedef struct spam_arg {
+	items *it;
+	const rul_user *u;
+} spam_arg;
+
+/* spam_row - one trusted spam verdict: for the user, and its identity */
+static void
+spam_row(void *arg, long long t, const char *identity, const char *method,
+    const char *header)
+{
+	spam_arg *a = arg;
+
+	items_add(a->it, a->u, NULL, NULL, NULL, t);
+	if (identity != NULL)
+		items_add(a->it, a->u, identity, method, header, t);
+}
+
 /* spam_locks - threshold spam within the window: lock user / identity */
 static int
 spam_locks(ctx *c)
 {
-	sqlite3_stmt *q;
+	spam_arg sa;
 	items it;
 	long long maxwin = 0, since;
 	size_t i, j;
@@ -448,32 +467,17 @@ spam_locks(ctx *c)
 			maxwin = w;
 	}
 	since = c->now - maxwin * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT t, identity, method, header FROM "
-	    "ana_messages WHERE user = ?1 AND spam = 1 AND t > ?2 AND t <= ?3 "
-	    "ORDER BY t", -1, &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading spam verdicts");
+	sa.it = &it;
 	for (k = 0; k < rul_nusers(c->pol); k++) {
-		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
 
 		if (!c->ix.touched[k] || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
-		sqlite3_bind_int64(q, 1, uid);
-		sqlite3_bind_int64(q, 2, since);
-		sqlite3_bind_int64(q, 3, c->now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			long long t = sqlite3_column_int64(q, 0);
-
-			items_add(&it, u, NULL, NULL, NULL, t);
-			if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-				items_add(&it, u, (const char *)
-				    sqlite3_column_text(q, 1), (const char *)
-				    sqlite3_column_text(q, 2), (const char *)
-				    sqlite3_column_text(q, 3), t);
-		}
-		sqlite3_reset(q);
+		sa.u = rul_user_at(c->pol, k);
+		if (aix_spam(&c->ix, uid, since, c->now, spam_row, &sa, c->err,
+		    c->errsz) != 0)
+			goto fail;
 	}
-	sqlite3_finalize(q);
 	if (it.n > 1)
 		qsort(it.v, it.n, sizeof(item), cmp_item);
 	for (i = 0; i < it.n; i = j) {
@@ -645,19 +649,8 @@ connection_limits(ctx *c)
 		{ "connections-month", 30 * 86400, offsetof(rg_user_cfg, limit_per_month) },
 	};
 	int nu = rul_nusers(c->pol), k, rc = 0;
-	sqlite3_stmt *qn, *qt;
 	size_t l;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM ana_sessions WHERE "
-	    "user = ?1 AND t > ?2 AND t <= ?3", -1, &qn, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading sessions");
-	/* the limit-th latest: the window has room when it leaves */
-	if (sqlite3_prepare_v2(c->db, "SELECT t FROM ana_sessions WHERE user = "
-	    "?1 AND t > ?2 AND t <= ?3 ORDER BY t DESC LIMIT 1 OFFSET ?4", -1,
-	    &qt, NULL) != SQLITE_OK) {
-		sqlite3_finalize(qn);
-		return sql_fail(c, "reading sessions");
-	}
 	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
@@ -673,27 +666,20 @@ connection_limits(ctx *c)
 
 			if (limit <= 0)
 				continue;
-			sqlite3_bind_int64(qn, 1, uid);
-			sqlite3_bind_int64(qn, 2, since);
-			sqlite3_bind_int64(qn, 3, c->now);
-			if (sqlite3_step(qn) == SQLITE_ROW)
-				n = sqlite3_column_int64(qn, 0);
-			sqlite3_reset(qn);
+			if (aix_sessions(&c->ix, uid, since, c->now, &n, c->err,
+			    c->errsz) != 0)
+				return -1;
 			if (n < limit)
 				continue;
-			sqlite3_bind_int64(qt, 1, uid);
-			sqlite3_bind_int64(qt, 2, since);
-			sqlite3_bind_int64(qt, 3, c->now);
-			sqlite3_bind_int64(qt, 4, limit - 1);
-			if (sqlite3_step(qt) == SQLITE_ROW)
-				t = sqlite3_column_int64(qt, 0);
-			sqlite3_reset(qt);
+			/* the limit-th latest: the window has room when it
+			 * leaves */
+			if (aix_session_at(&c->ix, uid, since, c->now, limit - 1,
+			    &t, c->err, c->errsz) != 0)
+				return -1;
 			rc = limit_block(c, u, lim[l].rule, n, limit,
 			    t + lim[l].secs * 1000000LL, "sessions");
 		}
 	}
-	sqlite3_finalize(qn);
-	sqlite3_finalize(qt);
 	return rc;
 }
 
@@ -713,29 +699,51 @@ cmp_addr_t(const void *x, const void *y)
  * rcpt_block - distinct recipients of user k within the rolling 24 hours
  * (the archive copy is relayguard's, not the user's): blocked at the limit
  */
+/* the recipients of one user, as the index yields them */
+typedef struct rcpt_arg {
+	uvec *v;
+	const rg_user_cfg *uc;
+} rcpt_arg;
+
+/* rcpt_row - one counted recipient (not the archive copy) */
+static void
+rcpt_row(void *arg, long long t, const char *a)
+{
+	rcpt_arg *ra = arg;
+
+	if (!(ra->uc->archive && a != NULL && strcasecmp(ra->uc->
+	    archive_address, a) == 0))
+		uvec_add(ra->v, t, a ? a : "");
+}
+
+/* invalid_row - a message's invalid recipients, each at its time */
+static void
+invalid_row(void *arg, long long t, int m)
+{
+	for (; m > 0; m--)
+		uvec_add(arg, t, NULL);
+}
+
 static int
-rcpt_block(ctx *c, sqlite3_stmt *q, int k, long long uid)
+rcpt_block(ctx *c, int k, long long uid)
 {
 	const rul_user *u = rul_user_at(c->pol, k);
 	long long max = u->cfg->max_recipients_per_day, n = 0;
 	struct at { const char *a; long long t; } *pairs;
 	long long *firsts;
+	rcpt_arg ra;
 	uvec v;
 	size_t i;
 	int rc = 0;
 
 	memset(&v, 0, sizeof(v));
-	sqlite3_bind_int64(q, 1, uid);
-	sqlite3_bind_int64(q, 2, c->now - 86400 * 1000000LL);
-	sqlite3_bind_int64(q, 3, c->now);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(q, 1);
-
-		if (!(u->cfg->archive && a != NULL && strcasecmp(u->cfg->
-		    archive_address, a) == 0))
-			uvec_add(&v, sqlite3_column_int64(q, 0), a ? a : "");
+	ra.v = &v;
+	ra.uc = u->cfg;
+	if (aix_recipients(&c->ix, uid, c->now - 86400 * 1000000LL, c->now,
+	    rcpt_row, &ra, c->err, c->errsz) != 0) {
+		uvecs_free_one(&v);
+		return -1;
 	}
-	sqlite3_reset(q);
 	if ((long long)v.n >= max) {
 		/* distinct addresses, each at its first time */
 		pairs = xcalloc(v.n, sizeof(*pairs));
@@ -765,7 +773,7 @@ rcpt_block(ctx *c, sqlite3_stmt *q, int k, long long uid)
  * within its window: locked at the limit, like spam
  */
 static int
-invalid_lock(ctx *c, sqlite3_stmt *q, int k, long long uid)
+invalid_lock(ctx *c, int k, long long uid)
 {
 	const rul_user *u = rul_user_at(c->pol, k);
 	const rg_user_cfg *uc = u->cfg;
@@ -774,18 +782,16 @@ invalid_lock(ctx *c, sqlite3_stmt *q, int k, long long uid)
 	size_t first = 0;
 	char det[160], tb[64];
 	uvec v;
-	int rc = 0, m;
+	int rc = 0;
 
 	if (find_lock(c, "user", u->name, NULL, "invalid"))
 		return 0;
 	memset(&v, 0, sizeof(v));
-	sqlite3_bind_int64(q, 1, uid);
-	sqlite3_bind_int64(q, 2, since);
-	sqlite3_bind_int64(q, 3, c->now);
-	while (sqlite3_step(q) == SQLITE_ROW)
-		for (m = sqlite3_column_int(q, 1); m > 0; m--)
-			uvec_add(&v, sqlite3_column_int64(q, 0), NULL);
-	sqlite3_reset(q);
+	if (aix_invalid(&c->ix, uid, since, c->now, invalid_row, &v, c->err,
+	    c->errsz) != 0) {
+		uvecs_free_one(&v);
+		return -1;
+	}
 	/* only what came after the last lock (or manual unlock) began */
 	unlock_info(c, "user", u->name, NULL, &cnt, &last);
 	while (first < v.n && v.t[first] <= last)
@@ -820,18 +826,7 @@ static int
 recipient_limits(ctx *c)
 {
 	int nu = rul_nusers(c->pol), k, rc = 0;
-	sqlite3_stmt *qr, *qi;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT m.t, r.address FROM ana_messages "
-	    "m JOIN recipients r ON r.message = m.message WHERE m.user = ?1 AND "
-	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", -1, &qr, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading recipients");
-	if (sqlite3_prepare_v2(c->db, "SELECT t, invalid FROM ana_messages "
-	    "WHERE user = ?1 AND invalid > 0 AND t > ?2 AND t <= ?3 ORDER BY t",
-	    -1, &qi, NULL) != SQLITE_OK) {
-		sqlite3_finalize(qr);
-		return sql_fail(c, "reading invalid recipients");
-	}
 	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
@@ -840,12 +835,10 @@ recipient_limits(ctx *c)
 		    || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
 		if (u->cfg->max_recipients_per_day > 0)
-			rc = rcpt_block(c, qr, k, uid);
+			rc = rcpt_block(c, k, uid);
 		if (rc == 0 && u->cfg->invalid_recipient_limit > 0)
-			rc = invalid_lock(c, qi, k, uid);
+			rc = invalid_lock(c, k, uid);
 	}
-	sqlite3_finalize(qr);
-	sqlite3_finalize(qi);
 	return rc;
 }
 
@@ -946,6 +939,7 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	memset(&c, 0, sizeof(c));
 	c.cfg = cfg;
 	c.pol = pol;
+	c.st = st;
 	c.db = store_db(st);
 	c.now = now;
 	c.dry_run = dry_run;
@@ -961,7 +955,7 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	if (load_locks(&c) != 0)
 		goto out;
 	c.recent_auto = recent_automatic(&c);
-	if (aix_update(&c.ix, c.db, cfg, pol, now, err, errsz) != 0)
+	if (aix_update(&c.ix, st, cfg, pol, now, err, errsz) != 0)
 		goto out;
 	log_phase("index");
 	log_debug("analyzer index: %s, %lld rows (re)indexed, %d users to "
@@ -1117,16 +1111,39 @@ ana_postfix_fold(const rg_config *cfg, rul_policy *pol, char *err,
 	return 0;
 }
 
+/* one header identity lock's entries, as the values come */
+typedef struct hval_arg {
+	const rul_policy *pol;
+	const rul_user *u;
+	const char *header, *id;
+	map_set *ms;
+	const char *value;
+	FILE *log;
+} hval_arg;
+
+/* hval_indexed - a value the index holds for the identity: an entry */
+static void
+hval_indexed(void *arg, const char *v)
+{
+	hval_arg *a = arg;
+	char line[1024];
+
+	snprintf(line, sizeof(line), "%s: %s", a->header, v);
+	add(a->ms, line, a->value, a->log);
+}
+
 /* header_values - the logged values of a header whose identity is id */
 static void
-header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
+header_values(rg_store *st, const rul_policy *pol, const rul_user *u,
     const char *header, const char *id, map_set *ms, const char *value,
     FILE *log)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	const rg_idheader_cfg *hc = rul_header_cfg(pol, header);
+	hval_arg ha = { pol, u, header, id, ms, value, log };
 	char line[1024];
-	int found = 0;
+	int found;
 
 	if (hc == NULL || *hc->regex == '\0') {
 		/* the identity is the whole value */
@@ -1136,20 +1153,9 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 	}
 	/* a regex capture: every logged value that gives this identity (the
 	 * analyzer's index keeps them, aindex.c) */
-	if (sqlite3_prepare_v2(db, "SELECT value FROM ana_hvalues WHERE "
-	    "header = lower(?1) AND identity = ?2", -1, &q, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		snprintf(line, sizeof(line), "%s: %s", header,
-		    (const char *)sqlite3_column_text(q, 0));
-		add(ms, line, value, log);
-		found++;
-	}
-	sqlite3_finalize(q);
-	if (found > 0)
-		return;
+	if ((found = aix_header_values(st, header, id, hval_indexed, &ha))
+	    != 0)
+		return;		/* some, or a database error */
 	/* none indexed (a lock by hand before the analyzer's first run):
 	 * every stored value of the header, through the regex */
 	if (sqlite3_prepare_v2(db, "SELECT DISTINCT value FROM headers WHERE "
@@ -1362,7 +1368,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
 			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
 			    : "REJECT 4.7.1", text, reason, until);
-			header_values(db, pol, u, header, id, ms[3], value, log);
+			header_values(st, pol, u, header, id, ms[3], value, log);
 		}
 	}
 	sqlite3_finalize(q);
@@ -1621,6 +1627,7 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	memset(&res, 0, sizeof(res));
 	c.cfg = cfg;
 	c.pol = pol;
+	c.st = st;
 	c.db = store_db(st);
 	c.now = now;
 	c.log = log;
@@ -1698,7 +1705,7 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		return -1;
 	}
 	/* the next analyzer run decides this user again */
-	if (aix_pend(c.db, user, err, errsz) != 0)
+	if (aix_pend(st, user, err, errsz) != 0)
 		goto out;
 	if (strcmp(action, "lock") == 0) {
 		char det[300];
