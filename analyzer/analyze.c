@@ -24,6 +24,7 @@
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../store/aindex.h"
+#include "../store/locks.h"
 #include "analyze.h"
 #include "idclass.h"
 #include "maps.h"
@@ -54,6 +55,7 @@ typedef struct ctx {
 	const rul_policy *pol;
 	rg_store *st;
 	sqlite3 *db;
+	lk_store *lk;		/* the lock state (store/locks.h) */
 	long long now;
 	int dry_run;
 	FILE *log;
@@ -134,31 +136,29 @@ cmp_item(const void *x, const void *y)
 	return a->ts < b->ts ? -1 : a->ts > b->ts;
 }
 
+/* load_row - one active lock, copied */
+static void
+load_row(void *arg, const lk_lock *r)
+{
+	ctx *c = arg;
+	lockrow *l;
+
+	c->locks = xrealloc(c->locks, (c->nlocks + 1) * sizeof(lockrow));
+	l = &c->locks[c->nlocks++];
+	l->kind = xstrdup(r->kind);
+	l->user = xstrdup(r->user);
+	l->identity = xstrdup(r->identity);
+	l->reason = xstrdup(r->reason);
+	l->since = r->since;
+	l->until = r->until;
+	l->automatic = r->automatic;
+}
+
 /* load_locks - the active locks */
 static int
 load_locks(ctx *c)
 {
-	sqlite3_stmt *q;
-
-	if (sqlite3_prepare_v2(c->db, "SELECT kind, user, identity, reason, "
-	    "since, COALESCE(until, 0), automatic FROM locks", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "reading locks");
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		lockrow *l;
-
-		c->locks = xrealloc(c->locks, (c->nlocks + 1) * sizeof(lockrow));
-		l = &c->locks[c->nlocks++];
-		l->kind = xstrdup((const char *)sqlite3_column_text(q, 0));
-		l->user = xstrdup((const char *)sqlite3_column_text(q, 1));
-		l->identity = xstrdup((const char *)sqlite3_column_text(q, 2));
-		l->reason = xstrdup((const char *)sqlite3_column_text(q, 3));
-		l->since = sqlite3_column_int64(q, 4);
-		l->until = sqlite3_column_int64(q, 5);
-		l->automatic = sqlite3_column_int(q, 6);
-	}
-	sqlite3_finalize(q);
-	return 0;
+	return lk_each(c->lk, NULL, LK_STORED, load_row, c, c->err, c->errsz);
 }
 
 /* find_lock - an active lock, NULL if none */
@@ -185,7 +185,7 @@ event(ctx *c, long long ts, const char *action, const char *kind,
     const char *user, const char *identity, const char *rule,
     const char *detail)
 {
-	sqlite3_stmt *q;
+	lk_event e;
 	strbuf sb;
 	char t[64];
 
@@ -202,21 +202,14 @@ event(ctx *c, long long ts, const char *action, const char *kind,
 	sb_free(&sb);
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT INTO events(ts, action, kind, "
-	    "user, identity, rule, detail) VALUES (?1,?2,?3,?4,?5,?6,?7)", -1,
-	    &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "recording an event");
-	sqlite3_bind_int64(q, 1, ts);
-	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, rule, -1, SQLITE_STATIC);
-	if (detail)
-		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
-	if (db_run(q) != 0)
-		return sql_fail(c, "recording an event");
-	return 0;
+	e.ts = ts;
+	e.action = action;
+	e.kind = kind;
+	e.user = user;
+	e.identity = identity;
+	e.rule = rule;
+	e.detail = detail;
+	return lk_record(c->lk, &e, c->err, c->errsz);
 }
 
 /* exec_lock - insert or replace a lock row */
@@ -225,32 +218,21 @@ exec_lock(ctx *c, const char *kind, const char *user, const char *identity,
     const char *method, const char *header, const char *reason,
     const char *detail, long long since, long long until, int automatic)
 {
-	sqlite3_stmt *q;
+	lk_lock l;
 
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO locks(kind, user, "
-	    "identity, method, header, reason, detail, since, until, automatic) "
-	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "storing a lock");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	if (method)
-		sqlite3_bind_text(q, 4, method, -1, SQLITE_STATIC);
-	if (header)
-		sqlite3_bind_text(q, 5, header, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, reason, -1, SQLITE_STATIC);
-	if (detail)
-		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, since);
-	if (until > 0)
-		sqlite3_bind_int64(q, 9, until);
-	sqlite3_bind_int(q, 10, automatic);
-	if (db_run(q) != 0)
-		return sql_fail(c, "storing a lock");
-	return 0;
+	l.kind = kind;
+	l.user = user;
+	l.identity = identity;
+	l.method = method;
+	l.header = header;
+	l.reason = reason;
+	l.detail = detail;
+	l.since = since;
+	l.until = until;
+	l.automatic = automatic;
+	return lk_put(c->lk, &l, c->err, c->errsz);
 }
 
 /* delete_lock - end one lock */
@@ -258,21 +240,10 @@ static int
 delete_lock(ctx *c, const char *kind, const char *user, const char *identity,
     const char *reason)
 {
-	sqlite3_stmt *q;
-
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "DELETE FROM locks WHERE kind = ?1 AND "
-	    "user = ?2 AND identity = ?3 AND reason = ?4", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "ending a lock");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
-	if (db_run(q) != 0)
-		return sql_fail(c, "ending a lock");
-	return 0;
+	return lk_delete(c->lk, kind, user, identity, reason, c->err,
+	    c->errsz);
 }
 
 /* unlock_info - automatic unlocks used and the start of the last spam lock */
@@ -280,22 +251,7 @@ static void
 unlock_info(ctx *c, const char *kind, const char *user, const char *identity,
     long long *count, long long *last_since)
 {
-	sqlite3_stmt *q;
-
-	*count = 0;
-	*last_since = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT count, last_since FROM unlocks "
-	    "WHERE kind = ?1 AND user = ?2 AND identity = ?3", -1, &q, NULL)
-	    != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*count = sqlite3_column_int64(q, 0);
-		*last_since = sqlite3_column_int64(q, 1);
-	}
-	sqlite3_finalize(q);
+	lk_unlocks(c->lk, kind, user, identity, count, last_since);
 }
 
 /* set_unlocks - store the unlock counter and the last spam lock start */
@@ -303,22 +259,10 @@ static int
 set_unlocks(ctx *c, const char *kind, const char *user, const char *identity,
     long long count, long long last_since)
 {
-	sqlite3_stmt *q;
-
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO unlocks(kind, "
-	    "user, identity, count, last_since) VALUES (?1,?2,?3,?4,?5)", -1,
-	    &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "counting unlocks");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, count);
-	sqlite3_bind_int64(q, 5, last_since);
-	if (db_run(q) != 0)
-		return sql_fail(c, "counting unlocks");
-	return 0;
+	return lk_set_unlocks(c->lk, kind, user, identity, count, last_since,
+	    c->err, c->errsz);
 }
 
 /* expire - end the automatic locks whose time is over */
@@ -889,20 +833,8 @@ log_loss(ctx *c)
 static int
 recent_automatic(ctx *c)
 {
-	sqlite3_stmt *q;
-	int n = 0;
-
-	if (sqlite3_prepare_v2(c->db, "SELECT count(DISTINCT user) FROM events "
-	    "WHERE action = 'lock' AND rule IN ('spam', 'invalid') AND ts > ?1 "
-	    "AND ts <= ?2", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(q, 1, c->now - c->cfg->safety_valve_window
-	    * 1000000LL);
-	sqlite3_bind_int64(q, 2, c->now);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	return n;
+	return lk_recent_locked(c->lk, c->now - c->cfg->safety_valve_window
+	    * 1000000LL, c->now);
 }
 
 /* free_locks - release the loaded locks */
@@ -941,6 +873,7 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	c.pol = pol;
 	c.st = st;
 	c.db = store_db(st);
+	c.lk = lk_open_sqlite(st);
 	c.now = now;
 	c.dry_run = dry_run;
 	c.log = log;
@@ -950,6 +883,7 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	/* a dry run too: the index is brought up to date, then rolled back */
 	if (store_begin(st) != 0) {
 		snprintf(err, errsz, "%s", store_error(st));
+		lk_close(c.lk);
 		return -1;
 	}
 	if (load_locks(&c) != 0)
@@ -988,6 +922,7 @@ out:
 		store_rollback(st);
 	free_locks(&c);
 	aix_free(&c.ix);
+	lk_close(c.lk);
 	return rc;
 }
 
@@ -1274,6 +1209,78 @@ request_reload(const rg_config *cfg, FILE *log)
 		close(fd);
 }
 
+/* the maps being made from the locks */
+typedef struct maps_ctx {
+	const rg_config *cfg;
+	const rul_policy *pol;
+	rg_store *st;
+	icl_pool *icl;
+	map_set **ms;
+	int utf8;
+	FILE *log;
+	char *prev_kind, *prev_user, *prev_id;
+} maps_ctx;
+
+/* map_lock - one lock into its map entries (lk_each, LK_MAPS order) */
+static void
+map_lock(void *arg, const lk_lock *l)
+{
+	maps_ctx *m = arg;
+	const rg_config *cfg = m->cfg;
+	const rul_policy *pol = m->pol;
+	map_set **ms = m->ms;
+	FILE *log = m->log;
+	const char *kind = l->kind, *uname = l->user, *id = l->identity;
+	const char *method = l->method, *header = l->header;
+	const char *reason = l->reason;
+	long long until = l->until;
+	char value[512];
+	const rul_user *u = rul_user_named(pol, uname);
+	const char *text = strcmp(reason, "spam") == 0
+	    || strcmp(reason, "invalid") == 0
+	    || strcmp(reason, "manual") == 0 ? cfg->lock_reply
+	    : cfg->limit_reply;
+
+	if (u == NULL)
+		return;	/* no longer configured */
+	/* several locks on one key: the longest-lasting (first) wins */
+	if (m->prev_kind != NULL && strcmp(m->prev_kind, kind) == 0
+	    && strcmp(m->prev_user, uname) == 0
+	    && strcmp(m->prev_id, id) == 0)
+		return;
+	free(m->prev_kind);
+	free(m->prev_user);
+	free(m->prev_id);
+	m->prev_kind = xstrdup(kind);
+	m->prev_user = xstrdup(uname);
+	m->prev_id = xstrdup(id);
+	/* quarantine_response = accepted: take the mail and hold it */
+	reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+	    : "450 4.7.1", text, reason, until);
+	if (strcmp(kind, "user") == 0) {
+		icl_user_locked(m->icl, u);
+		if (u->type == RUL_IP)
+			return;	/* below, with every CIDR */
+		add(ms[0], u->name, value, log);
+		if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
+			add(ms[2], u->name, value, log);
+		return;
+	}
+	if (method == NULL)
+		return;
+	if (strcmp(method, "auth_user") == 0) {
+		add(ms[0], id, value, log);
+	} else if (strcmp(method, "envelope_sender") == 0) {
+		ana_sender_lock(m->icl, u, id, value, until, ms[2], ms[8],
+		    m->utf8, log);
+	} else if (header != NULL) {
+		/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
+		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+		    : "REJECT 4.7.1", text, reason, until);
+		header_values(m->st, pol, u, header, id, ms[3], value, log);
+	}
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1287,12 +1294,11 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	map_set *ms[NMAPS];
 	int utf8 = rul_fold_utf8(pol), failed = 0;
 	char ferr[1024] = "";
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *q;
 	map_writer_cfg wc;
 	char postmap[1100];
 	icl_pool *icl = icl_new(cfg, pol);
-	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
+	lk_store *lk = lk_open_sqlite(st);
+	maps_ctx mc;
 	const char **cidrs;
 	const rul_user **owners;
 	int i, n, rc = 0, reload = 0;
@@ -1310,71 +1316,20 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	for (i = 0; i < NMAPS; i++)
 		map_set_utf8(ms[i], utf8);
 	(void)now;
-	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
-	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
-	    "identity, until IS NOT NULL, until DESC, reason", -1, &q, NULL)
-	    != SQLITE_OK) {
-		snprintf(err, errsz, "reading locks: %s", sqlite3_errmsg(db));
-		rc = -1;
+	memset(&mc, 0, sizeof(mc));
+	mc.cfg = cfg;
+	mc.pol = pol;
+	mc.st = st;
+	mc.icl = icl;
+	mc.ms = ms;
+	mc.utf8 = utf8;
+	mc.log = log;
+	rc = lk_each(lk, NULL, LK_MAPS, map_lock, &mc, err, errsz);
+	free(mc.prev_kind);
+	free(mc.prev_user);
+	free(mc.prev_id);
+	if (rc != 0)
 		goto out;
-	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(q, 0);
-		const char *uname = (const char *)sqlite3_column_text(q, 1);
-		const char *id = (const char *)sqlite3_column_text(q, 2);
-		const char *method = (const char *)sqlite3_column_text(q, 3);
-		const char *header = (const char *)sqlite3_column_text(q, 4);
-		const char *reason = (const char *)sqlite3_column_text(q, 5);
-		long long until = sqlite3_column_int64(q, 6);
-		const rul_user *u = rul_user_named(pol, uname);
-		const char *text = strcmp(reason, "spam") == 0
-		    || strcmp(reason, "invalid") == 0
-		    || strcmp(reason, "manual") == 0 ? cfg->lock_reply
-		    : cfg->limit_reply;
-
-		if (u == NULL)
-			continue;	/* no longer configured */
-		/* several locks on one key: the longest-lasting (first) wins */
-		if (prev_kind != NULL && strcmp(prev_kind, kind) == 0
-		    && strcmp(prev_user, uname) == 0
-		    && strcmp(prev_id, id) == 0)
-			continue;
-		free(prev_kind);
-		free(prev_user);
-		free(prev_id);
-		prev_kind = xstrdup(kind);
-		prev_user = xstrdup(uname);
-		prev_id = xstrdup(id);
-		/* quarantine_response = accepted: take the mail and hold it */
-		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
-		    : "450 4.7.1", text, reason, until);
-		if (strcmp(kind, "user") == 0) {
-			icl_user_locked(icl, u);
-			if (u->type == RUL_IP)
-				continue;	/* below, with every CIDR */
-			add(ms[0], u->name, value, log);
-			if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
-				add(ms[2], u->name, value, log);
-			continue;
-		}
-		if (method == NULL)
-			continue;
-		if (strcmp(method, "auth_user") == 0) {
-			add(ms[0], id, value, log);
-		} else if (strcmp(method, "envelope_sender") == 0) {
-			ana_sender_lock(icl, u, id, value, until, ms[2], ms[8],
-			    utf8, log);
-		} else if (header != NULL) {
-			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
-			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
-			    : "REJECT 4.7.1", text, reason, until);
-			header_values(st, pol, u, header, id, ms[3], value, log);
-		}
-	}
-	sqlite3_finalize(q);
-	free(prev_kind);
-	free(prev_user);
-	free(prev_id);
 	if (ana_classes(icl, pol, st, dry_run, ms[0], log, err, errsz) != 0) {
 		rc = -1;
 		goto out;
@@ -1388,9 +1343,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	 * Postfix, which reads a cidr table from the top at every connection.
 	 */
 	n = rul_cidrs(pol, &cidrs, &owners);
-	if (n > 0 && sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) "
-	    "FROM locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
-	    "NOT NULL, until DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+	if (n > 0) {
 		char **val = xcalloc((size_t)n, sizeof(char *));
 		int *locked = xcalloc((size_t)n + 1, sizeof(int));
 		int *arch = xcalloc((size_t)n + 1, sizeof(int));
@@ -1398,17 +1351,17 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		int nl = 0, na = 0, j;
 
 		for (i = 0; i < n; i++) {
-			sqlite3_bind_text(q, 1, owners[i]->name, -1, SQLITE_STATIC);
-			if (sqlite3_step(q) == SQLITE_ROW) {
-				const char *reason = (const char *)
-				    sqlite3_column_text(q, 0);
+			char reason[64];
+			long long until;
 
+			if (lk_longest(lk, owners[i]->name, reason,
+			    sizeof(reason), &until)) {
 				reply(value, sizeof(value), accepted(owners[i],
 				    reason) ? "HOLD" : "450 4.7.1",
 				    strcmp(reason, "spam") == 0 || strcmp(reason,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
-				    sqlite3_column_int64(q, 1));
+				    until);
 				val[i] = xstrdup(value);
 				locked[nl++] = i;
 			} else if ((cv = icl_value(icl, owners[i])) != NULL) {
@@ -1416,11 +1369,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				val[i] = xstrdup(cv);
 				locked[nl++] = i;
 			}
-			sqlite3_reset(q);
 			if (owners[i]->cfg->archive)
 				arch[na++] = i;
 		}
-		sqlite3_finalize(q);
 		for (i = 0; i < n; i++) {
 			if (val[i] != NULL) {
 				add(ms[1], cidrs[i], val[i], log);
@@ -1605,6 +1556,7 @@ out:
 	for (i = 0; i < NMAPS; i++)
 		map_set_free(ms[i]);
 	icl_free(icl);
+	lk_close(lk);
 	return rc;
 }
 
@@ -1704,6 +1656,7 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		snprintf(err, errsz, "%s", store_error(st));
 		return -1;
 	}
+	c.lk = lk_open_sqlite(st);
 	/* the next analyzer run decides this user again */
 	if (aix_pend(st, user, err, errsz) != 0)
 		goto out;
@@ -1717,29 +1670,14 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		    "manual", reason, now, until, 0) != 0)
 			goto out;
 	} else if (strcmp(action, "unlock") == 0) {
-		sqlite3_stmt *q;
-
 		if (event(&c, now, "unlock", kind, user, identity, "manual",
 		    NULL) != 0)
 			goto out;
-		/* ?4: the name as given, for a lock stored before identities
-		 * were folded */
-		if (sqlite3_prepare_v2(c.db, "DELETE FROM locks WHERE kind = ?1 "
-		    "AND user = ?2 AND identity IN (?3, ?4)", -1, &q, NULL)
-		    != SQLITE_OK) {
-			sql_fail(&c, "unlocking");
+		/* given_id: the name as given, for a lock stored before
+		 * identities were folded */
+		if (lk_delete_any(c.lk, kind, user, identity, given_id, err,
+		    errsz) != 0)
 			goto out;
-		}
-		sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, identity ? identity : "", -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, given_id ? given_id : identity ? identity
-		    : "", -1, SQLITE_STATIC);
-		if (db_run(q) != 0) {
-			sql_fail(&c, "unlocking");
-			goto out;
-		}
 
 		/* spam counted from now on: the old spam is not counted again */
 		{
@@ -1763,9 +1701,11 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		snprintf(err, errsz, "%s", store_error(st));
 		goto out;
 	}
+	lk_close(c.lk);
 	return 0;
 out:
 	store_rollback(st);
+	lk_close(c.lk);
 	return rc;
 }
 
