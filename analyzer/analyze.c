@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/db.h"
 #include "../common/json.h"
 #include "../common/log.h"
 #include "../common/proc.h"
@@ -24,6 +23,7 @@
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../store/aindex.h"
+#include "../store/anaread.h"
 #include "../store/locks.h"
 #include "analyze.h"
 #include "idclass.h"
@@ -54,7 +54,6 @@ typedef struct ctx {
 	const rg_config *cfg;
 	const rul_policy *pol;
 	rg_store *st;
-	sqlite3 *db;
 	lk_store *lk;		/* the lock state (store/locks.h) */
 	long long now;
 	int dry_run;
@@ -78,14 +77,6 @@ fmt_time(long long t, char buf[64])
 		return "never";
 	rgt_format(buf, t);
 	return buf;
-}
-
-/* sql_fail - an SQLite error into err */
-static int
-sql_fail(ctx *c, const char *what)
-{
-	snprintf(c->err, c->errsz, "%s: %s", what, sqlite3_errmsg(c->db));
-	return -1;
 }
 
 /* items_add - append one event */
@@ -786,6 +777,17 @@ recipient_limits(ctx *c)
 	return rc;
 }
 
+/* loss_alert - one log loss: an alert (ard_losses) */
+static int
+loss_alert(void *arg, const char *source, long long ts, long long count)
+{
+	char det[96];
+
+	snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes", count);
+	return event(arg, ts, "alert", "source", source, NULL, "log_loss",
+	    det);
+}
+
 /*
  * log_loss - lines lost before they reached the collector (journald's
  * "Suppressed N messages" notices) since the last run: the windows around
@@ -794,38 +796,18 @@ recipient_limits(ctx *c)
 static int
 log_loss(ctx *c)
 {
-	sqlite3_stmt *q;
 	long long since;
-	int rc = 0;
+	int rc;
 
-	since = db_meta_int(c->db, "ana_loss", -1);
+	since = ard_loss_mark(c->st);
 	/* the first run: what the longest window still holds */
 	if (since < 0 || since > c->now)
 		since = c->now - (c->ix.sess_horizon > c->ix.msg_horizon
 		    ? c->ix.sess_horizon : c->ix.msg_horizon) * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT source, ts, count FROM log_loss "
-	    "WHERE ts > ?1 AND ts <= ?2 ORDER BY ts, id", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "reading log losses");
-	sqlite3_bind_int64(q, 1, since);
-	sqlite3_bind_int64(q, 2, c->now);
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		char det[96];
-
-		snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes",
-		    sqlite3_column_int64(q, 2));
-		rc = event(c, sqlite3_column_int64(q, 1), "alert", "source",
-		    (const char *)sqlite3_column_text(q, 0), NULL, "log_loss",
-		    det);
-	}
-	sqlite3_finalize(q);
-	if (rc == 0 && !c->dry_run) {
-		char buf[32];
-
-		snprintf(buf, sizeof(buf), "%lld", c->now);
-		if (db_meta_put(c->db, "ana_loss", buf) != 0)
-			return sql_fail(c, "noting log losses");
-	}
+	rc = ard_losses(c->st, since, c->now, loss_alert, c, c->err,
+	    c->errsz);
+	if (rc == 0 && !c->dry_run)
+		return ard_set_loss_mark(c->st, c->now, c->err, c->errsz);
 	return rc;
 }
 
@@ -872,7 +854,6 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	c.cfg = cfg;
 	c.pol = pol;
 	c.st = st;
-	c.db = store_db(st);
 	c.lk = lk_open_sqlite(st);
 	c.now = now;
 	c.dry_run = dry_run;
@@ -1067,14 +1048,26 @@ hval_indexed(void *arg, const char *v)
 	add(a->ms, line, a->value, a->log);
 }
 
+/* hval_logged - a stored value: an entry if it gives the identity */
+static void
+hval_logged(void *arg, const char *v)
+{
+	hval_arg *a = arg;
+	rul_header h = { a->header, v, 0 };
+	char got[512];
+	const char *hn;
+
+	if (rul_identity(a->pol, a->u, NULL, NULL, &h, 1, got, sizeof(got),
+	    &hn) && strcmp(got, a->id) == 0)
+		hval_indexed(arg, v);
+}
+
 /* header_values - the logged values of a header whose identity is id */
 static void
 header_values(rg_store *st, const rul_policy *pol, const rul_user *u,
     const char *header, const char *id, map_set *ms, const char *value,
     FILE *log)
 {
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *q;
 	const rg_idheader_cfg *hc = rul_header_cfg(pol, header);
 	hval_arg ha = { pol, u, header, id, ms, value, log };
 	char line[1024];
@@ -1093,23 +1086,7 @@ header_values(rg_store *st, const rul_policy *pol, const rul_user *u,
 		return;		/* some, or a database error */
 	/* none indexed (a lock by hand before the analyzer's first run):
 	 * every stored value of the header, through the regex */
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT value FROM headers WHERE "
-	    "lower(name) = lower(?1) AND cut = 0", -1, &q, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(q, 0);
-		rul_header h = { header, v, 0 };
-		char got[512];
-		const char *hn;
-
-		if (rul_identity(pol, u, NULL, NULL, &h, 1, got, sizeof(got), &hn)
-		    && strcmp(got, id) == 0) {
-			snprintf(line, sizeof(line), "%s: %s", header, v);
-			add(ms, line, value, log);
-		}
-	}
-	sqlite3_finalize(q);
+	ard_header_values(st, header, hval_logged, &ha);
 }
 
 /*
@@ -1580,7 +1557,6 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	c.cfg = cfg;
 	c.pol = pol;
 	c.st = st;
-	c.db = store_db(st);
 	c.now = now;
 	c.log = log;
 	c.res = &res;
@@ -1936,7 +1912,7 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 {
 	static const char *json_args[] = { "-j", NULL };
 	char why[1024], jerr[128];
-	sqlite3_stmt *q;
+	ard_queue *q;
 	strbuf out;
 	size_t off, end;
 	int i, any = 0, code, rc = 0;
@@ -1946,17 +1922,13 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			any = 1;
 	if (!any)
 		return 0;
-	if (sqlite3_prepare_v2(store_db(st), "SELECT sasl_username, client_ip "
-	    "FROM messages WHERE queue_id = ?1 AND kind = 'message' ORDER BY "
-	    "open DESC, last_seen DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "%s", sqlite3_errmsg(store_db(st)));
+	if ((q = ard_queue_new(st, err, errsz)) == NULL)
 		return -1;
-	}
 	sb_init(&out);
 	if (ana_command(cfg, "postqueue", json_args, &out, &code, why,
 	    sizeof(why)) != 0) {
 		snprintf(err, errsz, "%s", why);
-		sqlite3_finalize(q);
+		ard_queue_free(q);
 		sb_free(&out);
 		return -1;
 	}
@@ -1964,13 +1936,14 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		/* the mail system is down, say: nothing to expire now */
 		fprintf(log, "action=expire result=skipped reason=\"%s\"\n",
 		    why);
-		sqlite3_finalize(q);
+		ard_queue_free(q);
 		sb_free(&out);
 		return 0;
 	}
 	/* one JSON object per line */
 	for (off = 0; off < out.len; off = end + 1) {
-		const char *sasl = NULL, *ip = NULL, *qid, *qname, *sender;
+		char *sasl, *ip;
+		const char *qid, *qname, *sender;
 		const rul_user *u;
 		json_value *o;
 		long long arrival, age;
@@ -1991,13 +1964,10 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			json_free(o);
 			continue;
 		}
-		sqlite3_bind_text(q, 1, qid, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			sasl = (const char *)sqlite3_column_text(q, 0);
-			ip = (const char *)sqlite3_column_text(q, 1);
-		}
+		ard_queue_owner(q, qid, &sasl, &ip);
 		u = rul_user_of(pol, sasl, ip, sender);
-		sqlite3_reset(q);
+		free(sasl);
+		free(ip);
 		age = now - arrival * 1000000LL;
 		if (u == NULL || u->cfg->max_days_to_retry <= 0
 		    || age <= u->cfg->max_days_to_retry * 86400LL * 1000000LL
@@ -2025,12 +1995,70 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (rc != 0)
 			break;
 	}
-	sqlite3_finalize(q);
+	ard_queue_free(q);
 	sb_free(&out);
 	return rc;
 }
 
 /* ---- counts for `users` ---- */
+
+/* the counts being made for `users` */
+typedef struct counts_ctx {
+	const rul_policy *pol;
+	ana_count *cnt;
+	uvec *rc;
+	long long now;
+} counts_ctx;
+
+/* count_spam - a spam verdict: counted if trusted, in its user's window */
+static void
+count_spam(void *arg, const ard_msg *m)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, m->sasl, m->ip, m->sender);
+
+	if (u != NULL && rul_trusted(cc->pol, m->source) && m->t > cc->now
+	    - u->cfg->spam_lock_window * 1000000LL)
+		cc->cnt[u - rul_user_at(cc->pol, 0)].spam++;
+}
+
+/* count_session - a session that queued mail: the last hour and minute */
+static void
+count_session(void *arg, long long t, const char *sasl, const char *ip)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, sasl, ip, NULL);
+	int k;
+
+	if (u == NULL)
+		return;
+	k = (int)(u - rul_user_at(cc->pol, 0));
+	cc->cnt[k].sessions_hour++;
+	if (t > cc->now - 60 * 1000000LL)
+		cc->cnt[k].sessions_minute++;
+}
+
+/* count_rcpt - a recipient: invalid in its window, or one of the day's */
+static void
+count_rcpt(void *arg, const ard_rcpt *r)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, r->sasl, r->ip, r->sender);
+	int k;
+
+	if (u == NULL || r->address == NULL)
+		return;
+	k = (int)(u - rul_user_at(cc->pol, 0));
+	if (r->dsn != NULL && strncmp(r->dsn, "5.1.", 4) == 0 && r->status
+	    && (strcmp(r->status, "bounced") == 0 || strcmp(r->status,
+	    "rejected") == 0) && r->t > cc->now
+	    - u->cfg->invalid_recipient_window * 1000000LL)
+		cc->cnt[k].invalid++;
+	if (r->t > cc->now - 86400 * 1000000LL && strcmp(r->kind, "message")
+	    == 0 && !(u->cfg->archive && strcasecmp(r->address,
+	    u->cfg->archive_address) == 0))
+		uvec_add(&cc->rc[k], r->t, r->address);
+}
 
 /* ana_counts - each user's counts in its windows, at now (nusers rows) */
 ana_count *
@@ -2039,9 +2067,8 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 {
 	int nu = rul_nusers(pol), k;
 	ana_count *cnt = xcalloc((size_t)nu + 1, sizeof(ana_count));
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *q;
-	long long maxwin = 0, invwin = 0;
+	long long maxwin = 0, invwin = 0, win;
+	counts_ctx cc;
 	uvec *rc;
 
 	(void)cfg;
@@ -2053,84 +2080,18 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (uc->invalid_recipient_window > invwin)
 			invwin = uc->invalid_recipient_window;
 	}
-	/* trusted spam within the longest spam window */
-	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender, v.source FROM messages m JOIN verdicts v ON "
-	    "v.message = m.id WHERE v.spam = 1 AND m.first_seen > ?1 AND "
-	    "m.first_seen <= ?2", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, now - maxwin * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), (const char *)
-			    sqlite3_column_text(q, 3));
-
-			if (u != NULL && rul_trusted(pol, (const char *)
-			    sqlite3_column_text(q, 4)) && sqlite3_column_int64(q, 0)
-			    > now - u->cfg->spam_lock_window * 1000000LL)
-				cnt[u - rul_user_at(pol, 0)].spam++;
-		}
-		sqlite3_finalize(q);
-	}
-	/* sessions that queued mail: the last minute and hour */
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(connect, last_seen), "
-	    "sasl_username, client_ip FROM sessions WHERE messages > 0 AND "
-	    "COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, last_seen) "
-	    "<= ?2", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, now - 3600 * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), NULL);
-
-			if (u == NULL)
-				continue;
-			k = (int)(u - rul_user_at(pol, 0));
-			cnt[k].sessions_hour++;
-			if (sqlite3_column_int64(q, 0) > now - 60 * 1000000LL)
-				cnt[k].sessions_minute++;
-		}
-		sqlite3_finalize(q);
-	}
-	/* distinct recipients in 24 hours; invalid ones in each window */
 	rc = xcalloc((size_t)nu + 1, sizeof(uvec));
-	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender, r.address, r.dsn, r.status, m.kind FROM "
-	    "recipients r JOIN messages m ON r.message = m.id WHERE "
-	    "m.first_seen > ?1 AND m.first_seen <= ?2 AND m.bounce_of IS NULL",
-	    -1, &q, NULL) == SQLITE_OK) {
-		long long win = invwin > 86400 ? invwin : 86400;
-
-		sqlite3_bind_int64(q, 1, now - win * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), (const char *)
-			    sqlite3_column_text(q, 3));
-			const char *addr = (const char *)sqlite3_column_text(q, 4);
-			const char *dsn = (const char *)sqlite3_column_text(q, 5);
-			const char *status = (const char *)sqlite3_column_text(q, 6);
-			long long t = sqlite3_column_int64(q, 0);
-
-			if (u == NULL || addr == NULL)
-				continue;
-			k = (int)(u - rul_user_at(pol, 0));
-			if (dsn != NULL && strncmp(dsn, "5.1.", 4) == 0 && status
-			    && (strcmp(status, "bounced") == 0 || strcmp(status,
-			    "rejected") == 0) && t > now
-			    - u->cfg->invalid_recipient_window * 1000000LL)
-				cnt[k].invalid++;
-			if (t > now - 86400 * 1000000LL && strcmp((const char *)
-			    sqlite3_column_text(q, 7), "message") == 0
-			    && !(u->cfg->archive && strcasecmp(addr,
-			    u->cfg->archive_address) == 0))
-				uvec_add(&rc[k], t, addr);
-		}
-		sqlite3_finalize(q);
-	}
+	cc.pol = pol;
+	cc.cnt = cnt;
+	cc.rc = rc;
+	cc.now = now;
+	/* trusted spam within the longest spam window */
+	ard_spam_in(st, now - maxwin * 1000000LL, now, count_spam, &cc);
+	/* sessions that queued mail: the last minute and hour */
+	ard_sessions_in(st, now - 3600 * 1000000LL, now, count_session, &cc);
+	/* distinct recipients in 24 hours; invalid ones in each window */
+	win = invwin > 86400 ? invwin : 86400;
+	ard_recipients_in(st, now - win * 1000000LL, now, count_rcpt, &cc);
 	for (k = 0; k < nu; k++) {
 		size_t i, j;
 
