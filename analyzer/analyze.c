@@ -334,37 +334,6 @@ safety(ctx *c, const char *user, long long ts)
 	return 0;
 }
 
-/*
- * ana_headers - the stored headers of a message, through hq ("SELECT name,
- * value, cut FROM headers WHERE message = ?1"); copies, freed with
- * ana_headers_free
- */
-int
-ana_headers(sqlite3_stmt *hq, long long message, rul_header *hs, int max)
-{
-	int nh = 0;
-
-	sqlite3_bind_int64(hq, 1, message);
-	while (nh < max && sqlite3_step(hq) == SQLITE_ROW) {
-		hs[nh].name = xstrdup((const char *)sqlite3_column_text(hq, 0));
-		hs[nh].value = xstrdup((const char *)sqlite3_column_text(hq, 1));
-		hs[nh].cut = sqlite3_column_int(hq, 2);
-		nh++;
-	}
-	sqlite3_reset(hq);
-	return nh;
-}
-
-/* ana_headers_free - release what ana_headers copied */
-void
-ana_headers_free(rul_header *hs, int nh)
-{
-	while (nh-- > 0) {
-		free((char *)hs[nh].name);
-		free((char *)hs[nh].value);
-	}
-}
-
 /* the spam of one user, as the index yields it */
 typedef struct spam_arg {
 	items *it;
