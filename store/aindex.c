@@ -26,6 +26,7 @@ struct aix_stm {
 	sqlite3_stmt *spam;		/* aix_spam */
 	sqlite3_stmt *sess_n, *sess_t;	/* aix_sessions, aix_session_at */
 	sqlite3_stmt *rcpt, *inv;	/* aix_recipients, aix_invalid */
+	sqlite3_stmt *nrcpt;		/* aix_recipient_count */
 };
 
 /* fail - an SQLite error into err */
@@ -677,6 +678,7 @@ aix_free(aix *x)
 		sqlite3_finalize(x->stm->sess_t);
 		sqlite3_finalize(x->stm->rcpt);
 		sqlite3_finalize(x->stm->inv);
+		sqlite3_finalize(x->stm->nrcpt);
 		free(x->stm);
 	}
 	free(x->uid);
@@ -786,6 +788,27 @@ aix_recipients(aix *x, long long uid, long long since, long long until,
 	while (sqlite3_step(q) == SQLITE_ROW)
 		fn(arg, sqlite3_column_int64(q, 0),
 		    (const char *)sqlite3_column_text(q, 1));
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_recipient_count - how many rows aix_recipients would yield */
+int
+aix_recipient_count(aix *x, long long uid, long long since, long long until,
+    long long *n, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	*n = 0;
+	if (prep(x, &x->stm->nrcpt, "SELECT count(*) FROM ana_messages m JOIN "
+	    "recipients r ON r.message = m.message WHERE m.user = ?1 AND "
+	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
+	    errsz) != 0)
+		return -1;
+	q = x->stm->nrcpt;
+	bind3(q, uid, since, until);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*n = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
 	return 0;
 }

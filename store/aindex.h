@@ -97,6 +97,9 @@ int aix_session_at(aix *x, long long uid, long long since, long long until,
 typedef void (*aix_rcpt_fn)(void *arg, long long t, const char *address);
 int aix_recipients(aix *x, long long uid, long long since, long long until,
     aix_rcpt_fn fn, void *arg, char *err, size_t errsz);
+/* how many aix_recipients would yield (a bound on the distinct ones) */
+int aix_recipient_count(aix *x, long long uid, long long since,
+    long long until, long long *n, char *err, size_t errsz);
 /* each message with n > 0 invalid recipients, by time */
 typedef void (*aix_invalid_fn)(void *arg, long long t, int n);
 int aix_invalid(aix *x, long long uid, long long since, long long until,
