@@ -16,14 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/db.h"
 #include "../common/json.h"
 #include "../common/log.h"
 #include "../common/proc.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
-#include "aindex.h"
+#include "../store/aindex.h"
+#include "../store/anaread.h"
+#include "../store/locks.h"
 #include "analyze.h"
 #include "idclass.h"
 #include "maps.h"
@@ -52,7 +53,8 @@ typedef struct lockrow {
 typedef struct ctx {
 	const rg_config *cfg;
 	const rul_policy *pol;
-	sqlite3 *db;
+	rg_store *st;
+	lk_store *lk;		/* the lock state (store/locks.h) */
 	long long now;
 	int dry_run;
 	FILE *log;
@@ -75,14 +77,6 @@ fmt_time(long long t, char buf[64])
 		return "never";
 	rgt_format(buf, t);
 	return buf;
-}
-
-/* sql_fail - an SQLite error into err */
-static int
-sql_fail(ctx *c, const char *what)
-{
-	snprintf(c->err, c->errsz, "%s: %s", what, sqlite3_errmsg(c->db));
-	return -1;
 }
 
 /* items_add - append one event */
@@ -133,31 +127,29 @@ cmp_item(const void *x, const void *y)
 	return a->ts < b->ts ? -1 : a->ts > b->ts;
 }
 
+/* load_row - one active lock, copied */
+static void
+load_row(void *arg, const lk_lock *r)
+{
+	ctx *c = arg;
+	lockrow *l;
+
+	c->locks = xrealloc(c->locks, (c->nlocks + 1) * sizeof(lockrow));
+	l = &c->locks[c->nlocks++];
+	l->kind = xstrdup(r->kind);
+	l->user = xstrdup(r->user);
+	l->identity = xstrdup(r->identity);
+	l->reason = xstrdup(r->reason);
+	l->since = r->since;
+	l->until = r->until;
+	l->automatic = r->automatic;
+}
+
 /* load_locks - the active locks */
 static int
 load_locks(ctx *c)
 {
-	sqlite3_stmt *q;
-
-	if (sqlite3_prepare_v2(c->db, "SELECT kind, user, identity, reason, "
-	    "since, COALESCE(until, 0), automatic FROM locks", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "reading locks");
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		lockrow *l;
-
-		c->locks = xrealloc(c->locks, (c->nlocks + 1) * sizeof(lockrow));
-		l = &c->locks[c->nlocks++];
-		l->kind = xstrdup((const char *)sqlite3_column_text(q, 0));
-		l->user = xstrdup((const char *)sqlite3_column_text(q, 1));
-		l->identity = xstrdup((const char *)sqlite3_column_text(q, 2));
-		l->reason = xstrdup((const char *)sqlite3_column_text(q, 3));
-		l->since = sqlite3_column_int64(q, 4);
-		l->until = sqlite3_column_int64(q, 5);
-		l->automatic = sqlite3_column_int(q, 6);
-	}
-	sqlite3_finalize(q);
-	return 0;
+	return lk_each(c->lk, NULL, LK_STORED, load_row, c, c->err, c->errsz);
 }
 
 /* find_lock - an active lock, NULL if none */
@@ -184,7 +176,7 @@ event(ctx *c, long long ts, const char *action, const char *kind,
     const char *user, const char *identity, const char *rule,
     const char *detail)
 {
-	sqlite3_stmt *q;
+	lk_event e;
 	strbuf sb;
 	char t[64];
 
@@ -201,21 +193,14 @@ event(ctx *c, long long ts, const char *action, const char *kind,
 	sb_free(&sb);
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT INTO events(ts, action, kind, "
-	    "user, identity, rule, detail) VALUES (?1,?2,?3,?4,?5,?6,?7)", -1,
-	    &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "recording an event");
-	sqlite3_bind_int64(q, 1, ts);
-	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, rule, -1, SQLITE_STATIC);
-	if (detail)
-		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
-	if (db_run(q) != 0)
-		return sql_fail(c, "recording an event");
-	return 0;
+	e.ts = ts;
+	e.action = action;
+	e.kind = kind;
+	e.user = user;
+	e.identity = identity;
+	e.rule = rule;
+	e.detail = detail;
+	return lk_record(c->lk, &e, c->err, c->errsz);
 }
 
 /* exec_lock - insert or replace a lock row */
@@ -224,32 +209,21 @@ exec_lock(ctx *c, const char *kind, const char *user, const char *identity,
     const char *method, const char *header, const char *reason,
     const char *detail, long long since, long long until, int automatic)
 {
-	sqlite3_stmt *q;
+	lk_lock l;
 
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO locks(kind, user, "
-	    "identity, method, header, reason, detail, since, until, automatic) "
-	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "storing a lock");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	if (method)
-		sqlite3_bind_text(q, 4, method, -1, SQLITE_STATIC);
-	if (header)
-		sqlite3_bind_text(q, 5, header, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, reason, -1, SQLITE_STATIC);
-	if (detail)
-		sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, since);
-	if (until > 0)
-		sqlite3_bind_int64(q, 9, until);
-	sqlite3_bind_int(q, 10, automatic);
-	if (db_run(q) != 0)
-		return sql_fail(c, "storing a lock");
-	return 0;
+	l.kind = kind;
+	l.user = user;
+	l.identity = identity;
+	l.method = method;
+	l.header = header;
+	l.reason = reason;
+	l.detail = detail;
+	l.since = since;
+	l.until = until;
+	l.automatic = automatic;
+	return lk_put(c->lk, &l, c->err, c->errsz);
 }
 
 /* delete_lock - end one lock */
@@ -257,21 +231,10 @@ static int
 delete_lock(ctx *c, const char *kind, const char *user, const char *identity,
     const char *reason)
 {
-	sqlite3_stmt *q;
-
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "DELETE FROM locks WHERE kind = ?1 AND "
-	    "user = ?2 AND identity = ?3 AND reason = ?4", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "ending a lock");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
-	if (db_run(q) != 0)
-		return sql_fail(c, "ending a lock");
-	return 0;
+	return lk_delete(c->lk, kind, user, identity, reason, c->err,
+	    c->errsz);
 }
 
 /* unlock_info - automatic unlocks used and the start of the last spam lock */
@@ -279,22 +242,7 @@ static void
 unlock_info(ctx *c, const char *kind, const char *user, const char *identity,
     long long *count, long long *last_since)
 {
-	sqlite3_stmt *q;
-
-	*count = 0;
-	*last_since = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT count, last_since FROM unlocks "
-	    "WHERE kind = ?1 AND user = ?2 AND identity = ?3", -1, &q, NULL)
-	    != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*count = sqlite3_column_int64(q, 0);
-		*last_since = sqlite3_column_int64(q, 1);
-	}
-	sqlite3_finalize(q);
+	lk_unlocks(c->lk, kind, user, identity, count, last_since);
 }
 
 /* set_unlocks - store the unlock counter and the last spam lock start */
@@ -302,22 +250,10 @@ static int
 set_unlocks(ctx *c, const char *kind, const char *user, const char *identity,
     long long count, long long last_since)
 {
-	sqlite3_stmt *q;
-
 	if (c->dry_run)
 		return 0;
-	if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO unlocks(kind, "
-	    "user, identity, count, last_since) VALUES (?1,?2,?3,?4,?5)", -1,
-	    &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "counting unlocks");
-	sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, identity ? identity : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, count);
-	sqlite3_bind_int64(q, 5, last_since);
-	if (db_run(q) != 0)
-		return sql_fail(c, "counting unlocks");
-	return 0;
+	return lk_set_unlocks(c->lk, kind, user, identity, count, last_since,
+	    c->err, c->errsz);
 }
 
 /* expire - end the automatic locks whose time is over */
@@ -394,46 +330,33 @@ safety(ctx *c, const char *user, long long ts)
 	    "held_back=yes");
 	/* decided again next run, when the valve may have room */
 	if (!c->dry_run)
-		aix_pend(c->db, user, c->err, c->errsz);
+		aix_pend(c->st, user, c->err, c->errsz);
 	return 0;
 }
 
-/*
- * ana_headers - the stored headers of a message, through hq ("SELECT name,
- * value, cut FROM headers WHERE message = ?1"); copies, freed with
- * ana_headers_free
- */
-int
-ana_headers(sqlite3_stmt *hq, long long message, rul_header *hs, int max)
-{
-	int nh = 0;
+/* the spam of one user, as the index yields it */
+typedef struct spam_arg {
+	items *it;
+	const rul_user *u;
+} spam_arg;
 
-	sqlite3_bind_int64(hq, 1, message);
-	while (nh < max && sqlite3_step(hq) == SQLITE_ROW) {
-		hs[nh].name = xstrdup((const char *)sqlite3_column_text(hq, 0));
-		hs[nh].value = xstrdup((const char *)sqlite3_column_text(hq, 1));
-		hs[nh].cut = sqlite3_column_int(hq, 2);
-		nh++;
-	}
-	sqlite3_reset(hq);
-	return nh;
-}
-
-/* ana_headers_free - release what ana_headers copied */
-void
-ana_headers_free(rul_header *hs, int nh)
+/* spam_row - one trusted spam verdict: for the user, and its identity */
+static void
+spam_row(void *arg, long long t, const char *identity, const char *method,
+    const char *header)
 {
-	while (nh-- > 0) {
-		free((char *)hs[nh].name);
-		free((char *)hs[nh].value);
-	}
+	spam_arg *a = arg;
+
+	items_add(a->it, a->u, NULL, NULL, NULL, t);
+	if (identity != NULL)
+		items_add(a->it, a->u, identity, method, header, t);
 }
 
 /* spam_locks - threshold spam within the window: lock user / identity */
 static int
 spam_locks(ctx *c)
 {
-	sqlite3_stmt *q;
+	spam_arg sa;
 	items it;
 	long long maxwin = 0, since;
 	size_t i, j;
@@ -448,32 +371,17 @@ spam_locks(ctx *c)
 			maxwin = w;
 	}
 	since = c->now - maxwin * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT t, identity, method, header FROM "
-	    "ana_messages WHERE user = ?1 AND spam = 1 AND t > ?2 AND t <= ?3 "
-	    "ORDER BY t", -1, &q, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading spam verdicts");
+	sa.it = &it;
 	for (k = 0; k < rul_nusers(c->pol); k++) {
-		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
 
 		if (!c->ix.touched[k] || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
-		sqlite3_bind_int64(q, 1, uid);
-		sqlite3_bind_int64(q, 2, since);
-		sqlite3_bind_int64(q, 3, c->now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			long long t = sqlite3_column_int64(q, 0);
-
-			items_add(&it, u, NULL, NULL, NULL, t);
-			if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-				items_add(&it, u, (const char *)
-				    sqlite3_column_text(q, 1), (const char *)
-				    sqlite3_column_text(q, 2), (const char *)
-				    sqlite3_column_text(q, 3), t);
-		}
-		sqlite3_reset(q);
+		sa.u = rul_user_at(c->pol, k);
+		if (aix_spam(&c->ix, uid, since, c->now, spam_row, &sa, c->err,
+		    c->errsz) != 0)
+			goto fail;
 	}
-	sqlite3_finalize(q);
 	if (it.n > 1)
 		qsort(it.v, it.n, sizeof(item), cmp_item);
 	for (i = 0; i < it.n; i = j) {
@@ -645,19 +553,8 @@ connection_limits(ctx *c)
 		{ "connections-month", 30 * 86400, offsetof(rg_user_cfg, limit_per_month) },
 	};
 	int nu = rul_nusers(c->pol), k, rc = 0;
-	sqlite3_stmt *qn, *qt;
 	size_t l;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM ana_sessions WHERE "
-	    "user = ?1 AND t > ?2 AND t <= ?3", -1, &qn, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading sessions");
-	/* the limit-th latest: the window has room when it leaves */
-	if (sqlite3_prepare_v2(c->db, "SELECT t FROM ana_sessions WHERE user = "
-	    "?1 AND t > ?2 AND t <= ?3 ORDER BY t DESC LIMIT 1 OFFSET ?4", -1,
-	    &qt, NULL) != SQLITE_OK) {
-		sqlite3_finalize(qn);
-		return sql_fail(c, "reading sessions");
-	}
 	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
@@ -673,27 +570,20 @@ connection_limits(ctx *c)
 
 			if (limit <= 0)
 				continue;
-			sqlite3_bind_int64(qn, 1, uid);
-			sqlite3_bind_int64(qn, 2, since);
-			sqlite3_bind_int64(qn, 3, c->now);
-			if (sqlite3_step(qn) == SQLITE_ROW)
-				n = sqlite3_column_int64(qn, 0);
-			sqlite3_reset(qn);
+			if (aix_sessions(&c->ix, uid, since, c->now, &n, c->err,
+			    c->errsz) != 0)
+				return -1;
 			if (n < limit)
 				continue;
-			sqlite3_bind_int64(qt, 1, uid);
-			sqlite3_bind_int64(qt, 2, since);
-			sqlite3_bind_int64(qt, 3, c->now);
-			sqlite3_bind_int64(qt, 4, limit - 1);
-			if (sqlite3_step(qt) == SQLITE_ROW)
-				t = sqlite3_column_int64(qt, 0);
-			sqlite3_reset(qt);
+			/* the limit-th latest: the window has room when it
+			 * leaves */
+			if (aix_session_at(&c->ix, uid, since, c->now, limit - 1,
+			    &t, c->err, c->errsz) != 0)
+				return -1;
 			rc = limit_block(c, u, lim[l].rule, n, limit,
 			    t + lim[l].secs * 1000000LL, "sessions");
 		}
 	}
-	sqlite3_finalize(qn);
-	sqlite3_finalize(qt);
 	return rc;
 }
 
@@ -713,29 +603,59 @@ cmp_addr_t(const void *x, const void *y)
  * rcpt_block - distinct recipients of user k within the rolling 24 hours
  * (the archive copy is relayguard's, not the user's): blocked at the limit
  */
+/* the recipients of one user, as the index yields them */
+typedef struct rcpt_arg {
+	uvec *v;
+	const rg_user_cfg *uc;
+} rcpt_arg;
+
+/* rcpt_row - one counted recipient (not the archive copy) */
+static void
+rcpt_row(void *arg, long long t, const char *a)
+{
+	rcpt_arg *ra = arg;
+
+	if (!(ra->uc->archive && a != NULL && strcasecmp(ra->uc->
+	    archive_address, a) == 0))
+		uvec_add(ra->v, t, a ? a : "");
+}
+
+/* invalid_row - a message's invalid recipients, each at its time */
+static void
+invalid_row(void *arg, long long t, int m)
+{
+	for (; m > 0; m--)
+		uvec_add(arg, t, NULL);
+}
+
 static int
-rcpt_block(ctx *c, sqlite3_stmt *q, int k, long long uid)
+rcpt_block(ctx *c, int k, long long uid)
 {
 	const rul_user *u = rul_user_at(c->pol, k);
 	long long max = u->cfg->max_recipients_per_day, n = 0;
 	struct at { const char *a; long long t; } *pairs;
 	long long *firsts;
+	rcpt_arg ra;
 	uvec v;
 	size_t i;
 	int rc = 0;
 
+	/* fewer rows than the limit: fewer distinct addresses too, and
+	 * nothing to read (most users, most runs) */
+	if (aix_recipient_count(&c->ix, uid, c->now - 86400 * 1000000LL,
+	    c->now, &n, c->err, c->errsz) != 0)
+		return -1;
+	if (n < max)
+		return 0;
+	n = 0;
 	memset(&v, 0, sizeof(v));
-	sqlite3_bind_int64(q, 1, uid);
-	sqlite3_bind_int64(q, 2, c->now - 86400 * 1000000LL);
-	sqlite3_bind_int64(q, 3, c->now);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(q, 1);
-
-		if (!(u->cfg->archive && a != NULL && strcasecmp(u->cfg->
-		    archive_address, a) == 0))
-			uvec_add(&v, sqlite3_column_int64(q, 0), a ? a : "");
+	ra.v = &v;
+	ra.uc = u->cfg;
+	if (aix_recipients(&c->ix, uid, c->now - 86400 * 1000000LL, c->now,
+	    rcpt_row, &ra, c->err, c->errsz) != 0) {
+		uvecs_free_one(&v);
+		return -1;
 	}
-	sqlite3_reset(q);
 	if ((long long)v.n >= max) {
 		/* distinct addresses, each at its first time */
 		pairs = xcalloc(v.n, sizeof(*pairs));
@@ -765,7 +685,7 @@ rcpt_block(ctx *c, sqlite3_stmt *q, int k, long long uid)
  * within its window: locked at the limit, like spam
  */
 static int
-invalid_lock(ctx *c, sqlite3_stmt *q, int k, long long uid)
+invalid_lock(ctx *c, int k, long long uid)
 {
 	const rul_user *u = rul_user_at(c->pol, k);
 	const rg_user_cfg *uc = u->cfg;
@@ -774,18 +694,16 @@ invalid_lock(ctx *c, sqlite3_stmt *q, int k, long long uid)
 	size_t first = 0;
 	char det[160], tb[64];
 	uvec v;
-	int rc = 0, m;
+	int rc = 0;
 
 	if (find_lock(c, "user", u->name, NULL, "invalid"))
 		return 0;
 	memset(&v, 0, sizeof(v));
-	sqlite3_bind_int64(q, 1, uid);
-	sqlite3_bind_int64(q, 2, since);
-	sqlite3_bind_int64(q, 3, c->now);
-	while (sqlite3_step(q) == SQLITE_ROW)
-		for (m = sqlite3_column_int(q, 1); m > 0; m--)
-			uvec_add(&v, sqlite3_column_int64(q, 0), NULL);
-	sqlite3_reset(q);
+	if (aix_invalid(&c->ix, uid, since, c->now, invalid_row, &v, c->err,
+	    c->errsz) != 0) {
+		uvecs_free_one(&v);
+		return -1;
+	}
 	/* only what came after the last lock (or manual unlock) began */
 	unlock_info(c, "user", u->name, NULL, &cnt, &last);
 	while (first < v.n && v.t[first] <= last)
@@ -820,18 +738,7 @@ static int
 recipient_limits(ctx *c)
 {
 	int nu = rul_nusers(c->pol), k, rc = 0;
-	sqlite3_stmt *qr, *qi;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT m.t, r.address FROM ana_messages "
-	    "m JOIN recipients r ON r.message = m.message WHERE m.user = ?1 AND "
-	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", -1, &qr, NULL) != SQLITE_OK)
-		return sql_fail(c, "reading recipients");
-	if (sqlite3_prepare_v2(c->db, "SELECT t, invalid FROM ana_messages "
-	    "WHERE user = ?1 AND invalid > 0 AND t > ?2 AND t <= ?3 ORDER BY t",
-	    -1, &qi, NULL) != SQLITE_OK) {
-		sqlite3_finalize(qr);
-		return sql_fail(c, "reading invalid recipients");
-	}
 	for (k = 0; k < nu && rc == 0; k++) {
 		const rul_user *u = rul_user_at(c->pol, k);
 		long long uid;
@@ -840,13 +747,22 @@ recipient_limits(ctx *c)
 		    || (uid = aix_uid(&c->ix, k)) == 0)
 			continue;
 		if (u->cfg->max_recipients_per_day > 0)
-			rc = rcpt_block(c, qr, k, uid);
+			rc = rcpt_block(c, k, uid);
 		if (rc == 0 && u->cfg->invalid_recipient_limit > 0)
-			rc = invalid_lock(c, qi, k, uid);
+			rc = invalid_lock(c, k, uid);
 	}
-	sqlite3_finalize(qr);
-	sqlite3_finalize(qi);
 	return rc;
+}
+
+/* loss_alert - one log loss: an alert (ard_losses) */
+static int
+loss_alert(void *arg, const char *source, long long ts, long long count)
+{
+	char det[96];
+
+	snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes", count);
+	return event(arg, ts, "alert", "source", source, NULL, "log_loss",
+	    det);
 }
 
 /*
@@ -857,38 +773,18 @@ recipient_limits(ctx *c)
 static int
 log_loss(ctx *c)
 {
-	sqlite3_stmt *q;
 	long long since;
-	int rc = 0;
+	int rc;
 
-	since = db_meta_int(c->db, "ana_loss", -1);
+	since = ard_loss_mark(c->st);
 	/* the first run: what the longest window still holds */
 	if (since < 0 || since > c->now)
 		since = c->now - (c->ix.sess_horizon > c->ix.msg_horizon
 		    ? c->ix.sess_horizon : c->ix.msg_horizon) * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT source, ts, count FROM log_loss "
-	    "WHERE ts > ?1 AND ts <= ?2 ORDER BY ts, id", -1, &q, NULL)
-	    != SQLITE_OK)
-		return sql_fail(c, "reading log losses");
-	sqlite3_bind_int64(q, 1, since);
-	sqlite3_bind_int64(q, 2, c->now);
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		char det[96];
-
-		snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes",
-		    sqlite3_column_int64(q, 2));
-		rc = event(c, sqlite3_column_int64(q, 1), "alert", "source",
-		    (const char *)sqlite3_column_text(q, 0), NULL, "log_loss",
-		    det);
-	}
-	sqlite3_finalize(q);
-	if (rc == 0 && !c->dry_run) {
-		char buf[32];
-
-		snprintf(buf, sizeof(buf), "%lld", c->now);
-		if (db_meta_put(c->db, "ana_loss", buf) != 0)
-			return sql_fail(c, "noting log losses");
-	}
+	rc = ard_losses(c->st, since, c->now, loss_alert, c, c->err,
+	    c->errsz);
+	if (rc == 0 && !c->dry_run)
+		return ard_set_loss_mark(c->st, c->now, c->err, c->errsz);
 	return rc;
 }
 
@@ -896,20 +792,8 @@ log_loss(ctx *c)
 static int
 recent_automatic(ctx *c)
 {
-	sqlite3_stmt *q;
-	int n = 0;
-
-	if (sqlite3_prepare_v2(c->db, "SELECT count(DISTINCT user) FROM events "
-	    "WHERE action = 'lock' AND rule IN ('spam', 'invalid') AND ts > ?1 "
-	    "AND ts <= ?2", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(q, 1, c->now - c->cfg->safety_valve_window
-	    * 1000000LL);
-	sqlite3_bind_int64(q, 2, c->now);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	return n;
+	return lk_recent_locked(c->lk, c->now - c->cfg->safety_valve_window
+	    * 1000000LL, c->now);
 }
 
 /* free_locks - release the loaded locks */
@@ -946,7 +830,8 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	memset(&c, 0, sizeof(c));
 	c.cfg = cfg;
 	c.pol = pol;
-	c.db = store_db(st);
+	c.st = st;
+	c.lk = lk_open_sqlite(st);
 	c.now = now;
 	c.dry_run = dry_run;
 	c.log = log;
@@ -956,12 +841,13 @@ ana_decide(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	/* a dry run too: the index is brought up to date, then rolled back */
 	if (store_begin(st) != 0) {
 		snprintf(err, errsz, "%s", store_error(st));
+		lk_close(c.lk);
 		return -1;
 	}
 	if (load_locks(&c) != 0)
 		goto out;
 	c.recent_auto = recent_automatic(&c);
-	if (aix_update(&c.ix, c.db, cfg, pol, now, err, errsz) != 0)
+	if (aix_update(&c.ix, st, cfg, pol, now, err, errsz) != 0)
 		goto out;
 	log_phase("index");
 	log_debug("analyzer index: %s, %lld rows (re)indexed, %d users to "
@@ -994,6 +880,7 @@ out:
 		store_rollback(st);
 	free_locks(&c);
 	aix_free(&c.ix);
+	lk_close(c.lk);
 	return rc;
 }
 
@@ -1117,16 +1004,51 @@ ana_postfix_fold(const rg_config *cfg, rul_policy *pol, char *err,
 	return 0;
 }
 
+/* one header identity lock's entries, as the values come */
+typedef struct hval_arg {
+	const rul_policy *pol;
+	const rul_user *u;
+	const char *header, *id;
+	map_set *ms;
+	const char *value;
+	FILE *log;
+} hval_arg;
+
+/* hval_indexed - a value the index holds for the identity: an entry */
+static void
+hval_indexed(void *arg, const char *v)
+{
+	hval_arg *a = arg;
+	char line[1024];
+
+	snprintf(line, sizeof(line), "%s: %s", a->header, v);
+	add(a->ms, line, a->value, a->log);
+}
+
+/* hval_logged - a stored value: an entry if it gives the identity */
+static void
+hval_logged(void *arg, const char *v)
+{
+	hval_arg *a = arg;
+	rul_header h = { a->header, v, 0 };
+	char got[512];
+	const char *hn;
+
+	if (rul_identity(a->pol, a->u, NULL, NULL, &h, 1, got, sizeof(got),
+	    &hn) && strcmp(got, a->id) == 0)
+		hval_indexed(arg, v);
+}
+
 /* header_values - the logged values of a header whose identity is id */
 static void
-header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
+header_values(rg_store *st, const rul_policy *pol, const rul_user *u,
     const char *header, const char *id, map_set *ms, const char *value,
     FILE *log)
 {
-	sqlite3_stmt *q;
 	const rg_idheader_cfg *hc = rul_header_cfg(pol, header);
+	hval_arg ha = { pol, u, header, id, ms, value, log };
 	char line[1024];
-	int found = 0;
+	int found;
 
 	if (hc == NULL || *hc->regex == '\0') {
 		/* the identity is the whole value */
@@ -1136,39 +1058,12 @@ header_values(sqlite3 *db, const rul_policy *pol, const rul_user *u,
 	}
 	/* a regex capture: every logged value that gives this identity (the
 	 * analyzer's index keeps them, aindex.c) */
-	if (sqlite3_prepare_v2(db, "SELECT value FROM ana_hvalues WHERE "
-	    "header = lower(?1) AND identity = ?2", -1, &q, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		snprintf(line, sizeof(line), "%s: %s", header,
-		    (const char *)sqlite3_column_text(q, 0));
-		add(ms, line, value, log);
-		found++;
-	}
-	sqlite3_finalize(q);
-	if (found > 0)
-		return;
+	if ((found = aix_header_values(st, header, id, hval_indexed, &ha))
+	    != 0)
+		return;		/* some, or a database error */
 	/* none indexed (a lock by hand before the analyzer's first run):
 	 * every stored value of the header, through the regex */
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT value FROM headers WHERE "
-	    "lower(name) = lower(?1) AND cut = 0", -1, &q, NULL) != SQLITE_OK)
-		return;
-	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(q, 0);
-		rul_header h = { header, v, 0 };
-		char got[512];
-		const char *hn;
-
-		if (rul_identity(pol, u, NULL, NULL, &h, 1, got, sizeof(got), &hn)
-		    && strcmp(got, id) == 0) {
-			snprintf(line, sizeof(line), "%s: %s", header, v);
-			add(ms, line, value, log);
-		}
-	}
-	sqlite3_finalize(q);
+	ard_header_values(st, header, hval_logged, &ha);
 }
 
 /*
@@ -1205,12 +1100,12 @@ ana_sender_lock(icl_pool *icl, const rul_user *u, const char *id,
  * user's networks follow with the cidr map
  */
 static int
-ana_classes(icl_pool *icl, const rul_policy *pol, sqlite3 *db, int dry_run,
+ana_classes(icl_pool *icl, const rul_policy *pol, rg_store *st, int dry_run,
     map_set *sasl, FILE *log, char *err, size_t errsz)
 {
 	int i;
 
-	if (icl_assign(icl, db, dry_run, log, err, errsz) != 0)
+	if (icl_assign(icl, st, dry_run, log, err, errsz) != 0)
 		return -1;
 	for (i = 0; i < rul_nusers(pol); i++) {
 		const rul_user *u = rul_user_at(pol, i);
@@ -1268,6 +1163,78 @@ request_reload(const rg_config *cfg, FILE *log)
 		close(fd);
 }
 
+/* the maps being made from the locks */
+typedef struct maps_ctx {
+	const rg_config *cfg;
+	const rul_policy *pol;
+	rg_store *st;
+	icl_pool *icl;
+	map_set **ms;
+	int utf8;
+	FILE *log;
+	char *prev_kind, *prev_user, *prev_id;
+} maps_ctx;
+
+/* map_lock - one lock into its map entries (lk_each, LK_MAPS order) */
+static void
+map_lock(void *arg, const lk_lock *l)
+{
+	maps_ctx *m = arg;
+	const rg_config *cfg = m->cfg;
+	const rul_policy *pol = m->pol;
+	map_set **ms = m->ms;
+	FILE *log = m->log;
+	const char *kind = l->kind, *uname = l->user, *id = l->identity;
+	const char *method = l->method, *header = l->header;
+	const char *reason = l->reason;
+	long long until = l->until;
+	char value[512];
+	const rul_user *u = rul_user_named(pol, uname);
+	const char *text = strcmp(reason, "spam") == 0
+	    || strcmp(reason, "invalid") == 0
+	    || strcmp(reason, "manual") == 0 ? cfg->lock_reply
+	    : cfg->limit_reply;
+
+	if (u == NULL)
+		return;	/* no longer configured */
+	/* several locks on one key: the longest-lasting (first) wins */
+	if (m->prev_kind != NULL && strcmp(m->prev_kind, kind) == 0
+	    && strcmp(m->prev_user, uname) == 0
+	    && strcmp(m->prev_id, id) == 0)
+		return;
+	free(m->prev_kind);
+	free(m->prev_user);
+	free(m->prev_id);
+	m->prev_kind = xstrdup(kind);
+	m->prev_user = xstrdup(uname);
+	m->prev_id = xstrdup(id);
+	/* quarantine_response = accepted: take the mail and hold it */
+	reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+	    : "450 4.7.1", text, reason, until);
+	if (strcmp(kind, "user") == 0) {
+		icl_user_locked(m->icl, u);
+		if (u->type == RUL_IP)
+			return;	/* below, with every CIDR */
+		add(ms[0], u->name, value, log);
+		if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
+			add(ms[2], u->name, value, log);
+		return;
+	}
+	if (method == NULL)
+		return;
+	if (strcmp(method, "auth_user") == 0) {
+		add(ms[0], id, value, log);
+	} else if (strcmp(method, "envelope_sender") == 0) {
+		ana_sender_lock(m->icl, u, id, value, until, ms[2], ms[8],
+		    m->utf8, log);
+	} else if (header != NULL) {
+		/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
+		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+		    : "REJECT 4.7.1", text, reason, until);
+		header_values(m->st, pol, u, header, id, ms[3], value, log);
+	}
+}
+
 /* ana_maps - the Postfix maps from the locks, and the static rules */
 int
 ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
@@ -1281,12 +1248,11 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	map_set *ms[NMAPS];
 	int utf8 = rul_fold_utf8(pol), failed = 0;
 	char ferr[1024] = "";
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *q;
 	map_writer_cfg wc;
 	char postmap[1100];
 	icl_pool *icl = icl_new(cfg, pol);
-	char *prev_kind = NULL, *prev_user = NULL, *prev_id = NULL;
+	lk_store *lk = lk_open_sqlite(st);
+	maps_ctx mc;
 	const char **cidrs;
 	const rul_user **owners;
 	int i, n, rc = 0, reload = 0;
@@ -1304,72 +1270,21 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	for (i = 0; i < NMAPS; i++)
 		map_set_utf8(ms[i], utf8);
 	(void)now;
-	if (sqlite3_prepare_v2(db, "SELECT kind, user, identity, method, header, "
-	    "reason, COALESCE(until, 0) FROM locks ORDER BY kind, user, "
-	    "identity, until IS NOT NULL, until DESC, reason", -1, &q, NULL)
-	    != SQLITE_OK) {
-		snprintf(err, errsz, "reading locks: %s", sqlite3_errmsg(db));
-		rc = -1;
+	memset(&mc, 0, sizeof(mc));
+	mc.cfg = cfg;
+	mc.pol = pol;
+	mc.st = st;
+	mc.icl = icl;
+	mc.ms = ms;
+	mc.utf8 = utf8;
+	mc.log = log;
+	rc = lk_each(lk, NULL, LK_MAPS, map_lock, &mc, err, errsz);
+	free(mc.prev_kind);
+	free(mc.prev_user);
+	free(mc.prev_id);
+	if (rc != 0)
 		goto out;
-	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(q, 0);
-		const char *uname = (const char *)sqlite3_column_text(q, 1);
-		const char *id = (const char *)sqlite3_column_text(q, 2);
-		const char *method = (const char *)sqlite3_column_text(q, 3);
-		const char *header = (const char *)sqlite3_column_text(q, 4);
-		const char *reason = (const char *)sqlite3_column_text(q, 5);
-		long long until = sqlite3_column_int64(q, 6);
-		const rul_user *u = rul_user_named(pol, uname);
-		const char *text = strcmp(reason, "spam") == 0
-		    || strcmp(reason, "invalid") == 0
-		    || strcmp(reason, "manual") == 0 ? cfg->lock_reply
-		    : cfg->limit_reply;
-
-		if (u == NULL)
-			continue;	/* no longer configured */
-		/* several locks on one key: the longest-lasting (first) wins */
-		if (prev_kind != NULL && strcmp(prev_kind, kind) == 0
-		    && strcmp(prev_user, uname) == 0
-		    && strcmp(prev_id, id) == 0)
-			continue;
-		free(prev_kind);
-		free(prev_user);
-		free(prev_id);
-		prev_kind = xstrdup(kind);
-		prev_user = xstrdup(uname);
-		prev_id = xstrdup(id);
-		/* quarantine_response = accepted: take the mail and hold it */
-		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
-		    : "450 4.7.1", text, reason, until);
-		if (strcmp(kind, "user") == 0) {
-			icl_user_locked(icl, u);
-			if (u->type == RUL_IP)
-				continue;	/* below, with every CIDR */
-			add(ms[0], u->name, value, log);
-			if (u->type == RUL_DOMAIN && u->cfg->match_sender_domain)
-				add(ms[2], u->name, value, log);
-			continue;
-		}
-		if (method == NULL)
-			continue;
-		if (strcmp(method, "auth_user") == 0) {
-			add(ms[0], id, value, log);
-		} else if (strcmp(method, "envelope_sender") == 0) {
-			ana_sender_lock(icl, u, id, value, until, ms[2], ms[8],
-			    utf8, log);
-		} else if (header != NULL) {
-			/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
-			reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
-			    : "REJECT 4.7.1", text, reason, until);
-			header_values(db, pol, u, header, id, ms[3], value, log);
-		}
-	}
-	sqlite3_finalize(q);
-	free(prev_kind);
-	free(prev_user);
-	free(prev_id);
-	if (ana_classes(icl, pol, db, dry_run, ms[0], log, err, errsz) != 0) {
+	if (ana_classes(icl, pol, st, dry_run, ms[0], log, err, errsz) != 0) {
 		rc = -1;
 		goto out;
 	}
@@ -1382,9 +1297,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	 * Postfix, which reads a cidr table from the top at every connection.
 	 */
 	n = rul_cidrs(pol, &cidrs, &owners);
-	if (n > 0 && sqlite3_prepare_v2(db, "SELECT reason, COALESCE(until, 0) "
-	    "FROM locks WHERE kind = 'user' AND user = ?1 ORDER BY until IS "
-	    "NOT NULL, until DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+	if (n > 0) {
 		char **val = xcalloc((size_t)n, sizeof(char *));
 		int *locked = xcalloc((size_t)n + 1, sizeof(int));
 		int *arch = xcalloc((size_t)n + 1, sizeof(int));
@@ -1392,17 +1305,17 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		int nl = 0, na = 0, j;
 
 		for (i = 0; i < n; i++) {
-			sqlite3_bind_text(q, 1, owners[i]->name, -1, SQLITE_STATIC);
-			if (sqlite3_step(q) == SQLITE_ROW) {
-				const char *reason = (const char *)
-				    sqlite3_column_text(q, 0);
+			char reason[64];
+			long long until;
 
+			if (lk_longest(lk, owners[i]->name, reason,
+			    sizeof(reason), &until)) {
 				reply(value, sizeof(value), accepted(owners[i],
 				    reason) ? "HOLD" : "450 4.7.1",
 				    strcmp(reason, "spam") == 0 || strcmp(reason,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
-				    sqlite3_column_int64(q, 1));
+				    until);
 				val[i] = xstrdup(value);
 				locked[nl++] = i;
 			} else if ((cv = icl_value(icl, owners[i])) != NULL) {
@@ -1410,11 +1323,9 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				val[i] = xstrdup(cv);
 				locked[nl++] = i;
 			}
-			sqlite3_reset(q);
 			if (owners[i]->cfg->archive)
 				arch[na++] = i;
 		}
-		sqlite3_finalize(q);
 		for (i = 0; i < n; i++) {
 			if (val[i] != NULL) {
 				add(ms[1], cidrs[i], val[i], log);
@@ -1599,6 +1510,7 @@ out:
 	for (i = 0; i < NMAPS; i++)
 		map_set_free(ms[i]);
 	icl_free(icl);
+	lk_close(lk);
 	return rc;
 }
 
@@ -1621,7 +1533,7 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	memset(&res, 0, sizeof(res));
 	c.cfg = cfg;
 	c.pol = pol;
-	c.db = store_db(st);
+	c.st = st;
 	c.now = now;
 	c.log = log;
 	c.res = &res;
@@ -1697,8 +1609,9 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		snprintf(err, errsz, "%s", store_error(st));
 		return -1;
 	}
+	c.lk = lk_open_sqlite(st);
 	/* the next analyzer run decides this user again */
-	if (aix_pend(c.db, user, err, errsz) != 0)
+	if (aix_pend(st, user, err, errsz) != 0)
 		goto out;
 	if (strcmp(action, "lock") == 0) {
 		char det[300];
@@ -1710,29 +1623,14 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		    "manual", reason, now, until, 0) != 0)
 			goto out;
 	} else if (strcmp(action, "unlock") == 0) {
-		sqlite3_stmt *q;
-
 		if (event(&c, now, "unlock", kind, user, identity, "manual",
 		    NULL) != 0)
 			goto out;
-		/* ?4: the name as given, for a lock stored before identities
-		 * were folded */
-		if (sqlite3_prepare_v2(c.db, "DELETE FROM locks WHERE kind = ?1 "
-		    "AND user = ?2 AND identity IN (?3, ?4)", -1, &q, NULL)
-		    != SQLITE_OK) {
-			sql_fail(&c, "unlocking");
+		/* given_id: the name as given, for a lock stored before
+		 * identities were folded */
+		if (lk_delete_any(c.lk, kind, user, identity, given_id, err,
+		    errsz) != 0)
 			goto out;
-		}
-		sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, user, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, identity ? identity : "", -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, given_id ? given_id : identity ? identity
-		    : "", -1, SQLITE_STATIC);
-		if (db_run(q) != 0) {
-			sql_fail(&c, "unlocking");
-			goto out;
-		}
 
 		/* spam counted from now on: the old spam is not counted again */
 		{
@@ -1756,9 +1654,11 @@ ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		snprintf(err, errsz, "%s", store_error(st));
 		goto out;
 	}
+	lk_close(c.lk);
 	return 0;
 out:
 	store_rollback(st);
+	lk_close(c.lk);
 	return rc;
 }
 
@@ -1989,7 +1889,7 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 {
 	static const char *json_args[] = { "-j", NULL };
 	char why[1024], jerr[128];
-	sqlite3_stmt *q;
+	ard_queue *q;
 	strbuf out;
 	size_t off, end;
 	int i, any = 0, code, rc = 0;
@@ -1999,17 +1899,13 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			any = 1;
 	if (!any)
 		return 0;
-	if (sqlite3_prepare_v2(store_db(st), "SELECT sasl_username, client_ip "
-	    "FROM messages WHERE queue_id = ?1 AND kind = 'message' ORDER BY "
-	    "open DESC, last_seen DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "%s", sqlite3_errmsg(store_db(st)));
+	if ((q = ard_queue_new(st, err, errsz)) == NULL)
 		return -1;
-	}
 	sb_init(&out);
 	if (ana_command(cfg, "postqueue", json_args, &out, &code, why,
 	    sizeof(why)) != 0) {
 		snprintf(err, errsz, "%s", why);
-		sqlite3_finalize(q);
+		ard_queue_free(q);
 		sb_free(&out);
 		return -1;
 	}
@@ -2017,13 +1913,14 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		/* the mail system is down, say: nothing to expire now */
 		fprintf(log, "action=expire result=skipped reason=\"%s\"\n",
 		    why);
-		sqlite3_finalize(q);
+		ard_queue_free(q);
 		sb_free(&out);
 		return 0;
 	}
 	/* one JSON object per line */
 	for (off = 0; off < out.len; off = end + 1) {
-		const char *sasl = NULL, *ip = NULL, *qid, *qname, *sender;
+		char *sasl, *ip;
+		const char *qid, *qname, *sender;
 		const rul_user *u;
 		json_value *o;
 		long long arrival, age;
@@ -2044,13 +1941,10 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			json_free(o);
 			continue;
 		}
-		sqlite3_bind_text(q, 1, qid, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			sasl = (const char *)sqlite3_column_text(q, 0);
-			ip = (const char *)sqlite3_column_text(q, 1);
-		}
+		ard_queue_owner(q, qid, &sasl, &ip);
 		u = rul_user_of(pol, sasl, ip, sender);
-		sqlite3_reset(q);
+		free(sasl);
+		free(ip);
 		age = now - arrival * 1000000LL;
 		if (u == NULL || u->cfg->max_days_to_retry <= 0
 		    || age <= u->cfg->max_days_to_retry * 86400LL * 1000000LL
@@ -2078,12 +1972,70 @@ ana_expire_queue(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (rc != 0)
 			break;
 	}
-	sqlite3_finalize(q);
+	ard_queue_free(q);
 	sb_free(&out);
 	return rc;
 }
 
 /* ---- counts for `users` ---- */
+
+/* the counts being made for `users` */
+typedef struct counts_ctx {
+	const rul_policy *pol;
+	ana_count *cnt;
+	uvec *rc;
+	long long now;
+} counts_ctx;
+
+/* count_spam - a spam verdict: counted if trusted, in its user's window */
+static void
+count_spam(void *arg, const ard_msg *m)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, m->sasl, m->ip, m->sender);
+
+	if (u != NULL && rul_trusted(cc->pol, m->source) && m->t > cc->now
+	    - u->cfg->spam_lock_window * 1000000LL)
+		cc->cnt[u - rul_user_at(cc->pol, 0)].spam++;
+}
+
+/* count_session - a session that queued mail: the last hour and minute */
+static void
+count_session(void *arg, long long t, const char *sasl, const char *ip)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, sasl, ip, NULL);
+	int k;
+
+	if (u == NULL)
+		return;
+	k = (int)(u - rul_user_at(cc->pol, 0));
+	cc->cnt[k].sessions_hour++;
+	if (t > cc->now - 60 * 1000000LL)
+		cc->cnt[k].sessions_minute++;
+}
+
+/* count_rcpt - a recipient: invalid in its window, or one of the day's */
+static void
+count_rcpt(void *arg, const ard_rcpt *r)
+{
+	counts_ctx *cc = arg;
+	const rul_user *u = rul_user_of(cc->pol, r->sasl, r->ip, r->sender);
+	int k;
+
+	if (u == NULL || r->address == NULL)
+		return;
+	k = (int)(u - rul_user_at(cc->pol, 0));
+	if (r->dsn != NULL && strncmp(r->dsn, "5.1.", 4) == 0 && r->status
+	    && (strcmp(r->status, "bounced") == 0 || strcmp(r->status,
+	    "rejected") == 0) && r->t > cc->now
+	    - u->cfg->invalid_recipient_window * 1000000LL)
+		cc->cnt[k].invalid++;
+	if (r->t > cc->now - 86400 * 1000000LL && strcmp(r->kind, "message")
+	    == 0 && !(u->cfg->archive && strcasecmp(r->address,
+	    u->cfg->archive_address) == 0))
+		uvec_add(&cc->rc[k], r->t, r->address);
+}
 
 /* ana_counts - each user's counts in its windows, at now (nusers rows) */
 ana_count *
@@ -2092,9 +2044,8 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 {
 	int nu = rul_nusers(pol), k;
 	ana_count *cnt = xcalloc((size_t)nu + 1, sizeof(ana_count));
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *q;
-	long long maxwin = 0, invwin = 0;
+	long long maxwin = 0, invwin = 0, win;
+	counts_ctx cc;
 	uvec *rc;
 
 	(void)cfg;
@@ -2106,84 +2057,18 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (uc->invalid_recipient_window > invwin)
 			invwin = uc->invalid_recipient_window;
 	}
-	/* trusted spam within the longest spam window */
-	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender, v.source FROM messages m JOIN verdicts v ON "
-	    "v.message = m.id WHERE v.spam = 1 AND m.first_seen > ?1 AND "
-	    "m.first_seen <= ?2", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, now - maxwin * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), (const char *)
-			    sqlite3_column_text(q, 3));
-
-			if (u != NULL && rul_trusted(pol, (const char *)
-			    sqlite3_column_text(q, 4)) && sqlite3_column_int64(q, 0)
-			    > now - u->cfg->spam_lock_window * 1000000LL)
-				cnt[u - rul_user_at(pol, 0)].spam++;
-		}
-		sqlite3_finalize(q);
-	}
-	/* sessions that queued mail: the last minute and hour */
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(connect, last_seen), "
-	    "sasl_username, client_ip FROM sessions WHERE messages > 0 AND "
-	    "COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, last_seen) "
-	    "<= ?2", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, now - 3600 * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), NULL);
-
-			if (u == NULL)
-				continue;
-			k = (int)(u - rul_user_at(pol, 0));
-			cnt[k].sessions_hour++;
-			if (sqlite3_column_int64(q, 0) > now - 60 * 1000000LL)
-				cnt[k].sessions_minute++;
-		}
-		sqlite3_finalize(q);
-	}
-	/* distinct recipients in 24 hours; invalid ones in each window */
 	rc = xcalloc((size_t)nu + 1, sizeof(uvec));
-	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.sasl_username, "
-	    "m.client_ip, m.sender, r.address, r.dsn, r.status, m.kind FROM "
-	    "recipients r JOIN messages m ON r.message = m.id WHERE "
-	    "m.first_seen > ?1 AND m.first_seen <= ?2 AND m.bounce_of IS NULL",
-	    -1, &q, NULL) == SQLITE_OK) {
-		long long win = invwin > 86400 ? invwin : 86400;
-
-		sqlite3_bind_int64(q, 1, now - win * 1000000LL);
-		sqlite3_bind_int64(q, 2, now);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const rul_user *u = rul_user_of(pol, (const char *)
-			    sqlite3_column_text(q, 1), (const char *)
-			    sqlite3_column_text(q, 2), (const char *)
-			    sqlite3_column_text(q, 3));
-			const char *addr = (const char *)sqlite3_column_text(q, 4);
-			const char *dsn = (const char *)sqlite3_column_text(q, 5);
-			const char *status = (const char *)sqlite3_column_text(q, 6);
-			long long t = sqlite3_column_int64(q, 0);
-
-			if (u == NULL || addr == NULL)
-				continue;
-			k = (int)(u - rul_user_at(pol, 0));
-			if (dsn != NULL && strncmp(dsn, "5.1.", 4) == 0 && status
-			    && (strcmp(status, "bounced") == 0 || strcmp(status,
-			    "rejected") == 0) && t > now
-			    - u->cfg->invalid_recipient_window * 1000000LL)
-				cnt[k].invalid++;
-			if (t > now - 86400 * 1000000LL && strcmp((const char *)
-			    sqlite3_column_text(q, 7), "message") == 0
-			    && !(u->cfg->archive && strcasecmp(addr,
-			    u->cfg->archive_address) == 0))
-				uvec_add(&rc[k], t, addr);
-		}
-		sqlite3_finalize(q);
-	}
+	cc.pol = pol;
+	cc.cnt = cnt;
+	cc.rc = rc;
+	cc.now = now;
+	/* trusted spam within the longest spam window */
+	ard_spam_in(st, now - maxwin * 1000000LL, now, count_spam, &cc);
+	/* sessions that queued mail: the last minute and hour */
+	ard_sessions_in(st, now - 3600 * 1000000LL, now, count_session, &cc);
+	/* distinct recipients in 24 hours; invalid ones in each window */
+	win = invwin > 86400 ? invwin : 86400;
+	ard_recipients_in(st, now - win * 1000000LL, now, count_rcpt, &cc);
 	for (k = 0; k < nu; k++) {
 		size_t i, j;
 

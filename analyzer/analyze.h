@@ -57,10 +57,6 @@ typedef struct ana_count {
 
 ana_count *ana_counts(const rg_config *cfg, const rul_policy *pol,
     rg_store *st, long long now);
-/* a message's stored headers (for identities); see analyze.c */
-int ana_headers(sqlite3_stmt *hq, long long message, rul_header *hs,
-    int max);
-void ana_headers_free(rul_header *hs, int nh);
 /* force-expire queued mail older than its user's max_days_to_retry */
 int ana_expire_queue(const rg_config *cfg, const rul_policy *pol,
     rg_store *st, long long now, int dry_run, FILE *log, char *err,

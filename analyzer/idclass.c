@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
+#include "../store/classes.h"
 #include "idclass.h"
 
 #define ICL_CLASS	"rg_c"		/* rg_cK: the class in main.cf */
@@ -158,59 +159,62 @@ logline(FILE *log, const char *action, const char *user, const char *rest,
 
 /* store - replace the stored assignments with the pool's */
 static int
-store(icl_pool *p, sqlite3 *db, char *err, size_t errsz)
+store(icl_pool *p, rg_store *st, char *err, size_t errsz)
 {
-	sqlite3_stmt *q = NULL;
-	int i, rc = -1;
+	cls_row *v = xcalloc((size_t)p->nusers + 1, sizeof(cls_row));
+	int i, n = 0, rc;
 
-	if (sqlite3_exec(db, "SAVEPOINT icl; DELETE FROM ana_classes", NULL,
-	    NULL, NULL) != SQLITE_OK
-	    || sqlite3_prepare_v2(db, "INSERT INTO ana_classes(class, user) "
-	    "VALUES (?1, ?2)", -1, &q, NULL) != SQLITE_OK)
-		goto end;
 	for (i = 0; i < p->nusers; i++) {
 		if (p->users[i].cls < 0)
 			continue;
-		sqlite3_bind_int(q, 1, p->users[i].cls);
-		sqlite3_bind_text(q, 2, p->users[i].u->name, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) != SQLITE_DONE)
-			goto end;
-		sqlite3_reset(q);
+		v[n].cls = p->users[i].cls;
+		v[n].user = p->users[i].u->name;
+		n++;
 	}
-	rc = 0;
-end:
-	if (rc != 0)
-		snprintf(err, errsz, "storing the identity lock classes: %s",
-		    sqlite3_errmsg(db));
-	sqlite3_finalize(q);
-	if (rc != 0)
-		sqlite3_exec(db, "ROLLBACK TO icl", NULL, NULL, NULL);
-	sqlite3_exec(db, "RELEASE icl", NULL, NULL, NULL);
+	rc = cls_replace(st, v, n, err, errsz);
+	free(v);
 	return rc;
+}
+
+/* the stored assignments, as read */
+typedef struct stored {
+	int *cls;
+	char **user;
+	int n;
+} stored;
+
+/* stored_add - one stored assignment (cls_each) */
+static void
+stored_add(void *arg, int cls, const char *user)
+{
+	stored *sv = arg;
+
+	sv->cls = xrealloc(sv->cls, (size_t)(sv->n + 1) * sizeof(int));
+	sv->user = xrealloc(sv->user, (size_t)(sv->n + 1) * sizeof(char *));
+	sv->cls[sv->n] = cls;
+	sv->user[sv->n] = xstrdup(user ? user : "");
+	sv->n++;
 }
 
 /* icl_assign - keep the stored classes, hand out free ones, escalate */
 int
-icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
+icl_assign(icl_pool *p, rg_store *st, int dry_run, FILE *log, char *err,
     size_t errsz)
 {
-	sqlite3_stmt *q;
 	char *taken = xcalloc((size_t)p->nclasses + 1, 1);
 	char *freed = xcalloc((size_t)p->nclasses + 1, 1);
 	icl_user **want = xcalloc((size_t)p->nusers + 1, sizeof(icl_user *));
+	stored sv = { NULL, NULL, 0 };
 	char rest[256];
 	int i, k, nwant = 0, changed = 0, rc = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT class, user FROM ana_classes "
-	    "ORDER BY class", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errsz, "reading the identity lock classes: %s",
-		    sqlite3_errmsg(db));
+	if (cls_each(st, stored_add, &sv, err, errsz) != 0) {
 		rc = -1;
 		goto end;
 	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		int c = sqlite3_column_int(q, 0);
-		const char *name = (const char *)sqlite3_column_text(q, 1);
+	for (i = 0; i < sv.n; i++) {
+		int c = sv.cls[i];
+		const char *name = sv.user[i];
 		const rul_user *u = rul_user_named(p->pol, name);
 		icl_user *f = u ? find(p, u) : NULL;
 
@@ -227,7 +231,6 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 		logline(log, "class_release", name, rest, dry_run);
 		changed = 1;
 	}
-	sqlite3_finalize(q);
 	for (i = 0; i < p->nusers; i++)
 		if (p->users[i].n > 0 && p->users[i].cls < 0)
 			want[nwant++] = &p->users[i];
@@ -258,8 +261,12 @@ icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
 			snprintf(p->users[i].name, sizeof(p->users[i].name),
 			    ICL_CLASS "%d", p->users[i].cls);
 	if (changed && !dry_run)
-		rc = store(p, db, err, errsz);
+		rc = store(p, st, err, errsz);
 end:
+	for (i = 0; i < sv.n; i++)
+		free(sv.user[i]);
+	free(sv.user);
+	free(sv.cls);
 	free(taken);
 	free(freed);
 	free(want);

@@ -50,13 +50,12 @@
 
 #include <stdio.h>
 
-#include <sqlite3.h>
-
 #include "../common/strbuf.h"
 #include "../rules/policy.h"
 #include "maps.h"
 
 typedef struct icl_pool icl_pool;
+typedef struct rg_store rg_store;	/* collector/store.h */
 
 icl_pool *icl_new(const rg_config *cfg, const rul_policy *pol);
 void icl_free(icl_pool *p);
@@ -66,7 +65,7 @@ void icl_lock(icl_pool *p, const rul_user *u, const char *identity,
 /* u has a user lock: it wins over u's class */
 void icl_user_locked(icl_pool *p, const rul_user *u);
 /* hand out the classes; 0, or -1 and err on a database error */
-int icl_assign(icl_pool *p, sqlite3 *db, int dry_run, FILE *log, char *err,
+int icl_assign(icl_pool *p, rg_store *st, int dry_run, FILE *log, char *err,
     size_t errsz);
 /* what u's login or networks answer: "rg_cK", the escalated reply, or NULL */
 const char *icl_value(const icl_pool *p, const rul_user *u);

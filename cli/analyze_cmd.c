@@ -20,6 +20,9 @@
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "../store/anaread.h"
+#include "../store/classes.h"
+#include "../store/locks.h"
 #include "cli.h"
 
 /* quarantined - does any user have quarantine = yes? */
@@ -88,6 +91,25 @@ close_all(rg_config *cfg, rul_policy *pol, rg_store *st)
 	store_close(st);
 	rul_free(pol);
 	cfg_free(cfg);
+}
+
+/*
+ * leave_to_exit - end a one-shot run: the database is closed, but the
+ * configuration and the policy are left for the process exit to free at
+ * once (with 100,000 users, freeing them one allocation at a time takes
+ * longer than the rest of an incremental run's end). They stay reachable
+ * (volatile, so the stores are kept), so that leak checkers see memory in
+ * use at exit, not memory lost.
+ */
+static rg_config *volatile kept_cfg;
+static rul_policy *volatile kept_pol;
+
+static void
+leave_to_exit(rg_config *cfg, rul_policy *pol, rg_store *st)
+{
+	store_close(st);
+	kept_cfg = cfg;
+	kept_pol = pol;
 }
 
 /*
@@ -226,7 +248,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 	if (!dry)
 		cli_mail_after(cfg, st);
-	close_all(cfg, pol, st);
+	leave_to_exit(cfg, pol, st);
 	log_phase("release");
 	return rc;
 }
@@ -346,6 +368,65 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	return rc;
 }
 
+/* one user's locks, as `users` shows them */
+typedef struct users_ctx {
+	const rul_policy *pol;
+	const rul_user *u;
+	lk_store *lk;
+	strbuf *sb;
+	int json, any;
+} users_ctx;
+
+/* users_lock - one lock of the user: a line, or an object in "locks" */
+static void
+users_lock(void *arg, const lk_lock *l)
+{
+	users_ctx *x = arg;
+	const rul_user *u = x->u;
+	strbuf *sb = x->sb;
+	char t1[64], t2[64];
+	const char *id = l->identity;
+	/* a lock that no map Postfix checks can hold */
+	const char *ne = *id == '\0' ? NULL : ana_enforceable(x->pol,
+	    l->method, l->header, id);
+	long long used, last;
+
+	lk_unlocks(x->lk, l->kind, l->user, l->identity, &used, &last);
+	rgt_format(t1, l->since);
+	if (l->until)
+		rgt_format(t2, l->until);
+	else
+		snprintf(t2, sizeof(t2), "unlock");
+	if (x->json) {
+		int f = 1;
+
+		if (x->any)
+			sb_addc(sb, ',');
+		sb_addc(sb, '{');
+		sb_json_kv_str(sb, &f, "kind", l->kind, strlen(l->kind));
+		if (*id)
+			sb_json_kv_str(sb, &f, "identity", id, strlen(id));
+		sb_json_kv_str(sb, &f, "reason", l->reason, strlen(l->reason));
+		sb_json_kv_str(sb, &f, "since", t1, strlen(t1));
+		sb_json_kv_str(sb, &f, "until", t2, strlen(t2));
+		sb_json_kv_int(sb, &f, "automatic_unlocks_used", used);
+		if (ne != NULL) {
+			sb_json_key(sb, &f, "enforceable");
+			sb_adds(sb, "false");
+			sb_json_kv_str(sb, &f, "not_enforceable", ne, strlen(ne));
+		}
+		sb_addc(sb, '}');
+	} else {
+		printf("%-32s %-6s locked (%s%s%s) since %s until %s,"
+		    " %lld automatic unlocks used%s%s\n", u->name,
+		    u->cfg->type, l->reason, *id ? ", identity " : "",
+		    *id ? id : "", t1, t2, used, ne ? "; not "
+		    "enforceable: as a Postfix map key it " : "",
+		    ne ? ne : "");
+	}
+	x->any = 1;
+}
+
 /* cmd_users - each user, its kind and its locks */
 int
 cmd_users(const cli_ctx *cx, int argc, char **argv)
@@ -353,7 +434,9 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	rul_policy *pol;
 	rg_store *st;
-	sqlite3_stmt *q;
+	lk_store *lk;
+	users_ctx ux;
+	char err[512];
 	ana_count *cnt;
 	int i, rc, json = argc > 1 && strcmp(argv[1], "--json") == 0;
 
@@ -366,16 +449,7 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
-	    "since, COALESCE(until, 0), (SELECT count FROM unlocks WHERE "
-	    "unlocks.kind = locks.kind AND unlocks.user = locks.user AND "
-	    "unlocks.identity = locks.identity), method, header FROM locks "
-	    "WHERE user = ?1 ORDER BY kind DESC, identity, reason", -1, &q,
-	    NULL) != SQLITE_OK) {
-		log_warnx("%s", sqlite3_errmsg(store_db(st)));
-		close_all(cfg, pol, st);
-		return EX_SOFTWARE_;
-	}
+	lk = lk_open_sqlite(st);
 	cnt = ana_counts(cfg, pol, st, rgt_now());
 	if (!json)
 		printf("%-32s %-6s %s\n", "user", "type", "state");
@@ -387,7 +461,6 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		strbuf sb;
 
 		sb_init(&sb);
-		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
 		if (json) {
 			int first = 1;
 
@@ -398,57 +471,22 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 			sb_json_key(&sb, &first, "locks");
 			sb_addc(&sb, '[');
 		}
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			char t1[64], t2[64];
-			const char *id = (const char *)sqlite3_column_text(q, 1);
-			/* a lock that no map Postfix checks can hold */
-			const char *ne = *id == '\0' ? NULL : ana_enforceable(pol,
-			    (const char *)sqlite3_column_text(q, 6),
-			    (const char *)sqlite3_column_text(q, 7), id);
-
-			rgt_format(t1, sqlite3_column_int64(q, 3));
-			if (sqlite3_column_int64(q, 4))
-				rgt_format(t2, sqlite3_column_int64(q, 4));
-			else
-				snprintf(t2, sizeof(t2), "unlock");
-			if (json) {
-				int f = 1;
-
-				if (any)
-					sb_addc(&sb, ',');
-				sb_addc(&sb, '{');
-				sb_json_kv_str(&sb, &f, "kind", (const char *)
-				    sqlite3_column_text(q, 0), (size_t)
-				    sqlite3_column_bytes(q, 0));
-				if (*id)
-					sb_json_kv_str(&sb, &f, "identity", id,
-					    strlen(id));
-				sb_json_kv_str(&sb, &f, "reason", (const char *)
-				    sqlite3_column_text(q, 2), (size_t)
-				    sqlite3_column_bytes(q, 2));
-				sb_json_kv_str(&sb, &f, "since", t1, strlen(t1));
-				sb_json_kv_str(&sb, &f, "until", t2, strlen(t2));
-				sb_json_kv_int(&sb, &f, "automatic_unlocks_used",
-				    sqlite3_column_int64(q, 5));
-				if (ne != NULL) {
-					sb_json_key(&sb, &f, "enforceable");
-					sb_adds(&sb, "false");
-					sb_json_kv_str(&sb, &f, "not_enforceable",
-					    ne, strlen(ne));
-				}
-				sb_addc(&sb, '}');
-			} else {
-				printf("%-32s %-6s locked (%s%s%s) since %s until %s,"
-				    " %lld automatic unlocks used%s%s\n", u->name,
-				    u->cfg->type, (const char *)sqlite3_column_text(q,
-				    2), *id ? ", identity " : "", *id ? id : "", t1,
-				    t2, sqlite3_column_int64(q, 5), ne ? "; not "
-				    "enforceable: as a Postfix map key it " : "",
-				    ne ? ne : "");
-			}
-			any = 1;
+		ux.pol = pol;
+		ux.u = u;
+		ux.lk = lk;
+		ux.sb = &sb;
+		ux.json = json;
+		ux.any = 0;
+		if (lk_each(lk, u->name, LK_SHOWN, users_lock, &ux, err,
+		    sizeof(err)) != 0) {
+			log_warnx("%s", err);
+			sb_free(&sb);
+			free(cnt);
+			lk_close(lk);
+			close_all(cfg, pol, st);
+			return EX_SOFTWARE_;
 		}
-		sqlite3_reset(q);
+		any = ux.any;
 		if (json) {
 			int f = 1;
 
@@ -484,7 +522,7 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		sb_free(&sb);
 	}
 	free(cnt);
-	sqlite3_finalize(q);
+	lk_close(lk);
 	close_all(cfg, pol, st);
 	return EX_OK_;
 }
@@ -743,6 +781,57 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	return EX_OK_;
 }
 
+/* explain_lock - one lock of the user */
+static void
+explain_lock(void *arg, const lk_lock *l)
+{
+	char t1[64], t2[64] = "unlock";
+
+	rgt_format(t1, l->since);
+	if (l->until)
+		rgt_format(t2, l->until);
+	printf("  lock: %s%s%s reason=%s since=%s until=%s %s\n", l->kind,
+	    *l->identity ? " " : "", l->identity, l->reason, t1, t2,
+	    l->detail ? l->detail : "");
+	(*(int *)arg)++;
+}
+
+/* explain_event - one decision about the user */
+static void
+explain_event(void *arg, const lk_event *e)
+{
+	char t[64];
+
+	(void)arg;
+	rgt_format(t, e->ts);
+	printf("  %s %s %s%s%s rule=%s %s\n", t, e->action, e->kind,
+	    *e->identity ? " " : "", e->identity, e->rule, e->detail);
+}
+
+/* the spam verdicts `explain` shows: the user's, at most 20 */
+typedef struct explain_ctx {
+	const rul_policy *pol;
+	const rul_user *u;
+	int n;
+} explain_ctx;
+
+/* explain_spam - one spam verdict, if it is the user's */
+static int
+explain_spam(void *arg, const ard_msg *m)
+{
+	explain_ctx *x = arg;
+	char t[64];
+
+	if (rul_user_of(x->pol, m->sasl, m->ip, m->sender) != x->u)
+		return 0;
+	rgt_format(t, m->t);
+	printf("  %s %s %s sender=%s source=%s score=%s%s\n", t, m->host,
+	    m->queue_id, m->sender ? m->sender : "-", m->source,
+	    m->score ? m->score : "-", rul_trusted(x->pol, m->source) ? ""
+	    : " (not trusted)");
+	return ++x->n >= 20;
+}
+
 /* cmd_explain - the locks, decisions and recent spam behind a user's state */
 int
 cmd_explain(const cli_ctx *cx, int argc, char **argv)
@@ -750,7 +839,9 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	rul_policy *pol;
 	rg_store *st;
-	sqlite3_stmt *q;
+	lk_store *lk;
+	explain_ctx ex;
+	char err[512];
 	const rul_user *u;
 	const char *name, *slash;
 	char uname[512];
@@ -781,80 +872,21 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	    u->name, u->cfg->type, u->cfg->identification,
 	    u->cfg->spam_lock_threshold, u->cfg->spam_lock_window,
 	    u->cfg->lock_timeout, u->cfg->max_unlocks_by_timeout);
-	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
-	    "since, COALESCE(until, 0), detail FROM locks WHERE user = ?1",
-	    -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			char t1[64], t2[64] = "unlock";
-
-			rgt_format(t1, sqlite3_column_int64(q, 3));
-			if (sqlite3_column_int64(q, 4))
-				rgt_format(t2, sqlite3_column_int64(q, 4));
-			printf("  lock: %s%s%s reason=%s since=%s until=%s %s\n",
-			    sqlite3_column_text(q, 0), *sqlite3_column_text(q, 1)
-			    ? " " : "", sqlite3_column_text(q, 1),
-			    sqlite3_column_text(q, 2), t1, t2,
-			    sqlite3_column_text(q, 5) ? (const char *)
-			    sqlite3_column_text(q, 5) : "");
-			n++;
-		}
-		sqlite3_finalize(q);
-	}
+	lk = lk_open_sqlite(st);
+	lk_each(lk, u->name, LK_STORED, explain_lock, &n, err, sizeof(err));
 	if (n == 0)
 		printf("  not locked\n");
-	if (sqlite3_prepare_v2(store_db(st), "SELECT class FROM ana_classes "
-	    "WHERE user = ?1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			printf("  its envelope-sender identity locks: restriction "
-			    "class rg_c%d\n", sqlite3_column_int(q, 0));
-		sqlite3_finalize(q);
-	}
+	if ((n = cls_of(st, u->name)) >= 0)
+		printf("  its envelope-sender identity locks: restriction "
+		    "class rg_c%d\n", n);
 	printf("decisions (newest first):\n");
-	if (sqlite3_prepare_v2(store_db(st), "SELECT ts, action, kind, identity, "
-	    "rule, COALESCE(detail, '') FROM events WHERE user = ?1 ORDER BY ts "
-	    "DESC, id DESC LIMIT 20", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, u->name, -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			char t[64];
-
-			rgt_format(t, sqlite3_column_int64(q, 0));
-			printf("  %s %s %s%s%s rule=%s %s\n", t,
-			    sqlite3_column_text(q, 1), sqlite3_column_text(q, 2),
-			    *sqlite3_column_text(q, 3) ? " " : "",
-			    sqlite3_column_text(q, 3), sqlite3_column_text(q, 4),
-			    sqlite3_column_text(q, 5));
-		}
-		sqlite3_finalize(q);
-	}
+	lk_events_each(lk, u->name, 20, explain_event, NULL);
+	lk_close(lk);
 	printf("spam verdicts of its messages (newest first):\n");
-	if (sqlite3_prepare_v2(store_db(st), "SELECT m.first_seen, m.host, "
-	    "COALESCE(m.queue_id, 'NOQUEUE'), m.sasl_username, m.client_ip, "
-	    "m.sender, v.source, v.score FROM messages m JOIN verdicts v ON "
-	    "v.message = m.id WHERE v.spam = 1 ORDER BY m.first_seen DESC "
-	    "LIMIT 500", -1, &q, NULL) == SQLITE_OK) {
-		n = 0;
-		while (sqlite3_step(q) == SQLITE_ROW && n < 20) {
-			char t[64];
-
-			if (rul_user_of(pol, (const char *)sqlite3_column_text(q, 3),
-			    (const char *)sqlite3_column_text(q, 4),
-			    (const char *)sqlite3_column_text(q, 5)) != u)
-				continue;
-			rgt_format(t, sqlite3_column_int64(q, 0));
-			printf("  %s %s %s sender=%s source=%s score=%s%s\n", t,
-			    sqlite3_column_text(q, 1), sqlite3_column_text(q, 2),
-			    sqlite3_column_text(q, 5) ? (const char *)
-			    sqlite3_column_text(q, 5) : "-",
-			    sqlite3_column_text(q, 6), sqlite3_column_text(q, 7)
-			    ? (const char *)sqlite3_column_text(q, 7) : "-",
-			    rul_trusted(pol, (const char *)sqlite3_column_text(q,
-			    6)) ? "" : " (not trusted)");
-			n++;
-		}
-		sqlite3_finalize(q);
-	}
+	ex.pol = pol;
+	ex.u = u;
+	ex.n = 0;
+	ard_spam_newest(st, 500, explain_spam, &ex);
 	close_all(cfg, pol, st);
 	return EX_OK_;
 }
@@ -1033,6 +1065,51 @@ cmp_idrow(const void *x, const void *y)
 	return r ? r : strcmp(a->id, b->id);
 }
 
+/* the identities being gathered */
+typedef struct ident_ctx {
+	const rul_policy *pol;
+	const char *only;
+	idrow *rows;
+	size_t nrows;
+} ident_ctx;
+
+/* ident_msg - one outgoing message: its identity counted (and its spam) */
+static void
+ident_msg(void *arg, ard_cursor *cur, const ard_msg *m)
+{
+	ident_ctx *x = arg;
+	const rul_user *u = rul_user_of(x->pol, m->sasl, m->ip, m->sender);
+	rul_header hs[16];
+	int nh = 0;
+	char id[512];
+	const char *hn;
+	size_t i;
+
+	if (u == NULL || (x->only && strcasecmp(x->only, u->name) != 0))
+		return;
+	if (strcmp(u->cfg->identification, "header") == 0)
+		nh = ard_cursor_headers(cur, hs, 16);
+	if (rul_identity(x->pol, u, m->sender, m->sasl, hs, nh, id, sizeof(id),
+	    &hn)) {
+		for (i = 0; i < x->nrows; i++)
+			if (x->rows[i].u == u && strcmp(x->rows[i].id, id) == 0)
+				break;
+		if (i == x->nrows) {
+			x->rows = xrealloc(x->rows, (x->nrows + 1)
+			    * sizeof(idrow));
+			x->rows[x->nrows].u = u;
+			x->rows[x->nrows].id = xstrdup(id);
+			x->rows[x->nrows].messages = x->rows[x->nrows].spam = 0;
+			x->nrows++;
+		}
+		x->rows[i].messages++;
+		/* spam: a trusted verdict (rules/policy.c) */
+		if (m->source != NULL && rul_trusted(x->pol, m->source))
+			x->rows[i].spam++;
+	}
+	ard_headers_free(hs, nh);
+}
+
 /* cmd_identities - the identities seen inside each user */
 int
 cmd_identities(const cli_ctx *cx, int argc, char **argv)
@@ -1047,7 +1124,9 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	rul_policy *pol;
 	rg_store *st;
-	sqlite3_stmt *q, *hq, *lq;
+	lk_store *lk;
+	ident_ctx ix;
+	char err[512];
 	const char *only = NULL;
 	long long since = rgt_now() - 7 * 86400 * 1000000LL;
 	idrow *rows = NULL;
@@ -1082,52 +1161,19 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
-	if (sqlite3_prepare_v2(store_db(st), "SELECT m.id, m.sasl_username, "
-	    "m.client_ip, m.sender, EXISTS (SELECT 1 FROM verdicts v WHERE "
-	    "v.message = m.id AND v.spam = 1 AND v.trusted = 1) FROM messages "
-	    "m WHERE m.first_seen >= ?1 AND m.kind = 'message' AND "
-	    "m.bounce_of IS NULL AND m.filtered_as IS NULL", -1, &q, NULL)
-	    != SQLITE_OK || sqlite3_prepare_v2(store_db(st), "SELECT name, "
-	    "value, cut FROM headers WHERE message = ?1", -1, &hq, NULL)
-	    != SQLITE_OK || sqlite3_prepare_v2(store_db(st), "SELECT reason, "
-	    "COALESCE(until, 0) FROM locks WHERE kind = 'identity' AND user = ?1 "
-	    "AND identity = ?2", -1, &lq, NULL) != SQLITE_OK) {
-		log_warnx("%s", sqlite3_errmsg(store_db(st)));
+	ix.pol = pol;
+	ix.only = only;
+	ix.rows = NULL;
+	ix.nrows = 0;
+	if (ard_outgoing_since(st, since, ident_msg, &ix, err, sizeof(err))
+	    != 0) {
+		log_warnx("%s", err);
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
 	}
-	sqlite3_bind_int64(q, 1, since);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *sasl = (const char *)sqlite3_column_text(q, 1);
-		const char *sender = (const char *)sqlite3_column_text(q, 3);
-		const rul_user *u = rul_user_of(pol, sasl, (const char *)
-		    sqlite3_column_text(q, 2), sender);
-		rul_header hs[16];
-		int nh = 0;
-		char id[512];
-		const char *hn;
-
-		if (u == NULL || (only && strcasecmp(only, u->name) != 0))
-			continue;
-		if (strcmp(u->cfg->identification, "header") == 0)
-			nh = ana_headers(hq, sqlite3_column_int64(q, 0), hs, 16);
-		if (rul_identity(pol, u, sender, sasl, hs, nh, id, sizeof(id),
-		    &hn)) {
-			for (i = 0; i < nrows; i++)
-				if (rows[i].u == u && strcmp(rows[i].id, id) == 0)
-					break;
-			if (i == nrows) {
-				rows = xrealloc(rows, (nrows + 1) * sizeof(idrow));
-				rows[nrows].u = u;
-				rows[nrows].id = xstrdup(id);
-				rows[nrows].messages = rows[nrows].spam = 0;
-				nrows++;
-			}
-			rows[i].messages++;
-			rows[i].spam += sqlite3_column_int(q, 4);
-		}
-		ana_headers_free(hs, nh);
-	}
+	rows = ix.rows;
+	nrows = ix.nrows;
+	lk = lk_open_sqlite(st);
 	if (nrows > 1)
 		qsort(rows, nrows, sizeof(idrow), cmp_idrow);
 	if (!json)
@@ -1137,17 +1183,16 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 		strbuf sb;
 		int first = 1, locked = 0;
 		char t[64] = "";
+		long long until;
 
-		sqlite3_bind_text(lq, 1, rows[i].u->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(lq, 2, rows[i].id, -1, SQLITE_STATIC);
-		if (sqlite3_step(lq) == SQLITE_ROW) {
+		if (lk_find(lk, "identity", rows[i].u->name, rows[i].id,
+		    &until)) {
 			locked = 1;
-			if (sqlite3_column_int64(lq, 1))
-				rgt_format(t, sqlite3_column_int64(lq, 1));
+			if (until)
+				rgt_format(t, until);
 			else
 				snprintf(t, sizeof(t), "unlock");
 		}
-		sqlite3_reset(lq);
 		sb_init(&sb);
 		if (json) {
 			sb_addc(&sb, '{');
@@ -1174,9 +1219,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 	for (j = 0; j < nrows; j++)
 		free(rows[j].id);
 	free(rows);
-	sqlite3_finalize(q);
-	sqlite3_finalize(hq);
-	sqlite3_finalize(lq);
+	lk_close(lk);
 	close_all(cfg, pol, st);
 	return EX_OK_;
 }

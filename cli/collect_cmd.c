@@ -220,6 +220,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 		return EX_UNAVAILABLE_;
 	}
+	store_set_config(c.st, c.cfg);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

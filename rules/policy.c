@@ -534,16 +534,30 @@ rul_identity(const rul_policy *p, const rul_user *u, const char *sender,
 	return 0;
 }
 
-/* rul_trusted - does a verdict source count? */
+/*
+ * rul_verdict_trusted - does a verdict source count as spam? The one
+ * definition of a trusted verdict: its source is named in [global]
+ * trusted_verdicts. The collector stores it (messages.spam, verdicts.
+ * trusted), the analyzer and the queries count by it.
+ */
 int
-rul_trusted(const rul_policy *p, const char *source)
+rul_verdict_trusted(const rg_config *cfg, const char *source)
 {
 	int i;
 
-	for (i = 0; i < p->cfg->trusted_verdicts.n; i++)
-		if (strcmp(p->cfg->trusted_verdicts.v[i], source) == 0)
+	if (source == NULL)
+		return 0;
+	for (i = 0; i < cfg->trusted_verdicts.n; i++)
+		if (strcmp(cfg->trusted_verdicts.v[i], source) == 0)
 			return 1;
 	return 0;
+}
+
+/* rul_trusted - does a verdict source count? (rul_verdict_trusted) */
+int
+rul_trusted(const rul_policy *p, const char *source)
+{
+	return rul_verdict_trusted(p->cfg, source);
 }
 
 /* rul_never_lock - is the user on the never-lock list? */

@@ -73,6 +73,9 @@ void rul_set_fold_utf8(rul_policy *p, int utf8);
 int rul_fold_utf8(const rul_policy *p);
 int rul_header_identity(const rul_policy *p, const char *name,
     const char *value, char *out, size_t outsz);
+/* a trusted verdict: its source is in [global] trusted_verdicts (the one
+ * definition, for the collector's stored spam flag and the analyzer) */
+int rul_verdict_trusted(const rg_config *cfg, const char *verdict_source);
 int rul_trusted(const rul_policy *p, const char *verdict_source);
 int rul_never_lock(const rul_policy *p, const char *user);
 /* the CIDRs of an IP user, most specific first across all users */

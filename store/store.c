@@ -12,6 +12,7 @@
 #include "../common/db.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "../rules/policy.h"
 #include "schema.h"
 #include "store.h"
 
@@ -111,6 +112,8 @@ struct rg_store {
 	assembler *dec;		/* decodes record blobs (store_json) */
 	store_hook hook;	/* run before each commit */
 	void *hook_arg;
+	const rg_config *cfg;	/* its trusted_verdicts (store_set_config) */
+	rg_config *own_cfg;	/* the defaults, when none was set */
 	char err[768];
 };
 
@@ -270,7 +273,15 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 {
 	sqlite3_stmt *q = st->q[Q_MSG];
 	long long seq;
-	int i, open = 1, trusted = r->verdict.source > VS_CLIENT_HEADER;
+	int i, open = 1, trusted;
+	const char *vsource = r->verdict.source == VS_CLIENT_HEADER
+	    ? "client-header" : verdict_source_name(r->verdict.source);
+
+	/* trusted as the configuration says (rules/policy.c) */
+	if (st->cfg == NULL)
+		st->cfg = st->own_cfg = cfg_defaults();
+	trusted = r->verdict.source != VS_NONE
+	    && rul_verdict_trusted(st->cfg, vsource);
 
 	if (state == NULL) {
 		sb_reset(&st->blob);
@@ -371,8 +382,7 @@ children:
 	if (r->verdict.source != VS_NONE) {
 		q = st->q[Q_VERD];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		bt(q, 2, r->verdict.source == VS_CLIENT_HEADER ? "client-header"
-		    : verdict_source_name(r->verdict.source));
+		bt(q, 2, vsource);
 		sqlite3_bind_int(q, 3, r->verdict.spam);
 		sqlite3_bind_int(q, 4, trusted);
 		bt(q, 5, r->verdict.score);
@@ -672,6 +682,7 @@ store_close(rg_store *st)
 		sb_free(&st->blob);
 	if (st->dec != NULL)
 		asm_free(st->dec);
+	cfg_free(st->own_cfg);
 	free(st);
 }
 
@@ -792,4 +803,12 @@ store_each_json(rg_store *st, int sessions,
 	if (pool != NULL)
 		rg_pool_free(pool);
 	return stop || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* store_set_config - the configuration whose trusted_verdicts the stored
+ * spam flags follow (default: the built-in defaults) */
+void
+store_set_config(rg_store *st, const rg_config *cfg)
+{
+	st->cfg = cfg;
 }

@@ -1,27 +1,71 @@
 /*
  * aindex.c - the analyzer's index of the rows its rules count (see
- * aindex.h). Owns its prepared statements and per-run arrays; the tables
- * live in the store's database (schema version 3, store/store.c).
+ * aindex.h), and the reads of it the rules make. Owns its prepared
+ * statements and per-run arrays; the tables live in the store's database
+ * (schema version 3, store/schema.c).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
+#include "../collector/store.h"
 #include "../common/db.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "aindex.h"
-#include "analyze.h"
+
+/* the connection and the statements kept for the run */
+struct aix_stm {
+	sqlite3 *db;
+	sqlite3_stmt *uid, *newuid;	/* ana_users by name; a new one */
+	sqlite3_stmt *spam;		/* aix_spam */
+	sqlite3_stmt *sess_n, *sess_t;	/* aix_sessions, aix_session_at */
+	sqlite3_stmt *rcpt, *inv;	/* aix_recipients, aix_invalid */
+	sqlite3_stmt *nrcpt;		/* aix_recipient_count */
+};
 
 /* fail - an SQLite error into err */
 static int
 fail(aix *x, char *err, size_t errsz, const char *what)
 {
-	snprintf(err, errsz, "%s: %s", what, sqlite3_errmsg(x->db));
+	snprintf(err, errsz, "%s: %s", what, sqlite3_errmsg(x->stm->db));
 	return -1;
+}
+
+/*
+ * headers - the stored headers of a message, through hq ("SELECT name,
+ * value, cut FROM headers WHERE message = ?1"); copies, freed with
+ * headers_free
+ */
+static int
+headers(sqlite3_stmt *hq, long long message, rul_header *hs, int max)
+{
+	int nh = 0;
+
+	sqlite3_bind_int64(hq, 1, message);
+	while (nh < max && sqlite3_step(hq) == SQLITE_ROW) {
+		hs[nh].name = xstrdup((const char *)sqlite3_column_text(hq, 0));
+		hs[nh].value = xstrdup((const char *)sqlite3_column_text(hq, 1));
+		hs[nh].cut = sqlite3_column_int(hq, 2);
+		nh++;
+	}
+	sqlite3_reset(hq);
+	return nh;
+}
+
+/* headers_free - release what headers copied */
+static void
+headers_free(rul_header *hs, int nh)
+{
+	while (nh-- > 0) {
+		free((char *)hs[nh].name);
+		free((char *)hs[nh].value);
+	}
 }
 
 /* conn_window - the longest connection window of a user in use, seconds */
@@ -140,11 +184,11 @@ aix_uid(aix *x, int k)
 {
 	if (x->uid[k] > 0)
 		return x->uid[k];
-	sqlite3_bind_text(x->q_uid, 1, rul_user_at(x->pol, k)->name, -1,
+	sqlite3_bind_text(x->stm->uid, 1, rul_user_at(x->pol, k)->name, -1,
 	    SQLITE_STATIC);
-	if (sqlite3_step(x->q_uid) == SQLITE_ROW)
-		x->uid[k] = sqlite3_column_int64(x->q_uid, 0);
-	sqlite3_reset(x->q_uid);
+	if (sqlite3_step(x->stm->uid) == SQLITE_ROW)
+		x->uid[k] = sqlite3_column_int64(x->stm->uid, 0);
+	sqlite3_reset(x->stm->uid);
 	return x->uid[k];
 }
 
@@ -156,10 +200,10 @@ uid_of(aix *x, int k)
 
 	if (aix_uid(x, k) > 0)
 		return x->uid[k];
-	sqlite3_bind_text(x->q_newuid, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(x->q_newuid) == SQLITE_DONE)
-		x->uid[k] = sqlite3_last_insert_rowid(x->db);
-	sqlite3_reset(x->q_newuid);
+	sqlite3_bind_text(x->stm->newuid, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(x->stm->newuid) == SQLITE_DONE)
+		x->uid[k] = sqlite3_last_insert_rowid(x->stm->db);
+	sqlite3_reset(x->stm->newuid);
 	return x->uid[k];
 }
 
@@ -186,7 +230,7 @@ write_row(aix *x, sqlite3_stmt *w, long long id, const char *what, char *err,
 	sqlite3_clear_bindings(w);
 	if (rc != SQLITE_DONE) {
 		snprintf(err, errsz, "analyzer index: %s: %s", what,
-		    sqlite3_errmsg(x->db));
+		    sqlite3_errmsg(x->stm->db));
 		return -1;
 	}
 	x->indexed++;
@@ -205,9 +249,9 @@ index_sessions(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 	sqlite3_stmt *put = NULL, *del = NULL;
 	int rc = 0, st;
 
-	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO ana_sessions("
+	if (sqlite3_prepare_v2(x->stm->db, "INSERT OR REPLACE INTO ana_sessions("
 	    "session, user, t) VALUES (?1, ?2, ?3)", -1, &put, NULL) != SQLITE_OK
-	    || sqlite3_prepare_v2(x->db, "DELETE FROM ana_sessions WHERE "
+	    || sqlite3_prepare_v2(x->stm->db, "DELETE FROM ana_sessions WHERE "
 	    "session = ?1", -1, &del, NULL) != SQLITE_OK) {
 		rc = fail(x, err, errsz, "analyzer index: sessions");
 		goto out;
@@ -256,13 +300,13 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 	sqlite3_stmt *put = NULL, *del = NULL, *hq = NULL;
 	int rc = 0, st;
 
-	if (sqlite3_prepare_v2(x->db, "INSERT OR REPLACE INTO ana_messages("
+	if (sqlite3_prepare_v2(x->stm->db, "INSERT OR REPLACE INTO ana_messages("
 	    "message, user, t, spam, identity, method, header, rcpt, invalid) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", -1, &put, NULL)
 	    != SQLITE_OK
-	    || sqlite3_prepare_v2(x->db, "DELETE FROM ana_messages WHERE "
+	    || sqlite3_prepare_v2(x->stm->db, "DELETE FROM ana_messages WHERE "
 	    "message = ?1", -1, &del, NULL) != SQLITE_OK
-	    || sqlite3_prepare_v2(x->db, "SELECT name, value, cut FROM headers "
+	    || sqlite3_prepare_v2(x->stm->db, "SELECT name, value, cut FROM headers "
 	    "WHERE message = ?1", -1, &hq, NULL) != SQLITE_OK) {
 		rc = fail(x, err, errsz, "analyzer index: messages");
 		goto out;
@@ -304,7 +348,7 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 			sqlite3_bind_null(put, 7);
 			if (spam && uc->lock_identities) {
 				if (strcmp(uc->identification, "header") == 0)
-					nh = ana_headers(hq, id, hs, 16);
+					nh = headers(hq, id, hs, 16);
 				if (rul_identity(x->pol, u, sender, sasl, hs, nh,
 				    ident, sizeof(ident), &hname)) {
 					sqlite3_bind_text(put, 5, ident, -1,
@@ -316,7 +360,7 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 						sqlite3_bind_text(put, 7, hname,
 						    -1, SQLITE_TRANSIENT);
 				}
-				ana_headers_free(hs, nh);
+				headers_free(hs, nh);
 			}
 			sqlite3_bind_int(put, 8, rcpt);
 			sqlite3_bind_int(put, 9, inv);
@@ -349,8 +393,8 @@ index_hvalues(aix *x, const char *sql, long long a1, char *err, size_t errsz)
 	sqlite3_stmt *q = NULL, *put = NULL;
 	int rc = 0, st;
 
-	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK
-	    || sqlite3_prepare_v2(x->db, "INSERT INTO ana_hvalues(header, "
+	if (sqlite3_prepare_v2(x->stm->db, sql, -1, &q, NULL) != SQLITE_OK
+	    || sqlite3_prepare_v2(x->stm->db, "INSERT INTO ana_hvalues(header, "
 	    "identity, value, t) VALUES (lower(?1), ?2, ?3, ?4) ON CONFLICT DO "
 	    "UPDATE SET t = max(t, excluded.t)", -1, &put, NULL) != SQLITE_OK) {
 		rc = fail(x, err, errsz, "analyzer index: header values");
@@ -403,7 +447,7 @@ run_index(aix *x, int sessions, const char *sql, long long a1,
 	sqlite3_stmt *q;
 	int rc;
 
-	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(x->stm->db, sql, -1, &q, NULL) != SQLITE_OK)
 		return fail(x, err, errsz, "analyzer index");
 	sqlite3_bind_int64(q, 1, a1);
 	rc = sessions ? index_sessions(x, q, cutoff, incremental, err, errsz)
@@ -419,7 +463,7 @@ shifted(aix *x, const char *sql, long long from, char *err, size_t errsz)
 	sqlite3_stmt *q;
 	int st;
 
-	if (sqlite3_prepare_v2(x->db, sql, -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(x->stm->db, sql, -1, &q, NULL) != SQLITE_OK)
 		return fail(x, err, errsz, "analyzer index");
 	sqlite3_bind_int64(q, 1, from);
 	sqlite3_bind_int64(q, 2, x->now);
@@ -443,7 +487,7 @@ pending(aix *x, char *err, size_t errsz)
 	sqlite3_stmt *q;
 	int st;
 
-	if (sqlite3_prepare_v2(x->db, "SELECT user FROM ana_pending", -1, &q,
+	if (sqlite3_prepare_v2(x->stm->db, "SELECT user FROM ana_pending", -1, &q,
 	    NULL) != SQLITE_OK)
 		return fail(x, err, errsz, "analyzer index");
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
@@ -456,7 +500,7 @@ pending(aix *x, char *err, size_t errsz)
 	sqlite3_finalize(q);
 	if (st != SQLITE_DONE)
 		return fail(x, err, errsz, "analyzer index");
-	return db_exec(x->db, "DELETE FROM ana_pending", err, errsz);
+	return db_exec(x->stm->db, "DELETE FROM ana_pending", err, errsz);
 }
 
 /* prune - rows older than every window that counts them */
@@ -476,7 +520,7 @@ prune(aix *x, char *err, size_t errsz)
 	int i;
 
 	for (i = 0; i < 3; i++) {
-		if (sqlite3_prepare_v2(x->db, sql[i], -1, &q, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(x->stm->db, sql[i], -1, &q, NULL) != SQLITE_OK)
 			return fail(x, err, errsz, "analyzer index: pruning");
 		sqlite3_bind_int64(q, 1, cut[i]);
 		if (db_run(q) != 0)
@@ -487,15 +531,18 @@ prune(aix *x, char *err, size_t errsz)
 
 /* aix_update - see aindex.h */
 int
-aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+aix_update(aix *x, rg_store *st, const rg_config *cfg, const rul_policy *pol,
     long long now, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	char old_fp[40];
 	long long last_seq, last_now, sess_cut, msg_cut;
 	int k, rebuild;
 
 	memset(x, 0, sizeof(*x));
-	x->db = db;
+	x->st = st;
+	x->stm = xcalloc(1, sizeof(*x->stm));
+	x->stm->db = db;
 	x->cfg = cfg;
 	x->pol = pol;
 	x->now = now;
@@ -518,9 +565,9 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	sess_cut = now - x->sess_horizon * RG_USEC;
 	msg_cut = now - x->msg_horizon * RG_USEC;
 	if (sqlite3_prepare_v2(db, "SELECT id FROM ana_users WHERE name = ?1",
-	    -1, &x->q_uid, NULL) != SQLITE_OK
+	    -1, &x->stm->uid, NULL) != SQLITE_OK
 	    || sqlite3_prepare_v2(db, "INSERT INTO ana_users(name) VALUES (?1)",
-	    -1, &x->q_newuid, NULL) != SQLITE_OK)
+	    -1, &x->stm->newuid, NULL) != SQLITE_OK)
 		return fail(x, err, errsz, "analyzer index");
 
 	x->seq = db_meta_int(db, "seq", 0);
@@ -588,8 +635,9 @@ aix_update(aix *x, sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 
 /* aix_pend - decide this user again in the next run */
 int
-aix_pend(sqlite3 *db, const char *user, char *err, size_t errsz)
+aix_pend(rg_store *st, const char *user, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO ana_pending(user) "
@@ -610,10 +658,10 @@ aix_finish(aix *x, char *err, size_t errsz)
 
 	snprintf(seq, sizeof(seq), "%lld", x->seq);
 	snprintf(now, sizeof(now), "%lld", x->now);
-	if (db_meta_put(x->db, "ana_seq", seq) != 0
-	    || db_meta_put(x->db, "ana_now", now) != 0
-	    || db_meta_put(x->db, "ana_fp", x->fp) != 0
-	    || db_meta_put(x->db, "ana_config", x->cfp) != 0)
+	if (db_meta_put(x->stm->db, "ana_seq", seq) != 0
+	    || db_meta_put(x->stm->db, "ana_now", now) != 0
+	    || db_meta_put(x->stm->db, "ana_fp", x->fp) != 0
+	    || db_meta_put(x->stm->db, "ana_config", x->cfp) != 0)
 		return fail(x, err, errsz, "analyzer index");
 	return 0;
 }
@@ -622,9 +670,186 @@ aix_finish(aix *x, char *err, size_t errsz)
 void
 aix_free(aix *x)
 {
-	sqlite3_finalize(x->q_uid);
-	sqlite3_finalize(x->q_newuid);
+	if (x->stm != NULL) {
+		sqlite3_finalize(x->stm->uid);
+		sqlite3_finalize(x->stm->newuid);
+		sqlite3_finalize(x->stm->spam);
+		sqlite3_finalize(x->stm->sess_n);
+		sqlite3_finalize(x->stm->sess_t);
+		sqlite3_finalize(x->stm->rcpt);
+		sqlite3_finalize(x->stm->inv);
+		sqlite3_finalize(x->stm->nrcpt);
+		free(x->stm);
+	}
 	free(x->uid);
 	free(x->touched);
 	memset(x, 0, sizeof(*x));
+}
+
+/* ---- the rules' reads of the index ---- */
+
+/* prep - a kept statement, prepared at its first use */
+static int
+prep(aix *x, sqlite3_stmt **q, const char *sql, const char *what, char *err,
+    size_t errsz)
+{
+	if (*q == NULL && sqlite3_prepare_v2(x->stm->db, sql, -1, q, NULL)
+	    != SQLITE_OK)
+		return fail(x, err, errsz, what);
+	return 0;
+}
+
+/* bind3 - the user and the window (since, until] */
+static void
+bind3(sqlite3_stmt *q, long long uid, long long since, long long until)
+{
+	sqlite3_bind_int64(q, 1, uid);
+	sqlite3_bind_int64(q, 2, since);
+	sqlite3_bind_int64(q, 3, until);
+}
+
+/* aix_spam - a user's trusted spam in (since, until], by time */
+int
+aix_spam(aix *x, long long uid, long long since, long long until,
+    aix_spam_fn fn, void *arg, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	if (prep(x, &x->stm->spam, "SELECT t, identity, method, header FROM "
+	    "ana_messages WHERE user = ?1 AND spam = 1 AND t > ?2 AND t <= ?3 "
+	    "ORDER BY t", "reading spam verdicts", err, errsz) != 0)
+		return -1;
+	q = x->stm->spam;
+	bind3(q, uid, since, until);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(q, 0), sqlite3_column_type(q, 1)
+		    == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(q,
+		    1), (const char *)sqlite3_column_text(q, 2),
+		    (const char *)sqlite3_column_text(q, 3));
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_sessions - how many sessions of a user in (since, until] */
+int
+aix_sessions(aix *x, long long uid, long long since, long long until,
+    long long *n, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	*n = 0;
+	if (prep(x, &x->stm->sess_n, "SELECT count(*) FROM ana_sessions WHERE "
+	    "user = ?1 AND t > ?2 AND t <= ?3", "reading sessions", err,
+	    errsz) != 0)
+		return -1;
+	q = x->stm->sess_n;
+	bind3(q, uid, since, until);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_session_at - the time of the (skip+1)-th latest such session */
+int
+aix_session_at(aix *x, long long uid, long long since, long long until,
+    long long skip, long long *t, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	*t = 0;
+	if (prep(x, &x->stm->sess_t, "SELECT t FROM ana_sessions WHERE user = "
+	    "?1 AND t > ?2 AND t <= ?3 ORDER BY t DESC LIMIT 1 OFFSET ?4",
+	    "reading sessions", err, errsz) != 0)
+		return -1;
+	q = x->stm->sess_t;
+	bind3(q, uid, since, until);
+	sqlite3_bind_int64(q, 4, skip);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*t = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_recipients - the counted recipients of a user's mail in the window */
+int
+aix_recipients(aix *x, long long uid, long long since, long long until,
+    aix_rcpt_fn fn, void *arg, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	if (prep(x, &x->stm->rcpt, "SELECT m.t, r.address FROM ana_messages "
+	    "m JOIN recipients r ON r.message = m.message WHERE m.user = ?1 AND "
+	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
+	    errsz) != 0)
+		return -1;
+	q = x->stm->rcpt;
+	bind3(q, uid, since, until);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(q, 0),
+		    (const char *)sqlite3_column_text(q, 1));
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_recipient_count - how many rows aix_recipients would yield */
+int
+aix_recipient_count(aix *x, long long uid, long long since, long long until,
+    long long *n, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	*n = 0;
+	if (prep(x, &x->stm->nrcpt, "SELECT count(*) FROM ana_messages m JOIN "
+	    "recipients r ON r.message = m.message WHERE m.user = ?1 AND "
+	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
+	    errsz) != 0)
+		return -1;
+	q = x->stm->nrcpt;
+	bind3(q, uid, since, until);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_invalid - a user's messages with invalid recipients, by time */
+int
+aix_invalid(aix *x, long long uid, long long since, long long until,
+    aix_invalid_fn fn, void *arg, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+
+	if (prep(x, &x->stm->inv, "SELECT t, invalid FROM ana_messages "
+	    "WHERE user = ?1 AND invalid > 0 AND t > ?2 AND t <= ?3 ORDER BY t",
+	    "reading invalid recipients", err, errsz) != 0)
+		return -1;
+	q = x->stm->inv;
+	bind3(q, uid, since, until);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1));
+	sqlite3_reset(q);
+	return 0;
+}
+
+/* aix_header_values - the indexed values of a header with identity id */
+int
+aix_header_values(rg_store *st, const char *header, const char *id,
+    void (*fn)(void *arg, const char *value), void *arg)
+{
+	sqlite3_stmt *q;
+	int found = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "SELECT value FROM ana_hvalues "
+	    "WHERE header = lower(?1) AND identity = ?2", -1, &q, NULL)
+	    != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(q, 1, header, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		fn(arg, (const char *)sqlite3_column_text(q, 0));
+		found++;
+	}
+	sqlite3_finalize(q);
+	return found;
 }

@@ -33,13 +33,16 @@
 #ifndef RG_AINDEX_H
 #define RG_AINDEX_H
 
-#include <sqlite3.h>
+#include <stddef.h>
 
 #include "../rules/config.h"
 #include "../rules/policy.h"
 
+typedef struct rg_store rg_store;	/* collector/store.h */
+typedef struct aix_stm aix_stm;		/* its statements (aindex.c) */
+
 typedef struct aix {
-	sqlite3 *db;
+	rg_store *st;
 	const rg_config *cfg;
 	const rul_policy *pol;
 	long long now;
@@ -54,23 +57,56 @@ typedef struct aix {
 	long long indexed;	/* rows (re)indexed in this run */
 	char fp[17];		/* the fingerprint of the rules */
 	char cfp[17];		/* of the whole configuration */
-	sqlite3_stmt *q_uid, *q_newuid;
+	aix_stm *stm;
 } aix;
 
 /*
  * aix_update - bring the index up to date at `now` and find the touched
  * users; inside the caller's transaction. 0, or -1 with err set.
  */
-int aix_update(aix *x, sqlite3 *db, const rg_config *cfg,
+int aix_update(aix *x, rg_store *st, const rg_config *cfg,
     const rul_policy *pol, long long now, char *err, size_t errsz);
 /* aix_uid - the index's number of policy user k; 0: it has no rows */
 long long aix_uid(aix *x, int k);
 /* aix_touch - decide user k in this run too */
 void aix_touch(aix *x, int k);
 /* aix_pend - decide this user again in the next run (-1 with err set) */
-int aix_pend(sqlite3 *db, const char *user, char *err, size_t errsz);
+int aix_pend(rg_store *st, const char *user, char *err, size_t errsz);
 /* aix_finish - remember what this run saw (seq, now, fingerprint) */
 int aix_finish(aix *x, char *err, size_t errsz);
 void aix_free(aix *x);
+
+/*
+ * The rules' reads, for the user uid (aix_uid) over the window (since,
+ * until], microseconds; inside the run (between aix_update and aix_free).
+ * The strings passed to fn are valid only during the call. 0, or -1 with
+ * err set.
+ */
+/* trusted spam by time: identity NULL when the message has none */
+typedef void (*aix_spam_fn)(void *arg, long long t, const char *identity,
+    const char *method, const char *header);
+int aix_spam(aix *x, long long uid, long long since, long long until,
+    aix_spam_fn fn, void *arg, char *err, size_t errsz);
+/* sessions that queued mail: how many; the time of the (skip+1)-th latest
+ * (0 if none) */
+int aix_sessions(aix *x, long long uid, long long since, long long until,
+    long long *n, char *err, size_t errsz);
+int aix_session_at(aix *x, long long uid, long long since, long long until,
+    long long skip, long long *t, char *err, size_t errsz);
+/* each counted recipient of its mail (address NULL if unknown) */
+typedef void (*aix_rcpt_fn)(void *arg, long long t, const char *address);
+int aix_recipients(aix *x, long long uid, long long since, long long until,
+    aix_rcpt_fn fn, void *arg, char *err, size_t errsz);
+/* how many aix_recipients would yield (a bound on the distinct ones) */
+int aix_recipient_count(aix *x, long long uid, long long since,
+    long long until, long long *n, char *err, size_t errsz);
+/* each message with n > 0 invalid recipients, by time */
+typedef void (*aix_invalid_fn)(void *arg, long long t, int n);
+int aix_invalid(aix *x, long long uid, long long since, long long until,
+    aix_invalid_fn fn, void *arg, char *err, size_t errsz);
+/* the logged values of an identity header that give identity id (any
+ * time): how many, -1 on a database error */
+int aix_header_values(rg_store *st, const char *header, const char *id,
+    void (*fn)(void *arg, const char *value), void *arg);
 
 #endif
