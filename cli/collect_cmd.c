@@ -220,7 +220,6 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 		return EX_UNAVAILABLE_;
 	}
-	store_set_config(c.st, c.cfg);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -229,6 +228,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 
 reload:
+	store_set_config(st, cfg);
 	c = col_new(cfg, st);
 	switch (col_start(c)) {
 	case COL_OK:

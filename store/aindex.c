@@ -11,7 +11,7 @@
 
 #include <sqlite3.h>
 
-#include "../collector/store.h"
+#include "store.h"
 #include "../common/db.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"

@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#include "../collector/store.h"
+#include "store.h"
 #include "../common/db.h"
 #include "../common/xalloc.h"
 #include "anaread.h"

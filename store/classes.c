@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#include "../collector/store.h"
+#include "store.h"
 #include "classes.h"
 
 /* cls_each - every stored assignment, by class */
