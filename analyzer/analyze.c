@@ -510,12 +510,12 @@ spam_locks(ctx *c)
 			if (!safety(c, u->name, t))
 				break;
 			{
-				char tb[64];
+				char tb[64], wb[32];
 
-				snprintf(det, sizeof(det), "count=%lld window=%llds "
-				    "unlocks_used=%lld until=%s", thr,
-				    uc->spam_lock_window, cnt, until
-				    ? fmt_time(until, tb) : "unlock");
+				rgt_format_duration(wb, uc->spam_lock_window);
+				snprintf(det, sizeof(det), "count=%lld window=%s "
+				    "unlocks_used=%lld until=%s", thr, wb, cnt,
+				    until ? fmt_time(until, tb) : "unlock");
 			}
 			if (event(c, t, "lock", kind, u->name, it.v[b].identity,
 			    "spam", det) != 0
@@ -2126,12 +2126,12 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 		sqlite3_finalize(q);
 	}
-	/* sessions that queued mail: the last minute and hour */
+	/* sessions that queued mail: the last minute, hour, week, 30 days */
 	if (sqlite3_prepare_v2(db, "SELECT COALESCE(connect, last_seen), "
 	    "sasl_username, client_ip FROM sessions WHERE messages > 0 AND "
 	    "COALESCE(connect, last_seen) > ?1 AND COALESCE(connect, last_seen) "
 	    "<= ?2", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, now - 3600 * 1000000LL);
+		sqlite3_bind_int64(q, 1, now - 30 * 86400 * 1000000LL);
 		sqlite3_bind_int64(q, 2, now);
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			const rul_user *u = rul_user_of(pol, (const char *)
@@ -2141,7 +2141,11 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 			if (u == NULL)
 				continue;
 			k = (int)(u - rul_user_at(pol, 0));
-			cnt[k].sessions_hour++;
+			cnt[k].sessions_month++;
+			if (sqlite3_column_int64(q, 0) > now - 7 * 86400 * 1000000LL)
+				cnt[k].sessions_week++;
+			if (sqlite3_column_int64(q, 0) > now - 3600 * 1000000LL)
+				cnt[k].sessions_hour++;
 			if (sqlite3_column_int64(q, 0) > now - 60 * 1000000LL)
 				cnt[k].sessions_minute++;
 		}

@@ -346,6 +346,24 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * limit_text - a limit as `users` prints it: the number, or "-" for none
+ * (0); the text lives in a static buffer per call slot, enough for one
+ * printf of up to 8 limits
+ */
+static const char *
+limit_text(long long v)
+{
+	static char bufs[8][24];
+	static int slot;
+	char *b = bufs[slot++ % 8];
+
+	if (v <= 0)
+		return "-";
+	snprintf(b, sizeof(bufs[0]), "%lld", v);
+	return b;
+}
+
 /* cmd_users - each user, its kind and its locks */
 int
 cmd_users(const cli_ctx *cx, int argc, char **argv)
@@ -361,7 +379,9 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		printf("usage: relayguard [-c CONFIG] users [--json]\n\nEach "
 		    "configured user: kind, locks (reason, since, until), "
 		    "automatic unlocks used,\nand its counts now in each "
-		    "window against its limits (0: no limit).\n");
+		    "window against its limits (\"-\": no limit; in --json,\n"
+		    "0). Windows are written as in the configuration "
+		    "(10m, 1h, 1d).\n");
 		return EX_OK_;
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
@@ -457,29 +477,44 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 			sb_printf(&sb, "{\"spam\":%lld,\"spam_threshold\":%lld,"
 			    "\"spam_window\":%lld,\"sessions_minute\":%lld,"
 			    "\"limit_per_minute\":%lld,\"sessions_hour\":%lld,"
-			    "\"limit_per_hour\":%lld,\"recipients_day\":%lld,"
+			    "\"limit_per_hour\":%lld,\"sessions_week\":%lld,"
+			    "\"limit_per_week\":%lld,\"sessions_month\":%lld,"
+			    "\"limit_per_month\":%lld,\"recipients_day\":%lld,"
 			    "\"max_recipients_per_day\":%lld,\"invalid\":%lld,"
-			    "\"invalid_recipient_limit\":%lld}}", n->spam,
+			    "\"invalid_recipient_limit\":%lld,"
+			    "\"invalid_recipient_window\":%lld}}", n->spam,
 			    uc->spam_lock_threshold, uc->spam_lock_window,
 			    n->sessions_minute, uc->connection_limits
 			    ? uc->limit_per_minute : 0, n->sessions_hour,
 			    uc->connection_limits ? uc->limit_per_hour : 0,
+			    n->sessions_week, uc->connection_limits
+			    ? uc->limit_per_week : 0, n->sessions_month,
+			    uc->connection_limits ? uc->limit_per_month : 0,
 			    n->recipients_day, uc->max_recipients_per_day,
-			    n->invalid, uc->invalid_recipient_limit);
+			    n->invalid, uc->invalid_recipient_limit,
+			    uc->invalid_recipient_window);
 			puts(sb.s);
 		} else {
+			char sw[32], iw[32];
+			long long cl = uc->connection_limits;
+
 			if (!any)
 				printf("%-32s %-6s ok\n", u->name, uc->type);
-			printf("%-32s %-6s spam %lld/%lld in %llds; sessions "
-			    "%lld/%lld per minute, %lld/%lld per hour; recipients "
-			    "%lld/%lld per day; invalid %lld/%lld\n", "", "",
-			    n->spam, uc->spam_lock_threshold,
-			    uc->spam_lock_window, n->sessions_minute,
-			    uc->connection_limits ? uc->limit_per_minute : 0,
-			    n->sessions_hour, uc->connection_limits
-			    ? uc->limit_per_hour : 0, n->recipients_day,
-			    uc->max_recipients_per_day, n->invalid,
-			    uc->invalid_recipient_limit);
+			rgt_format_duration(sw, uc->spam_lock_window);
+			rgt_format_duration(iw, uc->invalid_recipient_window);
+			printf("%-32s %-6s spam %lld/%s in %s; sessions %lld/%s "
+			    "per minute, %lld/%s per hour, %lld/%s per week, "
+			    "%lld/%s per month;\n%-39s recipients %lld/%s per day; "
+			    "invalid %lld/%s in %s\n", "", "", n->spam,
+			    limit_text(uc->spam_lock_threshold), sw,
+			    n->sessions_minute, limit_text(cl
+			    ? uc->limit_per_minute : 0), n->sessions_hour,
+			    limit_text(cl ? uc->limit_per_hour : 0),
+			    n->sessions_week, limit_text(cl ? uc->limit_per_week
+			    : 0), n->sessions_month, limit_text(cl
+			    ? uc->limit_per_month : 0), "", n->recipients_day,
+			    limit_text(uc->max_recipients_per_day), n->invalid,
+			    limit_text(uc->invalid_recipient_limit), iw);
 		}
 		sb_free(&sb);
 	}
@@ -776,11 +811,17 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
 	}
-	printf("user %s (type %s, identification %s): spam threshold %lld in "
-	    "%llds, lock timeout %llds, %lld automatic unlocks allowed\n",
-	    u->name, u->cfg->type, u->cfg->identification,
-	    u->cfg->spam_lock_threshold, u->cfg->spam_lock_window,
-	    u->cfg->lock_timeout, u->cfg->max_unlocks_by_timeout);
+	{
+		char sw[32], lt[32];
+
+		rgt_format_duration(sw, u->cfg->spam_lock_window);
+		rgt_format_duration(lt, u->cfg->lock_timeout);
+		printf("user %s (type %s, identification %s): spam threshold "
+		    "%lld in %s, lock timeout %s, %lld automatic unlocks "
+		    "allowed\n", u->name, u->cfg->type, u->cfg->identification,
+		    u->cfg->spam_lock_threshold, sw, lt,
+		    u->cfg->max_unlocks_by_timeout);
+	}
 	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, identity, reason, "
 	    "since, COALESCE(until, 0), detail FROM locks WHERE user = ?1",
 	    -1, &q, NULL) == SQLITE_OK) {
