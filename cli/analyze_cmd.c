@@ -266,6 +266,33 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	return rc;
 }
 
+/* lockctl_help - the help of lock, unlock or reset, each its own */
+static void
+lockctl_help(const char *action)
+{
+	if (strcmp(action, "unlock") == 0)
+		printf("usage: relayguard [-c CONFIG] unlock user|identity NAME"
+		    "\n\nEnds the locks of a user, or of one identity inside "
+		    "it (USER/IDENTITY), at\nonce, whatever locked them "
+		    "(spam, a limit, by hand). The maps follow at once\n"
+		    "and Postfix accepts the sender again. The count of "
+		    "automatic unlocks is kept\n(see reset).\n");
+	else if (strcmp(action, "reset") == 0)
+		printf("usage: relayguard [-c CONFIG] reset user|identity NAME"
+		    "\n\nSets the count of automatic unlocks (by lock_timeout) "
+		    "of a user, or of one\nidentity (USER/IDENTITY), back to "
+		    "0: after max_unlocks_by_timeout of them a\nspam lock "
+		    "lasts until unlocked by hand; after reset it times out "
+		    "again.\nThe current locks are not ended (see unlock).\n");
+	else
+		printf("usage: relayguard [-c CONFIG] lock user|identity NAME "
+		    "--reason TEXT [--for DURATION]\n\nLocks a user, or one "
+		    "identity inside it (USER/IDENTITY), by hand: Postfix\n"
+		    "refuses it at RCPT with the reason. Without --for (10m, "
+		    "1h, 7d) the lock lasts\nuntil unlock. The maps follow at "
+		    "once.\n");
+}
+
 /* cmd_lockctl - lock, unlock, reset */
 int
 cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
@@ -296,13 +323,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 			}
 			break;
 		case 'h':
-			printf("usage: relayguard [-c CONFIG] lock user|identity NAME "
-			    "--reason TEXT [--for DURATION]\n"
-			    "       relayguard [-c CONFIG] unlock user|identity NAME\n"
-			    "       relayguard [-c CONFIG] reset user|identity NAME\n\n"
-			    "An identity is named USER/IDENTITY. lock without --for "
-			    "lasts until unlock;\nreset sets the count of automatic "
-			    "unlocks back to 0. The maps follow at once.\n");
+			lockctl_help(action);
 			return EX_OK_;
 		default:
 			return EX_USAGE_;
