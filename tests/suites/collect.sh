@@ -86,7 +86,8 @@ out=$("$RG" -c "$t/one.ini" messages --json --since 2030-01-01)
 "$RG" -c "$t/one.ini" stats --json > "$t/stats.json"
 python3 - "$t/stats.json" "$t/one.parse" <<'PY'
 import json, sys
-stats = {r["user"]: r for r in map(json.loads, open(sys.argv[1]))}
+# no [user] configured: one row per SASL login or client IP (user null)
+stats = {r["user"] or r["logins"][0]: r for r in map(json.loads, open(sys.argv[1]))}
 recs = [json.loads(l) for l in open(sys.argv[2])]
 want = {}
 for r in recs:
