@@ -8,7 +8,8 @@
 #   make fuzz         libFuzzer on the line parser and the config loader
 #   make bench        bench/parse.sh (not part of make test)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units,
-#                     cron file, bash completion, sample config); uninstall
+#                     cron and logrotate files, bash completion, sample
+#                     config); uninstall
 #
 # `demo` and `test` first install what is missing (scripts/install-deps).
 
@@ -20,6 +21,7 @@ UNITDIR  ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 CRONDIR  ?= $(SYSCONFDIR)/cron.d
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
@@ -156,7 +158,7 @@ CONFIG   := $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.ini
 install: $(B)/relayguard $(MAN_PAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CRONDIR) \
-	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LOGROTATEDIR)
 	install -m 755 $(B)/relayguard $(DESTDIR)$(BINDIR)/relayguard
 	install -m 644 $(B)/man/relayguard.8 $(DESTDIR)$(MANDIR)/man8/relayguard.8
 	install -m 644 $(B)/man/relayguard.ini.5 $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5
@@ -168,6 +170,7 @@ install: $(B)/relayguard $(MAN_PAGES)
 	sed $(PATHS_SED) samples/relayguard.cron > $(DESTDIR)$(CRONDIR)/relayguard.tmp
 	chmod 644 $(DESTDIR)$(CRONDIR)/relayguard.tmp
 	mv $(DESTDIR)$(CRONDIR)/relayguard.tmp $(DESTDIR)$(CRONDIR)/relayguard
+	install -m 644 samples/logrotate.d/relayguard $(DESTDIR)$(LOGROTATEDIR)/relayguard
 	install -m 644 share/relayguard.bash-completion $(DESTDIR)$(COMPLETIONDIR)/relayguard
 	install -m 644 samples/relayguard.ini $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
 	@if [ -e $(CONFIG) ]; then \
@@ -185,6 +188,7 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5 \
 	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
 	    $(DESTDIR)$(CRONDIR)/relayguard \
+	    $(DESTDIR)$(LOGROTATEDIR)/relayguard \
 	    $(DESTDIR)$(COMPLETIONDIR)/relayguard \
 	    $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
 	@if [ -e $(CONFIG) ] && ! cmp -s samples/relayguard.ini $(CONFIG); then \

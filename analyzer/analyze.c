@@ -866,15 +866,32 @@ log_loss(ctx *c)
 	if (since < 0 || since > c->now)
 		since = c->now - (c->ix.sess_horizon > c->ix.msg_horizon
 		    ? c->ix.sess_horizon : c->ix.msg_horizon) * 1000000LL;
-	if (sqlite3_prepare_v2(c->db, "SELECT source, ts, count FROM log_loss "
-	    "WHERE ts > ?1 AND ts <= ?2 ORDER BY ts, id", -1, &q, NULL)
+	if (sqlite3_prepare_v2(c->db, "SELECT source, ts, count, text FROM "
+	    "log_loss WHERE ts > ?1 AND ts <= ?2 ORDER BY ts, id", -1, &q, NULL)
 	    != SQLITE_OK)
 		return sql_fail(c, "reading log losses");
 	sqlite3_bind_int64(q, 1, since);
 	sqlite3_bind_int64(q, 2, c->now);
 	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		char det[96];
+		char det[600];
+		const char *why = (const char *)sqlite3_column_text(q, 3);
 
+		if (sqlite3_column_int64(q, 2) == 0) {
+			/* count 0: collect could not open the source at all */
+			size_t i, n = 0;
+
+			n = (size_t)snprintf(det, sizeof(det), "reason=\"");
+			for (i = 0; why != NULL && why[i] && n < sizeof(det) - 3;
+			    i++)
+				det[n++] = why[i] == '"' || (unsigned char)why[i]
+				    < ' ' ? '\'' : why[i];
+			det[n++] = '"';
+			det[n] = '\0';
+			rc = event(c, sqlite3_column_int64(q, 1), "alert",
+			    "source", (const char *)sqlite3_column_text(q, 0),
+			    NULL, "source_unreadable", det);
+			continue;
+		}
 		snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes",
 		    sqlite3_column_int64(q, 2));
 		rc = event(c, sqlite3_column_int64(q, 1), "alert", "source",

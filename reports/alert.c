@@ -161,6 +161,9 @@ subject_of(strbuf *sb, const ev *e)
 		sb_printf(sb, "blocked %s: %s limit reached", who, e->rule);
 	else if (strcmp(e->rule, "safety_valve") == 0)
 		sb_printf(sb, "safety valve: lock of %s held back", who);
+	else if (strcmp(e->rule, "source_unreadable") == 0)
+		sb_printf(sb, "source %s cannot be read: its verdicts or "
+		    "lines are missing", e->user);
 	else if (strcmp(e->rule, "log_loss") == 0) {
 		kv(e->detail, "lost", lost, sizeof(lost));
 		sb_printf(sb, "%s log lines lost in source %s", lost, e->user);
