@@ -48,7 +48,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 		return rc;
 	log_phase("configuration");
 	if ((*pol = rul_new(*cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(*cfg);
 		return EX_CONFIG_;
 	}
@@ -56,7 +56,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	cli_policy_fold(*cfg, *pol);
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
 		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		rul_free(*pol);
 		cfg_free(*cfg);
 		return rc;
@@ -159,7 +159,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 			rg_usec t;
 
 			if (rgt_parse_time(optarg, &t) != 0) {
-				log_warnx("analyze: --now: '%s' is not a time", optarg);
+				log_fatalx("analyze: --now: '%s' is not a time", optarg);
 				return EX_USAGE_;
 			}
 			now = t;
@@ -190,7 +190,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (!dry && ana_claim_maps(cfg, st, adopt, stdout, err,
 	    sizeof(err)) != 0) {
-		log_warnx("analyze: %s", err);
+		log_fatalx("analyze: %s", err);
 		close(lockfd);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
@@ -317,7 +317,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 		case 'r': reason = optarg; break;
 		case 'f':
 			if (rgt_parse_duration(optarg, &secs) != 0) {
-				log_warnx("%s: --for: '%s' is not a duration",
+				log_fatalx("%s: --for: '%s' is not a duration",
 				    action, optarg);
 				return EX_USAGE_;
 			}
@@ -331,11 +331,11 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (argc - optind != 2 || (strcmp(argv[optind], "user") != 0
 	    && strcmp(argv[optind], "identity") != 0)) {
-		log_warnx("%s: usage: %s user|identity NAME", action, action);
+		log_fatalx("%s: usage: %s user|identity NAME", action, action);
 		return EX_USAGE_;
 	}
 	if (strcmp(action, "lock") == 0 && reason == NULL) {
-		log_warnx("lock: --reason is required");
+		log_fatalx("lock: --reason is required");
 		return EX_USAGE_;
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
@@ -345,7 +345,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 		return EX_TEMPFAIL_;
 	}
 	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s", action, err);
+		log_fatalx("%s: %s", action, err);
 		close(lockfd);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
@@ -413,7 +413,7 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 	    "unlocks.identity = locks.identity), method, header FROM locks "
 	    "WHERE user = ?1 ORDER BY kind DESC, identity, reason", -1, &q,
 	    NULL) != SQLITE_OK) {
-		log_warnx("%s", sqlite3_errmsg(store_db(st)));
+		log_fatalx("%s", sqlite3_errmsg(store_db(st)));
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
 	}
@@ -620,7 +620,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 		return EX_OK_;
 	}
 	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--quarantine") != 0)) {
-		log_warnx("rspamd-config: unknown argument '%s' (try --help)",
+		log_fatalx("rspamd-config: unknown argument '%s' (try --help)",
 		    argv[1]);
 		return EX_USAGE_;
 	}
@@ -631,7 +631,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 		char perr[1024];
 
 		if ((pol = rul_new(cfg, perr, sizeof(perr))) == NULL) {
-			log_warnx("%s", perr);
+			log_fatalx("%s", perr);
 			cfg_free(cfg);
 			return EX_CONFIG_;
 		}
@@ -649,7 +649,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 			if (*p == '$' || (unsigned char)*p < 0x20)
 				break;
 		if (*p) {
-			log_warnx("rspamd-config: %s '%s' has a '$' or a control "
+			log_fatalx("rspamd-config: %s '%s' has a '$' or a control "
 			    "character, which rspamd's configuration cannot "
 			    "hold", i ? "dkim_key_directory" : "map_directory",
 			    dir);
@@ -828,7 +828,7 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
 	if ((u = rul_user_named(pol, uname)) == NULL) {
-		log_warnx("explain: no [user %s] in the configuration", uname);
+		log_fatalx("explain: no [user %s] in the configuration", uname);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
 	}
@@ -965,7 +965,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	sb_init(&pc);
 	if (ana_command(cfg, "postconf", pc_args, &pc, &code, why,
 	    sizeof(why)) != 0 || code != 0) {
-		log_warnx("check-postfix: %s", *why ? why : "postconf failed");
+		log_fatalx("check-postfix: %s", *why ? why : "postconf failed");
 		sb_free(&pc);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
@@ -1123,7 +1123,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 			rg_usec t;
 
 			if (rgt_parse_time(optarg, &t) != 0) {
-				log_warnx("identities: --since: '%s' is not a time",
+				log_fatalx("identities: --since: '%s' is not a time",
 				    optarg);
 				return EX_USAGE_;
 			}
@@ -1154,7 +1154,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 	    != SQLITE_OK || sqlite3_prepare_v2(store_db(st), "SELECT reason, "
 	    "COALESCE(until, 0) FROM locks WHERE kind = 'identity' AND user = ?1 "
 	    "AND identity = ?2", -1, &lq, NULL) != SQLITE_OK) {
-		log_warnx("%s", sqlite3_errmsg(store_db(st)));
+		log_fatalx("%s", sqlite3_errmsg(store_db(st)));
 		close_all(cfg, pol, st);
 		return EX_SOFTWARE_;
 	}

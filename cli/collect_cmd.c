@@ -505,7 +505,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		case 'w':
 			if (rgt_parse_duration(optarg, &wait) != 0 || wait < 0
 			    || wait > 86400) {
-				log_warnx("collect: --wait: '%s' is not a duration "
+				log_fatalx("collect: --wait: '%s' is not a duration "
 				    "up to 1d", optarg);
 				return EX_USAGE_;
 			}
@@ -522,13 +522,13 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	if ((c.cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if (c.cfg->nsources == 0) {
-		log_warnx("collect: %s has no [source NAME] section",
+		log_fatalx("collect: %s has no [source NAME] section",
 		    c.cfg->file ? c.cfg->file : "the configuration");
 		cfg_free(c.cfg);
 		return EX_CONFIG_;
 	}
 	if (analyze && (pol = rul_new(c.cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(c.cfg);
 		return EX_CONFIG_;
 	}
@@ -542,7 +542,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((c.st = store_open(c.cfg->database, STORE_CREATE, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		rul_free(pol);
 		cfg_free(c.cfg);
 		close(lockfd);
@@ -783,12 +783,12 @@ cmd_init(const cli_ctx *cx, int argc, char **argv)
 	ensure_dir(cfg->database);
 	if ((st = store_open(cfg->database, STORE_CREATE, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("init: %s", err);
+		log_fatalx("init: %s", err);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
 	if (mkdir(cfg->map_directory, 0755) != 0 && errno != EEXIST) {
-		log_warn("init: %s", cfg->map_directory);
+		log_fatal("init: %s", cfg->map_directory);
 		store_close(st);
 		cfg_free(cfg);
 		return EX_CANTCREAT_;

@@ -307,7 +307,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 			errno = 0;
 			year = strtol(optarg, &end, 10);
 			if (errno || *end || year < 1970 || year > 9999) {
-				log_warnx("parse: --year: '%s' is not a year",
+				log_fatalx("parse: --year: '%s' is not a year",
 				    optarg);
 				return EX_USAGE_;
 			}
@@ -343,7 +343,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	if (tz == NULL && cfg->timezone != NULL && *cfg->timezone)
 		tz = cfg->timezone;
 	if (tz != NULL && rgt_set_zone(tz) != 0) {
-		log_warnx("parse: unknown time zone '%s'", tz);
+		log_fatalx("parse: unknown time zone '%s'", tz);
 		cfg_free(cfg);
 		return EX_USAGE_;
 	}
@@ -441,7 +441,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	sb_free(&o.sb);
 	cfg_free(cfg);
 	if (fflush(stdout) != 0 || o.write_error) {
-		log_warn("parse: standard output");
+		log_fatal("parse: standard output");
 		return EX_IOERR_;
 	}
 	return failed ? EX_IOERR_ : EX_OK_;
