@@ -1,14 +1,15 @@
 # relayguard - one non-recursive GNU Makefile.
 #
 #   make              build build/relayguard
-#   make demo         parse the bundled samples and show a per-user summary
+#   make demo         collect the bundled samples, lock a spammer, show it
 #   make test         every test suite; ends with "N passed, N failed"
 #   make golden-update  rewrite the golden files (review with git diff)
 #   make asan-test    the test suite on an ASan/UBSan build
 #   make fuzz         libFuzzer on the line parser and the config loader
 #   make bench        bench/parse.sh (not part of make test)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units,
-#                     cron file, bash completion, sample config); uninstall
+#                     cron and logrotate files, bash completion, sample
+#                     config); uninstall
 #
 # `demo` and `test` first install what is missing (scripts/install-deps).
 
@@ -20,6 +21,7 @@ UNITDIR  ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 CRONDIR  ?= $(SYSCONFDIR)/cron.d
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
@@ -83,24 +85,29 @@ deps:
 	scripts/install-deps test
 
 # The main job on the bundled samples: parse them, collect them into a demo
-# database, analyze (with a manual lock to show the maps it writes).
+# database, analyze: an automatic spam lock (samples/spam.log and
+# samples/spam.rspamd.log, from a real Postfix with rspamd as its milter:
+# samples/make-spam-sample.sh), then a manual lock, and the maps written.
 DEMO := $(B)/demo
+# a minute after the spam sample's last line: its spam is within the window
+DEMO_NOW = $$(date -u -d "$$(tail -n 1 samples/spam.log | cut -c1-15) 2026 UTC + 1 minute" +%FT%TZ)
 demo:
 	@scripts/install-deps demo
 	@$(MAKE) --no-print-directory $(B)/relayguard
 	@echo "== relayguard parse samples/relay.log (first 2 of $$($(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | wc -l) records)"
 	@$(B)/relayguard parse --year 2026 --tz UTC samples/relay.log | head -n 2
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)/maps && touch $(DEMO)/main.cf
-	@printf '[global]\ndatabase = %s/relayguard.db\nmap_directory = %s/maps\npostfix_config_directory = %s\nadmin_contact = abuse@example.org\nidentity_lock_classes = 2\n[mail]\nsend_after_analyze = no\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n[user "alice@example.com"]\n[user "bob@example.com"]\n[user "127.0.0.10/31"]\ntype = ip\n' \
-	    "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)" > $(DEMO)/relayguard.ini
-	@echo "== relayguard collect --once (config: $(DEMO)/relayguard.ini)"
+	@printf '[global]\ndatabase = %s/relayguard.db\nmap_directory = %s/maps\npostfix_config_directory = %s\nadmin_contact = abuse@example.org\nidentity_lock_classes = 2\n[mail]\nsend_after_analyze = no\n[parse]\nyear = 2026\ntimezone = UTC\n[source postfix]\npath = %s/samples/relay.log\n[source spam]\npath = %s/samples/spam.log\n[source rspamd]\npath = %s/samples/spam.rspamd.log\n[user "alice@example.com"]\n[user "bob@example.com"]\n[user "127.0.0.10/31"]\ntype = ip\n' \
+	    "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)/$(DEMO)" "$(CURDIR)" "$(CURDIR)" "$(CURDIR)" > $(DEMO)/relayguard.ini
+	@echo "== relayguard collect --once (config: $(DEMO)/relayguard.ini: samples/relay.log, spam.log, spam.rspamd.log)"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini collect --once --quiet
-	@echo "== relayguard messages (first 6)"
-	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages | head -n 7
+	@echo "== relayguard messages --user alice@example.com (last 6)"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages --user alice@example.com | sed -n 1p
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini messages --user alice@example.com | tail -n 6
 	@echo "== relayguard stats"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini stats
-	@echo "== relayguard analyze --now 2026-11-28T18:00:00Z"
-	@$(B)/relayguard -c $(DEMO)/relayguard.ini analyze --now 2026-11-28T18:00:00Z
+	@echo "== relayguard analyze --now $(DEMO_NOW)   (6 spam from alice within 10m: an automatic lock)"
+	@$(B)/relayguard -c $(DEMO)/relayguard.ini analyze --now $(DEMO_NOW)
 	@echo "== relayguard lock user bob@example.com --reason demo --for 1h"
 	@$(B)/relayguard -c $(DEMO)/relayguard.ini lock user bob@example.com --reason demo --for 1h
 	@echo "== relayguard users"
@@ -156,7 +163,7 @@ CONFIG   := $(DESTDIR)$(SYSCONFDIR)/relayguard/relayguard.ini
 install: $(B)/relayguard $(MAN_PAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CRONDIR) \
-	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LOGROTATEDIR)
 	install -m 755 $(B)/relayguard $(DESTDIR)$(BINDIR)/relayguard
 	install -m 644 $(B)/man/relayguard.8 $(DESTDIR)$(MANDIR)/man8/relayguard.8
 	install -m 644 $(B)/man/relayguard.ini.5 $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5
@@ -168,6 +175,7 @@ install: $(B)/relayguard $(MAN_PAGES)
 	sed $(PATHS_SED) samples/relayguard.cron > $(DESTDIR)$(CRONDIR)/relayguard.tmp
 	chmod 644 $(DESTDIR)$(CRONDIR)/relayguard.tmp
 	mv $(DESTDIR)$(CRONDIR)/relayguard.tmp $(DESTDIR)$(CRONDIR)/relayguard
+	install -m 644 samples/logrotate.d/relayguard $(DESTDIR)$(LOGROTATEDIR)/relayguard
 	install -m 644 share/relayguard.bash-completion $(DESTDIR)$(COMPLETIONDIR)/relayguard
 	install -m 644 samples/relayguard.ini $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
 	@if [ -e $(CONFIG) ]; then \
@@ -185,6 +193,7 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/relayguard.ini.5 \
 	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
 	    $(DESTDIR)$(CRONDIR)/relayguard \
+	    $(DESTDIR)$(LOGROTATEDIR)/relayguard \
 	    $(DESTDIR)$(COMPLETIONDIR)/relayguard \
 	    $(DESTDIR)$(DOCDIR)/relayguard.ini.sample
 	@if [ -e $(CONFIG) ] && ! cmp -s samples/relayguard.ini $(CONFIG); then \

@@ -418,12 +418,12 @@ spam_locks(ctx *c)
 			if (!safety(c, u->name, t))
 				break;
 			{
-				char tb[64];
+				char tb[64], wb[32];
 
-				snprintf(det, sizeof(det), "count=%lld window=%llds "
-				    "unlocks_used=%lld until=%s", thr,
-				    uc->spam_lock_window, cnt, until
-				    ? fmt_time(until, tb) : "unlock");
+				rgt_format_duration(wb, uc->spam_lock_window);
+				snprintf(det, sizeof(det), "count=%lld window=%s "
+				    "unlocks_used=%lld until=%s", thr, wb, cnt,
+				    until ? fmt_time(until, tb) : "unlock");
 			}
 			if (event(c, t, "lock", kind, u->name, it.v[b].identity,
 			    "spam", det) != 0
@@ -756,10 +756,24 @@ recipient_limits(ctx *c)
 
 /* loss_alert - one log loss: an alert (ard_losses) */
 static int
-loss_alert(void *arg, const char *source, long long ts, long long count)
+loss_alert(void *arg, const char *source, long long ts, long long count,
+    const char *why)
 {
-	char det[96];
+	char det[600];
 
+	if (count == 0) {
+		/* count 0: collect could not open the source at all */
+		size_t i, n = 0;
+
+		n = (size_t)snprintf(det, sizeof(det), "reason=\"");
+		for (i = 0; why != NULL && why[i] && n < sizeof(det) - 3; i++)
+			det[n++] = why[i] == '"' || (unsigned char)why[i] < ' '
+			    ? '\'' : why[i];
+		det[n++] = '"';
+		det[n] = '\0';
+		return event(arg, ts, "alert", "source", source, NULL,
+		    "source_unreadable", det);
+	}
 	snprintf(det, sizeof(det), "lost=%lld window_incomplete=yes", count);
 	return event(arg, ts, "alert", "source", source, NULL, "log_loss",
 	    det);
@@ -1999,7 +2013,7 @@ count_spam(void *arg, const ard_msg *m)
 		cc->cnt[u - rul_user_at(cc->pol, 0)].spam++;
 }
 
-/* count_session - a session that queued mail: the last hour and minute */
+/* count_session - a session that queued mail: the month, week, hour, minute */
 static void
 count_session(void *arg, long long t, const char *sasl, const char *ip)
 {
@@ -2010,7 +2024,11 @@ count_session(void *arg, long long t, const char *sasl, const char *ip)
 	if (u == NULL)
 		return;
 	k = (int)(u - rul_user_at(cc->pol, 0));
-	cc->cnt[k].sessions_hour++;
+	cc->cnt[k].sessions_month++;
+	if (t > cc->now - 7 * 86400 * 1000000LL)
+		cc->cnt[k].sessions_week++;
+	if (t > cc->now - 3600 * 1000000LL)
+		cc->cnt[k].sessions_hour++;
 	if (t > cc->now - 60 * 1000000LL)
 		cc->cnt[k].sessions_minute++;
 }
@@ -2064,8 +2082,9 @@ ana_counts(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	cc.now = now;
 	/* trusted spam within the longest spam window */
 	ard_spam_in(st, now - maxwin * 1000000LL, now, count_spam, &cc);
-	/* sessions that queued mail: the last minute and hour */
-	ard_sessions_in(st, now - 3600 * 1000000LL, now, count_session, &cc);
+	/* sessions that queued mail: the last minute, hour, week, 30 days */
+	ard_sessions_in(st, now - 30 * 86400 * 1000000LL, now, count_session,
+	    &cc);
 	/* distinct recipients in 24 hours; invalid ones in each window */
 	win = invwin > 86400 ? invwin : 86400;
 	ard_recipients_in(st, now - win * 1000000LL, now, count_rcpt, &cc);

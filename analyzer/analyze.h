@@ -51,6 +51,7 @@ int ana_manual(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 typedef struct ana_count {
 	long long spam;			/* trusted spam within spam_lock_window */
 	long long sessions_minute, sessions_hour;
+	long long sessions_week, sessions_month;	/* 7 and 30 days */
 	long long recipients_day;	/* distinct, rolling 24 h */
 	long long invalid;		/* within invalid_recipient_window */
 } ana_count;

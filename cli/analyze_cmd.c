@@ -51,7 +51,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 		return rc;
 	log_phase("configuration");
 	if ((*pol = rul_new(*cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(*cfg);
 		return EX_CONFIG_;
 	}
@@ -59,7 +59,7 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	cli_policy_fold(*cfg, *pol);
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
 		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		rul_free(*pol);
 		cfg_free(*cfg);
 		return rc;
@@ -181,7 +181,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 			rg_usec t;
 
 			if (rgt_parse_time(optarg, &t) != 0) {
-				log_warnx("analyze: --now: '%s' is not a time", optarg);
+				log_fatalx("analyze: --now: '%s' is not a time", optarg);
 				return EX_USAGE_;
 			}
 			now = t;
@@ -212,7 +212,7 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (!dry && ana_claim_maps(cfg, st, adopt, stdout, err,
 	    sizeof(err)) != 0) {
-		log_warnx("analyze: %s", err);
+		log_fatalx("analyze: %s", err);
 		close(lockfd);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
@@ -288,6 +288,33 @@ cli_analyze_once(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	return rc;
 }
 
+/* lockctl_help - the help of lock, unlock or reset, each its own */
+static void
+lockctl_help(const char *action)
+{
+	if (strcmp(action, "unlock") == 0)
+		printf("usage: relayguard [-c CONFIG] unlock user|identity NAME"
+		    "\n\nEnds the locks of a user, or of one identity inside "
+		    "it (USER/IDENTITY), at\nonce, whatever locked them "
+		    "(spam, a limit, by hand). The maps follow at once\n"
+		    "and Postfix accepts the sender again. The count of "
+		    "automatic unlocks is kept\n(see reset).\n");
+	else if (strcmp(action, "reset") == 0)
+		printf("usage: relayguard [-c CONFIG] reset user|identity NAME"
+		    "\n\nSets the count of automatic unlocks (by lock_timeout) "
+		    "of a user, or of one\nidentity (USER/IDENTITY), back to "
+		    "0: after max_unlocks_by_timeout of them a\nspam lock "
+		    "lasts until unlocked by hand; after reset it times out "
+		    "again.\nThe current locks are not ended (see unlock).\n");
+	else
+		printf("usage: relayguard [-c CONFIG] lock user|identity NAME "
+		    "--reason TEXT [--for DURATION]\n\nLocks a user, or one "
+		    "identity inside it (USER/IDENTITY), by hand: Postfix\n"
+		    "refuses it at RCPT with the reason. Without --for (10m, "
+		    "1h, 7d) the lock lasts\nuntil unlock. The maps follow at "
+		    "once.\n");
+}
+
 /* cmd_lockctl - lock, unlock, reset */
 int
 cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
@@ -312,19 +339,13 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 		case 'r': reason = optarg; break;
 		case 'f':
 			if (rgt_parse_duration(optarg, &secs) != 0) {
-				log_warnx("%s: --for: '%s' is not a duration",
+				log_fatalx("%s: --for: '%s' is not a duration",
 				    action, optarg);
 				return EX_USAGE_;
 			}
 			break;
 		case 'h':
-			printf("usage: relayguard [-c CONFIG] lock user|identity NAME "
-			    "--reason TEXT [--for DURATION]\n"
-			    "       relayguard [-c CONFIG] unlock user|identity NAME\n"
-			    "       relayguard [-c CONFIG] reset user|identity NAME\n\n"
-			    "An identity is named USER/IDENTITY. lock without --for "
-			    "lasts until unlock;\nreset sets the count of automatic "
-			    "unlocks back to 0. The maps follow at once.\n");
+			lockctl_help(action);
 			return EX_OK_;
 		default:
 			return EX_USAGE_;
@@ -332,11 +353,11 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (argc - optind != 2 || (strcmp(argv[optind], "user") != 0
 	    && strcmp(argv[optind], "identity") != 0)) {
-		log_warnx("%s: usage: %s user|identity NAME", action, action);
+		log_fatalx("%s: usage: %s user|identity NAME", action, action);
 		return EX_USAGE_;
 	}
 	if (strcmp(action, "lock") == 0 && reason == NULL) {
-		log_warnx("lock: --reason is required");
+		log_fatalx("lock: --reason is required");
 		return EX_USAGE_;
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
@@ -346,7 +367,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 		return EX_TEMPFAIL_;
 	}
 	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s", action, err);
+		log_fatalx("%s: %s", action, err);
 		close(lockfd);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
@@ -427,6 +448,24 @@ users_lock(void *arg, const lk_lock *l)
 	x->any = 1;
 }
 
+/*
+ * limit_text - a limit as `users` prints it: the number, or "-" for none
+ * (0); the text lives in a static buffer per call slot, enough for one
+ * printf of up to 8 limits
+ */
+static const char *
+limit_text(long long v)
+{
+	static char bufs[8][24];
+	static int slot;
+	char *b = bufs[slot++ % 8];
+
+	if (v <= 0)
+		return "-";
+	snprintf(b, sizeof(bufs[0]), "%lld", v);
+	return b;
+}
+
 /* cmd_users - each user, its kind and its locks */
 int
 cmd_users(const cli_ctx *cx, int argc, char **argv)
@@ -444,7 +483,9 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		printf("usage: relayguard [-c CONFIG] users [--json]\n\nEach "
 		    "configured user: kind, locks (reason, since, until), "
 		    "automatic unlocks used,\nand its counts now in each "
-		    "window against its limits (0: no limit).\n");
+		    "window against its limits (\"-\": no limit; in --json,\n"
+		    "0). Windows are written as in the configuration "
+		    "(10m, 1h, 1d).\n");
 		return EX_OK_;
 	}
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
@@ -495,29 +536,44 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 			sb_printf(&sb, "{\"spam\":%lld,\"spam_threshold\":%lld,"
 			    "\"spam_window\":%lld,\"sessions_minute\":%lld,"
 			    "\"limit_per_minute\":%lld,\"sessions_hour\":%lld,"
-			    "\"limit_per_hour\":%lld,\"recipients_day\":%lld,"
+			    "\"limit_per_hour\":%lld,\"sessions_week\":%lld,"
+			    "\"limit_per_week\":%lld,\"sessions_month\":%lld,"
+			    "\"limit_per_month\":%lld,\"recipients_day\":%lld,"
 			    "\"max_recipients_per_day\":%lld,\"invalid\":%lld,"
-			    "\"invalid_recipient_limit\":%lld}}", n->spam,
+			    "\"invalid_recipient_limit\":%lld,"
+			    "\"invalid_recipient_window\":%lld}}", n->spam,
 			    uc->spam_lock_threshold, uc->spam_lock_window,
 			    n->sessions_minute, uc->connection_limits
 			    ? uc->limit_per_minute : 0, n->sessions_hour,
 			    uc->connection_limits ? uc->limit_per_hour : 0,
+			    n->sessions_week, uc->connection_limits
+			    ? uc->limit_per_week : 0, n->sessions_month,
+			    uc->connection_limits ? uc->limit_per_month : 0,
 			    n->recipients_day, uc->max_recipients_per_day,
-			    n->invalid, uc->invalid_recipient_limit);
+			    n->invalid, uc->invalid_recipient_limit,
+			    uc->invalid_recipient_window);
 			puts(sb.s);
 		} else {
+			char sw[32], iw[32];
+			long long cl = uc->connection_limits;
+
 			if (!any)
 				printf("%-32s %-6s ok\n", u->name, uc->type);
-			printf("%-32s %-6s spam %lld/%lld in %llds; sessions "
-			    "%lld/%lld per minute, %lld/%lld per hour; recipients "
-			    "%lld/%lld per day; invalid %lld/%lld\n", "", "",
-			    n->spam, uc->spam_lock_threshold,
-			    uc->spam_lock_window, n->sessions_minute,
-			    uc->connection_limits ? uc->limit_per_minute : 0,
-			    n->sessions_hour, uc->connection_limits
-			    ? uc->limit_per_hour : 0, n->recipients_day,
-			    uc->max_recipients_per_day, n->invalid,
-			    uc->invalid_recipient_limit);
+			rgt_format_duration(sw, uc->spam_lock_window);
+			rgt_format_duration(iw, uc->invalid_recipient_window);
+			printf("%-32s %-6s spam %lld/%s in %s; sessions %lld/%s "
+			    "per minute, %lld/%s per hour, %lld/%s per week, "
+			    "%lld/%s per month;\n%-39s recipients %lld/%s per day; "
+			    "invalid %lld/%s in %s\n", "", "", n->spam,
+			    limit_text(uc->spam_lock_threshold), sw,
+			    n->sessions_minute, limit_text(cl
+			    ? uc->limit_per_minute : 0), n->sessions_hour,
+			    limit_text(cl ? uc->limit_per_hour : 0),
+			    n->sessions_week, limit_text(cl ? uc->limit_per_week
+			    : 0), n->sessions_month, limit_text(cl
+			    ? uc->limit_per_month : 0), "", n->recipients_day,
+			    limit_text(uc->max_recipients_per_day), n->invalid,
+			    limit_text(uc->invalid_recipient_limit), iw);
 		}
 		sb_free(&sb);
 	}
@@ -602,7 +658,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 		return EX_OK_;
 	}
 	if (argc > 2 || (argc > 1 && strcmp(argv[1], "--quarantine") != 0)) {
-		log_warnx("rspamd-config: unknown argument '%s' (try --help)",
+		log_fatalx("rspamd-config: unknown argument '%s' (try --help)",
 		    argv[1]);
 		return EX_USAGE_;
 	}
@@ -613,7 +669,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 		char perr[1024];
 
 		if ((pol = rul_new(cfg, perr, sizeof(perr))) == NULL) {
-			log_warnx("%s", perr);
+			log_fatalx("%s", perr);
 			cfg_free(cfg);
 			return EX_CONFIG_;
 		}
@@ -631,7 +687,7 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 			if (*p == '$' || (unsigned char)*p < 0x20)
 				break;
 		if (*p) {
-			log_warnx("rspamd-config: %s '%s' has a '$' or a control "
+			log_fatalx("rspamd-config: %s '%s' has a '$' or a control "
 			    "character, which rspamd's configuration cannot "
 			    "hold", i ? "dkim_key_directory" : "map_directory",
 			    dir);
@@ -863,15 +919,21 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	if ((rc = open_all(cx, &cfg, &pol, &st)) != EX_OK_)
 		return rc;
 	if ((u = rul_user_named(pol, uname)) == NULL) {
-		log_warnx("explain: no [user %s] in the configuration", uname);
+		log_fatalx("explain: no [user %s] in the configuration", uname);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
 	}
-	printf("user %s (type %s, identification %s): spam threshold %lld in "
-	    "%llds, lock timeout %llds, %lld automatic unlocks allowed\n",
-	    u->name, u->cfg->type, u->cfg->identification,
-	    u->cfg->spam_lock_threshold, u->cfg->spam_lock_window,
-	    u->cfg->lock_timeout, u->cfg->max_unlocks_by_timeout);
+	{
+		char sw[32], lt[32];
+
+		rgt_format_duration(sw, u->cfg->spam_lock_window);
+		rgt_format_duration(lt, u->cfg->lock_timeout);
+		printf("user %s (type %s, identification %s): spam threshold "
+		    "%lld in %s, lock timeout %s, %lld automatic unlocks "
+		    "allowed\n", u->name, u->cfg->type, u->cfg->identification,
+		    u->cfg->spam_lock_threshold, sw, lt,
+		    u->cfg->max_unlocks_by_timeout);
+	}
 	lk = lk_open_sqlite(st);
 	lk_each(lk, u->name, LK_STORED, explain_lock, &n, err, sizeof(err));
 	if (n == 0)
@@ -935,7 +997,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	sb_init(&pc);
 	if (ana_command(cfg, "postconf", pc_args, &pc, &code, why,
 	    sizeof(why)) != 0 || code != 0) {
-		log_warnx("check-postfix: %s", *why ? why : "postconf failed");
+		log_fatalx("check-postfix: %s", *why ? why : "postconf failed");
 		sb_free(&pc);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
@@ -1140,7 +1202,7 @@ cmd_identities(const cli_ctx *cx, int argc, char **argv)
 			rg_usec t;
 
 			if (rgt_parse_time(optarg, &t) != 0) {
-				log_warnx("identities: --since: '%s' is not a time",
+				log_fatalx("identities: --since: '%s' is not a time",
 				    optarg);
 				return EX_USAGE_;
 			}

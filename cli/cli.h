@@ -36,6 +36,15 @@ typedef struct cli_command {
 	const char *summary;
 } cli_command;
 
+/* the exit codes (sysexits), for --help and relayguard(8): cli/man_cmd.c */
+typedef struct cli_exit {
+	int code;
+	const char *name;
+	const char *meaning;
+} cli_exit;
+extern const cli_exit cli_exits[];
+extern const size_t cli_nexits;
+
 rg_config *cli_load_config(const cli_ctx *cx, int *rc);
 int cmd_man(const cli_ctx *cx, int argc, char **argv,
     const cli_command *cmds, size_t ncmds, void (*usage)(FILE *));

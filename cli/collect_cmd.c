@@ -178,7 +178,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		case 'w':
 			if (rgt_parse_duration(optarg, &wait) != 0 || wait < 0
 			    || wait > 86400) {
-				log_warnx("collect: --wait: '%s' is not a duration "
+				log_fatalx("collect: --wait: '%s' is not a duration "
 				    "up to 1d", optarg);
 				return EX_USAGE_;
 			}
@@ -194,13 +194,13 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if (cfg->nsources == 0) {
-		log_warnx("collect: %s has no [source NAME] section",
+		log_fatalx("collect: %s has no [source NAME] section",
 		    cfg->file ? cfg->file : "the configuration");
 		cfg_free(cfg);
 		return EX_CONFIG_;
 	}
 	if (analyze && (pol = rul_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(cfg);
 		return EX_CONFIG_;
 	}
@@ -214,7 +214,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((st = store_open(cfg->database, STORE_CREATE, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		rul_free(pol);
 		cfg_free(cfg);
 		close(lockfd);
@@ -402,19 +402,19 @@ cmd_init(const cli_ctx *cx, int argc, char **argv)
 	ensure_dir(cfg->database);
 	if ((st = store_open(cfg->database, STORE_CREATE, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("init: %s", err);
+		log_fatalx("init: %s", err);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}
 	if (mkdir(cfg->map_directory, 0755) != 0 && errno != EEXIST) {
-		log_warn("init: %s", cfg->map_directory);
+		log_fatal("init: %s", cfg->map_directory);
 		store_close(st);
 		cfg_free(cfg);
 		return EX_CANTCREAT_;
 	}
 	rc = EX_OK_;
 	if (ana_claim_maps(cfg, st, 0, stdout, err, sizeof(err)) != 0) {
-		log_warnx("init: %s", err);
+		log_fatalx("init: %s", err);
 		rc = EX_DATAERR_;
 	} else {
 		store_id(st, id, sizeof(id));

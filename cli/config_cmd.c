@@ -84,7 +84,7 @@ cmd_check_config(const cli_ctx *cx, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		log_warnx("check-config: unexpected argument '%s'", argv[optind]);
+		log_fatalx("check-config: unexpected argument '%s'", argv[optind]);
 		return EX_USAGE_;
 	}
 	if (schema) {

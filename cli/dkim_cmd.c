@@ -158,7 +158,7 @@ cmd_dkim(const cli_ctx *cx, int argc, char **argv)
 			if (strlen(optarg) >= sizeof(sel)
 			    || (!dns_label_ok(optarg, 0)
 			    && !dns_label_ok(optarg, 1))) {
-				log_warnx("dkim: --selector %s: not a DKIM "
+				log_fatalx("dkim: --selector %s: not a DKIM "
 				    "selector (letters, digits, '-', '.')",
 				    optarg);
 				return EX_USAGE_;
@@ -169,7 +169,7 @@ cmd_dkim(const cli_ctx *cx, int argc, char **argv)
 			bits = (int)strtol(optarg, &end, 10);
 			if (errno || *end || (bits != 1024 && bits != 2048
 			    && bits != 3072 && bits != 4096)) {
-				log_warnx("dkim: --bits %s: 1024, 2048, 3072 "
+				log_fatalx("dkim: --bits %s: 1024, 2048, 3072 "
 				    "or 4096", optarg);
 				return EX_USAGE_;
 			}
@@ -188,7 +188,7 @@ cmd_dkim(const cli_ctx *cx, int argc, char **argv)
 	}
 	domain = argv[optind + 1];
 	if (!dns_label_ok(domain, 1)) {
-		log_warnx("dkim: %s: not a domain name (letters, digits, '-' "
+		log_fatalx("dkim: %s: not a domain name (letters, digits, '-' "
 		    "and '.'; an international one in its xn-- form)", domain);
 		return EX_USAGE_;
 	}
@@ -214,7 +214,7 @@ cmd_dkim(const cli_ctx *cx, int argc, char **argv)
 	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.key.%ld", cfg->dkim_key_directory,
 	    domain, sel, (long)getpid());
 	if (access(key, F_OK) == 0) {
-		log_warnx("dkim: %s exists: never overwritten (choose a new "
+		log_fatalx("dkim: %s exists: never overwritten (choose a new "
 		    "--selector to rotate)", key);
 		cfg_free(cfg);
 		return EX_CANTCREAT_;

@@ -84,7 +84,7 @@ mail_queue(rg_store *st, int all, int json)
 	char err[512], a[64];
 
 	if (ob_list(store_db(st), all, &v, &n, err, sizeof(err)) != 0) {
-		log_warnx("mail queue: %s", err);
+		log_fatalx("mail queue: %s", err);
 		return EX_UNAVAILABLE_;
 	}
 	if (!json)
@@ -144,7 +144,7 @@ mail_send(const rg_config *cfg, rg_store *st, const long long *ids, int n,
 
 	if (rep_send(store_db(st), cfg, ids, n, dialogue, &res, err,
 	    sizeof(err)) != 0) {
-		log_warnx("mail send: %s", err);
+		log_fatalx("mail send: %s", err);
 		return EX_UNAVAILABLE_;
 	}
 	if (*res.reason)
@@ -167,7 +167,7 @@ mail_test(const rg_config *cfg, rg_store *st, const char *to)
 	int rc;
 
 	if (!rep_addr_safe(to)) {
-		log_warnx("mail test: '%s' is not an address relayguard can "
+		log_fatalx("mail test: '%s' is not an address relayguard can "
 		    "send to (ASCII, no spaces or specials)", to);
 		return EX_USAGE_;
 	}
@@ -185,7 +185,7 @@ mail_test(const rg_config *cfg, rg_store *st, const char *to)
 	sb_free(&text);
 	if (ob_enqueue(store_db(st), &m, &id, err, sizeof(err)) != 0) {
 		ob_clear(&m);
-		log_warnx("mail test: %s", err);
+		log_fatalx("mail test: %s", err);
 		return EX_UNAVAILABLE_;
 	}
 	ob_clear(&m);
@@ -252,7 +252,7 @@ cmd_mail(const cli_ctx *cx, int argc, char **argv)
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if ((st = store_open(cfg->database, 0, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(cfg);
 		return EX_UNAVAILABLE_;
 	}

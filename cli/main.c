@@ -82,8 +82,16 @@ usage(FILE *out)
 	    "  -V, --version      the version\n\ncommands:\n",
 	    CFG_DEFAULT_FILE);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-14s %s\n", commands[i].name,
+		fprintf(out, "  %-15s %s\n", commands[i].name,
 		    commands[i].summary);
+	fputs("\nexit status (sysexits.h):\n", out);
+	for (i = 0; i < cli_nexits; i++)
+		fprintf(out, "  %-3d %s\n", cli_exits[i].code,
+		    cli_exits[i].meaning);
+	fputs("\nMessages on standard error start \"relayguard: warning: \" or "
+	    "\"relayguard: fatal: \"\n(the error that ends the command); "
+	    "under systemd each also has its syslog\npriority for the "
+	    "journal.\n", out);
 }
 
 int
@@ -158,6 +166,7 @@ main(int argc, char **argv)
 			return commands[i].fn(&cx, cargc, cargv);
 		}
 	}
-	log_warnx("unknown command '%s' (see relayguard --help)", argv[optind]);
+	log_fatalx("unknown command '%s' (see relayguard --help)",
+	    argv[optind]);
 	return EX_USAGE_;
 }

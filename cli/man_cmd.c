@@ -23,6 +23,28 @@
 #define RG_VERSION "0.1.0"
 #endif
 
+/* the exit codes, as `relayguard --help` and relayguard(8) list them */
+const cli_exit cli_exits[] = {
+	{ 0, "", "success" },
+	{ EX_USAGE_, "EX_USAGE", "usage error: an unknown option or a bad "
+	    "argument" },
+	{ EX_DATAERR_, "EX_DATAERR", "bad input data (an unknown user, an "
+	    "empty password)" },
+	{ EX_NOINPUT_, "EX_NOINPUT", "an input file is missing (the "
+	    "database: run init)" },
+	{ EX_UNAVAILABLE_, "EX_UNAVAILABLE", "a service or file is "
+	    "unavailable (the database, postconf)" },
+	{ EX_SOFTWARE_, "EX_SOFTWARE", "internal error" },
+	{ EX_CANTCREAT_, "EX_CANTCREAT", "an output file cannot be created" },
+	{ EX_IOERR_, "EX_IOERR", "an input or output error (a log, a "
+	    "map)" },
+	{ EX_TEMPFAIL_, "EX_TEMPFAIL", "a temporary failure (a lock held, "
+	    "the database busy): try again" },
+	{ EX_CONFIG_, "EX_CONFIG", "the configuration is wrong: each error "
+	    "as FILE:LINE" },
+};
+const size_t cli_nexits = sizeof(cli_exits) / sizeof(cli_exits[0]);
+
 /* roff_line - one line of text, escaped for roff (no request can start) */
 static void
 roff_line(FILE *out, const char *s, size_t n)
@@ -189,18 +211,17 @@ man8(const cli_ctx *cx, FILE *out, const cli_command *cmds, size_t ncmds,
 		roff_text(out, helps[i].s);
 		fputs(".fi\n", out);
 	}
-	fputs(".SH EXIT STATUS\n"
-	    ".TP\n0\nsuccess\n"
-	    ".TP\n64\nusage error (EX_USAGE)\n"
-	    ".TP\n65\nbad input data (EX_DATAERR)\n"
-	    ".TP\n66\nan input file is missing (EX_NOINPUT)\n"
-	    ".TP\n69\na service or file is unavailable (EX_UNAVAILABLE)\n"
-	    ".TP\n70\ninternal error (EX_SOFTWARE)\n"
-	    ".TP\n74\nan input or output error, e.g. a source that cannot be "
-	    "read (EX_IOERR)\n"
-	    ".TP\n75\na temporary failure: try again (EX_TEMPFAIL)\n"
-	    ".TP\n78\nthe configuration is wrong: each error as FILE:LINE "
-	    "(EX_CONFIG)\n", out);
+	fputs(".SH EXIT STATUS\n", out);
+	for (i = 0; i < cli_nexits; i++) {
+		fprintf(out, ".TP\n%d\n", cli_exits[i].code);
+		roff_str(out, cli_exits[i].meaning);
+		if (*cli_exits[i].name != '\0') {
+			fputs(" (", out);
+			roff_str(out, cli_exits[i].name);
+			fputc(')', out);
+		}
+		fputc('\n', out);
+	}
 	fputs(".SH FILES\n.TP\n", out);
 	roff_str(out, CFG_DEFAULT_FILE);
 	fputs("\nthe configuration, unless \\fB\\-c\\fR names another\n.TP\n",

@@ -187,8 +187,9 @@ print_summary(out_ctx *o)
 	size_t i;
 
 	qsort(o->users, o->nusers, sizeof(user_sum), cmp_users);
-	printf("%-32s %-5s %8s %6s %6s %8s %7s %8s %5s %5s\n", "user", "kind",
-	    "messages", "rcpts", "sent", "deferred", "bounced", "rejected",
+	/* the columns of `stats`, in its order (cli/query_cmd.c) */
+	printf("%-32s %-6s %8s %6s %6s %7s %8s %8s %5s %5s\n", "user", "kind",
+	    "messages", "rcpts", "sent", "bounced", "deferred", "rejected",
 	    "spam", "held");
 	for (i = 0; i < o->nusers; i++) {
 		user_sum *u = &o->users[i];
@@ -201,9 +202,9 @@ print_summary(out_ctx *o)
 			sb_adds(&name, u->user);
 		else
 			sb_json_str(&name, u->user, strlen(u->user));
-		printf("%-32s %-5s %8ld %6ld %6ld %8ld %7ld %8ld %5ld %5ld\n",
+		printf("%-32s %-6s %8ld %6ld %6ld %7ld %8ld %8ld %5ld %5ld\n",
 		    name.s, u->kind, u->messages, u->recipients, u->sent,
-		    u->deferred, u->bounced, u->rejected, u->spam, u->held);
+		    u->bounced, u->deferred, u->rejected, u->spam, u->held);
 		sb_free(&name);
 		free(u->user);
 	}
@@ -306,7 +307,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 			errno = 0;
 			year = strtol(optarg, &end, 10);
 			if (errno || *end || year < 1970 || year > 9999) {
-				log_warnx("parse: --year: '%s' is not a year",
+				log_fatalx("parse: --year: '%s' is not a year",
 				    optarg);
 				return EX_USAGE_;
 			}
@@ -342,7 +343,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	if (tz == NULL && cfg->timezone != NULL && *cfg->timezone)
 		tz = cfg->timezone;
 	if (tz != NULL && rgt_set_zone(tz) != 0) {
-		log_warnx("parse: unknown time zone '%s'", tz);
+		log_fatalx("parse: unknown time zone '%s'", tz);
 		cfg_free(cfg);
 		return EX_USAGE_;
 	}
@@ -437,7 +438,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	sb_free(&o.sb);
 	cfg_free(cfg);
 	if (fflush(stdout) != 0 || o.write_error) {
-		log_warn("parse: standard output");
+		log_fatal("parse: standard output");
 		return EX_IOERR_;
 	}
 	return failed ? EX_IOERR_ : EX_OK_;

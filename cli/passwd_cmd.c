@@ -96,38 +96,38 @@ read_password(char *pw, size_t sz, const char *name)
 		snprintf(prompt, sizeof(prompt), "New password for %s: ", name);
 		if (read_tty(prompt, pw, sz) != 0
 		    || read_tty("Again: ", again, sizeof(again)) != 0) {
-			log_warnx("passwd: no password read");
+			log_fatalx("passwd: no password read");
 			return EX_DATAERR_;
 		}
 		if (strcmp(pw, again) != 0) {
 			explicit_bzero(again, sizeof(again));
-			log_warnx("passwd: the two entries differ");
+			log_fatalx("passwd: the two entries differ");
 			return EX_DATAERR_;
 		}
 		explicit_bzero(again, sizeof(again));
 	} else if (fgets(pw, (int)sz, stdin) == NULL) {
-		log_warnx("passwd: no password on standard input");
+		log_fatalx("passwd: no password on standard input");
 		return EX_DATAERR_;
 	}
 	n = strlen(pw);
 	if (n > 0 && pw[n - 1] == '\n')
 		pw[--n] = '\0';
 	else if (n == sz - 1) {
-		log_warnx("passwd: the password is longer than %zu bytes",
+		log_fatalx("passwd: the password is longer than %zu bytes",
 		    sz - 2);
 		return EX_DATAERR_;
 	}
 	if (n > 0 && pw[n - 1] == '\r')
 		pw[--n] = '\0';
 	if (n == 0) {
-		log_warnx("passwd: empty password refused");
+		log_fatalx("passwd: empty password refused");
 		return EX_DATAERR_;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f)
 			break;
 	if (i < n) {
-		log_warnx("passwd: a password with a control character "
+		log_fatalx("passwd: a password with a control character "
 		    "refused");
 		return EX_DATAERR_;
 	}
@@ -396,7 +396,7 @@ cmd_passwd(const cli_ctx *cx, int argc, char **argv)
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if ((pol = rul_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(cfg);
 		return EX_CONFIG_;
 	}

@@ -245,28 +245,28 @@ cmd_quarantine(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (state && strcmp(state, "held") && strcmp(state, "released")
 	    && strcmp(state, "deleted") && strcmp(state, "expired")) {
-		log_warnx("quarantine: --state: '%s' is not held, released, "
+		log_fatalx("quarantine: --state: '%s' is not held, released, "
 		    "deleted or expired", state);
 		return EX_USAGE_;
 	}
 	if (since_s && rgt_parse_time(since_s, &since) != 0) {
-		log_warnx("quarantine: --since: '%s' is not a time", since_s);
+		log_fatalx("quarantine: --since: '%s' is not a time", since_s);
 		return EX_USAGE_;
 	}
 	if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub,
 	    "release") && strcmp(sub, "delete")) {
-		log_warnx("quarantine: '%s' is not list, show, release or "
+		log_fatalx("quarantine: '%s' is not list, show, release or "
 		    "delete", sub);
 		return EX_USAGE_;
 	}
 	if ((strcmp(sub, "release") == 0 || strcmp(sub, "delete") == 0)
 	    && (optind < argc) == (user != NULL || all)) {
-		log_warnx("quarantine %s: give queue IDs, or --user U, or "
+		log_fatalx("quarantine %s: give queue IDs, or --user U, or "
 		    "--all", sub);
 		return EX_USAGE_;
 	}
 	if (strcmp(sub, "show") == 0 && optind + 1 != argc) {
-		log_warnx("quarantine show: give one queue ID");
+		log_fatalx("quarantine show: give one queue ID");
 		return EX_USAGE_;
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
@@ -279,7 +279,7 @@ cmd_quarantine(const cli_ctx *cx, int argc, char **argv)
 		return rc ? EX_UNAVAILABLE_ : EX_OK_;
 	}
 	if ((pol = rul_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_fatalx("%s", err);
 		cfg_free(cfg);
 		return EX_CONFIG_;
 	}

@@ -366,12 +366,12 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 	else if (strcmp(argv[optind], "locks") == 0)
 		o.kind = REP_LOCKS;
 	else {
-		log_warnx("report: '%s' is not quarantine, senders or locks",
+		log_fatalx("report: '%s' is not quarantine, senders or locks",
 		    argv[optind]);
 		return EX_USAGE_;
 	}
 	if ((since_s || until_s) && (pname || !since_s || !until_s)) {
-		log_warnx("report: give --period, or both --since and --until");
+		log_fatalx("report: give --period, or both --since and --until");
 		return EX_USAGE_;
 	}
 	if (fmt == NULL) {
@@ -388,7 +388,7 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 	else if (strcmp(fmt, "text") == 0)
 		format = REP_TEXT, ext = "txt";
 	else {
-		log_warnx("report: --format: '%s' is not xlsx, csv or text",
+		log_fatalx("report: --format: '%s' is not xlsx, csv or text",
 		    fmt);
 		return EX_USAGE_;
 	}
@@ -396,7 +396,7 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		return rc;
 	if (format == REP_XLSX && output == NULL && !*cfg->report_directory
 	    && isatty(STDOUT_FILENO)) {
-		log_warnx("report: an XLSX workbook is not for a terminal: "
+		log_fatalx("report: an XLSX workbook is not for a terminal: "
 		    "give --output FILE");
 		cfg_free(cfg);
 		return EX_USAGE_;

@@ -23,7 +23,7 @@ typedef struct input {
 	src_pos pos;		/* the position before that line */
 	int year, last_month;	/* the year state before that line */
 	const char *zone;	/* zone of zone-less stamps */
-	int failed;
+	int failed;		/* 1 a read failed, 2 it could not be opened */
 	src_pos stored;		/* the position in the database, as we left it */
 	int stored_found;	/* ... if it was there at all */
 } input;
@@ -39,6 +39,7 @@ struct rg_collect {
 	long long lines, batch_lines;
 	char *cur_zone;		/* a copy: the configuration may be reread */
 	int zone_known;		/* cur_zone is the process's zone */
+	long long last_retry;	/* sources that could not be opened, retried */
 };
 
 /* on_message - a finished record: into the batch */
@@ -182,41 +183,83 @@ read_positions(rg_collect *c)
 	return 0;
 }
 
-/* open_inputs - every configured source at its saved position */
+/*
+ * note_source - remember whether a source could be opened. A source that
+ * cannot be (a missing rspamd log, a permission) is not a reason to stop
+ * collecting the others, nor analyzing; but it must not go unnoticed: the
+ * first run that finds it so records it in log_loss (count 0, the reason
+ * as text), which the next analyze turns into one alert (action=alert
+ * kind=source rule=source_unreadable), mailed to admin_contact. The state
+ * is kept in the store (store_source_unreadable), so a source that stays
+ * unreadable alerts once, and again after it was readable in between.
+ */
+static void
+note_source(rg_collect *c, const char *name, const char *why)
+{
+	/* only collectors write the mark, and this one holds their lock */
+	if ((why != NULL) == store_source_unreadable(c->st, name))
+		return;
+	if (store_begin(c->st) != 0) {
+		log_warnx("%s", store_error(c->st));
+		return;
+	}
+	if ((why != NULL && store_log_loss(c->st, name, 0, rgt_now(), why)
+	    != 0) || store_set_source_unreadable(c->st, name, why != NULL) != 0
+	    || store_commit(c->st) != 0) {
+		log_warnx("[source %s] noting that it %s: %s", name, why
+		    ? "cannot be read" : "is readable again",
+		    store_error(c->st));
+		store_rollback(c->st);
+	}
+}
+
+/*
+ * open_input - one source at its saved position: 0, or -1 if it cannot be
+ * opened (warned and noted) or its first read failed
+ */
+static int
+open_input(rg_collect *c, input *in)
+{
+	src_pos pos = in->stored;
+	char err[2048];
+	long long year;
+
+	in->zone = *in->sc->timezone ? in->sc->timezone : c->cfg->timezone;
+	in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length, err,
+	    sizeof(err));
+	if (in->src == NULL) {
+		/* the others go on: a warning, and an alert once */
+		log_warnx("%s; the other sources are read", err);
+		in->failed = 2;		/* never opened: may be tried again */
+		note_source(c, in->sc->name, err);
+		return -1;
+	}
+	in->failed = 0;
+	note_source(c, in->sc->name, NULL);
+	src_set_loss_fn(in->src, on_loss, c);
+	year = in->sc->year ? in->sc->year : c->cfg->year;
+	ll_init(&in->ctx, (int)year, src_mtime(in->src));
+	if (pos.year > 0) {
+		in->ctx.year = pos.year;
+		in->ctx.last_month = pos.last_month;
+	}
+	in->year = in->ctx.year;
+	in->last_month = in->ctx.last_month;
+	return advance(c, in) != 0 ? -1 : 0;
+}
+
+/*
+ * open_inputs - every configured source at its saved position; 1 if a read
+ * failed (a source that cannot be opened at all is only warned about)
+ */
 static int
 open_inputs(rg_collect *c)
 {
 	int i, failed = 0;
-	char err[2048];
 
-	for (i = 0; i < c->nin; i++) {
-		input *in = &c->in[i];
-		src_pos pos = in->stored;
-		long long year;
-
-		in->zone = *in->sc->timezone ? in->sc->timezone
-		    : c->cfg->timezone;
-		in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length,
-		    err, sizeof(err));
-		if (in->src == NULL) {
-			/* the others go on */
-			log_warnx("%s", err);
-			in->failed = 1;
+	for (i = 0; i < c->nin; i++)
+		if (open_input(c, &c->in[i]) != 0 && c->in[i].src != NULL)
 			failed = 1;
-			continue;
-		}
-		src_set_loss_fn(in->src, on_loss, c);
-		year = in->sc->year ? in->sc->year : c->cfg->year;
-		ll_init(&in->ctx, (int)year, src_mtime(in->src));
-		if (pos.year > 0) {
-			in->ctx.year = pos.year;
-			in->ctx.last_month = pos.last_month;
-		}
-		in->year = in->ctx.year;
-		in->last_month = in->ctx.last_month;
-		if (advance(c, in) != 0)
-			failed = 1;
-	}
 	return failed;
 }
 
@@ -371,8 +414,17 @@ col_rollback(rg_collect *c)
 void
 col_poll(rg_collect *c)
 {
+	long long now = rgt_now();
 	int i;
 
+	/* a source that could not be opened: try again every 10 s (outside
+	 * a batch: positions stay consistent) */
+	if (!c->in_txn && now - c->last_retry >= 10 * 1000000LL) {
+		c->last_retry = now;
+		for (i = 0; i < c->nin; i++)
+			if (c->in[i].src == NULL && c->in[i].failed == 2)
+				open_input(c, &c->in[i]);
+	}
 	for (i = 0; i < c->nin; i++)
 		if (!c->in[i].h.have && c->in[i].src)
 			advance(c, &c->in[i]);

@@ -1,34 +1,82 @@
 /*
- * log.c - diagnostics to standard error. Owns only the program name and the
- * verbosity. Never fails: a write error on stderr is ignored.
+ * log.c - diagnostics to standard error, one line each, with Postfix's
+ * severity words: "relayguard: warning: ...", "relayguard: fatal: ..."
+ * (informational and debugging lines have none, as in Postfix). Owns only
+ * the program name, the verbosity and whether standard error is the
+ * systemd journal: then each line starts with its syslog priority, "<3>"
+ * fatal, "<4>" warning, "<6>" info, "<7>" debug (sd-daemon(3)), which
+ * journald strips and stores as PRIORITY. Never fails: a write error on
+ * stderr is ignored.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
+enum log_sev { LOG_SEV_FATAL = 3, LOG_SEV_WARN = 4, LOG_SEV_INFO = 6,
+    LOG_SEV_DEBUG = 7 };
+
 static const char *log_prog = "relayguard";
 static int log_verbose;
+static int log_journal;
+
+/*
+ * log_stderr_is_journal - JOURNAL_STREAM ("DEV:INODE", set by systemd for
+ * a unit whose stderr is the journal) names the file on descriptor 2
+ */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (js == NULL || *js == '\0')
+		return 0;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (errno != 0 || *end != ':')
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev
+	    && (unsigned long long)st.st_ino == ino;
+}
 
 /* log_init - set the program name and the verbosity (0 quiet, 1 info, 2 debug) */
 void
 log_init(const char *progname, int verbose)
 {
+	int saved = errno;
+
 	if (progname != NULL)
 		log_prog = progname;
 	log_verbose = verbose;
+	log_journal = log_stderr_is_journal();
+	errno = saved;
 }
 
-/* log_vmsg - print one line: "prog: message[: strerror]" */
+/* log_vmsg - print one line: "[<P>]prog: [severity: ]message[: strerror]" */
 static void
-log_vmsg(const char *fmt, va_list ap, int with_errno)
+log_vmsg(enum log_sev sev, const char *fmt, va_list ap, int with_errno)
 {
 	int saved = errno;
 
-	fprintf(stderr, "%s: ", log_prog);
+	if (log_journal)
+		fprintf(stderr, "<%d>", (int)sev);
+	fprintf(stderr, "%s: %s", log_prog, sev == LOG_SEV_FATAL ? "fatal: "
+	    : sev == LOG_SEV_WARN ? "warning: " : "");
 	vfprintf(stderr, fmt, ap);
 	if (with_errno)
 		fprintf(stderr, ": %s", strerror(saved));
@@ -43,7 +91,7 @@ log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(fmt, ap, 1);
+	log_vmsg(LOG_SEV_WARN, fmt, ap, 1);
 	va_end(ap);
 }
 
@@ -54,7 +102,29 @@ log_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(fmt, ap, 0);
+	log_vmsg(LOG_SEV_WARN, fmt, ap, 0);
+	va_end(ap);
+}
+
+/* log_fatal - the error that ends the command, with errno (the caller exits) */
+void
+log_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_SEV_FATAL, fmt, ap, 1);
+	va_end(ap);
+}
+
+/* log_fatalx - the error that ends the command, without errno */
+void
+log_fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_SEV_FATAL, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -67,7 +137,7 @@ log_info(const char *fmt, ...)
 	if (log_verbose < 1)
 		return;
 	va_start(ap, fmt);
-	log_vmsg(fmt, ap, 0);
+	log_vmsg(LOG_SEV_INFO, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -80,7 +150,7 @@ log_debug(const char *fmt, ...)
 	if (log_verbose < 2)
 		return;
 	va_start(ap, fmt);
-	log_vmsg(fmt, ap, 0);
+	log_vmsg(LOG_SEV_DEBUG, fmt, ap, 0);
 	va_end(ap);
 }
 

@@ -223,8 +223,41 @@ rgt_parse_duration(const char *s, long long *secs)
 }
 
 /*
- * rgt_parse_time - "YYYY-MM-DD[THH:MM[:SS]][Z|+hh:mm]" or "@EPOCH" to UTC;
- * a time without a zone is local. Returns -1 on bad syntax.
+ * rgt_format_duration - seconds as the configuration writes them: "10m",
+ * "1h30m", "7d" is "1w", "0s"; the units w, d, h, m, s that rgt_parse_duration
+ * reads, so the text reads back to the same number
+ */
+void
+rgt_format_duration(char buf[32], long long secs)
+{
+	static const struct { long long n; char u; } units[] = {
+		{ 7 * 86400LL, 'w' }, { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
+		{ 1, 's' },
+	};
+	size_t i, len = 0;
+
+	if (secs <= 0) {
+		snprintf(buf, 32, "%llds", secs < 0 ? 0 : secs);
+		return;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (secs >= units[i].n) {
+			int w = snprintf(buf + len, 32 - len, "%lld%c",
+			    secs / units[i].n, units[i].u);
+
+			if (w < 0 || (size_t)w >= 32 - len)
+				break;
+			len += (size_t)w;
+			secs %= units[i].n;
+		}
+	}
+}
+
+/*
+ * rgt_parse_time - "YYYY-MM-DD[THH:MM[:SS]][Z|+hh:mm]", "@EPOCH", "now",
+ * or a duration with its unit ("1h", "2d", "1h30m": that long before now)
+ * to UTC; a time without a zone is local. Returns -1 on bad syntax.
  */
 int
 rgt_parse_time(const char *s, rg_usec *out)
@@ -233,6 +266,19 @@ rgt_parse_time(const char *s, rg_usec *out)
 	char sign;
 	tz_conv tc;
 	rg_usec t;
+	long long ago;
+	size_t sl = strlen(s);
+
+	if (strcmp(s, "now") == 0) {
+		*out = rgt_now();
+		return 0;
+	}
+	/* a bare number is no time: the unit makes it a duration */
+	if (sl > 1 && strchr("smhdw", s[sl - 1]) != NULL
+	    && rgt_parse_duration(s, &ago) == 0) {
+		*out = rgt_now() - ago * RG_USEC;
+		return 0;
+	}
 
 	if (s[0] == '@') {
 		char *end;

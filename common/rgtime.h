@@ -35,6 +35,7 @@ rg_usec rgt_local_to_utc(tz_conv *tc, int y, int mon, int d, int H, int M,
 rg_usec rgt_now(void);
 void rgt_format(char buf[64], rg_usec t);
 int rgt_parse_duration(const char *s, long long *secs);
+void rgt_format_duration(char buf[32], long long secs);
 int rgt_parse_time(const char *s, rg_usec *out);
 
 #endif

@@ -106,6 +106,15 @@ shq(strbuf *sb, const char *s)
 	sb_addc(sb, '\'');
 }
 
+/* window_secs - a detail's window= ("10m", or "600s" before 0.1.0) in seconds */
+static long long
+window_secs(const char *w)
+{
+	long long s;
+
+	return rgt_parse_duration(w, &s) == 0 ? s : 0;
+}
+
 /* window_text - "10 minutes" of seconds */
 static void
 window_text(char *buf, size_t sz, long long s)
@@ -138,7 +147,7 @@ subject_of(strbuf *sb, const ev *e)
 	kv(e->detail, "count", cnt, sizeof(cnt));
 	kv(e->detail, "window", win, sizeof(win));
 	kv(e->detail, "until", until, sizeof(until));
-	window_text(w, sizeof(w), atoll(win));
+	window_text(w, sizeof(w), window_secs(win));
 	if (strcmp(e->action, "lock") == 0 && strcmp(e->rule, "manual") == 0)
 		sb_printf(sb, "locked %s by hand", who);
 	else if (strcmp(e->action, "unlock") == 0)
@@ -152,6 +161,9 @@ subject_of(strbuf *sb, const ev *e)
 		sb_printf(sb, "blocked %s: %s limit reached", who, e->rule);
 	else if (strcmp(e->rule, "safety_valve") == 0)
 		sb_printf(sb, "safety valve: lock of %s held back", who);
+	else if (strcmp(e->rule, "source_unreadable") == 0)
+		sb_printf(sb, "source %s cannot be read: its verdicts or "
+		    "lines are missing", e->user);
 	else if (strcmp(e->rule, "log_loss") == 0) {
 		kv(e->detail, "lost", lost, sizeof(lost));
 		sb_printf(sb, "%s log lines lost in source %s", lost, e->user);
@@ -258,7 +270,7 @@ describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
 	sb_printf(sb, "  detail: %s\n", e->detail);
 	if (strcmp(e->action, "lock") == 0 && strcmp(e->rule, "spam") == 0) {
 		kv(e->detail, "window", w, sizeof(w));
-		messages_behind(db, sb, e, atoll(w));
+		messages_behind(db, sb, e, window_secs(w));
 	}
 	if (strcmp(e->kind, "source") != 0) {
 		strbuf name;

@@ -69,18 +69,18 @@ ard_set_loss_mark(rg_store *st, long long now, char *err, size_t errsz)
 /* ard_losses - the log losses in (since, until], by time */
 int
 ard_losses(rg_store *st, long long since, long long until,
-    int (*fn)(void *arg, const char *source, long long ts, long long count),
-    void *arg, char *err, size_t errsz)
+    int (*fn)(void *arg, const char *source, long long ts, long long count,
+    const char *text), void *arg, char *err, size_t errsz)
 {
 	sqlite3_stmt *q;
 	int rc = 0;
 
-	if ((q = window(st, "SELECT source, ts, count FROM log_loss WHERE ts > "
-	    "?1 AND ts <= ?2 ORDER BY ts, id", since, until)) == NULL)
+	if ((q = window(st, "SELECT source, ts, count, text FROM log_loss WHERE "
+	    "ts > ?1 AND ts <= ?2 ORDER BY ts, id", since, until)) == NULL)
 		return fail(st, "reading log losses", err, errsz);
 	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW)
 		rc = fn(arg, text(q, 0), sqlite3_column_int64(q, 1),
-		    sqlite3_column_int64(q, 2));
+		    sqlite3_column_int64(q, 2), text(q, 3));
 	sqlite3_finalize(q);
 	return rc;
 }

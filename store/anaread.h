@@ -24,7 +24,8 @@ long long ard_loss_mark(rg_store *st);
 int ard_set_loss_mark(rg_store *st, long long now, char *err, size_t errsz);
 /* the losses in (since, until], by time */
 int ard_losses(rg_store *st, long long since, long long until,
-    int (*fn)(void *arg, const char *source, long long ts, long long count),
+    int (*fn)(void *arg, const char *source, long long ts, long long count,
+    const char *text),
     void *arg, char *err, size_t errsz);
 
 /* ---- headers ---- */

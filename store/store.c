@@ -812,3 +812,25 @@ store_set_config(rg_store *st, const rg_config *cfg)
 {
 	st->cfg = cfg;
 }
+
+/* store_source_unreadable - whether source name was last found unreadable */
+int
+store_source_unreadable(rg_store *st, const char *name)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "source_unreadable:%s", name);
+	return db_meta_int(st->db, key, 0) != 0;
+}
+
+/* store_set_source_unreadable - note it (inside the caller's transaction) */
+int
+store_set_source_unreadable(rg_store *st, const char *name, int on)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "source_unreadable:%s", name);
+	if (db_meta_put(st->db, key, on ? "1" : "0") != 0)
+		return fail(st, "noting an unreadable source");
+	return 0;
+}

@@ -53,6 +53,9 @@ int store_same_source(rg_store *st, const char *name, int found,
     const src_pos *expect);
 int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
+/* whether source NAME was last found unreadable (a mark in meta) */
+int store_source_unreadable(rg_store *st, const char *name);
+int store_set_source_unreadable(rg_store *st, const char *name, int on);
 int store_log_loss(rg_store *st, const char *source, long long count,
     long long ts, const char *text);
 /* a message row's JSON as parse writes it (from rec, else the old json) */

@@ -29,6 +29,7 @@ want="755 usr/bin/relayguard
 644 usr/share/man/man5/relayguard.ini.5
 $(cd "$TOP/samples/systemd" && for u in *.service *.timer *.path; do [ -e "$u" ] && echo "644 usr/lib/systemd/system/$u"; done)
 644 etc/cron.d/relayguard
+644 etc/logrotate.d/relayguard
 644 usr/share/bash-completion/completions/relayguard
 644 usr/share/doc/relayguard/relayguard.ini.sample
 640 etc/relayguard/relayguard.ini"

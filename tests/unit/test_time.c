@@ -92,6 +92,40 @@ parse_times(void)
 	CHECK(rgt_parse_time("@86400", &t) == 0 && t == 86400 * RG_USEC);
 	CHECK(rgt_parse_time("2026-13-01", &t) == -1);
 	CHECK(rgt_parse_time("yesterday", &t) == -1);
+	/* relative: a duration with its unit is that long before now */
+	{
+		rg_usec now = rgt_now();
+
+		CHECK(rgt_parse_time("1h", &t) == 0);
+		CHECK(t <= now - 3600 * RG_USEC + 5 * RG_USEC
+		    && t >= now - 3600 * RG_USEC - 5 * RG_USEC);
+		CHECK(rgt_parse_time("1h30m", &t) == 0);
+		CHECK(t <= now - 5400 * RG_USEC + 5 * RG_USEC);
+		CHECK(rgt_parse_time("now", &t) == 0 && t >= now);
+		CHECK(rgt_parse_time("90", &t) == -1);
+		CHECK(rgt_parse_time("-1h", &t) == -1);
+	}
+}
+
+static void
+format_durations(void)
+{
+	char buf[32];
+
+	rgt_format_duration(buf, 600);
+	CHECK_STR(buf, "10m");
+	rgt_format_duration(buf, 3600);
+	CHECK_STR(buf, "1h");
+	rgt_format_duration(buf, 5400);
+	CHECK_STR(buf, "1h30m");
+	rgt_format_duration(buf, 86400);
+	CHECK_STR(buf, "1d");
+	rgt_format_duration(buf, 7 * 86400);
+	CHECK_STR(buf, "1w");
+	rgt_format_duration(buf, 90);
+	CHECK_STR(buf, "1m30s");
+	rgt_format_duration(buf, 0);
+	CHECK_STR(buf, "0s");
 }
 
 int
@@ -102,5 +136,7 @@ main(void)
 	CASE("time: RFC 3339 output", formatting());
 	CASE("time: local time and the repeated DST hour", local_times());
 	CASE("time: --since/--until syntax", parse_times());
+	CASE("time: durations as the configuration writes them",
+	    format_durations());
 	UNIT_EXIT();
 }
