@@ -243,7 +243,7 @@ reload:
 		status = EX_DATAERR_;
 		goto out;
 	}
-	log_debug("collect: started in %.1f ms, %zu open messages restored",
+	log_info("collect: started in %.1f ms, %zu open messages restored",
 	    (rgt_now() - t0) / 1000.0, col_open_messages(c));
 	if (follow)
 		rg_notify_ready("following the sources");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../common/hash.h"
 #include "../common/linereader.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
@@ -53,17 +54,11 @@ struct rg_source {
 	src_journal *jr;
 };
 
-/* src_fingerprint - FNV-1a 64 */
+/* src_fingerprint - FNV-1a 64 (common/hash.h) */
 uint64_t
 src_fingerprint(const char *buf, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	while (n--) {
-		h ^= (unsigned char)*buf++;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return rg_hash64(buf, n);
 }
 
 /* gz_open - a file for reading through zlib (plain or gzip); NULL if not */

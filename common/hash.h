@@ -45,6 +45,23 @@ rg_hash(const void *p, size_t n)
 	return rg_hash_more(RG_HASH_INIT, p, n);
 }
 
+/*
+ * rg_hash64 - the 64-bit FNV-1a hash of n bytes (the sources' file
+ * fingerprints: stored in databases, so it never changes)
+ */
+static inline uint64_t
+rg_hash64(const void *p, size_t n)
+{
+	const unsigned char *u = p;
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n--) {
+		h ^= *u++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
 typedef struct rg_htab_slot {
 	uint32_t hash;
 	void *val;		/* NULL: empty */

@@ -155,6 +155,22 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	return st;
 }
 
+/*
+ * store_cache - the page cache of this connection, in KiB. The collector
+ * writes mostly at the ends of its tables and indexes: 4 MiB serve it as
+ * well as 64 (measured: bench/collect.sh), and its peak RSS stays under
+ * 64 MiB. A batch bigger than the cache spills into the WAL, still one
+ * transaction.
+ */
+void
+store_cache(rg_store *st, int kib)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %d", -kib);
+	sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}
+
 /* store_id - the database's id (meta 'database_id'), "" if none */
 void
 store_id(rg_store *st, char *buf, size_t sz)

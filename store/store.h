@@ -31,6 +31,7 @@ typedef struct rg_store rg_store;
 /* NULL and err on failure; errno ENOENT when the file does not exist */
 rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
 void store_id(rg_store *st, char *buf, size_t sz);
+void store_cache(rg_store *st, int kib);	/* the page cache, in KiB */
 sqlite3 *store_db(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
