@@ -663,6 +663,8 @@ reload:
 				pol = np;
 				cfg_free(c.cfg);
 				c.cfg = ncfg;
+				/* the store's trusted verdicts: the new ones */
+				store_set_config(c.st, c.cfg);
 			}
 		}
 		log_warnx("collect: SIGHUP: configuration reread, sources "
