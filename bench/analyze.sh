@@ -628,7 +628,8 @@ def mode_state(a):
     # the analyzer's state: its decisions, its index (analyzer/aindex.c) and
     # what it saw last (meta ana_*)
     state = ("locks", "unlocks", "events", "ana_users", "ana_sessions",
-             "ana_messages", "ana_pending", "ana_meta")
+             "ana_messages", "ana_pending", "ana_hvalues", "ana_classes",
+             "ana_meta")
     if action in ("reset", "empty", "restore"):
         for t in state[:-1]:
             con.execute("DELETE FROM %s" % t)

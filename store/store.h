@@ -75,7 +75,8 @@ long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
 typedef int (*store_hook)(sqlite3 *db, void *arg, char *err, size_t errsz);
 void store_set_hook(rg_store *st, store_hook fn, void *arg);
 /* the configuration whose trusted_verdicts decide the stored spam flags
- * (rules/policy.h rul_verdict_trusted); kept, not copied */
+ * (rules/policy.h rul_verdict_trusted); kept, not copied: set it again
+ * before that configuration is freed (collect's SIGHUP) */
 void store_set_config(rg_store *st, const rg_config *cfg);
 void store_close(rg_store *st);
 
