@@ -12,7 +12,7 @@
 #ifndef RG_MAILQ_H
 #define RG_MAILQ_H
 
-#include <sqlite3.h>
+#include "../store/mailsrc.h"
 
 #include "../rules/config.h"
 #include "../rules/policy.h"
