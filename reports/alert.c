@@ -404,13 +404,16 @@ mark:
 	return ms_pos_put(db, "mail_event", top, err, errsz);
 }
 
-/* rep_queue - the store hook: alerts, then ARF reports */
+/* rep_queue - the store hook: quarantine notices, alerts, ARF reports */
 int
 rep_queue(sqlite3 *db, void *arg, char *err, size_t errsz)
 {
 	rep_queue_ctx *qc = arg;
 	long long now = rgt_now();
 
+	/* first: the notices start where the alerts and reports are */
+	if (rep_notices(db, qc, now, err, errsz) != 0)
+		return -1;
 	if (rep_alerts(db, qc, now, err, errsz) != 0)
 		return -1;
 	return rep_arf(db, qc, now, err, errsz);

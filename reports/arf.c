@@ -282,9 +282,9 @@ held_copy(const rg_config *cfg, const spam *s, strbuf *att)
 		sb_reset(att);
 }
 
-/* held_rcpts - a held message's envelope recipients (postcat -e) */
-static void
-held_rcpts(const rg_config *cfg, spam *s)
+/* rep_held_rcpts - a held message's envelope recipients (postcat -e) */
+void
+rep_held_rcpts(const rg_config *cfg, ms_spam *s)
 {
 	strbuf env;
 	char *argv[8], *p, *nl;
@@ -403,7 +403,7 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 
 			sb_init(&att);
 			held_copy(cfg, &s, &att);
-			held_rcpts(cfg, &s);
+			rep_held_rcpts(cfg, &s);
 			compose_arf(cfg, &s, u->name, idp, inc, &att, now, &m);
 			m.user = xstrdup(u->name);
 			m.ref = xstrdup(ref);
