@@ -387,7 +387,8 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		log_warnx("report: give --period, or both --since and --until");
 		return EX_USAGE_;
 	}
-	if (to != NULL && (!mail || !rep_addr_safe(to) || strchr(to, '@') == NULL)) {
+	if (to != NULL && (!mail || !rep_addr_safe(to) || strchr(to, '@')
+	    == NULL)) {
 		log_warnx("report: --to needs --mail and a plain address "
 		    "(local@domain)");
 		return EX_USAGE_;

@@ -122,10 +122,10 @@ queue_one(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	    r->label, j->user ? j->user : "*", j->to);
 	if ((taken = ob_ref_taken(db, ref.s, err, errsz)) != 0) {
 		if (taken == 1)
-			log_info("action=report_mail kind=%s period=%s user=\"%s\" "
-			    "to=<%s> result=queued_before",
-			    rep_kind_name(r->o->kind), r->label, j->user ? j->user
-			    : "*", j->to);
+			log_info("action=report_mail kind=%s period=%s "
+			    "user=\"%s\" to=<%s> result=queued_before",
+			    rep_kind_name(r->o->kind), r->label, j->user
+			    ? j->user : "*", j->to);
 		rc = taken == 1 ? 1 : -1;
 		goto end;
 	}

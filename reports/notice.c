@@ -81,8 +81,8 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 	else
 		rep_hostname(host, sizeof(host));
 	if (kind == N_HELD)
-		sb_printf(&subj, "Your message is held for review (queue ID %s)",
-		    s->qid ? s->qid : "-");
+		sb_printf(&subj, "Your message is held for review "
+		    "(queue ID %s)", s->qid ? s->qid : "-");
 	else
 		sb_printf(&subj, "Your held message was deleted (queue ID %s)",
 		    s->qid ? s->qid : "-");
@@ -94,12 +94,13 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", b, b);
 	if (kind == N_HELD)
 		sb_printf(&text, "This is the mail relay %s.\n\n"
-		    "A message sent through this relay by the account %s was "
-		    "accepted, but it\nhas NOT been delivered: the content filter "
-		    "classified it as spam, and it is\nheld in quarantine for an "
-		    "administrator to review. It has not been refused\neither: if "
-		    "the administrator releases it, it is delivered as it is. If "
-		    "it\nis deleted, you will get another notice.\n\n"
+		    "A message sent through this relay by the account %s "
+		    "was accepted, but it\nhas NOT been delivered: the "
+		    "content filter classified it as spam, and it is\nheld "
+		    "in quarantine for an administrator to review. It has "
+		    "not been refused\neither: if the administrator releases "
+		    "it, it is delivered as it is. If it\nis deleted, you "
+		    "will get another notice.\n\n"
 		    "If this message was legitimate, please contact your mail "
 		    "administrator.\nIf you did not send it, your account or "
 		    "computer may be compromised.\n\n", host, user);
@@ -138,8 +139,9 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 		    == NULL)
 			continue;
 		sb_printf(&sb, "\r\nFinal-Recipient: rfc822; %s\r\n"
-		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: X-relayguard; "
-		    "%s\r\n", s->rcpts[i], kind == N_HELD ? "delayed" : "failed",
+		    "Action: %s\r\nStatus: %s\r\n"
+		    "Diagnostic-Code: X-relayguard; %s\r\n", s->rcpts[i],
+		    kind == N_HELD ? "delayed" : "failed",
 		    kind == N_HELD ? "4.7.0" : "5.7.0", kind == N_HELD
 		    ? "held in quarantine for review (spam)"
 		    : "deleted from quarantine (spam)");
@@ -156,7 +158,7 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 	sb_printf(&sb, "\r\n--%s--\r\n", b);
 	memset(m, 0, sizeof(*m));
 	m->kind = xstrdup("notice");
-	m->from = xstrdup("");		/* the null reverse path: MAIL FROM:<> */
+	m->from = xstrdup("");	/* the null reverse path: MAIL FROM:<> */
 	m->rcpt = xstrdup(to);
 	sb_reset(&clean);
 	mail_clean(&clean, subj.s, subj.len, 0);
@@ -215,7 +217,8 @@ rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	ms_spam s;
 	ms_event *ev = NULL;
 	size_t nev = 0, i;
-	long long last, top;
+	long long last, top, age, since;
+	const char *p;
 	int more, rc = -1;
 
 	/* held: the messages stored since the last look (at first: since
@@ -251,9 +254,15 @@ rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		    || (strcmp(ev[i].rule, "delete") != 0
 		    && strcmp(ev[i].rule, "expire") != 0))
 			continue;
+		/* it arrived age= seconds before the event (postqueue's
+		 * arrival time): a day's slack for the log's lag */
+		age = (p = strstr(ev[i].detail, "age=")) != NULL
+		    ? strtoll(p + 4, NULL, 10) : -1;
+		since = age > 0 ? ev[i].ts - (age + 86400) * 1000000LL : 0;
 		memset(&s, 0, sizeof(s));
-		if ((rc = ms_spam_held(db, ev[i].identity, &s, err, errsz)) == 1) {
-			rc = 0;		/* held, but never stored: not known */
+		if ((rc = ms_spam_held(db, ev[i].identity, since, ev[i].ts
+		    + 86400 * 1000000LL, &s, err, errsz)) == 1) {
+			rc = 0;	/* held, but never stored: not known */
 			continue;
 		}
 		if (rc == 0)

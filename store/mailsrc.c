@@ -214,17 +214,20 @@ ms_spam_next(ms_iter *it, ms_spam *s)
 
 /* ms_spam_held - the newest held message of a queue ID */
 int
-ms_spam_held(sqlite3 *db, const char *qid, ms_spam *s, char *err,
-    size_t errsz)
+ms_spam_held(sqlite3 *db, const char *qid, long long since, long long until,
+    ms_spam *s, char *err, size_t errsz)
 {
 	sqlite3_stmt *q;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT " SPAM_COLS "WHERE m.queue_id = ?1 "
-	    "AND m.kind = 'message' AND m.held = 1 ORDER BY m.first_seen DESC, "
-	    "m.id DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT " SPAM_COLS "WHERE m.first_seen >= "
+	    "?2 AND m.first_seen <= ?3 AND m.queue_id = ?1 AND m.kind = "
+	    "'message' AND m.held = 1 ORDER BY m.first_seen DESC, m.id DESC "
+	    "LIMIT 1", -1, &q, NULL) != SQLITE_OK)
 		return fail(db, "reading a held message", err, errsz);
 	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, since);
+	sqlite3_bind_int64(q, 3, until);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		spam_row(q, s);
 	sqlite3_finalize(q);

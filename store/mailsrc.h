@@ -22,7 +22,7 @@
 /* an event of the analyzer or of a command (table events) */
 typedef struct ms_event {
 	long long id, ts;
-	char *action, *kind, *user, *identity, *rule, *detail;	/* "" none */
+	char *action, *kind, *user, *identity, *rule, *detail; /* "": none */
 } ms_event;
 
 /* a message refused or held as spam, with its verdict */
@@ -31,7 +31,7 @@ typedef struct ms_spam {
 	char *host, *qid, *client_ip, *client_host, *sasl, *sender, *msgid;
 	char *stage, *rtext, *vsource, *score, *required, *vaction, *symbols;
 	int held;
-	char **rcpts;			/* envelope recipients (ms_rcpts) */
+	char **rcpts;			/* envelope recipients, ms_rcpts */
 	int nrcpt;
 } ms_spam;
 
@@ -39,7 +39,7 @@ typedef struct ms_spam {
 typedef struct ms_lockmsg {
 	long long first_seen;
 	char *qid, *identity, *score, *symbols;	/* NULL when not known */
-	char *rcpts;			/* ", "-separated, "" if none logged */
+	char *rcpts;			/* ", "-separated, "": none */
 } ms_lockmsg;
 
 typedef struct ms_iter ms_iter;
@@ -67,9 +67,11 @@ ms_iter *ms_spam_since(sqlite3 *db, long long seq, int held_only, char *err,
 /* ms_spam_next - 1 and the next message in s (owned by the caller), 0 at
  * the end, -1 on error (ms_strerror) */
 int ms_spam_next(ms_iter *it, ms_spam *s);
-/* ms_spam_held - the newest held message with this queue ID: 1 none */
-int ms_spam_held(sqlite3 *db, const char *qid, ms_spam *s, char *err,
-    size_t errsz);
+/* ms_spam_held - the newest held message with this queue ID first seen
+ * in [since, until] (the first_seen index; there is none on queue_id):
+ * 1 none */
+int ms_spam_held(sqlite3 *db, const char *qid, long long since,
+    long long until, ms_spam *s, char *err, size_t errsz);
 /* ms_rcpts - s's logged envelope recipients (at most max) into s */
 int ms_rcpts(sqlite3 *db, ms_spam *s, int max, char *err, size_t errsz);
 void ms_spam_clear(ms_spam *s);

@@ -37,6 +37,7 @@ owner@admin.example.test owner/
 victim@admin.example.test victim/
 alice@example.com alice/
 carol@example.net carol/
+boss@example.com boss/
 VM
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost" -keyout "$work/key.pem" \
@@ -119,9 +120,10 @@ wait_box() {
 settle() { "$RG" -c "$work/rg.ini" mail send > /dev/null 2>&1; pf_wait_settled > /dev/null 2>&1; }
 collect() { pf_flush_log > /dev/null 2>&1; "$RG" -c "$work/rg.ini" collect --once --quiet; }
 qid_of() { sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$1"; }
-boxes() { for b in admin owner victim alice carol; do printf '%s=%s ' "$b" "$(count $b)"; done; }
+boxes() { for b in admin owner victim alice carol boss; do printf '%s=%s ' "$b" "$(count $b)"; done; }
 
 # ---- 1. held spam of rejected users: the notices
+t0=$(( $(date -u +%s) - 60 ))
 a1=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org --subject "offer" --body "$SPAM")
 qa=$(qid_of "$a1")
 f1=$(send --auth alice@example.com:alice-pw --sender victim@admin.example.test --to dave@example.org --body "$SPAM")
@@ -143,6 +145,10 @@ sleep 0; n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": 
 [ "$n" = 2 ]; ok $? "two notices in the outbox (alice's, carol's)" "$n; $(boxes)"
 [ "$(count victim)" = 0 ]; ok $? "the forged envelope sender gets nothing (no backscatter)" "$(boxes)"
 [ "$(count admin)" = 0 ]; ok $? "accepted (bob): no notice to anyone" "$(boxes)"
+d1=$(send --auth alice@example.com:alice-pw --sender boss@example.com --to dave@example.org --body "$SPAM")
+pf_wait_settled > /dev/null 2>&1; collect
+"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; settle
+wait_box boss 1; ok $? "an envelope sender in the user's domain is told" "$(boxes)"
 
 /usr/bin/python3 - "$MB" "$qa" "$qc" <<'PY'
 import email, email.policy, glob, sys
@@ -181,7 +187,7 @@ PY
 # once: a second analyze, a crash-free rerun, queues nothing more
 "$RG" -c "$work/rg.ini" analyze > "$work/a2.out" 2>&1
 n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": *"notice"')
-[ "$n" = 2 ]; ok $? "analyze again: no second notice" "$n"
+[ "$n" = 3 ]; ok $? "analyze again: no second notice" "$n"
 
 # ---- 2. delete: the second notice (failed)
 out=$("$RG" -c "$work/rg.ini" quarantine delete "$qa"); rc=$?
@@ -211,12 +217,13 @@ settle
 wait_box owner 2; ok $? "retention's deletion is told to report_to" "$(boxes)"
 "$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; settle
 n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": *"notice"')
-[ "$n" = 4 ]; ok $? "four notices in all, each once" "$n"
+[ "$n" = 5 ]; ok $? "five notices in all, each once" "$n"
 
 # ---- 3. report --mail
 collect
-now=$(date -u +%s); tomorrow=$(( now + 86400 ))
-"$RG" -c "$work/rg.ini" report quarantine --period day --now "@$tomorrow" --mail --output "$work/q.xlsx" > "$work/r1.out" 2> "$work/r1.err"; rc=$?
+# a range, not --period day: a run across midnight would report another day
+range="--since @$t0 --until @$(( $(date -u +%s) + 60 ))"
+"$RG" -c "$work/rg.ini" report quarantine $range --mail --output "$work/q.xlsx" > "$work/r1.out" 2> "$work/r1.err"; rc=$?
 [ $rc = 0 ]; ok $? "report --mail --output" "rc=$rc $(cat "$work/r1.err")"
 n0=$(count admin); o0=$(count owner)
 settle
@@ -261,12 +268,12 @@ if o:
     check(users(d2) == ["carol@example.net"], "carol's report has her rows only: %r" % users(d2))
     check(o[0].get("To") == "<owner@admin.example.test>", "To: the report_to")
 PY
-"$RG" -v -c "$work/rg.ini" report quarantine --period day --now "@$tomorrow" --mail > "$work/r2.out" 2> "$work/r2.err"; rc=$?
+"$RG" -v -c "$work/rg.ini" report quarantine $range --mail > "$work/r2.out" 2> "$work/r2.err"; rc=$?
 n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": *"report"')
 [ $rc = 0 ] && [ "$n" = 2 ] && grep -q "result=queued_before" "$work/r2.err"; ok $? "the same period again (a timer firing twice): queued once" "rc=$rc n=$n $(cat "$work/r2.err")"
-"$RG" -c "$work/rg.ini" report quarantine --period day --now "@$(( now + 10 * 86400 ))" --mail --skip-empty > "$work/r3.out" 2> "$work/r3.err"; rc=$?
+"$RG" -c "$work/rg.ini" report quarantine --period day --now "@$(( t0 + 10 * 86400 ))" --mail --skip-empty > "$work/r3.out" 2> "$work/r3.err"; rc=$?
 n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": *"report"')
 [ $rc = 0 ] && [ "$n" = 2 ]; ok $? "--skip-empty: an empty period mails nothing" "rc=$rc n=$n $(cat "$work/r3.err")"
-"$RG" -c "$work/rg.ini" report senders --period day --now "@$tomorrow" --mail --to victim@admin.example.test --user bob@example.com > /dev/null 2> "$work/r4.err"; rc=$?
+"$RG" -c "$work/rg.ini" report senders $range --mail --to victim@admin.example.test --user bob@example.com > /dev/null 2> "$work/r4.err"; rc=$?
 settle
 wait_box victim 1; ok $? "--to ADDR: the report goes there" "rc=$rc $(boxes) $(cat "$work/r4.err")"
