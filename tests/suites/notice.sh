@@ -217,7 +217,7 @@ settle
 wait_box owner 2; ok $? "retention's deletion is told to report_to" "$(boxes)"
 "$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; settle
 n=$("$RG" -c "$work/rg.ini" mail queue --all --json | grep -c '"kind": *"notice"')
-[ "$n" = 5 ]; ok $? "five notices in all, each once" "$n"
+[ "$n" = 6 ] && [ "$(count boss)" = 2 ]; ok $? "six notices in all (three held, three deleted), each once" "$n; $(boxes)"
 
 # ---- 3. report --mail
 collect
