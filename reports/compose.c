@@ -365,8 +365,8 @@ rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
 	mail_clean(&clean, a->text, strlen(a->text), 1);
 	rep_qp(&sb, clean.s ? clean.s : "", clean.len);
 	/* the file name is the caller's (safe ASCII), never a log value */
-	sb_printf(&sb, "\r\n--%s\r\nContent-Type: %s; name=\"%s\"\r\n"
-	    "Content-Disposition: attachment; filename=\"%s\"\r\n"
+	sb_printf(&sb, "\r\n--%s\r\nContent-Type: %s;\r\n name=\"%s\"\r\n"
+	    "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n", b, a->ctype, a->fname,
 	    a->fname);
 	for (i = 0; i < a->len; i += 57) {
