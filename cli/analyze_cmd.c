@@ -242,6 +242,8 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 			log_warnx("analyze: %s", err);
 			rc = EX_TEMPFAIL_;
 		}
+		if (quarantined(pol) && !dry)
+			cli_mail_notices(cfg, pol, st);	/* of retention */
 	}
 	log_phase("queue");
 	if (lockfd >= 0)

@@ -74,6 +74,8 @@ int cli_analyze_lock(const rg_config *cfg, long long wait);
 void cli_policy_fold(const rg_config *cfg, rul_policy *pol);
 int cmd_mail(const cli_ctx *cx, int argc, char **argv);
 /* queue alerts and reports in each commit of st */
+int cli_mail_notices(const rg_config *cfg, const rul_policy *pol,
+    rg_store *st);
 void cli_mail_hook(const rg_config *cfg, const rul_policy *pol,
     rg_store *st);
 /* after an analyzer run: send the due mail unless send_after_analyze = no */

@@ -28,6 +28,26 @@ cli_mail_hook(const rg_config *cfg, const rul_policy *pol, rg_store *st)
 	store_set_hook(st, rep_queue, &queue_ctx);
 }
 
+/*
+ * cli_mail_notices - queue the quarantine notices of what a command just
+ * did (quarantine delete, retention) in one transaction of their own
+ */
+int
+cli_mail_notices(const rg_config *cfg, const rul_policy *pol, rg_store *st)
+{
+	queue_ctx.cfg = cfg;
+	queue_ctx.pol = pol;
+	store_set_hook(st, rep_queue_notices, &queue_ctx);
+	if (store_begin(st) != 0 || store_commit(st) != 0) {
+		log_warnx("quarantine notices: %s", store_error(st));
+		store_rollback(st);
+		store_set_hook(st, NULL, NULL);
+		return -1;
+	}
+	store_set_hook(st, NULL, NULL);
+	return 0;
+}
+
 /* cli_mail_after - send what is due after an analyzer run (if wanted) */
 void
 cli_mail_after(const rg_config *cfg, rg_store *st)

@@ -354,6 +354,10 @@ cmd_quarantine(const cli_ctx *cx, int argc, char **argv)
 		}
 		if (failed)
 			rc = EX_UNAVAILABLE_;
+		/* the senders told of a deletion (quarantine_response) */
+		if (strcmp(sub, "delete") == 0
+		    && cli_mail_notices(cfg, pol, st) == 0)
+			cli_mail_after(cfg, st);
 	}
 	sb_free(&sb);
 	sb_free(&a);

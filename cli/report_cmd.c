@@ -17,6 +17,8 @@
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "../reports/compose.h"
+#include "../reports/mailreport.h"
 #include "../reports/report.h"
 #include "cli.h"
 
@@ -38,7 +40,8 @@ usage(FILE *out)
 	    "           [--period day|week|month | --since T --until T] "
 	    "[--now T]\n"
 	    "           [--user U] [--output FILE] [--format xlsx|csv|text] "
-	    "[--skip-empty]\n\n"
+	    "[--skip-empty]\n"
+	    "           [--mail [--to ADDR]]\n\n"
 	    "The report of a period: the last whole day, week (Monday to "
 	    "Sunday) or\nmonth before --now (default: day), or [--since, "
 	    "--until), in [report]\ntimezone. XLSX: the sheets Summary (with "
@@ -49,7 +52,13 @@ usage(FILE *out)
 	    "not a terminal).\nWith [report] directory, every report is also "
 	    "kept there. --user: one configured user's "
 	    "mail only.\n--skip-empty: write nothing when the kind's table is "
-	    "empty.\n");
+	    "empty.\n"
+	    "--mail: into the outbox (`mail send` delivers it), the file "
+	    "attached (XLSX\nunless --format says otherwise) with a short "
+	    "summary: the whole report to\nadmin_contact and to each user with "
+	    "report_to its own report only (with\n--user: that user's report "
+	    "to its report_to, else admin_contact); --to ADDR:\nto ADDR only. "
+	    "A period's report is queued once per recipient.\n");
 }
 
 /* local_midnight - UTC of 00:00 local on y-m-d (m, d may overflow) */
@@ -324,13 +333,15 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "skip-empty", no_argument, NULL, 'e' },
+		{ "mail", no_argument, NULL, 'm' },
+		{ "to", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *pname = NULL, *since_s = NULL, *until_s = NULL;
 	const char *now_s = NULL, *user = NULL, *output = NULL, *fmt = NULL;
-	const char *zone, *ext;
-	int ch, rc, skip = 0, format;
+	const char *zone, *ext, *to = NULL;
+	int ch, rc, skip = 0, format, mail = 0;
 	rep_opts o;
 	rg_config *cfg = NULL;
 	rul_policy *pol = NULL;
@@ -350,6 +361,8 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		case 'o': output = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'e': skip = 1; break;
+		case 'm': mail = 1; break;
+		case 't': to = optarg; break;
 		case 'h': usage(stdout); return EX_OK_;
 		default: usage(stderr); return EX_USAGE_;
 		}
@@ -374,6 +387,14 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		log_fatalx("report: give --period, or both --since and --until");
 		return EX_USAGE_;
 	}
+	if (to != NULL && (!mail || !rep_addr_safe(to) || strchr(to, '@')
+	    == NULL)) {
+		log_fatalx("report: --to needs --mail and a plain address "
+		    "(local@domain)");
+		return EX_USAGE_;
+	}
+	if (fmt == NULL && mail && output == NULL)
+		fmt = "xlsx";
 	if (fmt == NULL) {
 		size_t l = output ? strlen(output) : 0;
 
@@ -395,7 +416,7 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
 	if (format == REP_XLSX && output == NULL && !*cfg->report_directory
-	    && isatty(STDOUT_FILENO)) {
+	    && !mail && isatty(STDOUT_FILENO)) {
 		log_fatalx("report: an XLSX workbook is not for a terminal: "
 		    "give --output FILE");
 		cfg_free(cfg);
@@ -434,7 +455,8 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		rc = EX_CONFIG_;
 		goto end;
 	}
-	if ((st = store_open(cfg->database, 1, err, sizeof(err))) == NULL) {
+	if ((st = store_open(cfg->database, mail ? 0 : STORE_READONLY, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		rc = EX_NOINPUT_;
 		goto end;
@@ -463,8 +485,8 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 			rc = EX_CANTCREAT_;
 			goto end;
 		}
-	} else if (format == REP_XLSX && *cfg->report_directory) {
-		;	/* the workbook goes to the report directory only */
+	} else if (mail || (format == REP_XLSX && *cfg->report_directory)) {
+		;	/* the report goes to the mail or the directory only */
 	} else if (format == REP_XLSX) {
 		char tmp[] = "/tmp/relayguard-report.XXXXXX";
 		int fd = mkstemp(tmp);
@@ -504,6 +526,26 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		    cfg->report_keep, prefix, &p, ext, err, sizeof(err)) != 0) {
 			log_warnx("report: %s", err);
 			rc = EX_CANTCREAT_;
+			goto end;
+		}
+	}
+	if (mail) {
+		rep_mail_req mr;
+		int queued, mrc;
+
+		memset(&mr, 0, sizeof(mr));
+		mr.d = d;
+		mr.o = &o;
+		mr.label = p.label;
+		mr.format = format;
+		mr.output = output;
+		mr.to = to;
+		mr.skip_empty = skip;
+		mr.now = rgt_now();
+		if ((mrc = rep_mail_report(store_db(st), cfg, pol, &mr, &queued,
+		    err, sizeof(err))) != 0) {
+			log_warnx("report --mail: %s", err);
+			rc = mrc == -2 ? EX_CONFIG_ : EX_SOFTWARE_;
 			goto end;
 		}
 	}

@@ -10,20 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "../store/mailsrc.h"
 #include "../store/outbox.h"
 #include "compose.h"
 #include "mailq.h"
 
 #define MAX_LISTED 20		/* messages shown per decision */
 
-typedef struct ev {
-	long long id, ts;
-	char *action, *kind, *user, *identity, *rule, *detail;
-} ev;
+typedef ms_event ev;
 
 /* worth - does the administrator get mail for this decision? */
 static int
@@ -59,15 +56,6 @@ kv(const char *detail, const char *key, char *out, size_t sz)
 		if (p)
 			p++;
 	}
-}
-
-/* col - a text column or "" */
-static char *
-col(sqlite3_stmt *q, int i)
-{
-	const unsigned char *s = sqlite3_column_text(q, i);
-
-	return xstrdup(s ? (const char *)s : "");
 }
 
 /* ucfg - a configured user's settings, NULL if gone */
@@ -176,57 +164,31 @@ subject_of(strbuf *sb, const ev *e)
 static int
 messages_behind(sqlite3 *db, strbuf *sb, const ev *e, long long win)
 {
-	sqlite3_stmt *q, *r;
-	long long total = 0;
-	int n = 0;
+	ms_lockmsg *v;
+	long long total;
+	char err[256];
+	int n, i;
 
-	if (sqlite3_prepare_v2(db, "SELECT m.first_seen, m.queue_id, "
-	    "am.identity, v.score, v.symbols, m.id, count(*) OVER () FROM "
-	    "ana_messages am JOIN ana_users au ON au.id = am.user JOIN messages "
-	    "m ON m.id = am.message LEFT JOIN verdicts v ON v.message = m.id "
-	    "WHERE au.name = ?1 AND am.spam = 1 AND am.t > ?2 AND am.t <= ?3 "
-	    "AND (?4 = '' OR am.identity = ?4) ORDER BY am.t DESC LIMIT ?5",
-	    -1, &q, NULL) != SQLITE_OK)
+	if (ms_lock_messages(db, e->user, e->identity, e->ts - win * 1000000LL,
+	    e->ts, MAX_LISTED, &v, &n, &total, err, sizeof(err)) != 0)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE "
-	    "message = ?1 ORDER BY idx", -1, &r, NULL) != SQLITE_OK) {
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_bind_text(q, 1, e->user, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, e->ts - win * 1000000LL);
-	sqlite3_bind_int64(q, 3, e->ts);
-	sqlite3_bind_text(q, 4, e->identity, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 5, MAX_LISTED);
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	for (i = 0; i < n; i++) {
 		char t[64];
-		int k = 0;
 
-		total = sqlite3_column_int64(q, 6);
-		if (n++ == 0)
+		if (i == 0)
 			sb_adds(sb, "\nThe messages behind it:\n");
-		rgt_format(t, sqlite3_column_int64(q, 0));
-		sb_printf(sb, "  %s  queue ID %s", t, sqlite3_column_text(q, 1)
-		    ? (const char *)sqlite3_column_text(q, 1) : "-");
-		if (sqlite3_column_text(q, 2))
-			sb_printf(sb, "  identity %s", sqlite3_column_text(q, 2));
-		sb_adds(sb, "\n    to:");
-		sqlite3_bind_int64(r, 1, sqlite3_column_int64(q, 5));
-		while (sqlite3_step(r) == SQLITE_ROW)
-			sb_printf(sb, "%s %s", k++ ? "," : "",
-			    sqlite3_column_text(r, 0));
-		if (k == 0)
-			sb_adds(sb, " (not logged)");
-		sqlite3_reset(r);
-		sb_printf(sb, "\n    score %s, symbols %s\n",
-		    sqlite3_column_text(q, 3) ? (const char *)
-		    sqlite3_column_text(q, 3) : "-", sqlite3_column_text(q, 4)
-		    ? (const char *)sqlite3_column_text(q, 4) : "-");
+		rgt_format(t, v[i].first_seen);
+		sb_printf(sb, "  %s  queue ID %s", t, v[i].qid ? v[i].qid : "-");
+		if (v[i].identity)
+			sb_printf(sb, "  identity %s", v[i].identity);
+		sb_printf(sb, "\n    to: %s", *v[i].rcpts ? v[i].rcpts
+		    : "(not logged)");
+		sb_printf(sb, "\n    score %s, symbols %s\n", v[i].score
+		    ? v[i].score : "-", v[i].symbols ? v[i].symbols : "-");
 	}
 	if (total > n)
 		sb_printf(sb, "  ... %d of %lld shown\n", n, total);
-	sqlite3_finalize(q);
-	sqlite3_finalize(r);
+	ms_lock_messages_free(v, n);
 	return 0;
 }
 
@@ -300,52 +262,21 @@ describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
 
 /* load - the mail-worthy events with id in [from, to] */
 static int
-load(sqlite3 *db, long long from, long long to, ev **v, size_t *n)
+load(sqlite3 *db, long long from, long long to, ev **v, size_t *n,
+    char *err, size_t errsz)
 {
-	sqlite3_stmt *q;
+	size_t i, k = 0;
 
-	*v = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id, ts, action, kind, user, "
-	    "identity, rule, detail FROM events WHERE id >= ?1 AND id <= ?2 "
-	    "ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+	if (ms_events(db, from, to, v, n, err, errsz) != 0)
 		return -1;
-	sqlite3_bind_int64(q, 1, from);
-	sqlite3_bind_int64(q, 2, to);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		ev e;
-
-		e.id = sqlite3_column_int64(q, 0);
-		e.ts = sqlite3_column_int64(q, 1);
-		e.action = col(q, 2);
-		e.kind = col(q, 3);
-		e.user = col(q, 4);
-		e.identity = col(q, 5);
-		e.rule = col(q, 6);
-		e.detail = col(q, 7);
-		if (!worth(e.action, e.rule)) {
-			free(e.action), free(e.kind), free(e.user);
-			free(e.identity), free(e.rule), free(e.detail);
-			continue;
-		}
-		*v = xrealloc(*v, (*n + 1) * sizeof(ev));
-		(*v)[(*n)++] = e;
+	for (i = 0; i < *n; i++) {
+		if (worth((*v)[i].action, (*v)[i].rule))
+			(*v)[k++] = (*v)[i];
+		else
+			ms_event_clear(&(*v)[i]);
 	}
-	sqlite3_finalize(q);
+	*n = k;
 	return 0;
-}
-
-/* evs_free - release */
-static void
-evs_free(ev *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i].action), free(v[i].kind), free(v[i].user);
-		free(v[i].identity), free(v[i].rule), free(v[i].detail);
-	}
-	free(v);
 }
 
 /* compose - subject and text of the alert for events v */
@@ -408,14 +339,10 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	strbuf subj, text;
 	char buf[32];
 	int rc = -1, have_prev, append = 0;
-	sqlite3_stmt *q;
 
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(max(id), 0) FROM events",
-	    -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
-	top = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-	sqlite3_finalize(q);
-	last = db_meta_int(db, "mail_event", -1);
+	if ((top = ms_event_max(db, err, errsz)) < 0)
+		return -1;
+	last = ms_pos(db, "mail_event", -1);
 	if (last < 0)
 		last = 0;
 	if (last >= top)
@@ -435,9 +362,9 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		first = atoll(prev.ref + 6);
 		append = 1;
 	}
-	if (load(db, first, top, &v, &n) != 0) {
+	if (load(db, first, top, &v, &n, err, errsz) != 0) {
 		ob_clear(&prev);
-		goto sqlfail;
+		return -1;
 	}
 	if (n == 0) {
 		ob_clear(&prev);
@@ -482,26 +409,23 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	ob_clear(&prev);
 	sb_free(&subj);
 	sb_free(&text);
-	evs_free(v, n);
+	ms_events_free(v, n);
 	if (rc != 0)
 		return -1;
 mark:
-	snprintf(buf, sizeof(buf), "%lld", top);
-	if (db_meta_put(db, "mail_event", buf) != 0)
-		goto sqlfail;
-	return 0;
-sqlfail:
-	snprintf(err, errsz, "alerts: %s", sqlite3_errmsg(db));
-	return -1;
+	return ms_pos_put(db, "mail_event", top, err, errsz);
 }
 
-/* rep_queue - the store hook: alerts, then ARF reports */
+/* rep_queue - the store hook: quarantine notices, alerts, ARF reports */
 int
 rep_queue(sqlite3 *db, void *arg, char *err, size_t errsz)
 {
 	rep_queue_ctx *qc = arg;
 	long long now = rgt_now();
 
+	/* first: the notices start where the alerts and reports are */
+	if (rep_notices(db, qc, now, err, errsz) != 0)
+		return -1;
 	if (rep_alerts(db, qc, now, err, errsz) != 0)
 		return -1;
 	return rep_arf(db, qc, now, err, errsz);

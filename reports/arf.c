@@ -26,11 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/db.h"
 #include "../common/rgtime.h"
 #include "../common/proc.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "../store/mailsrc.h"
 #include "../store/outbox.h"
 #include "compose.h"
 #include "mailq.h"
@@ -39,14 +39,7 @@
 #define POSTCAT_TIMEOUT_MS 10000
 #define MAX_ATTACH (20 * 1024 * 1024)
 
-typedef struct spam {
-	long long id, first_seen, seq;
-	char *host, *qid, *client_ip, *client_host, *sasl, *sender, *msgid;
-	char *stage, *rtext, *vsource, *score, *required, *vaction, *symbols;
-	int held;
-	char **rcpts;
-	int nrcpt;
-} spam;
+typedef ms_spam spam;
 
 /*
  * capture - run argv through the common runner (common/proc.c), its
@@ -94,30 +87,6 @@ ip_ok(const char *v)
 	if (v == NULL || *v == '\0' || strlen(v) > 45)
 		return 0;
 	return strspn(v, "0123456789abcdefABCDEF:.") == strlen(v);
-}
-
-/* col - a text column copy, NULL when NULL */
-static char *
-col(sqlite3_stmt *q, int i)
-{
-	const unsigned char *s = sqlite3_column_text(q, i);
-
-	return s ? xstrdup((const char *)s) : NULL;
-}
-
-/* spam_free - release */
-static void
-spam_free(spam *s)
-{
-	int i;
-
-	free(s->host), free(s->qid), free(s->client_ip), free(s->client_host);
-	free(s->sasl), free(s->sender), free(s->msgid), free(s->stage);
-	free(s->rtext), free(s->vsource), free(s->score), free(s->required);
-	free(s->vaction), free(s->symbols);
-	for (i = 0; i < s->nrcpt; i++)
-		free(s->rcpts[i]);
-	free(s->rcpts);
 }
 
 /* what_done - how Postfix stopped it */
@@ -313,9 +282,9 @@ held_copy(const rg_config *cfg, const spam *s, strbuf *att)
 		sb_reset(att);
 }
 
-/* held_rcpts - a held message's envelope recipients (postcat -e) */
-static void
-held_rcpts(const rg_config *cfg, spam *s)
+/* rep_held_rcpts - a held message's envelope recipients (postcat -e) */
+void
+rep_held_rcpts(const rg_config *cfg, ms_spam *s)
 {
 	strbuf env;
 	char *argv[8], *p, *nl;
@@ -382,78 +351,45 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
     size_t errsz)
 {
 	const rg_config *cfg = qc->cfg;
-	sqlite3_stmt *q = NULL, *r = NULL;
+	ms_iter *it;
+	spam s;
 	long long last, top = 0;
 	/* per user: what goes into this run's summary */
 	struct pend { const char *user; strbuf list; int n; } *pend = NULL;
-	int npend = 0, i, rc = -1;
-	char buf[32];
+	int npend = 0, i, rc = -1, more;
 
-	last = db_meta_int(db, "mail_seq", 0);
-	if (sqlite3_prepare_v2(db, "SELECT m.id, m.first_seen, m.seq, m.host, "
-	    "m.queue_id, m.client_ip, m.client_host, m.sasl_username, m.sender, "
-	    "m.message_id, m.reject_stage, m.reject_text, m.held, v.source, "
-	    "v.score, v.required, v.action, v.symbols FROM messages m LEFT JOIN "
-	    "verdicts v ON v.message = m.id WHERE m.seq > ?1 AND m.kind = "
-	    "'message' AND m.bounce_of IS NULL AND (m.held = 1 OR "
-	    "m.reject_stage IN ('END-OF-MESSAGE', 'header', 'body')) ORDER BY "
-	    "m.seq, m.id", -1, &q, NULL) != SQLITE_OK
-	    || sqlite3_prepare_v2(db, "SELECT address FROM recipients WHERE "
-	    "message = ?1 ORDER BY idx", -1, &r, NULL) != SQLITE_OK)
-		goto sqlfail;
-	sqlite3_bind_int64(q, 1, last);
+	last = ms_pos(db, "mail_seq", 0);
+	if ((it = ms_spam_since(db, last, 0, err, errsz)) == NULL)
+		return -1;
 	top = last;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		spam s;
+	while ((more = ms_spam_next(it, &s)) == 1) {
 		const rul_user *u;
 		char ref[600], ident[512];
 		const char *idp = NULL, *hname = NULL;
 		int fresh;
 
-		memset(&s, 0, sizeof(s));
-		s.id = sqlite3_column_int64(q, 0);
-		s.first_seen = sqlite3_column_int64(q, 1);
-		s.seq = sqlite3_column_int64(q, 2);
 		if (s.seq > top)
 			top = s.seq;
-		s.host = col(q, 3);
-		s.qid = col(q, 4);
-		s.client_ip = col(q, 5);
-		s.client_host = col(q, 6);
-		s.sasl = col(q, 7);
-		s.sender = col(q, 8);
-		s.msgid = col(q, 9);
-		s.stage = col(q, 10);
-		s.rtext = col(q, 11);
-		s.held = sqlite3_column_int(q, 12);
-		s.vsource = col(q, 13);
-		s.score = col(q, 14);
-		s.required = col(q, 15);
-		s.vaction = col(q, 16);
-		s.symbols = col(q, 17);
 		u = rul_user_of(qc->pol, s.sasl, s.client_ip, s.sender);
 		if (u == NULL || strcmp(u->cfg->abuse_reports, "off") == 0
 		    || cfg->admin_contact == NULL || *cfg->admin_contact == '\0') {
-			spam_free(&s);
+			ms_spam_clear(&s);
 			continue;
 		}
 		snprintf(ref, sizeof(ref), "arf:%s:%s:%lld", s.host, s.qid
 		    ? s.qid : "", s.first_seen);
 		if ((fresh = ob_reported(db, ref, now, err, errsz)) < 0) {
-			spam_free(&s);
+			ms_spam_clear(&s);
 			goto out;
 		}
 		if (!fresh) {
-			spam_free(&s);
+			ms_spam_clear(&s);
 			continue;
 		}
-		sqlite3_bind_int64(r, 1, s.id);
-		while (sqlite3_step(r) == SQLITE_ROW && s.nrcpt < 1000) {
-			s.rcpts = xrealloc(s.rcpts, (size_t)(s.nrcpt + 1)
-			    * sizeof(char *));
-			s.rcpts[s.nrcpt++] = col(r, 0);
+		if (ms_rcpts(db, &s, 1000, err, errsz) != 0) {
+			ms_spam_clear(&s);
+			goto out;
 		}
-		sqlite3_reset(r);
 		if (rul_identity(qc->pol, u, s.sender, s.sasl, NULL, 0, ident,
 		    sizeof(ident), &hname) == 1)
 			idp = ident;
@@ -467,14 +403,14 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 
 			sb_init(&att);
 			held_copy(cfg, &s, &att);
-			held_rcpts(cfg, &s);
+			rep_held_rcpts(cfg, &s);
 			compose_arf(cfg, &s, u->name, idp, inc, &att, now, &m);
 			m.user = xstrdup(u->name);
 			m.ref = xstrdup(ref);
 			sb_free(&att);
 			if (ob_enqueue(db, &m, NULL, err, errsz) < 0) {
 				ob_clear(&m);
-				spam_free(&s);
+				ms_spam_clear(&s);
 				goto out;
 			}
 			qc->queued++;
@@ -499,22 +435,21 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 			    ? s.symbols : "");
 			pend[i].n++;
 		}
-		spam_free(&s);
+		ms_spam_clear(&s);
+	}
+	if (more < 0) {
+		snprintf(err, errsz, "abuse reports: %s", ms_strerror(it));
+		goto out;
 	}
 	for (i = 0; i < npend; i++)
 		if (summary(db, qc, pend[i].user, &pend[i].list, pend[i].n, now,
 		    err, errsz) != 0)
 			goto out;
-	snprintf(buf, sizeof(buf), "%lld", top);
-	if (db_meta_put(db, "mail_seq", buf) != 0)
-		goto sqlfail;
+	if (ms_pos_put(db, "mail_seq", top, err, errsz) != 0)
+		goto out;
 	rc = 0;
-	goto out;
-sqlfail:
-	snprintf(err, errsz, "abuse reports: %s", sqlite3_errmsg(db));
 out:
-	sqlite3_finalize(q);
-	sqlite3_finalize(r);
+	ms_free(it);
 	for (i = 0; i < npend; i++)
 		sb_free(&pend[i].list);
 	free(pend);

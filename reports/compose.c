@@ -328,3 +328,65 @@ rep_text_mail(const rg_config *cfg, const char *kind, const char *to,
 	m->status = xstrdup("queued");
 	sb_free(&clean);
 }
+
+/* rep_boundary - a fresh MIME boundary: "=_" never occurs in base64 or
+ * in quoted-printable (which writes '=' as =3D) */
+void
+rep_boundary(char *buf, size_t sz)
+{
+	unsigned long long r = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r ^= (unsigned long long)ts.tv_nsec * 2654435761ULL;
+	snprintf(buf, sz, "=_rg_%016llx", r);
+}
+
+/* rep_attach_mail - a text part and one attached file into m */
+void
+rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
+    long long now, ob_mail *m)
+{
+	strbuf sb, clean;
+	char msgid[600], from[512], b[64];
+	size_t i;
+
+	sb_init(&sb);
+	sb_init(&clean);
+	rep_message_id(cfg, msgid, sizeof(msgid));
+	rep_from(cfg, from, sizeof(from));
+	rep_boundary(b, sizeof(b));
+	rep_headers(&sb, cfg, a->to, a->subject, msgid, now);
+	sb_printf(&sb, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
+	    "This is a MIME message.\r\n\r\n--%s\r\n", b, b);
+	sb_adds(&sb, "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	mail_clean(&clean, a->text, strlen(a->text), 1);
+	rep_qp(&sb, clean.s ? clean.s : "", clean.len);
+	/* the file name is the caller's (safe ASCII), never a log value */
+	sb_printf(&sb, "\r\n--%s\r\nContent-Type: %s;\r\n name=\"%s\"\r\n"
+	    "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", b, a->ctype, a->fname,
+	    a->fname);
+	for (i = 0; i < a->len; i += 57) {
+		b64_add(&sb, (const unsigned char *)a->data + i, a->len - i > 57
+		    ? 57 : a->len - i);
+		sb_adds(&sb, "\r\n");
+	}
+	sb_printf(&sb, "\r\n--%s--\r\n", b);
+	memset(m, 0, sizeof(*m));
+	m->kind = xstrdup(a->kind);
+	m->from = xstrdup(from);
+	m->rcpt = xstrdup(a->to);
+	sb_reset(&clean);
+	mail_clean(&clean, a->subject, strlen(a->subject), 0);
+	m->subject = xstrdup(clean.s ? clean.s : "");
+	m->message_id = xstrdup(msgid);
+	m->len = sb.len;
+	m->body = sb.s;
+	m->created = now;
+	m->next_try = now;
+	m->status = xstrdup("queued");
+	sb_free(&clean);
+}

@@ -48,4 +48,20 @@ void rep_headers(strbuf *sb, const rg_config *cfg, const char *to,
 void rep_text_mail(const rg_config *cfg, const char *kind, const char *to,
     const char *subject, const char *text, long long now, ob_mail *m);
 
+/* a mail with a text part and one attached file (a report) */
+typedef struct rep_attachment {
+	const char *kind;		/* the outbox's kind, e.g. "report" */
+	const char *to, *subject, *text;
+	const char *fname;		/* safe ASCII: [A-Za-z0-9._@-] */
+	const char *ctype;		/* its MIME type */
+	const void *data;
+	size_t len;
+} rep_attachment;
+
+/* a fresh MIME boundary ("=_rg_" and 16 hex digits) */
+void rep_boundary(char *buf, size_t sz);
+/* multipart/mixed: the text (quoted-printable), the file (base64) */
+void rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
+    long long now, ob_mail *m);
+
 #endif

@@ -8,11 +8,13 @@
  * (reports/arf.c), all into the outbox (store/outbox.h). It remembers how
  * far it got in meta ('mail_event', 'mail_seq') in the same transaction,
  * so a rolled-back decision has no mail and a committed one has it once.
+ * rep_notices() (reports/notice.c) tells the senders of users with
+ * quarantine_response = rejected that their message is held, or deleted.
  */
 #ifndef RG_MAILQ_H
 #define RG_MAILQ_H
 
-#include <sqlite3.h>
+#include "../store/mailsrc.h"
 
 #include "../rules/config.h"
 #include "../rules/policy.h"
@@ -30,5 +32,13 @@ int rep_alerts(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
 /* ARF reports of the messages stored after meta 'mail_seq' */
 int rep_arf(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
     size_t errsz);
+/* quarantine notices (RFC 3464) of held and deleted messages */
+int rep_notices(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
+    size_t errsz);
+/* the store hook of the notices alone */
+int rep_queue_notices(sqlite3 *db, void *arg, char *err, size_t errsz);
+/* a held message's envelope recipients from the queue file (postcat -e),
+ * when the store has none */
+void rep_held_rcpts(const rg_config *cfg, ms_spam *s);
 
 #endif

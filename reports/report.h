@@ -24,7 +24,7 @@
 #ifndef RG_REPORT_H
 #define RG_REPORT_H
 
-#include <sqlite3.h>
+#include "../store/report.h"
 #include <stdio.h>
 
 #include "../rules/config.h"

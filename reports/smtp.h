@@ -19,7 +19,7 @@
 #ifndef RG_SMTP_H
 #define RG_SMTP_H
 
-#include <sqlite3.h>
+#include "../store/outbox.h"
 #include <stdio.h>
 
 #include "../rules/config.h"

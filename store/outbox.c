@@ -96,6 +96,24 @@ ob_enqueue(sqlite3 *db, const ob_mail *m, long long *id, char *err,
 	return 0;
 }
 
+/* ob_ref_taken - does a mail with this ref exist (any status)? */
+int
+ob_ref_taken(sqlite3 *db, const char *ref, char *err, size_t errsz)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM outbox WHERE ref = ?1", -1,
+	    &q, NULL) != SQLITE_OK)
+		return fail(db, "looking a mail up", err, errsz);
+	sqlite3_bind_text(q, 1, ref, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(db, "looking a mail up", err, errsz);
+	return rc == SQLITE_ROW;
+}
+
 /* ob_update - a queued, untried mail's new subject and body */
 int
 ob_update(sqlite3 *db, long long id, const char *subject, const char *body,

@@ -36,6 +36,8 @@ typedef struct ob_mail {
 /* insert; 1 (and nothing written) when ref is taken already */
 int ob_enqueue(sqlite3 *db, const ob_mail *m, long long *id, char *err,
     size_t errsz);
+/* is this ref in the outbox already? 1 yes, 0 no, -1 error */
+int ob_ref_taken(sqlite3 *db, const char *ref, char *err, size_t errsz);
 /* replace a queued, never tried mail's subject and body (alert digests) */
 int ob_update(sqlite3 *db, long long id, const char *subject,
     const char *body, size_t len, char *err, size_t errsz);

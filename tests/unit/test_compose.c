@@ -128,5 +128,47 @@ main(void)
 		CHECK(!rep_addr_safe("j\xc3\xbcrgen@example.com"));
 		CHECK(!rep_addr_safe("a>b@example.com"));
 	});
+	CASE("compose: a report mail: CRLF lines, base64 of 76, one boundary", {
+		rg_config cfg;
+		rep_attachment at;
+		ob_mail m;
+		unsigned char data[1000];
+		const char *p;
+		const char *e;
+		size_t i;
+		size_t longest = 0;
+		int bad = 0;
+		int bounds = 0;
+
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.mail_from = (char *)"relayguard@example.test";
+		for (i = 0; i < sizeof(data); i++)
+			data[i] = (unsigned char)(i * 7);
+		memset(&at, 0, sizeof(at));
+		at.kind = "report";
+		at.to = "admin@example.test";
+		at.subject = "quarantine\r\nBcc: x@evil.example";
+		at.text = "users 1\nmessages 2\n";
+		at.fname = "relayguard-quarantine-day-2026-11-28.xlsx";
+		at.ctype = "application/octet-stream";
+		at.data = data;
+		at.len = sizeof(data);
+		rep_attach_mail(&cfg, &at, 0, &m);
+		for (p = m.body; (e = strstr(p, "\r\n")) != NULL; p = e + 2) {
+			if ((size_t)(e - p) > longest)
+				longest = (size_t)(e - p);
+			if (memchr(p, '\n', (size_t)(e - p)) != NULL)
+				bad++;
+			if (strncmp(p, "--=_rg_", 7) == 0)
+				bounds++;
+		}
+		CHECK(bad == 0 && *p == '\0');
+		CHECK(longest <= 78);	/* folded headers, QP and base64 */
+		CHECK(bounds == 3);
+		CHECK(strstr(m.body, "\r\nBcc:") == NULL);
+		CHECK(strstr(m.body, "filename=\"relayguard-quarantine-day-"
+		    "2026-11-28.xlsx\"") != NULL);
+		ob_clear(&m);
+	});
 	return unit_total_failed ? 1 : 0;
 }
