@@ -197,6 +197,9 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
+	if (cfg_dry_run(cfg))
+		printf("enforce=dry-run note=\"locks are decided, alerted and "
+		    "shown; Postfix only warns (warn_if_reject)\"\n");
 	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,
 	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
@@ -377,6 +380,10 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		return EX_SOFTWARE_;
 	}
 	cnt = ana_counts(cfg, pol, st, rgt_now());
+	if (!json && cfg_dry_run(cfg))
+		printf("enforce = dry-run: the locks below are decided and "
+		    "alerted, but Postfix\nonly warns (reject_warning) and "
+		    "takes the mail\n");
 	if (!json)
 		printf("%-32s %-6s %s\n", "user", "type", "state");
 	for (i = 0; i < rul_nusers(pol); i++) {
@@ -430,6 +437,8 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 				sb_json_kv_str(&sb, &f, "until", t2, strlen(t2));
 				sb_json_kv_int(&sb, &f, "automatic_unlocks_used",
 				    sqlite3_column_int64(q, 5));
+				if (cfg_dry_run(cfg))
+					sb_json_kv_bool(&sb, &f, "dry_run", 1);
 				if (ne != NULL) {
 					sb_json_key(&sb, &f, "enforceable");
 					sb_adds(&sb, "false");
