@@ -761,7 +761,7 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		    " gives verdicts, and without verdicts there are no spam "
 		    "locks (postfix-config --filter)");
 	sb_printf(out, "note: mail submitted with sendmail (the pickup "
-	    "service) passes neither smtpd's restrictions nor smtpd_milters: "
+	    "service) passes neither smtpd's restrictions nor its milters: "
 	    "no lock refuses it and no verdict counts it%s\n", submit == NULL
 	    ? " (authorized_submit_users limits who may submit so)" : "");
 	free(rr);
