@@ -506,14 +506,13 @@ pfc_merge(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 	static const char *p_args[] = { "-P", NULL };
 	strbuf cur, pcp, how;
 	override *ov = NULL;
-	char *rr;
+	char *rr, pwhy[1024];
 	int n = 0, i;
 
 	sb_init(&cur);
 	sb_init(&pcp);
 	sb_init(&how);
-	if (postconf(cfg, rr_args, &cur, why, whysz) != 0
-	    || postconf(cfg, p_args, &pcp, why, whysz) != 0) {
+	if (postconf(cfg, rr_args, &cur, why, whysz) != 0) {
 		sb_free(&cur);
 		sb_free(&pcp);
 		sb_free(&how);
@@ -528,7 +527,11 @@ pfc_merge(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 	    cfg->postfix_config_directory, *cur.s ? cur.s : "(empty)");
 	main_cf(cfg, rr, 1, how.s, out);
 	free(rr);
-	n = read_overrides(pcp.s, &ov);
+	if (postconf(cfg, p_args, &pcp, pwhy, sizeof(pwhy)) != 0)
+		sb_printf(out, "# master.cf's overrides (postconf -P) could not "
+		    "be read: %s\n", pwhy);
+	else
+		n = read_overrides(pcp.s, &ov);
 	for (i = 0; i < n; i++) {
 		strbuf v;
 

@@ -34,7 +34,7 @@ void pfc_main_cf(const rg_config *cfg, strbuf *out);
 /* the same with the relay's smtpd_recipient_restrictions merged; -1, why */
 int pfc_merge(const rg_config *cfg, strbuf *out, char *why, size_t whysz);
 /* relayguard's checks merged into a restriction list: the new list, one
- * element per line ("name arg"), or NULL if list cannot be read (braces) */
+ * element per line ("[warn_if_reject ]name[ arg]"); free() it */
 char *pfc_merge_list(const rg_config *cfg, const char *list);
 /* the content filter: rspamd as a milter, and the log to collect */
 void pfc_filter(const rg_config *cfg, strbuf *out);

@@ -130,6 +130,10 @@ out=$(send --port "$PF_PORT" --auth bob@example.com:bob-pw --sender bob@example.
 grep -q "REFUSED 554 .*refused by the relay's own rule" <<<"$out"; ok $? "the relay's own restriction still refuses its recipient" "$out"
 out=$(send --port "$PF_SUBMISSION_PORT" --auth bob@example.com:bob-pw --sender bob@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$out"; ok $? "bob still relays through the submission service" "$out"
+# an envelope-sender identity lock: bob's restriction class
+"$RG" -c "$work/rg.ini" lock identity bob@example.com/spoof@example.net --reason "wiring test" > /dev/null 2>&1
+spoof() { send --port "$PF_PORT" --auth bob@example.com:bob-pw --sender spoof@example.net --to dave@example.org; }
+out=$(spoof); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "the identity lock (a restriction class) refuses bob's spoof@ sender" "$out"
 
 # 6. enforce = dry-run: decided and shown, Postfix only warns (warn_if_reject)
 sed -i 's/^\[global\]$/[global]\nenforce = dry-run/' "$work/rg.ini"
@@ -150,9 +154,12 @@ for port in "$PF_PORT" "$PF_SUBMISSION_PORT"; do
     out=$(send --port "$port" --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org)
     grep -q '^SENT' <<<"$out"; ok $? "dry-run: the locked alice is accepted on port $port" "$out"
 done
+out=$(spoof); grep -q '^SENT' <<<"$out"; ok $? "dry-run: the locked identity is accepted through its class" "$out"
 pf_flush_log --marker 10 > /dev/null
 n=$(grep -c 'reject_warning: RCPT from .*450 4\.7\.1 .*sending locked.*from=<alice@example.com>' "$PF_LOG")
 [ "$n" = 2 ]; ok $? "dry-run: Postfix logged a reject_warning for each ($n)" "$(grep reject_warning "$PF_LOG" | tail -3)"
+grep -q 'reject_warning: RCPT from .*450 4\.7\.1 .*sending locked.*from=<spoof@example.net>' "$PF_LOG"
+ok $? "dry-run: and one for the identity lock inside the class" "$(grep reject_warning "$PF_LOG" | tail -3)"
 
 # 7. back to enforce = yes: refused again
 sed -i '/^enforce = dry-run$/d' "$work/rg.ini"
@@ -162,6 +169,7 @@ for port in "$PF_PORT" "$PF_SUBMISSION_PORT"; do
     out=$(send --port "$port" --auth alice@example.com:alice-pw --sender alice@example.com --to dave@example.org)
     grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "enforce = yes: alice is refused again on port $port" "$out"
 done
+out=$(spoof); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "enforce = yes: the identity lock refuses again" "$out"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp5.out" 2>&1; ok $? "check-postfix is satisfied again" "$(cat "$work/cp5.out")"
 
 # 8. a verdict source: the filter wiring and a [source] for rspamd's log quiet the warning
