@@ -928,9 +928,11 @@ reply(char *buf, size_t sz, const char *code, const char *text,
  * still refuse (holding would not slow a flood down).
  */
 static int
-accepted(const rul_user *u, const char *reason)
+accepted(const rg_config *cfg, const rul_user *u, const char *reason)
 {
-	return strcmp(u->cfg->quarantine_response, "accepted") == 0
+	/* enforce = dry-run: the reply, which warn_if_reject only logs */
+	return !cfg_dry_run(cfg)
+	    && strcmp(u->cfg->quarantine_response, "accepted") == 0
 	    && (strcmp(reason, "spam") == 0 || strcmp(reason, "manual") == 0
 	    || strcmp(reason, "invalid") == 0);
 }
@@ -1223,7 +1225,7 @@ map_lock(void *arg, const lk_lock *l)
 	m->prev_user = xstrdup(uname);
 	m->prev_id = xstrdup(id);
 	/* quarantine_response = accepted: take the mail and hold it */
-	reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
+	reply(value, sizeof(value), accepted(cfg, u, reason) ? "HOLD"
 	    : "450 4.7.1", text, reason, until);
 	if (strcmp(kind, "user") == 0) {
 		icl_user_locked(m->icl, u);
@@ -1242,9 +1244,11 @@ map_lock(void *arg, const lk_lock *l)
 		ana_sender_lock(m->icl, u, id, value, until, ms[2], ms[8],
 		    m->utf8, log);
 	} else if (header != NULL) {
-		/* no 4xx action in header_checks: REJECT 4.7.1 -> 451 */
-		reply(value, sizeof(value), accepted(u, reason) ? "HOLD"
-		    : "REJECT 4.7.1", text, reason, until);
+		/* no 4xx action in header_checks: REJECT 4.7.1 -> 451;
+		 * dry-run: WARN logs the match and takes the mail */
+		reply(value, sizeof(value), cfg_dry_run(cfg) ? "WARN"
+		    : accepted(cfg, u, reason) ? "HOLD" : "REJECT 4.7.1",
+		    text, reason, until);
 		header_values(m->st, pol, u, header, id, ms[3], value, log);
 	}
 }
@@ -1324,8 +1328,8 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 			if (lk_longest(lk, owners[i]->name, reason,
 			    sizeof(reason), &until)) {
-				reply(value, sizeof(value), accepted(owners[i],
-				    reason) ? "HOLD" : "450 4.7.1",
+				reply(value, sizeof(value), accepted(cfg,
+				    owners[i], reason) ? "HOLD" : "450 4.7.1",
 				    strcmp(reason, "spam") == 0 || strcmp(reason,
 				    "invalid") == 0 || strcmp(reason, "manual") == 0
 				    ? cfg->lock_reply : cfg->limit_reply, reason,
@@ -1439,7 +1443,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	if (!dry_run) {
 		strbuf info, strip;
 		char path[1100];
-		int ch1 = 0, ch2 = 0;
+		int ch1 = 0, ch2 = 0, ch4 = 0;
 
 		sb_init(&info);
 		sb_init(&strip);
@@ -1453,6 +1457,13 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		if (ana_write_file(path, strip.s, &ch2, ferr, sizeof(ferr)) != 0)
 			map_failed(log, "smtp_header_checks", ferr, &failed, err,
 			    errsz);
+		sb_reset(&info);
+		ana_milter_static(&info);
+		snprintf(path, sizeof(path), "%s/milter_header_checks",
+		    cfg->map_directory);
+		if (ana_write_file(path, info.s, &ch4, ferr, sizeof(ferr)) != 0)
+			map_failed(log, "milter_header_checks", ferr, &failed,
+			    err, errsz);
 		/* rspamd re-reads a changed map by itself: no reload */
 		{
 			int ch3 = 0;
@@ -1470,7 +1481,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 		}
 		sb_free(&info);
 		sb_free(&strip);
-		if (ch1 || ch2)
+		if (ch1 || ch2 || ch4)
 			reload = 1;
 	}
 	if (reload && geteuid() != 0) {
@@ -1733,6 +1744,17 @@ ana_static(const rg_config *cfg, strbuf *info, strbuf *strip)
 		pcre_name(strip, cfg->idheaders[j].name);
 		sb_adds(strip, ":/ IGNORE\n");
 	}
+}
+
+/*
+ * ana_milter_static - milter_header_checks (postfix-config --filter): the
+ * spam headers a milter adds (rspamd's X-Spam) logged as INFO, a verdict
+ */
+void
+ana_milter_static(strbuf *out)
+{
+	sb_adds(out, "# relayguard: log the spam headers a milter (rspamd) "
+	    "adds: a verdict\n/^X-Spam(-Status|-Flag)?:/ INFO\n");
 }
 
 /* cmp_domain - [domain] sections by name, case-insensitive */

@@ -64,6 +64,8 @@ int ana_expire_queue(const rg_config *cfg, const rul_policy *pol,
     size_t errsz);
 /* the fixed INFO rules (header_checks) and IGNORE rules (smtp_header_checks) */
 void ana_static(const rg_config *cfg, strbuf *info, strbuf *strip);
+/* the fixed milter_header_checks rules (INFO for X-Spam headers) */
+void ana_milter_static(strbuf *out);
 /* rspamd's DKIM selector map ("DOMAIN SELECTOR" lines) */
 void ana_dkim(const rg_config *cfg, strbuf *out);
 /*

@@ -360,6 +360,20 @@ icl_write(const icl_pool *p, const map_writer_cfg *wc, int dry_run,
 	return rc;
 }
 
+/*
+ * icl_class_line - "rg_cK = check_sender_access ..." and a newline; with
+ * enforce = dry-run each check is wrapped in warn_if_reject
+ */
+static void
+icl_class_line(const rg_config *cfg, int k, strbuf *out)
+{
+	const char *w = cfg_dry_run(cfg) ? "warn_if_reject " : "";
+
+	sb_printf(out, ICL_CLASS "%d = %scheck_sender_access %s:%s/" ICL_TABLE
+	    "%d, %scheck_sender_access pcre:%s/" ICL_PTABLE "%d\n", k, w,
+	    cfg->map_type, cfg->map_directory, k, w, cfg->map_directory, k);
+}
+
 /* icl_main_cf - smtpd_restriction_classes and one class per table */
 void
 icl_main_cf(const rg_config *cfg, strbuf *out)
@@ -383,10 +397,7 @@ icl_main_cf(const rg_config *cfg, strbuf *out)
 		    : k % 8 == 0 ? ",\n    " : ", ", k);
 	sb_addc(out, '\n');
 	for (k = 0; k < n; k++)
-		sb_printf(out, ICL_CLASS "%d = check_sender_access %s:%s/"
-		    ICL_TABLE "%d, check_sender_access pcre:%s/" ICL_PTABLE
-		    "%d\n", k, cfg->map_type, cfg->map_directory, k,
-		    cfg->map_directory, k);
+		icl_class_line(cfg, k, out);
 }
 
 /* has_word - is word an element of a Postfix list (", " or space separated)? */
@@ -410,10 +421,12 @@ int
 icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 {
 	const char *s;
-	char *classes = NULL, want[1200], word[32];
+	char *classes = NULL, word[32];
+	strbuf line;
 	int k, n = (int)cfg->identity_lock_classes, problems = 0, missing = 0,
 	    first = -1;
 
+	sb_init(&line);
 	/* the value of smtpd_restriction_classes */
 	for (s = postconf_n; s != NULL && *s != '\0'; ) {
 		const char *eol = strchr(s, '\n');
@@ -435,18 +448,17 @@ icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 				first = k;
 			continue;
 		}
-		snprintf(want, sizeof(want), "\n" ICL_CLASS "%d = "
-		    "check_sender_access %s:%s/" ICL_TABLE "%d, "
-		    "check_sender_access pcre:%s/" ICL_PTABLE "%d\n", k,
-		    cfg->map_type, cfg->map_directory, k, cfg->map_directory, k);
-		if (strstr(postconf_n, want + 1) != postconf_n
-		    && strstr(postconf_n, want) == NULL) {
-			sb_printf(out, "%s is not \"check_sender_access "
-			    "%s:%s/" ICL_TABLE "%d, check_sender_access "
-			    "pcre:%s/" ICL_PTABLE "%d\": that user's envelope-"
-			    "sender identity locks are not enforced\n", word,
-			    cfg->map_type, cfg->map_directory, k,
-			    cfg->map_directory, k);
+		sb_reset(&line);
+		sb_addc(&line, '\n');
+		icl_class_line(cfg, k, &line);
+		if (strstr(postconf_n, line.s + 1) != postconf_n
+		    && strstr(postconf_n, line.s) == NULL) {
+			line.s[line.len - 1] = '\0';
+			sb_printf(out, "%s is not \"%s\": that user's envelope-"
+			    "sender identity locks are %s\n", word,
+			    strchr(line.s, '=') + 2, cfg_dry_run(cfg)
+			    ? "not as enforce = dry-run says (warn_if_reject)"
+			    : "not enforced");
 			problems++;
 		}
 	}
@@ -458,5 +470,6 @@ icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 		problems++;
 	}
 	free(classes);
+	sb_free(&line);
 	return problems;
 }

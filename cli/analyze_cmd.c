@@ -1,6 +1,6 @@
 /*
- * analyze_cmd.c - `relayguard analyze`, the lock commands, `users`, and
- * `postfix-config`: the analyzer's front end.
+ * analyze_cmd.c - `relayguard analyze`, the lock commands, `users`,
+ * `explain`, `identities` and `rspamd-config`: the analyzer's front end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +219,9 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
+	if (cfg_dry_run(cfg))
+		printf("enforce=dry-run note=\"locks are decided, alerted and "
+		    "shown; Postfix only warns (warn_if_reject)\"\n");
 	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,
 	    sizeof(err)) != 0) {
 		log_warnx("analyze: %s", err);
@@ -393,6 +396,7 @@ cmd_lockctl(const cli_ctx *cx, int argc, char **argv)
 
 /* one user's locks, as `users` shows them */
 typedef struct users_ctx {
+	const rg_config *cfg;
 	const rul_policy *pol;
 	const rul_user *u;
 	lk_store *lk;
@@ -433,6 +437,8 @@ users_lock(void *arg, const lk_lock *l)
 		sb_json_kv_str(sb, &f, "since", t1, strlen(t1));
 		sb_json_kv_str(sb, &f, "until", t2, strlen(t2));
 		sb_json_kv_int(sb, &f, "automatic_unlocks_used", used);
+		if (cfg_dry_run(x->cfg))
+			sb_json_kv_bool(sb, &f, "dry_run", 1);
 		if (ne != NULL) {
 			sb_json_key(sb, &f, "enforceable");
 			sb_adds(sb, "false");
@@ -494,6 +500,10 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 		return rc;
 	lk = lk_open_sqlite(st);
 	cnt = ana_counts(cfg, pol, st, rgt_now());
+	if (!json && cfg_dry_run(cfg))
+		printf("enforce = dry-run: the locks below are decided and "
+		    "alerted, but Postfix\nonly warns (reject_warning) and "
+		    "takes the mail\n");
 	if (!json)
 		printf("%-32s %-6s %s\n", "user", "type", "state");
 	for (i = 0; i < rul_nusers(pol); i++) {
@@ -514,6 +524,7 @@ cmd_users(const cli_ctx *cx, int argc, char **argv)
 			sb_json_key(&sb, &first, "locks");
 			sb_addc(&sb, '[');
 		}
+		ux.cfg = cfg;
 		ux.pol = pol;
 		ux.u = u;
 		ux.lk = lk;
@@ -735,110 +746,6 @@ cmd_rspamd_config(const cli_ctx *cx, int argc, char **argv)
 	return EX_OK_;
 }
 
-/*
- * relayguard_service - master.cf: a loopback submission service for
- * relayguard's own mail (alerts, abuse reports carrying spam): no milter,
- * no header checks, none of the lock maps, no rate limits
- */
-static void
-relayguard_service(const rg_config *cfg)
-{
-	const char *s = cfg->smtp_server, *colon = strrchr(s, ':');
-	char port[16] = "10587";
-
-	if (colon != NULL && (strncmp(s, "127.0.0.1:", 10) == 0
-	    || strncmp(s, "localhost:", 10) == 0) && strcmp(colon + 1, "25"))
-		snprintf(port, sizeof(port), "%s", colon + 1);
-	printf("\n# master.cf: relayguard's own mail (set [mail] smtp_server = "
-	    "127.0.0.1:%s)\n127.0.0.1:%s inet n - n - - smtpd\n"
-	    "  -o syslog_name=postfix/relayguard\n"
-	    "  -o receive_override_options=no_header_body_checks,no_milters\n"
-	    "  -o smtpd_milters=\n  -o mynetworks=127.0.0.1/32\n"
-	    "  -o smtpd_client_restrictions=\n  -o smtpd_helo_restrictions=\n"
-	    "  -o smtpd_sender_restrictions=\n  -o smtpd_data_restrictions=\n"
-	    "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
-	    "  -o smtpd_recipient_restrictions=permit_mynetworks,reject\n"
-	    "  -o smtpd_client_event_limit_exceptions=127.0.0.1\n", port, port);
-}
-
-/* cmd_postfix_config - the main.cf lines that wire relayguard in */
-int
-cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
-{
-	rg_config *cfg;
-	strbuf info, strip;
-	const char *d, *t;
-	int rc;
-
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: relayguard [-c CONFIG] postfix-config\n\nPrints "
-		    "the main.cf settings that make Postfix enforce relayguard's "
-		    "maps,\nand the fixed header_checks rules that `analyze` "
-		    "writes beside them.\n");
-		return EX_OK_;
-	}
-	if ((cfg = cli_load_config(cx, &rc)) == NULL)
-		return rc;
-	d = cfg->map_directory;
-	t = cfg->map_type;
-	printf("# main.cf settings for relayguard (relayguard postfix-config)\n"
-	    "# check_sasl_access needs SASL on\n"
-	    "smtpd_sasl_auth_enable = yes\n"
-	    "# exact domain keys in the access maps (no subdomain matches)\n"
-	    "parent_domain_matches_subdomains = debug_peer_list, "
-	    "fast_flush_domains, mynetworks, permit_mbox_mail, relay_domains\n"
-	    "# archiving first (BCC), then the locks, checked at RCPT, with the\n"
-	    "# administrator's address let through before them\n"
-	    "smtpd_recipient_restrictions =\n"
-	    "    check_sasl_access %s:%s/archive_sasl,\n"
-	    "    check_client_access cidr:%s/archive_client,\n"
-	    "    check_recipient_access %s:%s/admin_access,\n"
-	    "    check_sasl_access %s:%s/sasl_access,\n"
-	    "    check_client_access cidr:%s/client_access,\n"
-	    "    check_sender_access %s:%s/sender_access,\n"
-	    "    check_sender_access pcre:%s/sender_access_pcre,\n"
-	    "    permit_mynetworks, permit_sasl_authenticated,\n"
-	    "    reject_unauth_destination\n"
-	    "# locked header identities first, then INFO for every identity "
-	    "header\n"
-	    "header_checks = pcre:%s/header_checks, pcre:%s/header_static\n"
-	    "# an attached message cannot inject an identity\n"
-	    "nested_header_checks =\n"
-	    "# headers with remove = yes (smtp(8) deliveries only)\n"
-	    "smtp_header_checks = pcre:%s/smtp_header_checks\n"
-	    "# archiving\n"
-	    "sender_bcc_maps = %s:%s/sender_bcc\n"
-	    "# Postfix's own per-client rate limits: the immediate first line\n"
-	    "anvil_rate_time_unit = 60s\n"
-	    "smtpd_client_connection_rate_limit = 120\n"
-	    "smtpd_client_message_rate_limit = 300\n"
-	    "smtpd_client_recipient_rate_limit = 1000\n",
-	    t, d, d, t, d, t, d, d, t, d, d, d, d, d, t, d);
-	sb_init(&info);
-	icl_main_cf(cfg, &info);
-	printf("%s", info.s);
-	sb_reset(&info);
-	sb_init(&strip);
-	ana_static(cfg, &info, &strip);
-	printf("\n# %s/header_static (written by analyze)\n%s", d, info.s);
-	printf("\n# %s/smtp_header_checks (written by analyze)\n%s", d, strip.s);
-	for (rc = 0; rc < cfg->nusers && !cfg->users[rc].quarantine; rc++)
-		;
-	if (rc < cfg->nusers)
-		printf("\n# quarantine: rspamd's milter holds the spam of the "
-		    "users with quarantine = yes\n# (relayguard rspamd-config "
-		    "--quarantine > /etc/rspamd/rspamd.local.lua):\n"
-		    "# smtpd_milters lists rspamd's proxy (inet:127.0.0.1:11332"
-		    " by default). Held mail\n# waits in the hold queue "
-		    "(postqueue -j); mail that quarantine release re-queues\n"
-		    "# (postsuper -r) passes no milter again.\n");
-	relayguard_service(cfg);
-	sb_free(&info);
-	sb_free(&strip);
-	cfg_free(cfg);
-	return EX_OK_;
-}
-
 /* explain_lock - one lock of the user */
 static void
 explain_lock(void *arg, const lk_lock *l)
@@ -953,164 +860,6 @@ cmd_explain(const cli_ctx *cx, int argc, char **argv)
 	ard_spam_newest(st, 500, explain_spam, &ex);
 	close_all(cfg, pol, st);
 	return EX_OK_;
-}
-
-/* has_word - does a Postfix list contain the word (up to , or space)? */
-static const char *
-find_word(const char *list, const char *word)
-{
-	size_t n = strlen(word);
-	const char *p = list;
-
-	while ((p = strstr(p, word)) != NULL) {
-		if ((p == list || strchr(" ,\t", p[-1])) && (p[n] == '\0'
-		    || strchr(" ,\t", p[n])))
-			return p;
-		p += n;
-	}
-	return NULL;
-}
-
-/* cmd_check_postfix - is Postfix wired to relayguard's maps? */
-int
-cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
-{
-	rg_config *cfg;
-	static const char *pc_args[] = { "-n", NULL };
-	char why[1024], rr[8192] = "", hc[4096] = "",
-	    sasl[64] = "", nested[4096] = "-", pdms[4096] = "-", bcc[4096] = "",
-	    milters[4096] = "";
-	char *line, *next;
-	strbuf pc;
-	int rc, code, problems = 0;
-	const char *pos, *p1, *p2;
-	char want[1200];
-	strbuf all, cls;
-
-	if (argc > 1) {
-		printf("usage: relayguard [-c CONFIG] check-postfix\n\nReads "
-		    "`postconf -n` of [global] postfix_config_directory and says "
-		    "what is\nmissing or in the wrong order for relayguard's "
-		    "maps to be enforced.\n");
-		return strcmp(argv[1], "--help") == 0 ? EX_OK_ : EX_USAGE_;
-	}
-	if ((cfg = cli_load_config(cx, &rc)) == NULL)
-		return rc;
-	sb_init(&pc);
-	if (ana_command(cfg, "postconf", pc_args, &pc, &code, why,
-	    sizeof(why)) != 0 || code != 0) {
-		log_fatalx("check-postfix: %s", *why ? why : "postconf failed");
-		sb_free(&pc);
-		cfg_free(cfg);
-		return EX_UNAVAILABLE_;
-	}
-	sb_init(&all);
-	for (line = pc.s; line != NULL && *line; line = next) {
-		char *v;
-		size_t l;
-
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		sb_adds(&all, line);	/* the restriction classes, below */
-		sb_adds(&all, "\n");
-		l = strlen(line);
-		if (l >= 2 && strcmp(line + l - 2, " =") == 0) {
-			/* "name =": an empty value */
-			line[l - 2] = '\0';
-			v = line + l;
-		} else if ((v = strstr(line, " = ")) != NULL) {
-			*v = '\0';
-			v += 3;
-		} else {
-			continue;
-		}
-		if (strcmp(line, "smtpd_recipient_restrictions") == 0)
-			snprintf(rr, sizeof(rr), "%s", v);
-		else if (strcmp(line, "header_checks") == 0)
-			snprintf(hc, sizeof(hc), "%s", v);
-		else if (strcmp(line, "smtpd_sasl_auth_enable") == 0)
-			snprintf(sasl, sizeof(sasl), "%s", v);
-		else if (strcmp(line, "nested_header_checks") == 0)
-			snprintf(nested, sizeof(nested), "%s", v);
-		else if (strcmp(line, "parent_domain_matches_subdomains") == 0)
-			snprintf(pdms, sizeof(pdms), "%s", v);
-		else if (strcmp(line, "sender_bcc_maps") == 0)
-			snprintf(bcc, sizeof(bcc), "%s", v);
-		else if (strcmp(line, "smtpd_milters") == 0)
-			snprintf(milters, sizeof(milters), "%s", v);
-	}
-	sb_free(&pc);
-#define PROBLEM(...) do { printf(__VA_ARGS__); putchar('\n'); problems++; } while (0)
-	if (strcmp(sasl, "yes") != 0)
-		PROBLEM("smtpd_sasl_auth_enable is not yes: check_sasl_access "
-		    "does nothing without SASL");
-	p1 = find_word(rr, "permit_sasl_authenticated");
-	p2 = find_word(rr, "permit_mynetworks");
-	{
-		static const char *maps[] = { "sasl_access", "client_access",
-		    "sender_access", "sender_access_pcre" };
-		size_t i;
-
-		for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-			snprintf(want, sizeof(want), "%s/%s", cfg->map_directory,
-			    maps[i]);
-			if ((pos = strstr(rr, want)) == NULL)
-				PROBLEM("smtpd_recipient_restrictions does not list %s",
-				    want);
-			else if ((p1 && p1 < pos) || (p2 && p2 < pos))
-				PROBLEM("smtpd_recipient_restrictions lists %s after "
-				    "permit_sasl_authenticated or permit_mynetworks: "
-				    "the lock is never checked", want);
-		}
-		snprintf(want, sizeof(want), "%s/admin_access",
-		    cfg->map_directory);
-		if (*cfg->admin_contact && strstr(rr, want) == NULL)
-			PROBLEM("smtpd_recipient_restrictions does not let the "
-			    "admin contact through (%s)", want);
-		snprintf(want, sizeof(want), "%s/archive_sasl",
-		    cfg->map_directory);
-		if ((pos = strstr(rr, want)) == NULL)
-			PROBLEM("smtpd_recipient_restrictions does not list %s: "
-			    "no archiving of logins", want);
-		else if (strstr(rr, "admin_access") != NULL
-		    && strstr(rr, "admin_access") < pos)
-			PROBLEM("%s comes after admin_access: mail to the admin "
-			    "contact is not archived", want);
-	}
-	snprintf(want, sizeof(want), "%s/header_checks", cfg->map_directory);
-	if (strstr(hc, want) == NULL)
-		PROBLEM("header_checks does not list pcre:%s: header identity "
-		    "locks are not enforced", want);
-	else if (strstr(hc, want) != hc + strlen("pcre:"))
-		PROBLEM("header_checks: pcre:%s must come first (the first "
-		    "match wins)", want);
-	if (strcmp(nested, "") != 0)
-		PROBLEM("nested_header_checks is not empty: an attached message "
-		    "could inject an identity header");
-	if (strcmp(pdms, "-") == 0 || find_word(pdms, "smtpd_access_maps"))
-		PROBLEM("parent_domain_matches_subdomains includes "
-		    "smtpd_access_maps: a domain key in sender_access also "
-		    "matches its subdomains");
-	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
-	if (strstr(bcc, want) == NULL)
-		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
-	/* the quarantine: rspamd's milter holds (rspamd-config --quarantine) */
-	for (rc = 0; rc < cfg->nusers && !cfg->users[rc].quarantine; rc++)
-		;
-	if (rc < cfg->nusers && *milters == '\0')
-		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
-		    "the users with quarantine = yes (rspamd's proxy, and "
-		    "rspamd-config --quarantine)");
-	sb_init(&cls);
-	problems += icl_check_main_cf(cfg, all.s, &cls);
-	printf("%s", cls.s);
-	sb_free(&cls);
-	sb_free(&all);
-	if (problems == 0)
-		printf("Postfix at %s is wired to relayguard's maps\n",
-		    cfg->postfix_config_directory);
-	cfg_free(cfg);
-	return problems ? 1 : EX_OK_;
 }
 
 typedef struct idrow {

@@ -41,7 +41,7 @@ static const command commands[] = {
 	{ "explain", cmd_explain,
 	    "the locks, decisions and spam behind a user's state" },
 	{ "check-postfix", cmd_check_postfix,
-	    "say what main.cf lacks for the maps to be enforced" },
+	    "say what main.cf and master.cf lack for the locks to be enforced" },
 	{ "postfix-config", cmd_postfix_config,
 	    "print the main.cf lines that wire relayguard in" },
 	{ "rspamd-config", cmd_rspamd_config,

@@ -67,6 +67,8 @@ enum_values(const char *section, const char *key)
 		return "required|opportunistic|no";
 	if (strcmp(key, "abuse_reports") == 0)
 		return "each|summary|off";
+	if (strcmp(key, "enforce") == 0)
+		return "yes|dry-run";
 	return "";
 }
 
@@ -123,6 +125,10 @@ static const cfg_key cfg_schema[] = {
 	{ "global", "quarantine_retention", CT_DURATION, "14d", 3600,
 	    365 * 86400LL, 0, OFF(quarantine_retention),
 	    "held mail older than this is deleted by analyze (an event)" },
+	{ "global", "enforce", CT_ENUM, "yes", 0, 0, 0, OFF(enforce),
+	    "yes: Postfix refuses locked senders; dry-run: locks are decided, "
+	    "alerted and shown, Postfix only logs reject_warning "
+	    "(postfix-config wraps the checks in warn_if_reject)" },
 	{ "parse", "timezone", CT_ZONE, "", 0, 0, 0, OFF(timezone),
 	    "zone of zone-less timestamps (empty: the system's)" },
 	{ "parse", "year", CT_INT, "0", 1970, 9999, 1, OFF(year),
@@ -1557,4 +1563,11 @@ cfg_print_schema(FILE *out)
 		fprintf(out, "%-15s %-24s %-8s %-22s %s%s%s\n", r.section, r.key,
 		    r.type, *r.def ? r.def : "\"\"", r.bounds,
 		    *r.bounds ? "; " : "", r.help);
+}
+
+/* cfg_dry_run - enforce = dry-run: locks are decided, Postfix only warns */
+int
+cfg_dry_run(const rg_config *cfg)
+{
+	return cfg->enforce != NULL && strcmp(cfg->enforce, "dry-run") == 0;
 }

@@ -119,6 +119,7 @@ typedef struct rg_config {
 	char *lock_reply;		/* reply texts of the access maps */
 	char *limit_reply;
 	long long quarantine_retention;	/* held mail older is deleted */
+	char *enforce;			/* yes | dry-run (warn_if_reject) */
 
 	/* [parse] */
 	char *timezone;			/* zone of zone-less stamps; "" = system */
@@ -180,6 +181,8 @@ typedef struct cfg_schema_row {
 
 rg_config *cfg_defaults(void);
 rg_config *cfg_load(const char *file, FILE *errors, int *nerrors);
+/* [global] enforce = dry-run: Postfix only warns (warn_if_reject) */
+int cfg_dry_run(const rg_config *cfg);
 void cfg_free(rg_config *cfg);
 void cfg_print_schema(FILE *out);
 int cfg_schema_row_at(size_t i, cfg_schema_row *row);

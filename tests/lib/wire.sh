@@ -2,21 +2,20 @@
 # relayguard with exactly the main.cf lines `relayguard postfix-config`
 # prints, then reload it.
 #
-# rg_wire_postfix RELAYGUARD CONFIG WORKDIR: 0 on success; prints a FAIL
-# line for a setting postconf refused.
+# rg_wire_postfix RELAYGUARD CONFIG WORKDIR [POSTFIX-CONFIG OPTIONS]: 0 on
+# success; prints a FAIL line for a setting postconf refused.
 
 # rg_wire_postfix - apply postfix-config's main.cf settings to $PF_CONF
 rg_wire_postfix() {
     local rg=$1 cfg=$2 work=$3 s rc=0
-    "$rg" -c "$cfg" postfix-config > "$work/postfix-config.out" || return 1
-    # join continuation lines; stop at the files analyze writes ("# /...")
+    shift 3
+    "$rg" -c "$cfg" postfix-config "$@" > "$work/postfix-config.out" || return 1
+    # every line is a main.cf line: join the continuation lines
     python3 - "$work/postfix-config.out" > "$work/settings" <<'PY'
 import sys
 out = []
 for line in open(sys.argv[1]):
     line = line.rstrip("\n")
-    if line.startswith("# /"):
-        break
     if not line.strip() or line.startswith("#"):
         continue
     if line[0] in " \t":

@@ -74,7 +74,7 @@ out=$(send --auth alice@example.com:alice-pw --sender alice@example.com --to dav
 grep -q '^SENT' <<<"$out"; ok $? "before any lock alice relays" "$out"
 # a message of bob's that the next hop defers (for max_days_to_retry below)
 out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to later@defer.example.org)
-deferred_qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+deferred_qid=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$out")
 
 # 1. a manual lock: Postfix refuses alice with the 4.7.1 text; others pass
 "$RG" -c "$work/rg.ini" lock user alice@example.com --reason "test lock" > "$work/l1.out" 2>&1; ok $? "lock user" "$(cat "$work/l1.out")"
@@ -174,18 +174,18 @@ kill -TERM "$fpid"; wait "$fpid"; ok $? "the follower exits 0 on SIGTERM"
 # 8. archiving: a copy of every message of an archived user (the access map's BCC)
 "$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1; sleep 1
 out=$(send --from-ip 127.0.0.10 --sender app@tenant7.example --to kim@example.org)
-qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+qid=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$out")
 pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
 grep -q "$qid: to=<archive@example.org>.*status=sent" "$PF_LOG" && grep -q "$qid: to=<kim@example.org>.*status=sent" "$PF_LOG"
 ok $? "an archived user's message is also delivered to the archive address" "qid=$qid $out"
 out=$(send --auth bob@example.com:bob-pw --sender bob@example.com --to kim@example.org)
-qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+qid=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$out")
 pf_wait_settled >/dev/null 2>&1; pf_flush_log >/dev/null 2>&1
 ! grep -q "$qid: to=<archive@example.org>" "$PF_LOG"; ok $? "another user's message is not archived" "qid=$qid"
 # 9. quarantine_response = accepted: a locked sender is accepted and held
 "$RG" -c "$work/rg.ini" lock user 127.0.0.22 --reason "quarantine test" > /dev/null 2>&1; sleep 1
 out=$(send --from-ip 127.0.0.22 --sender web@host22.example --to kim@example.org)
-qid=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' <<<"$out")
+qid=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$out")
 sleep 1
 postqueue -c "$PF_CONF" -j 2>/dev/null | grep "\"$qid\"" | grep -q '"queue_name": *"hold"'
 ok $? "the locked sender is told nothing and its message waits in the hold queue" "$out qid=$qid"

@@ -239,7 +239,7 @@ out=$(as erin --to abuse@example.org --message-id "<ar5.$$@send.example.test>")
 sent "$out" || echo "FAIL: $suite: erin's message to the admin contact was refused: $out"
 settle
 for mid in ar1 ar2 ar3 ar4 ar5; do
-    qid=$(grep "message-id=<$mid.$$@send.example.test>" "$PF_LOG" | grep cleanup | head -1 | sed -E 's/.*: ([0-9A-F]+): message-id=.*/\1/')
+    qid=$(grep "message-id=<$mid.$$@send.example.test>" "$PF_LOG" | grep cleanup | head -1 | sed -E 's/.*: ([0-9A-Za-z]+): message-id=.*/\1/')
     eval "qid_$mid=\$qid"
 done
 desc_ar1="erin's message"; desc_ar2="erin's message as erin.alt"; desc_ar5="erin's message to the admin contact alone"

@@ -146,7 +146,7 @@ alert_interval = 1s
 from = relayguard@admin.example.test
 timeout = 10s
 retry = 1s"
-"$RG" -c "$work/rg.ini" postfix-config | sed -n '/^# master.cf: relayguard/,$p' | grep -v '^#' >> "$PF_CONF/master.cf"
+"$RG" -c "$work/rg.ini" postfix-config --master | grep -v '^#' >> "$PF_CONF/master.cf"
 postfix -c "$PF_CONF" reload > /dev/null 2>&1
 for i in $(seq 1 100); do net_listening "$RGPORT" && break; sleep 0.1; done
 net_listening "$RGPORT"; ok $? "postfix-config's service for relayguard's own mail listens"

@@ -1,0 +1,108 @@
+/*
+ * postfix_cmd.c - `relayguard postfix-config` and `check-postfix`: their
+ * arguments and output. What they print is made in analyzer/pfconfig.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../analyzer/pfconfig.h"
+#include "../common/log.h"
+#include "../common/strbuf.h"
+#include "cli.h"
+
+/* cmd_postfix_config - the main.cf lines that wire relayguard in */
+int
+cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	strbuf out;
+	char why[1024];
+	int rc, merge = 0, filter = 0, master = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--merge") == 0)
+			merge = 1;
+		else if (strcmp(argv[i], "--filter") == 0)
+			filter = 1;
+		else if (strcmp(argv[i], "--master") == 0)
+			master = 1;
+		else {
+			printf("usage: relayguard [-c CONFIG] postfix-config "
+			    "[--merge] [--filter] [--master]\n\n"
+			    "Prints the main.cf settings that make Postfix "
+			    "enforce relayguard's maps\n(only main.cf lines "
+			    "and comments: append them to main.cf). The maps\n"
+			    "themselves are written by `analyze`. With enforce "
+			    "= dry-run the lock\nchecks are wrapped in "
+			    "warn_if_reject: Postfix only logs reject_warning.\n\n"
+			    "  --merge   keep the relay's own "
+			    "smtpd_recipient_restrictions (postconf -xh),\n"
+			    "            relayguard's checks before its first "
+			    "permit; master.cf services\n"
+			    "            that override the list (postconf -P) get "
+			    "a postconf -P line\n"
+			    "  --filter  instead: the content filter's wiring "
+			    "(rspamd as a milter, its log)\n"
+			    "  --master  instead: the master.cf service for "
+			    "relayguard's own mail\n");
+			return strcmp(argv[i], "--help") == 0 ? EX_OK_
+			    : EX_USAGE_;
+		}
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	sb_init(&out);
+	rc = EX_OK_;
+	if (master)
+		pfc_master_cf(cfg, &out);
+	else if (filter)
+		pfc_filter(cfg, &out);
+	else if (merge && pfc_merge(cfg, &out, why, sizeof(why)) != 0) {
+		log_warnx("postfix-config --merge: %s", why);
+		rc = EX_UNAVAILABLE_;
+	} else if (!merge)
+		pfc_main_cf(cfg, &out);
+	if (rc == EX_OK_)
+		fputs(out.s, stdout);
+	sb_free(&out);
+	cfg_free(cfg);
+	return rc;
+}
+
+/* cmd_check_postfix - is Postfix wired to relayguard's maps? */
+int
+cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
+{
+	rg_config *cfg;
+	char why[1024];
+	strbuf out;
+	int rc, problems;
+
+	if (argc > 1) {
+		printf("usage: relayguard [-c CONFIG] check-postfix\n\nReads "
+		    "`postconf -n` and `postconf -P` (master.cf overrides) of "
+		    "[global]\npostfix_config_directory and says what is "
+		    "missing or in the wrong order\nfor relayguard's maps to "
+		    "be enforced (exit 1), then warnings (no verdict\nsource, "
+		    "short queue IDs, services without the filter) and notes "
+		    "(exit 0).\npostconf's own message when it fails (exit "
+		    "69).\n");
+		return strcmp(argv[1], "--help") == 0 ? EX_OK_ : EX_USAGE_;
+	}
+	if ((cfg = cli_load_config(cx, &rc)) == NULL)
+		return rc;
+	sb_init(&out);
+	if ((problems = pfc_check(cfg, &out, why, sizeof(why))) < 0) {
+		log_warnx("check-postfix: %s", why);
+		sb_free(&out);
+		cfg_free(cfg);
+		return EX_UNAVAILABLE_;
+	}
+	fputs(out.s, stdout);
+	sb_free(&out);
+	if (problems == 0)
+		printf("Postfix at %s is wired to relayguard's maps\n",
+		    cfg->postfix_config_directory);
+	cfg_free(cfg);
+	return problems ? 1 : EX_OK_;
+}
