@@ -252,7 +252,7 @@ parse_pid(const char *p, const char *end)
 static int
 parse_tag(const char *p, const char *end, logline *out)
 {
-	const char *h = p, *t, *q;
+	const char *h = p, *t, *q, *slash = NULL;
 
 	t = token(p, end);
 	if (t == h || t >= end)
@@ -260,12 +260,22 @@ parse_tag(const char *p, const char *end, logline *out)
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	/* the tag ends at "[" or ":" (program names have neither) */
-	for (q = p; q < end && *q != '[' && *q != ':' && *q != ' '; q++)
-		;
+	/*
+	 * the tag ends at "[" or ":" (program names have neither); one pass
+	 * finds the end and the last '/' (set_prog's, for the common case)
+	 */
+	for (q = p; q < end; q++) {
+		if (*q == '/')
+			slash = q;
+		else if (*q == '[' || *q == ':' || *q == ' ')
+			break;
+	}
 	if (q == p || q >= end)
 		return -1;
-	set_prog(out, p, (size_t)(q - p));
+	out->prog = p;
+	out->proglen = (size_t)(q - p);
+	out->daemon = slash != NULL ? slash + 1 : p;
+	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
 		const char *close = memchr(q, ']', (size_t)(end - q));
 
