@@ -171,6 +171,56 @@ copy_into(rg_record *r, rg_arena *ar)
 #undef CP
 }
 
+/* SB - the bytes rg_arena_str takes for an arena string (maybe NULL) */
+#define SB(f) ((f) != NULL ? sizeof(uint32_t) + rg_str_len(f) + 1 : 0)
+/* AB - the bytes an array of n elements of size el takes, aligned */
+#define AB(n, el) ((size_t)(n) * (el) + 16)
+
+/*
+ * live_bound - at least the bytes that copy_into(r) allocates: every
+ * string and list it copies, with the most alignment padding a list can
+ * need
+ */
+static size_t
+live_bound(const rg_record *r)
+{
+	size_t n = 0;
+	int i, j, cap;
+
+	n += SB(r->client_host) + SB(r->client_ip) + SB(r->client_port)
+	    + SB(r->sasl_method) + SB(r->sasl_username) + SB(r->sender)
+	    + SB(r->message_id);
+	if (r->nheaders > 0) {
+		n += AB(r->nheaders, sizeof(rg_header));
+		for (i = 0; i < r->nheaders; i++)
+			n += SB(r->headers[i].name) + SB(r->headers[i].value);
+	}
+	if (r->nrcpts > 0)
+		n += AB(r->nrcpts, sizeof(rg_rcpt));
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+
+		n += SB(rc->address) + SB(rc->orig_to) + SB(rc->status)
+		    + SB(rc->dsn) + SB(rc->relay) + SB(rc->delay)
+		    + SB(rc->response);
+		if (rc->nhist == 0)
+			continue;
+		for (cap = 1; cap < rc->nhist; cap *= 2)
+			;
+		n += AB(cap, sizeof(rg_attempt));
+		for (j = 0; j < rc->nhist; j++)
+			n += SB(rc->hist[j].status) + SB(rc->hist[j].dsn);
+	}
+	n += SB(r->verdict.score) + SB(r->verdict.required)
+	    + SB(r->verdict.action) + SB(r->verdict.symbols)
+	    + SB(r->rejected.stage) + SB(r->rejected.code)
+	    + SB(r->rejected.dsn) + SB(r->rejected.text)
+	    + SB(r->bounce_of) + SB(r->orig_queue_id) + SB(r->filtered_as);
+	return n;
+}
+#undef SB
+#undef AB
+
 /*
  * rec_compact - copy what r holds into a new arena and free the old one:
  * replaced values and outgrown lists are dropped. Tight: into one chunk
@@ -182,17 +232,13 @@ rec_compact(rg_record *r, int tight)
 {
 	rg_arena na;
 
-	rg_arena_init(&na, r->ar.pool);
+	if (tight)	/* one chunk: room for what copy_into will take */
+		rg_arena_init_reserve(&na, r->ar.pool, live_bound(r));
+	else
+		rg_arena_init(&na, r->ar.pool);
 	copy_into(r, &na);
 	rg_arena_free(&r->ar);
 	r->ar = na;
-	if (tight) {
-		/* the same copies in one chunk: a little room for padding */
-		rg_arena_init_reserve(&na, r->ar.pool, r->ar.used + 64);
-		copy_into(r, &na);
-		rg_arena_free(&r->ar);
-		r->ar = na;
-	}
 	return r->ar.size;
 }
 
@@ -573,39 +619,49 @@ kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
 static void
 kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
 {
-	static long long cmin = LLONG_MIN;
-	static char pre[64];
-	static size_t plen;
+	static struct {
+		long long min;
+		size_t len;
+		char pre[64];
+	} cache[16];			/* by minute; first_seen and last_seen */
+	static int ready;
 	long long secs, min, sec;
 	unsigned long us;
+	unsigned i;
 	char *o;
 
 	if (t == 0)
 		return;
+	if (!ready) {
+		for (i = 0; i < 16; i++)
+			cache[i].min = LLONG_MIN;
+		ready = 1;
+	}
 	secs = t >= 0 ? t / RG_USEC : -((-t + RG_USEC - 1) / RG_USEC);
 	us = (unsigned long)(t - secs * RG_USEC);
 	min = secs >= 0 ? secs / 60 : -((-secs + 59) / 60);
 	sec = secs - min * 60;
-	if (min != cmin) {
+	i = (unsigned)min & 15;
+	if (cache[i].min != min) {
 		/* "YYYY-MM-DDTHH:MM:00Z" without its "00Z" */
-		rgt_format(pre, (rg_usec)min * 60 * RG_USEC);
-		plen = strlen(pre) - 3;
-		cmin = min;
+		rgt_format(cache[i].pre, (rg_usec)min * 60 * RG_USEC);
+		cache[i].len = strlen(cache[i].pre) - 3;
+		cache[i].min = min;
 	}
 	key_n(sb, first, key, kl);
-	room(sb, plen + 12);
+	room(sb, cache[i].len + 12);
 	o = sb->s + sb->len;
 	*o++ = '"';
-	memcpy(o, pre, plen);
-	o += plen;
+	memcpy(o, cache[i].pre, cache[i].len);
+	o += cache[i].len;
 	*o++ = (char)('0' + sec / 10);
 	*o++ = (char)('0' + sec % 10);
 	if (us != 0) {
-		int i;
+		int d;
 
 		*o++ = '.';
-		for (i = 5; i >= 0; i--, us /= 10)
-			o[i] = (char)('0' + us % 10);
+		for (d = 5; d >= 0; d--, us /= 10)
+			o[d] = (char)('0' + us % 10);
 		o += 6;
 	}
 	*o++ = 'Z';
