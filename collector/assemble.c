@@ -25,6 +25,10 @@ asm_host_intern(assembler *a, const logline *ll)
 	const char *p = ll->host, *nul;
 	size_t n = ll->hostlen;
 
+	/* the host of the line before (it has no NUL): the common case */
+	if (n > 0 && n == a->last_hostlen && a->last_host != NULL
+	    && memcmp(p, a->last_host, n) == 0)
+		return a->last_host;
 	/* strings are kept as C strings: a NUL ends the name */
 	if (n > 0 && (nul = memchr(p, '\0', n)) != NULL)
 		n = (size_t)(nul - p);

@@ -248,6 +248,11 @@ parse_pid(const char *p, const char *end)
 	return v;
 }
 
+/* tag_stop - 1 for the '/' of a program path, 2 for what ends the tag */
+static const unsigned char tag_stop[256] = {
+	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
+};
+
 /* parse_tag - "host prog[pid]: msg" or "host prog: msg" at p */
 static int
 parse_tag(const char *p, const char *end, logline *out)
@@ -265,10 +270,13 @@ parse_tag(const char *p, const char *end, logline *out)
 	 * finds the end and the last '/' (set_prog's, for the common case)
 	 */
 	for (q = p; q < end; q++) {
-		if (*q == '/')
-			slash = q;
-		else if (*q == '[' || *q == ':' || *q == ' ')
+		unsigned char k = tag_stop[(unsigned char)*q];
+
+		if (k == 0)
+			continue;
+		if (k == 2)
 			break;
+		slash = q;
 	}
 	if (q == p || q >= end)
 		return -1;
