@@ -165,17 +165,22 @@ find(const char *p, const char *end, const char *lit, size_t litlen)
 	return NULL;
 }
 
-/* rfind - last occurrence of lit in [p, end), or NULL */
+/* rfind - last occurrence of lit in [p, end), or NULL (memrchr: vectored) */
 static const char *
 rfind(const char *p, const char *end, const char *lit, size_t litlen)
 {
 	const char *q;
+	size_t n;
 
-	if (end - p < (ptrdiff_t)litlen)
+	if (litlen == 0 || end - p < (ptrdiff_t)litlen)
 		return NULL;
-	for (q = end - litlen; q >= p; q--)
-		if (*q == *lit && memcmp(q, lit, litlen) == 0)
+	/* the candidates for lit's first byte: [p, end - litlen] */
+	n = (size_t)(end - p) - litlen + 1;
+	while (n > 0 && (q = memrchr(p, lit[0], n)) != NULL) {
+		if (memcmp(q + 1, lit + 1, litlen - 1) == 0)
 			return q;
+		n = (size_t)(q - p);
+	}
 	return NULL;
 }
 
