@@ -183,9 +183,61 @@ time_case(void)
 	}
 }
 
+/*
+ * arena_case - arenas of one pool, reserved at many sizes (the pool's
+ * size classes), filled, freed and made again in random order: every
+ * string still reads back as written (no two live chunks overlap)
+ */
+static void
+arena_case(void)
+{
+	enum { N = 64 };
+	rg_pool *pool = rg_pool_new();
+	rg_arena ar[N];
+	char *str[N][8];
+	size_t len[N][8];
+	int live[N] = { 0 }, k, i, j, bad = 0;
+	uint32_t seed = 99;
+	char buf[6000];
+
+	for (k = 0; k < 20000 && !bad; k++) {
+		i = (int)(rnd(&seed) % N);
+		if (live[i]) {
+			for (j = 0; j < 8; j++) {
+				size_t m;
+
+				memset(buf, 'a' + (i + j) % 26, len[i][j]);
+				m = len[i][j];
+				if (rg_str_len(str[i][j]) != m
+				    || memcmp(str[i][j], buf, m) != 0
+				    || str[i][j][m] != '\0')
+					bad = 1;
+			}
+			rg_arena_free(&ar[i]);
+			live[i] = 0;
+			continue;
+		}
+		/* a reserved chunk of some class, and strings in and past it */
+		rg_arena_init_reserve(&ar[i], pool, rnd(&seed) % 5000);
+		for (j = 0; j < 8; j++) {
+			len[i][j] = rnd(&seed) % (j == 7 ? 5000 : 300);
+			memset(buf, 'a' + (i + j) % 26, len[i][j]);
+			str[i][j] = rg_arena_str(&ar[i], buf, len[i][j]);
+		}
+		live[i] = 1;
+	}
+	CHECK(!bad);
+	for (i = 0; i < N; i++)
+		if (live[i])
+			rg_arena_free(&ar[i]);
+	rg_pool_free(pool);
+}
+
 int
 main(void)
 {
+	CASE("arena: chunks of the pool's size classes never overlap",
+	    arena_case());
 	CASE("record: JSON strings as a byte-at-a-time escaper writes them",
 	    json_str_case());
 	CASE("record: times as rgt_format writes them", time_case());
