@@ -171,52 +171,71 @@ copy_into(rg_record *r, rg_arena *ar)
 #undef CP
 }
 
-/* SB - the bytes rg_arena_str takes for an arena string (maybe NULL) */
-#define SB(f) ((f) != NULL ? sizeof(uint32_t) + rg_str_len(f) + 1 : 0)
-/* AB - the bytes an array of n elements of size el takes, aligned */
-#define AB(n, el) ((size_t)(n) * (el) + 16)
+/* SB - where a copy of arena string f (maybe NULL) ends, from offset o */
+#define SB(o, f) ((f) != NULL ? (o) + sizeof(uint32_t) + rg_str_len(f) + 1 \
+	: (o))
+/* AB - where an array of n elements of size el ends (16-aligned start) */
+#define AB(o, n, el) ((((o) + 15) & ~(size_t)15) + (size_t)(n) * (el))
 
 /*
- * live_bound - at least the bytes that copy_into(r) allocates: every
- * string and list it copies, with the most alignment padding a list can
- * need
+ * live_bound - the bytes copy_into(r) takes in one chunk whose data starts
+ * 16-aligned: the same copies in the same order, strings packed, lists
+ * aligned (so the chunk is exactly as big as what is live)
  */
 static size_t
 live_bound(const rg_record *r)
 {
-	size_t n = 0;
+	size_t o = 0;
 	int i, j, cap;
 
-	n += SB(r->client_host) + SB(r->client_ip) + SB(r->client_port)
-	    + SB(r->sasl_method) + SB(r->sasl_username) + SB(r->sender)
-	    + SB(r->message_id);
+	o = SB(o, r->client_host);
+	o = SB(o, r->client_ip);
+	o = SB(o, r->client_port);
+	o = SB(o, r->sasl_method);
+	o = SB(o, r->sasl_username);
+	o = SB(o, r->sender);
+	o = SB(o, r->message_id);
 	if (r->nheaders > 0) {
-		n += AB(r->nheaders, sizeof(rg_header));
-		for (i = 0; i < r->nheaders; i++)
-			n += SB(r->headers[i].name) + SB(r->headers[i].value);
+		o = AB(o, r->nheaders, sizeof(rg_header));
+		for (i = 0; i < r->nheaders; i++) {
+			o = SB(o, r->headers[i].name);
+			o = SB(o, r->headers[i].value);
+		}
 	}
 	if (r->nrcpts > 0)
-		n += AB(r->nrcpts, sizeof(rg_rcpt));
+		o = AB(o, r->nrcpts, sizeof(rg_rcpt));
 	for (i = 0; i < r->nrcpts; i++) {
 		const rg_rcpt *rc = &r->rcpts[i];
 
-		n += SB(rc->address) + SB(rc->orig_to) + SB(rc->status)
-		    + SB(rc->dsn) + SB(rc->relay) + SB(rc->delay)
-		    + SB(rc->response);
+		o = SB(o, rc->address);
+		o = SB(o, rc->orig_to);
+		o = SB(o, rc->status);
+		o = SB(o, rc->dsn);
+		o = SB(o, rc->relay);
+		o = SB(o, rc->delay);
+		o = SB(o, rc->response);
 		if (rc->nhist == 0)
 			continue;
 		for (cap = 1; cap < rc->nhist; cap *= 2)
 			;
-		n += AB(cap, sizeof(rg_attempt));
-		for (j = 0; j < rc->nhist; j++)
-			n += SB(rc->hist[j].status) + SB(rc->hist[j].dsn);
+		o = AB(o, cap, sizeof(rg_attempt));
+		for (j = 0; j < rc->nhist; j++) {
+			o = SB(o, rc->hist[j].status);
+			o = SB(o, rc->hist[j].dsn);
+		}
 	}
-	n += SB(r->verdict.score) + SB(r->verdict.required)
-	    + SB(r->verdict.action) + SB(r->verdict.symbols)
-	    + SB(r->rejected.stage) + SB(r->rejected.code)
-	    + SB(r->rejected.dsn) + SB(r->rejected.text)
-	    + SB(r->bounce_of) + SB(r->orig_queue_id) + SB(r->filtered_as);
-	return n;
+	o = SB(o, r->verdict.score);
+	o = SB(o, r->verdict.required);
+	o = SB(o, r->verdict.action);
+	o = SB(o, r->verdict.symbols);
+	o = SB(o, r->rejected.stage);
+	o = SB(o, r->rejected.code);
+	o = SB(o, r->rejected.dsn);
+	o = SB(o, r->rejected.text);
+	o = SB(o, r->bounce_of);
+	o = SB(o, r->orig_queue_id);
+	o = SB(o, r->filtered_as);
+	return o;
 }
 #undef SB
 #undef AB

@@ -10,7 +10,7 @@
  * what its arenas held (bounded, as the open records are, by
  * max_message_age) until rg_pool_free. Chunks of other sizes up to
  * CLASS_MAX (a record compacted into one chunk, a long value) come from
- * the same slabs, rounded up to a multiple of CLASS bytes, and go back to
+ * the same slabs, rounded up to a multiple of CLASS (32) bytes, and go back to
  * a free list of their size: a parse that holds tens of thousands of
  * waiting records calls malloc for none of them. Under AddressSanitizer
  * every block is its own malloc, so that overruns between blocks are still
@@ -25,7 +25,7 @@
 
 #define ALIGN 16
 #define SLAB (2u << 20)
-#define CLASS 64			/* chunk sizes of the pool: multiples of */
+#define CLASS 32			/* chunk sizes of the pool: multiples of */
 #define CLASS_MAX 4096			/* ... up to this; beyond, malloc */
 #define NCLASS (CLASS_MAX / CLASS + 1)
 
