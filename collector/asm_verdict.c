@@ -45,7 +45,8 @@ asm_mid_add(assembler *a, msg_node *m)
 		a->idbuckets = nb;
 	}
 	a->nids++;
-	m->mid_hash = rg_hash(m->r.message_id, rg_str_len(m->r.message_id));
+	m->mid_hash = rg_hash_words(m->r.message_id,
+	    rg_str_len(m->r.message_id));
 	mid_link(&a->idtab[m->mid_hash & (a->idbuckets - 1)], m);
 }
 
@@ -53,7 +54,7 @@ asm_mid_add(assembler *a, msg_node *m)
 static msg_node *
 mid_find(assembler *a, rg_slice mid, rg_usec ts)
 {
-	uint32_t h = rg_hash(mid.p, mid.n);
+	uint32_t h = rg_hash_words(mid.p, mid.n);
 	msg_node *e;
 	rg_usec win = a->opt.spamd_window * RG_USEC;
 	int n = 0;

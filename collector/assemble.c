@@ -25,6 +25,10 @@ asm_host_intern(assembler *a, const logline *ll)
 	const char *p = ll->host, *nul;
 	size_t n = ll->hostlen;
 
+	/* the host of the line before (it has no NUL): the common case */
+	if (n > 0 && n == a->last_hostlen && a->last_host != NULL
+	    && memcmp(p, a->last_host, n) == 0)
+		return a->last_host;
 	/* strings are kept as C strings: a NUL ends the name */
 	if (n > 0 && (nul = memchr(p, '\0', n)) != NULL)
 		n = (size_t)(nul - p);
@@ -115,9 +119,10 @@ unmark_msg(assembler *a, msg_node *m)
 uint32_t
 asm_msg_hash(const char *host, const char *qid, size_t n)
 {
-	uint32_t h = rg_hash(qid, n);
+	uint64_t h = rg_hash_words(qid, n) ^ (uint64_t)(uintptr_t)host;
 
-	return rg_hash_more(h, &host, sizeof(host));
+	h *= 0x9E3779B97F4A7C15ull;
+	return (uint32_t)(h >> 32);
 }
 
 /*

@@ -248,11 +248,16 @@ parse_pid(const char *p, const char *end)
 	return v;
 }
 
+/* tag_stop - 1 for the '/' of a program path, 2 for what ends the tag */
+static const unsigned char tag_stop[256] = {
+	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
+};
+
 /* parse_tag - "host prog[pid]: msg" or "host prog: msg" at p */
 static int
 parse_tag(const char *p, const char *end, logline *out)
 {
-	const char *h = p, *t, *q;
+	const char *h = p, *t, *q, *slash = NULL;
 
 	t = token(p, end);
 	if (t == h || t >= end)
@@ -260,12 +265,25 @@ parse_tag(const char *p, const char *end, logline *out)
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	/* the tag ends at "[" or ":" (program names have neither) */
-	for (q = p; q < end && *q != '[' && *q != ':' && *q != ' '; q++)
-		;
+	/*
+	 * the tag ends at "[" or ":" (program names have neither); one pass
+	 * finds the end and the last '/' (set_prog's, for the common case)
+	 */
+	for (q = p; q < end; q++) {
+		unsigned char k = tag_stop[(unsigned char)*q];
+
+		if (k == 0)
+			continue;
+		if (k == 2)
+			break;
+		slash = q;
+	}
 	if (q == p || q >= end)
 		return -1;
-	set_prog(out, p, (size_t)(q - p));
+	out->prog = p;
+	out->proglen = (size_t)(q - p);
+	out->daemon = slash != NULL ? slash + 1 : p;
+	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
 		const char *close = memchr(q, ']', (size_t)(end - q));
 

@@ -5,6 +5,7 @@
  * no newline); all text is escaped by sb_json_str: log content cannot
  * break the framing.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,75 @@ copy_into(rg_record *r, rg_arena *ar)
 #undef CP
 }
 
+/* SB - where a copy of arena string f (maybe NULL) ends, from offset o */
+#define SB(o, f) ((f) != NULL ? (o) + sizeof(uint32_t) + rg_str_len(f) + 1 \
+	: (o))
+/* AB - where an array of n elements of size el ends (16-aligned start) */
+#define AB(o, n, el) ((((o) + 15) & ~(size_t)15) + (size_t)(n) * (el))
+
+/*
+ * live_bound - the bytes copy_into(r) takes in one chunk whose data starts
+ * 16-aligned: the same copies in the same order, strings packed, lists
+ * aligned (so the chunk is exactly as big as what is live)
+ */
+static size_t
+live_bound(const rg_record *r)
+{
+	size_t o = 0;
+	int i, j, cap;
+
+	o = SB(o, r->client_host);
+	o = SB(o, r->client_ip);
+	o = SB(o, r->client_port);
+	o = SB(o, r->sasl_method);
+	o = SB(o, r->sasl_username);
+	o = SB(o, r->sender);
+	o = SB(o, r->message_id);
+	if (r->nheaders > 0) {
+		o = AB(o, r->nheaders, sizeof(rg_header));
+		for (i = 0; i < r->nheaders; i++) {
+			o = SB(o, r->headers[i].name);
+			o = SB(o, r->headers[i].value);
+		}
+	}
+	if (r->nrcpts > 0)
+		o = AB(o, r->nrcpts, sizeof(rg_rcpt));
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+
+		o = SB(o, rc->address);
+		o = SB(o, rc->orig_to);
+		o = SB(o, rc->status);
+		o = SB(o, rc->dsn);
+		o = SB(o, rc->relay);
+		o = SB(o, rc->delay);
+		o = SB(o, rc->response);
+		if (rc->nhist == 0)
+			continue;
+		for (cap = 1; cap < rc->nhist; cap *= 2)
+			;
+		o = AB(o, cap, sizeof(rg_attempt));
+		for (j = 0; j < rc->nhist; j++) {
+			o = SB(o, rc->hist[j].status);
+			o = SB(o, rc->hist[j].dsn);
+		}
+	}
+	o = SB(o, r->verdict.score);
+	o = SB(o, r->verdict.required);
+	o = SB(o, r->verdict.action);
+	o = SB(o, r->verdict.symbols);
+	o = SB(o, r->rejected.stage);
+	o = SB(o, r->rejected.code);
+	o = SB(o, r->rejected.dsn);
+	o = SB(o, r->rejected.text);
+	o = SB(o, r->bounce_of);
+	o = SB(o, r->orig_queue_id);
+	o = SB(o, r->filtered_as);
+	return o;
+}
+#undef SB
+#undef AB
+
 /*
  * rec_compact - copy what r holds into a new arena and free the old one:
  * replaced values and outgrown lists are dropped. Tight: into one chunk
@@ -181,17 +251,13 @@ rec_compact(rg_record *r, int tight)
 {
 	rg_arena na;
 
-	rg_arena_init(&na, r->ar.pool);
+	if (tight)	/* one chunk: room for what copy_into will take */
+		rg_arena_init_reserve(&na, r->ar.pool, live_bound(r));
+	else
+		rg_arena_init(&na, r->ar.pool);
 	copy_into(r, &na);
 	rg_arena_free(&r->ar);
 	r->ar = na;
-	if (tight) {
-		/* the same copies in one chunk: a little room for padding */
-		rg_arena_init_reserve(&na, r->ar.pool, r->ar.used + 64);
-		copy_into(r, &na);
-		rg_arena_free(&r->ar);
-		r->ar = na;
-	}
 	return r->ar.size;
 }
 
@@ -487,12 +553,52 @@ verdict_source_name(enum verdict_source v)
 /* KEY - a key literal and its length (no strlen at run time) */
 #define KEY(k) k, sizeof(k) - 1
 
+/* room - make room for n more bytes (and the NUL); inline when there is */
+static inline void
+room(strbuf *sb, size_t n)
+{
+	if (sb->len + n + 1 > sb->cap)
+		sb_grow(sb, n);
+}
+
+/* put_c - append one byte (sb_addc, inline) */
+static inline void
+put_c(strbuf *sb, char c)
+{
+	room(sb, 1);
+	sb->s[sb->len++] = c;
+	sb->s[sb->len] = '\0';
+}
+
+/*
+ * key_n - the separator and "key": (sb_json_key_n, inline: the key is a
+ * literal of known length, copied without a call)
+ */
+static inline void
+key_n(strbuf *sb, int *first, const char *key, size_t kl)
+{
+	char *o;
+
+	room(sb, kl + 4);
+	o = sb->s + sb->len;
+	if (!*first)
+		*o++ = ',';
+	*first = 0;
+	*o++ = '"';
+	memcpy(o, key, kl);
+	o += kl;
+	*o++ = '"';
+	*o++ = ':';
+	*o = '\0';
+	sb->len = (size_t)(o - sb->s);
+}
+
 /* kv - "key":"value" when the value (an arena string) is set */
-static void
+static inline void
 kv(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
 	if (v != NULL) {
-		sb_json_key_n(sb, first, key, kl);
+		key_n(sb, first, key, kl);
 		sb_json_str(sb, v, rg_str_len(v));
 	}
 }
@@ -501,7 +607,7 @@ kv(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 static void
 kv_lit(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 {
-	sb_json_key_n(sb, first, key, kl);
+	key_n(sb, first, key, kl);
 	sb_json_str(sb, v, strlen(v));
 }
 
@@ -509,7 +615,7 @@ kv_lit(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 static void
 kv_int(strbuf *sb, int *first, const char *key, size_t kl, long long v)
 {
-	sb_json_key_n(sb, first, key, kl);
+	key_n(sb, first, key, kl);
 	sb_add_int(sb, v);
 }
 
@@ -517,7 +623,7 @@ kv_int(strbuf *sb, int *first, const char *key, size_t kl, long long v)
 static void
 kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
 {
-	sb_json_key_n(sb, first, key, kl);
+	key_n(sb, first, key, kl);
 	if (v)
 		sb_add(sb, "true", 4);
 	else
@@ -525,34 +631,62 @@ kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
 }
 
 /*
- * kv_time - "key":"RFC 3339" when t is set. Records end in time order, so
- * the same few times repeat: a small cache spares most of the formatting.
+ * kv_time - "key":"RFC 3339" when t is set (rgt_format's text). Records
+ * end in time order: the date, hour and minute are formatted once a
+ * minute, the seconds and microseconds here.
  */
 static void
 kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
 {
 	static struct {
-		rg_usec t;
+		long long min;
 		size_t len;
-		char buf[64];
-	} cache[8];
+		char pre[64];
+	} cache[16];			/* by minute; first_seen and last_seen */
+	static int ready;
+	long long secs, min, sec;
+	unsigned long us;
 	unsigned i;
+	char *o;
 
 	if (t == 0)
 		return;
-	i = (unsigned)((uint64_t)t / RG_USEC) & 7;
-	if (cache[i].t != t || cache[i].len == 0) {
-		rgt_format(cache[i].buf, t);
-		cache[i].len = strlen(cache[i].buf);
-		cache[i].t = t;
+	if (!ready) {
+		for (i = 0; i < 16; i++)
+			cache[i].min = LLONG_MIN;
+		ready = 1;
 	}
-	sb_json_key_n(sb, first, key, kl);
-	sb_grow(sb, cache[i].len + 2);
-	sb->s[sb->len++] = '"';
-	memcpy(sb->s + sb->len, cache[i].buf, cache[i].len);
-	sb->len += cache[i].len;
-	sb->s[sb->len++] = '"';
-	sb->s[sb->len] = '\0';
+	secs = t >= 0 ? t / RG_USEC : -((-t + RG_USEC - 1) / RG_USEC);
+	us = (unsigned long)(t - secs * RG_USEC);
+	min = secs >= 0 ? secs / 60 : -((-secs + 59) / 60);
+	sec = secs - min * 60;
+	i = (unsigned)min & 15;
+	if (cache[i].min != min) {
+		/* "YYYY-MM-DDTHH:MM:00Z" without its "00Z" */
+		rgt_format(cache[i].pre, (rg_usec)min * 60 * RG_USEC);
+		cache[i].len = strlen(cache[i].pre) - 3;
+		cache[i].min = min;
+	}
+	key_n(sb, first, key, kl);
+	room(sb, cache[i].len + 12);
+	o = sb->s + sb->len;
+	*o++ = '"';
+	memcpy(o, cache[i].pre, cache[i].len);
+	o += cache[i].len;
+	*o++ = (char)('0' + sec / 10);
+	*o++ = (char)('0' + sec % 10);
+	if (us != 0) {
+		int d;
+
+		*o++ = '.';
+		for (d = 5; d >= 0; d--, us /= 10)
+			o[d] = (char)('0' + us % 10);
+		o += 6;
+	}
+	*o++ = 'Z';
+	*o++ = '"';
+	*o = '\0';
+	sb->len = (size_t)(o - sb->s);
 }
 
 /* is_number - "-?[0-9]+(.[0-9]+)?": safe to write as a JSON number */
@@ -584,7 +718,7 @@ kv_num(strbuf *sb, int *first, const char *key, size_t kl, const char *v)
 	if (v == NULL)
 		return;
 	if (is_number(v)) {
-		sb_json_key_n(sb, first, key, kl);
+		key_n(sb, first, key, kl);
 		sb_add(sb, v, rg_str_len(v));
 	} else {
 		kv(sb, first, key, kl, v);
@@ -597,7 +731,7 @@ rec_json(strbuf *sb, const rg_record *r)
 {
 	int first = 1, i;
 
-	sb_addc(sb, '{');
+	put_c(sb, '{');
 	kv_lit(sb, &first, KEY("type"), "message");
 	kv(sb, &first, KEY("host"), r->host);
 	if (r->qid[0])
@@ -625,48 +759,48 @@ rec_json(strbuf *sb, const rg_record *r)
 	if (r->nheaders > 0) {
 		int f2 = 1, ncut = 0;
 
-		sb_json_key_n(sb, &first, KEY("headers"));
-		sb_addc(sb, '{');
+		key_n(sb, &first, KEY("headers"));
+		put_c(sb, '{');
 		for (i = 0; i < r->nheaders; i++) {
 			/* the name came from the log too: escape it as a key */
 			if (!f2)
-				sb_addc(sb, ',');
+				put_c(sb, ',');
 			f2 = 0;
 			sb_json_str(sb, r->headers[i].name,
 			    rg_str_len(r->headers[i].name));
-			sb_addc(sb, ':');
+			put_c(sb, ':');
 			sb_json_str(sb, r->headers[i].value,
 			    rg_str_len(r->headers[i].value));
 			ncut += r->headers[i].cut;
 		}
-		sb_addc(sb, '}');
+		put_c(sb, '}');
 		if (ncut) {
 			int f3 = 1;
 
-			sb_json_key_n(sb, &first, KEY("headers_cut"));
-			sb_addc(sb, '[');
+			key_n(sb, &first, KEY("headers_cut"));
+			put_c(sb, '[');
 			for (i = 0; i < r->nheaders; i++) {
 				if (!r->headers[i].cut)
 					continue;
 				if (!f3)
-					sb_addc(sb, ',');
+					put_c(sb, ',');
 				f3 = 0;
 				sb_json_str(sb, r->headers[i].name,
 				    rg_str_len(r->headers[i].name));
 			}
-			sb_addc(sb, ']');
+			put_c(sb, ']');
 		}
 	}
 	if (r->nrcpts > 0) {
-		sb_json_key_n(sb, &first, KEY("recipients"));
-		sb_addc(sb, '[');
+		key_n(sb, &first, KEY("recipients"));
+		put_c(sb, '[');
 		for (i = 0; i < r->nrcpts; i++) {
 			const rg_rcpt *rc = &r->rcpts[i];
 			int f2 = 1;
 
 			if (i)
-				sb_addc(sb, ',');
-			sb_addc(sb, '{');
+				put_c(sb, ',');
+			put_c(sb, '{');
 			kv(sb, &f2, KEY("address"), rc->address);
 			kv(sb, &f2, KEY("orig_to"), rc->orig_to);
 			kv(sb, &f2, KEY("status"), rc->status);
@@ -676,15 +810,15 @@ rec_json(strbuf *sb, const rg_record *r)
 			kv(sb, &f2, KEY("response"), rc->response);
 			if (rc->attempts > 0)
 				kv_int(sb, &f2, KEY("attempts"), rc->attempts);
-			sb_addc(sb, '}');
+			put_c(sb, '}');
 		}
-		sb_addc(sb, ']');
+		put_c(sb, ']');
 	}
 	if (r->verdict.source != VS_NONE) {
 		int f2 = 1;
 
-		sb_json_key_n(sb, &first, KEY("verdict"));
-		sb_addc(sb, '{');
+		key_n(sb, &first, KEY("verdict"));
+		put_c(sb, '{');
 		kv_lit(sb, &f2, KEY("source"), verdict_source_name(r->verdict.source));
 		kv_bool(sb, &f2, KEY("spam"), r->verdict.spam);
 		kv_num(sb, &f2, KEY("score"), r->verdict.score);
@@ -693,7 +827,7 @@ rec_json(strbuf *sb, const rg_record *r)
 		kv(sb, &f2, KEY("symbols"), r->verdict.symbols);
 		if (r->verdict.source == VS_CLIENT_HEADER)
 			kv_bool(sb, &f2, KEY("from_client"), 1);
-		sb_addc(sb, '}');
+		put_c(sb, '}');
 	}
 	if (r->held || r->was_held)
 		kv_bool(sb, &first, KEY("held"), r->held);
@@ -708,16 +842,16 @@ rec_json(strbuf *sb, const rg_record *r)
 	if (r->rejected.stage != NULL) {
 		int f2 = 1;
 
-		sb_json_key_n(sb, &first, KEY("rejected"));
-		sb_addc(sb, '{');
+		key_n(sb, &first, KEY("rejected"));
+		put_c(sb, '{');
 		kv(sb, &f2, KEY("stage"), r->rejected.stage);
 		kv_num(sb, &f2, KEY("code"), r->rejected.code);
 		kv(sb, &f2, KEY("dsn"), r->rejected.dsn);
 		kv(sb, &f2, KEY("text"), r->rejected.text);
-		sb_addc(sb, '}');
+		put_c(sb, '}');
 	}
 	kv(sb, &first, KEY("filtered_as"), r->filtered_as);
-	sb_addc(sb, '}');
+	put_c(sb, '}');
 }
 
 /*
@@ -736,7 +870,7 @@ counters_json(strbuf *sb, int *first, const char *p)
 		if (pass == 1 && !any_failed)
 			break;
 		sb_json_key(sb, first, pass == 0 ? "counters" : "counters_failed");
-		sb_addc(sb, '{');
+		put_c(sb, '{');
 		f2 = 1;
 		while (*q) {
 			const char *eq = strchr(q, '='), *sp;
@@ -757,14 +891,14 @@ counters_json(strbuf *sb, int *first, const char *p)
 				if (total > ok)
 					any_failed = 1;
 				if (!f2)
-					sb_addc(sb, ',');
+					put_c(sb, ',');
 				f2 = 0;
 				sb_json_str(sb, q, (size_t)(eq - q));
 				sb_printf(sb, ":%ld", pass == 0 ? ok : total - ok);
 			}
 			q = *sp ? sp + 1 : sp;
 		}
-		sb_addc(sb, '}');
+		put_c(sb, '}');
 	}
 }
 
@@ -774,7 +908,7 @@ sess_json(strbuf *sb, const rg_session *s)
 {
 	int first = 1;
 
-	sb_addc(sb, '{');
+	put_c(sb, '{');
 	kv_lit(sb, &first, KEY("type"), "session");
 	kv(sb, &first, KEY("host"), s->host);
 	kv(sb, &first, KEY("program"), s->prog);
@@ -796,5 +930,5 @@ sess_json(strbuf *sb, const rg_session *s)
 	kv(sb, &first, KEY("lost"), s->lost);
 	if (s->counters != NULL)
 		counters_json(sb, &first, s->counters);
-	sb_addc(sb, '}');
+	put_c(sb, '}');
 }

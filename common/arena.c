@@ -8,8 +8,13 @@
  * of them with 4 KiB pages, 1,100 with huge ones. A freed block goes back
  * to the pool's free list, never to malloc: the pool keeps the peak of
  * what its arenas held (bounded, as the open records are, by
- * max_message_age) until rg_pool_free. Under AddressSanitizer every block
- * is its own malloc, so that overruns between blocks are still caught.
+ * max_message_age) until rg_pool_free. Chunks of other sizes up to
+ * CLASS_MAX (a record compacted into one chunk, a long value) come from
+ * the same slabs, rounded up to a multiple of CLASS (32) bytes, and go back to
+ * a free list of their size: a parse that holds tens of thousands of
+ * waiting records calls malloc for none of them. Under AddressSanitizer
+ * every block is its own malloc, so that overruns between blocks are still
+ * caught.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +25,9 @@
 
 #define ALIGN 16
 #define SLAB (2u << 20)
+#define CLASS 32			/* chunk sizes of the pool: multiples of */
+#define CLASS_MAX 4096			/* ... up to this; beyond, malloc */
+#define NCLASS (CLASS_MAX / CLASS + 1)
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BLOCK_MALLOC 1
@@ -47,6 +55,7 @@ typedef struct slab {
 
 struct rg_pool {
 	free_block *free;		/* blocks given back */
+	free_block *cls[NCLASS];	/* chunks given back, by size / CLASS */
 	char *p, *end;			/* the rest of the newest slab */
 	slab *slabs;
 };
@@ -83,21 +92,14 @@ rg_pool_free(rg_pool *p)
 	free(p);
 }
 
-/* rg_pool_block - a block of RG_POOL_BLOCK bytes (not zeroed) */
-void *
-rg_pool_block(rg_pool *p)
+#ifndef BLOCK_MALLOC
+/* carve - size bytes (a multiple of CLASS) from the newest slab */
+static void *
+carve(rg_pool *p, size_t size)
 {
-	free_block *b = p->free;
 	void *v;
 
-	if (b != NULL) {
-		p->free = b->next;
-		return b;
-	}
-#ifdef BLOCK_MALLOC
-	return xmalloc(RG_POOL_BLOCK);
-#else
-	if ((size_t)(p->end - p->p) < RG_POOL_BLOCK) {
+	if ((size_t)(p->end - p->p) < size) {
 		slab *s;
 
 		if (posix_memalign(&v, SLAB, SLAB) != 0)
@@ -113,8 +115,25 @@ rg_pool_block(rg_pool *p)
 		p->end = (char *)v + SLAB;
 	}
 	v = p->p;
-	p->p += RG_POOL_BLOCK;
+	p->p += size;
 	return v;
+}
+#endif
+
+/* rg_pool_block - a block of RG_POOL_BLOCK bytes (not zeroed) */
+void *
+rg_pool_block(rg_pool *p)
+{
+	free_block *b = p->free;
+
+	if (b != NULL) {
+		p->free = b->next;
+		return b;
+	}
+#ifdef BLOCK_MALLOC
+	return xmalloc(RG_POOL_BLOCK);
+#else
+	return carve(p, RG_POOL_BLOCK);
 #endif
 }
 
@@ -128,7 +147,10 @@ rg_pool_unblock(rg_pool *p, void *v)
 	p->free = b;
 }
 
-/* chunk_get - a chunk of exactly size bytes, a pool block if it is one */
+/*
+ * chunk_get - a chunk of at least size bytes: a pool block, a chunk of
+ * the pool's size classes, or (no pool, or too big) one of malloc
+ */
 static rg_chunk *
 chunk_get(rg_pool *p, size_t size)
 {
@@ -136,6 +158,20 @@ chunk_get(rg_pool *p, size_t size)
 
 	if (p != NULL && size == RG_POOL_BLOCK)
 		ch = rg_pool_block(p);
+#ifndef BLOCK_MALLOC
+	else if (p != NULL && size <= CLASS_MAX) {
+		size_t c = (size + CLASS - 1) / CLASS;
+
+		size = c * CLASS;
+		if (size == RG_POOL_BLOCK)
+			ch = rg_pool_block(p);
+		else if (p->cls[c] != NULL) {
+			ch = (rg_chunk *)p->cls[c];
+			p->cls[c] = p->cls[c]->next;
+		} else
+			ch = carve(p, size);
+	}
+#endif
 	else
 		ch = xmalloc(size);
 	ch->size = size;
@@ -148,6 +184,15 @@ chunk_put(rg_pool *p, rg_chunk *ch)
 {
 	if (p != NULL && ch->size == RG_POOL_BLOCK)
 		rg_pool_unblock(p, ch);
+#ifndef BLOCK_MALLOC
+	else if (p != NULL && ch->size <= CLASS_MAX) {
+		free_block *b = (free_block *)ch;
+		size_t c = ch->size / CLASS;
+
+		b->next = p->cls[c];
+		p->cls[c] = b;
+	}
+#endif
 	else
 		free(ch);
 }
@@ -173,9 +218,7 @@ rg_arena_init_reserve(rg_arena *a, rg_pool *pool, size_t n)
 	rg_chunk *ch;
 
 	rg_arena_init(a, pool);
-	if (HDR + n == RG_POOL_BLOCK)
-		n++;		/* a pool block is given back to the pool */
-	ch = chunk_get(NULL, HDR + n);
+	ch = chunk_get(pool, HDR + n);
 	ch->next = NULL;
 	a->chunks = ch;
 	a->size = ch->size;

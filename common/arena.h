@@ -9,7 +9,10 @@
  * Chunks are blocks of a pool (rg_pool): RG_POOL_BLOCK bytes, carved from
  * large slabs, and given back to the pool's free list when an arena is
  * freed, so that a steady stream of records reuses the same memory without
- * calling malloc at all. A pool outlives its arenas; it keeps the peak of
+ * calling malloc at all. Chunks of other sizes up to 4 KiB (a reserved
+ * one, rg_arena_init_reserve; a long value) come from the same slabs in
+ * 32-byte size classes with free lists of their own; bigger ones from
+ * malloc. A pool outlives its arenas; it keeps the peak of
  * what they held until rg_pool_free. The assembler takes its fixed-size
  * nodes from the pool too (rg_pool_block).
  *

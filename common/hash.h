@@ -1,6 +1,7 @@
 /*
- * hash.h - the one hash function (FNV-1a, 32 bits) and the one hash table
- * of relayguard.
+ * hash.h - the hash functions (FNV-1a, 32 bits, a byte at a time; and
+ * rg_hash_words, eight bytes at a time, for the parser's hot tables) and
+ * the one hash table of relayguard.
  *
  * The table is open addressing with linear probing: each slot holds the
  * full hash of its entry and a pointer to it, so a lookup compares hashes
@@ -22,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define RG_HASH_INIT 2166136261u
 
@@ -60,6 +62,39 @@ rg_hash64(const void *p, size_t n)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+/*
+ * rg_hash_words - a hash of n bytes taken eight at a time (a multiply and
+ * a shift each, then a final mix): about four times fewer steps than FNV
+ * for a queue ID or a Message-ID. Not stored anywhere: only in-memory
+ * tables use it, and they recompute it when they are rebuilt.
+ */
+static inline uint32_t
+rg_hash_words(const void *p, size_t n)
+{
+	const unsigned char *u = p;
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, w;
+
+	while (n >= 8) {
+		memcpy(&w, u, 8);
+		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+		u += 8;
+		n -= 8;
+	}
+	if (n > 0) {
+		w = 0;
+		while (n > 0) {
+			n--;
+			w = (w << 8) | u[n];
+		}
+		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+	}
+	h *= 0x94D049BB133111EBull;
+	h ^= h >> 32;
+	return (uint32_t)h;
 }
 
 typedef struct rg_htab_slot {

@@ -166,6 +166,8 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)p, *end = u + n;
+	const unsigned char *verb = u;	/* [verb, u) went out as it is */
+	uint64_t x;
 	char *o;
 
 	sb_grow(sb, n * 6 + 2);
@@ -173,8 +175,6 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 	*o++ = '"';
 	while (u < end) {
 		while (end - u >= 8) {
-			uint64_t x;
-
 			memcpy(&x, u, 8);
 			if (special8(x))
 				break;
@@ -184,6 +184,20 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 		}
 		if (u == end)
 			break;
+		/*
+		 * fewer than 8 bytes left after at least 8 copied as they
+		 * are: the last 8 bytes in one word, written over the copies
+		 * of the bytes before u (the same bytes)
+		 */
+		if (end - u < 8 && end - verb >= 8) {
+			memcpy(&x, end - 8, 8);
+			if (!special8(x)) {
+				memcpy(o - (u - (end - 8)), end - 8, 8);
+				o += end - u;
+				u = end;
+				break;
+			}
+		}
 		if (plain[*u]) {
 			*o++ = (char)*u++;
 			continue;
@@ -191,6 +205,7 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 		if (*u == '"' || *u == '\\') {
 			*o++ = '\\';
 			*o++ = (char)*u++;
+			verb = u;
 		} else if (*u < 0x20 || *u == 0x7F) {
 			*o++ = '\\';
 			*o++ = 'u';
@@ -199,6 +214,7 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 			*o++ = hex[*u >> 4];
 			*o++ = hex[*u & 15];
 			u++;
+			verb = u;
 		} else {
 			size_t l = utf8_len(u, (size_t)(end - u));
 
@@ -206,6 +222,7 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 				memcpy(o, "\xEF\xBF\xBD", 3);
 				o += 3;
 				u++;
+				verb = u;
 			} else {
 				memcpy(o, u, l);
 				o += l;

@@ -1,0 +1,245 @@
+/*
+ * test_record.c - the record JSON writer's fast paths against plain
+ * references: sb_json_str (eight bytes at a time, the last word written
+ * over the copies before it) against a byte-at-a-time escaper, on random
+ * hostile bytes; and the times of rec_json (formatted once a minute)
+ * against rgt_format.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../../collector/record.h"
+#include "../../common/rgtime.h"
+#include "../../common/strbuf.h"
+#include "unit.h"
+
+/* ref_utf8 - length of the valid UTF-8 sequence at p, 0 if none */
+static size_t
+ref_utf8(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len, i;
+
+	if (p[0] >= 0xC2 && p[0] < 0xE0)
+		len = 2, cp = p[0] & 0x1F;
+	else if (p[0] >= 0xE0 && p[0] < 0xF0)
+		len = 3, cp = p[0] & 0x0F;
+	else if (p[0] >= 0xF0 && p[0] < 0xF5)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+	    || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+/* ref_json_str - the JSON string of n bytes, one byte at a time */
+static void
+ref_json_str(strbuf *sb, const unsigned char *p, size_t n)
+{
+	size_t i = 0, l;
+	char esc[8];
+
+	sb_addc(sb, '"');
+	while (i < n) {
+		if (p[i] == '"' || p[i] == '\\') {
+			sb_addc(sb, '\\');
+			sb_addc(sb, (char)p[i++]);
+		} else if (p[i] < 0x20 || p[i] == 0x7F) {
+			snprintf(esc, sizeof(esc), "\\u%04x", p[i++]);
+			sb_adds(sb, esc);
+		} else if (p[i] < 0x80) {
+			sb_addc(sb, (char)p[i++]);
+		} else if ((l = ref_utf8(p + i, n - i)) == 0) {
+			sb_adds(sb, "\xEF\xBF\xBD");
+			i++;
+		} else {
+			sb_add(sb, (const char *)p + i, l);
+			i += l;
+		}
+	}
+	sb_addc(sb, '"');
+}
+
+/* rnd - a small deterministic generator */
+static uint32_t
+rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* json_str_case - random strings: mostly plain, some quotes, controls, UTF-8 */
+static void
+json_str_case(void)
+{
+	static const char *bits[] = { "a", "bc", "\"", "\\", "\x01", "\x7F",
+	    "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3", "\xED\xA0\x80",
+	    "\xFF", " ", "0123456789", "<x@example.org>", "\n" };
+	uint32_t seed = 12345;
+	unsigned char buf[256];
+	strbuf got, want;
+	int k;
+
+	sb_init(&got);
+	sb_init(&want);
+	for (k = 0; k < 200000; k++) {
+		size_t n = 0, cut;
+
+		while (n < 200 && rnd(&seed) % 8 != 0) {
+			const char *b = bits[rnd(&seed) % 16];
+			size_t bl = strlen(b);
+
+			/* plain text most of the time */
+			if (rnd(&seed) % 3 != 0)
+				b = "plain text", bl = 10;
+			memcpy(buf + n, b, bl);
+			n += bl;
+		}
+		cut = n ? rnd(&seed) % (n + 1) : 0;	/* a sequence cut short */
+		got.len = want.len = 0;
+		sb_json_str(&got, (const char *)buf + (n - cut), cut);
+		ref_json_str(&want, buf + (n - cut), cut);
+		if (got.len != want.len || memcmp(got.s, want.s, got.len) != 0) {
+			CHECK_STR(got.s, want.s);
+			break;
+		}
+		CHECK(strlen(got.s) == got.len);
+	}
+	sb_free(&got);
+	sb_free(&want);
+}
+
+/* time_in - the first_seen of rec_json for t, into buf */
+static void
+time_in(rg_usec t, char *buf, size_t size)
+{
+	rg_record r;
+	strbuf sb;
+	const char *k, *e;
+
+	rec_init(&r, NULL);
+	r.host = rg_arena_str(&r.ar, "h", 1);	/* hosts carry their length */
+	r.first_seen = t;
+	sb_init(&sb);
+	rec_json(&sb, &r);
+	k = strstr(sb.s, "\"first_seen\":\"");
+	buf[0] = '\0';
+	if (k != NULL && (e = strchr(k + 14, '"')) != NULL
+	    && (size_t)(e - (k + 14)) < size) {
+		memcpy(buf, k + 14, (size_t)(e - (k + 14)));
+		buf[e - (k + 14)] = '\0';
+	}
+	sb_free(&sb);
+	rec_free(&r);
+}
+
+/* time_case - rec_json's times are rgt_format's, minute after minute */
+static void
+time_case(void)
+{
+	static const rg_usec fixed[] = { 1, -1, 59 * RG_USEC, 60 * RG_USEC,
+	    -60 * RG_USEC, -61 * RG_USEC + 5, 1798761599LL * RG_USEC,
+	    1798761600LL * RG_USEC, 1798761599LL * RG_USEC + 999999,
+	    951782400LL * RG_USEC + 1, 253402300799LL * RG_USEC,
+	    -62135596800LL * RG_USEC };
+	uint32_t seed = 777;
+	char got[64], want[64];
+	rg_usec t = 1780000000LL * RG_USEC;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		time_in(fixed[i], got, sizeof(got));
+		rgt_format(want, fixed[i]);
+		CHECK_STR(got, want);
+	}
+	/* forward in small steps, and now and then back a little */
+	for (k = 0; k < 100000; k++) {
+		switch (rnd(&seed) % 4) {
+		case 0: t += (rg_usec)(rnd(&seed) % 90) * RG_USEC; break;
+		case 1: t += rnd(&seed) % 2000000; break;
+		case 2: t -= (rg_usec)(rnd(&seed) % 120) * RG_USEC; break;
+		default: t = t / RG_USEC * RG_USEC + 1; break;
+		}
+		if (t == 0)
+			continue;
+		time_in(t, got, sizeof(got));
+		rgt_format(want, t);
+		if (strcmp(got, want) != 0) {
+			CHECK_STR(got, want);
+			break;
+		}
+	}
+}
+
+/*
+ * arena_case - arenas of one pool, reserved at many sizes (the pool's
+ * size classes), filled, freed and made again in random order: every
+ * string still reads back as written (no two live chunks overlap)
+ */
+static void
+arena_case(void)
+{
+	enum { N = 64 };
+	rg_pool *pool = rg_pool_new();
+	rg_arena ar[N];
+	char *str[N][8];
+	size_t len[N][8];
+	int live[N] = { 0 }, k, i, j, bad = 0;
+	uint32_t seed = 99;
+	char buf[6000];
+
+	for (k = 0; k < 20000 && !bad; k++) {
+		i = (int)(rnd(&seed) % N);
+		if (live[i]) {
+			for (j = 0; j < 8; j++) {
+				size_t m;
+
+				memset(buf, 'a' + (i + j) % 26, len[i][j]);
+				m = len[i][j];
+				if (rg_str_len(str[i][j]) != m
+				    || memcmp(str[i][j], buf, m) != 0
+				    || str[i][j][m] != '\0')
+					bad = 1;
+			}
+			rg_arena_free(&ar[i]);
+			live[i] = 0;
+			continue;
+		}
+		/* a reserved chunk of some class, and strings in and past it */
+		rg_arena_init_reserve(&ar[i], pool, rnd(&seed) % 5000);
+		for (j = 0; j < 8; j++) {
+			len[i][j] = rnd(&seed) % (j == 7 ? 5000 : 300);
+			memset(buf, 'a' + (i + j) % 26, len[i][j]);
+			str[i][j] = rg_arena_str(&ar[i], buf, len[i][j]);
+		}
+		live[i] = 1;
+	}
+	CHECK(!bad);
+	for (i = 0; i < N; i++)
+		if (live[i])
+			rg_arena_free(&ar[i]);
+	rg_pool_free(pool);
+}
+
+int
+main(void)
+{
+	CASE("arena: chunks of the pool's size classes never overlap",
+	    arena_case());
+	CASE("record: JSON strings as a byte-at-a-time escaper writes them",
+	    json_str_case());
+	CASE("record: times as rgt_format writes them", time_case());
+	UNIT_EXIT();
+}
