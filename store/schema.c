@@ -222,7 +222,7 @@ static const char schema_v6[] =
     "INSERT INTO open_msgs SELECT id, rec FROM messages WHERE open = 1 AND "
     "rec IS NOT NULL;\n"
     "UPDATE messages SET rec = NULL WHERE open = 1;\n"
-    "DROP TABLE deliveries;\n"
+    "DROP TABLE IF EXISTS deliveries;\n"
     /* what the queries read of a recipient; the rest is in the record */
     "CREATE TABLE recipients6(\n"
     "  message INTEGER NOT NULL, idx INTEGER NOT NULL,\n"
