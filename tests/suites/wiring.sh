@@ -145,6 +145,7 @@ apply_p "$work/postfix-config.out"; ok $? "the dry-run -P line runs"
 pf_postconf -h smtpd_recipient_restrictions | grep -q "warn_if_reject check_sasl_access hash:$M/sasl_access"
 ok $? "dry-run: the lock checks are under warn_if_reject" "$(pf_postconf -h smtpd_recipient_restrictions)"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp4.out" 2>&1; ok $? "check-postfix is satisfied with the dry-run wiring" "$(cat "$work/cp4.out")"
+grep -q '^note: enforce = dry-run' "$work/cp4.out"; ok $? "check-postfix notes the dry-run" "$(cat "$work/cp4.out")"
 "$RG" -c "$work/rg.ini" analyze > "$work/a1.out" 2>&1
 grep -q '^enforce=dry-run' "$work/a1.out"; ok $? "analyze says dry-run" "$(head -c 300 "$work/a1.out")"
 "$RG" -c "$work/rg.ini" users > "$work/u1.out" 2>&1
