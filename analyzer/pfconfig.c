@@ -305,9 +305,9 @@ pfc_main_cf(const rg_config *cfg, strbuf *out)
 {
 	char *rr = pfc_merge_list(cfg, default_tail);
 
-	main_cf(cfg, rr, 0, "# (this list replaces yours: `postfix-config --merge` "
-	    "keeps your own\n# restrictions, in order, around relayguard's)\n",
-	    out);
+	main_cf(cfg, rr, 0, "# (this list replaces yours: `postfix-config "
+	    "--merge` keeps your own\n# restrictions, in order, around "
+	    "relayguard's)\n", out);
 	free(rr);
 }
 
@@ -763,6 +763,10 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		    "only what Postfix logs (milter rejects, milter_header_checks)"
 		    " gives verdicts, and without verdicts there are no spam "
 		    "locks (postfix-config --filter)");
+	if (cfg_dry_run(cfg))
+		sb_adds(out, "note: enforce = dry-run: locks are decided, "
+		    "alerted and shown, but Postfix only logs reject_warning "
+		    "and takes the mail\n");
 	sb_printf(out, "note: mail submitted with sendmail (the pickup "
 	    "service) passes neither smtpd's restrictions nor its milters: "
 	    "no lock refuses it and no verdict counts it%s\n", submit == NULL

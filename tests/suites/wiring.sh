@@ -43,6 +43,11 @@ timezone = UTC
 path = $PF_LOG
 [user "alice@example.com"]
 [user "bob@example.com"]
+[user "127.0.0.20"]
+type = ip
+auto_lock = no
+identification = header
+identity_headers = X-Client-ID
 INI
 "$RG" -c "$work/rg.ini" init > /dev/null && "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1
 ok $? "init and a first analyze" "$(head -c 300 "$work/a0.out")"
@@ -134,6 +139,10 @@ grep -q '^SENT' <<<"$out"; ok $? "bob still relays through the submission servic
 "$RG" -c "$work/rg.ini" lock identity bob@example.com/spoof@example.net --reason "wiring test" > /dev/null 2>&1
 spoof() { send --port "$PF_PORT" --auth bob@example.com:bob-pw --sender spoof@example.net --to dave@example.org; }
 out=$(spoof); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "the identity lock (a restriction class) refuses bob's spoof@ sender" "$out"
+# a header identity lock: a header_checks rule (pcre: reloaded by lock)
+"$RG" -c "$work/rg.ini" lock identity 127.0.0.20/tenant-9 --reason "wiring test" > /dev/null 2>&1
+tenant() { send --port "$PF_PORT" --from-ip 127.0.0.20 --sender app@tenant.example --to dave@example.org --header "X-Client-ID: tenant-9"; }
+out=$(tenant); grep -q 'REFUSED 451 4\.7\.1 .*sending locked' <<<"$out"; ok $? "the header identity lock refuses tenant-9" "$out"
 
 # 6. enforce = dry-run: decided and shown, Postfix only warns (warn_if_reject)
 sed -i 's/^\[global\]$/[global]\nenforce = dry-run/' "$work/rg.ini"
@@ -145,8 +154,11 @@ apply_p "$work/postfix-config.out"; ok $? "the dry-run -P line runs"
 pf_postconf -h smtpd_recipient_restrictions | grep -q "warn_if_reject check_sasl_access hash:$M/sasl_access"
 ok $? "dry-run: the lock checks are under warn_if_reject" "$(pf_postconf -h smtpd_recipient_restrictions)"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp4.out" 2>&1; ok $? "check-postfix is satisfied with the dry-run wiring" "$(cat "$work/cp4.out")"
+grep -q '^note: enforce = dry-run' "$work/cp4.out"; ok $? "check-postfix notes the dry-run" "$(cat "$work/cp4.out")"
 "$RG" -c "$work/rg.ini" analyze > "$work/a1.out" 2>&1
 grep -q '^enforce=dry-run' "$work/a1.out"; ok $? "analyze says dry-run" "$(head -c 300 "$work/a1.out")"
+grep -q 'tenant.*/ WARN sending locked' "$M/header_checks"; ok $? "dry-run: the header identity lock is a WARN rule" "$(cat "$M/header_checks")"
+out=$(tenant); grep -q '^SENT' <<<"$out"; ok $? "dry-run: the locked header identity is accepted" "$out"
 "$RG" -c "$work/rg.ini" users > "$work/u1.out" 2>&1
 grep -q 'dry-run' "$work/u1.out" && grep -q '^alice@example.com .*locked' "$work/u1.out"; ok $? "users shows the lock and dry-run" "$(cat "$work/u1.out")"
 "$RG" -c "$work/rg.ini" users --json | grep -q '"user":"alice@example.com".*"dry_run":true'; ok $? "users --json marks the lock dry_run"
@@ -160,6 +172,8 @@ n=$(grep -c 'reject_warning: RCPT from .*450 4\.7\.1 .*sending locked.*from=<ali
 [ "$n" = 2 ]; ok $? "dry-run: Postfix logged a reject_warning for each ($n)" "$(grep reject_warning "$PF_LOG" | tail -3)"
 grep -q 'reject_warning: RCPT from .*450 4\.7\.1 .*sending locked.*from=<spoof@example.net>' "$PF_LOG"
 ok $? "dry-run: and one for the identity lock inside the class" "$(grep reject_warning "$PF_LOG" | tail -3)"
+grep -q 'warning: header X-Client-ID: tenant-9 .*sending locked' "$PF_LOG"
+ok $? "dry-run: Postfix logged the header identity's warning" "$(grep 'tenant-9' "$PF_LOG" | tail -2)"
 
 # 7. back to enforce = yes: refused again
 sed -i '/^enforce = dry-run$/d' "$work/rg.ini"
@@ -170,6 +184,8 @@ for port in "$PF_PORT" "$PF_SUBMISSION_PORT"; do
     grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "enforce = yes: alice is refused again on port $port" "$out"
 done
 out=$(spoof); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$out"; ok $? "enforce = yes: the identity lock refuses again" "$out"
+"$RG" -c "$work/rg.ini" analyze > /dev/null 2>&1
+out=$(tenant); grep -q 'REFUSED 451 4\.7\.1 .*sending locked' <<<"$out"; ok $? "enforce = yes: after analyze the header identity is refused again" "$out"
 "$RG" -c "$work/rg.ini" check-postfix > "$work/cp5.out" 2>&1; ok $? "check-postfix is satisfied again" "$(cat "$work/cp5.out")"
 
 # 8. a verdict source: the filter wiring and a [source] for rspamd's log quiet the warning
