@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
+#include "map_pgsql.h"
 #include "idclass.h"
 
 #define ICL_CLASS	"rg_c"		/* rg_cK: the class in main.cf */
@@ -375,11 +376,14 @@ icl_main_cf(const rg_config *cfg, strbuf *out)
 		sb_printf(out, "%s" ICL_CLASS "%d", k == 0 ? "\n    "
 		    : k % 8 == 0 ? ",\n    " : ", ", k);
 	sb_addc(out, '\n');
-	for (k = 0; k < n; k++)
-		sb_printf(out, ICL_CLASS "%d = check_sender_access %s:%s/"
-		    ICL_TABLE "%d, check_sender_access pcre:%s/" ICL_PTABLE
-		    "%d\n", k, cfg->map_type, cfg->map_directory, k,
-		    cfg->map_directory, k);
+	for (k = 0; k < n; k++) {
+		char t[64], ref[1200];
+
+		snprintf(t, sizeof(t), ICL_TABLE "%d", k);
+		sb_printf(out, ICL_CLASS "%d = check_sender_access %s, "
+		    "check_sender_access pcre:%s/" ICL_PTABLE "%d\n", k,
+		    map_pg_ref(cfg, t, ref, sizeof(ref)), cfg->map_directory, k);
+	}
 }
 
 /* has_word - is word an element of a Postfix list (", " or space separated)? */
@@ -403,7 +407,7 @@ int
 icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 {
 	const char *s;
-	char *classes = NULL, want[1200], word[32];
+	char *classes = NULL, want[2600], word[32], t[64], ref[1200];
 	int k, n = (int)cfg->identity_lock_classes, problems = 0, missing = 0,
 	    first = -1;
 
@@ -428,18 +432,19 @@ icl_check_main_cf(const rg_config *cfg, const char *postconf_n, strbuf *out)
 				first = k;
 			continue;
 		}
+		snprintf(t, sizeof(t), ICL_TABLE "%d", k);
+		map_pg_ref(cfg, t, ref, sizeof(ref));
 		snprintf(want, sizeof(want), "\n" ICL_CLASS "%d = "
-		    "check_sender_access %s:%s/" ICL_TABLE "%d, "
+		    "check_sender_access %s, "
 		    "check_sender_access pcre:%s/" ICL_PTABLE "%d\n", k,
-		    cfg->map_type, cfg->map_directory, k, cfg->map_directory, k);
+		    ref, cfg->map_directory, k);
 		if (strstr(postconf_n, want + 1) != postconf_n
 		    && strstr(postconf_n, want) == NULL) {
 			sb_printf(out, "%s is not \"check_sender_access "
-			    "%s:%s/" ICL_TABLE "%d, check_sender_access "
+			    "%s, check_sender_access "
 			    "pcre:%s/" ICL_PTABLE "%d\": that user's envelope-"
 			    "sender identity locks are not enforced\n", word,
-			    cfg->map_type, cfg->map_directory, k,
-			    cfg->map_directory, k);
+			    ref, cfg->map_directory, k);
 			problems++;
 		}
 	}

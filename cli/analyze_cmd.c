@@ -15,6 +15,7 @@
 
 #include "../analyzer/analyze.h"
 #include "../analyzer/idclass.h"
+#include "../analyzer/map_pgsql.h"
 #include "../analyzer/mapowner.h"
 #include "../analyzer/quarantine.h"
 #include "../common/log.h"
@@ -683,6 +684,8 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	if (map_pg_enabled(cfg))	/* issue 14: the pgsql tables */
+		return cli_postfix_config_pgsql(cfg, argc, argv);
 	d = cfg->map_directory;
 	t = cfg->map_type;
 	printf("# main.cf settings for relayguard (relayguard postfix-config)\n"
@@ -956,8 +959,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		size_t i;
 
 		for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-			snprintf(want, sizeof(want), "%s/%s", cfg->map_directory,
-			    maps[i]);
+			map_pg_path(cfg, maps[i], want, sizeof(want));
 			if ((pos = strstr(rr, want)) == NULL)
 				PROBLEM("smtpd_recipient_restrictions does not list %s",
 				    want);
@@ -966,13 +968,11 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 				    "permit_sasl_authenticated or permit_mynetworks: "
 				    "the lock is never checked", want);
 		}
-		snprintf(want, sizeof(want), "%s/admin_access",
-		    cfg->map_directory);
+		map_pg_path(cfg, "admin_access", want, sizeof(want));
 		if (*cfg->admin_contact && strstr(rr, want) == NULL)
 			PROBLEM("smtpd_recipient_restrictions does not let the "
 			    "admin contact through (%s)", want);
-		snprintf(want, sizeof(want), "%s/archive_sasl",
-		    cfg->map_directory);
+		map_pg_path(cfg, "archive_sasl", want, sizeof(want));
 		if ((pos = strstr(rr, want)) == NULL)
 			PROBLEM("smtpd_recipient_restrictions does not list %s: "
 			    "no archiving of logins", want);
@@ -995,7 +995,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		PROBLEM("parent_domain_matches_subdomains includes "
 		    "smtpd_access_maps: a domain key in sender_access also "
 		    "matches its subdomains");
-	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
+	map_pg_path(cfg, "sender_bcc", want, sizeof(want));
 	if (strstr(bcc, want) == NULL)
 		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
 	/* the quarantine: rspamd's milter holds (rspamd-config --quarantine) */
@@ -1005,6 +1005,7 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
 		    "the users with quarantine = yes (rspamd's proxy, and "
 		    "rspamd-config --quarantine)");
+	problems += cli_check_pgsql(cfg, all.s);	/* map_backend = pgsql */
 	sb_init(&cls);
 	problems += icl_check_main_cf(cfg, all.s, &cls);
 	printf("%s", cls.s);
