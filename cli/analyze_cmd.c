@@ -196,6 +196,12 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
 	}
+	/* map_backend = pgsql: PostgreSQL out of reach, decide nothing */
+	if (!dry && map_pg_enabled(cfg) && cli_pgsql_probe(cfg) != 0) {
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_TEMPFAIL_;
+	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;
 	if (ana_decide(cfg, pol, st, now, dry, stdout, &res, err,

@@ -41,6 +41,22 @@ cli_postfix_config_pgsql(rg_config *cfg, int argc, char **argv)
 	return rc;
 }
 
+/* cli_pgsql_probe - can analyze reach PostgreSQL? 0, or -1 (logged) */
+int
+cli_pgsql_probe(const rg_config *cfg)
+{
+	char err[1024];
+	map_pg *pg;
+
+	if ((pg = map_pg_open(cfg, err, sizeof(err))) == NULL) {
+		log_warnx("analyze: %s (nothing decided, nothing changed: "
+		    "the next run catches up)", err);
+		return -1;
+	}
+	map_pg_free(pg);
+	return 0;
+}
+
 /* has_word - is w a word of the list (separated by space, comma, tab)? */
 static int
 has_word(const char *list, const char *w)
