@@ -100,6 +100,17 @@ type = ip
 type = ip
 INI
 "$RG" -c "$work/rg.ini" check-config > "$work/cc.out" 2>&1; ok $? "the fleet configuration is valid" "$(head -c 300 "$work/cc.out")"
+# [pgsql] password files: refused when group- or world-readable (FILE:LINE, 78)
+echo secret > "$work/pw"; chmod 640 "$work/pw"
+sed "s|^port = .*|&\npassword_file = $work/pw|" "$work/rg.ini" > "$work/pw.ini"
+o=$("$RG" -c "$work/pw.ini" check-config 2>&1); rc=$?
+[ $rc = 78 ] && grep -q "pw.ini:[0-9]*: password_file: .* can be read by group or others" <<<"$o"
+ok $? "a group-readable [pgsql] password_file is refused with FILE:LINE, exit 78 (exit $rc)" "$o"
+chmod 600 "$work/pw"
+"$RG" -c "$work/pw.ini" check-config > /dev/null 2>&1; ok $? "... and taken at mode 600"
+sed 's/^map_backend = pgsql/map_backend = mysql/' "$work/rg.ini" > "$work/bad.ini"
+o=$("$RG" -c "$work/bad.ini" check-config 2>&1); rc=$?
+[ $rc = 78 ] && grep -q 'bad.ini:[0-9]*: .*map_backend' <<<"$o"; ok $? "an unknown map_backend is refused (exit $rc)" "$o"
 "$RG" -c "$work/rg.ini" init > /dev/null 2>&1
 "$RG" -c "$work/rg.ini" analyze > "$work/a0.out" 2>&1; rc=$?
 [ $rc = 0 ] && grep -q 'name=sasl_access entries=0 backend=pgsql' "$work/a0.out"
@@ -253,6 +264,9 @@ for R in A B; do
     o=$(send $R --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org)
     grep -q 'REFUSED 4[0-9][0-9] 4\.3\.' <<<"$o"; ok $? "relay $R answers 4xx while PostgreSQL is down" "$o"
 done
+o=$("$RG" -c "$work/rg.ini" check-postfix 2>&1); rc=$?
+[ $rc = 1 ] && grep -q 'sasl_access.cf: a test lookup failed' <<<"$o"
+ok $? "check-postfix's test lookup fails while PostgreSQL is down (exit $rc)" "$(head -c 300 <<<"$o")"
 before=$(sqlite3 "$work/rg.db" "SELECT count(*) FROM locks; SELECT count(*) FROM events" | paste -sd/)
 "$RG" -c "$work/rg.ini" analyze > "$work/a4.out" 2>&1; rc=$?
 [ $rc = 75 ]; ok $? "analyze exits 75 when PostgreSQL is down" "exit $rc: $(head -c 300 "$work/a4.out")"
