@@ -324,9 +324,11 @@ schema(map_pg *pg, char *err, size_t errsz)
 			return -1;
 	/* the relays' role reads the tables, if it exists */
 	v[0] = pg->cfg->pg_postfix_user;
-	if (params(pg->conn, "SELECT 1 FROM pg_roles WHERE rolname = $1 AND "
-	    "NOT has_table_privilege($1, 'rg_map_cidr', 'SELECT')", 1, v, &r,
-	    err, errsz) != 0)
+	/* by oid, per row: has_table_privilege() of a missing role is an
+	 * error, and SQL does not promise to test rolname first */
+	if (params(pg->conn, "SELECT 1 FROM pg_roles r WHERE r.rolname = $1 "
+	    "AND NOT has_table_privilege(r.oid, 'rg_map_cidr', 'SELECT')", 1,
+	    v, &r, err, errsz) != 0)
 		return -1;
 	have = PQntuples(r) > 0;
 	PQclear(r);

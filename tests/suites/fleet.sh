@@ -199,6 +199,53 @@ for R in A B; do
     grep -q '^SENT' <<<"$o"; ok $? "relay $R still relays alice" "$o"
 done
 
+# ---- 1b. the same two logs through systemd-journal-remote into one journal
+#          directory (one file per relay, as journal-upload sends them),
+#          read by one journal source: the same count per host
+JR=/lib/systemd/systemd-journal-remote
+if [ -x "$JR" ]; then
+    cat > "$work/export.py" <<'PY'
+import calendar, re, sys, time
+rx = re.compile(r'^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\S+) ([^\[: ]+)\[(\d+)\]: (.*)$')
+MON = {m: i for i, m in enumerate('Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(), 1)}
+year, n = time.gmtime().tm_year, 0
+out = sys.stdout.buffer
+for l in open(sys.argv[1], encoding='utf-8', errors='replace'):
+    m = rx.match(l.rstrip('\n'))
+    if not m:
+        continue
+    mon, day, hh, mm, ss, host, prog, pid, msg = m.groups()
+    n += 1
+    usec = calendar.timegm((year, MON[mon], int(day), int(hh), int(mm), int(ss))) * 1000000 + n
+    for k, v in (('__CURSOR', 's=%s;i=%x' % (host, n)), ('__REALTIME_TIMESTAMP', str(usec)),
+                 ('__MONOTONIC_TIMESTAMP', str(1000000 + n)), ('_BOOT_ID', '%032x' % (hash(host) & (2**128 - 1))),
+                 ('_HOSTNAME', host), ('SYSLOG_IDENTIFIER', prog), ('_PID', pid),
+                 ('_SYSTEMD_UNIT', 'postfix@-.service'), ('MESSAGE', msg)):
+        out.write(('%s=%s\n' % (k, v)).encode())
+    out.write(b'\n')
+PY
+    mkdir -p "$work/remote"
+    jbad=
+    for R in A B; do
+        eval "lg=\$${R}_LOG"
+        python3 "$work/export.py" "$lg" > "$work/$R.export" \
+            && "$JR" --output="$work/remote/remote-$R.journal" "$work/$R.export" > "$work/jr.out" 2>&1 \
+            || jbad+="relay $R: $(head -c 200 "$work/jr.out"); "
+    done
+    chmod -R a+rX "$work/remote"
+    sed -e "s|^database = .*|database = $work/jr.db|" -e 's/^map_backend = pgsql/map_backend = files/' \
+        -e "s|^path = .*|type = journal\ndirectory = $work/remote\nmatch = _SYSTEMD_UNIT=postfix@-.service|" \
+        "$work/rg.ini" > "$work/jr.ini"
+    "$RG" -c "$work/jr.ini" init > /dev/null 2>&1
+    "$RG" -c "$work/jr.ini" collect --once --quiet > "$work/jc.out" 2>&1 || jbad+="collect: $(head -c 200 "$work/jc.out"); "
+    n=$(sqlite3 "$work/jr.db" "SELECT m.host || ':' || count(*) FROM messages m JOIN verdicts v ON v.message = m.id WHERE v.spam = 1 AND m.sasl_username = 'bob@example.com' GROUP BY m.host ORDER BY m.host" | paste -sd' ')
+    "$RG" -c "$work/jr.ini" analyze --dry-run > "$work/ja.out" 2>&1
+    [ -z "$jbad" ] && [ "$n" = "relay1:3 relay2:3" ] && grep -q 'action=lock kind=user user="bob@example.com" rule=spam' "$work/ja.out"
+    ok $? "journal-remote: one journal directory of both relays, one journal source: 3 + 3 spam ($n), bob locked" "$jbad"
+else
+    echo "SKIP: $suite: journal-remote: $JR is missing (systemd-journal-remote)"
+fi
+
 # ---- 2. unlock: accepted by both, no reload
 pid1=$(sed 's/ //g' "$A_QUEUE/pid/master.pid"); pid2=$(sed 's/ //g' "$B_QUEUE/pid/master.pid")
 r1=$(grep -c 'reload' "$A_LOG"); r2=$(grep -c 'reload' "$B_LOG")
