@@ -685,7 +685,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 		printf("usage: relayguard [-c CONFIG] postfix-config\n\nPrints "
 		    "the main.cf settings that make Postfix enforce relayguard's "
 		    "maps,\nand the fixed header_checks rules that `analyze` "
-		    "writes beside them.\n");
+		    "writes beside them.\nWith map_backend = pgsql: the "
+		    "proxy:pgsql: lines; --query-directory DIR writes\nthe "
+		    "pgsql: query files (one per map) into DIR.\n");
 		return EX_OK_;
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
