@@ -199,9 +199,9 @@ map_pg_open(const rg_config *cfg, char *err, size_t errsz)
 	return pg;
 }
 
-/* cmp_idx - sort entry indices by key */
-static const map_set *sort_ms;
+static const map_set *sort_ms;	/* the set cmp_idx sorts (qsort has no arg) */
 
+/* cmp_idx - sort entry indices by key */
 static int
 cmp_idx(const void *a, const void *b)
 {
@@ -549,19 +549,49 @@ map_pg_query_file(const rg_config *cfg, const char *name, int cidr,
 		    "'%s' AND key = '%%s'\n", name);
 }
 
-/* write_file - DIR/NAME.cf with mode 0640, replaced atomically */
+/*
+ * write_query - DIR/NAME.cf, mode 0640 from its creation (it may hold a
+ * password): written beside it, fsync'ed, renamed over it
+ */
 static int
 write_query(const char *dir, const char *name, const strbuf *text,
     char *err, size_t errsz)
 {
-	char path[1100];
-	int changed;
+	char path[1100], tmp[1200];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s.cf", dir, name);
-	if (ana_write_file(path, text->s, &changed, err, errsz) != 0)
-		return -1;
-	(void)chmod(path, 0640);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640))
+	    < 0)
+		goto fail;
+	if (fchmod(fd, 0640) != 0)
+		goto fail;
+	while (off < text->len) {
+		if ((n = write(fd, text->s + off, text->len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
 	return 0;
+fail:
+	snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	(void)unlink(tmp);
+	return -1;
 }
 
 /* map_pg_postfix_config - the main.cf lines for pgsql; the query files */

@@ -125,6 +125,8 @@ n=$(pg_sql relayguard "SELECT count(*) FROM rg_maps")
 mkdir -p "$work/pgsql"
 "$RG" -c "$work/rg.ini" postfix-config --query-directory "$work/pgsql" > "$work/pc.out" 2>&1
 ok $? "postfix-config writes the pgsql: query files" "$(head -c 300 "$work/pc.out")"
+m=$(stat -c %a "$work/pgsql"/*.cf | sort -u | paste -sd' ')
+[ "$m" = 640 ] && [ ! -e "$work/pgsql/sasl_access.cf.new" ]; ok $? "the query files are mode 640 (they may hold a password)" "$m"
 chgrp postfix "$work/pgsql"/*.cf
 python3 - "$work/pc.out" > "$work/settings" <<'PY'
 import sys
