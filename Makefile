@@ -26,7 +26,7 @@ DESTDIR  ?=
 VERSION  := 0.1.0
 B        ?= build
 CC       ?= cc
-PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd icu-uc openssl libcrypt
+PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd icu-uc openssl libcrypt libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -27,6 +27,7 @@
 #include "../store/locks.h"
 #include "analyze.h"
 #include "idclass.h"
+#include "map_pgsql.h"
 #include "maps.h"
 
 #define MIN_USEC 60000000LL
@@ -1275,6 +1276,7 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	const rul_user **owners;
 	int i, n, rc = 0, reload = 0;
 	char value[512];
+	map_pg *pg = NULL;
 
 	ms[0] = map_set_new(MAP_SASL);
 	ms[1] = map_set_new(MAP_CLIENT_CIDR);
@@ -1399,6 +1401,12 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	snprintf(postmap, sizeof(postmap), "%s/postmap", cfg->command_directory);
 	wc.postmap = postmap;
 	wc.timeout_ms = cfg->command_timeout * 1000;
+	/* map_backend = pgsql: no connection, nothing written (exit 75) */
+	if (!dry_run && map_pg_enabled(cfg) && (wc.pg = pg = map_pg_open(cfg,
+	    err, errsz)) == NULL) {
+		rc = -1;
+		goto out;
+	}
 	/* the class tables before the maps that name the classes */
 	if (icl_write(icl, &wc, dry_run, log, &n, &reload, ferr,
 	    sizeof(ferr)) != 0)
@@ -1440,6 +1448,11 @@ ana_maps(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 				reload = 1;	/* read at process start */
 		}
 	}
+	/* the pgsql maps staged above: one transaction */
+	if (pg != NULL && map_pg_commit(pg, log, &n, ferr, sizeof(ferr)) != 0)
+		map_failed(log, "pgsql", ferr, &failed, err, errsz);
+	else if (pg != NULL)
+		res->maps_changed += n;
 	if (!dry_run) {
 		strbuf info, strip;
 		char path[1100];
@@ -1536,6 +1549,7 @@ out:
 		map_set_free(ms[i]);
 	icl_free(icl);
 	lk_close(lk);
+	map_pg_free(pg);
 	return rc;
 }
 

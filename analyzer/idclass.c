@@ -10,6 +10,7 @@
 
 #include "../common/xalloc.h"
 #include "../store/classes.h"
+#include "map_pgsql.h"
 #include "idclass.h"
 
 #define ICL_CLASS	"rg_c"		/* rg_cK: the class in main.cf */
@@ -368,10 +369,13 @@ static void
 icl_class_line(const rg_config *cfg, int k, strbuf *out)
 {
 	const char *w = cfg_dry_run(cfg) ? "warn_if_reject " : "";
+	char t[64], ref[1200];
 
-	sb_printf(out, ICL_CLASS "%d = %scheck_sender_access %s:%s/" ICL_TABLE
-	    "%d, %scheck_sender_access pcre:%s/" ICL_PTABLE "%d\n", k, w,
-	    cfg->map_type, cfg->map_directory, k, w, cfg->map_directory, k);
+	/* the table: a map file, or with map_backend = pgsql its query */
+	snprintf(t, sizeof(t), ICL_TABLE "%d", k);
+	sb_printf(out, ICL_CLASS "%d = %scheck_sender_access %s, "
+	    "%scheck_sender_access pcre:%s/" ICL_PTABLE "%d\n", k, w,
+	    map_pg_ref(cfg, t, ref, sizeof(ref)), w, cfg->map_directory, k);
 }
 
 /* icl_main_cf - smtpd_restriction_classes and one class per table */

@@ -33,6 +33,7 @@
 #include "../common/xalloc.h"
 #include "../common/proc.h"
 #include "../rules/mapcheck.h"
+#include "map_pgsql.h"
 #include "maps.h"
 
 #define MAP_DEFAULT_POSTMAP	"/usr/sbin/postmap"
@@ -900,6 +901,8 @@ map_write(const map_writer_cfg *cfg, const char *name, const map_set *ms,
 	int dirfd = -1, rc = -1, made_tmp = 0, made_idx = 0, status, argc;
 
 	*changed = 0;
+	if (cfg->pg != NULL && map_pg_takes(map_set_kind(ms)))
+		return map_pg_stage(cfg->pg, name, ms, err, errsz);
 	sb_init(&text);
 	sb_init(&in);
 	sb_init(&want);

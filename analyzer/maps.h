@@ -123,6 +123,10 @@
  * header_checks takes the first match over all its maps: list this map
  * before any general INFO rule.
  *
+ * With cfg->pg set (map_backend = pgsql), map_write stages a map of an
+ * indexed or cidr kind for map_pg_commit instead (*changed = 0: the commit
+ * counts the changes); pcre maps are still files.
+ *
  * Memory: a map_set owns copies of its keys and values; map_set_free(NULL)
  * is a no-op. Not thread-safe; map_write forks.
  */
@@ -157,6 +161,8 @@ typedef struct map_writer_cfg {
 	const char *config_directory;	/* postmap -c DIR; NULL: none */
 	long long timeout_ms;		/* a postmap run longer is killed; 0: none */
 	const char *postconf;		/* NULL: /usr/sbin/postconf */
+	struct map_pg *pg;		/* map_backend = pgsql: the indexed and
+					 * cidr maps go there (map_pgsql.h) */
 } map_writer_cfg;
 
 map_set *map_set_new(enum map_kind kind);

@@ -23,6 +23,7 @@
 #include "../common/xalloc.h"
 #include "analyze.h"
 #include "idclass.h"
+#include "map_pgsql.h"
 #include "pfconfig.h"
 
 /* relayguard's elements of smtpd_recipient_restrictions, in order */
@@ -157,6 +158,17 @@ which_ours(const rg_config *cfg, const char *e)
 	e = base(e);
 	if ((arg = strchr(e, ' ')) == NULL || (path = strchr(arg, ':')) == NULL)
 		return -1;
+	/* map_backend = pgsql: the table is its query file */
+	if (map_pg_enabled(cfg))
+		for (i = 0; i < NOURS; i++) {
+			char ref[1200];
+
+			if (ours[i].cidr != 2 && strcmp(arg + 1, map_pg_ref(cfg,
+			    ours[i].map, ref, sizeof(ref))) == 0
+			    && strncmp(e, ours[i].check, (size_t)(arg - e)) == 0
+			    && strlen(ours[i].check) == (size_t)(arg - e))
+				return i;
+		}
 	path++;
 	if (strncmp(path, cfg->map_directory, dl) != 0 || path[dl] != '/')
 		return -1;
@@ -188,10 +200,16 @@ is_permit(const char *e)
 static void
 our_elem(const rg_config *cfg, int i, strbuf *out)
 {
-	sb_printf(out, "%s%s %s:%s/%s", ours[i].lock && cfg_dry_run(cfg)
-	    ? WARN_IF_REJECT : "", ours[i].check, ours[i].cidr == 1 ? "cidr"
-	    : ours[i].cidr == 2 ? "pcre" : cfg->map_type, cfg->map_directory,
-	    ours[i].map);
+	char ref[1200];
+
+	/* a map file, or with map_backend = pgsql its query (not pcre) */
+	if (ours[i].cidr == 2)
+		snprintf(ref, sizeof(ref), "pcre:%s/%s", cfg->map_directory,
+		    ours[i].map);
+	else
+		map_pg_ref(cfg, ours[i].map, ref, sizeof(ref));
+	sb_printf(out, "%s%s %s", ours[i].lock && cfg_dry_run(cfg)
+	    ? WARN_IF_REJECT : "", ours[i].check, ref);
 }
 
 /* pfc_merge_list - relayguard's checks before the first permit, once */
@@ -694,7 +712,7 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		PROBLEM("parent_domain_matches_subdomains includes "
 		    "smtpd_access_maps: a domain key in sender_access also "
 		    "matches its subdomains");
-	snprintf(want, sizeof(want), "%s/sender_bcc", cfg->map_directory);
+	map_pg_path(cfg, "sender_bcc", want, sizeof(want));
 	if (bcc == NULL || strstr(bcc, want) == NULL)
 		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
 	/* the quarantine: rspamd's milter holds (rspamd-config --quarantine) */

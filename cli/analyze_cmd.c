@@ -15,6 +15,7 @@
 
 #include "../analyzer/analyze.h"
 #include "../analyzer/idclass.h"
+#include "../analyzer/map_pgsql.h"
 #include "../analyzer/mapowner.h"
 #include "../analyzer/quarantine.h"
 #include "../common/log.h"
@@ -216,6 +217,12 @@ cmd_analyze(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 		close_all(cfg, pol, st);
 		return EX_DATAERR_;
+	}
+	/* map_backend = pgsql: PostgreSQL out of reach, decide nothing */
+	if (!dry && map_pg_enabled(cfg) && cli_pgsql_probe(cfg) != 0) {
+		close(lockfd);
+		close_all(cfg, pol, st);
+		return EX_TEMPFAIL_;
 	}
 	memset(&res, 0, sizeof(res));
 	rc = EX_OK_;

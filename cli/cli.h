@@ -66,6 +66,10 @@ int cmd_quarantine(const cli_ctx *cx, int argc, char **argv);
 int cli_rspamd_quarantine(const rg_config *cfg, const rul_policy *pol);
 int cmd_report(const cli_ctx *cx, int argc, char **argv);
 int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
+/* map_backend = pgsql (fleet_cmd.c) */
+int cli_postfix_config_pgsql(rg_config *cfg, int argc, char **argv);
+int cli_check_pgsql(const rg_config *cfg, const char *postconf_n);
+int cli_pgsql_probe(const rg_config *cfg);
 int cmd_passwd(const cli_ctx *cx, int argc, char **argv);
 int cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_dkim(const cli_ctx *cx, int argc, char **argv);

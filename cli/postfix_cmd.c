@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../analyzer/analyze.h"
+#include "../analyzer/map_pgsql.h"
 #include "../analyzer/pfconfig.h"
 #include "../common/log.h"
 #include "../common/strbuf.h"
@@ -26,6 +28,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			filter = 1;
 		else if (strcmp(argv[i], "--master") == 0)
 			master = 1;
+		else if (strcmp(argv[i], "--query-directory") == 0
+		    && i + 1 < argc)
+			i++;		/* map_backend = pgsql: below */
 		else {
 			printf("usage: relayguard [-c CONFIG] postfix-config "
 			    "[--merge] [--filter] [--master]\n\n"
@@ -44,13 +49,20 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			    "  --filter  instead: the content filter's wiring "
 			    "(rspamd as a milter, its log)\n"
 			    "  --master  instead: the master.cf service for "
-			    "relayguard's own mail\n");
+			    "relayguard's own mail\n"
+			    "  --query-directory DIR\n"
+			    "            map_backend = pgsql: the proxy:pgsql: "
+			    "lines, and the pgsql: query\n"
+			    "            files (one per map) written into DIR\n");
 			return strcmp(argv[i], "--help") == 0 ? EX_OK_
 			    : EX_USAGE_;
 		}
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	/* map_backend = pgsql: the tables in PostgreSQL (issue 14) */
+	if (map_pg_enabled(cfg) && !master && !filter)
+		return cli_postfix_config_pgsql(cfg, argc, argv);
 	sb_init(&out);
 	rc = EX_OK_;
 	if (master)
@@ -100,6 +112,17 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 	}
 	fputs(out.s, stdout);
 	sb_free(&out);
+	/* map_backend = pgsql: proxy_read_maps and a test lookup per table */
+	if (map_pg_enabled(cfg)) {
+		static const char *const n_args[] = { "-n", NULL };
+		int code;
+
+		sb_init(&out);
+		if (ana_command(cfg, "postconf", n_args, &out, &code, why,
+		    sizeof(why)) == 0 && code == 0)
+			problems += cli_check_pgsql(cfg, out.s);
+		sb_free(&out);
+	}
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",
 		    cfg->postfix_config_directory);

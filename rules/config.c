@@ -57,6 +57,8 @@ enum_values(const char *section, const char *key)
 		return "auto|syslog|rspamd";
 	if (strcmp(key, "map_type") == 0)
 		return "hash|lmdb|cdb";
+	if (strcmp(key, "map_backend") == 0)
+		return "files|pgsql";
 	if (strcmp(key, "identification") == 0)
 		return "envelope_sender|auth_user|header";
 	if (strcmp(key, "quarantine_response") == 0)
@@ -83,6 +85,9 @@ static const cfg_key cfg_schema[] = {
 	    0, OFF(map_directory), "where the Postfix maps are written" },
 	{ "global", "map_type", CT_ENUM, "hash", 0, 0, 0, OFF(map_type),
 	    "type of the indexed maps (postmap)" },
+	{ "global", "map_backend", CT_ENUM, "files", 0, 0, 0, OFF(map_backend),
+	    "files: map files on this host; pgsql: the access tables in "
+	    "PostgreSQL ([pgsql]), read by every relay" },
 	{ "global", "postfix_config_directory", CT_PATH, "/etc/postfix", 0, 0,
 	    0, OFF(postfix_config_directory),
 	    "the Postfix instance the maps belong to (postmap -c, postfix -c)" },
@@ -191,6 +196,29 @@ static const cfg_key cfg_schema[] = {
 	{ "mail", "abuse_reports_per_hour", CT_INT, "60", 0, 1000000, 0,
 	    OFF(abuse_reports_per_hour), "ARF reports per user and hour; the "
 	    "rest in one summary" },
+	{ "pgsql", "host", CT_STRING, "", 0, 0, 0, OFF(pg_host),
+	    "server name, address or socket directory (\"\": libpq's default)" },
+	{ "pgsql", "port", CT_INT, "5432", 1, 65535, 0, OFF(pg_port),
+	    "server port" },
+	{ "pgsql", "dbname", CT_STRING, "relayguard", 0, 0, 0, OFF(pg_dbname),
+	    "database that holds the rg_map tables" },
+	{ "pgsql", "user", CT_STRING, "relayguard", 0, 0, 0, OFF(pg_user),
+	    "role analyze writes the tables as" },
+	{ "pgsql", "password_file", CT_PATH, "", 0, 0, 0, OFF(pg_password_file),
+	    "its password's file (mode 600 or 400; \"\": none)" },
+	{ "pgsql", "connect_timeout", CT_DURATION, "10s", 2, 3600, 0,
+	    OFF(pg_connect_timeout), "a run that cannot connect this long "
+	    "exits 75" },
+	{ "pgsql", "postfix_hosts", CT_STRING, "", 0, 0, 0, OFF(pg_postfix_hosts),
+	    "the relays' pgsql: hosts line (\"\": from host and port)" },
+	{ "pgsql", "postfix_user", CT_STRING, "postfix", 0, 0, 0,
+	    OFF(pg_postfix_user), "read-only role of the relays' pgsql: tables" },
+	{ "pgsql", "postfix_password_file", CT_PATH, "", 0, 0, 0,
+	    OFF(pg_postfix_password_file), "its password's file, copied into "
+	    "the query files (mode 600 or 400)" },
+	{ "pgsql", "query_directory", CT_PATH, "/etc/postfix/relayguard", 0, 0,
+	    0, OFF(pg_query_directory), "where each relay keeps the pgsql: "
+	    "query files that postfix-config prints" },
 	{ "source", "type", CT_ENUM, "file", 0, 0, 0, SOFF(type),
 	    "[source NAME]: file, stdin or journal" },
 	{ "source", "path", CT_PATH, "", 0, 0, 0, SOFF(path),
@@ -870,18 +898,17 @@ instance_for(load_ctx *ctx, int kind, const char *name, unsigned char **seen)
 
 /* check_secret - a password file readable by nobody but its owner */
 static void
-check_secret(load_ctx *ctx, const char *path, int line)
+check_secret(load_ctx *ctx, const char *key, const char *path, int line)
 {
 	struct stat sb;
 
 	if (*path == '\0')
 		return;
 	if (stat(path, &sb) != 0)
-		cfg_err(ctx, line, "auth_password_file: %s: %s", path,
-		    strerror(errno));
+		cfg_err(ctx, line, "%s: %s: %s", key, path, strerror(errno));
 	else if (sb.st_mode & (S_IRWXG | S_IRWXO))
-		cfg_err(ctx, line, "auth_password_file: %s can be read by "
-		    "group or others (mode %03o): chmod 600 it", path,
+		cfg_err(ctx, line, "%s: %s can be read by group or others "
+		    "(mode %03o): chmod 600 it", key, path,
 		    (unsigned)(sb.st_mode & 0777));
 }
 
@@ -967,7 +994,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 	seen[k - cfg_schema] = set_value(ctx, base, k, value, ctx->lineno) == 0;
 	if (k->offset == OFF(auth_password_file) && strcmp(k->section, "mail")
 	    == 0 && seen[k - cfg_schema])
-		check_secret(ctx, value, ctx->lineno);
+		check_secret(ctx, "auth_password_file", value, ctx->lineno);
+	if ((k->offset == OFF(pg_password_file) || k->offset
+	    == OFF(pg_postfix_password_file)) && strcmp(k->section, "pgsql")
+	    == 0 && seen[k - cfg_schema])
+		check_secret(ctx, name, value, ctx->lineno);
 	if (k->offset == OFF(retry) && strcmp(k->section, "mail") == 0)
 		check_retry(ctx, ctx->lineno);
 	return 1;
@@ -1326,6 +1357,7 @@ cfg_defaults(void)
 	set_defaults(&ctx, cfg, "collect");
 	set_defaults(&ctx, cfg, "report");
 	set_defaults(&ctx, cfg, "mail");
+	set_defaults(&ctx, cfg, "pgsql");
 	set_defaults(&ctx, &cfg->defaults, "user");
 	cfg->defaults.name = xstrdup("defaults");
 	return cfg;
@@ -1421,6 +1453,7 @@ cfg_free(rg_config *cfg)
 	free_fields(cfg, "collect");
 	free_fields(cfg, "report");
 	free_fields(cfg, "mail");
+	free_fields(cfg, "pgsql");
 	free_fields(&cfg->defaults, "user");
 	free(cfg->defaults.name);
 	for (k = 0; k < NKINDS; k++) {

@@ -103,6 +103,7 @@ typedef struct rg_config {
 	char *admin_contact;
 	char *map_directory;
 	char *map_type;			/* hash | lmdb | cdb */
+	char *map_backend;		/* files | pgsql */
 	char *postfix_config_directory;
 	char *command_directory;	/* postmap, postconf, postfix, ... */
 	long long command_timeout;	/* seconds a child may run */
@@ -156,6 +157,17 @@ typedef struct rg_config {
 	long long alert_interval;	/* decisions this close: one mail */
 	long long send_after_analyze;
 	long long abuse_reports_per_hour;
+	/* [pgsql]: map_backend = pgsql (analyzer/map_pgsql.c) */
+	char *pg_host;
+	long long pg_port;
+	char *pg_dbname;
+	char *pg_user;
+	char *pg_password_file;		/* not readable by group or others */
+	long long pg_connect_timeout;	/* seconds */
+	char *pg_postfix_hosts;		/* the query files' hosts line */
+	char *pg_postfix_user;
+	char *pg_postfix_password_file;
+	char *pg_query_directory;
 
 	rg_user_cfg defaults;
 

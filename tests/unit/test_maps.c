@@ -732,7 +732,7 @@ driver(int argc, char **argv)
 		{ "header_checks", MAP_HEADER_PCRE },
 		{ "sender_bcc", MAP_BCC },
 	};
-	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, 0, NULL };
+	map_writer_cfg cfg = { NULL, NULL, NULL, NULL, 0, NULL, NULL };
 	const char *only = NULL;
 	int i, variant = 0, empty = 0, rc = 0, utf8 = -1;
 	size_t m;

@@ -1,0 +1,135 @@
+#!/bin/bash
+# bench/fleet.sh - map_backend = pgsql against the file maps: how many
+# lookups a second one Postfix gets from relayguard's pgsql: table through
+# proxy: (and directly), next to the hash map of the same entries, and the
+# time from a lock decision to its first refusal on a second relay.
+#
+# Starts a private PostgreSQL (tests/lib/pgsql.sh) and two private Postfix
+# relays (tests/lib/postfix.sh), wires both with `relayguard
+# postfix-config`, fills sasl_access with --entries logins, then
+#   postmap -q - TABLE < keys   one process for all --keys keys (half of
+#                               them present), for hash:, pgsql: and
+#                               proxy:pgsql: (through the relay's proxymap)
+#   lock user alice             relayguard lock (its transaction), then
+#                               SMTP sessions on relay 2 until one is
+#                               refused: the decision-to-refusal time
+# and prints a table. Target: lock to first refusal under 1 s.
+#
+# Usage: bench/fleet.sh [--entries N] [--keys N] [--keep]   (as root)
+# Environment: RELAYGUARD (the binary, default build/relayguard).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+RG=${RELAYGUARD:-$top/build/relayguard}
+entries=10000 keys=20000 keep=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --entries) entries=$2; shift 2 ;;
+    --keys) keys=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    *) echo "usage: $0 [--entries N] [--keys N] [--keep]" >&2; exit 64 ;;
+    esac
+done
+[ "$(id -u)" = 0 ] || { echo "fleet.sh: run as root (PostgreSQL and Postfix are started)" >&2; exit 77; }
+[ -x "$RG" ] || { echo "fleet.sh: no $RG (make)" >&2; exit 69; }
+. "$top/tests/lib/postfix.sh"
+. "$top/tests/lib/pgsql.sh"
+work=$(mktemp -d /tmp/rg-fleetbench.XXXXXX); chmod 755 "$work"
+relay_use() { eval "PF_DIR=\$${1}_DIR PF_CONF=\$${1}_CONF PF_QUEUE=\$${1}_QUEUE PF_LOG=\$${1}_LOG PF_PORT=\$${1}_PORT"; }
+relay_save() { eval "${1}_DIR=\$PF_DIR ${1}_CONF=\$PF_CONF ${1}_QUEUE=\$PF_QUEUE ${1}_LOG=\$PF_LOG ${1}_PORT=\$PF_PORT"; }
+cleanup() {
+    if [ -n "${A_DIR:-}" ]; then relay_use A; pf_stop; fi
+    if [ -n "${B_DIR:-}" ]; then relay_use B; pf_stop; fi
+    pg_stop
+    [ $keep = 1 ] && echo "kept $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM HUP
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+pg_start "$work/pg" >&2 || exit 1
+pg_sql postgres "CREATE ROLE relayguard LOGIN" && pg_sql postgres "CREATE ROLE postfix LOGIN" \
+    && pg_sql postgres "CREATE DATABASE relayguard OWNER relayguard" || exit 1
+PF_EXTRA_MAIN="myhostname = relay1.example.test" pf_start "$work/relay1" >&2 || exit 1
+relay_save A; unset PF_DIR
+PF_EXTRA_MAIN="myhostname = relay2.example.test" pf_start "$work/relay2" >&2 || exit 1
+relay_save B
+cat > "$work/rg.ini" <<INI
+[global]
+database = $work/rg.db
+map_directory = $work/maps
+map_backend = pgsql
+postfix_config_directory = $A_CONF
+identity_lock_classes = 2
+[pgsql]
+host = $PG_SOCK
+port = $PG_PORT
+query_directory = $work/pgsql
+[user "alice@example.com"]
+INI
+"$RG" -c "$work/rg.ini" init > /dev/null && "$RG" -c "$work/rg.ini" analyze > /dev/null || exit 1
+mkdir -p "$work/pgsql"
+"$RG" -c "$work/rg.ini" postfix-config --query-directory "$work/pgsql" > "$work/pc.out" || exit 1
+chgrp postfix "$work/pgsql"/*.cf
+python3 - "$work/pc.out" > "$work/settings" <<'PY'
+import sys
+out = []
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("# /") or line.startswith("hosts ="):
+        break
+    if not line.strip() or line.startswith("#"):
+        continue
+    if line[0] in " \t":
+        out[-1] += " " + line.strip()
+    else:
+        out.append(line.strip())
+print("\n".join(out))
+PY
+for R in A B; do
+    relay_use $R
+    while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s"; done < "$work/settings"
+    postfix -c "$PF_CONF" reload > /dev/null 2>&1
+done
+
+# the entries: the same logins in PostgreSQL (beside analyze's own rows,
+# under another map name) and in a hash map
+seq 1 "$entries" | awk '{ printf "user%d@example.com\tREJECT 5.7.1 bench\n", $1 }' > "$work/bench_map"
+postmap -c "$A_CONF" "hash:$work/bench_map"
+pg_sql relayguard "INSERT INTO rg_map SELECT 'bench', 'user' || i || '@example.com', 'REJECT 5.7.1 bench' FROM generate_series(1, $entries) i"
+sed 's/sasl_access/bench/g' "$work/pgsql/sasl_access.cf" > "$work/pgsql/bench.cf"
+chgrp postfix "$work/pgsql/bench.cf"; chmod 640 "$work/pgsql/bench.cf"
+postconf -c "$A_CONF" -e "proxy_read_maps = $(postconf -c "$A_CONF" -h proxy_read_maps) proxy:pgsql:$work/pgsql/bench.cf"
+postfix -c "$A_CONF" reload > /dev/null 2>&1
+sleep 1
+awk -v n="$keys" -v e="$entries" 'BEGIN { srand(1); for (i = 0; i < n; i++) printf "user%d@example.com\n", int(rand() * 2 * e) + 1 }' > "$work/keys"
+
+printf '%-28s %10s %10s %12s\n' table keys found lookups/s
+for t in "hash:$work/bench_map" "pgsql:$work/pgsql/bench.cf" "proxy:pgsql:$work/pgsql/bench.cf"; do
+    t0=$(now)
+    found=$(postmap -c "$A_CONF" -q - "$t" < "$work/keys" 2> "$work/err" | wc -l)
+    t1=$(now)
+    [ -s "$work/err" ] && { echo "fleet.sh: $t: $(head -c 300 "$work/err")" >&2; }
+    printf '%-28s %10d %10d %12.0f\n' "${t%%:$work*}" "$keys" "$found" \
+        "$(awk -v k="$keys" -v s="$(secs "$t0" "$t1")" 'BEGIN { print k / s }')"
+done
+
+# lock decision to first refusal on relay 2
+send() { /usr/bin/python3 "$top/tests/lib/send.py" --port "$1" --auth alice@example.com:alice-pw \
+    --sender alice@example.com --to dave@example.org 2>&1; }
+o=$(send "$B_PORT"); grep -q '^SENT' <<<"$o" || { echo "fleet.sh: relay 2 does not relay alice: $o" >&2; exit 1; }
+t0=$(now)
+"$RG" -c "$work/rg.ini" lock user alice@example.com --reason bench > /dev/null || exit 1
+t1=$(now)
+n=0
+while :; do
+    n=$((n + 1))
+    o=$(send "$B_PORT")
+    grep -q '^REFUSED 450' <<<"$o" && break
+    [ $n -ge 200 ] && { echo "fleet.sh: relay 2 never refused alice: $o" >&2; exit 1; }
+done
+t2=$(now)
+echo
+echo "lock command (relayguard lock: decide, one transaction): $(secs "$t0" "$t1") s"
+echo "then to the first refusal on relay 2: $(secs "$t1" "$t2") s ($n SMTP session(s), each a new connection and a python start)"
+echo "lock decision to first refusal on relay 2, in all: $(secs "$t0" "$t2") s"
