@@ -122,7 +122,7 @@ line = sys.argv[10]
 line = re.sub(r'\s+#.*$', '', line).strip()
 paths = [("/etc/relayguard", W + "/etc/relayguard"),
          ("/var/lib/relayguard", W + "/var/lib/relayguard"),
-         ("/usr/local/", W + "/usr/local/"),
+         ("/usr/local", W + "/usr/local"),
          ("/etc/postfix", PFC),
          ("/etc/rspamd/local.d", RSD + "/conf/local.d"),
          ("/var/log/rspamd/rspamd.log", RSLOG),
@@ -288,8 +288,9 @@ if grep -q '<-  *250 .*queued as' "$W/bob"; then
 else
     ko "bob@example.com still relays" "$(grep -E '<\*\*|<- +250' "$W/bob" | tail -2)"
 fi
-# what was mailed meanwhile: the lock alert in relayguard's outbox
-n=$("$BIN" -c "$W/etc/relayguard/relayguard.ini" mail queue 2>/dev/null | grep -c 'alice@example.com')
-[ "${n:-0}" -ge 1 ] && ok "the lock alert for alice is in the outbox (mail queue)" || ko "the lock alert for alice is in the outbox" "$("$BIN" -c "$W/etc/relayguard/relayguard.ini" mail queue 2>&1 | tail -3)"
+# what relayguard says about her
+"$BIN" -c "$W/etc/relayguard/relayguard.ini" users > "$W/users" 2>&1
+grep -q '^alice@example.com  *sasl  *locked (spam)' "$W/users" && ok "relayguard users: alice locked (spam)" \
+    || ko "relayguard users: alice locked (spam)" "$(head -5 "$W/users")"
 [ -n "${RG_DEBUG:-}" ] && cat "$W/run.log"
 exit 0
