@@ -17,8 +17,8 @@
 #   ports   11332 (rspamd's milter) -> the harness rspamd's, in the lines
 #           and in what they add to main.cf; 10587 (relayguard's own mail
 #           service) -> a free port
-#   user    the system user and group `relayguard` -> `rgnewcomer` (removed
-#           at the end)
+#   user    the system user and group `relayguard` -> `rgncPID` (this
+#           run's own, removed at the end)
 #   make    runs in the repository with the build directory under test
 #   editor  the one edit a newcomer makes in the sample configuration: the
 #           path and port substitutions above inside the file, the Postfix
@@ -65,7 +65,7 @@ case $(realpath "$RG") in "$top"/*) B=$(realpath --relative-to="$top" "$(dirname
 
 W=$(mktemp -d /tmp/rg-newcomer.XXXXXX) || exit 1
 chmod 755 "$W"
-RGU=rgnewcomer
+RGU=rgnc$$     # one per run: runs in other worktrees may overlap
 BIN=$W/usr/local/bin/relayguard
 UNITS=$W/usr/local/lib/systemd/system
 MAILPORT=$(net_free_ports 1)
