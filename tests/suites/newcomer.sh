@@ -76,10 +76,14 @@ cleanup() {
     local p m
     for p in "${bg_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
     for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
-    # a postlogd stuck on its own socket (see the end of this file) would
-    # keep "postfix stop" waiting: its master restarts it
+    # duplicate main.cf entries make every Postfix process warn; with
+    # maillog_file, postlogd can block on its own full socket (Linux's
+    # net.unix.max_dgram_qlen is 10) and "postfix stop" would wait for
+    # ever: stop this instance's master and its children by their pids
     m=$(cat "${PF_QUEUE:-/nonexistent}/pid/master.pid" 2>/dev/null | tr -d ' ')
-    [ -n "$m" ] && for p in $(pgrep -P "$m" -x postlogd); do kill "$p"; done
+    if [ -n "$m" ] && kill -0 "$m" 2>/dev/null; then
+        for p in $(pgrep -P "$m") "$m"; do kill -9 "$p" 2>/dev/null; done
+    fi
     pf_stop
     rs_stop
     if id "$RGU" > /dev/null 2>&1; then deluser --system "$RGU" > /dev/null 2>&1 || userdel "$RGU" 2>/dev/null; fi
