@@ -128,7 +128,7 @@ check(a["type"] == "text/plain" and "charset=\"utf-8\"" in a["raw"].replace("cha
 check(len(q) == 1 and q[0]["status"] == "sent" and q[0]["message_id"] == d.get("Message-ID"), "the outbox marks it sent, with the Message-ID it was made with")
 check(d.get("Auto-Submitted") == "auto-generated", "Auto-Submitted")
 t = a["parts"][0]["text"]
-for s in ("rule spam", "count: 2 within 600s", "automatic unlocks used: 0 of 3 (3 left)",
+for s in ("rule spam", "count: 2 within 10m", "automatic unlocks used: 0 of 3 (3 left)",
           "relayguard unlock user alice@example.com", "relayguard explain user alice@example.com",
           "locked identity alice@example.com of alice@example.com: 2 spam in 10 minutes",
           "relayguard unlock identity alice@example.com/alice@example.com", "symbols GTUBE"):

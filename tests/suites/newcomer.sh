@@ -14,10 +14,11 @@
 #           (and `postfix`/`postconf` get -c DIR), /etc/rspamd/local.d ->
 #           the harness rspamd's local.d, /var/log/rspamd/rspamd.log ->
 #           its log, /var/lib/rspamd -> $W/var/lib/rspamd
-#   ports   11332 (rspamd's milter) -> the harness rspamd's, 10587
-#           (relayguard's own mail service) -> a free port
-#   user    the system user and group `relayguard` -> `rgnewcomer` (removed
-#           at the end)
+#   ports   11332 (rspamd's milter) -> the harness rspamd's, in the lines
+#           and in what they add to main.cf; 10587 (relayguard's own mail
+#           service) -> a free port
+#   user    the system user and group `relayguard` -> `rgncPID` (this
+#           run's own, removed at the end)
 #   make    runs in the repository with the build directory under test
 #   editor  the one edit a newcomer makes in the sample configuration: the
 #           path and port substitutions above inside the file, the Postfix
@@ -32,9 +33,10 @@
 #           runs what the installed unit file says, as its User=: a service
 #           in the background, a timer's service every 2 s (instead of every
 #           minute), a path unit's service whenever its path changes
-# The harness is the relay's starting point: Postfix 3.7 with Dovecot SASL
-# and rspamd as its milter (tests/lib/postfix.sh, rspamd.sh); like Debian's
-# /var/log/mail.log, its log file is made root:adm 0640.
+# The harness is the relay's starting point: Postfix 3.7 with Dovecot SASL,
+# and rspamd (tests/lib/postfix.sh, rspamd.sh), already Postfix's milter
+# unless the README wires it (postfix-config --filter); like Debian's
+# /var/log/mail.log, Postfix's log file is made root:adm 0640.
 #
 # Then alice@example.com sends GTUBE (rspamd's reject pattern) with swaks
 # over SMTP AUTH until the default spam_lock_threshold (5 in 10m) is
@@ -63,7 +65,7 @@ case $(realpath "$RG") in "$top"/*) B=$(realpath --relative-to="$top" "$(dirname
 
 W=$(mktemp -d /tmp/rg-newcomer.XXXXXX) || exit 1
 chmod 755 "$W"
-RGU=rgnewcomer
+RGU=rgnc$$     # one per run: runs in other worktrees may overlap
 BIN=$W/usr/local/bin/relayguard
 UNITS=$W/usr/local/lib/systemd/system
 MAILPORT=$(net_free_ports 1)
@@ -71,9 +73,17 @@ TICK=2
 bg_pids=()
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    local p
+    local p m
     for p in "${bg_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
     for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
+    # duplicate main.cf entries make every Postfix process warn; with
+    # maillog_file, postlogd can block on its own full socket (Linux's
+    # net.unix.max_dgram_qlen is 10) and "postfix stop" would wait for
+    # ever: stop this instance's master and its children by their pids
+    m=$(cat "${PF_QUEUE:-/nonexistent}/pid/master.pid" 2>/dev/null | tr -d ' ')
+    if [ -n "$m" ] && kill -0 "$m" 2>/dev/null; then
+        for p in $(pgrep -P "$m") "$m"; do kill -9 "$p" 2>/dev/null; done
+    fi
     pf_stop
     rs_stop
     if id "$RGU" > /dev/null 2>&1; then deluser --system "$RGU" > /dev/null 2>&1 || userdel "$RGU" 2>/dev/null; fi
@@ -82,6 +92,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM HUP
+# a fresh system has no such user: one left by an interrupted run goes
+if id "$RGU" > /dev/null 2>&1; then deluser --system "$RGU" > /dev/null 2>&1 || userdel "$RGU" 2>/dev/null; fi
 
 # ---- the README's block
 sed -n '/^<!-- install: begin/,/^<!-- install: end -->/p' "$top/README.md" \
@@ -95,9 +107,14 @@ if grep -q 'postfix-config --merge' "$W/readme.lines" && ! "$RG" postfix-config 
     exit 0
 fi
 
-# ---- the relay: Postfix with Dovecot SASL and rspamd as its milter
+# ---- the relay: Postfix with Dovecot SASL, and rspamd; rspamd is its
+# milter already unless the README wires it (postfix-config --filter)
 rs_start "$W/rs" 2> "$W/rs.err" || { ko "rspamd did not start" "$(tail -3 "$W/rs.err")"; exit 0; }
-PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$W/pf" 2> "$W/pf.err" || { ko "Postfix did not start" "$(tail -3 "$W/pf.err")"; exit 0; }
+if grep -q 'postfix-config --filter' "$W/readme.lines"; then
+    pf_start "$W/pf" 2> "$W/pf.err" || { ko "Postfix did not start" "$(tail -3 "$W/pf.err")"; exit 0; }
+else
+    PF_MILTER=inet:127.0.0.1:$RS_PORT pf_start "$W/pf" 2> "$W/pf.err" || { ko "Postfix did not start" "$(tail -3 "$W/pf.err")"; exit 0; }
+fi
 chgrp adm "$PF_LOG" && chmod 640 "$PF_LOG"
 
 # ---- the substitutions (see the top of this file)
@@ -109,7 +126,7 @@ line = sys.argv[10]
 line = re.sub(r'\s+#.*$', '', line).strip()
 paths = [("/etc/relayguard", W + "/etc/relayguard"),
          ("/var/lib/relayguard", W + "/var/lib/relayguard"),
-         ("/usr/local/", W + "/usr/local/"),
+         ("/usr/local", W + "/usr/local"),
          ("/etc/postfix", PFC),
          ("/etc/rspamd/local.d", RSD + "/conf/local.d"),
          ("/var/log/rspamd/rspamd.log", RSLOG),
@@ -124,8 +141,8 @@ line = re.sub(cmd + r'make(?=\s*(&&|;|$))', r'\1make -C "%s" --no-print-director
 line = re.sub(r'-u relayguard\b', '-u ' + RGU, line)
 line = re.sub(cmd + r'relayguard(?=\s|$)', r'\1' + W + '/usr/local/bin/relayguard', line)
 line = re.sub(r'(?<![\w/.-])relayguard(?![\w/.-])', RGU, line)
-line = re.sub(cmd + r'postfix\s', r'\1postfix -c "%s" ' % PFC, line)
-line = re.sub(cmd + r'postconf\b', r'\1postconf -c "%s"' % PFC, line)
+line = re.sub(cmd + r'(/usr/sbin/)?postfix\s', r'\1postfix -c "%s" ' % PFC, line)
+line = re.sub(cmd + r'(/usr/sbin/)?postconf\b', r'\1postconf -c "%s"' % PFC, line)
 line = re.sub(cmd + r'(systemctl|editor)\b', r'\1rg_\2', line)
 print(line)
 PY
@@ -224,6 +241,9 @@ while IFS= read -r line; do
     echo "newcomer: $n: $line" >> "$W/run.log"
     echo "newcomer: $n: run: $cmd" >> "$W/run.log"
     eval "$cmd" >> "$W/run.log" 2>&1 < /dev/null; rc=$?
+    # rspamd's milter where Debian's listens (what postfix-config --filter
+    # names) is the harness rspamd's port
+    sed -i "s/inet:localhost:11332\b/inet:127.0.0.1:$RS_PORT/" "$PF_CONF/main.cf"
     if [ $rc = 0 ]; then
         ok "README line $n: $line"
     else
@@ -272,8 +292,9 @@ if grep -q '<-  *250 .*queued as' "$W/bob"; then
 else
     ko "bob@example.com still relays" "$(grep -E '<\*\*|<- +250' "$W/bob" | tail -2)"
 fi
-# what was mailed meanwhile: the lock alert in relayguard's outbox
-n=$("$BIN" -c "$W/etc/relayguard/relayguard.ini" mail queue 2>/dev/null | grep -c 'alice@example.com')
-[ "${n:-0}" -ge 1 ] && ok "the lock alert for alice is in the outbox (mail queue)" || ko "the lock alert for alice is in the outbox" "$("$BIN" -c "$W/etc/relayguard/relayguard.ini" mail queue 2>&1 | tail -3)"
+# what relayguard says about her
+"$BIN" -c "$W/etc/relayguard/relayguard.ini" users > "$W/users" 2>&1
+grep -q '^alice@example.com  *sasl  *locked (spam)' "$W/users" && ok "relayguard users: alice locked (spam)" \
+    || ko "relayguard users: alice locked (spam)" "$(head -5 "$W/users")"
 [ -n "${RG_DEBUG:-}" ] && cat "$W/run.log"
 exit 0
