@@ -802,3 +802,74 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 	sb_free(&pc);
 	return problems;
 }
+
+/* pfc_apply - main.cf lines set in place by postconf -e (pfconfig.h) */
+int
+pfc_apply(const rg_config *cfg, const char *text, char *why, size_t whysz)
+{
+	const char **args;
+	strbuf cur, out;
+	char **set = NULL;
+	const char *p = text, *e, *eq;
+	int n = 0, i, code, rc = 0;
+
+	sb_init(&cur);
+	/* "name = value" lines, indented lines continue the value */
+	for (; *p; p = *e ? e + 1 : e) {
+		if ((e = strchr(p, '\n')) == NULL)
+			e = p + strlen(p);
+		if (e == p || *p == '#')
+			continue;
+		if (*p == ' ' || *p == '\t') {
+			while (p < e && (*p == ' ' || *p == '\t'))
+				p++;
+			if (cur.len > 0 && p < e) {
+				sb_addc(&cur, ' ');
+				sb_add(&cur, p, (size_t)(e - p));
+			}
+			continue;
+		}
+		if (cur.len > 0) {
+			set = xrealloc(set, ((size_t)n + 1) * sizeof(*set));
+			set[n++] = xstrdup(cur.s);
+		}
+		sb_reset(&cur);
+		if ((eq = memchr(p, '=', (size_t)(e - p))) == NULL)
+			continue;	/* not a setting: postfix-config prints none */
+		while (eq > p && eq[-1] == ' ')
+			eq--;
+		sb_add(&cur, p, (size_t)(eq - p));
+		sb_addc(&cur, '=');
+		for (eq = (const char *)memchr(p, '=', (size_t)(e - p)) + 1;
+		    eq < e && *eq == ' '; eq++)
+			;
+		sb_add(&cur, eq, (size_t)(e - eq));
+	}
+	if (cur.len > 0) {
+		set = xrealloc(set, ((size_t)n + 1) * sizeof(*set));
+		set[n++] = xstrdup(cur.s);
+	}
+	sb_free(&cur);
+	if (n == 0) {
+		free(set);
+		return 0;
+	}
+	args = xcalloc((size_t)n + 2, sizeof(*args));
+	args[0] = "-e";
+	for (i = 0; i < n; i++)
+		args[i + 1] = set[i];
+	sb_init(&out);
+	if (ana_command(cfg, "postconf", args, &out, &code, why, whysz) != 0)
+		rc = -1;
+	else if (code != 0) {
+		snprintf(why, whysz, "postconf -e failed (exit %d): %s", code,
+		    out.len ? out.s : "no message");
+		rc = -1;
+	}
+	sb_free(&out);
+	for (i = 0; i < n; i++)
+		free(set[i]);
+	free(set);
+	free(args);
+	return rc == 0 ? n : -1;
+}

@@ -42,5 +42,12 @@ void pfc_filter(const rg_config *cfg, strbuf *out);
 void pfc_master_cf(const rg_config *cfg, strbuf *out);
 /* the problems of the configured Postfix, one line each; -1 and why */
 int pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz);
+/*
+ * pfc_apply - the settings of text (main.cf lines as the functions above
+ * print them) set in place with one `postconf -e`: no duplicate entry, the
+ * relay's other settings kept. The number set, or -1 with why.
+ */
+int pfc_apply(const rg_config *cfg, const char *text, char *why,
+    size_t whysz);
 
 #endif

@@ -19,7 +19,7 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 	rg_config *cfg;
 	strbuf out;
 	char why[1024];
-	int rc, merge = 0, filter = 0, master = 0, i;
+	int rc, merge = 0, filter = 0, master = 0, apply = 0, i, n;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--merge") == 0)
@@ -28,12 +28,14 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			filter = 1;
 		else if (strcmp(argv[i], "--master") == 0)
 			master = 1;
+		else if (strcmp(argv[i], "--apply") == 0)
+			apply = 1;
 		else if (strcmp(argv[i], "--query-directory") == 0
 		    && i + 1 < argc)
 			i++;		/* map_backend = pgsql: below */
 		else {
 			printf("usage: relayguard [-c CONFIG] postfix-config "
-			    "[--merge] [--filter] [--master]\n\n"
+			    "[--merge] [--filter] [--master] [--apply]\n\n"
 			    "Prints the main.cf settings that make Postfix "
 			    "enforce relayguard's maps\n(only main.cf lines "
 			    "and comments: append them to main.cf). The maps\n"
@@ -50,6 +52,9 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			    "(rspamd as a milter, its log)\n"
 			    "  --master  instead: the master.cf service for "
 			    "relayguard's own mail\n"
+			    "  --apply   set the main.cf lines in place with one "
+			    "postconf -e (no\n"
+			    "            duplicate entries; not with --master)\n"
 			    "  --query-directory DIR\n"
 			    "            map_backend = pgsql: the proxy:pgsql: "
 			    "lines, and the pgsql: query\n"
@@ -74,7 +79,19 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 		rc = EX_UNAVAILABLE_;
 	} else if (!merge)
 		pfc_main_cf(cfg, &out);
-	if (rc == EX_OK_)
+	if (rc == EX_OK_ && apply && master) {
+		log_fatalx("postfix-config: --apply sets main.cf lines; append "
+		    "--master's service to master.cf");
+		rc = EX_USAGE_;
+	} else if (rc == EX_OK_ && apply) {
+		if ((n = pfc_apply(cfg, out.s, why, sizeof(why))) < 0) {
+			log_fatalx("postfix-config --apply: %s", why);
+			rc = EX_UNAVAILABLE_;
+		} else
+			printf("postfix-config: %d settings set in %s/main.cf "
+			    "(postconf -e); postfix reload to use them\n", n,
+			    cfg->postfix_config_directory);
+	} else if (rc == EX_OK_)
 		fputs(out.s, stdout);
 	sb_free(&out);
 	cfg_free(cfg);
