@@ -1875,6 +1875,11 @@ ana_command(const rg_config *cfg, const char *prog, const char *const *args,
 	while (*args != NULL && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;
+	if (*args != NULL) {
+		/* never run a command with its arguments cut short */
+		snprintf(why, whysz, "%s: more than 28 arguments", path);
+		return -1;
+	}
 	memset(&rq, 0, sizeof(rq));
 	rq.argv = (char *const *)argv;
 	rq.errmax = 2000;

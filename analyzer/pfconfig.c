@@ -854,17 +854,27 @@ pfc_apply(const rg_config *cfg, const char *text, char *why, size_t whysz)
 		free(set);
 		return 0;
 	}
-	args = xcalloc((size_t)n + 2, sizeof(*args));
+	/* postconf -e, PFC_APPLY_MAX settings at a time (ana_command's
+	 * argument limit) */
+#define PFC_APPLY_MAX 24
+	args = xcalloc(PFC_APPLY_MAX + 2, sizeof(*args));
 	args[0] = "-e";
-	for (i = 0; i < n; i++)
-		args[i + 1] = set[i];
 	sb_init(&out);
-	if (ana_command(cfg, "postconf", args, &out, &code, why, whysz) != 0)
-		rc = -1;
-	else if (code != 0) {
-		snprintf(why, whysz, "postconf -e failed (exit %d): %s", code,
-		    out.len ? out.s : "no message");
-		rc = -1;
+	for (i = 0; rc == 0 && i < n; i += PFC_APPLY_MAX) {
+		int j;
+
+		for (j = 0; j < PFC_APPLY_MAX && i + j < n; j++)
+			args[j + 1] = set[i + j];
+		args[j + 1] = NULL;
+		sb_reset(&out);
+		if (ana_command(cfg, "postconf", args, &out, &code, why,
+		    whysz) != 0)
+			rc = -1;
+		else if (code != 0) {
+			snprintf(why, whysz, "postconf -e failed (exit %d): %s",
+			    code, out.len ? out.s : "no message");
+			rc = -1;
+		}
 	}
 	sb_free(&out);
 	for (i = 0; i < n; i++)
