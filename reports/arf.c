@@ -244,17 +244,8 @@ compose_arf(const rg_config *cfg, const spam *s, const char *user,
 			sb_adds(&sb, "\r\n");
 	}
 	sb_printf(&sb, "\r\n--%s--\r\n", b);
-	memset(m, 0, sizeof(*m));
-	m->kind = xstrdup("arf");
-	m->from = xstrdup(from);
-	m->rcpt = xstrdup(cfg->admin_contact);
-	sb_reset(&clean);
-	mail_clean(&clean, subj.s, subj.len, 0);
-	m->subject = xstrdup(clean.s);
-	m->message_id = xstrdup(msgid);
-	m->len = sb.len;
-	m->body = sb.s;
-	m->created = m->next_try = now;
+	rep_fill(m, "arf", from, cfg->admin_contact, subj.s, subj.len, msgid,
+	    &sb, now);
 	sb_free(&text);
 	sb_free(&clean);
 	sb_free(&subj);

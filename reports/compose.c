@@ -390,3 +390,26 @@ rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
 	m->status = xstrdup("queued");
 	sb_free(&clean);
 }
+
+/* rep_fill - an outbox mail from its parts (compose.h) */
+void
+rep_fill(ob_mail *m, const char *kind, const char *from, const char *rcpt,
+    const char *subj, size_t subjlen, const char *msgid, strbuf *body,
+    long long now)
+{
+	strbuf clean;
+
+	memset(m, 0, sizeof(*m));
+	m->kind = xstrdup(kind);
+	m->from = xstrdup(from);
+	m->rcpt = xstrdup(rcpt);
+	sb_init(&clean);
+	mail_clean(&clean, subj != NULL ? subj : "", subj != NULL ? subjlen : 0,
+	    0);
+	m->subject = xstrdup(clean.s != NULL ? clean.s : "");
+	sb_free(&clean);
+	m->message_id = xstrdup(msgid);
+	m->len = body->len;
+	m->body = body->s;
+	m->created = m->next_try = now;
+}

@@ -60,6 +60,11 @@ typedef struct rep_attachment {
 
 /* a fresh MIME boundary ("=_rg_" and 16 hex digits) */
 void rep_boundary(char *buf, size_t sz);
+/* m filled for the outbox: kind, from, rcpt, the subject cleaned, body's
+ * bytes taken over (not to be freed by the caller), created now */
+void rep_fill(ob_mail *m, const char *kind, const char *from,
+    const char *rcpt, const char *subj, size_t subjlen, const char *msgid,
+    strbuf *body, long long now);
 /* multipart/mixed: the text (quoted-printable), the file (base64) */
 void rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
     long long now, ob_mail *m);

@@ -156,17 +156,8 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 		    kind == N_HELD ? "delayed" : "failed", kind == N_HELD
 		    ? "4.7.0" : "5.7.0");
 	sb_printf(&sb, "\r\n--%s--\r\n", b);
-	memset(m, 0, sizeof(*m));
-	m->kind = xstrdup("notice");
-	m->from = xstrdup("");	/* the null reverse path: MAIL FROM:<> */
-	m->rcpt = xstrdup(to);
-	sb_reset(&clean);
-	mail_clean(&clean, subj.s, subj.len, 0);
-	m->subject = xstrdup(clean.s);
-	m->message_id = xstrdup(msgid);
-	m->len = sb.len;
-	m->body = sb.s;
-	m->created = m->next_try = now;
+	/* the null reverse path for a notice: MAIL FROM:<> */
+	rep_fill(m, "notice", "", to, subj.s, subj.len, msgid, &sb, now);
 	sb_free(&text);
 	sb_free(&clean);
 	sb_free(&subj);
