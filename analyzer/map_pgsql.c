@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include "../common/hash.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "analyze.h"
@@ -216,8 +217,7 @@ map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
 {
 	pg_map *m;
 	size_t i, *idx, n = map_set_count(ms);
-	uint64_t h = 14695981039346656037ULL;
-	const char *p;
+	uint64_t h = RG_HASH64_INIT;
 
 	if (!map_pg_takes(map_set_kind(ms))) {
 		snprintf(err, errsz, "pgsql: %s: a %s map is not held in "
@@ -246,13 +246,11 @@ map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
 
 		m->keys[i] = xstrdup(e->key);
 		m->values[i] = xstrdup(e->value);
-		/* FNV-1a over "key\tvalue\n": the content, order-free */
-		for (p = e->key; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ '\t') * 1099511628211ULL;
-		for (p = e->value; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ '\n') * 1099511628211ULL;
+		/* FNV-1a over the sorted "key\tvalue\n": the content */
+		h = rg_hash64_more(h, e->key, strlen(e->key));
+		h = rg_hash64_more(h, "\t", 1);
+		h = rg_hash64_more(h, e->value, strlen(e->value));
+		h = rg_hash64_more(h, "\n", 1);
 	}
 	free(idx);
 	snprintf(m->digest, sizeof(m->digest), "%016llx", (unsigned long long)h);

@@ -29,9 +29,10 @@
 #include <unistd.h>
 
 #include "../common/casefold.h"
+#include "../common/hash.h"
+#include "../common/proc.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
-#include "../common/proc.h"
 #include "../rules/mapcheck.h"
 #include "map_pgsql.h"
 #include "maps.h"
@@ -280,11 +281,7 @@ norm_header(const char *key, map_item *it, const char **why)
 static size_t
 fnv(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)rg_hash64(s, strlen(s));
 }
 
 /* ht_find - the slot holding dkey, or the empty slot where it would go */

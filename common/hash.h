@@ -47,21 +47,31 @@ rg_hash(const void *p, size_t n)
 	return rg_hash_more(RG_HASH_INIT, p, n);
 }
 
-/*
- * rg_hash64 - the 64-bit FNV-1a hash of n bytes (the sources' file
- * fingerprints: stored in databases, so it never changes)
- */
+/* FNV-1a 64's offset basis */
+#define RG_HASH64_INIT 14695981039346656037ULL
+
+/* rg_hash64_more - continue a 64-bit FNV-1a hash over n more bytes */
 static inline uint64_t
-rg_hash64(const void *p, size_t n)
+rg_hash64_more(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *u = p;
-	uint64_t h = 1469598103934665603ULL;
 
 	while (n--) {
 		h ^= *u++;
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+/*
+ * rg_hash64 - the 64-bit FNV-1a hash of n bytes from the sources' own
+ * basis (a digit short of RG_HASH64_INIT since the first version: the
+ * file fingerprints it makes are stored in databases, so it never changes)
+ */
+static inline uint64_t
+rg_hash64(const void *p, size_t n)
+{
+	return rg_hash64_more(1469598103934665603ULL, p, n);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/hash.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
@@ -34,11 +35,7 @@ rep_kind_name(enum rep_kind k)
 static unsigned long long
 str_hash(int u, const char *s)
 {
-	unsigned long long h = 14695981039346656037ULL ^ (unsigned)u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return rg_hash64_more(RG_HASH64_INIT ^ (unsigned)u, s, strlen(s));
 }
 
 /* ident_of - the totals of identity name inside user u, made if new */

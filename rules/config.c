@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+#include "../common/hash.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "config.h"
@@ -819,10 +820,8 @@ set_defaults(load_ctx *ctx, void *base, const char *section)
 static size_t
 str_hash(const char *p)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = rg_hash(p, strlen(p));
 
-	while (*p)
-		h = (h ^ (unsigned char)*p++) * 16777619u;
 	/* the index masks the low bits: mix the high ones in */
 	h ^= h >> 16;
 	h *= 0x45d9f3bu;
@@ -1477,12 +1476,7 @@ cfg_free(rg_config *cfg)
 static uint64_t
 mix(uint64_t h, const void *p, size_t n)
 {
-	const unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ c[i]) * 1099511628211ULL;
-	return (h ^ 0xff) * 1099511628211ULL;
+	return rg_hash64_more(rg_hash64_more(h, p, n), "\xff", 1);
 }
 
 /* hash_fields - one section's values into an FNV-1a hash */
@@ -1523,7 +1517,7 @@ hash_fields(uint64_t h, const void *base, const char *section)
 unsigned long long
 cfg_hash(const rg_config *cfg)
 {
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h = RG_HASH64_INIT;
 	size_t k;
 	int j;
 

@@ -13,6 +13,7 @@
 #include <pcre2.h>
 
 #include "../common/casefold.h"
+#include "../common/hash.h"
 #include "../common/xalloc.h"
 #include "mapcheck.h"
 #include "policy.h"
@@ -84,16 +85,12 @@ mask_hash(int family, const unsigned char *addr, int prefix)
 {
 	unsigned char m[16];
 	int full = prefix / 8, rest = prefix % 8, len = family == AF_INET ? 4 : 16;
-	uint32_t h = 2166136261u;
-	int i;
 
 	memset(m, 0, sizeof(m));
 	memcpy(m, addr, (size_t)full);
 	if (rest)
 		m[full] = addr[full] & (unsigned char)(0xff00 >> rest);
-	for (i = 0; i < len; i++)
-		h = (h ^ m[i]) * 16777619u;
-	return h;
+	return rg_hash(m, (size_t)len);
 }
 
 /* index_cidrs - one hash table per (family, prefix): a lookup costs one

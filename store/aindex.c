@@ -13,6 +13,7 @@
 
 #include "store.h"
 #include "../common/db.h"
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
@@ -124,10 +125,7 @@ add_list(strbuf *sb, const cfg_list *l)
 static uint64_t
 hash_text(uint64_t h, strbuf *sb)
 {
-	size_t i;
-
-	for (i = 0; i < sb->len; i++)
-		h = (h ^ (unsigned char)sb->s[i]) * 1099511628211ULL;
+	h = rg_hash64_more(h, sb->s, sb->len);
 	sb_reset(sb);
 	return h;
 }
@@ -144,7 +142,7 @@ fingerprint(const aix *x, char out[17])
 {
 	const rg_config *cfg = x->cfg;
 	strbuf sb;
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h = RG_HASH64_INIT;
 	int k;
 
 	sb_init(&sb);
