@@ -187,7 +187,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		return rc;
 	if (user != NULL)
 		want = rul_user_named(pol, user);
-	if ((it = stq_messages(st, since, until, sender, err,
+	if ((it = stq_messages(st, since, until, sender, json, err,
 	    sizeof(err))) == NULL) {
 		log_fatalx("%s: %s", cfg->database, err);
 		close_ro(cfg, pol, st);

@@ -16,6 +16,7 @@ struct stq_iter {
 	rg_store *st;
 	sqlite3 *db;
 	strbuf json;			/* the message's JSON, rebuilt */
+	int want_json;			/* ... only if asked for */
 	sqlite3_stmt *q;
 	const char *what;
 	char err[512];
@@ -68,7 +69,7 @@ col(sqlite3_stmt *q, int i)
 /* stq_messages - the messages of a period, by time */
 stq_iter *
 stq_messages(rg_store *st, long long since, long long until,
-    const char *sender, char *err, size_t errsz)
+    const char *sender, int want_json, char *err, size_t errsz)
 {
 	stq_iter *it = stq_open(st, "reading the messages",
 	    "SELECT json, first_seen, host, queue_id, sasl_username, client_ip, "
@@ -81,6 +82,8 @@ stq_messages(rg_store *st, long long since, long long until,
 	    "ORDER BY first_seen, host, queue_id, id", since, until, err,
 	    errsz);
 
+	if (it != NULL)
+		it->want_json = want_json;
 	if (it != NULL && sender != NULL)
 		sqlite3_bind_text(it->q, 3, sender, -1, SQLITE_TRANSIENT);
 	return it;
@@ -97,16 +100,18 @@ stq_msg_next(stq_iter *it, stq_msg *m)
 		return r;
 	memset(m, 0, sizeof(*m));
 	/* the JSON rebuilt from the record (or a row of schema 5) */
-	sb_reset(&it->json);
-	if (store_message_json(it->st, sqlite3_column_blob(q, 13),
-	    (size_t)sqlite3_column_bytes(q, 13), col(q, 0),
-	    (size_t)sqlite3_column_bytes(q, 0), &it->json) != 0) {
-		snprintf(it->err, sizeof(it->err), "%s: a damaged message "
-		    "record in the database", it->what);
-		return -1;
+	if (it->want_json) {
+		sb_reset(&it->json);
+		if (store_message_json(it->st, sqlite3_column_blob(q, 13),
+		    (size_t)sqlite3_column_bytes(q, 13), col(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0), &it->json) != 0) {
+			snprintf(it->err, sizeof(it->err), "%s: a damaged "
+			    "message record in the database", it->what);
+			return -1;
+		}
+		m->json = it->json.s;
+		m->json_len = it->json.len;
 	}
-	m->json = it->json.s;
-	m->json_len = it->json.len;
 	m->first_seen = sqlite3_column_int64(q, 1);
 	m->host = col(q, 2);
 	m->queue_id = col(q, 3);

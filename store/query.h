@@ -51,10 +51,11 @@ typedef struct stq_iter stq_iter;
 
 /*
  * stq_messages - the messages first seen in [since, until), by time (then
- * host, queue ID), with envelope sender `sender` if not NULL
+ * host, queue ID), with envelope sender `sender` if not NULL; each
+ * row's json rebuilt from its record only with want_json (else NULL)
  */
 stq_iter *stq_messages(rg_store *st, long long since, long long until,
-    const char *sender, char *err, size_t errsz);
+    const char *sender, int want_json, char *err, size_t errsz);
 /* stq_msg_next - 1 and the next row in m, 0 at the end, -1 on error */
 int stq_msg_next(stq_iter *it, stq_msg *m);
 /*
