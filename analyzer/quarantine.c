@@ -132,7 +132,6 @@ int
 qr_list_get(const rg_config *cfg, const rul_policy *pol, rg_store *st,
     const qr_filter *f, qr_list *l, char *err, size_t errsz)
 {
-	sqlite3 *db = store_db(st);
 	qentry *qv;
 	unsigned char *seen;
 	size_t qn, i;
@@ -145,7 +144,7 @@ qr_list_get(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 	if (read_queue(cfg, &qv, &qn, err, errsz) != 0)
 		return -1;
 	seen = xcalloc(qn + 1, 1);
-	if ((it = rps_held(db, f->since, err, errsz)) == NULL) {
+	if ((it = rps_held(st, f->since, err, errsz)) == NULL) {
 		free(qv);
 		free(seen);
 		return -1;
@@ -158,7 +157,7 @@ qr_list_get(const rg_config *cfg, const rul_policy *pol, rg_store *st,
 
 		if (q != NULL)
 			seen[q - qv] = 1;
-		rps_quarantine_event(db, m.queue_id ? m.queue_id : "", ev,
+		rps_quarantine_event(st, m.queue_id ? m.queue_id : "", ev,
 		    sizeof(ev));
 		/* the queue says what is true now; the log may lag */
 		if (q != NULL)
@@ -354,7 +353,7 @@ qr_act(const rg_config *cfg, rg_store *st, const qr_entry *e,
 	}
 	fprintf(log, "action=quarantine rule=%s queue_id=%s user=\"%s\" %s\n",
 	    rule, e->queue_id, e->user, detail);
-	return rps_put_event(store_db(st), now, "quarantine", "message",
+	return rps_put_event(st, now, "quarantine", "message",
 	    e->user, e->queue_id, rule, detail, err, errsz);
 }
 

@@ -58,10 +58,10 @@ cli_mail_after(const rg_config *cfg, rg_store *st)
 	char err[1024];
 
 	if (!cfg->send_after_analyze
-	    || ob_due(store_db(st), rgt_now(), &id, 1, &n, err, sizeof(err))
+	    || ob_due(st, rgt_now(), &id, 1, &n, err, sizeof(err))
 	    != 0 || n == 0)
 		return;
-	if (rep_send(store_db(st), cfg, NULL, 0, NULL, &res, err,
+	if (rep_send(st, cfg, NULL, 0, NULL, &res, err,
 	    sizeof(err)) != 0)
 		log_warnx("mail send: %s", err);
 	else if (*res.reason)
@@ -103,7 +103,7 @@ mail_queue(rg_store *st, int all, int json)
 	size_t n, i;
 	char err[512], a[64];
 
-	if (ob_list(store_db(st), all, &v, &n, err, sizeof(err)) != 0) {
+	if (ob_list(st, all, &v, &n, err, sizeof(err)) != 0) {
 		log_fatalx("mail queue: %s", err);
 		return EX_UNAVAILABLE_;
 	}
@@ -162,7 +162,7 @@ mail_send(const rg_config *cfg, rg_store *st, const long long *ids, int n,
 	rep_send_result res;
 	char err[1024];
 
-	if (rep_send(store_db(st), cfg, ids, n, dialogue, &res, err,
+	if (rep_send(st, cfg, ids, n, dialogue, &res, err,
 	    sizeof(err)) != 0) {
 		log_fatalx("mail send: %s", err);
 		return EX_UNAVAILABLE_;
@@ -203,7 +203,7 @@ mail_test(const rg_config *cfg, rg_store *st, const char *to)
 	rep_text_mail(cfg, "test", to, "[relayguard] test mail", text.s,
 	    rgt_now(), &m);
 	sb_free(&text);
-	if (ob_enqueue(store_db(st), &m, &id, err, sizeof(err)) != 0) {
+	if (ob_enqueue(st, &m, &id, err, sizeof(err)) != 0) {
 		ob_clear(&m);
 		log_fatalx("mail test: %s", err);
 		return EX_UNAVAILABLE_;
@@ -283,7 +283,7 @@ cmd_mail(const cli_ctx *cx, int argc, char **argv)
 	else if (strcmp(sub, "test") == 0)
 		rc = mail_test(cfg, st, argv[2]);
 	else if (strcmp(sub, "retry") == 0) {
-		if (ob_retry(store_db(st), all ? -1 : id, rgt_now(), &changed,
+		if (ob_retry(st, all ? -1 : id, rgt_now(), &changed,
 		    err, sizeof(err)) != 0) {
 			log_warnx("mail retry: %s", err);
 			rc = EX_UNAVAILABLE_;
@@ -293,7 +293,7 @@ cmd_mail(const cli_ctx *cx, int argc, char **argv)
 			rc = changed > 0 || all ? EX_OK_ : EX_DATAERR_;
 		}
 	} else {
-		if (ob_drop(store_db(st), id, &changed, err, sizeof(err)) != 0) {
+		if (ob_drop(st, id, &changed, err, sizeof(err)) != 0) {
 			log_warnx("mail drop: %s", err);
 			rc = EX_UNAVAILABLE_;
 		} else if (changed == 0) {

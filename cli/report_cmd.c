@@ -465,7 +465,7 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 	o.until = p.until;
 	o.user = user;
 	o.title = p.title;
-	if ((d = rep_build(store_db(st), cfg, pol, &o, err, sizeof(err)))
+	if ((d = rep_build(st, cfg, pol, &o, err, sizeof(err)))
 	    == NULL) {
 		log_warnx("report: %s", err);
 		rc = user && strstr(err, "not a configured user") ? EX_USAGE_
@@ -542,7 +542,7 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		mr.to = to;
 		mr.skip_empty = skip;
 		mr.now = rgt_now();
-		if ((mrc = rep_mail_report(store_db(st), cfg, pol, &mr, &queued,
+		if ((mrc = rep_mail_report(st, cfg, pol, &mr, &queued,
 		    err, sizeof(err))) != 0) {
 			log_warnx("report --mail: %s", err);
 			rc = mrc == -2 ? EX_CONFIG_ : EX_SOFTWARE_;

@@ -162,14 +162,14 @@ subject_of(strbuf *sb, const ev *e)
 
 /* messages_behind - the spam a spam lock counted (what explain shows) */
 static int
-messages_behind(sqlite3 *db, strbuf *sb, const ev *e, long long win)
+messages_behind(rg_store *st, strbuf *sb, const ev *e, long long win)
 {
 	ms_lockmsg *v;
 	long long total;
 	char err[256];
 	int n, i;
 
-	if (ms_lock_messages(db, e->user, e->identity, e->ts - win * 1000000LL,
+	if (ms_lock_messages(st, e->user, e->identity, e->ts - win * 1000000LL,
 	    e->ts, MAX_LISTED, &v, &n, &total, err, sizeof(err)) != 0)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -194,7 +194,7 @@ messages_behind(sqlite3 *db, strbuf *sb, const ev *e, long long win)
 
 /* describe - one decision in full, with the commands to act */
 static void
-describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
+describe(rg_store *st, const rg_config *cfg, strbuf *sb, const ev *e)
 {
 	const rg_user_cfg *u = ucfg(cfg, e->user);
 	char t[64], v[128], w[64];
@@ -232,7 +232,7 @@ describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
 	sb_printf(sb, "  detail: %s\n", e->detail);
 	if (strcmp(e->action, "lock") == 0 && strcmp(e->rule, "spam") == 0) {
 		kv(e->detail, "window", w, sizeof(w));
-		messages_behind(db, sb, e, window_secs(w));
+		messages_behind(st, sb, e, window_secs(w));
 	}
 	if (strcmp(e->kind, "source") != 0) {
 		strbuf name;
@@ -262,12 +262,12 @@ describe(sqlite3 *db, const rg_config *cfg, strbuf *sb, const ev *e)
 
 /* load - the mail-worthy events with id in [from, to] */
 static int
-load(sqlite3 *db, long long from, long long to, ev **v, size_t *n,
+load(rg_store *st, long long from, long long to, ev **v, size_t *n,
     char *err, size_t errsz)
 {
 	size_t i, k = 0;
 
-	if (ms_events(db, from, to, v, n, err, errsz) != 0)
+	if (ms_events(st, from, to, v, n, err, errsz) != 0)
 		return -1;
 	for (i = 0; i < *n; i++) {
 		if (worth((*v)[i].action, (*v)[i].rule))
@@ -281,7 +281,7 @@ load(sqlite3 *db, long long from, long long to, ev **v, size_t *n,
 
 /* compose - subject and text of the alert for events v */
 static void
-compose(sqlite3 *db, const rg_config *cfg, const ev *v, size_t n,
+compose(rg_store *st, const rg_config *cfg, const ev *v, size_t n,
     strbuf *subj, strbuf *text)
 {
 	size_t i, same;
@@ -322,13 +322,13 @@ compose(sqlite3 *db, const rg_config *cfg, const ev *v, size_t n,
 		sb_adds(text, "\nEach in full:\n\n");
 	}
 	for (i = 0; i < n; i++)
-		describe(db, cfg, text, &v[i]);
+		describe(st, cfg, text, &v[i]);
 	sb_adds(text, "-- \nrelayguard " RG_VERSION "\n");
 }
 
 /* rep_alerts - queue the alert of the new decisions */
 int
-rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
+rep_alerts(rg_store *st, rep_queue_ctx *qc, long long now, char *err,
     size_t errsz)
 {
 	const rg_config *cfg = qc->cfg;
@@ -340,9 +340,9 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	char buf[32];
 	int rc = -1, have_prev, append = 0;
 
-	if ((top = ms_event_max(db, err, errsz)) < 0)
+	if ((top = ms_event_max(st, err, errsz)) < 0)
 		return -1;
-	last = ms_pos(db, "mail_event", -1);
+	last = ms_pos(st, "mail_event", -1);
 	if (last < 0)
 		last = 0;
 	if (last >= top)
@@ -350,7 +350,7 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	if (cfg->admin_contact == NULL || *cfg->admin_contact == '\0')
 		goto mark;
 	memset(&prev, 0, sizeof(prev));
-	have_prev = ob_last(db, "alert", &prev, err, errsz);
+	have_prev = ob_last(st, "alert", &prev, err, errsz);
 	if (have_prev < 0)
 		return -1;
 	have_prev = have_prev == 0;
@@ -362,7 +362,7 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		first = atoll(prev.ref + 6);
 		append = 1;
 	}
-	if (load(db, first, top, &v, &n, err, errsz) != 0) {
+	if (load(st, first, top, &v, &n, err, errsz) != 0) {
 		ob_clear(&prev);
 		return -1;
 	}
@@ -372,7 +372,7 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	}
 	sb_init(&subj);
 	sb_init(&text);
-	compose(db, cfg, v, n, &subj, &text);
+	compose(st, cfg, v, n, &subj, &text);
 	rep_text_mail(cfg, "alert", cfg->admin_contact, subj.s, text.s, now, &m);
 	if (append) {
 		/* the same Message-ID: rebuild the bytes with the old one */
@@ -388,7 +388,7 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 			    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 			mail_clean(&clean, text.s, text.len, 1);
 			rep_qp(&sb, clean.s, clean.len);
-			rc = ob_update(db, prev.id, subj.s, sb.s, sb.len, err,
+			rc = ob_update(st, prev.id, subj.s, sb.s, sb.len, err,
 			    errsz);
 			sb_free(&sb);
 			sb_free(&clean);
@@ -401,7 +401,7 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		    > now)
 			m.next_try = prev.next_try + cfg->alert_interval
 			    * 1000000LL;
-		rc = ob_enqueue(db, &m, NULL, err, errsz) < 0 ? -1 : 0;
+		rc = ob_enqueue(st, &m, NULL, err, errsz) < 0 ? -1 : 0;
 		if (rc == 0)
 			qc->queued++;
 		ob_clear(&m);
@@ -413,20 +413,20 @@ rep_alerts(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	if (rc != 0)
 		return -1;
 mark:
-	return ms_pos_put(db, "mail_event", top, err, errsz);
+	return ms_pos_put(st, "mail_event", top, err, errsz);
 }
 
 /* rep_queue - the store hook: quarantine notices, alerts, ARF reports */
 int
-rep_queue(sqlite3 *db, void *arg, char *err, size_t errsz)
+rep_queue(rg_store *st, void *arg, char *err, size_t errsz)
 {
 	rep_queue_ctx *qc = arg;
 	long long now = rgt_now();
 
 	/* first: the notices start where the alerts and reports are */
-	if (rep_notices(db, qc, now, err, errsz) != 0)
+	if (rep_notices(st, qc, now, err, errsz) != 0)
 		return -1;
-	if (rep_alerts(db, qc, now, err, errsz) != 0)
+	if (rep_alerts(st, qc, now, err, errsz) != 0)
 		return -1;
-	return rep_arf(db, qc, now, err, errsz);
+	return rep_arf(st, qc, now, err, errsz);
 }

@@ -307,7 +307,7 @@ rep_held_rcpts(const rg_config *cfg, ms_spam *s)
 
 /* summary - the plain mail for one user's reports past the cap */
 static int
-summary(sqlite3 *db, rep_queue_ctx *qc, const char *user, strbuf *list,
+summary(rg_store *st, rep_queue_ctx *qc, const char *user, strbuf *list,
     int n, long long now, char *err, size_t errsz)
 {
 	ob_mail m;
@@ -327,7 +327,7 @@ summary(sqlite3 *db, rep_queue_ctx *qc, const char *user, strbuf *list,
 	rep_text_mail(qc->cfg, "summary", qc->cfg->admin_contact, subj.s,
 	    text.s, now, &m);
 	m.user = xstrdup(user);
-	rc = ob_enqueue(db, &m, NULL, err, errsz) < 0 ? -1 : 0;
+	rc = ob_enqueue(st, &m, NULL, err, errsz) < 0 ? -1 : 0;
 	if (rc == 0)
 		qc->queued++;
 	ob_clear(&m);
@@ -338,7 +338,7 @@ summary(sqlite3 *db, rep_queue_ctx *qc, const char *user, strbuf *list,
 
 /* rep_arf - queue the reports of newly stored refused or held spam */
 int
-rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
+rep_arf(rg_store *st, rep_queue_ctx *qc, long long now, char *err,
     size_t errsz)
 {
 	const rg_config *cfg = qc->cfg;
@@ -349,8 +349,8 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	struct pend { const char *user; strbuf list; int n; } *pend = NULL;
 	int npend = 0, i, rc = -1, more;
 
-	last = ms_pos(db, "mail_seq", 0);
-	if ((it = ms_spam_since(db, last, 0, err, errsz)) == NULL)
+	last = ms_pos(st, "mail_seq", 0);
+	if ((it = ms_spam_since(st, last, 0, err, errsz)) == NULL)
 		return -1;
 	top = last;
 	while ((more = ms_spam_next(it, &s)) == 1) {
@@ -369,7 +369,7 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		}
 		snprintf(ref, sizeof(ref), "arf:%s:%s:%lld", s.host, s.qid
 		    ? s.qid : "", s.first_seen);
-		if ((fresh = ob_reported(db, ref, now, err, errsz)) < 0) {
+		if ((fresh = ob_reported(st, ref, now, err, errsz)) < 0) {
 			ms_spam_clear(&s);
 			goto out;
 		}
@@ -377,7 +377,7 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 			ms_spam_clear(&s);
 			continue;
 		}
-		if (ms_rcpts(db, &s, 1000, err, errsz) != 0) {
+		if (ms_rcpts(st, &s, 1000, err, errsz) != 0) {
 			ms_spam_clear(&s);
 			goto out;
 		}
@@ -385,11 +385,11 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		    sizeof(ident), &hname) == 1)
 			idp = ident;
 		if (strcmp(u->cfg->abuse_reports, "each") == 0
-		    && ob_count_since(db, "arf", u->name, now - 3600000000LL)
+		    && ob_count_since(st, "arf", u->name, now - 3600000000LL)
 		    < cfg->abuse_reports_per_hour) {
 			strbuf att;
 			ob_mail m;
-			long long inc = ob_count_since(db, "arf", u->name,
+			long long inc = ob_count_since(st, "arf", u->name,
 			    now - 86400000000LL) + 1;
 
 			sb_init(&att);
@@ -399,7 +399,7 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 			m.user = xstrdup(u->name);
 			m.ref = xstrdup(ref);
 			sb_free(&att);
-			if (ob_enqueue(db, &m, NULL, err, errsz) < 0) {
+			if (ob_enqueue(st, &m, NULL, err, errsz) < 0) {
 				ob_clear(&m);
 				ms_spam_clear(&s);
 				goto out;
@@ -433,10 +433,10 @@ rep_arf(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		goto out;
 	}
 	for (i = 0; i < npend; i++)
-		if (summary(db, qc, pend[i].user, &pend[i].list, pend[i].n, now,
+		if (summary(st, qc, pend[i].user, &pend[i].list, pend[i].n, now,
 		    err, errsz) != 0)
 			goto out;
-	if (ms_pos_put(db, "mail_seq", top, err, errsz) != 0)
+	if (ms_pos_put(st, "mail_seq", top, err, errsz) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -25,18 +25,18 @@ typedef struct rep_queue_ctx {
 	int queued;		/* mails queued by this process */
 } rep_queue_ctx;
 
-int rep_queue(sqlite3 *db, void *arg, char *err, size_t errsz);
+int rep_queue(rg_store *st, void *arg, char *err, size_t errsz);
 /* the lock alert of the events after meta 'mail_event' */
-int rep_alerts(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
+int rep_alerts(rg_store *st, rep_queue_ctx *q, long long now, char *err,
     size_t errsz);
 /* ARF reports of the messages stored after meta 'mail_seq' */
-int rep_arf(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
+int rep_arf(rg_store *st, rep_queue_ctx *q, long long now, char *err,
     size_t errsz);
 /* quarantine notices (RFC 3464) of held and deleted messages */
-int rep_notices(sqlite3 *db, rep_queue_ctx *q, long long now, char *err,
+int rep_notices(rg_store *st, rep_queue_ctx *q, long long now, char *err,
     size_t errsz);
 /* the store hook of the notices alone */
-int rep_queue_notices(sqlite3 *db, void *arg, char *err, size_t errsz);
+int rep_queue_notices(rg_store *st, void *arg, char *err, size_t errsz);
 /* a held message's envelope recipients from the queue file (postcat -e),
  * when the store has none */
 void rep_held_rcpts(const rg_config *cfg, ms_spam *s);

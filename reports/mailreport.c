@@ -99,7 +99,7 @@ end:
 
 /* queue_one - one recipient's report: 0 queued, 1 queued before, 2 empty */
 static int
-queue_one(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+queue_one(rg_store *st, const rg_config *cfg, const rul_policy *pol,
     const rep_mail_req *r, const job *j, char *err, size_t errsz)
 {
 	const char *ext = r->format == REP_XLSX ? "xlsx" : r->format == REP_CSV
@@ -120,7 +120,7 @@ queue_one(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	sb_init(&fname);
 	sb_printf(&ref, "report:%s:%s:%s:%s", rep_kind_name(r->o->kind),
 	    r->label, j->user ? j->user : "*", j->to);
-	if ((taken = ob_ref_taken(db, ref.s, err, errsz)) != 0) {
+	if ((taken = ob_ref_taken(st, ref.s, err, errsz)) != 0) {
 		if (taken == 1)
 			log_info("action=report_mail kind=%s period=%s "
 			    "user=\"%s\" to=<%s> result=queued_before",
@@ -134,7 +134,7 @@ queue_one(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 		rep_opts o = *r->o;
 
 		o.user = j->user;
-		if ((own = rep_build(db, cfg, pol, &o, err, errsz)) == NULL)
+		if ((own = rep_build(st, cfg, pol, &o, err, errsz)) == NULL)
 			goto end;
 		d = own;
 	}
@@ -190,7 +190,7 @@ queue_one(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 	rep_attach_mail(cfg, &a, r->now, &m);
 	m.ref = xstrdup(ref.s);
 	m.user = j->user ? xstrdup(j->user) : NULL;
-	taken = ob_enqueue(db, &m, NULL, err, errsz);
+	taken = ob_enqueue(st, &m, NULL, err, errsz);
 	ob_clear(&m);
 	if (taken < 0)
 		goto end;
@@ -212,7 +212,7 @@ end:
 
 /* rep_mail_report - queue the report for its recipients */
 int
-rep_mail_report(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+rep_mail_report(rg_store *st, const rg_config *cfg, const rul_policy *pol,
     const rep_mail_req *r, int *queued, char *err, size_t errsz)
 {
 	job *jobs;
@@ -251,7 +251,7 @@ rep_mail_report(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
 		return -2;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
-		if ((k = queue_one(db, cfg, pol, r, &jobs[i], err, errsz)) < 0)
+		if ((k = queue_one(st, cfg, pol, r, &jobs[i], err, errsz)) < 0)
 			rc = -1;
 		else if (k == 0)
 			(*queued)++;

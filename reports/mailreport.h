@@ -24,7 +24,7 @@ typedef struct rep_mail_req {
  * its report_to (else admin_contact); with to, o's report to it. queued:
  * the mails queued now. 0, -1 (err), or -2 when there is no recipient.
  */
-int rep_mail_report(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+int rep_mail_report(rg_store *st, const rg_config *cfg, const rul_policy *pol,
     const rep_mail_req *r, int *queued, char *err, size_t errsz);
 
 #endif

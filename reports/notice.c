@@ -165,7 +165,7 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 
 /* notice - queue one notice of s (once: its ref); 0 or -1 */
 static int
-notice(sqlite3 *db, rep_queue_ctx *qc, ms_spam *s, enum notice_kind kind,
+notice(rg_store *st, rep_queue_ctx *qc, ms_spam *s, enum notice_kind kind,
     long long now, char *err, size_t errsz)
 {
 	const rul_user *u;
@@ -181,16 +181,16 @@ notice(sqlite3 *db, rep_queue_ctx *qc, ms_spam *s, enum notice_kind kind,
 	snprintf(ref, sizeof(ref), "notice:%s:%s:%s:%lld", kind == N_HELD
 	    ? "held" : "deleted", s->host ? s->host : "", s->qid ? s->qid : "",
 	    s->first_seen);
-	if ((rc = ob_ref_taken(db, ref, err, errsz)) != 0)
+	if ((rc = ob_ref_taken(st, ref, err, errsz)) != 0)
 		return rc < 0 ? -1 : 0;
-	if (s->nrcpt == 0 && ms_rcpts(db, s, 100, err, errsz) != 0)
+	if (s->nrcpt == 0 && ms_rcpts(st, s, 100, err, errsz) != 0)
 		return -1;
 	if (kind == N_HELD)
 		rep_held_rcpts(qc->cfg, s);
 	compose_notice(qc->cfg, s, u->name, to, kind, now, &m);
 	m.ref = xstrdup(ref);
 	m.user = xstrdup(u->name);
-	rc = ob_enqueue(db, &m, NULL, err, errsz);
+	rc = ob_enqueue(st, &m, NULL, err, errsz);
 	ob_clear(&m);
 	if (rc < 0)
 		return -1;
@@ -201,7 +201,7 @@ notice(sqlite3 *db, rep_queue_ctx *qc, ms_spam *s, enum notice_kind kind,
 
 /* rep_notices - the notices of newly held and deleted messages */
 int
-rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
+rep_notices(rg_store *st, rep_queue_ctx *qc, long long now, char *err,
     size_t errsz)
 {
 	ms_iter *it;
@@ -214,15 +214,15 @@ rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 
 	/* held: the messages stored since the last look (at first: since
 	 * the abuse reports', so an upgrade tells nobody about old mail) */
-	if ((last = ms_pos(db, "notice_seq", -1)) < 0)
-		last = ms_pos(db, "mail_seq", 0);
-	if ((it = ms_spam_since(db, last, 1, err, errsz)) == NULL)
+	if ((last = ms_pos(st, "notice_seq", -1)) < 0)
+		last = ms_pos(st, "mail_seq", 0);
+	if ((it = ms_spam_since(st, last, 1, err, errsz)) == NULL)
 		return -1;
 	top = last;
 	while ((more = ms_spam_next(it, &s)) == 1) {
 		if (s.seq > top)
 			top = s.seq;
-		rc = notice(db, qc, &s, N_HELD, now, err, errsz);
+		rc = notice(st, qc, &s, N_HELD, now, err, errsz);
 		ms_spam_clear(&s);
 		if (rc != 0)
 			break;
@@ -230,14 +230,14 @@ rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 	if (more < 0)
 		snprintf(err, errsz, "quarantine notices: %s", ms_strerror(it));
 	ms_free(it);
-	if (more != 0 || ms_pos_put(db, "notice_seq", top, err, errsz) != 0)
+	if (more != 0 || ms_pos_put(st, "notice_seq", top, err, errsz) != 0)
 		return -1;
 	/* deleted: the quarantine's delete and expire events */
-	if ((last = ms_pos(db, "notice_event", -1)) < 0)
-		last = ms_pos(db, "mail_event", 0);
-	if ((top = ms_event_max(db, err, errsz)) < 0)
+	if ((last = ms_pos(st, "notice_event", -1)) < 0)
+		last = ms_pos(st, "mail_event", 0);
+	if ((top = ms_event_max(st, err, errsz)) < 0)
 		return -1;
-	if (top > last && ms_events(db, last + 1, top, &ev, &nev, err, errsz)
+	if (top > last && ms_events(st, last + 1, top, &ev, &nev, err, errsz)
 	    != 0)
 		return -1;
 	for (i = 0, rc = 0; i < nev && rc == 0; i++) {
@@ -251,26 +251,26 @@ rep_notices(sqlite3 *db, rep_queue_ctx *qc, long long now, char *err,
 		    ? strtoll(p + 4, NULL, 10) : -1;
 		since = age > 0 ? ev[i].ts - (age + 86400) * 1000000LL : 0;
 		memset(&s, 0, sizeof(s));
-		if ((rc = ms_spam_held(db, ev[i].identity, since, ev[i].ts
+		if ((rc = ms_spam_held(st, ev[i].identity, since, ev[i].ts
 		    + 86400 * 1000000LL, &s, err, errsz)) == 1) {
 			rc = 0;	/* held, but never stored: not known */
 			continue;
 		}
 		if (rc == 0)
-			rc = notice(db, qc, &s, N_DELETED, now, err, errsz);
+			rc = notice(st, qc, &s, N_DELETED, now, err, errsz);
 		ms_spam_clear(&s);
 	}
 	ms_events_free(ev, nev);
 	if (rc != 0)
 		return -1;
-	return ms_pos_put(db, "notice_event", top > last ? top : last, err,
+	return ms_pos_put(st, "notice_event", top > last ? top : last, err,
 	    errsz);
 }
 
 /* rep_queue_notices - a store hook of the notices only (the quarantine
  * commands, retention) */
 int
-rep_queue_notices(sqlite3 *db, void *arg, char *err, size_t errsz)
+rep_queue_notices(rg_store *st, void *arg, char *err, size_t errsz)
 {
-	return rep_notices(db, arg, rgt_now(), err, errsz);
+	return rep_notices(st, arg, rgt_now(), err, errsz);
 }

@@ -176,7 +176,7 @@ read_messages(rep_data *d, char *err, size_t errsz)
 	char ident[512];
 	int k, rc, day;
 
-	if ((it = rps_messages(d->db, d->o.since, d->o.until, 0, err,
+	if ((it = rps_messages(d->st, d->o.since, d->o.until, 0, err,
 	    errsz)) == NULL)
 		return -1;
 	while ((rc = rps_msg_next(it, &m)) == 1) {
@@ -214,7 +214,7 @@ read_locks(rep_data *d, char *err, size_t errsz)
 	const rul_user *u;
 	int k, rc;
 
-	if ((it = rps_events(d->db, d->o.since, d->o.until, err, errsz))
+	if ((it = rps_events(d->st, d->o.since, d->o.until, err, errsz))
 	    == NULL)
 		return -1;
 	while ((rc = rps_event_next(it, &e)) == 1) {
@@ -319,13 +319,13 @@ order(rep_data *d)
 
 /* rep_build - read the period's totals */
 rep_data *
-rep_build(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+rep_build(rg_store *st, const rg_config *cfg, const rul_policy *pol,
     const rep_opts *o, char *err, size_t errsz)
 {
 	rep_data *d = xcalloc(1, sizeof(*d));
 	const rul_user *u;
 
-	d->db = db;
+	d->st = st;
 	d->cfg = cfg;
 	d->pol = pol;
 	d->o = *o;

@@ -18,7 +18,7 @@
  * 4180 with a text field that starts with = + - @ TAB or CR prefixed with
  * a quote ('), so a spreadsheet never runs it; numbers stay numbers.
  *
- * Errors: -1 with the message in err (lxw_strerror, sqlite3_errmsg
+ * Errors: -1 with the message in err (lxw_strerror, the store's errors
  * translated).
  */
 #ifndef RG_REPORT_H
@@ -42,7 +42,7 @@ typedef struct rep_opts {
 
 typedef struct rep_data rep_data;
 
-rep_data *rep_build(sqlite3 *db, const rg_config *cfg, const rul_policy *pol,
+rep_data *rep_build(rg_store *st, const rg_config *cfg, const rul_policy *pol,
     const rep_opts *o, char *err, size_t errsz);
 /* rows of the report's kind (0: nothing to report) */
 long long rep_rows(const rep_data *d);

@@ -23,7 +23,7 @@ typedef struct rep_ident {
 } rep_ident;
 
 struct rep_data {
-	sqlite3 *db;
+	rg_store *st;
 	const rg_config *cfg;
 	const rul_policy *pol;
 	rep_opts o;

@@ -29,7 +29,7 @@
 
 typedef struct sess {
 	const rg_config *cfg;
-	sqlite3 *db;
+	rg_store *st;
 	FILE *dialogue;
 	ob_mail *mails;
 	int n;
@@ -275,11 +275,11 @@ keep(sess *s, ob_mail *m, const char *reason)
 
 		snprintf(why, sizeof(why), "gave up after %llds: %s",
 		    s->cfg->give_up_after, reason);
-		rc = ob_mark_failed(s->db, m->id, now, why, s->err, s->errsz);
+		rc = ob_mark_failed(s->st, m->id, now, why, s->err, s->errsz);
 		s->res->failed++;
 		log_warnx("mail %lld to %s failed: %s", m->id, m->rcpt, why);
 	} else {
-		rc = ob_mark_retry(s->db, m->id, next_try(s->cfg, m->attempts
+		rc = ob_mark_retry(s->st, m->id, next_try(s->cfg, m->attempts
 		    + 1, now), reason, s->err, s->errsz);
 		s->res->deferred++;
 	}
@@ -326,7 +326,7 @@ settle(sess *s, smtp_message_t msg, ob_mail *m, const char *session_reason)
 		status_text(reply, sizeof(reply), ms);
 	}
 	if (code / 100 == 2) {
-		if (ob_mark_sent(s->db, m->id, rgt_now(), reply, s->err,
+		if (ob_mark_sent(s->st, m->id, rgt_now(), reply, s->err,
 		    s->errsz) != 0)
 			s->dbfail = 1;
 		s->res->sent++;
@@ -334,7 +334,7 @@ settle(sess *s, smtp_message_t msg, ob_mail *m, const char *session_reason)
 	}
 	if (code / 100 == 5 && !s->auth_failed && !(*s->cfg->auth_user
 	    && !s->auth_ok)) {
-		if (ob_mark_failed(s->db, m->id, rgt_now(), reply, s->err,
+		if (ob_mark_failed(s->st, m->id, rgt_now(), reply, s->err,
 		    s->errsz) != 0)
 			s->dbfail = 1;
 		s->res->failed++;
@@ -379,7 +379,7 @@ on_sent(sess *s, smtp_message_t msg)
 	if (m == NULL || ts == NULL || ts->code / 100 != 2)
 		return;
 	status_text(reply, sizeof(reply), ts);
-	if (ob_mark_sent(s->db, m->id, rgt_now(), reply, s->err, s->errsz)
+	if (ob_mark_sent(s->st, m->id, rgt_now(), reply, s->err, s->errsz)
 	    != 0)
 		s->dbfail = 1;
 	free(m->status);
@@ -565,7 +565,7 @@ settle:
 				status_text(reply, sizeof(reply), &worst);
 				if (worst.code / 100 == 5 && !s->auth_failed
 				    && (!*s->cfg->auth_user || s->auth_ok)) {
-					if (ob_mark_failed(s->db, m->id, rgt_now(),
+					if (ob_mark_failed(s->st, m->id, rgt_now(),
 					    reply, s->err, s->errsz) != 0)
 						s->dbfail = 1;
 					s->res->failed++;
@@ -602,7 +602,7 @@ settle:
 
 /* rep_send - send the given or the due mail */
 int
-rep_send(sqlite3 *db, const rg_config *cfg, const long long *ids, int nids,
+rep_send(rg_store *st, const rg_config *cfg, const long long *ids, int nids,
     FILE *dialogue, rep_send_result *res, char *err, size_t errsz)
 {
 	static int inited;
@@ -617,7 +617,7 @@ rep_send(sqlite3 *db, const rg_config *cfg, const long long *ids, int nids,
 	}
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
-	s.db = db;
+	s.st = st;
 	s.dialogue = dialogue;
 	s.res = res;
 	s.err = err;
@@ -627,7 +627,7 @@ rep_send(sqlite3 *db, const rg_config *cfg, const long long *ids, int nids,
 			n = nids - done < BATCH ? nids - done : BATCH;
 			memcpy(batch, ids + done, (size_t)n * sizeof(long long));
 			done += n;
-		} else if (ob_due(db, rgt_now(), batch, BATCH, &n, err, errsz)
+		} else if (ob_due(st, rgt_now(), batch, BATCH, &n, err, errsz)
 		    != 0) {
 			rc = -1;
 			break;
@@ -636,7 +636,7 @@ rep_send(sqlite3 *db, const rg_config *cfg, const long long *ids, int nids,
 			break;
 		s.mails = xcalloc((size_t)n, sizeof(ob_mail));
 		for (i = s.n = 0; i < n; i++) {
-			int g = ob_get(db, batch[i], &s.mails[s.n], err, errsz);
+			int g = ob_get(st, batch[i], &s.mails[s.n], err, errsz);
 
 			if (g < 0) {
 				rc = -1;

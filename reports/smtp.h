@@ -30,7 +30,7 @@ typedef struct rep_send_result {
 } rep_send_result;
 
 /* ids == NULL: every due mail. dialogue != NULL: the SMTP dialogue there */
-int rep_send(sqlite3 *db, const rg_config *cfg, const long long *ids,
+int rep_send(rg_store *st, const rg_config *cfg, const long long *ids,
     int nids, FILE *dialogue, rep_send_result *res, char *err, size_t errsz);
 
 #endif

@@ -61,7 +61,7 @@ rep_table_open(rep_table *t, rep_data *d, enum rep_table_id id, char *err,
 	case TB_QUARANTINE:
 		t->name = "Quarantine";
 		set_cols(t, quarantine_cols, NCOLS(quarantine_cols));
-		t->it = rps_messages(d->db, d->o.since, d->o.until, 1, err,
+		t->it = rps_messages(d->st, d->o.since, d->o.until, 1, err,
 		    errsz);
 		if (t->it == NULL)
 			return -1;
@@ -69,7 +69,7 @@ rep_table_open(rep_table *t, rep_data *d, enum rep_table_id id, char *err,
 	case TB_LOCKS:
 		t->name = "Locks";
 		set_cols(t, locks_cols, NCOLS(locks_cols));
-		t->it = rps_events(d->db, d->o.since, d->o.until, err, errsz);
+		t->it = rps_events(d->st, d->o.since, d->o.until, err, errsz);
 		if (t->it == NULL)
 			return -1;
 		break;

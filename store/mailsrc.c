@@ -10,6 +10,7 @@
 
 #include "../common/db.h"
 #include "../common/xalloc.h"
+#include "store.h"
 #include "mailsrc.h"
 
 struct ms_iter {
@@ -52,16 +53,18 @@ col0(sqlite3_stmt *q, int i)
 
 /* ms_pos - a numeric meta value */
 long long
-ms_pos(sqlite3 *db, const char *key, long long def)
+ms_pos(rg_store *st, const char *key, long long def)
 {
+	sqlite3 *db = store_db(st);
 	return db_meta_int(db, key, def);
 }
 
 /* ms_pos_put - store a numeric meta value */
 int
-ms_pos_put(sqlite3 *db, const char *key, long long v, char *err,
+ms_pos_put(rg_store *st, const char *key, long long v, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	char buf[32];
 
 	snprintf(buf, sizeof(buf), "%lld", v);
@@ -72,8 +75,9 @@ ms_pos_put(sqlite3 *db, const char *key, long long v, char *err,
 
 /* ms_event_max - the newest event id */
 long long
-ms_event_max(sqlite3 *db, char *err, size_t errsz)
+ms_event_max(rg_store *st, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	long long top = 0;
 	int rc;
@@ -91,9 +95,10 @@ ms_event_max(sqlite3 *db, char *err, size_t errsz)
 
 /* ms_events - the events with id in [from, to] */
 int
-ms_events(sqlite3 *db, long long from, long long to, ms_event **v,
+ms_events(rg_store *st, long long from, long long to, ms_event **v,
     size_t *n, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -176,9 +181,10 @@ spam_row(sqlite3_stmt *q, ms_spam *s)
 
 /* ms_spam_since - refused or held messages stored after seq */
 ms_iter *
-ms_spam_since(sqlite3 *db, long long seq, int held_only, char *err,
+ms_spam_since(rg_store *st, long long seq, int held_only, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	ms_iter *it = xcalloc(1, sizeof(*it));
 
 	it->db = db;
@@ -214,9 +220,10 @@ ms_spam_next(ms_iter *it, ms_spam *s)
 
 /* ms_spam_held - the newest held message of a queue ID */
 int
-ms_spam_held(sqlite3 *db, const char *qid, long long since, long long until,
+ms_spam_held(rg_store *st, const char *qid, long long since, long long until,
     ms_spam *s, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -240,8 +247,9 @@ ms_spam_held(sqlite3 *db, const char *qid, long long since, long long until,
 
 /* ms_rcpts - the logged envelope recipients of s */
 int
-ms_rcpts(sqlite3 *db, ms_spam *s, int max, char *err, size_t errsz)
+ms_rcpts(rg_store *st, ms_spam *s, int max, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -295,10 +303,11 @@ ms_free(ms_iter *it)
 
 /* ms_lock_messages - the spam behind a spam lock */
 int
-ms_lock_messages(sqlite3 *db, const char *user, const char *identity,
+ms_lock_messages(rg_store *st, const char *user, const char *identity,
     long long since, long long until, int max, ms_lockmsg **v, int *n,
     long long *total, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 

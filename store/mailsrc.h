@@ -16,7 +16,7 @@
 #ifndef RG_MAILSRC_H
 #define RG_MAILSRC_H
 
-#include <sqlite3.h>
+typedef struct rg_store rg_store;
 #include <stddef.h>
 
 /* an event of the analyzer or of a command (table events) */
@@ -45,14 +45,14 @@ typedef struct ms_lockmsg {
 typedef struct ms_iter ms_iter;
 
 /* ms_pos - a position in meta (def when unset); ms_pos_put stores one */
-long long ms_pos(sqlite3 *db, const char *key, long long def);
-int ms_pos_put(sqlite3 *db, const char *key, long long v, char *err,
+long long ms_pos(rg_store *st, const char *key, long long def);
+int ms_pos_put(rg_store *st, const char *key, long long v, char *err,
     size_t errsz);
 
 /* ms_event_max - the newest event's id (0: none), -1 on error */
-long long ms_event_max(sqlite3 *db, char *err, size_t errsz);
+long long ms_event_max(rg_store *st, char *err, size_t errsz);
 /* ms_events - the events with id in [from, to], by id */
-int ms_events(sqlite3 *db, long long from, long long to, ms_event **v,
+int ms_events(rg_store *st, long long from, long long to, ms_event **v,
     size_t *n, char *err, size_t errsz);
 void ms_event_clear(ms_event *e);
 void ms_events_free(ms_event *v, size_t n);
@@ -62,7 +62,7 @@ void ms_events_free(ms_event *v, size_t n);
  * seq that were held, or refused by the content filter or header_checks
  * (held_only: held ones only), by seq
  */
-ms_iter *ms_spam_since(sqlite3 *db, long long seq, int held_only, char *err,
+ms_iter *ms_spam_since(rg_store *st, long long seq, int held_only, char *err,
     size_t errsz);
 /* ms_spam_next - 1 and the next message in s (owned by the caller), 0 at
  * the end, -1 on error (ms_strerror) */
@@ -70,10 +70,10 @@ int ms_spam_next(ms_iter *it, ms_spam *s);
 /* ms_spam_held - the newest held message with this queue ID first seen
  * in [since, until] (the first_seen index; there is none on queue_id):
  * 1 none */
-int ms_spam_held(sqlite3 *db, const char *qid, long long since,
+int ms_spam_held(rg_store *st, const char *qid, long long since,
     long long until, ms_spam *s, char *err, size_t errsz);
 /* ms_rcpts - s's logged envelope recipients (at most max) into s */
-int ms_rcpts(sqlite3 *db, ms_spam *s, int max, char *err, size_t errsz);
+int ms_rcpts(rg_store *st, ms_spam *s, int max, char *err, size_t errsz);
 void ms_spam_clear(ms_spam *s);
 const char *ms_strerror(const ms_iter *it);
 void ms_free(ms_iter *it);
@@ -83,7 +83,7 @@ void ms_free(ms_iter *it);
  * "" any) in (since, until] as the analyzer counted it; total: how many
  * there are in all
  */
-int ms_lock_messages(sqlite3 *db, const char *user, const char *identity,
+int ms_lock_messages(rg_store *st, const char *user, const char *identity,
     long long since, long long until, int max, ms_lockmsg **v, int *n,
     long long *total, char *err, size_t errsz);
 void ms_lock_messages_free(ms_lockmsg *v, int n);

@@ -9,6 +9,7 @@
 
 #include "../common/db.h"
 #include "../common/xalloc.h"
+#include "store.h"
 #include "outbox.h"
 
 #define COLS "id, kind, ref, user, mail_from, rcpt, subject, message_id, " \
@@ -64,9 +65,10 @@ row(sqlite3_stmt *q, ob_mail *m)
 
 /* ob_enqueue - insert one composed mail */
 int
-ob_enqueue(sqlite3 *db, const ob_mail *m, long long *id, char *err,
+ob_enqueue(rg_store *st, const ob_mail *m, long long *id, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -98,8 +100,9 @@ ob_enqueue(sqlite3 *db, const ob_mail *m, long long *id, char *err,
 
 /* ob_ref_taken - does a mail with this ref exist (any status)? */
 int
-ob_ref_taken(sqlite3 *db, const char *ref, char *err, size_t errsz)
+ob_ref_taken(rg_store *st, const char *ref, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -116,9 +119,10 @@ ob_ref_taken(sqlite3 *db, const char *ref, char *err, size_t errsz)
 
 /* ob_update - a queued, untried mail's new subject and body */
 int
-ob_update(sqlite3 *db, long long id, const char *subject, const char *body,
+ob_update(rg_store *st, long long id, const char *subject, const char *body,
     size_t len, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "UPDATE outbox SET subject = ?2, body = ?3 "
@@ -134,9 +138,10 @@ ob_update(sqlite3 *db, long long id, const char *subject, const char *body,
 
 /* ob_due - ids of queued mail whose time has come */
 int
-ob_due(sqlite3 *db, long long now, long long *ids, int max, int *n,
+ob_due(rg_store *st, long long now, long long *ids, int max, int *n,
     char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	*n = 0;
@@ -154,8 +159,9 @@ ob_due(sqlite3 *db, long long now, long long *ids, int max, int *n,
 
 /* ob_get - one mail with its body */
 int
-ob_get(sqlite3 *db, long long id, ob_mail *m, char *err, size_t errsz)
+ob_get(rg_store *st, long long id, ob_mail *m, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -198,9 +204,10 @@ mark(sqlite3 *db, const char *sql, long long id, long long t,
 
 /* ob_mark_sent - the server took it (250) */
 int
-ob_mark_sent(sqlite3 *db, long long id, long long now, const char *reply,
+ob_mark_sent(rg_store *st, long long id, long long now, const char *reply,
     char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	return mark(db, "UPDATE outbox SET status = 'sent', done = ?2, "
 	    "attempts = attempts + 1, last_reply = ?3 WHERE id = ?1", id, now,
 	    reply, err, errsz);
@@ -208,9 +215,10 @@ ob_mark_sent(sqlite3 *db, long long id, long long now, const char *reply,
 
 /* ob_mark_retry - not this time: try again at next_try */
 int
-ob_mark_retry(sqlite3 *db, long long id, long long next_try,
+ob_mark_retry(rg_store *st, long long id, long long next_try,
     const char *reply, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	return mark(db, "UPDATE outbox SET next_try = ?2, attempts = "
 	    "attempts + 1, last_reply = ?3 WHERE id = ?1 AND status = 'queued'",
 	    id, next_try, reply, err, errsz);
@@ -218,9 +226,10 @@ ob_mark_retry(sqlite3 *db, long long id, long long next_try,
 
 /* ob_mark_failed - refused for good, or too old: kept, not retried */
 int
-ob_mark_failed(sqlite3 *db, long long id, long long now, const char *reply,
+ob_mark_failed(rg_store *st, long long id, long long now, const char *reply,
     char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	return mark(db, "UPDATE outbox SET status = 'failed', done = ?2, "
 	    "attempts = attempts + 1, last_reply = ?3 WHERE id = ?1", id, now,
 	    reply, err, errsz);
@@ -228,9 +237,10 @@ ob_mark_failed(sqlite3 *db, long long id, long long now, const char *reply,
 
 /* ob_list - the mail that is not sent (or all of it), oldest first */
 int
-ob_list(sqlite3 *db, int all, ob_mail **v, size_t *n, char *err,
+ob_list(rg_store *st, int all, ob_mail **v, size_t *n, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	size_t cap = 0;
 
@@ -253,9 +263,10 @@ ob_list(sqlite3 *db, int all, ob_mail **v, size_t *n, char *err,
 
 /* ob_retry - queue again at once (id < 0: all that are not sent) */
 int
-ob_retry(sqlite3 *db, long long id, long long now, int *changed, char *err,
+ob_retry(rg_store *st, long long id, long long now, int *changed, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "UPDATE outbox SET status = 'queued', "
@@ -272,8 +283,9 @@ ob_retry(sqlite3 *db, long long id, long long now, int *changed, char *err,
 
 /* ob_drop - delete one mail */
 int
-ob_drop(sqlite3 *db, long long id, int *changed, char *err, size_t errsz)
+ob_drop(rg_store *st, long long id, int *changed, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id = ?1", -1, &q,
@@ -288,8 +300,9 @@ ob_drop(sqlite3 *db, long long id, int *changed, char *err, size_t errsz)
 
 /* ob_last - the newest mail of a kind */
 int
-ob_last(sqlite3 *db, const char *kind, ob_mail *m, char *err, size_t errsz)
+ob_last(rg_store *st, const char *kind, ob_mail *m, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 
@@ -309,9 +322,10 @@ ob_last(sqlite3 *db, const char *kind, ob_mail *m, char *err, size_t errsz)
 
 /* ob_count_since - how many mails of a kind about a user since t */
 long long
-ob_count_since(sqlite3 *db, const char *kind, const char *user,
+ob_count_since(rg_store *st, const char *kind, const char *user,
     long long since)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	long long n = 0;
 
@@ -329,9 +343,10 @@ ob_count_since(sqlite3 *db, const char *kind, const char *user,
 
 /* ob_reported - remember a reported message; 0 if it was already */
 int
-ob_reported(sqlite3 *db, const char *ref, long long now, char *err,
+ob_reported(rg_store *st, const char *ref, long long now, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO mail_reported(ref, "

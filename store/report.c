@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
+#include "store.h"
 #include "report.h"
 
 struct rps_iter {
@@ -59,9 +60,10 @@ fail(rps_iter *it, sqlite3 *db, const char *what, char *err, size_t errsz)
 
 /* rps_messages - the messages of a period, by time */
 rps_iter *
-rps_messages(sqlite3 *db, long long since, long long until, int spam_only,
+rps_messages(rg_store *st, long long since, long long until, int spam_only,
     char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	rps_iter *it = xcalloc(1, sizeof(*it));
 	char sql[sizeof(msg_sql) + 512];
 
@@ -168,9 +170,10 @@ rps_msg_headers(rps_iter *it, long long id, rps_header *h, int max)
 
 /* rps_events - the analyzer's decisions of a period */
 rps_iter *
-rps_events(sqlite3 *db, long long since, long long until, char *err,
+rps_events(rg_store *st, long long since, long long until, char *err,
     size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	rps_iter *it = xcalloc(1, sizeof(*it));
 
 	it->db = db;
@@ -210,8 +213,9 @@ rps_event_next(rps_iter *it, rps_event *e)
 
 /* rps_count - how many rows rps_messages would give */
 long long
-rps_count(sqlite3 *db, long long since, long long until, int spam_only)
+rps_count(rg_store *st, long long since, long long until, int spam_only)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	char sql[512];
 	long long n = -1;
@@ -261,8 +265,9 @@ rps_free(rps_iter *it)
  * first: the same rows as rps_messages
  */
 rps_iter *
-rps_queue_id(sqlite3 *db, const char *queue_id, char *err, size_t errsz)
+rps_queue_id(rg_store *st, const char *queue_id, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	rps_iter *it = xcalloc(1, sizeof(*it));
 	char sql[sizeof(msg_sql) + 512];
 
@@ -281,8 +286,9 @@ rps_queue_id(sqlite3 *db, const char *queue_id, char *err, size_t errsz)
 
 /* rps_held - every message ever held, first seen since `since`, by time */
 rps_iter *
-rps_held(sqlite3 *db, long long since, char *err, size_t errsz)
+rps_held(rg_store *st, long long since, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	rps_iter *it = xcalloc(1, sizeof(*it));
 	char sql[sizeof(msg_sql) + 512];
 
@@ -301,9 +307,10 @@ rps_held(sqlite3 *db, long long since, char *err, size_t errsz)
 
 /* rps_quarantine_event - the rule of the last quarantine event of a QID */
 int
-rps_quarantine_event(sqlite3 *db, const char *queue_id, char *out,
+rps_quarantine_event(rg_store *st, const char *queue_id, char *out,
     size_t outsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc = 0;
 
@@ -323,10 +330,11 @@ rps_quarantine_event(sqlite3 *db, const char *queue_id, char *out,
 
 /* rps_put_event - one row of the events table */
 int
-rps_put_event(sqlite3 *db, long long ts, const char *action,
+rps_put_event(rg_store *st, long long ts, const char *action,
     const char *kind, const char *user, const char *identity,
     const char *rule, const char *detail, char *err, size_t errsz)
 {
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q;
 	int rc;
 

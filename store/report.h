@@ -14,7 +14,7 @@
 #ifndef RG_STORE_REPORT_H
 #define RG_STORE_REPORT_H
 
-#include <sqlite3.h>
+typedef struct rg_store rg_store;
 #include <stddef.h>
 
 /* the state of a held or refused spam message now */
@@ -64,29 +64,29 @@ typedef struct rps_iter rps_iter;
  * content-filtered message. spam_only: only those a verdict or a hold
  * marked (the quarantine sheet's candidates).
  */
-rps_iter *rps_messages(sqlite3 *db, long long since, long long until,
+rps_iter *rps_messages(rg_store *st, long long since, long long until,
     int spam_only, char *err, size_t errsz);
 /* rps_msg_next - 1 and the next row in m, 0 at the end, -1 on error */
 int rps_msg_next(rps_iter *it, rps_msg *m);
 /* rps_msg_headers - the logged headers of message id (at most max) */
 int rps_msg_headers(rps_iter *it, long long id, rps_header *h, int max);
 /* rps_events - the analyzer's events in [since, until), by time */
-rps_iter *rps_events(sqlite3 *db, long long since, long long until,
+rps_iter *rps_events(rg_store *st, long long since, long long until,
     char *err, size_t errsz);
 int rps_event_next(rps_iter *it, rps_event *e);
 /* rps_count - rows in the period (spam_only as rps_messages), -1 error */
-long long rps_count(sqlite3 *db, long long since, long long until,
+long long rps_count(rg_store *st, long long since, long long until,
     int spam_only);
 /* rps_queue_id - the messages with this queue ID, newest first */
-rps_iter *rps_queue_id(sqlite3 *db, const char *queue_id, char *err,
+rps_iter *rps_queue_id(rg_store *st, const char *queue_id, char *err,
     size_t errsz);
 /* rps_held - every message ever held, first seen since `since` */
-rps_iter *rps_held(sqlite3 *db, long long since, char *err, size_t errsz);
+rps_iter *rps_held(rg_store *st, long long since, char *err, size_t errsz);
 /* rps_quarantine_event - the last quarantine event's rule for a QID: 1 */
-int rps_quarantine_event(sqlite3 *db, const char *queue_id, char *out,
+int rps_quarantine_event(rg_store *st, const char *queue_id, char *out,
     size_t outsz);
 /* rps_put_event - record one event (what quarantine commands did) */
-int rps_put_event(sqlite3 *db, long long ts, const char *action,
+int rps_put_event(rg_store *st, long long ts, const char *action,
     const char *kind, const char *user, const char *identity,
     const char *rule, const char *detail, char *err, size_t errsz);
 const char *rps_strerror(const rps_iter *it);

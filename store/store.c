@@ -207,7 +207,7 @@ store_read_begin(rg_store *st)
 	return db_exec(st->db, "BEGIN DEFERRED", st->err, sizeof(st->err));
 }
 
-/* store_set_hook - run fn(db, arg) inside each transaction before COMMIT */
+/* store_set_hook - run fn(st, arg) inside each transaction before COMMIT */
 void
 store_set_hook(rg_store *st, store_hook fn, void *arg)
 {
@@ -220,7 +220,7 @@ int
 store_commit(rg_store *st)
 {
 	st->seq = 0;
-	if (st->hook != NULL && st->hook(st->db, st->hook_arg, st->err,
+	if (st->hook != NULL && st->hook(st, st->hook_arg, st->err,
 	    sizeof(st->err)) != 0)
 		return -1;
 	return db_commit(st->db, st->err, sizeof(st->err));

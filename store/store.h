@@ -72,7 +72,7 @@ long long store_prune(rg_store *st, long long cutoff_usec, long long batch);
  * mail of the decisions made in it: reports/); its failure fails the
  * commit. NULL: none.
  */
-typedef int (*store_hook)(sqlite3 *db, void *arg, char *err, size_t errsz);
+typedef int (*store_hook)(rg_store *st, void *arg, char *err, size_t errsz);
 void store_set_hook(rg_store *st, store_hook fn, void *arg);
 /* the configuration whose trusted_verdicts decide the stored spam flags
  * (rules/policy.h rul_verdict_trusted); kept, not copied: set it again

@@ -17,18 +17,9 @@ cd "${TOP:-$(dirname "$0")/../..}" || exit 2
 sql_allowed=(
     common/db.c          # the generic SQLite helper: to move under store/
     common/db.h          # idem
-    analyzer/quarantine.c  # the quarantine's events: into store/
-    reports/alert.c reports/arf.c reports/mailq.h reports/report.c
-    reports/report.h reports/report_int.h reports/smtp.c reports/smtp.h
-    reports/mailreport.c reports/mailreport.h reports/notice.c
-                         # they prepare no SQL (store/mailsrc.c, report.c,
-                         # outbox.c do) but still pass the raw handle
-                         # (sqlite3 *) to those functions: to be rg_store *
 )
 # rule 2: the raw connection (store_db) outside store/
 conn_allowed=(
-    cli/mail_cmd.c cli/report_cmd.c
-    analyzer/quarantine.c
 )
 # rule 1: includes across the layers that are known and transitional
 include_allowed=(
