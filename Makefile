@@ -41,10 +41,11 @@ CPPFLAGS += -D_GNU_SOURCE -D_POSIX_C_SOURCE=200809L -DPCRE2_CODE_UNIT_WIDTH=8 \
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
 LDLIBS   += $(PKG_LIBS) -lm
 
-# library code, layered: common <- rules <- collector <- cli
+# library code, layered: common <- rules <- store <- collector, analyzer,
+# reports <- cli (tests/suites/layers.sh)
 LIB_SRC  := $(wildcard common/*.c) $(wildcard rules/*.c) $(wildcard store/*.c) \
             $(wildcard collector/*.c) $(wildcard analyzer/*.c) \
-            $(wildcard store/*.c) $(wildcard reports/*.c)
+            $(wildcard reports/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)

@@ -4,7 +4,7 @@
  *
  * The maps hold the locks of one database. A marker file in map_directory,
  * ".relayguard-database", names that database's id (meta 'database_id',
- * common/db.c) and path. ana_claim_maps() is called before any map is
+ * store/db.c) and path. ana_claim_maps() is called before any map is
  * written: with no marker it writes one (a first run, or maps written
  * before markers existed); with this database's id it does nothing; with
  * another id it refuses (-1, err says which two databases), unless adopt

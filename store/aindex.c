@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
-#include "../common/db.h"
+#include "db.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/rgtime.h"

@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
-#include "../common/db.h"
+#include "db.h"
 #include "../common/xalloc.h"
 #include "locks.h"
 

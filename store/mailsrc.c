@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db.h"
+#include "db.h"
 #include "../common/xalloc.h"
 #include "store.h"
 #include "mailsrc.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db.h"
+#include "db.h"
 #include "../common/xalloc.h"
 #include "store.h"
 #include "outbox.h"

@@ -5,7 +5,7 @@
  * database of any earlier version is brought up to date in place by
  * db_open(), one migration per transaction; append, never edit.
  */
-#include "../common/db.h"
+#include "db.h"
 #include "schema.h"
 
 static const char schema_v1[] =

@@ -5,7 +5,7 @@
 #ifndef RG_SCHEMA_H
 #define RG_SCHEMA_H
 
-#include "../common/db.h"
+#include "db.h"
 
 extern const db_migration store_migrations[];
 extern const int store_nmigrations;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db.h"
+#include "db.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../rules/policy.h"

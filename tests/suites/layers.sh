@@ -15,8 +15,6 @@ cd "${TOP:-$(dirname "$0")/../..}" || exit 2
 
 # rule 2: SQL outside store/ (file: where its SQL goes)
 sql_allowed=(
-    common/db.c          # the generic SQLite helper: to move under store/
-    common/db.h          # idem
 )
 # rule 2: the raw connection (store_db) outside store/
 conn_allowed=(
