@@ -4,12 +4,15 @@
  * to, as rul_user_of() decides it for the analyzer), with the raw SASL
  * login or client IP beside it. Read-only: the database is opened
  * read-only (the reads are in store/query.c), and everything printed came
- * from logs, so it is escaped (JSON) or quoted.
+ * from logs, so it is escaped (JSON) or quoted. The relay of a message is
+ * the host name of the log lines that told it (--relay, stats --by-relay):
+ * as attacker-controlled as the rest.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../store/store.h"
 #include "../common/hash.h"
@@ -123,6 +126,13 @@ user_filter(const rul_policy *pol, const rul_user *want, const char *name,
 	    || (client_ip != NULL && strcmp(client_ip, name) == 0);
 }
 
+/* relay_filter - does host match --relay R (NULL: every relay) */
+static int
+relay_filter(const char *want, const char *host)
+{
+	return want == NULL || (host != NULL && strcasecmp(host, want) == 0);
+}
+
 /* cmd_messages - list stored messages */
 int
 cmd_messages(const cli_ctx *cx, int argc, char **argv)
@@ -130,6 +140,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "sender", required_argument, NULL, 's' },
+		{ "relay", required_argument, NULL, 'r' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
 		{ "json", no_argument, NULL, 'j' },
@@ -137,7 +148,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *user = NULL, *sender = NULL;
+	const char *user = NULL, *sender = NULL, *relay = NULL;
 	long long since = 0, until = (1LL << 62), limit = -1, n = 0;
 	int ch, json = 0, rc;
 	char err[1024];
@@ -153,6 +164,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		switch (ch) {
 		case 'u': user = optarg; break;
 		case 's': sender = optarg; break;
+		case 'r': relay = optarg; break;
 		case 'S':
 			if (time_arg("--since", optarg, &since) != 0)
 				return EX_USAGE_;
@@ -165,15 +177,18 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 		case 'l': limit = atoll(optarg); break;
 		case 'h':
 			printf("usage: relayguard [-c CONFIG] messages [--user U] "
-			    "[--sender S] [--since T]\n"
-			    "                  [--until T] [--limit N] [--json]\n\n"
+			    "[--sender S] [--relay HOST]\n"
+			    "                  [--since T] [--until T] [--limit N] "
+			    "[--json]\n\n"
 			    "Lists stored messages (and NOQUEUE rejects) by time. "
 			    "The user is the\nconfigured [user NAME] the message "
 			    "belongs to, as analyze and users count it\n(\"-\": "
 			    "none), the login/IP column the SASL login or else "
 			    "the client IP.\n--user U: the messages of the "
 			    "configured user U; if U is no configured user,\n"
-			    "those whose SASL login or client IP is U. Times are "
+			    "those whose SASL login or client IP is U. --relay "
+			    "HOST: the messages that\nrelay logged (the host "
+			    "name of its log lines, any case). Times are "
 			    "YYYY-MM-DD[THH:MM[:SS]][Z]\n(local without Z), @EPOCH, "
 			    "or a duration ago (1h, 2d). --json writes the\n"
 			    "records as `parse` does, sorted, so that two "
@@ -205,6 +220,8 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 
 		if (user != NULL && !user_filter(pol, want, user, m.sasl,
 		    m.client_ip, m.sender))
+			continue;
+		if (!relay_filter(relay, m.host))
 			continue;
 		n++;
 		if (json) {
@@ -261,6 +278,7 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 typedef struct stats_row {
 	const rul_user *user;		/* NULL: unassigned */
 	char *key;			/* the user's name, or the raw key */
+	char *relay;			/* --by-relay: the relay, else NULL */
 	const char *kind;
 	long long messages, rcpts, sent, bounced, deferred, rejected, spam,
 	    held, sessions;
@@ -274,22 +292,31 @@ typedef struct stats_tab {
 	size_t n, cap;
 } stats_tab;
 
-/* stats_row_of - the row of a message's configured user or raw key */
+/*
+ * stats_row_of - the row of a message's configured user or raw key (and
+ * with --by-relay, of its relay: relay not NULL)
+ */
 static stats_row *
 stats_row_of(stats_tab *t, const rul_user *u, const char *sasl,
-    const char *client_ip)
+    const char *client_ip, const char *relay)
 {
 	const char *key = u != NULL ? u->name : raw_key(sasl, client_ip);
 	uint32_t h = rg_hash_more(rg_hash(key, strlen(key)), u ? "u" : "r", 1);
-	size_t i = rg_htab_start(&t->h, h);
+	size_t i;
 	stats_row *r;
 
+	if (relay != NULL)
+		h = rg_hash_more(rg_hash_more(h, "@", 1), relay, strlen(relay));
+	i = rg_htab_start(&t->h, h);
 	while ((r = rg_htab_next(&t->h, h, &i)) != NULL)
-		if ((r->user != NULL) == (u != NULL) && strcmp(r->key, key) == 0)
+		if ((r->user != NULL) == (u != NULL) && strcmp(r->key, key) == 0
+		    && (relay == NULL ? r->relay == NULL : r->relay != NULL
+		    && strcmp(r->relay, relay) == 0))
 			return r;
 	r = xcalloc(1, sizeof(*r));
 	r->user = u;
 	r->key = xstrdup(key);
+	r->relay = relay != NULL ? xstrdup(relay) : NULL;
 	r->kind = u != NULL ? u->cfg->type : sasl != NULL ? "sasl"
 	    : client_ip != NULL ? "ip" : "local";
 	if (t->n == t->cap) {
@@ -318,12 +345,16 @@ stats_login(stats_row *r, const char *sasl, const char *client_ip)
 	r->logins[r->nlogins++] = xstrdup(k);
 }
 
-/* cmp_rows - most messages first, then by name */
+/* cmp_rows - by relay (--by-relay), then most messages, then by name */
 static int
 cmp_rows(const void *a, const void *b)
 {
 	const stats_row *x = *(stats_row *const *)a, *y = *(stats_row *const *)b;
+	int c;
 
+	if (x->relay != NULL && y->relay != NULL
+	    && (c = strcmp(x->relay, y->relay)) != 0)
+		return c;
 	if (x->messages != y->messages)
 		return x->messages > y->messages ? -1 : 1;
 	if ((x->user == NULL) != (y->user == NULL))
@@ -344,6 +375,9 @@ stats_print(const stats_row *r, int json)
 		int first = 1;
 
 		sb_addc(&sb, '{');
+		if (r->relay != NULL)
+			sb_json_kv_str(&sb, &first, "relay", r->relay,
+			    strlen(r->relay));
 		if (r->user != NULL)
 			sb_json_kv_str(&sb, &first, "user", r->key,
 			    strlen(r->key));
@@ -376,13 +410,21 @@ stats_print(const stats_row *r, int json)
 		sb_addc(&sb, '}');
 		puts(sb.s);
 	} else {
+		size_t mark;
+
+		if (r->relay != NULL) {
+			safe(&sb, r->relay);
+			pad(&sb, 0, 16);
+		}
+		mark = sb.len;
 		safe(&sb, r->user != NULL ? r->key : "-");
+		pad(&sb, mark, 32);
 		if (r->nlogins > 0)
 			safe(&lg, r->logins[0]);
 		if (r->nlogins > 1 || r->more_logins)
 			sb_printf(&lg, " +%d%s", r->nlogins - 1, r->more_logins
 			    ? " or more" : "");
-		printf("%-32s %-6s %8lld %6lld %6lld %7lld %8lld %8lld %5lld "
+		printf("%s%-6s %8lld %6lld %6lld %7lld %8lld %8lld %5lld "
 		    "%5lld %8lld  %s\n", sb.s, r->kind, r->messages, r->rcpts,
 		    r->sent, r->bounced, r->deferred, r->rejected, r->spam,
 		    r->held, r->sessions, lg.s);
@@ -398,12 +440,15 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
+		{ "relay", required_argument, NULL, 'r' },
+		{ "by-relay", no_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long since = 0, until = (1LL << 62);
-	int ch, json = 0, rc = 0, ret = EX_OK_;
+	const char *relay = NULL;
+	int ch, json = 0, by_relay = 0, rc = 0, ret = EX_OK_;
 	char err[1024];
 	rg_config *cfg;
 	rul_policy *pol;
@@ -424,10 +469,14 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 			if (time_arg("--until", optarg, &until) != 0)
 				return EX_USAGE_;
 			break;
+		case 'r': relay = optarg; break;
+		case 'b': by_relay = 1; break;
 		case 'j': json = 1; break;
 		case 'h':
 			printf("usage: relayguard [-c CONFIG] stats [--since T] "
-			    "[--until T] [--json]\n\nPer-user totals of the "
+			    "[--until T] [--relay HOST]\n"
+			    "                  [--by-relay] [--json]\n\n"
+			    "Per-user totals of the "
 			    "stored messages, in the columns of parse --summary:"
 			    "\nmessages, recipients, sent, bounced, deferred, "
 			    "rejected, spam (trusted\nverdicts), held, then SMTP "
@@ -438,7 +487,11 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 			    "no configured user is one row per login or IP, user "
 			    "\"-\". Postfix's own\nnotifications and the first "
 			    "queue ID of a content-filtered message are not\n"
-			    "counted. Times as for messages (1h: an hour ago).\n");
+			    "counted. Times as for messages (1h: an hour ago).\n"
+			    "--relay HOST: only what that relay logged (the host "
+			    "name of its log lines,\nany case). --by-relay: one "
+			    "row per relay and user, the relay first (JSON:\n"
+			    "\"relay\"), by relay, then most messages.\n");
 			return EX_OK_;
 		default:
 			return EX_USAGE_;
@@ -455,10 +508,14 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 		goto end;
 	}
 	while ((rc = stq_total_next(it, &m)) == 1) {
-		const rul_user *u = rul_user_of(pol, m.sasl, m.client_ip,
-		    m.sender);
-		stats_row *r = stats_row_of(&t, u, m.sasl, m.client_ip);
+		const rul_user *u;
+		stats_row *r;
 
+		if (!relay_filter(relay, m.host))
+			continue;
+		u = rul_user_of(pol, m.sasl, m.client_ip, m.sender);
+		r = stats_row_of(&t, u, m.sasl, m.client_ip, !by_relay ? NULL
+		    : m.host != NULL ? m.host : "");
 		stats_login(r, m.sasl, m.client_ip);
 		r->messages++;
 		r->rcpts += m.rcpts;
@@ -488,7 +545,10 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 
 		if (u == NULL && ss.sasl == NULL && ss.client_ip == NULL)
 			continue;
-		r = stats_row_of(&t, u, ss.sasl, ss.client_ip);
+		if (!relay_filter(relay, ss.host))
+			continue;
+		r = stats_row_of(&t, u, ss.sasl, ss.client_ip, !by_relay ? NULL
+		    : ss.host != NULL ? ss.host : "");
 		stats_login(r, ss.sasl, ss.client_ip);
 		r->sessions++;
 	}
@@ -498,6 +558,8 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 		goto end;
 	}
 	qsort(t.rows, t.n, sizeof(*t.rows), cmp_rows);
+	if (!json && by_relay)
+		printf("%-16s ", "relay");
 	if (!json)
 		printf("%-32s %-6s %8s %6s %6s %7s %8s %8s %5s %5s %8s  %s\n",
 		    "user", "kind", "messages", "rcpts", "sent", "bounced",
@@ -513,6 +575,7 @@ end:
 		for (k = 0; k < t.rows[i]->nlogins; k++)
 			free(t.rows[i]->logins[k]);
 		free(t.rows[i]->key);
+		free(t.rows[i]->relay);
 		free(t.rows[i]);
 	}
 	free(t.rows);

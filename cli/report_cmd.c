@@ -1,6 +1,6 @@
 /*
- * report_cmd.c - `relayguard report quarantine|senders|locks`: the period's
- * report as XLSX, CSV or text (reports/), written atomically to --output
+ * report_cmd.c - `relayguard report quarantine|senders|locks|relays`: the
+ * period's report as XLSX, CSV or text (reports/), written atomically to --output
  * or standard output, and kept in [report] directory under stable names.
  */
 #include <dirent.h>
@@ -36,7 +36,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: relayguard [-c CONFIG] report quarantine|senders|locks\n"
+	    "usage: relayguard [-c CONFIG] report "
+	    "quarantine|senders|locks|relays\n"
 	    "           [--period day|week|month | --since T --until T] "
 	    "[--now T]\n"
 	    "           [--user U] [--output FILE] [--format xlsx|csv|text] "
@@ -45,14 +46,14 @@ usage(FILE *out)
 	    "The report of a period: the last whole day, week (Monday to "
 	    "Sunday) or\nmonth before --now (default: day), or [--since, "
 	    "--until), in [report]\ntimezone. XLSX: the sheets Summary (with "
-	    "the chart), Quarantine, Locks and\nDaily, the kind's sheet "
-	    "active; CSV and text: the kind's table. --output is\nwritten "
-	    "atomically; without it CSV and text go to standard output, XLSX "
-	    "to\n[report] directory only (else to standard output when it is "
-	    "not a terminal).\nWith [report] directory, every report is also "
-	    "kept there. --user: one configured user's "
-	    "mail only.\n--skip-empty: write nothing when the kind's table is "
-	    "empty.\n"
+	    "the chart), Relays (per relay host),\nQuarantine, Locks and "
+	    "Daily, the kind's sheet active; CSV and text: the\nkind's "
+	    "table. --output is written atomically; without it CSV\nand "
+	    "text go to standard output, XLSX to [report] directory only "
+	    "(else to\nstandard output when it is not a terminal). With "
+	    "[report] directory, every\nreport is also kept there. --user: "
+	    "one configured user's mail only.\n--skip-empty: write nothing "
+	    "when the kind's table is empty.\n"
 	    "--mail: into the outbox (`mail send` delivers it), the file "
 	    "attached (XLSX\nunless --format says otherwise) with a short "
 	    "summary: the whole report to\nadmin_contact and to each user with "
@@ -378,8 +379,11 @@ cmd_report(const cli_ctx *cx, int argc, char **argv)
 		o.kind = REP_SENDERS;
 	else if (strcmp(argv[optind], "locks") == 0)
 		o.kind = REP_LOCKS;
+	else if (strcmp(argv[optind], "relays") == 0)
+		o.kind = REP_RELAYS;
 	else {
-		log_fatalx("report: '%s' is not quarantine, senders or locks",
+		log_fatalx("report: '%s' is not quarantine, senders, locks or "
+		    "relays",
 		    argv[optind]);
 		return EX_USAGE_;
 	}

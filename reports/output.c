@@ -1,6 +1,7 @@
 /*
  * output.c - the report as CSV or as a text table: the table of the
- * report's kind (quarantine: Quarantine, senders: Summary, locks: Locks).
+ * report's kind (quarantine: Quarantine, senders: Summary, locks: Locks,
+ * relays: Relays).
  *
  * CSV is RFC 4180 (CRLF, a field with a comma, a quote or a line break
  * quoted, quotes doubled). A text field that starts with = + - @ TAB or CR
@@ -23,7 +24,8 @@ static enum rep_table_id
 kind_table(const rep_data *d)
 {
 	return d->o.kind == REP_QUARANTINE ? TB_QUARANTINE
-	    : d->o.kind == REP_LOCKS ? TB_LOCKS : TB_SUMMARY;
+	    : d->o.kind == REP_LOCKS ? TB_LOCKS : d->o.kind == REP_RELAYS
+	    ? TB_RELAYS : TB_SUMMARY;
 }
 
 /* fmt_cell - a cell's text (numbers and times formatted) */
@@ -169,6 +171,51 @@ rep_write_text(rep_data *d, FILE *out, char *err, size_t errsz)
 	return 0;
 }
 
+#define SUMMARY_RELAYS 20		/* relay lines in a summary */
+#define SUMMARY_NAME 64			/* characters of a relay's name */
+
+/*
+ * summary_relays - a line per relay (most messages first, at most
+ * SUMMARY_RELAYS); the name from the log lines cleaned and cut
+ */
+static void
+summary_relays(const rep_data *d, FILE *out)
+{
+	strbuf sb;
+	size_t i, n;
+	const rep_tot *t;
+
+	if (d->nrelay == 0)
+		return;
+	sb_init(&sb);
+	fprintf(out, "\nrelays %zu:\n", d->nrelay);
+	for (i = 0; i < d->nrelay && i < SUMMARY_RELAYS; i++) {
+		rep_clean(&sb, d->relays[i]->name);
+		n = sb.s ? rep_utf8_width(sb.s) : 0;
+		if (n > SUMMARY_NAME) {	/* cut at a character's start */
+			size_t k = 0, b;
+
+			for (b = 0; sb.s[b] != '\0'; b++)
+				if (((unsigned char)sb.s[b] & 0xc0) != 0x80
+				    && k++ == SUMMARY_NAME - 3)
+					break;
+			sb.len = b;
+			sb.s[b] = '\0';
+			sb_adds(&sb, "...");
+		}
+		t = &d->relays[i]->t;
+		fprintf(out, "  %s: messages %lld, recipients %lld, sent %lld, "
+		    "rejected %lld, spam %lld, quarantined %lld\n",
+		    sb.s && *sb.s ? sb.s : "-", t->v[T_MESSAGES], t->v[T_RCPTS],
+		    t->v[T_SENT], t->v[T_REJECTED], t->v[T_SPAM],
+		    t->v[T_QUARANTINED]);
+	}
+	if (d->nrelay > SUMMARY_RELAYS)
+		fprintf(out, "  and %zu more (the Relays sheet)\n",
+		    d->nrelay - SUMMARY_RELAYS);
+	sb_free(&sb);
+}
+
 /* rep_write_summary - the totals in a few lines (a mail's body) */
 void
 rep_write_summary(const rep_data *d, FILE *out)
@@ -187,4 +234,5 @@ rep_write_summary(const rep_data *d, FILE *out)
 	    "quarantined %lld, locks %lld\n", d->norder, tot[T_MESSAGES],
 	    tot[T_RCPTS], tot[T_SENT], tot[T_BOUNCED], tot[T_DEFERRED],
 	    tot[T_REJECTED], tot[T_SPAM], tot[T_QUARANTINED], tot[T_LOCKS]);
+	summary_relays(d, out);
 }

@@ -1,7 +1,8 @@
 /*
  * report.c - the reports' model: the totals of a period per outgoing user
- * and identity, and the tables (Summary, Quarantine, Locks, Daily) that
- * the writers (xlsx.c, and CSV and text here) stream row by row.
+ * and identity, and per relay, and the tables (Summary, Relays, Quarantine,
+ * Locks, Daily) that the writers (xlsx.c, and CSV and text in output.c)
+ * stream row by row.
  *
  * Owns the totals; the rows of the long tables are read from the store as
  * they are written (store/report.h), so memory holds the users and the
@@ -28,7 +29,29 @@ const char *
 rep_kind_name(enum rep_kind k)
 {
 	return k == REP_QUARANTINE ? "quarantine" : k == REP_SENDERS
-	    ? "senders" : "locks";
+	    ? "senders" : k == REP_RELAYS ? "relays" : "locks";
+}
+
+/* relay_of - the totals of relay name (a log line's host), made if new */
+static rep_tot *
+relay_of(rep_data *d, const char *name)
+{
+	uint32_t h = rg_hash(name, strlen(name));
+	size_t i = rg_htab_start(&d->rtab, h);
+	rep_relay *r;
+
+	while ((r = rg_htab_next(&d->rtab, h, &i)) != NULL)
+		if (strcmp(r->name, name) == 0)
+			return &r->t;
+	r = xcalloc(1, sizeof(*r));
+	r->name = xstrdup(name);
+	if (d->nrelay == d->rcap) {
+		d->rcap = d->rcap ? d->rcap * 2 : 8;
+		d->relays = xrealloc(d->relays, d->rcap * sizeof(*d->relays));
+	}
+	d->relays[d->nrelay++] = r;
+	rg_htab_insert(&d->rtab, h, r);
+	return &r->t;
 }
 
 /* str_hash - FNV-1a of a user index and a string */
@@ -185,6 +208,7 @@ read_messages(rep_data *d, char *err, size_t errsz)
 			continue;
 		add(&d->users[k], &m);
 		add(ident_of(d, k, ident), &m);
+		add(relay_of(d, m.host ? m.host : ""), &m);
 		if ((m.spam || m.was_held)
 		    && (day = rep_day_of(d, m.first_seen)) >= 0) {
 			if (d->daily[k] == NULL)
@@ -281,6 +305,20 @@ by_spam(const void *a, const void *b)
 	    rep_user_name(sort_d, *(const int *)b));
 }
 
+/* by_relay - more messages (then more spam ...) first, then by name */
+static int
+by_relay(const void *a, const void *b)
+{
+	const rep_relay *x = *(rep_relay *const *)a;
+	const rep_relay *y = *(rep_relay *const *)b;
+	int i;
+
+	for (i = 0; i < T__COUNT; i++)
+		if (x->t.v[i] != y->t.v[i])
+			return x->t.v[i] > y->t.v[i] ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 /* order - the users and identities in report order, the chart's top 10 */
 static void
 order(rep_data *d)
@@ -314,6 +352,8 @@ order(rep_data *d)
 	qsort(d->top, (size_t)d->ntop, sizeof(int), by_spam);
 	if (d->ntop > 10)
 		d->ntop = 10;
+	if (d->nrelay > 0)
+		qsort(d->relays, d->nrelay, sizeof(*d->relays), by_relay);
 	sort_d = NULL;
 }
 
@@ -325,6 +365,7 @@ rep_build(rg_store *st, const rg_config *cfg, const rul_policy *pol,
 	rep_data *d = xcalloc(1, sizeof(*d));
 	const rul_user *u;
 
+	rg_htab_init(&d->rtab, 16);
 	d->st = st;
 	d->cfg = cfg;
 	d->pol = pol;
@@ -365,6 +406,8 @@ rep_rows(const rep_data *d)
 		return d->nquarantine;
 	if (d->o.kind == REP_LOCKS)
 		return d->nevents;
+	if (d->o.kind == REP_RELAYS)
+		return (long long)d->nrelay;
 	return (long long)d->nident;
 }
 
@@ -385,6 +428,12 @@ rep_free(rep_data *d)
 		for (i = 0; i <= (size_t)d->nusers; i++)
 			free(d->daily[i]);
 	free(d->daily);
+	for (i = 0; i < d->nrelay; i++) {
+		free(d->relays[i]->name);
+		free(d->relays[i]);
+	}
+	free(d->relays);
+	rg_htab_free(&d->rtab);
 	free(d->itab);
 	free(d->idents);
 	free(d->users);

@@ -10,8 +10,10 @@
  * memory does not grow with the number of messages.
  *
  * The workbook (rep_write_xlsx) has the sheets Summary (with the chart),
- * Quarantine (split into "Quarantine 2", ... past Excel's 1,048,576 rows),
- * Locks and Daily (the chart's data). It is written in libxlsxwriter's
+ * Relays (the same totals per relay: the host name of the log lines),
+ * Quarantine (split into "Quarantine 2", ... past Excel's 1,048,576 rows;
+ * its Relay column says whose hold queue has the message), Locks and
+ * Daily (the chart's data). It is written in libxlsxwriter's
  * constant-memory mode. Every string from the store is written with
  * worksheet_write_string (never a formula), as valid UTF-8 without control
  * characters, cut to Excel's 32,767 characters. CSV (rep_write_csv) is RFC
@@ -30,7 +32,7 @@
 #include "../rules/config.h"
 #include "../rules/policy.h"
 
-enum rep_kind { REP_QUARANTINE, REP_SENDERS, REP_LOCKS };
+enum rep_kind { REP_QUARANTINE, REP_SENDERS, REP_LOCKS, REP_RELAYS };
 enum rep_format { REP_XLSX, REP_CSV, REP_TEXT };
 
 typedef struct rep_opts {

@@ -5,6 +5,7 @@
 #ifndef RG_REPORT_INT_H
 #define RG_REPORT_INT_H
 
+#include "../common/hash.h"
 #include "../common/strbuf.h"
 #include "../store/report.h"
 #include "report.h"
@@ -21,6 +22,11 @@ typedef struct rep_ident {
 	char *name;
 	rep_tot t;
 } rep_ident;
+
+typedef struct rep_relay {
+	char *name;			/* the host name of its log lines */
+	rep_tot t;
+} rep_relay;
 
 struct rep_data {
 	rg_store *st;
@@ -40,6 +46,9 @@ struct rep_data {
 	int ndays;
 	int **daily;			/* per user: [day * 2] spam, +1 held */
 	long long nquarantine, nevents;
+	rg_htab rtab;			/* relays by name */
+	rep_relay **relays;		/* sorted: most messages first */
+	size_t nrelay, rcap;
 };
 
 enum rep_ctype { C_TEXT, C_INT, C_NUM, C_TIME, C_DAY };
@@ -54,7 +63,8 @@ typedef struct rep_cell {
 	double n;
 } rep_cell;
 
-enum rep_table_id { TB_SUMMARY, TB_QUARANTINE, TB_LOCKS, TB_DAILY };
+enum rep_table_id { TB_SUMMARY, TB_QUARANTINE, TB_LOCKS, TB_DAILY,
+	TB_RELAYS };
 
 #define REP_MAXCOLS 24
 
@@ -68,7 +78,7 @@ typedef struct rep_table {
 	char *own[REP_MAXCOLS];		/* column names made here */
 	rep_data *d;
 	rps_iter *it;
-	size_t pos;			/* summary, daily: next index */
+	size_t pos;			/* summary, daily, relays: next index */
 	int sub;			/* summary: 1 the user row is out */
 	size_t ipos;			/* summary: the next identity */
 	char err[512];

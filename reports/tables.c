@@ -1,7 +1,7 @@
 /*
  * tables.c - the report's tables, one row at a time: Summary (per user,
- * then its identities), Quarantine (streamed from the store), Locks (the
- * events) and Daily (the chart's data). Every text cell is cleaned
+ * then its identities), Relays (per relay host), Quarantine (streamed
+ * from the store), Locks (the events) and Daily (the chart's data). Every text cell is cleaned
  * (rep_clean); the writers decide how each becomes a cell.
  */
 #include <stdio.h>
@@ -23,6 +23,13 @@ static const rep_col quarantine_cols[] = {
 	{ "Identity", C_TEXT }, { "Sender", C_TEXT }, { "Recipients", C_TEXT },
 	{ "Subject", C_TEXT }, { "Size", C_INT }, { "Score", C_NUM },
 	{ "Symbols", C_TEXT }, { "Filter", C_TEXT }, { "State", C_TEXT },
+	{ "Relay", C_TEXT },
+};
+
+static const rep_col relays_cols[] = {
+	{ "Relay", C_TEXT }, { "Messages", C_INT }, { "Recipients", C_INT },
+	{ "Sent", C_INT }, { "Bounced", C_INT }, { "Deferred", C_INT },
+	{ "Rejected", C_INT }, { "Spam", C_INT }, { "Quarantined", C_INT },
 };
 
 static const rep_col locks_cols[] = {
@@ -57,6 +64,10 @@ rep_table_open(rep_table *t, rep_data *d, enum rep_table_id id, char *err,
 	case TB_SUMMARY:
 		t->name = "Summary";
 		set_cols(t, summary_cols, NCOLS(summary_cols));
+		break;
+	case TB_RELAYS:
+		t->name = "Relays";
+		set_cols(t, relays_cols, NCOLS(relays_cols));
 		break;
 	case TB_QUARANTINE:
 		t->name = "Quarantine";
@@ -183,6 +194,7 @@ quarantine_row(rep_table *t)
 		text(t, 9, m.v_symbols);
 		text(t, 10, m.v_source);
 		text(t, 11, rps_state_name(m.state));
+		text(t, 12, m.host);
 		return 1;
 	}
 	if (rc < 0)
@@ -218,6 +230,23 @@ locks_row(rep_table *t)
 	return rc;
 }
 
+/* relays_row - the next relay: its totals (no locks: they are per user) */
+static int
+relays_row(rep_table *t)
+{
+	rep_data *d = t->d;
+	const rep_relay *r;
+	int i;
+
+	if (t->pos >= d->nrelay)
+		return 0;
+	r = d->relays[t->pos++];
+	text(t, 0, r->name);
+	for (i = 0; i < T_LOCKS; i++)
+		num(t, 1 + i, (double)r->t.v[i]);
+	return 1;
+}
+
 /* daily_row - one day: spam, then quarantined, of each top user */
 static int
 daily_row(rep_table *t)
@@ -250,6 +279,8 @@ rep_table_next(rep_table *t)
 		return locks_row(t);
 	case TB_DAILY:
 		return daily_row(t);
+	case TB_RELAYS:
+		return relays_row(t);
 	}
 	return -1;
 }

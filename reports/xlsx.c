@@ -1,7 +1,7 @@
 /*
  * xlsx.c - the report as an XLSX workbook (libxlsxwriter): Summary with the
- * chart, Quarantine (split past Excel's row limit), Locks, Daily (the
- * chart's data).
+ * chart, Relays, Quarantine (split past Excel's row limit), Locks, Daily
+ * (the chart's data).
  *
  * The workbook is written in constant-memory mode: each row goes to a
  * temporary file as soon as the next begins, so a month of a busy relay
@@ -179,7 +179,8 @@ write_table(lxw_workbook *wb, rep_data *d, enum rep_table_id id,
 	if (e != LXW_NO_ERROR) {
 		snprintf(err, errsz, "writing the %s sheet: %s",
 		    id == TB_SUMMARY ? "Summary" : id == TB_QUARANTINE
-		    ? "Quarantine" : id == TB_LOCKS ? "Locks" : "Daily",
+		    ? "Quarantine" : id == TB_LOCKS ? "Locks" : id == TB_RELAYS
+		    ? "Relays" : "Daily",
 		    lxw_strerror(e));
 		return -1;
 	}
@@ -223,7 +224,7 @@ rep_write_xlsx(rep_data *d, const char *path, char *err, size_t errsz)
 	    .tmpdir = NULL, .use_zip64 = LXW_TRUE };
 	lxw_doc_properties props;
 	lxw_workbook *wb;
-	lxw_worksheet *summary, *quar, *locks, *daily, *active;
+	lxw_worksheet *summary, *relays, *quar, *locks, *daily, *active;
 	lxw_error e;
 	xfmt f;
 	char title[256];
@@ -263,6 +264,8 @@ rep_write_xlsx(rep_data *d, const char *path, char *err, size_t errsz)
 	format_set_num_format(f.boldint, "#,##0");
 
 	if (write_table(wb, d, TB_SUMMARY, &f, &summary, NULL, err, errsz) != 0
+	    || write_table(wb, d, TB_RELAYS, &f, &relays, NULL, err, errsz)
+	    != 0
 	    || write_table(wb, d, TB_QUARANTINE, &f, &quar, NULL, err,
 	    errsz) != 0
 	    || write_table(wb, d, TB_LOCKS, &f, &locks, NULL, err, errsz) != 0
@@ -277,7 +280,7 @@ rep_write_xlsx(rep_data *d, const char *path, char *err, size_t errsz)
 		}
 	}
 	active = d->o.kind == REP_QUARANTINE ? quar : d->o.kind == REP_LOCKS
-	    ? locks : summary;
+	    ? locks : d->o.kind == REP_RELAYS ? relays : summary;
 	worksheet_activate(active);
 	rc = 0;
 end:

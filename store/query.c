@@ -139,7 +139,7 @@ stq_totals(rg_store *st, long long since, long long until, char *err,
 	    "COALESCE(sum(r.status = 'deferred'), 0), "
 	    "COALESCE(sum(r.status = 'rejected'), 0), "
 	    "m.reject_stage IS NOT NULL AND count(r.message) = 0, "
-	    "COALESCE(m.spam, 0), COALESCE(m.held, 0) "
+	    "COALESCE(m.spam, 0), COALESCE(m.held, 0), m.host "
 	    "FROM messages m LEFT JOIN recipients r ON r.message = m.id "
 	    "WHERE m.bounce_of IS NULL AND m.filtered_as IS NULL "
 	    "AND m.first_seen >= ?1 AND m.first_seen < ?2 GROUP BY m.id",
@@ -166,6 +166,7 @@ stq_total_next(stq_iter *it, stq_total *t)
 	t->refused = sqlite3_column_int(q, 8);
 	t->spam = sqlite3_column_int(q, 9);
 	t->held = sqlite3_column_int(q, 10);
+	t->host = col(q, 11);
 	return 1;
 }
 
@@ -175,7 +176,7 @@ stq_sessions(rg_store *st, long long since, long long until, char *err,
     size_t errsz)
 {
 	return stq_open(st, "reading the sessions",
-	    "SELECT sasl_username, client_ip FROM sessions WHERE "
+	    "SELECT sasl_username, client_ip, host FROM sessions WHERE "
 	    "COALESCE(connect, last_seen) >= ?1 AND COALESCE(connect, "
 	    "last_seen) < ?2", since, until, err, errsz);
 }
@@ -190,6 +191,7 @@ stq_session_next(stq_iter *it, stq_session *s)
 		return r;
 	s->sasl = col(it->q, 0);
 	s->client_ip = col(it->q, 1);
+	s->host = col(it->q, 2);
 	return 1;
 }
 

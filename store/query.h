@@ -36,6 +36,7 @@ typedef struct stq_msg {
 /* one message's totals, as `stats` adds them up */
 typedef struct stq_total {
 	const char *sasl, *client_ip, *sender;
+	const char *host;		/* the relay that logged it */
 	long long rcpts, sent, bounced, deferred, rejected;
 	int refused;			/* refused before any recipient */
 	int spam;			/* a trusted verdict said spam */
@@ -45,6 +46,7 @@ typedef struct stq_total {
 /* one SMTP session */
 typedef struct stq_session {
 	const char *sasl, *client_ip;
+	const char *host;		/* the relay that logged it */
 } stq_session;
 
 typedef struct stq_iter stq_iter;
