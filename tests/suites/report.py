@@ -106,7 +106,7 @@ wb = openpyxl.load_workbook(XLSX)
 
 
 def t_sheets():
-    assert wb.sheetnames == ["Summary", "Quarantine", "Locks", "Daily"], wb.sheetnames
+    assert wb.sheetnames == ["Summary", "Relays", "Quarantine", "Locks", "Daily"], wb.sheetnames
     for ws in wb:
         assert ws.freeze_panes == "A2", (ws.title, ws.freeze_panes)
         assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(ws.max_column)}{ws.max_row}", (ws.title, ws.auto_filter.ref)
@@ -144,13 +144,13 @@ def t_quarantine():
     ws = wb["Quarantine"]
     h = header(ws)
     rows = [dict(zip(h, r)) for r in ws.iter_rows(min_row=2, values_only=True)]
-    exp = db.execute(f"""SELECT m.queue_id, m.first_seen, m.sasl_username, m.sender, v.score, v.symbols,
+    exp = db.execute(f"""SELECT m.queue_id, m.first_seen, m.sasl_username, m.sender, v.score, v.symbols, m.host,
         (SELECT value FROM headers WHERE message = m.id AND name = 'Subject') {MSGS.replace('FROM messages m', 'FROM messages m LEFT JOIN verdicts v ON v.message = m.id')}
         AND {QWHERE} ORDER BY m.first_seen, m.id""").fetchall()
     assert len(rows) == len(exp) and len(rows) > 50, f"{len(rows)} rows, store {len(exp)}"
     neg = formula = 0
-    for r, (qid, t, sasl, sender, score, symbols, subj) in zip(rows, exp):
-        assert r["Queue ID"] == qid, (r, qid)
+    for r, (qid, t, sasl, sender, score, symbols, host, subj) in zip(rows, exp):
+        assert r["Queue ID"] == qid and r["Relay"] == host, (r, qid, host)
         assert isinstance(r["Time"], datetime.datetime), r["Time"]
         want = datetime.datetime.fromtimestamp(t / 1e6, ZONE).replace(tzinfo=None)
         assert abs((r["Time"] - want).total_seconds()) < 0.002, (r["Time"], want)
@@ -174,6 +174,24 @@ def t_quarantine():
     # the widths fit the longest value (capped at 80)
     longest = max(len(c.value or "") for c in ws["G"])
     assert ws.column_dimensions["G"].width >= min(longest, 78), (ws.column_dimensions["G"].width, longest)
+
+
+def t_relays():
+    ws = wb["Relays"]
+    h = header(ws)
+    assert h == ["Relay", "Messages", "Recipients", "Sent", "Bounced", "Deferred", "Rejected", "Spam",
+                 "Quarantined"], h
+    got = {r[0]: dict(zip(h[1:], r[1:])) for r in ws.iter_rows(min_row=2, values_only=True)}
+    exp = {}
+    for (host, n, rc, sent, spam, q) in db.execute(
+            f"SELECT m.host, count(*), sum((SELECT count(*) FROM recipients WHERE message = m.id)), "
+            f"sum((SELECT count(*) FROM recipients WHERE message = m.id AND status = 'sent')), "
+            f"sum(COALESCE(m.spam, 0)), sum(m.held = 1 OR m.was_held = 1) {MSGS} GROUP BY m.host"):
+        exp[host] = dict(Messages=n, Recipients=rc, Sent=sent, Spam=spam, Quarantined=q)
+    assert {k: {c: v[c] for c in exp[k]} for k, v in got.items() if k in exp} == exp and set(got) == set(exp), (got, exp)
+    s = wb["Summary"]
+    users = sum(r[2] for r in s.iter_rows(min_row=2, values_only=True) if r[1] is None)
+    assert sum(v["Messages"] for v in got.values()) == users, "the relays do not add up to the users"
 
 
 def t_locks():
@@ -213,7 +231,7 @@ def t_libreoffice():
                         "--outdir", lo, XLSX], capture_output=True, text=True, env=env, timeout=300)
     if p.returncode != 0 or "Error" in p.stderr:
         raise AssertionError(f"soffice: {p.returncode} {p.stderr[:300]}")
-    for sheet in ("Summary", "Quarantine", "Locks"):
+    for sheet in ("Summary", "Relays", "Quarantine", "Locks"):
         path = f"{lo}/r-{sheet}.csv"
         got = list(csv.reader(open(path, encoding="utf-8")))
         ws = wb[sheet]
@@ -318,6 +336,7 @@ case("hold:, milter-header-hold: and milter-hold: are stored held and reported",
 case("the workbook's sheets, frozen header, autofilter, nothing left beside --output", t_sheets)
 case("Summary: per configured user and identity, equal to the store; 2 charts", t_summary)
 case("Quarantine: one row per held or refused spam, real dates (Europe/Berlin), numbers, strings", t_quarantine)
+case("Relays: per relay host (the log lines' host), equal to the store, adding up to the users", t_relays)
 case("Locks: the period's events", t_locks)
 case("Daily: the chart's data, one row per day", t_daily)
 case("LibreOffice opens the workbook and shows the same values (CSV per sheet, PDF)", t_libreoffice)
