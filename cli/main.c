@@ -27,7 +27,7 @@ static const command commands[] = {
 	{ "messages", cmd_messages,
 	    "list the stored messages" },
 	{ "stats", cmd_stats,
-	    "per-user totals of the stored messages" },
+	    "per-user (and per-relay) totals of the stored messages" },
 	{ "dump", cmd_dump,
 	    "every stored message or session as parse writes it" },
 	{ "analyze", cmd_analyze,

@@ -188,10 +188,10 @@ cmd_messages(const cli_ctx *cx, int argc, char **argv)
 			    "configured user U; if U is no configured user,\n"
 			    "those whose SASL login or client IP is U. --relay "
 			    "HOST: the messages that\nrelay logged (the host "
-			    "name of its log lines, any case). Times are "
-			    "YYYY-MM-DD[THH:MM[:SS]][Z]\n(local without Z), @EPOCH, "
-			    "or a duration ago (1h, 2d). --json writes the\n"
-			    "records as `parse` does, sorted, so that two "
+			    "name of its log lines, any case).\nTimes are "
+			    "YYYY-MM-DD[THH:MM[:SS]][Z] (local without Z), @EPOCH, "
+			    "or a\nduration ago (1h, 2d). --json writes the "
+			    "records as `parse` does, sorted,\nso that two "
 			    "databases can be compared.\n");
 			return EX_OK_;
 		default:
