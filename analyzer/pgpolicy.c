@@ -579,7 +579,7 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 	char err[512] = "";
 	strbuf ra, sa, ba;
 	PGresult *r = NULL;
-	int nr = 0, ns = 0, nb = 0, i;
+	int nr = 0, ns = 0, nb = 0, i, fresh = 0;
 	enum pgp_status st = PGP_DECIDED;
 	long long t;
 
@@ -619,6 +619,7 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 		PQfinish(p->conn);
 		p->conn = NULL;
 	}
+again:
 	if (p->conn == NULL) {
 		/* during an outage: one new try a second, else answer now */
 		if (p->down_since != 0 && t - p->last_try < PGP_RETRY_MS) {
@@ -626,6 +627,7 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 			goto out;
 		}
 		p->last_try = t;
+		fresh = 1;
 		if (pg_connect(p, err, sizeof(err)) != 0) {
 			st = failed(p, err, action);
 			goto out;
@@ -639,6 +641,15 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 		/* a connection in an unknown state is not used again */
 		PQfinish(p->conn);
 		p->conn = NULL;
+		/* an old connection the server closed (a restart since the
+		 * last request): one new one, at once */
+		if (!fresh && p->down_since == 0 && now_ms() - t < p->tmo_ms) {
+			fresh = 1;
+			*err = '\0';
+			PQclear(r);
+			r = NULL;
+			goto again;
+		}
 		p->last_try = t;
 		st = failed(p, err, action);
 		goto out;
