@@ -74,6 +74,7 @@ int cli_pgsql_probe(const rg_config *cfg);
 int cmd_policy(const cli_ctx *cx, int argc, char **argv);
 int cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
     char **argv);
+int cli_check_policy(const rg_config *cfg);
 int cmd_passwd(const cli_ctx *cx, int argc, char **argv);
 int cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_dkim(const cli_ctx *cx, int argc, char **argv);
