@@ -775,15 +775,21 @@ check_policy_master(const rg_config *cfg, strbuf *out)
 	return problems;
 }
 
-/*
- * pfc_policy_main_cf - the main.cf lines of policy mode; prm is Postfix's
- * default proxy_read_maps (postconf -d)
- */
+/* policy_class_line - "rg_cK = check_sender_access pcre:..." and \n */
+static void
+policy_class_line(const rg_config *cfg, int k, strbuf *out)
+{
+	sb_printf(out, "rg_c%d = %scheck_sender_access pcre:%s/"
+	    "rg_senders_pcre_%d\n", k, cfg_dry_run(cfg) ? WARN_IF_REJECT : "",
+	    cfg->map_directory, k);
+}
+
+/* pfc_policy_main_cf - the main.cf lines of policy mode */
 void
-pfc_policy_main_cf(const rg_config *cfg, const char *prm, strbuf *out)
+pfc_policy_main_cf(const rg_config *cfg, strbuf *out)
 {
 	const char *d = cfg->map_directory;
-	int k;
+	int k, n;
 
 	sb_printf(out, "# main.cf settings for relayguard, map_backend = pgsql "
 	    "with its policy service\n# ([pgsql] policy_service = yes; "
@@ -817,15 +823,56 @@ pfc_policy_main_cf(const rg_config *cfg, const char *prm, strbuf *out)
 	    "smtpd_client_message_rate_limit = 300\n"
 	    "smtpd_client_recipient_rate_limit = 1000\n",
 	    cfg_dry_run(cfg) ? WARN_IF_REJECT : "", d, d, d, d, d);
-	sb_adds(out, "# a user with scoped identity locks: the policy answers "
-	    "its class when none\n# of them matched (its pcre table); the "
-	    "class reads PostgreSQL itself\n");
-	icl_main_cf(cfg, out);
-	sb_printf(out, "# a proxy: table missing here makes smtpd exit at "
-	    "start-up\nproxy_read_maps = %s", prm);
-	for (k = 0; k < (int)cfg->identity_lock_classes; k++)
-		sb_printf(out, " $rg_c%d", k);
+	n = (int)cfg->identity_lock_classes;
+	if (n <= 0) {
+		sb_adds(out, "# identity_lock_classes = 0: an envelope-sender "
+		    "identity lock refuses its\n# user's whole mail (no "
+		    "restriction classes)\n");
+		return;
+	}
+	sb_printf(out, "# envelope-sender identity locks, each for its own "
+	    "user only: the policy\n# service checks a user's locked senders "
+	    "in PostgreSQL and answers its\n# class when none matched, for "
+	    "the few that no SQL key can hold (pcre);\n# no class reads "
+	    "PostgreSQL itself. Add your own classes to this list\n"
+	    "smtpd_restriction_classes =");
+	for (k = 0; k < n; k++)
+		sb_printf(out, "%srg_c%d", k == 0 ? "\n    " : k % 8 == 0
+		    ? ",\n    " : ", ", k);
 	sb_addc(out, '\n');
+	for (k = 0; k < n; k++)
+		policy_class_line(cfg, k, out);
+}
+
+/* check_policy_classes - policy mode: every class declared, pcre only */
+static int
+check_policy_classes(const rg_config *cfg, const char *pcn, strbuf *out)
+{
+	char *classes = pc_get(pcn, "smtpd_restriction_classes"), word[32];
+	strbuf line;
+	int k, problems = 0;
+
+	sb_init(&line);
+	for (k = 0; k < (int)cfg->identity_lock_classes; k++) {
+		snprintf(word, sizeof(word), "rg_c%d", k);
+		sb_reset(&line);
+		sb_addc(&line, '\n');
+		policy_class_line(cfg, k, &line);
+		if (classes == NULL || find_word(classes, word) == NULL)
+			PROBLEM("smtpd_restriction_classes lacks %s: a user "
+			    "given that class gets 451 4.3.5 for every message "
+			    "(run postfix-config)", word);
+		else if (strncmp(pcn, line.s + 1, line.len - 1) != 0
+		    && strstr(pcn, line.s) == NULL) {
+			line.s[line.len - 1] = '\0';
+			PROBLEM("%s is not \"%s\" (run postfix-config: with the "
+			    "policy service a class reads no PostgreSQL table)",
+			    word, strchr(line.s, '=') + 2);
+		}
+	}
+	free(classes);
+	sb_free(&line);
+	return problems;
 }
 
 /* pfc_policy_master_cf - master.cf: spawn(8) runs the policy service */
@@ -907,7 +954,8 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
 		    "the users with quarantine = yes (rspamd's proxy, and "
 		    "rspamd-config --quarantine)");
-	problems += icl_check_main_cf(cfg, pc.s, out);
+	problems += pfc_policy_mode(cfg) ? check_policy_classes(cfg, pc.s,
+	    out) : icl_check_main_cf(cfg, pc.s, out);
 
 	/* master.cf: services whose -o overrides skip main.cf's settings */
 	sb_init(&pcp);

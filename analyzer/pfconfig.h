@@ -58,8 +58,8 @@ int pfc_apply(const rg_config *cfg, const char *text, char *why,
 int pfc_policy_mode(const rg_config *cfg);
 /* "check_policy_service { unix:private/rgpolicy, ..., default_action=X }" */
 void pfc_policy_element(const rg_config *cfg, strbuf *out);
-/* the main.cf lines; prm: Postfix's default proxy_read_maps */
-void pfc_policy_main_cf(const rg_config *cfg, const char *prm, strbuf *out);
+/* the main.cf lines (the identity classes read only their pcre tables) */
+void pfc_policy_main_cf(const rg_config *cfg, strbuf *out);
 /* the master.cf service: spawn runs COMMAND as USER */
 void pfc_policy_master_cf(const rg_config *cfg, const char *user,
     const char *command, strbuf *out);

@@ -155,22 +155,18 @@ cli_check_pgsql(const rg_config *cfg, const char *postconf_n)
 
 /*
  * cli_postfix_config_policy - postfix-config with [pgsql] policy_service
- * = yes: the main.cf lines ([--apply]; the class tables' query files with
- * --query-directory DIR), or with --policy-service [--policy-user USER]
- * the master.cf service
+ * = yes: the main.cf lines ([--apply]), or with --policy-service
+ * [--policy-user USER] the master.cf service
  */
 int
 cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
     char **argv)
 {
-	static const char *const pd_args[] = { "-d", "-h", "proxy_read_maps",
-	    NULL };
 	const char *dir = NULL, *user = "relayguard";
-	char err[1024], why[512], self[PATH_MAX], conf[PATH_MAX];
-	int i, n, code, service = 0, apply = 0, rc = EX_OK_;
-	strbuf out, prm, cmd;
+	char why[512], self[PATH_MAX], conf[PATH_MAX];
+	int i, n, service = 0, apply = 0, rc = EX_OK_;
+	strbuf out, cmd;
 	ssize_t len;
-	FILE *devnull;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--query-directory") == 0 && i + 1 < argc)
@@ -183,7 +179,6 @@ cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
 			apply = 1;
 	}
 	sb_init(&out);
-	sb_init(&prm);
 	sb_init(&cmd);
 	if (service) {
 		/* argv= names this binary and this configuration, absolute */
@@ -201,29 +196,9 @@ cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
 		fputs(out.s, stdout);
 		goto done;
 	}
-	if (ana_command(cfg, "postconf", pd_args, &prm, &code, why,
-	    sizeof(why)) != 0 || code != 0) {
-		log_warnx("postfix-config: postconf -d proxy_read_maps: %s", *why
-		    ? why : "failed");
-		rc = EX_UNAVAILABLE_;
-		goto done;
-	}
-	prm.s[strcspn(prm.s, "\n")] = '\0';
-	pfc_policy_main_cf(cfg, prm.s, &out);
-	/* the class tables' query files (the rest is not read by Postfix) */
-	if (dir != NULL) {
-		if ((devnull = fopen("/dev/null", "w")) == NULL
-		    || map_pg_postfix_config(cfg, dir, devnull, err,
-		    sizeof(err)) != 0) {
-			log_warnx("postfix-config: %s", devnull ? err
-			    : "/dev/null");
-			rc = EX_CANTCREAT_;
-		}
-		if (devnull != NULL)
-			fclose(devnull);
-		if (rc != EX_OK_)
-			goto done;
-	}
+	/* (--query-directory: no query file is read in this mode) */
+	(void)dir;
+	pfc_policy_main_cf(cfg, &out);
 	if (apply) {
 		if ((n = pfc_apply(cfg, out.s, why, sizeof(why))) < 0) {
 			log_fatalx("postfix-config --apply: %s", why);
@@ -236,16 +211,8 @@ cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
 		goto done;
 	}
 	fputs(out.s, stdout);
-	if (dir == NULL && cfg->identity_lock_classes > 0) {
-		sb_reset(&prm);
-		map_pg_query_file(cfg, "rg_senders_0", 0, NULL, &prm);
-		printf("\n# the class tables' query files "
-		    "(postfix-config --query-directory DIR writes them):\n%s",
-		    prm.s);
-	}
 done:
 	sb_free(&out);
-	sb_free(&prm);
 	sb_free(&cmd);
 	cfg_free(cfg);
 	return rc;

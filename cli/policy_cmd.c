@@ -94,6 +94,7 @@ load(const cli_ctx *cx)
 int
 cmd_policy(const cli_ctx *cx, int argc, char **argv)
 {
+	static char prog[64];
 	const char *logfile = NULL;
 	rg_config *cfg;
 	pgp_in in;
@@ -135,7 +136,9 @@ cmd_policy(const cli_ctx *cx, int argc, char **argv)
 		}
 		if (fd >= 0 && fd != STDERR_FILENO)
 			close(fd);
-		log_init("relayguard/policy", cx->verbose);
+		snprintf(prog, sizeof(prog), "relayguard/policy[%ld]",
+		    (long)getpid());
+		log_init(prog, cx->verbose);
 	} else if (!isatty(STDERR_FILENO)) {
 		log_to_syslog("relayguard/policy");
 	}
