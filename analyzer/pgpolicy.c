@@ -6,6 +6,9 @@
  * owns one libpq connection and its outage state; every request value is
  * attacker-controlled and is only ever a bound parameter.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -43,20 +46,25 @@ static const char *const attr_names[PGP_NATTR] = { "request",
     "recipient", "instance" };
 
 /*
- * the one statement of a request: $1 login, $2 client address, $3 the
- * recipient's keys, $4 the sender's keys, $5 sender_bcc's keys (text[])
+ * the one statement of a request: $1 login, $2 client address (a whole
+ * IPv4 or IPv6 address, checked here: a cast error would fail the
+ * request), $3 the recipient's keys, $4 the sender's keys, $5
+ * sender_bcc's keys (text[]); a network as rg_cidr_lookup() finds it, the
+ * most specific first, without its per-call plpgsql exception block
  */
 static const char pgp_sql[] =
     "WITH s AS (SELECT value FROM rg_map WHERE map = 'sasl_access' "
-    "AND key = $1), c AS (SELECT rg_cidr_lookup('client_access', $2) "
-    "AS value), ks AS (SELECT key, i FROM unnest($4::text[]) WITH "
+    "AND key = $1), c AS (SELECT value FROM rg_map_cidr WHERE map = "
+    "'client_access' AND net >>= $2::inet ORDER BY masklen(net) DESC "
+    "LIMIT 1), ks AS (SELECT key, i FROM unnest($4::text[]) WITH "
     "ORDINALITY AS k(key, i)) SELECT "
     "(SELECT value FROM rg_map WHERE map = 'archive_sasl' AND key = $1), "
-    "(SELECT rg_cidr_lookup('archive_client', $2) LIMIT 1), "
+    "(SELECT value FROM rg_map_cidr WHERE map = 'archive_client' AND "
+    "net >>= $2::inet ORDER BY masklen(net) DESC LIMIT 1), "
     "(SELECT m.value FROM unnest($3::text[]) WITH ORDINALITY AS k(key, i) "
     "JOIN rg_map m ON m.map = 'admin_access' AND m.key = k.key "
     "ORDER BY k.i LIMIT 1), "
-    "(SELECT value FROM s), (SELECT value FROM c LIMIT 1), "
+    "(SELECT value FROM s), (SELECT value FROM c), "
     "(SELECT m.value FROM ks JOIN rg_map m ON m.map = 'sender_access' "
     "AND m.key = ks.key ORDER BY ks.i LIMIT 1), "
     "(SELECT m.value FROM unnest($5::text[]) WITH ORDINALITY AS k(key, i) "
@@ -66,7 +74,7 @@ static const char pgp_sql[] =
     "'rg_senders_' || substring((SELECT value FROM s) FROM "
     "'^rg_c([0-9]+)$') ORDER BY ks.i LIMIT 1), "
     "(SELECT m.value FROM ks JOIN rg_map m ON m.key = ks.key AND m.map = "
-    "'rg_senders_' || substring((SELECT value FROM c LIMIT 1) FROM "
+    "'rg_senders_' || substring((SELECT value FROM c) FROM "
     "'^rg_c([0-9]+)$') ORDER BY ks.i LIMIT 1)";
 enum { C_ARCH_SASL, C_ARCH_CLIENT, C_ADMIN, C_SASL, C_CLIENT, C_SENDER,
     C_BCC, C_SCLASS, C_CCLASS, C_N };
@@ -570,6 +578,16 @@ is_class(const char *v)
 	return n > 0 && v[4 + n] == '\0';
 }
 
+/* is_address - a whole IPv4 or IPv6 address (what smtpd sends)? */
+static int
+is_address(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || (strchr(s, ':') != NULL
+	    && inet_pton(AF_INET6, s, buf) == 1);
+}
+
 /* pgp_decide - the action for one request (pgpolicy.h) */
 enum pgp_status
 pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
@@ -609,7 +627,7 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 	array_text(&ba, bk, nb);
 	pv[0] = sasl;
 	pv[1] = req->v[PGP_CLIENT] && !req->bad[PGP_CLIENT]
-	    && *req->v[PGP_CLIENT] ? req->v[PGP_CLIENT] : NULL;
+	    && is_address(req->v[PGP_CLIENT]) ? req->v[PGP_CLIENT] : NULL;
 	pv[2] = ra.s;
 	pv[3] = sa.s;
 	pv[4] = ba.s;
