@@ -141,6 +141,26 @@ fi
 o=$(alice); grep -q '^SENT' <<<"$o"; ok $? "... and alice's own sender still passes (her class answered, nothing matched)" "$o"
 o=$(send --auth carol@example.net:carol-pw --sender spoof@example.net --to dave@example.org)
 grep -q '^SENT' <<<"$o"; ok $? "... and carol may use spoof@example.net (the lock is alice's only)" "$o"
+# the same keys through the pgsql: tables of the table mode and through
+# the policy service: the same answers (no table row is DUNNO)
+sed 's/^policy_service = yes/policy_service = no/' "$work/rg.ini" > "$work/tables.ini"
+mkdir -p "$work/pgsql"
+"$RG" -c "$work/tables.ini" postfix-config --query-directory "$work/pgsql" > /dev/null 2>&1
+ckeys="127.0.0.16 127.0.0.20 127.0.0.21 127.0.0.23 127.0.0.24 127.0.0.15 10.1.2.3 2001:db8::1 ::ffff:127.0.0.21 127.0.0"
+skeys="bob@example.com alice@example.com carol@example.net nobody@example.com"
+{ for k in $ckeys; do printf 'request=smtpd_access_policy\nclient_address=%s\n\n' "$k"; done
+  for k in $skeys; do printf 'request=smtpd_access_policy\nsasl_username=%s\n\n' "$k"; done
+} | "$RG" -c "$work/rg.ini" policy --log-file "$work/diff.log" | grep '^action=' | sed 's/^action=//' > "$work/pol.ans"
+bad=; i=0
+for k in $ckeys $skeys; do
+    i=$((i + 1))
+    case $k in *@*) t=sasl_access ;; *) t=client_access ;; esac
+    v=$(postmap -c "$PF_CONF" -q "$k" "pgsql:$work/pgsql/$t.cf" 2>&1) || v=DUNNO
+    p=$(sed -n "${i}p" "$work/pol.ans")
+    [ "$v" = "$p" ] || bad+="$k: table '$v', policy '$p'; "
+done
+[ -z "$bad" ] && [ "$i" = "$(wc -l < "$work/pol.ans")" ]
+ok $? "the policy service answers $i logins and addresses as the pgsql: tables do" "$bad"
 "$RG" -c "$work/rg.ini" unlock user 127.0.0.16/29 > /dev/null 2>&1
 
 # ---- PostgreSQL down, on_failure = open: mail passes, one warning
