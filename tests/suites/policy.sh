@@ -254,4 +254,22 @@ for b in d.split(b"\n\n"):
 print(n - 1)' "$work/garbage.in")
 [ "$n" = "$want" ]; ok $? "one answer per complete request ($n of $want), none for the request cut short"
 [ "$(pg_sql relayguard "SELECT count(*) FROM rg_map WHERE map = 'sasl_access'")" -ge 1 ]; ok $? "rg_map intact after the injection attempt"
+
+# ---- a server that takes the connection and never answers: each request
+#      is answered within query_timeout (2s), the next at once (no new try
+#      within a second), never a hang
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True); time.sleep(300)' > "$work/silent.port" &
+silent=$!
+for _ in $(seq 1 100); do [ -s "$work/silent.port" ] && break; sleep 0.05; done
+sed -e "s|^host = .*|host = 127.0.0.1|" -e "s|^port = .*|port = $(cat "$work/silent.port")|" "$work/rg.ini" > "$work/silent.ini"
+t0=$(date +%s%N)
+printf 'request=smtpd_access_policy\nsasl_username=bob@example.com\n\nrequest=smtpd_access_policy\nsasl_username=bob@example.com\n\n' \
+    | timeout 30 "$RG" -c "$work/silent.ini" policy --log-file "$work/silent.log" > "$work/silent.out"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill "$silent" 2> /dev/null
+[ $rc = 0 ] && [ "$(grep -c '^action=DUNNO$' "$work/silent.out")" = 2 ] && [ $ms -ge 2000 ] && [ $ms -lt 6000 ] \
+    && grep -q 'no answer in \[pgsql\] query_timeout' "$work/silent.log"
+ok $? "a server that never answers: DUNNO after query_timeout, then at once (2 requests in $ms ms, exit $rc)" "$(cat "$work/silent.out" "$work/silent.log")"
 exit 0
