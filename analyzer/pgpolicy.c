@@ -424,6 +424,21 @@ fail:
 	return NULL;
 }
 
+/*
+ * notice - the server's notices are logged, never printed: libpq's default
+ * writes them to stderr, which spawn(8) connects to smtpd
+ */
+static void
+notice(void *arg, const char *msg)
+{
+	char line[512];
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s", msg);
+	line[strcspn(line, "\r\n")] = '\0';
+	log_debug("policy: pgsql: %s", line);
+}
+
 /* pg_connect - a new connection, the statement prepared: 0, or -1 */
 static int
 pg_connect(pgp *p, char *err, size_t errsz)
@@ -467,6 +482,7 @@ pg_connect(pgp *p, char *err, size_t errsz)
 	}
 	if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD)
 		goto fail;
+	(void)PQsetNoticeProcessor(p->conn, notice, NULL);
 	while (st != PGRES_POLLING_OK) {
 		if (st == PGRES_POLLING_FAILED)
 			goto fail;
