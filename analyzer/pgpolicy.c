@@ -655,14 +655,15 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 	}
 again:
 	if (p->conn == NULL) {
-		/* during an outage: one new try a second, else answer now */
+		/* during an outage: a new try a second after the last one
+		 * failed, else the answer now */
 		if (p->down_since != 0 && t - p->last_try < PGP_RETRY_MS) {
 			st = failed(p, "down", action);
 			goto out;
 		}
-		p->last_try = t;
 		fresh = 1;
 		if (pg_connect(p, err, sizeof(err)) != 0) {
+			p->last_try = now_ms();	/* a second from its end */
 			st = failed(p, err, action);
 			goto out;
 		}
@@ -684,7 +685,7 @@ again:
 			r = NULL;
 			goto again;
 		}
-		p->last_try = t;
+		p->last_try = now_ms();
 		st = failed(p, err, action);
 		goto out;
 	}
