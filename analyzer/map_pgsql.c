@@ -694,3 +694,10 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 	sb_free(&sb);
 	return rc;
 }
+
+/* map_pg_read_secret - read_secret for the policy service (pgpolicy.c) */
+char *
+map_pg_read_secret(const char *path, char *err, size_t errsz)
+{
+	return read_secret(path, err, errsz);
+}

@@ -68,5 +68,7 @@ int map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 /* map_pg_query_file - the text of NAME's query file */
 void map_pg_query_file(const rg_config *cfg, const char *name, int cidr,
     const char *password, strbuf *out);
+/* map_pg_read_secret - a password file's first line (mode 600 or 400) */
+char *map_pg_read_secret(const char *path, char *err, size_t errsz);
 
 #endif

@@ -587,6 +587,88 @@ pfc_merge(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 #define WARNING(...) do { sb_adds(out, "warning: "); \
 	sb_printf(out, __VA_ARGS__); sb_addc(out, '\n'); } while (0)
 
+/* pfc_policy_mode - map_backend = pgsql with [pgsql] policy_service = yes */
+int
+pfc_policy_mode(const rg_config *cfg)
+{
+	return map_pg_enabled(cfg) && cfg->pg_policy_service;
+}
+
+/* policy_default - the default_action that matches [pgsql] on_failure */
+static const char *
+policy_default(const rg_config *cfg)
+{
+	return strcmp(cfg->pg_on_failure, "closed") == 0 ? "DEFER_IF_PERMIT"
+	    : "DUNNO";
+}
+
+/* pfc_policy_element - relayguard's check_policy_service element */
+void
+pfc_policy_element(const rg_config *cfg, strbuf *out)
+{
+	sb_printf(out, "%scheck_policy_service { unix:private/"
+	    PFC_POLICY_SERVICE ", timeout=10s, default_action=%s }",
+	    cfg_dry_run(cfg) ? WARN_IF_REJECT : "", policy_default(cfg));
+}
+
+/*
+ * check_policy - in policy mode: the policy service before the first
+ * permit, with the default_action of on_failure, and the pcre senders
+ */
+static int
+check_policy(const rg_config *cfg, const elems *l, int first_permit,
+    const char *where, strbuf *out)
+{
+	char want[1200], def[64];
+	int i, at = -1, pcre = -1, problems = 0;
+	const char *e, *d;
+
+	for (i = 0; i < l->n; i++) {
+		e = base(l->e[i]);
+		if (at < 0 && strncmp(e, "check_policy_service ", 21) == 0
+		    && strstr(e, "private/" PFC_POLICY_SERVICE) != NULL)
+			at = i;
+		if (pcre < 0 && which_ours(cfg, l->e[i]) == O_SENDER_PCRE)
+			pcre = i;
+	}
+	if (at < 0) {
+		PROBLEM("%s does not ask relayguard's policy service "
+		    "(check_policy_service unix:private/" PFC_POLICY_SERVICE
+		    "): no lock is enforced", where);
+		return problems;
+	}
+	if (first_permit >= 0 && first_permit < at)
+		PROBLEM("%s asks relayguard's policy service after %s: the "
+		    "locks are never checked", where, base(l->e[first_permit]));
+	e = l->e[at];
+	if ((d = strstr(e, "default_action")) == NULL) {
+		PROBLEM("%s: check_policy_service has no default_action: when "
+		    "the service does not answer, smtpd answers 451 4.3.5 "
+		    "(smtpd_policy_service_default_action); use postfix-config's "
+		    "{ ..., default_action=%s }", where, policy_default(cfg));
+	} else {
+		d += strlen("default_action");
+		d += strspn(d, " \t=");
+		snprintf(def, sizeof(def), "%.*s", (int)strcspn(d, " ,}\t"), d);
+		if (strcasecmp(def, policy_default(cfg)) != 0)
+			PROBLEM("%s: check_policy_service default_action=%s, but "
+			    "[pgsql] on_failure = %s answers %s: the service "
+			    "down and PostgreSQL down should fail the same way",
+			    where, def, cfg->pg_on_failure, policy_default(cfg));
+	}
+	if (cfg_dry_run(cfg) && base(e) == e)
+		PROBLEM("%s: the policy service is not under warn_if_reject, but "
+		    "enforce = dry-run (run postfix-config again)", where);
+	else if (!cfg_dry_run(cfg) && base(e) != e)
+		PROBLEM("%s: warn_if_reject before the policy service, but "
+		    "enforce = yes (run postfix-config again)", where);
+	snprintf(want, sizeof(want), "%s/sender_access_pcre",
+	    cfg->map_directory);
+	if (pcre < 0)
+		PROBLEM("%s does not list %s", where, want);
+	return problems;
+}
+
 /*
  * check_list - relayguard's checks in one smtpd_recipient_restrictions
  * (where: how to name it); the number of problems
@@ -607,6 +689,11 @@ check_list(const rg_config *cfg, const char *list, const char *where,
 			at[k] = i;
 		if (first_permit < 0 && is_permit(l.e[i]))
 			first_permit = i;
+	}
+	if (pfc_policy_mode(cfg)) {
+		problems += check_policy(cfg, &l, first_permit, where, out);
+		elems_free(&l);
+		return problems;
 	}
 	for (k = O_SASL; k <= O_SENDER_PCRE; k++) {
 		snprintf(want, sizeof(want), "%s/%s", cfg->map_directory,
@@ -664,6 +751,144 @@ filter_source(const rg_config *cfg)
 	return NULL;
 }
 
+/* check_policy_master - master.cf runs `relayguard policy` under spawn */
+static int
+check_policy_master(const rg_config *cfg, strbuf *out)
+{
+	static const char *m_args[] = { "-M", PFC_POLICY_SERVICE "/unix",
+	    NULL };
+	strbuf m;
+	char why[1024];
+	int problems = 0;
+
+	sb_init(&m);
+	if (postconf(cfg, m_args, &m, why, sizeof(why)) != 0 || m.len == 0)
+		PROBLEM("master.cf has no " PFC_POLICY_SERVICE " unix service: "
+		    "smtpd cannot reach relayguard's policy service and applies "
+		    "default_action to every request (relayguard postfix-config "
+		    "--policy-service prints it)");
+	else if (strstr(m.s, " spawn") == NULL || strstr(m.s, " policy")
+	    == NULL)
+		PROBLEM("master.cf: " PFC_POLICY_SERVICE " does not spawn "
+		    "`relayguard policy`: %.*s", (int)strcspn(m.s, "\n"), m.s);
+	sb_free(&m);
+	return problems;
+}
+
+/* policy_class_line - "rg_cK = check_sender_access pcre:..." and \n */
+static void
+policy_class_line(const rg_config *cfg, int k, strbuf *out)
+{
+	sb_printf(out, "rg_c%d = %scheck_sender_access pcre:%s/"
+	    "rg_senders_pcre_%d\n", k, cfg_dry_run(cfg) ? WARN_IF_REJECT : "",
+	    cfg->map_directory, k);
+}
+
+/* pfc_policy_main_cf - the main.cf lines of policy mode */
+void
+pfc_policy_main_cf(const rg_config *cfg, strbuf *out)
+{
+	const char *d = cfg->map_directory;
+	int k, n;
+
+	sb_printf(out, "# main.cf settings for relayguard, map_backend = pgsql "
+	    "with its policy service\n# ([pgsql] policy_service = yes; "
+	    "relayguard postfix-config): the same on\n# every relay. The "
+	    "locks, the admin exemption and the archive copies (BCC)\n# come "
+	    "from `relayguard policy` (master.cf: postfix-config "
+	    "--policy-service).\n# PostgreSQL down: the service answers %s "
+	    "(on_failure = %s); the service\n# itself down: default_action "
+	    "below, the same.\n"
+	    "smtpd_sasl_auth_enable = yes\n"
+	    "parent_domain_matches_subdomains = debug_peer_list, "
+	    "fast_flush_domains, mynetworks, permit_mbox_mail, relay_domains\n"
+	    "smtpd_recipient_restrictions =\n    ", policy_default(cfg),
+	    cfg->pg_on_failure);
+	pfc_policy_element(cfg, out);
+	sb_printf(out, ",\n    %scheck_sender_access pcre:%s/sender_access_pcre,\n"
+	    "    permit_mynetworks, permit_sasl_authenticated,\n"
+	    "    reject_unauth_destination\n"
+	    "# how long one policy process may live (spawn's time limit)\n"
+	    PFC_POLICY_SERVICE "_time_limit = 3600s\n"
+	    "# header identities and the few senders no SQL key can hold stay "
+	    "in\n# pcre files: copy %s to each relay, then postfix reload\n"
+	    "header_checks = pcre:%s/header_checks, pcre:%s/header_static\n"
+	    "nested_header_checks =\n"
+	    "smtp_header_checks = pcre:%s/smtp_header_checks\n"
+	    "# no sender_bcc_maps: a pgsql: table there would defer all mail "
+	    "in an outage\nsender_bcc_maps =\n"
+	    "enable_long_queue_ids = yes\n"
+	    "anvil_rate_time_unit = 60s\n"
+	    "smtpd_client_connection_rate_limit = 120\n"
+	    "smtpd_client_message_rate_limit = 300\n"
+	    "smtpd_client_recipient_rate_limit = 1000\n",
+	    cfg_dry_run(cfg) ? WARN_IF_REJECT : "", d, d, d, d, d);
+	n = (int)cfg->identity_lock_classes;
+	if (n <= 0) {
+		sb_adds(out, "# identity_lock_classes = 0: an envelope-sender "
+		    "identity lock refuses its\n# user's whole mail (no "
+		    "restriction classes)\n");
+		return;
+	}
+	sb_printf(out, "# envelope-sender identity locks, each for its own "
+	    "user only: the policy\n# service checks a user's locked senders "
+	    "in PostgreSQL and answers its\n# class when none matched, for "
+	    "the few that no SQL key can hold (pcre);\n# no class reads "
+	    "PostgreSQL itself. Add your own classes to this list\n"
+	    "smtpd_restriction_classes =");
+	for (k = 0; k < n; k++)
+		sb_printf(out, "%srg_c%d", k == 0 ? "\n    " : k % 8 == 0
+		    ? ",\n    " : ", ", k);
+	sb_addc(out, '\n');
+	for (k = 0; k < n; k++)
+		policy_class_line(cfg, k, out);
+}
+
+/* check_policy_classes - policy mode: every class declared, pcre only */
+static int
+check_policy_classes(const rg_config *cfg, const char *pcn, strbuf *out)
+{
+	char *classes = pc_get(pcn, "smtpd_restriction_classes"), word[32];
+	strbuf line;
+	int k, problems = 0;
+
+	sb_init(&line);
+	for (k = 0; k < (int)cfg->identity_lock_classes; k++) {
+		snprintf(word, sizeof(word), "rg_c%d", k);
+		sb_reset(&line);
+		sb_addc(&line, '\n');
+		policy_class_line(cfg, k, &line);
+		if (classes == NULL || find_word(classes, word) == NULL)
+			PROBLEM("smtpd_restriction_classes lacks %s: a user "
+			    "given that class gets 451 4.3.5 for every message "
+			    "(run postfix-config)", word);
+		else if (strncmp(pcn, line.s + 1, line.len - 1) != 0
+		    && strstr(pcn, line.s) == NULL) {
+			line.s[line.len - 1] = '\0';
+			PROBLEM("%s is not \"%s\" (run postfix-config: with the "
+			    "policy service a class reads no PostgreSQL table)",
+			    word, strchr(line.s, '=') + 2);
+		}
+	}
+	free(classes);
+	sb_free(&line);
+	return problems;
+}
+
+/* pfc_policy_master_cf - master.cf: spawn(8) runs the policy service */
+void
+pfc_policy_master_cf(const rg_config *cfg, const char *user,
+    const char *command, strbuf *out)
+{
+	sb_printf(out, "# master.cf: relayguard's policy service (relayguard "
+	    "postfix-config\n# --policy-service); user= must read the "
+	    "configuration and [pgsql]\n# postfix_password_file; "
+	    "diagnostics go to syslog (mail)\n"
+	    PFC_POLICY_SERVICE "  unix  -       n       n       -       0  "
+	    "     spawn\n  user=%s argv=%s\n", user, command);
+	(void)cfg;
+}
+
 /* pfc_check - is Postfix wired to relayguard's maps? */
 int
 pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
@@ -713,7 +938,14 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		    "smtpd_access_maps: a domain key in sender_access also "
 		    "matches its subdomains");
 	map_pg_path(cfg, "sender_bcc", want, sizeof(want));
-	if (bcc == NULL || strstr(bcc, want) == NULL)
+	if (pfc_policy_mode(cfg)) {
+		if (bcc != NULL && strstr(bcc, "pgsql:") != NULL)
+			PROBLEM("sender_bcc_maps reads PostgreSQL (%s): in a "
+			    "PostgreSQL outage cleanup defers every message, "
+			    "whatever on_failure says (the policy service "
+			    "answers the archive copies: remove it)", bcc);
+		problems += check_policy_master(cfg, out);
+	} else if (bcc == NULL || strstr(bcc, want) == NULL)
 		PROBLEM("sender_bcc_maps does not list %s: no archiving", want);
 	/* the quarantine: rspamd's milter holds (rspamd-config --quarantine) */
 	for (i = 0; i < cfg->nusers && !cfg->users[i].quarantine; i++)
@@ -722,7 +954,8 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		PROBLEM("smtpd_milters is empty: no filter can hold the spam of "
 		    "the users with quarantine = yes (rspamd's proxy, and "
 		    "rspamd-config --quarantine)");
-	problems += icl_check_main_cf(cfg, pc.s, out);
+	problems += pfc_policy_mode(cfg) ? check_policy_classes(cfg, pc.s,
+	    out) : icl_check_main_cf(cfg, pc.s, out);
 
 	/* master.cf: services whose -o overrides skip main.cf's settings */
 	sb_init(&pcp);

@@ -50,4 +50,18 @@ int pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz);
 int pfc_apply(const rg_config *cfg, const char *text, char *why,
     size_t whysz);
 
+/*
+ * [pgsql] policy_service = yes: smtpd asks `relayguard policy` (spawn(8),
+ * master.cf service PFC_POLICY_SERVICE) instead of reading pgsql: tables
+ */
+#define PFC_POLICY_SERVICE "rgpolicy"
+int pfc_policy_mode(const rg_config *cfg);
+/* "check_policy_service { unix:private/rgpolicy, ..., default_action=X }" */
+void pfc_policy_element(const rg_config *cfg, strbuf *out);
+/* the main.cf lines (the identity classes read only their pcre tables) */
+void pfc_policy_main_cf(const rg_config *cfg, strbuf *out);
+/* the master.cf service: spawn runs COMMAND as USER */
+void pfc_policy_master_cf(const rg_config *cfg, const char *user,
+    const char *command, strbuf *out);
+
 #endif

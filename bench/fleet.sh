@@ -13,6 +13,8 @@
 #   lock user alice             relayguard lock (its transaction), then
 #                               SMTP sessions on relay 2 until one is
 #                               refused: the decision-to-refusal time
+#   relayguard policy           the same keys as policy requests through
+#                               spawn's socket and through a pipe
 # and prints a table. Target: lock to first refusal under 1 s.
 #
 # Usage: bench/fleet.sh [--entries N] [--keys N] [--keep]   (as root)
@@ -133,3 +135,43 @@ echo
 echo "lock command (relayguard lock: decide, one transaction): $(secs "$t0" "$t1") s"
 echo "then to the first refusal on relay 2: $(secs "$t1" "$t2") s ($n SMTP session(s), each a new connection and a python start)"
 echo "lock decision to first refusal on relay 2, in all: $(secs "$t0" "$t2") s"
+
+# the policy service ([pgsql] policy_service = yes): the same keys, looked up
+# in sasl_access by `relayguard policy`, one request at a time as smtpd
+# asks (a full request: login, address, sender, recipient: one prepared
+# statement each), through spawn's socket of relay 1 and through a pipe
+pg_sql relayguard "INSERT INTO rg_map SELECT 'sasl_access', 'user' || i || '@example.com', 'REJECT 5.7.1 bench' FROM generate_series(1, $entries) i ON CONFLICT DO NOTHING"
+sed 's/^query_directory = .*/&\npolicy_service = yes/' "$work/rg.ini" > "$work/policy.ini"; chmod 644 "$work/policy.ini"
+relay_use A
+"$RG" -c "$work/policy.ini" postfix-config --policy-service --policy-user nobody | grep -v '^#' >> "$A_CONF/master.cf"
+postfix -c "$A_CONF" reload > /dev/null 2>&1
+python3 - "$work/keys" "$A_QUEUE/private/rgpolicy" "$RG" "$work/policy.ini" <<'PY'
+import socket, subprocess, sys, time
+keys = [l.strip() for l in open(sys.argv[1])]
+def req(k, i):
+    return ("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+            "client_address=10.%d.%d.%d\nsasl_username=%s\nsender=%s\n"
+            "recipient=dave@example.org\n\n" % (i >> 16 & 255, i >> 8 & 255, i & 255, k, k)).encode()
+def socket_run(path, ks):
+    for _ in range(100):        # the reload's new master listens soon
+        try:
+            s = socket.socket(socket.AF_UNIX); s.connect(path); break
+        except OSError:
+            time.sleep(0.1)
+    f = s.makefile("rb"); found = 0
+    t0 = time.monotonic()
+    for i, k in enumerate(ks):
+        s.sendall(req(k, i))
+        a = f.readline(); f.readline()
+        found += not a.startswith(b"action=DUNNO")
+    return time.monotonic() - t0, found
+dt, found = socket_run(sys.argv[2], keys)
+print("%-28s %10d %10d %12.0f" % ("policy (spawn socket)", len(keys), found, len(keys) / dt))
+data = b"".join(req(k, i) for i, k in enumerate(keys))
+t0 = time.monotonic()
+out = subprocess.run([sys.argv[3], "-c", sys.argv[4], "policy", "--log-file", "/dev/null"],
+                     input=data, stdout=subprocess.PIPE).stdout
+dt = time.monotonic() - t0
+found = sum(1 for l in out.split(b"\n") if l.startswith(b"action=") and not l.startswith(b"action=DUNNO"))
+print("%-28s %10d %10d %12.0f" % ("policy (pipe, one process)", len(keys), found, len(keys) / dt))
+PY

@@ -70,6 +70,11 @@ int cmd_check_postfix(const cli_ctx *cx, int argc, char **argv);
 int cli_postfix_config_pgsql(rg_config *cfg, int argc, char **argv);
 int cli_check_pgsql(const rg_config *cfg, const char *postconf_n);
 int cli_pgsql_probe(const rg_config *cfg);
+/* [pgsql] policy_service = yes (policy_cmd.c, fleet_cmd.c) */
+int cmd_policy(const cli_ctx *cx, int argc, char **argv);
+int cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
+    char **argv);
+int cli_check_policy(const rg_config *cfg);
 int cmd_passwd(const cli_ctx *cx, int argc, char **argv);
 int cmd_dovecot_config(const cli_ctx *cx, int argc, char **argv);
 int cmd_dkim(const cli_ctx *cx, int argc, char **argv);

@@ -4,12 +4,16 @@
  * checks (every proxy: table in proxy_read_maps, a test lookup through
  * each pgsql: query file). The engine is analyzer/map_pgsql.c.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../analyzer/analyze.h"
 #include "../analyzer/map_pgsql.h"
+#include "../analyzer/pfconfig.h"
+#include "../analyzer/pgpolicy.h"
 #include "../common/log.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
@@ -146,5 +150,99 @@ cli_check_pgsql(const rg_config *cfg, const char *postconf_n)
 	sb_free(&prm);
 	sb_free(&out);
 	sb_free(&seen);
+	return problems;
+}
+
+/*
+ * cli_postfix_config_policy - postfix-config with [pgsql] policy_service
+ * = yes: the main.cf lines ([--apply]), or with --policy-service
+ * [--policy-user USER] the master.cf service
+ */
+int
+cli_postfix_config_policy(const cli_ctx *cx, rg_config *cfg, int argc,
+    char **argv)
+{
+	const char *dir = NULL, *user = "relayguard";
+	char why[512], self[PATH_MAX], conf[PATH_MAX];
+	int i, n, service = 0, apply = 0, rc = EX_OK_;
+	strbuf out, cmd;
+	ssize_t len;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--query-directory") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "--policy-user") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else if (strcmp(argv[i], "--policy-service") == 0)
+			service = 1;
+		else if (strcmp(argv[i], "--apply") == 0)
+			apply = 1;
+	}
+	sb_init(&out);
+	sb_init(&cmd);
+	if (service) {
+		/* argv= names this binary and this configuration, absolute */
+		if ((len = readlink("/proc/self/exe", self, sizeof(self) - 1))
+		    <= 0)
+			snprintf(self, sizeof(self), "relayguard");
+		else
+			self[len] = '\0';
+		if (realpath(cx->config_file ? cx->config_file
+		    : CFG_DEFAULT_FILE, conf) == NULL)
+			snprintf(conf, sizeof(conf), "%s", cx->config_file
+			    ? cx->config_file : CFG_DEFAULT_FILE);
+		sb_printf(&cmd, "%s -c %s policy", self, conf);
+		pfc_policy_master_cf(cfg, user, cmd.s, &out);
+		fputs(out.s, stdout);
+		goto done;
+	}
+	/* (--query-directory: no query file is read in this mode) */
+	(void)dir;
+	pfc_policy_main_cf(cfg, &out);
+	if (apply) {
+		if ((n = pfc_apply(cfg, out.s, why, sizeof(why))) < 0) {
+			log_fatalx("postfix-config --apply: %s", why);
+			rc = EX_UNAVAILABLE_;
+		} else
+			printf("postfix-config: %d settings set in %s/main.cf "
+			    "(postconf -e); add the master.cf service "
+			    "(--policy-service), then postfix reload\n", n,
+			    cfg->postfix_config_directory);
+		goto done;
+	}
+	fputs(out.s, stdout);
+done:
+	sb_free(&out);
+	sb_free(&cmd);
+	cfg_free(cfg);
+	return rc;
+}
+
+/* cli_check_policy - one test request through the policy service's engine */
+int
+cli_check_policy(const rg_config *cfg)
+{
+	pgp_req req;
+	strbuf act;
+	pgp *p;
+	int problems = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.v[PGP_REQUEST] = xstrdup("smtpd_access_policy");
+	req.v[PGP_SASL] = xstrdup("relayguard-check.invalid");
+	req.v[PGP_CLIENT] = xstrdup("192.0.2.1");
+	req.v[PGP_SENDER] = xstrdup("check@relayguard-check.invalid");
+	sb_init(&act);
+	p = pgp_new(cfg, "", 1);
+	if (pgp_decide(p, &req, &act) != PGP_DECIDED) {
+		printf("the policy service cannot read the lock state in "
+		    "PostgreSQL as [pgsql] postfix_user %s: it answers %s to "
+		    "every request (see the warning above)\n",
+		    cfg->pg_postfix_user, act.s);
+		problems++;
+	}
+	pgp_free(p);
+	pgp_req_free(&req);
+	sb_free(&act);
 	return problems;
 }

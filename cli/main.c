@@ -44,6 +44,8 @@ static const command commands[] = {
 	    "say what main.cf and master.cf lack for the locks to be enforced" },
 	{ "postfix-config", cmd_postfix_config,
 	    "print the main.cf lines that wire relayguard in" },
+	{ "policy", cmd_policy,
+	    "Postfix policy service: the locks in PostgreSQL, fail open" },
 	{ "rspamd-config", cmd_rspamd_config,
 	    "print rspamd's DKIM signing settings for the selectors" },
 	{ "quarantine", cmd_quarantine,

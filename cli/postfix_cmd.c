@@ -30,9 +30,11 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			master = 1;
 		else if (strcmp(argv[i], "--apply") == 0)
 			apply = 1;
-		else if (strcmp(argv[i], "--query-directory") == 0
-		    && i + 1 < argc)
+		else if ((strcmp(argv[i], "--query-directory") == 0
+		    || strcmp(argv[i], "--policy-user") == 0) && i + 1 < argc)
 			i++;		/* map_backend = pgsql: below */
+		else if (strcmp(argv[i], "--policy-service") == 0)
+			;		/* [pgsql] policy_service: below */
 		else {
 			printf("usage: relayguard [-c CONFIG] postfix-config "
 			    "[--merge] [--filter] [--master] [--apply]\n\n"
@@ -58,14 +60,21 @@ cmd_postfix_config(const cli_ctx *cx, int argc, char **argv)
 			    "  --query-directory DIR\n"
 			    "            map_backend = pgsql: the proxy:pgsql: "
 			    "lines, and the pgsql: query\n"
-			    "            files (one per map) written into DIR\n");
+			    "            files (one per map) written into DIR\n"
+			    "  --policy-service [--policy-user USER]\n"
+			    "            [pgsql] policy_service = yes: instead, "
+			    "the master.cf service\n"
+			    "            that runs `relayguard policy` (spawn, as "
+			    "USER, default relayguard)\n");
 			return strcmp(argv[i], "--help") == 0 ? EX_OK_
 			    : EX_USAGE_;
 		}
 	}
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
-	/* map_backend = pgsql: the tables in PostgreSQL (issue 14) */
+	/* map_backend = pgsql: the policy service, or the tables */
+	if (pfc_policy_mode(cfg) && !master && !filter)
+		return cli_postfix_config_policy(cx, cfg, argc, argv);
 	if (map_pg_enabled(cfg) && !master && !filter)
 		return cli_postfix_config_pgsql(cfg, argc, argv);
 	sb_init(&out);
@@ -139,6 +148,8 @@ cmd_check_postfix(const cli_ctx *cx, int argc, char **argv)
 		    sizeof(why)) == 0 && code == 0)
 			problems += cli_check_pgsql(cfg, out.s);
 		sb_free(&out);
+		if (pfc_policy_mode(cfg))
+			problems += cli_check_policy(cfg);
 	}
 	if (problems == 0)
 		printf("Postfix at %s is wired to relayguard's maps\n",

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ enum log_sev { LOG_SEV_FATAL = 3, LOG_SEV_WARN = 4, LOG_SEV_INFO = 6,
 static const char *log_prog = "relayguard";
 static int log_verbose;
 static int log_journal;
+static int log_syslog_on;	/* log_to_syslog: lines go to syslog(3) */
 
 /*
  * log_stderr_is_journal - JOURNAL_STREAM ("DEV:INODE", set by systemd for
@@ -67,12 +69,39 @@ log_init(const char *progname, int verbose)
 	errno = saved;
 }
 
+/*
+ * log_to_syslog - send every line to syslog(3), facility mail, as IDENT
+ * with the pid (a process whose stderr is not for diagnostics: Postfix's
+ * spawn(8) connects it to the client)
+ */
+void
+log_to_syslog(const char *ident)
+{
+	int saved = errno;
+
+	openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	log_syslog_on = 1;
+	errno = saved;
+}
+
 /* log_vmsg - print one line: "[<P>]prog: [severity: ]message[: strerror]" */
 static void
 log_vmsg(enum log_sev sev, const char *fmt, va_list ap, int with_errno)
 {
 	int saved = errno;
 
+	if (log_syslog_on) {
+		char line[2048];
+
+		vsnprintf(line, sizeof(line), fmt, ap);
+		syslog(LOG_MAIL | (sev == LOG_SEV_FATAL ? LOG_ERR : sev
+		    == LOG_SEV_WARN ? LOG_WARNING : sev == LOG_SEV_INFO
+		    ? LOG_INFO : LOG_DEBUG), "%s%s%s%s", sev == LOG_SEV_FATAL
+		    ? "fatal: " : sev == LOG_SEV_WARN ? "warning: " : "", line,
+		    with_errno ? ": " : "", with_errno ? strerror(saved) : "");
+		errno = saved;
+		return;
+	}
 	if (log_journal)
 		fprintf(stderr, "<%d>", (int)sev);
 	fprintf(stderr, "%s: %s", log_prog, sev == LOG_SEV_FATAL ? "fatal: "

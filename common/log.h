@@ -12,6 +12,8 @@
 #define RG_LOG_H
 
 void log_init(const char *progname, int verbose);
+/* log_to_syslog - from now on, lines go to syslog (mail) as IDENT[pid] */
+void log_to_syslog(const char *ident);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -60,6 +60,8 @@ enum_values(const char *section, const char *key)
 		return "hash|lmdb|cdb";
 	if (strcmp(key, "map_backend") == 0)
 		return "files|pgsql";
+	if (strcmp(key, "on_failure") == 0)
+		return "open|closed";
 	if (strcmp(key, "identification") == 0)
 		return "envelope_sender|auth_user|header";
 	if (strcmp(key, "quarantine_response") == 0)
@@ -220,6 +222,15 @@ static const cfg_key cfg_schema[] = {
 	{ "pgsql", "query_directory", CT_PATH, "/etc/postfix/relayguard", 0, 0,
 	    0, OFF(pg_query_directory), "where each relay keeps the pgsql: "
 	    "query files that postfix-config prints" },
+	{ "pgsql", "policy_service", CT_BOOL, "no", 0, 0, 0,
+	    OFF(pg_policy_service), "the relays ask `relayguard policy` "
+	    "(check_policy_service) instead of reading pgsql: tables" },
+	{ "pgsql", "on_failure", CT_ENUM, "open", 0, 0, 0, OFF(pg_on_failure),
+	    "policy service, PostgreSQL unreachable: open (DUNNO: mail "
+	    "passes) or closed (DEFER_IF_PERMIT: 4xx)" },
+	{ "pgsql", "query_timeout", CT_DURATION, "2s", 1, 60, 0,
+	    OFF(pg_query_timeout), "policy service: bound of a connect or a "
+	    "lookup, then on_failure applies" },
 	{ "source", "type", CT_ENUM, "file", 0, 0, 0, SOFF(type),
 	    "[source NAME]: file, stdin or journal" },
 	{ "source", "path", CT_PATH, "", 0, 0, 0, SOFF(path),

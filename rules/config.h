@@ -168,6 +168,9 @@ typedef struct rg_config {
 	char *pg_postfix_user;
 	char *pg_postfix_password_file;
 	char *pg_query_directory;
+	long long pg_policy_service;	/* relays ask relayguard policy */
+	char *pg_on_failure;		/* open | closed (policy service) */
+	long long pg_query_timeout;	/* seconds (policy service) */
 
 	rg_user_cfg defaults;
 
