@@ -118,9 +118,77 @@ put_fields(enc *e, const void *base, const char *section)
 	}
 }
 
-/* put_named - the instances of one kind: count, then name, line, values */
+/* same_value - is field f the same in a and b? */
+static int
+same_value(const cfg_field *f, const void *a, const void *b)
+{
+	const char *pa = (const char *)a + f->offset;
+	const char *pb = (const char *)b + f->offset;
+	int j;
+
+	if (f->kind == CFG_F_STR) {
+		const char *x = *(char *const *)pa, *y = *(char *const *)pb;
+
+		return x == y || (x != NULL && y != NULL && strcmp(x, y) == 0);
+	}
+	if (f->kind == CFG_F_LIST) {
+		const cfg_list *x = (const cfg_list *)pa;
+		const cfg_list *y = (const cfg_list *)pb;
+
+		if (x->n != y->n)
+			return 0;
+		for (j = 0; j < x->n; j++)
+			if (strcmp(x->v[j], y->v[j]) != 0)
+				return 0;
+		return 1;
+	}
+	return *(const long long *)pa == *(const long long *)pb;
+}
+
+/*
+ * put_delta - a [user]'s values as they differ from [defaults]: a mask of
+ * the fields that differ, then those (most users set a few keys)
+ */
 static void
-put_named(enc *e, const void *arr, int n, size_t size, const char *kind)
+put_delta(enc *e, const void *base, const void *ref, const char *section)
+{
+	const cfg_field *f;
+	size_t i, n = 0;
+	uint64_t mask = 0;
+	int j;
+
+	f = cfg_fields(section, &n);
+	for (i = 0; i < n; i++)
+		if (!same_value(&f[i], base, ref))
+			mask |= 1ull << i;
+	ser_put_u64(&e->sb, mask);
+	for (i = 0; i < n; i++) {
+		const char *p = (const char *)base + f[i].offset;
+
+		if (!(mask & 1ull << i))
+			continue;
+		if (f[i].kind == CFG_F_STR) {
+			put_str(e, *(char *const *)p);
+		} else if (f[i].kind == CFG_F_LIST) {
+			const cfg_list *l = (const cfg_list *)p;
+
+			ser_put_u64(&e->sb, (uint64_t)l->n);
+			for (j = 0; j < l->n; j++)
+				put_str(e, l->v[j]);
+			e->nitems += (uint64_t)l->n + 1;
+		} else {
+			ser_put_i64(&e->sb, *(const long long *)p);
+		}
+	}
+}
+
+/*
+ * put_named - the instances of one kind: count, then name, line and the
+ * values (as they differ from ref, if not NULL)
+ */
+static void
+put_named(enc *e, const void *arr, int n, size_t size, const char *kind,
+    const void *ref)
 {
 	int i;
 
@@ -130,7 +198,10 @@ put_named(enc *e, const void *arr, int n, size_t size, const char *kind)
 
 		put_str(e, *(char *const *)base);	/* named_head: name, */
 		ser_put_i64(&e->sb, *(const int *)(base + sizeof(char *)));
-		put_fields(e, base, kind);		/* line, then values */
+		if (ref != NULL)			/* line, then values */
+			put_delta(e, base, ref, kind);
+		else
+			put_fields(e, base, kind);
 	}
 }
 
@@ -147,8 +218,8 @@ cfc_encode(const rg_config *cfg, unsigned long long content_hash,
 	uint64_t hd[H_WORDS], id[4];
 	size_t i;
 
-	if (exe_id(id) != 0)
-		return -1;
+	if (exe_id(id) != 0 || cfg_fields("user", &i) == NULL || i > 64)
+		return -1;	/* the masks of put_delta have 64 bits */
 	memset(&e, 0, sizeof(e));
 	sb_init(&e.sb);
 	rg_htab_init(&e.strs, 1024);
@@ -161,12 +232,13 @@ cfc_encode(const rg_config *cfg, unsigned long long content_hash,
 	ser_put_i64(&e.sb, cfg->defaults.line);
 	put_fields(&e, &cfg->defaults, "user");
 	put_named(&e, cfg->sources, cfg->nsources, sizeof(rg_source_cfg),
-	    "source");
-	put_named(&e, cfg->users, cfg->nusers, sizeof(rg_user_cfg), "user");
+	    "source", NULL);
+	put_named(&e, cfg->users, cfg->nusers, sizeof(rg_user_cfg), "user",
+	    &cfg->defaults);
 	put_named(&e, cfg->idheaders, cfg->nidheaders, sizeof(rg_idheader_cfg),
-	    "identity_header");
+	    "identity_header", NULL);
 	put_named(&e, cfg->domains, cfg->ndomains, sizeof(rg_domain_cfg),
-	    "domain");
+	    "domain", NULL);
 	put_str(&e, cfg->tz);
 	memcpy(&hd[H_MAGIC], CFC_MAGIC, 8);
 	hd[H_LEN] = e.sb.len;
@@ -182,7 +254,7 @@ cfc_encode(const rg_config *cfg, unsigned long long content_hash,
 	hd[H_NSTR] = e.nstr;
 	hd[H_SUM] = 0;
 	memcpy(e.sb.s, hd, sizeof(hd));
-	hd[H_SUM] = rg_hash64(e.sb.s + (H_SUM + 1) * 8,
+	hd[H_SUM] = rg_hash64_words(e.sb.s + (H_SUM + 1) * 8,
 	    e.sb.len - (H_SUM + 1) * 8);
 	memcpy(e.sb.s, hd, sizeof(hd));
 	rg_htab_free(&e.strs);
@@ -235,18 +307,26 @@ get_str(dec *d, int *isnull)
 	return s;
 }
 
-/* get_fields - one section's values into base; -1 if damaged */
+/*
+ * get_fields - one section's values into base (with has_mask, only those
+ * a mask names: the rest are already there); -1 if damaged
+ */
 static int
-get_fields(dec *d, void *base, const char *section)
+get_fields(dec *d, void *base, const char *section, int has_mask)
 {
 	const cfg_field *f;
 	size_t i, n = 0;
-	uint64_t j, ln;
+	uint64_t j, ln, mask = ~0ull;
 	int isnull;
 
 	f = cfg_fields(section, &n);
+	if (has_mask && ((mask = ser_get_u64(&d->r)) >> n) != 0)
+		d->r.bad = 1;
 	for (i = 0; i < n && !d->r.bad; i++) {
 		char *p = (char *)base + f[i].offset;
+
+		if (!(mask & 1ull << i))
+			continue;
 
 		if (f[i].kind == CFG_F_STR) {
 			*(char **)p = get_str(d, &isnull);
@@ -272,9 +352,13 @@ get_fields(dec *d, void *base, const char *section)
 	return d->r.bad ? -1 : 0;
 }
 
-/* get_named - the instances of one kind into a new array; -1 if damaged */
+/*
+ * get_named - the instances of one kind into a new array (each a copy of
+ * ref and what differs, if ref is not NULL); -1 if damaged
+ */
 static int
-get_named(dec *d, void **arr, int *n, size_t size, const char *kind)
+get_named(dec *d, void **arr, int *n, size_t size, const char *kind,
+    const void *ref)
 {
 	uint64_t cnt = ser_get_u64(&d->r), i;
 	int isnull;
@@ -292,10 +376,12 @@ get_named(dec *d, void **arr, int *n, size_t size, const char *kind)
 	for (i = 0; i < cnt && !d->r.bad; i++) {
 		char *base = (char *)*arr + (size_t)i * size;
 
+		if (ref != NULL)
+			memcpy(base, ref, size);
 		if ((*(char **)base = get_str(d, &isnull)) == NULL)
 			d->r.bad = 1;
 		*(int *)(base + sizeof(char *)) = (int)ser_get_i64(&d->r);
-		get_fields(d, base, kind);
+		get_fields(d, base, kind, ref != NULL);
 	}
 	return d->r.bad ? -1 : 0;
 }
@@ -341,7 +427,7 @@ cfc_decode(char *buf, size_t len, unsigned long long content_hash,
 	    || hd[H_EXE_MTIME] != id[3] || hd[H_CLEN] != content_len
 	    || hd[H_CHASH] != content_hash
 	    || hd[H_NSTR] > len || hd[H_NITEMS] > len * (CFG_MAX_LIST + 1)
-	    || hd[H_SUM] != rg_hash64(buf + (H_SUM + 1) * 8,
+	    || hd[H_SUM] != rg_hash64_words(buf + (H_SUM + 1) * 8,
 	    len - (H_SUM + 1) * 8))
 		goto out;
 	/* the list pool after the snapshot, in the same block */
@@ -355,18 +441,18 @@ cfc_decode(char *buf, size_t len, unsigned long long content_hash,
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->block = buf;
 	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-		get_fields(&d, cfg, plain[i]);
+		get_fields(&d, cfg, plain[i], 0);
 	cfg->defaults.name = get_str(&d, &isnull);
 	cfg->defaults.line = (int)ser_get_i64(&d.r);
-	get_fields(&d, &cfg->defaults, "user");
+	get_fields(&d, &cfg->defaults, "user", 0);
 	get_named(&d, (void **)&cfg->sources, &cfg->nsources,
-	    sizeof(rg_source_cfg), "source");
+	    sizeof(rg_source_cfg), "source", NULL);
 	get_named(&d, (void **)&cfg->users, &cfg->nusers,
-	    sizeof(rg_user_cfg), "user");
+	    sizeof(rg_user_cfg), "user", &cfg->defaults);
 	get_named(&d, (void **)&cfg->idheaders, &cfg->nidheaders,
-	    sizeof(rg_idheader_cfg), "identity_header");
+	    sizeof(rg_idheader_cfg), "identity_header", NULL);
 	get_named(&d, (void **)&cfg->domains, &cfg->ndomains,
-	    sizeof(rg_domain_cfg), "domain");
+	    sizeof(rg_domain_cfg), "domain", NULL);
 	cfg->tz = get_str(&d, &isnull);
 	if (!ser_ok(&d.r) || cfg->defaults.name == NULL)
 		goto out;
@@ -571,7 +657,7 @@ cfc_load(const char *file, FILE *errors, int *nerrors, rul_policy **polp,
 		return rul_load(file, errors, nerrors, polp);
 	}
 	close(fd);
-	chash = rg_hash64(buf, len);
+	chash = rg_hash64_words(buf, len);
 	database_of(buf, len, db, sizeof(db));
 	if (strlen(db) + sizeof(CFC_SUFFIX) > sizeof(db) - 16 || *db != '/') {
 		free(buf);
