@@ -698,9 +698,10 @@ mkdir -p "$cache"
 exec 9> "$cache/.lock"
 flock -n 9 || { echo "bench/analyze.sh: another run is using $cache" >&2; exit 75; }
 schema=$(make_schema "$work/schema")
-# versions 4 and 5 only add tables the generator leaves empty
-case $schema in user_version=[345]\ *) ;; *)
-    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 3 to 5" >&2; exit 70 ;;
+# versions 4 and 5 only add tables the generator leaves empty; 6 keeps
+# the json and headers columns for rows written before it, as these are
+case $schema in user_version=[3456]\ *) ;; *)
+    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 3 to 6" >&2; exit 70 ;;
 esac
 key="v$GEN_VERSION users=$users messages=$messages days=$days T=$T seed=$SEED $schema"
 if [ -f "$db" ] && [ -f "$cache/meta" ] && [ "$(head -n 1 "$cache/meta")" = "$key" ]; then
@@ -742,20 +743,22 @@ echo "times:    history to T = $T_ISO, the new minute (T, T+60s], analyze --now 
 
 # --- measuring ------------------------------------------------------------------
 
-# measure NAME CMD...: under /usr/bin/time and timeout; sets SECS, RSS
+# measure NAME CMD...: under /usr/bin/time and timeout; sets SECS, CPU (user +
+# system seconds, the children's such as postmap included), RSS
 # (MiB), RC (124: killed at --timeout); standard output to $work/out.NAME
 measure() {
     local name=$1 t0 t1
     shift
     t0=$EPOCHREALTIME
     set +e
-    /usr/bin/time -f '%e %M' -o "$work/time.$name" timeout "$timeout_s" "$@" \
+    /usr/bin/time -f '%e %M %U %S' -o "$work/time.$name" timeout "$timeout_s" "$@" \
         > "$work/out.$name" 2> "$work/err.$name"
     RC=$?
     set -e
     t1=$EPOCHREALTIME
     SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     RSS=$(awk 'END { printf "%.1f", $2 / 1024 }' "$work/time.$name")
+    CPU=$(awk 'END { printf "%.2f", $3 + $4 }' "$work/time.$name")
 }
 # decisions NAME: "N (lock a, block b, ...)" from the action= lines
 decisions() {
@@ -775,9 +778,9 @@ row() {    # row KIND RUN: one line of the table from the last measure
     local status=ok
     if [ "$RC" = 124 ]; then status="KILLED at ${timeout_s}s"
     elif [ "$RC" != 0 ]; then status="exit $RC: $(tail -n 1 "$work/err.$1" 2>/dev/null)"; fi
-    results+=("$(printf '%-12s %3s %10s %9s   %s' "$1" "$2" "$SECS" "$RSS" \
+    results+=("$(printf '%-12s %3s %10s %8s %9s   %s' "$1" "$2" "$SECS" "$CPU" "$RSS" \
         "$( [ "$RC" = 0 ] && decisions "$1" || echo "$status")")")
-    printf '  %-12s run %s: %s s, %s MiB, %s\n' "$1" "$2" "$SECS" "$RSS" \
+    printf '  %-12s run %s: %s s (cpu %s s), %s MiB, %s\n' "$1" "$2" "$SECS" "$CPU" "$RSS" \
         "$( [ "$RC" = 0 ] && echo "decisions $(decisions "$1")" || echo "$status")"
 }
 
@@ -788,9 +791,9 @@ measure check "$rg" -c "$cfg" check-config
 # configuration gives many warnings
 awk 'NR <= 3' "$work/out.check" "$work/err.check" | sed 's/^/  check-config: /'
 [ "$RC" = 0 ] || { echo "bench/analyze.sh: the configuration does not load" >&2; exit 1; }
-check_s=$SECS check_rss=$RSS
-printf '  %-12s      : %s s, %s MiB (loading %d users; every analyze pays it)\n' \
-    check-config "$check_s" "$check_rss" "$users"
+check_s=$SECS check_rss=$RSS check_cpu=$CPU
+printf '  %-12s      : %s s (cpu %s s), %s MiB (parsing %d users; analyze pays it only when\n                      the file changed: else it reads the compiled cache beside the database)\n' \
+    check-config "$check_s" "$check_cpu" "$check_rss" "$users"
 
 # prime: the analyzer's first run, at T, on the history alone
 measure prime "$rg" -vv -c "$cfg" analyze --now "@$T"
@@ -805,7 +808,7 @@ fi
 
 echo "  $(gen traffic "$db" "$users" "$messages" "$days" "$SEED" "$archive" "$T" "$new" | sed '2,$s/^/  /')"
 
-inc_best=
+inc_best= inc_cpu=
 killed=0
 for i in $(seq 1 "$runs"); do
     gen state "$db" restore "$work/state.db"
@@ -814,8 +817,18 @@ for i in $(seq 1 "$runs"); do
     row incremental "$i"
     phases incremental
     [ "$RC" = 0 ] && inc_best=$(awk -v a="${inc_best:-1e9}" -v b="$SECS" 'BEGIN { print (b < a) ? b : a }')
+    [ "$RC" = 0 ] && inc_cpu=$(awk -v a="${inc_cpu:-1e9}" -v b="$CPU" 'BEGIN { print (b < a) ? b : a }')
     [ "$RC" = 124 ] && { killed=1; break; }
 done
+# the same minute right after the configuration changed: no snapshot yet
+# (the run parses and writes it)
+gen state "$db" restore "$work/state.db"
+rm -rf "$maps" && cp -a "$work/maps.prime" "$maps"
+rm -f "$db.config-cache"
+measure changed "$rg" -vv -c "$cfg" analyze --now "@$T60"
+row changed 1
+phases changed
+[ "$RC" = 124 ] && killed=1
 for i in $(seq 1 "$runs"); do
     gen state "$db" empty
     rm -rf "$maps" && mkdir -p "$maps"
@@ -828,12 +841,12 @@ gen state "$db" reset "$base_mid" "$base_sid"
 
 echo
 echo "relayguard analyze, $users users, $messages messages over $days days + $new new in the last minute"
-printf '%-12s %3s %10s %9s   %s\n' run "#" seconds "rss MiB" decisions
-printf '%-12s %3s %10s %9s   %s\n' check-config 1 "$check_s" "$check_rss" "(configuration only)"
+printf '%-12s %3s %10s %8s %9s   %s\n' run "#" seconds "cpu s" "rss MiB" decisions
+printf '%-12s %3s %10s %8s %9s   %s\n' check-config 1 "$check_s" "$check_cpu" "$check_rss" "(configuration only)"
 for r in "${results[@]}"; do echo "$r"; done
 if [ -n "$inc_best" ] && awk -v s="$inc_best" 'BEGIN { exit !(s < 1) }'; then
-    echo "target: incremental under 1 s: ok ($inc_best s)"
+    echo "target: incremental under 1 s: ok ($inc_best s; cpu $inc_cpu s)"
 else
-    echo "target: incremental under 1 s: MISSED (${inc_best:-no run finished within ${timeout_s} s})"
+    echo "target: incremental under 1 s: MISSED (${inc_best:-no run finished within ${timeout_s} s}${inc_cpu:+; cpu $inc_cpu s})"
 fi
 [ "$killed" = 0 ] || echo "note: a run was killed at --timeout $timeout_s; its repetitions were skipped"

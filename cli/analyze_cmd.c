@@ -21,6 +21,7 @@
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "../rules/cfgcache.h"
 #include "../store/anaread.h"
 #include "../store/classes.h"
 #include "../store/locks.h"
@@ -38,6 +39,45 @@ quarantined(const rul_policy *pol)
 	return 0;
 }
 
+/*
+ * load_cached - the configuration and its policy for the analyzer
+ * commands, through the compiled cache beside the database (cfgcache.h):
+ * the same checks and FILE:LINE errors as cli_load_config, without
+ * parsing an unchanged file again
+ */
+static rg_config *
+load_cached(const cli_ctx *cx, rul_policy **pol, int *rc)
+{
+	const char *file = cx->config_file ? cx->config_file : CFG_DEFAULT_FILE;
+	static const char *what[] = { "parsed", "from the cache",
+	    "parsed, cache written" };
+	enum cfc_how how;
+	char cache[4200], err[1024];
+	rg_config *cfg;
+	int nerr;
+
+	*rc = EX_OK_;
+	*pol = NULL;
+	if (!cx->config_given && access(file, F_OK) != 0 && errno == ENOENT) {
+		cfg = cfg_defaults();
+		if ((*pol = rul_new(cfg, err, sizeof(err))) == NULL) {
+			log_fatalx("%s", err);
+			cfg_free(cfg);
+			*rc = EX_CONFIG_;
+			return NULL;
+		}
+		return cfg;
+	}
+	if ((cfg = cfc_load(file, stderr, &nerr, pol, &how, cache,
+	    sizeof(cache))) == NULL) {
+		*rc = EX_CONFIG_;
+		return NULL;
+	}
+	log_debug("configuration: %s (%d users): %s", what[how], cfg->nusers,
+	    *cache ? cache : "no cache");
+	return cfg;
+}
+
 /* open_all - config, policy and database for the analyzer commands */
 static int
 open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
@@ -48,15 +88,9 @@ open_all(const cli_ctx *cx, rg_config **cfg, rul_policy **pol, rg_store **st)
 	*pol = NULL;
 	*st = NULL;
 	log_phase(NULL);
-	if ((*cfg = cli_load_config(cx, &rc)) == NULL)
+	if ((*cfg = load_cached(cx, pol, &rc)) == NULL)
 		return rc;
-	log_phase("configuration");
-	if ((*pol = rul_new(*cfg, err, sizeof(err))) == NULL) {
-		log_fatalx("%s", err);
-		cfg_free(*cfg);
-		return EX_CONFIG_;
-	}
-	log_phase("policy");
+	log_phase("configuration and policy");
 	cli_policy_fold(*cfg, *pol);
 	if ((*st = store_open((*cfg)->database, 0, err, sizeof(err))) == NULL) {
 		rc = errno == ENOENT ? EX_NOINPUT_ : EX_UNAVAILABLE_;

@@ -1,5 +1,5 @@
 /*
- * proc.c - fork/exec with an argument vector, standard input from a
+ * proc.c - spawn/exec with an argument vector, standard input from a
  * buffer, output captured, a timeout, and the process group killed when it
  * expires. Owns nothing past the call: every descriptor it opens is closed
  * before it returns, and the child is always reaped.
@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -126,6 +127,53 @@ wait_bounded(pid_t pid, long long deadline, int *status)
 	}
 }
 
+/*
+ * spawn - start argv in a process group of its own with in, out and err as
+ * its standard descriptors, SIGPIPE at its default and nothing else open.
+ * posix_spawn, not fork: the parent's page tables are not copied (an
+ * analyzer holding 100,000 users ran some 20 postmaps a minute). The
+ * child's pid; 0 with errno if it could not be executed; -1 with errno if
+ * no process could be made.
+ */
+static pid_t
+spawn(char *const argv[], int in, int out, int err)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t def;
+	pid_t pid = -1;
+	int e;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -1;
+	if (posix_spawnattr_init(&at) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	if ((e = posix_spawn_file_actions_adddup2(&fa, in, 0)) == 0
+	    && (e = posix_spawn_file_actions_adddup2(&fa, out, 1)) == 0
+	    && (e = posix_spawn_file_actions_adddup2(&fa, err, 2)) == 0
+	    && (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0
+	    && (e = posix_spawnattr_setpgroup(&at, 0)) == 0
+	    && (e = posix_spawnattr_setsigdefault(&at, &def)) == 0
+	    && (e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP
+	    | POSIX_SPAWN_SETSIGDEF)) == 0) {
+		e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+		/* the program could not be executed (not found, not
+		 * allowed): no child is left */
+		if (e != 0 && e != EAGAIN && e != ENOMEM)
+			pid = 0;
+	}
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0)
+		errno = e;
+	return e != 0 && pid != 0 ? -1 : pid;
+}
+
 /* proc_run - run argv, bounded by the timeout */
 int
 proc_run(const proc_req *req, proc_res *res)
@@ -143,24 +191,21 @@ proc_run(const proc_req *req, proc_res *res)
 	    (errfd = memfd_create("rg-child-err", MFD_CLOEXEC)) < 0)
 		goto end;
 	fflush(NULL);
-	if ((pid = fork()) < 0)
+	if ((pid = spawn(req->argv, infd, outfd, errfd)) < 0)
 		goto end;
 	if (pid == 0) {
-		const char *m;
+		/* could not be executed: as a child that exits 127 says it */
+		const char *m = strerror(errno);
 
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(infd, 0) < 0 || dup2(outfd, 1) < 0 ||
-		    dup2(errfd, 2) < 0)
-			_exit(126);
-		close_range(3, ~0U, 0);
-		execvp(req->argv[0], req->argv);
-		m = strerror(errno);
-		if (write(2, "exec ", 5) < 0 ||
-		    write(2, req->argv[0], strlen(req->argv[0])) < 0 ||
-		    write(2, ": ", 2) < 0 || write(2, m, strlen(m)) < 0)
-			_exit(127);
-		_exit(127);
+		if (write(errfd, "exec ", 5) < 0 || write(errfd, req->argv[0],
+		    strlen(req->argv[0])) < 0 || write(errfd, ": ", 2) < 0
+		    || write(errfd, m, strlen(m)) < 0)
+			errno = 0;
+		res->status = 127 << 8;		/* W_EXITCODE(127, 0) */
+		slurp_fd(outfd, res->out, req->outmax);
+		slurp_fd(errfd, res->err, req->errmax);
+		rc = 0;
+		goto end;
 	}
 	setpgid(pid, pid);	/* either side may win the race */
 	if (req->timeout_ms > 0)

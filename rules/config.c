@@ -656,6 +656,10 @@ set_value(load_ctx *ctx, void *base, const cfg_key *k, const char *v,
 			    k->key, v);
 			return -1;
 		}
+		if (*v != '\0' && ctx->cfg != NULL) {	/* made local last */
+			free(ctx->cfg->tz);
+			ctx->cfg->tz = xstrdup(v);
+		}
 		free(*str_slot(base, k));
 		*str_slot(base, k) = xstrdup(v);
 		return 0;
@@ -1373,6 +1377,36 @@ cfg_defaults(void)
 	return cfg;
 }
 
+/* load_lines - parse the lines read into ctx over the defaults */
+static rg_config *
+load_lines(load_ctx *ctx, int *nerrors)
+{
+	int rc, i;
+	size_t k;
+
+	rc = ini_parse_stream(reader, ctx, handler, ctx);
+	if (rc > 0)
+		cfg_err(ctx, rc, "syntax error (expected [section], "
+		    "key = value or a comment)");
+	else if (rc < 0)
+		cfg_err(ctx, 0, "cannot parse");
+	inherit(ctx);
+	validate(ctx);
+	for (i = 0; i < ctx->nlines; i++)
+		free(ctx->lines[i]);
+	free(ctx->lines);
+	for (k = 0; k < NKINDS; k++) {
+		free(ctx->iseen[k]);
+		free(ctx->ihash[k]);
+	}
+	*nerrors = ctx->nerrors;
+	if (ctx->nerrors > 0) {
+		cfg_free(ctx->cfg);
+		return NULL;
+	}
+	return ctx->cfg;
+}
+
 /*
  * cfg_load - read FILE over the defaults. Returns NULL when the file cannot
  * be read or has any error; *nerrors counts them (each printed on errors).
@@ -1382,8 +1416,6 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 {
 	load_ctx ctx;
 	FILE *fp;
-	int rc, i;
-	size_t k;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.file = file;
@@ -1402,27 +1434,40 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 		cfg_err(&ctx, ctx.nlines + 1, "read error: %s",
 		    strerror(errno));
 	fclose(fp);
-	rc = ini_parse_stream(reader, &ctx, handler, &ctx);
-	if (rc > 0)
-		cfg_err(&ctx, rc, "syntax error (expected [section], "
-		    "key = value or a comment)");
-	else if (rc < 0)
-		cfg_err(&ctx, 0, "cannot parse");
-	inherit(&ctx);
-	validate(&ctx);
-	for (i = 0; i < ctx.nlines; i++)
-		free(ctx.lines[i]);
-	free(ctx.lines);
-	for (k = 0; k < NKINDS; k++) {
-		free(ctx.iseen[k]);
-		free(ctx.ihash[k]);
-	}
-	*nerrors = ctx.nerrors;
-	if (ctx.nerrors > 0) {
-		cfg_free(ctx.cfg);
+	return load_lines(&ctx, nerrors);
+}
+
+/*
+ * cfg_load_buffer - cfg_load of FILE's content as already read into buf
+ * (the cache hashes exactly the bytes it parses); the same errors
+ */
+rg_config *
+cfg_load_buffer(const char *file, const char *buf, size_t len, FILE *errors,
+    int *nerrors)
+{
+	load_ctx ctx;
+	FILE *fp;
+
+	if (len == 0)		/* fmemopen wants a buffer */
+		return cfg_load(file, errors, nerrors);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = file;
+	ctx.errors = errors;
+	*nerrors = 0;
+	if ((fp = fmemopen((void *)buf, len, "r")) == NULL) {
+		if (errors != NULL)
+			fprintf(errors, "%s: cannot read: %s\n", file,
+			    strerror(errno));
+		*nerrors = 1;
 		return NULL;
 	}
-	return ctx.cfg;
+	ctx.cfg = cfg_defaults();
+	ctx.cfg->file = xstrdup(file);
+	if (read_lines(&ctx, fp) != 0)
+		cfg_err(&ctx, ctx.nlines + 1, "read error: %s",
+		    strerror(errno));
+	fclose(fp);
+	return load_lines(&ctx, nerrors);
 }
 
 /* free_fields - release the strings and lists of one section's struct */
@@ -1458,6 +1503,15 @@ cfg_free(rg_config *cfg)
 
 	if (cfg == NULL)
 		return;
+	if (cfg->block != NULL) {	/* from the cache: one block */
+		for (k = 0; k < NKINDS; k++)
+			free(*(char **)((char *)cfg + named_kinds[k].arr_off));
+		free(cfg->block);
+		free(cfg->tz);
+		free(cfg->file);
+		free(cfg);
+		return;
+	}
 	free_fields(cfg, "global");
 	free_fields(cfg, "parse");
 	free_fields(cfg, "collect");
@@ -1479,6 +1533,7 @@ cfg_free(rg_config *cfg)
 		}
 		free(arr);
 	}
+	free(cfg->tz);
 	free(cfg->file);
 	free(cfg);
 }
@@ -1532,6 +1587,8 @@ cfg_hash(const rg_config *cfg)
 	size_t k;
 	int j;
 
+	if (cfg->hashed)
+		return cfg->hash;
 	h = hash_fields(h, cfg, "global");
 	h = hash_fields(h, cfg, "parse");
 	h = hash_fields(h, cfg, "collect");
@@ -1608,4 +1665,91 @@ int
 cfg_dry_run(const rg_config *cfg)
 {
 	return cfg->enforce != NULL && strcmp(cfg->enforce, "dry-run") == 0;
+}
+
+/* cfg_fields - the value fields of a section in schema order (cfgcache.c) */
+const cfg_field *
+cfg_fields(const char *section, size_t *n)
+{
+	static struct { const char *section; cfg_field f[NSCHEMA]; size_t n; }
+	    tab[16];
+	static size_t ntab;
+	const unsigned short *idx;
+	size_t i, j;
+
+	for (j = 0; j < ntab; j++)
+		if (strcmp(tab[j].section, section) == 0)
+			break;
+	if (j == ntab) {
+		if ((idx = section_keys(section, n)) == NULL
+		    || ntab == sizeof(tab) / sizeof(tab[0]))
+			return NULL;
+		tab[j].section = cfg_schema[idx[0]].section;
+		for (i = 0; i < *n; i++) {
+			const cfg_key *k = &cfg_schema[idx[i]];
+
+			tab[j].f[i].kind = is_str(k->type) ? CFG_F_STR
+			    : is_list(k->type) ? CFG_F_LIST : CFG_F_INT;
+			tab[j].f[i].offset = k->offset;
+		}
+		tab[j].n = *n;
+		ntab++;
+	}
+	*n = tab[j].n;
+	return tab[j].f;
+}
+
+/*
+ * cfg_schema_hash - a fingerprint of the schema and the structs it fills:
+ * a cache written by a build that disagrees on either is never read
+ */
+unsigned long long
+cfg_schema_hash(void)
+{
+	uint64_t h = RG_HASH64_INIT;
+	size_t i, sz[] = { sizeof(rg_config), sizeof(rg_user_cfg),
+	    sizeof(rg_source_cfg), sizeof(rg_idheader_cfg),
+	    sizeof(rg_domain_cfg), sizeof(cfg_list), NSCHEMA };
+
+	h = mix(h, sz, sizeof(sz));
+	for (i = 0; i < NSCHEMA; i++) {
+		const cfg_key *k = &cfg_schema[i];
+		long long v[4] = { k->type, (long long)k->offset, k->min,
+		    k->max };
+
+		h = mix(h, k->section, strlen(k->section));
+		h = mix(h, k->key, strlen(k->key));
+		h = mix(h, k->def, strlen(k->def));
+		h = mix(h, v, sizeof(v));
+	}
+	return (unsigned long long)h;
+}
+
+/*
+ * cfg_recheck - what loading checked outside the file, checked again for
+ * a configuration from the cache: the password files' modes and the time
+ * zones; the zone the loader left local is made local again. 0 if all
+ * pass (else the caller parses the file, which reports the problem).
+ */
+int
+cfg_recheck(const rg_config *cfg)
+{
+	load_ctx ctx;
+	int i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = cfg->file ? cfg->file : "config";
+	check_secret(&ctx, "auth_password_file", cfg->auth_password_file, 0);
+	check_secret(&ctx, "password_file", cfg->pg_password_file, 0);
+	check_secret(&ctx, "postfix_password_file",
+	    cfg->pg_postfix_password_file, 0);
+	if (rgt_set_zone(cfg->timezone) != 0
+	    || rgt_set_zone(cfg->report_timezone) != 0)
+		ctx.nerrors++;
+	for (i = 0; i < cfg->nsources; i++)
+		if (rgt_set_zone(cfg->sources[i].timezone) != 0)
+			ctx.nerrors++;
+	if (cfg->tz != NULL && rgt_set_zone(cfg->tz) != 0)
+		ctx.nerrors++;
+	return ctx.nerrors > 0 ? -1 : 0;
 }

@@ -20,7 +20,9 @@
  * key names at 49: the loader measures every line first and reports an
  * over-long one instead of letting inih misread it.
  *
- * The config owns all its strings; cfg_free() releases them.
+ * The config owns all its strings; cfg_free() releases them. A
+ * configuration read from the compiled cache (cfgcache.h) keeps them in one
+ * block: its strings and lists are never freed or replaced one by one.
  */
 #ifndef RG_CONFIG_H
 #define RG_CONFIG_H
@@ -96,6 +98,12 @@ typedef struct rg_domain_cfg {
 
 typedef struct rg_config {
 	char *file;			/* where it came from, or NULL */
+	char *tz;			/* the zone the loader made local last
+					 * (rgt_set_zone), NULL if none */
+	void *block;			/* from the cache (cfgcache.h): every
+					 * string and list is in this block */
+	unsigned long long hash;	/* cfg_hash, once known ... */
+	int hashed;			/* ... (set by the cache) */
 
 	/* [global] */
 	char *database;
@@ -202,5 +210,26 @@ void cfg_free(rg_config *cfg);
 void cfg_print_schema(FILE *out);
 int cfg_schema_row_at(size_t i, cfg_schema_row *row);
 unsigned long long cfg_hash(const rg_config *cfg);
+
+/*
+ * For the compiled cache (cfgcache.h): the value fields of a section
+ * ("global", "user", "source", ...) in schema order, where each is in
+ * its struct and of which kind; a fingerprint of the schema (what a
+ * cache written by another build would disagree on); and the checks of a
+ * loaded configuration that depend on the system, not on the file (the
+ * password files' modes, the time zones), made again, with the zone the
+ * loader left local set again: 0 if they still pass.
+ */
+enum cfg_field_kind { CFG_F_STR, CFG_F_LIST, CFG_F_INT };
+typedef struct cfg_field {
+	enum cfg_field_kind kind;
+	size_t offset;
+} cfg_field;
+
+const cfg_field *cfg_fields(const char *section, size_t *n);
+unsigned long long cfg_schema_hash(void);
+int cfg_recheck(const rg_config *cfg);
+rg_config *cfg_load_buffer(const char *file, const char *buf, size_t len,
+    FILE *errors, int *nerrors);
 
 #endif

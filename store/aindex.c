@@ -146,7 +146,8 @@ fingerprint(const aix *x, char out[17])
 	int k;
 
 	sb_init(&sb);
-	sb_adds(&sb, "v1;");
+	/* v2: rcpt holds a message's number of recipients, not 1 */
+	sb_adds(&sb, "v2;");
 	/* identities are folded as Postfix's lookup folds: a change of
 	 * smtputf8_enable changes who is one identity */
 	sb_printf(&sb, "fold=%s;", rul_fold_utf8(x->pol) ? "utf8" : "ascii");
@@ -289,7 +290,7 @@ out:
 /*
  * index_messages - (re)index the messages q yields: id, first seen, SASL
  * login, client address, sender, kind, neither bounce nor re-injection,
- * verdict spam, verdict source, invalid recipients
+ * verdict spam, verdict source, invalid recipients, recipients
  */
 static int
 index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
@@ -329,8 +330,10 @@ index_messages(aix *x, sqlite3_stmt *q, long long cutoff, int incremental,
 			spam = own && sqlite3_column_int(q, 7) == 1
 			    && rul_trusted(x->pol, (const char *)
 			    sqlite3_column_text(q, 8)) && spam_counted(uc);
+			/* how many: the daily limit's count needs no join */
 			rcpt = own && kind && strcmp(kind, "message") == 0
-			    && uc->max_recipients_per_day > 0;
+			    && uc->max_recipients_per_day > 0
+			    ? sqlite3_column_int(q, 10) : 0;
 			inv = uc->invalid_recipient_limit > 0
 			    ? sqlite3_column_int(q, 9) : 0;
 		}
@@ -431,7 +434,8 @@ out:
 	"SELECT m.id, m.first_seen, m.sasl_username, m.client_ip, m.sender, " \
 	"m.kind, m.bounce_of IS NULL AND m.filtered_as IS NULL, v.spam, " \
 	"v.source, (SELECT count(*) FROM recipients r WHERE r.message = m.id " \
-	"AND r.dsn LIKE '5.1.%' AND r.status IN ('bounced', 'rejected')) " \
+	"AND r.dsn LIKE '5.1.%' AND r.status IN ('bounced', 'rejected')), " \
+	"(SELECT count(*) FROM recipients r WHERE r.message = m.id) " \
 	"FROM messages m LEFT JOIN verdicts v ON v.message = m.id "
 #define SESS_COLS \
 	"SELECT id, COALESCE(connect, last_seen), sasl_username, client_ip, " \
@@ -778,7 +782,7 @@ aix_recipients(aix *x, long long uid, long long since, long long until,
 
 	if (prep(x, &x->stm->rcpt, "SELECT m.t, r.address FROM ana_messages "
 	    "m JOIN recipients r ON r.message = m.message WHERE m.user = ?1 AND "
-	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
+	    "m.rcpt > 0 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
 	    errsz) != 0)
 		return -1;
 	q = x->stm->rcpt;
@@ -798,10 +802,10 @@ aix_recipient_count(aix *x, long long uid, long long since, long long until,
 	sqlite3_stmt *q;
 
 	*n = 0;
-	if (prep(x, &x->stm->nrcpt, "SELECT count(*) FROM ana_messages m JOIN "
-	    "recipients r ON r.message = m.message WHERE m.user = ?1 AND "
-	    "m.rcpt = 1 AND m.t > ?2 AND m.t <= ?3", "reading recipients", err,
-	    errsz) != 0)
+	/* each indexed message keeps its number of recipients (rcpt) */
+	if (prep(x, &x->stm->nrcpt, "SELECT total(rcpt) FROM ana_messages "
+	    "WHERE user = ?1 AND rcpt > 0 AND t > ?2 AND t <= ?3",
+	    "reading recipients", err, errsz) != 0)
 		return -1;
 	q = x->stm->nrcpt;
 	bind3(q, uid, since, until);

@@ -176,3 +176,58 @@ for f in "$TOP"/tests/config/refused/*.ini; do
         fi
     done
 done
+
+# The compiled cache (rules/cfgcache.h): the analyzer commands keep a
+# snapshot of the loaded configuration beside the database and use it while
+# the file's bytes are the same. A change (even of the same length under
+# the same mtime) is parsed and takes effect; a damaged snapshot, or one
+# others may write, is ignored; a bad file still gives FILE:LINE and 78.
+cc=$t/cache; mkdir -p "$cc/maps"; : > "$cc/main.cf"; : > "$cc/empty.log"
+cache_ini() {    # cache_ini THRESHOLD [EXTRA LINE]
+    printf '[global]\ndatabase = %s/rg.db\nmap_directory = %s/maps\npostfix_config_directory = %s\n[source rf]\npath = %s/empty.log\n[user alice@example.com]\nspam_lock_threshold = %s\n%s' \
+        "$cc" "$cc" "$cc" "$cc" "$1" "${2:-}" > "$cc/rg.ini"
+}
+# cache_run NAME WANT_HOW WANT_THRESHOLD: explain alice, check where the
+# configuration came from (-vv) and that the threshold is the file's
+cache_run() {
+    local out rc
+    out=$("$RG" -vv -c "$cc/rg.ini" explain user alice@example.com 2>&1); rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "FAIL: config: cache: $1: exit $rc: $(head -3 <<<"$out" | tr '\n' ' ')"
+    elif ! grep -q "configuration: $2 (1 users): $cc/rg.db.config-cache" <<<"$out"; then
+        echo "FAIL: config: cache: $1: not '$2': $(grep 'configuration:' <<<"$out")"
+    elif ! grep -q "spam threshold $3 in" <<<"$out"; then
+        echo "FAIL: config: cache: $1: threshold is not $3: $(grep 'spam threshold' <<<"$out")"
+    else
+        echo "PASS: config: cache: $1"
+    fi
+}
+cache_ini 3
+"$RG" -c "$cc/rg.ini" init >/dev/null
+cache_run "first run parses and writes the snapshot" "parsed, cache written" 3
+m=$(stat -c %a "$cc/rg.db.config-cache" 2>/dev/null)
+[ "$m" = 600 ] && echo "PASS: config: cache: the snapshot is mode 600" \
+    || echo "FAIL: config: cache: the snapshot is mode '$m', want 600"
+cache_run "an unchanged file is not parsed again" "from the cache" 3
+touch -r "$cc/rg.ini" "$cc/stamp"
+cache_ini 9
+touch -r "$cc/stamp" "$cc/rg.ini"       # same length, same mtime
+cache_run "a changed file is parsed again and the change holds" "parsed, cache written" 9
+cache_run "then its new snapshot is used" "from the cache" 9
+printf 'damaged!' | dd of="$cc/rg.db.config-cache" bs=1 seek=150 conv=notrunc status=none
+cache_run "a damaged snapshot is ignored and written anew" "parsed, cache written" 9
+chmod 666 "$cc/rg.db.config-cache"
+cache_run "a snapshot others may write is not trusted" "parsed, cache written" 9
+cache_run "(the rewritten one is used)" "from the cache" 9
+cache_ini 9 $'limit_per_hour = lots\n'
+for cmd in "explain user alice@example.com" "analyze --dry-run" check-config; do
+    # shellcheck disable=SC2086
+    out=$("$RG" -c "$cc/rg.ini" $cmd 2>&1 </dev/null); rc=$?
+    if [ "$rc" -ne 78 ]; then
+        echo "FAIL: config: cache: a bad file with a snapshot: $cmd exit $rc, want 78"
+    elif ! grep -q "^$cc/rg.ini:9: limit_per_hour: 'lots' is not a whole number" <<<"$out"; then
+        echo "FAIL: config: cache: a bad file with a snapshot: $cmd: $(head -2 <<<"$out" | tr '\n' ' ')"
+    else
+        echo "PASS: config: cache: a bad file with a snapshot: $cmd gives FILE:LINE, 78"
+    fi
+done
