@@ -253,36 +253,95 @@ static const unsigned char tag_stop[256] = {
 	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
 };
 
-/* parse_tag - "host prog[pid]: msg" or "host prog: msg" at p */
+/*
+ * known_tag - the cached tag that p starts with, followed by '[' or ':'
+ * (what ends a tag), or NULL
+ */
+static const struct ll_tag *
+known_tag(const ll_ctx *c, const char *p, const char *end)
+{
+	const struct ll_tag *t;
+	int i;
+
+	for (i = 0; i < LL_TAGS; i++) {
+		t = &c->tags[i];
+		if (t->len == 0)
+			break;
+		if (end - p > t->len && (p[t->len] == '[' || p[t->len] == ':')
+		    && memcmp(p, t->s, t->len) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* remember_tag - cache the tag p/n with its daemon name at offset dpos */
+static void
+remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
+{
+	struct ll_tag *t;
+
+	if (n == 0 || n > sizeof(t->s))
+		return;
+	t = &c->tags[c->next_tag];
+	c->next_tag = (c->next_tag + 1) % LL_TAGS;
+	memcpy(t->s, p, n);
+	t->len = (unsigned char)n;
+	t->dpos = (unsigned char)dpos;
+}
+
+/*
+ * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host and
+ * the tag are first compared with those of the lines before (c's caches):
+ * the same fields as a scan would find, found without one.
+ */
 static int
-parse_tag(const char *p, const char *end, logline *out)
+parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 {
 	const char *h = p, *t, *q, *slash = NULL;
+	const struct ll_tag *kt;
 
-	t = token(p, end);
-	if (t == h || t >= end)
-		return -1;
+	if (c->hostlen > 0 && (size_t)(end - p) > c->hostlen
+	    && p[c->hostlen] == ' ' && memcmp(p, c->host, c->hostlen) == 0) {
+		t = p + c->hostlen;
+	} else {
+		t = token(p, end);
+		if (t == h || t >= end)
+			return -1;
+		if ((size_t)(t - h) <= sizeof(c->host)) {
+			c->hostlen = (size_t)(t - h);
+			memcpy(c->host, h, c->hostlen);
+		}
+	}
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	/*
-	 * the tag ends at "[" or ":" (program names have neither); one pass
-	 * finds the end and the last '/' (set_prog's, for the common case)
-	 */
-	for (q = p; q < end; q++) {
-		unsigned char k = tag_stop[(unsigned char)*q];
+	if ((kt = known_tag(c, p, end)) != NULL) {
+		q = p + kt->len;
+		out->daemon = p + kt->dpos;
+	} else {
+		/*
+		 * the tag ends at "[" or ":" (program names have neither); one
+		 * pass finds the end and the last '/' (set_prog's, for the
+		 * common case)
+		 */
+		for (q = p; q < end; q++) {
+			unsigned char k = tag_stop[(unsigned char)*q];
 
-		if (k == 0)
-			continue;
-		if (k == 2)
-			break;
-		slash = q;
+			if (k == 0)
+				continue;
+			if (k == 2)
+				break;
+			slash = q;
+		}
+		if (q == p || q >= end)
+			return -1;
+		out->daemon = slash != NULL ? slash + 1 : p;
+		if (*q == '[' || *q == ':')
+			remember_tag(c, p, (size_t)(q - p),
+			    (size_t)(out->daemon - p));
 	}
-	if (q == p || q >= end)
-		return -1;
 	out->prog = p;
 	out->proglen = (size_t)(q - p);
-	out->daemon = slash != NULL ? slash + 1 : p;
 	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
 		const char *close = memchr(q, ']', (size_t)(end - q));
@@ -409,5 +468,5 @@ ll_parse(ll_ctx *c, const char *line, size_t len, logline *out)
 			return -1;
 		out->format = LLF_BSD;
 	}
-	return parse_tag(q, end, out);
+	return parse_tag(c, q, end, out);
 }
