@@ -3,6 +3,7 @@
  * year/zone state in ll_ctx. A line it cannot split returns -1 (the caller
  * counts it); it never reads past len.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "logline.h"
@@ -253,28 +254,52 @@ static const unsigned char tag_stop[256] = {
 	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
 };
 
+/* tag_eq - the n bytes at p are the cached tag t (n = t->len) */
+static int
+tag_eq(const struct ll_tag *t, const char *p, size_t n)
+{
+	uint64_t a, b, x, y;
+
+	if (n < 8 || n > 16)
+		return memcmp(p, t->s, n) == 0;
+	/* two words, overlapping when n < 16 */
+	memcpy(&a, p, 8);
+	memcpy(&x, t->s, 8);
+	memcpy(&b, p + n - 8, 8);
+	memcpy(&y, t->s + n - 8, 8);
+	return a == x && b == y;
+}
+
 /*
  * known_tag - the cached tag that p starts with, followed by '[' or ':'
- * (what ends a tag), or NULL
+ * (what ends a tag), or NULL. A tag found moves one place to the front,
+ * so that the frequent ones are tried first.
  */
 static const struct ll_tag *
-known_tag(const ll_ctx *c, const char *p, const char *end)
+known_tag(ll_ctx *c, const char *p, const char *end)
 {
-	const struct ll_tag *t;
+	struct ll_tag *t, tmp;
 	int i;
 
-	for (i = 0; i < LL_TAGS; i++) {
+	for (i = 0; i < c->ntags; i++) {
 		t = &c->tags[i];
-		if (t->len == 0)
-			break;
 		if (end - p > t->len && (p[t->len] == '[' || p[t->len] == ':')
-		    && memcmp(p, t->s, t->len) == 0)
-			return t;
+		    && tag_eq(t, p, t->len)) {
+			if (i == 0)
+				return t;
+			tmp = t[-1];
+			t[-1] = *t;
+			*t = tmp;
+			return t - 1;
+		}
 	}
 	return NULL;
 }
 
-/* remember_tag - cache the tag p/n with its daemon name at offset dpos */
+/*
+ * remember_tag - cache the tag p/n with its daemon name at offset dpos: in
+ * a free slot, else in the last (the least used, by known_tag's order)
+ */
 static void
 remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
 {
@@ -282,8 +307,7 @@ remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
 
 	if (n == 0 || n > sizeof(t->s))
 		return;
-	t = &c->tags[c->next_tag];
-	c->next_tag = (c->next_tag + 1) % LL_TAGS;
+	t = &c->tags[c->ntags < LL_TAGS ? c->ntags++ : LL_TAGS - 1];
 	memcpy(t->s, p, n);
 	t->len = (unsigned char)n;
 	t->dpos = (unsigned char)dpos;

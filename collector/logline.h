@@ -42,7 +42,7 @@ typedef struct logline {
 	size_t msglen;
 } logline;
 
-#define LL_TAGS 8
+#define LL_TAGS 16
 
 typedef struct ll_ctx {
 	int fixed_year;		/* 0: from ref_time */
@@ -58,11 +58,11 @@ typedef struct ll_ctx {
 	char host[64];
 	size_t hostlen;		/* 0: none */
 	struct ll_tag {
-		char s[47];
-		unsigned char len;	/* 0: an empty slot */
+		char s[48];
+		unsigned char len;
 		unsigned char dpos;	/* the daemon name's offset in s */
-	} tags[LL_TAGS];
-	unsigned next_tag;	/* the slot the next new tag takes */
+	} tags[LL_TAGS];	/* the most used first */
+	int ntags;
 } ll_ctx;
 
 void ll_init(ll_ctx *c, int fixed_year, time_t ref_time);
