@@ -98,6 +98,7 @@ struct assembler {
 	sess_node *shead, *stail;
 	msg_node **idtab;			/* the message-id index */
 	size_t idbuckets, nids;
+	int mid_on;			/* built (a spamd line has needed it) */
 	rg_pool *pool;				/* nodes and arena chunks */
 	rg_arena hostar;			/* the interned host names */
 	const char **hosts;

@@ -1,10 +1,11 @@
 /*
  * asm_verdict.c - joining content-filter verdicts to messages. rspamd and
  * amavis log the queue ID; spamd logs only the Message-ID (mid=), found
- * through an index of the open messages by message-id, with a window of
- * log time; a spamd result logged before its message's message-id= line
- * waits in a bounded list (the oldest is dropped). Owns the index entries
- * and the pending results.
+ * through an index of the open messages by message-id (built at the first
+ * spamd line, kept from then on), with a window of log time; a spamd
+ * result logged before its message's message-id= line waits in a bounded
+ * list (the oldest is dropped). Owns the index entries and the pending
+ * results.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,30 +25,102 @@ mid_link(msg_node **slot, msg_node *m)
 	m->mid_pprev = slot;
 }
 
-/* asm_mid_add - index m by its message-id */
-void
-asm_mid_add(assembler *a, msg_node *m)
+/*
+ * mid_grow - twice the buckets; each chain keeps its order (newest first)
+ * in the new table, so that a resize never changes which of two messages
+ * with one Message-ID mid_find() meets first
+ */
+static void
+mid_grow(assembler *a)
 {
-	if (a->nids + 1 > a->idbuckets) {
-		size_t nb = a->idbuckets * 2, i;
-		msg_node **t = xcalloc(nb, sizeof(*t));
+	size_t nb = a->idbuckets * 2, i, k;
+	msg_node **t = xcalloc(nb, sizeof(*t)), **tail;
 
-		for (i = 0; i < a->idbuckets; i++) {
-			msg_node *x = a->idtab[i], *next;
+	/* the last link of each new chain, to append in order */
+	tail = xcalloc(nb, sizeof(*tail));
+	for (i = 0; i < a->idbuckets; i++) {
+		msg_node *x = a->idtab[i], *next;
 
-			for (; x != NULL; x = next) {
-				next = x->mid_next;
-				mid_link(&t[x->mid_hash & (nb - 1)], x);
+		for (; x != NULL; x = next) {
+			next = x->mid_next;
+			k = x->mid_hash & (nb - 1);
+			x->mid_next = NULL;
+			if (tail[k] == NULL) {
+				t[k] = x;
+				x->mid_pprev = &t[k];
+			} else {
+				tail[k]->mid_next = x;
+				x->mid_pprev = &tail[k]->mid_next;
 			}
+			tail[k] = x;
 		}
-		free(a->idtab);
-		a->idtab = t;
-		a->idbuckets = nb;
 	}
+	free(tail);
+	free(a->idtab);
+	a->idtab = t;
+	a->idbuckets = nb;
+}
+
+/* mid_index - put m into the message-id index, at the head of its chain */
+static void
+mid_index(assembler *a, msg_node *m)
+{
+	if (a->nids + 1 > a->idbuckets)
+		mid_grow(a);
 	a->nids++;
 	m->mid_hash = rg_hash_words(m->r.message_id,
 	    rg_str_len(m->r.message_id));
 	mid_link(&a->idtab[m->mid_hash & (a->idbuckets - 1)], m);
+}
+
+/*
+ * asm_mid_add - index m by its message-id. The index is built only once a
+ * spamd line has asked for it (mid_build): a log without spamd lines never
+ * pays for it (two cache misses a message on a busy relay).
+ */
+void
+asm_mid_add(assembler *a, msg_node *m)
+{
+	if (a->mid_on)
+		mid_index(a, m);
+}
+
+/* cmp_node_id - by record id, oldest message first */
+static int
+cmp_node_id(const void *x, const void *y)
+{
+	const msg_node *const *p = x, *const *q = y;
+
+	if ((*p)->r.id != (*q)->r.id)
+		return (*p)->r.id < (*q)->r.id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * mid_build - the first spamd line: index every message held (open or
+ * lingering) that has a message-id, oldest first, so that the newest is
+ * at the head of its chain as if each had been indexed as it came
+ */
+static void
+mid_build(assembler *a)
+{
+	msg_node **v;
+	size_t i, n = 0;
+
+	a->mid_on = 1;
+	if (a->nmsgs == 0)
+		return;
+	v = xcalloc(a->nmsgs, sizeof(*v));
+	for (i = 0; i <= a->mtab.mask; i++) {
+		msg_node *m = a->mtab.slot[i].val;
+
+		if (m != NULL && m->r.message_id != NULL && n < a->nmsgs)
+			v[n++] = m;
+	}
+	qsort(v, n, sizeof(*v), cmp_node_id);
+	for (i = 0; i < n; i++)
+		mid_index(a, v[i]);
+	free(v);
 }
 
 /* mid_find - the newest open message with this message-id near ts */
@@ -157,9 +230,11 @@ spamd_pending_add(assembler *a, const rg_event *ev, rg_usec ts)
 void
 asm_on_spamd(assembler *a, const rg_event *ev, rg_usec ts)
 {
-	msg_node *m = mid_find(a, ev->msgid, ts);
+	msg_node *m;
 
-	if (m != NULL)
+	if (!a->mid_on)
+		mid_build(a);
+	if ((m = mid_find(a, ev->msgid, ts)) != NULL)
 		spamd_apply(&m->r, ev->spam, ev->score, ev->required,
 		    ev->symbols);
 	else

@@ -3,6 +3,7 @@
  * year/zone state in ll_ctx. A line it cannot split returns -1 (the caller
  * counts it); it never reads past len.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "logline.h"
@@ -253,36 +254,118 @@ static const unsigned char tag_stop[256] = {
 	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
 };
 
-/* parse_tag - "host prog[pid]: msg" or "host prog: msg" at p */
+/* tag_eq - the n bytes at p are the cached tag t (n = t->len) */
 static int
-parse_tag(const char *p, const char *end, logline *out)
+tag_eq(const struct ll_tag *t, const char *p, size_t n)
+{
+	uint64_t a, b, x, y;
+
+	if (n < 8 || n > 16)
+		return memcmp(p, t->s, n) == 0;
+	/* two words, overlapping when n < 16 */
+	memcpy(&a, p, 8);
+	memcpy(&x, t->s, 8);
+	memcpy(&b, p + n - 8, 8);
+	memcpy(&y, t->s + n - 8, 8);
+	return a == x && b == y;
+}
+
+/*
+ * known_tag - the cached tag that p starts with, followed by '[' or ':'
+ * (what ends a tag), or NULL. A tag found moves one place to the front,
+ * so that the frequent ones are tried first.
+ */
+static const struct ll_tag *
+known_tag(ll_ctx *c, const char *p, const char *end)
+{
+	struct ll_tag *t, tmp;
+	int i;
+
+	for (i = 0; i < c->ntags; i++) {
+		t = &c->tags[i];
+		if (end - p > t->len && (p[t->len] == '[' || p[t->len] == ':')
+		    && tag_eq(t, p, t->len)) {
+			if (i == 0)
+				return t;
+			tmp = t[-1];
+			t[-1] = *t;
+			*t = tmp;
+			return t - 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * remember_tag - cache the tag p/n with its daemon name at offset dpos: in
+ * a free slot, else in the last (the least used, by known_tag's order)
+ */
+static void
+remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
+{
+	struct ll_tag *t;
+
+	if (n == 0 || n > sizeof(t->s))
+		return;
+	t = &c->tags[c->ntags < LL_TAGS ? c->ntags++ : LL_TAGS - 1];
+	memcpy(t->s, p, n);
+	t->len = (unsigned char)n;
+	t->dpos = (unsigned char)dpos;
+}
+
+/*
+ * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host and
+ * the tag are first compared with those of the lines before (c's caches):
+ * the same fields as a scan would find, found without one.
+ */
+static int
+parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 {
 	const char *h = p, *t, *q, *slash = NULL;
+	const struct ll_tag *kt;
 
-	t = token(p, end);
-	if (t == h || t >= end)
-		return -1;
+	if (c->hostlen > 0 && (size_t)(end - p) > c->hostlen
+	    && p[c->hostlen] == ' ' && memcmp(p, c->host, c->hostlen) == 0) {
+		t = p + c->hostlen;
+	} else {
+		t = token(p, end);
+		if (t == h || t >= end)
+			return -1;
+		if ((size_t)(t - h) <= sizeof(c->host)) {
+			c->hostlen = (size_t)(t - h);
+			memcpy(c->host, h, c->hostlen);
+		}
+	}
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	/*
-	 * the tag ends at "[" or ":" (program names have neither); one pass
-	 * finds the end and the last '/' (set_prog's, for the common case)
-	 */
-	for (q = p; q < end; q++) {
-		unsigned char k = tag_stop[(unsigned char)*q];
+	if ((kt = known_tag(c, p, end)) != NULL) {
+		q = p + kt->len;
+		out->daemon = p + kt->dpos;
+	} else {
+		/*
+		 * the tag ends at "[" or ":" (program names have neither); one
+		 * pass finds the end and the last '/' (set_prog's, for the
+		 * common case)
+		 */
+		for (q = p; q < end; q++) {
+			unsigned char k = tag_stop[(unsigned char)*q];
 
-		if (k == 0)
-			continue;
-		if (k == 2)
-			break;
-		slash = q;
+			if (k == 0)
+				continue;
+			if (k == 2)
+				break;
+			slash = q;
+		}
+		if (q == p || q >= end)
+			return -1;
+		out->daemon = slash != NULL ? slash + 1 : p;
+		if (*q == '[' || *q == ':')
+			remember_tag(c, p, (size_t)(q - p),
+			    (size_t)(out->daemon - p));
 	}
-	if (q == p || q >= end)
-		return -1;
 	out->prog = p;
 	out->proglen = (size_t)(q - p);
-	out->daemon = slash != NULL ? slash + 1 : p;
 	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
 		const char *close = memchr(q, ']', (size_t)(end - q));
@@ -409,5 +492,5 @@ ll_parse(ll_ctx *c, const char *line, size_t len, logline *out)
 			return -1;
 		out->format = LLF_BSD;
 	}
-	return parse_tag(q, end, out);
+	return parse_tag(c, q, end, out);
 }

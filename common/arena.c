@@ -283,7 +283,14 @@ rg_arena_str(rg_arena *a, const char *p, size_t n)
 	if (n > UINT32_MAX - 16)
 		n = UINT32_MAX - 16;
 	n32 = (uint32_t)n;
-	s = alloc(a, sizeof(n32) + n + 1, 1);
+	/* room in the newest chunk: alloc's common case, without its call */
+	if (a->p != NULL && sizeof(n32) + n + 1 <= (size_t)(a->end - a->p)) {
+		s = a->p;
+		a->p += sizeof(n32) + n + 1;
+		a->used += sizeof(n32) + n + 1;
+	} else {
+		s = alloc(a, sizeof(n32) + n + 1, 1);
+	}
 	memcpy(s, &n32, sizeof(n32));
 	memcpy(s + sizeof(n32), p, n);
 	s[sizeof(n32) + n] = '\0';

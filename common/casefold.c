@@ -3,10 +3,14 @@
  * the same library, ICU, so that relayguard's keys and counts agree with
  * what Postfix will look up.
  *
- * Owns one ICU UCaseMap for the life of the process. Fails only if ICU
- * cannot open the case map or fold (never for any input, by Postfix's and
- * ICU's account): rg_casefold then returns NULL.
+ * Owns one ICU UCaseMap for the life of the process. ICU is loaded
+ * (dlopen) at the first key that is not ASCII, not linked: its libraries
+ * cost every run of relayguard some 4 ms to load, and only non-ASCII map
+ * keys need it. Fails only if ICU cannot be loaded, open the case map or
+ * fold (never for any input, by Postfix's and ICU's account): rg_casefold
+ * then returns NULL.
  */
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +18,44 @@
 #include <unicode/utypes.h>
 
 #include "casefold.h"
+#include "log.h"
 #include "xalloc.h"
+
+/* the library's name, and its functions' (ICU appends its version) */
+#define ICU_STR(x) #x
+#define ICU_XSTR(x) ICU_STR(x)
+#define ICU_LIB "libicuuc.so." ICU_XSTR(U_ICU_VERSION_MAJOR_NUM)
+
+typedef UCaseMap *open_fn(const char *, uint32_t, UErrorCode *);
+typedef int32_t fold_fn(const UCaseMap *, char *, int32_t, const char *,
+    int32_t, UErrorCode *);
+
+static open_fn *icu_open;
+static fold_fn *icu_fold;
+
+/* icu_load - ICU's two functions; -1 (warned once) if it cannot be loaded */
+static int
+icu_load(void)
+{
+	static int failed;
+	void *lib;
+
+	if (icu_fold != NULL)
+		return 0;
+	if (failed)
+		return -1;
+	if ((lib = dlopen(ICU_LIB, RTLD_NOW | RTLD_LOCAL)) == NULL
+	    || (icu_open = (open_fn *)dlsym(lib, ICU_XSTR(ucasemap_open)))
+	    == NULL
+	    || (icu_fold = (fold_fn *)dlsym(lib,
+	    ICU_XSTR(ucasemap_utf8FoldCase))) == NULL) {
+		failed = 1;
+		icu_fold = NULL;
+		log_warnx("casefold: cannot load %s: %s", ICU_LIB, dlerror());
+		return -1;
+	}
+	return 0;
+}
 
 /* all_ascii - 1 if s has no byte >= 0x80 */
 static int
@@ -43,9 +84,11 @@ rg_casefold(const char *s, int utf8)
 				out[i] = (char)(out[i] - 'A' + 'a');
 		return out;
 	}
+	if (icu_load() != 0)
+		return NULL;
 	if (csm == NULL) {
 		error = U_ZERO_ERROR;
-		csm = ucasemap_open("en_US", U_FOLD_CASE_DEFAULT, &error);
+		csm = icu_open("en_US", U_FOLD_CASE_DEFAULT, &error);
 		if (U_FAILURE(error)) {
 			csm = NULL;
 			return NULL;
@@ -53,12 +96,12 @@ rg_casefold(const char *s, int utf8)
 	}
 	/* full folding can grow a string (ß -> ss): ask, then fold */
 	error = U_ZERO_ERROR;
-	need = ucasemap_utf8FoldCase(csm, NULL, 0, s, len, &error);
+	need = icu_fold(csm, NULL, 0, s, len, &error);
 	if (error != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(error))
 		return NULL;
 	out = xmalloc((size_t)need + 1);
 	error = U_ZERO_ERROR;
-	ucasemap_utf8FoldCase(csm, out, need + 1, s, len, &error);
+	icu_fold(csm, out, need + 1, s, len, &error);
 	if (U_FAILURE(error)) {
 		free(out);
 		return NULL;

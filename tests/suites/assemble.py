@@ -429,6 +429,20 @@ def t_waiting_message_goes_on():
     assert rcpts["carol@example.org"]["attempts"] == 1, rcpts
 
 
+def t_spamd_newest_after_resize():
+    """two open messages with one Message-ID, then more than the index's
+    first 1,024 buckets: spamd's result goes to the newer of the two"""
+    def opened(qid, mid, t):
+        return (L(t, "smtpd", 100, f"{qid}: client=unknown[127.0.0.2]")
+                + L(t, "cleanup", 200, f"{qid}: message-id=<{mid}>"))
+    text = opened("AAA001", "dup@x", "10:00:00") + opened("BBB002", "dup@x", "10:00:01")
+    text += "".join(opened("C%05X" % i, f"m{i}@x", "10:00:01") for i in range(1100))
+    text += "Nov 28 10:00:02 relay spamd[1234]: spamd: result: Y 1000 - GTUBE scantime=0.1,size=700,user=x,uid=1,required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport=4,mid=<dup@x>,autolearn=no\n"
+    objs = parse(text)
+    a, b = msgs(objs, "AAA001")[0], msgs(objs, "BBB002")[0]
+    assert "verdict" not in a and b["verdict"]["source"] == "spamd", (a, b)
+
+
 for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("queue-ID reuse without an end", t_reuse_without_end),
                  ("several hosts, one queue ID", t_hosts),
@@ -443,6 +457,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("amavis re-injection links both queue IDs", t_amavis),
                  ("rspamd's own log merged by time", t_rspamd_merged),
                  ("spamd result by message-id within the window", t_spamd),
+                 ("spamd: the newest of one Message-ID, after the index grew", t_spamd_newest_after_resize),
                  ("client-written spam header is not trusted", t_spam_headers),
                  ("stale messages expire by log time", t_stale),
                  ("smtpd pid reuse", t_session_pid_reuse),

@@ -130,6 +130,74 @@ zones(void)
 	rgt_set_zone("UTC");
 }
 
+/* same - two splits of one line agree on every field */
+static int
+same(const logline *a, const logline *b)
+{
+	return a->ts == b->ts && a->format == b->format
+	    && a->host == b->host && a->hostlen == b->hostlen
+	    && a->prog == b->prog && a->proglen == b->proglen
+	    && a->daemon == b->daemon && a->daemonlen == b->daemonlen
+	    && a->pid == b->pid && a->msg == b->msg && a->msglen == b->msglen;
+}
+
+/*
+ * caches - the host and tag caches give what a fresh context's scan gives,
+ * on lines that share prefixes with the cached ones, tags ending one byte
+ * early or late, hosts that are prefixes of each other, and random bytes
+ */
+static void
+caches(void)
+{
+	static const char *const lines[] = {
+		"Nov  8 14:42:07 mx1 postfix/smtpd[123]: connect from x[1.2.3.4]",
+		"Nov  8 14:42:07 mx1 postfix/smtp[124]: ABC: to=<a@b>",
+		"Nov  8 14:42:07 mx1 postfix/smtpd[125]: disconnect",
+		"Nov  8 14:42:07 mx10 postfix/smtpd[125]: other host",
+		"Nov  8 14:42:07 mx postfix/smtpd[125]: shorter host",
+		"Nov  8 14:42:07 mx1 postfix/smtpd: no pid",
+		"Nov  8 14:42:07 mx1 postfix/smtpd x: no colon",
+		"Nov  8 14:42:07 mx1 postfix/smtpd",
+		"Nov  8 14:42:07 mx1 postfix/smtpd[",
+		"Nov  8 14:42:07 mx1 postfix/smtpd[12",
+		"Nov  8 14:42:07 mx1 postfix/smtpdx[1]: longer tag",
+		"Nov  8 14:42:07 mx1 postfix/smtp/d[1]: a slash more",
+		"Nov  8 14:42:07 mx1 postfix/sub/smtpd[9]: x",
+		"Nov  8 14:42:07 mx1 postfix/sub/smtpd:x",
+		"Nov  8 14:42:07 mx1 ",
+		"Nov  8 14:42:07 mx1",
+		"Nov  8 14:42:07 mx1 [1]: empty tag",
+		"Nov  8 14:42:07 mx1 :",
+	};
+	char buf[96];
+	ll_ctx warm, cold;
+	logline a, b;
+	size_t i, k, n;
+	int ra, rb, bad = 0;
+	unsigned seed = 7;
+
+	ll_init(&warm, 2025, 0);
+	for (k = 0; k < 20000; k++) {
+		const char *l = lines[k % (sizeof(lines) / sizeof(lines[0]))];
+
+		n = strlen(l);
+		memcpy(buf, l, n);
+		/* from the second round on, damage one byte after the stamp */
+		if (k >= 18) {
+			seed = seed * 1103515245 + 12345;
+			i = 16 + (seed >> 8) % (n > 16 ? n - 16 : 1);
+			if (i < n)
+				buf[i] = "[]: /xm1\0"[(seed >> 20) % 9];
+		}
+		ll_init(&cold, 2025, 0);
+		ra = ll_parse(&warm, buf, n, &a);
+		rb = ll_parse(&cold, buf, n, &b);
+		if (ra != rb || (ra == 0 && !same(&a, &b)))
+			bad++;
+	}
+	CHECK(bad == 0);
+}
+
 int
 main(void)
 {
@@ -137,5 +205,6 @@ main(void)
 	CASE("logline: timestamp formats", formats());
 	CASE("logline: years", years());
 	CASE("logline: zones and DST", zones());
+	CASE("logline: host and tag caches agree with a scan", caches());
 	UNIT_EXIT();
 }
