@@ -285,3 +285,98 @@ PQtransactionStatus(const PGconn *conn)
 		return PQTRANS_UNKNOWN;
 	return f(conn);
 }
+
+/* PQconnectStartParams - NULL without libpq (the policy service's connect) */
+PGconn *
+PQconnectStartParams(const char *const *keywords, const char *const *values,
+    int expand_dbname)
+{
+	PQ_FN(PQconnectStartParams, f)
+		return NULL;
+	return f(keywords, values, expand_dbname);
+}
+
+/* PQconnectPoll - forwarded */
+PostgresPollingStatusType
+PQconnectPoll(PGconn *conn)
+{
+	PQ_FN(PQconnectPoll, f)
+		return PGRES_POLLING_FAILED;
+	return f(conn);
+}
+
+/* PQsetnonblocking - forwarded */
+int
+PQsetnonblocking(PGconn *conn, int arg)
+{
+	PQ_FN(PQsetnonblocking, f)
+		return -1;
+	return f(conn, arg);
+}
+
+/* PQsocket - forwarded */
+int
+PQsocket(const PGconn *conn)
+{
+	PQ_FN(PQsocket, f)
+		return -1;
+	return f(conn);
+}
+
+/* PQflush - forwarded */
+int
+PQflush(PGconn *conn)
+{
+	PQ_FN(PQflush, f)
+		return -1;
+	return f(conn);
+}
+
+/* PQconsumeInput - forwarded */
+int
+PQconsumeInput(PGconn *conn)
+{
+	PQ_FN(PQconsumeInput, f)
+		return 0;
+	return f(conn);
+}
+
+/* PQisBusy - forwarded */
+int
+PQisBusy(PGconn *conn)
+{
+	PQ_FN(PQisBusy, f)
+		return 0;
+	return f(conn);
+}
+
+/* PQgetResult - forwarded */
+PGresult *
+PQgetResult(PGconn *conn)
+{
+	PQ_FN(PQgetResult, f)
+		return NULL;
+	return f(conn);
+}
+
+/* PQsendPrepare - forwarded */
+int
+PQsendPrepare(PGconn *conn, const char *stmtName, const char *query,
+    int nParams, const Oid *paramTypes)
+{
+	PQ_FN(PQsendPrepare, f)
+		return 0;
+	return f(conn, stmtName, query, nParams, paramTypes);
+}
+
+/* PQsendQueryPrepared - forwarded */
+int
+PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
+    const char *const *paramValues, const int *paramLengths,
+    const int *paramFormats, int resultFormat)
+{
+	PQ_FN(PQsendQueryPrepared, f)
+		return 0;
+	return f(conn, stmtName, nParams, paramValues, paramLengths,
+	    paramFormats, resultFormat);
+}
