@@ -92,6 +92,9 @@ static const char *pg_ddl[] = {
 	"INSERT INTO rg_meta VALUES (2)",
 };
 
+/* Postfix 3.8 and later: say "encoding = LATIN1" (3.7 warns about it) */
+static int pg_encoding_param;
+
 /* map_pg_enabled - is [global] map_backend = pgsql? */
 int
 map_pg_enabled(const rg_config *cfg)
@@ -442,6 +445,20 @@ schema(map_pg *pg, char *err, size_t errsz)
 	return 0;
 }
 
+/* has_line - is line (with its newline) one of the lines of list? */
+static int
+has_line(const char *list, const char *line)
+{
+	const char *p = list;
+
+	while (p != NULL && (p = strstr(p, line)) != NULL) {
+		if (p == list || p[-1] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
 /* insert_re - the rows of a header_checks map (v: name, keys, values) */
 static int
 insert_re(map_pg *pg, const pg_map *m, const char **v, char *err,
@@ -472,7 +489,7 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 	const char *v[4];
 	char cnt[32];
 	size_t i;
-	int rc = -1, same;
+	int rc = -1;
 
 	*nchanged = 0;
 	sb_init(&ka);
@@ -484,18 +501,22 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 	if (exec_ok(pg->conn, "SELECT pg_advisory_xact_lock(7316, 1)", err,
 	    errsz) != 0 || schema(pg, err, errsz) != 0)
 		goto fail;
+	/* the digests of the maps as they are: one round trip for all */
+	if (params(pg->conn, "SELECT map || ' ' || digest FROM rg_maps", 0,
+	    NULL, &r, err, errsz) != 0)
+		goto fail;
+	for (i = 0; i < (size_t)PQntuples(r); i++)
+		sb_printf(&names, "%s\n", PQgetvalue(r, (int)i, 0));
+	PQclear(r);
 	for (i = 0; i < pg->n; i++) {
 		pg_map *m = &pg->maps[i];
+		char have[128];
 
+		snprintf(have, sizeof(have), "%s %s\n", m->name, m->digest);
+		if (has_line(names.s, have))
+			continue;
 		v[0] = m->name;
 		v[1] = m->digest;
-		if (params(pg->conn, "SELECT 1 FROM rg_maps WHERE map = $1 AND "
-		    "digest = $2", 2, v, &r, err, errsz) != 0)
-			goto fail;
-		same = PQntuples(r) > 0;
-		PQclear(r);
-		if (same)
-			continue;
 		if (params(pg->conn, m->cidr ? "DELETE FROM rg_map_cidr WHERE "
 		    "map = $1" : m->hdr ? "DELETE FROM rg_map_re WHERE map = $1"
 		    : "DELETE FROM rg_map WHERE map = $1", 1, v, NULL, err,
@@ -671,8 +692,9 @@ map_pg_query_file(const rg_config *cfg, const char *name, int cidr,
 		 * LATIN1 takes any byte (Postfix 3.7 always uses it; 3.8's
 		 * default UTF8 would make a header of raw 8-bit bytes an SQL
 		 * error: 451 for that mail) */
-		sb_printf(out, "encoding = LATIN1\nquery = SELECT "
-		    "rg_header_lookup('%s', '%%s')\n", name);
+		sb_printf(out, "%squery = SELECT rg_header_lookup('%s', "
+		    "'%%s')\n", pg_encoding_param ? "encoding = LATIN1\n" : "",
+		    name);
 	else if (cidr)
 		sb_printf(out, "query = SELECT rg_cidr_lookup('%s', '%%s')\n",
 		    name);
@@ -792,6 +814,19 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 		return -1;
 	}
 	sb.s[strcspn(sb.s, "\n")] = '\0';
+	{
+		static const char *const mv_args[] = { "-d", "-h",
+		    "mail_version", NULL };
+		strbuf mv;
+		int maj = 0, min = 0;
+
+		sb_init(&mv);
+		if (ana_command(cfg, "postconf", mv_args, &mv, &code, why,
+		    sizeof(why)) == 0 && code == 0 && mv.s != NULL
+		    && sscanf(mv.s, "%d.%d", &maj, &min) == 2)
+			pg_encoding_param = maj > 3 || (maj == 3 && min >= 8);
+		sb_free(&mv);
+	}
 	fprintf(out, "# a proxy: table missing here makes smtpd exit at "
 	    "start-up\nproxy_read_maps = %s", sb.s);
 	for (k = 0; k < (int)cfg->identity_lock_classes; k++)

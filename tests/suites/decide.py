@@ -170,7 +170,13 @@ def twin_compare(cfg, t, out, tout):
     global PG_TWINS
     a, b = decisions(out), decisions(tout)
     assert a == b, ("pgsql twin decided otherwise", a, b)
+    PG_TWINS += 1
     d = os.path.dirname(cfg)
+    # the maps were equal after the last run; if neither side wrote one
+    # since, they still are (the lookups are the costly part)
+    if "action=map " not in out and "action=map " not in tout and os.path.exists(f"{d}/pg/compared"):
+        return
+    open(f"{d}/pg/compared", "w").close()
     log = open(f"{d}/maillog", encoding="utf-8", errors="surrogateescape").read()
     import re as _re
     addrs = set(_re.findall(r"\[([0-9a-fA-F:.]+)\]", log))
@@ -213,7 +219,6 @@ def twin_compare(cfg, t, out, tout):
         if ftype == "cidr":     # no match: the cidr map finds nothing, SQL says DUNNO
             g = {k: v for k, v in g.items() if not (v == "DUNNO" and k not in f)}
         assert f == g, ("pgsql answers otherwise", name, sorted(set(f.items()) ^ set(g.items()))[:6])
-    PG_TWINS += 1
 
 
 def run(*args, cfg):
@@ -282,8 +287,11 @@ def events(cfg, now):
 
 def case(name, fn):
     global failures
+    t0, p0 = time.time(), PG_SECS
     try:
         fn()
+        if os.environ.get("RG_DECIDE_TIMES"):
+            print(f"  {fn.__name__}: {time.time() - t0:.1f} s, twin {PG_SECS - p0:.1f} s")
         print(f"PASS: decide: {name}")
     except Exception as e:
         failures += 1
