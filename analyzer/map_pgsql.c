@@ -80,6 +80,15 @@ static const char *pg_ddl[] = {
 	"IF current_setting('client_encoding') = 'UTF8' THEN "
 	"RETURN convert_from(convert_to(k, 'UTF8'), 'LATIN1'); END IF; "
 	"RETURN k; EXCEPTION WHEN OTHERS THEN RETURN NULL; END $f$",
+	/* an exact key as the relay sent it, as text: Postfix 3.7's pgsql
+	 * client always talks LATIN1, so the UTF-8 bytes of a login such as
+	 * "jürgen@..." arrive one character each; NULL (no row, no error)
+	 * for bytes that are no UTF-8 */
+	"CREATE OR REPLACE FUNCTION rg_key(k text) RETURNS text "
+	"LANGUAGE plpgsql STABLE STRICT AS $f$ BEGIN "
+	"IF current_setting('client_encoding') = 'LATIN1' THEN "
+	"RETURN convert_from(convert_to(k, 'LATIN1'), 'UTF8'); END IF; "
+	"RETURN k; EXCEPTION WHEN OTHERS THEN RETURN NULL; END $f$",
 	/* the first rule (in the pcre file's order) whose pattern matches
 	 * the whole header line; nothing for a line no identity names */
 	"CREATE OR REPLACE FUNCTION rg_header_lookup(m text, k text) "
@@ -412,7 +421,7 @@ schema(map_pg *pg, char *err, size_t errsz)
 
 	if (params(pg->conn, "SELECT 1 WHERE to_regclass('rg_meta') IS NOT "
 	    "NULL AND to_regprocedure('rg_header_lookup(text,text)') IS NOT "
-	    "NULL", 
+	    "NULL AND to_regprocedure('rg_key(text)') IS NOT NULL",
 	    0, NULL, &r, err, errsz) != 0)
 		return -1;
 	have = PQntuples(r) > 0;
@@ -700,7 +709,7 @@ map_pg_query_file(const rg_config *cfg, const char *name, int cidr,
 		    name);
 	else
 		sb_printf(out, "query = SELECT value FROM rg_map WHERE map = "
-		    "'%s' AND key = '%%s'\n", name);
+		    "'%s' AND key = rg_key('%%s')\n", name);
 }
 
 /*

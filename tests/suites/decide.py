@@ -866,6 +866,17 @@ def t_reset():
 why = pg_start()
 if why:
     print(f"SKIP: decide: the same cases with map_backend = pgsql: {why}")
+def t_utf8_login():
+    # a login with a non-ASCII letter: locked in the map (and, in the pgsql
+    # twin, found by the relay's pgsql client, which talks LATIN1)
+    users = '[user "jürgen@example.com"]\n[user "ÄBC@example.com"]\n'
+    lines = [spam("10:00:0%d" % i, user="jürgen@example.com") for i in range(3)]
+    lines += [spam("10:00:1%d" % i, user="ÄBC@example.com") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert user_locks(ev) == ["jürgen@example.com", "ÄBC@example.com"], ev
+
+
 for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("3 spam in 10 minutes and 1 second do not", t_window_over),
                  ("equal timestamps and a line a second early", t_equal_and_out_of_order),
@@ -894,7 +905,8 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("lock_identities = no: the user only", t_no_identity_locks),
                  ("limit_per_week: 3 sessions in 7 days fill it, in 7 days and 1 hour not", t_week_limit),
                  ("limit_per_month: 3 sessions in 30 days fill it, in 31 not", t_month_limit),
-                 ("reset: the unlock budget is new again", t_reset)]:
+                 ("reset: the unlock budget is new again", t_reset),
+                 ("a non-ASCII login is locked", t_utf8_login)]:
     case(name, fn)
 if PG is not None:
     # the twins were compared inside the cases above; this says they were
