@@ -1010,6 +1010,7 @@ ana_postfix_fold(const rg_config *cfg, rul_policy *pol, char *err,
 	int utf8 = 1;
 
 	memset(&wc, 0, sizeof(wc));
+	wc.directory = cfg->map_directory;	/* the answer is kept there */
 	wc.config_directory = cfg->postfix_config_directory;
 	snprintf(postconf, sizeof(postconf), "%s/postconf",
 	    cfg->command_directory);

@@ -23,14 +23,16 @@
 #include "idclass.h"
 #include "map_pgsql.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* one staged map: its name, kind and entries (sorted "key\tvalue") */
 typedef struct pg_map {
 	char *name;
 	int cidr;
+	int hdr;			/* header_checks: rg_map_re rows */
 	size_t n;
 	char **keys, **values;
+	char **res;			/* hdr: each key's regular expression */
 	char digest[17];
 } pg_map;
 
@@ -65,10 +67,42 @@ static const char *pg_ddl[] = {
 	"SELECT COALESCE((SELECT c.value FROM rg_map_cidr c WHERE c.map = m "
 	"AND c.net >>= a.a ORDER BY masklen(c.net) DESC LIMIT 1), 'DUNNO') "
 	"FROM (SELECT rg_inet(k) AS a) a WHERE a.a IS NOT NULL $f$",
+	/* version 2: header identities (header_checks), matched by pattern */
+	"CREATE TABLE IF NOT EXISTS rg_map_re (map text NOT NULL, "
+	"key text NOT NULL, name text NOT NULL, re text NOT NULL, "
+	"value text NOT NULL, PRIMARY KEY (map, key))",
+	"CREATE INDEX IF NOT EXISTS rg_map_re_name ON rg_map_re (map, name)",
+	/* the header line's bytes, one character each (U+0000-U+00FF):
+	 * Postfix 3.7's pgsql client sends LATIN1, which any byte is; a
+	 * client that says UTF8 is turned into the same */
+	"CREATE OR REPLACE FUNCTION rg_bytechars(k text) RETURNS text "
+	"LANGUAGE plpgsql STABLE STRICT AS $f$ BEGIN "
+	"IF current_setting('client_encoding') = 'UTF8' THEN "
+	"RETURN convert_from(convert_to(k, 'UTF8'), 'LATIN1'); END IF; "
+	"RETURN k; EXCEPTION WHEN OTHERS THEN RETURN NULL; END $f$",
+	/* an exact key as the relay sent it, as text: Postfix 3.7's pgsql
+	 * client always talks LATIN1, so the UTF-8 bytes of a login such as
+	 * "jürgen@..." arrive one character each; NULL (no row, no error)
+	 * for bytes that are no UTF-8 */
+	"CREATE OR REPLACE FUNCTION rg_key(k text) RETURNS text "
+	"LANGUAGE plpgsql STABLE STRICT AS $f$ BEGIN "
+	"IF current_setting('client_encoding') = 'LATIN1' THEN "
+	"RETURN convert_from(convert_to(k, 'LATIN1'), 'UTF8'); END IF; "
+	"RETURN k; EXCEPTION WHEN OTHERS THEN RETURN NULL; END $f$",
+	/* the first rule (in the pcre file's order) whose pattern matches
+	 * the whole header line; nothing for a line no identity names */
+	"CREATE OR REPLACE FUNCTION rg_header_lookup(m text, k text) "
+	"RETURNS SETOF text LANGUAGE sql STABLE AS $f$ "
+	"SELECT r.value FROM rg_map_re r, (SELECT rg_bytechars(k) AS l) b "
+	"WHERE r.map = m AND r.name = lower(split_part(b.l, ':', 1)) "
+	"AND b.l ~ r.re ORDER BY r.key COLLATE \"C\" LIMIT 1 $f$",
 	"CREATE TABLE IF NOT EXISTS rg_meta (version integer NOT NULL)",
 	"DELETE FROM rg_meta",
-	"INSERT INTO rg_meta VALUES (1)",
+	"INSERT INTO rg_meta VALUES (2)",
 };
+
+/* Postfix 3.8 and later: say "encoding = LATIN1" (3.7 warns about it) */
+static int pg_encoding_param;
 
 /* map_pg_enabled - is [global] map_backend = pgsql? */
 int
@@ -83,7 +117,70 @@ int
 map_pg_takes(enum map_kind kind)
 {
 	return kind == MAP_SASL || kind == MAP_SENDER || kind == MAP_BCC
-	    || kind == MAP_CLIENT_CIDR;
+	    || kind == MAP_CLIENT_CIDR || kind == MAP_HEADER_PCRE;
+}
+
+/*
+ * hdr_re - the PostgreSQL regular expression (ARE) of a header identity key
+ * "Name: value", over the header line's bytes as rg_bytechars() gives them,
+ * with the meaning of the pcre rule map_render writes: the name without
+ * case, then white space, the value byte for byte (a '?' also matches a
+ * control character or a byte >= 0x80, what Postfix logs as '?'), white
+ * space to the end. PCRE's [[:space:]] (no UTF mode) is ASCII only.
+ */
+static void
+hdr_re(strbuf *sb, const char *key)
+{
+	static const char ws[] = "[ \\t\\n\\r\\f\\v]*";
+	const unsigned char *p = (const unsigned char *)key;
+
+	sb_reset(sb);
+	sb_addc(sb, '^');
+	for (; *p != '\0' && *p != ':'; p++) {
+		if (*p >= 'a' && *p <= 'z')
+			sb_printf(sb, "[%c%c]", *p, *p - 'a' + 'A');
+		else if (*p >= 'A' && *p <= 'Z')
+			sb_printf(sb, "[%c%c]", *p - 'A' + 'a', *p);
+		else if (*p >= '0' && *p <= '9')
+			sb_addc(sb, (char)*p);
+		else
+			sb_printf(sb, "\\%c", *p);
+	}
+	sb_addc(sb, ':');
+	sb_adds(sb, ws);
+	if (*p == ':')
+		p++;
+	if (*p == ' ')		/* map_set_add wrote "Name: value" */
+		p++;
+	for (; *p != '\0'; p++) {
+		if (*p == '?')
+			sb_adds(sb, "[?\\u0001-\\u001f\\u007f-\\u00ff]");
+		else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+		    || (*p >= '0' && *p <= '9'))
+			sb_addc(sb, (char)*p);
+		else if (*p > ' ' && *p < 0x7f)
+			sb_printf(sb, "\\%c", *p);
+		else
+			sb_printf(sb, "\\u%04x", *p);
+	}
+	sb_adds(sb, ws);
+	sb_addc(sb, '$');
+}
+
+/* hdr_key - the row key of a header identity: "name:value", name lowered */
+static char *
+hdr_key(const char *key)
+{
+	char *k = xstrdup(key), *p, *v;
+
+	for (p = k; *p != '\0' && *p != ':'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (*p == ':' && p[1] == ' ') {
+		v = p + 2;
+		memmove(p + 1, v, strlen(v) + 1);
+	}
+	return k;
 }
 
 /* oneline - libpq's message on one line, without the trailing newline */
@@ -232,9 +329,12 @@ map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
 	memset(m, 0, sizeof(*m));
 	m->name = xstrdup(name);
 	m->cidr = map_set_kind(ms) == MAP_CLIENT_CIDR;
+	m->hdr = map_set_kind(ms) == MAP_HEADER_PCRE;
 	m->n = n;
 	m->keys = xcalloc(n + 1, sizeof(char *));
 	m->values = xcalloc(n + 1, sizeof(char *));
+	if (m->hdr)
+		m->res = xcalloc(n + 1, sizeof(char *));
 	idx = xcalloc(n + 1, sizeof(size_t));
 	for (i = 0; i < n; i++)
 		idx[i] = i;
@@ -244,7 +344,15 @@ map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
 	for (i = 0; i < n; i++) {
 		const map_entry *e = map_set_get(ms, idx[i]);
 
-		m->keys[i] = xstrdup(e->key);
+		if (m->hdr) {
+			strbuf re;
+
+			sb_init(&re);
+			hdr_re(&re, e->key);
+			m->res[i] = re.s;
+			m->keys[i] = hdr_key(e->key);
+		} else
+			m->keys[i] = xstrdup(e->key);
 		m->values[i] = xstrdup(e->value);
 		/* FNV-1a over the sorted "key\tvalue\n": the content */
 		h = rg_hash64_more(h, e->key, strlen(e->key));
@@ -312,7 +420,8 @@ schema(map_pg *pg, char *err, size_t errsz)
 	char *id, sql[512];
 
 	if (params(pg->conn, "SELECT 1 WHERE to_regclass('rg_meta') IS NOT "
-	    "NULL AND to_regprocedure('rg_cidr_lookup(text,text)') IS NOT NULL",
+	    "NULL AND to_regprocedure('rg_header_lookup(text,text)') IS NOT "
+	    "NULL AND to_regprocedure('rg_key(text)') IS NOT NULL",
 	    0, NULL, &r, err, errsz) != 0)
 		return -1;
 	have = PQntuples(r) > 0;
@@ -325,7 +434,7 @@ schema(map_pg *pg, char *err, size_t errsz)
 	/* by oid, per row: has_table_privilege() of a missing role is an
 	 * error, and SQL does not promise to test rolname first */
 	if (params(pg->conn, "SELECT 1 FROM pg_roles r WHERE r.rolname = $1 "
-	    "AND NOT has_table_privilege(r.oid, 'rg_map_cidr', 'SELECT')", 1,
+	    "AND NOT has_table_privilege(r.oid, 'rg_map_re', 'SELECT')", 1,
 	    v, &r, err, errsz) != 0)
 		return -1;
 	have = PQntuples(r) > 0;
@@ -337,12 +446,47 @@ schema(map_pg *pg, char *err, size_t errsz)
 			return -1;
 		}
 		snprintf(sql, sizeof(sql), "GRANT SELECT ON rg_map, rg_map_cidr, "
-		    "rg_maps TO %s", id);
+		    "rg_map_re, rg_maps TO %s", id);
 		PQfreemem(id);
 		if (exec_ok(pg->conn, sql, err, errsz) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* has_line - is line (with its newline) one of the lines of list? */
+static int
+has_line(const char *list, const char *line)
+{
+	const char *p = list;
+
+	while (p != NULL && (p = strstr(p, line)) != NULL) {
+		if (p == list || p[-1] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
+/* insert_re - the rows of a header_checks map (v: name, keys, values) */
+static int
+insert_re(map_pg *pg, const pg_map *m, const char **v, char *err,
+    size_t errsz)
+{
+	strbuf ra;
+	int rc;
+
+	if (m->n == 0)
+		return 0;
+	sb_init(&ra);
+	array_lit(&ra, m->res, m->n);
+	v[3] = ra.s;
+	rc = params(pg->conn, "INSERT INTO rg_map_re (map, key, name, re, "
+	    "value) SELECT $1, k, split_part(k, ':', 1), r, v FROM "
+	    "unnest($2::text[], $3::text[], $4::text[]) AS t(k, v, r)", 4, v,
+	    NULL, err, errsz);
+	sb_free(&ra);
+	return rc;
 }
 
 /* map_pg_commit - the staged maps, in one transaction */
@@ -354,7 +498,7 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 	const char *v[4];
 	char cnt[32];
 	size_t i;
-	int rc = -1, same;
+	int rc = -1;
 
 	*nchanged = 0;
 	sb_init(&ka);
@@ -366,27 +510,35 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 	if (exec_ok(pg->conn, "SELECT pg_advisory_xact_lock(7316, 1)", err,
 	    errsz) != 0 || schema(pg, err, errsz) != 0)
 		goto fail;
+	/* the digests of the maps as they are: one round trip for all */
+	if (params(pg->conn, "SELECT map || ' ' || digest FROM rg_maps", 0,
+	    NULL, &r, err, errsz) != 0)
+		goto fail;
+	for (i = 0; i < (size_t)PQntuples(r); i++)
+		sb_printf(&names, "%s\n", PQgetvalue(r, (int)i, 0));
+	PQclear(r);
 	for (i = 0; i < pg->n; i++) {
 		pg_map *m = &pg->maps[i];
+		char have[128];
 
+		snprintf(have, sizeof(have), "%s %s\n", m->name, m->digest);
+		if (has_line(names.s, have))
+			continue;
 		v[0] = m->name;
 		v[1] = m->digest;
-		if (params(pg->conn, "SELECT 1 FROM rg_maps WHERE map = $1 AND "
-		    "digest = $2", 2, v, &r, err, errsz) != 0)
-			goto fail;
-		same = PQntuples(r) > 0;
-		PQclear(r);
-		if (same)
-			continue;
 		if (params(pg->conn, m->cidr ? "DELETE FROM rg_map_cidr WHERE "
-		    "map = $1" : "DELETE FROM rg_map WHERE map = $1", 1, v, NULL,
-		    err, errsz) != 0)
+		    "map = $1" : m->hdr ? "DELETE FROM rg_map_re WHERE map = $1"
+		    : "DELETE FROM rg_map WHERE map = $1", 1, v, NULL, err,
+		    errsz) != 0)
 			goto fail;
 		array_lit(&ka, m->keys, m->n);
 		array_lit(&va, m->values, m->n);
 		v[1] = ka.s;
 		v[2] = va.s;
-		if (m->n > 0 && params(pg->conn, m->cidr ? "INSERT INTO "
+		if (m->hdr) {
+			if (insert_re(pg, m, v, err, errsz) != 0)
+				goto fail;
+		} else if (m->n > 0 && params(pg->conn, m->cidr ? "INSERT INTO "
 		    "rg_map_cidr (map, net, value) SELECT $1, k::cidr, v FROM "
 		    "unnest($2::text[], $3::text[]) AS t(k, v)" : "INSERT INTO "
 		    "rg_map (map, key, value) SELECT $1, k, v FROM "
@@ -418,7 +570,9 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 	if (params(pg->conn, "DELETE FROM rg_map WHERE NOT map = ANY($1::text[])",
 	    1, v, NULL, err, errsz) != 0 || params(pg->conn, "DELETE FROM "
 	    "rg_map_cidr WHERE NOT map = ANY($1::text[])", 1, v, NULL, err,
-	    errsz) != 0 || params(pg->conn, "DELETE FROM rg_maps WHERE NOT "
+	    errsz) != 0 || params(pg->conn, "DELETE FROM rg_map_re WHERE NOT "
+	    "map = ANY($1::text[])", 1, v, NULL, err, errsz) != 0
+	    || params(pg->conn, "DELETE FROM rg_maps WHERE NOT "
 	    "map = ANY($1::text[])", 1, v, NULL, err, errsz) != 0)
 		goto fail;
 	if (exec_ok(pg->conn, "COMMIT", err, errsz) != 0) {
@@ -454,6 +608,9 @@ map_pg_free(map_pg *pg)
 			free(pg->maps[i].keys[j]);
 			free(pg->maps[i].values[j]);
 		}
+		for (j = 0; pg->maps[i].res != NULL && j < pg->maps[i].n; j++)
+			free(pg->maps[i].res[j]);
+		free(pg->maps[i].res);
 		free(pg->maps[i].keys);
 		free(pg->maps[i].values);
 		free(pg->maps[i].name);
@@ -469,13 +626,14 @@ map_pg_ref(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 {
 	int cidr = strcmp(name, "client_access") == 0
 	    || strcmp(name, "archive_client") == 0;
+	int pcre = strcmp(name, "header_checks") == 0;
 
 	if (map_pg_enabled(cfg))
 		snprintf(buf, bufsz, "proxy:pgsql:%s/%s.cf",
 		    cfg->pg_query_directory, name);
 	else
-		snprintf(buf, bufsz, "%s:%s/%s", cidr ? "cidr" : cfg->map_type,
-		    cfg->map_directory, name);
+		snprintf(buf, bufsz, "%s:%s/%s", cidr ? "cidr" : pcre ? "pcre"
+		    : cfg->map_type, cfg->map_directory, name);
 	return buf;
 }
 
@@ -483,8 +641,7 @@ map_pg_ref(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 const char *
 map_pg_path(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 {
-	if (map_pg_enabled(cfg) && strcmp(name, "sender_access_pcre") != 0
-	    && strcmp(name, "header_checks") != 0)
+	if (map_pg_enabled(cfg) && strcmp(name, "sender_access_pcre") != 0)
 		snprintf(buf, bufsz, "%s/%s.cf", cfg->pg_query_directory, name);
 	else
 		snprintf(buf, bufsz, "%s/%s", cfg->map_directory, name);
@@ -539,12 +696,20 @@ map_pg_query_file(const rg_config *cfg, const char *name, int cidr,
 	if (password != NULL)
 		sb_printf(out, "password = %s\n", password);
 	sb_printf(out, "dbname = %s\n", cfg->pg_dbname);
-	if (cidr)
+	if (strcmp(name, "header_checks") == 0)
+		/* the whole header line is the key (a non-regexp table);
+		 * LATIN1 takes any byte (Postfix 3.7 always uses it; 3.8's
+		 * default UTF8 would make a header of raw 8-bit bytes an SQL
+		 * error: 451 for that mail) */
+		sb_printf(out, "%squery = SELECT rg_header_lookup('%s', "
+		    "'%%s')\n", pg_encoding_param ? "encoding = LATIN1\n" : "",
+		    name);
+	else if (cidr)
 		sb_printf(out, "query = SELECT rg_cidr_lookup('%s', '%%s')\n",
 		    name);
 	else
 		sb_printf(out, "query = SELECT value FROM rg_map WHERE map = "
-		    "'%s' AND key = '%%s'\n", name);
+		    "'%s' AND key = rg_key('%%s')\n", name);
 }
 
 /*
@@ -599,8 +764,8 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 {
 	static const char *names[] = { "sasl_access", "client_access",
 	    "sender_access", "sender_bcc", "admin_access", "archive_sasl",
-	    "archive_client" };
-	char r[7][1200], name[64];
+	    "archive_client", "header_checks" };
+	char r[8][1200], name[64];
 	const char *d = cfg->map_directory;
 	char *pw = NULL;
 	strbuf sb;
@@ -610,7 +775,7 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 	char why[512];
 	int code;
 
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < 8; i++)
 		map_pg_ref(cfg, names[i], r[i], sizeof(r[i]));
 	fprintf(out, "# main.cf settings for relayguard, map_backend = pgsql "
 	    "(relayguard postfix-config)\n"
@@ -630,9 +795,10 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 	    "    check_sender_access pcre:%s/sender_access_pcre,\n"
 	    "    permit_mynetworks, permit_sasl_authenticated,\n"
 	    "    reject_unauth_destination\n"
-	    "# header identities and the few senders no SQL key can hold stay "
-	    "in\n# pcre files: copy %s to each relay, then postfix reload\n"
-	    "header_checks = pcre:%s/header_checks, pcre:%s/header_static\n"
+	    "# header identities are in PostgreSQL too; the few senders no "
+	    "SQL key\n# can hold and the fixed rules stay in pcre files: copy "
+	    "%s to each\n# relay, then postfix reload\n"
+	    "header_checks = %s, pcre:%s/header_static\n"
 	    "nested_header_checks =\n"
 	    "smtp_header_checks = pcre:%s/smtp_header_checks\n"
 	    "sender_bcc_maps = %s\n"
@@ -641,7 +807,7 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 	    "smtpd_client_message_rate_limit = 300\n"
 	    "smtpd_client_recipient_rate_limit = 1000\n",
 	    cfg->pg_query_directory, r[5], r[6], r[4], r[0], r[1], r[2], d, d,
-	    d, d, d, r[3]);
+	    r[7], d, d, r[3]);
 	sb_init(&sb);
 	icl_main_cf(cfg, &sb);
 	fputs(sb.s, out);
@@ -657,6 +823,19 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 		return -1;
 	}
 	sb.s[strcspn(sb.s, "\n")] = '\0';
+	{
+		static const char *const mv_args[] = { "-d", "-h",
+		    "mail_version", NULL };
+		strbuf mv;
+		int maj = 0, min = 0;
+
+		sb_init(&mv);
+		if (ana_command(cfg, "postconf", mv_args, &mv, &code, why,
+		    sizeof(why)) == 0 && code == 0 && mv.s != NULL
+		    && sscanf(mv.s, "%d.%d", &maj, &min) == 2)
+			pg_encoding_param = maj > 3 || (maj == 3 && min >= 8);
+		sb_free(&mv);
+	}
 	fprintf(out, "# a proxy: table missing here makes smtpd exit at "
 	    "start-up\nproxy_read_maps = %s", sb.s);
 	for (k = 0; k < (int)cfg->identity_lock_classes; k++)
@@ -670,17 +849,17 @@ map_pg_postfix_config(const rg_config *cfg, const char *dir, FILE *out,
 		return -1;
 	}
 	/* the query files: written into dir, or shown */
-	for (i = 0; i < 7 + (size_t)cfg->identity_lock_classes && rc == 0;
+	for (i = 0; i < 8 + (size_t)cfg->identity_lock_classes && rc == 0;
 	    i++) {
-		if (i < 7)
+		if (i < 8)
 			snprintf(name, sizeof(name), "%s", names[i]);
 		else
-			snprintf(name, sizeof(name), "rg_senders_%zu", i - 7);
+			snprintf(name, sizeof(name), "rg_senders_%zu", i - 8);
 		sb_reset(&sb);
 		map_pg_query_file(cfg, name, i == 1 || i == 6, pw, &sb);
 		if (dir != NULL)
 			rc = write_query(dir, name, &sb, err, errsz);
-		else if (i < 7 || i == 7)
+		else if (i <= 8)
 			fprintf(out, "\n%s", sb.s);
 	}
 	if (dir == NULL && cfg->identity_lock_classes > 1)

@@ -12,9 +12,23 @@
  *                                   folded as map_set_add folds them
  *   rg_map_cidr (map, net, value)   the cidr maps (client_access,
  *                                   archive_client): net is a cidr
+ *   rg_map_re (map, key, name, re, value)  the header identities
+ *                                   (header_checks): key "name:value"
+ *                                   (name lowered), re a PostgreSQL
+ *                                   regular expression with the meaning
+ *                                   of the pcre rule map_render writes
  *   rg_maps (map, digest, entries, updated)  one row per map written
  *
- * and two SQL functions: rg_inet(text) is the key as an inet, or NULL for
+ * rg_key(text) is an exact key as a relay sends it, as UTF-8 text (Postfix
+ * 3.7's pgsql client always talks LATIN1: "ü" arrives as two characters;
+ * NULL for bytes that are no UTF-8); rg_header_lookup(map, line) answers
+ * the value of the first row (by key) whose re matches the whole header
+ * line (header_checks with a non-regexp table looks the line up as it is:
+ * its case kept, a folded line with its "\n\t"), looked up by the
+ * header's name; rg_bytechars() turns the line into one character per
+ * byte whatever the client's encoding.
+ *
+ * Two more: rg_inet(text) is the key as an inet, or NULL for
  * anything that is not a whole IPv4 or IPv6 address (a partial key such as
  * "127.0.0", a host name: a cast error would make Postfix answer 451);
  * rg_cidr_lookup(map, key) answers the value of the most specific network

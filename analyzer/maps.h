@@ -124,8 +124,12 @@
  * before any general INFO rule.
  *
  * With cfg->pg set (map_backend = pgsql), map_write stages a map of an
- * indexed or cidr kind for map_pg_commit instead (*changed = 0: the commit
- * counts the changes); pcre maps are still files.
+ * indexed, cidr or header kind for map_pg_commit instead (*changed = 0:
+ * the commit counts the changes); MAP_SENDER_PCRE maps are still files.
+ *
+ * map_postfix_utf8 keeps its answer in cfg->directory/.smtputf8_enable
+ * with the stamp of main.cf (and of postconf) it was read from, and asks
+ * postconf again when either changed.
  *
  * Memory: a map_set owns copies of its keys and values; map_set_free(NULL)
  * is a no-op. Not thread-safe; map_write forks.

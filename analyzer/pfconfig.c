@@ -923,12 +923,13 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 		    "does nothing without SASL");
 	problems += check_list(cfg, rr ? rr : "", "smtpd_recipient_restrictions",
 	    out);
-	snprintf(want, sizeof(want), "%s/header_checks", cfg->map_directory);
+	/* pcre:DIR/header_checks, or its pgsql: query (map_backend) */
+	map_pg_ref(cfg, "header_checks", want, sizeof(want));
 	if (hc == NULL || strstr(hc, want) == NULL)
-		PROBLEM("header_checks does not list pcre:%s: header identity "
+		PROBLEM("header_checks does not list %s: header identity "
 		    "locks are not enforced", want);
-	else if (strstr(hc, want) != hc + strlen("pcre:"))
-		PROBLEM("header_checks: pcre:%s must come first (the first "
+	else if (strstr(hc, want) != hc)
+		PROBLEM("header_checks: %s must come first (the first "
 		    "match wins)", want);
 	if (nested == NULL || *nested != '\0')
 		PROBLEM("nested_header_checks is not empty: an attached message "
@@ -986,8 +987,7 @@ pfc_check(const rg_config *cfg, strbuf *out, char *why, size_t whysz)
 				    "%s: no header identity is logged or locked "
 				    "there", ov[i].service, v);
 		} else if (strcmp(ov[i].name, "header_checks") == 0) {
-			snprintf(want, sizeof(want), "%s/header_checks",
-			    cfg->map_directory);
+			map_pg_ref(cfg, "header_checks", want, sizeof(want));
 			if (strstr(v, want) == NULL)
 				WARNING("master.cf: %s -o header_checks=%s: header "
 				    "identity locks are not enforced there",

@@ -5,20 +5,260 @@ the unlock budget, identities, untrusted verdicts, the safety valve. The
 log lines have the exact formats of the project's own Postfix runs (a milter
 refusing GTUBE, as rspamd does); Postfix itself is exercised by the analyze
 suite."""
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys, tempfile, time
 
 RG = os.environ.get("RELAYGUARD", "build/relayguard")
+TOP = os.environ.get("TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 failures = 0
+
+# ---- the same cases with map_backend = pgsql (a twin of every setup) ----
+#
+# Every setup() also makes a twin under DIR/pg: the same log and rules with
+# map_backend = pgsql, against one private PostgreSQL for the whole suite
+# (tests/lib/pgsql.sh; one schema per twin, chosen with PGOPTIONS and in
+# the query files' URI). Every analyze, collect,
+# lock, unlock and reset run on a case is run on its twin as well, and
+# after each analyze the twin must have decided the same (its action=lock,
+# unlock, block, unblock and alert lines) and PostgreSQL must answer every
+# key as the file maps do: each key of either side (and the addresses and
+# header lines of the case's log) is looked up with one `postmap -q -` per
+# map, TYPE:DIR/maps/NAME against pgsql:QUERYFILE (the query files that
+# `postfix-config --query-directory` writes, written once: the twins'
+# differ in their schema only), as smtpd and cleanup would.
+# Needs root, postgresql and postfix-pgsql; RG_DECIDE_PGSQL=0 turns it off.
+PG = None       # {"dir", "sock", "port", "bin"} once started
+PG_N = 0
+PG_TWINS = 0    # analyze runs compared
+PG_SECS = 0.0   # time spent on the twins
+T0 = time.time()
+
+
+def pg_lib(script):
+    return subprocess.run(["bash", "-c", f". {TOP}/tests/lib/pgsql.sh; {script}"],
+                          capture_output=True, text=True, timeout=180)
+
+
+def pg_psql(db, sql):
+    p = subprocess.run(["runuser", "-u", "postgres", "--", PG["bin"] + "/psql", "-X", "-A", "-t", "-q",
+                        "-v", "ON_ERROR_STOP=1", "-h", PG["sock"], "-p", PG["port"], "-U", "postgres",
+                        "-d", db, "-c", sql], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError(f"psql {sql[:80]}: {p.stderr[:300]}")
+    return p.stdout
+
+
+def pg_start():
+    global PG
+    import glob
+    if os.environ.get("RG_DECIDE_PGSQL", "1") == "0":
+        return "RG_DECIDE_PGSQL=0"
+    if os.geteuid() != 0:
+        return "needs root to run PostgreSQL"
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") or not glob.glob("/usr/lib/postfix/postfix-pgsql.so*"):
+        return "postgresql or postfix-pgsql is not installed (scripts/install-deps test)"
+    d = tempfile.mkdtemp(prefix="rg-decide-pg.")
+    os.chmod(d, 0o755)
+    p = pg_lib(f'pg_start {d}/pg >&2 && echo "$PG_SOCK $PG_PORT $PG_BIN"')
+    if p.returncode != 0:
+        raise AssertionError("PostgreSQL did not start: " + p.stderr[-400:])
+    sock, port, pgbin = p.stdout.split()
+    PG = {"dir": f"{d}/pg", "sock": sock, "port": port, "bin": pgbin, "top": d}
+    pg_psql("postgres", "CREATE ROLE relayguard LOGIN")
+    pg_psql("postgres", "CREATE ROLE postfix LOGIN")
+    pg_psql("postgres", "CREATE DATABASE relayguard OWNER relayguard")
+    # the query files, once: their URI selects the twin's schema
+    os.makedirs(f"{d}/q")
+    open(f"{d}/main.cf", "w").close()
+    open(f"{d}/t.ini", "w").write(
+        f"[global]\ndatabase = {d}/t.db\nmap_directory = {d}/maps\npostfix_config_directory = {d}\n"
+        f"map_backend = pgsql\n[pgsql]\nhost = {sock}\nport = {port}\nquery_directory = {d}/q\n"
+        f"postfix_hosts = postgresql://postfix@:{port}/relayguard?host={sock}&options=-csearch_path%3D@SCHEMA@\n")
+    p = subprocess.run([RG, "-c", f"{d}/t.ini", "postfix-config", "--query-directory", f"{d}/q"],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError(f"postfix-config: {p.stderr[:300]}")
+    import atexit
+    atexit.register(pg_stop)
+    return None
+
+
+def pg_stop():
+    global PG
+    if PG is not None:
+        pg_lib(f'PG_DIR={PG["dir"]} PG_BIN={PG["bin"]}; pg_stop')
+        subprocess.run(["rm", "-rf", PG["top"]])
+        PG = None
+
+
+def twin_of(cfg):
+    """the pgsql twin's configuration of cfg (rewritten from cfg each time:
+    cases change their configuration), or None"""
+    d = os.path.dirname(cfg)
+    if PG is None or not os.path.isdir(f"{d}/pg"):
+        return None
+    t = f"{d}/pg/" + os.path.basename(cfg)
+    txt = open(cfg).read()
+    txt = txt.replace(f"database = {d}/db\n", f"database = {d}/pg/db\n")
+    txt = txt.replace(f"map_directory = {d}/maps\n", f"map_directory = {d}/pg/maps\n")
+    txt = txt.replace("[global]\n", "[global]\nmap_backend = pgsql\n", 1)
+    txt += (f"[pgsql]\nhost = {PG['sock']}\nport = {PG['port']}\n"
+            f"query_directory = {d}/pg/q\n")
+    open(t, "w").write(txt)
+    return t
+
+
+def twin_new(d):
+    global PG_N
+    PG_N += 1
+    sc = "decide%d" % PG_N
+    pg_psql("relayguard", f"CREATE SCHEMA {sc} AUTHORIZATION relayguard; GRANT USAGE ON SCHEMA {sc} TO postfix")
+    os.makedirs(f"{d}/pg/q")
+    open(f"{d}/pg/schema", "w").write(sc)
+
+
+def twin_env(t):
+    sc = open(os.path.join(os.path.dirname(t), "schema")).read().strip()
+    return dict(os.environ, PGOPTIONS=f"-c search_path={sc}")
+
+
+def twin_query(t, name):
+    """the twin's query file of map NAME"""
+    sc = open(os.path.join(os.path.dirname(t), "schema")).read().strip()
+    q = os.path.join(os.path.dirname(t), "q", name + ".cf")
+    if not os.path.exists(q):
+        open(q, "w").write(open(f"{PG['top']}/q/{name}.cf").read().replace("@SCHEMA@", sc))
+        # Postfix waits (0.3 s at a time) until a configuration file it
+        # opens is a few seconds old: a new one is made old
+        os.utime(q, (time.time() - 60, time.time() - 60))
+    return q
+
+
+def pg_rows(t):
+    """map name -> set of keys, the rows the twin's analyze wrote"""
+    sc = open(os.path.join(os.path.dirname(t), "schema")).read().strip()
+    out = pg_psql("relayguard", f"SET search_path = {sc}; SELECT map, '' FROM rg_maps UNION ALL "
+                  "SELECT map, encode(convert_to(key, 'UTF8'), 'hex') FROM rg_map UNION ALL "
+                  "SELECT map, encode(convert_to(host(net) || ' ' || host(broadcast(net)), 'UTF8'), 'hex') "
+                  "FROM rg_map_cidr UNION ALL "
+                  "SELECT map, encode(convert_to(key, 'UTF8'), 'hex') FROM rg_map_re")
+    rows = {"header_checks": set()}     # held in PostgreSQL even when empty
+    for l in out.splitlines():
+        m, _, k = l.partition("|")
+        rows.setdefault(m, set())
+        if k:
+            rows[m].update(bytes.fromhex(k).decode("utf-8", "surrogateescape").split(" "))
+    return rows
+
+
+def lookups(d, table, keys, fold):
+    """key -> value for each key found, one postmap -q - for all"""
+    p = subprocess.run(["/usr/sbin/postmap", "-c", d] + ([] if fold else ["-f"]) + ["-q", "-", table],
+                       input="".join(k + "\n" for k in keys).encode("utf-8", "surrogateescape"),
+                       capture_output=True, timeout=60)
+    if p.returncode not in (0, 1) or p.stderr:
+        raise AssertionError(f"postmap -q - {table}: exit {p.returncode}: {p.stderr[:300]!r}")
+    out = {}
+    for l in p.stdout.decode("utf-8", "surrogateescape").splitlines():
+        k, _, v = l.rpartition("\t")
+        out[k] = v
+    return out
+
+
+def twin_compare(cfg, t, out, tout):
+    """the twin decided as the file backend, and PostgreSQL answers as the
+    file maps"""
+    global PG_TWINS
+    a, b = decisions(out), decisions(tout)
+    assert a == b, ("pgsql twin decided otherwise", a, b)
+    PG_TWINS += 1
+    d = os.path.dirname(cfg)
+    # the maps were equal after the last run; if neither side wrote one
+    # since, they still are (the lookups are the costly part)
+    if "action=map " not in out and "action=map " not in tout and os.path.exists(f"{d}/pg/compared"):
+        return
+    if os.path.exists(f"{d}/pg/decisions-only"):
+        return      # a long case: twin_lookups() at its end
+    open(f"{d}/pg/compared", "w").close()
+    log = open(f"{d}/maillog", encoding="utf-8", errors="surrogateescape").read()
+    import re as _re
+    addrs = set(_re.findall(r"\[([0-9a-fA-F:.]+)\]", log))
+    hdrs = set(h.replace(": ", ":", 1) for h in _re.findall(r"info: header (.+?) from unknown\[", log))
+    for name, pkeys in sorted(pg_rows(t).items()):
+        path = f"{d}/maps/{name}"
+        if name in ("client_access", "archive_client"):
+            ftype, fold = "cidr", True
+        elif name == "header_checks":
+            ftype, fold = "pcre", False
+        else:
+            ftype, fold = "hash", True
+        keys = set(pkeys)
+        if os.path.exists(path) and ftype != "pcre":
+            for l in open(path, encoding="utf-8", errors="surrogateescape"):
+                if l.startswith("#") or "\t" not in l:
+                    continue
+                k = l.split("\t", 1)[0]
+                if ftype == "cidr":
+                    import ipaddress
+                    net = ipaddress.ip_network(k)
+                    keys.update((str(net.network_address), str(net.broadcast_address)))
+                else:
+                    keys.add(k)
+        if ftype == "cidr":
+            keys |= addrs
+        if ftype == "pcre":
+            # each "name:value" as header lines: as written, the name's
+            # case and the white space varied, the value's case and length
+            keys = set()
+            for k in set(pkeys) | hdrs:
+                n_, v_ = k.split(":", 1)
+                keys |= {f"{n_}: {v_}", f"{n_.upper()}:\t{v_} ", f"{n_}:{v_}",
+                         f"{n_}: {v_.upper()}", f"{n_}: {v_}x", f"{n_} : {v_}"}
+        if not keys:
+            continue
+        keys = sorted(keys)
+        f = lookups(d, f"{ftype}:{path}", keys, fold) if os.path.exists(path) else {}
+        g = lookups(d, "pgsql:" + twin_query(t, name), keys, fold)
+        if ftype == "cidr":     # no match: the cidr map finds nothing, SQL says DUNNO
+            g = {k: v for k, v in g.items() if not (v == "DUNNO" and k not in f)}
+        assert f == g, ("pgsql answers otherwise", name, sorted(set(f.items()) ^ set(g.items()))[:6])
+
+
+def twin_lookups(cfg):
+    """a case that compared decisions only (twin="decisions"): the maps now"""
+    d = os.path.dirname(cfg)
+    if PG is None or not os.path.isdir(f"{d}/pg"):
+        return
+    global PG_SECS
+    t0 = time.time()
+    os.unlink(f"{d}/pg/decisions-only")
+    os.unlink(f"{d}/pg/compared") if os.path.exists(f"{d}/pg/compared") else None
+    twin_compare(cfg, twin_of(cfg), "", "")
+    PG_SECS += time.time() - t0
 
 
 def run(*args, cfg):
     p = subprocess.run([RG, "-c", cfg, *args], capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr[:300]}")
+    t = twin_of(cfg)
+    if t is not None and args[0] in ("analyze", "collect", "lock", "unlock", "reset") \
+            and "--dry-run" not in args:
+        global PG_SECS
+        t0 = time.time()
+        q = subprocess.run([RG, "-c", t, *args], capture_output=True, text=True, timeout=60,
+                           env=twin_env(t))
+        if q.returncode != 0:
+            raise AssertionError(f"pgsql twin: {args}: exit {q.returncode}: {q.stderr[:300]}")
+        if args[0] == "analyze":
+            twin_compare(cfg, t, p.stdout, q.stdout)
+        PG_SECS += time.time() - t0
     return p.stdout
 
 
-def setup(lines, users, extra=""):
+def setup(lines, users, extra="", twin=True):
+    """a case's directory; twin: with its pgsql twin, compared after every
+    analyze ("decisions": the decisions only, the maps at twin_lookups())"""
+    global PG_SECS
     d = tempfile.mkdtemp(prefix="rg-decide.")
     open(f"{d}/main.cf", "w").close()  # postmap -c needs a main.cf
     with open(f"{d}/maillog", "w") as f:
@@ -29,6 +269,12 @@ def setup(lines, users, extra=""):
                 f"[parse]\nyear = 2026\ntimezone = UTC\n[source p]\npath = {d}/maillog\n"
                 f"[defaults]\nspam_lock_threshold = 3\nspam_lock_window = 10m\n"
                 f"lock_timeout = 1h\nmax_unlocks_by_timeout = 1\n{users}")
+    if PG is not None and twin:
+        t0 = time.time()
+        twin_new(d)
+        if twin == "decisions":
+            open(f"{d}/pg/decisions-only", "w").close()
+        PG_SECS += time.time() - t0
     run("collect", "--once", "--quiet", cfg=f"{d}/rg.ini")
     return f"{d}/rg.ini"
 
@@ -60,8 +306,11 @@ def events(cfg, now):
 
 def case(name, fn):
     global failures
+    t0, p0 = time.time(), PG_SECS
     try:
         fn()
+        if os.environ.get("RG_DECIDE_TIMES"):
+            print(f"  {fn.__name__}: {time.time() - t0:.1f} s, twin {PG_SECS - p0:.1f} s")
         print(f"PASS: decide: {name}")
     except Exception as e:
         failures += 1
@@ -416,8 +665,9 @@ def t_incremental_equals_full():
              '[user "127.0.0.9"]\ntype = ip\nidentification = header\nidentity_headers = X-Client-ID\n'
              'connection_limits = yes\nlimit_per_hour = 15\nlock_timeout = 15m\n')
     msgs = scenario(20261128)
-    a = setup([], users, extra="safety_valve = 3\n")
-    b = setup([], users, extra="safety_valve = 3\n")
+    # (the pgsql twin of a decides at every step; b's would be a's again)
+    a = setup([], users, extra="safety_valve = 3\n", twin="decisions")
+    b = setup([], users, extra="safety_valve = 3\n", twin=False)
     late = []
     steps = 0
     for end in range(300, 2 * 3600 + 301, 300):
@@ -438,6 +688,7 @@ def t_incremental_equals_full():
         assert da == db_, (now, da, db_)
         steps += len(da)
     assert steps >= 10, steps     # the scenario does lock and block
+    twin_lookups(a)
 
 
 
@@ -451,8 +702,8 @@ def t_killed_runs():
              '[user "carol@example.net"]\nlock_timeout = 10m\n'
              '[user "127.0.0.9"]\ntype = ip\nidentification = header\nidentity_headers = X-Client-ID\n')
     msgs = scenario(20261129)
-    a = setup([], users)
-    b = setup([], users)
+    a = setup([], users, twin="decisions")
+    b = setup([], users, twin=False)
     kills = 0
     for end in range(600, 2 * 3600 + 1, 600):
         now = "2026-11-28T%02d:%02d:00Z" % (10 + end // 3600, end // 60 % 60)
@@ -485,6 +736,7 @@ def t_killed_runs():
     assert not [f for f in ma if f.endswith(".new")], ma
     for f in ("sasl_access", "client_access", "header_checks"):
         assert open(a.replace("rg.ini", "maps/" + f)).read() == open(b.replace("rg.ini", "maps/" + f)).read(), f
+    twin_lookups(a)
 
 
 # ---- the rows of the configuration no other case covers ----
@@ -611,6 +863,20 @@ def t_reset():
     assert len(lk) == 1 and "until=2026-11-28T13:00:20Z" in lk[0], (out, ev)
 
 
+why = pg_start()
+if why:
+    print(f"SKIP: decide: the same cases with map_backend = pgsql: {why}")
+def t_utf8_login():
+    # a login with a non-ASCII letter: locked in the map (and, in the pgsql
+    # twin, found by the relay's pgsql client, which talks LATIN1)
+    users = '[user "jürgen@example.com"]\n[user "ÄBC@example.com"]\n'
+    lines = [spam("10:00:0%d" % i, user="jürgen@example.com") for i in range(3)]
+    lines += [spam("10:00:1%d" % i, user="ÄBC@example.com") for i in range(3)]
+    cfg = setup(lines, users)
+    ev = events(cfg, "2026-11-28T10:01:00Z")
+    assert user_locks(ev) == ["jürgen@example.com", "ÄBC@example.com"], ev
+
+
 for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("3 spam in 10 minutes and 1 second do not", t_window_over),
                  ("equal timestamps and a line a second early", t_equal_and_out_of_order),
@@ -639,6 +905,17 @@ for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
                  ("lock_identities = no: the user only", t_no_identity_locks),
                  ("limit_per_week: 3 sessions in 7 days fill it, in 7 days and 1 hour not", t_week_limit),
                  ("limit_per_month: 3 sessions in 30 days fill it, in 31 not", t_month_limit),
-                 ("reset: the unlock budget is new again", t_reset)]:
+                 ("reset: the unlock budget is new again", t_reset),
+                 ("a non-ASCII login is locked", t_utf8_login)]:
     case(name, fn)
+if PG is not None:
+    # the twins were compared inside the cases above; this says they were
+    if PG_TWINS >= 20:
+        print(f"PASS: decide: map_backend = pgsql decided as files, and PostgreSQL "
+              f"answered as the file maps, after {PG_TWINS} analyze runs")
+        print(f"decide: the pgsql twins took {PG_SECS:.0f} s of {time.time() - T0:.0f} s")
+    else:
+        failures += 1
+        print(f"FAIL: decide: only {PG_TWINS} analyze runs were compared with map_backend = pgsql")
+    pg_stop()
 sys.exit(1 if failures else 0)

@@ -94,6 +94,9 @@ spam_lock_window = 1h
 lock_timeout = 1h
 [user "alice@example.com"]
 [user "bob@example.com"]
+[user "carol@example.net"]
+identification = header
+identity_headers = X-Client-ID
 [user "127.0.0.16/29"]
 type = ip
 [user "127.0.0.20"]
@@ -119,7 +122,7 @@ ok $? "a first analyze creates the tables and writes the empty maps (exit $rc)" 
 sed "s|^query_directory = .*|&\npostfix_user = nosuchrole|" "$work/rg.ini" > "$work/norole.ini"
 "$RG" -c "$work/norole.ini" analyze > "$work/nr.out" 2>&1; ok $? "analyze with a postfix_user role that does not exist" "$(tail -2 "$work/nr.out")"
 n=$(pg_sql relayguard "SELECT count(*) FROM rg_maps")
-[ "$n" = 9 ]; ok $? "one rg_maps row per map held in PostgreSQL (7 maps + 2 class tables)" "$n"
+[ "$n" = 10 ]; ok $? "one rg_maps row per map held in PostgreSQL (8 maps + 2 class tables)" "$n"
 
 # ---- both relays wired with exactly postfix-config's lines and query files
 mkdir -p "$work/pgsql"
@@ -264,6 +267,39 @@ done
 [ "$(grep -c 'reload' "$A_LOG")" = "$r1" ] && [ "$(grep -c 'reload' "$B_LOG")" = "$r2" ] \
     && [ "$(sed 's/ //g' "$A_QUEUE/pid/master.pid")" = "$pid1" ] && [ "$(sed 's/ //g' "$B_QUEUE/pid/master.pid")" = "$pid2" ]
 ok $? "neither relay was reloaded or restarted for the unlock"
+
+# ---- 2b. a header identity lock: header_checks is a pgsql: table too (the
+#          whole header line is its key); refused on both relays with no
+#          file copied to them and no reload
+bad=
+for R in A B; do
+    relay_use $R
+    hc=$(postconf -c "$PF_CONF" -h header_checks)
+    case $hc in "proxy:pgsql:$work/pgsql/header_checks.cf, pcre:$work/maps/header_static"*) ;; *) bad+="relay $R: $hc; " ;; esac
+done
+[ -z "$bad" ]; ok $? "both relays look header identities up in PostgreSQL (postfix-config's header_checks)" "$bad"
+"$RG" -c "$work/rg.ini" lock identity carol@example.net/tenant-7 --reason "header test" > "$work/l2b.out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q 'action=map name=header_checks entries=1 backend=pgsql' "$work/l2b.out" \
+    && [ ! -e "$work/maps/header_checks" ] && ! grep -q 'action=reload' "$work/l2b.out"
+ok $? "a header identity lock goes into PostgreSQL: no header_checks file, no reload (exit $rc)" "$(cat "$work/l2b.out")"
+for R in A B; do
+    for h in "X-Client-ID: tenant-7" "x-client-id:   tenant-7  "; do
+        o=$(send $R --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org --header "$h")
+        grep -q 'REFUSED 4[0-9][0-9] 4\.7\.1 .*locked' <<<"$o"; ok $? "relay $R refuses carol's mail with '$h' (its header identity is locked)" "$o"
+    done
+    for h in "X-Client-ID: tenant-8" "X-Client-ID: Tenant-7" "X-Client-ID: tenant-77"; do
+        o=$(send $R --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org --header "$h")
+        grep -q '^SENT' <<<"$o"; ok $? "relay $R relays carol's mail with '$h' (another identity)" "$o"
+    done
+done
+"$RG" -c "$work/rg.ini" unlock identity carol@example.net/tenant-7 > "$work/u2b.out" 2>&1
+for R in A B; do
+    o=$(send $R --auth carol@example.net:carol-pw --sender carol@example.net --to dave@example.org --header "X-Client-ID: tenant-7")
+    grep -q '^SENT' <<<"$o"; ok $? "relay $R relays tenant-7 again after the unlock" "$o"
+done
+[ "$(grep -c 'reload' "$A_LOG")" = "$r1" ] && [ "$(grep -c 'reload' "$B_LOG")" = "$r2" ] \
+    && [ "$(sed 's/ //g' "$A_QUEUE/pid/master.pid")" = "$pid1" ] && [ "$(sed 's/ //g' "$B_QUEUE/pid/master.pid")" = "$pid2" ]
+ok $? "neither relay was reloaded or restarted for the header identity lock and unlock"
 
 # ---- 3. a CIDR user with a nested unlocked network, as the cidr map has it
 "$RG" -c "$work/rg.ini" lock user 127.0.0.16/29 --reason "cidr test" > "$work/l3.out" 2>&1

@@ -112,6 +112,20 @@ ok $? "smtputf8_enable at compatibility_level 0 is no" "$o"
 printf 'compatibility_level = 3.6\nsmtputf8_enable = no\n' > "$U/main.cf"
 o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=no" ]
 ok $? "smtputf8_enable = no is read" "$o"
+# the answer is kept in DIR/.smtputf8_enable with main.cf's stamp (no
+# postconf per run): read back while main.cf is unchanged, asked again when
+# main.cf changes, even to a file of the same size
+K=$t/utf8cache; mkdir -p "$K"
+printf 'compatibility_level = 3.6\nsmtputf8_enable = no \n' > "$U/main.cf"
+o1=$("$T" --utf8 --confdir "$U" --write "$K" --only sender_access 2>&1 | head -1)
+c1=$(cat "$K/.smtputf8_enable" 2>&1)
+sed -i 's/ 0$/ 1/' "$K/.smtputf8_enable"
+o2=$("$T" --utf8 --confdir "$U" --write "$K" --only sender_access 2>&1 | head -1)
+printf 'compatibility_level = 3.6\nsmtputf8_enable = yes\n' > "$U/main.cf"
+printf 'compatibility_level = 3.6\nsmtputf8_enable = no \n' > "$U/main.cf"
+o3=$("$T" --utf8 --confdir "$U" --write "$K" --only sender_access 2>&1 | head -1)
+[ "$o1" = smtputf8_enable=no ] && [ "${c1##* }" = 0 ] && [ "$o2" = smtputf8_enable=yes ] && [ "$o3" = smtputf8_enable=no ]
+ok $? "smtputf8_enable kept beside the maps while main.cf is unchanged, asked again after any change" "$o1 / $c1 / $o2 / $o3"
 for ty in $types; do
     for mode in yes no; do
         printf 'compatibility_level = 3.6\nsmtputf8_enable = %s\n' "$mode" > "$U/main.cf"
