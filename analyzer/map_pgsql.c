@@ -121,6 +121,21 @@ map_pg_takes(enum map_kind kind)
 }
 
 /*
+ * map_pg_holds - does this configuration keep maps of this kind in
+ * PostgreSQL? With the policy service (fail open) the header identities
+ * stay in their pcre file: cleanup's header_checks cannot go through the
+ * policy service, and a pgsql: table there would defer every message
+ * while PostgreSQL is down ("queue file write error").
+ */
+int
+map_pg_holds(const map_pg *pg, enum map_kind kind)
+{
+	if (kind == MAP_HEADER_PCRE && pg->cfg->pg_policy_service)
+		return 0;
+	return map_pg_takes(kind);
+}
+
+/*
  * hdr_re - the PostgreSQL regular expression (ARE) of a header identity key
  * "Name: value", over the header line's bytes as rg_bytechars() gives them,
  * with the meaning of the pcre rule map_render writes: the name without
@@ -628,7 +643,7 @@ map_pg_ref(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 	    || strcmp(name, "archive_client") == 0;
 	int pcre = strcmp(name, "header_checks") == 0;
 
-	if (map_pg_enabled(cfg))
+	if (map_pg_enabled(cfg) && !(pcre && cfg->pg_policy_service))
 		snprintf(buf, bufsz, "proxy:pgsql:%s/%s.cf",
 		    cfg->pg_query_directory, name);
 	else
@@ -641,7 +656,8 @@ map_pg_ref(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 const char *
 map_pg_path(const rg_config *cfg, const char *name, char *buf, size_t bufsz)
 {
-	if (map_pg_enabled(cfg) && strcmp(name, "sender_access_pcre") != 0)
+	if (map_pg_enabled(cfg) && strcmp(name, "sender_access_pcre") != 0
+	    && !(strcmp(name, "header_checks") == 0 && cfg->pg_policy_service))
 		snprintf(buf, bufsz, "%s/%s.cf", cfg->pg_query_directory, name);
 	else
 		snprintf(buf, bufsz, "%s/%s", cfg->map_directory, name);

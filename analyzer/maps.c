@@ -898,7 +898,7 @@ map_write(const map_writer_cfg *cfg, const char *name, const map_set *ms,
 	int dirfd = -1, rc = -1, made_tmp = 0, made_idx = 0, status, argc;
 
 	*changed = 0;
-	if (cfg->pg != NULL && map_pg_takes(map_set_kind(ms)))
+	if (cfg->pg != NULL && map_pg_holds(cfg->pg, map_set_kind(ms)))
 		return map_pg_stage(cfg->pg, name, ms, err, errsz);
 	sb_init(&text);
 	sb_init(&in);
