@@ -206,6 +206,18 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	rg_store *st;
 	int i, e;
 
+	/*
+	 * once, before SQLite starts: relayguard has one thread, so no
+	 * mutexes, and no count of SQLite's memory (a mutex and a count in
+	 * every allocation). Refused (harmless) if SQLite already started.
+	 */
+	static int configured;
+
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
 	sqlite3_auto_extension((void (*)(void))sql_functions);
 	st = xcalloc(1, sizeof(*st));
 	st->db = db_open(path, flags, store_migrations, store_nmigrations,
