@@ -355,6 +355,31 @@ bt(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 }
 
+/* btr - bind a record's string (rg_arena_str: its length is known) or NULL */
+static void
+btr(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_text(q, i, s, (int)rg_str_len(s), SQLITE_STATIC);
+}
+
+/*
+ * step_all - step a statement whose every parameter is bound each time
+ * (no clearing of the bindings: the next use rebinds them all)
+ */
+static int
+step_all(rg_store *st, sqlite3_stmt *q, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(st, what);
+	return 0;
+}
+
 /* step - run a bound statement to its end and reset it */
 static int
 step(rg_store *st, sqlite3_stmt *q, const char *what)
@@ -392,55 +417,63 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 	bt(q, 2, r->noqueue ? "noqueue" : "message");
-	bt(q, 3, r->host);
+	btr(q, 3, r->host);
 	bt(q, 4, r->qid[0] ? r->qid : NULL);
 	sqlite3_bind_int(q, 5, r->complete);
 	sqlite3_bind_int(q, 6, open);
 	sqlite3_bind_int64(q, 7, r->first_seen);
 	sqlite3_bind_int64(q, 8, r->last_seen);
-	bt(q, 9, r->client_host);
-	bt(q, 10, r->client_ip);
-	bt(q, 11, r->client_port);
-	bt(q, 12, r->sasl_method);
-	bt(q, 13, r->sasl_username);
-	bt(q, 14, r->sender);
+	btr(q, 9, r->client_host);
+	btr(q, 10, r->client_ip);
+	btr(q, 11, r->client_port);
+	btr(q, 12, r->sasl_method);
+	btr(q, 13, r->sasl_username);
+	btr(q, 14, r->sender);
 	if (r->size >= 0)
 		sqlite3_bind_int64(q, 15, r->size);
+	else
+		sqlite3_bind_null(q, 15);
 	if (r->nrcpt >= 0)
 		sqlite3_bind_int64(q, 16, r->nrcpt);
-	bt(q, 17, r->message_id);
+	else
+		sqlite3_bind_null(q, 16);
+	btr(q, 17, r->message_id);
 	sqlite3_bind_int(q, 18, r->held);
 	sqlite3_bind_int(q, 19, r->discarded);
 	sqlite3_bind_int(q, 20, r->expired);
 	sqlite3_bind_int(q, 21, r->deleted);
 	sqlite3_bind_int(q, 22, r->aborted);
 	sqlite3_bind_int(q, 23, r->stale);
-	bt(q, 24, r->bounce_of);
-	bt(q, 25, r->orig_queue_id);
-	bt(q, 26, r->filtered_as);
-	bt(q, 27, r->rejected.stage);
-	bt(q, 28, r->rejected.code);
-	bt(q, 29, r->rejected.dsn);
-	bt(q, 30, r->rejected.text);
+	btr(q, 24, r->bounce_of);
+	btr(q, 25, r->orig_queue_id);
+	btr(q, 26, r->filtered_as);
+	btr(q, 27, r->rejected.stage);
+	btr(q, 28, r->rejected.code);
+	btr(q, 29, r->rejected.dsn);
+	btr(q, 30, r->rejected.text);
 	if (r->verdict.source != VS_NONE)
 		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
+	else
+		sqlite3_bind_null(q, 31);
 	sqlite3_bind_int(q, 32, r->held || r->was_held);
 	if (!open)
 		sqlite3_bind_blob(q, 33, st->blob.s, (int)st->blob.len,
 		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 33);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
 	}
 	sqlite3_bind_int64(q, 34, seq);
-	if (step(st, q, "storing a message") != 0)
+	if (step_all(st, q, "storing a message") != 0)
 		return -1;
 	/* the open state: replaced while open, gone when finished */
 	if (open) {
 		q = st->q[Q_PUT_OPEN];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 		sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
-		if (step(st, q, "storing an open message") != 0)
+		if (step_all(st, q, "storing an open message") != 0)
 			return -1;
 	} else if (r->persisted) {
 		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
@@ -463,10 +496,10 @@ children:
 	for (i = 0; i < r->nheaders; i++) {
 		q = st->q[Q_HDR];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		bt(q, 2, r->headers[i].name);
-		bt(q, 3, r->headers[i].value);
+		btr(q, 2, r->headers[i].name);
+		btr(q, 3, r->headers[i].value);
 		sqlite3_bind_int(q, 4, r->headers[i].cut);
-		if (step(st, q, "storing a header") != 0)
+		if (step_all(st, q, "storing a header") != 0)
 			return -1;
 	}
 	for (i = 0; i < r->nrcpts; i++) {
@@ -476,9 +509,9 @@ children:
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 		sqlite3_bind_int(q, 2, i);
 		bt(q, 3, rc->address ? rc->address : "");
-		bt(q, 4, rc->status);
-		bt(q, 5, rc->dsn);
-		if (step(st, q, "storing a recipient") != 0)
+		btr(q, 4, rc->status);
+		btr(q, 5, rc->dsn);
+		if (step_all(st, q, "storing a recipient") != 0)
 			return -1;
 	}
 	if (r->verdict.source != VS_NONE) {
@@ -487,10 +520,10 @@ children:
 		bt(q, 2, vsource);
 		sqlite3_bind_int(q, 3, r->verdict.spam);
 		sqlite3_bind_int(q, 4, trusted);
-		bt(q, 5, r->verdict.score);
-		bt(q, 6, r->verdict.required);
-		bt(q, 7, r->verdict.action);
-		bt(q, 8, r->verdict.symbols);
+		btr(q, 5, r->verdict.score);
+		btr(q, 6, r->verdict.required);
+		btr(q, 7, r->verdict.action);
+		btr(q, 8, r->verdict.symbols);
 		if (step(st, q, "storing a verdict") != 0)
 			return -1;
 	}
@@ -513,8 +546,12 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 6, state != NULL);
 	if (s->connect)
 		sqlite3_bind_int64(q, 7, s->connect);
+	else
+		sqlite3_bind_null(q, 7);
 	if (s->disconnect)
 		sqlite3_bind_int64(q, 8, s->disconnect);
+	else
+		sqlite3_bind_null(q, 8);
 	sqlite3_bind_int64(q, 9, s->disconnect ? s->disconnect : s->connect);
 	bt(q, 10, s->client_host);
 	bt(q, 11, s->client_ip);
@@ -529,12 +566,14 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 20, s->stale);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 21);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
 	}
 	sqlite3_bind_int64(q, 22, seq);
-	return step(st, q, "storing a session");
+	return step_all(st, q, "storing a session");
 }
 
 /* store_put_global - the assembler's global state */
