@@ -584,23 +584,24 @@ asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
  *	    table's rows (sorted by name, first of a name kept), or 0 and
  *	    the header itself (a repeated name)
  *	recipients: count (that of the recipients rows), then per recipient
- *	    bits (LB_*), orig_to, relay, delay, response as the bits say,
- *	    attempts
+ *	    bits (the response's form LR_*, the relay's LRL_*, LB_*), then
+ *	    as they say orig_to, the relay, delay, the response, attempts
  *
  * A recipient's response is often the reply code, its DSN and a short
  * rest ("250 2.0.0 Ok"), or the reject text, or its predecessor's; its
- * relay often its predecessor's. The delivery history (read by nothing
- * once the message is finished) is not kept.
+ * relay its predecessor's, or one of the few the relay talks to: those
+ * are numbered by the store (the relays table) through intern/resolve.
+ * The delivery history (read by nothing once the message is finished) is
+ * not kept. The bits of the usual recipient fit one byte.
  */
 #define LEAN_VERSION	16
 
-#define LB_NOADDR	0x01	/* address NULL (the row holds "") */
-#define LB_ORIG		0x02	/* orig_to follows */
-#define LB_DELAY	0x04	/* delay follows */
-#define LB_RELAY	0x08	/* relay follows */
-#define LB_RELAY_PREV	0x10	/* relay is the previous recipient's */
-#define LR_SHIFT	5	/* response: 3 bits from here */
-enum { LR_NULL, LR_TEXT, LR_PREV, LR_REJECT, LR_REPLY };
+enum { LR_NULL, LR_TEXT, LR_PREV, LR_REJECT, LR_REPLY };	/* bits 0-2 */
+#define LRL_SHIFT	3	/* the relay: 2 bits from here */
+enum { LRL_NULL, LRL_TEXT, LRL_PREV, LRL_ID };
+#define LB_DELAY	0x20	/* delay follows */
+#define LB_ORIG		0x40	/* orig_to follows */
+#define LB_NOADDR	0x80	/* address NULL (the row holds "") */
 
 /* reply_split - response is "CODE DSN REST" with rc's DSN: code, rest */
 static int
@@ -633,10 +634,12 @@ same(const char *x, const char *y)
  * asm_record_lean - a finished record's lean blob (what store_put_message
  * writes beside the row and children made of the same record), or, for a
  * record whose row could not give it back (a header without a name or
- * value), asm_record_blob's full form
+ * value), asm_record_blob's full form. intern (may be NULL) numbers a
+ * relay: > 0, or 0 to keep it inline.
  */
 void
-asm_record_lean(strbuf *sb, const rg_record *r)
+asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
+    void *arg)
 {
 	int i, j, rank;
 
@@ -682,7 +685,8 @@ asm_record_lean(strbuf *sb, const rg_record *r)
 		const rg_rcpt *rc = &r->rcpts[i];
 		const rg_rcpt *pv = i > 0 ? &r->rcpts[i - 1] : NULL;
 		const char *rest = NULL;
-		unsigned bits = 0, code = 0, lr;
+		unsigned bits = 0, code = 0, lr, lrl;
+		uint64_t rid = 0;
 
 		if (rc->address == NULL)
 			bits |= LB_NOADDR;
@@ -690,12 +694,14 @@ asm_record_lean(strbuf *sb, const rg_record *r)
 			bits |= LB_ORIG;
 		if (rc->delay != NULL)
 			bits |= LB_DELAY;
-		if (rc->relay != NULL) {
-			if (pv != NULL && same(pv->relay, rc->relay))
-				bits |= LB_RELAY_PREV;
-			else
-				bits |= LB_RELAY;
-		}
+		if (rc->relay == NULL)
+			lrl = LRL_NULL;
+		else if (pv != NULL && same(pv->relay, rc->relay))
+			lrl = LRL_PREV;
+		else if (intern != NULL && (rid = intern(arg, rc->relay)) > 0)
+			lrl = LRL_ID;
+		else
+			lrl = LRL_TEXT;
 		if (rc->response == NULL)
 			lr = LR_NULL;
 		else if (pv != NULL && same(pv->response, rc->response))
@@ -706,11 +712,13 @@ asm_record_lean(strbuf *sb, const rg_record *r)
 			lr = LR_REPLY;
 		else
 			lr = LR_TEXT;
-		ser_put_u64(sb, bits | lr << LR_SHIFT);
+		ser_put_u64(sb, bits | lr | lrl << LRL_SHIFT);
 		if (bits & LB_ORIG)
 			ser_put_str(sb, rc->orig_to);
-		if (bits & LB_RELAY)
+		if (lrl == LRL_TEXT)
 			ser_put_str(sb, rc->relay);
+		else if (lrl == LRL_ID)
+			ser_put_u64(sb, rid);
 		if (bits & LB_DELAY)
 			ser_put_str(sb, rc->delay);
 		if (lr == LR_TEXT)
@@ -733,12 +741,13 @@ asm_blob_is_lean(const void *blob, size_t len)
 /*
  * asm_lean_merge - complete r, filled from its row (columns, verdict, and
  * the recipients rows: address, status, dsn, nrcpts), with its lean blob
- * and the headers rows th (by name, as the table keeps them): 0, -1 if
+ * and the headers rows th (by name, as the table keeps them); resolve
+ * gives a numbered relay back (into r's arena; NULL: unknown): 0, -1 if
  * the blob is damaged or does not fit the rows
  */
 int
 asm_lean_merge(rg_record *r, const void *blob, size_t len,
-    const rg_header *th, int nth)
+    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg)
 {
 	rg_arena *ar = &r->ar;
 	ser_reader rd;
@@ -787,17 +796,30 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 			rc->address = NULL;
 		if (bits & LB_ORIG)
 			rc->orig_to = gstr(&rd, ar);
-		if (bits & LB_RELAY)
+		switch ((bits >> LRL_SHIFT) & 3) {
+		case LRL_NULL:
+			break;
+		case LRL_TEXT:
 			rc->relay = gstr(&rd, ar);
-		else if (bits & LB_RELAY_PREV) {
+			break;
+		case LRL_PREV:
 			if (pv == NULL)
 				rd.bad = 1;
 			else
 				rc->relay = pv->relay;
+			break;
+		case LRL_ID:
+			k = ser_get_u64(&rd);
+			if (rd.bad || resolve == NULL
+			    || (rc->relay = resolve(arg, k, ar)) == NULL)
+				rd.bad = 1;
+			break;
 		}
 		if (bits & LB_DELAY)
 			rc->delay = gstr(&rd, ar);
-		switch ((bits >> LR_SHIFT) & 7) {
+		if (bits > 0xff)
+			rd.bad = 1;
+		switch (bits & 7) {
 		case LR_NULL:
 			break;
 		case LR_TEXT:
@@ -853,7 +875,7 @@ asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb)
 		asm_node_release(a, m);
 		return -1;
 	}
-	asm_record_lean(sb, &m->r);
+	asm_record_lean(sb, &m->r, NULL, NULL);
 	asm_node_release(a, m);
 	return 0;
 }

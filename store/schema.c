@@ -260,11 +260,15 @@ static const char schema_v6[] =
 /*
  * version 7: a finished message's rec holds only what its columns and
  * child rows do not (asm_persist.c, the lean form: header order, the
- * recipients' orig_to, relay, delay, response, attempts); its JSON is
- * rebuilt from the row, the children and rec. rg_rec_lean() (store.c)
+ * recipients' orig_to, relay, delay, response, attempts; a relay as its
+ * number in relays); its JSON is rebuilt from the row, the children and
+ * rec. rg_rec_lean() (store.c)
  * turns a full blob of schema 6 into it; the full form stays readable.
  */
 static const char schema_v7[] =
+    /* the relays a recipient went to, numbered once (rec holds the id) */
+    "CREATE TABLE relays(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+    "UNIQUE);\n"
     "UPDATE messages SET rec = rg_rec_lean(rec) WHERE open = 0 AND "
     "rec IS NOT NULL;\n";
 

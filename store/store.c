@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/db.h"
+#include "../common/hash.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../rules/policy.h"
@@ -117,8 +118,25 @@ static const char *queries[Q__COUNT] = {
 	    "FROM verdicts WHERE message = ?1",
 };
 
+#define RELAY_CACHE	256	/* relays remembered (a power of two) */
+#define RELAY_PROBE	8
+
+/* the relays table: prepared at first use (a read-only open of an older
+ * schema has none) */
+enum { R_GET, R_PUT, R_NAME, R__COUNT };
+static const char *relay_queries[R__COUNT] = {
+	[R_GET] = "SELECT id FROM relays WHERE name = ?1",
+	[R_PUT] = "INSERT INTO relays(name) VALUES (?1)",
+	[R_NAME] = "SELECT name FROM relays WHERE id = ?1",
+};
+
 struct rg_store {
 	sqlite3 *db;
+	sqlite3_stmt *rq[R__COUNT];
+	struct {
+		char *name;		/* NULL: free */
+		uint64_t id;
+	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
@@ -130,6 +148,8 @@ struct rg_store {
 	rg_config *own_cfg;	/* the defaults, when none was set */
 	char err[768];
 };
+
+static void relay_forget(rg_store *st);
 
 /* fail - record the SQLite error of what was being done */
 static int
@@ -309,7 +329,11 @@ store_commit(rg_store *st)
 	if (st->hook != NULL && st->hook(st->db, st->hook_arg, st->err,
 	    sizeof(st->err)) != 0)
 		return -1;
-	return db_commit(st->db, st->err, sizeof(st->err));
+	if (db_commit(st->db, st->err, sizeof(st->err)) != 0) {
+		relay_forget(st);
+		return -1;
+	}
+	return 0;
 }
 
 /* store_rollback - abandon a batch */
@@ -317,6 +341,7 @@ void
 store_rollback(rg_store *st)
 {
 	st->seq = 0;
+	relay_forget(st);
 	db_rollback(st->db);
 }
 
@@ -393,6 +418,92 @@ step(rg_store *st, sqlite3_stmt *q, const char *what)
 	return 0;
 }
 
+/* relay_forget - forget the relays' numbers (a batch rolled back: those
+ * it numbered are gone) */
+static void
+relay_forget(rg_store *st)
+{
+	int i;
+
+	for (i = 0; i < RELAY_CACHE; i++) {
+		free(st->relays[i].name);
+		st->relays[i].name = NULL;
+	}
+}
+
+/* relay_stmt - a statement of the relays table, prepared at first use */
+static sqlite3_stmt *
+relay_stmt(rg_store *st, int k)
+{
+	if (st->rq[k] == NULL && sqlite3_prepare_v3(st->db, relay_queries[k],
+	    -1, SQLITE_PREPARE_PERSISTENT, &st->rq[k], NULL) != SQLITE_OK)
+		return NULL;
+	return st->rq[k];
+}
+
+/*
+ * relay_id - the number of a relay in the relays table, added (inside the
+ * batch) if new: asm_record_lean's intern; 0 (kept inline) on an error
+ */
+static uint64_t
+relay_id(void *arg, const char *name)
+{
+	rg_store *st = arg;
+	size_t n = strlen(name);
+	uint32_t h = rg_hash(name, n);
+	sqlite3_stmt *q;
+	uint64_t id = 0;
+	int i, slot = -1;
+
+	for (i = 0; i < RELAY_PROBE; i++) {
+		int k = (int)((h + (uint32_t)i) & (RELAY_CACHE - 1));
+
+		if (st->relays[k].name == NULL) {
+			if (slot < 0)
+				slot = k;
+		} else if (strcmp(st->relays[k].name, name) == 0)
+			return st->relays[k].id;
+	}
+	if ((q = relay_stmt(st, R_GET)) == NULL)
+		return 0;
+	sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (id == 0) {
+		if ((q = relay_stmt(st, R_PUT)) == NULL)
+			return 0;
+		sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_DONE)
+			id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+		sqlite3_reset(q);
+	}
+	if (id > 0 && slot >= 0) {
+		st->relays[slot].name = xstrdup(name);
+		st->relays[slot].id = id;
+	}
+	return id;
+}
+
+/* relay_name - a numbered relay, copied into ar: asm_lean_merge's
+ * resolve; NULL if unknown */
+static char *
+relay_name(void *arg, uint64_t id, rg_arena *ar)
+{
+	rg_store *st = arg;
+	sqlite3_stmt *q = relay_stmt(st, R_NAME);
+	char *name = NULL;
+
+	if (q == NULL)
+		return NULL;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
+		name = rg_arena_str(ar, (const char *)sqlite3_column_text(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0));
+	sqlite3_reset(q);
+	return name;
+}
+
 /* store_put_message - insert or update a message row and its children */
 int
 store_put_message(rg_store *st, const rg_record *r, const void *state,
@@ -412,7 +523,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 
 	if (state == NULL) {
 		sb_reset(&st->blob);
-		asm_record_lean(&st->blob, r);
+		asm_record_lean(&st->blob, r, relay_id, st);
 		open = 0;
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
@@ -818,6 +929,9 @@ store_close(rg_store *st)
 		return;
 	for (i = 0; i < Q__COUNT; i++)
 		sqlite3_finalize(st->q[i]);
+	for (i = 0; i < R__COUNT; i++)
+		sqlite3_finalize(st->rq[i]);
+	relay_forget(st);
 	db_close(st->db);
 	if (st->blob.s != NULL)
 		sb_free(&st->blob);
@@ -991,7 +1105,7 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
 	if (rc != SQLITE_DONE)
 		goto done;
 	q = NULL;
-	if (asm_lean_merge(&r, rec, reclen, th, nth) != 0)
+	if (asm_lean_merge(&r, rec, reclen, th, nth, relay_name, st) != 0)
 		goto done;
 	rec_json(out, &r);
 	ret = 0;
