@@ -298,6 +298,7 @@ def t_migration_from_v2():
     for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                             "AND name LIKE 'ana\\_%' ESCAPE '\\'").fetchall():
         con.execute("DROP TABLE %s" % t)
+    con.execute("DROP TABLE relays")      # schema 7
     con.execute("DROP TABLE outbox")      # schema 5
     con.execute("DROP TABLE mail_reported")
     for t in ("messages", "sessions"):
