@@ -230,11 +230,12 @@ int
 main(void)
 {
 	char dir[] = "/tmp/rg-lean.XXXXXX", path[64], err[512];
-	char *want[NREC];
+	char *want[NREC] = { NULL };
 	rg_pool *pool = rg_pool_new();
 	rg_store *st;
 	got g = { NULL, 0 };
 	strbuf sb;
+	int i;
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -257,6 +258,11 @@ main(void)
 	snprintf(path, sizeof(path), "%s/t.db.lock", dir);
 	unlink(path);
 	rmdir(dir);
+	for (i = 0; i < NREC; i++)
+		free(want[i]);
+	for (i = 0; i < g.n; i++)
+		free(g.v[i]);
+	free(g.v);
 	sb_free(&sb);
 	rg_pool_free(pool);
 	return unit_total_failed != 0;
