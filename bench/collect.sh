@@ -13,18 +13,24 @@
 # the sources opened at their positions, the open state restored) and of
 # the whole run's wall time (process start to exit, prune included).
 #
-# Usage: bench/collect.sh [--lines N] [--open-lines N]  (the logs come
-#                                           from bench/parse.sh's generator)
+# parse and collect run in turn --runs times (each collect into a new
+# database), so that a load that comes and goes on a shared machine falls
+# on both; the medians are printed.
+#
+# Usage: bench/collect.sh [--lines N] [--open-lines N] [--runs N]  (the logs
+#                                   come from bench/parse.sh's generator)
 # Environment: RELAYGUARD (default build/relayguard).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 rg=${RELAYGUARD:-$top/build/relayguard}
 lines=1000000
 open_lines=320000
+runs=3
 while [ $# -gt 0 ]; do
     case $1 in
     --lines) lines=$2; shift 2 ;;
     --open-lines) open_lines=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     *) sed -n '/^# Usage:/,/^# Environment/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
     esac
 done
@@ -52,10 +58,19 @@ measure() {    # measure NAME CMD...: sets SECS, CPU (user + sys) and RSS (KiB)
     read -r u sy RSS < <(tail -n 1 "$work/time.$name")
     CPU=$(awk -v a="$u" -v b="$sy" 'BEGIN { printf "%.2f", a + b }')
 }
-measure parse "$rg" -c "$work/rg.ini" parse "$LOG"
-p_s=$SECS p_rss=$RSS p_cpu=$CPU
-measure collect "$rg" -c "$work/rg.ini" collect --once --quiet
-c_s=$SECS c_rss=$RSS c_cpu=$CPU
+med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+ps=() pc=() pr=() cs=() cc=() cr=() ratio=()
+for i in $(seq "$runs"); do
+    rm -f "$work/rg.db" "$work/rg.db-wal" "$work/rg.db-shm" "$work/rg.db.lock"
+    measure parse "$rg" -c "$work/rg.ini" parse "$LOG"
+    ps+=("$SECS") pc+=("$CPU") pr+=("$RSS")
+    measure collect "$rg" -c "$work/rg.ini" collect --once --quiet
+    cs+=("$SECS") cc+=("$CPU") cr+=("$RSS")
+    ratio+=("$(awk -v a="${pc[-1]}" -v b="$CPU" 'BEGIN { printf "%.2f", b / a }')")
+done
+p_s=$(med "${ps[@]}") p_cpu=$(med "${pc[@]}") p_rss=$(med "${pr[@]}")
+c_s=$(med "${cs[@]}") c_cpu=$(med "${cc[@]}") c_rss=$(med "${cr[@]}")
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $runs rounds; CPU seconds parse: ${pc[*]}; collect: ${cc[*]}; collect/parse CPU by round: ${ratio[*]}"
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 size=$(( $(stat -c %s "$work/rg.db") + $(stat -c %s "$work/rg.db-wal" 2>/dev/null || echo 0) ))
 rows=$(sqlite3 "$work/rg.db" "SELECT count(*) FROM messages")
@@ -82,5 +97,4 @@ for i in 1 2 3 4 5; do
     cpu+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$work/time.open")")
     wall+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
 done
-med() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
 echo "start-up with $nopen open messages: $(med "${ms[@]}") ms to the first line read (target < 50; runs: ${ms[*]}), a run with nothing new $(med "${wall[@]}") ms (runs: ${wall[*]}), $(med "${cpu[@]}") ms of CPU"

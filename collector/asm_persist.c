@@ -572,3 +572,310 @@ asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
 	asm_node_release(a, m);
 	return 0;
 }
+
+/*
+ * The lean form of a finished record (messages.rec since schema 7): only
+ * what its row's columns and child rows (headers, recipients, verdicts)
+ * do not hold, so that store/store.c rebuilds the record from them and
+ * this. LEAN_VERSION is far from STATE_VERSION so that the two never meet.
+ *
+ *	version, flags (1: local submission)
+ *	headers: count, then per header its rank + 1 among the headers
+ *	    table's rows (sorted by name, first of a name kept), or 0 and
+ *	    the header itself (a repeated name)
+ *	recipients: count (that of the recipients rows), then per recipient
+ *	    bits (the response's form LR_*, the relay's LRL_*, LB_*), then
+ *	    as they say orig_to, the relay, delay, the response, attempts
+ *
+ * A recipient's response is often the reply code, its DSN and a short
+ * rest ("250 2.0.0 Ok"), or the reject text, or its predecessor's; its
+ * relay its predecessor's, or one of the few the relay talks to: those
+ * are numbered by the store (the relays table) through intern/resolve.
+ * The delivery history (read by nothing once the message is finished) is
+ * not kept. The bits of the usual recipient fit one byte.
+ */
+#define LEAN_VERSION	16
+
+enum { LR_NULL, LR_TEXT, LR_PREV, LR_REJECT, LR_REPLY };	/* bits 0-2 */
+#define LRL_SHIFT	3	/* the relay: 2 bits from here */
+enum { LRL_NULL, LRL_TEXT, LRL_PREV, LRL_ID };
+#define LB_DELAY	0x20	/* delay follows */
+#define LB_ORIG		0x40	/* orig_to follows */
+#define LB_NOADDR	0x80	/* address NULL (the row holds "") */
+
+/* reply_split - response is "CODE DSN REST" with rc's DSN: code, rest */
+static int
+reply_split(const char *resp, const char *dsn, unsigned *code,
+    const char **rest)
+{
+	size_t n;
+
+	if (resp == NULL || dsn == NULL || *dsn == '\0'
+	    || resp[0] < '2' || resp[0] > '5' || resp[1] < '0' || resp[1] > '9'
+	    || resp[2] < '0' || resp[2] > '9' || resp[3] != ' ')
+		return 0;
+	n = strlen(dsn);
+	if (strncmp(resp + 4, dsn, n) != 0)
+		return 0;
+	*code = (unsigned)(resp[0] - '0') * 100 + (unsigned)(resp[1] - '0') * 10
+	    + (unsigned)(resp[2] - '0');
+	*rest = resp + 4 + n;
+	return 1;
+}
+
+/* same - both NULL or equal */
+static int
+same(const char *x, const char *y)
+{
+	return x == NULL ? y == NULL : y != NULL && strcmp(x, y) == 0;
+}
+
+/*
+ * asm_record_lean - a finished record's lean blob (what store_put_message
+ * writes beside the row and children made of the same record), or, for a
+ * record whose row could not give it back (a header without a name or
+ * value), asm_record_blob's full form. intern (may be NULL) numbers a
+ * relay: > 0, or 0 to keep it inline.
+ */
+void
+asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
+    void *arg)
+{
+	int i, j, rank;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (r->headers[i].name == NULL || r->headers[i].value == NULL) {
+			asm_record_blob(sb, r);
+			return;
+		}
+	ser_put_u64(sb, LEAN_VERSION);
+	ser_put_u64(sb, r->pickup ? 1 : 0);
+	ser_put_u64(sb, (uint64_t)r->nheaders);
+	for (i = 0; i < r->nheaders; i++) {
+		const char *nm = r->headers[i].name;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(r->headers[j].name, nm) == 0)
+				break;
+		if (j < i) {	/* a repeated name: not in the table */
+			ser_put_u64(sb, 0);
+			ser_put_str(sb, nm);
+			ser_put_str(sb, r->headers[i].value);
+			ser_put_u64(sb, (uint64_t)r->headers[i].cut);
+			continue;
+		}
+		/* its rank among the first headers of each name */
+		rank = 0;
+		for (j = 0; j < r->nheaders; j++) {
+			int k;
+
+			if (strcmp(r->headers[j].name, nm) >= 0)
+				continue;
+			for (k = 0; k < j; k++)
+				if (strcmp(r->headers[k].name,
+				    r->headers[j].name) == 0)
+					break;
+			if (k == j)
+				rank++;
+		}
+		ser_put_u64(sb, (uint64_t)rank + 1);
+	}
+	ser_put_u64(sb, (uint64_t)r->nrcpts);
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+		const rg_rcpt *pv = i > 0 ? &r->rcpts[i - 1] : NULL;
+		const char *rest = NULL;
+		unsigned bits = 0, code = 0, lr, lrl;
+		uint64_t rid = 0;
+
+		if (rc->address == NULL)
+			bits |= LB_NOADDR;
+		if (rc->orig_to != NULL)
+			bits |= LB_ORIG;
+		if (rc->delay != NULL)
+			bits |= LB_DELAY;
+		if (rc->relay == NULL)
+			lrl = LRL_NULL;
+		else if (pv != NULL && same(pv->relay, rc->relay))
+			lrl = LRL_PREV;
+		else if (intern != NULL && (rid = intern(arg, rc->relay)) > 0)
+			lrl = LRL_ID;
+		else
+			lrl = LRL_TEXT;
+		if (rc->response == NULL)
+			lr = LR_NULL;
+		else if (pv != NULL && same(pv->response, rc->response))
+			lr = LR_PREV;
+		else if (same(r->rejected.text, rc->response))
+			lr = LR_REJECT;
+		else if (reply_split(rc->response, rc->dsn, &code, &rest))
+			lr = LR_REPLY;
+		else
+			lr = LR_TEXT;
+		ser_put_u64(sb, bits | lr | lrl << LRL_SHIFT);
+		if (bits & LB_ORIG)
+			ser_put_str(sb, rc->orig_to);
+		if (lrl == LRL_TEXT)
+			ser_put_str(sb, rc->relay);
+		else if (lrl == LRL_ID)
+			ser_put_u64(sb, rid);
+		if (bits & LB_DELAY)
+			ser_put_str(sb, rc->delay);
+		if (lr == LR_TEXT)
+			ser_put_str(sb, rc->response);
+		else if (lr == LR_REPLY) {
+			ser_put_u64(sb, code);
+			ser_put_str(sb, rest);
+		}
+		ser_put_u64(sb, (uint64_t)rc->attempts);
+	}
+}
+
+/* asm_blob_is_lean - whether a finished record's blob is the lean form */
+int
+asm_blob_is_lean(const void *blob, size_t len)
+{
+	return len > 0 && *(const unsigned char *)blob == LEAN_VERSION;
+}
+
+/*
+ * asm_lean_merge - complete r, filled from its row (columns, verdict, and
+ * the recipients rows: address, status, dsn, nrcpts), with its lean blob
+ * and the headers rows th (by name, as the table keeps them); resolve
+ * gives a numbered relay back (into r's arena; NULL: unknown): 0, -1 if
+ * the blob is damaged or does not fit the rows
+ */
+int
+asm_lean_merge(rg_record *r, const void *blob, size_t len,
+    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg)
+{
+	rg_arena *ar = &r->ar;
+	ser_reader rd;
+	strbuf tmp;
+	uint64_t n, i, k;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != LEAN_VERSION)
+		return -1;
+	r->pickup = ser_get_u64(&rd) & 1;
+	n = ser_get_u64(&rd);
+	if (n > 32 || rd.bad)
+		return -1;
+	if (n > 0) {
+		r->headers = rg_arena_alloc(ar, n * sizeof(rg_header));
+		r->hcap = (int)n;
+	}
+	for (i = 0; i < n && !rd.bad; i++) {
+		rg_header *h = &r->headers[r->nheaders++];
+
+		k = ser_get_u64(&rd);
+		if (k > (uint64_t)nth) {
+			rd.bad = 1;
+		} else if (k > 0) {
+			*h = th[k - 1];
+		} else {
+			h->name = gstr(&rd, ar);
+			h->value = gstr(&rd, ar);
+			h->cut = (int)ser_get_u64(&rd);
+			if (h->name == NULL || h->value == NULL)
+				rd.bad = 1;
+		}
+	}
+	if (ser_get_u64(&rd) != (uint64_t)r->nrcpts)
+		return -1;
+	sb_init(&tmp);
+	for (i = 0; i < (uint64_t)r->nrcpts && !rd.bad; i++) {
+		rg_rcpt *rc = &r->rcpts[i];
+		const rg_rcpt *pv = i > 0 ? &r->rcpts[i - 1] : NULL;
+		uint64_t bits = ser_get_u64(&rd);
+		size_t sl;
+		const char *s;
+		unsigned code;
+
+		if (bits & LB_NOADDR)
+			rc->address = NULL;
+		if (bits & LB_ORIG)
+			rc->orig_to = gstr(&rd, ar);
+		switch ((bits >> LRL_SHIFT) & 3) {
+		case LRL_NULL:
+			break;
+		case LRL_TEXT:
+			rc->relay = gstr(&rd, ar);
+			break;
+		case LRL_PREV:
+			if (pv == NULL)
+				rd.bad = 1;
+			else
+				rc->relay = pv->relay;
+			break;
+		case LRL_ID:
+			k = ser_get_u64(&rd);
+			if (rd.bad || resolve == NULL
+			    || (rc->relay = resolve(arg, k, ar)) == NULL)
+				rd.bad = 1;
+			break;
+		}
+		if (bits & LB_DELAY)
+			rc->delay = gstr(&rd, ar);
+		if (bits > 0xff)
+			rd.bad = 1;
+		switch (bits & 7) {
+		case LR_NULL:
+			break;
+		case LR_TEXT:
+			rc->response = gstr(&rd, ar);
+			break;
+		case LR_PREV:
+			if (pv == NULL)
+				rd.bad = 1;
+			else
+				rc->response = pv->response;
+			break;
+		case LR_REJECT:
+			rc->response = r->rejected.text;
+			break;
+		case LR_REPLY:
+			code = (unsigned)ser_get_u64(&rd);
+			s = ser_get_strn(&rd, &sl);
+			if (code < 200 || code > 599 || rc->dsn == NULL) {
+				rd.bad = 1;
+				break;
+			}
+			sb_reset(&tmp);
+			sb_printf(&tmp, "%u %s", code, rc->dsn);
+			if (s != NULL)
+				sb_add(&tmp, s, sl);
+			rc->response = rg_arena_str(ar, tmp.s, tmp.len);
+			break;
+		default:
+			rd.bad = 1;
+		}
+		rc->attempts = (int)ser_get_u64(&rd);
+	}
+	sb_free(&tmp);
+	return ser_ok(&rd) ? 0 : -1;
+}
+
+/*
+ * asm_blob_lean - a full record blob (asm_record_blob's, written before
+ * schema 7) in the lean form into sb: 0, -1 if damaged (sb unchanged)
+ */
+int
+asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb)
+{
+	ser_reader rd;
+	msg_node *m;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	if ((m = deser_record(a, &rd)) == NULL)
+		return -1;
+	if (!ser_ok(&rd)) {
+		asm_node_release(a, m);
+		return -1;
+	}
+	asm_record_lean(sb, &m->r, NULL, NULL);
+	asm_node_release(a, m);
+	return 0;
+}

@@ -66,6 +66,16 @@ void asm_restore_done(assembler *a);
 /* a finished record as a blob, and any record blob back as its JSON */
 void asm_record_blob(strbuf *sb, const rg_record *r);
 int asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb);
+/* a finished record's lean blob (beside its row and child rows) and back;
+ * relays numbered by the store */
+typedef uint64_t (*asm_intern_fn)(void *arg, const char *relay);
+typedef char *(*asm_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
+void asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
+    void *arg);
+int asm_blob_is_lean(const void *blob, size_t len);
+int asm_lean_merge(rg_record *r, const void *blob, size_t len,
+    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg);
+int asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);

@@ -507,6 +507,20 @@ src_next(rg_source *s, const char **line, size_t *len)
 void
 src_position(const rg_source *s, src_pos *out)
 {
+	/* the collector asks before every line: when out already holds this
+	 * file's position (all but offset and lines the same), skip copying
+	 * its 2 KiB */
+	if (s->kind == SK_FILE && out->fp == s->fp && out->fp_len == s->fp_len
+	    && out->prev_fp == s->prev_fp && out->prev_fp_len == s->prev_fp_len
+	    && out->prev_offset == s->prev_offset
+	    && out->year == s->saved_state.year
+	    && out->last_month == s->saved_state.last_month
+	    && strcmp(out->path, s->cur) == 0
+	    && strcmp(out->cursor, s->saved_state.cursor) == 0) {
+		out->lines = s->lines;
+		out->offset = s->lr ? lr_consumed(s->lr) : 0;
+		return;
+	}
 	*out = s->saved_state;
 	out->lines = s->lines;
 	if (s->kind == SK_JOURNAL) {

@@ -77,7 +77,7 @@ stq_messages(rg_store *st, long long since, long long until,
 	    "(SELECT group_concat(status, ',') FROM (SELECT DISTINCT status FROM "
 	    "recipients WHERE message = id)), COALESCE(spam, 0), complete, "
 	    "reject_dsn, held, COALESCE(rec, (SELECT state FROM open_msgs o "
-	    "WHERE o.id = messages.id)) FROM messages WHERE first_seen >= ?1 "
+	    "WHERE o.id = messages.id)), id FROM messages WHERE first_seen >= ?1 "
 	    "AND first_seen < ?2 AND (?3 IS NULL OR sender = ?3) "
 	    "ORDER BY first_seen, host, queue_id, id", since, until, err,
 	    errsz);
@@ -102,7 +102,8 @@ stq_msg_next(stq_iter *it, stq_msg *m)
 	/* the JSON rebuilt from the record (or a row of schema 5) */
 	if (it->want_json) {
 		sb_reset(&it->json);
-		if (store_message_json(it->st, sqlite3_column_blob(q, 13),
+		if (store_message_json(it->st, sqlite3_column_int64(q, 14),
+		    sqlite3_column_blob(q, 13),
 		    (size_t)sqlite3_column_bytes(q, 13), col(q, 0),
 		    (size_t)sqlite3_column_bytes(q, 0), &it->json) != 0) {
 			snprintf(it->err, sizeof(it->err), "%s: a damaged "

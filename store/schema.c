@@ -257,6 +257,21 @@ static const char schema_v6[] =
     "CREATE INDEX sessions_seq ON sessions(seq);\n"
     "CREATE INDEX sessions_open ON sessions(open) WHERE open = 1;\n";
 
+/*
+ * version 7: a finished message's rec holds only what its columns and
+ * child rows do not (asm_persist.c, the lean form: header order, the
+ * recipients' orig_to, relay, delay, response, attempts; a relay as its
+ * number in relays); its JSON is rebuilt from the row, the children and
+ * rec. rg_rec_lean() (store.c)
+ * turns a full blob of schema 6 into it; the full form stays readable.
+ */
+static const char schema_v7[] =
+    /* the relays a recipient went to, numbered once (rec holds the id) */
+    "CREATE TABLE relays(id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+    "UNIQUE);\n"
+    "UPDATE messages SET rec = rg_rec_lean(rec) WHERE open = 0 AND "
+    "rec IS NOT NULL;\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
@@ -264,6 +279,7 @@ const db_migration store_migrations[] = {
 	{ 4, schema_v4 },
 	{ 5, schema_v5 },
 	{ 6, schema_v6 },
+	{ 7, schema_v7 },
 };
 
 const int store_nmigrations =

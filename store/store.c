@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "../common/hash.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../rules/policy.h"
@@ -20,7 +21,7 @@ enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
-	Q_DEL_OPEN, Q__COUNT
+	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -102,20 +103,53 @@ static const char *queries[Q__COUNT] = {
 	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, state) VALUES "
 	    "(?1, ?2)",
 	[Q_DEL_OPEN] = "DELETE FROM open_msgs WHERE id = ?1",
+	/* what a lean record blob leaves to its row (store_message_json) */
+	[Q_ROW] = "SELECT kind, host, queue_id, complete, first_seen, "
+	    "last_seen, client_host, client_ip, client_port, sasl_method, "
+	    "sasl_username, sender, size, nrcpt, message_id, held, discarded, "
+	    "expired, deleted, aborted, stale, bounce_of, orig_queue_id, "
+	    "filtered_as, reject_stage, reject_code, reject_dsn, reject_text, "
+	    "was_held FROM messages WHERE id = ?1",
+	[Q_ROW_HDR] = "SELECT name, value, cut FROM headers WHERE message = ?1 "
+	    "ORDER BY name",
+	[Q_ROW_RCPT] = "SELECT address, status, dsn FROM recipients WHERE "
+	    "message = ?1 ORDER BY idx",
+	[Q_ROW_VERD] = "SELECT source, spam, score, required, action, symbols "
+	    "FROM verdicts WHERE message = ?1",
+};
+
+#define RELAY_CACHE	256	/* relays remembered (a power of two) */
+#define RELAY_PROBE	8
+
+/* the relays table: prepared at first use (a read-only open of an older
+ * schema has none) */
+enum { R_GET, R_PUT, R_NAME, R__COUNT };
+static const char *relay_queries[R__COUNT] = {
+	[R_GET] = "SELECT id FROM relays WHERE name = ?1",
+	[R_PUT] = "INSERT INTO relays(name) VALUES (?1)",
+	[R_NAME] = "SELECT name FROM relays WHERE id = ?1",
 };
 
 struct rg_store {
 	sqlite3 *db;
+	sqlite3_stmt *rq[R__COUNT];
+	struct {
+		char *name;		/* NULL: free */
+		uint64_t id;
+	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
 	assembler *dec;		/* decodes record blobs (store_json) */
+	rg_pool *pool;		/* records rebuilt from rows (store_json) */
 	store_hook hook;	/* run before each commit */
 	void *hook_arg;
 	const rg_config *cfg;	/* its trusted_verdicts (store_set_config) */
 	rg_config *own_cfg;	/* the defaults, when none was set */
 	char err[768];
 };
+
+static void relay_forget(rg_store *st);
 
 /* fail - record the SQLite error of what was being done */
 static int
@@ -126,6 +160,65 @@ fail(rg_store *st, const char *what)
 	return -1;
 }
 
+/* lean_fn - the state of rg_rec_lean on one connection */
+typedef struct lean_fn {
+	assembler *a;		/* decodes the full blobs (made at first use) */
+	strbuf sb;
+} lean_fn;
+
+/* lean_free - a connection's rg_rec_lean state, at its close */
+static void
+lean_free(void *p)
+{
+	lean_fn *f = p;
+
+	if (f->a != NULL)
+		asm_free(f->a);
+	sb_free(&f->sb);
+	free(f);
+}
+
+/*
+ * sql_rec_lean - rg_rec_lean(rec): a full record blob (schema 6) in the
+ * lean form; anything else (lean already, NULL, damaged) unchanged
+ */
+static void
+sql_rec_lean(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	lean_fn *f = sqlite3_user_data(cx);
+	const void *b = sqlite3_value_blob(argv[0]);
+	int n = sqlite3_value_bytes(argv[0]);
+
+	if (f->a == NULL) {
+		asm_options o;
+		asm_callbacks cb;
+
+		memset(&o, 0, sizeof(o));
+		memset(&cb, 0, sizeof(cb));
+		f->a = asm_new(&o, &cb);
+	}
+	sb_reset(&f->sb);
+	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || b == NULL
+	    || asm_blob_is_lean(b, (size_t)n)
+	    || asm_blob_lean(f->a, b, (size_t)n, &f->sb) != 0) {
+		sqlite3_result_value(cx, argv[0]);
+		return;
+	}
+	sqlite3_result_blob(cx, f->sb.s, (int)f->sb.len, SQLITE_TRANSIENT);
+}
+
+/* sql_functions - the store's SQL functions on every new connection (the
+ * migrations use them) */
+static int
+sql_functions(sqlite3 *db, char **errmsg, const void *api)
+{
+	lean_fn *f = xcalloc(1, sizeof(*f));
+
+	sb_init(&f->sb);
+	return sqlite3_create_function_v2(db, "rg_rec_lean", 1, SQLITE_UTF8
+	    | SQLITE_DETERMINISTIC, f, sql_rec_lean, NULL, NULL, lean_free);
+}
+
 /* store_open - open (creating only with STORE_CREATE, migrating) */
 rg_store *
 store_open(const char *path, int flags, char *err, size_t errsz)
@@ -133,6 +226,19 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	rg_store *st;
 	int i, e;
 
+	/*
+	 * once, before SQLite starts: relayguard has one thread, so no
+	 * mutexes, and no count of SQLite's memory (a mutex and a count in
+	 * every allocation). Refused (harmless) if SQLite already started.
+	 */
+	static int configured;
+
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
+	sqlite3_auto_extension((void (*)(void))sql_functions);
 	st = xcalloc(1, sizeof(*st));
 	st->db = db_open(path, flags, store_migrations, store_nmigrations,
 	    err, errsz);
@@ -223,7 +329,11 @@ store_commit(rg_store *st)
 	if (st->hook != NULL && st->hook(st, st->hook_arg, st->err,
 	    sizeof(st->err)) != 0)
 		return -1;
-	return db_commit(st->db, st->err, sizeof(st->err));
+	if (db_commit(st->db, st->err, sizeof(st->err)) != 0) {
+		relay_forget(st);
+		return -1;
+	}
+	return 0;
 }
 
 /* store_rollback - abandon a batch */
@@ -231,6 +341,7 @@ void
 store_rollback(rg_store *st)
 {
 	st->seq = 0;
+	relay_forget(st);
 	db_rollback(st->db);
 }
 
@@ -269,6 +380,31 @@ bt(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 }
 
+/* btr - bind a record's string (rg_arena_str: its length is known) or NULL */
+static void
+btr(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_text(q, i, s, (int)rg_str_len(s), SQLITE_STATIC);
+}
+
+/*
+ * step_all - step a statement whose every parameter is bound each time
+ * (no clearing of the bindings: the next use rebinds them all)
+ */
+static int
+step_all(rg_store *st, sqlite3_stmt *q, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(st, what);
+	return 0;
+}
+
 /* step - run a bound statement to its end and reset it */
 static int
 step(rg_store *st, sqlite3_stmt *q, const char *what)
@@ -280,6 +416,92 @@ step(rg_store *st, sqlite3_stmt *q, const char *what)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return fail(st, what);
 	return 0;
+}
+
+/* relay_forget - forget the relays' numbers (a batch rolled back: those
+ * it numbered are gone) */
+static void
+relay_forget(rg_store *st)
+{
+	int i;
+
+	for (i = 0; i < RELAY_CACHE; i++) {
+		free(st->relays[i].name);
+		st->relays[i].name = NULL;
+	}
+}
+
+/* relay_stmt - a statement of the relays table, prepared at first use */
+static sqlite3_stmt *
+relay_stmt(rg_store *st, int k)
+{
+	if (st->rq[k] == NULL && sqlite3_prepare_v3(st->db, relay_queries[k],
+	    -1, SQLITE_PREPARE_PERSISTENT, &st->rq[k], NULL) != SQLITE_OK)
+		return NULL;
+	return st->rq[k];
+}
+
+/*
+ * relay_id - the number of a relay in the relays table, added (inside the
+ * batch) if new: asm_record_lean's intern; 0 (kept inline) on an error
+ */
+static uint64_t
+relay_id(void *arg, const char *name)
+{
+	rg_store *st = arg;
+	size_t n = strlen(name);
+	uint32_t h = rg_hash(name, n);
+	sqlite3_stmt *q;
+	uint64_t id = 0;
+	int i, slot = -1;
+
+	for (i = 0; i < RELAY_PROBE; i++) {
+		int k = (int)((h + (uint32_t)i) & (RELAY_CACHE - 1));
+
+		if (st->relays[k].name == NULL) {
+			if (slot < 0)
+				slot = k;
+		} else if (strcmp(st->relays[k].name, name) == 0)
+			return st->relays[k].id;
+	}
+	if ((q = relay_stmt(st, R_GET)) == NULL)
+		return 0;
+	sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (id == 0) {
+		if ((q = relay_stmt(st, R_PUT)) == NULL)
+			return 0;
+		sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_DONE)
+			id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+		sqlite3_reset(q);
+	}
+	if (id > 0 && slot >= 0) {
+		st->relays[slot].name = xstrdup(name);
+		st->relays[slot].id = id;
+	}
+	return id;
+}
+
+/* relay_name - a numbered relay, copied into ar: asm_lean_merge's
+ * resolve; NULL if unknown */
+static char *
+relay_name(void *arg, uint64_t id, rg_arena *ar)
+{
+	rg_store *st = arg;
+	sqlite3_stmt *q = relay_stmt(st, R_NAME);
+	char *name = NULL;
+
+	if (q == NULL)
+		return NULL;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
+		name = rg_arena_str(ar, (const char *)sqlite3_column_text(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0));
+	sqlite3_reset(q);
+	return name;
 }
 
 /* store_put_message - insert or update a message row and its children */
@@ -301,60 +523,68 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 
 	if (state == NULL) {
 		sb_reset(&st->blob);
-		asm_record_blob(&st->blob, r);
+		asm_record_lean(&st->blob, r, relay_id, st);
 		open = 0;
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 	bt(q, 2, r->noqueue ? "noqueue" : "message");
-	bt(q, 3, r->host);
+	btr(q, 3, r->host);
 	bt(q, 4, r->qid[0] ? r->qid : NULL);
 	sqlite3_bind_int(q, 5, r->complete);
 	sqlite3_bind_int(q, 6, open);
 	sqlite3_bind_int64(q, 7, r->first_seen);
 	sqlite3_bind_int64(q, 8, r->last_seen);
-	bt(q, 9, r->client_host);
-	bt(q, 10, r->client_ip);
-	bt(q, 11, r->client_port);
-	bt(q, 12, r->sasl_method);
-	bt(q, 13, r->sasl_username);
-	bt(q, 14, r->sender);
+	btr(q, 9, r->client_host);
+	btr(q, 10, r->client_ip);
+	btr(q, 11, r->client_port);
+	btr(q, 12, r->sasl_method);
+	btr(q, 13, r->sasl_username);
+	btr(q, 14, r->sender);
 	if (r->size >= 0)
 		sqlite3_bind_int64(q, 15, r->size);
+	else
+		sqlite3_bind_null(q, 15);
 	if (r->nrcpt >= 0)
 		sqlite3_bind_int64(q, 16, r->nrcpt);
-	bt(q, 17, r->message_id);
+	else
+		sqlite3_bind_null(q, 16);
+	btr(q, 17, r->message_id);
 	sqlite3_bind_int(q, 18, r->held);
 	sqlite3_bind_int(q, 19, r->discarded);
 	sqlite3_bind_int(q, 20, r->expired);
 	sqlite3_bind_int(q, 21, r->deleted);
 	sqlite3_bind_int(q, 22, r->aborted);
 	sqlite3_bind_int(q, 23, r->stale);
-	bt(q, 24, r->bounce_of);
-	bt(q, 25, r->orig_queue_id);
-	bt(q, 26, r->filtered_as);
-	bt(q, 27, r->rejected.stage);
-	bt(q, 28, r->rejected.code);
-	bt(q, 29, r->rejected.dsn);
-	bt(q, 30, r->rejected.text);
+	btr(q, 24, r->bounce_of);
+	btr(q, 25, r->orig_queue_id);
+	btr(q, 26, r->filtered_as);
+	btr(q, 27, r->rejected.stage);
+	btr(q, 28, r->rejected.code);
+	btr(q, 29, r->rejected.dsn);
+	btr(q, 30, r->rejected.text);
 	if (r->verdict.source != VS_NONE)
 		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
+	else
+		sqlite3_bind_null(q, 31);
 	sqlite3_bind_int(q, 32, r->held || r->was_held);
 	if (!open)
 		sqlite3_bind_blob(q, 33, st->blob.s, (int)st->blob.len,
 		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 33);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
 	}
 	sqlite3_bind_int64(q, 34, seq);
-	if (step(st, q, "storing a message") != 0)
+	if (step_all(st, q, "storing a message") != 0)
 		return -1;
 	/* the open state: replaced while open, gone when finished */
 	if (open) {
 		q = st->q[Q_PUT_OPEN];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 		sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
-		if (step(st, q, "storing an open message") != 0)
+		if (step_all(st, q, "storing an open message") != 0)
 			return -1;
 	} else if (r->persisted) {
 		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
@@ -377,10 +607,10 @@ children:
 	for (i = 0; i < r->nheaders; i++) {
 		q = st->q[Q_HDR];
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		bt(q, 2, r->headers[i].name);
-		bt(q, 3, r->headers[i].value);
+		btr(q, 2, r->headers[i].name);
+		btr(q, 3, r->headers[i].value);
 		sqlite3_bind_int(q, 4, r->headers[i].cut);
-		if (step(st, q, "storing a header") != 0)
+		if (step_all(st, q, "storing a header") != 0)
 			return -1;
 	}
 	for (i = 0; i < r->nrcpts; i++) {
@@ -390,9 +620,9 @@ children:
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
 		sqlite3_bind_int(q, 2, i);
 		bt(q, 3, rc->address ? rc->address : "");
-		bt(q, 4, rc->status);
-		bt(q, 5, rc->dsn);
-		if (step(st, q, "storing a recipient") != 0)
+		btr(q, 4, rc->status);
+		btr(q, 5, rc->dsn);
+		if (step_all(st, q, "storing a recipient") != 0)
 			return -1;
 	}
 	if (r->verdict.source != VS_NONE) {
@@ -401,10 +631,10 @@ children:
 		bt(q, 2, vsource);
 		sqlite3_bind_int(q, 3, r->verdict.spam);
 		sqlite3_bind_int(q, 4, trusted);
-		bt(q, 5, r->verdict.score);
-		bt(q, 6, r->verdict.required);
-		bt(q, 7, r->verdict.action);
-		bt(q, 8, r->verdict.symbols);
+		btr(q, 5, r->verdict.score);
+		btr(q, 6, r->verdict.required);
+		btr(q, 7, r->verdict.action);
+		btr(q, 8, r->verdict.symbols);
 		if (step(st, q, "storing a verdict") != 0)
 			return -1;
 	}
@@ -427,8 +657,12 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 6, state != NULL);
 	if (s->connect)
 		sqlite3_bind_int64(q, 7, s->connect);
+	else
+		sqlite3_bind_null(q, 7);
 	if (s->disconnect)
 		sqlite3_bind_int64(q, 8, s->disconnect);
+	else
+		sqlite3_bind_null(q, 8);
 	sqlite3_bind_int64(q, 9, s->disconnect ? s->disconnect : s->connect);
 	bt(q, 10, s->client_host);
 	bt(q, 11, s->client_ip);
@@ -443,12 +677,14 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 20, s->stale);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 21);
 	if ((seq = this_seq(st)) < 0) {
 		sqlite3_clear_bindings(q);
 		return -1;
 	}
 	sqlite3_bind_int64(q, 22, seq);
-	return step(st, q, "storing a session");
+	return step_all(st, q, "storing a session");
 }
 
 /* store_put_global - the assembler's global state */
@@ -693,11 +929,16 @@ store_close(rg_store *st)
 		return;
 	for (i = 0; i < Q__COUNT; i++)
 		sqlite3_finalize(st->q[i]);
+	for (i = 0; i < R__COUNT; i++)
+		sqlite3_finalize(st->rq[i]);
+	relay_forget(st);
 	db_close(st->db);
 	if (st->blob.s != NULL)
 		sb_free(&st->blob);
 	if (st->dec != NULL)
 		asm_free(st->dec);
+	if (st->pool != NULL)
+		rg_pool_free(st->pool);
 	cfg_free(st->own_cfg);
 	free(st);
 }
@@ -717,23 +958,6 @@ decoder(rg_store *st)
 	return st->dec;
 }
 
-/*
- * store_message_json - a message row's JSON into out (appended), byte for
- * byte as `parse` writes it: rebuilt from its record blob, or the stored
- * JSON of a row written before schema 6. -1 if neither is usable.
- */
-int
-store_message_json(rg_store *st, const void *rec, size_t reclen,
-    const char *json, size_t jsonlen, strbuf *out)
-{
-	if (rec != NULL)
-		return asm_blob_json(decoder(st), rec, reclen, out);
-	if (json == NULL)
-		return -1;
-	sb_add(out, json, jsonlen);
-	return 0;
-}
-
 /* cstr - a text column copied into ar, NULL stays NULL */
 static char *
 cstr(sqlite3_stmt *q, int i, rg_arena *ar)
@@ -742,6 +966,176 @@ cstr(sqlite3_stmt *q, int i, rg_arena *ar)
 
 	return t == NULL ? NULL : rg_arena_str(ar, (const char *)t,
 	    (size_t)sqlite3_column_bytes(q, i));
+}
+
+/* vsource - a verdicts row's source name as the enum (VS_NONE if unknown) */
+static enum verdict_source
+vsource(const char *t)
+{
+	enum verdict_source v;
+
+	if (t == NULL)
+		return VS_NONE;
+	if (strcmp(t, "client-header") == 0)
+		return VS_CLIENT_HEADER;
+	for (v = VS_HEADER; v <= VS_RSPAMD; v++)
+		if (strcmp(t, verdict_source_name(v)) == 0)
+			return v;
+	return VS_NONE;
+}
+
+/*
+ * row_json - the JSON of message id from its row, its child rows and its
+ * lean blob: 0, -1 if the rows do not fit the blob (st->err says so)
+ */
+static int
+row_json(rg_store *st, long long id, const void *rec, size_t reclen,
+    strbuf *out)
+{
+	sqlite3_stmt *q = st->q[Q_ROW];
+	rg_record r;
+	rg_header *th = NULL;
+	const char *t;
+	int rc, nth = 0, cap = 0, ret = -1;
+
+	if (st->pool == NULL)
+		st->pool = rg_pool_new();
+	memset(&r, 0, sizeof(r));
+	rg_arena_init(&r.ar, st->pool);
+	sqlite3_bind_int64(q, 1, id);
+	if ((rc = sqlite3_step(q)) != SQLITE_ROW)
+		goto done;
+	t = (const char *)sqlite3_column_text(q, 0);
+	r.noqueue = t != NULL && strcmp(t, "noqueue") == 0;
+	r.host = cstr(q, 1, &r.ar);
+	if ((t = (const char *)sqlite3_column_text(q, 2)) != NULL)
+		snprintf(r.qid, sizeof(r.qid), "%s", t);
+	r.complete = sqlite3_column_int(q, 3) != 0;
+	r.first_seen = sqlite3_column_int64(q, 4);
+	r.last_seen = sqlite3_column_int64(q, 5);
+	r.client_host = cstr(q, 6, &r.ar);
+	r.client_ip = cstr(q, 7, &r.ar);
+	r.client_port = cstr(q, 8, &r.ar);
+	r.sasl_method = cstr(q, 9, &r.ar);
+	r.sasl_username = cstr(q, 10, &r.ar);
+	r.sender = cstr(q, 11, &r.ar);
+	r.size = sqlite3_column_type(q, 12) == SQLITE_NULL ? -1
+	    : sqlite3_column_int64(q, 12);
+	r.nrcpt = sqlite3_column_type(q, 13) == SQLITE_NULL ? -1
+	    : sqlite3_column_int64(q, 13);
+	r.message_id = cstr(q, 14, &r.ar);
+	r.held = sqlite3_column_int(q, 15) != 0;
+	r.discarded = sqlite3_column_int(q, 16) != 0;
+	r.expired = sqlite3_column_int(q, 17) != 0;
+	r.deleted = sqlite3_column_int(q, 18) != 0;
+	r.aborted = sqlite3_column_int(q, 19) != 0;
+	r.stale = sqlite3_column_int(q, 20) != 0;
+	r.bounce_of = cstr(q, 21, &r.ar);
+	r.orig_queue_id = cstr(q, 22, &r.ar);
+	r.filtered_as = cstr(q, 23, &r.ar);
+	r.rejected.stage = cstr(q, 24, &r.ar);
+	r.rejected.code = cstr(q, 25, &r.ar);
+	r.rejected.dsn = cstr(q, 26, &r.ar);
+	r.rejected.text = cstr(q, 27, &r.ar);
+	r.was_held = sqlite3_column_int(q, 28) != 0;
+	if (r.host == NULL)
+		goto done;
+	sqlite3_reset(q);
+
+	q = st->q[Q_ROW_HDR];
+	sqlite3_bind_int64(q, 1, id);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (nth == cap) {
+			rg_header *v;
+
+			cap = cap ? cap * 2 : 8;
+			v = rg_arena_alloc(&r.ar, (size_t)cap * sizeof(*v));
+			if (nth > 0)
+				memcpy(v, th, (size_t)nth * sizeof(*v));
+			th = v;
+		}
+		th[nth].name = cstr(q, 0, &r.ar);
+		th[nth].value = cstr(q, 1, &r.ar);
+		th[nth].cut = sqlite3_column_int(q, 2);
+		nth++;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		goto done;
+
+	q = st->q[Q_ROW_RCPT];
+	sqlite3_bind_int64(q, 1, id);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		rg_rcpt *rp;
+
+		if (r.nrcpts == r.rcap) {
+			rg_rcpt *v;
+
+			r.rcap = r.rcap ? r.rcap * 2 : 4;
+			v = rg_arena_alloc(&r.ar, (size_t)r.rcap * sizeof(*v));
+			if (r.nrcpts > 0)
+				memcpy(v, r.rcpts, (size_t)r.nrcpts * sizeof(*v));
+			r.rcpts = v;
+		}
+		rp = &r.rcpts[r.nrcpts++];
+		memset(rp, 0, sizeof(*rp));
+		rp->address = cstr(q, 0, &r.ar);
+		rp->status = cstr(q, 1, &r.ar);
+		rp->dsn = cstr(q, 2, &r.ar);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		goto done;
+
+	q = st->q[Q_ROW_VERD];
+	sqlite3_bind_int64(q, 1, id);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		r.verdict.source = vsource((const char *)
+		    sqlite3_column_text(q, 0));
+		r.verdict.spam = sqlite3_column_int(q, 1) != 0;
+		r.verdict.score = cstr(q, 2, &r.ar);
+		r.verdict.required = cstr(q, 3, &r.ar);
+		r.verdict.action = cstr(q, 4, &r.ar);
+		r.verdict.symbols = cstr(q, 5, &r.ar);
+		if (r.verdict.source == VS_NONE)
+			goto done;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		goto done;
+	q = NULL;
+	if (asm_lean_merge(&r, rec, reclen, th, nth, relay_name, st) != 0)
+		goto done;
+	rec_json(out, &r);
+	ret = 0;
+done:
+	if (q != NULL)
+		sqlite3_reset(q);
+	sqlite3_clear_bindings(st->q[Q_ROW]);
+	rg_arena_free(&r.ar);
+	return ret;
+}
+
+/*
+ * store_message_json - message id's JSON into out (appended), byte for
+ * byte as `parse` writes it: rebuilt from its row and lean record blob
+ * (schema 7), its full record blob (schema 6, and an open message's
+ * state), or the stored JSON of a row written before schema 6. -1 if
+ * none is usable.
+ */
+int
+store_message_json(rg_store *st, long long id, const void *rec,
+    size_t reclen, const char *json, size_t jsonlen, strbuf *out)
+{
+	if (rec != NULL && asm_blob_is_lean(rec, reclen))
+		return row_json(st, id, rec, reclen, out);
+	if (rec != NULL)
+		return asm_blob_json(decoder(st), rec, reclen, out);
+	if (json == NULL)
+		return -1;
+	sb_add(out, json, jsonlen);
+	return 0;
 }
 
 /*
@@ -762,7 +1156,7 @@ store_each_json(rg_store *st, int sessions,
 	    "program, pid, complete, stale, connect, disconnect, client_host, "
 	    "client_ip, client_port, sasl_method, sasl_username, sasl_failures, "
 	    "messages, rejects, lost, counters FROM sessions" : "SELECT m.open, "
-	    "m.json, COALESCE(m.rec, o.state) FROM messages m LEFT JOIN "
+	    "m.json, COALESCE(m.rec, o.state), m.id FROM messages m LEFT JOIN "
 	    "open_msgs o ON o.id = m.id", -1, &q, NULL) != SQLITE_OK)
 		return fail(st, "reading the records");
 	sb_init(&sb);
@@ -776,8 +1170,8 @@ store_each_json(rg_store *st, int sessions,
 		if (!sessions) {
 			const void *b = sqlite3_column_blob(q, 2);
 
-			if (store_message_json(st, b, (size_t)sqlite3_column_bytes(q,
-			    2), js, jl, &sb) != 0) {
+			if (store_message_json(st, sqlite3_column_int64(q, 3), b,
+			    (size_t)sqlite3_column_bytes(q, 2), js, jl, &sb) != 0) {
 				snprintf(st->err, sizeof(st->err), "a damaged "
 				    "message record in the database");
 				rc = SQLITE_ERROR;

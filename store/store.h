@@ -59,9 +59,10 @@ int store_source_unreadable(rg_store *st, const char *name);
 int store_set_source_unreadable(rg_store *st, const char *name, int on);
 int store_log_loss(rg_store *st, const char *source, long long count,
     long long ts, const char *text);
-/* a message row's JSON as parse writes it (from rec, else the old json) */
-int store_message_json(rg_store *st, const void *rec, size_t reclen,
-    const char *json, size_t jsonlen, strbuf *out);
+/* message id's JSON as parse writes it (from its row and rec, else the
+ * old json) */
+int store_message_json(rg_store *st, long long id, const void *rec,
+    size_t reclen, const char *json, size_t jsonlen, strbuf *out);
 /* every message (sessions: session) as parse writes it, and its open flag */
 int store_each_json(rg_store *st, int sessions,
     int (*fn)(void *arg, int open, const char *json, size_t len), void *arg);
