@@ -191,8 +191,10 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		collect_usage(stderr);
 		return EX_USAGE_;
 	}
+	log_phase(NULL);
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	log_phase("configuration");
 	if (cfg->nsources == 0) {
 		log_fatalx("collect: %s has no [source NAME] section",
 		    cfg->file ? cfg->file : "the configuration");
@@ -220,6 +222,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 		return EX_UNAVAILABLE_;
 	}
+	log_phase("database");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

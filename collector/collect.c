@@ -309,11 +309,14 @@ col_start(rg_collect *c)
 		store_rollback(c->st);
 		return COL_DATAERR;
 	}
+	log_phase("restore");
 	rc = read_positions(c);
 	store_rollback(c->st);	/* end the read snapshot */
 	if (rc != 0)
 		return COL_TEMPFAIL;
-	return open_inputs(c) != 0 ? COL_IOERR : COL_OK;
+	rc = open_inputs(c);
+	log_phase("sources opened, first line read");
+	return rc != 0 ? COL_IOERR : COL_OK;
 }
 
 /* col_step - the earliest pending line into the batch */
