@@ -261,7 +261,7 @@ reload:
 		if (!col_in_batch(c))
 			batch_start = rgt_now();
 		if ((got = col_step(c, &io)) < 0) {
-			status = EX_TEMPFAIL_;
+			status = io == COL_DATAERR ? EX_DATAERR_ : EX_TEMPFAIL_;
 			goto out;
 		}
 		if (io != COL_OK)
@@ -272,9 +272,10 @@ reload:
 		if (col_in_batch(c) && (got == 0 || batch >= cfg->batch_lines
 		    || now - batch_start >= cfg->batch_interval * 1000000LL
 		    || got_term || got_hup)) {
-			if (col_commit(c) != COL_OK) {
+			if ((rc = col_commit(c)) != COL_OK) {
 				/* or another writer moved a position */
-				status = EX_TEMPFAIL_;
+				status = rc == COL_DATAERR ? EX_DATAERR_
+				    : EX_TEMPFAIL_;
 				goto out;
 			}
 			/* --analyze: decide and write the maps after every batch;

@@ -65,8 +65,10 @@ mid_find(assembler *a, rg_slice mid, rg_usec ts)
 		rg_record *r = &e->r;
 
 		if (e->mid_hash == h && str_eq_sl(r->message_id, mid)
-		    && ts >= r->first_seen - win && ts <= r->last_seen + win)
+		    && ts >= r->first_seen - win && ts <= r->last_seen + win) {
+			asm_need(a, e);
 			return e;
+		}
 	}
 	return NULL;
 }

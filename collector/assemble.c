@@ -142,8 +142,10 @@ asm_msg_find(assembler *a, const char *host, rg_slice qid)
 	i = rg_htab_start(&a->mtab, h);
 	while ((m = rg_htab_next(&a->mtab, h, &i)) != NULL)
 		if (m->r.host == host && m->qlen == qid.n
-		    && memcmp(m->r.qid, qid.p, qid.n) == 0)
+		    && memcmp(m->r.qid, qid.p, qid.n) == 0) {
+			asm_need(a, m);
 			return m;
+		}
 	return NULL;
 }
 
@@ -311,8 +313,10 @@ asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts,
 static void
 msg_emit(assembler *a, msg_node *m)
 {
-	if (a->cb.message != NULL)
+	if (a->cb.message != NULL) {
+		asm_need(a, m);
 		a->cb.message(a->cb.arg, &m->r);
+	}
 	rg_htab_remove(&a->mtab, m->hash, m);
 	a->nmsgs--;
 	if (m->ended)
@@ -331,6 +335,8 @@ msg_emit(assembler *a, msg_node *m)
 void
 asm_msg_finish(assembler *a, msg_node *m, int complete)
 {
+	if (a->cb.message != NULL)
+		asm_need(a, m);	/* not when asm_free drops everything */
 	m->r.complete = complete ? 1 : 0;
 	if (m->ended)
 		return;
@@ -409,6 +415,7 @@ sweep(assembler *a)
 	while (a->mhead != NULL && a->mhead->r.last_seen < mlimit) {
 		msg_node *m = a->mhead;
 
+		asm_need(a, m);
 		m->r.stale = 1;
 		asm_msg_finish(a, m, 0);	/* onto the closing list ... */
 		msg_emit(a, m);		/* ... and out at once */
@@ -645,6 +652,8 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
 	a->pool = rg_pool_new();
 	rg_arena_init(&a->hostar, NULL);
+	rg_arena_init(&a->keyar, NULL);
+	sb_init(&a->loadbuf);
 	a->now = INT64_MIN / 2;
 	a->last_sweep = INT64_MIN / 2;
 	return a;
@@ -707,6 +716,8 @@ asm_free(assembler *a)
 	free(a->sdirty.v);
 	rg_pool_free(a->pool);
 	rg_arena_free(&a->hostar);
+	rg_arena_free(&a->keyar);
+	sb_free(&a->loadbuf);
 	free(a->hosts);
 	free(a->hostlens);
 	asm_spamd_free(a);

@@ -257,6 +257,26 @@ static const char schema_v6[] =
     "CREATE INDEX sessions_seq ON sessions(seq);\n"
     "CREATE INDEX sessions_open ON sessions(open) WHERE open = 1;\n";
 
+/*
+ * version 7: the open messages' keys beside their state (issue 9: start-up
+ * independent of open state). A restart reads only the covering index
+ * open_msgs_keys, in order of activity, and makes each message a stub
+ * keyed by host and queue ID; its state is decoded when a line names it
+ * or it expires (collector/asm_persist.c). Rows written before (seq NULL)
+ * are decoded at start and rewritten with their keys at the next commit.
+ * Touches open_msgs only.
+ */
+static const char schema_v7[] =
+    "ALTER TABLE open_msgs ADD COLUMN seq INTEGER;\n"	/* order of activity */
+    "ALTER TABLE open_msgs ADD COLUMN host TEXT;\n"
+    "ALTER TABLE open_msgs ADD COLUMN queue_id TEXT;\n"
+    "ALTER TABLE open_msgs ADD COLUMN first_seen INTEGER;\n"
+    "ALTER TABLE open_msgs ADD COLUMN last_seen INTEGER;\n"
+    "ALTER TABLE open_msgs ADD COLUMN ended INTEGER;\n"	/* lingering */
+    "ALTER TABLE open_msgs ADD COLUMN message_id TEXT;\n"
+    "CREATE INDEX open_msgs_keys ON open_msgs(seq, host, queue_id, "
+    "first_seen, last_seen, ended, message_id);\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
@@ -264,6 +284,7 @@ const db_migration store_migrations[] = {
 	{ 4, schema_v4 },
 	{ 5, schema_v5 },
 	{ 6, schema_v6 },
+	{ 7, schema_v7 },
 };
 
 const int store_nmigrations =
