@@ -289,6 +289,21 @@ else ok 1 "the migrated database, collected on, equals one run" "$(diff <(dump o
 n=$(sqlite3 "$t/mig.db" "SELECT count(*) FROM messages WHERE open = 0 AND rec IS NULL AND json IS NOT NULL")
 [ "$n" = 1 ]; ok $? "the finished row of schema 5 keeps its JSON ($n rows)"
 
+# 15. open messages restored from their keys alone (schema 7) that expire
+# (max_message_age) in the next run are decoded and stored whole, stale,
+# as one run over the whole log stores them
+for x in exp expone; do conf $x "[parse]" "max_message_age = 1h"; done
+head -n 60 "$S" > "$t/exp.log"
+"$RG" -c "$t/exp.ini" collect --once --quiet
+keyed=$(sqlite3 "$t/exp.db" "SELECT count(*) FROM open_msgs WHERE seq IS NOT NULL AND ended = 0")
+tail -n +61 "$S" | sed 's/^Nov 28/Nov 29/' >> "$t/exp.log"
+cp "$t/exp.log" "$t/expone.log"
+"$RG" -c "$t/exp.ini" collect --once --quiet; rc=$?
+"$RG" -c "$t/expone.ini" collect --once --quiet
+stale=$(sqlite3 "$t/exp.db" "SELECT count(*) FROM messages WHERE stale = 1 AND sender IS NOT NULL")
+[ $rc = 0 ] && [ "$keyed" -gt 1 ] && [ "$stale" -ge "$keyed" ] && cmp -s <(dump expone) <(dump exp)
+ok $? "open messages restored by key expire whole, as in one run ($keyed restored by key, $stale stale with their sender; exit $rc: $(diff <(dump expone) <(dump exp) | head -c 300))"
+
 # 13. only collect and init create a database: the other commands refuse a
 # missing one (66) and create nothing
 conf miss
