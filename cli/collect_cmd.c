@@ -161,6 +161,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	rg_store *st;
 	rg_collect *c = NULL;
 	struct sigaction sa;
+	struct timespec cpu;
 	char err[1024];
 	int ch, rc, once = 0, follow = 0, quiet = 0, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
@@ -246,8 +247,11 @@ reload:
 		status = EX_DATAERR_;
 		goto out;
 	}
-	log_info("collect: started in %.1f ms, %zu open messages restored",
-	    (rgt_now() - t0) / 1000.0, col_open_messages(c));
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	log_info("collect: started in %.1f ms (%.1f ms of CPU since the "
+	    "process started), %zu open messages restored, the first line "
+	    "read", (rgt_now() - t0) / 1000.0, cpu.tv_sec * 1e3
+	    + cpu.tv_nsec / 1e6, col_open_messages(c));
 	if (follow)
 		rg_notify_ready("following the sources");
 	tty = isatty(STDERR_FILENO) && once && !quiet;

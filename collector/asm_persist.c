@@ -644,10 +644,27 @@ cmp_sess_seq(const void *x, const void *y)
 void
 asm_restore_done(assembler *a)
 {
-	size_t i;
+	size_t i, nmid = 0;
 
-	if (a->nrmsgs > 0)
+	/* the keys come in order of activity: sort only what does not */
+	for (i = 1; i < a->nrmsgs; i++)
+		if (a->rmsgs[i - 1]->seq > a->rmsgs[i]->seq)
+			break;
+	if (i < a->nrmsgs)
 		qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
+	/* tables of their final size at once, not doubled step by step */
+	if (a->nmsgs == 0 && a->nrmsgs > 0) {
+		rg_htab_free(&a->mtab);
+		rg_htab_init(&a->mtab, 2 * a->nrmsgs + 2);
+	}
+	for (i = 0; i < a->nrmsgs; i++)
+		nmid += a->rmsgs[i]->r.message_id != NULL;
+	if (a->nids == 0 && nmid > a->idbuckets) {
+		while (a->idbuckets < nmid)
+			a->idbuckets *= 2;
+		free(a->idtab);
+		a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
+	}
 	for (i = 0; i < a->nrmsgs; i++) {
 		msg_node *m = a->rmsgs[i];
 

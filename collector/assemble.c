@@ -652,7 +652,7 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
 	a->pool = rg_pool_new();
 	rg_arena_init(&a->hostar, NULL);
-	rg_arena_init(&a->keyar, NULL);
+	rg_arena_init(&a->keyar, a->pool);	/* on the pool's huge pages */
 	sb_init(&a->loadbuf);
 	a->now = INT64_MIN / 2;
 	a->last_sweep = INT64_MIN / 2;
@@ -686,6 +686,30 @@ asm_open_sessions(const assembler *a)
 	return a->nsess;
 }
 
+/*
+ * free_messages - release the records of the open and the ended messages
+ * and empty their table and index (their nodes go with the pool)
+ */
+static void
+free_messages(assembler *a)
+{
+	msg_node *m, *next;
+	int k;
+
+	for (k = 0; k < 2; k++)
+		for (m = k ? a->chead : a->mhead; m != NULL; m = next) {
+			next = m->lnext;
+			rec_free(&m->r);
+		}
+	a->mhead = a->mtail = a->chead = a->ctail = a->tight_cursor = NULL;
+	a->nmsgs = a->nclosing = 0;
+	a->mdirty.n = 0;
+	rg_htab_free(&a->mtab);
+	rg_htab_init(&a->mtab, 16);
+	memset(a->idtab, 0, a->idbuckets * sizeof(*a->idtab));
+	a->nids = 0;
+}
+
 /* asm_free - release everything (without handing it out) */
 void
 asm_free(assembler *a)
@@ -697,6 +721,9 @@ asm_free(assembler *a)
 		return;
 	a->cb.message = NULL;
 	a->cb.session = NULL;
+	/* nothing is handed out: the messages' memory only, without
+	 * finishing each (their nodes go with the pool) */
+	free_messages(a);
 	asm_finish(a);
 	/* restored but never taken in (a later row was damaged) */
 	for (i = 0; i < a->nrmsgs; i++)
@@ -714,9 +741,9 @@ asm_free(assembler *a)
 	free(a->idtab);
 	free(a->mdirty.v);
 	free(a->sdirty.v);
+	rg_arena_free(&a->keyar);	/* before its pool */
 	rg_pool_free(a->pool);
 	rg_arena_free(&a->hostar);
-	rg_arena_free(&a->keyar);
 	sb_free(&a->loadbuf);
 	free(a->hosts);
 	free(a->hostlens);
