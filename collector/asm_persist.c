@@ -640,18 +640,39 @@ cmp_sess_seq(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/*
+ * sort_restored - the restored messages in order of activity. The keys
+ * come in that order (the index); only the few restored whole after them
+ * are sorted, then merged in.
+ */
+static void
+sort_restored(assembler *a)
+{
+	msg_node **v = a->rmsgs, **t;
+	size_t n = a->nrmsgs, i, j, k, run;
+
+	for (run = 1; run < n && v[run - 1]->seq <= v[run]->seq; run++)
+		;
+	if (run >= n)
+		return;
+	qsort(v + run, n - run, sizeof(msg_node *), cmp_msg_seq);
+	if (v[run - 1]->seq <= v[run]->seq)
+		return;
+	t = xmalloc(n * sizeof(msg_node *));
+	for (i = 0, j = run, k = 0; i < run || j < n; k++)
+		t[k] = j >= n || (i < run && v[i]->seq <= v[j]->seq) ? v[i++]
+		    : v[j++];
+	free(a->rmsgs);
+	a->rmsgs = t;
+}
+
 /* asm_restore_done - put the restored records in their tables and lists */
 void
 asm_restore_done(assembler *a)
 {
 	size_t i, nmid = 0;
 
-	/* the keys come in order of activity: sort only what does not */
-	for (i = 1; i < a->nrmsgs; i++)
-		if (a->rmsgs[i - 1]->seq > a->rmsgs[i]->seq)
-			break;
-	if (i < a->nrmsgs)
-		qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
+	sort_restored(a);
 	/* tables of their final size at once, not doubled step by step */
 	if (a->nmsgs == 0 && a->nrmsgs > 0) {
 		rg_htab_free(&a->mtab);
