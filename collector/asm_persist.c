@@ -4,6 +4,9 @@
  * at start, so the format below is read from existing databases: change
  * it only with a new STATE_VERSION that still reads the old one. Every
  * reader is bounded (ser.h): a damaged blob is refused, never trusted.
+ * An open message is saved with its key (asm_msg_key) and restored from
+ * the key alone (asm_restore_key): a stub that asm_msg_load decodes in
+ * place, through the collector's loader, when it is first needed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -481,6 +484,7 @@ bad:
 	r->id = id;
 	r->host = host;
 	memcpy(r->qid, qid, sizeof(qid));
+	m->qlen = (unsigned char)strlen(qid);
 	r->first_seen = first;
 	r->last_seen = last;
 	r->message_id = mid;
