@@ -161,10 +161,14 @@ asm_on_spamd(assembler *a, const rg_event *ev, rg_usec ts)
 {
 	msg_node *m = mid_find(a, ev->msgid, ts);
 
-	if (m != NULL)
+	if (m != NULL) {
 		spamd_apply(&m->r, ev->spam, ev->score, ev->required,
 		    ev->symbols);
-	else
+		/* into the next checkpoint (not an activity of the message:
+		 * its place in the lists stays) */
+		if (a->opt.persist)
+			asm_dirty_add(&a->mdirty, m, &m->dirty_idx);
+	} else
 		spamd_pending_add(a, ev, ts);
 }
 

@@ -459,8 +459,12 @@ on_delivery(assembler *a, msg_node *m, const rg_event *ev)
 		if (m2 != NULL && m2 != m && m2->r.first_seen >= m->r.first_seen
 		    && m2->r.client_ip != NULL && rc->relay != NULL
 		    && strstr(rc->relay, m2->r.client_ip) != NULL
-		    && m2->r.orig_queue_id == NULL)
+		    && m2->r.orig_queue_id == NULL) {
 			rec_link_filtered(&m->r, &m2->r);
+			/* m2 changed too: into the next checkpoint */
+			if (a->opt.persist)
+				asm_dirty_add(&a->mdirty, m2, &m2->dirty_idx);
+		}
 	}
 }
 

@@ -304,6 +304,24 @@ stale=$(sqlite3 "$t/exp.db" "SELECT count(*) FROM messages WHERE stale = 1 AND s
 [ $rc = 0 ] && [ "$keyed" -gt 1 ] && [ "$stale" -ge "$keyed" ] && cmp -s <(dump expone) <(dump exp)
 ok $? "open messages restored by key expire whole, as in one run ($keyed restored by key, $stale stale with their sender; exit $rc: $(diff <(dump expone) <(dump exp) | head -c 300))"
 
+# 16. a spamd result (found by Message-ID) for an open message, in a run of
+# its own between the message's other lines, is kept across the restarts
+# as in one run
+for x in spm spmone; do conf $x; done
+L() { printf 'Nov 28 %s relay %s: %s\n' "$1" "$2" "$3"; }
+{ L 10:00:00 "postfix/smtpd[100]" "ABC123: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com"
+  L 10:00:00 "postfix/cleanup[200]" "ABC123: message-id=<ABC123@x>"; } > "$t/spm.1"
+L 10:00:02 "spamd[1234]" "spamd: result: Y 1000 - GTUBE,NO_RELAYS scantime=0.1,size=700,user=x,uid=1,required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport=4,mid=<ABC123@x>,autolearn=no" > "$t/spm.2"
+{ L 10:00:03 "postfix/qmgr[300]" "ABC123: from=<alice@example.com>, size=500, nrcpt=1 (queue active)"
+  L 10:00:03 "postfix/smtp[400]" "ABC123: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+  L 10:00:03 "postfix/qmgr[300]" "ABC123: removed"; } > "$t/spm.3"
+: > "$t/spm.log"
+for i in 1 2 3; do cat "$t/spm.$i" >> "$t/spm.log"; "$RG" -c "$t/spm.ini" collect --once --quiet; done
+cp "$t/spm.log" "$t/spmone.log"
+"$RG" -c "$t/spmone.ini" collect --once --quiet
+grep -q '"source":"spamd"' <(dump spmone) && cmp -s <(dump spmone) <(dump spm)
+ok $? "a spamd result in a run of its own is kept across restarts ($(diff <(dump spmone) <(dump spm) | head -c 400))"
+
 # 13. only collect and init create a database: the other commands refuse a
 # missing one (66) and create nothing
 conf miss
