@@ -150,6 +150,12 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	for (i = 0; i < Q__COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, queries[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK) {
+			/* a reader does not migrate: the collector's statements
+			 * of a newer schema (open_msgs' keys) are not its own */
+			if (flags & STORE_READONLY) {
+				st->q[i] = NULL;
+				continue;
+			}
 			snprintf(err, errsz, "%s: preparing a query: %s", path,
 			    sqlite3_errmsg(st->db));
 			store_close(st);
