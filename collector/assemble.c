@@ -691,8 +691,8 @@ asm_open_sessions(const assembler *a)
 }
 
 /*
- * free_messages - release the records of the open and the ended messages
- * and empty their table and index (their nodes go with the pool)
+ * free_messages - release the open and the ended messages without
+ * finishing each, and empty their table and index
  */
 static void
 free_messages(assembler *a)
@@ -703,7 +703,7 @@ free_messages(assembler *a)
 	for (k = 0; k < 2; k++)
 		for (m = k ? a->chead : a->mhead; m != NULL; m = next) {
 			next = m->lnext;
-			rec_free(&m->r);
+			asm_node_release(a, m);
 		}
 	a->mhead = a->mtail = a->chead = a->ctail = a->tight_cursor = NULL;
 	a->nmsgs = a->nclosing = 0;
@@ -726,7 +726,7 @@ asm_free(assembler *a)
 	a->cb.message = NULL;
 	a->cb.session = NULL;
 	/* nothing is handed out: the messages' memory only, without
-	 * finishing each (their nodes go with the pool) */
+	 * finishing each */
 	free_messages(a);
 	asm_finish(a);
 	/* restored but never taken in (a later row was damaged) */
