@@ -8,17 +8,20 @@
 #
 # Start-up: a log of --open-lines lines (default 320000: the generator's
 # log leaves about 10,000 messages open, deferred or held, at its end) is
-# collected, then `collect -v --once` is run 5 times with nothing new: the
-# median of what it logs ("started in N ms": from the command's start to
-# the sources opened at their positions, the open state restored) and of
-# the whole run's wall time (process start to exit, prune included).
+# collected, then `collect -vv --once` is run 5 times with nothing new,
+# and 5 times on a copy of that database without open messages (the
+# fixed part): the medians of what it logs ("started in N ms (M ms of CPU
+# since the process started)": from the command's start to the sources
+# opened at their positions, the open state restored and the first line
+# read; "timing: restore"), and of the whole run's wall and CPU time
+# (process start to exit, prune included).
 #
 # parse and collect run in turn --runs times (each collect into a new
 # database), so that a load that comes and goes on a shared machine falls
 # on both; the medians are printed.
 #
-# Usage: bench/collect.sh [--lines N] [--open-lines N] [--runs N]  (the logs
-#                                   come from bench/parse.sh's generator)
+# Usage: bench/collect.sh [--lines N] [--open-lines N] [--runs N] [--startup-only]
+#                                 (the logs come from bench/parse.sh's generator)
 # Environment: RELAYGUARD (default build/relayguard).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,19 +29,60 @@ rg=${RELAYGUARD:-$top/build/relayguard}
 lines=1000000
 open_lines=320000
 runs=3
+startup_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --lines) lines=$2; shift 2 ;;
     --open-lines) open_lines=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --startup-only) startup_only=1; shift ;;
     *) sed -n '/^# Usage:/,/^# Environment/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
     esac
 done
 "$top/scripts/install-deps" bench >/dev/null
-read -r LOG REPS PER < <("$top/bench/parse.sh" --generate-only --lines "$lines")
-total=$((REPS * PER))
 work=$(mktemp -d /tmp/rg-bench-collect.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+startup() {    # the start-up with the open messages of a log's end
+read -r OLOG _ _ < <("$top/bench/parse.sh" --generate-only --lines "$open_lines")
+cat > "$work/open.ini" <<INI
+[global]
+database = $work/open.db
+[parse]
+year = 2026
+timezone = UTC
+[source postfix]
+path = $OLOG
+INI
+"$rg" -c "$work/open.ini" collect --once --quiet
+nopen=$(sqlite3 "$work/open.db" "SELECT count(*) FROM open_msgs")
+# the same database and position without open messages: the fixed part
+cp "$work/open.db" "$work/none.db"
+sqlite3 "$work/none.db" "DELETE FROM open_msgs"
+sed "s#^database = .*#database = $work/none.db#" "$work/open.ini" > "$work/none.ini"
+med() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+for db in open none; do
+    ms=() pcpu=() rs=() wall=() cpu=()
+    for i in 1 2 3 4 5; do
+        t0=$EPOCHREALTIME
+        /usr/bin/time -f '%U %S' -o "$work/time.open" "$rg" -vv -c "$work/$db.ini" collect --once --quiet 2> "$work/err.open"
+        t1=$EPOCHREALTIME
+        ms+=("$(sed -n 's/.*started in \([0-9.]*\) ms.*/\1/p' "$work/err.open")")
+        m=$(sed -n 's/.*started in [0-9.]* ms (\([0-9.]*\) ms of CPU.*/\1/p' "$work/err.open")
+        pcpu+=("${m:-n/a}")
+        rs+=("$(sed -n 's/.*timing: restore \([0-9.]*\) s.*/\1/p' "$work/err.open" | awk '{ printf "%.1f", $1 * 1000 }')")
+        cpu+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$work/time.open")")
+        wall+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
+    done
+    [ $db = open ] && n=$nopen || n=0
+    echo "start-up with $n open messages: $(med "${ms[@]}") ms from the command's start to the first line read (target < 50 at 10,000; runs: ${ms[*]}), of it the restore $(med "${rs[@]}") ms; $(med "${pcpu[@]}") ms of CPU from the process's start (runs: ${pcpu[*]}); a whole run with nothing new $(med "${wall[@]}") ms (runs: ${wall[*]}), $(med "${cpu[@]}") ms of CPU"
+done
+}
+if [ "$startup_only" = 1 ]; then
+    startup
+    exit 0
+fi
+read -r LOG REPS PER < <("$top/bench/parse.sh" --generate-only --lines "$lines")
+total=$((REPS * PER))
 cat > "$work/rg.ini" <<INI
 [global]
 database = $work/rg.db
@@ -82,19 +126,4 @@ echo "collect takes $(awk -v a="$p_s" -v b="$c_s" 'BEGIN { printf "%.2f", b / a 
 lsize=$(stat -c %s "$LOG")
 echo "database: $(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1048576 }') MiB, $(awk -v b="$size" -v n="$total" 'BEGIN { printf "%.1f", b / 1048576 / n * 1000000 }') MiB per million lines (target <= 64; the log: $(awk -v b="$lsize" 'BEGIN { printf "%.1f", b / 1048576 }') MiB, $(awk -v b="$lsize" -v n="$total" 'BEGIN { printf "%.1f", b / 1048576 / n * 1000000 }') MiB per million lines); $rows message rows; parse wrote $(wc -l < "$work/out.parse") records"
 
-# start-up with the open messages of a log's end
-read -r OLOG _ _ < <("$top/bench/parse.sh" --generate-only --lines "$open_lines")
-sed -e "s#^database = .*#database = $work/open.db#" -e "s#^path = .*#path = $OLOG#" \
-    "$work/rg.ini" > "$work/open.ini"
-"$rg" -c "$work/open.ini" collect --once --quiet
-nopen=$(sqlite3 "$work/open.db" "SELECT (SELECT count(*) FROM messages WHERE open = 1)")
-ms=() wall=() cpu=()
-for i in 1 2 3 4 5; do
-    t0=$EPOCHREALTIME
-    m=$(/usr/bin/time -f '%U %S' -o "$work/time.open" "$rg" -v -c "$work/open.ini" collect --once --quiet 2>&1 | sed -n 's/.*started in \([0-9.]*\) ms.*/\1/p')
-    t1=$EPOCHREALTIME
-    ms+=("${m:-n/a}")
-    cpu+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$work/time.open")")
-    wall+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
-done
-echo "start-up with $nopen open messages: $(med "${ms[@]}") ms to the first line read (target < 50; runs: ${ms[*]}), a run with nothing new $(med "${wall[@]}") ms (runs: ${wall[*]}), $(med "${cpu[@]}") ms of CPU"
+startup

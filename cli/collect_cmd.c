@@ -161,6 +161,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	rg_store *st;
 	rg_collect *c = NULL;
 	struct sigaction sa;
+	struct timespec cpu;
 	char err[1024];
 	int ch, rc, once = 0, follow = 0, quiet = 0, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
@@ -191,8 +192,10 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		collect_usage(stderr);
 		return EX_USAGE_;
 	}
+	log_phase(NULL);
 	if ((cfg = cli_load_config(cx, &rc)) == NULL)
 		return rc;
+	log_phase("configuration");
 	if (cfg->nsources == 0) {
 		log_fatalx("collect: %s has no [source NAME] section",
 		    cfg->file ? cfg->file : "the configuration");
@@ -220,6 +223,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		close(lockfd);
 		return EX_UNAVAILABLE_;
 	}
+	log_phase("database");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -243,8 +247,11 @@ reload:
 		status = EX_DATAERR_;
 		goto out;
 	}
-	log_info("collect: started in %.1f ms, %zu open messages restored",
-	    (rgt_now() - t0) / 1000.0, col_open_messages(c));
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	log_info("collect: started in %.1f ms (%.1f ms of CPU since the "
+	    "process started), %zu open messages restored, the first line "
+	    "read", (rgt_now() - t0) / 1000.0, cpu.tv_sec * 1e3
+	    + cpu.tv_nsec / 1e6, col_open_messages(c));
 	if (follow)
 		rg_notify_ready("following the sources");
 	tty = isatty(STDERR_FILENO) && once && !quiet;
@@ -258,7 +265,7 @@ reload:
 		if (!col_in_batch(c))
 			batch_start = rgt_now();
 		if ((got = col_step(c, &io)) < 0) {
-			status = EX_TEMPFAIL_;
+			status = io == COL_DATAERR ? EX_DATAERR_ : EX_TEMPFAIL_;
 			goto out;
 		}
 		if (io != COL_OK)
@@ -269,9 +276,10 @@ reload:
 		if (col_in_batch(c) && (got == 0 || batch >= cfg->batch_lines
 		    || now - batch_start >= cfg->batch_interval * 1000000LL
 		    || got_term || got_hup)) {
-			if (col_commit(c) != COL_OK) {
+			if ((rc = col_commit(c)) != COL_OK) {
 				/* or another writer moved a position */
-				status = EX_TEMPFAIL_;
+				status = rc == COL_DATAERR ? EX_DATAERR_
+				    : EX_TEMPFAIL_;
 				goto out;
 			}
 			/* --analyze: decide and write the maps after every batch;

@@ -39,6 +39,8 @@ typedef struct msg_node {
 	rg_usec ended_at;
 	size_t compact_at;	/* arena size at which it is compacted */
 	int tight;		/* compacted into one chunk since last touched */
+	int lazy;		/* restored from its key: the record is not
+				 * decoded yet (asm_msg_load) */
 } msg_node;
 
 typedef struct sess_node {
@@ -118,6 +120,12 @@ struct assembler {
 	size_t nrmsgs;
 	sess_node **rsess;
 	size_t nrsess;
+	asm_loader load;		/* the state of a lazy message */
+	void *load_arg;
+	strbuf loadbuf;
+	rg_arena keyar;			/* the lazy messages' message-ids */
+	int load_failed;		/* asm_load_failed */
+	uint64_t load_failed_id;
 };
 
 /* sl_eq - slice equals a C string */
@@ -170,6 +178,17 @@ msg_node *asm_msg_take(assembler *a, msg_node *m, const char *host,
 msg_node *asm_msg_get(assembler *a, const char *host, rg_slice qid,
     rg_usec ts, int verdict);
 void asm_msg_finish(assembler *a, msg_node *m, int complete);
+
+/* asm_persist.c */
+int asm_msg_load(assembler *a, msg_node *m);
+
+/* asm_need - m's record, decoded if it was restored from its key alone */
+static inline void
+asm_need(assembler *a, msg_node *m)
+{
+	if (m->lazy)
+		asm_msg_load(a, m);
+}
 
 /* asm_session.c */
 uint32_t asm_sess_hash(const char *host, long pid);

@@ -4,6 +4,9 @@
  * at start, so the format below is read from existing databases: change
  * it only with a new STATE_VERSION that still reads the old one. Every
  * reader is bounded (ser.h): a damaged blob is refused, never trusted.
+ * An open message is saved with its key (asm_msg_key) and restored from
+ * the key alone (asm_restore_key): a stub that asm_msg_load decodes in
+ * place, through the collector's loader, when it is first needed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -101,11 +104,13 @@ gstr(ser_reader *rd, rg_arena *ar)
 	return t == NULL ? NULL : rg_arena_str(ar, t, n);
 }
 
-/* deser_record - a record written by ser_record; NULL if damaged */
-static msg_node *
-deser_record(assembler *a, ser_reader *rd)
+/*
+ * deser_into - a record written by ser_record into m's empty record (and
+ * m's own state); -1 if damaged
+ */
+static int
+deser_into(assembler *a, msg_node *m, ser_reader *rd)
 {
-	msg_node *m = asm_node_alloc(a);
 	rg_record *r = &m->r;
 	rg_arena *ar = &r->ar;
 	char *host, *qid;
@@ -223,7 +228,16 @@ deser_record(assembler *a, ser_reader *rd)
 	m->ended_at = ser_get_i64(rd);
 	m->seq = ser_get_u64(rd);
 	r->persisted = 1;	/* it comes from the store */
-	if (rd->bad || r->verdict.source > VS_RSPAMD) {
+	return rd->bad || r->verdict.source > VS_RSPAMD ? -1 : 0;
+}
+
+/* deser_record - a record written by ser_record; NULL if damaged */
+static msg_node *
+deser_record(assembler *a, ser_reader *rd)
+{
+	msg_node *m = asm_node_alloc(a);
+
+	if (deser_into(a, m, rd) != 0) {
 		asm_node_release(a, m);
 		return NULL;
 	}
@@ -267,6 +281,7 @@ ser_session(strbuf *sb, const sess_node *s)
 void
 asm_checkpoint(assembler *a, const asm_store_ops *ops)
 {
+	asm_msg_key key;
 	strbuf sb;
 	size_t i;
 	int k;
@@ -277,12 +292,21 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 
 		if (m == NULL)
 			continue;
+		asm_need(a, m);	/* (only asm_free marks a lazy one) */
 		m->dirty_idx = -1;
 		sb_reset(&sb);
 		ser_put_u64(&sb, STATE_VERSION);
 		ser_record(&sb, &m->r, m);
+		key.id = m->r.id;
+		key.seq = m->seq;
+		key.host = m->r.host;
+		key.qid = m->r.qid;
+		key.message_id = m->r.message_id;
+		key.first_seen = m->r.first_seen;
+		key.last_seen = m->r.last_seen;
+		key.ended = m->ended;
 		if (ops->save_message != NULL)
-			ops->save_message(ops->arg, &m->r, sb.s, sb.len);
+			ops->save_message(ops->arg, &m->r, &key, sb.s, sb.len);
 		m->r.persisted = 1;
 	}
 	a->mdirty.n = 0;
@@ -328,9 +352,24 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 	sb_free(&sb);
 }
 
-/* asm_restore_message - take back an open or lingering message */
+/* rmsgs_add - a restored message, for asm_restore_done */
+static void
+rmsgs_add(assembler *a, msg_node *m)
+{
+	/* room doubles at powers of two: no copy per restored record */
+	if ((a->nrmsgs & (a->nrmsgs - 1)) == 0)
+		a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs ? a->nrmsgs * 2 : 1)
+		    * sizeof(msg_node *));
+	a->rmsgs[a->nrmsgs++] = m;
+}
+
+/*
+ * asm_restore_message - take back an open or lingering message whole;
+ * rewrite: it goes into the next checkpoint (a row stored without its key)
+ */
 int
-asm_restore_message(assembler *a, const void *state, size_t len)
+asm_restore_message(assembler *a, const void *state, size_t len,
+    int rewrite)
 {
 	ser_reader rd;
 	msg_node *m;
@@ -343,12 +382,120 @@ asm_restore_message(assembler *a, const void *state, size_t len)
 			asm_node_release(a, m);
 		return -1;
 	}
-	/* room doubles at powers of two: no copy per restored record */
-	if ((a->nrmsgs & (a->nrmsgs - 1)) == 0)
-		a->rmsgs = xrealloc(a->rmsgs, (a->nrmsgs ? a->nrmsgs * 2 : 1)
-		    * sizeof(msg_node *));
-	a->rmsgs[a->nrmsgs++] = m;
+	if (rewrite && a->opt.persist)
+		asm_dirty_add(&a->mdirty, m, &m->dirty_idx);
+	rmsgs_add(a, m);
 	return 0;
+}
+
+/*
+ * asm_restore_key - take back an open message by its key alone: a stub in
+ * the table, the lists and the message-id index, decoded by asm_msg_load
+ * when it is needed. -1 if the key is unusable.
+ */
+int
+asm_restore_key(assembler *a, const asm_msg_key *k)
+{
+	msg_node *m;
+	size_t n;
+
+	if (k->host == NULL || k->qid == NULL || k->ended)
+		return -1;
+	if ((n = strlen(k->qid)) == 0 || n >= sizeof(m->r.qid))
+		return -1;
+	m = asm_node_alloc(a);
+	m->r.id = k->id;
+	m->r.host = host_intern_str(a, k->host);
+	memcpy(m->r.qid, k->qid, n + 1);
+	m->qlen = (unsigned char)n;
+	m->r.first_seen = k->first_seen;
+	m->r.last_seen = k->last_seen;
+	/* the index compares it: one arena for all the stubs' */
+	if (k->message_id != NULL)
+		m->r.message_id = rg_arena_str(&a->keyar, k->message_id,
+		    strlen(k->message_id));
+	m->r.persisted = 1;
+	m->seq = k->seq;
+	m->lazy = 1;
+	m->tight = 1;		/* nothing to compact */
+	rmsgs_add(a, m);
+	return 0;
+}
+
+/* asm_set_loader - where asm_msg_load reads a lazy message's state */
+void
+asm_set_loader(assembler *a, asm_loader fn, void *arg)
+{
+	a->load = fn;
+	a->load_arg = arg;
+}
+
+/* asm_load_failed - whether (and how) a lazy message could not be loaded */
+int
+asm_load_failed(const assembler *a, uint64_t *id)
+{
+	if (id != NULL)
+		*id = a->load_failed_id;
+	return a->load_failed;
+}
+
+/*
+ * asm_msg_load - decode a lazy message in place (its node stays in the
+ * table, its list and the index). Nothing in the assembler fails: if the
+ * state cannot be read, is damaged or does not match the key, the record
+ * is left empty under its key and asm_load_failed says so; the collector
+ * then commits nothing of the batch.
+ */
+int
+asm_msg_load(assembler *a, msg_node *m)
+{
+	rg_record *r = &m->r;
+	rg_usec first = r->first_seen, last = r->last_seen;
+	const char *host = r->host;
+	char *mid = r->message_id;
+	uint64_t id = r->id, seq = m->seq;
+	char qid[sizeof(r->qid)];
+	ser_reader rd;
+	int fail = 2;
+
+	if (!m->lazy)
+		return 0;
+	m->lazy = 0;
+	memcpy(qid, r->qid, sizeof(qid));
+	sb_reset(&a->loadbuf);
+	if (a->load == NULL || a->load(a->load_arg, id, &a->loadbuf) != 0) {
+		fail = 1;
+		goto bad;
+	}
+	ser_reader_init(&rd, a->loadbuf.s, a->loadbuf.len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		goto bad;
+	rec_free(r);
+	rec_init(r, a->pool);
+	if (deser_into(a, m, &rd) == 0 && ser_ok(&rd) && r->id == id
+	    && r->host == host && strcmp(r->qid, qid) == 0 && !m->ended) {
+		m->tight = 0;
+		return 0;
+	}
+bad:
+	/* an empty record under the key: the batch is not committed */
+	rec_free(r);
+	rec_init(r, a->pool);
+	r->id = id;
+	r->host = host;
+	memcpy(r->qid, qid, sizeof(qid));
+	m->qlen = (unsigned char)strlen(qid);
+	r->first_seen = first;
+	r->last_seen = last;
+	r->message_id = mid;
+	r->persisted = 1;
+	m->seq = seq;
+	m->ended = 0;
+	if (!a->load_failed) {
+		a->load_failed = fail;
+		a->load_failed_id = id;
+	}
+	return -1;
 }
 
 /* asm_restore_session - take back an open session */
@@ -497,14 +644,52 @@ cmp_sess_seq(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/*
+ * sort_restored - the restored messages in order of activity. The keys
+ * come in that order (the index); only the few restored whole after them
+ * are sorted, then merged in.
+ */
+static void
+sort_restored(assembler *a)
+{
+	msg_node **v = a->rmsgs, **t;
+	size_t n = a->nrmsgs, i, j, k, run;
+
+	for (run = 1; run < n && v[run - 1]->seq <= v[run]->seq; run++)
+		;
+	if (run >= n)
+		return;
+	qsort(v + run, n - run, sizeof(msg_node *), cmp_msg_seq);
+	if (v[run - 1]->seq <= v[run]->seq)
+		return;
+	t = xmalloc(n * sizeof(msg_node *));
+	for (i = 0, j = run, k = 0; i < run || j < n; k++)
+		t[k] = j >= n || (i < run && v[i]->seq <= v[j]->seq) ? v[i++]
+		    : v[j++];
+	free(a->rmsgs);
+	a->rmsgs = t;
+}
+
 /* asm_restore_done - put the restored records in their tables and lists */
 void
 asm_restore_done(assembler *a)
 {
-	size_t i;
+	size_t i, nmid = 0;
 
-	if (a->nrmsgs > 0)
-		qsort(a->rmsgs, a->nrmsgs, sizeof(msg_node *), cmp_msg_seq);
+	sort_restored(a);
+	/* tables of their final size at once, not doubled step by step */
+	if (a->nmsgs == 0 && a->nrmsgs > 0) {
+		rg_htab_free(&a->mtab);
+		rg_htab_init(&a->mtab, 2 * a->nrmsgs + 2);
+	}
+	for (i = 0; i < a->nrmsgs; i++)
+		nmid += a->rmsgs[i]->r.message_id != NULL;
+	if (a->nids == 0 && nmid > a->idbuckets) {
+		while (a->idbuckets < nmid)
+			a->idbuckets *= 2;
+		free(a->idtab);
+		a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
+	}
 	for (i = 0; i < a->nrmsgs; i++) {
 		msg_node *m = a->rmsgs[i];
 

@@ -138,8 +138,10 @@ mid_find(assembler *a, rg_slice mid, rg_usec ts)
 		rg_record *r = &e->r;
 
 		if (e->mid_hash == h && str_eq_sl(r->message_id, mid)
-		    && ts >= r->first_seen - win && ts <= r->last_seen + win)
+		    && ts >= r->first_seen - win && ts <= r->last_seen + win) {
+			asm_need(a, e);
 			return e;
+		}
 	}
 	return NULL;
 }
@@ -234,10 +236,14 @@ asm_on_spamd(assembler *a, const rg_event *ev, rg_usec ts)
 
 	if (!a->mid_on)
 		mid_build(a);
-	if ((m = mid_find(a, ev->msgid, ts)) != NULL)
+	if ((m = mid_find(a, ev->msgid, ts)) != NULL) {
 		spamd_apply(&m->r, ev->spam, ev->score, ev->required,
 		    ev->symbols);
-	else
+		/* into the next checkpoint (not an activity of the message:
+		 * its place in the lists stays) */
+		if (a->opt.persist)
+			asm_dirty_add(&a->mdirty, m, &m->dirty_idx);
+	} else
 		spamd_pending_add(a, ev, ts);
 }
 

@@ -142,8 +142,10 @@ asm_msg_find(assembler *a, const char *host, rg_slice qid)
 	i = rg_htab_start(&a->mtab, h);
 	while ((m = rg_htab_next(&a->mtab, h, &i)) != NULL)
 		if (m->r.host == host && m->qlen == qid.n
-		    && memcmp(m->r.qid, qid.p, qid.n) == 0)
+		    && memcmp(m->r.qid, qid.p, qid.n) == 0) {
+			asm_need(a, m);
 			return m;
+		}
 	return NULL;
 }
 
@@ -311,8 +313,10 @@ asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts,
 static void
 msg_emit(assembler *a, msg_node *m)
 {
-	if (a->cb.message != NULL)
+	if (a->cb.message != NULL) {
+		asm_need(a, m);
 		a->cb.message(a->cb.arg, &m->r);
+	}
 	rg_htab_remove(&a->mtab, m->hash, m);
 	a->nmsgs--;
 	if (m->ended)
@@ -331,6 +335,8 @@ msg_emit(assembler *a, msg_node *m)
 void
 asm_msg_finish(assembler *a, msg_node *m, int complete)
 {
+	if (a->cb.message != NULL)
+		asm_need(a, m);	/* not when asm_free drops everything */
 	m->r.complete = complete ? 1 : 0;
 	if (m->ended)
 		return;
@@ -409,6 +415,7 @@ sweep(assembler *a)
 	while (a->mhead != NULL && a->mhead->r.last_seen < mlimit) {
 		msg_node *m = a->mhead;
 
+		asm_need(a, m);
 		m->r.stale = 1;
 		asm_msg_finish(a, m, 0);	/* onto the closing list ... */
 		msg_emit(a, m);		/* ... and out at once */
@@ -452,8 +459,12 @@ on_delivery(assembler *a, msg_node *m, const rg_event *ev)
 		if (m2 != NULL && m2 != m && m2->r.first_seen >= m->r.first_seen
 		    && m2->r.client_ip != NULL && rc->relay != NULL
 		    && strstr(rc->relay, m2->r.client_ip) != NULL
-		    && m2->r.orig_queue_id == NULL)
+		    && m2->r.orig_queue_id == NULL) {
 			rec_link_filtered(&m->r, &m2->r);
+			/* m2 changed too: into the next checkpoint */
+			if (a->opt.persist)
+				asm_dirty_add(&a->mdirty, m2, &m2->dirty_idx);
+		}
 	}
 }
 
@@ -645,6 +656,8 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 	a->idtab = xcalloc(a->idbuckets, sizeof(*a->idtab));
 	a->pool = rg_pool_new();
 	rg_arena_init(&a->hostar, NULL);
+	rg_arena_init(&a->keyar, a->pool);	/* on the pool's huge pages */
+	sb_init(&a->loadbuf);
 	a->now = INT64_MIN / 2;
 	a->last_sweep = INT64_MIN / 2;
 	return a;
@@ -677,6 +690,30 @@ asm_open_sessions(const assembler *a)
 	return a->nsess;
 }
 
+/*
+ * free_messages - release the open and the ended messages without
+ * finishing each, and empty their table and index
+ */
+static void
+free_messages(assembler *a)
+{
+	msg_node *m, *next;
+	int k;
+
+	for (k = 0; k < 2; k++)
+		for (m = k ? a->chead : a->mhead; m != NULL; m = next) {
+			next = m->lnext;
+			asm_node_release(a, m);
+		}
+	a->mhead = a->mtail = a->chead = a->ctail = a->tight_cursor = NULL;
+	a->nmsgs = a->nclosing = 0;
+	a->mdirty.n = 0;
+	rg_htab_free(&a->mtab);
+	rg_htab_init(&a->mtab, 16);
+	memset(a->idtab, 0, a->idbuckets * sizeof(*a->idtab));
+	a->nids = 0;
+}
+
 /* asm_free - release everything (without handing it out) */
 void
 asm_free(assembler *a)
@@ -688,6 +725,9 @@ asm_free(assembler *a)
 		return;
 	a->cb.message = NULL;
 	a->cb.session = NULL;
+	/* nothing is handed out: the messages' memory only, without
+	 * finishing each */
+	free_messages(a);
 	asm_finish(a);
 	/* restored but never taken in (a later row was damaged) */
 	for (i = 0; i < a->nrmsgs; i++)
@@ -705,8 +745,10 @@ asm_free(assembler *a)
 	free(a->idtab);
 	free(a->mdirty.v);
 	free(a->sdirty.v);
+	rg_arena_free(&a->keyar);	/* before its pool */
 	rg_pool_free(a->pool);
 	rg_arena_free(&a->hostar);
+	sb_free(&a->loadbuf);
 	free(a->hosts);
 	free(a->hostlens);
 	asm_spamd_free(a);

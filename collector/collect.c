@@ -62,14 +62,71 @@ on_session(void *arg, const rg_session *s)
 		c->failed_store = 1;
 }
 
-/* save_message - an open record's state: into the batch */
+/* save_message - an open record's state and key: into the batch */
 static void
-save_message(void *arg, const rg_record *r, const void *state, size_t len)
+save_message(void *arg, const rg_record *r, const asm_msg_key *key,
+    const void *state, size_t len)
 {
 	rg_collect *c = arg;
 
-	if (store_put_message(c->st, r, state, len) != 0)
+	if (store_put_message(c->st, r, state, len) != 0
+	    || store_put_open(c->st, key, state, len) != 0)
 		c->failed_store = 1;
+}
+
+/*
+ * moved - has another writer moved a source's position since this run
+ * read it? Says so (once per source) and returns 1; 0 if not, -1 error.
+ */
+static int
+moved(rg_collect *c)
+{
+	int i, same;
+
+	for (i = 0; i < c->nin; i++) {
+		input *in = &c->in[i];
+
+		if (in->src == NULL)
+			continue;
+		if ((same = store_same_source(c->st, in->sc->name,
+		    in->stored_found, &in->stored)) < 0)
+			return -1;
+		if (same == 0) {
+			log_warnx("database: the read position of [source %s] "
+			    "is no longer the one this run started from: another "
+			    "collector wrote %s; batch not committed", in->sc->name,
+			    c->cfg->database);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * load_failed - a message restored from its key could not be decoded when
+ * a line named it: COL_DATAERR (damaged) or COL_TEMPFAIL (warned), and the
+ * batch must not be committed; COL_OK if all is well. Another writer
+ * (without the lock) that finished the message is the likelier cause.
+ */
+static enum col_status
+load_failed(rg_collect *c)
+{
+	uint64_t id;
+	int why = asm_load_failed(prs_assembler(c->p), &id);
+
+	if (why == 0)
+		return COL_OK;
+	if (moved(c) == 1)
+		return COL_TEMPFAIL;
+	if (why == 2) {
+		log_warnx("%s: damaged message state in the database (open "
+		    "message %llu); batch not committed", c->cfg->database,
+		    (unsigned long long)id);
+		return COL_DATAERR;
+	}
+	log_warnx("%s: %s; batch not committed", c->cfg->database,
+	    store_error(c->st));
+	return COL_TEMPFAIL;
 }
 
 /* save_session - an open session's state */
@@ -304,16 +361,24 @@ col_start(rg_collect *c)
 		log_warnx("%s: %s", c->cfg->database, store_error(c->st));
 		return COL_TEMPFAIL;
 	}
-	if (store_restore(c->st, prs_assembler(c->p)) != 0) {
+	/* the keys are read once: a small page cache recycles its pages
+	 * instead of faulting in new ones for each (a few ms per 10,000) */
+	store_cache(c->st, 256);
+	rc = store_restore(c->st, prs_assembler(c->p));
+	store_cache(c->st, 4096);
+	if (rc != 0) {
 		log_warnx("%s: %s", c->cfg->database, store_error(c->st));
 		store_rollback(c->st);
 		return COL_DATAERR;
 	}
+	log_phase("restore");
 	rc = read_positions(c);
 	store_rollback(c->st);	/* end the read snapshot */
 	if (rc != 0)
 		return COL_TEMPFAIL;
-	return open_inputs(c) != 0 ? COL_IOERR : COL_OK;
+	rc = open_inputs(c);
+	log_phase("sources opened, first line read");
+	return rc != 0 ? COL_IOERR : COL_OK;
 }
 
 /* col_step - the earliest pending line into the batch */
@@ -337,6 +402,8 @@ col_step(rg_collect *c, enum col_status *io)
 	}
 	use_zone(c, in->zone);
 	prs_line(c->p, &in->h.ll);
+	if ((*io = load_failed(c)) != COL_OK)
+		return -1;
 	c->lines++;
 	c->batch_lines++;
 	if (advance(c, in) != 0)
@@ -356,6 +423,7 @@ enum col_status
 col_commit(rg_collect *c)
 {
 	asm_store_ops ops = { save_message, save_session, save_global, c };
+	enum col_status st;
 	int i, same;
 
 	if (!c->in_txn)
@@ -363,6 +431,10 @@ col_commit(rg_collect *c)
 	c->in_txn = 0;
 	c->batch_lines = 0;
 	asm_checkpoint(prs_assembler(c->p), &ops);
+	if ((st = load_failed(c)) != COL_OK) {
+		store_rollback(c->st);
+		return st;
+	}
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 		src_pos pos;

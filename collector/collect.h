@@ -34,11 +34,13 @@ rg_collect *col_new(const rg_config *cfg, rg_store *st);
 /* the open state and the positions of one commit; the sources opened */
 enum col_status col_start(rg_collect *c);
 /* one line of the earliest source into the batch: 1, 0 none now, -1 the
- * store failed (transaction begun by col_step itself) */
+ * store failed (transaction begun by col_step itself), or a message the
+ * line names could not be restored (*io COL_DATAERR: its state is damaged) */
 int col_step(rg_collect *c, enum col_status *io);
 /* a batch open (lines not committed yet) */
 int col_in_batch(const rg_collect *c);
-/* commit the batch: COL_OK, COL_TEMPFAIL (error, or positions moved) */
+/* commit the batch: COL_OK, COL_TEMPFAIL (error, or positions moved),
+ * COL_DATAERR (an open message's state is damaged) */
 enum col_status col_commit(rg_collect *c);
 /* abandon the batch */
 void col_rollback(rg_collect *c);

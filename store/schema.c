@@ -272,6 +272,26 @@ static const char schema_v7[] =
     "UPDATE messages SET rec = rg_rec_lean(rec) WHERE open = 0 AND "
     "rec IS NOT NULL;\n";
 
+/*
+ * version 8: the open messages' keys beside their state (issue 9: start-up
+ * independent of open state). A restart reads only the covering index
+ * open_msgs_keys, in order of activity, and makes each message a stub
+ * keyed by host and queue ID; its state is decoded when a line names it
+ * or it expires (collector/asm_persist.c). Rows written before (seq NULL)
+ * are decoded at start and rewritten with their keys at the next commit.
+ * Touches open_msgs only.
+ */
+static const char schema_v8[] =
+    "ALTER TABLE open_msgs ADD COLUMN seq INTEGER;\n"	/* order of activity */
+    "ALTER TABLE open_msgs ADD COLUMN host TEXT;\n"
+    "ALTER TABLE open_msgs ADD COLUMN queue_id TEXT;\n"
+    "ALTER TABLE open_msgs ADD COLUMN first_seen INTEGER;\n"
+    "ALTER TABLE open_msgs ADD COLUMN last_seen INTEGER;\n"
+    "ALTER TABLE open_msgs ADD COLUMN ended INTEGER;\n"	/* lingering */
+    "ALTER TABLE open_msgs ADD COLUMN message_id TEXT;\n"
+    "CREATE INDEX open_msgs_keys ON open_msgs(seq, host, queue_id, "
+    "first_seen, last_seen, ended, message_id);\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
@@ -280,6 +300,7 @@ const db_migration store_migrations[] = {
 	{ 5, schema_v5 },
 	{ 6, schema_v6 },
 	{ 7, schema_v7 },
+	{ 8, schema_v8 },
 };
 
 const int store_nmigrations =

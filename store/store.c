@@ -21,7 +21,8 @@ enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
-	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q__COUNT
+	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q_GET_OPEN,
+	Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -91,7 +92,10 @@ static const char *queries[Q__COUNT] = {
 	    "strftime('%s','now'),?11,?12,?13)",
 	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
 	    "(?1,?2,?3,?4)",
-	[Q_OPEN_MSG] = "SELECT state FROM open_msgs",
+	/* the keys only, from the covering index, in order of activity */
+	[Q_OPEN_MSG] = "SELECT id, seq, host, queue_id, first_seen, last_seen, "
+	    "ended, message_id FROM open_msgs INDEXED BY open_msgs_keys "
+	    "ORDER BY seq",
 	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
 	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
 	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
@@ -100,8 +104,9 @@ static const char *queries[Q__COUNT] = {
 	[Q_GET_SEQ] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'",
 	[Q_PUT_SEQ] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('seq', ?1)",
-	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, state) VALUES "
-	    "(?1, ?2)",
+	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, state, seq, host, "
+	    "queue_id, first_seen, last_seen, ended, message_id) VALUES "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
 	[Q_DEL_OPEN] = "DELETE FROM open_msgs WHERE id = ?1",
 	/* what a lean record blob leaves to its row (store_message_json) */
 	[Q_ROW] = "SELECT kind, host, queue_id, complete, first_seen, "
@@ -116,6 +121,7 @@ static const char *queries[Q__COUNT] = {
 	    "message = ?1 ORDER BY idx",
 	[Q_ROW_VERD] = "SELECT source, spam, score, required, action, symbols "
 	    "FROM verdicts WHERE message = ?1",
+	[Q_GET_OPEN] = "SELECT state FROM open_msgs WHERE id = ?1",
 };
 
 #define RELAY_CACHE	256	/* relays remembered (a power of two) */
@@ -251,6 +257,12 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	for (i = 0; i < Q__COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, queries[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) != SQLITE_OK) {
+			/* a reader does not migrate: the collector's statements
+			 * of a newer schema (open_msgs' keys) are not its own */
+			if (flags & STORE_READONLY) {
+				st->q[i] = NULL;
+				continue;
+			}
 			snprintf(err, errsz, "%s: preparing a query: %s", path,
 			    sqlite3_errmsg(st->db));
 			store_close(st);
@@ -579,14 +591,8 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	sqlite3_bind_int64(q, 34, seq);
 	if (step_all(st, q, "storing a message") != 0)
 		return -1;
-	/* the open state: replaced while open, gone when finished */
-	if (open) {
-		q = st->q[Q_PUT_OPEN];
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
-		if (step_all(st, q, "storing an open message") != 0)
-			return -1;
-	} else if (r->persisted) {
+	/* the open state (store_put_open) is gone when finished */
+	if (!open && r->persisted) {
 		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
 		if (step(st, st->q[Q_DEL_OPEN], "ending an open message") != 0)
 			return -1;
@@ -639,6 +645,28 @@ children:
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * store_put_open - an open message's state and its key (asm_msg_key),
+ * replaced while it is open; store_put_message deletes it when finished
+ */
+int
+store_put_open(rg_store *st, const asm_msg_key *k, const void *state,
+    size_t len)
+{
+	sqlite3_stmt *q = st->q[Q_PUT_OPEN];
+
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)k->id);
+	sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)k->seq);
+	bt(q, 4, k->host);
+	bt(q, 5, k->qid);
+	sqlite3_bind_int64(q, 6, k->first_seen);
+	sqlite3_bind_int64(q, 7, k->last_seen);
+	sqlite3_bind_int(q, 8, k->ended);
+	bt(q, 9, k->message_id);
+	return step(st, q, "storing an open message");
 }
 
 /* store_put_session - insert or update a session row */
@@ -719,17 +747,115 @@ restore_rows(rg_store *st, sqlite3_stmt *q, assembler *a,
 	return 0;
 }
 
-/* store_restore - the open state of the last commit into a new assembler */
+/*
+ * load_open - an open message's state by its id (the assembler's loader):
+ * 0, or -1 (store_error says why)
+ */
+static int
+load_open(void *arg, uint64_t id, strbuf *out)
+{
+	rg_store *st = arg;
+	sqlite3_stmt *q = st->q[Q_GET_OPEN];
+	const void *b;
+	int rc, n;
+
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW
+	    && (b = sqlite3_column_blob(q, 0)) != NULL
+	    && (n = sqlite3_column_bytes(q, 0)) > 0)
+		sb_add(out, b, (size_t)n);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		snprintf(st->err, sizeof(st->err), "the state of open message "
+		    "%llu is missing from the database", (unsigned long long)id);
+	else
+		fail(st, "reading an open message");
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return out->len > 0 ? 0 : -1;
+}
+
+/* whole - an open message restored whole: its id, stored without a key */
+typedef struct whole {
+	uint64_t id;
+	int nokey;
+} whole;
+
+/*
+ * restore_keys - the open messages from their keys (schema 7): a stub
+ * each, decoded when a line names it (load_open); those ended and
+ * lingering, and rows stored before the keys, restored whole
+ */
+static int
+restore_keys(rg_store *st, assembler *a)
+{
+	sqlite3_stmt *q = st->q[Q_OPEN_MSG];
+	whole *w = NULL;
+	size_t nw = 0, i;
+	strbuf sb;
+	int rc, bad = 0;
+
+	while (!bad && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		asm_msg_key k;
+
+		memset(&k, 0, sizeof(k));
+		k.id = (uint64_t)sqlite3_column_int64(q, 0);
+		if (sqlite3_column_type(q, 1) == SQLITE_NULL
+		    || sqlite3_column_int(q, 6) != 0) {
+			if ((nw & (nw - 1)) == 0)
+				w = xrealloc(w, (nw ? nw * 2 : 1) * sizeof(*w));
+			w[nw].id = k.id;
+			w[nw++].nokey = sqlite3_column_type(q, 1) == SQLITE_NULL;
+			continue;
+		}
+		k.seq = (uint64_t)sqlite3_column_int64(q, 1);
+		k.host = (const char *)sqlite3_column_text(q, 2);
+		k.qid = (const char *)sqlite3_column_text(q, 3);
+		k.first_seen = sqlite3_column_int64(q, 4);
+		k.last_seen = sqlite3_column_int64(q, 5);
+		k.message_id = (const char *)sqlite3_column_text(q, 7);
+		bad = asm_restore_key(a, &k) != 0;
+	}
+	sqlite3_reset(q);
+	if (!bad && rc != SQLITE_DONE) {
+		free(w);
+		return fail(st, "reading the open state");
+	}
+	sb_init(&sb);
+	for (i = 0; i < nw && !bad; i++) {
+		sb_reset(&sb);
+		if (load_open(st, w[i].id, &sb) != 0) {
+			free(w);
+			sb_free(&sb);
+			return -1;
+		}
+		bad = asm_restore_message(a, sb.s, sb.len, w[i].nokey) != 0;
+	}
+	sb_free(&sb);
+	free(w);
+	if (bad) {
+		snprintf(st->err, sizeof(st->err), "damaged message state in "
+		    "the database");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * store_restore - the open state of the last commit into a new assembler:
+ * the global state and the open sessions whole (a few: as many as smtpd
+ * processes), the open messages by their keys (restore_keys); a's loader
+ * reads the rest from this store when it is needed
+ */
 int
 store_restore(rg_store *st, assembler *a)
 {
 	if (restore_rows(st, st->q[Q_GET_GLOBAL], a, asm_restore_global,
 	    "global") != 0
-	    || restore_rows(st, st->q[Q_OPEN_MSG], a, asm_restore_message,
-	    "message") != 0
+	    || restore_keys(st, a) != 0
 	    || restore_rows(st, st->q[Q_OPEN_SESS], a, asm_restore_session,
 	    "session") != 0)
 		return -1;
+	asm_set_loader(a, load_open, st);
 	asm_restore_done(a);
 	return 0;
 }

@@ -42,6 +42,8 @@ void store_rollback(rg_store *st);
 /* state == NULL: the record is final */
 int store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len);
+int store_put_open(rg_store *st, const asm_msg_key *key, const void *state,
+    size_t len);
 int store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len);
 int store_put_global(rg_store *st, const void *state, size_t len);
