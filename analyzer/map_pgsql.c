@@ -380,9 +380,9 @@ map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
 	return 0;
 }
 
-/* array_lit - a PostgreSQL text[] literal of n strings */
-static void
-array_lit(strbuf *sb, char **v, size_t n)
+/* map_pg_array_lit - a PostgreSQL text[] literal of n strings */
+void
+map_pg_array_lit(strbuf *sb, char **v, size_t n)
 {
 	size_t i;
 	const char *p;
@@ -494,7 +494,7 @@ insert_re(map_pg *pg, const pg_map *m, const char **v, char *err,
 	if (m->n == 0)
 		return 0;
 	sb_init(&ra);
-	array_lit(&ra, m->res, m->n);
+	map_pg_array_lit(&ra, m->res, m->n);
 	v[3] = ra.s;
 	rc = params(pg->conn, "INSERT INTO rg_map_re (map, key, name, re, "
 	    "value) SELECT $1, k, split_part(k, ':', 1), r, v FROM "
@@ -546,8 +546,8 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 		    : "DELETE FROM rg_map WHERE map = $1", 1, v, NULL, err,
 		    errsz) != 0)
 			goto fail;
-		array_lit(&ka, m->keys, m->n);
-		array_lit(&va, m->values, m->n);
+		map_pg_array_lit(&ka, m->keys, m->n);
+		map_pg_array_lit(&va, m->values, m->n);
 		v[1] = ka.s;
 		v[2] = va.s;
 		if (m->hdr) {
@@ -578,7 +578,7 @@ map_pg_commit(map_pg *pg, FILE *log, int *nchanged, char *err, size_t errsz)
 
 		for (i = 0; i < pg->n; i++)
 			nv[i] = pg->maps[i].name;
-		array_lit(&names, nv, pg->n);
+		map_pg_array_lit(&names, nv, pg->n);
 		free(nv);
 	}
 	v[0] = names.s;

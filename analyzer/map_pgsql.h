@@ -66,6 +66,8 @@ int map_pg_enabled(const rg_config *cfg);
 int map_pg_takes(enum map_kind kind);
 /* map_pg_holds - ... and with this configuration (policy mode: no headers) */
 int map_pg_holds(const map_pg *pg, enum map_kind kind);
+/* map_pg_array_lit - a PostgreSQL text[] literal of n strings, into sb */
+void map_pg_array_lit(strbuf *sb, char **v, size_t n);
 map_pg *map_pg_open(const rg_config *cfg, char *err, size_t errsz);
 int map_pg_stage(map_pg *pg, const char *name, const map_set *ms, char *err,
     size_t errsz);

@@ -330,29 +330,6 @@ bcc_keys(const char *addr, const char *delim, int utf8, char **keys, int max)
 	return m;
 }
 
-/* array_text - a PostgreSQL text[] literal of n keys (each quoted) */
-static void
-array_text(strbuf *sb, char **v, int n)
-{
-	const char *p;
-	int i;
-
-	sb_reset(sb);
-	sb_addc(sb, '{');
-	for (i = 0; i < n; i++) {
-		if (i)
-			sb_addc(sb, ',');
-		sb_addc(sb, '"');
-		for (p = v[i]; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				sb_addc(sb, '\\');
-			sb_addc(sb, *p);
-		}
-		sb_addc(sb, '"');
-	}
-	sb_addc(sb, '}');
-}
-
 /* pg_wait - wait for libpq's socket until the deadline: 0, or -1 */
 static int
 pg_wait(PGconn *c, int write, long long deadline)
@@ -638,9 +615,9 @@ pgp_decide(pgp *p, const pgp_req *req, strbuf *action)
 	sb_init(&ra);
 	sb_init(&sa);
 	sb_init(&ba);
-	array_text(&ra, rk, nr);
-	array_text(&sa, sk, ns);
-	array_text(&ba, bk, nb);
+	map_pg_array_lit(&ra, rk, (size_t)nr);
+	map_pg_array_lit(&sa, sk, (size_t)ns);
+	map_pg_array_lit(&ba, bk, (size_t)nb);
 	pv[0] = sasl;
 	pv[1] = req->v[PGP_CLIENT] && !req->bad[PGP_CLIENT]
 	    && is_address(req->v[PGP_CLIENT]) ? req->v[PGP_CLIENT] : NULL;

@@ -733,6 +733,29 @@ asm_record_blob(strbuf *sb, const rg_record *r)
 }
 
 /*
+ * blob_record - the record of a full blob (asm_record_blob's or an open
+ * one's) in a node of a's pool; NULL if damaged. asm_node_release gives
+ * it back.
+ */
+static msg_node *
+blob_record(assembler *a, const void *blob, size_t len)
+{
+	ser_reader rd;
+	msg_node *m;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return NULL;
+	if ((m = deser_record(a, &rd)) == NULL)
+		return NULL;
+	if (!ser_ok(&rd)) {
+		asm_node_release(a, m);
+		return NULL;
+	}
+	return m;
+}
+
+/*
  * asm_blob_json - the JSON of a record blob (asm_record_blob's or an open
  * one's), byte for byte as rec_json writes the record: 0, -1 if damaged.
  * a is any assembler (the record's memory comes from its pool and goes
@@ -741,18 +764,10 @@ asm_record_blob(strbuf *sb, const rg_record *r)
 int
 asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
 {
-	ser_reader rd;
 	msg_node *m;
 
-	ser_reader_init(&rd, blob, len);
-	if (ser_get_u64(&rd) != STATE_VERSION)
+	if ((m = blob_record(a, blob, len)) == NULL)
 		return -1;
-	if ((m = deser_record(a, &rd)) == NULL)
-		return -1;
-	if (!ser_ok(&rd)) {
-		asm_node_release(a, m);
-		return -1;
-	}
 	rec_json(sb, &m->r);
 	asm_node_release(a, m);
 	return 0;
@@ -1048,18 +1063,10 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 int
 asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb)
 {
-	ser_reader rd;
 	msg_node *m;
 
-	ser_reader_init(&rd, blob, len);
-	if (ser_get_u64(&rd) != STATE_VERSION)
+	if ((m = blob_record(a, blob, len)) == NULL)
 		return -1;
-	if ((m = deser_record(a, &rd)) == NULL)
-		return -1;
-	if (!ser_ok(&rd)) {
-		asm_node_release(a, m);
-		return -1;
-	}
 	asm_record_lean(sb, &m->r, NULL, NULL);
 	asm_node_release(a, m);
 	return 0;

@@ -91,31 +91,37 @@ put_str(enc *e, const char *s)
 	sb_add(&e->sb, s, len + 1);
 }
 
+/* put_value - one field's value from base */
+static void
+put_value(enc *e, const cfg_field *f, const void *base)
+{
+	const char *p = (const char *)base + f->offset;
+	int j;
+
+	if (f->kind == CFG_F_STR) {
+		put_str(e, *(char *const *)p);
+	} else if (f->kind == CFG_F_LIST) {
+		const cfg_list *l = (const cfg_list *)p;
+
+		ser_put_u64(&e->sb, (uint64_t)l->n);
+		for (j = 0; j < l->n; j++)
+			put_str(e, l->v[j]);
+		e->nitems += (uint64_t)l->n + 1;
+	} else {
+		ser_put_i64(&e->sb, *(const long long *)p);
+	}
+}
+
 /* put_fields - one section's values from base */
 static void
 put_fields(enc *e, const void *base, const char *section)
 {
 	const cfg_field *f = NULL;
 	size_t i, n = 0;
-	int j;
 
 	f = cfg_fields(section, &n);
-	for (i = 0; i < n; i++) {
-		const char *p = (const char *)base + f[i].offset;
-
-		if (f[i].kind == CFG_F_STR) {
-			put_str(e, *(char *const *)p);
-		} else if (f[i].kind == CFG_F_LIST) {
-			const cfg_list *l = (const cfg_list *)p;
-
-			ser_put_u64(&e->sb, (uint64_t)l->n);
-			for (j = 0; j < l->n; j++)
-				put_str(e, l->v[j]);
-			e->nitems += (uint64_t)l->n + 1;
-		} else {
-			ser_put_i64(&e->sb, *(const long long *)p);
-		}
-	}
+	for (i = 0; i < n; i++)
+		put_value(e, &f[i], base);
 }
 
 /* same_value - is field f the same in a and b? */
@@ -155,31 +161,15 @@ put_delta(enc *e, const void *base, const void *ref, const char *section)
 	const cfg_field *f;
 	size_t i, n = 0;
 	uint64_t mask = 0;
-	int j;
 
 	f = cfg_fields(section, &n);
 	for (i = 0; i < n; i++)
 		if (!same_value(&f[i], base, ref))
 			mask |= 1ull << i;
 	ser_put_u64(&e->sb, mask);
-	for (i = 0; i < n; i++) {
-		const char *p = (const char *)base + f[i].offset;
-
-		if (!(mask & 1ull << i))
-			continue;
-		if (f[i].kind == CFG_F_STR) {
-			put_str(e, *(char *const *)p);
-		} else if (f[i].kind == CFG_F_LIST) {
-			const cfg_list *l = (const cfg_list *)p;
-
-			ser_put_u64(&e->sb, (uint64_t)l->n);
-			for (j = 0; j < l->n; j++)
-				put_str(e, l->v[j]);
-			e->nitems += (uint64_t)l->n + 1;
-		} else {
-			ser_put_i64(&e->sb, *(const long long *)p);
-		}
-	}
+	for (i = 0; i < n; i++)
+		if (mask & 1ull << i)
+			put_value(e, &f[i], base);
 }
 
 /*
