@@ -700,8 +700,8 @@ flock -n 9 || { echo "bench/analyze.sh: another run is using $cache" >&2; exit 7
 schema=$(make_schema "$work/schema")
 # versions 4 and 5 only add tables the generator leaves empty; 6 keeps
 # the json and headers columns for rows written before it, as these are
-case $schema in user_version=[3456]\ *) ;; *)
-    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 3 to 6" >&2; exit 70 ;;
+case $schema in user_version=[345678]\ *) ;; *)
+    echo "bench/analyze.sh: relayguard made schema '$schema', expected user_version 3 to 8" >&2; exit 70 ;;
 esac
 key="v$GEN_VERSION users=$users messages=$messages days=$days T=$T seed=$SEED $schema"
 if [ -f "$db" ] && [ -f "$cache/meta" ] && [ "$(head -n 1 "$cache/meta")" = "$key" ]; then
