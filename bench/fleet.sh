@@ -36,8 +36,6 @@ done
 . "$top/tests/lib/postfix.sh"
 . "$top/tests/lib/pgsql.sh"
 work=$(mktemp -d /tmp/rg-fleetbench.XXXXXX); chmod 755 "$work"
-relay_use() { eval "PF_DIR=\$${1}_DIR PF_CONF=\$${1}_CONF PF_QUEUE=\$${1}_QUEUE PF_LOG=\$${1}_LOG PF_PORT=\$${1}_PORT"; }
-relay_save() { eval "${1}_DIR=\$PF_DIR ${1}_CONF=\$PF_CONF ${1}_QUEUE=\$PF_QUEUE ${1}_LOG=\$PF_LOG ${1}_PORT=\$PF_PORT"; }
 cleanup() {
     if [ -n "${A_DIR:-}" ]; then relay_use A; pf_stop; fi
     if [ -n "${B_DIR:-}" ]; then relay_use B; pf_stop; fi
@@ -73,21 +71,7 @@ INI
 mkdir -p "$work/pgsql"
 "$RG" -c "$work/rg.ini" postfix-config --query-directory "$work/pgsql" > "$work/pc.out" || exit 1
 chgrp postfix "$work/pgsql"/*.cf
-python3 - "$work/pc.out" > "$work/settings" <<'PY'
-import sys
-out = []
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.startswith("# /") or line.startswith("hosts ="):
-        break
-    if not line.strip() or line.startswith("#"):
-        continue
-    if line[0] in " \t":
-        out[-1] += " " + line.strip()
-    else:
-        out.append(line.strip())
-print("\n".join(out))
-PY
+pc_settings "$work/pc.out" > "$work/settings"
 for R in A B; do
     relay_use $R
     while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s"; done < "$work/settings"

@@ -59,3 +59,24 @@ pg_sql() {
     runuser -u postgres -- "$PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
         -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d "$db" -c "$*"
 }
+
+# pc_settings FILE - the main.cf settings of `relayguard postfix-config`'s
+# output in FILE (up to the first query file it shows), one a line, each
+# continuation line joined to its setting
+pc_settings() {
+    python3 - "$1" <<'PY'
+import sys
+out = []
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("# /") or line.startswith("hosts ="):
+        break
+    if not line.strip() or line.startswith("#"):
+        continue
+    if line[0] in " \t":
+        out[-1] += " " + line.strip()
+    else:
+        out.append(line.strip())
+print("\n".join(out))
+PY
+}

@@ -478,3 +478,13 @@ pf_wait_settled() {
     fi
     return 0
 }
+
+# relay_save NAME - remember the running instance's PF_* variables as
+# NAME_* (NAME_DIR, NAME_CONF, ...), for suites with several Postfix
+# instances; relay_use NAME points the PF_* variables back at it
+relay_save() {
+    eval "${1}_DIR=\$PF_DIR ${1}_CONF=\$PF_CONF ${1}_QUEUE=\$PF_QUEUE ${1}_LOG=\$PF_LOG ${1}_PORT=\$PF_PORT"
+}
+relay_use() {
+    eval "PF_DIR=\$${1}_DIR PF_CONF=\$${1}_CONF PF_QUEUE=\$${1}_QUEUE PF_LOG=\$${1}_LOG PF_PORT=\$${1}_PORT"
+}

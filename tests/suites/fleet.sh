@@ -20,13 +20,6 @@ ls /usr/lib/postfix/postfix-pgsql.so* >/dev/null 2>&1 \
 work=$(mktemp -d /tmp/rg-fleet.XXXXXX); chmod 755 "$work"
 cp "$RG0" "$work/relayguard"; RG=$work/relayguard
 
-# relay_use A|B: point tests/lib/postfix.sh's variables at one relay
-relay_use() {
-    eval "PF_DIR=\$${1}_DIR PF_CONF=\$${1}_CONF PF_QUEUE=\$${1}_QUEUE PF_LOG=\$${1}_LOG PF_PORT=\$${1}_PORT"
-}
-relay_save() {
-    eval "${1}_DIR=\$PF_DIR ${1}_CONF=\$PF_CONF ${1}_QUEUE=\$PF_QUEUE ${1}_LOG=\$PF_LOG ${1}_PORT=\$PF_PORT"
-}
 cleanup() {
     if [ -n "${A_DIR:-}" ]; then relay_use A; pf_stop; fi
     if [ -n "${B_DIR:-}" ]; then relay_use B; pf_stop; fi
@@ -131,22 +124,7 @@ ok $? "postfix-config writes the pgsql: query files" "$(head -c 300 "$work/pc.ou
 m=$(stat -c %a "$work/pgsql"/*.cf | sort -u | paste -sd' ')
 [ "$m" = 640 ] && [ ! -e "$work/pgsql/sasl_access.cf.new" ]; ok $? "the query files are mode 640 (they may hold a password)" "$m"
 chgrp postfix "$work/pgsql"/*.cf
-python3 - "$work/pc.out" > "$work/settings" <<'PY'
-import sys
-out = []
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.startswith("# /") or line.startswith("hosts ="):
-        break
-    if not line.strip() or line.startswith("#"):
-        continue
-    if line[0] in " \t":
-        out[-1] += " " + line.strip()
-    else:
-        out.append(line.strip())
-for s in out:
-    print(s)
-PY
+pc_settings "$work/pc.out" > "$work/settings"
 for R in A B; do
     relay_use $R
     bad=

@@ -84,26 +84,9 @@ ok $? "postfix-config prints the policy mode's main.cf lines" "$(head -c 300 "$w
 grep -q 'check_policy_service { unix:private/rgpolicy, timeout=10s, default_action=DUNNO }' "$work/pc.out" \
     && ! grep -v '^#' "$work/pc.out" | grep -q 'pgsql:'
 ok $? "... with check_policy_service { ..., default_action=DUNNO } and no pgsql: table at all (none can fail closed)"
-settings() {    # the main.cf settings of postfix-config's output, one a line
-    python3 - "$1" <<'PY'
-import sys
-out = []
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.startswith("# /") or line.startswith("hosts ="):
-        break
-    if not line.strip() or line.startswith("#"):
-        continue
-    if line[0] in " \t":
-        out[-1] += " " + line.strip()
-    else:
-        out.append(line.strip())
-print("\n".join(out))
-PY
-}
 apply() {
     local s bad=
-    while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s" || bad+="$s; "; done < <(settings "$1")
+    while IFS= read -r s; do postconf -c "$PF_CONF" -e "$s" || bad+="$s; "; done < <(pc_settings "$1")
     [ -z "$bad" ]
 }
 apply "$work/pc.out"; ok $? "Postfix takes the printed main.cf lines"

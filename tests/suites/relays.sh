@@ -22,13 +22,6 @@ RG=${RELAYGUARD:-$top/build/relayguard}
 . "$top/tests/lib/postfix.sh"
 work=$(mktemp -d /tmp/rg-relays.XXXXXX); chmod 755 "$work"
 
-# relay_use A|B: point tests/lib/postfix.sh's variables at one relay
-relay_use() {
-    eval "PF_DIR=\$${1}_DIR PF_CONF=\$${1}_CONF PF_QUEUE=\$${1}_QUEUE PF_LOG=\$${1}_LOG PF_PORT=\$${1}_PORT"
-}
-relay_save() {
-    eval "${1}_DIR=\$PF_DIR ${1}_CONF=\$PF_CONF ${1}_QUEUE=\$PF_QUEUE ${1}_LOG=\$PF_LOG ${1}_PORT=\$PF_PORT"
-}
 cleanup() {
     if [ -n "${A_DIR:-}" ]; then relay_use A; pf_stop; fi
     if [ -n "${B_DIR:-}" ]; then relay_use B; pf_stop; fi
