@@ -480,7 +480,7 @@ pg_connect(pgp *p, char *err, size_t errsz)
 	return 0;
 fail:
 	snprintf(err, errsz, "%s", p->conn ? PQerrorMessage(p->conn)
-	    : "out of memory");
+	    : "libpq unavailable or out of memory");
 out:
 	PQfinish(p->conn);
 	p->conn = NULL;

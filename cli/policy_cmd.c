@@ -39,11 +39,13 @@ write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-/* postfix_settings - recipient_delimiter and smtputf8_enable of Postfix */
+/* postfix_settings - recipient_delimiter and smtputf8_enable of Postfix
+ * (-x: the default of smtputf8_enable is an expression on
+ * compatibility_level, which -h alone prints unexpanded) */
 static void
 postfix_settings(const rg_config *cfg, char *delim, size_t dsz, int *utf8)
 {
-	static const char *const args[] = { "-h", "recipient_delimiter",
+	static const char *const args[] = { "-xh", "recipient_delimiter",
 	    "smtputf8_enable", NULL };
 	char why[512], *nl;
 	strbuf out;

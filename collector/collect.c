@@ -404,6 +404,13 @@ col_step(rg_collect *c, enum col_status *io)
 	prs_line(c->p, &in->h.ll);
 	if ((*io = load_failed(c)) != COL_OK)
 		return -1;
+	if (c->failed_store) {
+		/* a failed write may have rolled the transaction back: what
+		 * followed would commit row by row without the positions */
+		log_warnx("database: %s", store_error(c->st));
+		*io = COL_TEMPFAIL;
+		return -1;
+	}
 	c->lines++;
 	c->batch_lines++;
 	if (advance(c, in) != 0)
@@ -435,6 +442,14 @@ col_commit(rg_collect *c)
 		store_rollback(c->st);
 		return st;
 	}
+	/* what this batch read follows what we started from: if another
+	 * writer moved a position, it stored these lines */
+	if ((same = moved(c)) != 0) {
+		if (same < 0)
+			log_warnx("database: %s", store_error(c->st));
+		store_rollback(c->st);
+		return COL_TEMPFAIL;
+	}
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 		src_pos pos;
@@ -444,19 +459,8 @@ col_commit(rg_collect *c)
 		pos = in->pos;
 		pos.year = in->year;
 		pos.last_month = in->last_month;
-		/* what this batch read follows what we started from: if
-		 * another writer moved the position, it stored these lines */
-		if ((same = store_same_source(c->st, in->sc->name,
-		    in->stored_found, &in->stored)) == 0) {
-			log_warnx("database: the read position of [source %s] "
-			    "is no longer the one this run started from: another "
-			    "collector wrote %s; batch not committed", in->sc->name,
-			    c->cfg->database);
-			store_rollback(c->st);
-			return COL_TEMPFAIL;
-		}
-		if (same < 0 || store_put_source(c->st, in->sc->name,
-		    in->sc->type, &pos) != 0)
+		if (store_put_source(c->st, in->sc->name, in->sc->type, &pos)
+		    != 0)
 			c->failed_store = 1;
 		in->stored = pos;
 		in->stored_found = 1;

@@ -190,7 +190,6 @@ proc_run(const proc_req *req, proc_res *res)
 	    (outfd = memfd_create("rg-child-out", MFD_CLOEXEC)) < 0 ||
 	    (errfd = memfd_create("rg-child-err", MFD_CLOEXEC)) < 0)
 		goto end;
-	fflush(NULL);
 	if ((pid = spawn(req->argv, infd, outfd, errfd)) < 0)
 		goto end;
 	if (pid == 0) {
@@ -207,7 +206,6 @@ proc_run(const proc_req *req, proc_res *res)
 		rc = 0;
 		goto end;
 	}
-	setpgid(pid, pid);	/* either side may win the race */
 	if (req->timeout_ms > 0)
 		deadline = mono_ms() + req->timeout_ms;
 	if (!wait_bounded(pid, deadline, &res->status)) {

@@ -313,20 +313,8 @@ rep_text_mail(const rg_config *cfg, const char *kind, const char *to,
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	mail_clean(&clean, text, strlen(text), 1);
 	rep_qp(&sb, clean.s ? clean.s : "", clean.len);
-	memset(m, 0, sizeof(*m));
-	m->kind = xstrdup(kind);
-	m->from = xstrdup(from);
-	m->rcpt = xstrdup(to);
-	sb_reset(&clean);
-	mail_clean(&clean, subject, strlen(subject), 0);
-	m->subject = xstrdup(clean.s ? clean.s : "");
-	m->message_id = xstrdup(msgid);
-	m->len = sb.len;
-	m->body = sb.s ? sb.s : xstrdup("");
-	m->created = now;
-	m->next_try = now;
-	m->status = xstrdup("queued");
 	sb_free(&clean);
+	rep_fill(m, kind, from, to, subject, strlen(subject), msgid, &sb, now);
 }
 
 /* rep_boundary - a fresh MIME boundary: "=_" never occurs in base64 or
@@ -375,20 +363,9 @@ rep_attach_mail(const rg_config *cfg, const rep_attachment *a,
 		sb_adds(&sb, "\r\n");
 	}
 	sb_printf(&sb, "\r\n--%s--\r\n", b);
-	memset(m, 0, sizeof(*m));
-	m->kind = xstrdup(a->kind);
-	m->from = xstrdup(from);
-	m->rcpt = xstrdup(a->to);
-	sb_reset(&clean);
-	mail_clean(&clean, a->subject, strlen(a->subject), 0);
-	m->subject = xstrdup(clean.s ? clean.s : "");
-	m->message_id = xstrdup(msgid);
-	m->len = sb.len;
-	m->body = sb.s;
-	m->created = now;
-	m->next_try = now;
-	m->status = xstrdup("queued");
 	sb_free(&clean);
+	rep_fill(m, a->kind, from, a->to, a->subject, strlen(a->subject), msgid,
+	    &sb, now);
 }
 
 /* rep_fill - an outbox mail from its parts (compose.h) */
@@ -412,4 +389,5 @@ rep_fill(ob_mail *m, const char *kind, const char *from, const char *rcpt,
 	m->len = body->len;
 	m->body = body->s;
 	m->created = m->next_try = now;
+	m->status = xstrdup("queued");
 }

@@ -36,6 +36,16 @@
 
 enum notice_kind { N_HELD, N_DELETED };
 
+/* dns_name_ok - a host name fit for Reporting-MTA: letters, digits, '.', '-' */
+static int
+dns_name_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	return n > 0 && n < 254 && strspn(h, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
 /* notice_rcpt - who is told about s, NULL: nobody safe */
 static const char *
 notice_rcpt(const rul_user *u, const ms_spam *s)
@@ -127,7 +137,7 @@ compose_notice(const rg_config *cfg, const ms_spam *s, const char *user,
 	/* the machine-readable part: ASCII only, safe values only */
 	rep_date(date, sizeof(date), s->first_seen);
 	sb_printf(&sb, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n"
-	    "\r\nReporting-MTA: dns; %s\r\n", b, rep_addr_safe(host) ? host
+	    "\r\nReporting-MTA: dns; %s\r\n", b, dns_name_ok(host) ? host
 	    : "localhost");
 	if (s->qid && strspn(s->qid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz") == strlen(s->qid) && strlen(s->qid)

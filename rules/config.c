@@ -1408,26 +1408,26 @@ load_lines(load_ctx *ctx, int *nerrors)
 }
 
 /*
- * cfg_load - read FILE over the defaults. Returns NULL when the file cannot
- * be read or has any error; *nerrors counts them (each printed on errors).
+ * load_fp - read FILE's content from fp (opened by the caller: NULL with
+ * errno set if it could not be, said as "cannot WHAT") over the defaults
  */
-rg_config *
-cfg_load(const char *file, FILE *errors, int *nerrors)
+static rg_config *
+load_fp(const char *file, FILE *fp, const char *what, FILE *errors,
+    int *nerrors)
 {
 	load_ctx ctx;
-	FILE *fp;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.file = file;
-	ctx.errors = errors;
 	*nerrors = 0;
-	if ((fp = fopen(file, "r")) == NULL) {
+	if (fp == NULL) {
 		if (errors != NULL)
-			fprintf(errors, "%s: cannot open: %s\n", file,
+			fprintf(errors, "%s: cannot %s: %s\n", file, what,
 			    strerror(errno));
 		*nerrors = 1;
 		return NULL;
 	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = file;
+	ctx.errors = errors;
 	ctx.cfg = cfg_defaults();
 	ctx.cfg->file = xstrdup(file);
 	if (read_lines(&ctx, fp) != 0)
@@ -1438,36 +1438,30 @@ cfg_load(const char *file, FILE *errors, int *nerrors)
 }
 
 /*
+ * cfg_load - read FILE over the defaults. Returns NULL when the file cannot
+ * be read or has any error; *nerrors counts them (each printed on errors).
+ */
+rg_config *
+cfg_load(const char *file, FILE *errors, int *nerrors)
+{
+	return load_fp(file, fopen(file, "r"), "open", errors, nerrors);
+}
+
+/*
  * cfg_load_buffer - cfg_load of FILE's content as already read into buf
- * (the cache hashes exactly the bytes it parses); the same errors
+ * (the cache hashes exactly the bytes it parses, so an empty file is not
+ * read again: fmemopen wants a buffer, and "\n" parses as "" does)
  */
 rg_config *
 cfg_load_buffer(const char *file, const char *buf, size_t len, FILE *errors,
     int *nerrors)
 {
-	load_ctx ctx;
-	FILE *fp;
-
-	if (len == 0)		/* fmemopen wants a buffer */
-		return cfg_load(file, errors, nerrors);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.file = file;
-	ctx.errors = errors;
-	*nerrors = 0;
-	if ((fp = fmemopen((void *)buf, len, "r")) == NULL) {
-		if (errors != NULL)
-			fprintf(errors, "%s: cannot read: %s\n", file,
-			    strerror(errno));
-		*nerrors = 1;
-		return NULL;
+	if (len == 0) {
+		buf = "\n";
+		len = 1;
 	}
-	ctx.cfg = cfg_defaults();
-	ctx.cfg->file = xstrdup(file);
-	if (read_lines(&ctx, fp) != 0)
-		cfg_err(&ctx, ctx.nlines + 1, "read error: %s",
-		    strerror(errno));
-	fclose(fp);
-	return load_lines(&ctx, nerrors);
+	return load_fp(file, fmemopen((void *)buf, len, "r"), "read", errors,
+	    nerrors);
 }
 
 /* free_fields - release the strings and lists of one section's struct */

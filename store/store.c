@@ -143,6 +143,7 @@ struct rg_store {
 		char *name;		/* NULL: free */
 		uint64_t id;
 	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
+	int relay_err;		/* relay_id failed: the message is not stored */
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
@@ -455,7 +456,9 @@ relay_stmt(rg_store *st, int k)
 
 /*
  * relay_id - the number of a relay in the relays table, added (inside the
- * batch) if new: asm_record_lean's intern; 0 (kept inline) on an error
+ * batch) if new: asm_record_lean's intern; 0 (kept inline) if the relays
+ * table cannot be prepared (a read-only open of an older schema); an SQL
+ * error sets relay_err, and store_put_message fails
  */
 static uint64_t
 relay_id(void *arg, const char *name)
@@ -479,15 +482,24 @@ relay_id(void *arg, const char *name)
 	if ((q = relay_stmt(st, R_GET)) == NULL)
 		return 0;
 	sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if ((i = sqlite3_step(q)) == SQLITE_ROW)
 		id = (uint64_t)sqlite3_column_int64(q, 0);
+	else if (i != SQLITE_DONE) {
+		/* an error may have rolled the batch back: stop it */
+		fail(st, "numbering a relay");
+		st->relay_err = 1;
+	}
 	sqlite3_reset(q);
-	if (id == 0) {
+	if (id == 0 && !st->relay_err) {
 		if ((q = relay_stmt(st, R_PUT)) == NULL)
 			return 0;
 		sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
 		if (sqlite3_step(q) == SQLITE_DONE)
 			id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+		else {
+			fail(st, "numbering a relay");
+			st->relay_err = 1;
+		}
 		sqlite3_reset(q);
 	}
 	if (id > 0 && slot >= 0) {
@@ -536,6 +548,10 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	if (state == NULL) {
 		sb_reset(&st->blob);
 		asm_record_lean(&st->blob, r, relay_id, st);
+		if (st->relay_err) {
+			st->relay_err = 0;
+			return -1;	/* st->err says why */
+		}
 		open = 0;
 	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);

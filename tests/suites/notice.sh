@@ -173,6 +173,7 @@ for blk in ds:
     for k, v in blk.items():
         fields.setdefault(k.lower(), []).append(v)
 check(fields.get("action") == ["delayed"], "Action: delayed: %r" % fields.get("action"))
+check(fields.get("reporting-mta") == ["dns; relay"], "Reporting-MTA: the configured hostname: %r" % fields.get("reporting-mta"))
 check(fields.get("status", [""])[0].startswith("4."), "Status 4.x.x: %r" % fields.get("status"))
 check(fields.get("final-recipient") == ["rfc822; dave@example.org"], "Final-Recipient: the held message's recipient: %r" % fields.get("final-recipient"))
 check(fields.get("x-relayguard-queue-id") == [qa], "the held queue ID: %r" % fields.get("x-relayguard-queue-id"))
