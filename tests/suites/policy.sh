@@ -48,6 +48,8 @@ pg_sql postgres "CREATE ROLE relayguard LOGIN" && pg_sql postgres "CREATE ROLE p
 ok $? "PostgreSQL up with the relayguard and postfix roles"
 export PF_MYNETWORKS="127.0.0.10/31 127.0.0.16/29"
 pf_start "$work/relay" 2> "$work/pf.err" || { cat "$work/pf.err"; echo "FAIL: $suite: Postfix did not start"; exit 1; }
+# an address extension, so that the service's access(5) keys are tested
+postconf -c "$PF_CONF" -e recipient_delimiter=+
 
 cat > "$work/rg.ini" <<INI
 [global]
@@ -115,12 +117,7 @@ o=$(send --from-ip 127.0.0.20 --sender x@example.com --to dave@example.org)
 grep -q '^SENT' <<<"$o"; ok $? "its own unlocked user inside the network is relayed (most specific network)" "$o"
 "$RG" -c "$work/rg.ini" lock identity alice@example.com/spoof@example.net --reason t > /dev/null 2>&1
 o=$(send --auth alice@example.com:alice-pw --sender Spoof+x@Example.NET --to dave@example.org)
-if postconf -c "$PF_CONF" -h recipient_delimiter | grep -q '+'; then
-    grep -q 'REFUSED 450 4\.7\.1' <<<"$o"; ok $? "a scoped identity lock refuses alice's Spoof+x@Example.NET (folded, extension)" "$o"
-else
-    o=$(send --auth alice@example.com:alice-pw --sender Spoof@Example.NET --to dave@example.org)
-    grep -q 'REFUSED 450 4\.7\.1' <<<"$o"; ok $? "a scoped identity lock refuses alice's Spoof@Example.NET (folded)" "$o"
-fi
+grep -q 'REFUSED 450 4\.7\.1' <<<"$o"; ok $? "a scoped identity lock refuses alice's Spoof+x@Example.NET (folded, extension)" "$o"
 o=$(alice); grep -q '^SENT' <<<"$o"; ok $? "... and alice's own sender still passes (her class answered, nothing matched)" "$o"
 o=$(send --auth carol@example.net:carol-pw --sender spoof@example.net --to dave@example.org)
 grep -q '^SENT' <<<"$o"; ok $? "... and carol may use spoof@example.net (the lock is alice's only)" "$o"
@@ -174,19 +171,20 @@ until_ok '^SENT' alice; ok $? "closed: alice is relayed again once PostgreSQL is
 
 # ---- the service itself: killed (spawn starts another), absent (default_action)
 pids=$(pgrep -f "^$RG -c $work/rg.ini policy" | paste -sd' ')
-[ -n "$pids" ] && kill $pids
-o=$(bob); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$o"
+o="no policy process found to kill"
+[ -n "$pids" ] && kill $pids && { o=$(bob); grep -q 'REFUSED 450 4\.7\.1 .*sending locked' <<<"$o"; }
 ok $? "a killed policy process is replaced: bob is still refused (killed: $pids)" "$o"
 postconf -c "$PF_CONF" -M# rgpolicy/unix
 postfix -c "$PF_CONF" reload > /dev/null 2>&1
 until_ok '^REFUSED 450 4\.7\.1' alice
 ok $? "service absent, default_action=DEFER_IF_PERMIT: 450 4.7.1" "$o"
 sed -i '/^on_failure = closed/d' "$work/rg.ini"
+lz=$(stat -c %s "$PF_LOG")
 "$RG" -c "$work/rg.ini" postfix-config > "$work/pc3.out" 2>&1; apply "$work/pc3.out"
 postfix -c "$PF_CONF" reload > /dev/null 2>&1
 until_ok '^SENT' bob; ok $? "service absent, default_action=DUNNO: even locked bob is relayed" "$o"
 pf_flush_log > /dev/null 2>&1
-grep -q 'private/rgpolicy' "$PF_LOG"; ok $? "Postfix logs the service it cannot reach" "$(grep -i policy "$PF_LOG" | tail -2)"
+tail -c +$((lz + 1)) "$PF_LOG" | grep -q 'private/rgpolicy'; ok $? "Postfix logs the service it cannot reach" "$(grep -i policy "$PF_LOG" | tail -2)"
 o=$("$RG" -c "$work/rg.ini" check-postfix 2>&1); rc=$?
 [ $rc = 1 ] && grep -q 'master.cf has no rgpolicy unix service' <<<"$o"
 ok $? "check-postfix names the missing master.cf service (exit $rc)" "$(head -c 300 <<<"$o")"
