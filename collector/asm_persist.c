@@ -277,6 +277,9 @@ ser_session(strbuf *sb, const sess_node *s)
 		ser_put_str(sb, s->qids[i]);
 }
 
+static void open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern,
+    void *arg);
+
 /* asm_checkpoint - hand out what changed since the last checkpoint */
 void
 asm_checkpoint(assembler *a, const asm_store_ops *ops)
@@ -295,8 +298,7 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 		asm_need(a, m);	/* (only asm_free marks a lazy one) */
 		m->dirty_idx = -1;
 		sb_reset(&sb);
-		ser_put_u64(&sb, STATE_VERSION);
-		ser_record(&sb, &m->r, m);
+		open_blob(&sb, m, ops->intern, ops->intern_arg);
 		key.id = m->r.id;
 		key.seq = m->seq;
 		key.host = m->r.host;
@@ -1068,6 +1070,228 @@ asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb)
 	if ((m = blob_record(a, blob, len)) == NULL)
 		return -1;
 	asm_record_lean(sb, &m->r, NULL, NULL);
+	asm_node_release(a, m);
+	return 0;
+}
+
+/*
+ * The lean form of an open message's state (open_msgs.state since schema
+ * 9): what its messages row and child rows (written in the same
+ * transaction) do not hold. The store rebuilds the full state (the form
+ * above, STATE_VERSION) from the row, the children and this
+ * (asm_open_full) when the message is needed again.
+ *
+ *	OPEN_VERSION, the record's flags (as ser_record), smtpd_pid, the
+ *	node's flags (ended, queued), ended_at, seq
+ *	recipients: count, then per recipient its history: count, then per
+ *	    attempt its time (from the one before, the first from
+ *	    first_seen), bits (OH_*), and status, dsn unless the bits say
+ *	    they are the reference's (the attempt before, the first: the
+ *	    recipient's last status)
+ *	the lean blob of the record (asm_record_lean), to the end
+ *
+ * A record that its row could not give back (a header without a name or
+ * value, a verdict without a source) is kept in the full form: the store
+ * reads both.
+ */
+#define OPEN_VERSION	17
+
+#define OH_STATUS	1	/* status is the reference's */
+#define OH_DSN		2	/* dsn is the reference's */
+
+/* open_fits - whether r's row, children and lean open form hold it all */
+static int
+open_fits(const rg_record *r)
+{
+	int i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (r->headers[i].name == NULL || r->headers[i].value == NULL)
+			return 0;
+	if (r->verdict.source == VS_NONE && (r->verdict.spam
+	    || r->verdict.score != NULL || r->verdict.required != NULL
+	    || r->verdict.action != NULL || r->verdict.symbols != NULL))
+		return 0;
+	return r->size >= -1 && r->nrcpt >= -1;
+}
+
+/* rec_flags - the record's flags word (ser_record's) */
+static uint64_t
+rec_flags(const rg_record *r)
+{
+	return (uint64_t)(r->held | r->was_held << 1 | r->discarded << 2
+	    | r->expired << 3 | r->deleted << 4 | r->complete << 5
+	    | r->stale << 6 | r->noqueue << 7 | r->pickup << 8
+	    | r->aborted << 9);
+}
+
+/* open_lean - the lean open form of r with the node's own state */
+static void
+open_lean(strbuf *sb, const rg_record *r, int ended, int queued,
+    rg_usec ended_at, uint64_t seq, asm_intern_fn intern, void *arg)
+{
+	int i, j;
+
+	ser_put_u64(sb, OPEN_VERSION);
+	ser_put_u64(sb, rec_flags(r));
+	ser_put_i64(sb, r->smtpd_pid);
+	ser_put_u64(sb, (uint64_t)(ended | queued << 1));
+	ser_put_i64(sb, ended_at);
+	ser_put_u64(sb, seq);
+	ser_put_u64(sb, (uint64_t)r->nrcpts);
+	for (i = 0; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+		const char *st = rc->status, *dsn = rc->dsn;
+		rg_usec prev = r->first_seen;
+
+		ser_put_u64(sb, (uint64_t)rc->nhist);
+		for (j = 0; j < rc->nhist; j++) {
+			const rg_attempt *h = &rc->hist[j];
+			unsigned bits = 0;
+
+			if (same(h->status, st))
+				bits |= OH_STATUS;
+			if (same(h->dsn, dsn))
+				bits |= OH_DSN;
+			ser_put_i64(sb, h->ts - prev);
+			ser_put_u64(sb, bits);
+			if (!(bits & OH_STATUS))
+				ser_put_str(sb, h->status);
+			if (!(bits & OH_DSN))
+				ser_put_str(sb, h->dsn);
+			prev = h->ts;
+			st = h->status;
+			dsn = h->dsn;
+		}
+	}
+	asm_record_lean(sb, r, intern, arg);
+}
+
+/* open_blob - an open (or lingering) message's state: lean if it fits */
+static void
+open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern, void *arg)
+{
+	if (!open_fits(&m->r)) {
+		ser_put_u64(sb, STATE_VERSION);
+		ser_record(sb, &m->r, m);
+		return;
+	}
+	open_lean(sb, &m->r, m->ended, m->queued, m->ended_at, m->seq, intern,
+	    arg);
+}
+
+/* asm_blob_is_open - whether an open message's state is the lean form */
+int
+asm_blob_is_open(const void *blob, size_t len)
+{
+	return len > 0 && *(const unsigned char *)blob == OPEN_VERSION;
+}
+
+/*
+ * asm_open_full - the full state (STATE_VERSION, as the assembler restores
+ * it) into out of an open message whose record r was filled from its row
+ * and child rows as for asm_lean_merge (th: the headers rows by name),
+ * and its lean open state; resolve gives a numbered relay back. 0, -1 if
+ * the state is damaged or does not fit the rows (out unchanged).
+ */
+int
+asm_open_full(rg_record *r, const void *blob, size_t len,
+    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg,
+    strbuf *out)
+{
+	rg_arena *ar = &r->ar;
+	ser_reader rd;
+	msg_node m;
+	uint64_t flags, n, i, j, bits;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != OPEN_VERSION)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	flags = ser_get_u64(&rd);
+	r->smtpd_pid = (long)ser_get_i64(&rd);
+	n = ser_get_u64(&rd);
+	m.ended = n & 1;
+	m.queued = (n >> 1) & 1;
+	m.ended_at = ser_get_i64(&rd);
+	m.seq = ser_get_u64(&rd);
+	if (ser_get_u64(&rd) != (uint64_t)r->nrcpts || rd.bad)
+		return -1;
+	for (i = 0; i < (uint64_t)r->nrcpts && !rd.bad; i++) {
+		rg_rcpt *rc = &r->rcpts[i];
+		const char *st = rc->status, *dsn = rc->dsn;
+		rg_usec prev = r->first_seen;
+		size_t cap = 1;
+
+		n = ser_get_u64(&rd);
+		if (n > RG_MAX_ATTEMPTS || rd.bad) {
+			rd.bad = 1;
+			break;
+		}
+		if (n == 0)
+			continue;
+		/* room as rec_hist_add leaves it (deser_into) */
+		while (cap < n)
+			cap *= 2;
+		rc->hist = rg_arena_alloc(ar, cap * sizeof(rg_attempt));
+		for (j = 0; j < n && !rd.bad; j++) {
+			rg_attempt *h = &rc->hist[j];
+
+			h->ts = prev + ser_get_i64(&rd);
+			bits = ser_get_u64(&rd);
+			h->status = bits & OH_STATUS ? (char *)st
+			    : gstr(&rd, ar);
+			h->dsn = bits & OH_DSN ? (char *)dsn : gstr(&rd, ar);
+			if (bits > (OH_STATUS | OH_DSN))
+				rd.bad = 1;
+			prev = h->ts;
+			st = h->status;
+			dsn = h->dsn;
+			rc->nhist++;
+		}
+	}
+	if (rd.bad || asm_lean_merge(r, rd.p, (size_t)(rd.end - rd.p), th, nth,
+	    resolve, arg) != 0)
+		return -1;
+	r->held = flags & 1;
+	r->was_held = (flags >> 1) & 1;
+	r->discarded = (flags >> 2) & 1;
+	r->expired = (flags >> 3) & 1;
+	r->deleted = (flags >> 4) & 1;
+	r->complete = (flags >> 5) & 1;
+	r->stale = (flags >> 6) & 1;
+	r->noqueue = (flags >> 7) & 1;
+	r->pickup = (flags >> 8) & 1;
+	r->aborted = (flags >> 9) & 1;
+	if (flags >> 10)
+		return -1;
+	ser_put_u64(out, STATE_VERSION);
+	ser_record(out, r, &m);
+	return 0;
+}
+
+/*
+ * asm_open_lean - an open message's full state (schema 8 and before) in
+ * the lean open form into out, relays inline: 0, -1 if damaged or if the
+ * row could not give it back (out unchanged)
+ */
+int
+asm_open_lean(assembler *a, const void *blob, size_t len, strbuf *out)
+{
+	ser_reader rd;
+	msg_node *m;
+
+	ser_reader_init(&rd, blob, len);
+	if (ser_get_u64(&rd) != STATE_VERSION)
+		return -1;
+	if ((m = deser_record(a, &rd)) == NULL)
+		return -1;
+	if (!ser_ok(&rd) || !open_fits(&m->r)) {
+		asm_node_release(a, m);
+		return -1;
+	}
+	open_lean(out, &m->r, m->ended, m->queued, m->ended_at, m->seq, NULL,
+	    NULL);
 	asm_node_release(a, m);
 	return 0;
 }

@@ -65,6 +65,15 @@ typedef struct asm_msg_key {
 /* the loader: the state blob of message id into out; 0, or -1 */
 typedef int (*asm_loader)(void *arg, uint64_t id, strbuf *out);
 
+/* a relay's number in the store (> 0), or 0 to keep it inline */
+typedef uint64_t (*asm_intern_fn)(void *arg, const char *relay);
+typedef char *(*asm_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
+
+/*
+ * An open message's state is the lean open form (asm_open_full): only
+ * what its messages row and child rows, handed to save_message with it,
+ * do not hold; intern (may be NULL) numbers its relays.
+ */
 typedef struct asm_store_ops {
 	void (*save_message)(void *arg, const rg_record *r,
 	    const asm_msg_key *key, const void *state, size_t len);
@@ -72,6 +81,8 @@ typedef struct asm_store_ops {
 	    size_t len);
 	void (*save_global)(void *arg, const void *state, size_t len);
 	void *arg;
+	asm_intern_fn intern;
+	void *intern_arg;
 } asm_store_ops;
 
 assembler *asm_new(const asm_options *opt, const asm_callbacks *cb);
@@ -91,14 +102,19 @@ void asm_record_blob(strbuf *sb, const rg_record *r);
 int asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb);
 /* a finished record's lean blob (beside its row and child rows) and back;
  * relays numbered by the store */
-typedef uint64_t (*asm_intern_fn)(void *arg, const char *relay);
-typedef char *(*asm_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
 void asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
     void *arg);
 int asm_blob_is_lean(const void *blob, size_t len);
 int asm_lean_merge(rg_record *r, const void *blob, size_t len,
     const rg_header *th, int nth, asm_resolve_fn resolve, void *arg);
 int asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb);
+/* an open message's lean state (beside its row and child rows): the full
+ * state back from the record filled from them, and a full state in it */
+int asm_blob_is_open(const void *blob, size_t len);
+int asm_open_full(rg_record *r, const void *blob, size_t len,
+    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg,
+    strbuf *out);
+int asm_open_lean(assembler *a, const void *blob, size_t len, strbuf *out);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);

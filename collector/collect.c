@@ -429,7 +429,8 @@ col_in_batch(const rg_collect *c)
 enum col_status
 col_commit(rg_collect *c)
 {
-	asm_store_ops ops = { save_message, save_session, save_global, c };
+	asm_store_ops ops = { save_message, save_session, save_global, c,
+	    store_intern_relay, c->st };
 	enum col_status st;
 	int i, same;
 

@@ -292,6 +292,26 @@ static const char schema_v8[] =
     "CREATE INDEX open_msgs_keys ON open_msgs(seq, host, queue_id, "
     "first_seen, last_seen, ended, message_id);\n";
 
+/*
+ * version 9: the open messages' state without what their messages rows
+ * and child rows (written in the same transaction) hold, and their keys
+ * once (issue 9: the database's size). state is the lean open form
+ * (collector/asm_persist.c, rg_open_lean(): the full form stays where the
+ * rows would not give it back, and is still read); host, queue ID, first
+ * and last seen and Message-ID are the messages row's, read by id at
+ * start-up; the covering index open_msgs_keys goes.
+ */
+static const char schema_v9[] =
+    "CREATE TABLE open_msgs9(id INTEGER PRIMARY KEY,\n"
+    "  seq INTEGER,\n"			/* order of activity; NULL: no key */
+    "  ended INTEGER NOT NULL DEFAULT 0,\n"	/* lingering */
+    "  state BLOB NOT NULL);\n"
+    "INSERT INTO open_msgs9(id, seq, ended, state) SELECT id, seq, "
+    "COALESCE(ended, 0), rg_open_lean(id, state) FROM open_msgs;\n"
+    "SELECT rg_open_lean(NULL, NULL);\n"
+    "DROP TABLE open_msgs;\n"
+    "ALTER TABLE open_msgs9 RENAME TO open_msgs;\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
@@ -301,6 +321,7 @@ const db_migration store_migrations[] = {
 	{ 6, schema_v6 },
 	{ 7, schema_v7 },
 	{ 8, schema_v8 },
+	{ 9, schema_v9 },
 };
 
 const int store_nmigrations =

@@ -92,10 +92,10 @@ static const char *queries[Q__COUNT] = {
 	    "strftime('%s','now'),?11,?12,?13)",
 	[Q_LOSS] = "INSERT INTO log_loss(source, ts, count, text) VALUES "
 	    "(?1,?2,?3,?4)",
-	/* the keys only, from the covering index, in order of activity */
-	[Q_OPEN_MSG] = "SELECT id, seq, host, queue_id, first_seen, last_seen, "
-	    "ended, message_id FROM open_msgs INDEXED BY open_msgs_keys "
-	    "ORDER BY seq",
+	/* the keys: the open ones' seq, and their messages rows' columns */
+	[Q_OPEN_MSG] = "SELECT o.id, o.seq, m.host, m.queue_id, m.first_seen, "
+	    "m.last_seen, o.ended, m.message_id FROM open_msgs o LEFT JOIN "
+	    "messages m ON m.id = o.id",
 	[Q_OPEN_SESS] = "SELECT state FROM sessions WHERE open = 1",
 	[Q_GET_GLOBAL] = "SELECT state FROM asm_state WHERE id = 1",
 	[Q_DEL_HDR] = "DELETE FROM headers WHERE message = ?1",
@@ -104,9 +104,8 @@ static const char *queries[Q__COUNT] = {
 	[Q_GET_SEQ] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'",
 	[Q_PUT_SEQ] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('seq', ?1)",
-	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, state, seq, host, "
-	    "queue_id, first_seen, last_seen, ended, message_id) VALUES "
-	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+	[Q_PUT_OPEN] = "INSERT OR REPLACE INTO open_msgs(id, seq, ended, state) "
+	    "VALUES (?1,?2,?3,?4)",
 	[Q_DEL_OPEN] = "DELETE FROM open_msgs WHERE id = ?1",
 	/* what a lean record blob leaves to its row (store_message_json) */
 	[Q_ROW] = "SELECT kind, host, queue_id, complete, first_seen, "
@@ -157,6 +156,10 @@ struct rg_store {
 };
 
 static void relay_forget(rg_store *st);
+static int open_full(sqlite3_stmt **qs, rg_pool *pool, long long id,
+    const void *blob, size_t len, asm_resolve_fn resolve, void *arg,
+    strbuf *out);
+static char *relay_name(void *arg, uint64_t id, rg_arena *ar);
 
 /* fail - record the SQLite error of what was being done */
 static int
@@ -167,11 +170,43 @@ fail(rg_store *st, const char *what)
 	return -1;
 }
 
-/* lean_fn - the state of rg_rec_lean on one connection */
+/* lean_fn - the state of rg_rec_lean and rg_open_lean on one connection */
 typedef struct lean_fn {
 	assembler *a;		/* decodes the full blobs (made at first use) */
-	strbuf sb;
+	strbuf sb, full;
+	sqlite3_stmt *q[4];	/* Q_ROW .. Q_ROW_VERD (rg_open_lean) */
+	rg_pool *pool;
 } lean_fn;
+
+/* lean_release - rg_open_lean's statements and memory */
+static void
+lean_release(lean_fn *f)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		sqlite3_finalize(f->q[i]);
+		f->q[i] = NULL;
+	}
+	if (f->pool != NULL)
+		rg_pool_free(f->pool);
+	f->pool = NULL;
+}
+
+/* lean_asm - the assembler that decodes full blobs (made at first use) */
+static assembler *
+lean_asm(lean_fn *f)
+{
+	asm_options o;
+	asm_callbacks cb;
+
+	if (f->a == NULL) {
+		memset(&o, 0, sizeof(o));
+		memset(&cb, 0, sizeof(cb));
+		f->a = asm_new(&o, &cb);
+	}
+	return f->a;
+}
 
 /* lean_free - a connection's rg_rec_lean state, at its close */
 static void
@@ -179,9 +214,11 @@ lean_free(void *p)
 {
 	lean_fn *f = p;
 
+	lean_release(f);
 	if (f->a != NULL)
 		asm_free(f->a);
 	sb_free(&f->sb);
+	sb_free(&f->full);
 	free(f);
 }
 
@@ -196,19 +233,53 @@ sql_rec_lean(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	const void *b = sqlite3_value_blob(argv[0]);
 	int n = sqlite3_value_bytes(argv[0]);
 
-	if (f->a == NULL) {
-		asm_options o;
-		asm_callbacks cb;
-
-		memset(&o, 0, sizeof(o));
-		memset(&cb, 0, sizeof(cb));
-		f->a = asm_new(&o, &cb);
-	}
 	sb_reset(&f->sb);
 	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || b == NULL
 	    || asm_blob_is_lean(b, (size_t)n)
-	    || asm_blob_lean(f->a, b, (size_t)n, &f->sb) != 0) {
+	    || asm_blob_lean(lean_asm(f), b, (size_t)n, &f->sb) != 0) {
 		sqlite3_result_value(cx, argv[0]);
+		return;
+	}
+	sqlite3_result_blob(cx, f->sb.s, (int)f->sb.len, SQLITE_TRANSIENT);
+}
+
+/*
+ * sql_open_lean - rg_open_lean(id, state): an open message's full state
+ * (schema 8) in the lean open form, if its messages row and child rows
+ * with it give the same state back; anything else (lean already, NULL,
+ * damaged, rows that disagree) unchanged: the store reads the full form
+ * too. rg_open_lean(NULL, NULL) ends the migration: its statements go.
+ */
+static void
+sql_open_lean(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	lean_fn *f = sqlite3_user_data(cx);
+	const void *b = sqlite3_value_blob(argv[1]);
+	int i, n = sqlite3_value_bytes(argv[1]);
+
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		lean_release(f);
+		sqlite3_result_null(cx);
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		if (f->q[i] == NULL && sqlite3_prepare_v2(
+		    sqlite3_context_db_handle(cx), queries[Q_ROW + i], -1,
+		    &f->q[i], NULL) != SQLITE_OK) {
+			sqlite3_result_error(cx, sqlite3_errmsg(
+			    sqlite3_context_db_handle(cx)), -1);
+			return;
+		}
+	if (f->pool == NULL)
+		f->pool = rg_pool_new();
+	sb_reset(&f->sb);
+	sb_reset(&f->full);
+	if (sqlite3_value_type(argv[1]) != SQLITE_BLOB || b == NULL
+	    || asm_open_lean(lean_asm(f), b, (size_t)n, &f->sb) != 0
+	    || open_full(f->q, f->pool, sqlite3_value_int64(argv[0]), f->sb.s,
+	    f->sb.len, NULL, NULL, &f->full) != 0
+	    || f->full.len != (size_t)n || memcmp(f->full.s, b, (size_t)n) != 0) {
+		sqlite3_result_value(cx, argv[1]);
 		return;
 	}
 	sqlite3_result_blob(cx, f->sb.s, (int)f->sb.len, SQLITE_TRANSIENT);
@@ -220,10 +291,16 @@ static int
 sql_functions(sqlite3 *db, char **errmsg, const void *api)
 {
 	lean_fn *f = xcalloc(1, sizeof(*f));
+	int rc;
 
 	sb_init(&f->sb);
-	return sqlite3_create_function_v2(db, "rg_rec_lean", 1, SQLITE_UTF8
+	sb_init(&f->full);
+	rc = sqlite3_create_function_v2(db, "rg_rec_lean", 1, SQLITE_UTF8
 	    | SQLITE_DETERMINISTIC, f, sql_rec_lean, NULL, NULL, lean_free);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(db, "rg_open_lean", 2,
+		    SQLITE_UTF8, f, sql_open_lean, NULL, NULL, NULL);
+	return rc;
 }
 
 /* store_open - open (creating only with STORE_CREATE, migrating) */
@@ -664,8 +741,11 @@ children:
 }
 
 /*
- * store_put_open - an open message's state and its key (asm_msg_key),
- * replaced while it is open; store_put_message deletes it when finished
+ * store_put_open - an open message's state (the lean open form, beside
+ * the row and children store_put_message wrote of the same record in this
+ * transaction) with its order of activity and whether it lingers; the
+ * rest of its key is its row's. Replaced while it is open;
+ * store_put_message deletes it when finished.
  */
 int
 store_put_open(rg_store *st, const asm_msg_key *k, const void *state,
@@ -673,16 +753,23 @@ store_put_open(rg_store *st, const asm_msg_key *k, const void *state,
 {
 	sqlite3_stmt *q = st->q[Q_PUT_OPEN];
 
+	if (st->relay_err) {	/* numbering its relays failed */
+		st->relay_err = 0;
+		return -1;
+	}
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)k->id);
-	sqlite3_bind_blob(q, 2, state, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)k->seq);
-	bt(q, 4, k->host);
-	bt(q, 5, k->qid);
-	sqlite3_bind_int64(q, 6, k->first_seen);
-	sqlite3_bind_int64(q, 7, k->last_seen);
-	sqlite3_bind_int(q, 8, k->ended);
-	bt(q, 9, k->message_id);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)k->seq);
+	sqlite3_bind_int(q, 3, k->ended);
+	sqlite3_bind_blob(q, 4, state, (int)len, SQLITE_STATIC);
 	return step(st, q, "storing an open message");
+}
+
+/* store_intern_relay - a relay's number for the open state's codec
+ * (asm_store_ops.intern, arg the store) */
+uint64_t
+store_intern_relay(void *arg, const char *relay)
+{
+	return relay_id(arg, relay);
 }
 
 /* store_put_session - insert or update a session row */
@@ -778,9 +865,20 @@ load_open(void *arg, uint64_t id, strbuf *out)
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW
 	    && (b = sqlite3_column_blob(q, 0)) != NULL
-	    && (n = sqlite3_column_bytes(q, 0)) > 0)
-		sb_add(out, b, (size_t)n);
-	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+	    && (n = sqlite3_column_bytes(q, 0)) > 0) {
+		if (!asm_blob_is_open(b, (size_t)n))
+			sb_add(out, b, (size_t)n);	/* the full form */
+		else {
+			if (st->pool == NULL)
+				st->pool = rg_pool_new();
+			/* damaged: an empty out, and the assembler says so */
+			if (open_full(&st->q[Q_ROW], st->pool, (long long)id, b,
+			    (size_t)n, relay_name, st, out) != 0) {
+				sb_reset(out);
+				sb_add(out, "", 1);
+			}
+		}
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		snprintf(st->err, sizeof(st->err), "the state of open message "
 		    "%llu is missing from the database", (unsigned long long)id);
 	else
@@ -797,9 +895,11 @@ typedef struct whole {
 } whole;
 
 /*
- * restore_keys - the open messages from their keys (schema 7): a stub
- * each, decoded when a line names it (load_open); those ended and
- * lingering, and rows stored before the keys, restored whole
+ * restore_keys - the open messages from their keys (open_msgs' seq and
+ * their messages rows' columns, in the order of id; asm_restore_done
+ * sorts them): a stub each, decoded when a line names it (load_open);
+ * those ended and lingering, and rows stored before the keys (seq NULL),
+ * restored whole
  */
 static int
 restore_keys(rg_store *st, assembler *a)
@@ -816,6 +916,7 @@ restore_keys(rg_store *st, assembler *a)
 		memset(&k, 0, sizeof(k));
 		k.id = (uint64_t)sqlite3_column_int64(q, 0);
 		if (sqlite3_column_type(q, 1) == SQLITE_NULL
+		    || sqlite3_column_type(q, 2) == SQLITE_NULL
 		    || sqlite3_column_int(q, 6) != 0) {
 			if ((nw & (nw - 1)) == 0)
 				w = xrealloc(w, (nw ? nw * 2 : 1) * sizeof(*w));
@@ -1127,77 +1228,76 @@ vsource(const char *t)
 }
 
 /*
- * row_json - the JSON of message id from its row, its child rows and its
- * lean blob: 0, -1 if the rows do not fit the blob (st->err says so)
+ * row_record - message id's record from its row and child rows, as
+ * asm_lean_merge and asm_open_full want it: r (zeroed, its arena set)
+ * gets the columns, the recipients (address, status, dsn) and the
+ * verdict, *th the headers rows by name (in r's arena). q: the four
+ * statements Q_ROW .. Q_ROW_VERD. 0, -1 if there is no usable row.
  */
 static int
-row_json(rg_store *st, long long id, const void *rec, size_t reclen,
-    strbuf *out)
+row_record(sqlite3_stmt **qs, long long id, rg_record *r, rg_header **thp,
+    int *nthp)
 {
-	sqlite3_stmt *q = st->q[Q_ROW];
-	rg_record r;
+	sqlite3_stmt *q = qs[0];
 	rg_header *th = NULL;
 	const char *t;
 	int rc, nth = 0, cap = 0, ret = -1;
 
-	if (st->pool == NULL)
-		st->pool = rg_pool_new();
-	memset(&r, 0, sizeof(r));
-	rg_arena_init(&r.ar, st->pool);
 	sqlite3_bind_int64(q, 1, id);
 	if ((rc = sqlite3_step(q)) != SQLITE_ROW)
 		goto done;
+	r->id = (uint64_t)id;
 	t = (const char *)sqlite3_column_text(q, 0);
-	r.noqueue = t != NULL && strcmp(t, "noqueue") == 0;
-	r.host = cstr(q, 1, &r.ar);
+	r->noqueue = t != NULL && strcmp(t, "noqueue") == 0;
+	r->host = cstr(q, 1, &r->ar);
 	if ((t = (const char *)sqlite3_column_text(q, 2)) != NULL)
-		snprintf(r.qid, sizeof(r.qid), "%s", t);
-	r.complete = sqlite3_column_int(q, 3) != 0;
-	r.first_seen = sqlite3_column_int64(q, 4);
-	r.last_seen = sqlite3_column_int64(q, 5);
-	r.client_host = cstr(q, 6, &r.ar);
-	r.client_ip = cstr(q, 7, &r.ar);
-	r.client_port = cstr(q, 8, &r.ar);
-	r.sasl_method = cstr(q, 9, &r.ar);
-	r.sasl_username = cstr(q, 10, &r.ar);
-	r.sender = cstr(q, 11, &r.ar);
-	r.size = sqlite3_column_type(q, 12) == SQLITE_NULL ? -1
+		snprintf(r->qid, sizeof(r->qid), "%s", t);
+	r->complete = sqlite3_column_int(q, 3) != 0;
+	r->first_seen = sqlite3_column_int64(q, 4);
+	r->last_seen = sqlite3_column_int64(q, 5);
+	r->client_host = cstr(q, 6, &r->ar);
+	r->client_ip = cstr(q, 7, &r->ar);
+	r->client_port = cstr(q, 8, &r->ar);
+	r->sasl_method = cstr(q, 9, &r->ar);
+	r->sasl_username = cstr(q, 10, &r->ar);
+	r->sender = cstr(q, 11, &r->ar);
+	r->size = sqlite3_column_type(q, 12) == SQLITE_NULL ? -1
 	    : sqlite3_column_int64(q, 12);
-	r.nrcpt = sqlite3_column_type(q, 13) == SQLITE_NULL ? -1
+	r->nrcpt = sqlite3_column_type(q, 13) == SQLITE_NULL ? -1
 	    : sqlite3_column_int64(q, 13);
-	r.message_id = cstr(q, 14, &r.ar);
-	r.held = sqlite3_column_int(q, 15) != 0;
-	r.discarded = sqlite3_column_int(q, 16) != 0;
-	r.expired = sqlite3_column_int(q, 17) != 0;
-	r.deleted = sqlite3_column_int(q, 18) != 0;
-	r.aborted = sqlite3_column_int(q, 19) != 0;
-	r.stale = sqlite3_column_int(q, 20) != 0;
-	r.bounce_of = cstr(q, 21, &r.ar);
-	r.orig_queue_id = cstr(q, 22, &r.ar);
-	r.filtered_as = cstr(q, 23, &r.ar);
-	r.rejected.stage = cstr(q, 24, &r.ar);
-	r.rejected.code = cstr(q, 25, &r.ar);
-	r.rejected.dsn = cstr(q, 26, &r.ar);
-	r.rejected.text = cstr(q, 27, &r.ar);
-	r.was_held = sqlite3_column_int(q, 28) != 0;
-	if (r.host == NULL)
+	r->message_id = cstr(q, 14, &r->ar);
+	r->held = sqlite3_column_int(q, 15) != 0;
+	r->discarded = sqlite3_column_int(q, 16) != 0;
+	r->expired = sqlite3_column_int(q, 17) != 0;
+	r->deleted = sqlite3_column_int(q, 18) != 0;
+	r->aborted = sqlite3_column_int(q, 19) != 0;
+	r->stale = sqlite3_column_int(q, 20) != 0;
+	r->bounce_of = cstr(q, 21, &r->ar);
+	r->orig_queue_id = cstr(q, 22, &r->ar);
+	r->filtered_as = cstr(q, 23, &r->ar);
+	r->rejected.stage = cstr(q, 24, &r->ar);
+	r->rejected.code = cstr(q, 25, &r->ar);
+	r->rejected.dsn = cstr(q, 26, &r->ar);
+	r->rejected.text = cstr(q, 27, &r->ar);
+	r->was_held = sqlite3_column_int(q, 28) != 0;
+	if (r->host == NULL)
 		goto done;
 	sqlite3_reset(q);
 
-	q = st->q[Q_ROW_HDR];
+	q = qs[1];
 	sqlite3_bind_int64(q, 1, id);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (nth == cap) {
 			rg_header *v;
 
 			cap = cap ? cap * 2 : 8;
-			v = rg_arena_alloc(&r.ar, (size_t)cap * sizeof(*v));
+			v = rg_arena_alloc(&r->ar, (size_t)cap * sizeof(*v));
 			if (nth > 0)
 				memcpy(v, th, (size_t)nth * sizeof(*v));
 			th = v;
 		}
-		th[nth].name = cstr(q, 0, &r.ar);
-		th[nth].value = cstr(q, 1, &r.ar);
+		th[nth].name = cstr(q, 0, &r->ar);
+		th[nth].value = cstr(q, 1, &r->ar);
 		th[nth].cut = sqlite3_column_int(q, 2);
 		nth++;
 	}
@@ -1205,41 +1305,42 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
 	if (rc != SQLITE_DONE)
 		goto done;
 
-	q = st->q[Q_ROW_RCPT];
+	q = qs[2];
 	sqlite3_bind_int64(q, 1, id);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		rg_rcpt *rp;
 
-		if (r.nrcpts == r.rcap) {
+		if (r->nrcpts == r->rcap) {
 			rg_rcpt *v;
 
-			r.rcap = r.rcap ? r.rcap * 2 : 4;
-			v = rg_arena_alloc(&r.ar, (size_t)r.rcap * sizeof(*v));
-			if (r.nrcpts > 0)
-				memcpy(v, r.rcpts, (size_t)r.nrcpts * sizeof(*v));
-			r.rcpts = v;
+			r->rcap = r->rcap ? r->rcap * 2 : 4;
+			v = rg_arena_alloc(&r->ar, (size_t)r->rcap * sizeof(*v));
+			if (r->nrcpts > 0)
+				memcpy(v, r->rcpts,
+				    (size_t)r->nrcpts * sizeof(*v));
+			r->rcpts = v;
 		}
-		rp = &r.rcpts[r.nrcpts++];
+		rp = &r->rcpts[r->nrcpts++];
 		memset(rp, 0, sizeof(*rp));
-		rp->address = cstr(q, 0, &r.ar);
-		rp->status = cstr(q, 1, &r.ar);
-		rp->dsn = cstr(q, 2, &r.ar);
+		rp->address = cstr(q, 0, &r->ar);
+		rp->status = cstr(q, 1, &r->ar);
+		rp->dsn = cstr(q, 2, &r->ar);
 	}
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE)
 		goto done;
 
-	q = st->q[Q_ROW_VERD];
+	q = qs[3];
 	sqlite3_bind_int64(q, 1, id);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		r.verdict.source = vsource((const char *)
+		r->verdict.source = vsource((const char *)
 		    sqlite3_column_text(q, 0));
-		r.verdict.spam = sqlite3_column_int(q, 1) != 0;
-		r.verdict.score = cstr(q, 2, &r.ar);
-		r.verdict.required = cstr(q, 3, &r.ar);
-		r.verdict.action = cstr(q, 4, &r.ar);
-		r.verdict.symbols = cstr(q, 5, &r.ar);
-		if (r.verdict.source == VS_NONE)
+		r->verdict.spam = sqlite3_column_int(q, 1) != 0;
+		r->verdict.score = cstr(q, 2, &r->ar);
+		r->verdict.required = cstr(q, 3, &r->ar);
+		r->verdict.action = cstr(q, 4, &r->ar);
+		r->verdict.symbols = cstr(q, 5, &r->ar);
+		if (r->verdict.source == VS_NONE)
 			goto done;
 		rc = SQLITE_DONE;
 	}
@@ -1247,14 +1348,59 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
 	if (rc != SQLITE_DONE)
 		goto done;
 	q = NULL;
-	if (asm_lean_merge(&r, rec, reclen, th, nth, relay_name, st) != 0)
-		goto done;
-	rec_json(out, &r);
+	*thp = th;
+	*nthp = nth;
 	ret = 0;
 done:
 	if (q != NULL)
 		sqlite3_reset(q);
-	sqlite3_clear_bindings(st->q[Q_ROW]);
+	sqlite3_clear_bindings(qs[0]);
+	return ret;
+}
+
+/*
+ * row_json - the JSON of message id from its row, its child rows and its
+ * lean blob: 0, -1 if the rows do not fit the blob
+ */
+static int
+row_json(rg_store *st, long long id, const void *rec, size_t reclen,
+    strbuf *out)
+{
+	rg_record r;
+	rg_header *th = NULL;
+	int nth = 0, ret = -1;
+
+	if (st->pool == NULL)
+		st->pool = rg_pool_new();
+	memset(&r, 0, sizeof(r));
+	rg_arena_init(&r.ar, st->pool);
+	if (row_record(&st->q[Q_ROW], id, &r, &th, &nth) == 0
+	    && asm_lean_merge(&r, rec, reclen, th, nth, relay_name, st) == 0) {
+		rec_json(out, &r);
+		ret = 0;
+	}
+	rg_arena_free(&r.ar);
+	return ret;
+}
+
+/*
+ * open_full - the full state of open message id (as the assembler
+ * restores it) from its row, its child rows and its lean open state,
+ * into out: 0, -1 if they do not fit
+ */
+static int
+open_full(sqlite3_stmt **qs, rg_pool *pool, long long id, const void *blob,
+    size_t len, asm_resolve_fn resolve, void *arg, strbuf *out)
+{
+	rg_record r;
+	rg_header *th = NULL;
+	int nth = 0, ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	rg_arena_init(&r.ar, pool);
+	if (row_record(qs, id, &r, &th, &nth) == 0
+	    && asm_open_full(&r, blob, len, th, nth, resolve, arg, out) == 0)
+		ret = 0;
 	rg_arena_free(&r.ar);
 	return ret;
 }
@@ -1272,6 +1418,19 @@ store_message_json(rg_store *st, long long id, const void *rec,
 {
 	if (rec != NULL && asm_blob_is_lean(rec, reclen))
 		return row_json(st, id, rec, reclen, out);
+	if (rec != NULL && asm_blob_is_open(rec, reclen)) {
+		strbuf full;
+		int ret = -1;
+
+		if (st->pool == NULL)
+			st->pool = rg_pool_new();
+		sb_init(&full);
+		if (open_full(&st->q[Q_ROW], st->pool, id, rec, reclen,
+		    relay_name, st, &full) == 0)
+			ret = asm_blob_json(decoder(st), full.s, full.len, out);
+		sb_free(&full);
+		return ret;
+	}
 	if (rec != NULL)
 		return asm_blob_json(decoder(st), rec, reclen, out);
 	if (json == NULL)

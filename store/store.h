@@ -42,8 +42,11 @@ void store_rollback(rg_store *st);
 /* state == NULL: the record is final */
 int store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len);
+/* an open message's lean state (asm_store_ops), after its row */
 int store_put_open(rg_store *st, const asm_msg_key *key, const void *state,
     size_t len);
+/* asm_store_ops.intern of the open state's codec; arg: the store */
+uint64_t store_intern_relay(void *arg, const char *relay);
 int store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len);
 int store_put_global(rg_store *st, const void *state, size_t len);
