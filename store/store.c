@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "../common/hash.h"
+#include "../common/ser.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../rules/policy.h"
@@ -146,6 +147,7 @@ struct rg_store {
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
+	strbuf cbuf;		/* a session's packed counters */
 	assembler *dec;		/* decodes record blobs (store_json) */
 	rg_pool *pool;		/* records rebuilt from rows (store_json) */
 	store_hook hook;	/* run before each commit */
@@ -348,6 +350,7 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 		}
 	}
 	sb_init(&st->blob);
+	sb_init(&st->cbuf);
 	return st;
 }
 
@@ -772,6 +775,132 @@ store_intern_relay(void *arg, const char *relay)
 	return relay_id(arg, relay);
 }
 
+/*
+ * A session's counters (smtpd's disconnect line: "ehlo=1 mail=3 rcpt=4/6
+ * data=3 quit=1 commands=12/14", about 50 bytes) are stored packed, as a
+ * BLOB (schema 9), when they read back byte for byte: per counter a byte,
+ * its name's number in cnames + 1 (CN_FAILED: "/total" follows), and the
+ * numbers as varints; CN_SUM alone, last, is "commands=" the sums as smtpd
+ * writes them. Any other text stays TEXT, and so do rows written before.
+ */
+static const char *const cnames[] = {
+	"ehlo", "helo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+	"rset", "noop", "vrfy", "etrn", "quit", "unknown", "xclient",
+	"xforward", "commands",
+};
+#define NCNAMES		(sizeof(cnames) / sizeof(cnames[0]))
+#define CN_FAILED	0x40
+#define CN_SUM		0x3f
+
+/* cnum - a counter's number: digits, no leading zero, at most 9 */
+static int
+cnum(const char *p, unsigned long *v, const char **end)
+{
+	unsigned long n = 0;
+	int i;
+
+	for (i = 0; p[i] >= '0' && p[i] <= '9'; i++)
+		n = n * 10 + (unsigned long)(p[i] - '0');
+	if (i == 0 || i > 9 || (i > 1 && p[0] == '0'))
+		return -1;
+	*v = n;
+	*end = p + i;
+	return 0;
+}
+
+/* counters_pack - counters text p packed into sb: 1, or 0 if it does not
+ * read back the same (sb then holds garbage) */
+static int
+counters_pack(strbuf *sb, const char *p)
+{
+	unsigned long ok, total, sok = 0, stotal = 0;
+	const char *eq, *end;
+	size_t i, n;
+	unsigned flag;
+
+	if (p == NULL || *p == '\0')
+		return 0;
+	for (;;) {
+		if ((eq = strchr(p, '=')) == NULL)
+			return 0;
+		n = (size_t)(eq - p);
+		for (i = 0; i < NCNAMES; i++)
+			if (strlen(cnames[i]) == n && memcmp(cnames[i], p, n) == 0)
+				break;
+		if (i == NCNAMES || cnum(eq + 1, &ok, &end) != 0)
+			return 0;
+		total = ok;
+		flag = 0;
+		if (*end == '/') {
+			if (cnum(end + 1, &total, &end) != 0)
+				return 0;
+			flag = CN_FAILED;
+		}
+		if (*end != ' ' && *end != '\0')
+			return 0;
+		if (i == NCNAMES - 1 && *end == '\0' && ok == sok
+		    && total == stotal && (flag != 0) == (ok != total)) {
+			ser_put_u64(sb, CN_SUM);
+			return 1;
+		}
+		ser_put_u64(sb, (i + 1) | flag);
+		ser_put_u64(sb, ok);
+		if (flag)
+			ser_put_u64(sb, total);
+		sok += ok;
+		stotal += total;
+		if (*end == '\0')
+			return 1;
+		p = end + 1;
+	}
+}
+
+/* counters_unpack - packed counters back as their text into ar; NULL if
+ * damaged */
+static char *
+counters_unpack(const void *b, size_t len, rg_arena *ar)
+{
+	unsigned long long sok = 0, stotal = 0, ok, total;
+	ser_reader rd;
+	strbuf sb;
+	char *t = NULL;
+	uint64_t c;
+
+	sb_init(&sb);
+	ser_reader_init(&rd, b, len);
+	while (!rd.bad && rd.p < rd.end) {
+		c = ser_get_u64(&rd);
+		if (sb.len > 0)
+			sb_addc(&sb, ' ');
+		if (c == CN_SUM) {
+			sb_printf(&sb, "commands=%llu", sok);
+			if (sok != stotal)
+				sb_printf(&sb, "/%llu", stotal);
+			if (rd.p != rd.end)
+				rd.bad = 1;
+			break;
+		}
+		if ((c & ~(uint64_t)CN_FAILED) == 0
+		    || (c & ~(uint64_t)CN_FAILED) > NCNAMES) {
+			rd.bad = 1;
+			break;
+		}
+		ok = total = ser_get_u64(&rd);
+		if (c & CN_FAILED)
+			total = ser_get_u64(&rd);
+		sb_printf(&sb, "%s=%llu", cnames[(c & ~(uint64_t)CN_FAILED) - 1],
+		    ok);
+		if (c & CN_FAILED)
+			sb_printf(&sb, "/%llu", total);
+		sok += ok;
+		stotal += total;
+	}
+	if (!rd.bad && sb.len > 0)
+		t = rg_arena_str(ar, sb.s, sb.len);
+	sb_free(&sb);
+	return t;
+}
+
 /* store_put_session - insert or update a session row */
 int
 store_put_session(rg_store *st, const rg_session *s, const void *state,
@@ -804,7 +933,12 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	sqlite3_bind_int(q, 16, s->messages);
 	sqlite3_bind_int(q, 17, s->rejects);
 	bt(q, 18, s->lost);
-	bt(q, 19, s->counters);
+	sb_reset(&st->cbuf);
+	if (counters_pack(&st->cbuf, s->counters))
+		sqlite3_bind_blob(q, 19, st->cbuf.s, (int)st->cbuf.len,
+		    SQLITE_STATIC);
+	else
+		bt(q, 19, s->counters);
 	sqlite3_bind_int(q, 20, s->stale);
 	if (state != NULL)
 		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
@@ -1178,6 +1312,8 @@ store_close(rg_store *st)
 	db_close(st->db);
 	if (st->blob.s != NULL)
 		sb_free(&st->blob);
+	if (st->cbuf.s != NULL)
+		sb_free(&st->cbuf);
 	if (st->dec != NULL)
 		asm_free(st->dec);
 	if (st->pool != NULL)
@@ -1501,7 +1637,17 @@ store_each_json(rg_store *st, int sessions,
 			s.messages = sqlite3_column_int(q, 15);
 			s.rejects = sqlite3_column_int(q, 16);
 			s.lost = cstr(q, 17, &s.ar);
-			s.counters = cstr(q, 18, &s.ar);
+			if (sqlite3_column_type(q, 18) != SQLITE_BLOB)
+				s.counters = cstr(q, 18, &s.ar);
+			else if ((s.counters = counters_unpack(
+			    sqlite3_column_blob(q, 18),
+			    (size_t)sqlite3_column_bytes(q, 18), &s.ar)) == NULL) {
+				rg_arena_free(&s.ar);
+				snprintf(st->err, sizeof(st->err), "a damaged "
+				    "session record in the database");
+				rc = SQLITE_ERROR;
+				break;
+			}
 			sess_json(&sb, &s);
 			rg_arena_free(&s.ar);
 		}
