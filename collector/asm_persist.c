@@ -790,7 +790,9 @@ asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
  *	    as they say orig_to, the relay, delay, the response, attempts
  *
  * A recipient's response is often the reply code, its DSN and a short
- * rest ("250 2.0.0 Ok"), or the reject text, or its predecessor's; its
+ * rest ("250 2.0.0 Ok"), or the same after "host " the relay without its
+ * port " said: " (LR_SAID: a remote reply), or the reject text, or its
+ * predecessor's; its
  * relay its predecessor's, or one of the few the relay talks to: those
  * are numbered by the store (the relays table) through intern/resolve.
  * The delivery history (read by nothing once the message is finished) is
@@ -798,7 +800,7 @@ asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb)
  */
 #define LEAN_VERSION	16
 
-enum { LR_NULL, LR_TEXT, LR_PREV, LR_REJECT, LR_REPLY };	/* bits 0-2 */
+enum { LR_NULL, LR_TEXT, LR_PREV, LR_REJECT, LR_REPLY, LR_SAID }; /* bits 0-2 */
 #define LRL_SHIFT	3	/* the relay: 2 bits from here */
 enum { LRL_NULL, LRL_TEXT, LRL_PREV, LRL_ID };
 #define LB_DELAY	0x20	/* delay follows */
@@ -823,6 +825,38 @@ reply_split(const char *resp, const char *dsn, unsigned *code,
 	    + (unsigned)(resp[2] - '0');
 	*rest = resp + 4 + n;
 	return 1;
+}
+
+/* relay_host_len - the length of a relay without its ":port" */
+static size_t
+relay_host_len(const char *relay)
+{
+	size_t n = strlen(relay), i = n;
+
+	while (i > 0 && relay[i - 1] >= '0' && relay[i - 1] <= '9')
+		i--;
+	if (i < n && i > 1 && relay[i - 1] == ':' && relay[i - 2] == ']')
+		return i - 1;
+	return n;
+}
+
+/*
+ * said_split - response is "host RELAY said: CODE DSN REST" (RELAY: rc's
+ * relay without its port, DSN rc's): code, rest
+ */
+static int
+said_split(const rg_rcpt *rc, unsigned *code, const char **rest)
+{
+	const char *p = rc->response;
+	size_t n;
+
+	if (p == NULL || rc->relay == NULL || strncmp(p, "host ", 5) != 0)
+		return 0;
+	n = relay_host_len(rc->relay);
+	if (strncmp(p + 5, rc->relay, n) != 0
+	    || strncmp(p + 5 + n, " said: ", 7) != 0)
+		return 0;
+	return reply_split(p + 12 + n, rc->dsn, code, rest);
 }
 
 /* same - both NULL or equal */
@@ -912,6 +946,8 @@ asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
 			lr = LR_REJECT;
 		else if (reply_split(rc->response, rc->dsn, &code, &rest))
 			lr = LR_REPLY;
+		else if (said_split(rc, &code, &rest))
+			lr = LR_SAID;
 		else
 			lr = LR_TEXT;
 		ser_put_u64(sb, bits | lr | lrl << LRL_SHIFT);
@@ -925,7 +961,7 @@ asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
 			ser_put_str(sb, rc->delay);
 		if (lr == LR_TEXT)
 			ser_put_str(sb, rc->response);
-		else if (lr == LR_REPLY) {
+		else if (lr == LR_REPLY || lr == LR_SAID) {
 			ser_put_u64(sb, code);
 			ser_put_str(sb, rest);
 		}
@@ -1045,6 +1081,22 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 			}
 			sb_reset(&tmp);
 			sb_printf(&tmp, "%u %s", code, rc->dsn);
+			if (s != NULL)
+				sb_add(&tmp, s, sl);
+			rc->response = rg_arena_str(ar, tmp.s, tmp.len);
+			break;
+		case LR_SAID:
+			code = (unsigned)ser_get_u64(&rd);
+			s = ser_get_strn(&rd, &sl);
+			if (code < 200 || code > 599 || rc->dsn == NULL
+			    || rc->relay == NULL) {
+				rd.bad = 1;
+				break;
+			}
+			sb_reset(&tmp);
+			sb_adds(&tmp, "host ");
+			sb_add(&tmp, rc->relay, relay_host_len(rc->relay));
+			sb_printf(&tmp, " said: %u %s", code, rc->dsn);
 			if (s != NULL)
 				sb_add(&tmp, s, sl);
 			rc->response = rg_arena_str(ar, tmp.s, tmp.len);
