@@ -278,7 +278,7 @@ ser_session(strbuf *sb, const sess_node *s)
 }
 
 static void open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern,
-    void *arg);
+    asm_text_fn text, void *arg);
 
 /* asm_checkpoint - hand out what changed since the last checkpoint */
 void
@@ -298,7 +298,7 @@ asm_checkpoint(assembler *a, const asm_store_ops *ops)
 		asm_need(a, m);	/* (only asm_free marks a lazy one) */
 		m->dirty_idx = -1;
 		sb_reset(&sb);
-		open_blob(&sb, m, ops->intern, ops->intern_arg);
+		open_blob(&sb, m, ops->intern, ops->intern_text, ops->intern_arg);
 		key.id = m->r.id;
 		key.seq = m->seq;
 		key.host = m->r.host;
@@ -806,6 +806,8 @@ enum { LRL_NULL, LRL_TEXT, LRL_PREV, LRL_ID };
 #define LB_DELAY	0x20	/* delay follows */
 #define LB_ORIG		0x40	/* orig_to follows */
 #define LB_NOADDR	0x80	/* address NULL (the row holds "") */
+#define LB_TEXTID	0x100	/* the text (LR_TEXT) or the rest (LR_REPLY,
+				 * LR_SAID) is numbered (open states only) */
 
 /* reply_split - response is "CODE DSN REST" with rc's DSN: code, rest */
 static int
@@ -866,6 +868,9 @@ same(const char *x, const char *y)
 	return x == NULL ? y == NULL : y != NULL && strcmp(x, y) == 0;
 }
 
+static void lean_record(strbuf *sb, const rg_record *r, asm_intern_fn intern,
+    asm_text_fn text, void *arg);
+
 /*
  * asm_record_lean - a finished record's lean blob (what store_put_message
  * writes beside the row and children made of the same record), or, for a
@@ -877,13 +882,27 @@ void
 asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
     void *arg)
 {
-	int i, j, rank;
+	int i;
 
 	for (i = 0; i < r->nheaders; i++)
 		if (r->headers[i].name == NULL || r->headers[i].value == NULL) {
 			asm_record_blob(sb, r);
 			return;
 		}
+	lean_record(sb, r, intern, NULL, arg);
+}
+
+/*
+ * lean_record - the lean blob of r (its headers all named and valued);
+ * text (may be NULL) numbers a response text, or the rest of a reply,
+ * that other messages repeat: > 0 (LB_TEXTID), or 0 to keep it inline
+ */
+static void
+lean_record(strbuf *sb, const rg_record *r, asm_intern_fn intern,
+    asm_text_fn text, void *arg)
+{
+	int i, j, rank;
+
 	ser_put_u64(sb, LEAN_VERSION);
 	ser_put_u64(sb, r->pickup ? 1 : 0);
 	ser_put_u64(sb, (uint64_t)r->nheaders);
@@ -922,7 +941,7 @@ asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
 		const rg_rcpt *pv = i > 0 ? &r->rcpts[i - 1] : NULL;
 		const char *rest = NULL;
 		unsigned bits = 0, code = 0, lr, lrl;
-		uint64_t rid = 0;
+		uint64_t rid = 0, tid = 0;
 
 		if (rc->address == NULL)
 			bits |= LB_NOADDR;
@@ -950,6 +969,11 @@ asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
 			lr = LR_SAID;
 		else
 			lr = LR_TEXT;
+		if (lr == LR_TEXT)
+			rest = rc->response;
+		if (text != NULL && rest != NULL
+		    && (tid = text(arg, rest, r->id)) > 0)
+			bits |= LB_TEXTID;
 		ser_put_u64(sb, bits | lr | lrl << LRL_SHIFT);
 		if (bits & LB_ORIG)
 			ser_put_str(sb, rc->orig_to);
@@ -959,14 +983,31 @@ asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
 			ser_put_u64(sb, rid);
 		if (bits & LB_DELAY)
 			ser_put_str(sb, rc->delay);
-		if (lr == LR_TEXT)
-			ser_put_str(sb, rc->response);
-		else if (lr == LR_REPLY || lr == LR_SAID) {
+		if (lr == LR_REPLY || lr == LR_SAID)
 			ser_put_u64(sb, code);
+		if (bits & LB_TEXTID)
+			ser_put_u64(sb, tid);
+		else if (lr == LR_TEXT || lr == LR_REPLY || lr == LR_SAID)
 			ser_put_str(sb, rest);
-		}
 		ser_put_u64(sb, (uint64_t)rc->attempts);
 	}
+}
+
+/* lean_text - a numbered text (LB_TEXTID), into ar: NULL and rd bad if
+ * unknown */
+static char *
+lean_text(ser_reader *rd, rg_arena *ar, asm_resolve_fn resolve, void *arg,
+    size_t *len)
+{
+	uint64_t k = ser_get_u64(rd);
+	char *t = NULL;
+
+	if (!rd->bad && resolve != NULL)
+		t = resolve(arg, k, ar);
+	if (t == NULL)
+		rd->bad = 1;
+	*len = t != NULL ? strlen(t) : 0;
+	return t;
 }
 
 /* asm_blob_is_lean - whether a finished record's blob is the lean form */
@@ -1055,13 +1096,18 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 		}
 		if (bits & LB_DELAY)
 			rc->delay = gstr(&rd, ar);
-		if (bits > 0xff)
+		if (bits > 0x1ff || ((bits & LB_TEXTID) && (bits & 7) != LR_TEXT
+		    && (bits & 7) != LR_REPLY && (bits & 7) != LR_SAID))
 			rd.bad = 1;
 		switch (bits & 7) {
 		case LR_NULL:
 			break;
 		case LR_TEXT:
-			rc->response = gstr(&rd, ar);
+			if (bits & LB_TEXTID)
+				rc->response = lean_text(&rd, ar, resolve, arg,
+				    &sl);
+			else
+				rc->response = gstr(&rd, ar);
 			break;
 		case LR_PREV:
 			if (pv == NULL)
@@ -1074,7 +1120,8 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 			break;
 		case LR_REPLY:
 			code = (unsigned)ser_get_u64(&rd);
-			s = ser_get_strn(&rd, &sl);
+			s = bits & LB_TEXTID ? lean_text(&rd, ar, resolve, arg, &sl)
+			    : ser_get_strn(&rd, &sl);
 			if (code < 200 || code > 599 || rc->dsn == NULL) {
 				rd.bad = 1;
 				break;
@@ -1087,7 +1134,8 @@ asm_lean_merge(rg_record *r, const void *blob, size_t len,
 			break;
 		case LR_SAID:
 			code = (unsigned)ser_get_u64(&rd);
-			s = ser_get_strn(&rd, &sl);
+			s = bits & LB_TEXTID ? lean_text(&rd, ar, resolve, arg, &sl)
+			    : ser_get_strn(&rd, &sl);
 			if (code < 200 || code > 599 || rc->dsn == NULL
 			    || rc->relay == NULL) {
 				rd.bad = 1;
@@ -1180,7 +1228,8 @@ rec_flags(const rg_record *r)
 /* open_lean - the lean open form of r with the node's own state */
 static void
 open_lean(strbuf *sb, const rg_record *r, int ended, int queued,
-    rg_usec ended_at, uint64_t seq, asm_intern_fn intern, void *arg)
+    rg_usec ended_at, uint64_t seq, asm_intern_fn intern, asm_text_fn text,
+    void *arg)
 {
 	int i, j;
 
@@ -1216,12 +1265,13 @@ open_lean(strbuf *sb, const rg_record *r, int ended, int queued,
 			dsn = h->dsn;
 		}
 	}
-	asm_record_lean(sb, r, intern, arg);
+	lean_record(sb, r, intern, text, arg);
 }
 
 /* open_blob - an open (or lingering) message's state: lean if it fits */
 static void
-open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern, void *arg)
+open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern,
+    asm_text_fn text, void *arg)
 {
 	if (!open_fits(&m->r)) {
 		ser_put_u64(sb, STATE_VERSION);
@@ -1229,7 +1279,7 @@ open_blob(strbuf *sb, const msg_node *m, asm_intern_fn intern, void *arg)
 		return;
 	}
 	open_lean(sb, &m->r, m->ended, m->queued, m->ended_at, m->seq, intern,
-	    arg);
+	    text, arg);
 }
 
 /* asm_blob_is_open - whether an open message's state is the lean form */
@@ -1343,7 +1393,7 @@ asm_open_lean(assembler *a, const void *blob, size_t len, strbuf *out)
 		return -1;
 	}
 	open_lean(out, &m->r, m->ended, m->queued, m->ended_at, m->seq, NULL,
-	    NULL);
+	    NULL, NULL);
 	asm_node_release(a, m);
 	return 0;
 }

@@ -68,11 +68,16 @@ typedef int (*asm_loader)(void *arg, uint64_t id, strbuf *out);
 /* a relay's number in the store (> 0), or 0 to keep it inline */
 typedef uint64_t (*asm_intern_fn)(void *arg, const char *relay);
 typedef char *(*asm_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
+/* a response text's number (> 0), or 0 to keep it inline; msg_id: the
+ * message it is of (a text only one message repeats stays inline) */
+typedef uint64_t (*asm_text_fn)(void *arg, const char *text, uint64_t msg_id);
 
 /*
  * An open message's state is the lean open form (asm_open_full): only
  * what its messages row and child rows, handed to save_message with it,
- * do not hold; intern (may be NULL) numbers its relays.
+ * do not hold; intern and intern_text (may be NULL) number its relays and
+ * the response texts other messages repeat, resolved by the store's
+ * resolve (asm_lean_merge).
  */
 typedef struct asm_store_ops {
 	void (*save_message)(void *arg, const rg_record *r,
@@ -82,6 +87,7 @@ typedef struct asm_store_ops {
 	void (*save_global)(void *arg, const void *state, size_t len);
 	void *arg;
 	asm_intern_fn intern;
+	asm_text_fn intern_text;
 	void *intern_arg;
 } asm_store_ops;
 

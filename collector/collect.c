@@ -430,7 +430,7 @@ enum col_status
 col_commit(rg_collect *c)
 {
 	asm_store_ops ops = { save_message, save_session, save_global, c,
-	    store_intern_relay, c->st };
+	    store_intern_relay, store_intern_text, c->st };
 	enum col_status st;
 	int i, same;
 

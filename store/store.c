@@ -125,6 +125,8 @@ static const char *queries[Q__COUNT] = {
 };
 
 #define RELAY_CACHE	256	/* relays remembered (a power of two) */
+#define TEXT_SEEN	4096	/* texts' last sightings (a power of two) */
+#define TEXT_MIN	16	/* shorter texts stay inline */
 #define RELAY_PROBE	8
 
 /* the relays table: prepared at first use (a read-only open of an older
@@ -144,6 +146,10 @@ struct rg_store {
 		uint64_t id;
 	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
 	int relay_err;		/* relay_id failed: the message is not stored */
+	struct {
+		uint32_t hash;		/* of the text, 0: none */
+		uint64_t msg;		/* the message it was last seen in */
+	} tseen[TEXT_SEEN];	/* store_intern_text's sightings */
 	sqlite3_stmt *q[Q__COUNT];
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
@@ -773,6 +779,35 @@ uint64_t
 store_intern_relay(void *arg, const char *relay)
 {
 	return relay_id(arg, relay);
+}
+
+/*
+ * store_intern_text - a response text's number in the relays table (the
+ * numbered texts: relay_name gives both back) for the open state's codec
+ * (asm_store_ops.intern_text), once it was seen in another message
+ * (a destination that is down gives every message to it the same text);
+ * 0 (inline) if short, or only seen in this one: a text unique to its
+ * message (a reply with a tracking number) is never numbered, however
+ * often the message is saved again
+ */
+uint64_t
+store_intern_text(void *arg, const char *text, uint64_t msg_id)
+{
+	rg_store *st = arg;
+	size_t n = strlen(text);
+	uint32_t h;
+	int k;
+
+	if (n < TEXT_MIN)
+		return 0;
+	h = rg_hash(text, n) | 1;
+	k = (int)(h & (TEXT_SEEN - 1));
+	if (st->tseen[k].hash != h || st->tseen[k].msg == msg_id) {
+		st->tseen[k].hash = h;
+		st->tseen[k].msg = msg_id;
+		return 0;
+	}
+	return relay_id(st, text);
 }
 
 /*

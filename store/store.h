@@ -47,6 +47,8 @@ int store_put_open(rg_store *st, const asm_msg_key *key, const void *state,
     size_t len);
 /* asm_store_ops.intern of the open state's codec; arg: the store */
 uint64_t store_intern_relay(void *arg, const char *relay);
+/* asm_store_ops.intern_text: a response text other messages repeat */
+uint64_t store_intern_text(void *arg, const char *text, uint64_t msg_id);
 int store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len);
 int store_put_global(rg_store *st, const void *state, size_t len);
