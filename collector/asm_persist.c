@@ -6,7 +6,10 @@
  * reader is bounded (ser.h): a damaged blob is refused, never trusted.
  * An open message is saved with its key (asm_msg_key) and restored from
  * the key alone (asm_restore_key): a stub that asm_msg_load decodes in
- * place, through the collector's loader, when it is first needed.
+ * place, through the collector's loader, when it is first needed. Its
+ * state is saved in the lean open form (open_lean: what its messages row
+ * and child rows do not hold), which the store turns back into the full
+ * form with the rows (asm_open_full) before the loader hands it over.
  */
 #include <stdint.h>
 #include <stdio.h>
