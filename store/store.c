@@ -1040,9 +1040,14 @@ load_open(void *arg, uint64_t id, strbuf *out)
 		else {
 			if (st->pool == NULL)
 				st->pool = rg_pool_new();
-			/* damaged: an empty out, and the assembler says so */
-			if (open_full(&st->q[Q_ROW], st->pool, (long long)id, b,
-			    (size_t)n, relay_name, st, out) != 0) {
+			/* damaged: a byte that is no state, and the
+			 * assembler says so; an SQLite error: none */
+			rc = open_full(&st->q[Q_ROW], st->pool, (long long)id,
+			    b, (size_t)n, relay_name, st, out);
+			if (rc == -2) {
+				sb_reset(out);
+				fail(st, "reading an open message's row");
+			} else if (rc != 0) {
 				sb_reset(out);
 				sb_add(out, "", 1);
 			}
@@ -1403,7 +1408,8 @@ vsource(const char *t)
  * asm_lean_merge and asm_open_full want it: r (zeroed, its arena set)
  * gets the columns, the recipients (address, status, dsn) and the
  * verdict, *th the headers rows by name (in r's arena). q: the four
- * statements Q_ROW .. Q_ROW_VERD. 0, -1 if there is no usable row.
+ * statements Q_ROW .. Q_ROW_VERD. 0, -1 if there is no usable row, -2 on
+ * an SQLite error.
  */
 static int
 row_record(sqlite3_stmt **qs, long long id, rg_record *r, rg_header **thp,
@@ -1523,6 +1529,8 @@ row_record(sqlite3_stmt **qs, long long id, rg_record *r, rg_header **thp,
 	*nthp = nth;
 	ret = 0;
 done:
+	if (ret != 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = -2;
 	if (q != NULL)
 		sqlite3_reset(q);
 	sqlite3_clear_bindings(qs[0]);
@@ -1557,7 +1565,7 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
 /*
  * open_full - the full state of open message id (as the assembler
  * restores it) from its row, its child rows and its lean open state,
- * into out: 0, -1 if they do not fit
+ * into out: 0, -1 if they do not fit, -2 on an SQLite error
  */
 static int
 open_full(sqlite3_stmt **qs, rg_pool *pool, long long id, const void *blob,
@@ -1569,9 +1577,9 @@ open_full(sqlite3_stmt **qs, rg_pool *pool, long long id, const void *blob,
 
 	memset(&r, 0, sizeof(r));
 	rg_arena_init(&r.ar, pool);
-	if (row_record(qs, id, &r, &th, &nth) == 0
-	    && asm_open_full(&r, blob, len, th, nth, resolve, arg, out) == 0)
-		ret = 0;
+	if ((ret = row_record(qs, id, &r, &th, &nth)) == 0
+	    && asm_open_full(&r, blob, len, th, nth, resolve, arg, out) != 0)
+		ret = -1;
 	rg_arena_free(&r.ar);
 	return ret;
 }
