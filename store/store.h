@@ -3,12 +3,14 @@
  * read position of every source.
  *
  * Schema (store/schema.c, every migration there): messages (one row per
- * message and per NOQUEUE reject, the typed columns the queries read and
- * the record as the assembler's blob: the open ones' restorable state, the
- * JSON of all rebuilt from it), recipients (the last status of each; the
- * history of attempts is in the blob), headers, verdicts, sessions, sources
- * (read positions), asm_state (the assembler's global state), log_loss. Times are microseconds since the
- * epoch, UTC.
+ * message and per NOQUEUE reject, the typed columns the queries read and,
+ * once finished, in rec what the row and child rows do not hold; the JSON
+ * rebuilt from them), recipients (the last status of each), headers,
+ * verdicts, open_msgs (an open message's state beside its row: only what
+ * the row and child rows, written with it, do not hold; schema 9),
+ * sessions, sources (read positions), asm_state (the assembler's global
+ * state), log_loss, relays (relays and repeated response texts, numbered
+ * once). Times are microseconds since the epoch, UTC.
  *
  * Exactly-once: the caller wraps a batch in store_begin/store_commit and
  * writes the records, the open state and the positions of that batch in
