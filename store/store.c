@@ -136,6 +136,45 @@ static const char *relay_queries[R__COUNT] = {
 	[R_NAME] = "SELECT name FROM relays WHERE id = ?1",
 };
 
+/*
+ * Pending rows. The rows of messages, headers, recipients and sessions are
+ * not stepped one statement each: a statement's start and end (its
+ * cursors, its transaction check) cost about as much as a narrow row.
+ * They wait here, copied, and go as one INSERT of PEND_ROWS rows, or one
+ * by one for what is left at the commit (pend_flush). Nothing reads them
+ * before: the commit flushes first, and a message's children are flushed
+ * before they are replaced. Outside a transaction a row goes at once.
+ */
+#define PEND_ROWS	32
+
+enum { P_MSG, P_HDR, P_RCPT, P_SESS, P__COUNT };
+static const struct {
+	int q;			/* its one-row statement */
+	const char *what;
+} pend_defs[P__COUNT] = {
+	[P_MSG] = { Q_MSG, "storing a message" },
+	[P_HDR] = { Q_HDR, "storing a header" },
+	[P_RCPT] = { Q_RCPT, "storing a recipient" },
+	[P_SESS] = { Q_SESS, "storing a session" },
+};
+
+/* pval - a value of a pending row */
+typedef struct pval {
+	int type;		/* SQLITE_NULL, _INTEGER, _TEXT, _BLOB */
+	int len;		/* of a text or blob */
+	sqlite3_int64 i;	/* the integer, or the offset in pend.b */
+} pval;
+
+/* pend - the pending rows of one table */
+typedef struct pend {
+	sqlite3_stmt *one;	/* st->q[], one row */
+	sqlite3_stmt *many;	/* PEND_ROWS rows; NULL: one by one */
+	int ncol, nrow, ncur;
+	pval *v;		/* PEND_ROWS * ncol */
+	strbuf b;		/* the texts and blobs */
+	const char *what;
+} pend;
+
 struct rg_store {
 	sqlite3 *db;
 	sqlite3_stmt *rq[R__COUNT];
@@ -145,6 +184,7 @@ struct rg_store {
 	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
 	int relay_err;		/* relay_id failed: the message is not stored */
 	sqlite3_stmt *q[Q__COUNT];
+	pend pend[P__COUNT];	/* rows not stepped yet */
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
 	assembler *dec;		/* decodes record blobs (store_json) */
@@ -157,6 +197,10 @@ struct rg_store {
 };
 
 static void relay_forget(rg_store *st);
+static void pend_init(rg_store *st, int k);
+static void pend_free(pend *p);
+static int pend_flush_all(rg_store *st);
+static void pend_drop(rg_store *st);
 
 /* fail - record the SQLite error of what was being done */
 static int
@@ -270,6 +314,8 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 			return NULL;
 		}
 	}
+	for (i = 0; i < P__COUNT; i++)
+		pend_init(st, i);
 	sb_init(&st->blob);
 	return st;
 }
@@ -316,6 +362,7 @@ int
 store_begin(rg_store *st)
 {
 	st->seq = 0;
+	pend_drop(st);
 	return db_begin(st->db, st->err, sizeof(st->err));
 }
 
@@ -339,6 +386,8 @@ int
 store_commit(rg_store *st)
 {
 	st->seq = 0;
+	if (pend_flush_all(st) != 0)
+		return -1;
 	if (st->hook != NULL && st->hook(st, st->hook_arg, st->err,
 	    sizeof(st->err)) != 0)
 		return -1;
@@ -354,6 +403,7 @@ void
 store_rollback(rg_store *st)
 {
 	st->seq = 0;
+	pend_drop(st);
 	relay_forget(st);
 	db_rollback(st->db);
 }
@@ -429,6 +479,195 @@ step(rg_store *st, sqlite3_stmt *q, const char *what)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return fail(st, what);
 	return 0;
+}
+
+/*
+ * pend_init - a table's pending rows: its one-row statement, and the same
+ * with PEND_ROWS rows of values ("VALUES (?,..),(?,..)" and what follows
+ * the one-row tuple, an upsert clause). Without it (a read-only open of
+ * another schema), rows go one by one.
+ */
+static void
+pend_init(rg_store *st, int k)
+{
+	pend *p = &st->pend[k];
+	const char *sql = queries[pend_defs[k].q], *v, *end;
+	strbuf sb;
+	int r, c;
+
+	p->one = st->q[pend_defs[k].q];
+	p->what = pend_defs[k].what;
+	p->ncol = p->one != NULL ? sqlite3_bind_parameter_count(p->one) : 0;
+	p->v = xcalloc((size_t)PEND_ROWS * (size_t)(p->ncol + 1),
+	    sizeof(*p->v));
+	sb_init(&p->b);
+	if (p->one == NULL || (v = strstr(sql, " VALUES (")) == NULL
+	    || (end = strchr(v, ')')) == NULL)
+		return;
+	sb_init(&sb);
+	sb_add(&sb, sql, (size_t)(v - sql));
+	sb_adds(&sb, " VALUES ");
+	for (r = 0; r < PEND_ROWS; r++) {
+		sb_adds(&sb, r > 0 ? ",(" : "(");
+		for (c = 0; c < p->ncol; c++)
+			sb_adds(&sb, c > 0 ? ",?" : "?");
+		sb_addc(&sb, ')');
+	}
+	sb_adds(&sb, end + 1);
+	if (sqlite3_prepare_v3(st->db, sb.s, (int)sb.len,
+	    SQLITE_PREPARE_PERSISTENT, &p->many, NULL) != SQLITE_OK)
+		p->many = NULL;
+	sb_free(&sb);
+}
+
+/* pend_free - a table's pending rows, at close (unstored) */
+static void
+pend_free(pend *p)
+{
+	sqlite3_finalize(p->many);
+	free(p->v);
+	if (p->b.s != NULL)
+		sb_free(&p->b);
+}
+
+/* pv_next - the next value of the row being made */
+static pval *
+pv_next(pend *p)
+{
+	return &p->v[p->nrow * p->ncol + p->ncur++];
+}
+
+/* pv_null - NULL */
+static void
+pv_null(pend *p)
+{
+	pv_next(p)->type = SQLITE_NULL;
+}
+
+/* pv_int - an integer */
+static void
+pv_int(pend *p, long long i)
+{
+	pval *v = pv_next(p);
+
+	v->type = SQLITE_INTEGER;
+	v->i = i;
+}
+
+/* pv_bytes - a text or blob of n bytes, copied */
+static void
+pv_bytes(pend *p, int type, const void *s, size_t n)
+{
+	pval *v = pv_next(p);
+
+	v->type = type;
+	v->len = (int)n;
+	v->i = (sqlite3_int64)p->b.len;
+	sb_add(&p->b, s, n);
+}
+
+/* pv_text - a C string or NULL */
+static void
+pv_text(pend *p, const char *s)
+{
+	if (s == NULL)
+		pv_null(p);
+	else
+		pv_bytes(p, SQLITE_TEXT, s, strlen(s));
+}
+
+/* pv_rtext - a record's string (rg_arena_str: its length is known) or NULL */
+static void
+pv_rtext(pend *p, const char *s)
+{
+	if (s == NULL)
+		pv_null(p);
+	else
+		pv_bytes(p, SQLITE_TEXT, s, rg_str_len(s));
+}
+
+/* pend_bind - bind pending row r to q's parameters from base + 1 */
+static void
+pend_bind(pend *p, sqlite3_stmt *q, int r, int base)
+{
+	const pval *v = &p->v[r * p->ncol];
+	int c;
+
+	for (c = 0; c < p->ncol; c++, v++) {
+		switch (v->type) {
+		case SQLITE_INTEGER:
+			sqlite3_bind_int64(q, base + c + 1, v->i);
+			break;
+		case SQLITE_TEXT:
+			sqlite3_bind_text(q, base + c + 1, p->b.s + v->i, v->len,
+			    SQLITE_STATIC);
+			break;
+		case SQLITE_BLOB:
+			sqlite3_bind_blob(q, base + c + 1, p->b.s + v->i, v->len,
+			    SQLITE_STATIC);
+			break;
+		default:
+			sqlite3_bind_null(q, base + c + 1);
+			break;
+		}
+	}
+}
+
+/* pend_flush - step a table's pending rows; they are gone either way */
+static int
+pend_flush(rg_store *st, pend *p)
+{
+	int r, rc = 0;
+
+	if (p->nrow == PEND_ROWS && p->many != NULL) {
+		for (r = 0; r < p->nrow; r++)
+			pend_bind(p, p->many, r, r * p->ncol);
+		rc = step_all(st, p->many, p->what);
+	} else {
+		for (r = 0; r < p->nrow && rc == 0; r++) {
+			pend_bind(p, p->one, r, 0);
+			rc = step_all(st, p->one, p->what);
+		}
+	}
+	p->nrow = p->ncur = 0;
+	sb_reset(&p->b);
+	return rc;
+}
+
+/* pend_row - the row made is complete: flushed when there are enough, or
+ * at once outside a transaction */
+static int
+pend_row(rg_store *st, pend *p)
+{
+	p->nrow++;
+	p->ncur = 0;
+	if (p->nrow == PEND_ROWS || sqlite3_get_autocommit(st->db))
+		return pend_flush(st, p);
+	return 0;
+}
+
+/* pend_flush_all - every table's pending rows (before the commit) */
+static int
+pend_flush_all(rg_store *st)
+{
+	int k;
+
+	for (k = 0; k < P__COUNT; k++)
+		if (pend_flush(st, &st->pend[k]) != 0)
+			return -1;
+	return 0;
+}
+
+/* pend_drop - forget every pending row (a batch abandoned) */
+static void
+pend_drop(rg_store *st)
+{
+	int k;
+
+	for (k = 0; k < P__COUNT; k++) {
+		st->pend[k].nrow = st->pend[k].ncur = 0;
+		sb_reset(&st->pend[k].b);
+	}
 }
 
 /* relay_forget - forget the relays' numbers (a batch rolled back: those
@@ -533,12 +772,19 @@ int
 store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len)
 {
-	sqlite3_stmt *q = st->q[Q_MSG];
+	pend *p = &st->pend[P_MSG];
+	sqlite3_stmt *q;
 	long long seq;
 	int i, open = 1, trusted;
 	const char *vsource = r->verdict.source == VS_CLIENT_HEADER
 	    ? "client-header" : verdict_source_name(r->verdict.source);
 
+	if (p->one == NULL || st->pend[P_HDR].one == NULL
+	    || st->pend[P_RCPT].one == NULL) {
+		snprintf(st->err, sizeof(st->err), "storing a message: the "
+		    "database is not open for the collector's writes");
+		return -1;
+	}
 	/* trusted as the configuration says (rules/policy.c) */
 	if (st->cfg == NULL)
 		st->cfg = st->own_cfg = cfg_defaults();
@@ -554,58 +800,55 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		}
 		open = 0;
 	}
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-	bt(q, 2, r->noqueue ? "noqueue" : "message");
-	btr(q, 3, r->host);
-	bt(q, 4, r->qid[0] ? r->qid : NULL);
-	sqlite3_bind_int(q, 5, r->complete);
-	sqlite3_bind_int(q, 6, open);
-	sqlite3_bind_int64(q, 7, r->first_seen);
-	sqlite3_bind_int64(q, 8, r->last_seen);
-	btr(q, 9, r->client_host);
-	btr(q, 10, r->client_ip);
-	btr(q, 11, r->client_port);
-	btr(q, 12, r->sasl_method);
-	btr(q, 13, r->sasl_username);
-	btr(q, 14, r->sender);
-	if (r->size >= 0)
-		sqlite3_bind_int64(q, 15, r->size);
-	else
-		sqlite3_bind_null(q, 15);
-	if (r->nrcpt >= 0)
-		sqlite3_bind_int64(q, 16, r->nrcpt);
-	else
-		sqlite3_bind_null(q, 16);
-	btr(q, 17, r->message_id);
-	sqlite3_bind_int(q, 18, r->held);
-	sqlite3_bind_int(q, 19, r->discarded);
-	sqlite3_bind_int(q, 20, r->expired);
-	sqlite3_bind_int(q, 21, r->deleted);
-	sqlite3_bind_int(q, 22, r->aborted);
-	sqlite3_bind_int(q, 23, r->stale);
-	btr(q, 24, r->bounce_of);
-	btr(q, 25, r->orig_queue_id);
-	btr(q, 26, r->filtered_as);
-	btr(q, 27, r->rejected.stage);
-	btr(q, 28, r->rejected.code);
-	btr(q, 29, r->rejected.dsn);
-	btr(q, 30, r->rejected.text);
-	if (r->verdict.source != VS_NONE)
-		sqlite3_bind_int(q, 31, trusted && r->verdict.spam);
-	else
-		sqlite3_bind_null(q, 31);
-	sqlite3_bind_int(q, 32, r->held || r->was_held);
-	if (!open)
-		sqlite3_bind_blob(q, 33, st->blob.s, (int)st->blob.len,
-		    SQLITE_STATIC);
-	else
-		sqlite3_bind_null(q, 33);
-	if ((seq = this_seq(st)) < 0) {
-		sqlite3_clear_bindings(q);
+	if ((seq = this_seq(st)) < 0)
 		return -1;
-	}
-	sqlite3_bind_int64(q, 34, seq);
-	if (step_all(st, q, "storing a message") != 0)
+	pv_int(p, (long long)r->id);
+	pv_text(p, r->noqueue ? "noqueue" : "message");
+	pv_rtext(p, r->host);
+	pv_text(p, r->qid[0] ? r->qid : NULL);
+	pv_int(p, r->complete);
+	pv_int(p, open);
+	pv_int(p, r->first_seen);
+	pv_int(p, r->last_seen);
+	pv_rtext(p, r->client_host);
+	pv_rtext(p, r->client_ip);
+	pv_rtext(p, r->client_port);
+	pv_rtext(p, r->sasl_method);
+	pv_rtext(p, r->sasl_username);
+	pv_rtext(p, r->sender);
+	if (r->size >= 0)
+		pv_int(p, r->size);
+	else
+		pv_null(p);
+	if (r->nrcpt >= 0)
+		pv_int(p, r->nrcpt);
+	else
+		pv_null(p);
+	pv_rtext(p, r->message_id);
+	pv_int(p, r->held);
+	pv_int(p, r->discarded);
+	pv_int(p, r->expired);
+	pv_int(p, r->deleted);
+	pv_int(p, r->aborted);
+	pv_int(p, r->stale);
+	pv_rtext(p, r->bounce_of);
+	pv_rtext(p, r->orig_queue_id);
+	pv_rtext(p, r->filtered_as);
+	pv_rtext(p, r->rejected.stage);
+	pv_rtext(p, r->rejected.code);
+	pv_rtext(p, r->rejected.dsn);
+	pv_rtext(p, r->rejected.text);
+	if (r->verdict.source != VS_NONE)
+		pv_int(p, trusted && r->verdict.spam);
+	else
+		pv_null(p);
+	pv_int(p, r->held || r->was_held);
+	if (!open)
+		pv_bytes(p, SQLITE_BLOB, st->blob.s, st->blob.len);
+	else
+		pv_null(p);
+	pv_int(p, seq);
+	if (pend_row(st, p) != 0)
 		return -1;
 	/* the open state (store_put_open) is gone when finished */
 	if (!open && r->persisted) {
@@ -615,9 +858,13 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	}
 
 	/* children: replaced as a whole (a message changes as a whole);
-	 * a record never stored before has none */
+	 * a record never stored before has none. Those still pending go
+	 * first, so that none is left behind the DELETE. */
 	if (!r->persisted)
 		goto children;
+	if (pend_flush(st, &st->pend[P_HDR]) != 0
+	    || pend_flush(st, &st->pend[P_RCPT]) != 0)
+		return -1;
 	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
 	sqlite3_bind_int64(st->q[Q_DEL_HDR], 1, (sqlite3_int64)r->id);
@@ -626,25 +873,25 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
 		return -1;
 children:
+	p = &st->pend[P_HDR];
 	for (i = 0; i < r->nheaders; i++) {
-		q = st->q[Q_HDR];
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		btr(q, 2, r->headers[i].name);
-		btr(q, 3, r->headers[i].value);
-		sqlite3_bind_int(q, 4, r->headers[i].cut);
-		if (step_all(st, q, "storing a header") != 0)
+		pv_int(p, (long long)r->id);
+		pv_rtext(p, r->headers[i].name);
+		pv_rtext(p, r->headers[i].value);
+		pv_int(p, r->headers[i].cut);
+		if (pend_row(st, p) != 0)
 			return -1;
 	}
+	p = &st->pend[P_RCPT];
 	for (i = 0; i < r->nrcpts; i++) {
 		const rg_rcpt *rc = &r->rcpts[i];
 
-		q = st->q[Q_RCPT];
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		sqlite3_bind_int(q, 2, i);
-		bt(q, 3, rc->address ? rc->address : "");
-		btr(q, 4, rc->status);
-		btr(q, 5, rc->dsn);
-		if (step_all(st, q, "storing a recipient") != 0)
+		pv_int(p, (long long)r->id);
+		pv_int(p, i);
+		pv_text(p, rc->address ? rc->address : "");
+		pv_rtext(p, rc->status);
+		pv_rtext(p, rc->dsn);
+		if (pend_row(st, p) != 0)
 			return -1;
 	}
 	if (r->verdict.source != VS_NONE) {
@@ -690,45 +937,48 @@ int
 store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len)
 {
-	sqlite3_stmt *q = st->q[Q_SESS];
+	pend *p = &st->pend[P_SESS];
 	long long seq;
 
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)s->id);
-	bt(q, 2, s->host);
-	sqlite3_bind_int64(q, 3, s->pid);
-	bt(q, 4, s->prog);
-	sqlite3_bind_int(q, 5, s->complete);
-	sqlite3_bind_int(q, 6, state != NULL);
-	if (s->connect)
-		sqlite3_bind_int64(q, 7, s->connect);
-	else
-		sqlite3_bind_null(q, 7);
-	if (s->disconnect)
-		sqlite3_bind_int64(q, 8, s->disconnect);
-	else
-		sqlite3_bind_null(q, 8);
-	sqlite3_bind_int64(q, 9, s->disconnect ? s->disconnect : s->connect);
-	bt(q, 10, s->client_host);
-	bt(q, 11, s->client_ip);
-	bt(q, 12, s->client_port);
-	bt(q, 13, s->sasl_method);
-	bt(q, 14, s->sasl_username);
-	sqlite3_bind_int(q, 15, s->sasl_failures);
-	sqlite3_bind_int(q, 16, s->messages);
-	sqlite3_bind_int(q, 17, s->rejects);
-	bt(q, 18, s->lost);
-	bt(q, 19, s->counters);
-	sqlite3_bind_int(q, 20, s->stale);
-	if (state != NULL)
-		sqlite3_bind_blob(q, 21, state, (int)len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(q, 21);
-	if ((seq = this_seq(st)) < 0) {
-		sqlite3_clear_bindings(q);
+	if (p->one == NULL) {
+		snprintf(st->err, sizeof(st->err), "storing a session: the "
+		    "database is not open for the collector's writes");
 		return -1;
 	}
-	sqlite3_bind_int64(q, 22, seq);
-	return step_all(st, q, "storing a session");
+	if ((seq = this_seq(st)) < 0)
+		return -1;
+	pv_int(p, (long long)s->id);
+	pv_text(p, s->host);
+	pv_int(p, s->pid);
+	pv_text(p, s->prog);
+	pv_int(p, s->complete);
+	pv_int(p, state != NULL);
+	if (s->connect)
+		pv_int(p, s->connect);
+	else
+		pv_null(p);
+	if (s->disconnect)
+		pv_int(p, s->disconnect);
+	else
+		pv_null(p);
+	pv_int(p, s->disconnect ? s->disconnect : s->connect);
+	pv_text(p, s->client_host);
+	pv_text(p, s->client_ip);
+	pv_text(p, s->client_port);
+	pv_text(p, s->sasl_method);
+	pv_text(p, s->sasl_username);
+	pv_int(p, s->sasl_failures);
+	pv_int(p, s->messages);
+	pv_int(p, s->rejects);
+	pv_text(p, s->lost);
+	pv_text(p, s->counters);
+	pv_int(p, s->stale);
+	if (state != NULL)
+		pv_bytes(p, SQLITE_BLOB, state, len);
+	else
+		pv_null(p);
+	pv_int(p, seq);
+	return pend_row(st, p);
 }
 
 /* store_put_global - the assembler's global state */
@@ -1069,6 +1319,8 @@ store_close(rg_store *st)
 
 	if (st == NULL)
 		return;
+	for (i = 0; i < P__COUNT; i++)
+		pend_free(&st->pend[i]);
 	for (i = 0; i < Q__COUNT; i++)
 		sqlite3_finalize(st->q[i]);
 	for (i = 0; i < R__COUNT; i++)
