@@ -617,15 +617,26 @@ pend_bind(pend *p, sqlite3_stmt *q, int r, int base)
 static int
 pend_flush(rg_store *st, pend *p)
 {
-	int r, rc = 0;
+	int order[PEND_ROWS];
+	int r, j, rc = 0;
 
+	/* in the order of the key (the first column; stable: of two rows of
+	 * one key the later still wins), so that each B-tree is written
+	 * from left to right */
+	for (r = 0; r < p->nrow; r++) {
+		sqlite3_int64 key = p->v[r * p->ncol].i;
+
+		for (j = r; j > 0 && p->v[order[j - 1] * p->ncol].i > key; j--)
+			order[j] = order[j - 1];
+		order[j] = r;
+	}
 	if (p->nrow == PEND_ROWS && p->many != NULL) {
 		for (r = 0; r < p->nrow; r++)
-			pend_bind(p, p->many, r, r * p->ncol);
+			pend_bind(p, p->many, order[r], r * p->ncol);
 		rc = step_all(st, p->many, p->what);
 	} else {
 		for (r = 0; r < p->nrow && rc == 0; r++) {
-			pend_bind(p, p->one, r, 0);
+			pend_bind(p, p->one, order[r], 0);
 			rc = step_all(st, p->one, p->what);
 		}
 	}
