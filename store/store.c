@@ -171,6 +171,8 @@ typedef struct pend {
 	sqlite3_stmt *many;	/* PEND_ROWS rows; NULL: one by one */
 	int ncol, nrow, ncur;
 	pval *v;		/* PEND_ROWS * ncol */
+	pval *bound_one;	/* what one's parameters hold (type -1: not known) */
+	pval *bound_many;	/* what many's parameters hold */
 	strbuf b;		/* the texts and blobs */
 	const char *what;
 } pend;
@@ -500,6 +502,13 @@ pend_init(rg_store *st, int k)
 	p->ncol = p->one != NULL ? sqlite3_bind_parameter_count(p->one) : 0;
 	p->v = xcalloc((size_t)PEND_ROWS * (size_t)(p->ncol + 1),
 	    sizeof(*p->v));
+	p->bound_one = xcalloc((size_t)(p->ncol + 1), sizeof(*p->v));
+	p->bound_many = xcalloc((size_t)PEND_ROWS * (size_t)(p->ncol + 1),
+	    sizeof(*p->v));
+	for (c = 0; c < p->ncol; c++)
+		p->bound_one[c].type = -1;
+	for (c = 0; c < PEND_ROWS * p->ncol; c++)
+		p->bound_many[c].type = -1;
 	sb_init(&p->b);
 	if (p->one == NULL || (v = strstr(sql, " VALUES (")) == NULL
 	    || (end = strchr(v, ')')) == NULL)
@@ -526,6 +535,8 @@ pend_free(pend *p)
 {
 	sqlite3_finalize(p->many);
 	free(p->v);
+	free(p->bound_one);
+	free(p->bound_many);
 	if (p->b.s != NULL)
 		sb_free(&p->b);
 }
@@ -586,16 +597,23 @@ pv_rtext(pend *p, const char *s)
 		pv_bytes(p, SQLITE_TEXT, s, rg_str_len(s));
 }
 
-/* pend_bind - bind pending row r to q's parameters from base + 1 */
+/*
+ * pend_bind - bind pending row r to q's parameters from base + 1. A NULL
+ * or an integer already there stays (the statements are reset, never
+ * cleared: a flag column or the batch's seq is mostly the same again).
+ */
 static void
-pend_bind(pend *p, sqlite3_stmt *q, int r, int base)
+pend_bind(pend *p, sqlite3_stmt *q, pval *bound, int r, int base)
 {
 	const pval *v = &p->v[r * p->ncol];
+	pval *b = &bound[base];
 	int c;
 
-	for (c = 0; c < p->ncol; c++, v++) {
+	for (c = 0; c < p->ncol; c++, v++, b++) {
 		switch (v->type) {
 		case SQLITE_INTEGER:
+			if (b->type == SQLITE_INTEGER && b->i == v->i)
+				continue;
 			sqlite3_bind_int64(q, base + c + 1, v->i);
 			break;
 		case SQLITE_TEXT:
@@ -607,9 +625,12 @@ pend_bind(pend *p, sqlite3_stmt *q, int r, int base)
 			    SQLITE_STATIC);
 			break;
 		default:
+			if (b->type == SQLITE_NULL)
+				continue;
 			sqlite3_bind_null(q, base + c + 1);
 			break;
 		}
+		*b = *v;
 	}
 }
 
@@ -632,11 +653,12 @@ pend_flush(rg_store *st, pend *p)
 	}
 	if (p->nrow == PEND_ROWS && p->many != NULL) {
 		for (r = 0; r < p->nrow; r++)
-			pend_bind(p, p->many, order[r], r * p->ncol);
+			pend_bind(p, p->many, p->bound_many, order[r],
+			    r * p->ncol);
 		rc = step_all(st, p->many, p->what);
 	} else {
 		for (r = 0; r < p->nrow && rc == 0; r++) {
-			pend_bind(p, p->one, order[r], 0);
+			pend_bind(p, p->one, p->bound_one, order[r], 0);
 			rc = step_all(st, p->one, p->what);
 		}
 	}
