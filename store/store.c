@@ -140,11 +140,11 @@ static const char *relay_queries[R__COUNT] = {
  * Pending rows. The rows of messages, headers, recipients and sessions are
  * not stepped one statement each: a statement's start and end (its
  * cursors, its transaction check) cost about as much as a narrow row.
- * They wait here, copied, and go as one INSERT of PEND_ROWS rows (64: 32 cost 1.3% more
- * instructions, 128 no fewer; bench/collect.sh), or one
- * by one for what is left at the commit (pend_flush). Nothing reads them
- * before: the commit flushes first, and a message's children are flushed
- * before they are replaced. Outside a transaction a row goes at once.
+ * They wait here, copied, and go as one INSERT of PEND_ROWS rows (64: 32
+ * cost 1.3% more instructions, 128 no fewer), or one by one for what is
+ * left at the commit (pend_flush). Nothing reads them before: the commit
+ * flushes first, and a message's children are flushed before they are
+ * replaced. Outside a transaction a row goes at once.
  */
 #define PEND_ROWS	64
 
