@@ -178,7 +178,9 @@ struct pkey {
 /* pend - the pending rows of one table */
 typedef struct pend {
 	sqlite3_stmt *one;	/* st->q[], one row */
-	sqlite3_stmt *many;	/* PEND_ROWS rows; NULL: one by one */
+	sqlite3_stmt *many;	/* PEND_ROWS rows (pend_many) */
+	int many_tried;		/* NULL many: rows one by one */
+	const char *sql;	/* one's */
 	int ncol, nrow, ncur;
 	int cap;		/* rows that v holds */
 	pval *v;		/* cap * ncol */
@@ -495,21 +497,15 @@ step(rg_store *st, sqlite3_stmt *q, const char *what)
 	return 0;
 }
 
-/*
- * pend_init - a table's pending rows: its one-row statement, and the same
- * with PEND_ROWS rows of values ("VALUES (?,..),(?,..)" and what follows
- * the one-row tuple, an upsert clause). Without it (a read-only open of
- * another schema), rows go one by one.
- */
+/* pend_init - a table's pending rows, with its one-row statement */
 static void
 pend_init(rg_store *st, int k)
 {
 	pend *p = &st->pend[k];
-	const char *sql = queries[pend_defs[k].q], *v, *end;
-	strbuf sb;
-	int r, c;
+	int c;
 
 	p->one = st->q[pend_defs[k].q];
+	p->sql = queries[pend_defs[k].q];
 	p->what = pend_defs[k].what;
 	p->ncol = p->one != NULL ? sqlite3_bind_parameter_count(p->one) : 0;
 	p->cap = PEND_ROWS;
@@ -523,11 +519,30 @@ pend_init(rg_store *st, int k)
 	for (c = 0; c < PEND_ROWS * p->ncol; c++)
 		p->bound_many[c].type = -1;
 	sb_init(&p->b);
-	if (p->one == NULL || (v = strstr(sql, " VALUES (")) == NULL
+}
+
+/*
+ * pend_many - the statement of PEND_ROWS rows, prepared at its first use
+ * (a run with little to store does not pay for it): the one-row statement
+ * with PEND_ROWS tuples of values ("VALUES (?,..),(?,..)") and what
+ * follows its tuple (an upsert clause). NULL if it cannot be: rows then go
+ * one by one.
+ */
+static sqlite3_stmt *
+pend_many(rg_store *st, pend *p)
+{
+	const char *v, *end;
+	strbuf sb;
+	int r, c;
+
+	if (p->many != NULL || p->many_tried)
+		return p->many;
+	p->many_tried = 1;
+	if ((v = strstr(p->sql, " VALUES (")) == NULL
 	    || (end = strchr(v, ')')) == NULL)
-		return;
+		return NULL;
 	sb_init(&sb);
-	sb_add(&sb, sql, (size_t)(v - sql));
+	sb_add(&sb, p->sql, (size_t)(v - p->sql));
 	sb_adds(&sb, " VALUES ");
 	for (r = 0; r < PEND_ROWS; r++) {
 		sb_adds(&sb, r > 0 ? ",(" : "(");
@@ -540,6 +555,7 @@ pend_init(rg_store *st, int k)
 	    SQLITE_PREPARE_PERSISTENT, &p->many, NULL) != SQLITE_OK)
 		p->many = NULL;
 	sb_free(&sb);
+	return p->many;
 }
 
 /* pend_free - a table's pending rows, at close (unstored) */
@@ -671,7 +687,7 @@ pend_flush(rg_store *st, pend *p)
 	}
 	qsort(p->order, (size_t)p->nrow, sizeof(*p->order), pkey_cmp);
 	r = 0;
-	if (p->many != NULL) {
+	if (p->nrow >= PEND_ROWS && pend_many(st, p) != NULL) {
 		for (; r + PEND_ROWS <= p->nrow && rc == 0; r += PEND_ROWS) {
 			for (j = 0; j < PEND_ROWS; j++)
 				pend_bind(p, p->many, p->bound_many,
