@@ -228,6 +228,22 @@ time_case(void)
 		rgt_format(want, fixed[i]);
 		CHECK_STR(got, want);
 	}
+	/* anywhere from year 1 to 9999, seconds or microseconds */
+	for (k = 0; k < 20000; k++) {
+		long long sec = (long long)(((uint64_t)rnd(&seed) << 32
+		    | rnd(&seed)) % 315537897600ULL) - 62135596800LL;
+
+		t = sec * RG_USEC + (k % 2 ? (rg_usec)(rnd(&seed) % RG_USEC) : 0);
+		if (t == 0)
+			continue;
+		time_in(t, got, sizeof(got));
+		rgt_format(want, t);
+		if (strcmp(got, want) != 0) {
+			CHECK_STR(got, want);
+			break;
+		}
+	}
+	t = 1780000000LL * RG_USEC;
 	/* forward in small steps, and now and then back a little */
 	for (k = 0; k < 100000; k++) {
 		switch (rnd(&seed) % 4) {
