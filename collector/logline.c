@@ -5,6 +5,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "logline.h"
 
@@ -254,78 +257,70 @@ static const unsigned char tag_stop[256] = {
 	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
 };
 
-/* tag_eq - the n bytes at p are the cached tag t (n = t->len) */
-static int
-tag_eq(const struct ll_tag *t, const char *p, size_t n)
+#ifdef __SSE2__
+/*
+ * tag_end16 - in the 16 bytes at p, the offset of the first byte that
+ * ends a tag (' ', ':', '['), or 16 if none; *slash the offset of the last
+ * '/' before it, or -1
+ */
+static inline unsigned
+tag_end16(const char *p, int *slash)
 {
-	uint64_t a, b, x, y;
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('['))));
+	unsigned sl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
+	    _mm_set1_epi8('/')));
+	unsigned n;
 
-	if (n < 8 || n > 16)
-		return memcmp(p, t->s, n) == 0;
-	/* two words, overlapping when n < 16 */
-	memcpy(&a, p, 8);
-	memcpy(&x, t->s, 8);
-	memcpy(&b, p + n - 8, 8);
-	memcpy(&y, t->s + n - 8, 8);
-	return a == x && b == y;
+	if (stop == 0)
+		return 16;
+	n = (unsigned)__builtin_ctz(stop);
+	sl &= (1U << n) - 1;
+	*slash = sl != 0 ? 31 - __builtin_clz(sl) : -1;
+	return n;
 }
+#endif
 
 /*
- * known_tag - the cached tag that p starts with, followed by '[' or ':'
- * (what ends a tag), or NULL. A tag found moves one place to the front,
- * so that the frequent ones are tried first.
+ * host_eq - the line's host at p (end - p bytes left) is the one of the
+ * line before, followed by a space
  */
-static const struct ll_tag *
-known_tag(ll_ctx *c, const char *p, const char *end)
+static inline int
+host_eq(const ll_ctx *c, const char *p, const char *end)
 {
-	struct ll_tag *t, tmp;
-	int i;
+	size_t n = c->hostlen;
 
-	for (i = 0; i < c->ntags; i++) {
-		t = &c->tags[i];
-		if (end - p > t->len && (p[t->len] == '[' || p[t->len] == ':')
-		    && tag_eq(t, p, t->len)) {
-			if (i == 0)
-				return t;
-			tmp = t[-1];
-			t[-1] = *t;
-			*t = tmp;
-			return t - 1;
-		}
+	if (n == 0 || (size_t)(end - p) <= n || p[n] != ' ')
+		return 0;
+#ifdef __SSE2__
+	if (n < 16 && end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i h = _mm_loadu_si128((const __m128i *)(const void *)
+		    c->host);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, h));
+
+		return (m | ~((1U << n) - 1)) == 0xFFFFFFFFU;
 	}
-	return NULL;
+#endif
+	return memcmp(p, c->host, n) == 0;
 }
 
 /*
- * remember_tag - cache the tag p/n with its daemon name at offset dpos: in
- * a free slot, else in the last (the least used, by known_tag's order)
- */
-static void
-remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
-{
-	struct ll_tag *t;
-
-	if (n == 0 || n > sizeof(t->s))
-		return;
-	t = &c->tags[c->ntags < LL_TAGS ? c->ntags++ : LL_TAGS - 1];
-	memcpy(t->s, p, n);
-	t->len = (unsigned char)n;
-	t->dpos = (unsigned char)dpos;
-}
-
-/*
- * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host and
- * the tag are first compared with those of the lines before (c's caches):
- * the same fields as a scan would find, found without one.
+ * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host is
+ * first compared with the one of the line before (c's cache); the tag's
+ * end and its last '/' are found 16 bytes at a time where the line is long
+ * enough, else by a scan: the same fields either way.
  */
 static int
 parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 {
-	const char *h = p, *t, *q, *slash = NULL;
-	const struct ll_tag *kt;
+	const char *h = p, *t, *q, *slash = NULL, *d;
+	long v;
 
-	if (c->hostlen > 0 && (size_t)(end - p) > c->hostlen
-	    && p[c->hostlen] == ' ' && memcmp(p, c->host, c->hostlen) == 0) {
+	if (host_eq(c, p, end)) {
 		t = p + c->hostlen;
 	} else {
 		t = token(p, end);
@@ -339,16 +334,25 @@ parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	if ((kt = known_tag(c, p, end)) != NULL) {
-		q = p + kt->len;
-		out->daemon = p + kt->dpos;
-	} else {
+	q = p;
+#ifdef __SSE2__
+	if (end - p >= 16) {
+		int sl;
+		unsigned n = tag_end16(p, &sl);
+
+		if (n < 16) {
+			q = p + n;
+			if (sl >= 0)
+				slash = p + sl;
+		}
+	}
+#endif
+	if (q == p) {
 		/*
 		 * the tag ends at "[" or ":" (program names have neither); one
-		 * pass finds the end and the last '/' (set_prog's, for the
-		 * common case)
+		 * pass finds the end and the last '/'
 		 */
-		for (q = p; q < end; q++) {
+		for (; q < end; q++) {
 			unsigned char k = tag_stop[(unsigned char)*q];
 
 			if (k == 0)
@@ -357,23 +361,24 @@ parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 				break;
 			slash = q;
 		}
-		if (q == p || q >= end)
-			return -1;
-		out->daemon = slash != NULL ? slash + 1 : p;
-		if (*q == '[' || *q == ':')
-			remember_tag(c, p, (size_t)(q - p),
-			    (size_t)(out->daemon - p));
 	}
+	if (q == p || q >= end)
+		return -1;
+	out->daemon = slash != NULL ? slash + 1 : p;
 	out->prog = p;
 	out->proglen = (size_t)(q - p);
 	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
-		const char *close = memchr(q, ']', (size_t)(end - q));
-
-		if (close == NULL)
-			return -1;
-		out->pid = parse_pid(q + 1, close);
-		q = close + 1;
+		/* the pid's digits, then (where they end) the ']' */
+		for (d = q + 1, v = 0; d < end && DIG(*d); d++)
+			if (v < 100000000)
+				v = v * 10 + (*d - '0');
+		out->pid = d > q + 1 ? v : -1;
+		if (d >= end || *d != ']') {
+			if ((d = memchr(d, ']', (size_t)(end - d))) == NULL)
+				return -1;
+		}
+		q = d + 1;
 	}
 	if (q >= end || *q != ':')
 		return -1;
