@@ -273,11 +273,8 @@ tag_end16(const char *p, int *slash)
 	    _mm_cmpeq_epi8(v, _mm_set1_epi8('['))));
 	unsigned sl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
 	    _mm_set1_epi8('/')));
-	unsigned n;
+	unsigned n = (unsigned)__builtin_ctz(stop | 0x10000);
 
-	if (stop == 0)
-		return 16;
-	n = (unsigned)__builtin_ctz(stop);
 	sl &= (1U << n) - 1;
 	*slash = sl != 0 ? 31 - __builtin_clz(sl) : -1;
 	return n;
@@ -334,34 +331,35 @@ parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
+	/*
+	 * the tag ends at "[" or ":" (program names have neither): its end
+	 * and its last '/' are found 16 bytes at a time, the rest by a scan
+	 */
 	q = p;
 #ifdef __SSE2__
-	if (end - p >= 16) {
+	while (end - q >= 16) {
 		int sl;
-		unsigned n = tag_end16(p, &sl);
+		unsigned n = tag_end16(q, &sl);
 
-		if (n < 16) {
-			q = p + n;
-			if (sl >= 0)
-				slash = p + sl;
-		}
+		if (sl >= 0)
+			slash = q + sl;
+		q += n;
+		if (n < 16)
+			goto tag_end;
 	}
 #endif
-	if (q == p) {
-		/*
-		 * the tag ends at "[" or ":" (program names have neither); one
-		 * pass finds the end and the last '/'
-		 */
-		for (; q < end; q++) {
-			unsigned char k = tag_stop[(unsigned char)*q];
+	for (; q < end; q++) {
+		unsigned char k = tag_stop[(unsigned char)*q];
 
-			if (k == 0)
-				continue;
-			if (k == 2)
-				break;
-			slash = q;
-		}
+		if (k == 0)
+			continue;
+		if (k == 2)
+			break;
+		slash = q;
 	}
+#ifdef __SSE2__
+tag_end:
+#endif
 	if (q == p || q >= end)
 		return -1;
 	out->daemon = slash != NULL ? slash + 1 : p;
@@ -370,7 +368,12 @@ parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
 		/* the pid's digits, then (where they end) the ']' */
-		for (d = q + 1, v = 0; d < end && DIG(*d); d++)
+		const char *lim = end - q > 10 ? q + 10 : end;
+
+		/* up to 9 digits v stays below 10^9: no test for the cap */
+		for (d = q + 1, v = 0; d < lim && DIG(*d); d++)
+			v = v * 10 + (*d - '0');
+		for (; d < end && DIG(*d); d++)
 			if (v < 100000000)
 				v = v * 10 + (*d - '0');
 		out->pid = d > q + 1 ? v : -1;

@@ -160,11 +160,10 @@ special8(uint64_t x)
 }
 
 #ifdef __SSE2__
-/* special16 - bit i set when byte i of the 16 at p is not plain */
+/* special_v - bit i set when byte i of v is not plain */
 static inline unsigned
-special16(const unsigned char *p)
+special_v(__m128i v)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 	/* signed: the bytes of 0x80 and up are below 0x20 too */
 	__m128i m = _mm_or_si128(
 	    _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
@@ -173,6 +172,13 @@ special16(const unsigned char *p)
 	    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))));
 
 	return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* special16 - bit i set when byte i of the 16 at p is not plain */
+static inline unsigned
+special16(const unsigned char *p)
+{
+	return special_v(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 #else
 /* special16 - bit i set when byte i of the 16 at p is not plain */
@@ -207,12 +213,22 @@ short_plain(const unsigned char *u, size_t r)
 	if (r >= 8) {
 		memcpy(&x, u, 8);
 		memcpy(&y, u + r - 8, 8);
+#ifdef __SSE2__
+		return special_v(_mm_set_epi64x((long long)y, (long long)x))
+		    == 0;
+#else
 		return (special8(x) | special8(y)) == 0;
+#endif
 	}
 	if (r >= 4) {
 		memcpy(&a, u, 4);
 		memcpy(&b, u + r - 4, 4);
+#ifdef __SSE2__
+		return special_v(_mm_cvtsi64_si128((long long)((uint64_t)a
+		    | (uint64_t)b << 32))) == 0;
+#else
 		return special8((uint64_t)a | (uint64_t)b << 32) == 0;
+#endif
 	}
 	/* the other five bytes of the word are spaces (plain) */
 	x = 0x2020202020000000ULL | u[0] | (uint64_t)u[r >> 1] << 8
