@@ -9,6 +9,9 @@
  * line it cannot read becomes EV_UNKNOWN, never a crash.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "pfline.h"
 
@@ -208,6 +211,24 @@ addr_end(const char *p, const char *end)
 {
 	int quoted = 0;
 
+#ifdef __SSE2__
+	/* unquoted, only '>' and '"' matter: look for both 16 bytes at a time */
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+
+		if (m == 0) {
+			p += 16;
+			continue;
+		}
+		p += __builtin_ctz(m);
+		if (*p == '>')
+			return p;
+		break;		/* a quote: the scan below goes on from it */
+	}
+#endif
 	for (; p < end; p++) {
 		if (quoted) {
 			if (*p == '\\' && p + 1 < end)

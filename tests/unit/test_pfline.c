@@ -2,7 +2,8 @@
  * test_pfline.c - the message parser against tests/unit/pfline_cases.txt,
  * sshguard style: a log line ("L "), then what it must parse to ("E field
  * value", "E field -" for a field that must be unset). Blank lines separate
- * cases; "#" lines are comments.
+ * cases; "#" lines are comments. Then the address scan (16 bytes at a
+ * time) against a byte-at-a-time one, on random addresses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,94 @@ field(const rg_event *ev, const char *name)
 	F(filter_action);
 #undef F
 	return NULL;
+}
+
+/* ref_addr_end - the '>' closing an address at p, one byte at a time */
+static const char *
+ref_addr_end(const char *p, const char *end)
+{
+	int quoted = 0;
+
+	for (; p < end; p++) {
+		if (quoted) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				quoted = 0;
+		} else if (*p == '"') {
+			quoted = 1;
+		} else if (*p == '>') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * addr_case - delivery lines whose recipient is random text (quotes,
+ * backslashes, '>' and any byte, at every length around 16 and 32), each
+ * in a heap block of exactly its length: the recipient pf_parse finds is
+ * the one a byte-at-a-time scan finds; 0, or the number of mismatches
+ */
+static int
+addr_case(void)
+{
+	static const char pre[] = "Nov  8 14:42:07 mx1 postfix/smtp[12]: "
+	    "4Fk2Yb1Z3Qz9: to=<";
+	static const char *const tails[] = { ", relay=none, delay=1, "
+	    "dsn=2.0.0, status=sent (ok)", "", ">", "\\", "\"" };
+	static const char alpha[] = "ab@.>\"\\ x,";
+	char tmp[512];
+	unsigned seed = 5;
+	int k, bad = 0;
+	strbuf scratch;
+	ll_ctx c;
+
+	sb_init(&scratch);
+	ll_init(&c, 2025, 0);
+	for (k = 0; k < 100000; k++) {
+		/* the address's offset in the message */
+		size_t n = sizeof(pre) - 1, len, i,
+		    start = strlen("4Fk2Yb1Z3Qz9: to=<");
+		const char *tail, *e;
+		char *line;
+		logline ll;
+		rg_event ev;
+
+#define RND() (seed = seed * 1103515245 + 12345, (seed >> 8))
+		memcpy(tmp, pre, n);
+		len = k < 20000 ? (size_t)(k % 70) : RND() % 200;
+		for (i = 0; i < len; i++) {
+			unsigned r = RND();
+
+			tmp[n++] = r % 4 == 0 ? alpha[(r >> 4) % 10]
+			    : r % 4 == 1 ? (char)(r >> 4) : "abcdefgh"[(r >> 4) % 8];
+		}
+		tail = tails[RND() % 5];
+		memcpy(tmp + n, tail, strlen(tail));
+		n += strlen(tail);
+#undef RND
+		line = malloc(n);
+		memcpy(line, tmp, n);
+		memset(&ev, 0, sizeof(ev));
+		if (ll_parse(&c, line, n, &ll) != 0) {
+			bad++;
+			free(line);
+			continue;
+		}
+		pf_parse(&ll, pf_classify(&ll), &ev, &scratch);
+		/* the address starts after the message's "to=<" */
+		e = ref_addr_end(ll.msg + start, line + n);
+		if (e == NULL ? ev.rcpt.p != NULL
+		    : ev.rcpt.p != ll.msg + start
+		    || ev.rcpt.n != (size_t)(e - (ll.msg + start))) {
+			printf("addr: '%.*s'\n", (int)n, line);
+			bad++;
+		}
+		free(line);
+	}
+	sb_free(&scratch);
+	return bad;
 }
 
 int
@@ -109,5 +198,13 @@ main(void)
 	snprintf(name, sizeof(name), "pfline: %d cases of pfline_cases.txt", ncases);
 	if (bad == 0)
 		printf("PASS: %s\n", name);
+	if (addr_case() != 0) {
+		printf("FAIL: pfline: addresses as a byte-at-a-time scan ends "
+		    "them\n");
+		bad++;
+	} else {
+		printf("PASS: pfline: addresses as a byte-at-a-time scan ends "
+		    "them\n");
+	}
 	return bad ? 1 : 0;
 }
