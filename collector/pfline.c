@@ -267,6 +267,55 @@ addr_field(const char *p, const char *end, rg_slice *s)
 	return e;
 }
 
+#ifdef __SSE2__
+/* in_range - the bytes of v from lo to hi (signed compares: ASCII only) */
+static inline __m128i
+in_range(__m128i v, char lo, char hi)
+{
+	return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)(lo - 1))),
+	    _mm_cmplt_epi8(v, _mm_set1_epi8((char)(hi + 1))));
+}
+
+/*
+ * qid_run16 - qid_prefix's run of letters and digits, 16 bytes at p at
+ * once: when it ends within them, its end in *q and its classes in *both
+ * (bit 1: every byte a short ID's, bit 2: every byte a long ID's) and
+ * *digit (8 if any digit), as qid_prefix's loop gives them; 0 when all
+ * 16 are letters or digits (the loop's turn)
+ */
+static inline int
+qid_run16(const char *p, unsigned *both, unsigned *digit, const char **q)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i dig = in_range(v, '0', '9');
+	__m128i up = in_range(v, 'A', 'Z'), low = in_range(v, 'a', 'z');
+	/* case folded: a vowel is one of aeiou either way */
+	__m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
+	__m128i vowel = _mm_or_si128(_mm_or_si128(
+	    _mm_cmpeq_epi8(f, _mm_set1_epi8('a')),
+	    _mm_cmpeq_epi8(f, _mm_set1_epi8('e'))), _mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(f, _mm_set1_epi8('i')),
+	    _mm_cmpeq_epi8(f, _mm_set1_epi8('o'))),
+	    _mm_cmpeq_epi8(f, _mm_set1_epi8('u'))));
+	__m128i alpha = _mm_or_si128(up, low);
+	unsigned an = (unsigned)_mm_movemask_epi8(_mm_or_si128(dig, alpha));
+	unsigned sh = (unsigned)_mm_movemask_epi8(_mm_or_si128(dig,
+	    in_range(v, 'A', 'F')));
+	unsigned lg = (unsigned)_mm_movemask_epi8(_mm_or_si128(dig,
+	    _mm_andnot_si128(vowel, alpha)));
+	unsigned dm = (unsigned)_mm_movemask_epi8(dig);
+	unsigned n = (unsigned)__builtin_ctz(~an), run;
+
+	if (n >= 16)
+		return 0;
+	run = (1U << n) - 1;
+	*both = ((sh & run) == run ? 1 : 0) | ((lg & run) == run ? 2 : 0);
+	*digit = (dm & run) != 0 ? 8 : 0;
+	*q = p + n;
+	return 1;
+}
+#endif
+
 /*
  * qid_prefix - "QID: " at the start of msg: sets *qid and returns the rest;
  * NULL when the message does not start with a queue ID. Short IDs are
@@ -305,11 +354,18 @@ qid_prefix(const char *p, const char *end, rg_slice *qid)
 	}
 	/* at most 21 characters are looked at: more is not an ID */
 	lim = end - p > 21 ? p + 21 : end;
+#ifdef __SSE2__
+	if (end - p >= 16 && qid_run16(p, &both, &digit, &q))
+		goto run_end;
+#endif
 	while (q < lim && (c = cls[(unsigned char)*q]) != 0) {
 		both &= c;
 		digit |= c;
 		q++;
 	}
+#ifdef __SSE2__
+run_end:
+#endif
 	both &= 3;
 	digit &= 8;
 	/*

@@ -2,8 +2,8 @@
  * test_pfline.c - the message parser against tests/unit/pfline_cases.txt,
  * sshguard style: a log line ("L "), then what it must parse to ("E field
  * value", "E field -" for a field that must be unset). Blank lines separate
- * cases; "#" lines are comments. Then the address scan (16 bytes at a
- * time) against a byte-at-a-time one, on random addresses.
+ * cases; "#" lines are comments. Then the address scan and the queue ID
+ * test (16 bytes at a time) against byte-at-a-time ones, on random text.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +114,109 @@ addr_case(void)
 	return bad;
 }
 
+/* ref_qid - the queue ID at the start of [p, end) as one byte at a time
+ * finds it (pfline.c's rules), or NULL; its end in *qe */
+static const char *
+ref_qid(const char *p, const char *end, const char **qe)
+{
+	const char *q = p, *lim = end - p > 21 ? p + 21 : end;
+	int all_short = 1, all_long = 1, digit = 0;
+
+	for (; q < lim; q++) {
+		int c = (unsigned char)*q;
+		int dg = c >= '0' && c <= '9';
+		int up = c >= 'A' && c <= 'Z', lo = c >= 'a' && c <= 'z';
+
+		if (!dg && !up && !lo)
+			break;
+		digit |= dg;
+		if (!dg && !(c >= 'A' && c <= 'F'))
+			all_short = 0;
+		if (!dg && strchr("AEIOUaeiou", c) != NULL)
+			all_long = 0;
+	}
+	if (q - p < 5 || q - p > 20 || end - q < 2 || q[0] != ':'
+	    || q[1] != ' ' || (!all_short && !all_long && !digit))
+		return NULL;
+	*qe = q;
+	return p;
+}
+
+/*
+ * qid_case - qmgr lines that start with random letters, digits and other
+ * bytes (runs of 0 to 24, around the 16 looked at at once, with and
+ * without the ": " after them), each in a heap block of exactly its
+ * length: the queue ID pf_parse takes is the byte-at-a-time one; 0, or
+ * the number of mismatches
+ */
+static int
+qid_case(void)
+{
+	static const char pre[] = "Nov  8 14:42:07 mx1 postfix/qmgr[12]: ";
+	static const char alpha[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz";
+	static const char *const tails[] = { ": removed", ": from=<a@b>, "
+	    "size=1, nrcpt=1 (queue active)", ":", ": ", " x", "",
+	    "-: removed", "\x80: removed" };
+	char tmp[512];
+	unsigned seed = 11;
+	int k, bad = 0;
+	strbuf scratch;
+	ll_ctx c;
+
+	sb_init(&scratch);
+	ll_init(&c, 2025, 0);
+	for (k = 0; k < 200000; k++) {
+		size_t n = sizeof(pre) - 1, len, i;
+		const char *tail, *want, *qe = NULL;
+		char *line;
+		logline ll;
+		rg_event ev;
+		unsigned kind;
+
+#define RND() (seed = seed * 1103515245 + 12345, (seed >> 8))
+		memcpy(tmp, pre, n);
+		len = RND() % 25;
+		kind = RND() % 4;
+		for (i = 0; i < len; i++) {
+			unsigned r = RND();
+
+			/* 0: hex, 1: long IDs' letters, 2-3: anything */
+			if (kind == 0)
+				tmp[n++] = "0123456789ABCDEF"[r % 16];
+			else if (kind == 1)
+				tmp[n++] = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdf"
+				    "ghjklmnpqrstvwxyz"[r % 52];
+			else if (r % 16 == 0)
+				tmp[n++] = (char)(r >> 8);
+			else
+				tmp[n++] = alpha[(r >> 4) % 62];
+		}
+		tail = tails[RND() % 8];
+		memcpy(tmp + n, tail, strlen(tail));
+		n += strlen(tail);
+#undef RND
+		line = malloc(n);
+		memcpy(line, tmp, n);
+		memset(&ev, 0, sizeof(ev));
+		if (ll_parse(&c, line, n, &ll) != 0) {
+			bad++;
+			free(line);
+			continue;
+		}
+		pf_parse(&ll, pf_classify(&ll), &ev, &scratch);
+		want = ref_qid(ll.msg, line + n, &qe);
+		if (want == NULL ? ev.qid.p != NULL : ev.qid.p != want
+		    || ev.qid.n != (size_t)(qe - want)) {
+			printf("qid: '%.*s'\n", (int)n, line);
+			bad++;
+		}
+		free(line);
+	}
+	sb_free(&scratch);
+	return bad;
+}
+
 int
 main(void)
 {
@@ -198,6 +301,14 @@ main(void)
 	snprintf(name, sizeof(name), "pfline: %d cases of pfline_cases.txt", ncases);
 	if (bad == 0)
 		printf("PASS: %s\n", name);
+	if (qid_case() != 0) {
+		printf("FAIL: pfline: queue IDs as a byte-at-a-time test takes "
+		    "them\n");
+		bad++;
+	} else {
+		printf("PASS: pfline: queue IDs as a byte-at-a-time test takes "
+		    "them\n");
+	}
 	if (addr_case() != 0) {
 		printf("FAIL: pfline: addresses as a byte-at-a-time scan ends "
 		    "them\n");
