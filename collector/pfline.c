@@ -50,7 +50,8 @@ ev_prog_name(enum ev_prog p)
 static int
 eq(const char *p, size_t n, const char *lit, size_t litlen)
 {
-	return n == litlen && memcmp(p, lit, n) == 0;
+	/* litlen, not n: a constant where eq is inlined (no memcmp call) */
+	return n == litlen && memcmp(p, lit, litlen) == 0;
 }
 
 /* sl_same - two slices hold the same text */
@@ -168,6 +169,34 @@ find(const char *p, const char *end, const char *lit, size_t litlen)
 	return NULL;
 }
 
+/*
+ * comma_sp - the first ", " in [p, end), or NULL: find(p, end, ", ") for
+ * the short values between a line's fields, without a call (16 places at
+ * once where SSE2 is)
+ */
+static inline const char *
+comma_sp(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	/* the ' ' of the last place is p[16]: 17 bytes readable */
+	while (end - p >= 17) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+		    _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)
+		    (const void *)p), _mm_set1_epi8(',')),
+		    _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)
+		    (const void *)(p + 1)), _mm_set1_epi8(' '))));
+
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	for (; end - p >= 2; p++)
+		if (p[0] == ',' && p[1] == ' ')
+			return p;
+	return NULL;
+}
+
 /* rfind - last occurrence of lit in [p, end), or NULL (memrchr: vectored) */
 static const char *
 rfind(const char *p, const char *end, const char *lit, size_t litlen)
@@ -260,7 +289,7 @@ addr_field(const char *p, const char *end, rg_slice *s)
 		return e + 1;
 	}
 	/* without angle brackets: up to ", " */
-	e = find(p, end, LIT(", "));
+	e = comma_sp(p, end);
 	if (e == NULL)
 		e = end;
 	set(s, p, e);
@@ -422,7 +451,7 @@ kv_after(const char *p, const char *end, const char *key, size_t keylen,
 	if (k == NULL)
 		return 0;
 	k += keylen;
-	e = find(k, end, LIT(", "));
+	e = comma_sp(k, end);
 	set(s, k, e ? e : end);
 	return 1;
 }
@@ -927,7 +956,7 @@ delivery(const char *p, const char *end, rg_event *ev)
 		if (k >= end || *k != '=')
 			return 0;
 		{
-			const char *v = k + 1, *ve = find(v, end, LIT(", "));
+			const char *v = k + 1, *ve = comma_sp(v, end);
 			rg_slice *dst = NULL;
 
 			if (ve == NULL)

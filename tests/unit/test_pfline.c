@@ -49,7 +49,8 @@ ref_addr_end(const char *p, const char *end)
 
 /*
  * addr_case - delivery lines whose recipient is random text (quotes,
- * backslashes, '>' and any byte, at every length around 16 and 32), each
+ * backslashes, '>', ", " and any byte, at every length around 16 and 32;
+ * in angle brackets or, a third of them, without), each
  * in a heap block of exactly its length: the recipient pf_parse finds is
  * the one a byte-at-a-time scan finds; 0, or the number of mismatches
  */
@@ -57,7 +58,7 @@ static int
 addr_case(void)
 {
 	static const char pre[] = "Nov  8 14:42:07 mx1 postfix/smtp[12]: "
-	    "4Fk2Yb1Z3Qz9: to=<";
+	    "4Fk2Yb1Z3Qz9: to=";
 	static const char *const tails[] = { ", relay=none, delay=1, "
 	    "dsn=2.0.0, status=sent (ok)", "", ">", "\\", "\"" };
 	static const char alpha[] = "ab@.>\"\\ x,";
@@ -73,6 +74,7 @@ addr_case(void)
 		/* the address's offset in the message */
 		size_t n = sizeof(pre) - 1, len, i,
 		    start = strlen("4Fk2Yb1Z3Qz9: to=<");
+		int angle = k % 3 != 0;
 		const char *tail, *e;
 		char *line;
 		logline ll;
@@ -80,6 +82,11 @@ addr_case(void)
 
 #define RND() (seed = seed * 1103515245 + 12345, (seed >> 8))
 		memcpy(tmp, pre, n);
+		/* to=<address> or (a third of the lines) to=address */
+		if (angle)
+			tmp[n++] = '<';
+		else
+			start--;
 		len = k < 20000 ? (size_t)(k % 70) : RND() % 200;
 		for (i = 0; i < len; i++) {
 			unsigned r = RND();
@@ -100,8 +107,24 @@ addr_case(void)
 			continue;
 		}
 		pf_parse(&ll, pf_classify(&ll), &ev, &scratch);
-		/* the address starts after the message's "to=<" */
-		e = ref_addr_end(ll.msg + start, line + n);
+		/*
+		 * the address starts after the message's "to=<" and ends at
+		 * its '>'; or after "to=" (and no '<' after it), up to the
+		 * first ", " or the end
+		 */
+		if (!angle && start < ll.msglen && ll.msg[start] == '<') {
+			start++;
+			angle = 1;
+		}
+		if (angle) {
+			e = ref_addr_end(ll.msg + start, line + n);
+		} else {
+			for (e = ll.msg + start; e + 1 < line + n; e++)
+				if (e[0] == ',' && e[1] == ' ')
+					break;
+			if (e + 1 >= line + n)
+				e = line + n;
+		}
 		if (e == NULL ? ev.rcpt.p != NULL
 		    : ev.rcpt.p != ll.msg + start
 		    || ev.rcpt.n != (size_t)(e - (ll.msg + start))) {
