@@ -95,7 +95,7 @@ year_for(ll_ctx *c, int mon)
 }
 
 /* frac_usec - ".ddd" at *pp to microseconds; advances *pp */
-static long
+static inline long
 frac_usec(const char **pp, const char *end)
 {
 	const char *p = *pp;
@@ -113,6 +113,19 @@ frac_usec(const char **pp, const char *end)
 	return us;
 }
 
+/* stamp_eq - the 15 bytes at a and b are the same (two words) */
+static inline int
+stamp_eq(const char *a, const char *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a, 8);
+	memcpy(&a1, a + 7, 8);
+	memcpy(&b0, b, 8);
+	memcpy(&b1, b + 7, 8);
+	return a0 == b0 && a1 == b1;
+}
+
 /*
  * parse_bsd - "Mmm dd hh:mm:ss[.frac] " at p; returns the end of the stamp
  * (after the space), NULL if it is not one.
@@ -124,7 +137,22 @@ parse_bsd(ll_ctx *c, const char *p, const char *end, rg_usec *ts)
 	const char *q, *t;
 	long us;
 
-	if (end - p < 15 || p[3] != ' ')
+	if (end - p < 15)
+		return NULL;
+	if (c->cache_len == 15 && end - p >= 16 && stamp_eq(c->cache_key, p)) {
+		/*
+		 * the 15 bytes of the stamp before (the same second, the
+		 * common case): they read as they did, so only what follows
+		 * them is left to look at
+		 */
+		q = p + 15;
+		us = frac_usec(&q, end);
+		if (q >= end || *q != ' ')
+			return NULL;
+		*ts = c->cache_ts + us;
+		return q + 1;
+	}
+	if (p[3] != ' ')
 		return NULL;
 	if ((mon = month_of(p)) == 0)
 		return NULL;
@@ -143,12 +171,6 @@ parse_bsd(ll_ctx *c, const char *p, const char *end, rg_usec *ts)
 	us = frac_usec(&q, end);
 	if (q >= end || *q != ' ')
 		return NULL;
-	if (t == p + 7 && c->cache_len == 15
-	    && memcmp(c->cache_key, p, 15) == 0) {
-		/* same second as the line before: the common case */
-		*ts = c->cache_ts + us;
-		return q + 1;
-	}
 	if ((H = num2(t)) < 0 || (M = num2(t + 3)) < 0 || (S = num2(t + 6)) < 0
 	    || d < 1 || d > 31 || H > 23 || M > 59 || S > 60)
 		return NULL;

@@ -145,7 +145,8 @@ same(const logline *a, const logline *b)
 }
 
 /*
- * caches - the host cache and the tag split give what a fresh context gives,
+ * caches - the stamp and host caches and the tag split give what a fresh
+ * context gives,
  * on lines that share prefixes with the cached ones, tags ending one byte
  * early or late, hosts that are prefixes of each other, and random bytes
  */
@@ -185,10 +186,17 @@ caches(void)
 
 		n = strlen(l);
 		memcpy(buf, l, n);
-		/* from the second round on, damage one byte after the stamp */
+		/*
+		 * from the second round on, damage one byte after the stamp
+		 * (every fourth line: anywhere, the stamp too, where the warm
+		 * context's stamp cache must not answer for the damaged one)
+		 */
 		if (k >= 18) {
 			seed = seed * 1103515245 + 12345;
-			i = 16 + (seed >> 8) % (n > 16 ? n - 16 : 1);
+			if (k % 4 == 0)
+				i = (seed >> 8) % n;
+			else
+				i = 16 + (seed >> 8) % (n > 16 ? n - 16 : 1);
 			if (i < n)
 				buf[i] = "[]: /xm1\0"[(seed >> 20) % 9];
 		}
@@ -338,7 +346,7 @@ main(void)
 	CASE("logline: timestamp formats", formats());
 	CASE("logline: years", years());
 	CASE("logline: zones and DST", zones());
-	CASE("logline: host cache and tag split agree with a fresh context",
+	CASE("logline: stamp and host caches, tag split: as a fresh context",
 	    caches());
 	CASE("logline: host, tag and pid as a byte-at-a-time split finds them",
 	    split_case());
