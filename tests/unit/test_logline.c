@@ -146,9 +146,9 @@ same(const logline *a, const logline *b)
 
 /*
  * caches - the stamp and host caches and the tag split give what a fresh
- * context gives,
- * on lines that share prefixes with the cached ones, tags ending one byte
- * early or late, hosts that are prefixes of each other, and random bytes
+ * context gives, on lines that share prefixes with the cached ones, tags
+ * ending one byte early or late, hosts that are prefixes of each other,
+ * damaged stamps and random bytes
  */
 static void
 caches(void)
