@@ -197,6 +197,34 @@ comma_sp(const char *p, const char *end)
 	return NULL;
 }
 
+/*
+ * upto4 - the first of the bytes a, b, c, d in [p, end), or end (16 bytes
+ * at a time where SSE2 is)
+ */
+static inline const char *
+upto4(const char *p, const char *end, char a, char b, char c, char d)
+{
+#ifdef __SSE2__
+	__m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b),
+	    vc = _mm_set1_epi8(c), vd = _mm_set1_epi8(d);
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, vc), _mm_cmpeq_epi8(v, vd))));
+
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == a || *p == b || *p == c || *p == d)
+			break;
+	return p;
+}
+
 /* rfind - last occurrence of lit in [p, end), or NULL (memrchr: vectored) */
 static const char *
 rfind(const char *p, const char *end, const char *lit, size_t litlen)
@@ -418,9 +446,7 @@ client_at(const char *p, const char *end, rg_event *ev)
 {
 	const char *lb, *rb, *q;
 
-	for (q = p; q < end && *q != '[' && *q != ' ' && *q != ',' && *q != ';';
-	    q++)
-		;
+	q = upto4(p, end, '[', ' ', ',', ';');
 	if (q >= end || *q != '[')
 		return NULL;
 	lb = q;
@@ -951,8 +977,7 @@ delivery(const char *p, const char *end, rg_event *ev)
 			return ev->status.n > 0;
 		}
 		/* key=value up to the next ", " */
-		for (k = q; k < end && *k != '=' && *k != ' ' && *k != ','; k++)
-			;
+		k = upto4(q, end, '=', ' ', ',', ',');
 		if (k >= end || *k != '=')
 			return 0;
 		{

@@ -2,8 +2,9 @@
  * test_pfline.c - the message parser against tests/unit/pfline_cases.txt,
  * sshguard style: a log line ("L "), then what it must parse to ("E field
  * value", "E field -" for a field that must be unset). Blank lines separate
- * cases; "#" lines are comments. Then the address scan and the queue ID
- * test (16 bytes at a time) against byte-at-a-time ones, on random text.
+ * cases; "#" lines are comments. Then the address and client scans and
+ * the queue ID test (16 bytes at a time) against byte-at-a-time ones, on
+ * random text.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,85 @@ qid_case(void)
 	return bad;
 }
 
+/*
+ * client_case - "connect from" lines with a random client (brackets,
+ * spaces, ',', ';', ':' and any byte, at every length around 16 and 32),
+ * each in a heap block of exactly its length: pf_parse's host, address
+ * and port are those of a byte-at-a-time split; 0, or the mismatches
+ */
+static int
+client_case(void)
+{
+	static const char pre[] = "Nov  8 14:42:07 mx1 postfix/smtpd[12]: "
+	    "connect from ";
+	static const char alpha[] = "[]:;, 09abcxyz.-";
+	char tmp[512];
+	unsigned seed = 3;
+	int k, bad = 0;
+	strbuf scratch;
+	ll_ctx c;
+
+	sb_init(&scratch);
+	ll_init(&c, 2025, 0);
+	for (k = 0; k < 100000; k++) {
+		size_t n = sizeof(pre) - 1, len, i;
+		const char *h, *q, *lb = NULL, *rb = NULL, *pe = NULL, *end;
+		char *line;
+		logline ll;
+		rg_event ev;
+
+#define RND() (seed = seed * 1103515245 + 12345, (seed >> 8))
+		memcpy(tmp, pre, n);
+		len = k < 20000 ? (size_t)(k % 70) : RND() % 200;
+		for (i = 0; i < len; i++) {
+			unsigned r = RND();
+
+			tmp[n++] = r % 8 == 0 ? (char)(r >> 8)
+			    : r % 8 < 3 ? alpha[(r >> 4) % 16]
+			    : "mail.example.org"[(r >> 4) % 16];
+		}
+#undef RND
+		line = malloc(n);
+		memcpy(line, tmp, n);
+		memset(&ev, 0, sizeof(ev));
+		if (ll_parse(&c, line, n, &ll) != 0) {
+			bad++;
+			free(line);
+			continue;
+		}
+		pf_parse(&ll, pf_classify(&ll), &ev, &scratch);
+		/* the reference: host up to '[' (not ' ', ',', ';'), ']', port */
+		end = line + n;
+		h = ll.msg + strlen("connect from ");
+		for (q = h; q < end && *q != '[' && *q != ' ' && *q != ','
+		    && *q != ';'; q++)
+			;
+		if (q < end && *q == '[') {
+			lb = q;
+			rb = memchr(lb, ']', (size_t)(end - lb));
+		}
+		if (rb != NULL && rb + 2 < end && rb[1] == ':' && rb[2] >= '0'
+		    && rb[2] <= '9')
+			for (pe = rb + 2; pe < end && *pe >= '0' && *pe <= '9';
+			    pe++)
+				;
+		if (rb == NULL ? ev.client_host.p != NULL
+		    : ev.client_host.p != h
+		    || ev.client_host.n != (size_t)(lb - h)
+		    || ev.client_ip.p != lb + 1
+		    || ev.client_ip.n != (size_t)(rb - lb - 1)
+		    || (pe == NULL ? ev.client_port.p != NULL
+		    : ev.client_port.p != rb + 2
+		    || ev.client_port.n != (size_t)(pe - rb - 2))) {
+			printf("client: '%.*s'\n", (int)n, line);
+			bad++;
+		}
+		free(line);
+	}
+	sb_free(&scratch);
+	return bad;
+}
+
 int
 main(void)
 {
@@ -330,6 +410,14 @@ main(void)
 		bad++;
 	} else {
 		printf("PASS: pfline: queue IDs as a byte-at-a-time test takes "
+		    "them\n");
+	}
+	if (client_case() != 0) {
+		printf("FAIL: pfline: clients as a byte-at-a-time split finds "
+		    "them\n");
+		bad++;
+	} else {
+		printf("PASS: pfline: clients as a byte-at-a-time split finds "
 		    "them\n");
 	}
 	if (addr_case() != 0) {
