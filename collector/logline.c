@@ -301,9 +301,7 @@ tag_end16(const char *p, int *slash)
 	*slash = sl != 0 ? 31 - __builtin_clz(sl) : -1;
 	return n;
 }
-#endif
 
-#ifdef __SSE2__
 /*
  * pid8 - the 1 to 8 digits at p (16 bytes readable) as a number in *v,
  * their end in *e; 0 if there are none or more than 8 (the scan's turn)
