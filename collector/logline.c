@@ -5,6 +5,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "logline.h"
 
@@ -92,7 +95,7 @@ year_for(ll_ctx *c, int mon)
 }
 
 /* frac_usec - ".ddd" at *pp to microseconds; advances *pp */
-static long
+static inline long
 frac_usec(const char **pp, const char *end)
 {
 	const char *p = *pp;
@@ -110,6 +113,19 @@ frac_usec(const char **pp, const char *end)
 	return us;
 }
 
+/* stamp_eq - the 15 bytes at a and b are the same (two words) */
+static inline int
+stamp_eq(const char *a, const char *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a, 8);
+	memcpy(&a1, a + 7, 8);
+	memcpy(&b0, b, 8);
+	memcpy(&b1, b + 7, 8);
+	return a0 == b0 && a1 == b1;
+}
+
 /*
  * parse_bsd - "Mmm dd hh:mm:ss[.frac] " at p; returns the end of the stamp
  * (after the space), NULL if it is not one.
@@ -121,7 +137,22 @@ parse_bsd(ll_ctx *c, const char *p, const char *end, rg_usec *ts)
 	const char *q, *t;
 	long us;
 
-	if (end - p < 15 || p[3] != ' ')
+	if (end - p < 15)
+		return NULL;
+	if (c->cache_len == 15 && end - p >= 16 && stamp_eq(c->cache_key, p)) {
+		/*
+		 * the 15 bytes of the stamp before (the same second, the
+		 * common case): they read as they did, so only what follows
+		 * them is left to look at
+		 */
+		q = p + 15;
+		us = frac_usec(&q, end);
+		if (q >= end || *q != ' ')
+			return NULL;
+		*ts = c->cache_ts + us;
+		return q + 1;
+	}
+	if (p[3] != ' ')
 		return NULL;
 	if ((mon = month_of(p)) == 0)
 		return NULL;
@@ -140,12 +171,6 @@ parse_bsd(ll_ctx *c, const char *p, const char *end, rg_usec *ts)
 	us = frac_usec(&q, end);
 	if (q >= end || *q != ' ')
 		return NULL;
-	if (t == p + 7 && c->cache_len == 15
-	    && memcmp(c->cache_key, p, 15) == 0) {
-		/* same second as the line before: the common case */
-		*ts = c->cache_ts + us;
-		return q + 1;
-	}
 	if ((H = num2(t)) < 0 || (M = num2(t + 3)) < 0 || (S = num2(t + 6)) < 0
 	    || d < 1 || d > 31 || H > 23 || M > 59 || S > 60)
 		return NULL;
@@ -254,78 +279,99 @@ static const unsigned char tag_stop[256] = {
 	[' '] = 2, ['/'] = 1, [':'] = 2, ['['] = 2,
 };
 
-/* tag_eq - the n bytes at p are the cached tag t (n = t->len) */
-static int
-tag_eq(const struct ll_tag *t, const char *p, size_t n)
+#ifdef __SSE2__
+/*
+ * tag_end16 - in the 16 bytes at p, the offset of the first byte that
+ * ends a tag (' ', ':', '['), or 16 if none; *slash the offset of the last
+ * '/' before it, or -1
+ */
+static inline unsigned
+tag_end16(const char *p, int *slash)
 {
-	uint64_t a, b, x, y;
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('['))));
+	unsigned sl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
+	    _mm_set1_epi8('/')));
+	unsigned n = (unsigned)__builtin_ctz(stop | 0x10000);
 
-	if (n < 8 || n > 16)
-		return memcmp(p, t->s, n) == 0;
-	/* two words, overlapping when n < 16 */
-	memcpy(&a, p, 8);
-	memcpy(&x, t->s, 8);
-	memcpy(&b, p + n - 8, 8);
-	memcpy(&y, t->s + n - 8, 8);
-	return a == x && b == y;
+	sl &= (1U << n) - 1;
+	*slash = sl != 0 ? 31 - __builtin_clz(sl) : -1;
+	return n;
 }
 
 /*
- * known_tag - the cached tag that p starts with, followed by '[' or ':'
- * (what ends a tag), or NULL. A tag found moves one place to the front,
- * so that the frequent ones are tried first.
+ * pid8 - the 1 to 8 digits at p (16 bytes readable) as a number in *v,
+ * their end in *e; 0 if there are none or more than 8 (the scan's turn)
  */
-static const struct ll_tag *
-known_tag(ll_ctx *c, const char *p, const char *end)
+static inline int
+pid8(const char *p, const char **e, long *v)
 {
-	struct ll_tag *t, tmp;
-	int i;
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+	unsigned dm = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+	    _mm_cmpgt_epi8(b, _mm_set1_epi8('0' - 1)),
+	    _mm_cmplt_epi8(b, _mm_set1_epi8('9' + 1))));
+	unsigned n = (unsigned)__builtin_ctz(~dm);
+	uint64_t x;
 
-	for (i = 0; i < c->ntags; i++) {
-		t = &c->tags[i];
-		if (end - p > t->len && (p[t->len] == '[' || p[t->len] == ':')
-		    && tag_eq(t, p, t->len)) {
-			if (i == 0)
-				return t;
-			tmp = t[-1];
-			t[-1] = *t;
-			*t = tmp;
-			return t - 1;
-		}
+	if (n == 0 || n > 8)
+		return 0;
+	/*
+	 * the digits to the top of a word (the first the most significant:
+	 * the bytes after them, and their borrows, go out at the top), then
+	 * two digits, four, eight at a time
+	 */
+	memcpy(&x, p, 8);
+	x = (x - 0x3030303030303030ULL) << (8 * (8 - n));
+	x = x * 10 + (x >> 8);
+	x = ((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))
+	    + ((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))
+	    >> 32;
+	*v = (long)x;
+	*e = p + n;
+	return 1;
+}
+#endif
+
+/*
+ * host_eq - the line's host at p (end - p bytes left) is the one of the
+ * line before, followed by a space
+ */
+static inline int
+host_eq(const ll_ctx *c, const char *p, const char *end)
+{
+	size_t n = c->hostlen;
+
+	if (n == 0 || (size_t)(end - p) <= n || p[n] != ' ')
+		return 0;
+#ifdef __SSE2__
+	if (n < 16 && end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i h = _mm_loadu_si128((const __m128i *)(const void *)
+		    c->host);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, h));
+
+		return (m | ~((1U << n) - 1)) == 0xFFFFFFFFU;
 	}
-	return NULL;
+#endif
+	return memcmp(p, c->host, n) == 0;
 }
 
 /*
- * remember_tag - cache the tag p/n with its daemon name at offset dpos: in
- * a free slot, else in the last (the least used, by known_tag's order)
- */
-static void
-remember_tag(ll_ctx *c, const char *p, size_t n, size_t dpos)
-{
-	struct ll_tag *t;
-
-	if (n == 0 || n > sizeof(t->s))
-		return;
-	t = &c->tags[c->ntags < LL_TAGS ? c->ntags++ : LL_TAGS - 1];
-	memcpy(t->s, p, n);
-	t->len = (unsigned char)n;
-	t->dpos = (unsigned char)dpos;
-}
-
-/*
- * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host and
- * the tag are first compared with those of the lines before (c's caches):
- * the same fields as a scan would find, found without one.
+ * parse_tag - "host prog[pid]: msg" or "host prog: msg" at p. The host is
+ * first compared with the one of the line before (c's cache); the tag's
+ * end and its last '/' are found 16 bytes at a time where the line is long
+ * enough, else by a scan: the same fields either way.
  */
 static int
 parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 {
-	const char *h = p, *t, *q, *slash = NULL;
-	const struct ll_tag *kt;
+	const char *h = p, *t, *q, *slash = NULL, *d;
+	long v;
 
-	if (c->hostlen > 0 && (size_t)(end - p) > c->hostlen
-	    && p[c->hostlen] == ' ' && memcmp(p, c->host, c->hostlen) == 0) {
+	if (host_eq(c, p, end)) {
 		t = p + c->hostlen;
 	} else {
 		t = token(p, end);
@@ -339,41 +385,66 @@ parse_tag(ll_ctx *c, const char *p, const char *end, logline *out)
 	out->host = h;
 	out->hostlen = (size_t)(t - h);
 	p = t + 1;
-	if ((kt = known_tag(c, p, end)) != NULL) {
-		q = p + kt->len;
-		out->daemon = p + kt->dpos;
-	} else {
-		/*
-		 * the tag ends at "[" or ":" (program names have neither); one
-		 * pass finds the end and the last '/' (set_prog's, for the
-		 * common case)
-		 */
-		for (q = p; q < end; q++) {
-			unsigned char k = tag_stop[(unsigned char)*q];
+	/*
+	 * the tag ends at "[" or ":" (program names have neither): its end
+	 * and its last '/' are found 16 bytes at a time, the rest by a scan
+	 */
+	q = p;
+#ifdef __SSE2__
+	while (end - q >= 16) {
+		int sl;
+		unsigned n = tag_end16(q, &sl);
 
-			if (k == 0)
-				continue;
-			if (k == 2)
-				break;
-			slash = q;
-		}
-		if (q == p || q >= end)
-			return -1;
-		out->daemon = slash != NULL ? slash + 1 : p;
-		if (*q == '[' || *q == ':')
-			remember_tag(c, p, (size_t)(q - p),
-			    (size_t)(out->daemon - p));
+		if (sl >= 0)
+			slash = q + sl;
+		q += n;
+		if (n < 16)
+			goto tag_end;
 	}
+#endif
+	for (; q < end; q++) {
+		unsigned char k = tag_stop[(unsigned char)*q];
+
+		if (k == 0)
+			continue;
+		if (k == 2)
+			break;
+		slash = q;
+	}
+#ifdef __SSE2__
+tag_end:
+#endif
+	if (q == p || q >= end)
+		return -1;
+	out->daemon = slash != NULL ? slash + 1 : p;
 	out->prog = p;
 	out->proglen = (size_t)(q - p);
 	out->daemonlen = (size_t)(q - out->daemon);
 	if (*q == '[') {
-		const char *close = memchr(q, ']', (size_t)(end - q));
+		/* the pid's digits, then (where they end) the ']' */
+		const char *lim = end - q > 10 ? q + 10 : end;
 
-		if (close == NULL)
-			return -1;
-		out->pid = parse_pid(q + 1, close);
-		q = close + 1;
+		d = q + 1;
+		v = 0;
+#ifdef __SSE2__
+		if (end - d >= 16 && pid8(d, &d, &v))
+			goto pid_end;
+#endif
+		/* up to 9 digits v stays below 10^9: no test for the cap */
+		for (; d < lim && DIG(*d); d++)
+			v = v * 10 + (*d - '0');
+		for (; d < end && DIG(*d); d++)
+			if (v < 100000000)
+				v = v * 10 + (*d - '0');
+#ifdef __SSE2__
+pid_end:
+#endif
+		out->pid = d > q + 1 ? v : -1;
+		if (d >= end || *d != ']') {
+			if ((d = memchr(d, ']', (size_t)(end - d))) == NULL)
+				return -1;
+		}
+		q = d + 1;
 	}
 	if (q >= end || *q != ':')
 		return -1;

@@ -42,8 +42,6 @@ typedef struct logline {
 	size_t msglen;
 } logline;
 
-#define LL_TAGS 16
-
 typedef struct ll_ctx {
 	int fixed_year;		/* 0: from ref_time */
 	time_t ref_time;	/* the file's mtime */
@@ -53,16 +51,9 @@ typedef struct ll_ctx {
 	char cache_key[32];	/* the last BSD stamp text, and its time */
 	size_t cache_len;
 	rg_usec cache_ts;
-	/* the host of the line before, and the last syslog tags seen (a
-	 * relay's lines carry one host and a dozen program names) */
+	/* the host of the line before (a relay's lines carry one host) */
 	char host[64];
 	size_t hostlen;		/* 0: none */
-	struct ll_tag {
-		char s[48];
-		unsigned char len;
-		unsigned char dpos;	/* the daemon name's offset in s */
-	} tags[LL_TAGS];	/* the most used first */
-	int ntags;
 } ll_ctx;
 
 void ll_init(ll_ctx *c, int fixed_year, time_t ref_time);

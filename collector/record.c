@@ -630,21 +630,31 @@ kv_bool(strbuf *sb, int *first, const char *key, size_t kl, int v)
 		sb_add(sb, "false", 5);
 }
 
+/* put2 - two decimal digits of v (0..99) at o */
+static inline char *
+put2(char *o, unsigned v)
+{
+	o[0] = (char)('0' + v / 10);
+	o[1] = (char)('0' + v % 10);
+	return o + 2;
+}
+
 /*
  * kv_time - "key":"RFC 3339" when t is set (rgt_format's text). Records
- * end in time order: the date, hour and minute are formatted once a
- * minute, the seconds and microseconds here.
+ * end in time order: the date is formatted once a day (rgt_format of its
+ * midnight), the time of day here (UTC has no leap seconds in gmtime: the
+ * hour, minute and second are those of the seconds since midnight).
  */
 static void
 kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
 {
 	static struct {
-		long long min;
+		long long day;
 		size_t len;
 		char pre[64];
-	} cache[16];			/* by minute; first_seen and last_seen */
+	} cache[4];			/* by day; first_seen and last_seen */
 	static int ready;
-	long long secs, min, sec;
+	long long secs, day, sod;
 	unsigned long us;
 	unsigned i;
 	char *o;
@@ -652,29 +662,32 @@ kv_time(strbuf *sb, int *first, const char *key, size_t kl, rg_usec t)
 	if (t == 0)
 		return;
 	if (!ready) {
-		for (i = 0; i < 16; i++)
-			cache[i].min = LLONG_MIN;
+		for (i = 0; i < 4; i++)
+			cache[i].day = LLONG_MIN;
 		ready = 1;
 	}
 	secs = t >= 0 ? t / RG_USEC : -((-t + RG_USEC - 1) / RG_USEC);
 	us = (unsigned long)(t - secs * RG_USEC);
-	min = secs >= 0 ? secs / 60 : -((-secs + 59) / 60);
-	sec = secs - min * 60;
-	i = (unsigned)min & 15;
-	if (cache[i].min != min) {
-		/* "YYYY-MM-DDTHH:MM:00Z" without its "00Z" */
-		rgt_format(cache[i].pre, (rg_usec)min * 60 * RG_USEC);
-		cache[i].len = strlen(cache[i].pre) - 3;
-		cache[i].min = min;
+	day = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	sod = secs - day * 86400;
+	i = (unsigned)day & 3;
+	if (cache[i].day != day) {
+		/* "YYYY-MM-DDT00:00:00Z" without its "00:00:00Z" */
+		rgt_format(cache[i].pre, (rg_usec)day * 86400 * RG_USEC);
+		cache[i].len = strlen(cache[i].pre) - 9;
+		cache[i].day = day;
 	}
 	key_n(sb, first, key, kl);
-	room(sb, cache[i].len + 12);
+	room(sb, cache[i].len + 20);
 	o = sb->s + sb->len;
 	*o++ = '"';
 	memcpy(o, cache[i].pre, cache[i].len);
 	o += cache[i].len;
-	*o++ = (char)('0' + sec / 10);
-	*o++ = (char)('0' + sec % 10);
+	o = put2(o, (unsigned)(sod / 3600));
+	*o++ = ':';
+	o = put2(o, (unsigned)(sod / 60 % 60));
+	*o++ = ':';
+	o = put2(o, (unsigned)(sod % 60));
 	if (us != 0) {
 		int d;
 

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "strbuf.h"
 #include "xalloc.h"
@@ -156,56 +159,149 @@ special8(uint64_t x)
 	    & 0x8080808080808080ULL;
 }
 
+#ifdef __SSE2__
+/* special_v - bit i set when byte i of v is not plain */
+static inline unsigned
+special_v(__m128i v)
+{
+	/* signed: the bytes of 0x80 and up are below 0x20 too */
+	__m128i m = _mm_or_si128(
+	    _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))),
+	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))));
+
+	return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* special16 - bit i set when byte i of the 16 at p is not plain */
+static inline unsigned
+special16(const unsigned char *p)
+{
+	return special_v(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+#else
+/* special16 - bit i set when byte i of the 16 at p is not plain */
+static inline unsigned
+special16(const unsigned char *p)
+{
+	uint64_t a, b;
+	unsigned m = 0;
+	int i;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	if ((special8(a) | special8(b)) == 0)
+		return 0;
+	for (i = 0; i < 16; i++)
+		if (!plain[p[i]])
+			m |= 1U << i;
+	return m;
+}
+#endif
+
+/*
+ * short_plain - are all r bytes at u (0 < r < 16) plain? Reads only those
+ * bytes: two overlapping words (or halves), or three single bytes.
+ */
+static inline int
+short_plain(const unsigned char *u, size_t r)
+{
+	uint64_t x, y;
+	uint32_t a, b;
+
+	if (r >= 8) {
+		memcpy(&x, u, 8);
+		memcpy(&y, u + r - 8, 8);
+#ifdef __SSE2__
+		return special_v(_mm_set_epi64x((long long)y, (long long)x))
+		    == 0;
+#else
+		return (special8(x) | special8(y)) == 0;
+#endif
+	}
+	if (r >= 4) {
+		memcpy(&a, u, 4);
+		memcpy(&b, u + r - 4, 4);
+#ifdef __SSE2__
+		return special_v(_mm_cvtsi64_si128((long long)((uint64_t)a
+		    | (uint64_t)b << 32))) == 0;
+#else
+		return special8((uint64_t)a | (uint64_t)b << 32) == 0;
+#endif
+	}
+	/* the other five bytes of the word are spaces (plain) */
+	x = 0x2020202020000000ULL | u[0] | (uint64_t)u[r >> 1] << 8
+	    | (uint64_t)u[r - 1] << 16;
+	return special8(x) == 0;
+}
+
+/* short_copy - copy r bytes (0 < r < 16) the way short_plain read them */
+static inline void
+short_copy(char *o, const unsigned char *u, size_t r)
+{
+	if (r >= 8) {
+		memcpy(o, u, 8);
+		memcpy(o + r - 8, u + r - 8, 8);
+	} else if (r >= 4) {
+		memcpy(o, u, 4);
+		memcpy(o + r - 4, u + r - 4, 4);
+	} else {
+		o[0] = (char)u[0];
+		o[r >> 1] = (char)u[r >> 1];
+		o[r - 1] = (char)u[r - 1];
+	}
+}
+
 /*
  * sb_json_str - append n bytes as a quoted, escaped JSON string. Room for
  * the worst case (6 output bytes for one input byte) is made first, so
- * the loop writes without checks; plain text is copied 8 bytes at a time.
+ * the loop writes without checks. Plain text goes 16 bytes at a time
+ * (stored whole, then kept up to the first byte that needs work); what
+ * is left of it below 16 bytes is tested and copied in two overlapping
+ * words. Never reads outside the n bytes.
  */
 void
 sb_json_str(strbuf *sb, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)p, *end = u + n;
-	const unsigned char *verb = u;	/* [verb, u) went out as it is */
-	uint64_t x;
 	char *o;
 
 	sb_grow(sb, n * 6 + 2);
 	o = sb->s + sb->len;
 	*o++ = '"';
 	while (u < end) {
-		while (end - u >= 8) {
-			memcpy(&x, u, 8);
-			if (special8(x))
-				break;
-			memcpy(o, u, 8);
-			o += 8;
-			u += 8;
-		}
-		if (u == end)
-			break;
-		/*
-		 * fewer than 8 bytes left after at least 8 copied as they
-		 * are: the last 8 bytes in one word, written over the copies
-		 * of the bytes before u (the same bytes)
-		 */
-		if (end - u < 8 && end - verb >= 8) {
-			memcpy(&x, end - 8, 8);
-			if (!special8(x)) {
-				memcpy(o - (u - (end - 8)), end - 8, 8);
-				o += end - u;
-				u = end;
+		size_t r = (size_t)(end - u);
+		unsigned m;
+
+		if (r >= 16) {
+			/* room: 6 bytes for each of the 16 or more left */
+			m = special16(u);
+			memcpy(o, u, 16);
+			if (m == 0) {
+				o += 16;
+				u += 16;
+				continue;
+			}
+			m = (unsigned)__builtin_ctz(m);
+			o += m;
+			u += m;
+		} else {
+			if (short_plain(u, r)) {
+				short_copy(o, u, r);
+				o += r;
 				break;
 			}
+			while (u < end && plain[*u])
+				*o++ = (char)*u++;
+			if (u == end)	/* not reached: short_plain is exact */
+				break;
 		}
-		if (plain[*u]) {
-			*o++ = (char)*u++;
-			continue;
-		}
+		/* *u needs work */
 		if (*u == '"' || *u == '\\') {
 			*o++ = '\\';
 			*o++ = (char)*u++;
-			verb = u;
 		} else if (*u < 0x20 || *u == 0x7F) {
 			*o++ = '\\';
 			*o++ = 'u';
@@ -214,7 +310,6 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 			*o++ = hex[*u >> 4];
 			*o++ = hex[*u & 15];
 			u++;
-			verb = u;
 		} else {
 			size_t l = utf8_len(u, (size_t)(end - u));
 
@@ -222,7 +317,6 @@ sb_json_str(strbuf *sb, const char *p, size_t n)
 				memcpy(o, "\xEF\xBF\xBD", 3);
 				o += 3;
 				u++;
-				verb = u;
 			} else {
 				memcpy(o, u, l);
 				o += l;

@@ -1,4 +1,7 @@
-/* test_logline.c - every syslog flavour, years and zones */
+/*
+ * test_logline.c - every syslog flavour, years and zones; the host cache
+ * and the tag split (16 bytes at a time) against a byte-at-a-time split
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,9 +145,10 @@ same(const logline *a, const logline *b)
 }
 
 /*
- * caches - the host and tag caches give what a fresh context's scan gives,
- * on lines that share prefixes with the cached ones, tags ending one byte
- * early or late, hosts that are prefixes of each other, and random bytes
+ * caches - the stamp and host caches and the tag split give what a fresh
+ * context gives, on lines that share prefixes with the cached ones, tags
+ * ending one byte early or late, hosts that are prefixes of each other,
+ * damaged stamps and random bytes
  */
 static void
 caches(void)
@@ -182,10 +186,17 @@ caches(void)
 
 		n = strlen(l);
 		memcpy(buf, l, n);
-		/* from the second round on, damage one byte after the stamp */
+		/*
+		 * from the second round on, damage one byte after the stamp
+		 * (every fourth line: anywhere, the stamp too, where the warm
+		 * context's stamp cache must not answer for the damaged one)
+		 */
 		if (k >= 18) {
 			seed = seed * 1103515245 + 12345;
-			i = 16 + (seed >> 8) % (n > 16 ? n - 16 : 1);
+			if (k % 4 == 0)
+				i = (seed >> 8) % n;
+			else
+				i = 16 + (seed >> 8) % (n > 16 ? n - 16 : 1);
 			if (i < n)
 				buf[i] = "[]: /xm1\0"[(seed >> 20) % 9];
 		}
@@ -198,6 +209,136 @@ caches(void)
 	CHECK(bad == 0);
 }
 
+/*
+ * ref_split - the host, tag, pid and message after the 16-byte stamp of a
+ * BSD line, one byte at a time (what ll_parse must find); 0, or -1
+ */
+static int
+ref_split(const char *line, size_t n, logline *o)
+{
+	const char *p = line + 16, *end = line + n, *t, *q, *slash = NULL,
+	    *close;
+
+	for (t = p; t < end && *t != ' '; t++)
+		;
+	if (t == p || t >= end)
+		return -1;
+	o->host = p;
+	o->hostlen = (size_t)(t - p);
+	p = t + 1;
+	for (q = p; q < end; q++) {
+		if (*q == ' ' || *q == ':' || *q == '[')
+			break;
+		if (*q == '/')
+			slash = q;
+	}
+	if (q == p || q >= end)
+		return -1;
+	o->prog = p;
+	o->proglen = (size_t)(q - p);
+	o->daemon = slash != NULL ? slash + 1 : p;
+	o->daemonlen = (size_t)(q - o->daemon);
+	o->pid = -1;
+	if (*q == '[') {
+		const char *d;
+		long v = 0;
+
+		if ((close = memchr(q, ']', (size_t)(end - q))) == NULL)
+			return -1;
+		for (d = q + 1; d < close && *d >= '0' && *d <= '9'
+		    && v < 100000000; d++)
+			v = v * 10 + (*d - '0');
+		if (d > q + 1)
+			o->pid = v;
+		q = close + 1;
+	}
+	if (q >= end || *q != ':')
+		return -1;
+	q++;
+	if (q < end && *q == ' ')
+		q++;
+	o->msg = q;
+	o->msglen = (size_t)(end - q);
+	return 0;
+}
+
+/*
+ * split_case - random BSD lines (hosts and tags of many lengths, so that a
+ * tag ends before, at and after 16 bytes; pids of 0 to 12 digits) damaged
+ * in up to three bytes, each in a heap block of exactly its length (ASan
+ * sees a read past it), through one context: ll_parse finds what
+ * ref_split finds
+ */
+static void
+split_case(void)
+{
+	static const char *const hosts[] = { "mx1", "mx10", "m",
+	    "relay-01.mail.example.org", "mx1x" };
+	static const char *const parts[] = { "postfix", "/", "smtpd", "smtp",
+	    "submission", "x", "a-much-longer-program-name", "qmgr" };
+	static const char *const ends[] = { ": ", ":", " ", "", ": msg",
+	    ":x", "]: y" };
+	char tmp[256];
+	ll_ctx c;
+	logline a, b;
+	unsigned seed = 99;
+	int k, ra, rb, bad = 0;
+
+	ll_init(&c, 2025, 0);
+	for (k = 0; k < 200000 && !bad; k++) {
+		size_t n = 0, i;
+		int j, parts_n;
+		char *line;
+
+#define RND() (seed = seed * 1103515245 + 12345, (seed >> 8))
+#define ADD(str) do { const char *s_ = (str); size_t l_ = strlen(s_); \
+	if (n + l_ < sizeof(tmp)) { memcpy(tmp + n, s_, l_); n += l_; } \
+} while (0)
+		ADD("Nov  8 14:42:07 ");
+		ADD(hosts[RND() % 5]);
+		ADD(" ");
+		parts_n = (int)(RND() % 5);
+		for (j = 0; j < parts_n; j++)
+			ADD(parts[RND() % 8]);
+		if (RND() % 4 != 0) {
+			int digits = (int)(RND() % 13);
+
+			ADD("[");
+			for (j = 0; j < digits; j++)
+				tmp[n++] = (char)('0' + RND() % 10);
+			if (RND() % 8 != 0)
+				ADD("]");
+		}
+		ADD(ends[RND() % 7]);
+		for (j = (int)(RND() % 20); j > 0; j--)
+			ADD("message text ");
+		/* damage up to three bytes after the stamp */
+		for (j = (int)(RND() % 4); j > 0 && n > 16; j--) {
+			i = 16 + RND() % (n - 16);
+			tmp[i] = "[]: /x19\0"[RND() % 9];
+		}
+#undef ADD
+#undef RND
+		line = malloc(n > 0 ? n : 1);
+		memcpy(line, tmp, n);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		ra = ll_parse(&c, line, n, &a);
+		rb = ref_split(line, n, &b);
+		if (ra != rb || (ra == 0 && (a.host != b.host
+		    || a.hostlen != b.hostlen || a.prog != b.prog
+		    || a.proglen != b.proglen || a.daemon != b.daemon
+		    || a.daemonlen != b.daemonlen || a.pid != b.pid
+		    || a.msg != b.msg || a.msglen != b.msglen))) {
+			fprintf(stderr, "split: %.*s: %d %d\n", (int)n, line,
+			    ra, rb);
+			bad++;
+		}
+		free(line);
+	}
+	CHECK(bad == 0);
+}
+
 int
 main(void)
 {
@@ -205,6 +346,9 @@ main(void)
 	CASE("logline: timestamp formats", formats());
 	CASE("logline: years", years());
 	CASE("logline: zones and DST", zones());
-	CASE("logline: host and tag caches agree with a scan", caches());
+	CASE("logline: stamp and host caches, tag split: as a fresh context",
+	    caches());
+	CASE("logline: host, tag and pid as a byte-at-a-time split finds them",
+	    split_case());
 	UNIT_EXIT();
 }

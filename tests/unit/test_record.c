@@ -1,9 +1,9 @@
 /*
  * test_record.c - the record JSON writer's fast paths against plain
- * references: sb_json_str (eight bytes at a time, the last word written
- * over the copies before it) against a byte-at-a-time escaper, on random
- * hostile bytes; and the times of rec_json (formatted once a minute)
- * against rgt_format.
+ * references: sb_json_str (16 bytes at a time, the rest below 16 in two
+ * overlapping words) against a byte-at-a-time escaper, on random hostile
+ * bytes in blocks of exactly their size; and the times of rec_json
+ * (formatted once a minute) against rgt_format.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -120,6 +120,70 @@ json_str_case(void)
 	sb_free(&want);
 }
 
+/*
+ * json_bytes_case - random bytes of every value (biased to the bytes that
+ * need work: quotes, controls, DEL, UTF-8 lead and continuation bytes)
+ * at every length up to 80 and then some, each in a heap block of
+ * exactly its size (ASan sees a read past it), appended after a prefix
+ * of some length (the output's offset); the prefix must stay as it was
+ */
+static void
+json_bytes_case(void)
+{
+	static const unsigned char odd[] = { '"', '\\', 0x00, 0x01, 0x1F, 0x20,
+	    0x7F, 0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0,
+	    0xF4, 0xF5, 0xFF, 'a' };
+	uint32_t seed = 4242;
+	strbuf got, want;
+	int k, bad = 0;
+
+	sb_init(&got);
+	sb_init(&want);
+	for (k = 0; k < 300000 && !bad; k++) {
+		size_t n = k < 100000 ? (size_t)(k % 81) : rnd(&seed) % 300;
+		size_t pre = rnd(&seed) % 40, i;
+		unsigned char *buf = malloc(n > 0 ? n : 1);
+		unsigned bias = rnd(&seed) % 4;
+
+		for (i = 0; i < n; i++) {
+			uint32_t v = rnd(&seed);
+
+			/* bias 0: any byte; 1-3: mostly plain, some odd */
+			if (bias == 0)
+				buf[i] = (unsigned char)v;
+			else if (v % (8 * bias) == 0)
+				buf[i] = odd[(v >> 8) % sizeof(odd)];
+			else
+				buf[i] = (unsigned char)(0x20 + (v >> 8) % 95);
+		}
+		/* sometimes a valid sequence of 2, 3 or 4 bytes somewhere */
+		if (n >= 4 && rnd(&seed) % 3 == 0) {
+			static const char *seq[] = { "\xC3\xA9", "\xE2\x82\xAC",
+			    "\xF0\x9F\x98\x80", "\xEF\xBF\xBD" };
+			const char *q = seq[rnd(&seed) % 4];
+
+			i = rnd(&seed) % (n - strlen(q) + 1);
+			memcpy(buf + i, q, strlen(q));
+		}
+		got.len = want.len = 0;
+		for (i = 0; i < pre; i++) {
+			sb_addc(&got, 'p');
+			sb_addc(&want, 'p');
+		}
+		sb_json_str(&got, (const char *)buf, n);
+		ref_json_str(&want, buf, n);
+		if (got.len != want.len || memcmp(got.s, want.s, got.len) != 0
+		    || strlen(got.s) != got.len) {
+			CHECK_STR(got.s, want.s);
+			bad = 1;
+		}
+		free(buf);
+	}
+	CHECK(!bad);
+	sb_free(&got);
+	sb_free(&want);
+}
+
 /* time_in - the first_seen of rec_json for t, into buf */
 static void
 time_in(rg_usec t, char *buf, size_t size)
@@ -164,6 +228,22 @@ time_case(void)
 		rgt_format(want, fixed[i]);
 		CHECK_STR(got, want);
 	}
+	/* anywhere from year 1 to 9999, seconds or microseconds */
+	for (k = 0; k < 20000; k++) {
+		long long sec = (long long)(((uint64_t)rnd(&seed) << 32
+		    | rnd(&seed)) % 315537897600ULL) - 62135596800LL;
+
+		t = sec * RG_USEC + (k % 2 ? (rg_usec)(rnd(&seed) % RG_USEC) : 0);
+		if (t == 0)
+			continue;
+		time_in(t, got, sizeof(got));
+		rgt_format(want, t);
+		if (strcmp(got, want) != 0) {
+			CHECK_STR(got, want);
+			break;
+		}
+	}
+	t = 1780000000LL * RG_USEC;
 	/* forward in small steps, and now and then back a little */
 	for (k = 0; k < 100000; k++) {
 		switch (rnd(&seed) % 4) {
@@ -240,6 +320,8 @@ main(void)
 	    arena_case());
 	CASE("record: JSON strings as a byte-at-a-time escaper writes them",
 	    json_str_case());
+	CASE("record: JSON strings of random bytes, in blocks of their size",
+	    json_bytes_case());
 	CASE("record: times as rgt_format writes them", time_case());
 	UNIT_EXIT();
 }
