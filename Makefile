@@ -41,8 +41,8 @@ endif
 OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -D_POSIX_C_SOURCE=200809L -DPCRE2_CODE_UNIT_WIDTH=8 \
             -DRG_VERSION='"$(VERSION)"'
-CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS) -lm
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
 
 # library code, layered: common <- rules <- store <- collector, analyzer,
 # reports <- cli (tests/suites/layers.sh)
