@@ -79,6 +79,7 @@ struct rg_pipeline {
 	int done;		/* the front end has handed over its last */
 	int stop;		/* the calling thread wants no more */
 	int fe_waits, be_waits;	/* the front end (the caller) sleeps */
+	unsigned long fe_slept, be_slept;	/* times each one slept */
 };
 
 /* ppl_open - open the inputs (standard input if n is 0) */
@@ -304,6 +305,7 @@ batch_take(rg_pipeline *pl)
 	pthread_mutex_lock(&pl->mu);
 	while (!pl->stop && pl->produced - pl->consumed == NBATCH) {
 		pl->fe_waits = 1;
+		pl->fe_slept++;
 		pthread_cond_wait(&pl->freed, &pl->mu);
 	}
 	pl->fe_waits = 0;
@@ -399,6 +401,7 @@ ring_init(rg_pipeline *pl)
 	}
 	pl->produced = pl->consumed = 0;
 	pl->done = pl->stop = pl->fe_waits = pl->be_waits = 0;
+	pl->fe_slept = pl->be_slept = 0;
 	return 0;
 }
 
@@ -444,6 +447,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 		pthread_mutex_lock(&pl->mu);
 		while (pl->consumed == pl->produced && !pl->done) {
 			pl->be_waits = 1;
+			pl->be_slept++;
 			pthread_cond_wait(&pl->filled, &pl->mu);
 		}
 		pl->be_waits = 0;
@@ -486,8 +490,12 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)
 		run_one(pl, p, stop, arg);
-	log_debug("parse: %s", two ? "two threads (the front end in its own)"
-	    : "one thread");
+	if (two)
+		log_debug("parse: two threads (the front end in its own): "
+		    "%llu batches, the front end waited %lu times, the "
+		    "assembler %lu", pl->produced, pl->fe_slept, pl->be_slept);
+	else
+		log_debug("parse: one thread");
 	for (i = 0; i < pl->nin; i++)
 		pl->fe.truncated += lr_truncated(pl->in[i].lr);
 	prs_add_stats(p, &pl->fe);
