@@ -35,9 +35,13 @@
 #include "merge.h"
 #include "pipeline.h"
 
+#ifndef NBATCH
 #define NBATCH		8		/* batches in the ring */
+#endif
 #define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
+#ifndef BATCH_ITEMS
 #define BATCH_ITEMS	512		/* events a batch */
+#endif
 #define BATCH_BYTES	(96 * 1024)	/* line bytes a batch (more for a long line) */
 #define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
 
@@ -430,7 +434,8 @@ static int
 run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 {
 	pthread_t t;
-	int i, stopped = 0, err;
+	const item *items;
+	int i, n, stopped = 0, err;
 
 	if (ring_init(pl) != 0)
 		return -1;
@@ -456,8 +461,11 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 		pthread_mutex_unlock(&pl->mu);
 		if (b == NULL)
 			break;		/* done, and every batch taken */
-		for (i = 0; i < b->n; i++) {
-			prs_event(p, &b->items[i].ll, &b->items[i].ev);
+		/* b's header shares a cache line with the one being filled */
+		n = b->n;
+		items = b->items;
+		for (i = 0; i < n; i++) {
+			prs_event(p, &items[i].ll, &items[i].ev);
 			if (stop != NULL && stop(arg)) {
 				stopped = 1;
 				break;
