@@ -223,15 +223,6 @@ run_one(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	}
 }
 
-/* need - the batch bytes that the line of in may take (an upper bound) */
-static size_t
-need(const input *in)
-{
-	const logline *ll = &in->h.ll;
-
-	return in->len + ll->hostlen + ll->proglen + ll->daemonlen
-	    + ll->msglen + 1;
-}
 
 /* keep - a copy of n bytes in the batch (room was checked) */
 static const char *
@@ -252,6 +243,28 @@ within(const char *p, size_t n, const char *base, size_t len)
 	uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
 
 	return a >= b && a - b <= len && n <= len - (a - b);
+}
+
+/* need - the batch bytes that the line of in takes (front_line) */
+static size_t
+need(const input *in)
+{
+	const logline *ll = &in->h.ll;
+	size_t n = in->len;
+
+	if (ll->host != NULL && !within(ll->host, ll->hostlen, in->line,
+	    in->len))
+		n += ll->hostlen;
+	if (ll->prog != NULL && !within(ll->prog, ll->proglen, in->line,
+	    in->len))
+		n += ll->proglen;
+	if (ll->daemon != NULL && !within(ll->daemon, ll->daemonlen, in->line,
+	    in->len))
+		n += ll->daemonlen;
+	if (ll->msg != NULL && !within(ll->msg, ll->msglen, in->line,
+	    in->len))
+		n += ll->msglen;
+	return n;
 }
 
 /*
@@ -324,6 +337,10 @@ batch_take(rg_pipeline *pl)
 			sb_free(&b->items[i].scratch);
 			sb_init(&b->items[i].scratch);
 		}
+	}
+	if (b->cap > BATCH_BYTES) {	/* grown for a long line */
+		b->cap = BATCH_BYTES;
+		b->bytes = xrealloc(b->bytes, b->cap);
 	}
 	b->n = 0;
 	b->used = 0;
