@@ -84,6 +84,7 @@ struct rg_pipeline {
 	int stop;		/* the calling thread wants no more */
 	int fe_waits, be_waits;	/* the front end (the caller) sleeps */
 	unsigned long fe_slept, be_slept;	/* times each one slept */
+	double fe_cpu;		/* the front-end thread's CPU seconds */
 };
 
 /* ppl_open - open the inputs (standard input if n is 0) */
@@ -362,6 +363,17 @@ batch_give(rg_pipeline *pl)
 	pthread_mutex_unlock(&pl->mu);
 }
 
+/* thread_cpu - the CPU seconds of the calling thread */
+static double
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* front_main - the front-end thread: the merge, into batches */
 static void *
 front_main(void *arg)
@@ -391,6 +403,7 @@ front_main(void *arg)
 	pl->done = 1;
 	pthread_cond_signal(&pl->filled);
 	pthread_mutex_unlock(&pl->mu);
+	pl->fe_cpu = thread_cpu();
 	return NULL;
 }
 
@@ -452,6 +465,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 {
 	pthread_t t;
 	const item *items;
+	double cpu0 = thread_cpu();
 	int i, n, stopped = 0, err;
 
 	if (ring_init(pl) != 0)
@@ -498,6 +512,10 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 		pthread_mutex_unlock(&pl->mu);
 	}
 	pthread_join(t, NULL);
+	log_debug("parse: two threads (the front end in its own): %llu "
+	    "batches; CPU seconds: front end %.3f, assembler %.3f; the front "
+	    "end waited %lu times, the assembler %lu", pl->produced,
+	    pl->fe_cpu, thread_cpu() - cpu0, pl->fe_slept, pl->be_slept);
 	ring_free(pl);
 	return 0;
 }
@@ -515,11 +533,7 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)
 		run_one(pl, p, stop, arg);
-	if (two)
-		log_debug("parse: two threads (the front end in its own): "
-		    "%llu batches, the front end waited %lu times, the "
-		    "assembler %lu", pl->produced, pl->fe_slept, pl->be_slept);
-	else
+	if (!two)
 		log_debug("parse: one thread");
 	for (i = 0; i < pl->nin; i++)
 		pl->fe.truncated += lr_truncated(pl->in[i].lr);
