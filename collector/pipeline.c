@@ -224,7 +224,6 @@ run_one(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	}
 }
 
-
 /* keep - a copy of n bytes in the batch (room was checked) */
 static const char *
 keep(batch *b, const char *p, size_t n)
@@ -284,7 +283,12 @@ rebase(batch *b, const char *p, size_t n, const char *line, size_t len,
 	return keep(b, p, n);
 }
 
-/* front_line - the line of in into batch b, split and parsed */
+/*
+ * front_line - the line of in into batch b, split and parsed. Every
+ * pointer of logline is moved here (a new one must be too); the daemon
+ * name stays where it is in the program name (pf_classify compares the
+ * two pointers).
+ */
 static void
 front_line(rg_pipeline *pl, batch *b, const input *in)
 {
