@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,9 @@
 #endif
 #define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
 #ifndef BATCH_ITEMS
-#define BATCH_ITEMS	512		/* events a batch */
+#define BATCH_ITEMS	256		/* events a batch */
 #endif
-#define BATCH_BYTES	(96 * 1024)	/* line bytes a batch (more for a long line) */
+#define BATCH_BYTES	(64 * 1024)	/* line bytes a batch (more for a long line) */
 #define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
 
 typedef struct input {
@@ -64,6 +65,7 @@ typedef struct item {
 typedef struct batch {
 	item *items;		/* BATCH_ITEMS */
 	int n;
+	int ready;		/* items whose scratch is sb_init'ed */
 	char *bytes;		/* copies of the lines */
 	size_t used, cap;
 } batch;
@@ -136,11 +138,20 @@ ppl_close(rg_pipeline *pl)
 	free(pl);
 }
 
-/* ppl_threads_auto - two threads when more than one CPU is online */
+/*
+ * ppl_threads_auto - two threads when more than one CPU is online and
+ * this process may run on more than one (taskset, a cpuset)
+ */
 int
 ppl_threads_auto(void)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (n > 1 && sched_getaffinity(0, sizeof(set), &set) == 0
+	    && CPU_COUNT(&set) < n)
+		n = CPU_COUNT(&set);
+	return n > 1 ? 2 : 1;
 }
 
 /* advance - read the input's next line with a known header */
@@ -297,6 +308,8 @@ front_line(rg_pipeline *pl, batch *b, const input *in)
 	size_t mark = b->used;
 	const char *copy;
 
+	if (b->n == b->ready)
+		sb_init(&b->items[b->ready++].scratch);
 	copy = keep(b, in->line, in->len);
 	it->ll = *src;
 	it->ll.host = rebase(b, src->host, src->hostlen, in->line, in->len,
@@ -415,7 +428,7 @@ front_main(void *arg)
 static int
 ring_init(rg_pipeline *pl)
 {
-	int i, j;
+	int i;
 
 	if (pthread_mutex_init(&pl->mu, NULL) != 0)
 		return -1;
@@ -431,9 +444,10 @@ ring_init(rg_pipeline *pl)
 	for (i = 0; i < NBATCH; i++) {
 		batch *b = &pl->ring[i];
 
-		b->items = xcalloc(BATCH_ITEMS, sizeof(item));
-		for (j = 0; j < BATCH_ITEMS; j++)
-			sb_init(&b->items[j].scratch);
+		/* touched (and faulted in) as they are used: a small input
+		 * does not pay for the whole ring */
+		b->items = xmalloc(BATCH_ITEMS * sizeof(item));
+		b->ready = 0;
 		b->cap = BATCH_BYTES;
 		b->bytes = xmalloc(b->cap);
 	}
@@ -452,7 +466,7 @@ ring_free(rg_pipeline *pl)
 	for (i = 0; i < NBATCH; i++) {
 		batch *b = &pl->ring[i];
 
-		for (j = 0; j < BATCH_ITEMS; j++)
+		for (j = 0; j < b->ready; j++)
 			sb_free(&b->items[j].scratch);
 		free(b->items);
 		free(b->bytes);

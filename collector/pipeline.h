@@ -26,6 +26,9 @@
  *						is asked after each event (each
  *						line with one thread); nonzero
  *						ends the run there.
+ *	ppl_threads_auto()			2 when more than one CPU is
+ *						online and the process may use
+ *						more than one, else 1
  *	ppl_close(pl)				NULL is a no-op
  *
  * At the end of ppl_run the parser's counters (prs_get_stats) hold every

@@ -48,7 +48,7 @@ done
 # The front end in its own thread (the default with two CPUs) and one
 # thread give the same bytes: records, sessions and counters. The input is
 # big enough to fill the batch ring several times over (collector/
-# pipeline.c: 8 batches of 512 lines) and the 1 MiB buffer of the line reader (a batch must not point into it), in three files named newest first
+# pipeline.c: 8 batches of 256 lines) and the 1 MiB buffer of the line reader (a batch must not point into it), in three files named newest first
 # (one gzipped, one without its last newline) plus the rspamd log (its
 # symbol lists are decoded text: scratch memory that a batch must own),
 # with a line cut at the maximum length and lines that are no log lines.
