@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,8 @@ struct rg_pipeline {
 	unsigned long long produced;	/* batches handed over */
 	unsigned long long consumed;	/* batches given back */
 	int done;		/* the front end has handed over its last */
-	int stop;		/* the calling thread wants no more */
+	atomic_int stop;	/* the calling thread wants no more (the front
+				 * end looks at each line, without the lock) */
 	int fe_waits, be_waits;	/* the front end (the caller) sleeps */
 	unsigned long fe_slept, be_slept;	/* times each one slept */
 	double fe_cpu;		/* the front-end thread's CPU seconds */
@@ -338,13 +340,14 @@ batch_take(rg_pipeline *pl)
 	int i;
 
 	pthread_mutex_lock(&pl->mu);
-	while (!pl->stop && pl->produced - pl->consumed == NBATCH) {
+	while (!atomic_load(&pl->stop)
+	    && pl->produced - pl->consumed == NBATCH) {
 		pl->fe_waits = 1;
 		pl->fe_slept++;
 		pthread_cond_wait(&pl->freed, &pl->mu);
 	}
 	pl->fe_waits = 0;
-	if (!pl->stop)
+	if (!atomic_load(&pl->stop))
 		b = &pl->ring[pl->produced % NBATCH];
 	pthread_mutex_unlock(&pl->mu);
 	if (b == NULL)
@@ -400,8 +403,11 @@ front_main(void *arg)
 	input *in;
 
 	while ((in = merge_next(pl)) != NULL) {
-		size_t n = need(in);
+		size_t n;
 
+		if (atomic_load_explicit(&pl->stop, memory_order_relaxed))
+			break;
+		n = need(in);
 		if (b != NULL && (b->n == BATCH_ITEMS || b->cap - b->used < n)) {
 			batch_give(pl);
 			b = NULL;
@@ -452,7 +458,8 @@ ring_init(rg_pipeline *pl)
 		b->bytes = xmalloc(b->cap);
 	}
 	pl->produced = pl->consumed = 0;
-	pl->done = pl->stop = pl->fe_waits = pl->be_waits = 0;
+	pl->done = pl->fe_waits = pl->be_waits = 0;
+	atomic_store(&pl->stop, 0);
 	pl->fe_slept = pl->be_slept = 0;
 	return 0;
 }
@@ -523,7 +530,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 		pthread_mutex_lock(&pl->mu);
 		pl->consumed++;
 		if (stopped)
-			pl->stop = 1;
+			atomic_store(&pl->stop, 1);
 		if (pl->fe_waits
 		    && (stopped || pl->produced - pl->consumed <= NBATCH - WAKE))
 			pthread_cond_signal(&pl->freed);
