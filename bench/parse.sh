@@ -16,14 +16,16 @@
 # against repetitions x records of one pass of the sample.
 #
 # Usage: bench/parse.sh [--lines N] [--runs N] [--base BIN] [--source LOG]
-#                       [--shift SECONDS] [--year Y] [--config INI]
+#                       [--shift SECONDS] [--year Y] [--config INI] [--one-thread]
 #        bench/parse.sh --flat [...]   relayguard alone on 10^5, 10^6 and
 #                                      10^7 lines: peak RSS of each
 #        bench/parse.sh --profile [...] instructions per line (perf stat, or
 #                                      valgrind's callgrind on 10^5 lines)
 #        bench/parse.sh --generate-only [--lines N]   print "LOG PASSES LINES"
 # Environment: RELAYGUARD (the binary, default build/relayguard).
-# --base BIN measures another binary (an older commit) in the same rounds.
+# --base BIN measures another binary (an older commit) in the same rounds;
+# --one-thread also relayguard parse --threads 1 (the front end not in a
+# thread of its own).
 #
 # Generated logs are cached in bench/out/ (gitignored), keyed by line count
 # (and regenerated when the sample, the shift or the generator changed).
@@ -41,6 +43,7 @@ year=2026
 config=
 runs=5
 base=
+one=0
 GEN_VERSION=1
 
 usage() {
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --profile) flat=profile; shift ;;
     --runs) runs=$2; shift 2 ;;
     --base) base=$2; shift 2 ;;
+    --one-thread) one=1; shift ;;
     --source) source=$2; shift 2 ;;
     --shift) shift_s=$2; shift 2 ;;
     --year) year=$2; shift 2 ;;
@@ -321,6 +325,7 @@ fi
 
 tools=(parse stats grep)
 [ -n "$base" ] && tools+=(base base_stats)
+[ "$one" = 1 ] && tools+=(one one_stats)
 declare -A W C R
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 for i in $(seq "$runs"); do
@@ -331,6 +336,8 @@ for i in $(seq "$runs"); do
         grep) measure "$t" grep -c status= "$LOG" ;;
         base) measure "$t" "$base" "${rgargs[@]}" "$LOG" ;;
         base_stats) measure "$t" "$base" "${rgargs[@]}" --stats "$LOG" ;;
+        one) measure "$t" "$rg" "${rgargs[@]}" --threads 1 "$LOG" ;;
+        one_stats) measure "$t" "$rg" "${rgargs[@]}" --threads 1 --stats "$LOG" ;;
         esac
         W[$t]+=" $SECS" C[$t]+=" $CPU" R[$t]+=" $RSS"
     done
@@ -361,6 +368,7 @@ for t in "${tools[@]}"; do
     case $t in
     parse) label="parse > file" ;; stats) label="parse --stats" ;; grep) label="grep -c status=" ;;
     base) label="base > file" ;; base_stats) label="base --stats" ;;
+    one) label="1 thread > file" ;; one_stats) label="1 thread --stats" ;;
     esac
     printf '%-16s %9s %9s %12s %9s %10s %10s\n' "$label" "${MW[$t]}" "${MC[$t]}" "$(rate "$total" "${MW[$t]}")" \
         "$(mib "${MR[$t]}")" "$(ratio "${MW[$t]}" "${MW[grep]}")" "$(ratio "${MC[$t]}" "${MC[grep]}")"
@@ -388,6 +396,9 @@ echo "records: relayguard wrote $recs; expected $expected = $REPS passes x $per_
 echo "         of them complete:false $inc (stale, dropped after max_message_age: $stale)"
 if [ -n "$base" ]; then
     cmp -s "$out/out.parse" "$out/out.base" && echo "         the same bytes as $base's" || echo "         DIFFERENT from $base's"
+fi
+if [ "$one" = 1 ]; then
+    cmp -s "$out/out.parse" "$out/out.one" && echo "         the same bytes as --threads 1" || echo "         DIFFERENT from --threads 1"
 fi
 # A missed target is a figure to report, not a failure of the run; a wrong
 # record count is: the measurement would not be of a working parser.

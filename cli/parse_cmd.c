@@ -14,21 +14,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../collector/merge.h"
 #include "../collector/parser.h"
-#include "../common/linereader.h"
+#include "../collector/pipeline.h"
 #include "../common/log.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "cli.h"
-
-typedef struct input {
-	rg_merge_head h;	/* the next line (merge.h) */
-	const char *name;
-	linereader *lr;
-	ll_ctx ctx;
-	int order;		/* position on the command line */
-} input;
 
 typedef struct user_sum {
 	char *user;
@@ -213,40 +204,13 @@ print_summary(out_ctx *o)
 	free(o->users);
 }
 
-/* advance - read the input's next line with a known header */
+/* out_failed - whether writing failed (ppl_run's stop test) */
 static int
-advance(input *in, rg_parser *p)
+out_failed(void *arg)
 {
-	const char *line;
-	size_t len;
-	int r;
+	const out_ctx *o = arg;
 
-	in->h.have = 0;
-	while ((r = lr_next(in->lr, &line, &len)) == 1) {
-		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
-			in->h.have = 1;
-			return 0;
-		}
-		prs_malformed(p);
-	}
-	if (r < 0) {
-		log_warnx("%s: %s", in->name, lr_error(in->lr));
-		return -1;
-	}
-	return 0;
-}
-
-/* cmp_first_line - by the time of the first line, then by name order */
-static int
-cmp_first_line(const void *x, const void *y)
-{
-	const input *a = x, *b = y;
-
-	if (a->h.have != b->h.have)
-		return a->h.have ? -1 : 1;
-	if (a->h.have && a->h.ll.ts != b->h.ll.ts)
-		return a->h.ll.ts < b->h.ll.ts ? -1 : 1;
-	return a->order - b->order;
+	return o->write_error;
 }
 
 /* parse_usage - the command's help */
@@ -256,7 +220,8 @@ parse_usage(FILE *out)
 	fprintf(out,
 	    "usage: relayguard [-c CONFIG] parse [--year YYYY] [--tz ZONE] "
 	    "[--sessions]\n"
-	    "                  [--stats [--json]] [--summary] [FILE ...]\n\n"
+	    "                  [--stats [--json]] [--summary] [--threads N] "
+	    "[FILE ...]\n\n"
 	    "Reads Postfix logs (and rspamd, amavis, spamd lines) from FILEs, "
 	    "plain or\ngzip, or from standard input, and writes one JSON object "
 	    "per message as it\nends; at end of input, the unfinished ones with "
@@ -271,7 +236,12 @@ parse_usage(FILE *out)
 	    "  --stats       counts per program and kind on standard error, "
 	    "and no JSON\n"
 	    "  --json        with --stats: the JSON records too\n"
-	    "  --summary     a per-user table instead of JSON\n");
+	    "  --summary     a per-user table instead of JSON\n"
+	    "  --threads N   1: read and parse lines in the same thread as "
+	    "the rest;\n"
+	    "                2: in a thread of their own (the default when "
+	    "more than one\n"
+	    "                CPU is online); the output is the same\n");
 }
 
 /* cmd_parse - the parse command */
@@ -285,6 +255,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		{ "stats", no_argument, NULL, 'S' },
 		{ "summary", no_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -293,10 +264,10 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	asm_callbacks cb;
 	out_ctx o;
 	rg_parser *p;
-	input *in;
+	rg_pipeline *pl;
 	const char *tz = NULL;
 	long year = -1;
-	int ch, stats = 0, json = 0, rc, nin, i, failed = 0;
+	int ch, stats = 0, json = 0, rc, failed = 0, threads = 0;
 
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -328,6 +299,14 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 't':
+			if (strcmp(optarg, "1") != 0 && strcmp(optarg, "2") != 0) {
+				log_fatalx("parse: --threads: '%s' is not 1 or 2",
+				    optarg);
+				return EX_USAGE_;
+			}
+			threads = optarg[0] - '0';
+			break;
 		case 'h':
 			parse_usage(stdout);
 			return EX_OK_;
@@ -350,37 +329,8 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	if (year < 0)
 		year = cfg->year;
 
-	nin = argc - optind;
-	in = xcalloc(nin > 0 ? (size_t)nin : 1, sizeof(*in));
-	if (nin == 0) {
-		in[0].name = "(standard input)";
-		nin = 1;
-	} else {
-		for (i = 0; i < nin; i++)
-			in[i].name = argv[optind + i];
-	}
-	for (i = 0; i < nin; i++)
-		in[i].order = i;
-	for (i = 0; i < nin; i++) {
-		struct stat st;
-		const char *path = argc - optind > 0 ? in[i].name : NULL;
-		time_t ref = time(NULL);
-
-		if ((in[i].lr = lr_open(path, (size_t)cfg->max_line_length))
-		    == NULL) {
-			log_warn("%s", in[i].name);
-			failed = 1;
-			continue;
-		}
-		if (path != NULL && strcmp(path, "-") != 0
-		    && stat(path, &st) == 0)
-			ref = st.st_mtime;
-		ll_init(&in[i].ctx, (int)year, ref);
-	}
-	if (failed) {
-		for (i = 0; i < nin; i++)
-			lr_close(in[i].lr);
-		free(in);
+	if ((pl = ppl_open(argv + optind, argc - optind, (int)year,
+	    (size_t)cfg->max_line_length)) == NULL) {
 		cfg_free(cfg);
 		return EX_NOINPUT_;
 	}
@@ -398,33 +348,9 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	sb_init(&o.sb);
 	p = prs_new(&ao, &cb);
 
-	for (i = 0; i < nin; i++)
-		if (advance(&in[i], p) != 0)
-			failed = 1;
-	/*
-	 * Oldest input first: lines of the same second in two files (a
-	 * rotation in the middle of a second) are then taken from the older
-	 * file first, whatever order the files were named in.
-	 */
-	if (nin > 1)
-		qsort(in, (size_t)nin, sizeof(*in), cmp_first_line);
-	for (;;) {
-		/* the input whose next line is the earliest */
-		int best = mrg_best(in, sizeof(*in), nin);
-
-		if (best < 0)
-			break;
-		prs_line(p, &in[best].h.ll);
-		if (advance(&in[best], p) != 0)
-			failed = 1;
-		if (o.write_error)
-			break;
-	}
-	for (i = 0; i < nin; i++) {
-		prs_add_truncated(p, lr_truncated(in[i].lr));
-		lr_close(in[i].lr);
-	}
-	free(in);
+	if (ppl_run(pl, p, threads, out_failed, &o) != 0)
+		failed = 1;
+	ppl_close(pl);
 	if (stats)
 		prs_print_stats(p, stderr);
 	prs_finish(p);

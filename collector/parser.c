@@ -31,32 +31,76 @@ prs_new(const asm_options *opt, const asm_callbacks *cb)
 void
 prs_line(rg_parser *p, const logline *ll)
 {
-	enum ev_prog prog;
 	rg_event ev;
 
-	p->st.lines++;
+	if (prs_front(&p->st, ll, &ev, &p->scratch))
+		asm_event(p->as, ll, &ev);
+}
+
+/*
+ * prs_front - the front half of prs_line: classify and parse a line into
+ * ev (decoded text goes to scratch, which is emptied first), count it in
+ * st; 1 if ev is for the assembler (prs_event). Touches no parser state,
+ * so that it can run in another thread than the assembler.
+ */
+int
+prs_front(prs_stats *st, const logline *ll, rg_event *ev, strbuf *scratch)
+{
+	enum ev_prog prog;
+
+	st->lines++;
 	prog = pf_classify(ll);
 	if (prog == PROG_OTHER) {
-		p->st.other++;
-		return;
+		st->other++;
+		return 0;
 	}
-	sb_reset(&p->scratch);
-	pf_parse(ll, prog, &ev, &p->scratch);
-	p->st.kinds[prog][ev.kind]++;
-	if (ev.ambiguous & EV_AMB_VERDICT)
-		p->st.verdict_ambiguous++;
-	if (ev.ambiguous & EV_AMB_ENVELOPE)
-		p->st.envelope_ambiguous++;
-	if (ev.kind > EV_WARNING)
-		asm_event(p->as, ll, &ev);
+	sb_reset(scratch);
+	pf_parse(ll, prog, ev, scratch);
+	st->kinds[prog][ev->kind]++;
+	if (ev->ambiguous & EV_AMB_VERDICT)
+		st->verdict_ambiguous++;
+	if (ev->ambiguous & EV_AMB_ENVELOPE)
+		st->envelope_ambiguous++;
+	return ev->kind > EV_WARNING;
+}
+
+/* prs_event - the back half of prs_line: an event to the assembler */
+void
+prs_event(rg_parser *p, const logline *ll, const rg_event *ev)
+{
+	asm_event(p->as, ll, ev);
+}
+
+/* prs_count_malformed - count in st a line with no syslog header we know */
+void
+prs_count_malformed(prs_stats *st)
+{
+	st->lines++;
+	st->malformed++;
+}
+
+/* prs_add_stats - add counters kept elsewhere (prs_front's) */
+void
+prs_add_stats(rg_parser *p, const prs_stats *st)
+{
+	int i, k;
+
+	p->st.lines += st->lines;
+	p->st.malformed += st->malformed;
+	p->st.other += st->other;
+	p->st.truncated += st->truncated;
+	for (i = 0; i < PROG__COUNT; i++)
+		for (k = 0; k < EV__COUNT; k++)
+			p->st.kinds[i][k] += st->kinds[i][k];
+	p->st.verdict_ambiguous += st->verdict_ambiguous;
+	p->st.envelope_ambiguous += st->envelope_ambiguous;
 }
 
 /* prs_malformed - count a line that has no syslog header we know */
 void
 prs_malformed(rg_parser *p)
 {
-	p->st.lines++;
-	p->st.malformed++;
+	prs_count_malformed(&p->st);
 }
 
 /* prs_raw_line - split and process one raw line */

@@ -4,7 +4,9 @@
  * (records). Counts every line by program and kind for --stats.
  *
  * The caller feeds lines already split by ll_parse() (so that it can merge
- * several inputs by time) or raw lines with prs_raw_line().
+ * several inputs by time) or raw lines with prs_raw_line(). prs_line() is
+ * prs_front() (classify, parse, count: no parser state) then prs_event()
+ * (the assembler), so that the two can run in different threads.
  */
 #ifndef RG_PARSER_H
 #define RG_PARSER_H
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../common/strbuf.h"
 #include "assemble.h"
 #include "event.h"
 #include "logline.h"
@@ -31,6 +34,12 @@ typedef struct rg_parser rg_parser;
 rg_parser *prs_new(const asm_options *opt, const asm_callbacks *cb);
 void prs_line(rg_parser *p, const logline *ll);
 void prs_malformed(rg_parser *p);
+/* prs_line in two halves, for a front end in its own thread (pipeline.c) */
+int prs_front(prs_stats *st, const logline *ll, rg_event *ev,
+    strbuf *scratch);
+void prs_event(rg_parser *p, const logline *ll, const rg_event *ev);
+void prs_count_malformed(prs_stats *st);
+void prs_add_stats(rg_parser *p, const prs_stats *st);
 void prs_raw_line(rg_parser *p, ll_ctx *ctx, const char *line, size_t len);
 void prs_finish(rg_parser *p);
 const prs_stats *prs_get_stats(const rg_parser *p);

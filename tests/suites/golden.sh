@@ -44,4 +44,39 @@ for log in "${logs[@]}"; do
         rm -f /tmp/rg-golden.$$.jsonl
     fi
 done
+
+# The front end in its own thread (the default with two CPUs) and one
+# thread give the same bytes: records, sessions and counters. The input is
+# big enough to fill the batch ring several times over (collector/
+# pipeline.c: 8 batches of 256 lines) and the 1 MiB buffer of the line reader (a batch must not point into it), in three files named newest first
+# (one gzipped, one without its last newline) plus the rspamd log (its
+# symbol lists are decoded text: scratch memory that a batch must own),
+# with a line cut at the maximum length and lines that are no log lines.
+t=$(mktemp -d /tmp/rg-golden-threads.XXXXXX)
+for i in $(seq 1 200); do
+    cat samples/relay.log samples/spam.log
+    [ "$i" = 100 ] && { printf 'not a log line\n\001\377\n'; head -c 20000 /dev/zero | tr '\0' x; echo; }
+done > "$t/all"
+n=$(wc -l < "$t/all")
+head -n $((n / 3)) "$t/all" > "$t/log.2"
+sed -n "$((n / 3 + 1)),$((2 * n / 3))p" "$t/all" | gzip > "$t/log.1.gz"
+tail -n +$((2 * n / 3 + 1)) "$t/all" | head -c -1 > "$t/log"
+for i in $(seq 1 10); do cat samples/spam.rspamd.log; done > "$t/rspamd.log"
+files=("$t/log" "$t/log.1.gz" "$t/log.2" "$t/rspamd.log")
+args=(parse --year 2026 --tz UTC --sessions --stats --json)
+"$RG" -vv "${args[@]}" --threads 2 "${files[@]}" > "$t/two.out" 2> "$t/two.err"; rc2=$?
+"$RG" "${args[@]}" --threads 1 "${files[@]}" > "$t/one.out" 2> "$t/one.err"; rc1=$?
+grep -v '^relayguard: parse: ' "$t/two.err" > "$t/two.stats"
+if [ $rc2 != 0 ] || [ $rc1 != 0 ]; then
+    echo "FAIL: golden: parse --threads 2 / --threads 1 exit $rc2 / $rc1: $(head -c 300 "$t/two.err" "$t/one.err" | tr '\n' ' ')"
+elif ! grep -q 'parse: two threads' "$t/two.err"; then
+    echo "FAIL: golden: parse --threads 2 -vv does not say it ran two threads: $(head -c 300 "$t/two.err" | tr '\n' ' ')"
+elif [ "$(wc -l < "$t/one.out")" -lt 1000 ] || ! grep -q 'cut at the maximum length 1$' "$t/one.err"; then
+    echo "FAIL: golden: parse --threads 1 of $n lines: $(wc -l < "$t/one.out") records, $(grep 'cut at' "$t/one.err")"
+elif cmp -s "$t/two.out" "$t/one.out" && cmp -s "$t/two.stats" "$t/one.err"; then
+    echo "PASS: golden: parse --threads 2 and --threads 1 give the same records and counters ($n lines, 4 files)"
+else
+    echo "FAIL: golden: parse --threads 2 and --threads 1 differ: $(diff "$t/two.stats" "$t/one.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/two.out" "$t/one.out")"
+fi
+rm -rf "$t"
 exit 0
