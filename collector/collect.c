@@ -406,8 +406,11 @@ col_step(rg_collect *c, enum col_status *io)
 		return -1;
 	if (c->failed_store) {
 		/* a failed write may have rolled the transaction back: what
-		 * followed would commit row by row without the positions */
-		log_warnx("database: %s", store_error(c->st));
+		 * followed would commit row by row without the positions.
+		 * Another writer that stored these lines (their rows clash
+		 * with ours) is the likelier cause: moved() names it. */
+		if (moved(c) != 1)
+			log_warnx("database: %s", store_error(c->st));
 		*io = COL_TEMPFAIL;
 		return -1;
 	}
@@ -472,7 +475,10 @@ col_commit(rg_collect *c)
 		return COL_TEMPFAIL;
 	}
 	if (store_commit(c->st) != 0) {
-		log_warnx("database: %s", store_error(c->st));
+		/* the rows waiting in the store go at the commit: a clash
+		 * with another writer's shows here (moved() names it) */
+		if (moved(c) != 1)
+			log_warnx("database: %s", store_error(c->st));
 		store_rollback(c->st);
 		return COL_TEMPFAIL;
 	}

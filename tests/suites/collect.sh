@@ -205,7 +205,7 @@ wait $c1; r1=$?; wait $c2; r2=$?
 [ "$(counts pos)" = "$(counts ref)" ]; ok $? "without the lock, a commit whose positions moved is refused: one run's rows ($(counts pos | tr '|' ' '); exits $r1 $r2)"
 if [ $r1 != 0 ] || [ $r2 != 0 ]; then
     cat "$t/p1.err" "$t/p2.err" | grep -q "no longer the one this run started from"
-    ok $? "the refused collector names the moved position"
+    ok $? "the refused collector names the moved position ($(cat "$t/p1.err" "$t/p2.err" | head -c 300))"
 fi
 
 # 9. SIGHUP with another database: refused loudly, the old one is written
