@@ -103,17 +103,22 @@ measure() {    # measure NAME CMD...: sets SECS, CPU (user + sys) and RSS (KiB)
     CPU=$(awk -v a="$u" -v b="$sy" 'BEGIN { printf "%.2f", a + b }')
 }
 med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-ps=() pc=() pr=() cs=() cc=() cr=() ratio=()
+ps=() pc=() pr=() cs=() cc=() cr=() ratio=() p1s=() p1c=()
 for i in $(seq "$runs"); do
     rm -f "$work/rg.db" "$work/rg.db-wal" "$work/rg.db-shm" "$work/rg.db.lock"
     measure parse "$rg" -c "$work/rg.ini" parse "$LOG"
     ps+=("$SECS") pc+=("$CPU") pr+=("$RSS")
+    # parse in one thread too: two threads cost more CPU than one, which
+    # would flatter the CPU ratio
+    measure parse1 "$rg" -c "$work/rg.ini" parse --threads 1 "$LOG"
+    p1s+=("$SECS") p1c+=("$CPU")
     measure collect "$rg" -c "$work/rg.ini" collect --once --quiet
     cs+=("$SECS") cc+=("$CPU") cr+=("$RSS")
     ratio+=("$(awk -v a="${pc[-1]}" -v b="$CPU" 'BEGIN { printf "%.2f", b / a }')")
 done
 p_s=$(med "${ps[@]}") p_cpu=$(med "${pc[@]}") p_rss=$(med "${pr[@]}")
 c_s=$(med "${cs[@]}") c_cpu=$(med "${cc[@]}") c_rss=$(med "${cr[@]}")
+p1_s=$(med "${p1s[@]}") p1_cpu=$(med "${p1c[@]}")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $runs rounds; CPU seconds parse: ${pc[*]}; collect: ${cc[*]}; collect/parse CPU by round: ${ratio[*]}"
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 size=$(( $(stat -c %s "$work/rg.db") + $(stat -c %s "$work/rg.db-wal" 2>/dev/null || echo 0) ))
@@ -122,7 +127,9 @@ echo "log: $LOG ($total lines)"
 printf '%-9s %9s %9s %12s %9s\n' tool seconds cpu lines/s "rss MiB"
 printf '%-9s %9s %9s %12s %9.1f\n' parse "$p_s" "$p_cpu" "$(rate "$total" "$p_s")" "$(awk -v k="$p_rss" 'BEGIN{print k/1024}')"
 printf '%-9s %9s %9s %12s %9.1f\n' collect "$c_s" "$c_cpu" "$(rate "$total" "$c_s")" "$(awk -v k="$c_rss" 'BEGIN{print k/1024}')"
+printf '%-9s %9s %9s %12s\n' parse-t1 "$p1_s" "$p1_cpu" "$(rate "$total" "$p1_s")"
 echo "collect takes $(awk -v a="$p_s" -v b="$c_s" 'BEGIN { printf "%.2f", b / a }') x parse's time, $(awk -v a="$p_cpu" -v b="$c_cpu" 'BEGIN { printf "%.2f", b / a }') x its CPU time (target <= 2)"
+echo "against parse --threads 1: $(awk -v a="$p1_s" -v b="$c_s" 'BEGIN { printf "%.2f", b / a }') x its time, $(awk -v a="$p1_cpu" -v b="$c_cpu" 'BEGIN { printf "%.2f", b / a }') x its CPU time"
 lsize=$(stat -c %s "$LOG")
 echo "database: $(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1048576 }') MiB, $(awk -v b="$size" -v n="$total" 'BEGIN { printf "%.1f", b / 1048576 / n * 1000000 }') MiB per million lines (target <= 64; the log: $(awk -v b="$lsize" 'BEGIN { printf "%.1f", b / 1048576 }') MiB, $(awk -v b="$lsize" -v n="$total" 'BEGIN { printf "%.1f", b / 1048576 / n * 1000000 }') MiB per million lines); $rows message rows; parse wrote $(wc -l < "$work/out.parse") records"
 
