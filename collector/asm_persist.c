@@ -22,6 +22,32 @@
 
 #define STATE_VERSION 1
 
+/* rec_flags - the record's flags word (ser_record's) */
+static uint64_t
+rec_flags(const rg_record *r)
+{
+	return (uint64_t)(r->held | r->was_held << 1 | r->discarded << 2
+	    | r->expired << 3 | r->deleted << 4 | r->complete << 5
+	    | r->stale << 6 | r->noqueue << 7 | r->pickup << 8
+	    | r->aborted << 9);
+}
+
+/* rec_set_flags - a flags word of rec_flags back into the record */
+static void
+rec_set_flags(rg_record *r, uint64_t flags)
+{
+	r->held = flags & 1;
+	r->was_held = (flags >> 1) & 1;
+	r->discarded = (flags >> 2) & 1;
+	r->expired = (flags >> 3) & 1;
+	r->deleted = (flags >> 4) & 1;
+	r->complete = (flags >> 5) & 1;
+	r->stale = (flags >> 6) & 1;
+	r->noqueue = (flags >> 7) & 1;
+	r->pickup = (flags >> 8) & 1;
+	r->aborted = (flags >> 9) & 1;
+}
+
 /* ser_record - a record and the node's own state */
 static void
 ser_record(strbuf *sb, const rg_record *r, const msg_node *m)
@@ -81,10 +107,7 @@ ser_record(strbuf *sb, const rg_record *r, const msg_node *m)
 	ser_put_str(sb, r->orig_queue_id);
 	ser_put_str(sb, r->filtered_as);
 	ser_put_i64(sb, r->smtpd_pid);
-	ser_put_u64(sb, (uint64_t)(r->held | r->was_held << 1 | r->discarded << 2
-	    | r->expired << 3 | r->deleted << 4 | r->complete << 5
-	    | r->stale << 6 | r->noqueue << 7 | r->pickup << 8
-	    | r->aborted << 9));
+	ser_put_u64(sb, rec_flags(r));
 	ser_put_u64(sb, m ? (uint64_t)(m->ended | m->queued << 1) : 0);
 	ser_put_i64(sb, m ? m->ended_at : 0);
 	ser_put_u64(sb, m ? m->seq : 0);
@@ -215,16 +238,7 @@ deser_into(assembler *a, msg_node *m, ser_reader *rd)
 	r->filtered_as = gstr(rd, ar);
 	r->smtpd_pid = (long)ser_get_i64(rd);
 	flags = ser_get_u64(rd);
-	r->held = flags & 1;
-	r->was_held = (flags >> 1) & 1;
-	r->discarded = (flags >> 2) & 1;
-	r->expired = (flags >> 3) & 1;
-	r->deleted = (flags >> 4) & 1;
-	r->complete = (flags >> 5) & 1;
-	r->stale = (flags >> 6) & 1;
-	r->noqueue = (flags >> 7) & 1;
-	r->pickup = (flags >> 8) & 1;
-	r->aborted = (flags >> 9) & 1;
+	rec_set_flags(r, flags);
 	flags = ser_get_u64(rd);
 	m->ended = flags & 1;
 	m->queued = (flags >> 1) & 1;
@@ -1218,15 +1232,6 @@ open_fits(const rg_record *r)
 	return r->size >= -1 && r->nrcpt >= -1;
 }
 
-/* rec_flags - the record's flags word (ser_record's) */
-static uint64_t
-rec_flags(const rg_record *r)
-{
-	return (uint64_t)(r->held | r->was_held << 1 | r->discarded << 2
-	    | r->expired << 3 | r->deleted << 4 | r->complete << 5
-	    | r->stale << 6 | r->noqueue << 7 | r->pickup << 8
-	    | r->aborted << 9);
-}
 
 /* open_lean - the lean open form of r with the node's own state */
 static void
@@ -1358,16 +1363,7 @@ asm_open_full(rg_record *r, const void *blob, size_t len,
 	if (rd.bad || asm_lean_merge(r, rd.p, (size_t)(rd.end - rd.p), th, nth,
 	    resolve, arg) != 0)
 		return -1;
-	r->held = flags & 1;
-	r->was_held = (flags >> 1) & 1;
-	r->discarded = (flags >> 2) & 1;
-	r->expired = (flags >> 3) & 1;
-	r->deleted = (flags >> 4) & 1;
-	r->complete = (flags >> 5) & 1;
-	r->stale = (flags >> 6) & 1;
-	r->noqueue = (flags >> 7) & 1;
-	r->pickup = (flags >> 8) & 1;
-	r->aborted = (flags >> 9) & 1;
+	rec_set_flags(r, flags);
 	if (flags >> 10)
 		return -1;
 	ser_put_u64(out, STATE_VERSION);
