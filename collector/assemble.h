@@ -19,7 +19,7 @@
 
 #include "event.h"
 #include "logline.h"
-#include "record.h"
+#include "../store/record.h"
 
 typedef struct assembler assembler;
 

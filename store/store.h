@@ -23,7 +23,7 @@
 
 #include "../rules/config.h"
 #include "../collector/assemble.h"
-#include "../collector/record.h"
+#include "record.h"
 #include "../collector/source.h"
 
 typedef struct rg_store rg_store;

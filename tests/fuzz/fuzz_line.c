@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "../../collector/parser.h"
-#include "../../collector/record.h"
+#include "../../store/record.h"
 #include "../../common/rgtime.h"
 #include "../../common/strbuf.h"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "../../collector/assemble.h"
-#include "../../collector/record.h"
+#include "../../store/record.h"
 #include "../../common/arena.h"
 #include "../../common/strbuf.h"
 #include "../../store/store.h"

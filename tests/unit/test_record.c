@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../collector/record.h"
+#include "../../store/record.h"
 #include "../../common/rgtime.h"
 #include "../../common/strbuf.h"
 #include "unit.h"

@@ -22,7 +22,7 @@
 #include "../common/arena.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
-#include "event.h"
+#include "../collector/event.h"
 
 /* where a verdict came from, in increasing order of trust */
 enum verdict_source {
