@@ -22,6 +22,7 @@
 #include "../common/arena.h"
 #include "../common/hash.h"
 #include "assemble.h"
+#include "rec_update.h"
 
 typedef struct msg_node {
 	rg_record r;		/* with its arena */

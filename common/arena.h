@@ -52,6 +52,19 @@ void *rg_arena_alloc(rg_arena *a, size_t n);	/* aligned for any struct */
 char *rg_arena_str(rg_arena *a, const char *p, size_t n);
 void rg_arena_free(rg_arena *a);
 
+/* rg_arena_grow - a copy of an array of n elements in a new place in a,
+ * with room for cap of them (the old place stays until the arena goes) */
+static inline void *
+rg_arena_grow(rg_arena *a, const void *old, size_t n, size_t cap,
+    size_t elsize)
+{
+	void *v = rg_arena_alloc(a, cap * elsize);
+
+	if (n > 0)
+		memcpy(v, old, n * elsize);
+	return v;
+}
+
 /* rg_str_len - the length of a string made by rg_arena_str */
 static inline size_t
 rg_str_len(const char *s)

@@ -1,6 +1,9 @@
 /*
- * record.h - what the assembler produces: one record per message and one
- * per SMTP session, as plain values.
+ * record.h - the records the collector's assembler produces and the store
+ * persists: one per message and one per SMTP session, as plain values
+ * (the model below the collector, as Postfix's global/ holds its record
+ * format). What a log line changes in a record is the collector's
+ * (collector/rec_update.h).
  *
  * A record handed to a callback is owned by the assembler and freed after
  * the callback returns: copy what must survive. Strings are NUL-terminated
@@ -22,7 +25,6 @@
 #include "../common/arena.h"
 #include "../common/rgtime.h"
 #include "../common/strbuf.h"
-#include "../collector/event.h"
 
 /* where a verdict came from, in increasing order of trust */
 enum verdict_source {
@@ -125,31 +127,14 @@ void sess_json(strbuf *sb, const rg_session *s);
 const char *verdict_source_name(enum verdict_source v);
 
 /*
- * The mutators: what one log line changes in a record (the assembler's).
- * Slices are copied into the record's arena; a slice that is not set
- * (p == NULL) changes nothing. rec_compact() copies the live values into
- * a new arena (replaced values are not freed one by one), tight: into one
- * chunk of their size, and returns its size; rec_free() releases the arena.
+ * A record's life: rec_init() an empty record whose arena draws from pool
+ * (NULL: its own); rec_compact() copies the live values into a new arena
+ * (replaced values are not freed one by one), tight: into one chunk of
+ * their size, and returns its size; rec_free() releases the arena.
  */
-char *rec_sdup(rg_arena *ar, rg_slice s);
 char *rec_dup(rg_arena *ar, const char *str);
-void rec_put(rg_arena *ar, char **dst, rg_slice s);
-void rec_put_if_unset(rg_arena *ar, char **dst, rg_slice s);
 void rec_init(rg_record *r, rg_pool *pool);
 void rec_free(rg_record *r);
 size_t rec_compact(rg_record *r, int tight);
-rg_rcpt *rec_rcpt_get(rg_record *r, rg_slice addr, rg_slice orig_to);
-void rec_hist_add(rg_record *r, rg_rcpt *rc, rg_usec ts, rg_slice status,
-    rg_slice dsn);
-void rec_verdict_offer(rg_record *r, enum verdict_source src, int spam,
-    rg_slice score, rg_slice required, rg_slice action, rg_slice symbols);
-int rec_spam_header(rg_record *r, rg_slice name, rg_slice value,
-    enum verdict_source src);
-int rec_spammy(rg_slice t);
-void rec_header_add(rg_record *r, char *const *names, int nnames,
-    rg_slice name, rg_slice value, int cut);
-void rec_set_reject(rg_record *r, rg_slice stage, const rg_event *ev);
-void rec_client_into(rg_record *r, const rg_event *ev);
-void rec_link_filtered(rg_record *r1, rg_record *r2);
 
 #endif

@@ -22,12 +22,9 @@ conn_allowed=(
 # rule 1: includes across the layers that are known and transitional
 include_allowed=(
     # the store persists the collector's records and restores its open
-    # state: record.h and assemble.h (and source.h's positions) are the
+    # state: assemble.h (and source.h's positions) are the
     # model it stores, still in collector/ (to move below store/)
     'store/store.h:../collector/assemble.h'
-    # the record model is in store/ but its mutators, still in it, take
-    # the collector's events (to move back to collector/)
-    'store/record.h:../collector/event.h'
     'store/store.h:../collector/source.h'
 )
 
