@@ -20,6 +20,7 @@
 #include "event.h"
 #include "logline.h"
 #include "../store/record.h"
+#include "../store/recblob.h"
 
 typedef struct assembler assembler;
 
@@ -65,19 +66,12 @@ typedef struct asm_msg_key {
 /* the loader: the state blob of message id into out; 0, or -1 */
 typedef int (*asm_loader)(void *arg, uint64_t id, strbuf *out);
 
-/* a relay's number in the store (> 0), or 0 to keep it inline */
-typedef uint64_t (*asm_intern_fn)(void *arg, const char *relay);
-typedef char *(*asm_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
-/* a response text's number (> 0), or 0 to keep it inline; msg_id: the
- * message it is of (a text only one message repeats stays inline) */
-typedef uint64_t (*asm_text_fn)(void *arg, const char *text, uint64_t msg_id);
-
 /*
- * An open message's state is the lean open form (asm_open_full): only
- * what its messages row and child rows, handed to save_message with it,
- * do not hold; intern and intern_text (may be NULL) number its relays and
- * the response texts other messages repeat, resolved by the store's
- * resolve (asm_lean_merge).
+ * An open message's state is the lean open form (store/recblob.h rb_open):
+ * only what its messages row and child rows, handed to save_message with
+ * it, do not hold; intern and intern_text (may be NULL) number its relays
+ * and the response texts other messages repeat, resolved by the store's
+ * resolve (rb_open_full).
  */
 typedef struct asm_store_ops {
 	void (*save_message)(void *arg, const rg_record *r,
@@ -86,8 +80,8 @@ typedef struct asm_store_ops {
 	    size_t len);
 	void (*save_global)(void *arg, const void *state, size_t len);
 	void *arg;
-	asm_intern_fn intern;
-	asm_text_fn intern_text;
+	rb_intern_fn intern;
+	rb_text_fn intern_text;
 	void *intern_arg;
 } asm_store_ops;
 
@@ -103,24 +97,6 @@ void asm_restore_done(assembler *a);
 /* a lazily restored message could not be loaded: 0 none, 1 the loader
  * failed, 2 its state is damaged (*id: which message) */
 int asm_load_failed(const assembler *a, uint64_t *id);
-/* a finished record as a blob, and any record blob back as its JSON */
-void asm_record_blob(strbuf *sb, const rg_record *r);
-int asm_blob_json(assembler *a, const void *blob, size_t len, strbuf *sb);
-/* a finished record's lean blob (beside its row and child rows) and back;
- * relays numbered by the store */
-void asm_record_lean(strbuf *sb, const rg_record *r, asm_intern_fn intern,
-    void *arg);
-int asm_blob_is_lean(const void *blob, size_t len);
-int asm_lean_merge(rg_record *r, const void *blob, size_t len,
-    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg);
-int asm_blob_lean(assembler *a, const void *blob, size_t len, strbuf *sb);
-/* an open message's lean state (beside its row and child rows): the full
- * state back from the record filled from them, and a full state in it */
-int asm_blob_is_open(const void *blob, size_t len);
-int asm_open_full(rg_record *r, const void *blob, size_t len,
-    const rg_header *th, int nth, asm_resolve_fn resolve, void *arg,
-    strbuf *out);
-int asm_open_lean(assembler *a, const void *blob, size_t len, strbuf *out);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);

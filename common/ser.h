@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "strbuf.h"
 
 typedef struct ser_reader {
@@ -30,5 +31,15 @@ int64_t ser_get_i64(ser_reader *r);
 char *ser_get_str(ser_reader *r);		/* malloc'ed, or NULL */
 const char *ser_get_strn(ser_reader *r, size_t *len);	/* in place */
 int ser_ok(const ser_reader *r);		/* no error and all read */
+
+/* ser_get_astr - a string copied into ar (rg_arena_str), or NULL */
+static inline char *
+ser_get_astr(ser_reader *r, rg_arena *ar)
+{
+	size_t n;
+	const char *t = ser_get_strn(r, &n);
+
+	return t == NULL ? NULL : rg_arena_str(ar, t, n);
+}
 
 #endif

@@ -15,6 +15,7 @@
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../rules/policy.h"
+#include "recblob.h"
 #include "schema.h"
 #include "store.h"
 
@@ -210,7 +211,6 @@ struct rg_store {
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
 	strbuf cbuf;		/* a session's packed counters */
-	assembler *dec;		/* decodes record blobs (store_json) */
 	rg_pool *pool;		/* records rebuilt from rows (store_json) */
 	store_hook hook;	/* run before each commit */
 	void *hook_arg;
@@ -221,7 +221,7 @@ struct rg_store {
 
 static void relay_forget(rg_store *st);
 static int open_full(sqlite3_stmt **qs, rg_pool *pool, long long id,
-    const void *blob, size_t len, asm_resolve_fn resolve, void *arg,
+    const void *blob, size_t len, rb_resolve_fn resolve, void *arg,
     strbuf *out);
 static char *relay_name(void *arg, uint64_t id, rg_arena *ar);
 static void pend_init(rg_store *st, int k);
@@ -240,7 +240,6 @@ fail(rg_store *st, const char *what)
 
 /* lean_fn - the state of rg_rec_lean and rg_open_lean on one connection */
 typedef struct lean_fn {
-	assembler *a;		/* decodes the full blobs (made at first use) */
 	strbuf sb, full;
 	sqlite3_stmt *q[4];	/* Q_ROW .. Q_ROW_VERD (rg_open_lean) */
 	rg_pool *pool;
@@ -261,21 +260,6 @@ lean_release(lean_fn *f)
 	f->pool = NULL;
 }
 
-/* lean_asm - the assembler that decodes full blobs (made at first use) */
-static assembler *
-lean_asm(lean_fn *f)
-{
-	asm_options o;
-	asm_callbacks cb;
-
-	if (f->a == NULL) {
-		memset(&o, 0, sizeof(o));
-		memset(&cb, 0, sizeof(cb));
-		f->a = asm_new(&o, &cb);
-	}
-	return f->a;
-}
-
 /* lean_free - a connection's rg_rec_lean state, at its close */
 static void
 lean_free(void *p)
@@ -283,8 +267,6 @@ lean_free(void *p)
 	lean_fn *f = p;
 
 	lean_release(f);
-	if (f->a != NULL)
-		asm_free(f->a);
 	sb_free(&f->sb);
 	sb_free(&f->full);
 	free(f);
@@ -302,9 +284,11 @@ sql_rec_lean(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	int n = sqlite3_value_bytes(argv[0]);
 
 	sb_reset(&f->sb);
+	if (f->pool == NULL)
+		f->pool = rg_pool_new();
 	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || b == NULL
-	    || asm_blob_is_lean(b, (size_t)n)
-	    || asm_blob_lean(lean_asm(f), b, (size_t)n, &f->sb) != 0) {
+	    || rb_is_lean(b, (size_t)n)
+	    || rb_full_lean(b, (size_t)n, f->pool, &f->sb) != 0) {
 		sqlite3_result_value(cx, argv[0]);
 		return;
 	}
@@ -343,7 +327,7 @@ sql_open_lean(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	sb_reset(&f->sb);
 	sb_reset(&f->full);
 	if (sqlite3_value_type(argv[1]) != SQLITE_BLOB || b == NULL
-	    || asm_open_lean(lean_asm(f), b, (size_t)n, &f->sb) != 0
+	    || rb_open_lean(b, (size_t)n, f->pool, &f->sb) != 0
 	    || open_full(f->q, f->pool, sqlite3_value_int64(argv[0]), f->sb.s,
 	    f->sb.len, NULL, NULL, &f->full) != 0
 	    || f->full.len != (size_t)n || memcmp(f->full.s, b, (size_t)n) != 0) {
@@ -857,7 +841,7 @@ relay_stmt(rg_store *st, int k)
 
 /*
  * relay_id - the number of a relay in the relays table, added (inside the
- * batch) if new: asm_record_lean's intern; 0 (kept inline) if the relays
+ * batch) if new: rb_lean's intern; 0 (kept inline) if the relays
  * table cannot be prepared (a read-only open of an older schema); an SQL
  * error sets relay_err, and store_put_message fails
  */
@@ -910,7 +894,7 @@ relay_id(void *arg, const char *name)
 	return id;
 }
 
-/* relay_name - a numbered relay, copied into ar: asm_lean_merge's
+/* relay_name - a numbered relay, copied into ar: rb_lean_merge's
  * resolve; NULL if unknown */
 static char *
 relay_name(void *arg, uint64_t id, rg_arena *ar)
@@ -955,7 +939,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 
 	if (state == NULL) {
 		sb_reset(&st->blob);
-		asm_record_lean(&st->blob, r, relay_id, st);
+		rb_lean(&st->blob, r, relay_id, st);
 		if (st->relay_err) {
 			st->relay_err = 0;
 			return -1;	/* st->err says why */
@@ -1360,7 +1344,7 @@ load_open(void *arg, uint64_t id, strbuf *out)
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW
 	    && (b = sqlite3_column_blob(q, 0)) != NULL
 	    && (n = sqlite3_column_bytes(q, 0)) > 0) {
-		if (!asm_blob_is_open(b, (size_t)n))
+		if (!rb_is_open(b, (size_t)n))
 			sb_add(out, b, (size_t)n);	/* the full form */
 		else {
 			if (st->pool == NULL)
@@ -1681,27 +1665,10 @@ store_close(rg_store *st)
 		sb_free(&st->blob);
 	if (st->cbuf.s != NULL)
 		sb_free(&st->cbuf);
-	if (st->dec != NULL)
-		asm_free(st->dec);
 	if (st->pool != NULL)
 		rg_pool_free(st->pool);
 	cfg_free(st->own_cfg);
 	free(st);
-}
-
-/* decoder - the assembler that decodes record blobs (made at first use) */
-static assembler *
-decoder(rg_store *st)
-{
-	asm_options o;
-	asm_callbacks cb;
-
-	if (st->dec == NULL) {
-		memset(&o, 0, sizeof(o));
-		memset(&cb, 0, sizeof(cb));
-		st->dec = asm_new(&o, &cb);
-	}
-	return st->dec;
 }
 
 /* cstr - a text column copied into ar, NULL stays NULL */
@@ -1732,7 +1699,7 @@ vsource(const char *t)
 
 /*
  * row_record - message id's record from its row and child rows, as
- * asm_lean_merge and asm_open_full want it: r (zeroed, its arena set)
+ * rb_lean_merge and rb_open_full want it: r (zeroed, its arena set)
  * gets the columns, the recipients (address, status, dsn) and the
  * verdict, *th the headers rows by name (in r's arena). q: the four
  * statements Q_ROW .. Q_ROW_VERD. 0, -1 if there is no usable row, -2 on
@@ -1881,7 +1848,7 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
 	memset(&r, 0, sizeof(r));
 	rg_arena_init(&r.ar, st->pool);
 	if (row_record(&st->q[Q_ROW], id, &r, &th, &nth) == 0
-	    && asm_lean_merge(&r, rec, reclen, th, nth, relay_name, st) == 0) {
+	    && rb_lean_merge(&r, rec, reclen, th, nth, relay_name, st) == 0) {
 		rec_json(out, &r);
 		ret = 0;
 	}
@@ -1896,7 +1863,7 @@ row_json(rg_store *st, long long id, const void *rec, size_t reclen,
  */
 static int
 open_full(sqlite3_stmt **qs, rg_pool *pool, long long id, const void *blob,
-    size_t len, asm_resolve_fn resolve, void *arg, strbuf *out)
+    size_t len, rb_resolve_fn resolve, void *arg, strbuf *out)
 {
 	rg_record r;
 	rg_header *th = NULL;
@@ -1905,7 +1872,7 @@ open_full(sqlite3_stmt **qs, rg_pool *pool, long long id, const void *blob,
 	memset(&r, 0, sizeof(r));
 	rg_arena_init(&r.ar, pool);
 	if ((ret = row_record(qs, id, &r, &th, &nth)) == 0
-	    && asm_open_full(&r, blob, len, th, nth, resolve, arg, out) != 0)
+	    && rb_open_full(&r, blob, len, th, nth, resolve, arg, out) != 0)
 		ret = -1;
 	rg_arena_free(&r.ar);
 	return ret;
@@ -1922,9 +1889,9 @@ int
 store_message_json(rg_store *st, long long id, const void *rec,
     size_t reclen, const char *json, size_t jsonlen, strbuf *out)
 {
-	if (rec != NULL && asm_blob_is_lean(rec, reclen))
+	if (rec != NULL && rb_is_lean(rec, reclen))
 		return row_json(st, id, rec, reclen, out);
-	if (rec != NULL && asm_blob_is_open(rec, reclen)) {
+	if (rec != NULL && rb_is_open(rec, reclen)) {
 		strbuf full;
 		int ret = -1;
 
@@ -1933,12 +1900,15 @@ store_message_json(rg_store *st, long long id, const void *rec,
 		sb_init(&full);
 		if (open_full(&st->q[Q_ROW], st->pool, id, rec, reclen,
 		    relay_name, st, &full) == 0)
-			ret = asm_blob_json(decoder(st), full.s, full.len, out);
+			ret = rb_json(full.s, full.len, st->pool, out);
 		sb_free(&full);
 		return ret;
 	}
-	if (rec != NULL)
-		return asm_blob_json(decoder(st), rec, reclen, out);
+	if (rec != NULL) {
+		if (st->pool == NULL)
+			st->pool = rg_pool_new();
+		return rb_json(rec, reclen, st->pool, out);
+	}
 	if (json == NULL)
 		return -1;
 	sb_add(out, json, jsonlen);

@@ -1,6 +1,6 @@
 /*
  * test_lean.c - a finished record stored by the store (its row, child rows
- * and the lean blob of collector/asm_persist.c) reads back as the same
+ * and the lean blob of store/recblob.c) reads back as the same
  * JSON, byte for byte, as rec_json writes the record: random records with
  * what the lean form leaves out or folds (repeated and unsorted header
  * names, a NULL address, responses that are the reply code and DSN, the
@@ -290,7 +290,7 @@ open_roundtrip(rg_store *st, rg_pool *pool)
 		rec_json(&js, &r);
 		want[i] = strndup(js.s, js.len);
 		sb_reset(&sb);
-		asm_record_blob(&sb, &r);
+		rb_full(&sb, &r);
 		memset(&k, 0, sizeof(k));
 		k.id = r.id;
 		k.seq = (uint64_t)i + 1;
