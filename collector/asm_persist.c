@@ -6,7 +6,7 @@
  * reader is bounded (ser.h): a damaged blob is refused, never trusted.
  * A message's blob forms are the store's (store/recblob.c: rb_open,
  * rb_get); the sessions' and the global state are written here.
- * An open message is saved with its key (asm_msg_key) and restored from
+ * An open message is saved with its key (rb_key) and restored from
  * the key alone (asm_restore_key): a stub that asm_msg_load decodes in
  * place, through the collector's loader, when it is first needed. Its
  * state is saved in the lean open form (what its messages row and child
@@ -122,7 +122,7 @@ ser_session(strbuf *sb, const sess_node *s)
 void
 asm_checkpoint(assembler *a, const asm_store_ops *ops)
 {
-	asm_msg_key key;
+	rb_key key;
 	rb_node ns;
 	strbuf sb;
 	size_t i;
@@ -237,7 +237,7 @@ asm_restore_message(assembler *a, const void *state, size_t len,
  * when it is needed. -1 if the key is unusable.
  */
 int
-asm_restore_key(assembler *a, const asm_msg_key *k)
+asm_restore_key(assembler *a, const rb_key *k)
 {
 	msg_node *m;
 	size_t n;

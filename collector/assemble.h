@@ -50,18 +50,12 @@ typedef struct asm_options {
  * held any more.
  */
 /*
- * An open message's key, saved beside its state (save_message): what a
- * restart needs to know of a message before a line names it. Restored
- * from keys alone (asm_restore_key), a message is decoded only when a line
- * names it, it expires or it is handed out, through the loader
- * (asm_set_loader); a message ended and lingering is restored whole.
+ * An open message's key (rb_key, store/recblob.h) is saved beside its
+ * state (save_message). Restored from keys alone (asm_restore_key), a
+ * message is decoded only when a line names it, it expires or it is
+ * handed out, through the loader (asm_set_loader); a message ended and
+ * lingering is restored whole.
  */
-typedef struct asm_msg_key {
-	uint64_t id, seq;		/* seq: order of last activity */
-	const char *host, *qid, *message_id;	/* message_id may be NULL */
-	rg_usec first_seen, last_seen;
-	int ended;
-} asm_msg_key;
 
 /* the loader: the state blob of message id into out; 0, or -1 */
 typedef int (*asm_loader)(void *arg, uint64_t id, strbuf *out);
@@ -75,7 +69,7 @@ typedef int (*asm_loader)(void *arg, uint64_t id, strbuf *out);
  */
 typedef struct asm_store_ops {
 	void (*save_message)(void *arg, const rg_record *r,
-	    const asm_msg_key *key, const void *state, size_t len);
+	    const rb_key *key, const void *state, size_t len);
 	void (*save_session)(void *arg, const rg_session *s, const void *state,
 	    size_t len);
 	void (*save_global)(void *arg, const void *state, size_t len);
@@ -91,7 +85,7 @@ int asm_restore_message(assembler *a, const void *state, size_t len,
     int rewrite);
 int asm_restore_session(assembler *a, const void *state, size_t len);
 int asm_restore_global(assembler *a, const void *state, size_t len);
-int asm_restore_key(assembler *a, const asm_msg_key *key);
+int asm_restore_key(assembler *a, const rb_key *key);
 void asm_set_loader(assembler *a, asm_loader fn, void *arg);
 void asm_restore_done(assembler *a);
 /* a lazily restored message could not be loaded: 0 none, 1 the loader

@@ -64,7 +64,7 @@ on_session(void *arg, const rg_session *s)
 
 /* save_message - an open record's state and key: into the batch */
 static void
-save_message(void *arg, const rg_record *r, const asm_msg_key *key,
+save_message(void *arg, const rg_record *r, const rb_key *key,
     const void *state, size_t len)
 {
 	rg_collect *c = arg;
@@ -347,6 +347,43 @@ col_new(const rg_config *cfg, rg_store *st)
 	return c;
 }
 
+/* The assembler as store_restore's store_restore_ops, and its loader */
+
+/* restore_global - store_restore_ops.global: asm_restore_global */
+static int
+restore_global(void *arg, const void *state, size_t len)
+{
+	return asm_restore_global(arg, state, len);
+}
+
+/* restore_session - store_restore_ops.session: asm_restore_session */
+static int
+restore_session(void *arg, const void *state, size_t len)
+{
+	return asm_restore_session(arg, state, len);
+}
+
+/* restore_key - store_restore_ops.key: asm_restore_key */
+static int
+restore_key(void *arg, const rb_key *key)
+{
+	return asm_restore_key(arg, key);
+}
+
+/* restore_message - store_restore_ops.message: asm_restore_message */
+static int
+restore_message(void *arg, const void *state, size_t len, int rewrite)
+{
+	return asm_restore_message(arg, state, len, rewrite);
+}
+
+/* load_open - the assembler's loader (asm_loader): store_load_open */
+static int
+load_open(void *arg, uint64_t id, strbuf *out)
+{
+	return store_load_open(arg, id, out);
+}
+
 /*
  * col_start - the open state and the positions from one snapshot (read
  * apart, a commit in between would pair one batch's state with the next
@@ -355,6 +392,8 @@ col_new(const rg_config *cfg, rg_store *st)
 enum col_status
 col_start(rg_collect *c)
 {
+	assembler *a = prs_assembler(c->p);
+	store_restore_ops ops;
 	int rc;
 
 	if (store_read_begin(c->st) != 0) {
@@ -364,13 +403,20 @@ col_start(rg_collect *c)
 	/* the keys are read once: a small page cache recycles its pages
 	 * instead of faulting in new ones for each (a few ms per 10,000) */
 	store_cache(c->st, 256);
-	rc = store_restore(c->st, prs_assembler(c->p));
+	ops.global = restore_global;
+	ops.session = restore_session;
+	ops.key = restore_key;
+	ops.message = restore_message;
+	ops.arg = a;
+	rc = store_restore(c->st, &ops);
 	store_cache(c->st, 4096);
 	if (rc != 0) {
 		log_warnx("%s: %s", c->cfg->database, store_error(c->st));
 		store_rollback(c->st);
 		return COL_DATAERR;
 	}
+	asm_set_loader(a, load_open, c->st);
+	asm_restore_done(a);
 	log_phase("restore");
 	rc = read_positions(c);
 	store_rollback(c->st);	/* end the read snapshot */

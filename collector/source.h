@@ -20,22 +20,9 @@
 #include <time.h>
 
 #include "../rules/config.h"
+#include "../store/srcpos.h"
 
 #define SRC_FP_MAX 4096
-
-typedef struct src_pos {
-	uint64_t fp;		/* FNV-1a 64 of the first fp_len bytes */
-	long long fp_len;	/* 0: no file yet */
-	long long offset;	/* decompressed bytes consumed */
-	uint64_t prev_fp;	/* the rotated file read before this one, and */
-	long long prev_fp_len;	/* how far: if its writer appended more after */
-	long long prev_offset;	/* we left it, that tail is read next time */
-	char path[1024];	/* where the file was last seen (informational) */
-	char cursor[1024];	/* journal: the cursor of the last entry */
-	int year;		/* year-less stamps: the year reached ... */
-	int last_month;		/* ... and the month of the last line */
-	long long lines;	/* lines read so far (informational) */
-} src_pos;
 
 typedef struct rg_source rg_source;
 

@@ -40,6 +40,19 @@ typedef struct rb_node {
 	uint64_t seq;		/* order of last activity */
 } rb_node;
 
+/*
+ * An open message's key, saved beside its state (store_put_open): what a
+ * restart needs to know of a message before a line names it (the
+ * collector restores a message from its key alone and loads its state
+ * when it is needed: store_restore, store_load_open).
+ */
+typedef struct rb_key {
+	uint64_t id, seq;		/* seq: order of last activity */
+	const char *host, *qid, *message_id;	/* message_id may be NULL */
+	rg_usec first_seen, last_seen;
+	int ended;
+} rb_key;
+
 typedef uint64_t (*rb_intern_fn)(void *arg, const char *relay);
 typedef char *(*rb_resolve_fn)(void *arg, uint64_t id, rg_arena *ar);
 /* msg_id: the message the text is of (one only it repeats stays inline) */

@@ -1064,7 +1064,7 @@ children:
  * store_put_message deletes it when finished.
  */
 int
-store_put_open(rg_store *st, const asm_msg_key *k, const void *state,
+store_put_open(rg_store *st, const rb_key *k, const void *state,
     size_t len)
 {
 	sqlite3_stmt *q = st->q[Q_PUT_OPEN];
@@ -1081,7 +1081,7 @@ store_put_open(rg_store *st, const asm_msg_key *k, const void *state,
 }
 
 /* store_intern_relay - a relay's number for the open state's codec
- * (asm_store_ops.intern, arg the store) */
+ * (rb_open's rb_intern_fn, arg the store) */
 uint64_t
 store_intern_relay(void *arg, const char *relay)
 {
@@ -1091,7 +1091,7 @@ store_intern_relay(void *arg, const char *relay)
 /*
  * store_intern_text - a response text's number in the relays table (the
  * numbered texts: relay_name gives both back) for the open state's codec
- * (asm_store_ops.intern_text), once it was seen in another message
+ * (rb_open's rb_text_fn), once it was seen in another message
  * (a destination that is down gives every message to it the same text);
  * 0 (inline) if short, or only seen in this one: a text unique to its
  * message (a reply with a tracking number) is never numbered, however
@@ -1306,8 +1306,8 @@ store_put_global(rg_store *st, const void *state, size_t len)
 
 /* restore_rows - hand every state blob of a query to fn */
 static int
-restore_rows(rg_store *st, sqlite3_stmt *q, assembler *a,
-    int (*fn)(assembler *, const void *, size_t), const char *what)
+restore_rows(rg_store *st, sqlite3_stmt *q,
+    int (*fn)(void *, const void *, size_t), void *arg, const char *what)
 {
 	int rc;
 
@@ -1315,7 +1315,7 @@ restore_rows(rg_store *st, sqlite3_stmt *q, assembler *a,
 		const void *b = sqlite3_column_blob(q, 0);
 		int n = sqlite3_column_bytes(q, 0);
 
-		if (b == NULL || fn(a, b, (size_t)n) != 0) {
+		if (b == NULL || fn(arg, b, (size_t)n) != 0) {
 			sqlite3_reset(q);
 			snprintf(st->err, sizeof(st->err), "damaged %s state in "
 			    "the database", what);
@@ -1329,13 +1329,14 @@ restore_rows(rg_store *st, sqlite3_stmt *q, assembler *a,
 }
 
 /*
- * load_open - an open message's state by its id (the assembler's loader):
- * 0, or -1 (store_error says why)
+ * store_load_open - an open message's state by its id, in the full form
+ * (the collector's loader of a message restored by its key): 0, or -1
+ * (store_error says why). A damaged lean state comes back as one byte that
+ * is no state, for the assembler to refuse.
  */
-static int
-load_open(void *arg, uint64_t id, strbuf *out)
+int
+store_load_open(rg_store *st, uint64_t id, strbuf *out)
 {
-	rg_store *st = arg;
 	sqlite3_stmt *q = st->q[Q_GET_OPEN];
 	const void *b;
 	int rc, n;
@@ -1379,13 +1380,13 @@ typedef struct whole {
 
 /*
  * restore_keys - the open messages from their keys (open_msgs' seq and
- * their messages rows' columns, in the order of id; asm_restore_done
- * sorts them): a stub each, decoded when a line names it (load_open);
+ * their messages rows' columns, in the order of id; the collector sorts
+ * them): a stub each, decoded when a line names it (store_load_open);
  * those ended and lingering, and rows stored before the keys (seq NULL),
  * restored whole
  */
 static int
-restore_keys(rg_store *st, assembler *a)
+restore_keys(rg_store *st, const store_restore_ops *ops)
 {
 	sqlite3_stmt *q = st->q[Q_OPEN_MSG];
 	whole *w = NULL;
@@ -1394,7 +1395,7 @@ restore_keys(rg_store *st, assembler *a)
 	int rc, bad = 0;
 
 	while (!bad && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		asm_msg_key k;
+		rb_key k;
 
 		memset(&k, 0, sizeof(k));
 		k.id = (uint64_t)sqlite3_column_int64(q, 0);
@@ -1413,7 +1414,7 @@ restore_keys(rg_store *st, assembler *a)
 		k.first_seen = sqlite3_column_int64(q, 4);
 		k.last_seen = sqlite3_column_int64(q, 5);
 		k.message_id = (const char *)sqlite3_column_text(q, 7);
-		bad = asm_restore_key(a, &k) != 0;
+		bad = ops->key(ops->arg, &k) != 0;
 	}
 	sqlite3_reset(q);
 	if (!bad && rc != SQLITE_DONE) {
@@ -1423,12 +1424,12 @@ restore_keys(rg_store *st, assembler *a)
 	sb_init(&sb);
 	for (i = 0; i < nw && !bad; i++) {
 		sb_reset(&sb);
-		if (load_open(st, w[i].id, &sb) != 0) {
+		if (store_load_open(st, w[i].id, &sb) != 0) {
 			free(w);
 			sb_free(&sb);
 			return -1;
 		}
-		bad = asm_restore_message(a, sb.s, sb.len, w[i].nokey) != 0;
+		bad = ops->message(ops->arg, sb.s, sb.len, w[i].nokey) != 0;
 	}
 	sb_free(&sb);
 	free(w);
@@ -1441,22 +1442,20 @@ restore_keys(rg_store *st, assembler *a)
 }
 
 /*
- * store_restore - the open state of the last commit into a new assembler:
- * the global state and the open sessions whole (a few: as many as smtpd
- * processes), the open messages by their keys (restore_keys); a's loader
- * reads the rest from this store when it is needed
+ * store_restore - the open state of the last commit, handed to ops: the
+ * global state and the open sessions whole (a few: as many as smtpd
+ * processes), the open messages by their keys (restore_keys); the rest is
+ * read with store_load_open when it is needed
  */
 int
-store_restore(rg_store *st, assembler *a)
+store_restore(rg_store *st, const store_restore_ops *ops)
 {
-	if (restore_rows(st, st->q[Q_GET_GLOBAL], a, asm_restore_global,
+	if (restore_rows(st, st->q[Q_GET_GLOBAL], ops->global, ops->arg,
 	    "global") != 0
-	    || restore_keys(st, a) != 0
-	    || restore_rows(st, st->q[Q_OPEN_SESS], a, asm_restore_session,
+	    || restore_keys(st, ops) != 0
+	    || restore_rows(st, st->q[Q_OPEN_SESS], ops->session, ops->arg,
 	    "session") != 0)
 		return -1;
-	asm_set_loader(a, load_open, st);
-	asm_restore_done(a);
 	return 0;
 }
 

@@ -21,10 +21,11 @@
 
 #include <sqlite3.h>
 
+#include "../common/strbuf.h"
 #include "../rules/config.h"
-#include "../collector/assemble.h"
 #include "record.h"
-#include "../collector/source.h"
+#include "recblob.h"
+#include "srcpos.h"
 
 typedef struct rg_store rg_store;
 
@@ -44,18 +45,34 @@ void store_rollback(rg_store *st);
 /* state == NULL: the record is final */
 int store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len);
-/* an open message's lean state (asm_store_ops), after its row */
-int store_put_open(rg_store *st, const asm_msg_key *key, const void *state,
+/* an open message's state (rb_open's) and its key, after its row */
+int store_put_open(rg_store *st, const rb_key *key, const void *state,
     size_t len);
-/* asm_store_ops.intern of the open state's codec; arg: the store */
+/* rb_open's intern of the open state's codec; arg: the store */
 uint64_t store_intern_relay(void *arg, const char *relay);
-/* asm_store_ops.intern_text: a response text other messages repeat */
+/* rb_open's text: a response text other messages repeat */
 uint64_t store_intern_text(void *arg, const char *text, uint64_t msg_id);
 int store_put_session(rg_store *st, const rg_session *s, const void *state,
     size_t len);
 int store_put_global(rg_store *st, const void *state, size_t len);
-/* give the assembler back what was open at the last commit */
-int store_restore(rg_store *st, assembler *a);
+/*
+ * What was open at the last commit, handed back (to the collector's
+ * assembler, which implements these): each returns 0, or -1 to refuse a
+ * damaged state (store_restore then fails). message: a message restored
+ * whole (ended and lingering, or stored without its key: rewrite, to be
+ * saved again); key: one restored by its key alone, its state read with
+ * store_load_open when it is needed.
+ */
+typedef struct store_restore_ops {
+	int (*global)(void *arg, const void *state, size_t len);
+	int (*session)(void *arg, const void *state, size_t len);
+	int (*key)(void *arg, const rb_key *key);
+	int (*message)(void *arg, const void *state, size_t len, int rewrite);
+	void *arg;
+} store_restore_ops;
+int store_restore(rg_store *st, const store_restore_ops *ops);
+/* an open message's full state by its id into out: 0, or -1 */
+int store_load_open(rg_store *st, uint64_t id, strbuf *out);
 /* 0: found, 1: never seen, -1: error */
 int store_get_source(rg_store *st, const char *name, src_pos *pos);
 /* 1: the stored position is still expect (found: stored at all), 0: not */

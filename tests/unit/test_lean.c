@@ -280,7 +280,7 @@ open_roundtrip(rg_store *st, rg_pool *pool)
 	CHECK(store_begin(st) == 0);
 	for (i = 0; i < NOPEN; i++) {
 		rg_record r;
-		asm_msg_key k;
+		rb_key k;
 
 		make(&r, pool, 200000 + (uint64_t)i);
 		if (r.qid[0] == '\0')
