@@ -1,11 +1,16 @@
 #!/bin/bash
-# layers.sh - the layering of the source tree, checked (no build, no Postfix):
+# layers.sh - the layering of the source tree, checked (no Postfix):
 #
 #   common <- rules <- store <- collector, analyzer, reports <- cli
 #
 # 1. a folder includes only from the folders below it (and itself);
 # 2. only store/ speaks SQL: no other file includes <sqlite3.h> or names
 #    sqlite3 (a type, a call), and none takes the raw connection (store_db);
+# 3. the same at link level, from the build's objects (OBJDIR, default the
+#    directory of RELAYGUARD, else build/): no object of a folder refers to
+#    a symbol that only a folder not below it defines (nm -u against
+#    nm --defined-only). SKIP when an object is missing or older than its
+#    source (build first).
 #
 # Files still being moved into store/ by other work are listed below, each
 # with where it goes; a listed file that no longer needs its entry is
@@ -21,11 +26,10 @@ conn_allowed=(
 )
 # rule 1: includes across the layers that are known and transitional
 include_allowed=(
-    # the store persists the collector's records and restores its open
-    # state: assemble.h (and source.h's positions) are the
-    # model it stores, still in collector/ (to move below store/)
-    'store/store.h:../collector/assemble.h'
-    'store/store.h:../collector/source.h'
+)
+# rule 3: symbols across the layers, known and transitional
+# (object:symbol, as rule 1's file:include)
+link_allowed=(
 )
 
 rank() {
@@ -80,8 +84,72 @@ for f in $files; do
 done
 [ $n -eq 0 ] && echo "PASS: layers: no SQL and no raw connection outside store/ (but the listed files)"
 
+# 3: no object calls up (what rule 1 cannot see: a declaration written
+# by hand, a header of the wrong folder with the same name)
+objdir=${OBJDIR:-$(dirname "${RELAYGUARD:-build/relayguard}")}
+missing=
+for f in $files; do
+    case $f in *.c) ;; *) continue ;; esac
+    o=$objdir/${f%.c}.o
+    if [ ! -f "$o" ] || [ "$o" -ot "$f" ]; then missing=$o; break; fi
+done
+if [ -n "$missing" ]; then
+    echo "SKIP: layers: link level: $missing is missing or older than its source (build first)"
+elif ! command -v nm >/dev/null; then
+    echo "SKIP: layers: link level: no nm"
+else
+    tmp=$(mktemp -d) || exit 2
+    trap 'rm -rf "$tmp"' EXIT
+    # the symbols each folder defines (only the objects of its sources:
+    # a stale object of a removed file is not the build's)
+    for d in common rules store collector analyzer reports cli; do
+        for f in $files; do
+            case $f in $d/*.c) echo "$objdir/${f%.c}.o" ;; esac
+        done > "$tmp/$d.objs"
+        # shellcheck disable=SC2046
+        nm --defined-only -g $(cat "$tmp/$d.objs") 2>/dev/null |
+            awk 'NF == 3 { print $3 }' | sort -u > "$tmp/$d.def"
+    done
+    n=0
+    for d in common rules store collector analyzer reports cli; do
+        r=$(rank "$d")
+        # what only the folders not below d define
+        : > "$tmp/up"
+        for u in common rules store collector analyzer reports cli; do
+            [ "$u" = "$d" ] && continue
+            [ "$(rank "$u")" -ge "$r" ] && cat "$tmp/$u.def" >> "$tmp/up"
+        done
+        for b in common rules store collector analyzer reports cli; do
+            [ "$(rank "$b")" -lt "$r" ] && cat "$tmp/$b.def"
+        done | sort -u > "$tmp/below"
+        sort -u "$tmp/up" | comm -23 - "$tmp/below" | comm -23 - "$tmp/$d.def" > "$tmp/only_up"
+        while IFS= read -r o; do
+            while IFS= read -r sym; do
+                src=${o#"$objdir"/}; src=${src%.o}.c
+                listed "$src:$sym" "${link_allowed[@]}" && continue
+                bad "$src (object) refers to $sym, defined only above $d/"
+                n=$((n + 1))
+            done < <(nm -u "$o" | awk '{ print $2 }' | sort -u | comm -12 - "$tmp/only_up")
+        done < "$tmp/$d.objs"
+    done
+    [ $n -eq 0 ] && echo "PASS: layers: no object refers to a symbol of a folder above it ($objdir)"
+fi
+
 # the lists only shrink: an entry whose file is gone or clean is stale
 n=0
+for e in "${include_allowed[@]}"; do
+    f=${e%%:*} inc=${e#*:}
+    if [ -f "$f" ] && grep -q "^#include \"$inc\"" "$f"; then continue; fi
+    bad "$e is listed as an include across the layers, but $f no longer has it: remove it from include_allowed"
+    n=$((n + 1))
+done
+for e in "${link_allowed[@]}"; do
+    f=${e%%:*} sym=${e#*:}
+    o=$objdir/${f%.c}.o
+    if [ ! -f "$o" ] || nm -u "$o" 2>/dev/null | awk '{ print $2 }' | grep -qx "$sym"; then continue; fi
+    bad "$e is listed as a reference across the layers, but $o no longer has it: remove it from link_allowed"
+    n=$((n + 1))
+done
 for f in "${sql_allowed[@]}"; do
     if [ -f "$f" ] && grep -q 'sqlite3' "$f"; then continue; fi
     bad "$f is listed as still speaking SQL, but does not: remove it from sql_allowed"
