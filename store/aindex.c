@@ -11,7 +11,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_int.h"
 #include "db.h"
 #include "../common/hash.h"
 #include "../common/log.h"

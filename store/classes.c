@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_int.h"
 #include "classes.h"
 
 /* cls_each - every stored assignment, by class */

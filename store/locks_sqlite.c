@@ -12,7 +12,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_int.h"
 #include "db.h"
 #include "../common/xalloc.h"
 #include "locks.h"

@@ -10,7 +10,7 @@
 
 #include "db.h"
 #include "../common/xalloc.h"
-#include "store.h"
+#include "store_int.h"
 #include "mailsrc.h"
 
 struct ms_iter {

@@ -9,7 +9,7 @@
 
 #include "db.h"
 #include "../common/xalloc.h"
-#include "store.h"
+#include "store_int.h"
 #include "outbox.h"
 
 #define COLS "id, kind, ref, user, mail_from, rcpt, subject, message_id, " \

@@ -10,7 +10,7 @@
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "query.h"
-#include "store.h"
+#include "store_int.h"
 
 struct stq_iter {
 	rg_store *st;

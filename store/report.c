@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
-#include "store.h"
+#include "store_int.h"
 #include "report.h"
 
 struct rps_iter {

@@ -17,7 +17,7 @@
 #include "../rules/policy.h"
 #include "recblob.h"
 #include "schema.h"
-#include "store.h"
+#include "store_int.h"
 
 enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,

@@ -19,8 +19,6 @@
 #ifndef RG_STORE_H
 #define RG_STORE_H
 
-#include <sqlite3.h>
-
 #include "../common/strbuf.h"
 #include "../rules/config.h"
 #include "record.h"
@@ -35,7 +33,6 @@ typedef struct rg_store rg_store;
 rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
 void store_id(rg_store *st, char *buf, size_t sz);
 void store_cache(rg_store *st, int kib);	/* the page cache, in KiB */
-sqlite3 *store_db(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
 int store_commit(rg_store *st);

@@ -5,7 +5,8 @@
 #
 # 1. a folder includes only from the folders below it (and itself);
 # 2. only store/ speaks SQL: no other file includes <sqlite3.h> or names
-#    sqlite3 (a type, a call), and none takes the raw connection (store_db);
+#    sqlite3 (a type, a call), and none takes the raw connection (store_db)
+#    or includes store/'s private header (store_int.h, which declares it);
 # 3. the same at link level, from the build's objects (OBJDIR, default the
 #    directory of RELAYGUARD, else build/): no object of a folder refers to
 #    a symbol that only a folder not below it defines (nm -u against
@@ -79,6 +80,10 @@ for f in $files; do
     fi
     if grep -q 'store_db(' "$f" && ! listed "$f" "${conn_allowed[@]}"; then
         bad "$f: $(grep -n -m1 'store_db(' "$f" | cut -c1-100): the raw connection outside store/"
+        n=$((n + 1))
+    fi
+    if grep -q '^#include ".*store_int\.h"' "$f"; then
+        bad "$f: $(grep -n -m1 'store_int\.h' "$f" | cut -c1-100): store/'s private header outside store/"
         n=$((n + 1))
     fi
 done

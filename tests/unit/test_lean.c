@@ -21,7 +21,7 @@
 #include "../../store/record.h"
 #include "../../common/arena.h"
 #include "../../common/strbuf.h"
-#include "../../store/store.h"
+#include "../../store/store_int.h"
 #include "unit.h"
 
 static unsigned long long rnd_state = 88172645463325252ULL;
