@@ -3,7 +3,8 @@
  * persists: one per message and one per SMTP session, as plain values
  * (the model below the collector, as Postfix's global/ holds its record
  * format). What a log line changes in a record is the collector's
- * (collector/rec_update.h).
+ * (collector/rec_update.h); the blob forms the store keeps them in are
+ * store/recblob.h's.
  *
  * A record handed to a callback is owned by the assembler and freed after
  * the callback returns: copy what must survive. Strings are NUL-terminated

@@ -1,7 +1,9 @@
 /*
  * store.c - the database's connection and the collector's writes: records,
- * open state, read positions. Owns the connection and the prepared
- * statements; the schema is schema.c's. Every SQLite error is translated into
+ * open state, read positions, and the open state handed back at a restart
+ * (to store_restore_ops: the store knows no assembler). Owns the connection
+ * and the prepared statements; the schema is schema.c's, a record's blob
+ * forms recblob.c's. Every SQLite error is translated into
  * store_error() with what was being done.
  */
 #include <errno.h>
