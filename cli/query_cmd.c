@@ -557,7 +557,8 @@ cmd_stats(const cli_ctx *cx, int argc, char **argv)
 		ret = EX_SOFTWARE_;
 		goto end;
 	}
-	qsort(t.rows, t.n, sizeof(*t.rows), cmp_rows);
+	if (t.n > 0)	/* qsort(NULL, 0) is undefined */
+		qsort(t.rows, t.n, sizeof(*t.rows), cmp_rows);
 	if (!json && by_relay)
 		printf("%-16s ", "relay");
 	if (!json)

@@ -263,6 +263,18 @@ next_try(const rg_config *cfg, int attempts, long long now)
 	return now + d * 1000000LL;
 }
 
+/* copy_cut - src into dst of size sz, cut to fit (a reason is a summary) */
+static void
+copy_cut(char *dst, size_t sz, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= sz)
+		n = sz - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* keep - a temporary failure: retry later, or fail at give_up_after */
 static void
 keep(sess *s, ob_mail *m, const char *reason)
@@ -350,7 +362,7 @@ settle(sess *s, smtp_message_t msg, ob_mail *m, const char *session_reason)
 	else
 		keep(s, m, session_reason);
 	if (*s->res->reason == '\0')
-		snprintf(s->res->reason, sizeof(s->res->reason), "%s",
+		copy_cut(s->res->reason, sizeof(s->res->reason),
 		    s->auth_failed ? s->auth_reply : code != 0 ? reply
 		    : session_reason);
 }
@@ -535,10 +547,12 @@ one_session(sess *s)
 			    "(timeout)", s->cfg->mail_timeout);
 		else
 			smtp_strerror(e, eb, sizeof(eb));
-		if (!ok || e != 0)
-			snprintf(reason, sizeof(reason), "%s: %s (last reply: "
-			    "%s)", server, alarmed && !ok ? "connect timed out"
-			    : eb, *s->last_reply ? s->last_reply : "none");
+		/* a long last reply is cut: the reason is a summary */
+		if ((!ok || e != 0) && snprintf(reason, sizeof(reason),
+		    "%s: %s (last reply: %s)", server, alarmed && !ok
+		    ? "connect timed out" : eb, *s->last_reply
+		    ? s->last_reply : "none") >= (int)sizeof(reason))
+			memcpy(reason + sizeof(reason) - 4, "...", 4);
 	}
 	if (*s->tls_reason)
 		snprintf(reason, sizeof(reason), "%s", s->tls_reason);
@@ -587,8 +601,8 @@ settle:
 		} else {
 			keep(s, &s->mails[i], reason);
 			if (!*s->res->reason)
-				snprintf(s->res->reason, sizeof(s->res->reason),
-				    "%s", reason);
+				copy_cut(s->res->reason,
+				    sizeof(s->res->reason), reason);
 		}
 	}
 	smtp_destroy_session(ss);
