@@ -58,11 +58,11 @@ struct rg_source {
 	long long *qoffset;		/* ... and where to start in each */
 	int nqueue, qnext;
 	long long live_offset;		/* where to start the live path after them */
-	linereader *left;		/* the last rotated file left, still */
-	char left_path[1024];		/* ... read for late lines; where found */
+	linereader *left;		/* the rotated file left last, still */
+	char left_path[1024];		/* ... read for late lines (its name) */
 	int left_gz;			/* compressed: nothing more can come */
 	int left_due;			/* look at it before the next line */
-	long long left_quiet;		/* removed and at its end since (usec) */
+	long long left_quiet;		/* removed, at its end since (usec) */
 	uint64_t prev_fp;		/* the left file (src_pos): its */
 	long long prev_fp_len, prev_offset;	/* fingerprint, how far read */
 	src_pos saved_state;		/* year state, lines */
@@ -393,8 +393,10 @@ left_find(rg_source *s, const cand *c, int n, int found)
 
 	for (pass = 0; pass < 2; pass++) {
 		for (i = n - 1; i >= 0; i--) {
-			if (i == found || c[i].rank == 1 || (fd = open(c[i].path,
-			    O_RDONLY | O_CLOEXEC)) < 0)
+			/* the live path is never the file left */
+			if (i == found || c[i].rank == 1)
+				continue;
+			if ((fd = open(c[i].path, O_RDONLY | O_CLOEXEC)) < 0)
 				continue;
 			gz = is_gzip(fd);
 			close(fd);
