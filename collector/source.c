@@ -1,10 +1,22 @@
 /*
  * source.c - file and standard-input sources, and the dispatch to the
- * journal source. Owns the open reader and the list of rotated files still
- * to read. A file source never loses its place: whatever happened to the
- * file (renamed, compressed, copied and truncated, replaced), the file that
- * starts with the saved fingerprint is found among the path and its rotated
- * siblings and finished from the saved offset, then every newer one.
+ * journal source. Owns the open reader, the list of rotated files still to
+ * read, and the left file. A file source never loses its place: whatever
+ * happened to the file (renamed, compressed, copied and truncated,
+ * replaced), the file that starts with the saved fingerprint is found among
+ * the path and its rotated siblings and finished from the saved offset,
+ * then every newer one.
+ *
+ * A renamed file is left only once the file at the path has something in
+ * it (its writer, or another, has moved there). Even then the writer may
+ * still append to the renamed file (postlogd until "postfix reload",
+ * rsyslog until its HUP, a slow postrotate): the file left last stays open
+ * as the left file, and whatever is appended to it is handed out before
+ * the next line of the file being read, until the next rotation leaves
+ * another file (or it was compressed, or removed and quiet for
+ * LEFT_WAIT_USEC). Its fingerprint and how far it was read are the
+ * position's prev_* fields: the next run (collect --once) opens it again
+ * there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +35,8 @@
 #include "source.h"
 #include "src_journal.h"
 
-#define QUIET_USEC 2000000	/* an old file quiet this long is finished */
+/* a left file that was removed and has been quiet this long is closed */
+#define LEFT_WAIT_USEC (300 * 1000000LL)
 
 struct rg_source {
 	char *name;
@@ -45,9 +58,13 @@ struct rg_source {
 	long long *qoffset;		/* ... and where to start in each */
 	int nqueue, qnext;
 	long long live_offset;		/* where to start the live path after them */
-	uint64_t prev_fp;		/* the last rotated file left (src_pos) */
-	long long prev_fp_len, prev_offset;
-	long long quiet_since;		/* live file at EOF since (usec) */
+	linereader *left;		/* the rotated file left last, still */
+	char left_path[1024];		/* ... read for late lines (its name) */
+	int left_gz;			/* compressed: nothing more can come */
+	int left_due;			/* look at it before the next line */
+	long long left_quiet;		/* removed, at its end since (usec) */
+	uint64_t prev_fp;		/* the left file (src_pos): its */
+	long long prev_fp_len, prev_offset;	/* fingerprint, how far read */
 	src_pos saved_state;		/* year state, lines */
 	long long lines;
 	/* journal */
@@ -232,8 +249,166 @@ open_file(rg_source *s, const char *path, long long offset, int live)
 	s->fp = 0;
 	s->fp_len = 0;
 	fingerprint_now(s, offset > 0 ? offset : 1);
-	s->quiet_since = 0;
 	return 0;
+}
+
+/* is_gzip - does the open file start with gzip's magic bytes? */
+static int
+is_gzip(int fd)
+{
+	unsigned char m[2];
+
+	return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+/* left_close - stop reading the left file (prev_* still say how far) */
+static void
+left_close(rg_source *s)
+{
+	lr_close(s->left);
+	s->left = NULL;
+	s->left_path[0] = '\0';
+	s->left_quiet = 0;
+}
+
+/* left_forget - the left file is finished for good, or gone */
+static void
+left_forget(rg_source *s)
+{
+	left_close(s);
+	s->prev_fp = 0;
+	s->prev_fp_len = 0;
+	s->prev_offset = 0;
+}
+
+/* left_open - read path as the left file from prev_offset; -1 if not */
+static int
+left_open(rg_source *s, const char *path)
+{
+	left_close(s);
+	if ((s->left = lr_open(path, s->max_line)) == NULL)
+		return -1;
+	if (s->prev_offset > 0 && lr_skip(s->left, s->prev_offset) != 0) {
+		left_close(s);
+		return -1;
+	}
+	snprintf(s->left_path, sizeof(s->left_path), "%s", path);
+	s->left_due = 1;
+	s->left_gz = is_gzip(lr_fd(s->left));
+	/* a plain file may still be written: a line without its newline
+	 * waits for the rest */
+	lr_set_live(s->left, !s->left_gz);
+	return 0;
+}
+
+/*
+ * leave_main - the file being read is done with (a newer one is next):
+ * it becomes the left file, whose late lines are still read; the one left
+ * before is closed
+ */
+static void
+leave_main(rg_source *s)
+{
+	left_close(s);
+	if (s->lr == NULL || s->fp_len <= 0) {
+		/* nothing read from it, nothing to know it by */
+		lr_close(s->lr);
+		s->lr = NULL;
+		s->prev_fp = 0;
+		s->prev_fp_len = 0;
+		s->prev_offset = 0;
+		return;
+	}
+	s->left = s->lr;
+	s->lr = NULL;
+	snprintf(s->left_path, sizeof(s->left_path), "%s", s->cur);
+	s->left_due = 1;
+	s->left_gz = is_gzip(lr_fd(s->left));
+	lr_set_live(s->left, !s->left_gz);
+	s->prev_fp = s->fp;
+	s->prev_fp_len = s->fp_len;
+	s->prev_offset = lr_consumed(s->left);
+}
+
+/*
+ * left_next - a line appended to the left file since it was last looked
+ * at: 1 (prev_offset moved past it), or 0 (none; after a read error,
+ * warned, none ever)
+ */
+static int
+left_next(rg_source *s, const char **line, size_t *len)
+{
+	struct stat st;
+	long long now;
+	int r;
+
+	if (s->left == NULL)
+		return 0;
+	if ((r = lr_next(s->left, line, len)) == 1) {
+		s->prev_offset = lr_consumed(s->left);
+		s->left_quiet = 0;
+		return 1;
+	}
+	if (r < 0) {
+		/* what it held up to here was read; the file being read is
+		 * not given up for it */
+		fprintf(stderr, "relayguard: [source %s] %s: %s; not read "
+		    "further\n", s->name, s->left_path, lr_error(s->left));
+		left_forget(s);
+		return 0;
+	}
+	if (s->left_gz) {
+		/* compressed: read to its end, finished */
+		left_forget(s);
+		return 0;
+	}
+	/* removed (compressed without delaycompress, deleted): only we can
+	 * still read what its writer appends; for a while */
+	if (fstat(lr_fd(s->left), &st) != 0 || st.st_nlink > 0)
+		return 0;
+	now = rgt_now();
+	if (s->left_quiet == 0)
+		s->left_quiet = now;
+	if (now - s->left_quiet < LEFT_WAIT_USEC)
+		return 0;
+	/* a last line without its newline, then no more */
+	lr_set_live(s->left, 0);
+	if (lr_next(s->left, line, len) == 1) {
+		s->prev_offset = lr_consumed(s->left);
+		return 1;
+	}
+	left_forget(s);
+	return 0;
+}
+
+/*
+ * left_find - open the left file of a saved position (prev_*) among the
+ * candidates (not the one at index found), plain before compressed; if it
+ * is not there any more, forget it
+ */
+static void
+left_find(rg_source *s, const cand *c, int n, int found)
+{
+	int i, pass, fd, gz;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = n - 1; i >= 0; i--) {
+			/* the live path is never the file left */
+			if (i == found || c[i].rank == 1)
+				continue;
+			if ((fd = open(c[i].path, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			gz = is_gzip(fd);
+			close(fd);
+			if (gz != pass || !matches(c[i].path, s->prev_fp,
+			    s->prev_fp_len) || content_size(c[i].path)
+			    < s->prev_offset)
+				continue;
+			if (left_open(s, c[i].path) == 0)
+				return;
+		}
+	}
+	left_forget(s);
 }
 
 /* queue_clear - forget the rotated files still to read */
@@ -264,52 +439,45 @@ queue_push(rg_source *s, const char *path, long long offset)
 	s->nqueue++;
 }
 
-/* leave_current - a rotated file is done: remember how far it was read */
-static void
-leave_current(rg_source *s)
-{
-	if (s->lr != NULL && !s->cur_is_live && s->fp_len > 0) {
-		s->prev_fp = s->fp;
-		s->prev_fp_len = s->fp_len;
-		s->prev_offset = lr_consumed(s->lr);
-	}
-}
-
 /* open_next - the next queued file, else the live path */
 static int
 open_next(rg_source *s)
 {
+	long long off;
+
 	if (s->qnext < s->nqueue) {
 		int i = s->qnext++;
 
-		return open_file(s, s->queue[i], s->qoffset[i], 0);
+		if (open_file(s, s->queue[i], s->qoffset[i], 0) != 0)
+			return -1;
+		/* the newest rotated file may still be written to: a line
+		 * without its newline waits for the rest */
+		if (i == s->nqueue - 1 && !is_gzip(lr_fd(s->lr)))
+			lr_set_live(s->lr, 1);
+		return 0;
 	}
-	return open_file(s, s->path, s->live_offset, 1);
+	off = s->live_offset;
+	s->live_offset = 0;		/* used once */
+	return open_file(s, s->path, off, 1);
 }
 
 /*
  * locate - from a saved position (fingerprint and offset), decide what to
  * read: the file that starts with the fingerprint, from the offset, then
- * every newer rotated file, then the live path.
+ * every newer rotated file, then the live path; and the left file of the
+ * position (prev_*), unless it is open already.
  */
 static int
 locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 {
 	cand *c = NULL;
-	int n, i, found = -1;
+	int n, i, found = -1, live_errno = 0;
 	struct stat st;
 	int live_exists = stat(s->path, &st) == 0;
 
+	if (!live_exists)
+		live_errno = errno;
 	queue_clear(s);
-	if (fp_len == 0) {
-		/* never read: the live file from its start */
-		if (!live_exists) {
-			snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
-			    strerror(errno));
-			return -1;
-		}
-		return open_file(s, s->path, 0, 1);
-	}
 	n = siblings(s->path, &c);
 	if (live_exists) {
 		c = xrealloc(c, (size_t)(n + 1) * sizeof(cand));
@@ -320,7 +488,7 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 		n++;
 	}
 	/* the live file first (the common case), then the newest sibling */
-	for (i = n - 1; i >= 0 && found < 0; i--) {
+	for (i = n - 1; fp_len > 0 && i >= 0 && found < 0; i--) {
 		if (matches(c[i].path, fp, fp_len)) {
 			long long size = content_size(c[i].path);
 
@@ -328,48 +496,40 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 				found = i;
 		}
 	}
-	if (found < 0) {
-		/* the file we were reading is gone: read what is there */
-		for (i = 0; i < n; i++)
-			free(c[i].path);
-		free(c);
-		if (!live_exists) {
-			snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
-			    strerror(ENOENT));
-			return -1;
-		}
-		fprintf(stderr, "relayguard: [source %s] the file read last "
-		    "(%s) is no longer there; reading %s from its start\n",
-		    s->name, s->cur[0] ? s->cur : "?", s->path);
-		return open_file(s, s->path, 0, 1);
-	}
 	/*
-	 * The rotated file left last time may have been appended to after
-	 * we left it (postlogd writes to a renamed file until "postfix
-	 * reload"): its new tail first.
+	 * The rotated file left last may have been appended to after we left
+	 * it (postlogd writes to a renamed file until "postfix reload"): it
+	 * is read again from there, its new lines before the others'.
 	 */
-	if (s->prev_fp_len > 0) {
-		for (i = 0; i < n; i++) {
-			if (i == found || !matches(c[i].path, s->prev_fp,
-			    s->prev_fp_len))
-				continue;
-			if (content_size(c[i].path) > s->prev_offset)
-				queue_push(s, c[i].path, s->prev_offset);
-			break;
+	if (s->left == NULL && s->prev_fp_len > 0)
+		left_find(s, c, n, fp_len > 0 ? found : -1);
+	if (found >= 0) {
+		if (c[found].rank == 1) {
+			s->live_offset = offset;
+		} else {
+			queue_push(s, c[found].path, offset);
+			for (i = found + 1; i < n; i++)
+				if (c[i].rank != 1)
+					queue_push(s, c[i].path, 0);
 		}
-	}
-	if (c[found].rank == 1) {
-		s->live_offset = offset;
-	} else {
-		queue_push(s, c[found].path, offset);
-		for (i = found + 1; i < n; i++)
-			if (c[i].rank != 1)
-				queue_push(s, c[i].path, 0);
 	}
 	for (i = 0; i < n; i++)
 		free(c[i].path);
 	free(c);
-	return open_next(s);
+	if (found >= 0)
+		return open_next(s);
+	/* never read, or the file we were reading is gone: the live file
+	 * from its start */
+	if (!live_exists) {
+		snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
+		    strerror(fp_len > 0 ? ENOENT : live_errno));
+		return -1;
+	}
+	if (fp_len > 0)
+		fprintf(stderr, "relayguard: [source %s] the file read last "
+		    "(%s) is no longer there; reading %s from its start\n",
+		    s->name, s->cur[0] ? s->cur : "?", s->path);
+	return open_file(s, s->path, 0, 1);
 }
 
 /*
@@ -386,6 +546,18 @@ rotated(rg_source *s)
 	if (st.st_dev != s->cur_dev || st.st_ino != s->cur_ino)
 		return 1;
 	return (long long)st.st_size < lr_consumed(s->lr);
+}
+
+/*
+ * moved_on - has something been written to the file at the path (so its
+ * writer, or one of them, has moved there from the renamed one)?
+ */
+static int
+moved_on(const rg_source *s)
+{
+	struct stat st;
+
+	return stat(s->path, &st) == 0 && st.st_size > 0;
 }
 
 /* src_open - open a configured source at its saved position */
@@ -438,7 +610,7 @@ src_open(const rg_source_cfg *sc, const src_pos *saved, size_t max_line,
 int
 src_next(rg_source *s, const char **line, size_t *len)
 {
-	int r;
+	int r, left_checked = 0;
 
 	if (s->kind == SK_JOURNAL) {
 		r = src_journal_next(s->jr, line, len);
@@ -447,12 +619,26 @@ src_next(rg_source *s, const char **line, size_t *len)
 		return r;
 	}
 	for (;;) {
+		/*
+		 * Late lines of the file left last come before this file's:
+		 * looked for when it was just left or opened, and whenever
+		 * this file is at its end (not at every line: a read and a
+		 * stat each time)
+		 */
+		if (s->left != NULL && s->left_due) {
+			if ((r = left_next(s, line, len)) != 0) {
+				if (r == 1)
+					s->lines++;
+				return r;
+			}
+			s->left_due = 0;
+			left_checked = 1;
+		}
 		r = lr_next(s->lr, line, len);
 		if (r == 1) {
 			s->lines++;
 			if (s->fp_len < SRC_FP_MAX && s->kind == SK_FILE)
 				fingerprint_now(s, lr_consumed(s->lr));
-			s->quiet_since = 0;
 			return 1;
 		}
 		if (r < 0) {
@@ -462,11 +648,16 @@ src_next(rg_source *s, const char **line, size_t *len)
 		}
 		if (s->kind != SK_FILE)
 			return 0;
+		if (s->left != NULL && !left_checked) {
+			s->left_due = 1;
+			continue;
+		}
 		if (!s->cur_is_live) {
-			/* a rotated file is finished: the next one */
-			if (s->qnext >= s->nqueue && access(s->path, F_OK) != 0)
-				return 0;	/* the new file is not there yet */
-			leave_current(s);
+			/* a rotated file is finished: the next one, or the
+			 * live path once something was written there */
+			if (s->qnext >= s->nqueue && !moved_on(s))
+				return 0;
+			leave_main(s);
 			if (open_next(s) != 0)
 				return -1;
 			if (s->qnext >= s->nqueue)
@@ -488,18 +679,16 @@ src_next(rg_source *s, const char **line, size_t *len)
 				continue;
 			}
 		}
-		/* renamed: the writer may still append to the old file for a
-		 * moment (postlogd until "postfix reload"); finish it once it
-		 * has been quiet, then go on with what is at the path */
-		if (s->quiet_since == 0) {
-			s->quiet_since = rgt_now();
+		/* renamed: while the new file is empty its writer has not
+		 * moved yet (postlogd writes to the old one until "postfix
+		 * reload"): go on reading the old one. Once it has lines, go
+		 * on there; the old one is the left file, still read for
+		 * lines appended late. */
+		if (!moved_on(s))
 			return 0;
-		}
-		if (rgt_now() - s->quiet_since < QUIET_USEC)
-			return 0;
-		s->cur_is_live = 0;
-		lr_set_live(s->lr, 0);
-		/* hand out a last line without a newline, if any */
+		leave_main(s);
+		if (open_file(s, s->path, 0, 1) != 0)
+			return -1;
 	}
 }
 
@@ -585,6 +774,9 @@ src_remaining(const rg_source *s)
 	for (i = s->qnext; i < s->nqueue; i++)
 		if (stat(s->queue[i], &st) == 0)
 			left += st.st_size;
+	if (s->left != NULL && !s->left_gz && fstat(lr_fd(s->left), &st) == 0
+	    && st.st_size > lr_consumed(s->left))
+		left += (long long)st.st_size - lr_consumed(s->left);
 	return left;
 }
 
@@ -603,6 +795,7 @@ src_close(rg_source *s)
 	if (s == NULL)
 		return;
 	lr_close(s->lr);
+	lr_close(s->left);
 	queue_clear(s);
 	src_journal_close(s->jr);
 	free(s->path);

@@ -14,9 +14,9 @@ typedef struct src_pos {
 	uint64_t fp;		/* FNV-1a 64 of the first fp_len bytes */
 	long long fp_len;	/* 0: no file yet */
 	long long offset;	/* decompressed bytes consumed */
-	uint64_t prev_fp;	/* the rotated file read before this one, and */
-	long long prev_fp_len;	/* how far: if its writer appended more after */
-	long long prev_offset;	/* we left it, that tail is read next time */
+	uint64_t prev_fp;	/* the rotated file left last (still read for */
+	long long prev_fp_len;	/* what its writer appends late; 0: none), */
+	long long prev_offset;	/* and how far it was read */
 	char path[1024];	/* where the file was last seen (informational) */
 	char cursor[1024];	/* journal: the cursor of the last entry */
 	int year;		/* year-less stamps: the year reached ... */

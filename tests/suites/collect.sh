@@ -78,6 +78,60 @@ sed -n 101,110p "$S" >> "$t/ren.log.1"; sed -n 111,\$p "$S" >> "$t/ren.log"
 got=$(sqlite3 "$t/ren.db" "SELECT lines FROM sources")
 [ "$got" = "$n" ]; ok $? "lines appended to a renamed file after the collector left it are read ($got of $n)"
 
+# a run killed (SIGKILL) after a batch of such a late tail, then a run to
+# the end: no line lost, none read twice (the position stored with each
+# batch says how far the new file and the renamed one's tail were read)
+conf rk
+sed -n 1,50p "$S" > "$t/rk.log"; "$RG" -c "$t/rk.ini" collect --once --quiet
+mv "$t/rk.log" "$t/rk.log.1"; sed -n 51,100p "$S" > "$t/rk.log"
+for _ in 1 2 3; do    # until it has moved on to the new file
+    "$RG" -c "$t/rk.ini" collect --once --quiet
+    [ "$(sqlite3 "$t/rk.db" "SELECT lines FROM sources")" = 100 ] && break
+done
+killed=0
+for reps in 100 400 1600; do
+    for _ in $(seq "$reps"); do cat "$S"; done >> "$t/rk.log.1"
+    sed -n 101,110p "$S" >> "$t/rk.log"
+    before=$(sqlite3 "$t/rk.db" "SELECT lines FROM sources")
+    "$RG" -c "$t/rk.ini" collect --once --quiet 2>/dev/null & kp=$!
+    while kill -0 "$kp" 2>/dev/null; do
+        now=$(sqlite3 -cmd ".timeout 2000" "$t/rk.db" "SELECT lines FROM sources" 2>/dev/null)
+        if [ -n "$now" ] && [ "$now" -gt "$before" ]; then
+            kill -9 "$kp" 2>/dev/null && killed=$now
+            break
+        fi
+        sleep 0.02
+    done
+    wait "$kp" 2>/dev/null
+    [ "$killed" != 0 ] && break    # else it finished first: a longer tail
+done
+"$RG" -c "$t/rk.ini" collect --once --quiet
+got=$(sqlite3 "$t/rk.db" "SELECT lines FROM sources")
+want=$(cat "$t/rk.log.1" "$t/rk.log" | wc -l)
+[ "$killed" != 0 ] && [ "$got" = "$want" ]
+ok $? "a run killed while it reads a renamed file's late tail, then one more: every line read once ($got of $want; killed after $killed)"
+
+# the renamed file, appended to after the run moved on, then compressed
+# (logrotate compress without delaycompress), or removed: the next run
+# reads the compressed tail, or does without the removed file, and both
+# go on with the new file
+conf rgz
+q_rgz() { sqlite3 "$t/rgz.db" "SELECT lines FROM sources"; }
+sed -n 1,40p "$S" > "$t/rgz.log"; "$RG" -c "$t/rgz.ini" collect --once --quiet
+mv "$t/rgz.log" "$t/rgz.log.1"; sed -n 41,50p "$S" >> "$t/rgz.log.1"; : > "$t/rgz.log"
+"$RG" -c "$t/rgz.ini" collect --once --quiet
+a=$(q_rgz)
+sed -n 51,60p "$S" >> "$t/rgz.log"; "$RG" -c "$t/rgz.ini" collect --once --quiet
+sed -n 61,70p "$S" >> "$t/rgz.log.1"; gzip "$t/rgz.log.1"; sed -n 71,80p "$S" >> "$t/rgz.log"
+"$RG" -c "$t/rgz.ini" collect --once --quiet 2> "$t/rgz.err"
+b=$(q_rgz)
+mv "$t/rgz.log" "$t/rgz.log.1"; sed -n 81,90p "$S" > "$t/rgz.log"; "$RG" -c "$t/rgz.ini" collect --once --quiet
+rm "$t/rgz.log.1"; sed -n 91,100p "$S" >> "$t/rgz.log"
+"$RG" -c "$t/rgz.ini" collect --once --quiet 2>> "$t/rgz.err"
+c=$(q_rgz)
+[ "$a|$b|$c" = "50|80|100" ] && ! grep -q . "$t/rgz.err"
+ok $? "a renamed file's late tail read after it was compressed; a removed one does without it (lines after each step: $a|$b|$c, want 50|80|100; $(head -c 200 "$t/rgz.err"))"
+
 # 3. messages and stats
 out=$("$RG" -c "$t/one.ini" messages --json --user alice@example.com)
 [ -n "$out" ] && ! grep -qv '"sasl_username":"alice@example.com"' <<<"$out"; ok $? "messages --user selects the login's messages"
@@ -122,6 +176,75 @@ kill -TERM "$fp"; wait "$fp"; rc=$?
 ok $rc "follow: SIGTERM commits and exits 0"
 if cmp -s <(dump one) <(dump fol); then ok 0 "follow stored the same as one run"
 else ok 1 "follow stored the same as one run" "$(diff <(dump one) <(dump fol) | head -c 300)"; fi
+
+# follow mode across a rename, started from a saved position: the new
+# file is read from its start (not from that position); lines the writer appends to the renamed
+# file after the daemon has moved on are read too, before the new file's
+conf frn
+sed -n 1,50p "$S" > "$t/frn.log"; "$RG" -c "$t/frn.ini" collect --once --quiet
+"$RG" -c "$t/frn.ini" collect --follow --quiet 2> "$t/frn.err" &
+fp=$!; pids+=("$fp")
+# the daemon has opened the file at its saved position before the rename
+for _ in $(seq 1 300); do
+    ls -l "/proc/$fp/fd" 2>/dev/null | grep -q "frn\.log$" && break
+    sleep 0.1
+done
+frn_wait() {    # frn_wait N - until N lines are stored (at most 30 s)
+    local i
+    for i in $(seq 1 300); do
+        [ "$(sqlite3 -cmd ".timeout 2000" "$t/frn.db" "SELECT lines FROM sources" 2>/dev/null)" = "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+mv "$t/frn.log" "$t/frn.log.1"; sed -n 51,60p "$S" >> "$t/frn.log.1"; sed -n 61,130p "$S" > "$t/frn.log"
+frn_wait 130; ok $? "follow: after a rename, the rest of the renamed file and the whole new file are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 130)"
+sed -n 131,140p "$S" >> "$t/frn.log.1"
+frn_wait 140; ok $? "follow: lines appended to the renamed file after the daemon moved on are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 140)"
+sed -n 141,\$p "$S" >> "$t/frn.log"
+frn_wait "$n"
+kill -TERM "$fp"; wait "$fp"; rc=$?
+[ $rc = 0 ] && [ "$(sqlite3 "$t/frn.db" "SELECT lines FROM sources")" = "$n" ] && ! grep -q . "$t/frn.err"
+ok $? "follow: every line once, no warning (exit $rc: $(head -c 200 "$t/frn.err"))"
+
+# follow mode: the renamed file removed while its writer still holds it
+# open (logrotate compress without delaycompress, before the reload): what
+# the writer appends to it after the removal is read through the open file
+conf fdel
+sed -n 1,40p "$S" > "$t/fdel.log"; "$RG" -c "$t/fdel.ini" collect --once --quiet
+"$RG" -c "$t/fdel.ini" collect --follow --quiet 2> "$t/fdel.err" &
+fp=$!; pids+=("$fp")
+fdel_wait() {    # fdel_wait N - until N lines are stored (at most 30 s)
+    local i
+    for i in $(seq 1 300); do
+        [ "$(sqlite3 -cmd ".timeout 2000" "$t/fdel.db" "SELECT lines FROM sources" 2>/dev/null)" = "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+for _ in $(seq 1 300); do
+    ls -l "/proc/$fp/fd" 2>/dev/null | grep -q "fdel\.log$" && break
+    sleep 0.1
+done
+# the writer: holds the file open, writes the lines it is given on stdin
+mkfifo "$t/fdel.fifo"
+python3 -c '
+import sys
+out = open(sys.argv[1], "a", buffering=1)
+for line in open(sys.argv[2]):
+    out.write(line)
+' "$t/fdel.log" "$t/fdel.fifo" & wp=$!
+exec 7> "$t/fdel.fifo"
+mv "$t/fdel.log" "$t/fdel.log.1"; sed -n 41,50p "$S" > "$t/fdel.log"
+fdel_wait 50; r1=$?
+rm "$t/fdel.log.1"
+sed -n 51,60p "$S" >&7
+fdel_wait 60; r2=$?
+exec 7>&-
+wait "$wp"
+kill -TERM "$fp"; wait "$fp"
+[ $r1 = 0 ] && [ $r2 = 0 ] && ! grep -q . "$t/fdel.err"
+ok $? "follow: lines written to the renamed file after it was removed are read ($(sqlite3 "$t/fdel.db" "SELECT lines FROM sources") of 60; $(head -c 200 "$t/fdel.err"))"
 
 # 5. a database that is not ours is refused and left alone
 printf 'not a database at all, just text\n' > "$t/bad.db"; cp "$t/bad.db" "$t/bad.orig"

@@ -16,6 +16,17 @@
 #                 times (logrotate delaycompress, postfix logrotate, logrotate
 #                 delaycompress again: its file is then maillog.2.gz), with
 #                 mail in between
+#   late          `collect --follow`: maillog renamed, and a line in the new
+#                 maillog from another writer that has moved already (as
+#                 rsyslog writes "rsyslogd was HUPed"); once the collector
+#                 has read that line (it has left the renamed file), mail is
+#                 sent while postlogd still writes to the renamed file (a
+#                 postrotate that has not run "postfix reload" yet), so these
+#                 lines come after the collector moved on, by as long as it
+#                 took to move (for an old collector: after its 2 s of quiet);
+#                 the daemon must read them. Then the same with `collect
+#                 --once` runs in between (the daemon stopped), then the
+#                 reload, more mail, and the daemon again.
 #
 # In every case but "stopped", test mail is sent (tests/lib/traffic.py) and
 # `collect --once` runs again and again in the background while the
@@ -30,7 +41,7 @@
 # logrotate does not overwrite them) and still count for the next checks.
 #
 # Needs root, the packages of scripts/install-deps test (logrotate, sqlite3).
-# Environment: RELAYGUARD, RG_KEEP=1 keeps the temporary folder. About 60 s.
+# Environment: RELAYGUARD, RG_KEEP=1 keeps the temporary folder. About 90 s.
 set -u
 top=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 RELAYGUARD=${RELAYGUARD:-$top/build/relayguard}
@@ -63,6 +74,7 @@ cleanup() {
     touch "$work/stop" 2>/dev/null
     [ -n "$loop_pid" ] && wait "$loop_pid" 2>/dev/null
     [ -n "$traffic_pid" ] && wait "$traffic_pid" 2>/dev/null
+    [ -n "${daemon_pid:-}" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     pf_stop
     if [ "${RG_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -265,6 +277,92 @@ settle
 collect || echo "collect --once exited with status $?" >> "$work/collect.err"
 echo "stopped: 3 rotations with the collector not running, then one run, $((SECONDS - t0)) s; files: $(cd "$PF_DIR" && ls -1 maillog* | tr '\n' ' ')"
 check stopped
+
+archive
+
+# late: the writer goes on writing to the renamed file after the collector
+# has left it (see the top). Every wait is for something measured: the
+# stored line count (the daemon commits what it read when it runs dry)
+# reaching the files' line count, bounded by $late_bound seconds.
+late_bound=60
+files_lines() {    # every line of every file, as check counts them
+    local f
+    {
+        for f in "$work"/archive/*; do [ -e "$f" ] && zcat -f -- "$f"; done
+        while read -r f; do zcat -f -- "$PF_DIR/$f"; done < <(rotated)
+        cat "$PF_LOG" 2>/dev/null
+    } | wc -l
+}
+stored_lines() { sqlite3 -cmd ".timeout 5000" "$work/rg.db" "SELECT coalesce(sum(lines), 0) FROM sources"; }
+# wait_read WHAT - until the daemon has stored every line of the files
+wait_read() {
+    local t0=$SECONDS want got
+    while :; do
+        want=$(files_lines); got=$(stored_lines)
+        if [ "$got" = "$want" ]; then
+            echo "PASS: $suite: late: $1 ($got lines, $((SECONDS - t0)) s)"
+            return 0
+        fi
+        if ! kill -0 "$daemon_pid" 2>/dev/null; then
+            echo "FAIL: $suite: late: $1: the daemon exited ($got of $want lines stored): $(grep -m 2 . "$work/collect.err" | tr '\n' '|')"
+            return 1
+        fi
+        if [ $((SECONDS - t0)) -ge $late_bound ]; then
+            echo "FAIL: $suite: late: $1: $got of $want lines stored after $late_bound s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+daemon_pid=
+daemon_start() {
+    "$RG" -c "$work/rg.ini" collect --follow --quiet 2>>"$work/collect.err" &
+    daemon_pid=$!
+}
+daemon_stop() {
+    kill -TERM "$daemon_pid" 2>/dev/null
+    wait "$daemon_pid" || echo "collect --follow exited with status $?" >> "$work/collect.err"
+    daemon_pid=
+}
+: > "$work/collect.err"
+t0=$SECONDS
+old=$PF_DIR/maillog.1
+daemon_start
+traffic_start
+settle
+wait_read "the daemon read the live file"
+mv "$PF_LOG" "$old"
+echo "$(LC_ALL=C date -u '+%b %e %T') $PF_HOSTNAME rsyslogd: [origin software=\"rsyslogd\"] rsyslogd was HUPed" >> "$PF_LOG"
+wait_read "the daemon read the new file's first line (it moved on)"
+before=$(wc -l < "$old")
+traffic_start
+PF_LOG=$old settle
+late=$(($(wc -l < "$old") - before))
+wait_read "the daemon read the $late lines postlogd wrote to the renamed file after that"
+daemon_stop
+# --once runs (a timer) while postlogd still writes to the renamed file
+traffic_start
+loop_start
+PF_LOG=$old settle
+loop_stop
+collect || echo "collect --once exited with status $?" >> "$work/collect.err"
+n=$(files_lines); got=$(stored_lines)
+[ "$got" = "$n" ]; ok_late=$?
+if [ $ok_late = 0 ]; then
+    echo "PASS: $suite: late: $LOOP_RUNS collect --once runs read what postlogd went on writing to the renamed file ($got lines)"
+else
+    echo "FAIL: $suite: late: after $LOOP_RUNS collect --once runs $got of $n lines are stored"
+fi
+# the reload: postlogd moves to the new file; the daemon again
+postfix -c "$PF_CONF" reload >/dev/null 2>&1 || echo "FAIL: $suite: late: postfix reload failed"
+daemon_start
+traffic_start
+settle
+PF_LOG=$old pf_flush_log 10 >/dev/null 2>&1
+wait_read "after the reload, the daemon read both files"
+daemon_stop
+echo "late: $((SECONDS - t0)) s; files: $(cd "$PF_DIR" && ls -1 maillog* | tr '\n' ' ')"
+check late
 
 grep -h "traffic.py" "$work/traffic.out" | sort | uniq -c | head -n 5
 echo "counts: $(python3 "$CHECK" counts "$work/rg.db"); $round rounds of test mail; took $((SECONDS - t_start)) s"
