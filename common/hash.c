@@ -30,6 +30,15 @@ rg_htab_free(rg_htab *t)
 	t->n = 0;
 }
 
+/* rg_htab_clear - every entry out at once (the slots are kept) */
+void
+rg_htab_clear(rg_htab *t)
+{
+	if (t->slot != NULL)
+		memset(t->slot, 0, (t->mask + 1) * sizeof(*t->slot));
+	t->n = 0;
+}
+
 /* put - an entry into the first free slot of its run */
 static void
 put(rg_htab_slot *slot, size_t mask, uint32_t h, void *val)
