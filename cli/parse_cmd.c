@@ -13,14 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../collector/parser.h"
 #include "../collector/pipeline.h"
 #include "../common/log.h"
-#include "../common/rgtime.h"
 #include "../common/strbuf.h"
-#include "../common/writer.h"
 #include "../common/xalloc.h"
 #include "cli.h"
 
@@ -34,8 +31,7 @@ typedef struct user_sum {
 #define OUT_FLUSH (256 * 1024)	/* bytes of JSON written at once */
 
 typedef struct out_ctx {
-	rg_writer *w;		/* standard output (with --stats, --summary:
-				 * NULL) */
+	strbuf sb;		/* JSON lines not yet written */
 	int sessions;
 	int summary;
 	int json;		/* write the records (not with --stats, --summary) */
@@ -43,15 +39,27 @@ typedef struct out_ctx {
 	user_sum *users;
 	size_t nusers, cap;
 	long bounces;		/* Postfix's own notifications */
+	int write_error;
 } out_ctx;
+
+/* flush_out - write the buffered lines to stdout */
+static void
+flush_out(out_ctx *o)
+{
+	if (o->sb.len == 0)
+		return;
+	if (fwrite(o->sb.s, 1, o->sb.len, stdout) != o->sb.len)
+		o->write_error = 1;
+	sb_reset(&o->sb);
+}
 
 /* emit - end the record just appended; write when the buffer is full */
 static void
-emit(out_ctx *o, strbuf *sb)
+emit(out_ctx *o)
 {
-	sb_addc(sb, '\n');
-	if (sb->len >= OUT_FLUSH)
-		wtr_flush(o->w);
+	sb_addc(&o->sb, '\n');
+	if (o->sb.len >= OUT_FLUSH)
+		flush_out(o);
 }
 
 /* summary_user - the row of a user, added if new */
@@ -127,7 +135,6 @@ static void
 on_message(void *arg, const rg_record *r)
 {
 	out_ctx *o = arg;
-	strbuf *sb;
 
 	o->nmessages++;
 	if (o->summary) {
@@ -136,9 +143,8 @@ on_message(void *arg, const rg_record *r)
 	}
 	if (!o->json)
 		return;
-	sb = wtr_buf(o->w);
-	rec_json(sb, r);
-	emit(o, sb);
+	rec_json(&o->sb, r);
+	emit(o);
 }
 
 /* on_session - assembler callback */
@@ -146,14 +152,12 @@ static void
 on_session(void *arg, const rg_session *s)
 {
 	out_ctx *o = arg;
-	strbuf *sb;
 
 	o->nsessions++;
 	if (!o->sessions || !o->json)
 		return;
-	sb = wtr_buf(o->w);
-	sess_json(sb, s);
-	emit(o, sb);
+	sess_json(&o->sb, s);
+	emit(o);
 }
 
 /* cmp_users - most messages first, then by name */
@@ -206,7 +210,7 @@ out_failed(void *arg)
 {
 	const out_ctx *o = arg;
 
-	return o->w != NULL && wtr_failed(o->w);
+	return o->write_error;
 }
 
 /* parse_usage - the command's help */
@@ -261,10 +265,9 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	out_ctx o;
 	rg_parser *p;
 	rg_pipeline *pl;
-	rg_usec t_end;
 	const char *tz = NULL;
 	long year = -1;
-	int ch, stats = 0, json = 0, rc, failed = 0, threads = 0, werr = 0;
+	int ch, stats = 0, json = 0, rc, failed = 0, threads = 0;
 
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -342,14 +345,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	cb.message = on_message;
 	cb.session = on_session;
 	cb.arg = &o;
-	if (threads == 0)
-		threads = ppl_threads_auto();
-	/*
-	 * With two threads, a third writes the JSON: the assembler's thread
-	 * is the slower of the two, and write(2) is a tenth of its time.
-	 */
-	if (o.json)
-		o.w = wtr_open(STDOUT_FILENO, threads >= 2);
+	sb_init(&o.sb);
 	p = prs_new(&ao, &cb);
 
 	if (ppl_run(pl, p, threads, out_failed, &o) != 0)
@@ -357,22 +353,17 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	ppl_close(pl);
 	if (stats)
 		prs_print_stats(p, stderr);
-	t_end = rgt_now();
 	prs_finish(p);
-	if (o.w != NULL && wtr_close(o.w) != 0)
-		werr = errno;
-	log_debug("parse: the end (what was open handed out, the output "
-	    "written): %.1f ms", (double)(rgt_now() - t_end) / 1e3);
+	flush_out(&o);
 	if (stats)
 		fprintf(stderr, "records: messages %llu, sessions %llu%s\n",
 		    o.nmessages, o.nsessions, o.json ? "" : " (not written)");
 	if (o.summary)
 		print_summary(&o);
 	prs_free(p);
+	sb_free(&o.sb);
 	cfg_free(cfg);
-	if (fflush(stdout) != 0 || werr != 0) {
-		if (werr != 0)
-			errno = werr;
+	if (fflush(stdout) != 0 || o.write_error) {
 		log_fatal("parse: standard output");
 		return EX_IOERR_;
 	}
