@@ -208,6 +208,7 @@ void asm_on_client(assembler *a, const char *host, const logline *ll,
 /* asm_verdict.c */
 void asm_mid_add(assembler *a, msg_node *m);
 void asm_mid_remove(assembler *a, msg_node *m);
+void asm_mid_clear(assembler *a);
 void asm_spamd_pending_take(assembler *a, msg_node *m);
 void asm_on_spamd(assembler *a, const rg_event *ev, rg_usec ts);
 void asm_on_filter(assembler *a, msg_node *m, const char *host,

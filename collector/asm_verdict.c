@@ -160,6 +160,18 @@ asm_mid_remove(assembler *a, msg_node *m)
 	a->nids--;
 }
 
+/*
+ * asm_mid_clear - empty the message-id index at once (its messages are
+ * all being released)
+ */
+void
+asm_mid_clear(assembler *a)
+{
+	if (a->idtab != NULL)
+		memset(a->idtab, 0, a->idbuckets * sizeof(*a->idtab));
+	a->nids = 0;
+}
+
 /* sdup - a malloc'ed copy of a slice (NULL for an unset slice) */
 static char *
 sdup(rg_slice s)

@@ -663,6 +663,37 @@ asm_new(const asm_options *opt, const asm_callbacks *cb)
 	return a;
 }
 
+/*
+ * drain_open - hand out the open messages as incomplete, oldest first, and
+ * release them: what asm_msg_finish and then flush_closing do, in one walk.
+ * Only when every message in the table is open (nothing lingers) and no
+ * checkpoint follows: the table and the message-id index are then emptied
+ * at once, not entry by entry. At the end of a run the nodes are cold
+ * (tens of MiB of them): each is read once, not three times.
+ */
+static void
+drain_open(assembler *a)
+{
+	msg_node *m, *next;
+
+	for (m = a->mhead; m != NULL; m = next) {
+		next = m->lnext;
+		if (next != NULL)
+			__builtin_prefetch(next);
+		m->r.complete = 0;
+		m->seq = ++a->seq;
+		if (a->cb.message != NULL) {
+			asm_need(a, m);
+			a->cb.message(a->cb.arg, &m->r);
+		}
+		asm_node_release(a, m);
+	}
+	a->mhead = a->mtail = a->tight_cursor = NULL;
+	a->nmsgs = 0;
+	rg_htab_clear(&a->mtab);
+	asm_mid_clear(a);
+}
+
 /* asm_finish - hand out everything still open, as incomplete */
 void
 asm_finish(assembler *a)
@@ -671,6 +702,11 @@ asm_finish(assembler *a)
 	while (a->shead != NULL)
 		asm_sess_finish(a, a->shead, 0);
 	flush_aborts(a, 1);
+	flush_closing(a, 1);	/* those the sessions and aborts ended */
+	if (!a->opt.persist && a->nclosing == 0 && a->nmsgs > 0) {
+		drain_open(a);
+		return;
+	}
 	while (a->mhead != NULL)
 		asm_msg_finish(a, a->mhead, 0);
 	flush_closing(a, 1);

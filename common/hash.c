@@ -15,7 +15,7 @@ rg_htab_init(rg_htab *t, size_t min_slots)
 
 	while (n < min_slots)
 		n *= 2;
-	t->slot = xcalloc(n, sizeof(*t->slot));
+	t->slot = xcalloc_huge(n, sizeof(*t->slot));
 	t->mask = n - 1;
 	t->n = 0;
 }
@@ -27,6 +27,15 @@ rg_htab_free(rg_htab *t)
 	free(t->slot);
 	t->slot = NULL;
 	t->mask = 0;
+	t->n = 0;
+}
+
+/* rg_htab_clear - every entry out at once (the slots are kept) */
+void
+rg_htab_clear(rg_htab *t)
+{
+	if (t->slot != NULL)
+		memset(t->slot, 0, (t->mask + 1) * sizeof(*t->slot));
 	t->n = 0;
 }
 
@@ -48,7 +57,7 @@ rg_htab_insert(rg_htab *t, uint32_t h, void *val)
 {
 	if ((t->n + 1) * 2 > t->mask + 1) {
 		size_t nm = (t->mask + 1) * 2 - 1, i;
-		rg_htab_slot *ns = xcalloc(nm + 1, sizeof(*ns));
+		rg_htab_slot *ns = xcalloc_huge(nm + 1, sizeof(*ns));
 
 		for (i = 0; i <= t->mask; i++)
 			if (t->slot[i].val != NULL)

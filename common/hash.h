@@ -131,6 +131,7 @@ void rg_htab_init(rg_htab *t, size_t min_slots);
 void rg_htab_free(rg_htab *t);
 void rg_htab_insert(rg_htab *t, uint32_t h, void *val);
 int rg_htab_remove(rg_htab *t, uint32_t h, const void *val);
+void rg_htab_clear(rg_htab *t);
 
 /* rg_htab_start - where the walk over the entries of hash h starts */
 static inline size_t

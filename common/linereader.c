@@ -52,7 +52,7 @@ lr_open(const char *path, size_t max_line)
 	lr->rawfd = fd;
 	lr->max_line = max_line < 64 ? 64 : max_line;
 	lr->cap = LR_BUFSIZE > lr->max_line * 2 ? LR_BUFSIZE : lr->max_line * 2;
-	lr->buf = xmalloc(lr->cap);
+	lr->buf = xmalloc_huge(lr->cap);	/* faulted in 2 MiB at once */
 	if (fd == STDIN_FILENO) {
 		/* a pipe cannot seek back: let zlib sniff (it reads plain text too) */
 		int d = dup(fd);

@@ -2,9 +2,11 @@
  * xalloc.c - malloc wrappers that abort on exhaustion (a broken invariant
  * for this program: memory use is bounded by design).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "xalloc.h"
 
@@ -35,6 +37,46 @@ xcalloc(size_t n, size_t size)
 
 	if (p == NULL)
 		xnomem(n * size);
+	return p;
+}
+
+#define HUGE_PAGE	((size_t)2 << 20)
+#define HUGE_MIN	((size_t)256 << 10)
+
+/* xmalloc_huge - n bytes or abort, in huge pages when large */
+void *
+xmalloc_huge(size_t n)
+{
+	size_t r;
+	void *p;
+
+	if (n < HUGE_MIN)
+		return xmalloc(n);
+	if (n > SIZE_MAX - HUGE_PAGE)
+		xnomem(n);
+	r = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	if (posix_memalign(&p, HUGE_PAGE, r) != 0)
+		xnomem(r);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, r, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+/* xcalloc_huge - zeroed array or abort, in huge pages when large */
+void *
+xcalloc_huge(size_t n, size_t size)
+{
+	size_t bytes;
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		xnomem(SIZE_MAX);
+	bytes = n * size;
+	if (bytes < HUGE_MIN)
+		return xcalloc(n, size);
+	p = xmalloc_huge(bytes);
+	memset(p, 0, bytes);
 	return p;
 }
 
