@@ -14,18 +14,6 @@
 #include "analyze.h"
 #include "mapowner.h"
 
-/* copy - a bounded copy, always terminated */
-static void
-copy(char *dst, size_t sz, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* read_marker - the id and path of a marker; 1 read, 0 absent, -1 error */
 static int
 read_marker(const char *path, char *id, size_t idsz, char *db, size_t dbsz)
@@ -39,9 +27,9 @@ read_marker(const char *path, char *id, size_t idsz, char *db, size_t dbsz)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
 		if (strncmp(line, "database_id=", 12) == 0)
-			copy(id, idsz, line + 12);
+			rg_strlcpy(id, line + 12, idsz);
 		else if (strncmp(line, "database=", 9) == 0)
-			copy(db, dbsz, line + 9);
+			rg_strlcpy(db, line + 9, dbsz);
 	}
 	fclose(fp);
 	return 1;

@@ -400,3 +400,14 @@ sb_json_kv_raw(strbuf *sb, int *first, const char *key, const char *raw)
 	sb_json_key(sb, first, key);
 	sb_adds(sb, raw);
 }
+
+/* rg_strlcpy - src into the fixed buffer dst of size sz, cut to fit */
+size_t
+rg_strlcpy(char *dst, const char *src, size_t sz)
+{
+	size_t n = strlen(src), k = n < sz ? n : sz - 1;
+
+	memcpy(dst, src, k);
+	dst[k] = '\0';
+	return n;
+}

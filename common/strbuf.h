@@ -44,4 +44,8 @@ void sb_json_kv_raw(strbuf *sb, int *first, const char *key, const char *raw);
 void sb_json_key(strbuf *sb, int *first, const char *key);
 void sb_json_key_n(strbuf *sb, int *first, const char *key, size_t kl);
 
+/* a fixed buffer: src into dst of size sz (> 0), cut to fit, always
+ * terminated; returns strlen(src), so a result >= sz says it was cut */
+size_t rg_strlcpy(char *dst, const char *src, size_t sz);
+
 #endif

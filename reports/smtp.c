@@ -20,6 +20,7 @@
 
 #include "../common/log.h"
 #include "../common/rgtime.h"
+#include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "../store/outbox.h"
 #include "compose.h"
@@ -263,18 +264,6 @@ next_try(const rg_config *cfg, int attempts, long long now)
 	return now + d * 1000000LL;
 }
 
-/* copy_cut - src into dst of size sz, cut to fit (a reason is a summary) */
-static void
-copy_cut(char *dst, size_t sz, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* keep - a temporary failure: retry later, or fail at give_up_after */
 static void
 keep(sess *s, ob_mail *m, const char *reason)
@@ -362,9 +351,10 @@ settle(sess *s, smtp_message_t msg, ob_mail *m, const char *session_reason)
 	else
 		keep(s, m, session_reason);
 	if (*s->res->reason == '\0')
-		copy_cut(s->res->reason, sizeof(s->res->reason),
-		    s->auth_failed ? s->auth_reply : code != 0 ? reply
-		    : session_reason);
+		/* cut to fit: a reason is a summary */
+		rg_strlcpy(s->res->reason, s->auth_failed ? s->auth_reply
+		    : code != 0 ? reply : session_reason,
+		    sizeof(s->res->reason));
 }
 
 /* rcpt_cb - a recipient's status into the message's decision */
@@ -601,8 +591,8 @@ settle:
 		} else {
 			keep(s, &s->mails[i], reason);
 			if (!*s->res->reason)
-				copy_cut(s->res->reason,
-				    sizeof(s->res->reason), reason);
+				rg_strlcpy(s->res->reason, reason,
+				    sizeof(s->res->reason));
 		}
 	}
 	smtp_destroy_session(ss);

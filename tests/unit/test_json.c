@@ -11,6 +11,7 @@
 
 #include "../../common/json.h"
 #include "../../common/proc.h"
+#include "../../common/strbuf.h"
 #include "unit.h"
 
 /* parse - a string into a tree (NULL on error) */
@@ -202,5 +203,16 @@ main(void)
 	CASE("proc: output, error and standard input are captured", proc_case0());
 	CASE("proc: a child that hangs is killed with its process group", proc_case1());
 	CASE("proc: a missing program is a start failure, not a hang", proc_case2());
+	CASE("rg_strlcpy: cut to fit, always terminated, the length to tell", {
+		char b[6];
+
+		memset(b, 'x', sizeof(b));
+		CHECK(rg_strlcpy(b, "abcdefgh", sizeof(b)) == 8);
+		CHECK_STR(b, "abcde");
+		CHECK(rg_strlcpy(b, "abcde", sizeof(b)) == 5);
+		CHECK_STR(b, "abcde");
+		CHECK(rg_strlcpy(b, "", sizeof(b)) == 0 && b[0] == '\0');
+		CHECK(rg_strlcpy(b, "zz", 1) == 2 && b[0] == '\0');
+	});
 	UNIT_EXIT();
 }
