@@ -367,6 +367,7 @@ rep_alerts(rg_store *st, rep_queue_ctx *qc, long long now, char *err,
 		return -1;
 	}
 	if (n == 0) {
+		free(v);	/* decisions not worth a mail: cleared by load */
 		ob_clear(&prev);
 		goto mark;
 	}
