@@ -208,13 +208,17 @@ pgp_read(pgp_in *in, pgp_req *req)
 			in->len -= i;
 			continue;
 		}
-		if (in->eof)
-			return 0;	/* a request cut short is not answered */
+		if (in->eof) {
+			pgp_req_free(req);	/* cut short: not answered */
+			return 0;
+		}
 		n = read(in->fd, in->buf + in->len, PGP_LINE_MAX - in->len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			pgp_req_free(req);
 			return -1;
+		}
 		if (n == 0)
 			in->eof = 1;
 		in->len += (size_t)n;

@@ -66,7 +66,8 @@ enum pgp_status { PGP_DECIDED, PGP_FAILED };
 
 typedef struct pgp pgp;
 
-/* pgp_read - one request: 1, 0 at end of input before a request, -1 error */
+/* pgp_read - one request: 1 (pgp_req_free it), 0 at end of input before a
+ * whole request, -1 error (on 0 and -1 req holds nothing) */
 int pgp_read(pgp_in *in, pgp_req *req);
 void pgp_req_free(pgp_req *req);
 /* pgp_mail_keys - access(5) lookup keys of an address, folded; the count */

@@ -211,6 +211,7 @@ slurp(const char *path, int *err)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno != ENOENT)
 			*err = errno;
+		sb_free(&sb);
 		return xstrdup("");
 	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
