@@ -177,6 +177,26 @@ ok $rc "follow: SIGTERM commits and exits 0"
 if cmp -s <(dump one) <(dump fol); then ok 0 "follow stored the same as one run"
 else ok 1 "follow stored the same as one run" "$(diff <(dump one) <(dump fol) | head -c 300)"; fi
 
+# stored_wait NAME N - until $t/NAME.db has stored N lines of its source
+# (a bound of 60 s on a failure only: it returns as soon as they are there)
+stored_wait() {
+    local i
+    for i in $(seq 1 600); do
+        [ "$(sqlite3 -cmd ".timeout 2000" "$t/$1.db" "SELECT lines FROM sources" 2>/dev/null)" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# opened_wait PID FILE - until process PID holds FILE (a name in $t) open
+opened_wait() {
+    local i
+    for i in $(seq 1 600); do
+        ls -l "/proc/$1/fd" 2>/dev/null | grep -q "/$2\$" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # follow mode across a rename, started from a saved position: the new
 # file is read from its start (not from that position); lines the writer appends to the renamed
 # file after the daemon has moved on are read too, before the new file's
@@ -185,24 +205,13 @@ sed -n 1,50p "$S" > "$t/frn.log"; "$RG" -c "$t/frn.ini" collect --once --quiet
 "$RG" -c "$t/frn.ini" collect --follow --quiet 2> "$t/frn.err" &
 fp=$!; pids+=("$fp")
 # the daemon has opened the file at its saved position before the rename
-for _ in $(seq 1 300); do
-    ls -l "/proc/$fp/fd" 2>/dev/null | grep -q "frn\.log$" && break
-    sleep 0.1
-done
-frn_wait() {    # frn_wait N - until N lines are stored (at most 30 s)
-    local i
-    for i in $(seq 1 300); do
-        [ "$(sqlite3 -cmd ".timeout 2000" "$t/frn.db" "SELECT lines FROM sources" 2>/dev/null)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+opened_wait "$fp" frn.log
 mv "$t/frn.log" "$t/frn.log.1"; sed -n 51,60p "$S" >> "$t/frn.log.1"; sed -n 61,130p "$S" > "$t/frn.log"
-frn_wait 130; ok $? "follow: after a rename, the rest of the renamed file and the whole new file are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 130)"
+stored_wait frn 130; ok $? "follow: after a rename, the rest of the renamed file and the whole new file are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 130)"
 sed -n 131,140p "$S" >> "$t/frn.log.1"
-frn_wait 140; ok $? "follow: lines appended to the renamed file after the daemon moved on are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 140)"
+stored_wait frn 140; ok $? "follow: lines appended to the renamed file after the daemon moved on are read ($(sqlite3 "$t/frn.db" "SELECT lines FROM sources") of 140)"
 sed -n 141,\$p "$S" >> "$t/frn.log"
-frn_wait "$n"
+stored_wait frn "$n"
 kill -TERM "$fp"; wait "$fp"; rc=$?
 [ $rc = 0 ] && [ "$(sqlite3 "$t/frn.db" "SELECT lines FROM sources")" = "$n" ] && ! grep -q . "$t/frn.err"
 ok $? "follow: every line once, no warning (exit $rc: $(head -c 200 "$t/frn.err"))"
@@ -214,18 +223,7 @@ conf fdel
 sed -n 1,40p "$S" > "$t/fdel.log"; "$RG" -c "$t/fdel.ini" collect --once --quiet
 "$RG" -c "$t/fdel.ini" collect --follow --quiet 2> "$t/fdel.err" &
 fp=$!; pids+=("$fp")
-fdel_wait() {    # fdel_wait N - until N lines are stored (at most 30 s)
-    local i
-    for i in $(seq 1 300); do
-        [ "$(sqlite3 -cmd ".timeout 2000" "$t/fdel.db" "SELECT lines FROM sources" 2>/dev/null)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-for _ in $(seq 1 300); do
-    ls -l "/proc/$fp/fd" 2>/dev/null | grep -q "fdel\.log$" && break
-    sleep 0.1
-done
+opened_wait "$fp" fdel.log
 # the writer: holds the file open, writes the lines it is given on stdin
 mkfifo "$t/fdel.fifo"
 python3 -c '
@@ -236,10 +234,10 @@ for line in open(sys.argv[2]):
 ' "$t/fdel.log" "$t/fdel.fifo" & wp=$!
 exec 7> "$t/fdel.fifo"
 mv "$t/fdel.log" "$t/fdel.log.1"; sed -n 41,50p "$S" > "$t/fdel.log"
-fdel_wait 50; r1=$?
+stored_wait fdel 50; r1=$?
 rm "$t/fdel.log.1"
 sed -n 51,60p "$S" >&7
-fdel_wait 60; r2=$?
+stored_wait fdel 60; r2=$?
 exec 7>&-
 wait "$wp"
 kill -TERM "$fp"; wait "$fp"
