@@ -5,7 +5,7 @@
 #   make test         every test suite; ends with "N passed, N failed"
 #   make golden-update  rewrite the golden files (review with git diff)
 #   make asan-test    the test suite on an ASan/UBSan build
-#   make tsan-test    the parse suites on a ThreadSanitizer build
+#   make tsan-test    the parse and collect suites on a ThreadSanitizer build
 #   make fuzz         libFuzzer on the line parser and the config loader
 #   make bench        bench/parse.sh (not part of make test)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units,
@@ -140,14 +140,15 @@ asan-test:
 	    RG_CRASH_MAXDELAY=1500 RG_CRASH_LINES=60000 RG_CRASH_MIN_KILLS=15 \
 	    RELAYGUARD=$(CURDIR)/build-asan/relayguard UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
-# the parse suites on a ThreadSanitizer build (parse runs its front end in a
-# thread of its own: collector/pipeline.c)
+# the parse and collect suites on a ThreadSanitizer build (parse runs its
+# front end in a thread of its own: collector/pipeline.c; collect its WAL
+# checkpoints: store/ckpt.c)
 tsan-test:
 	@scripts/install-deps test
 	@$(MAKE) --no-print-directory B=build-tsan OPT="-O1 -g -fsanitize=thread" \
 	    LDFLAGS="-fsanitize=thread" build-tsan/relayguard
 	@TSAN_OPTIONS=halt_on_error=1:exitcode=66 RELAYGUARD=$(CURDIR)/build-tsan/relayguard \
-	    tests/run golden corpus assemble hostile
+	    tests/run golden corpus assemble hostile collect
 
 FUZZ_SECONDS ?= 60
 fuzz:

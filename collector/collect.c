@@ -331,6 +331,7 @@ col_new(const rg_config *cfg, rg_store *st)
 	c->cfg = cfg;
 	c->st = st;
 	store_cache(st, 4096);	/* enough for appending (store.c) */
+	store_checkpoint_apart(st);
 	memset(&ao, 0, sizeof(ao));
 	ao.max_message_age = cfg->max_message_age;
 	ao.max_session_age = cfg->max_session_age;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt.h"
 #include "db.h"
 #include "../common/hash.h"
 #include "../common/ser.h"
@@ -198,6 +199,7 @@ typedef struct pend {
 
 struct rg_store {
 	sqlite3 *db;
+	db_ckpt *ckpt;		/* checkpoints in a thread (store_checkpoint_apart) */
 	sqlite3_stmt *rq[R__COUNT];
 	struct {
 		char *name;		/* NULL: free */
@@ -365,15 +367,17 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	int i, e;
 
 	/*
-	 * once, before SQLite starts: relayguard has one thread, so no
-	 * mutexes, and no count of SQLite's memory (a mutex and a count in
-	 * every allocation). Refused (harmless) if SQLite already started.
+	 * once, before SQLite starts: a connection is used by one thread
+	 * (the collector checkpoints on a second connection in a thread of
+	 * its own: ckpt.c), so no mutex on a connection; and no count of
+	 * SQLite's memory (a mutex and a count in every allocation).
+	 * Refused (harmless) if SQLite already started.
 	 */
 	static int configured;
 
 	if (!configured) {
 		configured = 1;
-		sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+		sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	}
 	sqlite3_auto_extension((void (*)(void))sql_functions);
@@ -406,6 +410,18 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	sb_init(&st->blob);
 	sb_init(&st->cbuf);
 	return st;
+}
+
+/*
+ * store_checkpoint_apart - the WAL checkpointed by a thread of its own
+ * (ckpt.c), not in the COMMIT that filled it: for a writer that commits
+ * batch after batch (the collector)
+ */
+void
+store_checkpoint_apart(rg_store *st)
+{
+	if (st->ckpt == NULL)
+		st->ckpt = ckpt_start(st->db);
 }
 
 /*
@@ -1654,6 +1670,7 @@ store_close(rg_store *st)
 
 	if (st == NULL)
 		return;
+	ckpt_stop(st->ckpt);
 	for (i = 0; i < P__COUNT; i++)
 		pend_free(&st->pend[i]);
 	for (i = 0; i < Q__COUNT; i++)

@@ -33,6 +33,8 @@ typedef struct rg_store rg_store;
 rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
 void store_id(rg_store *st, char *buf, size_t sz);
 void store_cache(rg_store *st, int kib);	/* the page cache, in KiB */
+/* checkpoints in a thread, not in the COMMIT (the collector's writes) */
+void store_checkpoint_apart(rg_store *st);
 const char *store_error(const rg_store *st);
 int store_begin(rg_store *st);
 int store_commit(rg_store *st);

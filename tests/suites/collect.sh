@@ -508,6 +508,27 @@ for v in 8 7; do
     ok $? "a migrated schema-$v database, collected on, keys its open messages and equals one run (exit $rc; open|keyed|lean after the first run: $keys; $(diff <(dump one) <(dump v$v) | head -c 300))"
 done
 
+# 14. WAL checkpoints in a thread of their own (store/ckpt.c): the writer
+# goes on with its next batch while the thread copies the WAL into the
+# database; the WAL still starts again from its beginning (without the
+# writer's own checkpoint at 4,000 pages it held the whole database:
+# 11,921 pages at 10^6 lines), and the database is the one a single CPU
+# (SQLite's own checkpoints) writes
+python3 "$t/gen.py" "$S" 800000 "$t/ck.log" 60 2026 > /dev/null 2>&1
+cp "$t/ck.log" "$t/ck1.log"
+for n in ck ck1; do conf $n; sed -i 's/^batch_lines = 7$/batch_lines = 10000/' "$t/$n.ini"; done
+"$RG" -c "$t/ck.ini" -vv collect --once 2> "$t/ck.err"; rc=$?
+taskset -c 0 "$RG" -c "$t/ck1.ini" -vv collect --once 2> "$t/ck1.err" || rc=$?
+line=$(grep "checkpoints:" "$t/ck.err")
+runs=$(echo "$line" | sed -n 's/.*checkpoints: \([0-9]*\) in a thread, \([0-9]*\) by the writer.*/\1 \2/p')
+most=$(echo "$line" | sed -n 's/.*held at most \([0-9]*\) pages.*/\1/p')
+pages=$(sqlite3 "$t/ck.db" "PRAGMA page_count")
+[ $rc = 0 ] && [ "${runs%% *}" -gt 0 ] && [ "${runs##* }" -gt 0 ] && [ "$most" -le 5000 ] && [ "$most" -lt "$pages" ]
+ok $? "a checkpoint thread copies the WAL while the collector writes, and the WAL stays bounded ($line; the database $pages pages)"
+! grep -q "checkpoints:" "$t/ck1.err" && [ "$(sqlite3 "$t/ck.db" "PRAGMA integrity_check")" = ok ] &&
+    cmp -s <(dump ck) <(dump ck1) && [ "$(counts ck)" = "$(counts ck1)" ]
+ok $? "... and the database equals a one-CPU run's, which keeps SQLite's own checkpoints ($(counts ck) vs $(counts ck1); $(grep "checkpoints:" "$t/ck1.err"))"
+
 # 13. only collect and init create a database: the other commands refuse a
 # missing one (66) and create nothing
 conf miss
