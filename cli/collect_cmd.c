@@ -215,7 +215,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		cfg_free(cfg);
 		return lockfd == -2 ? EX_TEMPFAIL_ : EX_CANTCREAT_;
 	}
-	if ((st = store_open(cfg->database, STORE_CREATE, err,
+	if ((st = store_open(cfg->database, STORE_CREATE | STORE_THREADS, err,
 	    sizeof(err))) == NULL) {
 		log_fatalx("%s", err);
 		rul_free(pol);

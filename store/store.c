@@ -359,6 +359,10 @@ sql_functions(sqlite3 *db, char **errmsg, const void *api)
 	return rc;
 }
 
+/* SQLite's threading mode, as store_open set it (0: not yet, -1: SQLite
+ * had started, refusing to change it) */
+static int sqlite_mode;
+
 /* store_open - open (creating only with STORE_CREATE, migrating) */
 rg_store *
 store_open(const char *path, int flags, char *err, size_t errsz)
@@ -367,17 +371,18 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	int i, e;
 
 	/*
-	 * once, before SQLite starts: a connection is used by one thread
-	 * (the collector checkpoints on a second connection in a thread of
-	 * its own: ckpt.c), so no mutex on a connection; and no count of
-	 * SQLite's memory (a mutex and a count in every allocation).
-	 * Refused (harmless) if SQLite already started.
+	 * once, before SQLite starts: no count of SQLite's memory (a mutex
+	 * and a count in every allocation), and no mutexes at all unless
+	 * the process has a second thread on a connection of its own (the
+	 * collector's checkpoints, ckpt.c: STORE_THREADS); they cost 1.3%
+	 * more instructions in a reader (callgrind, dump messages). Refused
+	 * (harmless) if SQLite already started.
 	 */
-	static int configured;
-
-	if (!configured) {
-		configured = 1;
-		sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	if (sqlite_mode == 0) {
+		sqlite_mode = (flags & STORE_THREADS) ? SQLITE_CONFIG_MULTITHREAD
+		    : SQLITE_CONFIG_SINGLETHREAD;
+		if (sqlite3_config(sqlite_mode) != SQLITE_OK)
+			sqlite_mode = -1;
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	}
 	sqlite3_auto_extension((void (*)(void))sql_functions);
@@ -415,12 +420,13 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 /*
  * store_checkpoint_apart - the WAL checkpointed by a thread of its own
  * (ckpt.c), not in the COMMIT that filled it: for a writer that commits
- * batch after batch (the collector)
+ * batch after batch (the collector), in a process whose first open asked
+ * for threads (STORE_THREADS)
  */
 void
 store_checkpoint_apart(rg_store *st)
 {
-	if (st->ckpt == NULL)
+	if (st->ckpt == NULL && sqlite_mode == SQLITE_CONFIG_MULTITHREAD)
 		st->ckpt = ckpt_start(st->db);
 }
 

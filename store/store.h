@@ -29,6 +29,8 @@ typedef struct rg_store rg_store;
 
 #define STORE_READONLY	1	/* DB_READONLY */
 #define STORE_CREATE	2	/* DB_CREATE: collect and init only */
+#define STORE_THREADS	4	/* the process's first open: SQLite with mutexes
+				 * (store_checkpoint_apart) */
 /* NULL and err on failure; errno ENOENT when the file does not exist */
 rg_store *store_open(const char *path, int flags, char *err, size_t errsz);
 void store_id(rg_store *st, char *buf, size_t sz);
