@@ -141,8 +141,11 @@ ckpt_start(sqlite3 *writer)
 		free(ck);
 		return NULL;
 	}
-	/* its own SQLite hook would checkpoint at its own commits: none */
+	/* its own SQLite hook would checkpoint at its own commits: none.
+	 * The busy timeout is for the first read (another process may be
+	 * recovering the WAL): a PASSIVE checkpoint never waits. */
 	sqlite3_wal_autocheckpoint(ck->db, 0);
+	sqlite3_busy_timeout(ck->db, 10000);
 	/* a connection meets the WAL at its first read: until then a
 	 * checkpoint finds "not in WAL mode" and does nothing */
 	if (sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_master", NULL,
