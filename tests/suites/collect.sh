@@ -379,8 +379,6 @@ fi
 # handed out); then it goes on. It reads the rest of the copy, then the
 # new file, every line once and none cut: its records equal one run over
 # the copy and the new file as one log.
-conf mct "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/mct.ini"
-conf mctone "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/mctone.ini"
 # fdpos PID FILE - the read position of process PID's descriptor of FILE
 fdpos() {
     local fd
@@ -390,32 +388,72 @@ fdpos() {
     return 1
 }
 sed 's/^Nov 28/Nov 29/' "$t/big.log" > "$t/big2.log"    # the new file: the next day's lines
-stopped=0
-for copies in 1 4 16; do
-    rm -f "$t/mct.db" "$t/mct.log.1"
-    for _ in $(seq "$copies"); do cat "$t/big.log"; done > "$t/mct.log"
-    "$RG" -c "$t/mct.ini" collect --once --quiet 2> "$t/mct.err" & kp=$!; pids+=("$kp")
-    for _ in $(seq 1 2000); do
-        o=$(sqlite3 -cmd ".timeout 2000" "$t/mct.db" "SELECT offset FROM sources" 2>/dev/null)
-        [ -n "$o" ] && [ "$o" -gt 0 ] && kill -STOP "$kp" 2>/dev/null && { stopped=1; break; }
-        kill -0 "$kp" 2>/dev/null || break
-        sleep 0.01
+# ct_run NAME NEW - collect --once over $t/NAME.log (copies of big.log, more
+# until the run is caught in the middle), stopped after its first batch;
+# then copytruncate, and the new file written with NEW copies of big2.log
+# and more until it is past the reader's position. Sets kp (the stopped
+# run), pos and size; ct_stopped=1 if it was caught.
+ct_run() {
+    local name=$1 copies o
+    conf "$name" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$name.ini"
+    ct_stopped=0
+    for copies in 1 4 16; do
+        rm -f "$t/$name".db* "$t/$name.log.1"
+        for _ in $(seq "$copies"); do cat "$t/big.log"; done > "$t/$name.log"
+        "$RG" -c "$t/$name.ini" collect --once --quiet 2> "$t/$name.err" & kp=$!; pids+=("$kp")
+        for _ in $(seq 1 2000); do
+            o=$(sqlite3 -cmd ".timeout 2000" "$t/$name.db" "SELECT offset FROM sources" 2>/dev/null)
+            [ -n "$o" ] && [ "$o" -gt 0 ] && kill -STOP "$kp" 2>/dev/null && { ct_stopped=1; break; }
+            kill -0 "$kp" 2>/dev/null || break
+            sleep 0.01
+        done
+        [ $ct_stopped = 1 ] && break
+        wait "$kp"    # it finished first: a longer log
     done
-    [ $stopped = 1 ] && break
-    wait "$kp"    # it finished first: a longer log
-done
-pos=$(fdpos "$kp" "$t/mct.log")
-cp -p "$t/mct.log" "$t/mct.log.1"; : > "$t/mct.log"
-while [ "$(stat -c %s "$t/mct.log")" -le "${pos:-0}" ]; do cat "$t/big2.log" >> "$t/mct.log"; done
-size=$(stat -c %s "$t/mct.log")
+    pos=$(fdpos "$kp" "$t/$name.log")
+    cp -p "$t/$name.log" "$t/$name.log.1"; : > "$t/$name.log"
+    for _ in $(seq "$2"); do cat "$t/big2.log"; done >> "$t/$name.log"
+    while [ "$(stat -c %s "$t/$name.log")" -le "${pos:-0}" ]; do cat "$t/big2.log" >> "$t/$name.log"; done
+    size=$(stat -c %s "$t/$name.log")
+}
+# ct_one NAME - what one run stores from NAME's copy and new file as one log
+ct_one() {
+    conf "$1one" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$1one.ini"
+    cat "$t/$1.log.1" "$t/$1.log" > "$t/$1one.log"
+    "$RG" -c "$t/$1one.ini" collect --once --quiet
+}
+ct_run mct 1
 kill -CONT "$kp"; wait "$kp"; rc=$?
-cat "$t/mct.log.1" "$t/mct.log" > "$t/mctone.log"
-"$RG" -c "$t/mctone.ini" collect --once --quiet
+ct_one mct
 got=$(sqlite3 "$t/mct.db" "SELECT lines FROM sources")
 want=$(wc -l < "$t/mctone.log")
-[ $stopped = 1 ] && [ -n "$pos" ] && [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$(counts mct)" = "$(counts mctone)" ] &&
+[ $ct_stopped = 1 ] && [ -n "$pos" ] && [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$(counts mct)" = "$(counts mctone)" ] &&
     cmp -s <(dump mctone) <(dump mct) && ! grep -q . "$t/mct.err"
 ok $? "collect --once: copytruncate in the middle of a run, the new file past the reader's position ($size > ${pos:-?} bytes): every line once ($got of $want), the records of one run over both ($(counts mct | tr '|' ' ') vs $(counts mctone | tr '|' ' '); exit $rc; $(head -c 200 "$t/mct.err"))"
+
+# the same, the run killed (SIGKILL) once it has committed a batch of the
+# new file (it found the copy, read its rest and moved on: the position
+# names the new file, the copy as the file left), then one more run: no
+# line lost, none stored twice
+killed=
+for reps in 2 4 8; do
+    ct_run mck "$reps"
+    kill -CONT "$kp"
+    while kill -0 "$kp" 2>/dev/null; do
+        p=$(sqlite3 -cmd ".timeout 2000" "$t/mck.db" "SELECT lines FROM sources WHERE path = '$t/mck.log' AND offset > 0 AND prev_fp_len > 0" 2>/dev/null)
+        if [ -n "$p" ]; then kill -9 "$kp" 2>/dev/null && killed=$p; break; fi
+        sleep 0.01
+    done
+    wait "$kp" 2>/dev/null
+    [ -n "$killed" ] && break    # else it finished first: a longer new file
+done
+"$RG" -c "$t/mck.ini" collect --once --quiet 2>> "$t/mck.err"; rc=$?
+ct_one mck
+got=$(sqlite3 "$t/mck.db" "SELECT lines FROM sources")
+want=$(wc -l < "$t/mckone.log")
+[ -n "$killed" ] && [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$(counts mck)" = "$(counts mckone)" ] &&
+    cmp -s <(dump mckone) <(dump mck) && ! grep -q . "$t/mck.err"
+ok $? "collect --once: the same run killed while it reads the new file after the copy, then one more: every line once ($got of $want; killed after ${killed:-?} lines), the records of one run ($(counts mck | tr '|' ' ') vs $(counts mckone | tr '|' ' '); exit $rc; $(head -c 200 "$t/mck.err"))"
 
 # 9. SIGHUP with another database: refused loudly, the old one is written
 conf hup
