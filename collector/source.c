@@ -5,7 +5,12 @@
  * happened to the file (renamed, compressed, copied and truncated,
  * replaced), the file that starts with the saved fingerprint is found among
  * the path and its rotated siblings and finished from the saved offset,
- * then every newer one.
+ * then every newer one. A file truncated in place is known by its head,
+ * not its size: the live file's reader checks that it still starts with
+ * the fingerprinted bytes after every read that got something, before any
+ * of it is handed out (live_check), and at its end; so a copytruncate is
+ * seen also when the file has been written past our offset again, and
+ * nothing of the new content is read from the old offset.
  *
  * A renamed file is left only once the file at the path has something in
  * it (its writer, or another, has moved there). Even then the writer may
