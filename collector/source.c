@@ -5,7 +5,12 @@
  * happened to the file (renamed, compressed, copied and truncated,
  * replaced), the file that starts with the saved fingerprint is found among
  * the path and its rotated siblings and finished from the saved offset,
- * then every newer one.
+ * then every newer one. A file truncated in place is known by its head,
+ * not its size: the live file's reader checks that it still starts with
+ * the fingerprinted bytes after every read that got something, before any
+ * of it is handed out (live_check), and at its end; so a copytruncate is
+ * seen also when the file has been written past our offset again, and
+ * nothing of the new content is read from the old offset.
  *
  * A renamed file is left only once the file at the path has something in
  * it (its writer, or another, has moved there). Even then the writer may
@@ -48,6 +53,7 @@ struct rg_source {
 	linereader *lr;
 	char cur[1024];			/* the file being read */
 	int cur_is_live;		/* cur is the configured path itself */
+	int cur_gz;			/* cur is compressed */
 	dev_t cur_dev;
 	ino_t cur_ino;
 	time_t cur_mtime;
@@ -202,22 +208,100 @@ siblings(const char *path, cand **out)
 	return n;
 }
 
-/* fingerprint_now - (re)take the fingerprint of the file being read */
+/* is_gzip - does the open file start with gzip's magic bytes? */
+static int
+is_gzip(int fd)
+{
+	unsigned char m[2];
+
+	return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+/* pread_head - the first n bytes of an open plain file; -1 if unreadable */
+static long long
+pread_head(int fd, char *buf, size_t n)
+{
+	ssize_t r;
+	size_t got = 0;
+
+	while (got < n) {
+		r = pread(fd, buf + got, n - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (long long)got;
+}
+
+/*
+ * fingerprint_now - (re)take the fingerprint of the file being read, over
+ * its first upto bytes (at most SRC_FP_MAX). A plain file is read through
+ * the open descriptor, not the path (which may name another file by now),
+ * and only if it still starts with the bytes fingerprinted so far:
+ * truncated in place, it keeps the old fingerprint, by which the check
+ * finds it out and its copy is found.
+ */
 static void
 fingerprint_now(rg_source *s, long long upto)
 {
 	char buf[SRC_FP_MAX];
 	long long n;
+	uint64_t h;
 
 	if (upto > SRC_FP_MAX)
 		upto = SRC_FP_MAX;
 	if (upto <= s->fp_len)
 		return;
-	n = head_of(s->cur, buf, (size_t)upto);
-	if (n == upto) {
-		s->fp = src_fingerprint(buf, (size_t)n);
-		s->fp_len = n;
-	}
+	if (s->lr != NULL && !s->cur_gz)
+		n = pread_head(lr_fd(s->lr), buf, (size_t)upto);
+	else
+		n = head_of(s->cur, buf, (size_t)upto);
+	if (n != upto)
+		return;
+	h = src_fingerprint(buf, (size_t)s->fp_len);
+	if (s->fp_len > 0 && h != s->fp)
+		return;
+	s->fp = rg_hash64_more(h, buf + s->fp_len, (size_t)(n - s->fp_len));
+	s->fp_len = n;
+}
+
+/*
+ * head_changed - does the open plain file fd no longer start with the
+ * fingerprinted bytes (truncated in place, and perhaps written again past
+ * the offset read)? A pread of at most SRC_FP_MAX bytes and their hash.
+ */
+static int
+head_changed(const rg_source *s, int fd)
+{
+	char buf[SRC_FP_MAX];
+	long long n;
+
+	if (s->fp_len <= 0 || s->cur_gz)
+		return 0;
+	if ((n = pread_head(fd, buf, (size_t)s->fp_len)) < 0)
+		return 0;	/* cannot tell: the read itself will say */
+	return n != s->fp_len || src_fingerprint(buf, (size_t)n) != s->fp;
+}
+
+/*
+ * live_check - the live file's reader asks after every read(2) that got
+ * bytes, before it hands any of them out (lr_set_check): is the file
+ * still the one whose head we know? Not: the bytes are dropped, and
+ * src_next finds the copy (copytruncate) and reads on from what was
+ * handed out.
+ */
+static int
+live_check(void *arg, int fd)
+{
+	const rg_source *s = arg;
+
+	if (s->lr == NULL || lr_fd(s->lr) != fd || !s->cur_is_live)
+		return 0;
+	return head_changed(s, fd);
 }
 
 /* open_file - start reading path at offset */
@@ -239,7 +323,10 @@ open_file(rg_source *s, const char *path, long long offset, int live)
 		s->cur_ino = st.st_ino;
 		s->cur_mtime = st.st_mtime;
 	}
+	s->cur_gz = is_gzip(lr_fd(s->lr));
 	lr_set_live(s->lr, live);
+	if (live)
+		lr_set_check(s->lr, live_check, s);
 	s->base = 0;
 	if (offset > 0 && lr_skip(s->lr, offset) != 0) {
 		snprintf(s->err, sizeof(s->err), "%s: shorter than the saved "
@@ -250,15 +337,6 @@ open_file(rg_source *s, const char *path, long long offset, int live)
 	s->fp_len = 0;
 	fingerprint_now(s, offset > 0 ? offset : 1);
 	return 0;
-}
-
-/* is_gzip - does the open file start with gzip's magic bytes? */
-static int
-is_gzip(int fd)
-{
-	unsigned char m[2];
-
-	return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
 /* left_close - stop reading the left file (prev_* still say how far) */
@@ -321,6 +399,7 @@ leave_main(rg_source *s)
 	}
 	s->left = s->lr;
 	s->lr = NULL;
+	lr_set_check(s->left, NULL, NULL);	/* s->fp is not its any more */
 	snprintf(s->left_path, sizeof(s->left_path), "%s", s->cur);
 	s->left_due = 1;
 	s->left_gz = is_gzip(lr_fd(s->left));
@@ -664,7 +743,21 @@ src_next(rg_source *s, const char **line, size_t *len)
 				queue_clear(s);
 			continue;
 		}
-		/* the live file is at its end: has it been rotated? */
+		/*
+		 * The live file is at its end (or its reader found it changed
+		 * before handing out what it read): truncated in place
+		 * (copytruncate)? Its head says so even when it has been
+		 * written past our offset again since, which its size cannot
+		 * tell. Then its copy is read on from what was handed out
+		 * (nothing of the new content was), then it from its start.
+		 */
+		if (lr_replaced(s->lr) || head_changed(s, lr_fd(s->lr))) {
+			if (locate(s, s->fp, s->fp_len, lr_consumed(s->lr))
+			    != 0)
+				return -1;
+			continue;
+		}
+		/* has it been rotated? */
 		if (!rotated(s))
 			return 0;
 		{

@@ -29,6 +29,9 @@ struct linereader {
 	int live;		/* a growing file: keep a partial last line */
 	long long consumed;	/* bytes handed out (with newlines) */
 	int rawfd;		/* the descriptor, also when zlib owns it */
+	lr_check_fn check;	/* is the file still the one read? */
+	void *check_arg;
+	int replaced;		/* ... it was not: nothing more is read */
 	uint64_t truncated;
 	uint64_t bytes;
 	char err[256];
@@ -125,6 +128,14 @@ lr_fill(linereader *lr)
 			    strerror(errno));
 			return -1;
 		}
+		/* the bytes are the file's only if its head is still there
+		 * after the read (truncated and written again before it or
+		 * during it, it is not) */
+		if (n > 0 && lr->check != NULL
+		    && lr->check(lr->check_arg, lr->fd) != 0) {
+			lr->replaced = 1;
+			return 0;
+		}
 	}
 	lr->end += (size_t)n;
 	lr->bytes += (uint64_t)n;
@@ -138,6 +149,8 @@ lr_fill(linereader *lr)
 int
 lr_next(linereader *lr, const char **line, size_t *len)
 {
+	if (lr->replaced)
+		return 0;
 	for (;;) {
 		char *p = lr->buf + lr->start;
 		size_t avail = lr->end - lr->start;
@@ -195,6 +208,8 @@ lr_next(linereader *lr, const char **line, size_t *len)
 		case -1:
 			return -1;
 		case 0:
+			if (lr->replaced)
+				return 0;
 			lr->eof = 1;
 			break;
 		}
@@ -206,6 +221,21 @@ void
 lr_set_live(linereader *lr, int live)
 {
 	lr->live = live;
+}
+
+/* lr_set_check - see linereader.h */
+void
+lr_set_check(linereader *lr, lr_check_fn fn, void *arg)
+{
+	lr->check = fn;
+	lr->check_arg = arg;
+}
+
+/* lr_replaced - did the check say the file is not the one read? */
+int
+lr_replaced(const linereader *lr)
+{
+	return lr->replaced;
 }
 
 /* lr_skip - pass over the first n bytes; -1 if the input is shorter */

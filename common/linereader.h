@@ -25,6 +25,17 @@ int lr_skip(linereader *lr, long long n);
 long long lr_consumed(const linereader *lr);
 int lr_fd(const linereader *lr);
 int lr_next(linereader *lr, const char **line, size_t *len);
+/*
+ * check: called with arg and the descriptor after every read(2) of a plain
+ * file that got bytes, before any of them is handed out. Nonzero: the file
+ * is no longer the one being read (truncated in place, perhaps written
+ * again): the bytes just read are dropped, lr_next() returns 0 from then on
+ * and lr_replaced() is 1. lr_consumed() still says how far the file was
+ * read before.
+ */
+typedef int (*lr_check_fn)(void *arg, int fd);
+void lr_set_check(linereader *lr, lr_check_fn fn, void *arg);
+int lr_replaced(const linereader *lr);
 uint64_t lr_truncated(const linereader *lr);
 uint64_t lr_bytes(const linereader *lr);
 const char *lr_error(const linereader *lr);

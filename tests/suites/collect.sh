@@ -244,6 +244,49 @@ kill -TERM "$fp"; wait "$fp"
 [ $r1 = 0 ] && [ $r2 = 0 ] && ! grep -q . "$t/fdel.err"
 ok $? "follow: lines written to the renamed file after it was removed are read ($(sqlite3 "$t/fdel.db" "SELECT lines FROM sources") of 60; $(head -c 200 "$t/fdel.err"))"
 
+# follow mode across logrotate's copytruncate when the collector looks
+# only after the truncated file has been written past its offset again (a
+# busy relay writes megabytes a minute; just after a rotation the offset
+# is small): the size cannot tell, the file's first bytes can. The daemon
+# is stopped (SIGSTOP) from the copy to the new lines, so that it looks
+# only then; the copy holds 10 lines it has not read yet. Every line of the
+# copy and of the new file is read once, none cut (the records equal one
+# run over the whole log).
+conf fct
+sed -n 1,40p "$S" > "$t/fct.log"
+"$RG" -c "$t/fct.ini" collect --follow --quiet 2> "$t/fct.err" &
+fp=$!; pids+=("$fp")
+stored_wait fct 40; r0=$?
+off=$(sqlite3 "$t/fct.db" "SELECT offset FROM sources")
+kill -STOP "$fp"
+sed -n 41,50p "$S" >> "$t/fct.log"
+cp -p "$t/fct.log" "$t/fct.log.1"; : > "$t/fct.log"    # logrotate copytruncate
+sed -n 51,\$p "$S" >> "$t/fct.log"
+size=$(stat -c %s "$t/fct.log")
+kill -CONT "$fp"
+stored_wait fct "$n"; r1=$?
+kill -TERM "$fp"; wait "$fp"; rc=$?
+got=$(sqlite3 "$t/fct.db" "SELECT lines FROM sources")
+[ $r0 = 0 ] && [ "$size" -gt "$off" ] && [ $r1 = 0 ] && [ $rc = 0 ] && cmp -s <(dump one) <(dump fct) && ! grep -q . "$t/fct.err"
+ok $? "follow: copytruncate seen after the new file grew past the offset ($size > $off bytes): every line of the copy and the new file once ($got of $n), the records of one run ($(diff <(dump one) <(dump fct) | head -c 200); exit $rc; $(head -c 200 "$t/fct.err"))"
+
+# the same between collect --once runs (a timer): the run after the
+# rotation finds the copy by the first bytes of the file it read last
+conf oct
+sed -n 1,40p "$S" > "$t/oct.log"
+"$RG" -c "$t/oct.ini" collect --once --quiet 2> "$t/oct.err"
+off=$(sqlite3 "$t/oct.db" "SELECT offset FROM sources")
+sed -n 41,50p "$S" >> "$t/oct.log"
+cp -p "$t/oct.log" "$t/oct.log.1"; : > "$t/oct.log"
+sed -n 51,100p "$S" >> "$t/oct.log"
+size=$(stat -c %s "$t/oct.log")
+"$RG" -c "$t/oct.ini" collect --once --quiet 2>> "$t/oct.err"
+sed -n 101,\$p "$S" >> "$t/oct.log"
+"$RG" -c "$t/oct.ini" collect --once --quiet 2>> "$t/oct.err"
+got=$(sqlite3 "$t/oct.db" "SELECT lines FROM sources")
+[ "$size" -gt "$off" ] && [ "$got" = "$n" ] && cmp -s <(dump one) <(dump oct) && ! grep -q . "$t/oct.err"
+ok $? "collect --once runs: copytruncate with the new file past the offset ($size > $off bytes) between runs: every line once ($got of $n), the records of one run ($(diff <(dump one) <(dump oct) | head -c 200); $(head -c 200 "$t/oct.err"))"
+
 # 5. a database that is not ours is refused and left alone
 printf 'not a database at all, just text\n' > "$t/bad.db"; cp "$t/bad.db" "$t/bad.orig"
 conf bad; cp "$S" "$t/bad.log"
@@ -328,6 +371,89 @@ if [ $r1 != 0 ] || [ $r2 != 0 ]; then
     cat "$t/p1.err" "$t/p2.err" | grep -q "no longer the one this run started from"
     ok $? "the refused collector names the moved position ($(cat "$t/p1.err" "$t/p2.err" | head -c 300))"
 fi
+
+# copytruncate within one collect --once run (a big backlog being read):
+# the run is stopped (SIGSTOP) after its first batch, the file copied,
+# truncated and written again past where the run's reader stands (its
+# descriptor's position, from /proc: up to a buffer ahead of what it
+# handed out); then it goes on. It reads the rest of the copy, then the
+# new file, every line once and none cut: its records equal one run over
+# the copy and the new file as one log.
+# fdpos PID FILE - the read position of process PID's descriptor of FILE
+fdpos() {
+    local fd
+    for fd in /proc/"$1"/fd/*; do
+        [ "$(readlink "$fd")" = "$2" ] && { awk '/^pos:/ { print $2 }' "/proc/$1/fdinfo/${fd##*/}"; return 0; }
+    done
+    return 1
+}
+sed 's/^Nov 28/Nov 29/' "$t/big.log" > "$t/big2.log"    # the new file: the next day's lines
+# ct_run NAME NEW - collect --once over $t/NAME.log (copies of big.log, more
+# until the run is caught in the middle), stopped after its first batch;
+# then copytruncate, and the new file written with NEW copies of big2.log
+# and more until it is past the reader's position. Sets kp (the stopped
+# run), pos and size; ct_stopped=1 if it was caught.
+ct_run() {
+    local name=$1 copies o
+    conf "$name" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$name.ini"
+    ct_stopped=0
+    for copies in 1 4 16; do
+        rm -f "$t/$name".db* "$t/$name.log.1"
+        for _ in $(seq "$copies"); do cat "$t/big.log"; done > "$t/$name.log"
+        "$RG" -c "$t/$name.ini" collect --once --quiet 2> "$t/$name.err" & kp=$!; pids+=("$kp")
+        for _ in $(seq 1 2000); do
+            o=$(sqlite3 -cmd ".timeout 2000" "$t/$name.db" "SELECT offset FROM sources" 2>/dev/null)
+            [ -n "$o" ] && [ "$o" -gt 0 ] && kill -STOP "$kp" 2>/dev/null && { ct_stopped=1; break; }
+            kill -0 "$kp" 2>/dev/null || break
+            sleep 0.01
+        done
+        [ $ct_stopped = 1 ] && break
+        wait "$kp"    # it finished first: a longer log
+    done
+    pos=$(fdpos "$kp" "$t/$name.log")
+    cp -p "$t/$name.log" "$t/$name.log.1"; : > "$t/$name.log"
+    for _ in $(seq "$2"); do cat "$t/big2.log"; done >> "$t/$name.log"
+    while [ "$(stat -c %s "$t/$name.log")" -le "${pos:-0}" ]; do cat "$t/big2.log" >> "$t/$name.log"; done
+    size=$(stat -c %s "$t/$name.log")
+}
+# ct_one NAME - what one run stores from NAME's copy and new file as one log
+ct_one() {
+    conf "$1one" "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 500/' "$t/$1one.ini"
+    cat "$t/$1.log.1" "$t/$1.log" > "$t/$1one.log"
+    "$RG" -c "$t/$1one.ini" collect --once --quiet
+}
+ct_run mct 1
+kill -CONT "$kp"; wait "$kp"; rc=$?
+ct_one mct
+got=$(sqlite3 "$t/mct.db" "SELECT lines FROM sources")
+want=$(wc -l < "$t/mctone.log")
+[ $ct_stopped = 1 ] && [ -n "$pos" ] && [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$(counts mct)" = "$(counts mctone)" ] &&
+    cmp -s <(dump mctone) <(dump mct) && ! grep -q . "$t/mct.err"
+ok $? "collect --once: copytruncate in the middle of a run, the new file past the reader's position ($size > ${pos:-?} bytes): every line once ($got of $want), the records of one run over both ($(counts mct | tr '|' ' ') vs $(counts mctone | tr '|' ' '); exit $rc; $(head -c 200 "$t/mct.err"))"
+
+# the same, the run killed (SIGKILL) once it has committed a batch of the
+# new file (it found the copy, read its rest and moved on: the position
+# names the new file, the copy as the file left), then one more run: no
+# line lost, none stored twice
+killed=
+for reps in 2 4 8; do
+    ct_run mck "$reps"
+    kill -CONT "$kp"
+    while kill -0 "$kp" 2>/dev/null; do
+        p=$(sqlite3 -cmd ".timeout 2000" "$t/mck.db" "SELECT lines FROM sources WHERE path = '$t/mck.log' AND offset > 0 AND prev_fp_len > 0" 2>/dev/null)
+        if [ -n "$p" ]; then kill -9 "$kp" 2>/dev/null && killed=$p; break; fi
+        sleep 0.01
+    done
+    wait "$kp" 2>/dev/null
+    [ -n "$killed" ] && break    # else it finished first: a longer new file
+done
+"$RG" -c "$t/mck.ini" collect --once --quiet 2>> "$t/mck.err"; rc=$?
+ct_one mck
+got=$(sqlite3 "$t/mck.db" "SELECT lines FROM sources")
+want=$(wc -l < "$t/mckone.log")
+[ -n "$killed" ] && [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$(counts mck)" = "$(counts mckone)" ] &&
+    cmp -s <(dump mckone) <(dump mck) && ! grep -q . "$t/mck.err"
+ok $? "collect --once: the same run killed while it reads the new file after the copy, then one more: every line once ($got of $want; killed after ${killed:-?} lines), the records of one run ($(counts mck | tr '|' ' ') vs $(counts mckone | tr '|' ' '); exit $rc; $(head -c 200 "$t/mck.err"))"
 
 # 9. SIGHUP with another database: refused loudly, the old one is written
 conf hup
