@@ -23,7 +23,9 @@
  * CKPT_SYNC pages and one batch, as it stays under 1,000 and one batch
  * with SQLite's hook.
  *
- * With one usable CPU there is nothing to gain: SQLite's hook stays.
+ * With one usable CPU there is nothing to gain: SQLite's hook stays. If
+ * the thread cannot open its connection (said once), the writer
+ * checkpoints in its commits as SQLite would.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -38,7 +40,8 @@
 #define CKPT_SYNC	4000	/* the writer completes it (see above) */
 
 struct db_ckpt {
-	sqlite3 *db;		/* the thread's connection */
+	sqlite3 *db;		/* the thread's connection (opened by it) */
+	char *path;		/* the database */
 	sqlite3 *writer;	/* the writer's, whose hook this is */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -46,23 +49,55 @@ struct db_ckpt {
 	int want;		/* a checkpoint is due */
 	int busy;		/* the thread is at one */
 	int stop;
+	int dead;		/* the thread has no connection: checkpoint inline */
 	long long runs;		/* checkpoints the thread made */
 	long long sync_runs;	/* the writer made */
 	int max_pages;		/* the most the WAL held */
 };
 
-/* ck_main - checkpoint whenever woken, until told to stop */
+/* ck_open - the thread's connection; -1 (logged) if it cannot have one */
+static int
+ck_open(db_ckpt *ck)
+{
+	if (sqlite3_open_v2(ck->path, &ck->db, SQLITE_OPEN_READWRITE, NULL)
+	    != SQLITE_OK)
+		goto fail;
+	/* its own SQLite hook would checkpoint at its own commits: none.
+	 * The busy timeout is for the first read (another process may be
+	 * recovering the WAL): a PASSIVE checkpoint never waits. */
+	sqlite3_wal_autocheckpoint(ck->db, 0);
+	sqlite3_busy_timeout(ck->db, 10000);
+	/* a connection meets the WAL at its first read: until then a
+	 * checkpoint finds "not in WAL mode" and does nothing */
+	if (sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_master", NULL,
+	    NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	log_warnx("%s: checkpoints in the writer's own commits: %s", ck->path,
+	    ck->db != NULL ? sqlite3_errmsg(ck->db) : "out of memory");
+	sqlite3_close(ck->db);
+	ck->db = NULL;
+	return -1;
+}
+
+/*
+ * ck_main - open a connection (here, not in the start-up of the writer's
+ * process: about 2 ms), then checkpoint whenever woken, until told to stop
+ */
 static void *
 ck_main(void *arg)
 {
 	db_ckpt *ck = arg;
-	int rc;
+	int rc, ok = ck_open(ck) == 0;
 
 	pthread_mutex_lock(&ck->mu);
+	if (!ok)
+		ck->dead = 1;
 	for (;;) {
 		while (!ck->want && !ck->stop)
 			pthread_cond_wait(&ck->cv, &ck->mu);
-		if (ck->stop)
+		if (ck->stop || ck->dead)
 			break;
 		ck->want = 0;
 		ck->busy = 1;
@@ -91,23 +126,23 @@ ck_hook(void *arg, sqlite3 *db, const char *name, int npages)
 		ck->max_pages = npages;
 	if (npages < CKPT_PAGES)
 		return SQLITE_OK;
-	if (npages >= CKPT_SYNC) {
-		/* after the thread's checkpoint, if it is at one (the rest
-		 * of a batch or two to copy). SQLITE_BUSY if another process
-		 * checkpoints: the next commit tries again. */
-		pthread_mutex_lock(&ck->mu);
-		while (ck->busy)
-			pthread_cond_wait(&ck->cv, &ck->mu);
+	pthread_mutex_lock(&ck->mu);
+	if (npages < CKPT_SYNC && !ck->dead) {
+		ck->want = 1;
+		pthread_cond_signal(&ck->cv);
 		pthread_mutex_unlock(&ck->mu);
-		if (sqlite3_wal_checkpoint_v2(db, name,
-		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
-			ck->sync_runs++;
 		return SQLITE_OK;
 	}
-	pthread_mutex_lock(&ck->mu);
-	ck->want = 1;
-	pthread_cond_signal(&ck->cv);
+	/* after the thread's checkpoint, if it is at one (the rest of a
+	 * batch or two to copy); as SQLite's own hook would if the thread
+	 * has no connection. SQLITE_BUSY if another process checkpoints:
+	 * the next commit tries again. */
+	while (ck->busy)
+		pthread_cond_wait(&ck->cv, &ck->mu);
 	pthread_mutex_unlock(&ck->mu);
+	if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL) == SQLITE_OK)
+		ck->sync_runs++;
 	return SQLITE_OK;
 }
 
@@ -123,7 +158,7 @@ cpus(void)
 }
 
 /* ckpt_start - checkpoints of writer's database in a thread; NULL (SQLite's
- * hook stays) with one CPU, or if the thread or its connection fails */
+ * hook stays) with one CPU, or if the thread cannot be started */
 db_ckpt *
 ckpt_start(sqlite3 *writer)
 {
@@ -133,39 +168,17 @@ ckpt_start(sqlite3 *writer)
 	if (path == NULL || path[0] == '\0' || cpus() < 2)
 		return NULL;
 	ck = xcalloc(1, sizeof(*ck));
-	if (sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE, NULL)
-	    != SQLITE_OK) {
-		log_debug("checkpoint thread: %s: %s", path,
-		    sqlite3_errmsg(ck->db));
-		sqlite3_close(ck->db);
-		free(ck);
-		return NULL;
-	}
-	/* its own SQLite hook would checkpoint at its own commits: none.
-	 * The busy timeout is for the first read (another process may be
-	 * recovering the WAL): a PASSIVE checkpoint never waits. */
-	sqlite3_wal_autocheckpoint(ck->db, 0);
-	sqlite3_busy_timeout(ck->db, 10000);
-	/* a connection meets the WAL at its first read: until then a
-	 * checkpoint finds "not in WAL mode" and does nothing */
-	if (sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_master", NULL,
-	    NULL, NULL) != SQLITE_OK) {
-		log_debug("checkpoint thread: %s: %s", path,
-		    sqlite3_errmsg(ck->db));
-		sqlite3_close(ck->db);
-		free(ck);
-		return NULL;
-	}
+	ck->path = xstrdup(path);
+	ck->writer = writer;
 	pthread_mutex_init(&ck->mu, NULL);
 	pthread_cond_init(&ck->cv, NULL);
 	if (pthread_create(&ck->thread, NULL, ck_main, ck) != 0) {
 		pthread_cond_destroy(&ck->cv);
 		pthread_mutex_destroy(&ck->mu);
-		sqlite3_close(ck->db);
+		free(ck->path);
 		free(ck);
 		return NULL;
 	}
-	ck->writer = writer;
 	/* replaces SQLite's own hook (sqlite3_wal_autocheckpoint's) */
 	sqlite3_wal_hook(writer, ck_hook, ck);
 	return ck;
@@ -189,5 +202,6 @@ ckpt_stop(db_ckpt *ck)
 	sqlite3_close(ck->db);
 	pthread_cond_destroy(&ck->cv);
 	pthread_mutex_destroy(&ck->mu);
+	free(ck->path);
 	free(ck);
 }
