@@ -47,6 +47,14 @@ def pg_secs(dt):
     CASE.pg = getattr(CASE, "pg", 0.0) + dt
 
 
+def aged(path):
+    """Postfix waits (0.3 s at a time) until a configuration file it opens
+    (main.cf for postconf and postmap, a pgsql query file) is a few seconds
+    old (2 s per analyze on a new case's main.cf, measured): a new one,
+    complete, is made old"""
+    os.utime(path, (time.time() - 60, time.time() - 60))
+
+
 def pg_lib(script):
     return subprocess.run(["bash", "-c", f". {TOP}/tests/lib/pgsql.sh; {script}"],
                           capture_output=True, text=True, timeout=180)
@@ -83,6 +91,7 @@ def pg_start():
     # the query files, once: their URI selects the twin's schema
     os.makedirs(f"{d}/q")
     open(f"{d}/main.cf", "w").close()
+    aged(f"{d}/main.cf")
     open(f"{d}/t.ini", "w").write(
         f"[global]\ndatabase = {d}/t.db\nmap_directory = {d}/maps\npostfix_config_directory = {d}\n"
         f"map_backend = pgsql\n[pgsql]\nhost = {sock}\nport = {port}\nquery_directory = {d}/q\n"
@@ -142,9 +151,7 @@ def twin_query(t, name):
     q = os.path.join(os.path.dirname(t), "q", name + ".cf")
     if not os.path.exists(q):
         open(q, "w").write(open(f"{PG['top']}/q/{name}.cf").read().replace("@SCHEMA@", sc))
-        # Postfix waits (0.3 s at a time) until a configuration file it
-        # opens is a few seconds old: a new one is made old
-        os.utime(q, (time.time() - 60, time.time() - 60))
+        aged(q)
     return q
 
 
@@ -280,6 +287,7 @@ def setup(lines, users, extra="", twin=True):
     analyze ("decisions": the decisions only, the maps at twin_lookups())"""
     d = tempfile.mkdtemp(prefix="rg-decide.")
     open(f"{d}/main.cf", "w").close()  # postmap -c needs a main.cf
+    aged(f"{d}/main.cf")
     with open(f"{d}/maillog", "w") as f:
         f.write("".join(lines))
     with open(f"{d}/rg.ini", "w") as f:
