@@ -5,7 +5,7 @@ the unlock budget, identities, untrusted verdicts, the safety valve. The
 log lines have the exact formats of the project's own Postfix runs (a milter
 refusing GTUBE, as rspamd does); Postfix itself is exercised by the analyze
 suite."""
-import json, os, subprocess, sys, tempfile, time
+import concurrent.futures, itertools, json, os, subprocess, sys, tempfile, threading, time
 
 RG = os.environ.get("RELAYGUARD", "build/relayguard")
 TOP = os.environ.get("TOP", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
@@ -29,8 +29,30 @@ failures = 0
 PG = None       # {"dir", "sock", "port", "bin"} once started
 PG_N = 0
 PG_TWINS = 0    # analyze runs compared
-PG_SECS = 0.0   # time spent on the twins
+PG_SECS = 0.0   # time spent on the twins (summed over the cases run at once)
 T0 = time.time()
+# The cases are independent (a directory and a schema each) and mostly wait
+# on relayguard's and postmap's processes and their fsyncs (measured: 60 s
+# of CPU in 130-160 s of wall time, one at a time): they run RG_DECIDE_JOBS
+# at a time (twice the number of CPUs), their lines printed in the order of
+# the list.
+LOCK = threading.Lock()
+CASE = threading.local()    # the running case's time on its twin
+
+
+def pg_secs(dt):
+    global PG_SECS
+    with LOCK:
+        PG_SECS += dt
+    CASE.pg = getattr(CASE, "pg", 0.0) + dt
+
+
+def aged(path):
+    """Postfix waits (0.3 s at a time) until a configuration file it opens
+    (main.cf for postconf and postmap, a pgsql query file) is a few seconds
+    old (2 s per analyze on a new case's main.cf, measured): a new one,
+    complete, is made old"""
+    os.utime(path, (time.time() - 60, time.time() - 60))
 
 
 def pg_lib(script):
@@ -69,6 +91,7 @@ def pg_start():
     # the query files, once: their URI selects the twin's schema
     os.makedirs(f"{d}/q")
     open(f"{d}/main.cf", "w").close()
+    aged(f"{d}/main.cf")
     open(f"{d}/t.ini", "w").write(
         f"[global]\ndatabase = {d}/t.db\nmap_directory = {d}/maps\npostfix_config_directory = {d}\n"
         f"map_backend = pgsql\n[pgsql]\nhost = {sock}\nport = {port}\nquery_directory = {d}/q\n"
@@ -109,8 +132,9 @@ def twin_of(cfg):
 
 def twin_new(d):
     global PG_N
-    PG_N += 1
-    sc = "decide%d" % PG_N
+    with LOCK:
+        PG_N += 1
+        sc = "decide%d" % PG_N
     pg_psql("relayguard", f"CREATE SCHEMA {sc} AUTHORIZATION relayguard; GRANT USAGE ON SCHEMA {sc} TO postfix")
     os.makedirs(f"{d}/pg/q")
     open(f"{d}/pg/schema", "w").write(sc)
@@ -127,9 +151,7 @@ def twin_query(t, name):
     q = os.path.join(os.path.dirname(t), "q", name + ".cf")
     if not os.path.exists(q):
         open(q, "w").write(open(f"{PG['top']}/q/{name}.cf").read().replace("@SCHEMA@", sc))
-        # Postfix waits (0.3 s at a time) until a configuration file it
-        # opens is a few seconds old: a new one is made old
-        os.utime(q, (time.time() - 60, time.time() - 60))
+        aged(q)
     return q
 
 
@@ -170,7 +192,8 @@ def twin_compare(cfg, t, out, tout):
     global PG_TWINS
     a, b = decisions(out), decisions(tout)
     assert a == b, ("pgsql twin decided otherwise", a, b)
-    PG_TWINS += 1
+    with LOCK:
+        PG_TWINS += 1
     d = os.path.dirname(cfg)
     # the maps were equal after the last run; if neither side wrote one
     # since, they still are (the lookups are the costly part)
@@ -228,12 +251,11 @@ def twin_lookups(cfg):
     d = os.path.dirname(cfg)
     if PG is None or not os.path.isdir(f"{d}/pg"):
         return
-    global PG_SECS
     t0 = time.time()
     os.unlink(f"{d}/pg/decisions-only")
     os.unlink(f"{d}/pg/compared") if os.path.exists(f"{d}/pg/compared") else None
     twin_compare(cfg, twin_of(cfg), "", "")
-    PG_SECS += time.time() - t0
+    pg_secs(time.time() - t0)
 
 
 def run(*args, cfg):
@@ -243,7 +265,6 @@ def run(*args, cfg):
     t = twin_of(cfg)
     if t is not None and args[0] in ("analyze", "collect", "lock", "unlock", "reset") \
             and "--dry-run" not in args:
-        global PG_SECS
         t0 = time.time()
         q = subprocess.run([RG, "-c", t, *args], capture_output=True, text=True, timeout=60,
                            env=twin_env(t))
@@ -257,16 +278,16 @@ def run(*args, cfg):
             c = os.path.join(os.path.dirname(cfg), "pg", "compared")
             if os.path.exists(c):
                 os.unlink(c)
-        PG_SECS += time.time() - t0
+        pg_secs(time.time() - t0)
     return p.stdout
 
 
 def setup(lines, users, extra="", twin=True):
     """a case's directory; twin: with its pgsql twin, compared after every
     analyze ("decisions": the decisions only, the maps at twin_lookups())"""
-    global PG_SECS
     d = tempfile.mkdtemp(prefix="rg-decide.")
     open(f"{d}/main.cf", "w").close()  # postmap -c needs a main.cf
+    aged(f"{d}/main.cf")
     with open(f"{d}/maillog", "w") as f:
         f.write("".join(lines))
     with open(f"{d}/rg.ini", "w") as f:
@@ -280,19 +301,17 @@ def setup(lines, users, extra="", twin=True):
         twin_new(d)
         if twin == "decisions":
             open(f"{d}/pg/decisions-only", "w").close()
-        PG_SECS += time.time() - t0
+        pg_secs(time.time() - t0)
     run("collect", "--once", "--quiet", cfg=f"{d}/rg.ini")
     return f"{d}/rg.ini"
 
 
-n = 0
+QID = itertools.count(1)    # queue ids, unique over the cases run at once
 
 
 def spam(t, user="alice@example.com", ip="127.0.0.2", hdr=None, client_flag=False):
     """one message refused by the content filter as spam at time t (HH:MM:SS)"""
-    global n
-    n += 1
-    q = "A%09X" % n
+    q = "A%09X" % next(QID)
     auth = f", sasl_method=PLAIN, sasl_username={user}" if user else ""
     out = f"Nov 28 {t} relay postfix/smtpd[100]: {q}: client=unknown[{ip}]{auth}\n"
     if hdr:
@@ -311,16 +330,21 @@ def events(cfg, now):
 
 
 def case(name, fn):
+    """run one case; its lines"""
     global failures
-    t0, p0 = time.time(), PG_SECS
+    t0 = time.time()
+    CASE.pg = 0.0
+    out = []
     try:
         fn()
         if os.environ.get("RG_DECIDE_TIMES"):
-            print(f"  {fn.__name__}: {time.time() - t0:.1f} s, twin {PG_SECS - p0:.1f} s")
-        print(f"PASS: decide: {name}")
+            out.append(f"  {fn.__name__}: {time.time() - t0:.1f} s, twin {CASE.pg:.1f} s")
+        out.append(f"PASS: decide: {name}")
     except Exception as e:
-        failures += 1
-        print(f"FAIL: decide: {name}: {type(e).__name__}: {str(e)[:400]}")
+        with LOCK:
+            failures += 1
+        out.append(f"FAIL: decide: {name}: {type(e).__name__}: {str(e)[:400]}")
+    return out
 
 
 U = '[user "alice@example.com"]\n[user "bob@example.com"]\n[user "carol@example.net"]\n'
@@ -758,9 +782,7 @@ def sender_spam(t, sender, user=None, ip="127.0.0.5"):
 
 def session(day, t, user="alice@example.com", ip="127.0.0.2", month="Nov"):
     """one SMTP session that queued and delivered one clean message, on MONTH DAY"""
-    global n
-    n += 1
-    q = "C%09X" % n
+    q = "C%09X" % next(QID)
     d = f"{month} {day:2d} {t} relay postfix"
     return (f"{d}/smtpd[100]: connect from unknown[{ip}]\n"
             f"{d}/smtpd[100]: {q}: client=unknown[{ip}], sasl_method=PLAIN, sasl_username={user}\n"
@@ -887,43 +909,52 @@ def t_utf8_login():
     assert user_locks(ev) == ["jürgen@example.com", "ÄBC@example.com"], ev
 
 
-for name, fn in [("3 spam in exactly 10 minutes lock", t_window_edge),
-                 ("3 spam in 10 minutes and 1 second do not", t_window_over),
-                 ("equal timestamps and a line a second early", t_equal_and_out_of_order),
-                 ("below the threshold nothing happens", t_below_threshold),
-                 ("lock timeout, then no end once the unlocks are used up", t_timeout_and_budget),
-                 ("a second run decides nothing new", t_idempotent),
-                 ("a header identity is locked alone", t_identity),
-                 ("a client-written X-Spam-Flag does not count", t_client_flag_untrusted),
-                 ("the safety valve holds when many users trip at once", t_safety_valve),
-                 ("never_lock", t_never_lock),
-                 ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr),
-                 ("two locks on one user: the longest-lasting is in the map", t_two_locks_one_key),
-                 ("the cidr map: locked networks and DUNNO inside them only", t_cidr_map_nested),
-                 ("a late line counts after the analyzer has run", t_late_rows),
-                 ("stored rows count once time reaches them", t_time_moves_on),
-                 ("a user held back by the safety valve is locked later", t_valve_held_back_later),
-                 ("changed rules apply to what is stored", t_rules_changed),
-                 ("collect --follow --analyze: a SIGHUP's new threshold applies", t_follow_reload),
-                 ("--dry-run leaves the analyzer's state alone", t_dry_run_changes_nothing),
-                 ("a schema-2 database is migrated and decided", t_migration_from_v2),
-                 ("incremental runs decide as full ones, step by step", t_incremental_equals_full),
-                 ("analyze killed at random moments decides as if never killed", t_killed_runs),
-                 ("type = domain: its login counts, its sender domain alone does not", t_domain_login),
-                 ("type = domain, match_sender_domain = yes: the sender domain counts", t_domain_sender),
-                 ("identification = auth_user: the login is the identity", t_auth_user),
-                 ("lock_identities = no: the user only", t_no_identity_locks),
-                 ("limit_per_week: 3 sessions in 7 days fill it, in 7 days and 1 hour not", t_week_limit),
-                 ("limit_per_month: 3 sessions in 30 days fill it, in 31 not", t_month_limit),
-                 ("reset: the unlock budget is new again", t_reset),
-                 ("a non-ASCII login is locked", t_utf8_login)]:
-    case(name, fn)
+CASES = [("3 spam in exactly 10 minutes lock", t_window_edge),
+         ("3 spam in 10 minutes and 1 second do not", t_window_over),
+         ("equal timestamps and a line a second early", t_equal_and_out_of_order),
+         ("below the threshold nothing happens", t_below_threshold),
+         ("lock timeout, then no end once the unlocks are used up", t_timeout_and_budget),
+         ("a second run decides nothing new", t_idempotent),
+         ("a header identity is locked alone", t_identity),
+         ("a client-written X-Spam-Flag does not count", t_client_flag_untrusted),
+         ("the safety valve holds when many users trip at once", t_safety_valve),
+         ("never_lock", t_never_lock),
+         ("the most specific CIDR owns an address; unconfigured ones none", t_most_specific_cidr),
+         ("two locks on one user: the longest-lasting is in the map", t_two_locks_one_key),
+         ("the cidr map: locked networks and DUNNO inside them only", t_cidr_map_nested),
+         ("a late line counts after the analyzer has run", t_late_rows),
+         ("stored rows count once time reaches them", t_time_moves_on),
+         ("a user held back by the safety valve is locked later", t_valve_held_back_later),
+         ("changed rules apply to what is stored", t_rules_changed),
+         ("collect --follow --analyze: a SIGHUP's new threshold applies", t_follow_reload),
+         ("--dry-run leaves the analyzer's state alone", t_dry_run_changes_nothing),
+         ("a schema-2 database is migrated and decided", t_migration_from_v2),
+         ("incremental runs decide as full ones, step by step", t_incremental_equals_full),
+         ("analyze killed at random moments decides as if never killed", t_killed_runs),
+         ("type = domain: its login counts, its sender domain alone does not", t_domain_login),
+         ("type = domain, match_sender_domain = yes: the sender domain counts", t_domain_sender),
+         ("identification = auth_user: the login is the identity", t_auth_user),
+         ("lock_identities = no: the user only", t_no_identity_locks),
+         ("limit_per_week: 3 sessions in 7 days fill it, in 7 days and 1 hour not", t_week_limit),
+         ("limit_per_month: 3 sessions in 30 days fill it, in 31 not", t_month_limit),
+         ("reset: the unlock budget is new again", t_reset),
+         ("a non-ASCII login is locked", t_utf8_login)]
+JOBS = int(os.environ.get("RG_DECIDE_JOBS", "0")) or 2 * (os.cpu_count() or 1)
+with concurrent.futures.ThreadPoolExecutor(max_workers=JOBS) as pool:
+    # the two long cases first: they end with the rest, not after it
+    long = ("t_incremental_equals_full", "t_killed_runs")
+    order = sorted(CASES, key=lambda c: c[1].__name__ not in long)
+    done = {fn: pool.submit(case, name, fn) for name, fn in order}
+    for name, fn in CASES:
+        for l in done[fn].result():
+            print(l, flush=True)
 if PG is not None:
     # the twins were compared inside the cases above; this says they were
     if PG_TWINS >= 20:
         print(f"PASS: decide: map_backend = pgsql decided as files, and PostgreSQL "
               f"answered as the file maps, after {PG_TWINS} analyze runs")
-        print(f"decide: the pgsql twins took {PG_SECS:.0f} s of {time.time() - T0:.0f} s")
+        print(f"decide: the pgsql twins took {PG_SECS:.0f} s (summed over {JOBS} cases at once) "
+              f"of {time.time() - T0:.0f} s")
     else:
         failures += 1
         print(f"FAIL: decide: only {PG_TWINS} analyze runs were compared with map_backend = pgsql")

@@ -17,7 +17,12 @@ if [ ! -x "$T" ]; then echo "FAIL: maps: $T not built (run make)"; exit 1; fi
 if [ ! -x "$PM" ]; then echo "SKIP: maps: $PM is not installed"; exit 0; fi
 
 C=$t/conf; mkdir -p "$C"
-printf 'compatibility_level = 3.6\n' > "$C/main.cf"
+# aged FILE: a configuration file written by the test made older: Postfix
+# reads a main.cf whose mtime is not before the read began again after a
+# second (2 s per postconf or postmap run on a new one, measured); the
+# cache check (1b) keeps its fresh main.cf, its stamp is the subject
+aged() { touch -d '-1 minute' "$@"; }
+printf 'compatibility_level = 3.6\n' > "$C/main.cf"; aged "$C/main.cf"
 q() { "$PM" -c "$C" -q "$@" 2>&1; }
 # snap DIR: names, inodes, sizes, mtimes and contents of every file
 snap() { (cd "$1" && for f in *; do [ -e "$f" ] || continue; stat -c '%n %i %s %.9Y %a' "$f"; cksum < "$f"; done); }
@@ -103,20 +108,20 @@ okb "pcre: hostile header values match exactly themselves, nothing else"
 
 # 1b. keys folded as Postfix folds them (postconf -xh smtputf8_enable)
 U=$t/utf8conf; mkdir -p "$U"
-printf 'compatibility_level = 3.6\n' > "$U/main.cf"
+printf 'compatibility_level = 3.6\n' > "$U/main.cf"; aged "$U/main.cf"
 o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=yes" ]
 ok $? "smtputf8_enable read expanded (the default at compatibility_level 3.6 is yes)" "$o"
-printf 'compatibility_level = 0\n' > "$U/main.cf"
+printf 'compatibility_level = 0\n' > "$U/main.cf"; aged "$U/main.cf"
 o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=no" ]
 ok $? "smtputf8_enable at compatibility_level 0 is no" "$o"
-printf 'compatibility_level = 3.6\nsmtputf8_enable = no\n' > "$U/main.cf"
+printf 'compatibility_level = 3.6\nsmtputf8_enable = no\n' > "$U/main.cf"; aged "$U/main.cf"
 o=$("$T" --utf8 --confdir "$U" 2>&1); [ "$o" = "smtputf8_enable=no" ]
 ok $? "smtputf8_enable = no is read" "$o"
 # the answer is kept in DIR/.smtputf8_enable with main.cf's stamp (no
 # postconf per run): read back while main.cf is unchanged, asked again when
 # main.cf changes, even to a file of the same size
 K=$t/utf8cache; mkdir -p "$K"
-printf 'compatibility_level = 3.6\nsmtputf8_enable = no \n' > "$U/main.cf"
+printf 'compatibility_level = 3.6\nsmtputf8_enable = no \n' > "$U/main.cf"; aged "$U/main.cf"
 o1=$("$T" --utf8 --confdir "$U" --write "$K" --only sender_access 2>&1 | head -1)
 c1=$(cat "$K/.smtputf8_enable" 2>&1)
 sed -i 's/ 0$/ 1/' "$K/.smtputf8_enable"
@@ -128,7 +133,7 @@ o3=$("$T" --utf8 --confdir "$U" --write "$K" --only sender_access 2>&1 | head -1
 ok $? "smtputf8_enable kept beside the maps while main.cf is unchanged, asked again after any change" "$o1 / $c1 / $o2 / $o3"
 for ty in $types; do
     for mode in yes no; do
-        printf 'compatibility_level = 3.6\nsmtputf8_enable = %s\n' "$mode" > "$U/main.cf"
+        printf 'compatibility_level = 3.6\nsmtputf8_enable = %s\n' "$mode" > "$U/main.cf"; aged "$U/main.cf"
         du=$t/utf8-$ty-$mode; mkdir -p "$du"
         o=$("$T" --write "$du" --type "$ty" --confdir "$U" --utf8 --only sender_access 2>&1)
         ok $? "$ty, smtputf8_enable = $mode: keys differing in non-ASCII case give postmap no duplicate" "$o"

@@ -57,11 +57,16 @@ for m in header_static smtp_header_checks milter_header_checks; do
 done
 [ -z "$miss" ]; ok $? "analyze writes the fixed maps postfix-config names (header_static, smtp_header_checks, milter_header_checks)" "missing:$miss"
 
+# aged FILE: a main.cf the test wrote, complete, made older: Postfix reads a
+# main.cf whose mtime is not before the read began again after a second
+# (2 s per postconf on a new one, measured)
+aged() { touch -d '-1 minute' "$@"; }
+
 # 1. every line printed is a main.cf line: appended as it is, postconf reads it
 for opt in "" --merge --filter; do
     d=$work/append${opt:+-${opt#--}}
     mkdir -p "$d"; cp "$PF_CONF/main.cf" "$PF_CONF/master.cf" "$d/"
-    "$RG" -c "$work/rg.ini" postfix-config $opt >> "$d/main.cf"
+    "$RG" -c "$work/rg.ini" postfix-config $opt >> "$d/main.cf"; aged "$d/main.cf"
     postconf -c "$d" -n > "$d/n.out" 2> "$d/n.err"; rc=$?
     [ $rc = 0 ] && ! grep -q "missing '='" "$d/n.err"
     ok $? "postfix-config $opt appended to main.cf: postconf reads it (exit $rc)" "$(head -c 300 "$d/n.err")"
@@ -81,7 +86,7 @@ ok $? "the master.cf service for relayguard's own mail is printed by --master"
 ok $? "check-postfix: locks missing, short queue IDs, no verdict source, sendmail (exit $rc)" "$(cat "$work/cp0.out")"
 sed "s|^postfix_config_directory = .*|postfix_config_directory = $work/broken|" "$work/rg.ini" > "$work/rg-broken.ini"
 mkdir -p "$work/broken"; cp "$PF_CONF/main.cf" "$PF_CONF/master.cf" "$work/broken/"
-printf '/^X-Client-ID:/ INFO\n' >> "$work/broken/main.cf"
+printf '/^X-Client-ID:/ INFO\n' >> "$work/broken/main.cf"; aged "$work/broken/main.cf"
 "$RG" -c "$work/rg-broken.ini" check-postfix > "$work/cpb.out" 2>&1; rc=$?
 [ $rc = 69 ] && grep -q "line [0-9]*: missing '=' after attribute name" "$work/cpb.out"
 ok $? "check-postfix relays postconf's own message (exit $rc)" "$(cat "$work/cpb.out")"
