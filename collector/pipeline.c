@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 
 #include "../common/linereader.h"
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/strbuf.h"
 #include "../common/xalloc.h"
 #include "merge.h"
@@ -154,13 +154,7 @@ ppl_close(rg_pipeline *pl)
 int
 ppl_threads_auto(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
-
-	if (n > 1 && sched_getaffinity(0, sizeof(set), &set) == 0
-	    && CPU_COUNT(&set) < n)
-		n = CPU_COUNT(&set);
-	return n > 1 ? 2 : 1;
+	return rg_cpus() > 1 ? 2 : 1;
 }
 
 /* advance - read the input's next line with a known header */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -262,4 +263,18 @@ proc_describe(int rc, const proc_req *req, const proc_res *res, char *buf,
 		    WTERMSIG(res->status));
 	else
 		snprintf(buf, bufsz, "wait status %d", res->status);
+}
+
+/* rg_cpus - the CPUs this process may run on: online, and in its affinity
+ * mask (taskset, a cpuset); at least 1 */
+int
+rg_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (n > 1 && sched_getaffinity(0, sizeof(set), &set) == 0
+	    && CPU_COUNT(&set) < n)
+		n = CPU_COUNT(&set);
+	return n > 1 ? (int)n : 1;
 }

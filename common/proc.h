@@ -51,5 +51,7 @@ int proc_run(const proc_req *req, proc_res *res);
 int proc_ok(int rc, const proc_res *res);
 void proc_describe(int rc, const proc_req *req, const proc_res *res,
     char *buf, size_t bufsz);
+/* the CPUs this process may run on (online and in its affinity mask) */
+int rg_cpus(void);
 
 #endif

@@ -28,11 +28,11 @@
  * checkpoints in its commits as SQLite would.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/xalloc.h"
 #include "ckpt.h"
 
@@ -146,17 +146,6 @@ ck_hook(void *arg, sqlite3 *db, const char *name, int npages)
 	return SQLITE_OK;
 }
 
-/* cpus - the CPUs this process may run on */
-static int
-cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return 1;
-	return CPU_COUNT(&set);
-}
-
 /* ckpt_start - checkpoints of writer's database in a thread; NULL (SQLite's
  * hook stays) with one CPU, or if the thread cannot be started */
 db_ckpt *
@@ -165,7 +154,7 @@ ckpt_start(sqlite3 *writer)
 	const char *path = sqlite3_db_filename(writer, "main");
 	db_ckpt *ck;
 
-	if (path == NULL || path[0] == '\0' || cpus() < 2)
+	if (path == NULL || path[0] == '\0' || rg_cpus() < 2)
 		return NULL;
 	ck = xcalloc(1, sizeof(*ck));
 	ck->path = xstrdup(path);
