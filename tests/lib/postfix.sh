@@ -294,12 +294,24 @@ postmaster  x
 root        x
 EOF
 
-    # ---- create the queue directories before Dovecot puts its socket there
-    if ! postfix -c "$PF_CONF" check >"$PF_DIR/postfix-check.out" 2>&1; then
+    # Postfix reads a file again, 300 ms later, for as long as its mtime is
+    # not a second before the read began (dict_load_file_xt for main.cf,
+    # dict_thash for texthash): every daemon that starts within two seconds
+    # of the files being written would wait. They are complete: make them
+    # older.
+    touch -d '-1 minute' "$PF_CONF/main.cf" "$PF_CONF/master.cf" \
+        "$PF_CONF/header_checks" "$PF_CONF/transport" "$PF_CONF/virtual" \
+        "$PF_CONF/local_recipients" ${PF_MILTER_HEADER_CHECKS:+"$PF_MILTER_HEADER_CHECKS"}
+
+    # ---- Postfix first: its start makes the queue directories (what
+    # `postfix check` would, a second earlier) before Dovecot puts its
+    # socket in private/; smtpd asks Dovecot only when a client logs in,
+    # after the wait below
+    if ! postfix -c "$PF_CONF" start </dev/null >"$PF_DIR/postfix-start.out" 2>&1; then
         # Postfix writes its errors to stderr only when that is a terminal
         # (otherwise to syslog, which may not exist here): ask again on a pty.
-        _pf_pty postfix -c "$PF_CONF" check >>"$PF_DIR/postfix-check.out" 2>&1
-        _pf_err "postfix check failed"; _pf_show_failure; pf_stop; return 1
+        _pf_pty postfix -c "$PF_CONF" check >"$PF_DIR/postfix-check.out" 2>&1
+        _pf_err "postfix start failed"; _pf_show_failure; pf_stop; return 1
     fi
 
     # ---- Dovecot, auth only
@@ -342,11 +354,6 @@ service auth {
 EOF
     if ! dovecot -c "$dv/dovecot.conf" </dev/null >"$dv/start.out" 2>&1; then
         _pf_err "dovecot did not start"; _pf_show_failure; pf_stop; return 1
-    fi
-
-    # ---- Postfix
-    if ! postfix -c "$PF_CONF" start </dev/null >"$PF_DIR/postfix-start.out" 2>&1; then
-        _pf_err "postfix start failed"; _pf_show_failure; pf_stop; return 1
     fi
 
     # ---- wait for everything to listen
