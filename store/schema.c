@@ -312,6 +312,19 @@ static const char schema_v9[] =
     "DROP TABLE open_msgs;\n"
     "ALTER TABLE open_msgs9 RENAME TO open_msgs;\n";
 
+/*
+ * version 10: each relay (or numbered text) carries the seq of a
+ * transaction that wrote a row naming it, kept within RELAY_REFRESH
+ * (store.c) of the last such one, so that store_prune deletes those no
+ * kept row names (the table grew for good before: every next hop's
+ * host[address]:port, every reply text seen twice). What is there now is
+ * taken as named by the last transaction.
+ */
+static const char schema_v10[] =
+    "ALTER TABLE relays ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "UPDATE relays SET seq = COALESCE((SELECT CAST(value AS INTEGER) FROM "
+    "meta WHERE key = 'seq'), 0);\n";
+
 const db_migration store_migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
@@ -322,6 +335,7 @@ const db_migration store_migrations[] = {
 	{ 7, schema_v7 },
 	{ 8, schema_v8 },
 	{ 9, schema_v9 },
+	{ 10, schema_v10 },
 };
 
 const int store_nmigrations =

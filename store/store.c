@@ -133,13 +133,23 @@ static const char *queries[Q__COUNT] = {
 #define TEXT_MIN	16	/* shorter texts stay inline */
 #define RELAY_PROBE	8
 
+/*
+ * A relay's seq is that of a transaction that wrote a blob naming it, at
+ * most RELAY_REFRESH transactions before the last one that did (relay_id
+ * moves it on no more often): so a relay that no row written since
+ * min(seq) - RELAY_REFRESH names is named by no row, and store_prune
+ * deletes it (schema 10).
+ */
+#define RELAY_REFRESH	64
+
 /* the relays table: prepared at first use (a read-only open of an older
  * schema has none) */
-enum { R_GET, R_PUT, R_NAME, R__COUNT };
+enum { R_GET, R_PUT, R_NAME, R_TOUCH, R__COUNT };
 static const char *relay_queries[R__COUNT] = {
-	[R_GET] = "SELECT id FROM relays WHERE name = ?1",
-	[R_PUT] = "INSERT INTO relays(name) VALUES (?1)",
+	[R_GET] = "SELECT id, seq FROM relays WHERE name = ?1",
+	[R_PUT] = "INSERT INTO relays(name, seq) VALUES (?1, ?2)",
 	[R_NAME] = "SELECT name FROM relays WHERE id = ?1",
+	[R_TOUCH] = "UPDATE relays SET seq = ?2 WHERE id = ?1",
 };
 
 /*
@@ -204,6 +214,7 @@ struct rg_store {
 	struct {
 		char *name;		/* NULL: free */
 		uint64_t id;
+		long long seq;		/* its seq as stored */
 	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
 	int relay_err;		/* relay_id failed: the message is not stored */
 	struct {
@@ -864,10 +875,40 @@ relay_stmt(rg_store *st, int k)
 }
 
 /*
+ * relay_touch - a relay named in this transaction: its seq moved on when
+ * RELAY_REFRESH transactions behind (0, or -1 with relay_err set)
+ */
+static int
+relay_touch(rg_store *st, uint64_t id, long long *seq, long long cur)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (*seq >= cur - RELAY_REFRESH)
+		return 0;
+	if ((q = relay_stmt(st, R_TOUCH)) == NULL) {
+		fail(st, "numbering a relay");
+		st->relay_err = 1;
+		return -1;
+	}
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(q, 2, cur);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fail(st, "numbering a relay");
+		st->relay_err = 1;
+		return -1;
+	}
+	*seq = cur;
+	return 0;
+}
+
+/*
  * relay_id - the number of a relay in the relays table, added (inside the
- * batch) if new: rb_lean's intern; 0 (kept inline) if the relays
- * table cannot be prepared (a read-only open of an older schema); an SQL
- * error sets relay_err, and store_put_message fails
+ * batch) if new, its seq moved on (relay_touch): rb_lean's intern; 0 (kept
+ * inline) if the relays table cannot be prepared (a read-only open of an
+ * older schema); an SQL error sets relay_err, and store_put_message fails
  */
 static uint64_t
 relay_id(void *arg, const char *name)
@@ -877,32 +918,45 @@ relay_id(void *arg, const char *name)
 	uint32_t h = rg_hash(name, n);
 	sqlite3_stmt *q;
 	uint64_t id = 0;
+	long long seq = 0, cur;
 	int i, slot = -1;
 
+	if ((cur = this_seq(st)) < 0) {
+		st->relay_err = 1;
+		return 0;
+	}
 	for (i = 0; i < RELAY_PROBE; i++) {
 		int k = (int)((h + (uint32_t)i) & (RELAY_CACHE - 1));
 
 		if (st->relays[k].name == NULL) {
 			if (slot < 0)
 				slot = k;
-		} else if (strcmp(st->relays[k].name, name) == 0)
+		} else if (strcmp(st->relays[k].name, name) == 0) {
+			if (relay_touch(st, st->relays[k].id,
+			    &st->relays[k].seq, cur) != 0)
+				return 0;
 			return st->relays[k].id;
+		}
 	}
 	if ((q = relay_stmt(st, R_GET)) == NULL)
 		return 0;
 	sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
-	if ((i = sqlite3_step(q)) == SQLITE_ROW)
+	if ((i = sqlite3_step(q)) == SQLITE_ROW) {
 		id = (uint64_t)sqlite3_column_int64(q, 0);
-	else if (i != SQLITE_DONE) {
+		seq = sqlite3_column_int64(q, 1);
+	} else if (i != SQLITE_DONE) {
 		/* an error may have rolled the batch back: stop it */
 		fail(st, "numbering a relay");
 		st->relay_err = 1;
 	}
 	sqlite3_reset(q);
+	if (id > 0 && relay_touch(st, id, &seq, cur) != 0)
+		return 0;
 	if (id == 0 && !st->relay_err) {
 		if ((q = relay_stmt(st, R_PUT)) == NULL)
 			return 0;
 		sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, cur);
 		if (sqlite3_step(q) == SQLITE_DONE)
 			id = (uint64_t)sqlite3_last_insert_rowid(st->db);
 		else {
@@ -910,10 +964,12 @@ relay_id(void *arg, const char *name)
 			st->relay_err = 1;
 		}
 		sqlite3_reset(q);
+		seq = cur;
 	}
 	if (id > 0 && slot >= 0) {
 		st->relays[slot].name = xstrdup(name);
 		st->relays[slot].id = id;
+		st->relays[slot].seq = seq;
 	}
 	return id;
 }
@@ -1582,6 +1638,29 @@ store_log_loss(rg_store *st, const char *source, long long count,
 	return step(st, q, "recording log loss");
 }
 
+/* int_value - a one-row query's integer; *null set if it is NULL (or no
+ * row); -1 on error */
+static long long
+int_value(rg_store *st, const char *sql, int *null)
+{
+	sqlite3_stmt *q;
+	long long v = -1;
+	int rc;
+
+	*null = 0;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return fail(st, "pruning");
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW
+	    && sqlite3_column_type(q, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(q, 0);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*null = 1;
+	else
+		fail(st, "pruning");
+	sqlite3_finalize(q);
+	return v;
+}
+
 /* prune_step - one bounded DELETE (or INSERT) with ?1 cutoff, ?2 batch */
 static int
 prune_step(rg_store *st, const char *sql, long long cutoff, long long batch)
@@ -1629,9 +1708,9 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	    "DELETE FROM log_loss WHERE id IN (SELECT id FROM log_loss WHERE "
 	    "ts < ?1 LIMIT ?2)",
 	};
-	long long total = 0;
+	long long total = 0, oldest;
 	size_t i;
-	int n;
+	int n, null;
 
 	if (db_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id "
 	    "INTEGER PRIMARY KEY)", st->err, sizeof(st->err)) != 0)
@@ -1661,6 +1740,35 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 				goto fail;
 			total += n;
 		} while (n == batch);
+	}
+	/*
+	 * the relays and texts no stored row names any more: those whose seq
+	 * is RELAY_REFRESH behind the oldest row's (relay_id). An open state
+	 * without its seq (written before schema 8, rewritten at the next
+	 * commit) could name any: none goes then.
+	 */
+	if (store_begin(st) != 0)
+		return -1;
+	oldest = int_value(st, "SELECT CASE WHEN EXISTS (SELECT 1 FROM "
+	    "open_msgs WHERE seq IS NULL) THEN NULL ELSE min("
+	    "COALESCE((SELECT min(seq) FROM messages), (SELECT min(seq) FROM "
+	    "open_msgs)), COALESCE((SELECT min(seq) FROM open_msgs), "
+	    "(SELECT min(seq) FROM messages))) END", &null);
+	store_rollback(st);
+	if (oldest < 0 && !null)
+		return -1;
+	if (!null) {
+		do {
+			if (store_begin(st) != 0)
+				return -1;
+			if ((n = prune_step(st, "DELETE FROM relays WHERE id IN "
+			    "(SELECT id FROM relays WHERE seq < ?1 LIMIT ?2)",
+			    oldest - RELAY_REFRESH, batch)) < 0
+			    || store_commit(st) != 0)
+				goto fail;
+			total += n;
+		} while (n == batch);
+		relay_forget(st);	/* numbers it knew may be gone */
 	}
 	return total;
 fail:

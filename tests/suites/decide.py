@@ -573,7 +573,7 @@ def t_migration_from_v2():
     cfg = setup([spam("10:00:00"), spam("10:00:10"), spam("10:00:20")], U)
     db = cfg.replace("rg.ini", "db")
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 9
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 10
     for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                             "AND name LIKE 'ana\\_%' ESCAPE '\\'").fetchall():
         con.execute("DROP TABLE %s" % t)
@@ -594,7 +594,7 @@ def t_migration_from_v2():
     ev = events(cfg, "2026-11-28T10:01:00Z")
     assert any(e.startswith("action=lock kind=user") for e in ev), ev
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 9
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 10
     con.close()
 
 
