@@ -2,18 +2,40 @@
  * collect.c - the exactly-once collect engine (collect.h): the sources
  * merged by time into the parser, each batch's records, open state and
  * positions into the store in one transaction.
+ *
+ * With two threads (col_threads, `collect --once`), a front-end thread
+ * owns the sources while it runs: it reads them, merges them by time,
+ * splits and parses each line (ll_parse, prs_front, in the process zone
+ * of the line's source: only this thread switches it then) and hands
+ * batches of events to the calling thread through a ring (evring.h),
+ * each with a snapshot of every source's position after the batch's last
+ * line (and year state, and whether the source is still open): what
+ * advance() leaves in the inputs. The calling thread runs the assembler
+ * and the store, takes a whole batch at each col_step and so commits only
+ * between batches, with the positions of the last one it took: never
+ * after a line the front end read ahead. The front end counts lines in
+ * its own prs_stats, added to the parser's when it has been joined.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
 #include "collect.h"
+#include "evring.h"
 #include "merge.h"
 #include "parser.h"
 #include "source.h"
+
+/* a batch's remaining bytes (progress bar) are looked at every so many */
+#define REMAINING_EVERY	16
 
 typedef struct input {
 	rg_merge_head h;	/* the next line (not processed yet) */
@@ -22,11 +44,28 @@ typedef struct input {
 	ll_ctx ctx;
 	src_pos pos;		/* the position before that line */
 	int year, last_month;	/* the year state before that line */
+	const char *line;	/* h.ll's line, in the source's buffer */
+	size_t len;
 	const char *zone;	/* zone of zone-less stamps */
 	int failed;		/* 1 a read failed, 2 it could not be opened */
 	src_pos stored;		/* the position in the database, as we left it */
 	int stored_found;	/* ... if it was there at all */
 } input;
+
+/* where a source is after the last line the assembler took */
+typedef struct at_pos {
+	src_pos pos;		/* with the year state */
+	int open;		/* still read: its position is stored */
+} at_pos;
+
+/* what a batch of the front end carries besides its events (evring.h) */
+typedef struct snap {
+	int ioerr;		/* a source could not be read (warned) */
+	long long remaining;	/* bytes left to read, as far as known */
+	at_pos at[];		/* every input, after the batch's last line */
+} snap;
+
+enum fe_state { FE_NONE, FE_RUNNING, FE_JOINED };
 
 struct rg_collect {
 	const rg_config *cfg;
@@ -40,6 +79,18 @@ struct rg_collect {
 	char *cur_zone;		/* a copy: the configuration may be reread */
 	int zone_known;		/* cur_zone is the process's zone */
 	long long last_retry;	/* sources that could not be opened, retried */
+	at_pos *at;		/* positions to commit (the front end's:
+				 * of the last batch taken) */
+	/* the front end in a thread of its own (col_threads) */
+	int two;		/* allowed */
+	enum fe_state fe_state;
+	evr_ring *ring;
+	pthread_t fe_thread;
+	prs_stats fe;		/* the front end's counts */
+	long long chunk_lines;	/* lines a batch at most */
+	long long remaining;	/* of the last batch taken */
+	unsigned long long handed;	/* batches handed over */
+	double fe_cpu, be_cpu0;	/* CPU seconds of the threads */
 };
 
 /* on_message - a finished record: into the batch */
@@ -74,6 +125,24 @@ save_message(void *arg, const rg_record *r, const rb_key *key,
 		c->failed_store = 1;
 }
 
+/* take_positions - where every input is now, as col_commit stores it */
+static void
+take_positions(const rg_collect *c, at_pos *at)
+{
+	int i;
+
+	for (i = 0; i < c->nin; i++) {
+		const input *in = &c->in[i];
+
+		at[i].open = in->src != NULL;
+		if (!at[i].open)
+			continue;
+		at[i].pos = in->pos;
+		at[i].pos.year = in->year;
+		at[i].pos.last_month = in->last_month;
+	}
+}
+
 /*
  * moved - has another writer moved a source's position since this run
  * read it? Says so (once per source) and returns 1; 0 if not, -1 error.
@@ -83,10 +152,12 @@ moved(rg_collect *c)
 {
 	int i, same;
 
+	if (c->fe_state != FE_RUNNING)
+		take_positions(c, c->at);
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
-		if (in->src == NULL)
+		if (!c->at[i].open)
 			continue;
 		if ((same = store_same_source(c->st, in->sc->name,
 		    in->stored_found, &in->stored)) < 0)
@@ -201,9 +272,14 @@ advance(rg_collect *c, input *in)
 		use_zone(c, in->zone);
 		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
 			in->h.have = 1;
+			in->line = line;
+			in->len = len;
 			return 0;
 		}
-		prs_malformed(c->p);
+		if (c->fe_state == FE_RUNNING)
+			prs_count_malformed(&c->fe);
+		else
+			prs_malformed(c->p);
 	}
 	if (r == 0) {
 		/* nothing held back: the position after everything read */
@@ -227,6 +303,7 @@ read_positions(rg_collect *c)
 
 	c->nin = c->cfg->nsources;
 	c->in = xcalloc((size_t)c->nin, sizeof(input));
+	c->at = xcalloc((size_t)c->nin, sizeof(at_pos));
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
@@ -428,27 +505,185 @@ col_start(rg_collect *c)
 	return rc != 0 ? COL_IOERR : COL_OK;
 }
 
-/* col_step - the earliest pending line into the batch */
-int
-col_step(rg_collect *c, enum col_status *io)
+/* thread_cpu - the CPU seconds of the calling thread */
+static double
+thread_cpu(void)
 {
-	int best = mrg_best(c->in, sizeof(input), c->nin);
-	input *in;
+	struct timespec ts;
 
-	if (best < 0)
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
 		return 0;
-	in = &c->in[best];
-	/* a transaction only while there is something to store: an idle
-	 * collector holds no lock */
-	if (!c->in_txn) {
-		if (store_begin(c->st) != 0) {
-			log_warnx("%s", store_error(c->st));
-			return -1;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* remaining - bytes left to read in the sources, as far as known */
+static long long
+remaining(const rg_collect *c)
+{
+	long long left = 0, r;
+	int i;
+
+	for (i = 0; i < c->nin; i++)
+		if (c->in[i].src && (r = src_remaining(c->in[i].src)) > 0)
+			left += r;
+	return left;
+}
+
+/* hand - the front end: batch b, with the positions now, over */
+static void
+hand(rg_collect *c, evr_batch *b)
+{
+	snap *s = b->user;
+
+	take_positions(c, s->at);
+	if (c->handed % REMAINING_EVERY == 0)
+		c->remaining = remaining(c);
+	s->remaining = c->remaining;
+	c->handed++;
+	evr_give(c->ring);
+}
+
+/* fe_take - the front end: an empty batch, NULL once stopped */
+static evr_batch *
+fe_take(rg_collect *c)
+{
+	evr_batch *b = evr_take(c->ring);
+
+	if (b != NULL)
+		((snap *)b->user)->ioerr = 0;
+	return b;
+}
+
+/*
+ * front_main - the front-end thread: the merge by time, each line split
+ * and parsed into batches of at most chunk_lines lines, what advance()
+ * leaves after each batch's last line handed over with it
+ */
+static void *
+front_main(void *arg)
+{
+	rg_collect *c = arg;
+	evr_batch *b = NULL;
+	input *in;
+	int best;
+
+	while (!evr_stopped(c->ring)
+	    && (best = mrg_best(c->in, sizeof(input), c->nin)) >= 0) {
+		in = &c->in[best];
+		if (b != NULL && b->lines >= c->chunk_lines) {
+			hand(c, b);
+			b = NULL;
 		}
-		c->in_txn = 1;
+		if (b == NULL && (b = fe_take(c)) == NULL)
+			break;
+		use_zone(c, in->zone);
+		if (evr_add(c->ring, b, &in->h.ll, in->line, in->len,
+		    &c->fe) < 0) {
+			hand(c, b);
+			if ((b = fe_take(c)) == NULL)
+				break;
+			/* an empty batch takes any line */
+			evr_add(c->ring, b, &in->h.ll, in->line, in->len, &c->fe);
+		}
+		if (advance(c, in) != 0)
+			((snap *)b->user)->ioerr = 1;
 	}
-	use_zone(c, in->zone);
-	prs_line(c->p, &in->h.ll);
+	if (b != NULL && b->lines > 0)
+		hand(c, b);
+	evr_end(c->ring);
+	c->fe_cpu = thread_cpu();
+	return NULL;
+}
+
+/*
+ * fe_start - the front end into a thread of its own, if allowed, the
+ * machine has more than one CPU for this process and no source is a
+ * journal (its loss notices go to the store from the reading thread):
+ * 1 started, 0 not (one thread)
+ */
+static int
+fe_start(rg_collect *c)
+{
+	sigset_t all, old;
+	int i, err;
+
+	if (!c->two || rg_cpus() < 2)
+		return 0;
+	for (i = 0; i < c->nin; i++)
+		if (strcmp(c->in[i].sc->type, "journal") == 0)
+			return 0;
+	if ((c->ring = evr_new(sizeof(snap) + (size_t)c->nin
+	    * sizeof(at_pos))) == NULL) {
+		log_debug("collect: no front-end ring (%s): one thread",
+		    strerror(errno));
+		return 0;
+	}
+	c->chunk_lines = c->cfg->batch_lines;
+	take_positions(c, c->at);
+	c->remaining = remaining(c);
+	c->handed = 0;
+	c->be_cpu0 = thread_cpu();
+	memset(&c->fe, 0, sizeof(c->fe));
+	c->fe_state = FE_RUNNING;
+	/* signals are for the calling thread (collect_cmd.c's flags) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&c->fe_thread, NULL, front_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		c->fe_state = FE_NONE;
+		evr_free(c->ring);
+		c->ring = NULL;
+		log_debug("collect: no front-end thread (%s): one thread",
+		    strerror(err));
+		return 0;
+	}
+	return 1;
+}
+
+/* fe_join - stop the front end (if not at its end), wait for it */
+static void
+fe_join(rg_collect *c)
+{
+	unsigned long long batches;
+	unsigned long fe_slept, be_slept;
+
+	if (c->fe_state != FE_RUNNING)
+		return;
+	evr_stop(c->ring);
+	pthread_join(c->fe_thread, NULL);
+	c->fe_state = FE_JOINED;
+	prs_add_stats(c->p, &c->fe);
+	evr_stats(c->ring, &batches, &fe_slept, &be_slept);
+	log_debug("collect: two threads (the front end in its own): %llu "
+	    "batches; CPU seconds: front end %.3f, assembler and store %.3f; "
+	    "the front end waited %lu times, the assembler %lu", batches,
+	    c->fe_cpu, thread_cpu() - c->be_cpu0, fe_slept, be_slept);
+	evr_free(c->ring);
+	c->ring = NULL;
+}
+
+/*
+ * begin - a transaction only while there is something to store: an idle
+ * collector holds no lock
+ */
+static int
+begin(rg_collect *c)
+{
+	if (c->in_txn)
+		return 0;
+	if (store_begin(c->st) != 0) {
+		log_warnx("%s", store_error(c->st));
+		return -1;
+	}
+	c->in_txn = 1;
+	return 0;
+}
+
+/* stored - after a line: 0, or -1 and *io if the batch cannot go on */
+static int
+stored(rg_collect *c, enum col_status *io)
+{
 	if ((*io = load_failed(c)) != COL_OK)
 		return -1;
 	if (c->failed_store) {
@@ -461,11 +696,74 @@ col_step(rg_collect *c, enum col_status *io)
 		*io = COL_TEMPFAIL;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * step_batch - the front end's next batch through the assembler: its
+ * lines, 0 at the end (the thread joined), -1 as col_step
+ */
+static int
+step_batch(rg_collect *c, enum col_status *io)
+{
+	evr_batch *b;
+	const snap *s;
+	int i, n;
+
+	if ((b = evr_next(c->ring)) == NULL) {
+		fe_join(c);
+		return 0;
+	}
+	if (begin(c) != 0)
+		return -1;
+	for (i = 0; i < b->n; i++) {
+		prs_event(c->p, &b->items[i].ll, &b->items[i].ev);
+		if (stored(c, io) != 0)
+			return -1;
+	}
+	s = b->user;
+	memcpy(c->at, s->at, (size_t)c->nin * sizeof(at_pos));
+	c->remaining = s->remaining;
+	if (s->ioerr)
+		*io = COL_IOERR;
+	n = (int)b->lines;
+	evr_put(c->ring);
+	c->lines += n;
+	c->batch_lines += n;
+	return n;
+}
+
+/* col_step - the earliest pending line (or batch of them) into the batch */
+int
+col_step(rg_collect *c, enum col_status *io)
+{
+	int best;
+	input *in;
+
+	if (c->fe_state == FE_RUNNING
+	    || (c->fe_state == FE_NONE && fe_start(c)))
+		return step_batch(c, io);
+	if ((best = mrg_best(c->in, sizeof(input), c->nin)) < 0)
+		return 0;
+	in = &c->in[best];
+	if (begin(c) != 0)
+		return -1;
+	use_zone(c, in->zone);
+	prs_line(c->p, &in->h.ll);
+	if (stored(c, io) != 0)
+		return -1;
 	c->lines++;
 	c->batch_lines++;
 	if (advance(c, in) != 0)
 		*io = COL_IOERR;
 	return 1;
+}
+
+/* col_threads - the front end may run in a thread of its own */
+void
+col_threads(rg_collect *c, int two)
+{
+	c->two = two;
 }
 
 /* col_in_batch - a transaction is open */
@@ -505,11 +803,9 @@ col_commit(rg_collect *c)
 		input *in = &c->in[i];
 		src_pos pos;
 
-		if (in->src == NULL)
+		if (!c->at[i].open)
 			continue;
-		pos = in->pos;
-		pos.year = in->year;
-		pos.last_month = in->last_month;
+		pos = c->at[i].pos;
 		if (store_put_source(c->st, in->sc->name, in->sc->type, &pos)
 		    != 0)
 			c->failed_store = 1;
@@ -548,6 +844,8 @@ col_poll(rg_collect *c)
 	long long now = rgt_now();
 	int i;
 
+	if (c->fe_state == FE_RUNNING)
+		return;		/* the sources are the front end's */
 	/* a source that could not be opened: try again every 10 s (outside
 	 * a batch: positions stay consistent) */
 	if (!c->in_txn && now - c->last_retry >= 10 * 1000000LL) {
@@ -579,13 +877,9 @@ col_batch_lines(const rg_collect *c)
 long long
 col_remaining(const rg_collect *c)
 {
-	long long left = 0, r;
-	int i;
-
-	for (i = 0; i < c->nin; i++)
-		if (c->in[i].src && (r = src_remaining(c->in[i].src)) > 0)
-			left += r;
-	return left;
+	if (c->fe_state == FE_RUNNING)
+		return c->remaining;	/* the sources are the front end's */
+	return remaining(c);
 }
 
 /* col_open_messages - open messages in the assembler */
@@ -603,10 +897,12 @@ col_free(rg_collect *c)
 
 	if (c == NULL)
 		return;
+	fe_join(c);
 	col_rollback(c);
 	for (i = 0; i < c->nin; i++)
 		src_close(c->in[i].src);
 	free(c->in);
+	free(c->at);
 	prs_free(c->p);
 	free(c->cur_zone);
 	free(c);
