@@ -65,7 +65,7 @@ typedef struct snap {
 	at_pos at[];		/* every input, after the batch's last line */
 } snap;
 
-enum fe_state { FE_NONE, FE_RUNNING, FE_JOINED };
+enum fe_state { FE_NONE, FE_ONE, FE_RUNNING, FE_JOINED };
 
 struct rg_collect {
 	const rg_config *cfg;
@@ -740,8 +740,13 @@ col_step(rg_collect *c, enum col_status *io)
 	int best;
 	input *in;
 
-	if (c->fe_state == FE_RUNNING
-	    || (c->fe_state == FE_NONE && fe_start(c)))
+	if (c->fe_state == FE_NONE) {
+		if (fe_start(c))
+			return step_batch(c, io);
+		c->fe_state = FE_ONE;
+		log_debug("collect: one thread");
+	}
+	if (c->fe_state == FE_RUNNING)
 		return step_batch(c, io);
 	if ((best = mrg_best(c->in, sizeof(input), c->nin)) < 0)
 		return 0;
