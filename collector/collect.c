@@ -89,6 +89,7 @@ struct rg_collect {
 	prs_stats fe;		/* the front end's counts */
 	long long chunk_lines;	/* lines a batch at most */
 	long long remaining;	/* of the last batch taken */
+	long long fe_remaining;	/* the front end's, as it last looked */
 	unsigned long long handed;	/* batches handed over */
 	double fe_cpu, be_cpu0;	/* CPU seconds of the threads */
 };
@@ -537,8 +538,8 @@ hand(rg_collect *c, evr_batch *b)
 
 	take_positions(c, s->at);
 	if (c->handed % REMAINING_EVERY == 0)
-		c->remaining = remaining(c);
-	s->remaining = c->remaining;
+		c->fe_remaining = remaining(c);
+	s->remaining = c->fe_remaining;
 	c->handed++;
 	evr_give(c->ring);
 }
@@ -620,7 +621,7 @@ fe_start(rg_collect *c)
 	}
 	c->chunk_lines = c->cfg->batch_lines;
 	take_positions(c, c->at);
-	c->remaining = remaining(c);
+	c->remaining = c->fe_remaining = remaining(c);
 	c->handed = 0;
 	c->be_cpu0 = thread_cpu();
 	memset(&c->fe, 0, sizeof(c->fe));
