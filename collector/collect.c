@@ -608,7 +608,9 @@ fe_start(rg_collect *c)
 	sigset_t all, old;
 	int i, err;
 
-	if (!c->two || rg_cpus() < 2)
+	/* nothing to read (a run with nothing new): no thread either */
+	if (!c->two || rg_cpus() < 2
+	    || mrg_best(c->in, sizeof(input), c->nin) < 0)
 		return 0;
 	for (i = 0; i < c->nin; i++)
 		if (strcmp(c->in[i].sc->type, "journal") == 0)
