@@ -3,96 +3,23 @@
  * merged by time into the parser, each batch's records, open state and
  * positions into the store in one transaction.
  *
- * With two threads (col_threads, `collect --once`), a front-end thread
- * owns the sources while it runs: it reads them, merges them by time,
- * splits and parses each line (ll_parse, prs_front, in the process zone
- * of the line's source: only this thread switches it then) and hands
- * batches of events to the calling thread through a ring (evring.h),
- * each with a snapshot of every source's position after the batch's last
- * line (and year state, and whether the source is still open): what
- * advance() leaves in the inputs. The calling thread runs the assembler
- * and the store, takes a whole batch at each col_step and so commits only
- * between batches, with the positions of the last one it took: never
- * after a line the front end read ahead. The front end counts lines in
- * its own prs_stats, added to the parser's when it has been joined.
+ * With two threads (col_threads, `collect --once`) the sources are read
+ * and parsed by a thread of their own (col_front.c), and col_step takes
+ * that thread's batches whole: the commits fall between them, with the
+ * positions after the last one taken.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/log.h"
-#include "../common/proc.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "col_int.h"
 #include "collect.h"
-#include "evring.h"
 #include "merge.h"
 #include "parser.h"
 #include "source.h"
-
-/* a batch's remaining bytes (progress bar) are looked at every so many */
-#define REMAINING_EVERY	16
-
-typedef struct input {
-	rg_merge_head h;	/* the next line (not processed yet) */
-	const rg_source_cfg *sc;
-	rg_source *src;
-	ll_ctx ctx;
-	src_pos pos;		/* the position before that line */
-	int year, last_month;	/* the year state before that line */
-	const char *line;	/* h.ll's line, in the source's buffer */
-	size_t len;
-	const char *zone;	/* zone of zone-less stamps */
-	int failed;		/* 1 a read failed, 2 it could not be opened */
-	src_pos stored;		/* the position in the database, as we left it */
-	int stored_found;	/* ... if it was there at all */
-} input;
-
-/* where a source is after the last line the assembler took */
-typedef struct at_pos {
-	src_pos pos;		/* with the year state */
-	int open;		/* still read: its position is stored */
-} at_pos;
-
-/* what a batch of the front end carries besides its events (evring.h) */
-typedef struct snap {
-	int ioerr;		/* a source could not be read (warned) */
-	long long remaining;	/* bytes left to read, as far as known */
-	at_pos at[];		/* every input, after the batch's last line */
-} snap;
-
-enum fe_state { FE_NONE, FE_ONE, FE_RUNNING, FE_JOINED };
-
-struct rg_collect {
-	const rg_config *cfg;
-	rg_store *st;
-	rg_parser *p;
-	input *in;
-	int nin;
-	int failed_store;
-	int in_txn;
-	long long lines, batch_lines;
-	char *cur_zone;		/* a copy: the configuration may be reread */
-	int zone_known;		/* cur_zone is the process's zone */
-	long long last_retry;	/* sources that could not be opened, retried */
-	at_pos *at;		/* positions to commit (the front end's:
-				 * of the last batch taken) */
-	/* the front end in a thread of its own (col_threads) */
-	int two;		/* allowed */
-	enum fe_state fe_state;
-	evr_ring *ring;
-	pthread_t fe_thread;
-	prs_stats fe;		/* the front end's counts */
-	long long chunk_lines;	/* lines a batch at most */
-	long long remaining;	/* of the last batch taken */
-	long long fe_remaining;	/* the front end's, as it last looked */
-	unsigned long long handed;	/* batches handed over */
-	double fe_cpu, be_cpu0;	/* CPU seconds of the threads */
-};
 
 /* on_message - a finished record: into the batch */
 static void
@@ -126,9 +53,9 @@ save_message(void *arg, const rg_record *r, const rb_key *key,
 		c->failed_store = 1;
 }
 
-/* take_positions - where every input is now, as col_commit stores it */
-static void
-take_positions(const rg_collect *c, at_pos *at)
+/* col_take_positions - where every input is now, as col_commit stores it */
+void
+col_take_positions(const rg_collect *c, at_pos *at)
 {
 	int i;
 
@@ -154,7 +81,7 @@ moved(rg_collect *c)
 	int i, same;
 
 	if (c->fe_state != FE_RUNNING)
-		take_positions(c, c->at);
+		col_take_positions(c, c->at);
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
@@ -234,9 +161,9 @@ on_loss(void *arg, const char *source, long long count, long long ts,
 		c->failed_store = 1;
 }
 
-/* use_zone - switch the process zone to an input's, if it differs */
-static void
-use_zone(rg_collect *c, const char *zone)
+/* col_use_zone - switch the process zone to an input's, if it differs */
+void
+col_use_zone(rg_collect *c, const char *zone)
 {
 	if (zone != NULL && *zone == '\0')
 		zone = NULL;
@@ -252,9 +179,9 @@ use_zone(rg_collect *c, const char *zone)
 	c->zone_known = 1;
 }
 
-/* advance - read an input's next line with a known header */
-static int
-advance(rg_collect *c, input *in)
+/* col_advance - read an input's next line with a known header */
+int
+col_advance(rg_collect *c, input *in)
 {
 	const char *line;
 	size_t len;
@@ -270,7 +197,7 @@ advance(rg_collect *c, input *in)
 		in->last_month = in->ctx.last_month;
 		if ((r = src_next(in->src, &line, &len)) != 1)
 			break;
-		use_zone(c, in->zone);
+		col_use_zone(c, in->zone);
 		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
 			in->h.have = 1;
 			in->line = line;
@@ -380,7 +307,7 @@ open_input(rg_collect *c, input *in)
 	}
 	in->year = in->ctx.year;
 	in->last_month = in->ctx.last_month;
-	return advance(c, in) != 0 ? -1 : 0;
+	return col_advance(c, in) != 0 ? -1 : 0;
 }
 
 /*
@@ -506,20 +433,9 @@ col_start(rg_collect *c)
 	return rc != 0 ? COL_IOERR : COL_OK;
 }
 
-/* thread_cpu - the CPU seconds of the calling thread */
-static double
-thread_cpu(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0;
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* remaining - bytes left to read in the sources, as far as known */
-static long long
-remaining(const rg_collect *c)
+/* col_left - bytes left to read in the sources, as far as known */
+long long
+col_left(const rg_collect *c)
 {
 	long long left = 0, r;
 	int i;
@@ -530,148 +446,12 @@ remaining(const rg_collect *c)
 	return left;
 }
 
-/* hand - the front end: batch b, with the positions now, over */
-static void
-hand(rg_collect *c, evr_batch *b)
-{
-	snap *s = b->user;
-
-	take_positions(c, s->at);
-	if (c->handed % REMAINING_EVERY == 0)
-		c->fe_remaining = remaining(c);
-	s->remaining = c->fe_remaining;
-	c->handed++;
-	evr_give(c->ring);
-}
-
-/* fe_take - the front end: an empty batch, NULL once stopped */
-static evr_batch *
-fe_take(rg_collect *c)
-{
-	evr_batch *b = evr_take(c->ring);
-
-	if (b != NULL)
-		((snap *)b->user)->ioerr = 0;
-	return b;
-}
-
 /*
- * front_main - the front-end thread: the merge by time, each line split
- * and parsed into batches of at most chunk_lines lines, what advance()
- * leaves after each batch's last line handed over with it
- */
-static void *
-front_main(void *arg)
-{
-	rg_collect *c = arg;
-	evr_batch *b = NULL;
-	input *in;
-	int best;
-
-	while (!evr_stopped(c->ring)
-	    && (best = mrg_best(c->in, sizeof(input), c->nin)) >= 0) {
-		in = &c->in[best];
-		if (b != NULL && b->lines >= c->chunk_lines) {
-			hand(c, b);
-			b = NULL;
-		}
-		if (b == NULL && (b = fe_take(c)) == NULL)
-			break;
-		use_zone(c, in->zone);
-		if (evr_add(c->ring, b, &in->h.ll, in->line, in->len,
-		    &c->fe) < 0) {
-			hand(c, b);
-			if ((b = fe_take(c)) == NULL)
-				break;
-			/* an empty batch takes any line */
-			evr_add(c->ring, b, &in->h.ll, in->line, in->len, &c->fe);
-		}
-		if (advance(c, in) != 0)
-			((snap *)b->user)->ioerr = 1;
-	}
-	if (b != NULL && b->lines > 0)
-		hand(c, b);
-	evr_end(c->ring);
-	c->fe_cpu = thread_cpu();
-	return NULL;
-}
-
-/*
- * fe_start - the front end into a thread of its own, if allowed, the
- * machine has more than one CPU for this process and no source is a
- * journal (its loss notices go to the store from the reading thread):
- * 1 started, 0 not (one thread)
- */
-static int
-fe_start(rg_collect *c)
-{
-	sigset_t all, old;
-	int i, err;
-
-	/* nothing to read (a run with nothing new): no thread either */
-	if (!c->two || rg_cpus() < 2
-	    || mrg_best(c->in, sizeof(input), c->nin) < 0)
-		return 0;
-	for (i = 0; i < c->nin; i++)
-		if (strcmp(c->in[i].sc->type, "journal") == 0)
-			return 0;
-	if ((c->ring = evr_new(sizeof(snap) + (size_t)c->nin
-	    * sizeof(at_pos))) == NULL) {
-		log_debug("collect: no front-end ring (%s): one thread",
-		    strerror(errno));
-		return 0;
-	}
-	c->chunk_lines = c->cfg->batch_lines;
-	take_positions(c, c->at);
-	c->remaining = c->fe_remaining = remaining(c);
-	c->handed = 0;
-	c->be_cpu0 = thread_cpu();
-	memset(&c->fe, 0, sizeof(c->fe));
-	c->fe_state = FE_RUNNING;
-	/* signals are for the calling thread (collect_cmd.c's flags) */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&c->fe_thread, NULL, front_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err != 0) {
-		c->fe_state = FE_NONE;
-		evr_free(c->ring);
-		c->ring = NULL;
-		log_debug("collect: no front-end thread (%s): one thread",
-		    strerror(err));
-		return 0;
-	}
-	return 1;
-}
-
-/* fe_join - stop the front end (if not at its end), wait for it */
-static void
-fe_join(rg_collect *c)
-{
-	unsigned long long batches;
-	unsigned long fe_slept, be_slept;
-
-	if (c->fe_state != FE_RUNNING)
-		return;
-	evr_stop(c->ring);
-	pthread_join(c->fe_thread, NULL);
-	c->fe_state = FE_JOINED;
-	prs_add_stats(c->p, &c->fe);
-	evr_stats(c->ring, &batches, &fe_slept, &be_slept);
-	log_debug("collect: two threads (the front end in its own): %llu "
-	    "batches; CPU seconds: front end %.3f, assembler and store %.3f; "
-	    "the front end waited %lu times, the assembler %lu", batches,
-	    c->fe_cpu, thread_cpu() - c->be_cpu0, fe_slept, be_slept);
-	evr_free(c->ring);
-	c->ring = NULL;
-}
-
-/*
- * begin - a transaction only while there is something to store: an idle
+ * col_begin - a transaction only while there is something to store: an idle
  * collector holds no lock
  */
-static int
-begin(rg_collect *c)
+int
+col_begin(rg_collect *c)
 {
 	if (c->in_txn)
 		return 0;
@@ -683,9 +463,9 @@ begin(rg_collect *c)
 	return 0;
 }
 
-/* stored - after a line: 0, or -1 and *io if the batch cannot go on */
-static int
-stored(rg_collect *c, enum col_status *io)
+/* col_stored - after a line: 0, or -1 and *io if the batch cannot go on */
+int
+col_stored(rg_collect *c, enum col_status *io)
 {
 	if ((*io = load_failed(c)) != COL_OK)
 		return -1;
@@ -702,40 +482,6 @@ stored(rg_collect *c, enum col_status *io)
 	return 0;
 }
 
-/*
- * step_batch - the front end's next batch through the assembler: its
- * lines, 0 at the end (the thread joined), -1 as col_step
- */
-static int
-step_batch(rg_collect *c, enum col_status *io)
-{
-	evr_batch *b;
-	const snap *s;
-	int i, n;
-
-	if ((b = evr_next(c->ring)) == NULL) {
-		fe_join(c);
-		return 0;
-	}
-	if (begin(c) != 0)
-		return -1;
-	for (i = 0; i < b->n; i++) {
-		prs_event(c->p, &b->items[i].ll, &b->items[i].ev);
-		if (stored(c, io) != 0)
-			return -1;
-	}
-	s = b->user;
-	memcpy(c->at, s->at, (size_t)c->nin * sizeof(at_pos));
-	c->remaining = s->remaining;
-	if (s->ioerr)
-		*io = COL_IOERR;
-	n = (int)b->lines;
-	evr_put(c->ring);
-	c->lines += n;
-	c->batch_lines += n;
-	return n;
-}
-
 /* col_step - the earliest pending line (or batch of them) into the batch */
 int
 col_step(rg_collect *c, enum col_status *io)
@@ -744,25 +490,25 @@ col_step(rg_collect *c, enum col_status *io)
 	input *in;
 
 	if (c->fe_state == FE_NONE) {
-		if (fe_start(c))
-			return step_batch(c, io);
+		if (col_fe_start(c))
+			return col_fe_step(c, io);
 		c->fe_state = FE_ONE;
 		log_debug("collect: one thread");
 	}
 	if (c->fe_state == FE_RUNNING)
-		return step_batch(c, io);
+		return col_fe_step(c, io);
 	if ((best = mrg_best(c->in, sizeof(input), c->nin)) < 0)
 		return 0;
 	in = &c->in[best];
-	if (begin(c) != 0)
+	if (col_begin(c) != 0)
 		return -1;
-	use_zone(c, in->zone);
+	col_use_zone(c, in->zone);
 	prs_line(c->p, &in->h.ll);
-	if (stored(c, io) != 0)
+	if (col_stored(c, io) != 0)
 		return -1;
 	c->lines++;
 	c->batch_lines++;
-	if (advance(c, in) != 0)
+	if (col_advance(c, in) != 0)
 		*io = COL_IOERR;
 	return 1;
 }
@@ -864,7 +610,7 @@ col_poll(rg_collect *c)
 	}
 	for (i = 0; i < c->nin; i++)
 		if (!c->in[i].h.have && c->in[i].src)
-			advance(c, &c->in[i]);
+			col_advance(c, &c->in[i]);
 }
 
 /* col_lines - lines processed by this engine */
@@ -887,7 +633,7 @@ col_remaining(const rg_collect *c)
 {
 	if (c->fe_state == FE_RUNNING)
 		return c->remaining;	/* the sources are the front end's */
-	return remaining(c);
+	return col_left(c);
 }
 
 /* col_open_messages - open messages in the assembler */
@@ -905,7 +651,7 @@ col_free(rg_collect *c)
 
 	if (c == NULL)
 		return;
-	fe_join(c);
+	col_fe_join(c);
 	col_rollback(c);
 	for (i = 0; i < c->nin; i++)
 		src_close(c->in[i].src);
