@@ -194,6 +194,7 @@ int
 col_fe_step(rg_collect *c, enum col_status *io)
 {
 	evr_batch *b;
+	const evr_item *items;
 	const snap *s;
 	int i, n;
 
@@ -203,8 +204,11 @@ col_fe_step(rg_collect *c, enum col_status *io)
 	}
 	if (col_begin(c) != 0)
 		return -1;
-	for (i = 0; i < b->n; i++) {
-		prs_event(c->p, &b->items[i].ll, &b->items[i].ev);
+	/* b's header shares a cache line with the one being filled */
+	n = b->n;
+	items = b->items;
+	for (i = 0; i < n; i++) {
+		prs_event(c->p, &items[i].ll, &items[i].ev);
 		if (col_stored(c, io) != 0)
 			return -1;
 	}

@@ -1,7 +1,7 @@
 /*
  * evring.h - a ring of batches of parsed lines between a front-end thread
  * (reading, splitting, prs_front) and the thread that runs the assembler
- * (prs_event): `collect --once`'s (collect.c).
+ * (prs_event): parse's (pipeline.c) and `collect --once`'s (col_front.c).
  *
  * The front end takes an empty batch (evr_take), adds lines to it
  * (evr_add: the line is copied into the batch, its split header pointed at
