@@ -234,6 +234,9 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 reload:
 	store_set_config(st, cfg);
 	c = col_new(cfg, st);
+	/* --once reads and parses in a thread of its own; --follow, which
+	 * looks again at the sources (col_poll), in this one */
+	col_threads(c, once);
 	switch (col_start(c)) {
 	case COL_OK:
 		break;

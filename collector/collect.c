@@ -2,6 +2,11 @@
  * collect.c - the exactly-once collect engine (collect.h): the sources
  * merged by time into the parser, each batch's records, open state and
  * positions into the store in one transaction.
+ *
+ * With two threads (col_threads, `collect --once`) the sources are read
+ * and parsed by a thread of their own (col_front.c), and col_step takes
+ * that thread's batches whole: the commits fall between them, with the
+ * positions after the last one taken.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,37 +15,11 @@
 #include "../common/log.h"
 #include "../common/rgtime.h"
 #include "../common/xalloc.h"
+#include "col_int.h"
 #include "collect.h"
 #include "merge.h"
 #include "parser.h"
 #include "source.h"
-
-typedef struct input {
-	rg_merge_head h;	/* the next line (not processed yet) */
-	const rg_source_cfg *sc;
-	rg_source *src;
-	ll_ctx ctx;
-	src_pos pos;		/* the position before that line */
-	int year, last_month;	/* the year state before that line */
-	const char *zone;	/* zone of zone-less stamps */
-	int failed;		/* 1 a read failed, 2 it could not be opened */
-	src_pos stored;		/* the position in the database, as we left it */
-	int stored_found;	/* ... if it was there at all */
-} input;
-
-struct rg_collect {
-	const rg_config *cfg;
-	rg_store *st;
-	rg_parser *p;
-	input *in;
-	int nin;
-	int failed_store;
-	int in_txn;
-	long long lines, batch_lines;
-	char *cur_zone;		/* a copy: the configuration may be reread */
-	int zone_known;		/* cur_zone is the process's zone */
-	long long last_retry;	/* sources that could not be opened, retried */
-};
 
 /* on_message - a finished record: into the batch */
 static void
@@ -74,6 +53,24 @@ save_message(void *arg, const rg_record *r, const rb_key *key,
 		c->failed_store = 1;
 }
 
+/* col_take_positions - where every input is now, as col_commit stores it */
+void
+col_take_positions(const rg_collect *c, at_pos *at)
+{
+	int i;
+
+	for (i = 0; i < c->nin; i++) {
+		const input *in = &c->in[i];
+
+		at[i].open = in->src != NULL;
+		if (!at[i].open)
+			continue;
+		at[i].pos = in->pos;
+		at[i].pos.year = in->year;
+		at[i].pos.last_month = in->last_month;
+	}
+}
+
 /*
  * moved - has another writer moved a source's position since this run
  * read it? Says so (once per source) and returns 1; 0 if not, -1 error.
@@ -83,10 +80,12 @@ moved(rg_collect *c)
 {
 	int i, same;
 
+	if (c->fe_state != FE_RUNNING)
+		col_take_positions(c, c->at);
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
-		if (in->src == NULL)
+		if (!c->at[i].open)
 			continue;
 		if ((same = store_same_source(c->st, in->sc->name,
 		    in->stored_found, &in->stored)) < 0)
@@ -162,9 +161,9 @@ on_loss(void *arg, const char *source, long long count, long long ts,
 		c->failed_store = 1;
 }
 
-/* use_zone - switch the process zone to an input's, if it differs */
-static void
-use_zone(rg_collect *c, const char *zone)
+/* col_use_zone - switch the process zone to an input's, if it differs */
+void
+col_use_zone(rg_collect *c, const char *zone)
 {
 	if (zone != NULL && *zone == '\0')
 		zone = NULL;
@@ -180,9 +179,9 @@ use_zone(rg_collect *c, const char *zone)
 	c->zone_known = 1;
 }
 
-/* advance - read an input's next line with a known header */
-static int
-advance(rg_collect *c, input *in)
+/* col_advance - read an input's next line with a known header */
+int
+col_advance(rg_collect *c, input *in)
 {
 	const char *line;
 	size_t len;
@@ -198,12 +197,17 @@ advance(rg_collect *c, input *in)
 		in->last_month = in->ctx.last_month;
 		if ((r = src_next(in->src, &line, &len)) != 1)
 			break;
-		use_zone(c, in->zone);
+		col_use_zone(c, in->zone);
 		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
 			in->h.have = 1;
+			in->line = line;
+			in->len = len;
 			return 0;
 		}
-		prs_malformed(c->p);
+		if (c->fe_state == FE_RUNNING)
+			prs_count_malformed(&c->fe);
+		else
+			prs_malformed(c->p);
 	}
 	if (r == 0) {
 		/* nothing held back: the position after everything read */
@@ -227,6 +231,7 @@ read_positions(rg_collect *c)
 
 	c->nin = c->cfg->nsources;
 	c->in = xcalloc((size_t)c->nin, sizeof(input));
+	c->at = xcalloc((size_t)c->nin, sizeof(at_pos));
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
@@ -302,7 +307,7 @@ open_input(rg_collect *c, input *in)
 	}
 	in->year = in->ctx.year;
 	in->last_month = in->ctx.last_month;
-	return advance(c, in) != 0 ? -1 : 0;
+	return col_advance(c, in) != 0 ? -1 : 0;
 }
 
 /*
@@ -428,27 +433,40 @@ col_start(rg_collect *c)
 	return rc != 0 ? COL_IOERR : COL_OK;
 }
 
-/* col_step - the earliest pending line into the batch */
-int
-col_step(rg_collect *c, enum col_status *io)
+/* col_left - bytes left to read in the sources, as far as known */
+long long
+col_left(const rg_collect *c)
 {
-	int best = mrg_best(c->in, sizeof(input), c->nin);
-	input *in;
+	long long left = 0, r;
+	int i;
 
-	if (best < 0)
+	for (i = 0; i < c->nin; i++)
+		if (c->in[i].src && (r = src_remaining(c->in[i].src)) > 0)
+			left += r;
+	return left;
+}
+
+/*
+ * col_begin - a transaction only while there is something to store: an idle
+ * collector holds no lock
+ */
+int
+col_begin(rg_collect *c)
+{
+	if (c->in_txn)
 		return 0;
-	in = &c->in[best];
-	/* a transaction only while there is something to store: an idle
-	 * collector holds no lock */
-	if (!c->in_txn) {
-		if (store_begin(c->st) != 0) {
-			log_warnx("%s", store_error(c->st));
-			return -1;
-		}
-		c->in_txn = 1;
+	if (store_begin(c->st) != 0) {
+		log_warnx("%s", store_error(c->st));
+		return -1;
 	}
-	use_zone(c, in->zone);
-	prs_line(c->p, &in->h.ll);
+	c->in_txn = 1;
+	return 0;
+}
+
+/* col_stored - after a line: 0, or -1 and *io if the batch cannot go on */
+int
+col_stored(rg_collect *c, enum col_status *io)
+{
 	if ((*io = load_failed(c)) != COL_OK)
 		return -1;
 	if (c->failed_store) {
@@ -461,11 +479,45 @@ col_step(rg_collect *c, enum col_status *io)
 		*io = COL_TEMPFAIL;
 		return -1;
 	}
+	return 0;
+}
+
+/* col_step - the earliest pending line (or batch of them) into the batch */
+int
+col_step(rg_collect *c, enum col_status *io)
+{
+	int best;
+	input *in;
+
+	if (c->fe_state == FE_NONE) {
+		if (col_fe_start(c))
+			return col_fe_step(c, io);
+		c->fe_state = FE_ONE;
+		log_debug("collect: one thread");
+	}
+	if (c->fe_state == FE_RUNNING)
+		return col_fe_step(c, io);
+	if ((best = mrg_best(c->in, sizeof(input), c->nin)) < 0)
+		return 0;
+	in = &c->in[best];
+	if (col_begin(c) != 0)
+		return -1;
+	col_use_zone(c, in->zone);
+	prs_line(c->p, &in->h.ll);
+	if (col_stored(c, io) != 0)
+		return -1;
 	c->lines++;
 	c->batch_lines++;
-	if (advance(c, in) != 0)
+	if (col_advance(c, in) != 0)
 		*io = COL_IOERR;
 	return 1;
+}
+
+/* col_threads - the front end may run in a thread of its own */
+void
+col_threads(rg_collect *c, int two)
+{
+	c->two = two;
 }
 
 /* col_in_batch - a transaction is open */
@@ -505,11 +557,9 @@ col_commit(rg_collect *c)
 		input *in = &c->in[i];
 		src_pos pos;
 
-		if (in->src == NULL)
+		if (!c->at[i].open)
 			continue;
-		pos = in->pos;
-		pos.year = in->year;
-		pos.last_month = in->last_month;
+		pos = c->at[i].pos;
 		if (store_put_source(c->st, in->sc->name, in->sc->type, &pos)
 		    != 0)
 			c->failed_store = 1;
@@ -548,6 +598,8 @@ col_poll(rg_collect *c)
 	long long now = rgt_now();
 	int i;
 
+	if (c->fe_state == FE_RUNNING)
+		return;		/* the sources are the front end's */
 	/* a source that could not be opened: try again every 10 s (outside
 	 * a batch: positions stay consistent) */
 	if (!c->in_txn && now - c->last_retry >= 10 * 1000000LL) {
@@ -558,7 +610,7 @@ col_poll(rg_collect *c)
 	}
 	for (i = 0; i < c->nin; i++)
 		if (!c->in[i].h.have && c->in[i].src)
-			advance(c, &c->in[i]);
+			col_advance(c, &c->in[i]);
 }
 
 /* col_lines - lines processed by this engine */
@@ -579,13 +631,9 @@ col_batch_lines(const rg_collect *c)
 long long
 col_remaining(const rg_collect *c)
 {
-	long long left = 0, r;
-	int i;
-
-	for (i = 0; i < c->nin; i++)
-		if (c->in[i].src && (r = src_remaining(c->in[i].src)) > 0)
-			left += r;
-	return left;
+	if (c->fe_state == FE_RUNNING)
+		return c->remaining;	/* the sources are the front end's */
+	return col_left(c);
 }
 
 /* col_open_messages - open messages in the assembler */
@@ -603,10 +651,12 @@ col_free(rg_collect *c)
 
 	if (c == NULL)
 		return;
+	col_fe_join(c);
 	col_rollback(c);
 	for (i = 0; i < c->nin; i++)
 		src_close(c->in[i].src);
 	free(c->in);
+	free(c->at);
 	prs_free(c->p);
 	free(c->cur_zone);
 	free(c);

@@ -13,6 +13,15 @@
  * the lock; it calls col_start, then col_step until it returns 0 (nothing
  * to read now) and col_commit at the batch boundaries it chooses, and
  * col_free. Warnings go to the log.
+ *
+ * col_threads(c, 1) before the first col_step lets the engine read and
+ * parse the sources in a thread of its own (collect.c) when this process
+ * may use more than one CPU and no source is a journal: for a run to the
+ * end of the sources (--once), not for --follow (col_poll). col_step then
+ * takes a whole batch of that thread's lines at a time (at most
+ * [collect] batch_lines), so that a commit always falls between two of
+ * them; col_free stops the thread. Only the calling thread runs the
+ * store; the process zone (TZ) is the front end's while it runs.
  */
 #ifndef RG_COLLECT_H
 #define RG_COLLECT_H
@@ -33,7 +42,10 @@ enum col_status {
 rg_collect *col_new(const rg_config *cfg, rg_store *st);
 /* the open state and the positions of one commit; the sources opened */
 enum col_status col_start(rg_collect *c);
-/* one line of the earliest source into the batch: 1, 0 none now, -1 the
+/* the front end may run in a thread of its own (see above) */
+void col_threads(rg_collect *c, int two);
+/* one line of the earliest source into the batch: 1 (with two threads,
+ * the lines of the front end's next batch: 1 or more), 0 none now, -1 the
  * store failed (transaction begun by col_step itself), or a message the
  * line names could not be restored (*io COL_DATAERR: its state is damaged) */
 int col_step(rg_collect *c, enum col_status *io);

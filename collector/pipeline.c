@@ -4,25 +4,18 @@
  *
  * Owns the inputs: their line readers and their ll_ctx (year inference,
  * the host and tag caches), which only the front end touches while a run
- * lasts. With two threads, also a ring of NBATCH batches under one mutex
- * and two condition variables. The front end copies each line into the
- * batch it fills, points the line's split header (logline) at the copy,
- * and parses it there: every pointer of a batch's loglines and events
- * points into the batch (its bytes, or the item's own scratch buffer for
- * decoded text) or at a constant. A line that the assembler will not see
- * gives its bytes back at once. The calling thread takes the batches in
- * the order they were filled and gives each back when its events have
- * been through the assembler; only then is it filled again. The front
- * end counts lines in its own prs_stats, added to the parser's after the
- * thread has been joined.
+ * lasts. With two threads, also a ring of batches (evring.h): the front
+ * end copies each line into the batch it fills and parses it there; the
+ * calling thread takes the batches in the order they were filled and
+ * gives each back when its events have been through the assembler. The
+ * front end counts lines in its own prs_stats, added to the parser's
+ * after the thread has been joined.
  *
  * Fails only on input: an input that cannot be opened or read is logged
  * once. If the thread cannot be started, the run is done in one thread.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,24 +25,10 @@
 #include "../common/linereader.h"
 #include "../common/log.h"
 #include "../common/proc.h"
-#include "../common/strbuf.h"
 #include "../common/xalloc.h"
+#include "evring.h"
 #include "merge.h"
 #include "pipeline.h"
-
-#ifndef NBATCH
-#define NBATCH		8		/* batches in the ring */
-#endif
-#define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
-#ifndef BATCH_ITEMS
-#define BATCH_ITEMS	256		/* events a batch */
-#endif
-#define BATCH_BYTES	(64 * 1024)	/* line bytes a batch (more for a long line) */
-#define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
-/* the ring's block: the items, then the bytes (both 16-byte multiples) */
-#define ITEMS_BYTES	(((size_t)NBATCH * BATCH_ITEMS * sizeof(item) + 63) \
-			    & ~(size_t)63)
-#define RING_BYTES	(ITEMS_BYTES + (size_t)NBATCH * BATCH_BYTES)
 
 typedef struct input {
 	rg_merge_head h;	/* the next line (merge.h) */
@@ -61,40 +40,13 @@ typedef struct input {
 	size_t len;
 } input;
 
-typedef struct item {
-	logline ll;		/* pointing into the batch's bytes */
-	rg_event ev;
-	strbuf scratch;		/* decoded text that ev may point into */
-} item;
-
-typedef struct batch {
-	item *items;		/* BATCH_ITEMS */
-	int n;
-	int ready;		/* items whose scratch is sb_init'ed */
-	char *bytes;		/* copies of the lines */
-	size_t used, cap;
-	char *home;		/* its BATCH_BYTES in the ring's memory (bytes,
-				 * unless a long line needed more) */
-} batch;
-
 struct rg_pipeline {
 	input *in;
 	int nin;
 	int last;		/* the input whose line was taken last, -1 */
 	int failed;		/* an input could not be read to its end */
 	prs_stats fe;		/* what the front end counted */
-	/* the ring, while two threads run */
-	pthread_mutex_t mu;
-	pthread_cond_t filled, freed;
-	batch ring[NBATCH];
-	void *ring_mem;		/* the batches' items and bytes, in one */
-	unsigned long long produced;	/* batches handed over */
-	unsigned long long consumed;	/* batches given back */
-	int done;		/* the front end has handed over its last */
-	atomic_int stop;	/* the calling thread wants no more (the front
-				 * end looks at each line, without the lock) */
-	int fe_waits, be_waits;	/* the front end (the caller) sleeps */
-	unsigned long fe_slept, be_slept;	/* times each one slept */
+	evr_ring *ring;		/* while two threads run */
 	double fe_cpu;		/* the front-end thread's CPU seconds */
 };
 
@@ -238,153 +190,6 @@ run_one(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	}
 }
 
-/* keep - a copy of n bytes in the batch (room was checked) */
-static const char *
-keep(batch *b, const char *p, size_t n)
-{
-	char *q = b->bytes + b->used;
-
-	if (n > 0)
-		memcpy(q, p, n);
-	b->used += n;
-	return q;
-}
-
-/* within - whether [p, p+n) lies in [base, base+len) */
-static int
-within(const char *p, size_t n, const char *base, size_t len)
-{
-	uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
-
-	return a >= b && a - b <= len && n <= len - (a - b);
-}
-
-/* need - the batch bytes that the line of in takes (front_line) */
-static size_t
-need(const input *in)
-{
-	const logline *ll = &in->h.ll;
-	size_t n = in->len;
-
-	if (ll->host != NULL && !within(ll->host, ll->hostlen, in->line,
-	    in->len))
-		n += ll->hostlen;
-	if (ll->prog != NULL && !within(ll->prog, ll->proglen, in->line,
-	    in->len))
-		n += ll->proglen;
-	if (ll->daemon != NULL && !within(ll->daemon, ll->daemonlen, in->line,
-	    in->len))
-		n += ll->daemonlen;
-	if (ll->msg != NULL && !within(ll->msg, ll->msglen, in->line,
-	    in->len))
-		n += ll->msglen;
-	return n;
-}
-
-/*
- * rebase - a field of the line at line (len bytes) in its copy at copy;
- * a field elsewhere (a constant, or a cache of the input's ll_ctx that the
- * next line may change) gets a copy of its own
- */
-static const char *
-rebase(batch *b, const char *p, size_t n, const char *line, size_t len,
-    const char *copy)
-{
-	if (p == NULL)
-		return NULL;
-	if (within(p, n, line, len))
-		return copy + (p - line);
-	return keep(b, p, n);
-}
-
-/*
- * front_line - the line of in into batch b, split and parsed. Every
- * pointer of logline is moved here (a new one must be too); the daemon
- * name stays where it is in the program name (pf_classify compares the
- * two pointers).
- */
-static void
-front_line(rg_pipeline *pl, batch *b, const input *in)
-{
-	const logline *src = &in->h.ll;
-	item *it = &b->items[b->n];
-	size_t mark = b->used;
-	const char *copy;
-
-	if (b->n == b->ready)
-		sb_init(&b->items[b->ready++].scratch);
-	copy = keep(b, in->line, in->len);
-	it->ll = *src;
-	it->ll.host = rebase(b, src->host, src->hostlen, in->line, in->len,
-	    copy);
-	it->ll.prog = rebase(b, src->prog, src->proglen, in->line, in->len,
-	    copy);
-	if (src->prog != NULL && src->daemon != NULL
-	    && within(src->daemon, src->daemonlen, src->prog, src->proglen))
-		it->ll.daemon = it->ll.prog + (src->daemon - src->prog);
-	else
-		it->ll.daemon = rebase(b, src->daemon, src->daemonlen,
-		    in->line, in->len, copy);
-	it->ll.msg = rebase(b, src->msg, src->msglen, in->line, in->len,
-	    copy);
-	if (prs_front(&pl->fe, &it->ll, &it->ev, &it->scratch))
-		b->n++;
-	else
-		b->used = mark;		/* not for the assembler */
-}
-
-/* batch_take - the next batch to fill, NULL when the run is stopped */
-static batch *
-batch_take(rg_pipeline *pl)
-{
-	batch *b = NULL;
-	int i;
-
-	pthread_mutex_lock(&pl->mu);
-	while (!atomic_load(&pl->stop)
-	    && pl->produced - pl->consumed == NBATCH) {
-		pl->fe_waits = 1;
-		pl->fe_slept++;
-		pthread_cond_wait(&pl->freed, &pl->mu);
-	}
-	pl->fe_waits = 0;
-	if (!atomic_load(&pl->stop))
-		b = &pl->ring[pl->produced % NBATCH];
-	pthread_mutex_unlock(&pl->mu);
-	if (b == NULL)
-		return NULL;
-	/* a hostile line's large scratch is not kept for good */
-	for (i = 0; i < b->n; i++) {
-		if (b->items[i].scratch.cap > SCRATCH_KEEP) {
-			sb_free(&b->items[i].scratch);
-			sb_init(&b->items[i].scratch);
-		}
-	}
-	if (b->bytes != b->home) {	/* grown for a long line */
-		free(b->bytes);
-		b->bytes = b->home;
-		b->cap = BATCH_BYTES;
-	}
-	b->n = 0;
-	b->used = 0;
-	return b;
-}
-
-/*
- * batch_give - hand the batch being filled to the calling thread. A
- * sleeping thread is woken when WAKE batches are ready for it, not at
- * each one: a wake-up per batch costs more than the batch.
- */
-static void
-batch_give(rg_pipeline *pl)
-{
-	pthread_mutex_lock(&pl->mu);
-	pl->produced++;
-	if (pl->be_waits && pl->produced - pl->consumed >= WAKE)
-		pthread_cond_signal(&pl->filled);
-	pthread_mutex_unlock(&pl->mu);
-}
-
 /* thread_cpu - the CPU seconds of the calling thread */
 static double
 thread_cpu(void)
@@ -401,99 +206,28 @@ static void *
 front_main(void *arg)
 {
 	rg_pipeline *pl = arg;
-	batch *b = NULL;
+	evr_batch *b = NULL;
 	input *in;
 
 	while ((in = merge_next(pl)) != NULL) {
-		size_t n;
-
-		if (atomic_load_explicit(&pl->stop, memory_order_relaxed))
+		if (evr_stopped(pl->ring))
 			break;
-		n = need(in);
-		if (b != NULL && (b->n == BATCH_ITEMS || b->cap - b->used < n)) {
-			batch_give(pl);
-			b = NULL;
-		}
-		if (b == NULL && (b = batch_take(pl)) == NULL)
+		if (b == NULL && (b = evr_take(pl->ring)) == NULL)
 			break;
-		if (b->cap < n) {	/* a long line, in an empty batch */
-			if (b->bytes != b->home)
-				free(b->bytes);
-			b->cap = n;
-			b->bytes = xmalloc(b->cap);
+		if (evr_add(pl->ring, b, &in->h.ll, in->line, in->len,
+		    &pl->fe) < 0) {
+			evr_give(pl->ring);
+			if ((b = evr_take(pl->ring)) == NULL)
+				break;
+			/* an empty batch takes any line */
+			evr_add(pl->ring, b, &in->h.ll, in->line, in->len, &pl->fe);
 		}
-		front_line(pl, b, in);
 	}
 	if (b != NULL && b->n > 0)
-		batch_give(pl);
-	pthread_mutex_lock(&pl->mu);
-	pl->done = 1;
-	pthread_cond_signal(&pl->filled);
-	pthread_mutex_unlock(&pl->mu);
+		evr_give(pl->ring);
+	evr_end(pl->ring);
 	pl->fe_cpu = thread_cpu();
 	return NULL;
-}
-
-/* ring_init - the batches, the mutex and the condition variables */
-static int
-ring_init(rg_pipeline *pl)
-{
-	int i;
-
-	if (pthread_mutex_init(&pl->mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&pl->filled, NULL) != 0) {
-		pthread_mutex_destroy(&pl->mu);
-		return -1;
-	}
-	if (pthread_cond_init(&pl->freed, NULL) != 0) {
-		pthread_cond_destroy(&pl->filled);
-		pthread_mutex_destroy(&pl->mu);
-		return -1;
-	}
-	/*
-	 * The items and the bytes of every batch in one block, in huge pages
-	 * (xmalloc_huge): faulted in 2 MiB at once, not 4 KiB at a time as
-	 * they are first used (about 400 faults of 10 us each on a VM);
-	 * without huge pages, still as they are used
-	 */
-	pl->ring_mem = xmalloc_huge(RING_BYTES);
-	for (i = 0; i < NBATCH; i++) {
-		batch *b = &pl->ring[i];
-
-		b->items = (item *)pl->ring_mem + (size_t)i * BATCH_ITEMS;
-		b->ready = 0;
-		b->cap = BATCH_BYTES;
-		b->home = b->bytes = (char *)pl->ring_mem + ITEMS_BYTES
-		    + (size_t)i * BATCH_BYTES;
-	}
-	pl->produced = pl->consumed = 0;
-	pl->done = pl->fe_waits = pl->be_waits = 0;
-	atomic_store(&pl->stop, 0);
-	pl->fe_slept = pl->be_slept = 0;
-	return 0;
-}
-
-/* ring_free - release what ring_init made */
-static void
-ring_free(rg_pipeline *pl)
-{
-	int i, j;
-
-	for (i = 0; i < NBATCH; i++) {
-		batch *b = &pl->ring[i];
-
-		for (j = 0; j < b->ready; j++)
-			sb_free(&b->items[j].scratch);
-		if (b->bytes != b->home)
-			free(b->bytes);
-		memset(b, 0, sizeof(*b));
-	}
-	free(pl->ring_mem);
-	pl->ring_mem = NULL;
-	pthread_cond_destroy(&pl->freed);
-	pthread_cond_destroy(&pl->filled);
-	pthread_mutex_destroy(&pl->mu);
 }
 
 /* run_two - the front end in a thread, the assembler in this one */
@@ -501,34 +235,24 @@ static int
 run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 {
 	pthread_t t;
-	const item *items;
+	const evr_batch *b;
+	const evr_item *items;
 	double cpu0 = thread_cpu();
+	unsigned long long batches;
+	unsigned long fe_slept, be_slept;
 	int i, n, stopped = 0, err;
 
-	if (ring_init(pl) != 0)
+	if ((pl->ring = evr_new(0)) == NULL)
 		return -1;
 	if ((err = pthread_create(&t, NULL, front_main, pl)) != 0) {
-		ring_free(pl);
+		evr_free(pl->ring);
+		pl->ring = NULL;
 		errno = err;
 		log_debug("parse: no front-end thread (%s): one thread",
 		    strerror(err));
 		return -1;
 	}
-	while (!stopped) {
-		batch *b;
-
-		pthread_mutex_lock(&pl->mu);
-		while (pl->consumed == pl->produced && !pl->done) {
-			pl->be_waits = 1;
-			pl->be_slept++;
-			pthread_cond_wait(&pl->filled, &pl->mu);
-		}
-		pl->be_waits = 0;
-		b = pl->consumed < pl->produced
-		    ? &pl->ring[pl->consumed % NBATCH] : NULL;
-		pthread_mutex_unlock(&pl->mu);
-		if (b == NULL)
-			break;		/* done, and every batch taken */
+	while (!stopped && (b = evr_next(pl->ring)) != NULL) {
 		/* b's header shares a cache line with the one being filled */
 		n = b->n;
 		items = b->items;
@@ -539,21 +263,18 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 				break;
 			}
 		}
-		pthread_mutex_lock(&pl->mu);
-		pl->consumed++;
 		if (stopped)
-			atomic_store(&pl->stop, 1);
-		if (pl->fe_waits
-		    && (stopped || pl->produced - pl->consumed <= NBATCH - WAKE))
-			pthread_cond_signal(&pl->freed);
-		pthread_mutex_unlock(&pl->mu);
+			evr_stop(pl->ring);
+		evr_put(pl->ring);
 	}
 	pthread_join(t, NULL);
+	evr_stats(pl->ring, &batches, &fe_slept, &be_slept);
 	log_debug("parse: two threads (the front end in its own): %llu "
 	    "batches; CPU seconds: front end %.3f, assembler %.3f; the front "
-	    "end waited %lu times, the assembler %lu", pl->produced,
-	    pl->fe_cpu, thread_cpu() - cpu0, pl->fe_slept, pl->be_slept);
-	ring_free(pl);
+	    "end waited %lu times, the assembler %lu", batches, pl->fe_cpu,
+	    thread_cpu() - cpu0, fe_slept, be_slept);
+	evr_free(pl->ring);
+	pl->ring = NULL;
 	return 0;
 }
 

@@ -681,6 +681,33 @@ ok $? "a checkpoint thread copies the WAL while the collector writes, and the WA
     cmp -s <(dump ck) <(dump ck1) && [ "$(counts ck)" = "$(counts ck1)" ]
 ok $? "... and the database equals a one-CPU run's, which keeps SQLite's own checkpoints ($(counts ck) vs $(counts ck1); $(grep "checkpoints:" "$t/ck1.err"))"
 
+# 15. --once reads and parses in a thread of its own (collector/collect.c:
+# the front end), the assembler and the store in the calling thread; a
+# commit stores the positions after the last line the assembler took,
+# never after a line the front end read ahead. Two sources merged by time
+# (smtpd's lines, and the rest with a zone of its own, malformed lines and
+# other programs' lines among them), small batches: the database (records,
+# open state, both positions) equals a one-CPU run's, which reads in the
+# calling thread as before
+grep -F 'postfix/smtpd[' "$t/big.log" > "$t/fe.a.log"
+grep -vF 'postfix/smtpd[' "$t/big.log" | awk 'NR % 997 == 0 { print "not a syslog line " NR } NR % 101 == 0 { sub(/postfix\/[a-z]*/, "cron") } { print }' > "$t/fe.b.log"
+for n in fe fe1; do
+    { printf '[global]\ndatabase = %s/%s.db\n[parse]\nyear = 2026\ntimezone = UTC\n[collect]\nbatch_lines = 50\n' "$t" "$n"
+      printf '[source smtpd]\npath = %s/fe.a.log\n[source rest]\npath = %s/fe.b.log\ntimezone = Europe/Berlin\n' "$t" "$t"; } > "$t/$n.ini"
+done
+"$RG" -c "$t/fe.ini" -vv collect --once 2> "$t/fe.err"; rc=$?
+taskset -c 0 "$RG" -c "$t/fe1.ini" -vv collect --once 2> "$t/fe1.err" || rc=$?
+state() {    # positions, and the open state (messages, sessions, the assembler's)
+    sqlite3 "$t/$1.db" "SELECT name, fp, offset, prev_offset, year, last_month, lines FROM sources ORDER BY name; SELECT count(*) FROM open_msgs"
+    sqlite3 "$t/$1.db" "SELECT id, hex(state) FROM open_msgs ORDER BY id; SELECT hex(state) FROM asm_state; SELECT id, hex(state) FROM sessions WHERE state IS NOT NULL ORDER BY id" | md5sum | cut -c1-12
+}
+batches=$(sed -n 's/.*two threads (the front end in its own): \([0-9]*\) batches.*/\1/p' "$t/fe.err")
+[ $rc = 0 ] && [ "${batches:-0}" -gt 1 ] && grep -q "collect: one thread" "$t/fe1.err" && ! grep -q "two threads" "$t/fe1.err"
+ok $? "collect --once reads in a thread of its own with two CPUs ($batches batches), in one with one CPU (exit $rc; $(grep -h "thread" "$t/fe.err" "$t/fe1.err" | grep -v checkpoints | head -c 300))"
+[ "$(dump fe | wc -l)" -gt 1000 ] && cmp -s <(dump fe) <(dump fe1) && [ "$(counts fe)" = "$(counts fe1)" ] &&
+    [ "$(state fe)" = "$(state fe1)" ] && [ "$(sqlite3 "$t/fe.db" "SELECT offset FROM sources WHERE name = 'rest'")" = "$(stat -c %s "$t/fe.b.log")" ]
+ok $? "... and stores what a one-CPU run stores: records, open state, both positions ($(counts fe) vs $(counts fe1); $(state fe | paste -sd' ') vs $(state fe1 | paste -sd' '); $(diff <(dump fe) <(dump fe1) | head -c 200))"
+
 # 13. only collect and init create a database: the other commands refuse a
 # missing one (66) and create nothing
 conf miss

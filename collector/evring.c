@@ -1,0 +1,335 @@
+/*
+ * evring.c - the ring of parsed-line batches between a front-end thread
+ * and the assembler's (evring.h).
+ *
+ * Owns NBATCH batches in one block (their items, then their bytes), one
+ * mutex and two condition variables. A batch is the front end's from
+ * evr_take to evr_give, the other thread's from evr_next to evr_put. Never
+ * fails once made; a long line grows its batch's bytes (xmalloc).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/xalloc.h"
+#include "evring.h"
+
+#define NBATCH		8		/* batches in the ring */
+#define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
+#define BATCH_ITEMS	256		/* events a batch */
+#define BATCH_BYTES	(64 * 1024)	/* line bytes a batch (more for a long line) */
+#define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
+/* the ring's block: the items, then the bytes (both 64-byte multiples) */
+#define ITEMS_BYTES	(((size_t)NBATCH * BATCH_ITEMS * sizeof(evr_item) \
+			    + 63) & ~(size_t)63)
+#define RING_BYTES	(ITEMS_BYTES + (size_t)NBATCH * BATCH_BYTES)
+
+struct evr_ring {
+	pthread_mutex_t mu;
+	pthread_cond_t filled, freed;
+	evr_batch ring[NBATCH];
+	void *mem;		/* the batches' items and bytes, in one */
+	char *user;		/* the batches' user bytes */
+	unsigned long long produced;	/* batches handed over */
+	unsigned long long consumed;	/* batches given back */
+	int taken;		/* evr_next returned a batch not put yet */
+	int done;		/* the front end has handed over its last */
+	atomic_int stop;	/* no more wanted (the front end looks at it
+				 * for each line, without the lock) */
+	int fe_waits, be_waits;	/* the front end (the other) sleeps */
+	unsigned long fe_slept, be_slept;	/* times each one slept */
+};
+
+/* evr_new - an empty ring whose batches carry user_size bytes each */
+evr_ring *
+evr_new(size_t user_size)
+{
+	evr_ring *r = xcalloc(1, sizeof(*r));
+	size_t us = (user_size + 63) & ~(size_t)63;
+	int i, err;
+
+	if ((err = pthread_mutex_init(&r->mu, NULL)) != 0)
+		goto fail;
+	if ((err = pthread_cond_init(&r->filled, NULL)) != 0) {
+		pthread_mutex_destroy(&r->mu);
+		goto fail;
+	}
+	if ((err = pthread_cond_init(&r->freed, NULL)) != 0) {
+		pthread_cond_destroy(&r->filled);
+		pthread_mutex_destroy(&r->mu);
+		goto fail;
+	}
+	/* in huge pages (xmalloc_huge): faulted in 2 MiB at once, not 4 KiB
+	 * at a time as they are first used */
+	r->mem = xmalloc_huge(RING_BYTES);
+	r->user = us > 0 ? xcalloc(NBATCH, us) : NULL;
+	for (i = 0; i < NBATCH; i++) {
+		evr_batch *b = &r->ring[i];
+
+		b->items = (evr_item *)r->mem + (size_t)i * BATCH_ITEMS;
+		b->cap = BATCH_BYTES;
+		b->home = b->bytes = (char *)r->mem + ITEMS_BYTES
+		    + (size_t)i * BATCH_BYTES;
+		b->user = r->user != NULL ? r->user + (size_t)i * us : NULL;
+	}
+	atomic_store(&r->stop, 0);
+	return r;
+fail:
+	free(r);
+	errno = err;
+	return NULL;
+}
+
+/* evr_free - release the ring; NULL is a no-op */
+void
+evr_free(evr_ring *r)
+{
+	int i, j;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < NBATCH; i++) {
+		evr_batch *b = &r->ring[i];
+
+		for (j = 0; j < b->ready; j++)
+			sb_free(&b->items[j].scratch);
+		if (b->bytes != b->home)
+			free(b->bytes);
+	}
+	free(r->mem);
+	free(r->user);
+	pthread_cond_destroy(&r->freed);
+	pthread_cond_destroy(&r->filled);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* keep - a copy of n bytes in the batch (room was checked) */
+static const char *
+keep(evr_batch *b, const char *p, size_t n)
+{
+	char *q = b->bytes + b->used;
+
+	if (n > 0)
+		memcpy(q, p, n);
+	b->used += n;
+	return q;
+}
+
+/* within - whether [p, p+n) lies in [base, base+len) */
+static int
+within(const char *p, size_t n, const char *base, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
+
+	return a >= b && a - b <= len && n <= len - (a - b);
+}
+
+/* need - the batch bytes that a line and its split header take */
+static size_t
+need(const logline *ll, const char *line, size_t len)
+{
+	size_t n = len;
+
+	if (ll->host != NULL && !within(ll->host, ll->hostlen, line, len))
+		n += ll->hostlen;
+	if (ll->prog != NULL && !within(ll->prog, ll->proglen, line, len))
+		n += ll->proglen;
+	if (ll->daemon != NULL && !within(ll->daemon, ll->daemonlen, line,
+	    len))
+		n += ll->daemonlen;
+	if (ll->msg != NULL && !within(ll->msg, ll->msglen, line, len))
+		n += ll->msglen;
+	return n;
+}
+
+/*
+ * rebase - a field of the line at line (len bytes) in its copy at copy;
+ * a field elsewhere (a constant, or a cache of the input's ll_ctx that the
+ * next line may change) gets a copy of its own
+ */
+static const char *
+rebase(evr_batch *b, const char *p, size_t n, const char *line, size_t len,
+    const char *copy)
+{
+	if (p == NULL)
+		return NULL;
+	if (within(p, n, line, len))
+		return copy + (p - line);
+	return keep(b, p, n);
+}
+
+/*
+ * evr_add - the line into batch b, split and parsed. Every pointer of
+ * logline is moved here (a new one must be too); the daemon name stays
+ * where it is in the program name (pf_classify compares the two pointers).
+ */
+int
+evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
+    size_t len, prs_stats *st)
+{
+	size_t n = need(src, line, len), mark;
+	const char *copy;
+	evr_item *it;
+
+	(void)r;
+	if (b->n == BATCH_ITEMS || b->cap - b->used < n) {
+		if (b->n > 0 || b->used > 0)
+			return -1;
+		/* a long line, in an empty batch */
+		if (b->bytes != b->home)
+			free(b->bytes);
+		b->cap = n;
+		b->bytes = xmalloc(b->cap);
+	}
+	it = &b->items[b->n];
+	mark = b->used;
+	if (b->n == b->ready)
+		sb_init(&b->items[b->ready++].scratch);
+	copy = keep(b, line, len);
+	it->ll = *src;
+	it->ll.host = rebase(b, src->host, src->hostlen, line, len, copy);
+	it->ll.prog = rebase(b, src->prog, src->proglen, line, len, copy);
+	if (src->prog != NULL && src->daemon != NULL
+	    && within(src->daemon, src->daemonlen, src->prog, src->proglen))
+		it->ll.daemon = it->ll.prog + (src->daemon - src->prog);
+	else
+		it->ll.daemon = rebase(b, src->daemon, src->daemonlen, line,
+		    len, copy);
+	it->ll.msg = rebase(b, src->msg, src->msglen, line, len, copy);
+	b->lines++;
+	if (prs_front(st, &it->ll, &it->ev, &it->scratch)) {
+		b->n++;
+		return 1;
+	}
+	b->used = mark;		/* not for the assembler */
+	return 0;
+}
+
+/* evr_take - the next batch to fill, NULL when the run is stopped */
+evr_batch *
+evr_take(evr_ring *r)
+{
+	evr_batch *b = NULL;
+	int i;
+
+	pthread_mutex_lock(&r->mu);
+	while (!atomic_load(&r->stop) && r->produced - r->consumed == NBATCH) {
+		r->fe_waits = 1;
+		r->fe_slept++;
+		pthread_cond_wait(&r->freed, &r->mu);
+	}
+	r->fe_waits = 0;
+	if (!atomic_load(&r->stop))
+		b = &r->ring[r->produced % NBATCH];
+	pthread_mutex_unlock(&r->mu);
+	if (b == NULL)
+		return NULL;
+	/* a hostile line's large scratch is not kept for good */
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].scratch.cap > SCRATCH_KEEP) {
+			sb_free(&b->items[i].scratch);
+			sb_init(&b->items[i].scratch);
+		}
+	}
+	if (b->bytes != b->home) {	/* grown for a long line */
+		free(b->bytes);
+		b->bytes = b->home;
+		b->cap = BATCH_BYTES;
+	}
+	b->n = 0;
+	b->lines = 0;
+	b->used = 0;
+	return b;
+}
+
+/*
+ * evr_give - hand the batch being filled over. A sleeping thread is woken
+ * when WAKE batches are ready for it, not at each one: a wake-up per batch
+ * costs more than the batch.
+ */
+void
+evr_give(evr_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->produced++;
+	if (r->be_waits && r->produced - r->consumed >= WAKE)
+		pthread_cond_signal(&r->filled);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* evr_end - the front end gives no more batches */
+void
+evr_end(evr_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->done = 1;
+	pthread_cond_signal(&r->filled);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* evr_next - the next batch handed over; NULL at the end or once stopped */
+evr_batch *
+evr_next(evr_ring *r)
+{
+	evr_batch *b;
+
+	pthread_mutex_lock(&r->mu);
+	while (r->consumed == r->produced && !r->done
+	    && !atomic_load(&r->stop)) {
+		r->be_waits = 1;
+		r->be_slept++;
+		pthread_cond_wait(&r->filled, &r->mu);
+	}
+	r->be_waits = 0;
+	b = r->consumed < r->produced && !atomic_load(&r->stop)
+	    ? &r->ring[r->consumed % NBATCH] : NULL;
+	r->taken = b != NULL;
+	pthread_mutex_unlock(&r->mu);
+	return b;
+}
+
+/* evr_put - give back the batch evr_next returned */
+void
+evr_put(evr_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->taken) {
+		r->consumed++;
+		r->taken = 0;
+	}
+	if (r->fe_waits && r->produced - r->consumed <= NBATCH - WAKE)
+		pthread_cond_signal(&r->freed);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* evr_stop - no more batches wanted: the front end stops at its next look */
+void
+evr_stop(evr_ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	atomic_store(&r->stop, 1);
+	pthread_cond_broadcast(&r->freed);
+	pthread_cond_broadcast(&r->filled);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* evr_stopped - whether evr_stop was called (no lock: for each line) */
+int
+evr_stopped(evr_ring *r)
+{
+	return atomic_load_explicit(&r->stop, memory_order_relaxed);
+}
+
+/* evr_stats - batches handed over, and how often each side slept */
+void
+evr_stats(const evr_ring *r, unsigned long long *batches,
+    unsigned long *fe_slept, unsigned long *be_slept)
+{
+	*batches = r->produced;
+	*fe_slept = r->fe_slept;
+	*be_slept = r->be_slept;
+}

@@ -1,0 +1,85 @@
+/*
+ * evring.h - a ring of batches of parsed lines between a front-end thread
+ * (reading, splitting, prs_front) and the thread that runs the assembler
+ * (prs_event): parse's (pipeline.c) and `collect --once`'s (col_front.c).
+ *
+ * The front end takes an empty batch (evr_take), adds lines to it
+ * (evr_add: the line is copied into the batch, its split header pointed at
+ * the copy, then parsed there; a line the assembler will not see gives its
+ * bytes back at once), and hands it over (evr_give). Every pointer of a
+ * batch's loglines and events points into the batch (its bytes, or the
+ * item's own scratch buffer for decoded text) or at a constant, so a batch
+ * stays valid while the front end goes on. The other thread takes the
+ * batches in the order they were given (evr_next) and gives each back
+ * (evr_put) when it is done with it; only then is it filled again.
+ *
+ * Each batch carries user_size bytes of its owner's (evr_batch.user),
+ * written by the front end before evr_give, read by the other thread
+ * after evr_next: collect's read positions after the batch's last line.
+ *
+ *	evr_new(user_size)	a ring, or NULL (errno) if its mutex or
+ *				condition variables could not be made
+ *	evr_take(r)		the next batch to fill, emptied; NULL once
+ *				the run is stopped
+ *	evr_add(r, b, ll, line, len, st)
+ *				line (len bytes, ll split from it) into b,
+ *				parsed, counted in st: 1 an event, 0 not for
+ *				the assembler, -1 no room (give b, take
+ *				another: an empty batch takes any line)
+ *	evr_give(r)		hand the batch being filled over
+ *	evr_end(r)		the front end has given its last batch
+ *	evr_next(r)		the next batch given, waiting for it; NULL
+ *				when the front end ended and every batch was
+ *				taken, or the run was stopped
+ *	evr_put(r)		give back the batch evr_next returned
+ *	evr_stop(r)		no more batches wanted: the front end's next
+ *				evr_take (or evr_stopped) says so
+ *	evr_stopped(r)		without the lock, for each line
+ *	evr_stats(r, &batches, &fe_slept, &be_slept)
+ *	evr_free(r)		NULL is a no-op (both threads done with it)
+ */
+#ifndef RG_EVRING_H
+#define RG_EVRING_H
+
+#include <stddef.h>
+
+#include "../common/strbuf.h"
+#include "event.h"
+#include "logline.h"
+#include "parser.h"
+
+typedef struct evr_item {
+	logline ll;		/* pointing into the batch's bytes */
+	rg_event ev;
+	strbuf scratch;		/* decoded text that ev may point into */
+} evr_item;
+
+typedef struct evr_batch {
+	evr_item *items;
+	int n;			/* events */
+	long long lines;	/* lines added (events or not) */
+	int ready;		/* items whose scratch is sb_init'ed */
+	char *bytes;		/* copies of the lines */
+	size_t used, cap;
+	char *home;		/* its bytes in the ring's memory (bytes,
+				 * unless a long line needed more) */
+	void *user;		/* the owner's user_size bytes */
+} evr_batch;
+
+typedef struct evr_ring evr_ring;
+
+evr_ring *evr_new(size_t user_size);
+evr_batch *evr_take(evr_ring *r);
+int evr_add(evr_ring *r, evr_batch *b, const logline *ll, const char *line,
+    size_t len, prs_stats *st);
+void evr_give(evr_ring *r);
+void evr_end(evr_ring *r);
+evr_batch *evr_next(evr_ring *r);
+void evr_put(evr_ring *r);
+void evr_stop(evr_ring *r);
+int evr_stopped(evr_ring *r);
+void evr_stats(const evr_ring *r, unsigned long long *batches,
+    unsigned long *fe_slept, unsigned long *be_slept);
+void evr_free(evr_ring *r);
+
+#endif
