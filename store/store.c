@@ -146,23 +146,24 @@ static const char *relay_queries[R__COUNT] = {
 };
 
 /*
- * Pending rows. The rows of messages, headers, recipients and sessions are
- * not stepped one statement each: a statement's start and end (its
- * cursors, its transaction check) cost about as much as a narrow row.
- * They wait here, copied, up to PEND_MAX of a table (a batch's, mostly),
- * and go in the order of their ids, PEND_ROWS to an INSERT (64: 32 cost
- * 1.3% more instructions, 128 no fewer), the rest one by one
- * (pend_flush). In id order, each B-tree is written from left to right:
- * messages finish in another order than they began. Nothing reads them
- * before: the commit flushes first, and a message's children are flushed
- * before they are replaced (a filter of the keys waiting, keys[], says
- * which messages may have some). Outside a transaction a row goes at once.
+ * Pending rows. The rows of messages, headers, recipients, sessions and
+ * open messages' states are not stepped one statement each: a
+ * statement's start and end (its cursors, its transaction check) cost
+ * about as much as a narrow row. They wait here, copied, up to PEND_MAX
+ * of a table (a batch's, mostly), and go in the order of their ids,
+ * PEND_ROWS to an INSERT (64: 32 cost 1.3% more instructions, 128 no
+ * fewer), the rest one by one (pend_flush). In id order, each B-tree is
+ * written from left to right: messages finish in another order than they
+ * began. Nothing reads them before: the commit flushes first, and a
+ * message's rows are flushed before they are replaced, deleted or read
+ * (a filter of the keys waiting, keys[], says which messages may have
+ * some). Outside a transaction a row goes at once.
  */
 #define PEND_ROWS	64
 #define PEND_MAX	4096
 #define PEND_KEYS	4096	/* bits of the filter of keys (a power of two) */
 
-enum { P_MSG, P_HDR, P_RCPT, P_SESS, P__COUNT };
+enum { P_MSG, P_HDR, P_RCPT, P_SESS, P_OPEN, P__COUNT };
 static const struct {
 	int q;			/* its one-row statement */
 	const char *what;
@@ -171,6 +172,7 @@ static const struct {
 	[P_HDR] = { Q_HDR, "storing a header" },
 	[P_RCPT] = { Q_RCPT, "storing a recipient" },
 	[P_SESS] = { Q_SESS, "storing a session" },
+	[P_OPEN] = { Q_PUT_OPEN, "storing an open message" },
 };
 
 /* pval - a value of a pending row */
@@ -1265,6 +1267,9 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		return -1;
 	/* the open state (store_put_open) is gone when finished */
 	if (!open && r->persisted) {
+		if (pend_has(&st->pend[P_OPEN], r->id)
+		    && pend_flush(st, &st->pend[P_OPEN]) != 0)
+			return -1;
 		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
 		if (step(st, st->q[Q_DEL_OPEN], "ending an open message") != 0)
 			return -1;
@@ -1375,17 +1380,22 @@ int
 store_put_open(rg_store *st, const rb_key *k, const void *state,
     size_t len)
 {
-	sqlite3_stmt *q = st->q[Q_PUT_OPEN];
+	pend *p = &st->pend[P_OPEN];
 
 	if (st->relay_err) {	/* numbering its relays failed */
 		st->relay_err = 0;
 		return -1;
 	}
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)k->id);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)k->seq);
-	sqlite3_bind_int(q, 3, k->ended);
-	sqlite3_bind_blob(q, 4, state, (int)len, SQLITE_STATIC);
-	return step(st, q, "storing an open message");
+	if (p->one == NULL) {
+		snprintf(st->err, sizeof(st->err), "storing an open message: "
+		    "the database is not open for the collector's writes");
+		return -1;
+	}
+	pv_int(p, (long long)k->id);
+	pv_int(p, (long long)k->seq);
+	pv_int(p, k->ended);
+	pv_bytes(p, SQLITE_BLOB, state, len);
+	return pend_row(st, p);
 }
 
 /* store_intern_relay - a relay's number for the open state's codec
@@ -1649,6 +1659,10 @@ store_load_open(rg_store *st, uint64_t id, strbuf *out)
 	const void *b;
 	int rc, n;
 
+	/* put in this batch: its row still waits */
+	if (pend_has(&st->pend[P_OPEN], id)
+	    && pend_flush(st, &st->pend[P_OPEN]) != 0)
+		return -1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW
 	    && (b = sqlite3_column_blob(q, 0)) != NULL
