@@ -27,7 +27,7 @@ enum {
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
 	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q_GET_OPEN,
-	Q__COUNT
+	Q_SET_RCPT, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -126,6 +126,9 @@ static const char *queries[Q__COUNT] = {
 	[Q_ROW_VERD] = "SELECT source, spam, score, required, action, symbols "
 	    "FROM verdicts WHERE message = ?1",
 	[Q_GET_OPEN] = "SELECT state FROM open_msgs WHERE id = ?1",
+	/* a recipient of a message stored before whose row changed */
+	[Q_SET_RCPT] = "UPDATE recipients SET address = ?3, status = ?4, "
+	    "dsn = ?5 WHERE message = ?1 AND idx = ?2",
 };
 
 #define RELAY_CACHE	256	/* relays remembered (a power of two) */
@@ -153,21 +156,24 @@ static const char *relay_queries[R__COUNT] = {
 };
 
 /*
- * Pending rows. The rows of messages, headers, recipients and sessions are
- * not stepped one statement each: a statement's start and end (its
- * cursors, its transaction check) cost about as much as a narrow row.
- * They wait here, copied, up to PEND_MAX of a table (a batch's, mostly),
- * and go in the order of their ids, PEND_ROWS to an INSERT (64: 32 cost
- * 1.3% more instructions, 128 no fewer), the rest one by one
- * (pend_flush). In id order, each B-tree is written from left to right:
- * messages finish in another order than they began. Nothing reads them
- * before: the commit flushes first, and a message's children are flushed
- * before they are replaced. Outside a transaction a row goes at once.
+ * Pending rows. The rows of messages, headers, recipients, sessions and
+ * open messages' states are not stepped one statement each: a
+ * statement's start and end (its cursors, its transaction check) cost
+ * about as much as a narrow row. They wait here, copied, up to PEND_MAX
+ * of a table (a batch's, mostly), and go in the order of their ids,
+ * PEND_ROWS to an INSERT (64: 32 cost 1.3% more instructions, 128 no
+ * fewer), the rest one by one (pend_flush). In id order, each B-tree is
+ * written from left to right: messages finish in another order than they
+ * began. Nothing reads them before: the commit flushes first, and a
+ * message's rows are flushed before they are replaced, deleted or read
+ * (a filter of the keys waiting, keys[], says which messages may have
+ * some). Outside a transaction a row goes at once.
  */
 #define PEND_ROWS	64
 #define PEND_MAX	4096
+#define PEND_KEYS	4096	/* bits of the filter of keys (a power of two) */
 
-enum { P_MSG, P_HDR, P_RCPT, P_SESS, P__COUNT };
+enum { P_MSG, P_HDR, P_RCPT, P_SESS, P_OPEN, P__COUNT };
 static const struct {
 	int q;			/* its one-row statement */
 	const char *what;
@@ -176,6 +182,7 @@ static const struct {
 	[P_HDR] = { Q_HDR, "storing a header" },
 	[P_RCPT] = { Q_RCPT, "storing a recipient" },
 	[P_SESS] = { Q_SESS, "storing a session" },
+	[P_OPEN] = { Q_PUT_OPEN, "storing an open message" },
 };
 
 /* pval - a value of a pending row */
@@ -205,7 +212,26 @@ typedef struct pend {
 	pval *bound_many;	/* what many's parameters hold */
 	strbuf b;		/* the texts and blobs */
 	const char *what;
+	unsigned char keys[PEND_KEYS / 8];	/* a bit per key % PEND_KEYS
+				 * of the rows waiting (pend_has) */
 } pend;
+
+/*
+ * What was stored of an open message (store_put_message): digests of its
+ * child rows as the last put wrote them, headers and verdict as a whole,
+ * each recipient apart. Kept in memory only, from one put of the record
+ * to the next (a restart knows none: the first put rewrites them all), so
+ * that a message saved again at each commit while it waits (deferred,
+ * held) rewrites only the rows that changed. 64-bit digests: two
+ * different values that hash alike (a chance of about 2^-64 a compare)
+ * would leave a row as it was.
+ */
+typedef struct stored {
+	uint64_t id;
+	uint64_t hdr, verd;	/* digests of the headers, of the verdict */
+	int nrcpt;
+	uint64_t *rcpt;		/* nrcpt digests, one per recipients row */
+} stored;
 
 struct rg_store {
 	sqlite3 *db;
@@ -223,6 +249,9 @@ struct rg_store {
 	} tseen[TEXT_SEEN];	/* store_intern_text's sightings */
 	sqlite3_stmt *q[Q__COUNT];
 	pend pend[P__COUNT];	/* rows not stepped yet */
+	rg_htab stored;		/* stored *, by id: the open messages put */
+	uint64_t *dg;		/* a put's recipients' digests */
+	int ndg;
 	long long seq;		/* this transaction's, once it wrote a row */
 	strbuf blob;
 	strbuf cbuf;		/* a session's packed counters */
@@ -243,6 +272,7 @@ static void pend_init(rg_store *st, int k);
 static void pend_free(pend *p);
 static int pend_flush_all(rg_store *st);
 static void pend_drop(rg_store *st);
+static void stored_forget(rg_store *st);
 
 /* fail - record the SQLite error of what was being done */
 static int
@@ -526,6 +556,7 @@ store_rollback(rg_store *st)
 	st->seq = 0;
 	pend_drop(st);
 	relay_forget(st);
+	stored_forget(st);
 	db_rollback(st->db);
 }
 
@@ -806,7 +837,16 @@ pend_flush(rg_store *st, pend *p)
 	}
 	p->nrow = p->ncur = 0;
 	sb_reset(&p->b);
+	memset(p->keys, 0, sizeof(p->keys));
 	return rc;
+}
+
+/* pend_has - may rows of key be waiting in p? (1 also for some that are not) */
+static int
+pend_has(const pend *p, uint64_t key)
+{
+	key %= PEND_KEYS;
+	return p->nrow > 0 && (p->keys[key / 8] & (1u << (key % 8))) != 0;
 }
 
 /* pend_row - the row made is complete: flushed when PEND_MAX wait, or at
@@ -814,6 +854,9 @@ pend_flush(rg_store *st, pend *p)
 static int
 pend_row(rg_store *st, pend *p)
 {
+	uint64_t k = (uint64_t)p->v[p->nrow * p->ncol].i % PEND_KEYS;
+
+	p->keys[k / 8] |= (unsigned char)(1u << (k % 8));
 	p->ncur = 0;
 	if (++p->nrow == PEND_MAX || sqlite3_get_autocommit(st->db))
 		return pend_flush(st, p);
@@ -848,6 +891,7 @@ pend_drop(rg_store *st)
 	for (k = 0; k < P__COUNT; k++) {
 		st->pend[k].nrow = st->pend[k].ncur = 0;
 		sb_reset(&st->pend[k].b);
+		memset(st->pend[k].keys, 0, sizeof(st->pend[k].keys));
 	}
 }
 
@@ -993,13 +1037,214 @@ relay_name(void *arg, uint64_t id, rg_arena *ar)
 	return name;
 }
 
+/* dg_int - a digest continued by an integer */
+static uint64_t
+dg_int(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
+	return h ^ (h >> 31);
+}
+
+/* dg_str - a digest continued by a string of n bytes, or NULL */
+static uint64_t
+dg_str(uint64_t h, const char *s, size_t n)
+{
+	return dg_int(h, s == NULL ? 0x6E756C6Cu : rg_hash64_words(s, n) + 1);
+}
+
+/* dg_rstr - a digest continued by a record's string (rg_arena_str) */
+static uint64_t
+dg_rstr(uint64_t h, const char *s)
+{
+	return dg_str(h, s, s != NULL ? rg_str_len(s) : 0);
+}
+
+/* stored_hash - the table's hash of an id */
+static uint32_t
+stored_hash(uint64_t id)
+{
+	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/* stored_find - what was stored of open message id, NULL if not known */
+static stored *
+stored_find(rg_store *st, uint64_t id)
+{
+	uint32_t h = stored_hash(id);
+	size_t i;
+	stored *s;
+
+	if (st->stored.slot == NULL)
+		return NULL;
+	i = rg_htab_start(&st->stored, h);
+	while ((s = rg_htab_next(&st->stored, h, &i)) != NULL)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+/* stored_drop - forget what was stored of a message; NULL is a no-op */
+static void
+stored_drop(rg_store *st, stored *s)
+{
+	if (s == NULL)
+		return;
+	rg_htab_remove(&st->stored, stored_hash(s->id), s);
+	free(s->rcpt);
+	free(s);
+}
+
+/* stored_forget - forget every message (the batch that wrote them rolled
+ * back, or the store closes): their next put rewrites their rows */
+static void
+stored_forget(rg_store *st)
+{
+	size_t i;
+	stored *s;
+
+	if (st->stored.slot == NULL)
+		return;
+	for (i = 0; i <= st->stored.mask; i++)
+		if ((s = st->stored.slot[i].val) != NULL) {
+			free(s->rcpt);
+			free(s);
+		}
+	rg_htab_clear(&st->stored);
+}
+
+/* dg_header - the digest of a record's headers rows */
+static uint64_t
+dg_headers(const rg_record *r)
+{
+	uint64_t h = (uint64_t)r->nheaders;
+	int i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		h = dg_rstr(h, r->headers[i].name);
+		h = dg_rstr(h, r->headers[i].value);
+		h = dg_int(h, (uint64_t)r->headers[i].cut);
+	}
+	return h;
+}
+
+/* dg_rcpt - the digest of recipients row i of a record */
+static uint64_t
+dg_rcpt(const rg_record *r, int i)
+{
+	const rg_rcpt *rc = &r->rcpts[i];
+	uint64_t h = (uint64_t)i;
+
+	h = dg_str(h, rc->address ? rc->address : "", rc->address
+	    ? strlen(rc->address) : 0);
+	h = dg_rstr(h, rc->status);
+	return dg_rstr(h, rc->dsn);
+}
+
+/* dg_verdict - the digest of a record's verdicts row */
+static uint64_t
+dg_verdict(const rg_record *r, int trusted)
+{
+	uint64_t h = dg_int((uint64_t)r->verdict.source, (uint64_t)trusted);
+
+	if (r->verdict.source == VS_NONE)
+		return h;
+	h = dg_int(h, (uint64_t)r->verdict.spam);
+	h = dg_rstr(h, r->verdict.score);
+	h = dg_rstr(h, r->verdict.required);
+	h = dg_rstr(h, r->verdict.action);
+	return dg_rstr(h, r->verdict.symbols);
+}
+
+/* del_children - run DELETE statement k of message id's child rows */
+static int
+del_children(rg_store *st, uint64_t id, int k, const char *what)
+{
+	sqlite3_bind_int64(st->q[k], 1, (sqlite3_int64)id);
+	return step(st, st->q[k], what);
+}
+
+/* put_headers - a record's headers rows, waiting (pend) */
+static int
+put_headers(rg_store *st, const rg_record *r)
+{
+	pend *p = &st->pend[P_HDR];
+	int i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		pv_int(p, (long long)r->id);
+		pv_rtext(p, r->headers[i].name);
+		pv_rtext(p, r->headers[i].value);
+		pv_int(p, r->headers[i].cut);
+		if (pend_row(st, p) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* put_rcpts - a record's recipients rows from index from on, waiting */
+static int
+put_rcpts(rg_store *st, const rg_record *r, int from)
+{
+	pend *p = &st->pend[P_RCPT];
+	int i;
+
+	for (i = from; i < r->nrcpts; i++) {
+		const rg_rcpt *rc = &r->rcpts[i];
+
+		pv_int(p, (long long)r->id);
+		pv_int(p, i);
+		pv_text(p, rc->address ? rc->address : "");
+		pv_rtext(p, rc->status);
+		pv_rtext(p, rc->dsn);
+		if (pend_row(st, p) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* set_rcpt - recipients row i of a record stored before, rewritten */
+static int
+set_rcpt(rg_store *st, const rg_record *r, int i)
+{
+	sqlite3_stmt *q = st->q[Q_SET_RCPT];
+	const rg_rcpt *rc = &r->rcpts[i];
+
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+	sqlite3_bind_int(q, 2, i);
+	bt(q, 3, rc->address ? rc->address : "");
+	btr(q, 4, rc->status);
+	btr(q, 5, rc->dsn);
+	return step(st, q, "updating a recipient");
+}
+
+/* put_verdict - a record's verdicts row, if it has a verdict */
+static int
+put_verdict(rg_store *st, const rg_record *r, const char *vsource,
+    int trusted)
+{
+	sqlite3_stmt *q = st->q[Q_VERD];
+
+	if (r->verdict.source == VS_NONE)
+		return 0;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
+	bt(q, 2, vsource);
+	sqlite3_bind_int(q, 3, r->verdict.spam);
+	sqlite3_bind_int(q, 4, trusted);
+	btr(q, 5, r->verdict.score);
+	btr(q, 6, r->verdict.required);
+	btr(q, 7, r->verdict.action);
+	btr(q, 8, r->verdict.symbols);
+	return step(st, q, "storing a verdict");
+}
+
 /* store_put_message - insert or update a message row and its children */
 int
 store_put_message(rg_store *st, const rg_record *r, const void *state,
     size_t len)
 {
 	pend *p = &st->pend[P_MSG];
-	sqlite3_stmt *q;
+	stored *s;
+	uint64_t dh = 0, dv = 0;
 	long long seq;
 	int i, open = 1, trusted;
 	const char *vsource = r->verdict.source == VS_CLIENT_HEADER
@@ -1078,62 +1323,106 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		return -1;
 	/* the open state (store_put_open) is gone when finished */
 	if (!open && r->persisted) {
+		if (pend_has(&st->pend[P_OPEN], r->id)
+		    && pend_flush(st, &st->pend[P_OPEN]) != 0)
+			return -1;
 		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
 		if (step(st, st->q[Q_DEL_OPEN], "ending an open message") != 0)
 			return -1;
 	}
 
-	/* children: replaced as a whole (a message changes as a whole);
-	 * a record never stored before has none. Those still pending go
-	 * first, so that none is left behind the DELETE. */
-	if (!r->persisted)
-		goto children;
-	if (pend_flush(st, &st->pend[P_HDR]) != 0
-	    || pend_flush(st, &st->pend[P_RCPT]) != 0)
-		return -1;
-	sqlite3_bind_int64(st->q[Q_DEL_RCPT], 1, (sqlite3_int64)r->id);
-	sqlite3_bind_int64(st->q[Q_DEL_VERD], 1, (sqlite3_int64)r->id);
-	sqlite3_bind_int64(st->q[Q_DEL_HDR], 1, (sqlite3_int64)r->id);
-	if (step(st, st->q[Q_DEL_HDR], "replacing headers") != 0
-	    || step(st, st->q[Q_DEL_RCPT], "replacing recipients") != 0
-	    || step(st, st->q[Q_DEL_VERD], "replacing a verdict") != 0)
-		return -1;
-children:
-	p = &st->pend[P_HDR];
-	for (i = 0; i < r->nheaders; i++) {
-		pv_int(p, (long long)r->id);
-		pv_rtext(p, r->headers[i].name);
-		pv_rtext(p, r->headers[i].value);
-		pv_int(p, r->headers[i].cut);
-		if (pend_row(st, p) != 0)
+	/*
+	 * children: a record never stored before has none: its rows are
+	 * added. One stored before has those its last put wrote: known
+	 * (st->stored), only the rows that changed are written; not known,
+	 * replaced as a whole, and known from then on while it is open. (Not
+	 * at its first put: most messages are put once or twice, and their
+	 * digests would cost more than they save.) Rows of it still waiting
+	 * (a second put in one batch) go first: none is left behind the
+	 * DELETE, and an UPDATE finds its row.
+	 */
+	if (!r->persisted) {
+		if (st->stored.n > 0)
+			stored_drop(st, stored_find(st, r->id));
+		if (put_headers(st, r) != 0 || put_rcpts(st, r, 0) != 0
+		    || put_verdict(st, r, vsource, trusted) != 0)
 			return -1;
+		return 0;
 	}
-	p = &st->pend[P_RCPT];
-	for (i = 0; i < r->nrcpts; i++) {
-		const rg_rcpt *rc = &r->rcpts[i];
-
-		pv_int(p, (long long)r->id);
-		pv_int(p, i);
-		pv_text(p, rc->address ? rc->address : "");
-		pv_rtext(p, rc->status);
-		pv_rtext(p, rc->dsn);
-		if (pend_row(st, p) != 0)
-			return -1;
+	s = stored_find(st, r->id);
+	if ((pend_has(&st->pend[P_HDR], r->id)
+	    || pend_has(&st->pend[P_RCPT], r->id))
+	    && (pend_flush(st, &st->pend[P_HDR]) != 0
+	    || pend_flush(st, &st->pend[P_RCPT]) != 0))
+		goto fail;
+	if (open || s != NULL) {
+		if (r->nrcpts > st->ndg) {
+			st->ndg = r->nrcpts * 2;
+			st->dg = xrealloc(st->dg, (size_t)st->ndg
+			    * sizeof(*st->dg));
+		}
+		for (i = 0; i < r->nrcpts; i++)
+			st->dg[i] = dg_rcpt(r, i);
+		dh = dg_headers(r);
+		dv = dg_verdict(r, trusted);
 	}
-	if (r->verdict.source != VS_NONE) {
-		q = st->q[Q_VERD];
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-		bt(q, 2, vsource);
-		sqlite3_bind_int(q, 3, r->verdict.spam);
-		sqlite3_bind_int(q, 4, trusted);
-		btr(q, 5, r->verdict.score);
-		btr(q, 6, r->verdict.required);
-		btr(q, 7, r->verdict.action);
-		btr(q, 8, r->verdict.symbols);
-		if (step(st, q, "storing a verdict") != 0)
-			return -1;
+	if (s == NULL) {
+		if (del_children(st, r->id, Q_DEL_HDR, "replacing headers") != 0
+		    || del_children(st, r->id, Q_DEL_RCPT,
+		    "replacing recipients") != 0
+		    || del_children(st, r->id, Q_DEL_VERD,
+		    "replacing a verdict") != 0
+		    || put_headers(st, r) != 0 || put_rcpts(st, r, 0) != 0
+		    || put_verdict(st, r, vsource, trusted) != 0)
+			goto fail;
+	} else {
+		if (dh != s->hdr && (del_children(st, r->id, Q_DEL_HDR,
+		    "replacing headers") != 0 || put_headers(st, r) != 0))
+			goto fail;
+		if (r->nrcpts < s->nrcpt) {
+			if (del_children(st, r->id, Q_DEL_RCPT,
+			    "replacing recipients") != 0
+			    || put_rcpts(st, r, 0) != 0)
+				goto fail;
+		} else {
+			for (i = 0; i < s->nrcpt; i++)
+				if (st->dg[i] != s->rcpt[i]
+				    && set_rcpt(st, r, i) != 0)
+					goto fail;
+			if (put_rcpts(st, r, s->nrcpt) != 0)
+				goto fail;
+		}
+		if (dv != s->verd && (del_children(st, r->id, Q_DEL_VERD,
+		    "replacing a verdict") != 0
+		    || put_verdict(st, r, vsource, trusted) != 0))
+			goto fail;
 	}
+	/* a finished message is put no more */
+	if (!open) {
+		stored_drop(st, s);
+		return 0;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->id = r->id;
+		if (st->stored.slot == NULL)
+			rg_htab_init(&st->stored, 1024);
+		rg_htab_insert(&st->stored, stored_hash(r->id), s);
+	}
+	if (r->nrcpts != s->nrcpt) {
+		s->rcpt = xrealloc(s->rcpt, (size_t)(r->nrcpts > 0 ? r->nrcpts
+		    : 1) * sizeof(*s->rcpt));
+		s->nrcpt = r->nrcpts;
+	}
+	if (r->nrcpts > 0)
+		memcpy(s->rcpt, st->dg, (size_t)r->nrcpts * sizeof(*s->rcpt));
+	s->hdr = dh;
+	s->verd = dv;
 	return 0;
+fail:
+	/* the batch fails: what the rows hold is not known any more */
+	stored_drop(st, s);
+	return -1;
 }
 
 /*
@@ -1147,17 +1436,22 @@ int
 store_put_open(rg_store *st, const rb_key *k, const void *state,
     size_t len)
 {
-	sqlite3_stmt *q = st->q[Q_PUT_OPEN];
+	pend *p = &st->pend[P_OPEN];
 
 	if (st->relay_err) {	/* numbering its relays failed */
 		st->relay_err = 0;
 		return -1;
 	}
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)k->id);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)k->seq);
-	sqlite3_bind_int(q, 3, k->ended);
-	sqlite3_bind_blob(q, 4, state, (int)len, SQLITE_STATIC);
-	return step(st, q, "storing an open message");
+	if (p->one == NULL) {
+		snprintf(st->err, sizeof(st->err), "storing an open message: "
+		    "the database is not open for the collector's writes");
+		return -1;
+	}
+	pv_int(p, (long long)k->id);
+	pv_int(p, (long long)k->seq);
+	pv_int(p, k->ended);
+	pv_bytes(p, SQLITE_BLOB, state, len);
+	return pend_row(st, p);
 }
 
 /* store_intern_relay - a relay's number for the open state's codec
@@ -1421,6 +1715,10 @@ store_load_open(rg_store *st, uint64_t id, strbuf *out)
 	const void *b;
 	int rc, n;
 
+	/* put in this batch: its row still waits */
+	if (pend_has(&st->pend[P_OPEN], id)
+	    && pend_flush(st, &st->pend[P_OPEN]) != 0)
+		return -1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW
 	    && (b = sqlite3_column_blob(q, 0)) != NULL
@@ -1787,6 +2085,9 @@ store_close(rg_store *st)
 	ckpt_stop(st->ckpt);
 	for (i = 0; i < P__COUNT; i++)
 		pend_free(&st->pend[i]);
+	stored_forget(st);
+	rg_htab_free(&st->stored);
+	free(st->dg);
 	for (i = 0; i < Q__COUNT; i++)
 		sqlite3_finalize(st->q[i]);
 	for (i = 0; i < R__COUNT; i++)

@@ -65,6 +65,10 @@ wpid=
 spid=
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+    # only the suite's own shell: a background child killed before it
+    # exec'd its command (attempt's sleep, when the run ends first) may
+    # still run the traps it was forked with, and removed $work
+    [ "$BASHPID" = "$$" ] || return 0
     [ -n "$cpid" ] && kill -9 "$cpid" 2>/dev/null
     [ -n "$wpid" ] && kill "$wpid" 2>/dev/null
     wait 2>/dev/null
