@@ -60,16 +60,13 @@ if ! command -v sqlite3 >/dev/null; then
 fi
 
 work=$(mktemp -d /tmp/rg-collect-crash.XXXXXX) || exit 1
-cpid=
 wpid=
-spid=
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    # only the suite's own shell: a background child killed before it
-    # exec'd its command (attempt's sleep, when the run ends first) may
-    # still run the traps it was forked with, and removed $work
+    # only the suite's own shell: a child (feed's, a subshell) that a
+    # signal reaches before it has reset the traps it was forked with
+    # would run them, and remove $work under the running suite
     [ "$BASHPID" = "$$" ] || return 0
-    [ -n "$cpid" ] && kill -9 "$cpid" 2>/dev/null
     [ -n "$wpid" ] && kill "$wpid" 2>/dev/null
     wait 2>/dev/null
     if [ "${RG_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
@@ -183,16 +180,16 @@ attempt() {
     local max=${1:-$cur_max} ms before t0
     ms=$((RANDOM % (max + 1)))
     before=$(lines_of "$work/crash.db")
+    [ "$ms" = 0 ] && ms=1      # (timeout 0 would never kill)
     t0=$EPOCHREALTIME
-    "$RELAYGUARD" -c "$work/crash.ini" collect --once --quiet 2>>"$work/collect.err" &
-    cpid=$!
-    # sleep the delay, or less if the run ends first
-    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))" & spid=$!
-    wait -n "$cpid" "$spid"
-    kill -9 "$cpid" 2>/dev/null
-    { wait "$cpid"; } 2>/dev/null; RC=$?
-    kill "$spid" 2>/dev/null; { wait "$spid"; } 2>/dev/null
-    cpid=
+    # killed by timeout(1) (status 137) after the delay, if still running:
+    # no background child of this shell (one killed before it exec'd
+    # would run this shell's traps), no sleep to race with. The subshell
+    # takes bash's "Killed" notice (timeout's KILL reaches timeout too).
+    ( timeout -s KILL "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))" \
+        "$RELAYGUARD" -c "$work/crash.ini" collect --once --quiet \
+        2>>"$work/collect.err" ) 2>/dev/null
+    RC=$?
     attempts=$((attempts + 1))
     if [ $RC = 137 ]; then
         hits=$((hits + 1))
