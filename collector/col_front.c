@@ -39,17 +39,6 @@ typedef struct snap {
 	at_pos at[];		/* every input, after the batch's last line */
 } snap;
 
-/* thread_cpu - the CPU seconds of the calling thread */
-static double
-thread_cpu(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0;
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* hand - the front end: batch b, with the positions now, over */
 static void
 hand(rg_collect *c, evr_batch *b)
@@ -112,7 +101,7 @@ front_main(void *arg)
 	if (b != NULL && b->lines > 0)
 		hand(c, b);
 	evr_end(c->ring);
-	c->fe_cpu = thread_cpu();
+	c->fe_cpu = rg_thread_cpu();
 	return NULL;
 }
 
@@ -145,7 +134,7 @@ col_fe_start(rg_collect *c)
 	col_take_positions(c, c->at);
 	c->remaining = c->fe_remaining = col_left(c);
 	c->handed = 0;
-	c->be_cpu0 = thread_cpu();
+	c->be_cpu0 = rg_thread_cpu();
 	memset(&c->fe, 0, sizeof(c->fe));
 	c->fe_state = FE_RUNNING;
 	/* signals are for the calling thread (collect_cmd.c's flags) */
@@ -181,7 +170,7 @@ col_fe_join(rg_collect *c)
 	log_debug("collect: two threads (the front end in its own): %llu "
 	    "batches; CPU seconds: front end %.3f, assembler and store %.3f; "
 	    "the front end waited %lu times, the assembler %lu", batches,
-	    c->fe_cpu, thread_cpu() - c->be_cpu0, fe_slept, be_slept);
+	    c->fe_cpu, rg_thread_cpu() - c->be_cpu0, fe_slept, be_slept);
 	evr_free(c->ring);
 	c->ring = NULL;
 }

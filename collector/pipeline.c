@@ -190,17 +190,6 @@ run_one(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	}
 }
 
-/* thread_cpu - the CPU seconds of the calling thread */
-static double
-thread_cpu(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0;
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* front_main - the front-end thread: the merge, into batches */
 static void *
 front_main(void *arg)
@@ -226,7 +215,7 @@ front_main(void *arg)
 	if (b != NULL && b->n > 0)
 		evr_give(pl->ring);
 	evr_end(pl->ring);
-	pl->fe_cpu = thread_cpu();
+	pl->fe_cpu = rg_thread_cpu();
 	return NULL;
 }
 
@@ -237,7 +226,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	pthread_t t;
 	const evr_batch *b;
 	const evr_item *items;
-	double cpu0 = thread_cpu();
+	double cpu0 = rg_thread_cpu();
 	unsigned long long batches;
 	unsigned long fe_slept, be_slept;
 	int i, n, stopped = 0, err;
@@ -272,7 +261,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	log_debug("parse: two threads (the front end in its own): %llu "
 	    "batches; CPU seconds: front end %.3f, assembler %.3f; the front "
 	    "end waited %lu times, the assembler %lu", batches, pl->fe_cpu,
-	    thread_cpu() - cpu0, fe_slept, be_slept);
+	    rg_thread_cpu() - cpu0, fe_slept, be_slept);
 	evr_free(pl->ring);
 	pl->ring = NULL;
 	return 0;

@@ -278,3 +278,15 @@ rg_cpus(void)
 		n = CPU_COUNT(&set);
 	return n > 1 ? (int)n : 1;
 }
+
+/* rg_thread_cpu - the CPU seconds the calling thread has used (0 if the
+ * clock cannot be read) */
+double
+rg_thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}

@@ -53,5 +53,6 @@ void proc_describe(int rc, const proc_req *req, const proc_res *res,
     char *buf, size_t bufsz);
 /* the CPUs this process may run on (online and in its affinity mask) */
 int rg_cpus(void);
+double rg_thread_cpu(void);
 
 #endif

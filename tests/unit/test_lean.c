@@ -24,17 +24,7 @@
 #include "../../store/store_int.h"
 #include "unit.h"
 
-static unsigned long long rnd_state = 88172645463325252ULL;
-
-/* rnd - xorshift64 */
-static unsigned
-rnd(unsigned n)
-{
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return (unsigned)(rnd_state % n);
-}
+#define rnd unit_rnd
 
 /* pick - one of the strings, or NULL (a fifth of the time if nullable) */
 static char *
@@ -224,7 +214,7 @@ roundtrip(rg_store *st, rg_pool *pool, strbuf *sbp, char **want, got *gp)
 		rec_free(&r);
 	}
 	store_rollback(st);
-	rnd_state = 42;
+	unit_rnd_state = 42;
 	CHECK(store_begin(st) == 0);
 	for (i = 0; i < NREC; i++) {
 		rg_record r;

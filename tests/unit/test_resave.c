@@ -20,17 +20,7 @@
 #include "../../store/store_int.h"
 #include "unit.h"
 
-static unsigned long long rnd_state = 2463534242ULL;
-
-/* rnd - xorshift64 */
-static unsigned
-rnd(unsigned n)
-{
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return (unsigned)(rnd_state % n);
-}
+#define rnd unit_rnd
 
 #define N(v) ((int)(sizeof(v) / sizeof(v[0])))
 #define NMSG	60
@@ -231,6 +221,8 @@ main(void)
 	int stored[NMSG], kstored[NMSG];
 	strbuf ra, rb;
 	int i, k, rolled = 0, twice = 0;
+
+	unit_rnd_state = 2463534242ULL;	/* this test's sequence */
 
 	if (mkdtemp(dir) == NULL)
 		return 1;

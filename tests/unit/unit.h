@@ -12,6 +12,19 @@
 static int unit_failed_checks __attribute__((unused));
 static char unit_why[512] __attribute__((unused));
 static int unit_total_failed __attribute__((unused));
+static unsigned long long unit_rnd_state __attribute__((unused)) =
+    88172645463325252ULL;
+
+/* unit_rnd - a number below n, xorshift64 from unit_rnd_state (a test
+ * that wants its own sequence sets the state first) */
+static unsigned __attribute__((unused))
+unit_rnd(unsigned n)
+{
+	unit_rnd_state ^= unit_rnd_state << 13;
+	unit_rnd_state ^= unit_rnd_state >> 7;
+	unit_rnd_state ^= unit_rnd_state << 17;
+	return (unsigned)(unit_rnd_state % n);
+}
 
 #define CHECK(cond) do { \
 	if (!(cond) && unit_failed_checks++ == 0) \
