@@ -7,10 +7,12 @@ The lines follow the exact formats seen in the project's own Postfix runs
 (samples/relay.log); the scenarios recombine them where a real run cannot
 be made to produce an order on demand (a reused short queue ID, a week of
 silence)."""
-import gzip, json, os, subprocess, sys, tempfile
+import atexit, gzip, json, os, shutil, subprocess, sys, tempfile
 
 RG = os.environ.get("RELAYGUARD", "build/relayguard")
 tmp = tempfile.mkdtemp(prefix="rg-asm.")
+# the logs written here (one of 33 MB) go with the suite, pass or fail
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 failures = 0
 
 
