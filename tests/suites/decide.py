@@ -282,10 +282,26 @@ def run(*args, cfg):
     return p.stdout
 
 
+CASE_DIRS = []     # removed at exit (RG_KEEP=1 keeps them)
+
+
+def _remove_case_dirs():
+    if os.environ.get("RG_KEEP", "0") == "1":
+        if CASE_DIRS:
+            print("kept " + " ".join(CASE_DIRS), file=sys.stderr)
+        return
+    for d in CASE_DIRS:
+        subprocess.run(["rm", "-rf", d])
+
+
+__import__("atexit").register(_remove_case_dirs)
+
+
 def setup(lines, users, extra="", twin=True):
     """a case's directory; twin: with its pgsql twin, compared after every
     analyze ("decisions": the decisions only, the maps at twin_lookups())"""
     d = tempfile.mkdtemp(prefix="rg-decide.")
+    CASE_DIRS.append(d)
     open(f"{d}/main.cf", "w").close()  # postmap -c needs a main.cf
     aged(f"{d}/main.cf")
     with open(f"{d}/maillog", "w") as f:
