@@ -1936,29 +1936,6 @@ store_log_loss(rg_store *st, const char *source, long long count,
 	return step(st, q, "recording log loss");
 }
 
-/* int_value - a one-row query's integer; *null set if it is NULL (or no
- * row); -1 on error */
-static long long
-int_value(rg_store *st, const char *sql, int *null)
-{
-	sqlite3_stmt *q;
-	long long v = -1;
-	int rc;
-
-	*null = 0;
-	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
-		return fail(st, "pruning");
-	if ((rc = sqlite3_step(q)) == SQLITE_ROW
-	    && sqlite3_column_type(q, 0) != SQLITE_NULL)
-		v = sqlite3_column_int64(q, 0);
-	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		*null = 1;
-	else
-		fail(st, "pruning");
-	sqlite3_finalize(q);
-	return v;
-}
-
 /* prune_step - one bounded DELETE (or INSERT) with ?1 cutoff, ?2 batch */
 static int
 prune_step(rg_store *st, const char *sql, long long cutoff, long long batch)
@@ -2006,9 +1983,9 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	    "DELETE FROM log_loss WHERE id IN (SELECT id FROM log_loss WHERE "
 	    "ts < ?1 LIMIT ?2)",
 	};
-	long long total = 0, oldest;
+	long long total = 0;
 	size_t i;
-	int n, null;
+	int n;
 
 	if (db_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id "
 	    "INTEGER PRIMARY KEY)", st->err, sizeof(st->err)) != 0)
@@ -2041,33 +2018,21 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	}
 	/*
 	 * the relays and texts no stored row names any more: those whose seq
-	 * is RELAY_REFRESH behind the oldest row's (relay_id). An open state
-	 * without its seq (written before schema 8, rewritten at the next
-	 * commit) could name any: none goes then.
+	 * is RELAY_REFRESH behind the oldest row's (relay_id). An open
+	 * message's state is written with its messages row, in the same
+	 * transaction: that row's seq covers it. No row at all: none goes.
 	 */
-	if (store_begin(st) != 0)
-		return -1;
-	oldest = int_value(st, "SELECT CASE WHEN EXISTS (SELECT 1 FROM "
-	    "open_msgs WHERE seq IS NULL) THEN NULL ELSE min("
-	    "COALESCE((SELECT min(seq) FROM messages), (SELECT min(seq) FROM "
-	    "open_msgs)), COALESCE((SELECT min(seq) FROM open_msgs), "
-	    "(SELECT min(seq) FROM messages))) END", &null);
-	store_rollback(st);
-	if (oldest < 0 && !null)
-		return -1;
-	if (!null) {
-		do {
-			if (store_begin(st) != 0)
-				return -1;
-			if ((n = prune_step(st, "DELETE FROM relays WHERE id IN "
-			    "(SELECT id FROM relays WHERE seq < ?1 LIMIT ?2)",
-			    oldest - RELAY_REFRESH, batch)) < 0
-			    || store_commit(st) != 0)
-				goto fail;
-			total += n;
-		} while (n == batch);
-		relay_forget(st);	/* numbers it knew may be gone */
-	}
+	do {
+		if (store_begin(st) != 0)
+			return -1;
+		if ((n = prune_step(st, "DELETE FROM relays WHERE id IN (SELECT "
+		    "id FROM relays WHERE seq < (SELECT min(seq) FROM messages) "
+		    "- ?1 LIMIT ?2)", RELAY_REFRESH, batch)) < 0
+		    || store_commit(st) != 0)
+			goto fail;
+		total += n;
+	} while (n == batch);
+	relay_forget(st);	/* numbers it knew may be gone */
 	return total;
 fail:
 	store_rollback(st);
