@@ -25,11 +25,8 @@ mark_sess(assembler *a, sess_node *s)
 uint32_t
 asm_sess_hash(const char *host, long pid)
 {
-	uint64_t h = ((uint64_t)pid * 0xBF58476D1CE4E5B9ull)
-	    ^ (uint64_t)(uintptr_t)host;
-
-	h *= 0x9E3779B97F4A7C15ull;
-	return (uint32_t)(h >> 32);
+	return rg_hash_u64(((uint64_t)pid * 0xBF58476D1CE4E5B9ull)
+	    ^ (uint64_t)(uintptr_t)host);
 }
 
 /* sess_find - the open session host/pid, or NULL */

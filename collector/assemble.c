@@ -119,10 +119,7 @@ unmark_msg(assembler *a, msg_node *m)
 uint32_t
 asm_msg_hash(const char *host, const char *qid, size_t n)
 {
-	uint64_t h = rg_hash_words(qid, n) ^ (uint64_t)(uintptr_t)host;
-
-	h *= 0x9E3779B97F4A7C15ull;
-	return (uint32_t)(h >> 32);
+	return rg_hash_u64(rg_hash_words(qid, n) ^ (uint64_t)(uintptr_t)host);
 }
 
 /*

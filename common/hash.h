@@ -82,6 +82,23 @@ rg_hash64(const void *p, size_t n)
  * rg_hash64_words is the same with all 64 bits (the configuration cache's
  * key of a file's content: a few milliseconds for 10 MB).
  */
+/* rg_hash64_mix - hash h continued by the 64-bit word w (a step of
+ * rg_hash64_words; also a digest of several values, one at a time) */
+static inline uint64_t
+rg_hash64_mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+	return h ^ (h >> 31);
+}
+
+/* rg_hash_u64 - a table's 32-bit hash of a 64-bit key (the top half of a
+ * multiply by the golden ratio: keys that differ only in low bits spread) */
+static inline uint32_t
+rg_hash_u64(uint64_t v)
+{
+	return (uint32_t)((v * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
 static inline uint64_t
 rg_hash64_words(const void *p, size_t n)
 {
@@ -90,8 +107,7 @@ rg_hash64_words(const void *p, size_t n)
 
 	while (n >= 8) {
 		memcpy(&w, u, 8);
-		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-		h ^= h >> 31;
+		h = rg_hash64_mix(h, w);
 		u += 8;
 		n -= 8;
 	}
@@ -101,8 +117,7 @@ rg_hash64_words(const void *p, size_t n)
 			n--;
 			w = (w << 8) | u[n];
 		}
-		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-		h ^= h >> 31;
+		h = rg_hash64_mix(h, w);
 	}
 	h *= 0x94D049BB133111EBull;
 	h ^= h >> 32;

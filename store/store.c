@@ -1037,19 +1037,12 @@ relay_name(void *arg, uint64_t id, rg_arena *ar)
 	return name;
 }
 
-/* dg_int - a digest continued by an integer */
-static uint64_t
-dg_int(uint64_t h, uint64_t v)
-{
-	h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
-	return h ^ (h >> 31);
-}
-
 /* dg_str - a digest continued by a string of n bytes, or NULL */
 static uint64_t
 dg_str(uint64_t h, const char *s, size_t n)
 {
-	return dg_int(h, s == NULL ? 0x6E756C6Cu : rg_hash64_words(s, n) + 1);
+	return rg_hash64_mix(h, s == NULL ? 0x6E756C6Cu
+	    : rg_hash64_words(s, n) + 1);
 }
 
 /* dg_rstr - a digest continued by a record's string (rg_arena_str) */
@@ -1059,18 +1052,12 @@ dg_rstr(uint64_t h, const char *s)
 	return dg_str(h, s, s != NULL ? rg_str_len(s) : 0);
 }
 
-/* stored_hash - the table's hash of an id */
-static uint32_t
-stored_hash(uint64_t id)
-{
-	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32);
-}
 
 /* stored_find - what was stored of open message id, NULL if not known */
 static stored *
 stored_find(rg_store *st, uint64_t id)
 {
-	uint32_t h = stored_hash(id);
+	uint32_t h = rg_hash_u64(id);
 	size_t i;
 	stored *s;
 
@@ -1089,7 +1076,7 @@ stored_drop(rg_store *st, stored *s)
 {
 	if (s == NULL)
 		return;
-	rg_htab_remove(&st->stored, stored_hash(s->id), s);
+	rg_htab_remove(&st->stored, rg_hash_u64(s->id), s);
 	free(s->rcpt);
 	free(s);
 }
@@ -1122,7 +1109,7 @@ dg_headers(const rg_record *r)
 	for (i = 0; i < r->nheaders; i++) {
 		h = dg_rstr(h, r->headers[i].name);
 		h = dg_rstr(h, r->headers[i].value);
-		h = dg_int(h, (uint64_t)r->headers[i].cut);
+		h = rg_hash64_mix(h, (uint64_t)r->headers[i].cut);
 	}
 	return h;
 }
@@ -1144,11 +1131,12 @@ dg_rcpt(const rg_record *r, int i)
 static uint64_t
 dg_verdict(const rg_record *r, int trusted)
 {
-	uint64_t h = dg_int((uint64_t)r->verdict.source, (uint64_t)trusted);
+	uint64_t h = rg_hash64_mix((uint64_t)r->verdict.source,
+	    (uint64_t)trusted);
 
 	if (r->verdict.source == VS_NONE)
 		return h;
-	h = dg_int(h, (uint64_t)r->verdict.spam);
+	h = rg_hash64_mix(h, (uint64_t)r->verdict.spam);
 	h = dg_rstr(h, r->verdict.score);
 	h = dg_rstr(h, r->verdict.required);
 	h = dg_rstr(h, r->verdict.action);
@@ -1407,7 +1395,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		s->id = r->id;
 		if (st->stored.slot == NULL)
 			rg_htab_init(&st->stored, 1024);
-		rg_htab_insert(&st->stored, stored_hash(r->id), s);
+		rg_htab_insert(&st->stored, rg_hash_u64(r->id), s);
 	}
 	if (r->nrcpts != s->nrcpt) {
 		s->rcpt = xrealloc(s->rcpt, (size_t)(r->nrcpts > 0 ? r->nrcpts
