@@ -675,8 +675,12 @@ line=$(grep "checkpoints:" "$t/ck.err")
 runs=$(echo "$line" | sed -n 's/.*checkpoints: \([0-9]*\) in a thread, \([0-9]*\) by the writer.*/\1 \2/p')
 most=$(echo "$line" | sed -n 's/.*held at most \([0-9]*\) pages.*/\1/p')
 pages=$(sqlite3 "$t/ck.db" "PRAGMA page_count")
-[ $rc = 0 ] && [ "${runs%% *}" -gt 0 ] && [ "${runs##* }" -gt 0 ] && [ "$most" -le 5000 ] && [ "$most" -lt "$pages" ]
-ok $? "a checkpoint thread copies the WAL while the collector writes, and the WAL stays bounded ($line; the database $pages pages)"
+if [ "$(nproc)" -ge 2 ]; then
+    [ $rc = 0 ] && [ "${runs%% *}" -gt 0 ] && [ "${runs##* }" -gt 0 ] && [ "$most" -le 5000 ] && [ "$most" -lt "$pages" ]
+else    # one CPU: SQLite's own checkpoints, no thread to test
+    [ $rc = 0 ] && [ -z "$line" ]
+fi
+ok $? "a checkpoint thread copies the WAL while the collector writes, and the WAL stays bounded ($(nproc) CPUs; $line; the database $pages pages)"
 ! grep -q "checkpoints:" "$t/ck1.err" && [ "$(sqlite3 "$t/ck.db" "PRAGMA integrity_check")" = ok ] &&
     cmp -s <(dump ck) <(dump ck1) && [ "$(counts ck)" = "$(counts ck1)" ]
 ok $? "... and the database equals a one-CPU run's, which keeps SQLite's own checkpoints ($(counts ck) vs $(counts ck1); $(grep "checkpoints:" "$t/ck1.err"))"
@@ -702,8 +706,12 @@ state() {    # positions, and the open state (messages, sessions, the assembler'
     sqlite3 "$t/$1.db" "SELECT id, hex(state) FROM open_msgs ORDER BY id; SELECT hex(state) FROM asm_state; SELECT id, hex(state) FROM sessions WHERE state IS NOT NULL ORDER BY id" | md5sum | cut -c1-12
 }
 batches=$(sed -n 's/.*two threads (the front end in its own): \([0-9]*\) batches.*/\1/p' "$t/fe.err")
-[ $rc = 0 ] && [ "${batches:-0}" -gt 1 ] && grep -q "collect: one thread" "$t/fe1.err" && ! grep -q "two threads" "$t/fe1.err"
-ok $? "collect --once reads in a thread of its own with two CPUs ($batches batches), in one with one CPU (exit $rc; $(grep -h "thread" "$t/fe.err" "$t/fe1.err" | grep -v checkpoints | head -c 300))"
+# (a one-CPU machine reads in one thread both times: the equality below
+# then still holds, the thread is not tested)
+if [ "$(nproc)" -ge 2 ]; then two_ok() { [ "${batches:-0}" -gt 1 ]; }
+else two_ok() { grep -q "collect: one thread" "$t/fe.err"; }; fi
+[ $rc = 0 ] && two_ok && grep -q "collect: one thread" "$t/fe1.err" && ! grep -q "two threads" "$t/fe1.err"
+ok $? "collect --once reads in a thread of its own with two CPUs ($(nproc) here: $batches batches), in one with one CPU (exit $rc; $(grep -h "thread" "$t/fe.err" "$t/fe1.err" | grep -v checkpoints | head -c 300))"
 [ "$(dump fe | wc -l)" -gt 1000 ] && cmp -s <(dump fe) <(dump fe1) && [ "$(counts fe)" = "$(counts fe1)" ] &&
     [ "$(state fe)" = "$(state fe1)" ] && [ "$(sqlite3 "$t/fe.db" "SELECT offset FROM sources WHERE name = 'rest'")" = "$(stat -c %s "$t/fe.b.log")" ]
 ok $? "... and stores what a one-CPU run stores: records, open state, both positions ($(counts fe) vs $(counts fe1); $(state fe | paste -sd' ') vs $(state fe1 | paste -sd' '); $(diff <(dump fe) <(dump fe1) | head -c 200))"
