@@ -319,6 +319,11 @@ reload:
 	}
 	if (tty)
 		progress(c, lines, start, total0, 1);
+	/* the batches the store's writer thread still writes */
+	if (col_finish(c) != COL_OK) {
+		status = EX_TEMPFAIL_;
+		goto out;
+	}
 	if (got_hup && !got_term) {
 		rg_config *ncfg;
 		int nrc;

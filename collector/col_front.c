@@ -150,6 +150,13 @@ col_fe_start(rg_collect *c)
 		    strerror(err));
 		return 0;
 	}
+	/* the store's statements in a third thread: the calling thread
+	 * assembles and makes the rows, the store writes them */
+	if (store_writer_start(c->st) == 0) {
+		c->writer = 1;
+		log_debug("collect: the store writes in a thread of its own");
+	} else
+		log_debug("collect: the store writes in the calling thread");
 	return 1;
 }
 

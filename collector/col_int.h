@@ -74,6 +74,7 @@ struct rg_collect {
 	long long fe_remaining;	/* the front end's, as it last looked */
 	unsigned long long handed;	/* batches handed over */
 	double fe_cpu, be_cpu0;	/* CPU seconds of the threads */
+	int writer;		/* the store's writer thread runs (col_finish) */
 };
 
 /* collect.c */

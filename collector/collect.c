@@ -73,30 +73,38 @@ col_take_positions(const rg_collect *c, at_pos *at)
 
 /*
  * moved - has another writer moved a source's position since this run
- * read it? Says so (once per source) and returns 1; 0 if not, -1 error.
+ * read it (the positions the batch expects: col_begin)? Says so and
+ * returns 1; 0 if not, -1 error.
  */
 static int
 moved(rg_collect *c)
 {
-	int i, same;
+	int r = store_recheck(c->st);
 
-	if (c->fe_state != FE_RUNNING)
-		col_take_positions(c, c->at);
+	if (r == 1)
+		log_warnx("database: %s", store_error(c->st));
+	return r;
+}
+
+/* expect_positions - the batch commits only if no other writer moved a
+ * position since this run stored it (checked by the store inside the
+ * batch's transaction, before the batch's own positions) */
+static int
+expect_positions(rg_collect *c)
+{
+	char msg[1024];
+	int i;
+
 	for (i = 0; i < c->nin; i++) {
 		input *in = &c->in[i];
 
-		if (!c->at[i].open)
-			continue;
-		if ((same = store_same_source(c->st, in->sc->name,
-		    in->stored_found, &in->stored)) < 0)
+		snprintf(msg, sizeof(msg), "the read position of [source %s] "
+		    "is no longer the one this run started from: another "
+		    "collector wrote %s; batch not committed", in->sc->name,
+		    c->cfg->database);
+		if (store_expect_source(c->st, in->sc->name, in->stored_found,
+		    &in->stored, msg) != 0)
 			return -1;
-		if (same == 0) {
-			log_warnx("database: the read position of [source %s] "
-			    "is no longer the one this run started from: another "
-			    "collector wrote %s; batch not committed", in->sc->name,
-			    c->cfg->database);
-			return 1;
-		}
 	}
 	return 0;
 }
@@ -455,7 +463,7 @@ col_begin(rg_collect *c)
 {
 	if (c->in_txn)
 		return 0;
-	if (store_begin(c->st) != 0) {
+	if (store_begin(c->st) != 0 || expect_positions(c) != 0) {
 		log_warnx("%s", store_error(c->st));
 		return -1;
 	}
@@ -470,12 +478,12 @@ col_stored(rg_collect *c, enum col_status *io)
 	if ((*io = load_failed(c)) != COL_OK)
 		return -1;
 	if (c->failed_store) {
-		/* a failed write may have rolled the transaction back: what
-		 * followed would commit row by row without the positions.
-		 * Another writer that stored these lines (their rows clash
-		 * with ours) is the likelier cause: moved() names it. */
-		if (moved(c) != 1)
-			log_warnx("database: %s", store_error(c->st));
+		/* a failed write rolled the transaction back (the store
+		 * does, so that nothing after it commits). Another writer
+		 * that stored these lines (their rows clash with ours) is
+		 * the likelier cause: the store's check of the positions
+		 * then names it. */
+		log_warnx("database: %s", store_error(c->st));
 		*io = COL_TEMPFAIL;
 		return -1;
 	}
@@ -534,7 +542,7 @@ col_commit(rg_collect *c)
 	asm_store_ops ops = { save_message, save_session, save_global, c,
 	    store_intern_relay, store_intern_text, c->st };
 	enum col_status st;
-	int i, same;
+	int i;
 
 	if (!c->in_txn)
 		return COL_OK;
@@ -546,10 +554,12 @@ col_commit(rg_collect *c)
 		return st;
 	}
 	/* what this batch read follows what we started from: if another
-	 * writer moved a position, it stored these lines */
-	if ((same = moved(c)) != 0) {
-		if (same < 0)
-			log_warnx("database: %s", store_error(c->st));
+	 * writer moved a position, it stored these lines (with the store's
+	 * writer thread, a failure shows at a later commit) */
+	if (c->fe_state != FE_RUNNING)
+		col_take_positions(c, c->at);
+	if (store_check_sources(c->st) != 0) {
+		log_warnx("database: %s", store_error(c->st));
 		store_rollback(c->st);
 		return COL_TEMPFAIL;
 	}
@@ -573,12 +583,33 @@ col_commit(rg_collect *c)
 	}
 	if (store_commit(c->st) != 0) {
 		/* the rows waiting in the store go at the commit: a clash
-		 * with another writer's shows here (moved() names it) */
-		if (moved(c) != 1)
-			log_warnx("database: %s", store_error(c->st));
+		 * with another writer's shows here (the store's check of the
+		 * positions names it) */
+		log_warnx("database: %s", store_error(c->st));
 		store_rollback(c->st);
 		return COL_TEMPFAIL;
 	}
+	return COL_OK;
+}
+
+/*
+ * col_finish - every batch committed so far written (the store's writer
+ * thread stopped): COL_OK, or COL_TEMPFAIL (warned) if one failed
+ */
+enum col_status
+col_finish(rg_collect *c)
+{
+	char stats[256];
+
+	if (!c->writer)
+		return COL_OK;
+	c->writer = 0;
+	if (store_writer_stop(c->st, stats, sizeof(stats)) != 0) {
+		log_warnx("database: %s", store_error(c->st));
+		store_rollback(c->st);
+		return COL_TEMPFAIL;
+	}
+	log_debug("collect: the store's writer thread: %s", stats);
 	return COL_OK;
 }
 
@@ -653,6 +684,7 @@ col_free(rg_collect *c)
 		return;
 	col_fe_join(c);
 	col_rollback(c);
+	col_finish(c);
 	for (i = 0; i < c->nin; i++)
 		src_close(c->in[i].src);
 	free(c->in);

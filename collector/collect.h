@@ -54,6 +54,10 @@ int col_in_batch(const rg_collect *c);
 /* commit the batch: COL_OK, COL_TEMPFAIL (error, or positions moved),
  * COL_DATAERR (an open message's state is damaged) */
 enum col_status col_commit(rg_collect *c);
+/* every commit so far written (collect --once's store writer thread
+ * ended): COL_OK, or COL_TEMPFAIL (warned) if one failed; before anything
+ * else reads or writes the store */
+enum col_status col_finish(rg_collect *c);
 /* abandon the batch */
 void col_rollback(rg_collect *c);
 /* follow: look again at the sources that had nothing */

@@ -21,13 +21,14 @@
 #include "recblob.h"
 #include "schema.h"
 #include "store_int.h"
+#include "writer.h"
 
 enum {
 	Q_MSG, Q_DEL_RCPT, Q_RCPT, Q_DEL_VERD, Q_VERD,
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
 	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q_GET_OPEN,
-	Q_SET_RCPT, Q__COUNT
+	Q_SET_RCPT, Q_PUT_META, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -129,12 +130,11 @@ static const char *queries[Q__COUNT] = {
 	/* a recipient of a message stored before whose row changed */
 	[Q_SET_RCPT] = "UPDATE recipients SET address = ?3, status = ?4, "
 	    "dsn = ?5 WHERE message = ?1 AND idx = ?2",
+	[Q_PUT_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 };
 
-#define RELAY_CACHE	256	/* relays remembered (a power of two) */
 #define TEXT_SEEN	4096	/* texts' last sightings (a power of two) */
 #define TEXT_MIN	16	/* shorter texts stay inline */
-#define RELAY_PROBE	8
 
 /*
  * A relay's seq is that of a transaction that wrote a blob naming it, at
@@ -147,10 +147,10 @@ static const char *queries[Q__COUNT] = {
 
 /* the relays table: prepared at first use (a read-only open of an older
  * schema has none) */
-enum { R_GET, R_PUT, R_NAME, R_TOUCH, R__COUNT };
+enum { R_ALL, R_PUT, R_NAME, R_TOUCH, R__COUNT };
 static const char *relay_queries[R__COUNT] = {
-	[R_GET] = "SELECT id, seq FROM relays WHERE name = ?1",
-	[R_PUT] = "INSERT INTO relays(name, seq) VALUES (?1, ?2)",
+	[R_ALL] = "SELECT id, name, seq FROM relays",
+	[R_PUT] = "INSERT INTO relays(id, name, seq) VALUES (?1, ?2, ?3)",
 	[R_NAME] = "SELECT name FROM relays WHERE id = ?1",
 	[R_TOUCH] = "UPDATE relays SET seq = ?2 WHERE id = ?1",
 };
@@ -168,6 +168,21 @@ static const char *relay_queries[R__COUNT] = {
  * message's rows are flushed before they are replaced, deleted or read
  * (a filter of the keys waiting, keys[], says which messages may have
  * some). Outside a transaction a row goes at once.
+ *
+ * The op log. Every statement a batch runs is an op, its values copied:
+ * a table's pending rows as one block (OP_ROWS, handed over when
+ * flushed: the table starts a new one), each other statement alone
+ * (OP_STMT, OP_RELAY), BEGIN, COMMIT, and the check of the read
+ * positions before they are stored (OP_EXPECT, OP_CHECK). Without a
+ * writer thread an op runs at once, in the thread that made it (op_push);
+ * with one (store_writer_start: collect --once) the ops are queued
+ * (writer.c) and run there in the order made, while this thread makes the
+ * next batch's: at most one batch waits behind the one running
+ * (store_commit). The thread that makes ops reads the database only when
+ * the queue is empty (store_wait). A failed op rolls its batch back at
+ * once, and every later op is skipped (op_run) until store_rollback: no
+ * later batch commits; the failure is seen at the next op made, the
+ * next commit or store_writer_stop.
  */
 #define PEND_ROWS	64
 #define PEND_MAX	4096
@@ -192,25 +207,42 @@ typedef struct pval {
 	sqlite3_int64 i;	/* the integer, or the offset in pend.b */
 } pval;
 
+/* op - an entry of the op log: a statement and its values, copied */
+enum op_kind { OP_BEGIN, OP_COMMIT, OP_ROWS, OP_STMT, OP_RELAY, OP_EXPECT,
+    OP_CHECK };
+typedef struct op {
+	wr_op link;		/* first: the writer's queue */
+	enum op_kind kind;
+	int q;			/* OP_STMT st->q[], OP_RELAY st->rq[],
+				 * OP_ROWS the table */
+	const char *what;	/* for the error */
+	int nv, vcap;		/* values (OP_ROWS: rows * ncol) */
+	pval *v;
+	struct pkey *order;	/* OP_ROWS: the rows by key */
+	int ocap;
+	strbuf b;		/* the texts and blobs */
+	int found;		/* OP_EXPECT: the source's position stored */
+	src_pos pos;		/* ... and it (b: its name, then the message) */
+	struct op *free;	/* the store's list of ops to reuse */
+} op;
+
 /* pkey - a pending row's place in the order of its key */
 struct pkey {
 	sqlite3_int64 key;	/* the first column: the id or message */
 	int r;			/* the row: of two of one key the later wins */
 };
 
-/* pend - the pending rows of one table */
+/* pend - the pending rows of one table: cur is the maker's, the rest the
+ * runner's of the op log */
 typedef struct pend {
 	sqlite3_stmt *one;	/* st->q[], one row */
 	sqlite3_stmt *many;	/* PEND_ROWS rows (pend_many) */
 	int many_tried;		/* NULL many: rows one by one */
 	const char *sql;	/* one's */
-	int ncol, nrow, ncur;
-	int cap;		/* rows that v holds */
-	pval *v;		/* cap * ncol */
-	struct pkey *order;	/* cap */
+	int ncol;
+	op *cur;		/* the rows waiting (OP_ROWS), NULL: none */
 	pval *bound_one;	/* what one's parameters hold (type -1: not known) */
 	pval *bound_many;	/* what many's parameters hold */
-	strbuf b;		/* the texts and blobs */
 	const char *what;
 	unsigned char keys[PEND_KEYS / 8];	/* a bit per key % PEND_KEYS
 				 * of the rows waiting (pend_has) */
@@ -233,15 +265,37 @@ typedef struct stored {
 	uint64_t *rcpt;		/* nrcpt digests, one per recipients row */
 } stored;
 
+/* relay - a row of the relays table, as committed or written in the batch */
+typedef struct relay_row {
+	char *name;
+	uint64_t id;
+	long long seq;		/* its seq as stored */
+} relay_row;
+
+/* expect - a source's position the batch expects (OP_EXPECT) */
+typedef struct pos_expect {
+	char *name, *msg;	/* msg: the error if it moved */
+	int found;
+	src_pos pos;
+} pos_expect;
+
 struct rg_store {
 	sqlite3 *db;
 	db_ckpt *ckpt;		/* checkpoints in a thread (store_checkpoint_apart) */
 	sqlite3_stmt *rq[R__COUNT];
-	struct {
-		char *name;		/* NULL: free */
-		uint64_t id;
-		long long seq;		/* its seq as stored */
-	} relays[RELAY_CACHE];	/* relay -> id, as committed or this batch */
+	rg_htab relays;		/* relay *, by the hash of the name: the whole
+				 * table, read at the first use (relay_load) */
+	int relays_loaded;	/* 1 read, -1 no relays table */
+	uint64_t relay_max;	/* the highest id (the next is one more) */
+	long long last_seq;	/* the last batch's seq, -1 not known */
+	wr_thread *w;		/* the writer thread, NULL: ops run at once */
+	op *ops_free[P__COUNT + 1];	/* ops to reuse: a table's blocks of
+				 * rows (as big as they grew), the others */
+	/* the runner's of the op log (the writer thread's while it runs) */
+	int x_failed;		/* an op failed: the rest are skipped */
+	pos_expect *x_exp;		/* the batch's expected positions */
+	int x_nexp, x_capexp;
+	char werr[768];		/* the failed op's error */
 	int relay_err;		/* relay_id failed: the message is not stored */
 	struct {
 		uint32_t hash;		/* of the text, 0: none */
@@ -264,6 +318,10 @@ struct rg_store {
 };
 
 static void relay_forget(rg_store *st);
+static int relay_load(rg_store *st);
+static int store_wait(rg_store *st);
+static int op_push(rg_store *st, op *o);
+static int xfail(rg_store *st, const char *what);
 static int open_full(sqlite3_stmt **qs, rg_pool *pool, long long id,
     const void *blob, size_t len, rb_resolve_fn resolve, void *arg,
     strbuf *out);
@@ -279,6 +337,16 @@ static int
 fail(rg_store *st, const char *what)
 {
 	snprintf(st->err, sizeof(st->err), "%s: %s", what,
+	    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* xfail - fail, in the runner of the op log (store_error has it once the
+ * maker sees the failure) */
+static int
+xfail(rg_store *st, const char *what)
+{
+	snprintf(st->werr, sizeof(st->werr), "%s: %s", what,
 	    sqlite3_errmsg(st->db));
 	return -1;
 }
@@ -428,6 +496,7 @@ store_open(const char *path, int flags, char *err, size_t errsz)
 	}
 	sqlite3_auto_extension((void (*)(void))sql_functions);
 	st = xcalloc(1, sizeof(*st));
+	st->last_seq = -1;
 	st->db = db_open(path, flags, store_migrations, store_nmigrations,
 	    err, errsz);
 	if (st->db == NULL) {
@@ -498,6 +567,7 @@ store_id(rg_store *st, char *buf, size_t sz)
 sqlite3 *
 store_db(rg_store *st)
 {
+	store_wait(st);		/* the writer thread's work done */
 	return st->db;
 }
 
@@ -508,19 +578,142 @@ store_error(const rg_store *st)
 	return st->err;
 }
 
+/* op_put - an op that ran, for reuse */
+static void
+op_put(rg_store *st, op *o)
+{
+	int f = o->kind == OP_ROWS ? o->q : P__COUNT;
+
+	o->free = st->ops_free[f];
+	st->ops_free[f] = o;
+}
+
+/* op_get - an op to fill (reused if one is free), of kind k */
+static op *
+op_get(rg_store *st, enum op_kind k, int q, const char *what)
+{
+	int f = k == OP_ROWS ? q : P__COUNT;
+	op *o;
+	wr_op *l, *next;
+
+	if (st->ops_free[f] == NULL && st->w != NULL)
+		for (l = wr_done(st->w); l != NULL; l = next) {
+			next = l->next;
+			op_put(st, (op *)l);
+		}
+	if ((o = st->ops_free[f]) != NULL)
+		st->ops_free[f] = o->free;
+	else {
+		o = xcalloc(1, sizeof(*o));
+		sb_init(&o->b);
+	}
+	o->kind = k;
+	o->q = q;
+	o->what = what;
+	o->nv = 0;
+	o->link.commit = k == OP_COMMIT;
+	sb_reset(&o->b);
+	return o;
+}
+
+/* op_free - an op's memory */
+static void
+op_free(op *o)
+{
+	free(o->v);
+	free(o->order);
+	sb_free(&o->b);
+	free(o);
+}
+
+/* ov_next - the next value of an op */
+static pval *
+ov_next(op *o)
+{
+	if (o->nv == o->vcap) {
+		o->vcap = o->vcap ? o->vcap * 2 : 64;
+		o->v = xrealloc(o->v, (size_t)o->vcap * sizeof(*o->v));
+	}
+	return &o->v[o->nv++];
+}
+
+/* ov_null - NULL */
+static void
+ov_null(op *o)
+{
+	ov_next(o)->type = SQLITE_NULL;
+}
+
+/* ov_int - an integer */
+static void
+ov_int(op *o, long long i)
+{
+	pval *v = ov_next(o);
+
+	v->type = SQLITE_INTEGER;
+	v->i = i;
+}
+
+/* ov_bytes - a text or blob of n bytes, copied */
+static void
+ov_bytes(op *o, int type, const void *s, size_t n)
+{
+	pval *v = ov_next(o);
+
+	v->type = type;
+	v->len = (int)n;
+	v->i = (sqlite3_int64)o->b.len;
+	sb_add(&o->b, s, n);
+}
+
+/* ov_text - a C string or NULL */
+static void
+ov_text(op *o, const char *s)
+{
+	if (s == NULL)
+		ov_null(o);
+	else
+		ov_bytes(o, SQLITE_TEXT, s, strlen(s));
+}
+
+/* ov_rtext - a record's string (rg_arena_str: its length is known) or NULL */
+static void
+ov_rtext(op *o, const char *s)
+{
+	if (s == NULL)
+		ov_null(o);
+	else
+		ov_bytes(o, SQLITE_TEXT, s, rg_str_len(s));
+}
+
+/* store_wait - the op log run to its end (the writer idle): 0, or -1 if
+ * an op failed (store_error says why) */
+static int
+store_wait(rg_store *st)
+{
+	if (st->w == NULL || wr_drain(st->w) == 0)
+		return 0;
+	memcpy(st->err, st->werr, sizeof(st->err));
+	return -1;
+}
+
 /* store_begin - start a batch */
 int
 store_begin(rg_store *st)
 {
 	st->seq = 0;
 	pend_drop(st);
-	return db_begin(st->db, st->err, sizeof(st->err));
+	if (st->w == NULL)	/* a failure is seen at once: forgotten */
+		st->x_failed = 0;
+	return op_push(st, op_get(st, OP_BEGIN, 0, "starting a batch"));
 }
 
 /* store_read_begin - a read snapshot (BEGIN DEFERRED), ended by rollback */
 int
 store_read_begin(rg_store *st)
 {
+	if (store_wait(st) != 0)
+		return -1;
 	return db_exec(st->db, "BEGIN DEFERRED", st->err, sizeof(st->err));
 }
 
@@ -532,55 +725,79 @@ store_set_hook(rg_store *st, store_hook fn, void *arg)
 	st->hook_arg = arg;
 }
 
-/* store_commit - end a batch */
+/*
+ * store_commit - end a batch. With the writer thread, queued: -1 if this
+ * or an earlier batch failed so far; the one before must have run (no
+ * more than this one waits).
+ */
 int
 store_commit(rg_store *st)
 {
+	if (st->seq > 0)
+		st->last_seq = st->seq;
 	st->seq = 0;
 	if (pend_flush_all(st) != 0)
-		return -1;
+		goto fail;
 	if (st->hook != NULL && st->hook(st, st->hook_arg, st->err,
 	    sizeof(st->err)) != 0)
 		return -1;
-	if (db_commit(st->db, st->err, sizeof(st->err)) != 0) {
-		relay_forget(st);
-		return -1;
+	if (op_push(st, op_get(st, OP_COMMIT, 0, "committing")) != 0)
+		goto fail;
+	if (st->w != NULL && wr_wait(st->w, 1) != 0) {
+		memcpy(st->err, st->werr, sizeof(st->err));
+		goto fail;
 	}
 	return 0;
+fail:
+	relay_forget(st);
+	st->last_seq = -1;
+	return -1;
 }
 
-/* store_rollback - abandon a batch */
+/* store_rollback - abandon a batch (what the writer has queued runs
+ * first: a batch committed before stays so) */
 void
 store_rollback(rg_store *st)
 {
+	store_wait(st);
 	st->seq = 0;
+	st->last_seq = -1;
 	pend_drop(st);
 	relay_forget(st);
 	stored_forget(st);
 	db_rollback(st->db);
+	st->x_failed = 0;
+	if (st->w != NULL)
+		wr_clear(st->w);
 }
 
 /*
  * this_seq - the number of this transaction, taken at its first row: one
  * more than the last one that wrote rows. The analyzer reads what changed
- * after the number it saw last.
+ * after the number it saw last. Read once (only collectors write it,
+ * one at a time), counted on from there.
  */
-static int step(rg_store *st, sqlite3_stmt *q, const char *what);
-
 static long long
 this_seq(rg_store *st)
 {
 	sqlite3_stmt *q = st->q[Q_GET_SEQ];
+	op *o;
 	long long n = 0;
 
 	if (st->seq > 0)
 		return st->seq;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	st->seq = n + 1;
-	sqlite3_bind_int64(st->q[Q_PUT_SEQ], 1, st->seq);
-	if (step(st, st->q[Q_PUT_SEQ], "numbering the batch") != 0)
+	if (st->last_seq < 0) {
+		if (store_wait(st) != 0)
+			return -1;
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+		sqlite3_reset(q);
+		st->last_seq = n;
+	}
+	st->seq = st->last_seq + 1;
+	o = op_get(st, OP_STMT, Q_PUT_SEQ, "numbering the batch");
+	ov_int(o, st->seq);
+	if (op_push(st, o) != 0)
 		return -1;
 	return st->seq;
 }
@@ -595,19 +812,10 @@ bt(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 }
 
-/* btr - bind a record's string (rg_arena_str: its length is known) or NULL */
-static void
-btr(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s == NULL)
-		sqlite3_bind_null(q, i);
-	else
-		sqlite3_bind_text(q, i, s, (int)rg_str_len(s), SQLITE_STATIC);
-}
-
 /*
  * step_all - step a statement whose every parameter is bound each time
- * (no clearing of the bindings: the next use rebinds them all)
+ * (no clearing of the bindings: the next use rebinds them all); the
+ * runner's
  */
 static int
 step_all(rg_store *st, sqlite3_stmt *q, const char *what)
@@ -616,20 +824,7 @@ step_all(rg_store *st, sqlite3_stmt *q, const char *what)
 
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(st, what);
-	return 0;
-}
-
-/* step - run a bound statement to its end and reset it */
-static int
-step(rg_store *st, sqlite3_stmt *q, const char *what)
-{
-	int rc = sqlite3_step(q);
-
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(st, what);
+		return xfail(st, what);
 	return 0;
 }
 
@@ -644,17 +839,13 @@ pend_init(rg_store *st, int k)
 	p->sql = queries[pend_defs[k].q];
 	p->what = pend_defs[k].what;
 	p->ncol = p->one != NULL ? sqlite3_bind_parameter_count(p->one) : 0;
-	p->cap = PEND_ROWS;
-	p->v = xcalloc((size_t)p->cap * (size_t)(p->ncol + 1), sizeof(*p->v));
-	p->order = xcalloc((size_t)p->cap, sizeof(*p->order));
-	p->bound_one = xcalloc((size_t)(p->ncol + 1), sizeof(*p->v));
+	p->bound_one = xcalloc((size_t)(p->ncol + 1), sizeof(pval));
 	p->bound_many = xcalloc((size_t)PEND_ROWS * (size_t)(p->ncol + 1),
-	    sizeof(*p->v));
+	    sizeof(pval));
 	for (c = 0; c < p->ncol; c++)
 		p->bound_one[c].type = -1;
 	for (c = 0; c < PEND_ROWS * p->ncol; c++)
 		p->bound_many[c].type = -1;
-	sb_init(&p->b);
 }
 
 /*
@@ -699,79 +890,33 @@ static void
 pend_free(pend *p)
 {
 	sqlite3_finalize(p->many);
-	free(p->v);
-	free(p->order);
+	if (p->cur != NULL)
+		op_free(p->cur);
 	free(p->bound_one);
 	free(p->bound_many);
-	if (p->b.s != NULL)
-		sb_free(&p->b);
 }
 
-/* pv_next - the next value of the row being made */
-static pval *
-pv_next(pend *p)
+/* pend_cur - the block of a table's rows being made */
+static op *
+pend_cur(rg_store *st, int k)
 {
-	return &p->v[p->nrow * p->ncol + p->ncur++];
-}
+	pend *p = &st->pend[k];
 
-/* pv_null - NULL */
-static void
-pv_null(pend *p)
-{
-	pv_next(p)->type = SQLITE_NULL;
-}
-
-/* pv_int - an integer */
-static void
-pv_int(pend *p, long long i)
-{
-	pval *v = pv_next(p);
-
-	v->type = SQLITE_INTEGER;
-	v->i = i;
-}
-
-/* pv_bytes - a text or blob of n bytes, copied */
-static void
-pv_bytes(pend *p, int type, const void *s, size_t n)
-{
-	pval *v = pv_next(p);
-
-	v->type = type;
-	v->len = (int)n;
-	v->i = (sqlite3_int64)p->b.len;
-	sb_add(&p->b, s, n);
-}
-
-/* pv_text - a C string or NULL */
-static void
-pv_text(pend *p, const char *s)
-{
-	if (s == NULL)
-		pv_null(p);
-	else
-		pv_bytes(p, SQLITE_TEXT, s, strlen(s));
-}
-
-/* pv_rtext - a record's string (rg_arena_str: its length is known) or NULL */
-static void
-pv_rtext(pend *p, const char *s)
-{
-	if (s == NULL)
-		pv_null(p);
-	else
-		pv_bytes(p, SQLITE_TEXT, s, rg_str_len(s));
+	if (p->cur == NULL)
+		p->cur = op_get(st, OP_ROWS, k, p->what);
+	return p->cur;
 }
 
 /*
- * pend_bind - bind pending row r to q's parameters from base + 1. A NULL
- * or an integer already there stays (the statements are reset, never
- * cleared: a flag column or the batch's seq is mostly the same again).
+ * pend_bind - bind row r of block o to q's parameters from base + 1. A
+ * NULL or an integer already there stays (the statements are reset,
+ * never cleared: a flag column or the batch's seq is mostly the same
+ * again).
  */
 static void
-pend_bind(pend *p, sqlite3_stmt *q, pval *bound, int r, int base)
+pend_bind(pend *p, const op *o, sqlite3_stmt *q, pval *bound, int r, int base)
 {
-	const pval *v = &p->v[r * p->ncol];
+	const pval *v = &o->v[r * p->ncol];
 	pval *b = &bound[base];
 	int c;
 
@@ -783,11 +928,11 @@ pend_bind(pend *p, sqlite3_stmt *q, pval *bound, int r, int base)
 			sqlite3_bind_int64(q, base + c + 1, v->i);
 			break;
 		case SQLITE_TEXT:
-			sqlite3_bind_text(q, base + c + 1, p->b.s + v->i, v->len,
+			sqlite3_bind_text(q, base + c + 1, o->b.s + v->i, v->len,
 			    SQLITE_STATIC);
 			break;
 		case SQLITE_BLOB:
-			sqlite3_bind_blob(q, base + c + 1, p->b.s + v->i, v->len,
+			sqlite3_bind_blob(q, base + c + 1, o->b.s + v->i, v->len,
 			    SQLITE_STATIC);
 			break;
 		default:
@@ -811,34 +956,49 @@ pkey_cmp(const void *a, const void *b)
 	return (x->r > y->r) - (x->r < y->r);
 }
 
-/* pend_flush - step a table's pending rows; they are gone either way */
+/* pend_run - step a block of a table's rows (the runner's) */
 static int
-pend_flush(rg_store *st, pend *p)
+pend_run(rg_store *st, pend *p, op *o)
 {
-	int r, j, rc = 0;
+	int r, j, rc = 0, nrow = p->ncol > 0 ? o->nv / p->ncol : 0;
 
-	for (r = 0; r < p->nrow; r++) {
-		p->order[r].key = p->v[r * p->ncol].i;
-		p->order[r].r = r;
+	if (nrow > o->ocap) {
+		o->ocap = nrow;
+		o->order = xrealloc(o->order, (size_t)nrow * sizeof(*o->order));
 	}
-	qsort(p->order, (size_t)p->nrow, sizeof(*p->order), pkey_cmp);
+	for (r = 0; r < nrow; r++) {
+		o->order[r].key = o->v[r * p->ncol].i;
+		o->order[r].r = r;
+	}
+	qsort(o->order, (size_t)nrow, sizeof(*o->order), pkey_cmp);
 	r = 0;
-	if (p->nrow >= PEND_ROWS && pend_many(st, p) != NULL) {
-		for (; r + PEND_ROWS <= p->nrow && rc == 0; r += PEND_ROWS) {
+	if (nrow >= PEND_ROWS && pend_many(st, p) != NULL) {
+		for (; r + PEND_ROWS <= nrow && rc == 0; r += PEND_ROWS) {
 			for (j = 0; j < PEND_ROWS; j++)
-				pend_bind(p, p->many, p->bound_many,
-				    p->order[r + j].r, j * p->ncol);
+				pend_bind(p, o, p->many, p->bound_many,
+				    o->order[r + j].r, j * p->ncol);
 			rc = step_all(st, p->many, p->what);
 		}
 	}
-	for (; r < p->nrow && rc == 0; r++) {
-		pend_bind(p, p->one, p->bound_one, p->order[r].r, 0);
+	for (; r < nrow && rc == 0; r++) {
+		pend_bind(p, o, p->one, p->bound_one, o->order[r].r, 0);
 		rc = step_all(st, p->one, p->what);
 	}
-	p->nrow = p->ncur = 0;
-	sb_reset(&p->b);
-	memset(p->keys, 0, sizeof(p->keys));
 	return rc;
+}
+
+/* pend_flush - a table's pending rows into the op log as one block; the
+ * table starts a new one */
+static int
+pend_flush(rg_store *st, pend *p)
+{
+	op *o = p->cur;
+
+	memset(p->keys, 0, sizeof(p->keys));
+	if (o == NULL || o->nv == 0)
+		return 0;
+	p->cur = NULL;
+	return op_push(st, o);
 }
 
 /* pend_has - may rows of key be waiting in p? (1 also for some that are not) */
@@ -846,27 +1006,23 @@ static int
 pend_has(const pend *p, uint64_t key)
 {
 	key %= PEND_KEYS;
-	return p->nrow > 0 && (p->keys[key / 8] & (1u << (key % 8))) != 0;
+	return p->cur != NULL && p->cur->nv > 0
+	    && (p->keys[key / 8] & (1u << (key % 8))) != 0;
 }
 
 /* pend_row - the row made is complete: flushed when PEND_MAX wait, or at
- * once outside a transaction */
+ * once outside a transaction (without the writer: with it, rows are made
+ * only in batches) */
 static int
 pend_row(rg_store *st, pend *p)
 {
-	uint64_t k = (uint64_t)p->v[p->nrow * p->ncol].i % PEND_KEYS;
+	op *o = p->cur;
+	uint64_t k = (uint64_t)o->v[o->nv - p->ncol].i % PEND_KEYS;
 
 	p->keys[k / 8] |= (unsigned char)(1u << (k % 8));
-	p->ncur = 0;
-	if (++p->nrow == PEND_MAX || sqlite3_get_autocommit(st->db))
+	if (o->nv / p->ncol == PEND_MAX
+	    || (st->w == NULL && sqlite3_get_autocommit(st->db)))
 		return pend_flush(st, p);
-	if (p->nrow == p->cap) {
-		p->cap *= 2;
-		p->v = xrealloc(p->v, (size_t)p->cap * (size_t)p->ncol
-		    * sizeof(*p->v));
-		p->order = xrealloc(p->order, (size_t)p->cap
-		    * sizeof(*p->order));
-	}
 	return 0;
 }
 
@@ -889,22 +1045,11 @@ pend_drop(rg_store *st)
 	int k;
 
 	for (k = 0; k < P__COUNT; k++) {
-		st->pend[k].nrow = st->pend[k].ncur = 0;
-		sb_reset(&st->pend[k].b);
+		if (st->pend[k].cur != NULL) {
+			st->pend[k].cur->nv = 0;
+			sb_reset(&st->pend[k].cur->b);
+		}
 		memset(st->pend[k].keys, 0, sizeof(st->pend[k].keys));
-	}
-}
-
-/* relay_forget - forget the relays' numbers (a batch rolled back: those
- * it numbered are gone) */
-static void
-relay_forget(rg_store *st)
-{
-	int i;
-
-	for (i = 0; i < RELAY_CACHE; i++) {
-		free(st->relays[i].name);
-		st->relays[i].name = NULL;
 	}
 }
 
@@ -918,104 +1063,423 @@ relay_stmt(rg_store *st, int k)
 	return st->rq[k];
 }
 
+/* stmt_run - an op's statement, its values bound (the runner's) */
+static int
+stmt_run(rg_store *st, sqlite3_stmt *q, const op *o)
+{
+	const pval *v;
+	int i, rc;
+
+	if (q == NULL)
+		return xfail(st, o->what);
+	for (i = 0; i < o->nv; i++) {
+		v = &o->v[i];
+		switch (v->type) {
+		case SQLITE_INTEGER:
+			sqlite3_bind_int64(q, i + 1, v->i);
+			break;
+		case SQLITE_TEXT:
+			sqlite3_bind_text(q, i + 1, o->b.s + v->i, v->len,
+			    SQLITE_STATIC);
+			break;
+		case SQLITE_BLOB:
+			sqlite3_bind_blob(q, i + 1, o->b.s + v->i, v->len,
+			    SQLITE_STATIC);
+			break;
+		default:
+			sqlite3_bind_null(q, i + 1);
+			break;
+		}
+	}
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return xfail(st, o->what);
+	return 0;
+}
+
+static int get_source(rg_store *st, const char *name, src_pos *pos,
+    char *err, size_t errsz);
+
+/*
+ * exp_check - are the sources' positions still those the batch expects?
+ * 1 one moved (werr: its message), 0 yes, -1 error (werr)
+ */
+static int
+exp_check(rg_store *st)
+{
+	src_pos cur;
+	const pos_expect *e;
+	int i, r;
+
+	for (i = 0; i < st->x_nexp; i++) {
+		e = &st->x_exp[i];
+		if ((r = get_source(st, e->name, &cur, st->werr,
+		    sizeof(st->werr))) < 0)
+			return -1;
+		if (r == 1 || !e->found) {
+			if (r == 1 && !e->found)
+				continue;
+		} else if (cur.fp == e->pos.fp && cur.fp_len == e->pos.fp_len
+		    && cur.offset == e->pos.offset
+		    && cur.prev_fp == e->pos.prev_fp
+		    && cur.prev_fp_len == e->pos.prev_fp_len
+		    && cur.prev_offset == e->pos.prev_offset
+		    && cur.year == e->pos.year
+		    && cur.last_month == e->pos.last_month
+		    && cur.lines == e->pos.lines
+		    && strcmp(cur.path, e->pos.path) == 0
+		    && strcmp(cur.cursor, e->pos.cursor) == 0)
+			continue;
+		snprintf(st->werr, sizeof(st->werr), "%s", e->msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* exp_forget - the batch's expected positions, forgotten */
+static void
+exp_forget(rg_store *st)
+{
+	int i;
+
+	for (i = 0; i < st->x_nexp; i++) {
+		free(st->x_exp[i].name);
+		free(st->x_exp[i].msg);
+	}
+	st->x_nexp = 0;
+}
+
+/*
+ * op_run - run an op of the log (wr_run_fn): 0, or -1 with werr set.
+ * After a failure the batch is rolled back at once (and its expected
+ * positions checked: another writer that moved one is the likelier cause,
+ * and its message wins); every later op is skipped until store_rollback.
+ */
+static int
+op_run(void *arg, wr_op *l)
+{
+	rg_store *st = arg;
+	op *o = (op *)l;
+	const char *name;
+	pos_expect *e;
+	int rc = 0;
+
+	if (st->x_failed)
+		return -1;
+	switch (o->kind) {
+	case OP_BEGIN:
+		exp_forget(st);
+		rc = db_begin(st->db, st->werr, sizeof(st->werr));
+		break;
+	case OP_COMMIT:
+		rc = db_commit(st->db, st->werr, sizeof(st->werr));
+		break;
+	case OP_ROWS:
+		rc = pend_run(st, &st->pend[o->q], o);
+		break;
+	case OP_STMT:
+		rc = stmt_run(st, st->q[o->q], o);
+		break;
+	case OP_RELAY:
+		rc = stmt_run(st, relay_stmt(st, o->q), o);
+		break;
+	case OP_EXPECT:
+		if (st->x_nexp == st->x_capexp) {
+			st->x_capexp = st->x_capexp ? st->x_capexp * 2 : 4;
+			st->x_exp = xrealloc(st->x_exp, (size_t)st->x_capexp
+			    * sizeof(*st->x_exp));
+		}
+		e = &st->x_exp[st->x_nexp++];
+		name = o->b.s;
+		e->name = xstrdup(name);
+		e->msg = xstrdup(name + strlen(name) + 1);
+		e->found = o->found;
+		e->pos = o->pos;
+		return 0;
+	case OP_CHECK:
+		if ((rc = exp_check(st)) == 1) {
+			st->x_failed = 1;
+			db_rollback(st->db);
+			return -1;
+		}
+		break;
+	}
+	if (rc == 0)
+		return 0;
+	st->x_failed = 1;
+	db_rollback(st->db);
+	{
+		char why[sizeof(st->werr)];
+
+		memcpy(why, st->werr, sizeof(why));
+		if (exp_check(st) != 1)
+			memcpy(st->werr, why, sizeof(why));
+	}
+	return -1;
+}
+
+/* op_push - an op made: run at once, or queued for the writer thread;
+ * -1 if it (at once) or an earlier one (queued) failed */
+static int
+op_push(rg_store *st, op *o)
+{
+	int rc;
+
+	if (st->w != NULL) {
+		if (wr_push(st->w, &o->link) == 0)
+			return 0;
+	} else {
+		rc = op_run(st, &o->link);
+		op_put(st, o);
+		if (rc == 0)
+			return 0;
+	}
+	memcpy(st->err, st->werr, sizeof(st->err));
+	return -1;
+}
+
+/* store_expect_source - the batch commits only if a source's stored
+ * position is still expect (found: stored at all) when store_check_sources
+ * runs; moved: the error if not */
+int
+store_expect_source(rg_store *st, const char *name, int found,
+    const src_pos *expect, const char *moved)
+{
+	op *o = op_get(st, OP_EXPECT, 0, "checking a position");
+
+	sb_add(&o->b, name, strlen(name) + 1);
+	sb_add(&o->b, moved, strlen(moved) + 1);
+	o->found = found;
+	o->pos = *expect;
+	return op_push(st, o);
+}
+
+/* store_check_sources - the check of the expected positions (before the
+ * batch stores its own): -1 if one moved (store_error: its message) */
+int
+store_check_sources(rg_store *st)
+{
+	return op_push(st, op_get(st, OP_CHECK, 0, "checking the positions"));
+}
+
+/* store_recheck - the expected positions checked now (the writer's queue
+ * run first): 1 one moved (store_error: its message), 0 not, -1 error */
+int
+store_recheck(rg_store *st)
+{
+	int r;
+
+	if (store_wait(st) != 0)
+		return -1;
+	r = exp_check(st);
+	if (r != 0)
+		memcpy(st->err, st->werr, sizeof(st->err));
+	return r;
+}
+
+/*
+ * store_writer_start - the op log run by a thread of its own from now on
+ * (the caller makes the next batch while the last one is written): for
+ * the collector's --once, in a process that opened the store with
+ * STORE_THREADS; not with a commit hook, nor inside a batch. The relays
+ * and the batches' seq are read now: while the thread runs, this one
+ * numbers them alone. 0 started, -1 not (the ops run at once).
+ */
+int
+store_writer_start(rg_store *st)
+{
+	if (st->w != NULL)
+		return 0;
+	if (sqlite_mode != SQLITE_CONFIG_MULTITHREAD || st->hook != NULL
+	    || !sqlite3_get_autocommit(st->db) || relay_load(st) < 0)
+		return -1;
+	if (st->last_seq < 0) {
+		sqlite3_stmt *q = st->q[Q_GET_SEQ];
+		long long n = 0;
+
+		if (q == NULL)
+			return -1;
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+		sqlite3_reset(q);
+		st->last_seq = n;
+	}
+	if ((st->w = wr_start(op_run, st)) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * store_writer_stop - the writer thread's queue run, the thread ended
+ * (the ops run at once again): 0, or -1 if an op failed (store_error);
+ * its counts into the debug log's words. NULL-safe for the counts.
+ */
+int
+store_writer_stop(rg_store *st, char *stats, size_t sz)
+{
+	long long ops = 0, commits = 0;
+	unsigned long waits = 0;
+	double cpu = 0;
+	wr_op *l, *next;
+	int rc;
+
+	if (st->w == NULL)
+		return 0;
+	rc = wr_stop(st->w, &ops, &commits, &cpu, &waits);
+	for (l = wr_done(st->w); l != NULL; l = next) {
+		next = l->next;
+		op_free((op *)l);
+	}
+	wr_free(st->w);
+	st->w = NULL;
+	if (rc != 0)
+		memcpy(st->err, st->werr, sizeof(st->err));
+	if (stats != NULL)
+		snprintf(stats, sz, "%lld ops, %lld batches; CPU seconds %.3f; "
+		    "the maker waited %lu times", ops, commits, cpu, waits);
+	return rc;
+}
+
+/* relay_forget - forget the relays (a batch rolled back: those it numbered
+ * are gone; a prune: some are) */
+static void
+relay_forget(rg_store *st)
+{
+	size_t i;
+	relay_row *r;
+
+	st->relays_loaded = 0;
+	if (st->relays.slot == NULL)
+		return;
+	for (i = 0; i <= st->relays.mask; i++)
+		if ((r = st->relays.slot[i].val) != NULL) {
+			free(r->name);
+			free(r);
+		}
+	rg_htab_clear(&st->relays);
+}
+
+/* relay_add - a relay into the map */
+static relay_row *
+relay_add(rg_store *st, const char *name, size_t n, uint64_t id,
+    long long seq)
+{
+	relay_row *r = xcalloc(1, sizeof(*r));
+
+	r->name = xstrdup(name);
+	r->id = id;
+	r->seq = seq;
+	rg_htab_insert(&st->relays, rg_hash(name, n), r);
+	if (id > st->relay_max)
+		st->relay_max = id;
+	return r;
+}
+
+/*
+ * relay_load - the relays table into memory (pruned: small), so that a
+ * relay is numbered without a query: 1, 0 no relays table (a read-only
+ * open of an older schema: kept inline), -1 error (store_error)
+ */
+static int
+relay_load(rg_store *st)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (st->relays_loaded != 0)
+		return st->relays_loaded > 0;
+	if (store_wait(st) != 0)
+		return -1;
+	if ((q = relay_stmt(st, R_ALL)) == NULL) {
+		st->relays_loaded = -1;
+		return 0;
+	}
+	relay_forget(st);
+	st->relay_max = 0;
+	if (st->relays.slot == NULL)
+		rg_htab_init(&st->relays, 1024);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 1);
+
+		if (t != NULL)
+			relay_add(st, t, (size_t)sqlite3_column_bytes(q, 1),
+			    (uint64_t)sqlite3_column_int64(q, 0),
+			    sqlite3_column_int64(q, 2));
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		relay_forget(st);
+		return fail(st, "reading the relays");
+	}
+	st->relays_loaded = 1;
+	return 1;
+}
+
 /*
  * relay_touch - a relay named in this transaction: its seq moved on when
  * RELAY_REFRESH transactions behind (0, or -1 with relay_err set)
  */
 static int
-relay_touch(rg_store *st, uint64_t id, long long *seq, long long cur)
+relay_touch(rg_store *st, relay_row *r, long long cur)
 {
-	sqlite3_stmt *q;
-	int rc;
+	op *o;
 
-	if (*seq >= cur - RELAY_REFRESH)
+	if (r->seq >= cur - RELAY_REFRESH)
 		return 0;
-	if ((q = relay_stmt(st, R_TOUCH)) == NULL) {
-		fail(st, "numbering a relay");
+	o = op_get(st, OP_RELAY, R_TOUCH, "numbering a relay");
+	ov_int(o, (long long)r->id);
+	ov_int(o, cur);
+	r->seq = cur;
+	if (op_push(st, o) != 0) {
 		st->relay_err = 1;
 		return -1;
 	}
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
-	sqlite3_bind_int64(q, 2, cur);
-	rc = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fail(st, "numbering a relay");
-		st->relay_err = 1;
-		return -1;
-	}
-	*seq = cur;
 	return 0;
 }
 
 /*
  * relay_id - the number of a relay in the relays table, added (inside the
- * batch) if new, its seq moved on (relay_touch): rb_lean's intern; 0 (kept
- * inline) if the relays table cannot be prepared (a read-only open of an
- * older schema); an SQL error sets relay_err, and store_put_message fails
+ * batch, numbered one past the highest) if new, its seq moved on
+ * (relay_touch): rb_lean's intern; 0 (kept inline) if there is no relays
+ * table (a read-only open of an older schema); an SQL error sets
+ * relay_err, and store_put_message fails
  */
 static uint64_t
 relay_id(void *arg, const char *name)
 {
 	rg_store *st = arg;
-	size_t n = strlen(name);
+	size_t n = strlen(name), i;
 	uint32_t h = rg_hash(name, n);
-	sqlite3_stmt *q;
-	uint64_t id = 0;
-	long long seq = 0, cur;
-	int i, slot = -1;
+	long long cur;
+	relay_row *r;
+	op *o;
+	int rc;
 
-	if ((cur = this_seq(st)) < 0) {
+	if ((cur = this_seq(st)) < 0 || (rc = relay_load(st)) < 0) {
 		st->relay_err = 1;
 		return 0;
 	}
-	for (i = 0; i < RELAY_PROBE; i++) {
-		int k = (int)((h + (uint32_t)i) & (RELAY_CACHE - 1));
-
-		if (st->relays[k].name == NULL) {
-			if (slot < 0)
-				slot = k;
-		} else if (strcmp(st->relays[k].name, name) == 0) {
-			if (relay_touch(st, st->relays[k].id,
-			    &st->relays[k].seq, cur) != 0)
+	if (rc == 0)
+		return 0;
+	i = rg_htab_start(&st->relays, h);
+	while ((r = rg_htab_next(&st->relays, h, &i)) != NULL)
+		if (strcmp(r->name, name) == 0) {
+			if (relay_touch(st, r, cur) != 0)
 				return 0;
-			return st->relays[k].id;
+			return r->id;
 		}
-	}
-	if ((q = relay_stmt(st, R_GET)) == NULL)
-		return 0;
-	sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
-	if ((i = sqlite3_step(q)) == SQLITE_ROW) {
-		id = (uint64_t)sqlite3_column_int64(q, 0);
-		seq = sqlite3_column_int64(q, 1);
-	} else if (i != SQLITE_DONE) {
-		/* an error may have rolled the batch back: stop it */
-		fail(st, "numbering a relay");
+	r = relay_add(st, name, n, st->relay_max + 1, cur);
+	o = op_get(st, OP_RELAY, R_PUT, "numbering a relay");
+	ov_int(o, (long long)r->id);
+	ov_bytes(o, SQLITE_TEXT, name, n);
+	ov_int(o, cur);
+	if (op_push(st, o) != 0) {
 		st->relay_err = 1;
-	}
-	sqlite3_reset(q);
-	if (id > 0 && relay_touch(st, id, &seq, cur) != 0)
 		return 0;
-	if (id == 0 && !st->relay_err) {
-		if ((q = relay_stmt(st, R_PUT)) == NULL)
-			return 0;
-		sqlite3_bind_text(q, 1, name, (int)n, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, cur);
-		if (sqlite3_step(q) == SQLITE_DONE)
-			id = (uint64_t)sqlite3_last_insert_rowid(st->db);
-		else {
-			fail(st, "numbering a relay");
-			st->relay_err = 1;
-		}
-		sqlite3_reset(q);
-		seq = cur;
 	}
-	if (id > 0 && slot >= 0) {
-		st->relays[slot].name = xstrdup(name);
-		st->relays[slot].id = id;
-		st->relays[slot].seq = seq;
-	}
-	return id;
+	return r->id;
 }
 
 /* relay_name - a numbered relay, copied into ar: rb_lean_merge's
@@ -1024,10 +1488,10 @@ static char *
 relay_name(void *arg, uint64_t id, rg_arena *ar)
 {
 	rg_store *st = arg;
-	sqlite3_stmt *q = relay_stmt(st, R_NAME);
+	sqlite3_stmt *q;
 	char *name = NULL;
 
-	if (q == NULL)
+	if (store_wait(st) != 0 || (q = relay_stmt(st, R_NAME)) == NULL)
 		return NULL;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
@@ -1147,8 +1611,10 @@ dg_verdict(const rg_record *r, int trusted)
 static int
 del_children(rg_store *st, uint64_t id, int k, const char *what)
 {
-	sqlite3_bind_int64(st->q[k], 1, (sqlite3_int64)id);
-	return step(st, st->q[k], what);
+	op *o = op_get(st, OP_STMT, k, what);
+
+	ov_int(o, (long long)id);
+	return op_push(st, o);
 }
 
 /* put_headers - a record's headers rows, waiting (pend) */
@@ -1156,13 +1622,15 @@ static int
 put_headers(rg_store *st, const rg_record *r)
 {
 	pend *p = &st->pend[P_HDR];
+	op *o;
 	int i;
 
 	for (i = 0; i < r->nheaders; i++) {
-		pv_int(p, (long long)r->id);
-		pv_rtext(p, r->headers[i].name);
-		pv_rtext(p, r->headers[i].value);
-		pv_int(p, r->headers[i].cut);
+		o = pend_cur(st, P_HDR);
+		ov_int(o, (long long)r->id);
+		ov_rtext(o, r->headers[i].name);
+		ov_rtext(o, r->headers[i].value);
+		ov_int(o, r->headers[i].cut);
 		if (pend_row(st, p) != 0)
 			return -1;
 	}
@@ -1174,16 +1642,18 @@ static int
 put_rcpts(rg_store *st, const rg_record *r, int from)
 {
 	pend *p = &st->pend[P_RCPT];
+	op *o;
 	int i;
 
 	for (i = from; i < r->nrcpts; i++) {
 		const rg_rcpt *rc = &r->rcpts[i];
 
-		pv_int(p, (long long)r->id);
-		pv_int(p, i);
-		pv_text(p, rc->address ? rc->address : "");
-		pv_rtext(p, rc->status);
-		pv_rtext(p, rc->dsn);
+		o = pend_cur(st, P_RCPT);
+		ov_int(o, (long long)r->id);
+		ov_int(o, i);
+		ov_text(o, rc->address ? rc->address : "");
+		ov_rtext(o, rc->status);
+		ov_rtext(o, rc->dsn);
 		if (pend_row(st, p) != 0)
 			return -1;
 	}
@@ -1194,15 +1664,15 @@ put_rcpts(rg_store *st, const rg_record *r, int from)
 static int
 set_rcpt(rg_store *st, const rg_record *r, int i)
 {
-	sqlite3_stmt *q = st->q[Q_SET_RCPT];
+	op *o = op_get(st, OP_STMT, Q_SET_RCPT, "updating a recipient");
 	const rg_rcpt *rc = &r->rcpts[i];
 
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-	sqlite3_bind_int(q, 2, i);
-	bt(q, 3, rc->address ? rc->address : "");
-	btr(q, 4, rc->status);
-	btr(q, 5, rc->dsn);
-	return step(st, q, "updating a recipient");
+	ov_int(o, (long long)r->id);
+	ov_int(o, i);
+	ov_text(o, rc->address ? rc->address : "");
+	ov_rtext(o, rc->status);
+	ov_rtext(o, rc->dsn);
+	return op_push(st, o);
 }
 
 /* put_verdict - a record's verdicts row, if it has a verdict */
@@ -1210,19 +1680,20 @@ static int
 put_verdict(rg_store *st, const rg_record *r, const char *vsource,
     int trusted)
 {
-	sqlite3_stmt *q = st->q[Q_VERD];
+	op *o;
 
 	if (r->verdict.source == VS_NONE)
 		return 0;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)r->id);
-	bt(q, 2, vsource);
-	sqlite3_bind_int(q, 3, r->verdict.spam);
-	sqlite3_bind_int(q, 4, trusted);
-	btr(q, 5, r->verdict.score);
-	btr(q, 6, r->verdict.required);
-	btr(q, 7, r->verdict.action);
-	btr(q, 8, r->verdict.symbols);
-	return step(st, q, "storing a verdict");
+	o = op_get(st, OP_STMT, Q_VERD, "storing a verdict");
+	ov_int(o, (long long)r->id);
+	ov_text(o, vsource);
+	ov_int(o, r->verdict.spam);
+	ov_int(o, trusted);
+	ov_rtext(o, r->verdict.score);
+	ov_rtext(o, r->verdict.required);
+	ov_rtext(o, r->verdict.action);
+	ov_rtext(o, r->verdict.symbols);
+	return op_push(st, o);
 }
 
 /* store_put_message - insert or update a message row and its children */
@@ -1232,6 +1703,7 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 {
 	pend *p = &st->pend[P_MSG];
 	stored *s;
+	op *o;
 	uint64_t dh = 0, dv = 0;
 	long long seq;
 	int i, open = 1, trusted;
@@ -1261,52 +1733,53 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 	}
 	if ((seq = this_seq(st)) < 0)
 		return -1;
-	pv_int(p, (long long)r->id);
-	pv_text(p, r->noqueue ? "noqueue" : "message");
-	pv_rtext(p, r->host);
-	pv_text(p, r->qid[0] ? r->qid : NULL);
-	pv_int(p, r->complete);
-	pv_int(p, open);
-	pv_int(p, r->first_seen);
-	pv_int(p, r->last_seen);
-	pv_rtext(p, r->client_host);
-	pv_rtext(p, r->client_ip);
-	pv_rtext(p, r->client_port);
-	pv_rtext(p, r->sasl_method);
-	pv_rtext(p, r->sasl_username);
-	pv_rtext(p, r->sender);
+	o = pend_cur(st, P_MSG);
+	ov_int(o, (long long)r->id);
+	ov_text(o, r->noqueue ? "noqueue" : "message");
+	ov_rtext(o, r->host);
+	ov_text(o, r->qid[0] ? r->qid : NULL);
+	ov_int(o, r->complete);
+	ov_int(o, open);
+	ov_int(o, r->first_seen);
+	ov_int(o, r->last_seen);
+	ov_rtext(o, r->client_host);
+	ov_rtext(o, r->client_ip);
+	ov_rtext(o, r->client_port);
+	ov_rtext(o, r->sasl_method);
+	ov_rtext(o, r->sasl_username);
+	ov_rtext(o, r->sender);
 	if (r->size >= 0)
-		pv_int(p, r->size);
+		ov_int(o, r->size);
 	else
-		pv_null(p);
+		ov_null(o);
 	if (r->nrcpt >= 0)
-		pv_int(p, r->nrcpt);
+		ov_int(o, r->nrcpt);
 	else
-		pv_null(p);
-	pv_rtext(p, r->message_id);
-	pv_int(p, r->held);
-	pv_int(p, r->discarded);
-	pv_int(p, r->expired);
-	pv_int(p, r->deleted);
-	pv_int(p, r->aborted);
-	pv_int(p, r->stale);
-	pv_rtext(p, r->bounce_of);
-	pv_rtext(p, r->orig_queue_id);
-	pv_rtext(p, r->filtered_as);
-	pv_rtext(p, r->rejected.stage);
-	pv_rtext(p, r->rejected.code);
-	pv_rtext(p, r->rejected.dsn);
-	pv_rtext(p, r->rejected.text);
+		ov_null(o);
+	ov_rtext(o, r->message_id);
+	ov_int(o, r->held);
+	ov_int(o, r->discarded);
+	ov_int(o, r->expired);
+	ov_int(o, r->deleted);
+	ov_int(o, r->aborted);
+	ov_int(o, r->stale);
+	ov_rtext(o, r->bounce_of);
+	ov_rtext(o, r->orig_queue_id);
+	ov_rtext(o, r->filtered_as);
+	ov_rtext(o, r->rejected.stage);
+	ov_rtext(o, r->rejected.code);
+	ov_rtext(o, r->rejected.dsn);
+	ov_rtext(o, r->rejected.text);
 	if (r->verdict.source != VS_NONE)
-		pv_int(p, trusted && r->verdict.spam);
+		ov_int(o, trusted && r->verdict.spam);
 	else
-		pv_null(p);
-	pv_int(p, r->held || r->was_held);
+		ov_null(o);
+	ov_int(o, r->held || r->was_held);
 	if (!open)
-		pv_bytes(p, SQLITE_BLOB, st->blob.s, st->blob.len);
+		ov_bytes(o, SQLITE_BLOB, st->blob.s, st->blob.len);
 	else
-		pv_null(p);
-	pv_int(p, seq);
+		ov_null(o);
+	ov_int(o, seq);
 	if (pend_row(st, p) != 0)
 		return -1;
 	/* the open state (store_put_open) is gone when finished */
@@ -1314,8 +1787,9 @@ store_put_message(rg_store *st, const rg_record *r, const void *state,
 		if (pend_has(&st->pend[P_OPEN], r->id)
 		    && pend_flush(st, &st->pend[P_OPEN]) != 0)
 			return -1;
-		sqlite3_bind_int64(st->q[Q_DEL_OPEN], 1, (sqlite3_int64)r->id);
-		if (step(st, st->q[Q_DEL_OPEN], "ending an open message") != 0)
+		o = op_get(st, OP_STMT, Q_DEL_OPEN, "ending an open message");
+		ov_int(o, (long long)r->id);
+		if (op_push(st, o) != 0)
 			return -1;
 	}
 
@@ -1425,6 +1899,7 @@ store_put_open(rg_store *st, const rb_key *k, const void *state,
     size_t len)
 {
 	pend *p = &st->pend[P_OPEN];
+	op *o;
 
 	if (st->relay_err) {	/* numbering its relays failed */
 		st->relay_err = 0;
@@ -1435,10 +1910,11 @@ store_put_open(rg_store *st, const rb_key *k, const void *state,
 		    "the database is not open for the collector's writes");
 		return -1;
 	}
-	pv_int(p, (long long)k->id);
-	pv_int(p, (long long)k->seq);
-	pv_int(p, k->ended);
-	pv_bytes(p, SQLITE_BLOB, state, len);
+	o = pend_cur(st, P_OPEN);
+	ov_int(o, (long long)k->id);
+	ov_int(o, (long long)k->seq);
+	ov_int(o, k->ended);
+	ov_bytes(o, SQLITE_BLOB, state, len);
 	return pend_row(st, p);
 }
 
@@ -1612,6 +2088,7 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 {
 	pend *p = &st->pend[P_SESS];
 	long long seq;
+	op *o;
 
 	if (p->one == NULL) {
 		snprintf(st->err, sizeof(st->err), "storing a session: the "
@@ -1620,41 +2097,42 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 	}
 	if ((seq = this_seq(st)) < 0)
 		return -1;
-	pv_int(p, (long long)s->id);
-	pv_text(p, s->host);
-	pv_int(p, s->pid);
-	pv_text(p, s->prog);
-	pv_int(p, s->complete);
-	pv_int(p, state != NULL);
+	o = pend_cur(st, P_SESS);
+	ov_int(o, (long long)s->id);
+	ov_text(o, s->host);
+	ov_int(o, s->pid);
+	ov_text(o, s->prog);
+	ov_int(o, s->complete);
+	ov_int(o, state != NULL);
 	if (s->connect)
-		pv_int(p, s->connect);
+		ov_int(o, s->connect);
 	else
-		pv_null(p);
+		ov_null(o);
 	if (s->disconnect)
-		pv_int(p, s->disconnect);
+		ov_int(o, s->disconnect);
 	else
-		pv_null(p);
-	pv_int(p, s->disconnect ? s->disconnect : s->connect);
-	pv_text(p, s->client_host);
-	pv_text(p, s->client_ip);
-	pv_text(p, s->client_port);
-	pv_text(p, s->sasl_method);
-	pv_text(p, s->sasl_username);
-	pv_int(p, s->sasl_failures);
-	pv_int(p, s->messages);
-	pv_int(p, s->rejects);
-	pv_text(p, s->lost);
+		ov_null(o);
+	ov_int(o, s->disconnect ? s->disconnect : s->connect);
+	ov_text(o, s->client_host);
+	ov_text(o, s->client_ip);
+	ov_text(o, s->client_port);
+	ov_text(o, s->sasl_method);
+	ov_text(o, s->sasl_username);
+	ov_int(o, s->sasl_failures);
+	ov_int(o, s->messages);
+	ov_int(o, s->rejects);
+	ov_text(o, s->lost);
 	sb_reset(&st->cbuf);
 	if (counters_pack(&st->cbuf, s->counters))
-		pv_bytes(p, SQLITE_BLOB, st->cbuf.s, st->cbuf.len);
+		ov_bytes(o, SQLITE_BLOB, st->cbuf.s, st->cbuf.len);
 	else
-		pv_text(p, s->counters);
-	pv_int(p, s->stale);
+		ov_text(o, s->counters);
+	ov_int(o, s->stale);
 	if (state != NULL)
-		pv_bytes(p, SQLITE_BLOB, state, len);
+		ov_bytes(o, SQLITE_BLOB, state, len);
 	else
-		pv_null(p);
-	pv_int(p, seq);
+		ov_null(o);
+	ov_int(o, seq);
 	return pend_row(st, p);
 }
 
@@ -1662,8 +2140,10 @@ store_put_session(rg_store *st, const rg_session *s, const void *state,
 int
 store_put_global(rg_store *st, const void *state, size_t len)
 {
-	sqlite3_bind_blob(st->q[Q_GLOBAL], 1, state, (int)len, SQLITE_STATIC);
-	return step(st, st->q[Q_GLOBAL], "storing the assembler state");
+	op *o = op_get(st, OP_STMT, Q_GLOBAL, "storing the assembler state");
+
+	ov_bytes(o, SQLITE_BLOB, state, len);
+	return op_push(st, o);
 }
 
 /* restore_rows - hand every state blob of a query to fn */
@@ -1703,9 +2183,10 @@ store_load_open(rg_store *st, uint64_t id, strbuf *out)
 	const void *b;
 	int rc, n;
 
-	/* put in this batch: its row still waits */
-	if (pend_has(&st->pend[P_OPEN], id)
-	    && pend_flush(st, &st->pend[P_OPEN]) != 0)
+	/* put in this batch: its row still waits; the writer's queue runs
+	 * before this thread reads */
+	if ((pend_has(&st->pend[P_OPEN], id)
+	    && pend_flush(st, &st->pend[P_OPEN]) != 0) || store_wait(st) != 0)
 		return -1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW
@@ -1825,9 +2306,10 @@ store_restore(rg_store *st, const store_restore_ops *ops)
 	return 0;
 }
 
-/* store_get_source - the saved position of a source */
-int
-store_get_source(rg_store *st, const char *name, src_pos *pos)
+/* get_source - store_get_source, its error into err (the runner's too) */
+static int
+get_source(rg_store *st, const char *name, src_pos *pos, char *err,
+    size_t errsz)
 {
 	sqlite3_stmt *q = st->q[Q_GET_SRC];
 	int rc;
@@ -1858,7 +2340,18 @@ store_get_source(rg_store *st, const char *name, src_pos *pos)
 		return 0;
 	if (rc == SQLITE_DONE)
 		return 1;
-	return fail(st, "reading a source position");
+	snprintf(err, errsz, "reading a source position: %s",
+	    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* store_get_source - the saved position of a source */
+int
+store_get_source(rg_store *st, const char *name, src_pos *pos)
+{
+	if (store_wait(st) != 0)
+		return -1;
+	return get_source(st, name, pos, st->err, sizeof(st->err));
 }
 
 /*
@@ -1892,22 +2385,22 @@ int
 store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos)
 {
-	sqlite3_stmt *q = st->q[Q_PUT_SRC];
+	op *o = op_get(st, OP_STMT, Q_PUT_SRC, "saving a source position");
 
-	bt(q, 1, name);
-	bt(q, 2, kind);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)pos->fp);
-	sqlite3_bind_int64(q, 4, pos->fp_len);
-	sqlite3_bind_int64(q, 5, pos->offset);
-	bt(q, 6, pos->path[0] ? pos->path : NULL);
-	bt(q, 7, pos->cursor[0] ? pos->cursor : NULL);
-	sqlite3_bind_int(q, 8, pos->year);
-	sqlite3_bind_int(q, 9, pos->last_month);
-	sqlite3_bind_int64(q, 10, pos->lines);
-	sqlite3_bind_int64(q, 11, (sqlite3_int64)pos->prev_fp);
-	sqlite3_bind_int64(q, 12, pos->prev_fp_len);
-	sqlite3_bind_int64(q, 13, pos->prev_offset);
-	return step(st, q, "saving a source position");
+	ov_text(o, name);
+	ov_text(o, kind);
+	ov_int(o, (long long)pos->fp);
+	ov_int(o, pos->fp_len);
+	ov_int(o, pos->offset);
+	ov_text(o, pos->path[0] ? pos->path : NULL);
+	ov_text(o, pos->cursor[0] ? pos->cursor : NULL);
+	ov_int(o, pos->year);
+	ov_int(o, pos->last_month);
+	ov_int(o, pos->lines);
+	ov_int(o, (long long)pos->prev_fp);
+	ov_int(o, pos->prev_fp_len);
+	ov_int(o, pos->prev_offset);
+	return op_push(st, o);
 }
 
 /* store_log_loss - note lines lost before they reached us */
@@ -1915,13 +2408,13 @@ int
 store_log_loss(rg_store *st, const char *source, long long count,
     long long ts, const char *text)
 {
-	sqlite3_stmt *q = st->q[Q_LOSS];
+	op *o = op_get(st, OP_STMT, Q_LOSS, "recording log loss");
 
-	bt(q, 1, source);
-	sqlite3_bind_int64(q, 2, ts);
-	sqlite3_bind_int64(q, 3, count);
-	bt(q, 4, text);
-	return step(st, q, "recording log loss");
+	ov_text(o, source);
+	ov_int(o, ts);
+	ov_int(o, count);
+	ov_text(o, text);
+	return op_push(st, o);
 }
 
 /* prune_step - one bounded DELETE (or INSERT) with ?1 cutoff, ?2 batch */
@@ -1975,6 +2468,8 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	size_t i;
 	int n;
 
+	if (store_wait(st) != 0)
+		return -1;
 	if (db_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id "
 	    "INTEGER PRIMARY KEY)", st->err, sizeof(st->err)) != 0)
 		return -1;
@@ -2031,13 +2526,22 @@ fail:
 void
 store_close(rg_store *st)
 {
+	op *o;
 	int i;
 
 	if (st == NULL)
 		return;
+	store_writer_stop(st, NULL, 0);
 	ckpt_stop(st->ckpt);
 	for (i = 0; i < P__COUNT; i++)
 		pend_free(&st->pend[i]);
+	for (i = 0; i <= P__COUNT; i++)
+		while ((o = st->ops_free[i]) != NULL) {
+			st->ops_free[i] = o->free;
+			op_free(o);
+		}
+	exp_forget(st);
+	free(st->x_exp);
 	stored_forget(st);
 	rg_htab_free(&st->stored);
 	free(st->dg);
@@ -2046,6 +2550,7 @@ store_close(rg_store *st)
 	for (i = 0; i < R__COUNT; i++)
 		sqlite3_finalize(st->rq[i]);
 	relay_forget(st);
+	rg_htab_free(&st->relays);
 	db_close(st->db);
 	if (st->blob.s != NULL)
 		sb_free(&st->blob);
@@ -2403,6 +2908,7 @@ store_source_unreadable(rg_store *st, const char *name)
 	char key[300];
 
 	snprintf(key, sizeof(key), "source_unreadable:%s", name);
+	store_wait(st);
 	return db_meta_int(st->db, key, 0) != 0;
 }
 
@@ -2412,8 +2918,10 @@ store_set_source_unreadable(rg_store *st, const char *name, int on)
 {
 	char key[300];
 
+	op *o = op_get(st, OP_STMT, Q_PUT_META, "noting an unreadable source");
+
 	snprintf(key, sizeof(key), "source_unreadable:%s", name);
-	if (db_meta_put(st->db, key, on ? "1" : "0") != 0)
-		return fail(st, "noting an unreadable source");
-	return 0;
+	ov_text(o, key);
+	ov_text(o, on ? "1" : "0");
+	return op_push(st, o);
 }

@@ -81,6 +81,28 @@ int store_same_source(rg_store *st, const char *name, int found,
     const src_pos *expect);
 int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
+/*
+ * The check of the positions inside the batch (the one that stores them):
+ * store_expect_source at its start, for each source, what its stored
+ * position must still be (moved: the error if not); store_check_sources
+ * before the batch stores its own: -1 if one moved. A failed write checks
+ * them too (another writer is the likelier cause: its message wins).
+ * store_recheck: checked now, 1 moved (store_error), 0 not, -1 error.
+ */
+int store_expect_source(rg_store *st, const char *name, int found,
+    const src_pos *expect, const char *moved);
+int store_check_sources(rg_store *st);
+int store_recheck(rg_store *st);
+/*
+ * The batches' statements run by a thread of their own (collect --once):
+ * the caller makes the next batch while the last one is written, one
+ * batch at most waiting; a write's failure shows at the next write,
+ * commit or store_writer_stop (-1, store_error), and nothing after it
+ * commits. Start outside a batch; 0 started, -1 not (the statements run
+ * at once, as without it). stop: stats (if not NULL) gets its counts.
+ */
+int store_writer_start(rg_store *st);
+int store_writer_stop(rg_store *st, char *stats, size_t sz);
 /* whether source NAME was last found unreadable (a mark in meta) */
 int store_source_unreadable(rg_store *st, const char *name);
 int store_set_source_unreadable(rg_store *st, const char *name, int on);

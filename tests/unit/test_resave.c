@@ -220,25 +220,33 @@ main(void)
 	spec s[NMSG], keep[NMSG];
 	int stored[NMSG], kstored[NMSG];
 	strbuf ra, rb;
-	int i, k, rolled = 0, twice = 0;
-
-	unit_rnd_state = 2463534242ULL;	/* this test's sequence */
+	int i, k, w, rolled, twice;
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
-	snprintf(pa, sizeof(pa), "%s/a.db", dir);
-	snprintf(pb, sizeof(pb), "%s/b.db", dir);
 	sb_init(&ra);
 	sb_init(&rb);
+	/* twice: the store's statements run at once, then by its writer
+	 * thread (store_writer_start: collect --once), the same sequence */
+	for (w = 0; w < 2; w++) {
+	unit_rnd_state = 2463534242ULL;	/* this test's sequence */
+	snprintf(pa, sizeof(pa), "%s/a%d.db", dir, w);
+	snprintf(pb, sizeof(pb), "%s/b%d.db", dir, w);
 	memset(s, 0, sizeof(s));
 	memset(stored, 0, sizeof(stored));
+	rolled = twice = 0;
 	for (i = 0; i < NMSG; i++)
 		s[i].last_seen = 1795885443000000LL;
-	CASE("resave: a message saved again leaves the rows of its last "
-	    "version stored once", {
-		a = store_open(pa, STORE_CREATE, err, sizeof(err));
+	CASE(w == 0 ? "resave: a message saved again leaves the rows of its "
+	    "last version stored once" : "resave: ... also when the store's "
+	    "writer thread runs the statements", {
+		/* threads allowed at the first open of the process */
+		a = store_open(pa, STORE_CREATE | STORE_THREADS, err,
+		    sizeof(err));
 		b = store_open(pb, STORE_CREATE, err, sizeof(err));
 		CHECK(a != NULL && b != NULL);
+		if (w == 1 && a != NULL)
+			CHECK(store_writer_start(a) == 0);
 		for (k = 0; a != NULL && b != NULL && k < ROUNDS; k++) {
 			int rollback = k > 1 && rnd(5) == 0;
 
@@ -293,12 +301,15 @@ main(void)
 			    ra.s + i, rb.s + i);
 		}
 		CHECK(rolled > 0 && twice > 0);
+		if (w == 1 && a != NULL) {
+			char stats[256];
+
+			CHECK(store_writer_stop(a, stats, sizeof(stats)) == 0);
+			CHECK(strstr(stats, " 0 batches") == NULL);
+		}
 	});
 	store_close(a);
 	store_close(b);
-	sb_free(&ra);
-	sb_free(&rb);
-	rg_pool_free(pool);
 	for (i = 0; i < 2; i++) {
 		static const char *const ext[] = { "", "-wal", "-shm" };
 
@@ -307,6 +318,10 @@ main(void)
 			unlink(err);
 		}
 	}
+	}
+	sb_free(&ra);
+	sb_free(&rb);
+	rg_pool_free(pool);
 	rmdir(dir);
 	return unit_total_failed ? 1 : 0;
 }
