@@ -956,11 +956,12 @@ pkey_cmp(const void *a, const void *b)
 	return (x->r > y->r) - (x->r < y->r);
 }
 
-/* pend_run - step a block of a table's rows (the runner's) */
-static int
-pend_run(rg_store *st, pend *p, op *o)
+/* pend_sort - a block's rows in the order of their keys (made by the
+ * maker: the writer thread has enough to do) */
+static void
+pend_sort(pend *p, op *o)
 {
-	int r, j, rc = 0, nrow = p->ncol > 0 ? o->nv / p->ncol : 0;
+	int r, nrow = o->nv / p->ncol;
 
 	if (nrow > o->ocap) {
 		o->ocap = nrow;
@@ -971,6 +972,14 @@ pend_run(rg_store *st, pend *p, op *o)
 		o->order[r].r = r;
 	}
 	qsort(o->order, (size_t)nrow, sizeof(*o->order), pkey_cmp);
+}
+
+/* pend_run - step a block of a table's rows, in order (the runner's) */
+static int
+pend_run(rg_store *st, pend *p, op *o)
+{
+	int r, j, rc = 0, nrow = p->ncol > 0 ? o->nv / p->ncol : 0;
+
 	r = 0;
 	if (nrow >= PEND_ROWS && pend_many(st, p) != NULL) {
 		for (; r + PEND_ROWS <= nrow && rc == 0; r += PEND_ROWS) {
@@ -998,6 +1007,7 @@ pend_flush(rg_store *st, pend *p)
 	if (o == NULL || o->nv == 0)
 		return 0;
 	p->cur = NULL;
+	pend_sort(p, o);
 	return op_push(st, o);
 }
 
