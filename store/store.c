@@ -3,7 +3,9 @@
  * open state, read positions, and the open state handed back at a restart
  * (to store_restore_ops: the store knows no assembler). Owns the connection
  * and the prepared statements; the schema is schema.c's, a record's blob
- * forms recblob.c's. Every SQLite error is translated into
+ * forms recblob.c's. A batch's statements are ops of one ordered log
+ * (below, "The op log"), run at once or, for collect --once, by the
+ * writer thread of writer.c. Every SQLite error is translated into
  * store_error() with what was being done.
  */
 #include <errno.h>
