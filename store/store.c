@@ -2366,32 +2366,6 @@ store_get_source(rg_store *st, const char *name, src_pos *pos)
 	return get_source(st, name, pos, st->err, sizeof(st->err));
 }
 
-/*
- * store_same_source - is the stored position of a source still expect
- * (found: it was stored at all)? 1 yes, 0 no (another writer moved it), -1
- * error. Call it inside the batch's transaction, before store_put_source.
- */
-int
-store_same_source(rg_store *st, const char *name, int found,
-    const src_pos *expect)
-{
-	src_pos cur;
-	int r;
-
-	if ((r = store_get_source(st, name, &cur)) < 0)
-		return -1;
-	if (r == 1 || !found)
-		return r == 1 && !found;
-	return cur.fp == expect->fp && cur.fp_len == expect->fp_len
-	    && cur.offset == expect->offset && cur.prev_fp == expect->prev_fp
-	    && cur.prev_fp_len == expect->prev_fp_len
-	    && cur.prev_offset == expect->prev_offset
-	    && cur.year == expect->year && cur.last_month == expect->last_month
-	    && cur.lines == expect->lines
-	    && strcmp(cur.path, expect->path) == 0
-	    && strcmp(cur.cursor, expect->cursor) == 0;
-}
-
 /* store_put_source - save a source's position */
 int
 store_put_source(rg_store *st, const char *name, const char *kind,

@@ -76,9 +76,6 @@ int store_restore(rg_store *st, const store_restore_ops *ops);
 int store_load_open(rg_store *st, uint64_t id, strbuf *out);
 /* 0: found, 1: never seen, -1: error */
 int store_get_source(rg_store *st, const char *name, src_pos *pos);
-/* 1: the stored position is still expect (found: stored at all), 0: not */
-int store_same_source(rg_store *st, const char *name, int found,
-    const src_pos *expect);
 int store_put_source(rg_store *st, const char *name, const char *kind,
     const src_pos *pos);
 /*
