@@ -211,7 +211,7 @@ typedef struct pval {
 
 /* op - an entry of the op log: a statement and its values, copied */
 enum op_kind { OP_BEGIN, OP_COMMIT, OP_ROWS, OP_STMT, OP_RELAY, OP_EXPECT,
-    OP_CHECK };
+    OP_CHECK, OP_SEQ };
 typedef struct op {
 	wr_op link;		/* first: the writer's queue */
 	enum op_kind kind;
@@ -777,7 +777,8 @@ store_rollback(rg_store *st)
  * this_seq - the number of this transaction, taken at its first row: one
  * more than the last one that wrote rows. The analyzer reads what changed
  * after the number it saw last. Read once (only collectors write it,
- * one at a time), counted on from there.
+ * one at a time), counted on from there; seq_run checks, in the batch's
+ * transaction, that nobody else numbered one meanwhile.
  */
 static long long
 this_seq(rg_store *st)
@@ -797,7 +798,7 @@ this_seq(rg_store *st)
 		st->last_seq = n;
 	}
 	st->seq = st->last_seq + 1;
-	o = op_get(st, OP_STMT, Q_PUT_SEQ, "numbering the batch");
+	o = op_get(st, OP_SEQ, Q_PUT_SEQ, "numbering the batch");
 	ov_int(o, st->seq);
 	if (op_push(st, o) != 0)
 		return -1;
@@ -1115,6 +1116,37 @@ static int get_source(rg_store *st, const char *name, src_pos *pos,
     char *err, size_t errsz);
 
 /*
+ * seq_run - the batch's seq (OP_SEQ), counted on from the one read once:
+ * stored only if the stored one is still the one before it. Only a
+ * collector numbers batches, one at a time (its lock), but a second one
+ * that missed the lock (the database reached by another name) would
+ * number its own batches alike, and the analyzer, reading what changed
+ * after the seq it saw last, would miss one of the two: the batch is
+ * refused instead (exit 75), as a moved position is, and the next run
+ * reads the seq again.
+ */
+static int
+seq_run(rg_store *st, const op *o)
+{
+	sqlite3_stmt *q = st->q[Q_GET_SEQ];
+	long long n = 0;
+	int rc;
+
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return xfail(st, o->what);
+	if (n != o->v[0].i - 1) {
+		snprintf(st->werr, sizeof(st->werr), "%s: another writer "
+		    "numbered the batches up to %lld, this one counted on from "
+		    "%lld: not stored", o->what, n, o->v[0].i - 1);
+		return -1;
+	}
+	return stmt_run(st, st->q[o->q], o);
+}
+
+/*
  * exp_check - are the sources' positions still those the batch expects?
  * 1 one moved (werr: its message), 0 yes, -1 error (werr)
  */
@@ -1196,6 +1228,9 @@ op_run(void *arg, wr_op *l)
 		break;
 	case OP_RELAY:
 		rc = stmt_run(st, relay_stmt(st, o->q), o);
+		break;
+	case OP_SEQ:
+		rc = seq_run(st, o);
 		break;
 	case OP_EXPECT:
 		if (st->x_nexp == st->x_capexp) {

@@ -76,6 +76,43 @@ drop(const char *path, const char *table)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* sql - another connection runs sql: its first column's integer, or -1 */
+static long long
+sql(const char *path, const char *text)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	long long n = -1;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_prepare_v2(db, text, -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+		else
+			n = 0;
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+/* sess - a session row id into the batch */
+static int
+sess(rg_store *st, uint64_t id)
+{
+	rg_session s;
+
+	memset(&s, 0, sizeof(s));
+	s.id = id;
+	s.host = "relay";
+	s.prog = "postfix/smtpd";
+	s.connect = 1795885443000000LL;
+	s.complete = 1;
+	return store_put_session(st, &s, NULL, 0);
+}
+
 int
 main(void)
 {
@@ -147,6 +184,46 @@ main(void)
 		CHECK(strstr(store_error(st), "recording log loss") != NULL);
 		store_rollback(st);
 		CHECK(offset_of(st, "a") == 500);
+	});
+	CASE("oplog: a batch numbered alike by another writer (a second "
+	    "collector that missed the lock) is refused; the next one reads "
+	    "the number again", {
+		long long seq;
+
+		store_rollback(st);
+		CHECK(store_writer_start(st) == 0);
+		CHECK(store_begin(st) == 0);
+		CHECK(sess(st, 700) == 0);
+		CHECK(store_commit(st) == 0);
+		CHECK(store_writer_stop(st, NULL, 0) == 0);
+		seq = sql(path, "SELECT value FROM meta WHERE key = 'seq'");
+		CHECK(seq > 0);
+		CHECK(sql(path, "SELECT seq FROM sessions WHERE id = 700")
+		    == seq);
+		/* the other writer's batch */
+		CHECK(sql(path, "UPDATE meta SET value = value + 1 WHERE key = "
+		    "'seq'") == 0);
+		CHECK(store_writer_start(st) == 0);
+		CHECK(store_begin(st) == 0);
+		CHECK(sess(st, 701) == 0);
+		rc = store_commit(st);
+		if (rc == 0)
+			rc = store_writer_stop(st, NULL, 0);
+		else
+			store_writer_stop(st, NULL, 0);
+		CHECK(rc != 0);
+		CHECK(strstr(store_error(st), "another writer numbered") != NULL);
+		store_rollback(st);
+		CHECK(sql(path, "SELECT count(*) FROM sessions WHERE id = 701")
+		    == 0);
+		/* the next batch: after the other's number */
+		CHECK(store_begin(st) == 0);
+		CHECK(sess(st, 702) == 0);
+		CHECK(store_commit(st) == 0);
+		CHECK(sql(path, "SELECT seq FROM sessions WHERE id = 702")
+		    == seq + 2);
+		CHECK(sql(path, "SELECT value FROM meta WHERE key = 'seq'")
+		    == seq + 2);
 	});
 	store_close(st);
 	for (i = 0; i < 3; i++) {
