@@ -1119,8 +1119,8 @@ static int get_source(rg_store *st, const char *name, src_pos *pos,
  * seq_run - the batch's seq (OP_SEQ), counted on from the one read once:
  * stored only if the stored one is still the one before it. Only a
  * collector numbers batches, one at a time (its lock), but a second one
- * that missed the lock (the database reached by another name) would
- * number its own batches alike, and the analyzer, reading what changed
+ * that missed the lock (a lock file another host or mount does not
+ * share) would number its own batches alike, and the analyzer, reading what changed
  * after the seq it saw last, would miss one of the two: the batch is
  * refused instead (exit 75), as a moved position is, and the next run
  * reads the seq again.
