@@ -267,7 +267,7 @@ typedef struct stored {
 	uint64_t *rcpt;		/* nrcpt digests, one per recipients row */
 } stored;
 
-/* relay - a row of the relays table, as committed or written in the batch */
+/* relay_row - a row of the relays table, as committed or written in the batch */
 typedef struct relay_row {
 	char *name;
 	uint64_t id;
@@ -285,7 +285,7 @@ struct rg_store {
 	sqlite3 *db;
 	db_ckpt *ckpt;		/* checkpoints in a thread (store_checkpoint_apart) */
 	sqlite3_stmt *rq[R__COUNT];
-	rg_htab relays;		/* relay *, by the hash of the name: the whole
+	rg_htab relays;		/* relay_row *, by the hash of the name: the whole
 				 * table, read at the first use (relay_load) */
 	int relays_loaded;	/* 1 read, -1 no relays table */
 	uint64_t relay_max;	/* the highest id (the next is one more) */
@@ -780,22 +780,22 @@ store_rollback(rg_store *st)
  * one at a time), counted on from there; seq_run checks, in the batch's
  * transaction, that nobody else numbered one meanwhile.
  */
+static int seq_stored(rg_store *st, long long *n);
+
 static long long
 this_seq(rg_store *st)
 {
-	sqlite3_stmt *q = st->q[Q_GET_SEQ];
 	op *o;
-	long long n = 0;
 
 	if (st->seq > 0)
 		return st->seq;
 	if (st->last_seq < 0) {
 		if (store_wait(st) != 0)
 			return -1;
-		if (sqlite3_step(q) == SQLITE_ROW)
-			n = sqlite3_column_int64(q, 0);
-		sqlite3_reset(q);
-		st->last_seq = n;
+		if (seq_stored(st, &st->last_seq) != 0) {
+			st->last_seq = -1;
+			return fail(st, "numbering the batch");
+		}
 	}
 	st->seq = st->last_seq + 1;
 	o = op_get(st, OP_SEQ, Q_PUT_SEQ, "numbering the batch");
@@ -1120,22 +1120,34 @@ static int get_source(rg_store *st, const char *name, src_pos *pos,
  * stored only if the stored one is still the one before it. Only a
  * collector numbers batches, one at a time (its lock), but a second one
  * that missed the lock (a lock file another host or mount does not
- * share) would number its own batches alike, and the analyzer, reading what changed
- * after the seq it saw last, would miss one of the two: the batch is
- * refused instead (exit 75), as a moved position is, and the next run
- * reads the seq again.
+ * share) would number its own batches alike, and the analyzer, reading
+ * what changed after the seq it saw last, would miss one of the two: the
+ * batch is refused instead (exit 75), as a moved position is, and the
+ * next run reads the seq again.
  */
+/* seq_stored - the last batch's seq as stored (0: none yet): 0, or -1
+ * (SQLite's error) */
+static int
+seq_stored(rg_store *st, long long *n)
+{
+	sqlite3_stmt *q = st->q[Q_GET_SEQ];
+	int rc;
+
+	*n = 0;
+	if (q == NULL)
+		return -1;
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		*n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int
 seq_run(rg_store *st, const op *o)
 {
-	sqlite3_stmt *q = st->q[Q_GET_SEQ];
-	long long n = 0;
-	int rc;
+	long long n;
 
-	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		n = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (seq_stored(st, &n) != 0)
 		return xfail(st, o->what);
 	if (n != o->v[0].i - 1) {
 		snprintf(st->werr, sizeof(st->werr), "%s: another writer "
@@ -1342,16 +1354,9 @@ store_writer_start(rg_store *st)
 	if (sqlite_mode != SQLITE_CONFIG_MULTITHREAD || st->hook != NULL
 	    || !sqlite3_get_autocommit(st->db) || relay_load(st) < 0)
 		return -1;
-	if (st->last_seq < 0) {
-		sqlite3_stmt *q = st->q[Q_GET_SEQ];
-		long long n = 0;
-
-		if (q == NULL)
-			return -1;
-		if (sqlite3_step(q) == SQLITE_ROW)
-			n = sqlite3_column_int64(q, 0);
-		sqlite3_reset(q);
-		st->last_seq = n;
+	if (st->last_seq < 0 && seq_stored(st, &st->last_seq) != 0) {
+		st->last_seq = -1;
+		return -1;
 	}
 	if ((st->w = wr_start(op_run, st)) == NULL)
 		return -1;
