@@ -2494,7 +2494,10 @@ store_prune(rg_store *st, long long cutoff, long long batch)
 	size_t i;
 	int n;
 
-	if (store_wait(st) != 0)
+	/* its statements run here, on the connection, between the op log's
+	 * BEGIN and COMMIT: the writer thread (if any) finishes first and
+	 * ends, so that those run at once too */
+	if (store_writer_stop(st, NULL, 0) != 0)
 		return -1;
 	if (db_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_ids(id "
 	    "INTEGER PRIMARY KEY)", st->err, sizeof(st->err)) != 0)

@@ -150,6 +150,21 @@ main(void)
 		    "20 ");
 	});
 
+	CASE("oplog: prune with the writer thread running: the thread's "
+	    "batches are written first, then the prune deletes them", {
+		long long n;
+
+		CHECK(store_writer_start(st) == 0);
+		CHECK(store_begin(st) == 0);
+		CHECK(sess(st, 800) == 0);
+		CHECK(store_commit(st) == 0);
+		/* the session's connect (2026-11) is before the cutoff */
+		n = store_prune(st, 1900000000000000LL, 1000);
+		CHECK(n >= 1);
+		CHECK(sql(path, "SELECT count(*) FROM sessions WHERE id = 800")
+		    == 0);
+		CHECK(store_writer_stop(st, NULL, 0) == 0);
+	});
 	CASE("oplog: a failed statement: nothing after it commits, the "
 	    "failure shows at a later commit and at the stop", {
 		CHECK(store_writer_start(st) == 0);
