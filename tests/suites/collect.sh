@@ -316,23 +316,27 @@ opn=$(sqlite3 "$t/old.db" "SELECT count(*) FROM messages WHERE open = 1")
 # passes of the sample 15 days apart (Oct 17 .. Dec 31), one transaction a
 # line; the first pass's next hops renamed (old-mx-*), some of the second
 # and third passes' too (brief-mx: named by rows on both sides of the
-# cutoff). A retention of 30 days prunes the first two passes.
+# cutoff). The retention, counted from today's clock, puts the cutoff on
+# Nov 9-10: it prunes the first two passes.
 sed -n "/<<'PY'\$/,/^PY\$/p" "$TOP/bench/parse.sh" | sed '1d;$d' > "$t/gen.py"
 python3 "$t/gen.py" "$S" $((n * 6)) "$t/rel.raw" 1296000 2026 > /dev/null 2>&1
 sed "1,${n} s/127\.0\.0\.1\[127\.0\.0\.1\]:\([0-9]*\)/old-mx-\1.example.org[192.0.2.7]:25/g; $((n + 120)),$((n * 2 + 20)) s/relay=127\.0\.0\.1\[127\.0\.0\.1\]:35697/relay=brief-mx.example.net[198.51.100.9]:25/" "$t/rel.raw" > "$t/rel.log"
 conf rel "[collect]" "retention = 3650d"; sed -i 's/^batch_lines = 7$/batch_lines = 1/' "$t/rel.ini"
-"$RG" -c "$t/rel.ini" collect --once --quiet
+"$RG" -c "$t/rel.ini" collect --once --quiet; rc0=$?
 dump rel > "$t/rel.full"
 before=$(sqlite3 "$t/rel.db" "SELECT count(*), sum(name LIKE '%old-mx-%'), sum(name LIKE 'brief-mx%') FROM relays" | tr '|' ' ')
-sed -i 's/^retention = 3650d$/retention = 30d/' "$t/rel.ini"
+days=$(( ($(date +%s) - $(date -ud 2026-11-09 +%s)) / 86400 ))
+[ "$days" -ge 1 ] || days=1
+sed -i "s/^retention = 3650d\$/retention = ${days}d/" "$t/rel.ini"
 "$RG" -c "$t/rel.ini" -v collect --once 2> "$t/rel.err"; rc=$?
 after=$(sqlite3 "$t/rel.db" "SELECT count(*), sum(name LIKE '%old-mx-%'), sum(name LIKE 'brief-mx%') FROM relays" | tr '|' ' ')
 dump rel > "$t/rel.pruned"
 kept=$(wc -l < "$t/rel.pruned"); gone=$(( $(wc -l < "$t/rel.full") - kept ))
 read -r b_all b_old b_brief <<< "$before"; read -r a_all a_old a_brief <<< "$after"
-[ $rc = 0 ] && [ "$b_old" -ge 4 ] && [ "$a_old" = 0 ] && [ "$b_brief" = 1 ] && [ "$a_brief" = 1 ] && [ "$a_all" -lt "$b_all" ] && [ "$gone" -gt 0 ] \
-    && grep -q "pruned [0-9]* rows" "$t/rel.err"
-ok $? "relays only pruned rows named are pruned with them (relays|old-mx|brief-mx before: $before, after: $after; $gone records pruned, $kept kept; exit $rc)" "$(tail -3 "$t/rel.err")"
+[ $rc0 = 0 ] && [ $rc = 0 ] && [ "$b_old" -ge 4 ] && [ "$a_old" = 0 ] && [ "$b_brief" = 1 ] && [ "$a_brief" = 1 ] && [ "$a_all" -lt "$b_all" ] && [ "$gone" -gt 0 ] \
+    && grep -q "pruned [0-9]* rows" "$t/rel.err" \
+    && LC_ALL=C comm -23 "$t/rel.full" "$t/rel.pruned" | grep -q brief-mx
+ok $? "relays only pruned rows named are pruned with them (relays|old-mx|brief-mx before: $before, after: $after; $gone records pruned, $kept kept, some of them naming brief-mx; retention ${days}d; exit $rc0, $rc)" "$(tail -3 "$t/rel.err")"
 missing=$(LC_ALL=C comm -13 "$t/rel.full" "$t/rel.pruned" | wc -l)
 [ "$missing" = 0 ] && [ "$kept" -gt 0 ] && grep -q brief-mx "$t/rel.pruned"
 ok $? "the kept records read back byte for byte after the relays' prune ($kept records, $missing differ; brief-mx still named)" "$(LC_ALL=C comm -13 "$t/rel.full" "$t/rel.pruned" | head -c 400)"
@@ -676,7 +680,10 @@ runs=$(echo "$line" | sed -n 's/.*checkpoints: \([0-9]*\) in a thread, \([0-9]*\
 most=$(echo "$line" | sed -n 's/.*held at most \([0-9]*\) pages.*/\1/p')
 pages=$(sqlite3 "$t/ck.db" "PRAGMA page_count")
 if [ "$(nproc)" -ge 2 ]; then
-    [ $rc = 0 ] && [ "${runs%% *}" -gt 0 ] && [ "${runs##* }" -gt 0 ] && [ "$most" -le 5000 ] && [ "$most" -lt "$pages" ]
+    # the writer completes a checkpoint itself once the WAL reached 4,000
+    # pages; a checkpoint thread that kept up alone (the WAL never got
+    # there) needs none
+    [ $rc = 0 ] && [ "${runs%% *}" -gt 0 ] && { [ "$most" -lt 4000 ] || [ "${runs##* }" -gt 0 ]; } && [ "$most" -le 5000 ] && [ "$most" -lt "$pages" ]
 else    # one CPU: SQLite's own checkpoints, no thread to test
     [ $rc = 0 ] && [ -z "$line" ]
 fi

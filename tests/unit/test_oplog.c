@@ -76,7 +76,8 @@ drop(const char *path, const char *table)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* sql - another connection runs sql: its first column's integer, or -1 */
+/* sql - another connection runs sql: its first column's integer, 0 if it
+ * gives no row, -1 on error */
 static long long
 sql(const char *path, const char *text)
 {
@@ -88,10 +89,14 @@ sql(const char *path, const char *text)
 		return -1;
 	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_prepare_v2(db, text, -1, &q, NULL) == SQLITE_OK) {
-		if (sqlite3_step(q) == SQLITE_ROW)
+		switch (sqlite3_step(q)) {
+		case SQLITE_ROW:
 			n = sqlite3_column_int64(q, 0);
-		else
+			break;
+		case SQLITE_DONE:	/* no row: an UPDATE */
 			n = 0;
+			break;
+		}
 		sqlite3_finalize(q);
 	}
 	sqlite3_close(db);
@@ -163,7 +168,14 @@ main(void)
 		CHECK(n >= 1);
 		CHECK(sql(path, "SELECT count(*) FROM sessions WHERE id = 800")
 		    == 0);
+		/* and the thread is gone: a new one writes on */
+		CHECK(store_writer_start(st) == 0);
+		CHECK(store_begin(st) == 0);
+		CHECK(sess(st, 801) == 0);
+		CHECK(store_commit(st) == 0);
 		CHECK(store_writer_stop(st, NULL, 0) == 0);
+		CHECK(sql(path, "SELECT count(*) FROM sessions WHERE id = 801")
+		    == 1);
 	});
 	CASE("oplog: a failed statement: nothing after it commits, the "
 	    "failure shows at a later commit and at the stop", {
@@ -176,7 +188,9 @@ main(void)
 		CHECK(drop(path, "log_loss") == 0);
 		rc = 0;
 		for (i = 1; i <= 3 && rc == 0; i++) {
-			CHECK(store_begin(st) == 0);
+			/* the next op made may already see it (BEGIN) */
+			if ((rc = store_begin(st)) != 0)
+				break;
 			p = pos_at(500 + i);
 			store_put_source(st, "a", "file", &p);
 			if (i == 1)
