@@ -70,7 +70,7 @@ collect_usage(FILE *out)
 	fprintf(out,
 	    "usage: relayguard [-c CONFIG] collect --once | --follow "
 	    "[--quiet] [--analyze]\n"
-	    "                  [--wait DURATION]\n\n"
+	    "                  [--wait DURATION] [--threads N]\n\n"
 	    "Reads every [source NAME] of the configuration from its saved "
 	    "position and\nstores one record per message in the database "
 	    "([global] database),\nexactly once: a crash or kill at any moment "
@@ -89,7 +89,13 @@ collect_usage(FILE *out)
 	    "  --wait D   if another collector is writing the database, wait "
 	    "up to D for it\n"
 	    "             (default: stop at once); then exit 75 without "
-	    "reading\n");
+	    "reading\n"
+	    "  --threads N  with --once and more than one CPU: 2 (the "
+	    "default) writes the\n"
+	    "             database in a thread of its own; 3 also reads and "
+	    "parses the\n"
+	    "             sources in another; 1 does everything in one "
+	    "thread\n");
 }
 
 /* ensure_dir - create the database's directory if it is missing */
@@ -154,6 +160,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "analyze", no_argument, NULL, 'a' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,7 +173,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	int ch, rc, once = 0, follow = 0, quiet = 0, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
 	    stats_lines = 0, lines = 0, t0 = rgt_now();
-	int tty, analyze = 0, lockfd = -1;
+	int tty, analyze = 0, lockfd = -1, threads = 2;
 	long long wait = 0;
 	rul_policy *pol = NULL;
 
@@ -183,6 +190,15 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 				    "up to 1d", optarg);
 				return EX_USAGE_;
 			}
+			break;
+		case 't':
+			if (strlen(optarg) != 1 || optarg[0] < '1'
+			    || optarg[0] > '3') {
+				log_fatalx("collect: --threads: '%s' is not 1, 2 "
+				    "or 3", optarg);
+				return EX_USAGE_;
+			}
+			threads = optarg[0] - '0';
 			break;
 		case 'h': collect_usage(stdout); return EX_OK_;
 		default: collect_usage(stderr); return EX_USAGE_;
@@ -234,9 +250,10 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 reload:
 	store_set_config(st, cfg);
 	c = col_new(cfg, st);
-	/* --once reads and parses in a thread of its own; --follow, which
-	 * looks again at the sources (col_poll), in this one */
-	col_threads(c, once);
+	/* --once writes the database in a thread of its own (and with
+	 * --threads 3 reads and parses in another); --follow, which looks
+	 * again at the sources (col_poll), does all in this one */
+	col_threads(c, once ? threads : 1);
 	switch (col_start(c)) {
 	case COL_OK:
 		break;

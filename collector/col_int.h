@@ -63,8 +63,9 @@ struct rg_collect {
 	long long last_retry;	/* sources that could not be opened, retried */
 	at_pos *at;		/* positions to commit (the front end's:
 				 * of the last batch taken) */
-	/* the front end in a thread of its own (col_threads) */
-	int two;		/* allowed */
+	/* threads at most (col_threads): 1 one, 2 the store's writer in a
+	 * thread of its own, 3 the front end in another */
+	int threads;
 	enum fe_state fe_state;
 	evr_ring *ring;
 	pthread_t fe_thread;

@@ -501,7 +501,8 @@ col_step(rg_collect *c, enum col_status *io)
 		if (col_fe_start(c))
 			return col_fe_step(c, io);
 		c->fe_state = FE_ONE;
-		log_debug("collect: one thread");
+		log_debug(c->writer ? "collect: the front end in the calling "
+		    "thread" : "collect: one thread");
 	}
 	if (c->fe_state == FE_RUNNING)
 		return col_fe_step(c, io);
@@ -521,11 +522,15 @@ col_step(rg_collect *c, enum col_status *io)
 	return 1;
 }
 
-/* col_threads - the front end may run in a thread of its own */
+/*
+ * col_threads - how many threads a run may use: 1 (the default) one; 2
+ * the store's statements in a writer thread; 3 the reading and parsing
+ * of the sources in a third
+ */
 void
-col_threads(rg_collect *c, int two)
+col_threads(rg_collect *c, int n)
 {
-	c->two = two;
+	c->threads = n;
 }
 
 /* col_in_batch - a transaction is open */

@@ -14,14 +14,16 @@
  * to read now) and col_commit at the batch boundaries it chooses, and
  * col_free. Warnings go to the log.
  *
- * col_threads(c, 1) before the first col_step lets the engine read and
- * parse the sources in a thread of its own (collect.c) when this process
- * may use more than one CPU and no source is a journal: for a run to the
- * end of the sources (--once), not for --follow (col_poll). col_step then
- * takes a whole batch of that thread's lines at a time (at most
- * [collect] batch_lines), so that a commit always falls between two of
- * them; col_free stops the thread. Only the calling thread runs the
- * store; the process zone (TZ) is the front end's while it runs.
+ * col_threads(c, 2) before the first col_step lets the store run its
+ * statements in a writer thread (store/writer.c) when this process may
+ * use more than one CPU and no source is a journal: for a run to the end
+ * of the sources (--once), not for --follow (col_poll); col_finish waits
+ * for it. col_threads(c, 3) also reads and parses the sources in a
+ * thread of its own (col_front.c): col_step then takes a whole batch of
+ * that thread's lines at a time (at most [collect] batch_lines), so that
+ * a commit always falls between two of them; col_free stops the thread.
+ * Only the calling thread makes the store's statements; the process zone
+ * (TZ) is the front end's while it runs.
  */
 #ifndef RG_COLLECT_H
 #define RG_COLLECT_H
@@ -43,7 +45,7 @@ rg_collect *col_new(const rg_config *cfg, rg_store *st);
 /* the open state and the positions of one commit; the sources opened */
 enum col_status col_start(rg_collect *c);
 /* the front end may run in a thread of its own (see above) */
-void col_threads(rg_collect *c, int two);
+void col_threads(rg_collect *c, int n);
 /* one line of the earliest source into the batch: 1 (with two threads,
  * the lines of the front end's next batch: 1 or more), 0 none now, -1 the
  * store failed (transaction begun by col_step itself), or a message the

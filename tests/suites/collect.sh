@@ -692,8 +692,9 @@ ok $? "a checkpoint thread copies the WAL while the collector writes, and the WA
     cmp -s <(dump ck) <(dump ck1) && [ "$(counts ck)" = "$(counts ck1)" ]
 ok $? "... and the database equals a one-CPU run's, which keeps SQLite's own checkpoints ($(counts ck) vs $(counts ck1); $(grep "checkpoints:" "$t/ck1.err"))"
 
-# 20. --once reads and parses in a thread of its own (collector/collect.c:
-# the front end), the assembler and the store in the calling thread; a
+# 20. --once --threads 3 reads and parses in a thread of its own
+# (collector/col_front.c: the front end), the assembler in the calling
+# thread, the store's writer in a third; a
 # commit stores the positions after the last line the assembler took,
 # never after a line the front end read ahead. Two sources merged by time
 # (smtpd's lines, and the rest with a zone of its own, malformed lines and
@@ -706,8 +707,8 @@ for n in fe fe1; do
     { printf '[global]\ndatabase = %s/%s.db\n[parse]\nyear = 2026\ntimezone = UTC\n[collect]\nbatch_lines = 50\n' "$t" "$n"
       printf '[source smtpd]\npath = %s/fe.a.log\n[source rest]\npath = %s/fe.b.log\ntimezone = Europe/Berlin\n' "$t" "$t"; } > "$t/$n.ini"
 done
-"$RG" -c "$t/fe.ini" -vv collect --once 2> "$t/fe.err"; rc=$?
-taskset -c 0 "$RG" -c "$t/fe1.ini" -vv collect --once 2> "$t/fe1.err" || rc=$?
+"$RG" -c "$t/fe.ini" -vv collect --once --threads 3 2> "$t/fe.err"; rc=$?
+taskset -c 0 "$RG" -c "$t/fe1.ini" -vv collect --once --threads 3 2> "$t/fe1.err" || rc=$?
 state() {    # positions, and the open state (messages, sessions, the assembler's)
     sqlite3 "$t/$1.db" "SELECT name, fp, offset, prev_offset, year, last_month, lines FROM sources ORDER BY name; SELECT count(*) FROM open_msgs"
     sqlite3 "$t/$1.db" "SELECT id, hex(state) FROM open_msgs ORDER BY id; SELECT hex(state) FROM asm_state; SELECT id, hex(state) FROM sessions WHERE state IS NOT NULL ORDER BY id" | md5sum | cut -c1-12
@@ -718,14 +719,16 @@ batches=$(sed -n 's/.*two threads (the front end in its own): \([0-9]*\) batches
 if [ "$(nproc)" -ge 2 ]; then two_ok() { [ "${batches:-0}" -gt 1 ]; }
 else two_ok() { grep -q "collect: one thread" "$t/fe.err"; }; fi
 [ $rc = 0 ] && two_ok && grep -q "collect: one thread" "$t/fe1.err" && ! grep -q "two threads" "$t/fe1.err"
-ok $? "collect --once reads in a thread of its own with two CPUs ($(nproc) here: $batches batches), in one with one CPU (exit $rc; $(grep -h "thread" "$t/fe.err" "$t/fe1.err" | grep -v checkpoints | head -c 300))"
+ok $? "collect --once --threads 3 reads in a thread of its own with two CPUs ($(nproc) here: $batches batches), in one with one CPU (exit $rc; $(grep -h "thread" "$t/fe.err" "$t/fe1.err" | grep -v checkpoints | head -c 300))"
 [ "$(dump fe | wc -l)" -gt 1000 ] && cmp -s <(dump fe) <(dump fe1) && [ "$(counts fe)" = "$(counts fe1)" ] &&
     [ "$(state fe)" = "$(state fe1)" ] && [ "$(sqlite3 "$t/fe.db" "SELECT offset FROM sources WHERE name = 'rest'")" = "$(stat -c %s "$t/fe.b.log")" ]
 ok $? "... and stores what a one-CPU run stores: records, open state, both positions ($(counts fe) vs $(counts fe1); $(state fe | paste -sd' ') vs $(state fe1 | paste -sd' '); $(diff <(dump fe) <(dump fe1) | head -c 200))"
 
-# 21. --once writes in a third thread (store.c's op log, writer.c): the
-# calling thread assembles and makes the rows and statements, the store's
-# writer thread runs them in the order made, one batch at most waiting.
+# 21. --once writes in a thread of its own (store.c's op log, writer.c):
+# the calling thread reads, assembles and makes the rows and statements,
+# the store's writer thread runs them in the order made, one batch at
+# most waiting; the same with the front end in a third thread (--threads
+# 3, wr3).
 # Small batches (messages saved again at each commit while they wait:
 # their child rows deleted, updated and added again), a restart in the
 # middle (open messages restored by their keys, loaded when a line names
@@ -738,14 +741,16 @@ ok $? "... and stores what a one-CPU run stores: records, open state, both posit
 # run then fails: a recipient's rows clash), and with the writer dropping
 # a failure without its rollback.
 half=$(( $(wc -l < "$t/big.log") / 2 ))
-for n in wr wr1; do
+for n in wr wr3 wr1; do
     conf $n; sed -i 's/^batch_lines = 7$/batch_lines = 50/' "$t/$n.ini"
     head -n "$half" "$t/big.log" > "$t/$n.log"
 done
 "$RG" -c "$t/wr.ini" -vv collect --once 2> "$t/wr.err"; rc=$?
+"$RG" -c "$t/wr3.ini" -vv collect --once --threads 3 2> "$t/wr3.err" || rc=$?
 taskset -c 0 "$RG" -c "$t/wr1.ini" -vv collect --once 2> "$t/wr1.err" || rc=$?
-for n in wr wr1; do cp "$t/big.log" "$t/$n.log"; done
+for n in wr wr3 wr1; do cp "$t/big.log" "$t/$n.log"; done
 "$RG" -c "$t/wr.ini" -vv collect --once 2>> "$t/wr.err" || rc=$?
+"$RG" -c "$t/wr3.ini" -vv collect --once --threads 3 2>> "$t/wr3.err" || rc=$?
 taskset -c 0 "$RG" -c "$t/wr1.ini" -vv collect --once 2>> "$t/wr1.err" || rc=$?
 # every table the collector writes, each row (sources without the time
 # of their update and the file names; of meta the batches' seq: the database's id is random)
@@ -757,13 +762,17 @@ tables() {
     sqlite3 "$t/$1.db" "SELECT name, kind, fp, fp_len, offset, year, last_month, lines, prev_fp, prev_offset FROM sources; SELECT * FROM meta WHERE key = 'seq'"
 }
 wbatches=$(sed -n "s/.*the store's writer thread: [0-9]* ops, \([0-9]*\) batches.*/\1/p" "$t/wr.err" | paste -sd' ')
-if [ "$(nproc)" -ge 2 ]; then wr_ok() { [ "$(grep -c "the store writes in a thread of its own" "$t/wr.err")" = 2 ] && [ "${wbatches##* }" -gt 10 ]; }
-else wr_ok() { ! grep -q "the store writes in a thread" "$t/wr.err"; }; fi
+# by default the front end stays in the calling thread; --threads 3 runs it in its own
+if [ "$(nproc)" -ge 2 ]; then wr_ok() { [ "$(grep -c "the store writes in a thread of its own" "$t/wr.err")" = 2 ] && [ "${wbatches##* }" -gt 10 ] &&
+    [ "$(grep -c "collect: the front end in the calling thread" "$t/wr.err")" = 2 ] && ! grep -q "two threads" "$t/wr.err" &&
+    [ "$(grep -c "the store writes in a thread of its own" "$t/wr3.err")" = 2 ] && [ "$(grep -c "two threads (the front end in its own)" "$t/wr3.err")" = 2 ]; }
+else wr_ok() { ! grep -q "the store writes in a thread" "$t/wr.err" "$t/wr3.err"; }; fi
 [ $rc = 0 ] && wr_ok && ! grep -q "the store writes in a thread\|writer thread" "$t/wr1.err"
-ok $? "collect --once writes in a thread of its own with two CPUs ($(nproc) here: batches $wbatches), in the calling thread with one (exit $rc; $(grep -h "store writes\|writer thread" "$t/wr.err" "$t/wr1.err" | head -c 300))"
+ok $? "collect --once writes in a thread of its own with two CPUs, the front end in the calling thread (--threads 3: in a third), in the calling thread with one ($(nproc) CPUs here: batches $wbatches; exit $rc; $(grep -h "store writes\|writer thread\|collect: the front\|two threads" "$t/wr.err" "$t/wr3.err" "$t/wr1.err" | head -c 400))"
 [ "$(tables wr | wc -l)" -gt 10000 ] && [ "$(sqlite3 "$t/wr.db" "SELECT count(*) FROM open_msgs")" -gt 0 ] &&
-    cmp -s <(tables wr) <(tables wr1) && cmp -s <(dump wr) <(dump wr1)
-ok $? "... and every row it writes equals a one-CPU run's ($(tables wr | wc -l) rows, $(sqlite3 "$t/wr.db" "SELECT count(*) FROM open_msgs") open; $(diff <(tables wr) <(tables wr1) | head -c 300))"
+    cmp -s <(tables wr) <(tables wr1) && cmp -s <(dump wr) <(dump wr1) &&
+    cmp -s <(tables wr3) <(tables wr1) && cmp -s <(dump wr3) <(dump wr1)
+ok $? "... and every row it writes equals a one-CPU run's, with the front end in the calling thread and in its own ($(tables wr | wc -l) rows, $(sqlite3 "$t/wr.db" "SELECT count(*) FROM open_msgs") open; $(diff <(tables wr) <(tables wr1) | head -c 200); $(diff <(tables wr3) <(tables wr1) | head -c 200))"
 
 # 19. a message saved again at each commit while it waits (store.c: only
 # the child rows that changed since its last save are written, as far as
