@@ -173,7 +173,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	int ch, rc, once = 0, follow = 0, quiet = 0, status = EX_OK_;
 	long long batch_start, start, total0 = 0, last_prog = 0, last_stats,
 	    stats_lines = 0, lines = 0, t0 = rgt_now();
-	int tty, analyze = 0, lockfd = -1, threads = 2;
+	int tty, analyze = 0, lockfd = -1, threads = 2, threads_set = 0;
 	long long wait = 0;
 	rul_policy *pol = NULL;
 
@@ -199,6 +199,7 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 				return EX_USAGE_;
 			}
 			threads = optarg[0] - '0';
+			threads_set = 1;
 			break;
 		case 'h': collect_usage(stdout); return EX_OK_;
 		default: collect_usage(stderr); return EX_USAGE_;
@@ -206,6 +207,11 @@ cmd_collect(const cli_ctx *cx, int argc, char **argv)
 	}
 	if (once == follow || optind < argc) {
 		collect_usage(stderr);
+		return EX_USAGE_;
+	}
+	if (follow && threads_set) {
+		log_fatalx("collect: --threads is for --once (--follow reads, "
+		    "assembles and writes in one thread)");
 		return EX_USAGE_;
 	}
 	log_phase(NULL);

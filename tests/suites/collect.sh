@@ -723,6 +723,13 @@ ok $? "collect --once --threads 3 reads in a thread of its own with two CPUs ($(
 [ "$(dump fe | wc -l)" -gt 1000 ] && cmp -s <(dump fe) <(dump fe1) && [ "$(counts fe)" = "$(counts fe1)" ] &&
     [ "$(state fe)" = "$(state fe1)" ] && [ "$(sqlite3 "$t/fe.db" "SELECT offset FROM sources WHERE name = 'rest'")" = "$(stat -c %s "$t/fe.b.log")" ]
 ok $? "... and stores what a one-CPU run stores: records, open state, both positions ($(counts fe) vs $(counts fe1); $(state fe | paste -sd' ') vs $(state fe1 | paste -sd' '); $(diff <(dump fe) <(dump fe1) | head -c 200))"
+# a bad --threads, and --threads with --follow: a usage error, nothing read
+cp "$t/fe.db" "$t/fe.before"
+"$RG" -c "$t/fe.ini" collect --once --threads 4 > /dev/null 2> "$t/th4.err"; rc4=$?
+"$RG" -c "$t/fe.ini" collect --follow --threads 2 > /dev/null 2> "$t/thf.err"; rcf=$?
+[ $rc4 = 64 ] && grep -q "collect: --threads: '4' is not 1, 2 or 3" "$t/th4.err" &&
+    [ $rcf = 64 ] && grep -q "collect: --threads is for --once" "$t/thf.err" && cmp -s "$t/fe.db" "$t/fe.before"
+ok $? "collect --threads 4 and --follow --threads 2 exit 64 with what is wrong, the database untouched (exits $rc4 $rcf: $(cat "$t/th4.err" "$t/thf.err" | head -c 300))"
 
 # 21. --once writes in a thread of its own (store.c's op log, writer.c):
 # the calling thread reads, assembles and makes the rows and statements,
