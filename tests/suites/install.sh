@@ -97,7 +97,7 @@ comp() {
 }
 check "completion: a command" [ "$(comp relayguard an)" = analyze ]
 check "completion: every command" [ "$(comp relayguard '' | wc -w)" -eq "$("$RG" --help | sed -n '/^commands:/,$p' | grep -c '^  [a-z]')" ]
-check "completion: a command's options" [ "$(comp relayguard collect --)" = "--analyze --follow --once --quiet --wait --help" ]
+check "completion: a command's options" [ "$(comp relayguard collect --)" = "--analyze --follow --once --quiet --threads --wait --help" ]
 check "completion: a global option" [ "$(comp relayguard --conf)" = "--config" ]
 check "completion: user or identity" [ "$(comp relayguard -c "$cfg" lock '')" = "user identity" ]
 check "completion: user names from the configuration" \
