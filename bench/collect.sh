@@ -103,6 +103,12 @@ measure() {    # measure NAME CMD...: sets SECS, CPU (user + sys) and RSS (KiB)
     CPU=$(awk -v a="$u" -v b="$sy" 'BEGIN { printf "%.2f", a + b }')
 }
 med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# the CPUs' cache-line round trip (bench/pingpong.c): parse's two threads
+# gain from the second only when it is short, collect's writer thread
+# little either way
+cc -O2 -pthread -o "$work/pingpong" "$top/bench/pingpong.c" 2> /dev/null || true
+roundtrip() { if [ -x "$work/pingpong" ]; then "$work/pingpong"; else echo "n/a"; fi; }
+rt0=$(roundtrip)
 ps=() pc=() pr=() cs=() cc=() cr=() ratio=() p1s=() p1c=()
 for i in $(seq "$runs"); do
     rm -f "$work/rg.db" "$work/rg.db-wal" "$work/rg.db-shm" "$work/rg.db.lock"
@@ -119,6 +125,7 @@ done
 p_s=$(med "${ps[@]}") p_cpu=$(med "${pc[@]}") p_rss=$(med "${pr[@]}")
 c_s=$(med "${cs[@]}") c_cpu=$(med "${cc[@]}") c_rss=$(med "${cr[@]}")
 p1_s=$(med "${p1s[@]}") p1_cpu=$(med "${p1c[@]}")
+echo "a cache line's round trip between two CPUs: $rt0 before, $(roundtrip) after"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $runs rounds; CPU seconds parse: ${pc[*]}; collect: ${cc[*]}; collect/parse CPU by round: ${ratio[*]}"
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 size=$(( $(stat -c %s "$work/rg.db") + $(stat -c %s "$work/rg.db-wal" 2>/dev/null || echo 0) ))

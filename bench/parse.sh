@@ -323,11 +323,19 @@ if [ ! -f "$mc" ] || [ "$top/bench/malloc_count.c" -nt "$mc" ]; then
     cc -O2 -shared -fPIC -o "$mc" "$top/bench/malloc_count.c" -ldl
 fi
 
+# the CPUs' cache-line round trip (bench/pingpong.c): whether the two
+# threads of a parse can hand lines over cheaply on this machine now
+pp=$out/pingpong
+if [ ! -x "$pp" ] || [ "$top/bench/pingpong.c" -nt "$pp" ]; then
+    cc -O2 -pthread -o "$pp" "$top/bench/pingpong.c" || pp=
+fi
+roundtrip() { if [ -n "$pp" ]; then "$pp"; else echo "n/a"; fi; }
+
 tools=(parse stats grep)
 [ -n "$base" ] && tools+=(base base_stats)
 [ "$one" = 1 ] && tools+=(one one_stats)
 declare -A W C R
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); a cache line's round trip between two CPUs: $(roundtrip)"
 for i in $(seq "$runs"); do
     for t in "${tools[@]}"; do
         case $t in
@@ -342,7 +350,7 @@ for i in $(seq "$runs"); do
         W[$t]+=" $SECS" C[$t]+=" $CPU" R[$t]+=" $RSS"
     done
 done
-echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg); the round trip: $(roundtrip)"
 measure pflogsumm pflogsumm "$LOG"
 pf_s=$SECS pf_c=$CPU pf_rss=$RSS
 
