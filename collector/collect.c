@@ -523,8 +523,8 @@ col_step(rg_collect *c, enum col_status *io)
 }
 
 /*
- * col_threads - how many threads a run may use: 1 (the default) one; 2
- * the store's statements in a writer thread; 3 the reading and parsing
+ * col_threads - how many threads a run may use: 1 (or 0, col_new's) one;
+ * 2 the store's statements in a writer thread; 3 the reading and parsing
  * of the sources in a third
  */
 void

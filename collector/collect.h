@@ -44,7 +44,7 @@ enum col_status {
 rg_collect *col_new(const rg_config *cfg, rg_store *st);
 /* the open state and the positions of one commit; the sources opened */
 enum col_status col_start(rg_collect *c);
-/* the front end may run in a thread of its own (see above) */
+/* the threads a run to the end of the sources may use (see above) */
 void col_threads(rg_collect *c, int n);
 /* one line of the earliest source into the batch: 1 (with two threads,
  * the lines of the front end's next batch: 1 or more), 0 none now, -1 the
