@@ -91,11 +91,11 @@ collect_usage(FILE *out)
 	    "             (default: stop at once); then exit 75 without "
 	    "reading\n"
 	    "  --threads N  with --once and more than one CPU: 2 (the "
-	    "default) writes the\n"
-	    "             database in a thread of its own; 3 also reads and "
-	    "parses the\n"
-	    "             sources in another; 1 does everything in one "
-	    "thread\n");
+	    "default) writes\n"
+	    "               the database in a thread of its own; 3 also "
+	    "reads and parses\n"
+	    "               the sources in another; 1 does everything in "
+	    "one thread\n");
 }
 
 /* ensure_dir - create the database's directory if it is missing */
