@@ -255,12 +255,7 @@ main(void)
 		    == seq + 2);
 	});
 	store_close(st);
-	for (i = 0; i < 3; i++) {
-		static const char *const ext[] = { "", "-wal", "-shm" };
-
-		snprintf(err, sizeof(err), "%s%s", path, ext[i]);
-		unlink(err);
-	}
+	unit_db_remove(path);
 	rmdir(dir);
 	UNIT_EXIT();
 }

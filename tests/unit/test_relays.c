@@ -99,13 +99,11 @@ int
 main(void)
 {
 	char dir[] = "/tmp/rg-relays.XXXXXX", path[96], err[512];
-	static const char *const ext[] = { "", "-wal", "-shm", ".lock" };
 	rg_pool *pool = rg_pool_new();
 	rg_store *st;
 	strbuf before, after;
 	uint64_t id;
 	long long pruned = -1;
-	int i;
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -152,10 +150,7 @@ main(void)
 	sb_free(&before);
 	sb_free(&after);
 	rg_pool_free(pool);
-	for (i = 0; i < 4; i++) {
-		snprintf(err, sizeof(err), "%s%s", path, ext[i]);
-		unlink(err);
-	}
+	unit_db_remove(path);
 	rmdir(dir);
 	return unit_total_failed ? 1 : 0;
 }

@@ -310,14 +310,8 @@ main(void)
 	});
 	store_close(a);
 	store_close(b);
-	for (i = 0; i < 2; i++) {
-		static const char *const ext[] = { "", "-wal", "-shm" };
-
-		for (k = 0; k < 3; k++) {
-			snprintf(err, sizeof(err), "%s%s", i ? pb : pa, ext[k]);
-			unlink(err);
-		}
-	}
+	unit_db_remove(pa);
+	unit_db_remove(pb);
 	}
 	sb_free(&ra);
 	sb_free(&rb);

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int unit_failed_checks __attribute__((unused));
 static char unit_why[512] __attribute__((unused));
@@ -24,6 +25,21 @@ unit_rnd(unsigned n)
 	unit_rnd_state ^= unit_rnd_state >> 7;
 	unit_rnd_state ^= unit_rnd_state << 17;
 	return (unsigned)(unit_rnd_state % n);
+}
+
+/* unit_db_remove - a test database's files: path, its WAL, its shared
+ * memory and the collector's lock, whichever exist */
+static void __attribute__((unused))
+unit_db_remove(const char *path)
+{
+	static const char *const ext[] = { "", "-wal", "-shm", ".lock" };
+	char f[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", path, ext[i]);
+		unlink(f);
+	}
 }
 
 #define CHECK(cond) do { \
