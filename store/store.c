@@ -1115,16 +1115,6 @@ stmt_run(rg_store *st, sqlite3_stmt *q, const op *o)
 static int get_source(rg_store *st, const char *name, src_pos *pos,
     char *err, size_t errsz);
 
-/*
- * seq_run - the batch's seq (OP_SEQ), counted on from the one read once:
- * stored only if the stored one is still the one before it. Only a
- * collector numbers batches, one at a time (its lock), but a second one
- * that missed the lock (a lock file another host or mount does not
- * share) would number its own batches alike, and the analyzer, reading
- * what changed after the seq it saw last, would miss one of the two: the
- * batch is refused instead (exit 75), as a moved position is, and the
- * next run reads the seq again.
- */
 /* seq_stored - the last batch's seq as stored (0: none yet): 0, or -1
  * (SQLite's error) */
 static int
@@ -1142,6 +1132,16 @@ seq_stored(rg_store *st, long long *n)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * seq_run - the batch's seq (OP_SEQ), counted on from the one read once:
+ * stored only if the stored one is still the one before it. Only a
+ * collector numbers batches, one at a time (its lock), but a second one
+ * that missed the lock (a lock file another host or mount does not
+ * share) would number its own batches alike, and the analyzer, reading
+ * what changed after the seq it saw last, would miss one of the two: the
+ * batch is refused instead (exit 75), as a moved position is, and the
+ * next run reads the seq again.
+ */
 static int
 seq_run(rg_store *st, const op *o)
 {
@@ -1158,9 +1158,23 @@ seq_run(rg_store *st, const op *o)
 	return stmt_run(st, st->q[o->q], o);
 }
 
+/* pos_same - are two stored positions the same? */
+static int
+pos_same(const src_pos *a, const src_pos *b)
+{
+	return a->fp == b->fp && a->fp_len == b->fp_len
+	    && a->offset == b->offset && a->prev_fp == b->prev_fp
+	    && a->prev_fp_len == b->prev_fp_len
+	    && a->prev_offset == b->prev_offset && a->year == b->year
+	    && a->last_month == b->last_month && a->lines == b->lines
+	    && strcmp(a->path, b->path) == 0
+	    && strcmp(a->cursor, b->cursor) == 0;
+}
+
 /*
- * exp_check - are the sources' positions still those the batch expects?
- * 1 one moved (werr: its message), 0 yes, -1 error (werr)
+ * exp_check - are the sources' positions still those the batch expects
+ * (stored or not, and if stored, where)? 1 one moved (werr: its
+ * message), 0 yes, -1 error (werr)
  */
 static int
 exp_check(rg_store *st)
@@ -1174,19 +1188,7 @@ exp_check(rg_store *st)
 		if ((r = get_source(st, e->name, &cur, st->werr,
 		    sizeof(st->werr))) < 0)
 			return -1;
-		if (r == 1 || !e->found) {
-			if (r == 1 && !e->found)
-				continue;
-		} else if (cur.fp == e->pos.fp && cur.fp_len == e->pos.fp_len
-		    && cur.offset == e->pos.offset
-		    && cur.prev_fp == e->pos.prev_fp
-		    && cur.prev_fp_len == e->pos.prev_fp_len
-		    && cur.prev_offset == e->pos.prev_offset
-		    && cur.year == e->pos.year
-		    && cur.last_month == e->pos.last_month
-		    && cur.lines == e->pos.lines
-		    && strcmp(cur.path, e->pos.path) == 0
-		    && strcmp(cur.cursor, e->pos.cursor) == 0)
+		if (r == 1 ? !e->found : e->found && pos_same(&cur, &e->pos))
 			continue;
 		snprintf(st->werr, sizeof(st->werr), "%s", e->msg);
 		return 1;
@@ -2945,9 +2947,8 @@ store_source_unreadable(rg_store *st, const char *name)
 int
 store_set_source_unreadable(rg_store *st, const char *name, int on)
 {
-	char key[300];
-
 	op *o = op_get(st, OP_STMT, Q_PUT_META, "noting an unreadable source");
+	char key[300];
 
 	snprintf(key, sizeof(key), "source_unreadable:%s", name);
 	ov_text(o, key);
