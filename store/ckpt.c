@@ -35,6 +35,7 @@
 #include "../common/proc.h"
 #include "../common/xalloc.h"
 #include "ckpt.h"
+#include "walbuf.h"
 
 #define CKPT_PAGES	1000	/* wake the thread (SQLite's own mark) */
 #define CKPT_SYNC	4000	/* the writer completes it (see above) */
@@ -59,8 +60,8 @@ struct db_ckpt {
 static int
 ck_open(db_ckpt *ck)
 {
-	if (sqlite3_open_v2(ck->path, &ck->db, SQLITE_OPEN_READWRITE, NULL)
-	    != SQLITE_OK)
+	if (sqlite3_open_v2(ck->path, &ck->db, SQLITE_OPEN_READWRITE,
+	    walbuf_register() == 0 ? WALBUF_VFS : NULL) != SQLITE_OK)
 		goto fail;
 	/* its own SQLite hook would checkpoint at its own commits: none.
 	 * The busy timeout is for the first read (another process may be
@@ -186,8 +187,15 @@ ckpt_stop(db_ckpt *ck)
 	pthread_mutex_unlock(&ck->mu);
 	pthread_join(ck->thread, NULL);
 	sqlite3_wal_autocheckpoint(ck->writer, CKPT_PAGES);
-	log_debug("checkpoints: %lld in a thread, %lld by the writer; the WAL "
-	    "held at most %d pages", ck->runs, ck->sync_runs, ck->max_pages);
+	{
+		long long held, writes;
+
+		walbuf_counts(&held, &writes);
+		log_debug("checkpoints: %lld in a thread, %lld by the writer; "
+		    "the WAL held at most %d pages; its writes: %lld gathered "
+		    "into %lld", ck->runs, ck->sync_runs, ck->max_pages, held,
+		    writes);
+	}
 	sqlite3_close(ck->db);
 	pthread_cond_destroy(&ck->cv);
 	pthread_mutex_destroy(&ck->mu);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "db.h"
+#include "walbuf.h"
 
 #define DB_APP "relayguard"
 
@@ -193,9 +194,12 @@ db_open(const char *path, int flags, const db_migration *migs, int nmigs,
 		errno = e;
 		return NULL;
 	}
+	/* a writer's WAL frames gathered into one write a commit
+	 * (walbuf.h); SQLite's own VFS if that cannot be registered */
 	rc = sqlite3_open_v2(path, &db, readonly ? SQLITE_OPEN_READONLY
 	    : (flags & DB_CREATE) ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-	    : SQLITE_OPEN_READWRITE, NULL);
+	    : SQLITE_OPEN_READWRITE,
+	    !readonly && walbuf_register() == 0 ? WALBUF_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db)
 		    : sqlite3_errstr(rc));
