@@ -60,6 +60,7 @@ struct rg_collect {
 	long long lines, batch_lines;
 	char *cur_zone;		/* a copy: the configuration may be reread */
 	int zone_known;		/* cur_zone is the process's zone */
+	const char *zone_asked;	/* the pointer cur_zone was last asked by */
 	long long last_retry;	/* sources that could not be opened, retried */
 	at_pos *at;		/* positions to commit (the front end's:
 				 * of the last batch taken) */

@@ -169,10 +169,20 @@ on_loss(void *arg, const char *source, long long count, long long ts,
 		c->failed_store = 1;
 }
 
-/* col_use_zone - switch the process zone to an input's, if it differs */
+/*
+ * col_use_zone - switch the process zone to an input's, if it differs.
+ * Asked twice a line: the pointer the zone was last asked by answers
+ * without comparing the strings (open_input forgets it: a configuration
+ * read again may put another zone at the same address).
+ */
 void
 col_use_zone(rg_collect *c, const char *zone)
 {
+	const char *asked = zone;
+
+	if (c->zone_known && asked != NULL && asked == c->zone_asked)
+		return;
+	c->zone_asked = asked;
 	if (zone != NULL && *zone == '\0')
 		zone = NULL;
 	if (c->zone_known && (zone == NULL ? c->cur_zone == NULL
@@ -295,6 +305,7 @@ open_input(rg_collect *c, input *in)
 	long long year;
 
 	in->zone = *in->sc->timezone ? in->sc->timezone : c->cfg->timezone;
+	c->zone_asked = NULL;
 	in->src = src_open(in->sc, &pos, (size_t)c->cfg->max_line_length, err,
 	    sizeof(err));
 	if (in->src == NULL) {
