@@ -216,6 +216,9 @@ measure() {
     local name=$1 t0 t1 tf u s
     shift
     tf=$out/time.$name
+    # the previous tool's output (100 MiB of JSON, a database) written
+    # back now, not by the kernel in the middle of this one's run
+    sync
     t0=$EPOCHREALTIME
     /usr/bin/time -f '%U %S %M' -o "$tf" "$@" > "$out/out.$name" 2> "$out/err.$name" || {
         echo "bench/parse.sh: $name failed (exit $?)" >&2; cat "$tf" "$out/err.$name" >&2; return 1; }

@@ -1,11 +1,13 @@
 /*
  * walbuf.c - the write-combining VFS of walbuf.h: a shim over SQLite's
- * default VFS. Owns, per WAL handle, one buffer (WALBUF_CAP bytes, taken
- * at its first write) and, for the process, the list of the database
+ * default VFS. Owns, per WAL handle and per database file that a
+ * checkpoint wrote through, one buffer (WALBUF_CAP bytes, taken at its
+ * first held write) and, for the process, the list of the database
  * files open through it (under a mutex: connections are opened by
  * several threads). Fails as the wrapped VFS fails; a write held here
  * that cannot be written later is returned as that later call's error,
- * except in a barrier (see walbuf.h).
+ * except at a checkpoint's end and in a barrier, where it stops the
+ * process (wb_fatal; walbuf.h says why).
  *
  * How a WAL finds its database file: SQLite hands the VFS the name of a
  * database's WAL in the same allocation as the database's own name (the
@@ -17,12 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "walbuf.h"
 
-#define WALBUF_CAP	(1u << 20)
+#define WALBUF_CAP	(512u << 10)
 #define WRITE_MAX	((1u << 17) - 4096)	/* one write(2) (wb_flush) */
 #define FRAME_HDR	24	/* a WAL frame's header: SQLite's WAL_FRAME_HDRSIZE */
 
@@ -44,6 +47,7 @@ struct wb_file {
 	sqlite3_int64 off;
 	sqlite3_int64 end;	/* where this handle's last write ended */
 	int commit_next;	/* the write after a commit frame's header */
+	int in_ckpt;		/* a database file inside a checkpoint's copy */
 };
 
 static sqlite3_vfs wb_vfs;
@@ -79,17 +83,30 @@ wb_flush(wb_file *f)
 	return rc;
 }
 
-/* wb_flush_db - in a barrier of f's database: its WAL's held frames */
+/*
+ * wb_fatal - what was held cannot be written, and SQLite is about to
+ * publish it (a commit, or a checkpoint's progress) with no way to be
+ * told: stop the process before it does, as a crash would (the WAL still
+ * holds everything; the next run recovers). The one exit of the store.
+ */
+static void
+wb_fatal(const wb_file *f, const char *what)
+{
+	fprintf(stderr, "relayguard: %s: cannot write %s (a full disk?); "
+	    "stopping before SQLite counts on it, nothing is lost\n",
+	    f->name != NULL ? f->name : "the database", what);
+	_exit(75);			/* EX_TEMPFAIL */
+}
+
+/* wb_flush_db - in a barrier or lock of f's database: what f and its WAL
+ * hold */
 static void
 wb_flush_db(wb_file *f)
 {
-	if (f->wal != NULL && f->wal->len > 0 && wb_flush(f->wal) != SQLITE_OK) {
-		/* a commit about to be published without its frames: die
-		 * before it is (a crash the WAL recovers from) */
-		fprintf(stderr, "relayguard: %s: cannot write the WAL's frames "
-		    "before a commit; aborting\n", f->name);
-		abort();
-	}
+	if (f->wal != NULL && f->wal->len > 0 && wb_flush(f->wal) != SQLITE_OK)
+		wb_fatal(f, "the WAL's frames before a commit");
+	if (f->len > 0 && wb_flush(f) != SQLITE_OK)
+		wb_fatal(f, "the pages of a checkpoint");
 }
 
 static int
@@ -117,6 +134,8 @@ wb_close(sqlite3_file *pf)
 			f->wal->db = NULL;
 		}
 		pthread_mutex_unlock(&wb_mu);
+		rc = wb_flush(f);
+		free(f->buf);
 	}
 	rc2 = RM(f)->xClose(REAL(f));
 	return rc != SQLITE_OK ? rc : rc2;
@@ -133,7 +152,8 @@ wb_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 off)
 
 /*
  * wb_write - hold a WAL's write if it starts where this handle's last
- * write ended; otherwise write what is held, then this
+ * write ended, a database file's inside a checkpoint's copy if it follows
+ * what is held (or nothing is); otherwise write what is held, then this
  */
 static int
 wb_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
@@ -141,9 +161,10 @@ wb_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
 	wb_file *f = (wb_file *)pf;
 	int rc;
 
-	if (f->db == NULL || n <= 0)
-		return RM(f)->xWrite(REAL(f), p, n, off);
-	if (off == f->end && (size_t)n <= WALBUF_CAP) {
+	if (!(f->kind == WB_WAL ? f->db != NULL : f->in_ckpt) || n <= 0)
+		goto through;
+	if ((off == f->end || (f->in_ckpt && f->len == 0))
+	    && (size_t)n <= WALBUF_CAP) {
 		if (f->len + (size_t)n > WALBUF_CAP
 		    && (rc = wb_flush(f)) != SQLITE_OK)
 			return rc;
@@ -157,7 +178,7 @@ wb_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
 		f->end = off + n;
 		if (f->commit_next)
 			return wb_flush(f);	/* the commit frame's page */
-		if (n == FRAME_HDR) {
+		if (n == FRAME_HDR && f->kind == WB_WAL) {
 			const unsigned char *h = p;
 
 			/* bytes 4-7: the database's size after a commit */
@@ -232,10 +253,26 @@ static int
 wb_fcntl(sqlite3_file *pf, int op, void *arg)
 {
 	wb_file *f = (wb_file *)pf;
-	int rc = wb_flush(f);
+	int rc;
 
-	if (rc != SQLITE_OK)
+	/*
+	 * a checkpoint's copy, on its database file: the pages it writes,
+	 * in the order of their numbers, are held and go out in runs. At
+	 * its end SQLite ignores what this returns and counts the pages
+	 * copied: a failure to write them stops the process (wb_fatal).
+	 * Only inside this window: with a rollback journal, a write to the
+	 * database file must not wait past the journal's deletion.
+	 */
+	if (f->kind == WB_MAIN && op == SQLITE_FCNTL_CKPT_DONE) {
+		if (wb_flush(f) != SQLITE_OK)
+			wb_fatal(f, "the pages of a checkpoint");
+		f->in_ckpt = 0;
+		return RM(f)->xFileControl(REAL(f), op, arg);
+	}
+	if ((rc = wb_flush(f)) != SQLITE_OK)
 		return rc;
+	if (f->kind == WB_MAIN && op == SQLITE_FCNTL_CKPT_START)
+		f->in_ckpt = 1;
 	if (op == SQLITE_FCNTL_VFSNAME) {
 		/* say this shim in front of the wrapped VFS's name */
 		int rc2 = RM(f)->xFileControl(REAL(f), op, arg);

@@ -8,7 +8,7 @@
  * here, 2.5 to 4 us for a pwrite of a page) that is a fifth of the
  * collector's writer thread. This VFS wraps the default one and holds the
  * frames a connection appends to its WAL in a buffer of its own, written
- * with one call:
+ * with one call (or a few: at most 124 KiB a call):
  *
  *   - when the page of a commit frame (a frame header whose "database size
  *     after commit" is not 0) has been added: inside that xWrite, so that a
@@ -19,19 +19,25 @@
  *   - and, as a second guard, in the database file's xShmBarrier and
  *     xShmLock: SQLite publishes a commit (the wal-index header) across a
  *     barrier, so no other connection or process can be told of a frame
- *     that is still here. Nothing is left to write there in practice; if
- *     that write fails, the process aborts (a crash, which the WAL
- *     recovers from: the commit was never published).
+ *     that is still here. Nothing is left to write there in practice.
  *
- * Only writes forward of the last one are held. SQLite's rewrites of
- * earlier frames (a page written again in its transaction, checksums
- * rewritten at its commit) and a WAL that starts again at its beginning
- * go straight to the file, after what is held. What reaches the file, and
- * in what order relative to every read, sync and commit of the
- * connection, is what SQLite wrote: a kill -9 at any moment loses at most
- * the frames of a transaction that had not committed, as without the
- * buffer. The database file, the rollback journal and temporary files
- * pass through untouched.
+ * Only writes that start where the handle's last write ended are held.
+ * SQLite's rewrites of earlier frames (a page written again in its
+ * transaction, checksums rewritten at its commit) and a WAL that starts
+ * again at its beginning go straight to the file, after what is held.
+ * What reaches the file, and in what order relative to every read, sync
+ * and commit of the connection, is what SQLite wrote: a kill -9 at any
+ * moment loses at most the frames of a transaction that had not
+ * committed, as without the buffer.
+ *
+ * The database file's writes are held only inside a checkpoint's copy
+ * (between SQLite's SQLITE_FCNTL_CKPT_START and _DONE): the pages go in
+ * the order of their numbers, 8,000 pwrite(2) calls become 1,800 over
+ * 10^6 lines. At CKPT_DONE SQLite ignores what the VFS returns and goes
+ * on to count the pages copied; so there, and in a barrier, a failure to
+ * write what is held (a full disk) stops the process with exit 75 before
+ * SQLite counts on it: as a crash, which the WAL recovers from. The
+ * rollback journal and temporary files pass through untouched.
  *
  * A WAL is held only if its database file was opened through this VFS by
  * the same connection (found by SQLite's file name pointer, see walbuf.c);

@@ -6,9 +6,13 @@
  * the commit) survives a kill -9 and the recovery after it; a kill -9 at
  * any moment of a run of commits keeps every commit that returned and no
  * part of one that did not; a WAL that cannot grow fails the COMMIT that
- * needed the room, with an error; and the frames do go out in few writes.
+ * needed the room, with an error; a database file that cannot grow while
+ * a checkpoint copies into it stops the process before the checkpoint
+ * counts, and nothing committed is lost; and the frames do go out in few
+ * writes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +210,7 @@ commits_seen(void)
 		goto out;
 	for (txn = 1; txn <= 300; txn++) {
 		n = 1 + (int)unit_rnd(40);
-		/* now and then a row bigger than the buffer (1 MiB) */
+		/* now and then a row bigger than the buffer (512 KiB) */
 		big = txn % 60 == 0 ? 3 << 20 : 0;
 		if ((b = put_txn(w, txn, n, 12000, big)) < 0) {
 			bad++;
@@ -421,6 +425,79 @@ full_fails_commit(void)
 	sqlite3_close(db);
 }
 
+/*
+ * ckpt_full_stops - the database file cannot grow while a checkpoint
+ * copies pages into it (the pages are held until the copy ends, where
+ * SQLite takes no error): the process stops with exit 75 and says why,
+ * before the checkpoint is counted; every commit it said is there, whole
+ */
+static void
+ckpt_full_stops(void)
+{
+	int fd[2], v, last = 0, status = 0, errfd;
+	char errpath[300], msg[512];
+	ssize_t k;
+	pid_t pid;
+	sqlite3 *db;
+
+	unit_db_remove(path);
+	snprintf(errpath, sizeof(errpath), "%s.err", path);
+	if (pipe(fd) != 0 || (pid = fork()) < 0) {
+		CHECK(!"pipe or fork");
+		return;
+	}
+	if (pid == 0) {
+		struct rlimit rl = { 3 << 20, 3 << 20 };
+		sqlite3 *c;
+		int txn, e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		close(fd[0]);
+		if (e >= 0)
+			dup2(e, 2);
+		signal(SIGXFSZ, SIG_IGN);
+		/* a checkpoint after every few commits: the WAL stays small,
+		 * the database file grows */
+		if ((c = open_wb(2000, 20)) == NULL
+		    || setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(1);
+		for (txn = 1; txn < 100000; txn++) {
+			if (put_txn(c, txn, 1 + (int)unit_rnd(30), 9000, 0) < 0)
+				_exit(2);
+			if (write(fd[1], &txn, sizeof(txn)) != sizeof(txn))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(fd[1]);
+	while (read_int(fd[0], &v) == 1)
+		last = v;
+	close(fd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 75);
+	msg[0] = '\0';
+	if ((errfd = open(errpath, O_RDONLY)) >= 0) {
+		k = read(errfd, msg, sizeof(msg) - 1);
+		msg[k > 0 ? k : 0] = '\0';
+		close(errfd);
+	}
+	unlink(errpath);
+	CHECK(strstr(msg, "cannot write the pages of a checkpoint") != NULL);
+	CHECK(last > 10);
+	db = open_plain();
+	CHECK(db != NULL);
+	if (db == NULL)
+		return;
+	CHECK(text_is(db, "PRAGMA integrity_check", "ok"));
+	CHECK(whole(db));
+	/* the COMMIT that ran the checkpoint had committed before it */
+	CHECK(int_of(db, "SELECT max(txn) FROM tx") >= last);
+	CHECK(int_of(db, "SELECT max(txn) FROM tx") <= last + 1);
+	CHECK(int_of(db, "SELECT count(*) FROM tx")
+	    == int_of(db, "SELECT max(txn) FROM tx"));
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -434,6 +511,9 @@ main(void)
 	    "survives kill -9 and the recovery", spilled_survives());
 	CASE("walbuf: a WAL that cannot grow fails the COMMIT (an error, not "
 	    "a crash) and keeps what committed", full_fails_commit());
+	CASE("walbuf: a database file that cannot grow in a checkpoint stops "
+	    "the process (exit 75) before the checkpoint counts, and keeps "
+	    "what committed", ckpt_full_stops());
 	CASE("walbuf: kill -9 at any moment keeps every commit that returned, "
 	    "and no part of another", killed_anywhere(20));
 	unit_db_remove(path);
