@@ -97,7 +97,9 @@ measure() {    # measure NAME CMD...: sets SECS, CPU (user + sys) and RSS (KiB)
     local name=$1 t0 t1; shift
     # the previous run's output (parse's JSON, collect's database) written
     # back now: the kernel's writeback in the middle of the next run made
-    # collect 0.61-0.76 s against 0.61-0.62 after a sync (2026-12-05)
+    # collect 0.61-0.76 s against 0.61-0.62 after a sync (2026-12-05);
+    # the output file removed first, not truncated inside the timed run
+    rm -f "$work/out.$name"
     sync
     t0=$EPOCHREALTIME
     /usr/bin/time -f '%U %S %M' -o "$work/time.$name" "$@" > "$work/out.$name"
