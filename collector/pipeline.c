@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/cpuprobe.h"
 #include "../common/linereader.h"
 #include "../common/log.h"
 #include "../common/proc.h"
@@ -29,6 +30,9 @@
 #include "evring.h"
 #include "merge.h"
 #include "pipeline.h"
+
+#define SMALL_INPUT	(4 << 20)	/* bytes: one thread below (threads_for) */
+#define NEAR_NS		350	/* the round trip under which two gain */
 
 typedef struct input {
 	rg_merge_head h;	/* the next line (merge.h) */
@@ -47,6 +51,7 @@ struct rg_pipeline {
 	int failed;		/* an input could not be read to its end */
 	prs_stats fe;		/* what the front end counted */
 	evr_ring *ring;		/* while two threads run */
+	long long bytes;	/* the inputs' sizes; -1: one is not a file */
 	double fe_cpu;		/* the front-end thread's CPU seconds */
 };
 
@@ -74,8 +79,12 @@ ppl_open(char *const *paths, int n, int year, size_t max_line)
 			continue;
 		}
 		if (path != NULL && strcmp(path, "-") != 0
-		    && stat(path, &st) == 0)
+		    && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 			ref = st.st_mtime;
+			if (pl->bytes >= 0)
+				pl->bytes += (long long)st.st_size;
+		} else
+			pl->bytes = -1;
 		ll_init(&in->ctx, year, ref);
 	}
 	if (failed) {
@@ -107,6 +116,37 @@ int
 ppl_threads_auto(void)
 {
 	return rg_cpus() > 1 ? 2 : 1;
+}
+
+/*
+ * threads_for - ppl_run's default: two threads only if the CPUs allow it
+ * (ppl_threads_auto), the input is big enough to pay for starting a thread
+ * (SMALL_INPUT bytes; standard input counts as big), and a cache line
+ * goes from one CPU to the other and back in under NEAR_NS
+ * (cpuprobe.h: on a VM whose vCPUs sit far apart the second thread only
+ * costs CPU)
+ */
+static int
+threads_for(const rg_pipeline *pl)
+{
+	double ns;
+
+	if (ppl_threads_auto() < 2)
+		return 1;
+	if (pl->bytes >= 0 && pl->bytes < SMALL_INPUT) {
+		log_debug("parse: %lld bytes of input: one thread", pl->bytes);
+		return 1;
+	}
+	ns = rg_cpu_roundtrip_ns();
+	if (ns >= 0 && ns < NEAR_NS) {
+		log_debug("parse: a cache line's round trip between two CPUs "
+		    "took %.0f ns: two threads", ns);
+		return 2;
+	}
+	log_debug("parse: a cache line's round trip between two CPUs took "
+	    "%.0f ns (a second thread gains only under %d): one thread", ns,
+	    NEAR_NS);
+	return 1;
 }
 
 /* advance - read the input's next line with a known header */
@@ -275,7 +315,7 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 	int i, two;
 
 	if (threads <= 0)
-		threads = ppl_threads_auto();
+		threads = threads_for(pl);
 	merge_start(pl);
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)

@@ -21,8 +21,15 @@
  *						when an input could not be read
  *						to its end (logged). threads: 1
  *						one thread, 2 the pipeline, 0
- *						two when more than one CPU is
- *						online. stop(arg), if not NULL,
+ *						two when ppl_threads_auto()
+ *						says 2, the files hold 4 MiB
+ *						or more (or one is not a file)
+ *						and a cache line's round trip
+ *						between two CPUs is under 350
+ *						ns (cpuprobe.h: the second
+ *						thread gains only then); the
+ *						choice is logged at -vv.
+ *						stop(arg), if not NULL,
  *						is asked after each event (each
  *						line with one thread); nonzero
  *						ends the run there.

@@ -78,5 +78,33 @@ elif cmp -s "$t/two.out" "$t/one.out" && cmp -s "$t/two.stats" "$t/one.err"; the
 else
     echo "FAIL: golden: parse --threads 2 and --threads 1 differ: $(diff "$t/two.stats" "$t/one.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/two.out" "$t/one.out")"
 fi
+
+# Without --threads: one thread for a small input (no thread to start);
+# on a big one, two only if a cache line's round trip between the CPUs is
+# short (collector/pipeline.c: threads_for; common/cpuprobe.c), and the
+# log says which and why; the same bytes either way. With one CPU allowed
+# (taskset) one thread, without measuring.
+cat "$t/all" "$t/all" > "$t/big"
+"$RG" "${args[@]}" --threads 1 "$t/big" > "$t/big1.out" 2> "$t/big1.err"
+"$RG" -vv "${args[@]}" samples/relay.log > /dev/null 2> "$t/small.err"
+"$RG" -vv "${args[@]}" "$t/big" > "$t/def.out" 2> "$t/def.err"
+if ! grep -q 'parse: [0-9]* bytes of input: one thread' "$t/small.err" \
+    || ! grep -q '^relayguard: parse: one thread' "$t/small.err"; then
+    echo "FAIL: golden: parse of a small input without --threads: $(grep 'parse:' "$t/small.err" | head -c 300 | tr '\n' ' ')"
+elif [ "$(nproc)" -ge 2 ] && ! grep -q 'parse: two threads' "$t/def.err" \
+    && ! grep -Eq 'parse: a cache line.s round trip between two CPUs took [0-9]+ ns .*: one thread' "$t/def.err"; then
+    echo "FAIL: golden: parse of a big input without --threads says neither two threads nor the round trip: $(grep 'parse:' "$t/def.err" | head -c 300 | tr '\n' ' ')"
+elif ! cmp -s "$t/def.out" "$t/big1.out"; then
+    echo "FAIL: golden: parse without --threads and with --threads 1 differ: $(cmp "$t/def.out" "$t/big1.out")"
+else
+    echo "PASS: golden: parse without --threads: one thread for a small input, the CPUs' round trip decides for a big one ($(grep -o 'parse: two threads\|took [0-9]* ns' "$t/def.err" | head -1)), the same records"
+fi
+taskset -c 0 "$RG" -vv "${args[@]}" "$t/big" > "$t/cpu0.out" 2> "$t/cpu0.err"
+if grep -q 'round trip\|two threads' "$t/cpu0.err" || ! grep -q '^relayguard: parse: one thread' "$t/cpu0.err" \
+    || ! cmp -s "$t/cpu0.out" "$t/big1.out"; then
+    echo "FAIL: golden: parse on one CPU (taskset -c 0): $(grep 'parse:' "$t/cpu0.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/cpu0.out" "$t/big1.out")"
+else
+    echo "PASS: golden: parse on one CPU (taskset -c 0) runs one thread without measuring, the same records"
+fi
 rm -rf "$t"
 exit 0
