@@ -112,7 +112,7 @@ med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 # the CPUs' cache-line round trip (bench/pingpong.c): parse's two threads
 # gain from the second only when it is short, collect's writer thread
 # little either way
-cc -O2 -pthread -o "$work/pingpong" "$top/bench/pingpong.c" 2> /dev/null || true
+cc -O2 -pthread -o "$work/pingpong" "$top/bench/pingpong.c" "$top/common/cpuprobe.c" 2> /dev/null || true
 roundtrip() { if [ -x "$work/pingpong" ]; then "$work/pingpong"; else echo "n/a"; fi; }
 rt0=$(roundtrip)
 ps=() pc=() pr=() cs=() cc=() cr=() ratio=() p1s=() p1c=()

@@ -333,8 +333,8 @@ fi
 # the CPUs' cache-line round trip (bench/pingpong.c): whether the two
 # threads of a parse can hand lines over cheaply on this machine now
 pp=$out/pingpong
-if [ ! -x "$pp" ] || [ "$top/bench/pingpong.c" -nt "$pp" ]; then
-    cc -O2 -pthread -o "$pp" "$top/bench/pingpong.c" || pp=
+if [ ! -x "$pp" ] || [ "$top/bench/pingpong.c" -nt "$pp" ] || [ "$top/common/cpuprobe.c" -nt "$pp" ]; then
+    cc -O2 -pthread -o "$pp" "$top/bench/pingpong.c" "$top/common/cpuprobe.c" || pp=
 fi
 roundtrip() { if [ -n "$pp" ]; then "$pp"; else echo "n/a"; fi; }
 

@@ -243,7 +243,7 @@ parse_usage(FILE *out)
 	    "two CPUs,\n"
 	    "                4 MiB of input or more, and a cache line's round "
 	    "trip\n"
-	    "                between the CPUs under 350 ns (-vv says); the "
+	    "                between the CPUs under 300 ns (-vv says); the "
 	    "output is the same\n");
 }
 

@@ -32,7 +32,7 @@
 #include "pipeline.h"
 
 #define SMALL_INPUT	(4 << 20)	/* bytes: one thread below (threads_for) */
-#define NEAR_NS		350	/* the round trip under which two gain */
+#define NEAR_NS		300	/* the round trip under which two gain */
 
 typedef struct input {
 	rg_merge_head h;	/* the next line (merge.h) */

@@ -25,7 +25,7 @@
  *						says 2, the files hold 4 MiB
  *						or more (or one is not a file)
  *						and a cache line's round trip
- *						between two CPUs is under 350
+ *						between two CPUs is under 300
  *						ns (cpuprobe.h: the second
  *						thread gains only then); the
  *						choice is logged at -vv.

@@ -6,11 +6,12 @@
  * other (parse's front end and assembler) gains from its second thread
  * only when that trip is short. On the 2-vCPU virtual machine the project
  * is measured on, the host puts the two vCPUs on cores that share a cache
- * at some minutes (110-200 ns) and far apart at most others (430-730 ns):
- * there, the second thread cut `parse --stats` from 0.24 to 0.17 s in the
- * first case and made it slower, 0.27 s, for 1.7 times the CPU, in the
- * second (bench/README.md). On a real machine the trip takes well under
- * 200 ns.
+ * at some minutes and far apart at most others: far, this probe reads
+ * 380-440 ns and the second thread made `parse --stats` 1.17 times slower
+ * for 1.7 times the CPU; near (110-200 ns by the benchmark's earlier
+ * probe, which read the far case as 590), it cut `--stats` from 0.24 to
+ * 0.17 s
+ * (bench/README.md). On a real machine the trip takes well under 200 ns.
  *
  * rg_cpu_roundtrip_ns() pins two threads, the caller and one it starts,
  * to the first two CPUs of the process's affinity mask (the caller's mask
