@@ -191,6 +191,40 @@ kill_wait(pid_t pid)
 		;
 }
 
+/*
+ * fork_child - a new database and a child that writes to the parent
+ * through fd: the child's pid in the parent (which keeps fd[0]), 0 in the
+ * child (which keeps fd[1]), -1 if it cannot be (checked)
+ */
+static pid_t
+fork_child(int fd[2])
+{
+	pid_t pid;
+
+	unit_db_remove(path);
+	if (pipe(fd) != 0 || (pid = fork()) < 0) {
+		CHECK(!"pipe or fork");
+		return -1;
+	}
+	close(pid == 0 ? fd[0] : fd[1]);
+	return pid;
+}
+
+/* check_whole - the database opened after a child: intact, every
+ * transaction whole; the connection (checked), or NULL */
+static sqlite3 *
+check_whole(void)
+{
+	sqlite3 *db = open_plain();
+
+	CHECK(db != NULL);
+	if (db == NULL)
+		return NULL;
+	CHECK(text_is(db, "PRAGMA integrity_check", "ok"));
+	CHECK(whole(db));
+	return db;
+}
+
 /* commits_seen - commits one after another, each read at once by another
  * connection, which reads the WAL through its own file handle */
 static void
@@ -253,16 +287,12 @@ spilled_survives(void)
 	pid_t pid;
 	sqlite3 *db;
 
-	unit_db_remove(path);
-	if (pipe(fd) != 0 || (pid = fork()) < 0) {
-		CHECK(!"pipe or fork");
+	if ((pid = fork_child(fd)) < 0)
 		return;
-	}
 	if (pid == 0) {
 		sqlite3 *c;
 		int ok;
 
-		close(fd[0]);
 		c = open_wb(4, 1000000);
 		ok = c != NULL && exec(c, "BEGIN") == 0
 		    && exec(c, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL "
@@ -278,18 +308,13 @@ spilled_survives(void)
 		pause();
 		_exit(0);
 	}
-	close(fd[1]);
 	CHECK(read_int(fd[0], &v) == 1 && v == 1);
 	kill_wait(pid);
 	close(fd[0]);
-	db = open_plain();
-	CHECK(db != NULL);
-	if (db == NULL)
+	if ((db = check_whole()) == NULL)
 		return;
-	CHECK(text_is(db, "PRAGMA integrity_check", "ok"));
 	CHECK(int_of(db, "SELECT count(*) FROM t WHERE gen = 2") == 3000);
 	CHECK(int_of(db, "SELECT sum(length(v)) FROM t") == 3000 * 600);
-	CHECK(whole(db));
 	sqlite3_close(db);
 }
 
@@ -309,16 +334,12 @@ killed_anywhere(int rounds)
 	sqlite3 *db;
 
 	for (round = 0; round < rounds; round++) {
-		unit_db_remove(path);
-		if (pipe(fd) != 0 || (pid = fork()) < 0) {
-			bad++;
+		if ((pid = fork_child(fd)) < 0)
 			break;
-		}
 		if (pid == 0) {
 			sqlite3 *c;
 			int txn;
 
-			close(fd[0]);
 			unit_rnd_state += (unsigned long long)getpid();
 			if ((c = open_wb(500, 50)) == NULL)
 				_exit(1);
@@ -331,7 +352,6 @@ killed_anywhere(int rounds)
 					_exit(1);
 			}
 		}
-		close(fd[1]);
 		want = 5 + (int)unit_rnd(40);
 		last = 0;
 		t0 = now_s();
@@ -382,17 +402,13 @@ full_fails_commit(void)
 	pid_t pid;
 	sqlite3 *db;
 
-	unit_db_remove(path);
-	if (pipe(fd) != 0 || (pid = fork()) < 0) {
-		CHECK(!"pipe or fork");
+	if ((pid = fork_child(fd)) < 0)
 		return;
-	}
 	if (pid == 0) {
 		struct rlimit rl = { 3 << 20, 3 << 20 };
 		sqlite3 *c;
 		int txn;
 
-		close(fd[0]);
 		signal(SIGXFSZ, SIG_IGN);
 		if ((c = open_wb(2000, 1000000)) == NULL
 		    || setrlimit(RLIMIT_FSIZE, &rl) != 0)
@@ -406,7 +422,6 @@ full_fails_commit(void)
 		sqlite3_close(c);
 		_exit(write(fd[1], v, sizeof(v)) == sizeof(v) ? 0 : 1);
 	}
-	close(fd[1]);
 	CHECK(read(fd[0], v, sizeof(v)) == (ssize_t)sizeof(v));
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -414,12 +429,8 @@ full_fails_commit(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK(v[0] > 10 && v[0] < 99999);
 	CHECK((v[1] & 0xff) == SQLITE_IOERR || (v[1] & 0xff) == SQLITE_FULL);
-	db = open_plain();
-	CHECK(db != NULL);
-	if (db == NULL)
+	if ((db = check_whole()) == NULL)
 		return;
-	CHECK(text_is(db, "PRAGMA integrity_check", "ok"));
-	CHECK(whole(db));
 	CHECK(int_of(db, "SELECT max(txn) FROM tx") == v[0]);
 	CHECK(int_of(db, "SELECT count(*) FROM tx") == v[0]);
 	sqlite3_close(db);
@@ -440,18 +451,14 @@ ckpt_full_stops(void)
 	pid_t pid;
 	sqlite3 *db;
 
-	unit_db_remove(path);
 	snprintf(errpath, sizeof(errpath), "%s.err", path);
-	if (pipe(fd) != 0 || (pid = fork()) < 0) {
-		CHECK(!"pipe or fork");
+	if ((pid = fork_child(fd)) < 0)
 		return;
-	}
 	if (pid == 0) {
 		struct rlimit rl = { 3 << 20, 3 << 20 };
 		sqlite3 *c;
 		int txn, e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-		close(fd[0]);
 		if (e >= 0)
 			dup2(e, 2);
 		signal(SIGXFSZ, SIG_IGN);
@@ -468,7 +475,6 @@ ckpt_full_stops(void)
 		}
 		_exit(0);
 	}
-	close(fd[1]);
 	while (read_int(fd[0], &v) == 1)
 		last = v;
 	close(fd[0]);
@@ -484,12 +490,8 @@ ckpt_full_stops(void)
 	unlink(errpath);
 	CHECK(strstr(msg, "cannot write the pages of a checkpoint") != NULL);
 	CHECK(last > 10);
-	db = open_plain();
-	CHECK(db != NULL);
-	if (db == NULL)
+	if ((db = check_whole()) == NULL)
 		return;
-	CHECK(text_is(db, "PRAGMA integrity_check", "ok"));
-	CHECK(whole(db));
 	/* the COMMIT that ran the checkpoint had committed before it */
 	CHECK(int_of(db, "SELECT max(txn) FROM tx") >= last);
 	CHECK(int_of(db, "SELECT max(txn) FROM tx") <= last + 1);
