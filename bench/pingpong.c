@@ -2,8 +2,9 @@
  * pingpong.c - how long a cache line takes to go from one CPU to another
  * and back, for bench/parse.sh and bench/collect.sh: the figure `relayguard
  * parse` measures at its start to choose one thread or two
- * (common/cpuprobe.c, which this calls; the median of 5 calls). Prints
- * "N ns", or "one CPU" if there are not two.
+ * (common/cpuprobe.c, which this calls: the median of its 7 runs). Prints
+ * "N ns", "one CPU" if there are not two, or "no answer" if the other CPU
+ * was busy.
  *
  * On a virtual machine the two vCPUs may sit on cores that share a cache
  * or on cores far apart, and the host moves them: on the 2-vCPU machine
@@ -17,33 +18,19 @@
  * Not part of relayguard.
  */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "../common/cpuprobe.h"
-
-#define CALLS 5
-
-/* dcmp - qsort: doubles, ascending */
-static int
-dcmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 int
 main(void)
 {
-	double ns[CALLS];
-	int i;
+	double ns = rg_cpu_roundtrip_ns();
 
-	for (i = 0; i < CALLS; i++)
-		if ((ns[i] = rg_cpu_roundtrip_ns()) < 0) {
-			printf("one CPU\n");
-			return 0;
-		}
-	qsort(ns, CALLS, sizeof(ns[0]), dcmp);
-	printf("%.0f ns\n", ns[CALLS / 2]);
+	if (ns < 0)
+		printf("one CPU\n");
+	else if (ns >= RG_CPU_NO_ANSWER)
+		printf("no answer\n");
+	else
+		printf("%.0f ns\n", ns);
 	return 0;
 }

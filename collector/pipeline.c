@@ -143,9 +143,17 @@ threads_for(const rg_pipeline *pl)
 		    "took %.0f ns: two threads", ns);
 		return 2;
 	}
-	log_debug("parse: a cache line's round trip between two CPUs took "
-	    "%.0f ns (a second thread gains only under %d): one thread", ns,
-	    NEAR_NS);
+	if (ns < 0)
+		log_debug("parse: the round trip between two CPUs could not "
+		    "be measured (no thread): one thread");
+	else if (ns >= RG_CPU_NO_ANSWER)
+		log_debug("parse: the round trip between two CPUs: the other "
+		    "CPU did not answer within milliseconds (busy): one "
+		    "thread");
+	else
+		log_debug("parse: a cache line's round trip between two CPUs "
+		    "took %.0f ns (a second thread gains only under %d): one "
+		    "thread", ns, NEAR_NS);
 	return 1;
 }
 

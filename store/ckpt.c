@@ -197,9 +197,9 @@ ckpt_stop(db_ckpt *ck)
 
 		walbuf_counts(&held, &writes);
 		log_debug("checkpoints: %lld in a thread, %lld by the writer; "
-		    "the WAL held at most %d pages; its writes: %lld gathered "
-		    "into %lld", ck->runs, ck->sync_runs, ck->max_pages, held,
-		    writes);
+		    "the WAL held at most %d pages; the WAL's and the "
+		    "checkpoints' writes: %lld gathered into %lld", ck->runs,
+		    ck->sync_runs, ck->max_pages, held, writes);
 	}
 	sqlite3_close(ck->db);
 	pthread_cond_destroy(&ck->cv);

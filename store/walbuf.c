@@ -533,10 +533,7 @@ walbuf_register(void)
 	return wb_ok ? 0 : -1;
 }
 
-/*
- * walbuf_counts - since the process started: the WAL writes SQLite made
- * that were held, and the writes that wrote what was held
- */
+/* walbuf_counts - the writes held, and the calls that wrote them */
 void
 walbuf_counts(long long *held, long long *writes)
 {

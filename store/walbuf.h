@@ -50,6 +50,9 @@
 
 /* walbuf_register - register the VFS (once; not the default): 0, or -1 */
 int walbuf_register(void);
+/* walbuf_counts - since the process started: the writes SQLite made that
+ * were held (WAL frames' headers and pages, a checkpoint's pages), and
+ * the write calls that wrote them */
 void walbuf_counts(long long *held, long long *writes);
 
 #endif

@@ -1,9 +1,8 @@
 /*
  * test_cpuprobe.c - the round trip between two CPUs (common/cpuprobe.c):
  * -1 when the process may use one CPU only; with two, a time in the range
- * a cache line can take (not 0, not the "gave up" value on an idle
- * machine: the suite skips that check if the other CPU is busy); and the
- * caller's CPU affinity is what it was.
+ * a cache line can take (one of a few tries must get an answer from the
+ * other CPU); and the caller's CPU affinity is what it was.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,20 +40,20 @@ static void
 two_cpus(void)
 {
 	cpu_set_t before, after;
-	double ns;
+	double ns = RG_CPU_NO_ANSWER;
+	int tries;
 
 	CHECK(sched_getaffinity(0, sizeof(before), &before) == 0);
-	ns = rg_cpu_roundtrip_ns();
+	/* the other CPU may be busy for a moment (RG_CPU_NO_ANSWER): a few
+	 * tries, of which one must measure; beside a CPU-bound job every
+	 * one did */
+	for (tries = 0; tries < 5 && ns >= RG_CPU_NO_ANSWER; tries++)
+		ns = rg_cpu_roundtrip_ns();
 	CHECK(sched_getaffinity(0, sizeof(after), &after) == 0);
 	CHECK(CPU_EQUAL(&before, &after));
-	/* a cache line's trip: more than a nanosecond, and answered (the
-	 * probe gives 1e9 when the other CPU does not answer within
-	 * milliseconds; a machine that busy is told apart below) */
+	/* a cache line's trip: more than a nanosecond, under a millisecond */
 	CHECK(ns > 1);
-	if (ns >= 1e9)
-		printf("# the other CPU did not answer: busy machine\n");
-	else
-		CHECK(ns < 1e6);
+	CHECK(ns < 1e6);
 }
 
 int
