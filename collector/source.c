@@ -98,30 +98,44 @@ gz_open(const char *path)
 	return gz;
 }
 
-/* head_of - the first n (decompressed) bytes of a file; -1 if unreadable */
+/*
+ * head_of - the first n (decompressed) bytes of a file; -1 if unreadable.
+ * If id is not NULL, it gets the device and inode of the file read.
+ */
 static long long
-head_of(const char *path, char *buf, size_t n)
+head_of(const char *path, char *buf, size_t n, struct stat *id)
 {
 	gzFile gz;
-	int r;
+	int fd, r;
 
-	if ((gz = gz_open(path)) == NULL)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
+	if (id != NULL && fstat(fd, id) != 0) {
+		close(fd);
+		return -1;
+	}
+	if ((gz = gzdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return -1;
+	}
 	r = gzread(gz, buf, (unsigned)n);
 	gzclose(gz);
 	return r < 0 ? -1 : r;
 }
 
-/* matches - does the file at path start with the fingerprinted bytes? */
+/*
+ * matches - does the file at path start with the fingerprinted bytes? If
+ * id is not NULL, it gets the device and inode of the file that does.
+ */
 static int
-matches(const char *path, uint64_t fp, long long fp_len)
+matches(const char *path, uint64_t fp, long long fp_len, struct stat *id)
 {
 	char buf[SRC_FP_MAX];
 	long long n;
 
 	if (fp_len <= 0 || fp_len > SRC_FP_MAX)
 		return 0;
-	n = head_of(path, buf, (size_t)fp_len);
+	n = head_of(path, buf, (size_t)fp_len, id);
 	return n == fp_len && src_fingerprint(buf, (size_t)n) == fp;
 }
 
@@ -153,6 +167,8 @@ typedef struct cand {
 	char *path;
 	time_t mtime;
 	long long mtime_ns;
+	dev_t dev;			/* the file at the path when listed */
+	ino_t ino;
 	int rank;			/* the live path last among equals */
 } cand;
 
@@ -197,6 +213,8 @@ siblings(const char *path, cand **out)
 			c[n].mtime = st.st_mtime;
 			c[n].mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL
 			    + st.st_mtim.tv_nsec;
+			c[n].dev = st.st_dev;
+			c[n].ino = st.st_ino;
 			c[n].rank = 0;
 			n++;
 		}
@@ -259,7 +277,7 @@ fingerprint_now(rg_source *s, long long upto)
 	if (s->lr != NULL && !s->cur_gz)
 		n = pread_head(lr_fd(s->lr), buf, (size_t)upto);
 	else
-		n = head_of(s->cur, buf, (size_t)upto);
+		n = head_of(s->cur, buf, (size_t)upto, NULL);
 	if (n != upto)
 		return;
 	h = src_fingerprint(buf, (size_t)s->fp_len);
@@ -480,7 +498,7 @@ left_find(rg_source *s, const cand *c, int n, int found)
 			gz = is_gzip(fd);
 			close(fd);
 			if (gz != pass || !matches(c[i].path, s->prev_fp,
-			    s->prev_fp_len) || content_size(c[i].path)
+			    s->prev_fp_len, NULL) || content_size(c[i].path)
 			    < s->prev_offset)
 				continue;
 			if (left_open(s, c[i].path) == 0)
@@ -540,18 +558,23 @@ open_next(rg_source *s)
 	return open_file(s, s->path, off, 1);
 }
 
+/* how often locate looks when a rotation moves the files under it */
+#define LOCATE_TRIES	3
+
 /*
- * locate - from a saved position (fingerprint and offset), decide what to
- * read: the file that starts with the fingerprint, from the offset, then
- * every newer rotated file, then the live path; and the left file of the
- * position (prev_*), unless it is open already.
+ * locate_once - one look at the files for a saved position (see locate),
+ * or, with after, for the files that came after the one just left (the
+ * left file: fp, fp_len, offset are its). Returns 0 (opened), -1 (error in
+ * s->err), or, unless last, 1: the files moved while we looked (look
+ * again).
  */
 static int
-locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
+locate_once(rg_source *s, uint64_t fp, long long fp_len, long long offset,
+    int last, int after)
 {
 	cand *c = NULL;
-	int n, i, found = -1, live_errno = 0;
-	struct stat st;
+	int n, i, r, found = -1, live_errno = 0;
+	struct stat st, id, found_id;
 	int live_exists = stat(s->path, &st) == 0;
 
 	if (!live_exists)
@@ -563,25 +586,67 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 		c[n].path = xstrdup(s->path);
 		c[n].mtime = st.st_mtime;
 		c[n].mtime_ns = 0;
+		c[n].dev = st.st_dev;
+		c[n].ino = st.st_ino;
 		c[n].rank = 1;
 		n++;
 	}
 	/* the live file first (the common case), then the newest sibling */
 	for (i = n - 1; fp_len > 0 && i >= 0 && found < 0; i--) {
-		if (matches(c[i].path, fp, fp_len)) {
+		if (matches(c[i].path, fp, fp_len, &id)) {
 			long long size = content_size(c[i].path);
 
-			if (size >= offset)
+			if (size >= offset) {
 				found = i;
+				found_id = id;
+			}
 		}
+	}
+	/*
+	 * Not found: a rotation may have renamed the file after the list was
+	 * taken and before it was read (logrotate's create: the live path is
+	 * then the new file, and the old one's new name is not in the list).
+	 * Whatever made it miss was done before the miss, so a second look
+	 * sees its result.
+	 */
+	if (found < 0 && fp_len > 0 && !last) {
+		r = 1;
+		goto out;
 	}
 	/*
 	 * The rotated file left last may have been appended to after we left
 	 * it (postlogd writes to a renamed file until "postfix reload"): it
 	 * is read again from there, its new lines before the others'.
 	 */
-	if (s->left == NULL && s->prev_fp_len > 0)
+	if (!after && s->left == NULL && s->prev_fp_len > 0)
 		left_find(s, c, n, fp_len > 0 ? found : -1);
+	if (found >= 0 && after) {
+		int first = found + 1;	/* the file to open first */
+
+		if (c[found].rank == 1) {
+			/* the file left is at the live path again: it is
+			 * the one to read on, not a left file */
+			left_forget(s);
+			s->live_offset = offset;
+			first = found;
+		} else {
+			/* its own late lines come from the left file */
+			for (i = found + 1; i < n; i++)
+				if (c[i].rank != 1)
+					queue_push(s, c[i].path, 0);
+		}
+		/*
+		 * A rotation between the look and the open: the live path
+		 * renamed (its new file not there yet, or there and not the
+		 * file listed, which would skip the renamed one), or a
+		 * numbered name moved on. Look again.
+		 */
+		r = open_next(s);
+		if (!last && (r != 0 || (first < n && (s->cur_dev
+		    != c[first].dev || s->cur_ino != c[first].ino))))
+			r = 1;
+		goto out;
+	}
 	if (found >= 0) {
 		if (c[found].rank == 1) {
 			s->live_offset = offset;
@@ -591,24 +656,73 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 				if (c[i].rank != 1)
 					queue_push(s, c[i].path, 0);
 		}
+		r = open_next(s);
+		/* the file opened must be the one that matched: a rotation
+		 * may have put another at its path since */
+		if (!last && (r != 0 || s->cur_dev != found_id.st_dev
+		    || s->cur_ino != found_id.st_ino))
+			r = 1;
+		goto out;
 	}
-	for (i = 0; i < n; i++)
-		free(c[i].path);
-	free(c);
-	if (found >= 0)
-		return open_next(s);
 	/* never read, or the file we were reading is gone: the live file
 	 * from its start */
 	if (!live_exists) {
 		snprintf(s->err, sizeof(s->err), "%s: %s", s->path,
 		    strerror(fp_len > 0 ? ENOENT : live_errno));
-		return -1;
+		r = -1;
+		goto out;
 	}
-	if (fp_len > 0)
+	if (fp_len > 0 && !after)
 		fprintf(stderr, "relayguard: [source %s] the file read last "
 		    "(%s) is no longer there; reading %s from its start\n",
 		    s->name, s->cur[0] ? s->cur : "?", s->path);
-	return open_file(s, s->path, 0, 1);
+	r = open_file(s, s->path, 0, 1);
+out:
+	for (i = 0; i < n; i++)
+		free(c[i].path);
+	free(c);
+	return r;
+}
+
+/*
+ * locate - from a saved position (fingerprint and offset), decide what to
+ * read: the file that starts with the fingerprint, from the offset, then
+ * every newer rotated file, then the live path; and the left file of the
+ * position (prev_*), unless it is open already. A rotation at the same
+ * moment makes it look again, at most LOCATE_TRIES times in all.
+ */
+static int
+locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
+{
+	int try, r = 1;
+
+	for (try = 1; r == 1; try++)
+		r = locate_once(s, fp, fp_len, offset, try == LOCATE_TRIES, 0);
+	return r;
+}
+
+/*
+ * next_file - the main file is finished and has just been left (it is the
+ * left file now): open the one after it. The list of files is taken again
+ * for it, not kept from before: while the file was read, the log may have
+ * been rotated more than once (each rotated file between is read), and
+ * numbered names (maillog.1) may have moved to other files. A file left
+ * with nothing to know it by (empty) is followed by the next queued one,
+ * else the live path, from their starts.
+ */
+static int
+next_file(rg_source *s)
+{
+	int try, r = 1;
+
+	if (s->left == NULL || s->prev_fp_len <= 0)
+		return open_next(s);
+	for (try = 1; r == 1; try++) {
+		queue_clear(s);
+		r = locate_once(s, s->prev_fp, s->prev_fp_len, s->prev_offset,
+		    try == LOCATE_TRIES, 1);
+	}
+	return r;
 }
 
 /*
@@ -737,7 +851,7 @@ src_next(rg_source *s, const char **line, size_t *len)
 			if (s->qnext >= s->nqueue && !moved_on(s))
 				return 0;
 			leave_main(s);
-			if (open_next(s) != 0)
+			if (next_file(s) != 0)
 				return -1;
 			if (s->qnext >= s->nqueue)
 				queue_clear(s);
@@ -780,7 +894,8 @@ src_next(rg_source *s, const char **line, size_t *len)
 		if (!moved_on(s))
 			return 0;
 		leave_main(s);
-		if (open_file(s, s->path, 0, 1) != 0)
+		queue_clear(s);
+		if (next_file(s) != 0)
 			return -1;
 	}
 }
