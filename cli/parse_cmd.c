@@ -345,6 +345,7 @@ cmd_parse(const cli_ctx *cx, int argc, char **argv)
 	ao.default_host = cfg->hostname;
 	ao.headers = cfg->headers.v;
 	ao.nheaders = cfg->headers.n;
+	memset(&cb, 0, sizeof(cb));
 	cb.message = on_message;
 	cb.session = on_session;
 	cb.arg = &o;

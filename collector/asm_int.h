@@ -74,6 +74,15 @@ typedef struct spamd_pending {
 #define ABORT_MAX 4096
 #define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
 #define TIGHT_IDLE (10 * 60 * RG_USEC)	/* a message silent this long is tightened */
+/*
+ * An open message silent this long (log time) is evicted: its record goes
+ * (it is in the store already) and a stub of its key stays, loaded again
+ * when a line names it or the sweep drops it. Longer than Postfix's
+ * maximal_backoff_time (4000 s): a deferred message retried is not evicted
+ * between its tries. Held messages (the quarantine) and those whose end
+ * the log lost are what waits this long.
+ */
+#define EVICT_IDLE (2 * 3600 * RG_USEC)
 
 /* nodes are blocks of the pool */
 _Static_assert(sizeof(msg_node) <= RG_POOL_BLOCK, "msg_node fits a block");
@@ -94,6 +103,9 @@ struct assembler {
 	size_t nmsgs;
 	msg_node *mhead, *mtail;		/* open messages, least recent first */
 	msg_node *tight_cursor;			/* tight up to here (tighten) */
+	msg_node *evict_cursor;			/* looked at up to here (evict) */
+	size_t nevicted, nloaded;		/* evicted to the store, loaded */
+	size_t nstale;				/* stubs ended by the store */
 	msg_node *chead, *ctail;		/* ended messages, in order of ending */
 	size_t nclosing;
 	rg_htab stab;				/* open sessions */
@@ -182,6 +194,7 @@ void asm_msg_finish(assembler *a, msg_node *m, int complete);
 
 /* asm_persist.c */
 int asm_msg_load(assembler *a, msg_node *m);
+void asm_msg_evict(assembler *a, msg_node *m);
 
 /* asm_need - m's record, decoded if it was restored from its key alone */
 static inline void

@@ -295,7 +295,7 @@ asm_msg_load(assembler *a, msg_node *m)
 	rg_record *r = &m->r;
 	rg_usec first = r->first_seen, last = r->last_seen;
 	const char *host = r->host;
-	char *mid = r->message_id;
+	char *mid = r->message_id, *own_mid = NULL;
 	uint64_t id = r->id, seq = m->seq;
 	char qid[sizeof(r->qid)];
 	ser_reader rd;
@@ -304,6 +304,10 @@ asm_msg_load(assembler *a, msg_node *m)
 	if (!m->lazy)
 		return 0;
 	m->lazy = 0;
+	a->nloaded++;
+	/* an evicted stub's message-id is in its own arena, which goes */
+	if (mid != NULL && r->ar.size > 0)
+		mid = own_mid = xstrdup(mid);
 	memcpy(qid, r->qid, sizeof(qid));
 	sb_reset(&a->loadbuf);
 	if (a->load == NULL || a->load(a->load_arg, id, &a->loadbuf) != 0) {
@@ -318,6 +322,7 @@ asm_msg_load(assembler *a, msg_node *m)
 	if (deser_into(a, m, &rd) == 0 && ser_ok(&rd) && r->id == id
 	    && r->host == host && strcmp(r->qid, qid) == 0 && !m->ended) {
 		m->tight = 0;
+		free(own_mid);
 		return 0;
 	}
 bad:
@@ -330,7 +335,9 @@ bad:
 	m->qlen = (unsigned char)strlen(qid);
 	r->first_seen = first;
 	r->last_seen = last;
-	r->message_id = mid;
+	r->message_id = own_mid != NULL ? rg_arena_str(&r->ar, own_mid,
+	    strlen(own_mid)) : mid;
+	free(own_mid);
 	r->persisted = 1;
 	m->seq = seq;
 	m->ended = 0;
@@ -339,6 +346,38 @@ bad:
 		a->load_failed_id = id;
 	}
 	return -1;
+}
+
+/*
+ * asm_msg_evict - make an open message whose state the store has (saved
+ * at a checkpoint, unchanged since) a stub of its key, as asm_restore_key
+ * makes one: what stays is its node in the table, the lists and the
+ * message-id index, and the message-id itself, in an arena of its own
+ * (one small chunk). asm_msg_load brings the rest back from the store.
+ */
+void
+asm_msg_evict(assembler *a, msg_node *m)
+{
+	rg_record *r = &m->r, keep = m->r;
+	size_t n = r->message_id != NULL ? rg_str_len(r->message_id) : 0;
+
+	rec_init(r, a->pool);
+	if (keep.message_id != NULL) {
+		rg_arena_init_reserve(&r->ar, a->pool, n + 8);
+		r->message_id = rg_arena_str(&r->ar, keep.message_id, n);
+	}
+	rec_free(&keep);
+	r->id = keep.id;
+	r->host = keep.host;
+	memcpy(r->qid, keep.qid, sizeof(r->qid));
+	r->first_seen = keep.first_seen;
+	r->last_seen = keep.last_seen;
+	r->persisted = 1;
+	m->lazy = 1;
+	m->tight = 1;
+	m->queued = 0;
+	a->nevicted++;
+	a->cb.evicted(a->cb.arg, r->id);
 }
 
 /* asm_restore_session - take back an open session */

@@ -195,6 +195,8 @@ open_unlink(assembler *a, msg_node *m)
 {
 	if (a->tight_cursor == m)
 		a->tight_cursor = m->lprev;
+	if (a->evict_cursor == m)
+		a->evict_cursor = m->lprev;
 	list_unlink(&a->mhead, &a->mtail, m);
 }
 
@@ -306,14 +308,10 @@ asm_msg_get(assembler *a, const char *host, rg_slice qid, rg_usec ts,
 	return asm_msg_take(a, asm_msg_find(a, host, qid), host, qid, ts, verdict);
 }
 
-/* msg_emit - hand m to the caller and forget it */
+/* msg_drop - forget m (handed out, or ended by the store) */
 static void
-msg_emit(assembler *a, msg_node *m)
+msg_drop(assembler *a, msg_node *m)
 {
-	if (a->cb.message != NULL) {
-		asm_need(a, m);
-		a->cb.message(a->cb.arg, &m->r);
-	}
 	rg_htab_remove(&a->mtab, m->hash, m);
 	a->nmsgs--;
 	if (m->ended)
@@ -322,6 +320,17 @@ msg_emit(assembler *a, msg_node *m)
 	lru_unlink(a, m);
 	asm_mid_remove(a, m);
 	asm_node_release(a, m);
+}
+
+/* msg_emit - hand m to the caller and forget it */
+static void
+msg_emit(assembler *a, msg_node *m)
+{
+	if (a->cb.message != NULL) {
+		asm_need(a, m);
+		a->cb.message(a->cb.arg, &m->r);
+	}
+	msg_drop(a, m);
 }
 
 /*
@@ -402,6 +411,29 @@ tighten(assembler *a)
 	}
 }
 
+/*
+ * evict - the open messages silent for EVICT_IDLE of log time, whose state
+ * the store has (handed over at a checkpoint, unchanged since), become
+ * stubs of their keys: a relay with a large deferred or held queue does
+ * not keep it in memory. Only with a store to load them from. The open
+ * list is in order of activity: those before the cursor were looked at.
+ */
+static void
+evict(assembler *a)
+{
+	rg_usec limit = a->now - EVICT_IDLE;
+	msg_node *m;
+
+	if (a->load == NULL || !a->opt.persist || a->cb.evicted == NULL)
+		return;
+	m = a->evict_cursor != NULL ? a->evict_cursor->lnext : a->mhead;
+	for (; m != NULL && m->r.last_seen < limit; m = m->lnext) {
+		if (!m->lazy && !m->ended && m->dirty_idx < 0 && m->r.persisted)
+			asm_msg_evict(a, m);
+		a->evict_cursor = m;
+	}
+}
+
 /* sweep - drop what has been silent too long (in log time) */
 static void
 sweep(assembler *a)
@@ -412,6 +444,13 @@ sweep(assembler *a)
 	while (a->mhead != NULL && a->mhead->r.last_seen < mlimit) {
 		msg_node *m = a->mhead;
 
+		/* a stub: ended by the store, not loaded to be ended here */
+		if (m->lazy && a->cb.stale != NULL && a->cb.message != NULL) {
+			a->cb.stale(a->cb.arg, m->r.id);
+			a->nstale++;
+			msg_drop(a, m);
+			continue;
+		}
 		asm_need(a, m);
 		m->r.stale = 1;
 		asm_msg_finish(a, m, 0);	/* onto the closing list ... */
@@ -422,6 +461,7 @@ sweep(assembler *a)
 		asm_sess_finish(a, a->shead, 0);
 	}
 	tighten(a);
+	evict(a);
 	a->last_sweep = a->now;
 }
 
@@ -685,7 +725,7 @@ drain_open(assembler *a)
 		}
 		asm_node_release(a, m);
 	}
-	a->mhead = a->mtail = a->tight_cursor = NULL;
+	a->mhead = a->mtail = a->tight_cursor = a->evict_cursor = NULL;
 	a->nmsgs = 0;
 	rg_htab_clear(&a->mtab);
 	asm_mid_clear(a);
@@ -717,6 +757,17 @@ asm_open_messages(const assembler *a)
 }
 
 /* asm_open_sessions - how many sessions are open */
+/* asm_evictions - open messages evicted to the store, loaded back, and
+ * ended there as stale */
+void
+asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
+    size_t *stale)
+{
+	*evicted = a->nevicted;
+	*loaded = a->nloaded;
+	*stale = a->nstale;
+}
+
 size_t
 asm_open_sessions(const assembler *a)
 {
@@ -738,7 +789,8 @@ free_messages(assembler *a)
 			next = m->lnext;
 			asm_node_release(a, m);
 		}
-	a->mhead = a->mtail = a->chead = a->ctail = a->tight_cursor = NULL;
+	a->mhead = a->mtail = a->chead = a->ctail = a->tight_cursor =
+	    a->evict_cursor = NULL;
 	a->nmsgs = a->nclosing = 0;
 	a->mdirty.n = 0;
 	rg_htab_free(&a->mtab);

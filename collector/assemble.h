@@ -27,6 +27,14 @@ typedef struct assembler assembler;
 typedef struct asm_callbacks {
 	void (*message)(void *arg, const rg_record *r);
 	void (*session)(void *arg, const rg_session *s);	/* may be NULL */
+	/*
+	 * May be NULL. evicted: the open message id is a stub now (its
+	 * state is the store's alone); stale: the sweep dropped the stub of
+	 * message id, without loading it: the store ends it as stale
+	 * itself, from what it holds, as message would have been told
+	 */
+	void (*evicted)(void *arg, uint64_t id);
+	void (*stale)(void *arg, uint64_t id);
 	void *arg;
 } asm_callbacks;
 
@@ -95,6 +103,10 @@ void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
 size_t asm_open_messages(const assembler *a);
 size_t asm_open_sessions(const assembler *a);
+/* how often open messages were evicted to the store, loaded back
+ * (restored stubs included), and ended there by the sweep */
+void asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
+    size_t *stale);
 void asm_free(assembler *a);
 
 #endif

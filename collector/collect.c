@@ -41,6 +41,26 @@ on_session(void *arg, const rg_session *s)
 		c->failed_store = 1;
 }
 
+/* on_evicted - an open message is a stub: the store forgets what it
+ * kept of it */
+static void
+on_evicted(void *arg, uint64_t id)
+{
+	rg_collect *c = arg;
+
+	store_forget_open(c->st, id);
+}
+
+/* on_stale - the sweep dropped a stub: the store ends it */
+static void
+on_stale(void *arg, uint64_t id)
+{
+	rg_collect *c = arg;
+
+	if (store_finish_stale(c->st, id) != 0)
+		c->failed_store = 1;
+}
+
 /* save_message - an open record's state and key: into the batch */
 static void
 save_message(void *arg, const rg_record *r, const rb_key *key,
@@ -367,6 +387,8 @@ col_new(const rg_config *cfg, rg_store *st)
 	memset(&cb, 0, sizeof(cb));
 	cb.message = on_message;
 	cb.session = on_session;
+	cb.evicted = on_evicted;
+	cb.stale = on_stale;
 	cb.arg = c;
 	c->p = prs_new(&ao, &cb);
 	return c;
@@ -616,9 +638,14 @@ enum col_status
 col_finish(rg_collect *c)
 {
 	char stats[256];
+	size_t evicted, loaded, stale;
 
 	if (!c->writer)
 		return COL_OK;
+	asm_evictions(prs_assembler(c->p), &evicted, &loaded, &stale);
+	log_debug("collect: open messages evicted to the store %zu times, "
+	    "loaded from it %zu times, ended there as stale %zu times",
+	    evicted, loaded, stale);
 	c->writer = 0;
 	if (store_writer_stop(c->st, stats, sizeof(stats)) != 0) {
 		log_warnx("database: %s", store_error(c->st));

@@ -30,7 +30,7 @@ enum {
 	Q_SESS, Q_GLOBAL, Q_GET_SRC, Q_PUT_SRC, Q_LOSS, Q_OPEN_MSG, Q_OPEN_SESS,
 	Q_GET_GLOBAL, Q_DEL_HDR, Q_HDR, Q_GET_SEQ, Q_PUT_SEQ, Q_PUT_OPEN,
 	Q_DEL_OPEN, Q_ROW, Q_ROW_HDR, Q_ROW_RCPT, Q_ROW_VERD, Q_GET_OPEN,
-	Q_SET_RCPT, Q_PUT_META, Q__COUNT
+	Q_SET_RCPT, Q_PUT_META, Q_STALE, Q__COUNT
 };
 
 static const char *queries[Q__COUNT] = {
@@ -133,6 +133,12 @@ static const char *queries[Q__COUNT] = {
 	[Q_SET_RCPT] = "UPDATE recipients SET address = ?3, status = ?4, "
 	    "dsn = ?5 WHERE message = ?1 AND idx = ?2",
 	[Q_PUT_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+	/* an open message the sweep ended without loading it: its row as
+	 * store_put_message would write it, but for its record blob, which
+	 * is its open state (store_message_json reads that form too) */
+	[Q_STALE] = "UPDATE messages SET complete = 0, open = 0, stale = 1, "
+	    "rec = (SELECT state FROM open_msgs WHERE id = ?1), seq = ?2 "
+	    "WHERE id = ?1",
 };
 
 #define TEXT_SEEN	4096	/* texts' last sightings (a power of two) */
@@ -1939,6 +1945,47 @@ fail:
 	/* the batch fails: what the rows hold is not known any more */
 	stored_drop(st, s);
 	return -1;
+}
+
+/*
+ * store_finish_stale - end open message id as stale, from its row and
+ * state as stored (the collector's sweep dropped it while only the store
+ * held it): complete false, stale, no longer open
+ */
+int
+store_finish_stale(rg_store *st, uint64_t id)
+{
+	long long seq;
+	op *o;
+
+	/* rows of it still waiting go first */
+	if ((pend_has(&st->pend[P_MSG], id)
+	    && pend_flush(st, &st->pend[P_MSG]) != 0)
+	    || (pend_has(&st->pend[P_OPEN], id)
+	    && pend_flush(st, &st->pend[P_OPEN]) != 0))
+		return -1;
+	if ((seq = this_seq(st)) < 0)
+		return -1;
+	o = op_get(st, OP_STMT, Q_STALE, "ending a stale open message");
+	ov_int(o, (long long)id);
+	ov_int(o, seq);
+	if (op_push(st, o) != 0)
+		return -1;
+	o = op_get(st, OP_STMT, Q_DEL_OPEN, "ending an open message");
+	ov_int(o, (long long)id);
+	if (op_push(st, o) != 0)
+		return -1;
+	store_forget_open(st, id);
+	return 0;
+}
+
+/* store_forget_open - what the store keeps in memory of open message id
+ * (the digests of its rows) goes: the collector evicted it */
+void
+store_forget_open(rg_store *st, uint64_t id)
+{
+	if (st->stored.n > 0)
+		stored_drop(st, stored_find(st, id));
 }
 
 /*

@@ -49,6 +49,11 @@ int store_put_message(rg_store *st, const rg_record *r, const void *state,
 /* an open message's state (rb_open's) and its key, after its row */
 int store_put_open(rg_store *st, const rb_key *key, const void *state,
     size_t len);
+/* end open message id as stale from its stored row and state (the
+ * collector's sweep dropped it while evicted) */
+int store_finish_stale(rg_store *st, uint64_t id);
+/* forget what is kept in memory of open message id (evicted) */
+void store_forget_open(rg_store *st, uint64_t id);
 /* rb_open's intern of the open state's codec; arg: the store */
 uint64_t store_intern_relay(void *arg, const char *relay);
 /* rb_open's text: a response text other messages repeat */

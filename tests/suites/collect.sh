@@ -611,6 +611,55 @@ stale=$(sqlite3 "$t/exp.db" "SELECT count(*) FROM messages WHERE stale = 1 AND s
 [ $rc = 0 ] && [ "$keyed" -gt 1 ] && [ "$stale" -ge "$keyed" ] && cmp -s <(dump expone) <(dump exp)
 ok $? "open messages restored by key expire whole, as in one run ($keyed restored by key, $stale stale with their sender; exit $rc: $(diff <(dump expone) <(dump exp) | head -c 300))"
 
+# 16b. open messages silent for 2 hours of log time are evicted to the store
+# (collector/assemble.c's evict): one that a line names again is loaded
+# back and ends as in parse; one the sweep drops (max_message_age) is ended
+# by the store itself (store_finish_stale), stale, without being loaded;
+# the same in one run and in three. Seven hours of log: a message every 10
+# minutes around two that wait.
+for x in evc evcone; do conf $x "[parse]" "max_message_age = 5h"; done
+E() { printf 'Nov 28 %s relay postfix/%s: %s\n' "$1" "$2" "$3"; }
+msg() {    # msg TIME QID SENDER ...: a whole message
+    E "$1" "smtpd[100]" "$2: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice@example.com"
+    E "$1" "cleanup[200]" "$2: message-id=<$2@client.example>"
+    E "$1" "qmgr[300]" "$2: from=<alice@example.com>, size=500, nrcpt=1 (queue active)"
+}
+{
+    msg 00:00:01 EVA0001; msg 00:00:02 EVB0002
+    for q in EVA0001 EVB0002; do
+        E 00:00:03 "smtp[400]" "$q: to=<bob@example.org>, relay=mx.example.org[192.0.2.1]:25, delay=2, delays=1/0/1/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.1]:25: Connection refused)"
+    done
+    for m in $(seq 1 42); do
+        hh=$(printf '%02d' $((m / 6))) mm=$(printf '%02d' $((m % 6 * 10)))
+        q=$(printf 'F%06d' "$m")
+        msg "$hh:$mm:00" "$q"
+        E "$hh:$mm:01" "smtp[400]" "$q: to=<carol@example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+        E "$hh:$mm:01" "qmgr[300]" "$q: removed"
+        if [ "$m" = 24 ]; then    # 4 hours on: the first one is delivered
+            E 04:00:05 "smtp[400]" "EVA0001: to=<bob@example.org>, relay=mx.example.org[192.0.2.1]:25, delay=14402, delays=14400/0/1/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+            E 04:00:05 "qmgr[300]" "EVA0001: removed"
+        fi
+    done
+} > "$t/evcone.log"
+"$RG" -c "$t/evcone.ini" -vv collect --once --quiet 2> "$t/evcone.err"; rc=$?
+: > "$t/evc.log"
+for part in "1,60p" "61,150p" "151,\$p"; do
+    sed -n "$part" "$t/evcone.log" >> "$t/evc.log"
+    "$RG" -c "$t/evc.ini" collect --once --quiet || rc=$?
+done
+"$RG" -c "$t/evcone.ini" parse "$t/evcone.log" | sort > "$t/evcone.parse"
+said=$(grep -o 'evicted to the store.*' "$t/evcone.err")
+read -r ev ld st <<< "$(echo "$said" | grep -o '[0-9]\+' | paste -sd' ')"
+[ $rc = 0 ] && [ "${ev:-0}" -ge 2 ] && [ "${ld:-0}" -ge 1 ] && [ "${st:-0}" -ge 1 ] \
+    && grep -q '"queue_id":"EVA0001","complete":true' <(dump evcone) \
+    && grep -q '"queue_id":"EVB0002","complete":false,"stale":true' <(dump evcone) \
+    && cmp -s <(dump evcone) "$t/evcone.parse" && cmp -s <(dump evcone) <(dump evc)
+ok $? "open messages silent 2 hours are evicted, loaded back when named, ended stale by the store; as parse prints them, in one run as in three (exit $rc; $said)" "$(diff <(dump evcone) "$t/evcone.parse" | head -c 300; diff <(dump evcone) <(dump evc) | head -c 300)"
+left=$(sqlite3 "$t/evcone.db" "SELECT count(*) FROM open_msgs o JOIN messages m ON m.id = o.id WHERE m.queue_id IN ('EVA0001', 'EVB0002')")
+row=$(sqlite3 "$t/evcone.db" "SELECT open, complete, stale, seq > 0 FROM messages WHERE queue_id = 'EVB0002'")
+[ "$left" = 0 ] && [ "$row" = "0|0|1|1" ]
+ok $? "the two that waited keep no open state; the stale one's row is finished, numbered for the analyzer (open|complete|stale|seq > 0: $row; $left open states)"
+
 # 17. a spamd result (found by Message-ID) for an open message, in a run of
 # its own between the message's other lines, is kept across the restarts
 # as in one run
