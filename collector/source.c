@@ -577,6 +577,7 @@ locate_once(rg_source *s, uint64_t fp, long long fp_len, long long offset,
 	struct stat st, id, found_id;
 	int live_exists = stat(s->path, &st) == 0;
 
+	memset(&found_id, 0, sizeof(found_id));
 	if (!live_exists)
 		live_errno = errno;
 	queue_clear(s);
