@@ -798,9 +798,10 @@ rb_is_open(const void *blob, size_t len)
  * it) into out of an open message whose record r was filled from its row
  * and child rows as for rb_lean_merge (th: the headers rows by name),
  * and its lean open state; resolve gives a numbered relay back. The
- * flags are the state's, but a row marked stale (ended in the store by
- * the collector's sweep) stays stale and incomplete. 0, -1 if the state
- * is damaged or does not fit the rows (out unchanged).
+ * flags are the state's, but a row marked stale beside a state that is
+ * not (ended in the store by the collector's sweep) keeps its stale and
+ * complete. 0, -1 if the state is damaged or does not fit the rows (out
+ * unchanged).
  */
 int
 rb_open_full(rg_record *r, const void *blob, size_t len,
@@ -811,7 +812,7 @@ rb_open_full(rg_record *r, const void *blob, size_t len,
 	ser_reader rd;
 	rb_node m;
 	uint64_t flags, n, i, j, bits;
-	int row_stale = r->stale;
+	int row_stale = r->stale, row_complete = r->complete;
 
 	ser_reader_init(&rd, blob, len);
 	if (ser_get_u64(&rd) != OPEN_VERSION)
@@ -867,10 +868,11 @@ rb_open_full(rg_record *r, const void *blob, size_t len,
 	if (flags >> 10)
 		return -1;
 	/* a message the collector's sweep ended in the store while it was
-	 * evicted (store.c's Q_STALE) has that end in its row alone */
-	if (row_stale) {
+	 * evicted (store.c's Q_STALE) has that end in its row alone: a row
+	 * stale beside a state that is not */
+	if (row_stale && !r->stale) {
 		r->stale = 1;
-		r->complete = 0;
+		r->complete = row_complete;
 	}
 	ser_put_u64(out, STATE_VERSION);
 	rb_put(out, r, &m);
