@@ -169,10 +169,31 @@ typedef struct cand {
 	long long mtime_ns;
 	dev_t dev;			/* the file at the path when listed */
 	ino_t ino;
+	long num;			/* path.N[.gz]: N; else -1 (a date) */
 	int rank;			/* the live path last among equals */
 } cand;
 
-/* cmp_cand - oldest first */
+/*
+ * rotation_number - N of a numbered rotated name (path.N, path.N.gz,
+ * path-N...: fewer than 8 digits after the separator, then the end or a
+ * dot); -1 for anything else, such as a date (path-20261205).
+ */
+static long
+rotation_number(const char *suffix)
+{
+	long n = 0;
+	int d = 0;
+
+	for (; *suffix >= '0' && *suffix <= '9' && d < 8; suffix++, d++)
+		n = n * 10 + (*suffix - '0');
+	return d > 0 && d < 8 && (*suffix == '\0' || *suffix == '.') ? n : -1;
+}
+
+/*
+ * cmp_cand - oldest first: by mtime; between equal mtimes (copies that
+ * kept them), a higher rotation number is older (.10 before .9 before
+ * .1), and a dated name older than a later date
+ */
 static int
 cmp_cand(const void *x, const void *y)
 {
@@ -182,7 +203,11 @@ cmp_cand(const void *x, const void *y)
 		return a->rank - b->rank;	/* the live file is the newest */
 	if (a->mtime_ns != b->mtime_ns)
 		return a->mtime_ns < b->mtime_ns ? -1 : 1;
-	return strcmp(b->path, a->path);	/* .2 before .1 */
+	if (a->num >= 0 && b->num >= 0 && a->num != b->num)
+		return a->num > b->num ? -1 : 1;
+	if (a->num < 0 && b->num < 0)
+		return strcmp(a->path, b->path);
+	return strcmp(b->path, a->path);
 }
 
 /* siblings - the path's rotated files (path.*, path-*), oldest first */
@@ -215,6 +240,8 @@ siblings(const char *path, cand **out)
 			    + st.st_mtim.tv_nsec;
 			c[n].dev = st.st_dev;
 			c[n].ino = st.st_ino;
+			c[n].num = rotation_number(g.gl_pathv[i] + strlen(path)
+			    + 1);
 			c[n].rank = 0;
 			n++;
 		}
@@ -589,6 +616,7 @@ locate_once(rg_source *s, uint64_t fp, long long fp_len, long long offset,
 		c[n].mtime_ns = 0;
 		c[n].dev = st.st_dev;
 		c[n].ino = st.st_ino;
+		c[n].num = -1;
 		c[n].rank = 1;
 		n++;
 	}

@@ -4,7 +4,9 @@
  * under it (renames the live file, puts a new one at its path) reads
  * every line exactly once, and never says the file it read last is gone:
  * a rotation in the middle of the search for that file makes it look
- * again instead of starting the new live file from its beginning.
+ * again instead of starting the new live file from its beginning. And
+ * rotated files with equal mtimes (copies that kept them) are read in
+ * their order: path.10 before path.9, path-20261203 before path-20261204.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +153,69 @@ read_all(const rg_source_cfg *sc, src_pos *pos, int *seen, int max,
 	return r < 0 ? -1 : got;
 }
 
+/* rotated names, oldest first, the live path last */
+static const char *const numbered[] = { "maillog.11.gz", "maillog.10",
+    "maillog.9", "maillog.8", "maillog.3", "maillog.2", "maillog.1",
+    "maillog" };
+static const char *const dated[] = { "maillog-20261203", "maillog-20261204",
+    "maillog-20261205", "maillog" };
+
+/*
+ * ties - files named names[0..n-1] (oldest first; the last is the live
+ * path) in a new directory, three lines each, all with the same mtime; a
+ * source opened after the first line of the oldest must read every other
+ * line once, in order. 0 if it does.
+ */
+static int
+ties(const char *const *names, int n)
+{
+	char d[256], path[600], live[600], line[64], cmd[700];
+	struct timespec ts[2] = { { 1764547200, 0 }, { 1764547200, 0 } };
+	rg_source_cfg sc;
+	src_pos pos;
+	rg_source *s;
+	const char *l;
+	size_t len;
+	int i, k, next = 1, bad = 0, v;
+	char err[512];
+
+	snprintf(d, sizeof(d), "/tmp/rg-test-ties.XXXXXX");
+	if (mkdtemp(d) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", d, names[i]);
+		for (k = 0; k < 3; k++)
+			if (put(path, O_CREAT, i * 3 + k) != 0)
+				bad = 1;
+		if (utimensat(AT_FDCWD, path, ts, 0) != 0)
+			bad = 1;
+	}
+	snprintf(live, sizeof(live), "%s/%s", d, names[n - 1]);
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "maillog";
+	sc.type = "file";
+	sc.path = live;
+	memset(&pos, 0, sizeof(pos));
+	len = (size_t)snprintf(line, sizeof(line), "line %06d\n", 0);
+	pos.fp = src_fingerprint(line, len);
+	pos.fp_len = (long long)len;
+	pos.offset = (long long)len;
+	if (!bad && (s = src_open(&sc, &pos, 4096, err, sizeof(err))) != NULL) {
+		while (src_next(s, &l, &len) == 1)
+			if (sscanf(l, "line %d", &v) != 1 || v != next++)
+				bad = 1;
+		src_close(s);
+	} else {
+		bad = 1;
+	}
+	if (next != n * 3)
+		bad = 1;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	if (system(cmd) != 0)
+		bad = 1;
+	return bad ? -1 : 0;
+}
+
 /* count_in - how many lines of path contain needle */
 static int
 count_in(const char *path, const char *needle)
@@ -262,6 +327,12 @@ main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "test: cannot remove %s\n", dir);
+
+	CASE("source: rotated files with equal mtimes are read in their "
+	    "order (maillog.11 .. maillog.1, dated names by date)", {
+		CHECK(ties(numbered, 8) == 0);
+		CHECK(ties(dated, 4) == 0);
+	});
 	free(seen);
 	return unit_total_failed ? 1 : 0;
 }
