@@ -445,7 +445,7 @@ sweep(assembler *a)
 		msg_node *m = a->mhead;
 
 		/* a stub: ended by the store, not loaded to be ended here */
-		if (m->lazy && a->cb.stale != NULL && a->cb.message != NULL) {
+		if (m->lazy && a->cb.stale != NULL) {
 			a->cb.stale(a->cb.arg, m->r.id);
 			a->nstale++;
 			msg_drop(a, m);
@@ -756,7 +756,6 @@ asm_open_messages(const assembler *a)
 	return a->nmsgs - a->nclosing;
 }
 
-/* asm_open_sessions - how many sessions are open */
 /* asm_evictions - open messages evicted to the store, loaded back, and
  * ended there as stale */
 void
@@ -768,6 +767,7 @@ asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
 	*stale = a->nstale;
 }
 
+/* asm_open_sessions - how many sessions are open */
 size_t
 asm_open_sessions(const assembler *a)
 {

@@ -198,11 +198,9 @@ on_loss(void *arg, const char *source, long long count, long long ts,
 void
 col_use_zone(rg_collect *c, const char *zone)
 {
-	const char *asked = zone;
-
-	if (c->zone_known && asked != NULL && asked == c->zone_asked)
+	if (c->zone_known && zone != NULL && zone == c->zone_asked)
 		return;
-	c->zone_asked = asked;
+	c->zone_asked = zone;
 	if (zone != NULL && *zone == '\0')
 		zone = NULL;
 	if (c->zone_known && (zone == NULL ? c->cur_zone == NULL

@@ -142,7 +142,6 @@ prs_print_stats(const rg_parser *p, FILE *out)
 {
 	const prs_stats *st = &p->st;
 	uint64_t known = 0, unknown = 0;
-	size_t evicted, loaded, stale;
 	int i, k;
 
 	fprintf(out, "lines %llu\n", (unsigned long long)st->lines);
@@ -176,11 +175,6 @@ prs_print_stats(const rg_parser *p, FILE *out)
 	    (unsigned long long)known, (unsigned long long)unknown);
 	fprintf(out, "open messages %zu, open sessions %zu\n",
 	    asm_open_messages(p->as), asm_open_sessions(p->as));
-	asm_evictions(p->as, &evicted, &loaded, &stale);
-	if (evicted > 0 || loaded > 0)
-		fprintf(out, "open messages evicted to the store %zu times, "
-		    "loaded from it %zu times, ended there as stale %zu "
-		    "times\n", evicted, loaded, stale);
 }
 
 /* prs_assembler - the assembler (for checkpoints and restores) */

@@ -649,47 +649,35 @@ locate_once(rg_source *s, uint64_t fp, long long fp_len, long long offset,
 	 */
 	if (!after && s->left == NULL && s->prev_fp_len > 0)
 		left_find(s, c, n, fp_len > 0 ? found : -1);
-	if (found >= 0 && after) {
-		int first = found + 1;	/* the file to open first */
+	if (found >= 0) {
+		/* the file to open first, and what it must be: a rotation
+		 * between the look and the open may have put another at its
+		 * path (the live path renamed, a numbered name moved on) */
+		struct stat want = found_id;
+		int check = 1;
 
 		if (c[found].rank == 1) {
-			/* the file left is at the live path again: it is
+			/* after: the file left is at the live path again,
 			 * the one to read on, not a left file */
-			left_forget(s);
-			s->live_offset = offset;
-			first = found;
-		} else {
-			/* its own late lines come from the left file */
-			for (i = found + 1; i < n; i++)
-				if (c[i].rank != 1)
-					queue_push(s, c[i].path, 0);
-		}
-		/*
-		 * A rotation between the look and the open: the live path
-		 * renamed (its new file not there yet, or there and not the
-		 * file listed, which would skip the renamed one), or a
-		 * numbered name moved on. Look again.
-		 */
-		r = open_next(s);
-		if (!last && (r != 0 || (first < n && (s->cur_dev
-		    != c[first].dev || s->cur_ino != c[first].ino))))
-			r = 1;
-		goto out;
-	}
-	if (found >= 0) {
-		if (c[found].rank == 1) {
+			if (after)
+				left_forget(s);
 			s->live_offset = offset;
 		} else {
-			queue_push(s, c[found].path, offset);
+			/* after: its own late lines come from the left file;
+			 * the file after it opens first */
+			if (!after)
+				queue_push(s, c[found].path, offset);
+			else if ((check = found + 1 < n)) {
+				want.st_dev = c[found + 1].dev;
+				want.st_ino = c[found + 1].ino;
+			}
 			for (i = found + 1; i < n; i++)
 				if (c[i].rank != 1)
 					queue_push(s, c[i].path, 0);
 		}
 		r = open_next(s);
-		/* the file opened must be the one that matched: a rotation
-		 * may have put another at its path since */
-		if (!last && (r != 0 || s->cur_dev != found_id.st_dev
-		    || s->cur_ino != found_id.st_ino))
+		if (!last && (r != 0 || (check && (s->cur_dev != want.st_dev
+		    || s->cur_ino != want.st_ino))))
 			r = 1;
 		goto out;
 	}
@@ -717,16 +705,20 @@ out:
  * locate - from a saved position (fingerprint and offset), decide what to
  * read: the file that starts with the fingerprint, from the offset, then
  * every newer rotated file, then the live path; and the left file of the
- * position (prev_*), unless it is open already. A rotation at the same
- * moment makes it look again, at most LOCATE_TRIES times in all.
+ * position (prev_*), unless it is open already. With after, the position
+ * is the left file's, and what is read is what comes after it. A rotation
+ * at the same moment makes it look again, at most LOCATE_TRIES times in
+ * all.
  */
 static int
-locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
+locate(rg_source *s, uint64_t fp, long long fp_len, long long offset,
+    int after)
 {
 	int try, r = 1;
 
 	for (try = 1; r == 1; try++)
-		r = locate_once(s, fp, fp_len, offset, try == LOCATE_TRIES, 0);
+		r = locate_once(s, fp, fp_len, offset, try == LOCATE_TRIES,
+		    after);
 	return r;
 }
 
@@ -742,16 +734,9 @@ locate(rg_source *s, uint64_t fp, long long fp_len, long long offset)
 static int
 next_file(rg_source *s)
 {
-	int try, r = 1;
-
 	if (s->left == NULL || s->prev_fp_len <= 0)
 		return open_next(s);
-	for (try = 1; r == 1; try++) {
-		queue_clear(s);
-		r = locate_once(s, s->prev_fp, s->prev_fp_len, s->prev_offset,
-		    try == LOCATE_TRIES, 1);
-	}
-	return r;
+	return locate(s, s->prev_fp, s->prev_fp_len, s->prev_offset, 1);
 }
 
 /*
@@ -820,7 +805,7 @@ src_open(const rg_source_cfg *sc, const src_pos *saved, size_t max_line,
 	s->prev_fp = saved->prev_fp;
 	s->prev_fp_len = saved->prev_fp_len;
 	s->prev_offset = saved->prev_offset;
-	if (locate(s, saved->fp, saved->fp_len, saved->offset) != 0) {
+	if (locate(s, saved->fp, saved->fp_len, saved->offset, 0) != 0) {
 		snprintf(err, errsz, "[source %s] %s", sc->name, s->err);
 		src_close(s);
 		return NULL;
@@ -895,8 +880,8 @@ src_next(rg_source *s, const char **line, size_t *len)
 		 * (nothing of the new content was), then it from its start.
 		 */
 		if (lr_replaced(s->lr) || head_changed(s, lr_fd(s->lr))) {
-			if (locate(s, s->fp, s->fp_len, lr_consumed(s->lr))
-			    != 0)
+			if (locate(s, s->fp, s->fp_len, lr_consumed(s->lr),
+			    0) != 0)
 				return -1;
 			continue;
 		}
@@ -910,7 +895,7 @@ src_next(rg_source *s, const char **line, size_t *len)
 			    && st.st_dev == s->cur_dev) {
 				/* truncated in place (copytruncate) */
 				if (locate(s, s->fp, s->fp_len,
-				    lr_consumed(s->lr)) != 0)
+				    lr_consumed(s->lr), 0) != 0)
 					return -1;
 				continue;
 			}
