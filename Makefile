@@ -29,10 +29,17 @@ B        ?= build
 CC       ?= cc
 PKGS     := libpcre2-8 sqlite3 xlsxwriter libesmtp-1.0 inih zlib libsystemd icu-uc openssl libcrypt libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libpq and ICU are not linked: analyzer/pq_dl.c loads libpq when a pgsql:
-# backend connects, common/casefold.c ICU at the first non-ASCII key (their
-# libraries cost every run ~13 ms of CPU to load)
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libpq icu-uc,$(PKGS)) 2>/dev/null) -ldl
+# Of these only the headers are used: they are not linked but loaded
+# (dlopen, common/dynlib.h) when first needed, since loading them with
+# their dependencies cost every run ~23 ms of CPU, and most runs (`parse`,
+# the per-minute `analyze`) need none. analyzer/pq_dl.c loads libpq when a
+# pgsql: backend connects, common/casefold.c ICU at the first non-ASCII
+# key, reports/xlsx_dl.c libxlsxwriter for a workbook, reports/esmtp_dl.c
+# libesmtp and OpenSSL to send mail, common/sd_dl.c libsystemd under
+# systemd or for a journal source. A new call into one of them needs its
+# forwarder in that file (the link fails without it).
+DL_PKGS  := libpq icu-uc xlsxwriter libesmtp-1.0 openssl libsystemd
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out $(DL_PKGS),$(PKGS)) 2>/dev/null) -ldl
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wpointer-arith -Wno-unused-parameter

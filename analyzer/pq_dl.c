@@ -7,73 +7,28 @@
  *
  * Each PQ function relayguard calls is defined here with libpq's own
  * prototype (<libpq-fe.h>, so a mismatch does not compile) and forwards to
- * the library's, found with dlsym on first use. A new call elsewhere needs
- * its line here (the link fails without it). Without libpq.so.5 a connect
- * returns NULL (map_pgsql.c says it failed) after a warning with the
- * loader's reason; nothing else can be reached without a connection.
+ * the library's, found with dlsym on first use (common/dynlib.h). A new
+ * call elsewhere needs its line here (the link fails without it). Without
+ * libpq.so.5 a connect returns NULL (map_pgsql.c says it failed) after a
+ * warning with the loader's reason; nothing else can be reached without a
+ * connection.
  */
-#include <dlfcn.h>
-#include <stdlib.h>
-
 #include <libpq-fe.h>
 
-#include "../common/log.h"
+#include "../common/dynlib.h"
 
-#define PQ_LIB "libpq.so.5"
+#ifndef RG_PQ_SONAME
+#define RG_PQ_SONAME "libpq.so.5"
+#endif
 
-static void *pq_lib;
-static int pq_failed;
-
-/* pq_load - load libpq once; -1 (warned once) if it cannot be */
-static int
-pq_load(void)
-{
-	if (pq_lib != NULL)
-		return 0;
-	if (pq_failed)
-		return -1;
-	if ((pq_lib = dlopen(PQ_LIB, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		pq_failed = 1;
-		log_warnx("pgsql: cannot load %s: %s", PQ_LIB, dlerror());
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * pq_sym - libpq's function name; NULL only when libpq is missing. A
- * library without a function of its own API is a broken install: stop.
- */
-static void *
-pq_sym(const char *name)
-{
-	void *f;
-
-	if (pq_load() != 0)
-		return NULL;
-	if ((f = dlsym(pq_lib, name)) == NULL) {
-		log_warnx("pgsql: %s has no %s: %s", PQ_LIB, name, dlerror());
-		abort();
-	}
-	return f;
-}
-
-/*
- * PQ_FN - the forwarder's pointer p (of name's type), resolved once; the
- * statement after it runs when libpq is missing
- */
-#define PQ_FN(name, p)							\
-	static __typeof__(&name) p;					\
-	if (p == NULL)							\
-		p = (__typeof__(&name))pq_sym(#name);			\
-	if (p == NULL)
+static rg_dynlib pq = RG_DYNLIB(RG_PQ_SONAME, "pgsql");
 
 /* PQconnectdbParams - NULL without libpq */
 PGconn *
 PQconnectdbParams(const char *const *keywords, const char *const *values,
     int expand_dbname)
 {
-	PQ_FN(PQconnectdbParams, f)
+	RG_DL_FN(&pq, PQconnectdbParams, f)
 		return NULL;
 	return f(keywords, values, expand_dbname);
 }
@@ -82,7 +37,7 @@ PQconnectdbParams(const char *const *keywords, const char *const *values,
 PGconn *
 PQconnectdb(const char *conninfo)
 {
-	PQ_FN(PQconnectdb, f)
+	RG_DL_FN(&pq, PQconnectdb, f)
 		return NULL;
 	return f(conninfo);
 }
@@ -94,7 +49,7 @@ PQstatus(const PGconn *conn)
 	if (conn == NULL)
 		return CONNECTION_BAD;
 	{
-		PQ_FN(PQstatus, f)
+		RG_DL_FN(&pq, PQstatus, f)
 			return CONNECTION_BAD;
 		return f(conn);
 	}
@@ -104,7 +59,7 @@ PQstatus(const PGconn *conn)
 char *
 PQerrorMessage(const PGconn *conn)
 {
-	PQ_FN(PQerrorMessage, f)
+	RG_DL_FN(&pq, PQerrorMessage, f)
 		return (char *)"libpq is not loaded";
 	return f(conn);
 }
@@ -116,7 +71,7 @@ PQfinish(PGconn *conn)
 	if (conn == NULL)
 		return;
 	{
-		PQ_FN(PQfinish, f)
+		RG_DL_FN(&pq, PQfinish, f)
 			return;
 		f(conn);
 	}
@@ -129,7 +84,7 @@ PQclear(PGresult *res)
 	if (res == NULL)
 		return;
 	{
-		PQ_FN(PQclear, f)
+		RG_DL_FN(&pq, PQclear, f)
 			return;
 		f(res);
 	}
@@ -142,7 +97,7 @@ PQfreemem(void *ptr)
 	if (ptr == NULL)
 		return;
 	{
-		PQ_FN(PQfreemem, f)
+		RG_DL_FN(&pq, PQfreemem, f)
 			return;
 		f(ptr);
 	}
@@ -152,7 +107,7 @@ PQfreemem(void *ptr)
 PGresult *
 PQexec(PGconn *conn, const char *query)
 {
-	PQ_FN(PQexec, f)
+	RG_DL_FN(&pq, PQexec, f)
 		return NULL;
 	return f(conn, query);
 }
@@ -163,7 +118,7 @@ PQexecParams(PGconn *conn, const char *command, int nParams,
     const Oid *paramTypes, const char *const *paramValues,
     const int *paramLengths, const int *paramFormats, int resultFormat)
 {
-	PQ_FN(PQexecParams, f)
+	RG_DL_FN(&pq, PQexecParams, f)
 		return NULL;
 	return f(conn, command, nParams, paramTypes, paramValues,
 	    paramLengths, paramFormats, resultFormat);
@@ -173,7 +128,7 @@ PQexecParams(PGconn *conn, const char *command, int nParams,
 ExecStatusType
 PQresultStatus(const PGresult *res)
 {
-	PQ_FN(PQresultStatus, f)
+	RG_DL_FN(&pq, PQresultStatus, f)
 		return PGRES_FATAL_ERROR;
 	return f(res);
 }
@@ -182,7 +137,7 @@ PQresultStatus(const PGresult *res)
 char *
 PQresultErrorMessage(const PGresult *res)
 {
-	PQ_FN(PQresultErrorMessage, f)
+	RG_DL_FN(&pq, PQresultErrorMessage, f)
 		return (char *)"libpq is not loaded";
 	return f(res);
 }
@@ -191,7 +146,7 @@ PQresultErrorMessage(const PGresult *res)
 int
 PQntuples(const PGresult *res)
 {
-	PQ_FN(PQntuples, f)
+	RG_DL_FN(&pq, PQntuples, f)
 		return 0;
 	return f(res);
 }
@@ -200,7 +155,7 @@ PQntuples(const PGresult *res)
 int
 PQnfields(const PGresult *res)
 {
-	PQ_FN(PQnfields, f)
+	RG_DL_FN(&pq, PQnfields, f)
 		return 0;
 	return f(res);
 }
@@ -209,7 +164,7 @@ PQnfields(const PGresult *res)
 char *
 PQgetvalue(const PGresult *res, int tup_num, int field_num)
 {
-	PQ_FN(PQgetvalue, f)
+	RG_DL_FN(&pq, PQgetvalue, f)
 		return NULL;
 	return f(res, tup_num, field_num);
 }
@@ -218,7 +173,7 @@ PQgetvalue(const PGresult *res, int tup_num, int field_num)
 int
 PQgetlength(const PGresult *res, int tup_num, int field_num)
 {
-	PQ_FN(PQgetlength, f)
+	RG_DL_FN(&pq, PQgetlength, f)
 		return 0;
 	return f(res, tup_num, field_num);
 }
@@ -227,7 +182,7 @@ PQgetlength(const PGresult *res, int tup_num, int field_num)
 int
 PQgetisnull(const PGresult *res, int tup_num, int field_num)
 {
-	PQ_FN(PQgetisnull, f)
+	RG_DL_FN(&pq, PQgetisnull, f)
 		return 1;
 	return f(res, tup_num, field_num);
 }
@@ -236,7 +191,7 @@ PQgetisnull(const PGresult *res, int tup_num, int field_num)
 char *
 PQcmdTuples(PGresult *res)
 {
-	PQ_FN(PQcmdTuples, f)
+	RG_DL_FN(&pq, PQcmdTuples, f)
 		return (char *)"";
 	return f(res);
 }
@@ -245,7 +200,7 @@ PQcmdTuples(PGresult *res)
 char *
 PQescapeIdentifier(PGconn *conn, const char *str, size_t len)
 {
-	PQ_FN(PQescapeIdentifier, f)
+	RG_DL_FN(&pq, PQescapeIdentifier, f)
 		return NULL;
 	return f(conn, str, len);
 }
@@ -254,7 +209,7 @@ PQescapeIdentifier(PGconn *conn, const char *str, size_t len)
 char *
 PQescapeLiteral(PGconn *conn, const char *str, size_t len)
 {
-	PQ_FN(PQescapeLiteral, f)
+	RG_DL_FN(&pq, PQescapeLiteral, f)
 		return NULL;
 	return f(conn, str, len);
 }
@@ -263,7 +218,7 @@ PQescapeLiteral(PGconn *conn, const char *str, size_t len)
 int
 PQserverVersion(const PGconn *conn)
 {
-	PQ_FN(PQserverVersion, f)
+	RG_DL_FN(&pq, PQserverVersion, f)
 		return 0;
 	return f(conn);
 }
@@ -272,7 +227,7 @@ PQserverVersion(const PGconn *conn)
 PQnoticeProcessor
 PQsetNoticeProcessor(PGconn *conn, PQnoticeProcessor proc, void *arg)
 {
-	PQ_FN(PQsetNoticeProcessor, f)
+	RG_DL_FN(&pq, PQsetNoticeProcessor, f)
 		return NULL;
 	return f(conn, proc, arg);
 }
@@ -281,7 +236,7 @@ PQsetNoticeProcessor(PGconn *conn, PQnoticeProcessor proc, void *arg)
 PGTransactionStatusType
 PQtransactionStatus(const PGconn *conn)
 {
-	PQ_FN(PQtransactionStatus, f)
+	RG_DL_FN(&pq, PQtransactionStatus, f)
 		return PQTRANS_UNKNOWN;
 	return f(conn);
 }
@@ -291,7 +246,7 @@ PGconn *
 PQconnectStartParams(const char *const *keywords, const char *const *values,
     int expand_dbname)
 {
-	PQ_FN(PQconnectStartParams, f)
+	RG_DL_FN(&pq, PQconnectStartParams, f)
 		return NULL;
 	return f(keywords, values, expand_dbname);
 }
@@ -300,7 +255,7 @@ PQconnectStartParams(const char *const *keywords, const char *const *values,
 PostgresPollingStatusType
 PQconnectPoll(PGconn *conn)
 {
-	PQ_FN(PQconnectPoll, f)
+	RG_DL_FN(&pq, PQconnectPoll, f)
 		return PGRES_POLLING_FAILED;
 	return f(conn);
 }
@@ -309,7 +264,7 @@ PQconnectPoll(PGconn *conn)
 int
 PQsetnonblocking(PGconn *conn, int arg)
 {
-	PQ_FN(PQsetnonblocking, f)
+	RG_DL_FN(&pq, PQsetnonblocking, f)
 		return -1;
 	return f(conn, arg);
 }
@@ -318,7 +273,7 @@ PQsetnonblocking(PGconn *conn, int arg)
 int
 PQsocket(const PGconn *conn)
 {
-	PQ_FN(PQsocket, f)
+	RG_DL_FN(&pq, PQsocket, f)
 		return -1;
 	return f(conn);
 }
@@ -327,7 +282,7 @@ PQsocket(const PGconn *conn)
 int
 PQflush(PGconn *conn)
 {
-	PQ_FN(PQflush, f)
+	RG_DL_FN(&pq, PQflush, f)
 		return -1;
 	return f(conn);
 }
@@ -336,7 +291,7 @@ PQflush(PGconn *conn)
 int
 PQconsumeInput(PGconn *conn)
 {
-	PQ_FN(PQconsumeInput, f)
+	RG_DL_FN(&pq, PQconsumeInput, f)
 		return 0;
 	return f(conn);
 }
@@ -345,7 +300,7 @@ PQconsumeInput(PGconn *conn)
 int
 PQisBusy(PGconn *conn)
 {
-	PQ_FN(PQisBusy, f)
+	RG_DL_FN(&pq, PQisBusy, f)
 		return 0;
 	return f(conn);
 }
@@ -354,7 +309,7 @@ PQisBusy(PGconn *conn)
 PGresult *
 PQgetResult(PGconn *conn)
 {
-	PQ_FN(PQgetResult, f)
+	RG_DL_FN(&pq, PQgetResult, f)
 		return NULL;
 	return f(conn);
 }
@@ -364,7 +319,7 @@ int
 PQsendPrepare(PGconn *conn, const char *stmtName, const char *query,
     int nParams, const Oid *paramTypes)
 {
-	PQ_FN(PQsendPrepare, f)
+	RG_DL_FN(&pq, PQsendPrepare, f)
 		return 0;
 	return f(conn, stmtName, query, nParams, paramTypes);
 }
@@ -375,7 +330,7 @@ PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
     const char *const *paramValues, const int *paramLengths,
     const int *paramFormats, int resultFormat)
 {
-	PQ_FN(PQsendQueryPrepared, f)
+	RG_DL_FN(&pq, PQsendQueryPrepared, f)
 		return 0;
 	return f(conn, stmtName, nParams, paramValues, paramLengths,
 	    paramFormats, resultFormat);

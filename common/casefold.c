@@ -4,13 +4,12 @@
  * what Postfix will look up.
  *
  * Owns one ICU UCaseMap for the life of the process. ICU is loaded
- * (dlopen) at the first key that is not ASCII, not linked: its libraries
+ * (dynlib.h) at the first key that is not ASCII, not linked: its libraries
  * cost every run of relayguard some 4 ms to load, and only non-ASCII map
  * keys need it. Fails only if ICU cannot be loaded, open the case map or
  * fold (never for any input, by Postfix's and ICU's account): rg_casefold
  * then returns NULL.
  */
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +17,7 @@
 #include <unicode/utypes.h>
 
 #include "casefold.h"
-#include "log.h"
+#include "dynlib.h"
 #include "xalloc.h"
 
 /* the library's name, and its functions' (ICU appends its version) */
@@ -30,6 +29,7 @@ typedef UCaseMap *open_fn(const char *, uint32_t, UErrorCode *);
 typedef int32_t fold_fn(const UCaseMap *, char *, int32_t, const char *,
     int32_t, UErrorCode *);
 
+static rg_dynlib icu = RG_DYNLIB(ICU_LIB, "casefold");
 static open_fn *icu_open;
 static fold_fn *icu_fold;
 
@@ -37,23 +37,13 @@ static fold_fn *icu_fold;
 static int
 icu_load(void)
 {
-	static int failed;
-	void *lib;
-
 	if (icu_fold != NULL)
 		return 0;
-	if (failed)
+	if ((icu_open = (open_fn *)rg_dl_sym(&icu,
+	    ICU_XSTR(ucasemap_open))) == NULL
+	    || (icu_fold = (fold_fn *)rg_dl_sym(&icu,
+	    ICU_XSTR(ucasemap_utf8FoldCase))) == NULL)
 		return -1;
-	if ((lib = dlopen(ICU_LIB, RTLD_NOW | RTLD_LOCAL)) == NULL
-	    || (icu_open = (open_fn *)dlsym(lib, ICU_XSTR(ucasemap_open)))
-	    == NULL
-	    || (icu_fold = (fold_fn *)dlsym(lib,
-	    ICU_XSTR(ucasemap_utf8FoldCase))) == NULL) {
-		failed = 1;
-		icu_fold = NULL;
-		log_warnx("casefold: cannot load %s: %s", ICU_LIB, dlerror());
-		return -1;
-	}
 	return 0;
 }
 

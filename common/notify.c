@@ -1,7 +1,9 @@
 /*
  * notify.c - sd_notify(3) for `collect --follow`: READY=1, STATUS=, and
  * the watchdog keep-alive (see notify.h). Owns two timestamps; no
- * allocation. Without libsystemd (RG_NO_JOURNAL) every call is a no-op.
+ * allocation. libsystemd is loaded only under systemd (sd_dl.c: sd_notifyf
+ * is not forwarded, the messages are formatted here). Built without
+ * libsystemd (RG_NO_JOURNAL) every call is a no-op.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "notify.h"
 
+#ifndef RG_NO_JOURNAL
 static uint64_t wd_usec;	/* WatchdogSec=, 0: no watchdog */
 static uint64_t last_wd, last_status;
 
@@ -25,15 +28,19 @@ mono_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+#endif
 
 /* rg_notify_ready - READY=1 and STATUS=status; learn the watchdog period */
 void
 rg_notify_ready(const char *status)
 {
 #ifndef RG_NO_JOURNAL
+	char msg[256];
+
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
-	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+	sd_notify(0, msg);
 	last_wd = last_status = mono_usec();
 #else
 	(void)status;
@@ -52,8 +59,11 @@ rg_notify_alive(long long lines, unsigned long open_messages)
 		last_wd = now;
 	}
 	if (now - last_status >= 5000000u) {
-		sd_notifyf(0, "STATUS=following: %lld lines read, %lu open "
-		    "messages", lines, open_messages);
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "STATUS=following: %lld lines "
+		    "read, %lu open messages", lines, open_messages);
+		sd_notify(0, msg);
 		last_status = now;
 	}
 #else

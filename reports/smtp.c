@@ -441,6 +441,7 @@ one_session(sess *s)
 	smtp_message_t *msgs;
 	auth_context_t actx = NULL;
 	SSL_CTX *ctx = NULL;
+	static int inited;	/* auth_client_init() called */
 	struct sigaction sa, old, oldpipe;
 	char server[600], helo[256], reason[1024];
 	long ms = s->cfg->mail_timeout * 1000L;
@@ -448,8 +449,16 @@ one_session(sess *s)
 	int i, ok;
 
 	*reason = '\0';
-	ss = smtp_create_session();
 	msgs = xcalloc((size_t)s->n, sizeof(*msgs));
+	if ((ss = smtp_create_session()) == NULL) {
+		char eb[256] = "";
+
+		/* no memory, or no libesmtp (esmtp_dl.c warned) */
+		smtp_strerror(smtp_errno(), eb, sizeof(eb));
+		snprintf(reason, sizeof(reason), "cannot create an SMTP "
+		    "session: %s", eb);
+		goto settle;
+	}
 	server_arg(s->cfg->smtp_server, server, sizeof(server));
 	smtp_set_server(ss, server);
 	if (s->cfg->helo && *s->cfg->helo)
@@ -497,6 +506,11 @@ one_session(sess *s)
 			    s->cfg->auth_password_file, reason, sizeof(reason)))
 			    == NULL)
 				goto settle;
+		}
+		/* not in rep_send: a run with nothing due loads no libesmtp */
+		if (!inited) {
+			auth_client_init();
+			inited = 1;
 		}
 		actx = auth_create_context();
 		auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
@@ -595,7 +609,8 @@ settle:
 				    sizeof(s->res->reason));
 		}
 	}
-	smtp_destroy_session(ss);
+	if (ss != NULL)
+		smtp_destroy_session(ss);
 	if (actx != NULL)
 		auth_destroy_context(actx);
 	if (ctx != NULL)
@@ -609,16 +624,11 @@ int
 rep_send(rg_store *st, const rg_config *cfg, const long long *ids, int nids,
     FILE *dialogue, rep_send_result *res, char *err, size_t errsz)
 {
-	static int inited;
 	long long batch[BATCH];
 	sess s;
 	int n, i, rc = 0, done = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (!inited) {
-		auth_client_init();
-		inited = 1;
-	}
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	s.st = st;
