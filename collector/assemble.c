@@ -210,11 +210,11 @@ lru_unlink(assembler *a, msg_node *m)
 		open_unlink(a, m);
 }
 
-/* asm_node_alloc - an empty message node (a block of the pool) */
+/* asm_node_alloc - an empty message node (of the pool's size classes) */
 msg_node *
 asm_node_alloc(assembler *a)
 {
-	msg_node *m = rg_pool_block(a->pool);
+	msg_node *m = rg_pool_get(a->pool, sizeof(*m));
 
 	memset(m, 0, sizeof(*m));
 	rec_init(&m->r, a->pool);
@@ -228,7 +228,7 @@ void
 asm_node_release(assembler *a, msg_node *m)
 {
 	rec_free(&m->r);
-	rg_pool_unblock(a->pool, m);
+	rg_pool_put(a->pool, m, sizeof(*m));
 }
 
 /* asm_node_new - an empty record with a new id */
@@ -765,6 +765,26 @@ asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
 	*evicted = a->nevicted;
 	*loaded = a->nloaded;
 	*stale = a->nstale;
+}
+
+/*
+ * asm_prefault - the memory of open records faulted in ahead of use, in a
+ * thread of its own (rg_pool_prefault): for a long run on more than one
+ * CPU, where the records that wait fill tens of MiB
+ */
+void
+asm_prefault(assembler *a, int on)
+{
+	if (on)
+		rg_pool_prefault(a->pool);
+}
+
+/* asm_prefault_stats - what the prefault thread did (rg_pool_prefault_stats) */
+void
+asm_prefault_stats(const assembler *a, unsigned long *made,
+    unsigned long *taken, unsigned long *missed)
+{
+	rg_pool_prefault_stats(a->pool, made, taken, missed);
 }
 
 /* asm_open_sessions - how many sessions are open */
