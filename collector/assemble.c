@@ -768,9 +768,9 @@ asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
 }
 
 /*
- * asm_prefault - the memory of open records faulted in ahead of use, in a
- * thread of its own (rg_pool_prefault): for a long run on more than one
- * CPU, where the records that wait fill tens of MiB
+ * asm_prefault - on: the memory of open records faulted in ahead of use,
+ * in a thread of its own once they fill more than a slab
+ * (rg_pool_prefault): for a run on more than one CPU
  */
 void
 asm_prefault(assembler *a, int on)

@@ -325,8 +325,7 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 
 	if (threads <= 0)
 		threads = threads_for(pl);
-	asm_prefault(prs_assembler(p), ppl_threads_auto() > 1
-	    && (pl->bytes < 0 || pl->bytes >= SMALL_INPUT));
+	asm_prefault(prs_assembler(p), ppl_threads_auto() > 1);
 	merge_start(pl);
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)

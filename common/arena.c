@@ -76,6 +76,8 @@ struct rg_pool {
 	char *p, *end;			/* the rest of the newest slab */
 	slab *slabs;
 	prefault *pf;			/* NULL: slabs are faulted in on use */
+	int pf_want;			/* start pf at the second slab */
+	unsigned long nslabs;
 };
 
 static void prefault_stop(rg_pool *);
@@ -178,24 +180,35 @@ prefault_take(prefault *pf)
 #endif
 
 /*
- * rg_pool_prefault - fault the pool's next slabs in ahead of use, in a
- * thread of its own (for a run that will fill many: on a virtual machine
- * the first write to memory the host has not backed yet costs 1-2 ms a
- * MiB, and a parse of a large log holds tens of MiB of waiting records).
- * The thread keeps READY slabs (4 MiB) ready; the pool takes one when it
- * needs a slab, or makes its own if none is. Once per pool. 1 if the
- * thread runs; 0 if it cannot be started, or under AddressSanitizer
- * (whose blocks are each a malloc of their own).
+ * rg_pool_prefault - fault the pool's slabs in ahead of use, in a thread
+ * of its own, once the pool needs a second one (a run that holds many
+ * records: on a virtual machine the first write to memory that the host
+ * has not backed yet costs 1-2 ms a MiB, and a parse of a large log holds
+ * tens of MiB of waiting records; a short run starts no thread). The
+ * thread keeps READY slabs (4 MiB) ready; the pool takes one when it
+ * needs a slab, or makes its own if none is. 1 if it will; 0 under
+ * AddressSanitizer (whose blocks are each a malloc of their own). If the
+ * thread cannot be started, slabs are faulted in on use, as without.
  */
 int
 rg_pool_prefault(rg_pool *p)
 {
 #ifndef BLOCK_MALLOC
-	prefault *pf;
+	p->pf_want = 1;
+	return 1;
+#else
+	(void)p;
+	return 0;
+#endif
+}
 
-	if (p->pf != NULL)
-		return 1;
-	pf = xcalloc(1, sizeof(*pf));
+#ifndef BLOCK_MALLOC
+/* prefault_start - start the pool's prefault thread; 0 if it cannot be */
+static int
+prefault_start(rg_pool *p)
+{
+	prefault *pf = xcalloc(1, sizeof(*pf));
+
 	if (pthread_mutex_init(&pf->mu, NULL) != 0) {
 		free(pf);
 		return 0;
@@ -213,11 +226,8 @@ rg_pool_prefault(rg_pool *p)
 	}
 	p->pf = pf;
 	return 1;
-#else
-	(void)p;
-	return 0;
-#endif
 }
+#endif
 
 /*
  * rg_pool_prefault_stats - slabs the thread faulted in; of the slabs the
@@ -277,8 +287,12 @@ carve(rg_pool *p, size_t size)
 	if ((size_t)(p->end - p->p) < size) {
 		slab *s;
 
+		if (p->pf == NULL && p->pf_want && p->nslabs > 0
+		    && !prefault_start(p))
+			p->pf_want = 0;
 		if (p->pf == NULL || (v = prefault_take(p->pf)) == NULL)
 			v = slab_new();
+		p->nslabs++;
 		s = v;
 		s->next = p->slabs;
 		p->slabs = s;
