@@ -42,6 +42,7 @@ typedef struct msg_node {
 	int tight;		/* compacted into one chunk since last touched */
 	int lazy;		/* restored from its key: the record is not
 				 * decoded yet (asm_msg_load) */
+	int cold;		/* in the assembler's ctab, not its mtab */
 } msg_node;
 
 typedef struct sess_node {
@@ -72,6 +73,7 @@ typedef struct spamd_pending {
 
 #define SPAMD_PENDING_MAX 1024
 #define ABORT_MAX 4096
+#define CBLOOM_BITS (1u << 19)	/* 64 KiB: a few % false hits at 32,000 cold */
 #define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
 #define TIGHT_IDLE (10 * 60 * RG_USEC)	/* a message silent this long is tightened */
 /*
@@ -99,7 +101,11 @@ typedef struct abort_cand {
 struct assembler {
 	asm_options opt;
 	asm_callbacks cb;
-	rg_htab mtab;				/* open and lingering messages */
+	rg_htab mtab;				/* open and lingering messages,
+						 * but the cold ones */
+	rg_htab ctab;				/* the cold: waiting (tightened) */
+	uint64_t *cbloom;			/* ctab's hashes (CBLOOM_BITS) */
+	size_t cstale;				/* taken out of ctab since built */
 	size_t nmsgs;
 	msg_node *mhead, *mtail;		/* open messages, least recent first */
 	msg_node *tight_cursor;			/* tight up to here (tighten) */
@@ -179,6 +185,7 @@ const char *asm_host_intern_n(assembler *a, const char *p, size_t n);
 void asm_dirty_add(dirty_list *d, void *node, int *idx);
 void asm_dirty_remove(dirty_list *d, int *idx);
 uint32_t asm_msg_hash(const char *host, const char *qid, size_t n);
+void asm_msg_each(assembler *a, void (*fn)(void *, msg_node *), void *arg);
 msg_node *asm_msg_find(assembler *a, const char *host, rg_slice qid);
 void asm_list_append(msg_node **head, msg_node **tail, msg_node *m);
 void asm_lru_append(assembler *a, msg_node *m);

@@ -96,6 +96,22 @@ cmp_node_id(const void *x, const void *y)
 	return 0;
 }
 
+/* the messages with a message-id, as mid_build collects them */
+typedef struct mid_acc {
+	msg_node **v;
+	size_t n, max;
+} mid_acc;
+
+/* add_with_mid - m to the collection if it has a message-id */
+static void
+add_with_mid(void *arg, msg_node *m)
+{
+	mid_acc *ac = arg;
+
+	if (m->r.message_id != NULL && ac->n < ac->max)
+		ac->v[ac->n++] = m;
+}
+
 /*
  * mid_build - the first spamd line: index every message held (open or
  * lingering) that has a message-id, oldest first, so that the newest is
@@ -105,18 +121,18 @@ static void
 mid_build(assembler *a)
 {
 	msg_node **v;
-	size_t i, n = 0;
+	mid_acc ac;
+	size_t i, n;
 
 	a->mid_on = 1;
 	if (a->nmsgs == 0)
 		return;
 	v = xcalloc(a->nmsgs, sizeof(*v));
-	for (i = 0; i <= a->mtab.mask; i++) {
-		msg_node *m = a->mtab.slot[i].val;
-
-		if (m != NULL && m->r.message_id != NULL && n < a->nmsgs)
-			v[n++] = m;
-	}
+	ac.v = v;
+	ac.n = 0;
+	ac.max = a->nmsgs;
+	asm_msg_each(a, add_with_mid, &ac);
+	n = ac.n;
 	qsort(v, n, sizeof(*v), cmp_node_id);
 	for (i = 0; i < n; i++)
 		mid_index(a, v[i]);

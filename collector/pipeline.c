@@ -320,16 +320,23 @@ int
 ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
     void *arg)
 {
+	unsigned long made, taken, missed;
 	int i, two;
 
 	if (threads <= 0)
 		threads = threads_for(pl);
+	asm_prefault(prs_assembler(p), ppl_threads_auto() > 1);
 	merge_start(pl);
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)
 		run_one(pl, p, stop, arg);
 	if (!two)
 		log_debug("parse: one thread");
+	asm_prefault_stats(prs_assembler(p), &made, &taken, &missed);
+	if (made > 0)
+		log_debug("parse: open records: %lu slabs of 2 MiB faulted in "
+		    "ahead in another thread, %lu of them used; %lu needed "
+		    "before one was ready", made, taken, missed);
 	for (i = 0; i < pl->nin; i++)
 		pl->fe.truncated += lr_truncated(pl->in[i].lr);
 	prs_add_stats(p, &pl->fe);

@@ -16,9 +16,11 @@
  * every block is its own malloc, so that overruns between blocks are still
  * caught.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "xalloc.h"
@@ -53,12 +55,32 @@ typedef struct slab {
 	struct slab *next;
 } slab;
 
+#define READY 2			/* slabs the prefault thread keeps ready */
+
+/* rg_pool_prefault's thread and the slabs it has faulted in */
+typedef struct prefault {
+	pthread_t t;
+	pthread_mutex_t mu;
+	pthread_cond_t room;		/* a ready slab was taken, or stop */
+	void *ready[READY];
+	int nready;
+	int stop;
+	unsigned long made;		/* slabs it faulted in */
+	unsigned long taken, missed;	/* slabs the pool took ready, or
+					 * made itself (none was) */
+} prefault;
+
 struct rg_pool {
 	free_block *free;		/* blocks given back */
 	free_block *cls[NCLASS];	/* chunks given back, by size / CLASS */
 	char *p, *end;			/* the rest of the newest slab */
 	slab *slabs;
+	prefault *pf;			/* NULL: slabs are faulted in on use */
+	int pf_want;			/* start pf at the second slab */
+	unsigned long nslabs;
 };
+
+static void prefault_stop(rg_pool *);
 
 /* rg_pool_new - an empty pool */
 rg_pool *
@@ -75,6 +97,7 @@ rg_pool_free(rg_pool *p)
 
 	if (p == NULL)
 		return;
+	prefault_stop(p);
 #ifdef BLOCK_MALLOC
 	{
 		free_block *b, *bn;
@@ -93,6 +116,168 @@ rg_pool_free(rg_pool *p)
 }
 
 #ifndef BLOCK_MALLOC
+/* slab_new - a slab, in a huge page where the kernel gives one */
+static void *
+slab_new(void)
+{
+	void *v;
+
+	if (posix_memalign(&v, SLAB, SLAB) != 0)
+		v = xmalloc(SLAB);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(v, SLAB, MADV_HUGEPAGE);
+#endif
+	return v;
+}
+
+/*
+ * prefault_main - keep READY slabs faulted in: a write to each page makes
+ * the kernel clear it (2 MiB at once in a huge page) here, on another
+ * CPU, not in the middle of the caller's work
+ */
+static void *
+prefault_main(void *arg)
+{
+	prefault *pf = arg;
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t step = pg > 0 ? (size_t)pg : 4096, i;
+	volatile char *v;
+
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (!pf->stop && pf->nready == READY)
+			pthread_cond_wait(&pf->room, &pf->mu);
+		if (pf->stop)
+			break;
+		pthread_mutex_unlock(&pf->mu);
+		v = slab_new();
+		for (i = 0; i < SLAB; i += step)
+			v[i] = 0;
+		pthread_mutex_lock(&pf->mu);
+		pf->ready[pf->nready++] = (void *)v;
+		pf->made++;
+	}
+	pthread_mutex_unlock(&pf->mu);
+	return NULL;
+}
+
+/* prefault_take - a slab the thread made ready, or NULL (none yet) */
+static void *
+prefault_take(prefault *pf)
+{
+	void *v = NULL;
+
+	pthread_mutex_lock(&pf->mu);
+	if (pf->nready > 0) {
+		v = pf->ready[--pf->nready];
+		pf->taken++;
+		pthread_cond_signal(&pf->room);
+	} else
+		pf->missed++;
+	pthread_mutex_unlock(&pf->mu);
+	return v;
+}
+#endif
+
+/*
+ * rg_pool_prefault - fault the pool's slabs in ahead of use, in a thread
+ * of its own, once the pool needs a second one (a run that holds many
+ * records: on a virtual machine the first write to memory that the host
+ * has not backed yet costs 1-2 ms a MiB, and a parse of a large log holds
+ * tens of MiB of waiting records; a short run starts no thread). The
+ * thread keeps READY slabs (4 MiB) ready; the pool takes one when it
+ * needs a slab, or makes its own if none is. 1 if it will; 0 under
+ * AddressSanitizer (whose blocks are each a malloc of their own). If the
+ * thread cannot be started, slabs are faulted in on use, as without.
+ */
+int
+rg_pool_prefault(rg_pool *p)
+{
+#ifndef BLOCK_MALLOC
+	p->pf_want = 1;
+	return 1;
+#else
+	(void)p;
+	return 0;
+#endif
+}
+
+#ifndef BLOCK_MALLOC
+/* prefault_start - start the pool's prefault thread; 0 if it cannot be */
+static int
+prefault_start(rg_pool *p)
+{
+	prefault *pf = xcalloc(1, sizeof(*pf));
+
+	if (pthread_mutex_init(&pf->mu, NULL) != 0) {
+		free(pf);
+		return 0;
+	}
+	if (pthread_cond_init(&pf->room, NULL) != 0) {
+		pthread_mutex_destroy(&pf->mu);
+		free(pf);
+		return 0;
+	}
+	if (pthread_create(&pf->t, NULL, prefault_main, pf) != 0) {
+		pthread_cond_destroy(&pf->room);
+		pthread_mutex_destroy(&pf->mu);
+		free(pf);
+		return 0;
+	}
+	p->pf = pf;
+	return 1;
+}
+#endif
+
+/*
+ * rg_pool_prefault_stats - slabs the thread faulted in; of the slabs the
+ * pool needed, those it took ready and those it made itself (none was)
+ */
+void
+rg_pool_prefault_stats(const rg_pool *p, unsigned long *made,
+    unsigned long *taken, unsigned long *missed)
+{
+	*made = *taken = *missed = 0;
+#ifndef BLOCK_MALLOC
+	if (p->pf != NULL) {
+		pthread_mutex_lock(&p->pf->mu);
+		*made = p->pf->made;
+		*taken = p->pf->taken;
+		*missed = p->pf->missed;
+		pthread_mutex_unlock(&p->pf->mu);
+	}
+#else
+	(void)p;
+#endif
+}
+
+/* prefault_stop - end the pool's prefault thread; its ready slabs freed */
+static void
+prefault_stop(rg_pool *p)
+{
+#ifndef BLOCK_MALLOC
+	prefault *pf = p->pf;
+	int i;
+
+	if (pf == NULL)
+		return;
+	pthread_mutex_lock(&pf->mu);
+	pf->stop = 1;
+	pthread_cond_signal(&pf->room);
+	pthread_mutex_unlock(&pf->mu);
+	pthread_join(pf->t, NULL);
+	for (i = 0; i < pf->nready; i++)
+		free(pf->ready[i]);
+	pthread_cond_destroy(&pf->room);
+	pthread_mutex_destroy(&pf->mu);
+	free(pf);
+	p->pf = NULL;
+#else
+	(void)p;
+#endif
+}
+
+#ifndef BLOCK_MALLOC
 /* carve - size bytes (a multiple of CLASS) from the newest slab */
 static void *
 carve(rg_pool *p, size_t size)
@@ -102,11 +287,12 @@ carve(rg_pool *p, size_t size)
 	if ((size_t)(p->end - p->p) < size) {
 		slab *s;
 
-		if (posix_memalign(&v, SLAB, SLAB) != 0)
-			v = xmalloc(SLAB);
-#ifdef MADV_HUGEPAGE
-		(void)madvise(v, SLAB, MADV_HUGEPAGE);
-#endif
+		if (p->pf == NULL && p->pf_want && p->nslabs > 0
+		    && !prefault_start(p))
+			p->pf_want = 0;
+		if (p->pf == NULL || (v = prefault_take(p->pf)) == NULL)
+			v = slab_new();
+		p->nslabs++;
 		s = v;
 		s->next = p->slabs;
 		p->slabs = s;
@@ -148,6 +334,52 @@ rg_pool_unblock(rg_pool *p, void *v)
 }
 
 /*
+ * rg_pool_get - n bytes (at most 4 KiB; not zeroed, 16-aligned) of the
+ * pool's size classes: a fixed-size node smaller than a block wastes less
+ * than RG_POOL_BLOCK. Give them back with rg_pool_put and the same n.
+ */
+void *
+rg_pool_get(rg_pool *p, size_t n)
+{
+#ifdef BLOCK_MALLOC
+	(void)p;
+	return xmalloc(n);
+#else
+	size_t c = (n + CLASS - 1) / CLASS;
+	free_block *b;
+
+	if (c * CLASS == RG_POOL_BLOCK)
+		return rg_pool_block(p);
+	if ((b = p->cls[c]) != NULL) {
+		p->cls[c] = b->next;
+		return b;
+	}
+	return carve(p, c * CLASS);
+#endif
+}
+
+/* rg_pool_put - give back n bytes that rg_pool_get(p, n) gave */
+void
+rg_pool_put(rg_pool *p, void *v, size_t n)
+{
+#ifdef BLOCK_MALLOC
+	(void)p;
+	(void)n;
+	free(v);
+#else
+	size_t c = (n + CLASS - 1) / CLASS;
+	free_block *b = v;
+
+	if (c * CLASS == RG_POOL_BLOCK) {
+		rg_pool_unblock(p, v);
+		return;
+	}
+	b->next = p->cls[c];
+	p->cls[c] = b;
+#endif
+}
+
+/*
  * chunk_get - a chunk of at least size bytes: a pool block, a chunk of
  * the pool's size classes, or (no pool, or too big) one of malloc
  */
@@ -160,16 +392,8 @@ chunk_get(rg_pool *p, size_t size)
 		ch = rg_pool_block(p);
 #ifndef BLOCK_MALLOC
 	else if (p != NULL && size <= CLASS_MAX) {
-		size_t c = (size + CLASS - 1) / CLASS;
-
-		size = c * CLASS;
-		if (size == RG_POOL_BLOCK)
-			ch = rg_pool_block(p);
-		else if (p->cls[c] != NULL) {
-			ch = (rg_chunk *)p->cls[c];
-			p->cls[c] = p->cls[c]->next;
-		} else
-			ch = carve(p, size);
+		size = (size + CLASS - 1) / CLASS * CLASS;
+		ch = rg_pool_get(p, size);
 	}
 #endif
 	else
@@ -185,13 +409,8 @@ chunk_put(rg_pool *p, rg_chunk *ch)
 	if (p != NULL && ch->size == RG_POOL_BLOCK)
 		rg_pool_unblock(p, ch);
 #ifndef BLOCK_MALLOC
-	else if (p != NULL && ch->size <= CLASS_MAX) {
-		free_block *b = (free_block *)ch;
-		size_t c = ch->size / CLASS;
-
-		b->next = p->cls[c];
-		p->cls[c] = b;
-	}
+	else if (p != NULL && ch->size <= CLASS_MAX)
+		rg_pool_put(p, ch, ch->size);
 #endif
 	else
 		free(ch);

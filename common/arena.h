@@ -45,6 +45,11 @@ rg_pool *rg_pool_new(void);
 void rg_pool_free(rg_pool *pool);
 void *rg_pool_block(rg_pool *pool);
 void rg_pool_unblock(rg_pool *pool, void *block);
+void *rg_pool_get(rg_pool *pool, size_t n);
+void rg_pool_put(rg_pool *pool, void *v, size_t n);
+int rg_pool_prefault(rg_pool *pool);
+void rg_pool_prefault_stats(const rg_pool *pool, unsigned long *made,
+    unsigned long *taken, unsigned long *missed);
 
 void rg_arena_init(rg_arena *a, rg_pool *pool);
 void rg_arena_init_reserve(rg_arena *a, rg_pool *pool, size_t n);

@@ -432,6 +432,43 @@ def t_waiting_message_goes_on():
     assert rcpts["carol@example.org"]["attempts"] == 1, rcpts
 
 
+def t_many_waiting_found_again():
+    """6,000 deferred messages silent for an hour (the assembler keeps the
+    waiting ones in a table of their own, behind a Bloom filter rebuilt as
+    they leave it): spamd's result by Message-ID reaches one of them, and
+    each one's delivery an hour later finds it and completes it"""
+    n = 6000
+    text = ""
+    for i in range(n):
+        q = "W%05X" % i
+        text += (L("10:00:00", "smtpd", 100, f"{q}: client=unknown[127.0.0.2]")
+                 + L("10:00:00", "cleanup", 200, f"{q}: message-id=<{q}@w>")
+                 + L("10:00:00", "qmgr", 300, f"{q}: from=<alice@example.com>, size=500, nrcpt=1 (queue active)")
+                 + defer_line(q, 1, "connect to 127.0.0.1[127.0.0.1]:2525: Connection refused"))
+    for i in range(60):
+        q = "B%05X" % i
+        text += flow(q, t="%02d:%02d:00" % (10 + (i + 1) // 60, (i + 1) % 60), pid=1000 + i)
+    spamd = ("Nov 28 %s relay spamd[1234]: spamd: result: Y 1000 - GTUBE scantime=0.1,size=700,user=x,uid=1,"
+             "required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport=4,mid=<%s>,autolearn=no\n")
+    # the first spamd line indexes the Message-IDs of all held messages,
+    # the waiting ones too
+    text += spamd % ("11:00:30", "unknown@x")
+    for i in range(n):
+        q = "W%05X" % i
+        text += (L("11:01:00", "smtp", 400, f"{q}: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay=3600, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)")
+                 + L("11:01:00", "qmgr", 300, f"{q}: removed"))
+    text += spamd % ("11:01:01", "W00007@w")
+    objs = parse(text)
+    waiting = [m for m in msgs(objs) if m["queue_id"].startswith("W")]
+    assert len(waiting) == n, len(waiting)
+    bad = [m for m in waiting if not m["complete"] or m["recipients"][0]["attempts"] != 2
+           or m["recipients"][0]["status"] != "sent"]
+    assert not bad, bad[:2]
+    v = {m["queue_id"]: m.get("verdict") for m in waiting}
+    assert v["W00007"] is not None and v["W00007"]["source"] == "spamd", v["W00007"]
+    assert sum(1 for x in v.values() if x is not None) == 1
+
+
 def t_spamd_newest_after_resize():
     """two open messages with one Message-ID, then more than the index's
     first 1,024 buckets: spamd's result goes to the newer of the two"""
@@ -474,6 +511,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("a value replaced by a shorter and a longer one", t_values_replaced),
                  ("a record deferred 20,000 times stays small", t_long_deferral_bounded),
                  ("a NUL in log text ends the value", t_nul_ends_value),
-                 ("a waiting message compacted while silent goes on", t_waiting_message_goes_on)]:
+                 ("a waiting message compacted while silent goes on", t_waiting_message_goes_on),
+                 ("6,000 waiting messages, each found again an hour later", t_many_waiting_found_again)]:
     case(name, fn)
 sys.exit(1 if failures else 0)

@@ -13,6 +13,14 @@
 #include "../../common/strbuf.h"
 #include "unit.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNIT_ASAN 1
+#endif
+#endif
+
 /* ref_utf8 - length of the valid UTF-8 sequence at p, 0 if none */
 static size_t
 ref_utf8(const unsigned char *p, size_t n)
@@ -313,11 +321,68 @@ arena_case(void)
 	rg_pool_free(pool);
 }
 
+/*
+ * prefault_case - a pool whose slabs a thread faults in ahead once it
+ * needs a second one: objects of a size class (rg_pool_get) filling a
+ * slab start no thread; past it the thread starts and, once it has a
+ * slab ready, the pool takes it; 20 slabs of objects, half given back and
+ * taken again, each still holding what was written (no two overlap)
+ */
+static void
+prefault_case(void)
+{
+	enum { N = 100000, SIZE = 424, ONE_SLAB = 4000 };
+	rg_pool *pool = rg_pool_new();
+	static unsigned char *obj[N];
+	unsigned long made = 0, taken = 0, missed = 0;
+	int i, bad = 0, tries, wanted;
+
+	wanted = rg_pool_prefault(pool);
+#ifndef UNIT_ASAN	/* AddressSanitizer: a malloc a block, no slabs */
+	CHECK(wanted);
+#endif
+	for (i = 0; i < N; i++) {
+		obj[i] = rg_pool_get(pool, SIZE);
+		memset(obj[i], i & 0xff, SIZE);
+		if (i == ONE_SLAB) {	/* 1.7 MiB: the first slab */
+			rg_pool_prefault_stats(pool, &made, &taken, &missed);
+			CHECK(made == 0 && missed == 0);
+		}
+		if (i == 2 * ONE_SLAB) {
+			/* the thread runs when the machine lets it: wait for
+			 * it, not for a time */
+			for (tries = 0; wanted && made == 0 && tries < 6000;
+			    tries++) {
+				usleep(10000);
+				rg_pool_prefault_stats(pool, &made, &taken,
+				    &missed);
+			}
+			CHECK(!wanted || made > 0);
+		}
+	}
+	for (i = 0; i < N; i += 2)
+		rg_pool_put(pool, obj[i], SIZE);
+	for (i = 0; i < N; i += 2) {
+		obj[i] = rg_pool_get(pool, SIZE);
+		memset(obj[i], i & 0xff, SIZE);
+	}
+	for (i = 0; i < N && !bad; i++)
+		if (obj[i][0] != (i & 0xff) || obj[i][SIZE - 1] != (i & 0xff))
+			bad = 1;
+	CHECK(!bad);
+	rg_pool_prefault_stats(pool, &made, &taken, &missed);
+	CHECK(!wanted || taken > 0);
+	CHECK(taken <= made);
+	rg_pool_free(pool);
+}
+
 int
 main(void)
 {
 	CASE("arena: chunks of the pool's size classes never overlap",
 	    arena_case());
+	CASE("arena: a pool's slabs faulted in by a thread of their own",
+	    prefault_case());
 	CASE("record: JSON strings as a byte-at-a-time escaper writes them",
 	    json_str_case());
 	CASE("record: JSON strings of random bytes, in blocks of their size",
