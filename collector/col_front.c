@@ -184,7 +184,7 @@ col_fe_start(rg_collect *c)
 void
 col_fe_join(rg_collect *c)
 {
-	unsigned long long batches;
+	unsigned long long batches, raw;
 	unsigned long fe_slept, be_slept;
 
 	if (c->fe_state != FE_RUNNING)
@@ -193,11 +193,12 @@ col_fe_join(rg_collect *c)
 	pthread_join(c->fe_thread, NULL);
 	c->fe_state = FE_JOINED;
 	prs_add_stats(c->p, &c->fe);
-	evr_stats(c->ring, &batches, &fe_slept, &be_slept);
+	evr_stats(c->ring, &batches, &raw, &fe_slept, &be_slept);
 	log_debug("collect: two threads (the front end in its own): %llu "
-	    "batches; CPU seconds: front end %.3f, assembler and store %.3f; "
-	    "the front end waited %lu times, the assembler %lu", batches,
-	    c->fe_cpu, rg_thread_cpu() - c->be_cpu0, fe_slept, be_slept);
+	    "batches, %llu of them parsed by the assembler's thread; CPU "
+	    "seconds: front end %.3f, assembler and store %.3f; the front end "
+	    "waited %lu times, the assembler %lu", batches, raw, c->fe_cpu,
+	    rg_thread_cpu() - c->be_cpu0, fe_slept, be_slept);
 	evr_free(c->ring);
 	c->ring = NULL;
 }
@@ -212,7 +213,7 @@ col_fe_step(rg_collect *c, enum col_status *io)
 	evr_batch *b;
 	const evr_item *items;
 	const snap *s;
-	int i, n;
+	int i, n, parsed;
 
 	if ((b = evr_next(c->ring)) == NULL) {
 		col_fe_join(c);
@@ -222,9 +223,13 @@ col_fe_step(rg_collect *c, enum col_status *io)
 		return -1;
 	/* b's header shares a cache line with the one being filled */
 	n = b->n;
+	parsed = !b->raw;
 	items = b->items;
 	for (i = 0; i < n; i++) {
-		prs_event(c->p, &items[i].ll, &items[i].ev);
+		if (parsed)
+			prs_event(c->p, &items[i].ll, &items[i].ev);
+		else
+			prs_line(c->p, &items[i].ll);
 		if (col_stored(c, io) != 0)
 			return -1;
 	}

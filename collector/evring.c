@@ -39,6 +39,8 @@ struct evr_ring {
 	int done;		/* the front end has handed over its last */
 	atomic_int stop;	/* no more wanted (the front end looks at it
 				 * for each line, without the lock) */
+	int balance;		/* raw batches when the other is short */
+	unsigned long long raw;	/* raw batches handed over */
 	int fe_waits, be_waits;	/* the front end (the other) sleeps */
 	unsigned long fe_slept, be_slept;	/* times each one slept */
 };
@@ -76,11 +78,21 @@ evr_new(size_t user_size)
 		b->user = r->user != NULL ? r->user + (size_t)i * us : NULL;
 	}
 	atomic_store(&r->stop, 0);
+	r->balance = 1;
 	return r;
 fail:
 	free(r);
 	errno = err;
 	return NULL;
+}
+
+/* evr_balance - whether batches go raw when the other thread is short */
+void
+evr_balance(evr_ring *r, int on)
+{
+	pthread_mutex_lock(&r->mu);
+	r->balance = on;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* evr_free - release the ring; NULL is a no-op */
@@ -201,6 +213,10 @@ evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
 		    len, copy);
 	it->ll.msg = rebase(b, src->msg, src->msglen, line, len, copy);
 	b->lines++;
+	if (b->raw) {
+		b->n++;
+		return 1;
+	}
 	if (prs_front(st, &it->ll, &it->ev, &it->scratch)) {
 		b->n++;
 		return 1;
@@ -223,8 +239,12 @@ evr_take(evr_ring *r)
 		pthread_cond_wait(&r->freed, &r->mu);
 	}
 	r->fe_waits = 0;
-	if (!atomic_load(&r->stop))
+	if (!atomic_load(&r->stop)) {
 		b = &r->ring[r->produced % NBATCH];
+		/* the other thread has at most the batch it works on */
+		b->raw = r->balance && r->produced - r->consumed <= 1;
+		r->raw += (unsigned)b->raw;
+	}
 	pthread_mutex_unlock(&r->mu);
 	if (b == NULL)
 		return NULL;
@@ -324,12 +344,14 @@ evr_stopped(evr_ring *r)
 	return atomic_load_explicit(&r->stop, memory_order_relaxed);
 }
 
-/* evr_stats - batches handed over, and how often each side slept */
+/* evr_stats - batches handed over (raw of them), how often each side slept */
 void
 evr_stats(const evr_ring *r, unsigned long long *batches,
-    unsigned long *fe_slept, unsigned long *be_slept)
+    unsigned long long *raw, unsigned long *fe_slept,
+    unsigned long *be_slept)
 {
 	*batches = r->produced;
+	*raw = r->raw;
 	*fe_slept = r->fe_slept;
 	*be_slept = r->be_slept;
 }

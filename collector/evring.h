@@ -6,7 +6,12 @@
  * The front end takes an empty batch (evr_take), adds lines to it
  * (evr_add: the line is copied into the batch, its split header pointed at
  * the copy, then parsed there; a line the assembler will not see gives its
- * bytes back at once), and hands it over (evr_give). Every pointer of a
+ * bytes back at once), and hands it over (evr_give). A batch taken while
+ * the other thread has at most the one it works on left is raw: its lines
+ * are only split, and the other thread parses them (prs_line) before it
+ * would wait. The two threads' shares of the parsing so follow their
+ * speeds, and a raw line crosses between the CPUs' caches without its
+ * 500-byte event. Every pointer of a
  * batch's loglines and events points into the batch (its bytes, or the
  * item's own scratch buffer for decoded text) or at a constant, so a batch
  * stays valid while the front end goes on. The other thread takes the
@@ -23,9 +28,10 @@
  *				the run is stopped
  *	evr_add(r, b, ll, line, len, st)
  *				line (len bytes, ll split from it) into b,
- *				parsed, counted in st: 1 an event, 0 not for
- *				the assembler, -1 no room (give b, take
- *				another: an empty batch takes any line)
+ *				parsed unless b is raw, counted in st: 1 an
+ *				event (or a raw line), 0 not for the
+ *				assembler, -1 no room (give b, take another:
+ *				an empty batch takes any line)
  *	evr_give(r)		hand the batch being filled over
  *	evr_end(r)		the front end has given its last batch
  *	evr_next(r)		the next batch given, waiting for it; NULL
@@ -35,7 +41,10 @@
  *	evr_stop(r)		no more batches wanted: the front end's next
  *				evr_take (or evr_stopped) says so
  *	evr_stopped(r)		without the lock, for each line
- *	evr_stats(r, &batches, &fe_slept, &be_slept)
+ *	evr_stats(r, &batches, &raw, &fe_slept, &be_slept)
+ *	evr_balance(r, on)	raw batches when the other thread is short
+ *				of work (on by default; off: every batch
+ *				parsed by the front end)
  *	evr_free(r)		NULL is a no-op (both threads done with it)
  */
 #ifndef RG_EVRING_H
@@ -56,7 +65,9 @@ typedef struct evr_item {
 
 typedef struct evr_batch {
 	evr_item *items;
-	int n;			/* events */
+	int raw;		/* split, not parsed: the other thread parses
+				 * each item's line (prs_line) */
+	int n;			/* events (raw: lines with a header) */
 	long long lines;	/* lines added (events or not) */
 	int ready;		/* items whose scratch is sb_init'ed */
 	char *bytes;		/* copies of the lines */
@@ -69,6 +80,7 @@ typedef struct evr_batch {
 typedef struct evr_ring evr_ring;
 
 evr_ring *evr_new(size_t user_size);
+void evr_balance(evr_ring *r, int on);
 evr_batch *evr_take(evr_ring *r);
 int evr_add(evr_ring *r, evr_batch *b, const logline *ll, const char *line,
     size_t len, prs_stats *st);
@@ -79,7 +91,8 @@ void evr_put(evr_ring *r);
 void evr_stop(evr_ring *r);
 int evr_stopped(evr_ring *r);
 void evr_stats(const evr_ring *r, unsigned long long *batches,
-    unsigned long *fe_slept, unsigned long *be_slept);
+    unsigned long long *raw, unsigned long *fe_slept,
+    unsigned long *be_slept);
 void evr_free(evr_ring *r);
 
 #endif

@@ -374,6 +374,25 @@ qid_run16(const char *p, unsigned *both, unsigned *digit, const char **q)
 #endif
 
 /*
+ * qid_cls - qid_prefix's classes of bytes: bit 1 a short (hex) ID
+ * character (0-9, A-F), bit 2 a long ID character (0-9 and the consonants
+ * of both cases: BCDFGHJKLMNPQRSTVWXYZ bcdfghjklmnpqrstvwxyz),
+ * bit 4 a letter or digit (the run of them is the candidate), bit 8 a
+ * digit. A constant table, so that both of parse's threads may read it.
+ */
+static const unsigned char qid_cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 00 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 10 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 20 */
+	15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0,	/* 30 */
+	0, 5, 7, 7, 7, 5, 7, 6, 6, 4, 6, 6, 6, 6, 6, 4,	/* 40 */
+	6, 6, 6, 6, 6, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0, 0,	/* 50 */
+	0, 4, 6, 6, 6, 4, 6, 6, 6, 4, 6, 6, 6, 6, 6, 4,	/* 60 */
+	6, 6, 6, 6, 6, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0, 0,	/* 70 */
+	/* 0x80-0xff: 0 */
+};
+
+/*
  * qid_prefix - "QID: " at the start of msg: sets *qid and returns the rest;
  * NULL when the message does not start with a queue ID. Short IDs are
  * upper-case hex; long ones (enable_long_queue_ids) use digits and
@@ -383,39 +402,16 @@ qid_run16(const char *p, unsigned *both, unsigned *digit, const char **q)
 static const char *
 qid_prefix(const char *p, const char *end, rg_slice *qid)
 {
-	/*
-	 * bit 1: a short (hex) ID character, bit 2: a long ID character,
-	 * bit 4: a letter or digit (the run of them is the candidate),
-	 * bit 8: a digit
-	 */
-	static unsigned char cls[256];
-	static int ready;
 	const char *q = p, *lim;
 	unsigned both = 3, digit = 0, c;
 
-	if (!ready) {
-		const char *s;
-
-		for (c = 0; c < 256; c++)
-			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
-				cls[c] = 4;
-		for (s = "0123456789"; *s; s++)
-			cls[(unsigned char)*s] = 3 | 4 | 8;
-		for (s = "ABCDEF"; *s; s++)
-			cls[(unsigned char)*s] = 1 | 4;
-		for (s = "BCDF"; *s; s++)
-			cls[(unsigned char)*s] = 3 | 4;
-		for (s = "GHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"; *s; s++)
-			cls[(unsigned char)*s] = 2 | 4;
-		ready = 1;
-	}
 	/* at most 21 characters are looked at: more is not an ID */
 	lim = end - p > 21 ? p + 21 : end;
 #ifdef __SSE2__
 	if (end - p >= 16 && qid_run16(p, &both, &digit, &q))
 		goto run_end;
 #endif
-	while (q < lim && (c = cls[(unsigned char)*q]) != 0) {
+	while (q < lim && (c = qid_cls[(unsigned char)*q]) != 0) {
 		both &= c;
 		digit |= c;
 		q++;
