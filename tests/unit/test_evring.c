@@ -1,0 +1,151 @@
+/*
+ * test_evring.c - the ring of batches between parse's two threads
+ * (collector/evring.c): which batches go raw, and that a raw batch's lines
+ * give the assembler the events a parsed batch gives it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../collector/evring.h"
+#include "../../collector/logline.h"
+#include "../../collector/parser.h"
+#include "unit.h"
+
+static const char *const lines[] = {
+	"Nov 28 16:07:24 relay postfix/smtpd[26905]: E2B5EA725C8: "
+	    "client=unknown[127.0.0.3], sasl_method=PLAIN, "
+	    "sasl_username=bob@example.com",
+	"Nov 28 16:07:24 relay postfix/cleanup[26908]: E2B5EA725C8: "
+	    "message-id=<m1@client.example.test>",
+	"Nov 28 16:07:24 relay postfix/qmgr[26875]: E2B5EA725C8: "
+	    "from=<bob@example.com>, size=497, nrcpt=1 (queue active)",
+	"Nov 28 16:07:24 relay sshd[1]: not mail",
+	"Nov 28 16:07:24 relay postfix/smtp[26909]: E2B5EA725C8: "
+	    "to=<carol@example.org>, relay=127.0.0.1[127.0.0.1]:2525, "
+	    "delay=0.05, delays=0.01/0.01/0.01/0.02, dsn=2.0.0, "
+	    "status=sent (250 2.0.0 Ok)",
+	"Nov 28 16:07:24 relay postfix/qmgr[26875]: E2B5EA725C8: removed",
+};
+#define NLINES ((int)(sizeof(lines) / sizeof(lines[0])))
+
+/* fill - a batch of the ring with every line; whether it was raw */
+static int
+fill(evr_ring *r, ll_ctx *c, prs_stats *st)
+{
+	evr_batch *b = evr_take(r);
+	logline ll;
+	int i;
+
+	for (i = 0; i < NLINES; i++)
+		if (ll_parse(c, lines[i], strlen(lines[i]), &ll) == 0)
+			evr_add(r, b, &ll, lines[i], strlen(lines[i]), st);
+	evr_give(r);
+	return b->raw;
+}
+
+/*
+ * taken_raw_case - with the other thread holding at most one batch, a
+ * batch goes raw (every line an item, none parsed); with two waiting it
+ * is parsed (the non-mail line left out); with balancing off, never raw
+ */
+static void
+taken_raw_case(void)
+{
+	evr_ring *r = evr_new(0);
+	prs_stats st;
+	ll_ctx c;
+	evr_batch *b;
+
+	memset(&st, 0, sizeof(st));
+	ll_init(&c, 2026, 0);
+	CHECK(fill(r, &c, &st) == 1);		/* none waiting */
+	CHECK(fill(r, &c, &st) == 1);		/* one */
+	CHECK(fill(r, &c, &st) == 0);		/* two */
+	CHECK(st.lines == NLINES);		/* counted where parsed */
+	b = evr_next(r);
+	CHECK(b != NULL && b->raw && b->n == NLINES && b->lines == NLINES);
+	evr_put(r);
+	b = evr_next(r);
+	CHECK(b != NULL && b->raw);
+	evr_put(r);
+	b = evr_next(r);
+	CHECK(b != NULL && !b->raw && b->n == NLINES - 1
+	    && b->lines == NLINES);
+	evr_put(r);
+	evr_free(r);
+
+	r = evr_new(0);
+	evr_balance(r, 0);
+	CHECK(fill(r, &c, &st) == 0);
+	evr_free(r);
+}
+
+/* record - count a complete record of bob's, sent to one recipient */
+static void
+record(void *arg, const rg_record *rec)
+{
+	int *n = arg;
+
+	if (rec->complete && rec->nrcpts == 1
+	    && strcmp(rec->rcpts[0].status, "sent") == 0
+	    && strcmp(rec->sasl_username, "bob@example.com") == 0)
+		(*n)++;
+}
+
+/*
+ * same_records_case - the lines of a raw batch through prs_line and those
+ * of a parsed one through prs_event make the same complete record
+ */
+static void
+same_records_case(void)
+{
+	int raw;
+
+	for (raw = 0; raw < 2; raw++) {
+		evr_ring *r = evr_new(0);
+		asm_options ao;
+		asm_callbacks cb;
+		rg_parser *p;
+		prs_stats st;
+		ll_ctx c;
+		evr_batch *b;
+		int i, n = 0;
+
+		memset(&ao, 0, sizeof(ao));
+		memset(&cb, 0, sizeof(cb));
+		memset(&st, 0, sizeof(st));
+		ao.max_message_age = 86400;
+		cb.message = record;
+		cb.arg = &n;
+		p = prs_new(&ao, &cb);
+		ll_init(&c, 2026, 0);
+		evr_balance(r, raw);
+		CHECK(fill(r, &c, &st) == raw);
+		b = evr_next(r);
+		for (i = 0; i < b->n; i++) {
+			if (b->raw)
+				prs_line(p, &b->items[i].ll);
+			else
+				prs_event(p, &b->items[i].ll,
+				    &b->items[i].ev);
+		}
+		evr_put(r);
+		prs_add_stats(p, &st);
+		prs_finish(p);
+		CHECK(n == 1);
+		CHECK(prs_get_stats(p)->lines == NLINES);
+		CHECK(prs_get_stats(p)->other == 1);
+		prs_free(p);
+		evr_free(r);
+	}
+}
+
+int
+main(void)
+{
+	CASE("evring: a batch goes raw when the other thread is short of "
+	    "work", taken_raw_case());
+	CASE("evring: a raw batch makes the records a parsed one makes",
+	    same_records_case());
+	UNIT_EXIT();
+}
