@@ -14,7 +14,11 @@
  * 32-byte size classes with free lists of their own; bigger ones from
  * malloc. A pool outlives its arenas; it keeps the peak of
  * what they held until rg_pool_free. The assembler takes its fixed-size
- * nodes from the pool too (rg_pool_block).
+ * nodes from the pool too (rg_pool_block, or rg_pool_get of a size class
+ * and rg_pool_put with the same size). rg_pool_prefault: a thread of the
+ * pool's own faults its next slabs in ahead of use, from the second slab
+ * on (rg_pool_prefault_stats: slabs made, taken ready, needed before
+ * one was ready).
  *
  * Strings (rg_arena_str) are NUL-terminated and carry their length in the
  * four bytes before them: rg_str_len() reads it without strlen.
