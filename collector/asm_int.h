@@ -73,7 +73,8 @@ typedef struct spamd_pending {
 
 #define SPAMD_PENDING_MAX 1024
 #define ABORT_MAX 4096
-#define CBLOOM_BITS (1u << 19)	/* 64 KiB: a few % false hits at 32,000 cold */
+#define CBLOOM_LOG 19		/* the cold messages' Bloom filter: 2^19 bits, */
+#define CBLOOM_BITS (1u << CBLOOM_LOG)	/* 64 KiB: a few % false hits at 32,000 */
 #define COMPACT_MIN (32 << 10)	/* a record's arena is compacted beyond */
 #define TIGHT_IDLE (10 * 60 * RG_USEC)	/* a message silent this long is tightened */
 /*
@@ -185,7 +186,6 @@ const char *asm_host_intern_n(assembler *a, const char *p, size_t n);
 void asm_dirty_add(dirty_list *d, void *node, int *idx);
 void asm_dirty_remove(dirty_list *d, int *idx);
 uint32_t asm_msg_hash(const char *host, const char *qid, size_t n);
-void asm_msg_each(assembler *a, void (*fn)(void *, msg_node *), void *arg);
 msg_node *asm_msg_find(assembler *a, const char *host, rg_slice qid);
 void asm_list_append(msg_node **head, msg_node **tail, msg_node *m);
 void asm_lru_append(assembler *a, msg_node *m);

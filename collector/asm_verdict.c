@@ -96,22 +96,6 @@ cmp_node_id(const void *x, const void *y)
 	return 0;
 }
 
-/* the messages with a message-id, as mid_build collects them */
-typedef struct mid_acc {
-	msg_node **v;
-	size_t n, max;
-} mid_acc;
-
-/* add_with_mid - m to the collection if it has a message-id */
-static void
-add_with_mid(void *arg, msg_node *m)
-{
-	mid_acc *ac = arg;
-
-	if (m->r.message_id != NULL && ac->n < ac->max)
-		ac->v[ac->n++] = m;
-}
-
 /*
  * mid_build - the first spamd line: index every message held (open or
  * lingering) that has a message-id, oldest first, so that the newest is
@@ -120,19 +104,22 @@ add_with_mid(void *arg, msg_node *m)
 static void
 mid_build(assembler *a)
 {
+	const rg_htab *tabs[2] = { &a->mtab, &a->ctab };	/* the cold too */
 	msg_node **v;
-	mid_acc ac;
-	size_t i, n;
+	size_t i, k, n = 0;
 
 	a->mid_on = 1;
 	if (a->nmsgs == 0)
 		return;
 	v = xcalloc(a->nmsgs, sizeof(*v));
-	ac.v = v;
-	ac.n = 0;
-	ac.max = a->nmsgs;
-	asm_msg_each(a, add_with_mid, &ac);
-	n = ac.n;
+	for (k = 0; k < 2; k++)
+		for (i = 0; tabs[k]->n > 0 && i <= tabs[k]->mask; i++) {
+			msg_node *m = tabs[k]->slot[i].val;
+
+			if (m != NULL && m->r.message_id != NULL
+			    && n < a->nmsgs)
+				v[n++] = m;
+		}
 	qsort(v, n, sizeof(*v), cmp_node_id);
 	for (i = 0; i < n; i++)
 		mid_index(a, v[i]);

@@ -139,7 +139,7 @@ static inline void
 bloom_bits(uint32_t h, uint32_t *b1, uint32_t *b2)
 {
 	*b1 = h & (CBLOOM_BITS - 1);
-	*b2 = (h * 0x9e3779b1u) >> (32 - 19);
+	*b2 = (h * 0x9e3779b1u) >> (32 - CBLOOM_LOG);
 }
 
 /* bloom_add - note hash h in the filter */
@@ -176,6 +176,16 @@ bloom_rebuild(assembler *a)
 	for (i = 0; a->ctab.n > 0 && i <= a->ctab.mask; i++)
 		if (a->ctab.slot[i].val != NULL)
 			bloom_add(a, a->ctab.slot[i].hash);
+	a->cstale = 0;
+}
+
+/* cold_clear - no cold message left (their nodes are the caller's) */
+static void
+cold_clear(assembler *a)
+{
+	rg_htab_clear(&a->ctab);
+	if (a->cbloom != NULL)
+		memset(a->cbloom, 0, CBLOOM_BITS / 8);
 	a->cstale = 0;
 }
 
@@ -246,22 +256,6 @@ asm_msg_find(assembler *a, const char *host, rg_slice qid)
 	if (m != NULL)
 		asm_need(a, m);
 	return m;
-}
-
-/* asm_msg_each - every message of the tables (open and lingering) to fn */
-void
-asm_msg_each(assembler *a, void (*fn)(void *, msg_node *), void *arg)
-{
-	const rg_htab *t;
-	size_t i;
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		t = k ? &a->ctab : &a->mtab;
-		for (i = 0; t->n > 0 && i <= t->mask; i++)
-			if (t->slot[i].val != NULL)
-				fn(arg, t->slot[i].val);
-	}
 }
 
 /* asm_msg_insert - put a message node (hash set) into the table */
@@ -852,8 +846,7 @@ drain_open(assembler *a)
 	a->mhead = a->mtail = a->tight_cursor = a->evict_cursor = NULL;
 	a->nmsgs = 0;
 	rg_htab_clear(&a->mtab);
-	rg_htab_clear(&a->ctab);
-	a->cstale = 0;
+	cold_clear(a);
 	asm_mid_clear(a);
 }
 
@@ -894,15 +887,14 @@ asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
 }
 
 /*
- * asm_prefault - on: the memory of open records faulted in ahead of use,
- * in a thread of its own once they fill more than a slab
- * (rg_pool_prefault): for a run on more than one CPU
+ * asm_prefault - the memory of open records faulted in ahead of use, in a
+ * thread of its own once they fill more than a slab (rg_pool_prefault):
+ * for a run on more than one CPU
  */
 void
-asm_prefault(assembler *a, int on)
+asm_prefault(assembler *a)
 {
-	if (on)
-		rg_pool_prefault(a->pool);
+	rg_pool_prefault(a->pool);
 }
 
 /* asm_prefault_stats - what the prefault thread did (rg_pool_prefault_stats) */
@@ -943,7 +935,7 @@ free_messages(assembler *a)
 	rg_htab_init(&a->mtab, 16);
 	rg_htab_free(&a->ctab);
 	rg_htab_init(&a->ctab, 16);
-	a->cstale = 0;
+	cold_clear(a);
 	memset(a->idtab, 0, a->idbuckets * sizeof(*a->idtab));
 	a->nids = 0;
 }

@@ -107,7 +107,7 @@ size_t asm_open_sessions(const assembler *a);
  * (restored stubs included), and ended there by the sweep */
 void asm_evictions(const assembler *a, size_t *evicted, size_t *loaded,
     size_t *stale);
-void asm_prefault(assembler *a, int on);
+void asm_prefault(assembler *a);
 void asm_prefault_stats(const assembler *a, unsigned long *made,
     unsigned long *taken, unsigned long *missed);
 void asm_free(assembler *a);

@@ -213,7 +213,7 @@ col_fe_step(rg_collect *c, enum col_status *io)
 	evr_batch *b;
 	const evr_item *items;
 	const snap *s;
-	int i, n, parsed;
+	int i, n, raw;
 
 	if ((b = evr_next(c->ring)) == NULL) {
 		col_fe_join(c);
@@ -223,13 +223,10 @@ col_fe_step(rg_collect *c, enum col_status *io)
 		return -1;
 	/* b's header shares a cache line with the one being filled */
 	n = b->n;
-	parsed = !b->raw;
+	raw = b->raw;
 	items = b->items;
 	for (i = 0; i < n; i++) {
-		if (parsed)
-			prs_event(c->p, &items[i].ll, &items[i].ev);
-		else
-			prs_line(c->p, &items[i].ll);
+		evr_parse(c->p, &items[i], raw);
 		if (col_stored(c, io) != 0)
 			return -1;
 	}

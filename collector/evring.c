@@ -39,7 +39,6 @@ struct evr_ring {
 	int done;		/* the front end has handed over its last */
 	atomic_int stop;	/* no more wanted (the front end looks at it
 				 * for each line, without the lock) */
-	int balance;		/* raw batches when the other is short */
 	unsigned long long raw;	/* raw batches handed over */
 	int fe_waits, be_waits;	/* the front end (the other) sleeps */
 	unsigned long fe_slept, be_slept;	/* times each one slept */
@@ -78,21 +77,11 @@ evr_new(size_t user_size)
 		b->user = r->user != NULL ? r->user + (size_t)i * us : NULL;
 	}
 	atomic_store(&r->stop, 0);
-	r->balance = 1;
 	return r;
 fail:
 	free(r);
 	errno = err;
 	return NULL;
-}
-
-/* evr_balance - whether batches go raw when the other thread is short */
-void
-evr_balance(evr_ring *r, int on)
-{
-	pthread_mutex_lock(&r->mu);
-	r->balance = on;
-	pthread_mutex_unlock(&r->mu);
 }
 
 /* evr_free - release the ring; NULL is a no-op */
@@ -242,7 +231,7 @@ evr_take(evr_ring *r)
 	if (!atomic_load(&r->stop)) {
 		b = &r->ring[r->produced % NBATCH];
 		/* the other thread has at most the batch it works on */
-		b->raw = r->balance && r->produced - r->consumed <= 1;
+		b->raw = r->produced - r->consumed <= 1;
 		r->raw += (unsigned)b->raw;
 	}
 	pthread_mutex_unlock(&r->mu);

@@ -37,14 +37,14 @@
  *	evr_next(r)		the next batch given, waiting for it; NULL
  *				when the front end ended and every batch was
  *				taken, or the run was stopped
+ *	evr_parse(p, it, raw)	an item of b through the parser: its event
+ *				(prs_event), or its line if the batch is raw
+ *				(prs_line)
  *	evr_put(r)		give back the batch evr_next returned
  *	evr_stop(r)		no more batches wanted: the front end's next
  *				evr_take (or evr_stopped) says so
  *	evr_stopped(r)		without the lock, for each line
  *	evr_stats(r, &batches, &raw, &fe_slept, &be_slept)
- *	evr_balance(r, on)	raw batches when the other thread is short
- *				of work (on by default; off: every batch
- *				parsed by the front end)
  *	evr_free(r)		NULL is a no-op (both threads done with it)
  */
 #ifndef RG_EVRING_H
@@ -80,7 +80,6 @@ typedef struct evr_batch {
 typedef struct evr_ring evr_ring;
 
 evr_ring *evr_new(size_t user_size);
-void evr_balance(evr_ring *r, int on);
 evr_batch *evr_take(evr_ring *r);
 int evr_add(evr_ring *r, evr_batch *b, const logline *ll, const char *line,
     size_t len, prs_stats *st);
@@ -94,5 +93,18 @@ void evr_stats(const evr_ring *r, unsigned long long *batches,
     unsigned long long *raw, unsigned long *fe_slept,
     unsigned long *be_slept);
 void evr_free(evr_ring *r);
+
+/*
+ * evr_parse - item it of a batch (raw: its line only split) through the
+ * parser p, in the thread that took the batch (evr_next)
+ */
+static inline void
+evr_parse(rg_parser *p, const evr_item *it, int raw)
+{
+	if (raw)
+		prs_line(p, &it->ll);
+	else
+		prs_event(p, &it->ll, &it->ev);
+}
 
 #endif

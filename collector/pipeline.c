@@ -275,9 +275,9 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	const evr_batch *b;
 	const evr_item *items;
 	double cpu0 = rg_thread_cpu();
-	unsigned long long batches, raw;
+	unsigned long long batches, nraw;
 	unsigned long fe_slept, be_slept;
-	int i, n, parsed, stopped = 0, err;
+	int i, n, raw, stopped = 0, err;
 
 	if ((pl->ring = evr_new(0)) == NULL)
 		return -1;
@@ -292,13 +292,10 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	while (!stopped && (b = evr_next(pl->ring)) != NULL) {
 		/* b's header shares a cache line with the one being filled */
 		n = b->n;
-		parsed = !b->raw;
+		raw = b->raw;
 		items = b->items;
 		for (i = 0; i < n; i++) {
-			if (parsed)
-				prs_event(p, &items[i].ll, &items[i].ev);
-			else
-				prs_line(p, &items[i].ll);
+			evr_parse(p, &items[i], raw);
 			if (stop != NULL && stop(arg)) {
 				stopped = 1;
 				break;
@@ -309,11 +306,11 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 		evr_put(pl->ring);
 	}
 	pthread_join(t, NULL);
-	evr_stats(pl->ring, &batches, &raw, &fe_slept, &be_slept);
+	evr_stats(pl->ring, &batches, &nraw, &fe_slept, &be_slept);
 	log_debug("parse: two threads (the front end in its own): %llu "
 	    "batches, %llu of them parsed by the assembler's thread; CPU "
 	    "seconds: front end %.3f, assembler %.3f; the front end waited "
-	    "%lu times, the assembler %lu", batches, raw, pl->fe_cpu,
+	    "%lu times, the assembler %lu", batches, nraw, pl->fe_cpu,
 	    rg_thread_cpu() - cpu0, fe_slept, be_slept);
 	evr_free(pl->ring);
 	pl->ring = NULL;
@@ -330,7 +327,8 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 
 	if (threads <= 0)
 		threads = threads_for(pl);
-	asm_prefault(prs_assembler(p), ppl_threads_auto() > 1);
+	if (ppl_threads_auto() > 1)
+		asm_prefault(prs_assembler(p));
 	merge_start(pl);
 	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
 	if (!two)

@@ -80,7 +80,6 @@ struct rg_pool {
 	slab *slabs;
 	prefault *pf;			/* NULL: slabs are faulted in on use */
 	int pf_want;			/* start pf at the second slab */
-	unsigned long nslabs;
 };
 
 static void prefault_stop(rg_pool *);
@@ -290,12 +289,11 @@ carve(rg_pool *p, size_t size)
 	if ((size_t)(p->end - p->p) < size) {
 		slab *s;
 
-		if (p->pf == NULL && p->pf_want && p->nslabs > 0
+		if (p->pf == NULL && p->pf_want && p->slabs != NULL
 		    && !prefault_start(p))
 			p->pf_want = 0;
 		if (p->pf == NULL || (v = prefault_take(p->pf)) == NULL)
 			v = slab_new();
-		p->nslabs++;
 		s = v;
 		s->next = p->slabs;
 		p->slabs = s;
