@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
+#include "../common/zero.h"
 #include "asm_int.h"
 
 /* mark_sess - s changed: it goes into the next checkpoint */
@@ -88,7 +89,7 @@ asm_sess_node_alloc(assembler *a)
 {
 	sess_node *s = rg_pool_block(a->pool);
 
-	memset(s, 0, sizeof(*s));
+	RG_ZERO(s);
 	rg_arena_init(&s->s.ar, a->pool);
 	s->dirty_idx = -1;
 	return s;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../common/xalloc.h"
+#include "../common/zero.h"
 #include "asm_int.h"
 
 static void msg_emit(assembler *a, msg_node *m);
@@ -328,7 +329,7 @@ asm_node_alloc(assembler *a)
 {
 	msg_node *m = rg_pool_get(a->pool, sizeof(*m));
 
-	memset(m, 0, sizeof(*m));
+	RG_ZERO(m);
 	rec_init(&m->r, a->pool);
 	m->dirty_idx = -1;
 	m->compact_at = COMPACT_MIN;

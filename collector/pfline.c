@@ -13,6 +13,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../common/zero.h"
 #include "pfline.h"
 
 #define DIG(c) ((unsigned)((c) - '0') < 10)
@@ -1468,7 +1469,7 @@ pf_parse(const logline *ll, enum ev_prog prog, rg_event *ev, strbuf *scratch)
 {
 	const char *p = ll->msg, *end = ll->msg + ll->msglen;
 
-	memset(ev, 0, sizeof(*ev));
+	RG_ZERO(ev);
 	ev->kind = EV_UNKNOWN;
 	ev->spam = -1;
 	switch (prog) {

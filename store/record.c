@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/zero.h"
 #include "record.h"
 
 /* rec_dup - a copy of an arena string (maybe NULL) in ar */
@@ -24,7 +25,7 @@ rec_dup(rg_arena *ar, const char *str)
 void
 rec_init(rg_record *r, rg_pool *pool)
 {
-	memset(r, 0, sizeof(*r));
+	RG_ZERO(r);
 	rg_arena_init(&r->ar, pool);
 	r->size = r->nrcpt = -1;
 	r->smtpd_pid = -1;
