@@ -240,11 +240,13 @@ parse_usage(FILE *out)
 	    "  --threads N   1: read and parse lines in the same thread as "
 	    "the rest;\n"
 	    "                2: in a thread of their own. The default: 2 with "
-	    "two CPUs,\n"
-	    "                4 MiB of input or more, and a cache line's round "
-	    "trip\n"
-	    "                between the CPUs under 300 ns (-vv says); the "
-	    "output is the same\n");
+	    "two CPUs\n"
+	    "                (the other not busy) and 4 MiB of input or more; "
+	    "how the two\n"
+	    "                share the parsing follows a cache line's round "
+	    "trip between\n"
+	    "                the CPUs (-vv says); the output is the same\n");
+
 }
 
 /* cmd_parse - the parse command */

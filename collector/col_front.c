@@ -149,7 +149,7 @@ col_fe_start(rg_collect *c)
 		return 0;
 	}
 	if ((c->ring = evr_new(sizeof(snap) + (size_t)c->nin
-	    * sizeof(at_pos))) == NULL) {
+	    * sizeof(at_pos), 0)) == NULL) {
 		log_debug("collect: no front-end ring (%s): it runs in the "
 		    "calling thread", strerror(errno));
 		writer_start(c);

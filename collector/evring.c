@@ -35,6 +35,7 @@ struct evr_ring {
 	char *user;		/* the batches' user bytes */
 	unsigned long long produced;	/* batches handed over */
 	unsigned long long consumed;	/* batches given back */
+	int raw_only;		/* every batch raw (evr_new) */
 	int taken;		/* evr_next returned a batch not put yet */
 	int done;		/* the front end has handed over its last */
 	atomic_int stop;	/* no more wanted (the front end looks at it
@@ -44,9 +45,12 @@ struct evr_ring {
 	unsigned long fe_slept, be_slept;	/* times each one slept */
 };
 
-/* evr_new - an empty ring whose batches carry user_size bytes each */
+/*
+ * evr_new - an empty ring whose batches carry user_size bytes each; with
+ * raw_only, every batch is raw
+ */
 evr_ring *
-evr_new(size_t user_size)
+evr_new(size_t user_size, int raw_only)
 {
 	evr_ring *r = xcalloc(1, sizeof(*r));
 	size_t us = (user_size + 63) & ~(size_t)63;
@@ -76,6 +80,7 @@ evr_new(size_t user_size)
 		    + (size_t)i * BATCH_BYTES;
 		b->user = r->user != NULL ? r->user + (size_t)i * us : NULL;
 	}
+	r->raw_only = raw_only;
 	atomic_store(&r->stop, 0);
 	return r;
 fail:
@@ -231,7 +236,7 @@ evr_take(evr_ring *r)
 	if (!atomic_load(&r->stop)) {
 		b = &r->ring[r->produced % NBATCH];
 		/* the other thread has at most the batch it works on */
-		b->raw = r->produced - r->consumed <= 1;
+		b->raw = r->raw_only || r->produced - r->consumed <= 1;
 		r->raw += (unsigned)b->raw;
 	}
 	pthread_mutex_unlock(&r->mu);

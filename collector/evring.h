@@ -22,8 +22,11 @@
  * written by the front end before evr_give, read by the other thread
  * after evr_next: collect's read positions after the batch's last line.
  *
- *	evr_new(user_size)	a ring, or NULL (errno) if its mutex or
- *				condition variables could not be made
+ *	evr_new(user_size, raw_only)
+ *				a ring, or NULL (errno) if its mutex or
+ *				condition variables could not be made;
+ *				raw_only: every batch raw, whatever waits
+ *				(parse, when the CPUs are far apart)
  *	evr_take(r)		the next batch to fill, emptied; NULL once
  *				the run is stopped
  *	evr_add(r, b, ll, line, len, st)
@@ -79,7 +82,7 @@ typedef struct evr_batch {
 
 typedef struct evr_ring evr_ring;
 
-evr_ring *evr_new(size_t user_size);
+evr_ring *evr_new(size_t user_size, int raw_only);
 evr_batch *evr_take(evr_ring *r);
 int evr_add(evr_ring *r, evr_batch *b, const logline *ll, const char *line,
     size_t len, prs_stats *st);

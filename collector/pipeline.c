@@ -5,9 +5,10 @@
  * Owns the inputs: their line readers and their ll_ctx (year inference,
  * the host and tag caches), which only the front end touches while a run
  * lasts. With two threads, also a ring of batches (evring.h): the front
- * end copies each line into the batch it fills and parses it there; the
- * calling thread takes the batches in the order they were filled and
- * gives each back when its events have been through the assembler. The
+ * end copies each line into the batch it fills and parses it there (or
+ * leaves it to the other thread: a raw batch); the calling thread takes
+ * the batches in the order they were filled and gives each back when its
+ * events have been through the assembler. The
  * front end counts lines in its own prs_stats, added to the parser's
  * after the thread has been joined.
  *
@@ -119,42 +120,46 @@ ppl_threads_auto(void)
 }
 
 /*
- * threads_for - ppl_run's default: two threads only if the CPUs allow it
+ * threads_for - ppl_run's threads, and *raw_only for the ring (evring.h):
+ * two threads if asked, or by default if the CPUs allow it
  * (ppl_threads_auto), the input is big enough to pay for starting a thread
- * (SMALL_INPUT bytes; standard input counts as big), and a cache line
- * goes from one CPU to the other and back in under NEAR_NS
- * (cpuprobe.h: on a VM whose vCPUs sit far apart the second thread only
- * costs CPU)
+ * (SMALL_INPUT bytes; standard input counts as big) and the other CPU
+ * answers the probe (cpuprobe.h). With a cache line's round trip between
+ * the CPUs under NEAR_NS, the two threads share the parsing as their
+ * speeds say. Farther (a VM whose vCPUs sit on different host cores),
+ * every batch is raw: the front end only reads and splits, the assembler's
+ * thread parses; an event written on one CPU and read on the other cost
+ * more there than parsing it (bench/README.md)
  */
 static int
-threads_for(const rg_pipeline *pl)
+threads_for(const rg_pipeline *pl, int asked, int *raw_only)
 {
+	const char *two = "two threads, sharing the parsing";
 	double ns;
 
-	if (ppl_threads_auto() < 2)
+	*raw_only = 0;
+	if (asked == 1)
 		return 1;
-	if (pl->bytes >= 0 && pl->bytes < SMALL_INPUT) {
+	if (asked <= 0 && ppl_threads_auto() < 2)
+		return 1;
+	if (asked <= 0 && pl->bytes >= 0 && pl->bytes < SMALL_INPUT) {
 		log_debug("parse: %lld bytes of input: one thread", pl->bytes);
 		return 1;
 	}
 	ns = rg_cpu_roundtrip_ns();
-	if (ns >= 0 && ns < NEAR_NS) {
-		log_debug("parse: a cache line's round trip between two CPUs "
-		    "took %.0f ns: two threads", ns);
-		return 2;
+	if (ns < 0 || ns >= RG_CPU_NO_ANSWER) {
+		log_debug("parse: the round trip between two CPUs %s: %s",
+		    ns < 0 ? "could not be measured (no thread)" : "had no "
+		    "answer within milliseconds (the other CPU busy)",
+		    asked <= 0 ? "one thread" : two);
+		return asked <= 0 ? 1 : 2;
 	}
-	if (ns < 0)
-		log_debug("parse: the round trip between two CPUs could not "
-		    "be measured (no thread): one thread");
-	else if (ns >= RG_CPU_NO_ANSWER)
-		log_debug("parse: the round trip between two CPUs: the other "
-		    "CPU did not answer within milliseconds (busy): one "
-		    "thread");
-	else
-		log_debug("parse: a cache line's round trip between two CPUs "
-		    "took %.0f ns (a second thread gains only under %d): one "
-		    "thread", ns, NEAR_NS);
-	return 1;
+	*raw_only = ns >= NEAR_NS;
+	log_debug("parse: a cache line's round trip between two CPUs took "
+	    "%.0f ns (%s %d): %s", ns, *raw_only ? "not under" : "under",
+	    NEAR_NS, *raw_only ? "two threads, the assembler's thread "
+	    "parsing every line" : two);
+	return 2;
 }
 
 /* advance - read the input's next line with a known header */
@@ -269,7 +274,8 @@ front_main(void *arg)
 
 /* run_two - the front end in a thread, the assembler in this one */
 static int
-run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
+run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
+    void *arg)
 {
 	pthread_t t;
 	const evr_batch *b;
@@ -279,7 +285,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 	unsigned long fe_slept, be_slept;
 	int i, n, raw, stopped = 0, err;
 
-	if ((pl->ring = evr_new(0)) == NULL)
+	if ((pl->ring = evr_new(0, raw_only)) == NULL)
 		return -1;
 	if ((err = pthread_create(&t, NULL, front_main, pl)) != 0) {
 		evr_free(pl->ring);
@@ -323,14 +329,13 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
     void *arg)
 {
 	unsigned long made, taken, missed;
-	int i, two;
+	int i, two, raw_only;
 
-	if (threads <= 0)
-		threads = threads_for(pl);
+	threads = threads_for(pl, threads, &raw_only);
 	if (ppl_threads_auto() > 1)
 		asm_prefault(prs_assembler(p));
 	merge_start(pl);
-	two = threads >= 2 && run_two(pl, p, stop, arg) == 0;
+	two = threads >= 2 && run_two(pl, p, raw_only, stop, arg) == 0;
 	if (!two)
 		run_one(pl, p, stop, arg);
 	if (!two)

@@ -62,7 +62,7 @@ pad(evr_ring *r, int k)
 static void
 taken_raw_case(void)
 {
-	evr_ring *r = evr_new(0);
+	evr_ring *r = evr_new(0, 0);
 	prs_stats st;
 	ll_ctx c;
 	evr_batch *b;
@@ -84,6 +84,27 @@ taken_raw_case(void)
 	    && b->lines == NLINES);
 	evr_put(r);
 	CHECK(fill(r, &c, &st) == 1);		/* all given back */
+	evr_free(r);
+}
+
+/*
+ * raw_only_case - a ring made raw_only (parse, when the CPUs are far
+ * apart) hands every batch over raw, however many are waiting
+ */
+static void
+raw_only_case(void)
+{
+	evr_ring *r = evr_new(0, 1);
+	prs_stats st;
+	ll_ctx c;
+	int i, raw = 0;
+
+	memset(&st, 0, sizeof(st));
+	ll_init(&c, 2026, 0);
+	for (i = 0; i < 5; i++)		/* none taken back: 0 to 4 waiting */
+		raw += fill(r, &c, &st);
+	CHECK(raw == 5);
+	CHECK(st.lines == 0);		/* none parsed in the front end */
 	evr_free(r);
 }
 
@@ -109,7 +130,7 @@ same_records_case(void)
 	int raw;
 
 	for (raw = 0; raw < 2; raw++) {
-		evr_ring *r = evr_new(0);
+		evr_ring *r = evr_new(0, 0);
 		asm_options ao;
 		asm_callbacks cb;
 		rg_parser *p;
@@ -150,5 +171,7 @@ main(void)
 	    "work", taken_raw_case());
 	CASE("evring: a raw batch makes the records a parsed one makes",
 	    same_records_case());
+	CASE("evring: raw_only makes every batch raw, whatever waits",
+	    raw_only_case());
 	UNIT_EXIT();
 }
