@@ -6,7 +6,11 @@ Usage: bench/ab.py ROUNDS SLEEP BIN [BIN ...] -- ARGS...
 Each round runs every BIN once with ARGS, in turn (output to /dev/null),
 after SLEEP seconds of idle if SLEEP is not 0 (on a VM, memory freed for
 a few seconds goes back to the host, and a run after a pause pays for
-backing it again). Prints the median wall clock of each binary, with its
+backing it again). Every other round runs them in the reverse order: on
+the VM this was written on, a run's time depended on the run before it
+(the same binary took 200 ms in one place of a fixed order and 320 ms in
+another), and a fixed order made a difference of place look like one of
+code. Prints the median wall clock of each binary, with its
 quartiles and minimum: on a shared machine the spread is part of the
 figure. Example:
 
@@ -26,8 +30,8 @@ def main(argv):
     rounds, pause = int(argv[0]), float(argv[1])
     bins, args = argv[2:sep], argv[sep + 1:]
     walls = {b: [] for b in bins}
-    for _ in range(rounds):
-        for b in bins:
+    for r in range(rounds):
+        for b in (bins if r % 2 == 0 else bins[::-1]):
             if pause:
                 time.sleep(pause)
             t = time.perf_counter()

@@ -4,7 +4,8 @@
 # Builds a big log in genuine Postfix format by repeating the project's own
 # sample (samples/relay.log, real Postfix output) with fresh queue IDs and
 # advancing timestamps, then runs on that one file, side by side, RUNS times
-# each in turn (medians are reported)
+# each in turn, every other round in the reverse order (medians are
+# reported)
 #   relayguard parse FILE > out          the thing measured
 #   relayguard parse --stats FILE        the same without JSON
 #   grep -c status= FILE > out           a lower bound: reading the file at all
@@ -343,8 +344,13 @@ tools=(parse stats grep)
 [ "$one" = 1 ] && tools+=(one one_stats)
 declare -A W C R
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); a cache line's round trip between two CPUs: $(roundtrip)"
+# every other round in the reverse order: on a VM a run's time can depend
+# on the run before it, and a fixed order would charge that to one tool
+rtools=()
+for ((k = ${#tools[@]} - 1; k >= 0; k--)); do rtools+=("${tools[k]}"); done
 for i in $(seq "$runs"); do
-    for t in "${tools[@]}"; do
+    if [ $((i % 2)) = 1 ]; then order=("${tools[@]}"); else order=("${rtools[@]}"); fi
+    for t in "${order[@]}"; do
         case $t in
         parse) measure "$t" "$rg" "${rgargs[@]}" "$LOG" ;;
         stats) measure "$t" "$rg" "${rgargs[@]}" --stats "$LOG" ;;
@@ -376,7 +382,7 @@ ok() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
 within() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { print (a <= k * b) ? 1 : 0 }'; }
 
 echo
-echo "medians of $runs rounds (each round runs every tool once, in turn); pflogsumm once"
+echo "medians of $runs rounds (each round runs every tool once, in turn, every other round in reverse); pflogsumm once"
 printf '%-16s %9s %9s %12s %9s %10s %10s\n' tool "wall s" "cpu s" lines/s "rss MiB" "x grep" "x grep cpu"
 for t in "${tools[@]}"; do
     label=$t
