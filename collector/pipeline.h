@@ -12,7 +12,9 @@
  * parses each line (prs_front) and hands batches of events to the calling
  * thread, which runs the assembler (prs_event) and so the parser's
  * callbacks: the records come out in the same order, from the same calls,
- * as with one thread; only the calling thread ever runs a callback.
+ * as with one thread; only the calling thread ever runs a callback. A
+ * batch may go over unparsed (raw): the calling thread parses its lines
+ * itself; when the two CPUs are far apart every batch does.
  *
  *	ppl_open(paths, n, year, max_line)	n == 0: standard input; NULL
  *						when an input cannot be opened
@@ -24,10 +26,11 @@
  *						two when ppl_threads_auto()
  *						says 2, the files hold 4 MiB
  *						or more (or one is not a file)
- *						and a cache line's round trip
- *						between two CPUs is under 300
- *						ns (cpuprobe.h: the second
- *						thread gains only then); the
+ *						and the other CPU answers the
+ *						probe (cpuprobe.h); its round
+ *						trip, under 300 ns or not,
+ *						says whether the front end
+ *						parses or only splits; the
  *						choice is logged at -vv.
  *						stop(arg), if not NULL,
  *						is asked after each event (each

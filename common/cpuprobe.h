@@ -3,14 +3,14 @@
  * and back, measured at run time.
  *
  * A pipeline of two threads that hands each item from one CPU to the
- * other (parse's front end and assembler) gains from its second thread
- * only when that trip is short. On the 2-vCPU virtual machine the project
- * is measured on, the host puts the two vCPUs on cores that share a cache
- * at some minutes and far apart at most others: far, this probe reads
- * 380-440 ns and the second thread made `parse --stats` 1.17 times slower
- * for 1.7 times the CPU; near (110-200 ns by the benchmark's earlier
- * probe, which read the far case as 590), it cut `--stats` from 0.24 to
- * 0.17 s (bench/README.md). On a real machine the trip takes well under
+ * other (parse's front end and assembler) should hand little over when
+ * that trip is long. On the 2-vCPU virtual machine the project is
+ * measured on, the host puts the two vCPUs on cores that share a cache at
+ * some minutes and far apart at others: far, this probe reads 380-480 ns,
+ * and parse's front end sharing the parsing made `--stats` slower than
+ * one thread (0.26 s against 0.21), while only reading and splitting it
+ * made it faster (0.17 s); near (80-130 ns), sharing the parsing is the
+ * faster (bench/README.md). On a real machine the trip takes well under
  * 200 ns.
  *
  * rg_cpu_roundtrip_ns() pins two threads, the caller and one it starts,
