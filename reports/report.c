@@ -370,6 +370,7 @@ rep_build(rg_store *st, const rg_config *cfg, const rul_policy *pol,
 	d->cfg = cfg;
 	d->pol = pol;
 	d->o = *o;
+	d->made = time(NULL);
 	d->nusers = rul_nusers(pol);
 	d->only = -1;
 	if (o->user != NULL) {

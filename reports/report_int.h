@@ -5,6 +5,8 @@
 #ifndef RG_REPORT_INT_H
 #define RG_REPORT_INT_H
 
+#include <time.h>
+
 #include "../common/hash.h"
 #include "../common/strbuf.h"
 #include "../store/report.h"
@@ -33,6 +35,9 @@ struct rep_data {
 	const rg_config *cfg;
 	const rul_policy *pol;
 	rep_opts o;
+	time_t made;			/* when built: every copy of the
+					 * workbook says the same (its
+					 * "created" property) */
 	int nusers;			/* policy users; index nusers: unassigned */
 	int only;			/* --user: its index, else -1 */
 	rep_tot *users;			/* nusers + 1 */

@@ -239,6 +239,9 @@ rep_write_xlsx(rep_data *d, const char *path, char *err, size_t errsz)
 	    rep_kind_name(d->o.kind), d->o.title ? d->o.title : "");
 	props.title = title;
 	props.author = "relayguard";
+	/* not the time of this write: the --output copy and the kept one
+	 * (keep_report) of one run are the same bytes */
+	props.created = d->made;
 	workbook_set_properties(wb, &props);
 	f.head = workbook_add_format(wb);
 	format_set_bold(f.head);
