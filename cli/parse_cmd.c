@@ -246,7 +246,6 @@ parse_usage(FILE *out)
 	    "                share the parsing follows a cache line's round "
 	    "trip between\n"
 	    "                the CPUs (-vv says); the output is the same\n");
-
 }
 
 /* cmd_parse - the parse command */

@@ -140,8 +140,12 @@ threads_for(const rg_pipeline *pl, int asked, int *raw_only)
 	*raw_only = 0;
 	if (asked == 1)
 		return 1;
-	if (asked <= 0 && ppl_threads_auto() < 2)
-		return 1;
+	if (ppl_threads_auto() < 2) {
+		if (asked <= 0)
+			return 1;
+		log_debug("parse: one CPU: %s", two);
+		return 2;
+	}
 	if (asked <= 0 && pl->bytes >= 0 && pl->bytes < SMALL_INPUT) {
 		log_debug("parse: %lld bytes of input: one thread", pl->bytes);
 		return 1;
