@@ -139,12 +139,17 @@ golden-update: $(B)/relayguard
 	    echo "updated $${f%.log}.jsonl"; \
 	done
 
+# OPT and LDFLAGS go to the suites too: demo.sh and install.sh run make
+# on the build directory under test, and a make with the default flags
+# there relinked the sanitized objects without the sanitizer's runtime
+ASAN_OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 asan-test:
 	@scripts/install-deps test
-	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	@$(MAKE) --no-print-directory B=build-asan OPT="$(ASAN_OPT)" \
 	    LDFLAGS="-fsanitize=address,undefined" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    RG_CRASH_MAXDELAY=1500 RG_CRASH_LINES=60000 RG_CRASH_MIN_KILLS=15 \
+	    OPT="$(ASAN_OPT)" LDFLAGS="-fsanitize=address,undefined" \
 	    RELAYGUARD=$(CURDIR)/build-asan/relayguard UNIT_DIR=$(CURDIR)/build-asan/tests tests/run
 
 # the parse and collect suites on a ThreadSanitizer build (parse runs its
