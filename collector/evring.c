@@ -235,7 +235,8 @@ evr_take(evr_ring *r)
 	r->fe_waits = 0;
 	if (!atomic_load(&r->stop)) {
 		b = &r->ring[r->produced % NBATCH];
-		/* the other thread has at most the batch it works on */
+		/* raw_only, or the other thread has at most the batch it
+		 * works on */
 		b->raw = r->raw_only || r->produced - r->consumed <= 1;
 		r->raw += (unsigned)b->raw;
 	}
