@@ -199,6 +199,13 @@ attempt() {
     RC=$?
     attempts=$((attempts + 1))
     if [ $RC = 137 ]; then
+        # timeout's KILL reaches timeout itself, so it does not wait for
+        # the collector: that one may still be exiting (its memory being
+        # unmapped) when the next starts. Its lock goes with its last
+        # descriptor; wait for that, not for a guessed delay.
+        if ! flock -w 120 "$work/crash.db.lock" true; then
+            echo "the killed collector's lock was still held 120 s later (attempt $attempts)" >> "$work/collect.err"
+        fi
         hits=$((hits + 1))
         if [ "$(lines_of "$work/crash.db")" != "$before" ]; then
             hits_work=$((hits_work + 1))
