@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/memfind.h"
 #include "../common/xalloc.h"
 #include "../common/zero.h"
 #include "asm_int.h"
@@ -583,28 +584,6 @@ sweep(assembler *a)
 	a->last_sweep = a->now;
 }
 
-/*
- * queued_as - where "queued as " is in a reply, or NULL: memchr and a
- * compare, not memmem, whose setup (a table of 256 shifts) cost more than
- * the search in a 40-byte reply of nearly every delivery
- */
-static const char *
-queued_as(rg_slice r)
-{
-	const char *p = r.p, *last;
-
-	if (r.n < 10)
-		return NULL;
-	last = r.p + r.n - 10;
-	while (p <= last && (p = memchr(p, 'q', (size_t)(last - p) + 1))
-	    != NULL) {
-		if (memcmp(p + 1, "ueued as ", 9) == 0)
-			return p;
-		p++;
-	}
-	return NULL;
-}
-
 /* on_delivery - a delivery attempt for one recipient */
 static void
 on_delivery(assembler *a, msg_node *m, const rg_event *ev)
@@ -623,7 +602,8 @@ on_delivery(assembler *a, msg_node *m, const rg_event *ev)
 	rec_hist_add(&m->r, rc, a->now, ev->status, ev->dsn);
 	/* a content filter answered "queued as QID2": the message goes on as QID2 */
 	if (sl_eq(ev->status, "sent") && ev->response.p != NULL
-	    && (qa = queued_as(ev->response)) != NULL) {
+	    && (qa = rg_memfind(ev->response.p, ev->response.p
+	    + ev->response.n, "queued as ", 10)) != NULL) {
 		rg_slice q2 = { qa + 10, 0 };
 		const char *end = ev->response.p + ev->response.n;
 		msg_node *m2;

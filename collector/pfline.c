@@ -13,6 +13,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../common/memfind.h"
 #include "../common/zero.h"
 #include "pfline.h"
 
@@ -144,36 +145,9 @@ pf_classify(const logline *ll)
 /* ---- small scanners over [p, end) ---- */
 
 /*
- * find - first occurrence of lit in [p, end), or NULL. The literals are a
- * few bytes long: memchr for the first byte and a compare is several times
- * cheaper than memmem's setup, and still linear in the line times the
- * literal's length.
- */
-static const char *
-find(const char *p, const char *end, const char *lit, size_t litlen)
-{
-	const char *last;
-
-	if (litlen == 0)
-		return p;
-	if (end - p < (ptrdiff_t)litlen)
-		return NULL;
-	last = end - litlen;
-	while (p <= last) {
-		p = memchr(p, lit[0], (size_t)(last - p) + 1);
-		if (p == NULL)
-			return NULL;
-		if (memcmp(p + 1, lit + 1, litlen - 1) == 0)
-			return p;
-		p++;
-	}
-	return NULL;
-}
-
-/*
- * comma_sp - the first ", " in [p, end), or NULL: find(p, end, ", ") for
- * the short values between a line's fields, without a call (16 places at
- * once where SSE2 is)
+ * comma_sp - the first ", " in [p, end), or NULL: rg_memfind(p, end,
+ * ", ", 2) for the short values between a line's fields, without a call
+ * (16 places at once where SSE2 is)
  */
 static inline const char *
 comma_sp(const char *p, const char *end)
@@ -469,7 +443,7 @@ static int
 kv_after(const char *p, const char *end, const char *key, size_t keylen,
     rg_slice *s)
 {
-	const char *k = find(p, end, key, keylen), *e;
+	const char *k = rg_memfind(p, end, key, keylen), *e;
 
 	if (k == NULL)
 		return 0;
@@ -514,7 +488,7 @@ tail_at(const char *cand, const char *end, int text, env_tail *t)
 		return 0;
 	/* " proto=X helo=<h>" and an optional ": text" or " sasl..." */
 	if (starts(q, end, LIT(" proto="))) {
-		q = find(q, end, LIT(" helo=<"));
+		q = rg_memfind(q, end, LIT(" helo=<"));
 		if (q == NULL || (e = addr_end(q + 7, end)) == NULL)
 			return 0;
 		q = e + 1;
@@ -544,9 +518,9 @@ kv_unique(const char *p, const char *end, const char *key, size_t keylen,
 	int n = 0;
 
 	s->p = NULL, s->n = 0;
-	while ((k = find(k, end, key, keylen)) != NULL) {
+	while ((k = rg_memfind(k, end, key, keylen)) != NULL) {
 		k += keylen;
-		e = find(k, end, stop, stoplen);
+		e = rg_memfind(k, end, stop, stoplen);
 		set(&one, k, e ? e : end);
 		if (n++ > 0 && !sl_same(one, *s)) {
 			s->p = NULL, s->n = 0;
@@ -743,7 +717,7 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 	if (starts(p, end, LIT("lost connection after "))
 	    || starts(p, end, LIT("timeout after "))
 	    || starts(p, end, LIT("too many errors after "))) {
-		q = find(p, end, LIT(" from "));
+		q = rg_memfind(p, end, LIT(" from "));
 		if (q != NULL && client_at(q + 6, end, ev)) {
 			ev->kind = EV_LOST;
 			set(&ev->text, p, q);
@@ -757,8 +731,8 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 	}
 	if (starts(p, end, LIT("warning: "))) {
 		ev->kind = EV_WARNING;
-		q = find(p, end, LIT(": SASL "));
-		if (q != NULL && find(q, end, LIT(" authentication failed")) &&
+		q = rg_memfind(p, end, LIT(": SASL "));
+		if (q != NULL && rg_memfind(q, end, LIT(" authentication failed")) &&
 		    client_at(p + 9, q, ev)) {
 			const char *m = q + 7, *sp = memchr(m, ' ', (size_t)(end - m));
 
@@ -828,7 +802,7 @@ parse_smtpd(const char *p, const char *end, rg_event *ev)
 		return;
 	}
 	/* TLS chatter, pipelining, proxy and other session noise */
-	if (find(p, end, LIT(" TLS connection established"))
+	if (rg_memfind(p, end, LIT(" TLS connection established"))
 	    || starts(p, end, LIT("table "))
 	    || starts(p, end, LIT("bare <LF> received"))
 	    || starts(p, end, LIT("discarding EHLO keywords"))
@@ -1051,7 +1025,7 @@ parse_queue_line(enum ev_prog prog, const char *p, const char *end,
 		}
 		return;
 	case PROG_BOUNCE: {
-		const char *c = find(q, end, LIT(" notification: "));
+		const char *c = rg_memfind(q, end, LIT(" notification: "));
 
 		if (c != NULL && qid_prefix(c + 15, end, &ev->qid2) == NULL) {
 			set(&ev->qid2, c + 15, end);
@@ -1089,7 +1063,7 @@ parse_pickup(const char *p, const char *end, rg_event *ev)
 	}
 	if ((q = qid_prefix(p, end, &ev->qid)) == NULL)
 		return;
-	f = find(q, end, LIT(" from="));
+	f = rg_memfind(q, end, LIT(" from="));
 	if (starts(q, end, LIT("uid=")) && f != NULL
 	    && addr_field(f + 6, end, &ev->sender) != NULL)
 		ev->kind = EV_PICKUP;
@@ -1266,7 +1240,7 @@ rs_qid(const char *p, const char *end, rg_slice *qid)
 	rg_slice one;
 	int n = 0;
 
-	while ((r = find(r, end, LIT("qid: <"))) != NULL) {
+	while ((r = rg_memfind(r, end, LIT("qid: <"))) != NULL) {
 		r += 6;
 		for (e = r; e < end && qid_char(*e); e++)
 			;
@@ -1297,7 +1271,7 @@ rs_qid(const char *p, const char *end, rg_slice *qid)
 static void
 parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 {
-	const char *q = find(p, end, LIT("rspamd_task_write_log: ")), *r, *e;
+	const char *q = rg_memfind(p, end, LIT("rspamd_task_write_log: ")), *r, *e;
 	rs_verdict v, first;
 	int n = 0, doubt = 0, rc;
 
@@ -1322,7 +1296,7 @@ parse_rspamd(const char *p, const char *end, rg_event *ev, strbuf *scratch)
 	}
 	if (starts(q, end, LIT("id: <")) && (e = addr_end(q + 5, end)) != NULL)
 		set(&ev->msgid, q + 4, e + 1);
-	for (r = q; (r = find(r, end, LIT("(default: "))) != NULL; n++) {
+	for (r = q; (r = rg_memfind(r, end, LIT("(default: "))) != NULL; n++) {
 		r += 10;
 		if (!rs_verdict_at(r, end, &v))
 			doubt = 1;
@@ -1425,7 +1399,7 @@ parse_amavis(const char *p, const char *end, rg_event *ev)
 static void
 parse_spamd(const char *p, const char *end, rg_event *ev)
 {
-	const char *q = find(p, end, LIT("result: ")), *s, *e;
+	const char *q = rg_memfind(p, end, LIT("result: ")), *s, *e;
 	rg_slice mid;
 
 	ev->kind = EV_IGNORED;
@@ -1445,7 +1419,7 @@ parse_spamd(const char *p, const char *end, rg_event *ev)
 	for (s = q; s < end && *s != ' '; s++)
 		;
 	set(&ev->symbols, q, s);
-	for (q = s; (q = find(q, end, LIT("mid=<"))) != NULL; q = e) {
+	for (q = s; (q = rg_memfind(q, end, LIT("mid=<"))) != NULL; q = e) {
 		if ((e = addr_end(q + 5, end)) == NULL)
 			return;
 		set(&mid, q + 4, e + 1);
