@@ -20,7 +20,8 @@
 #define NBATCH		8		/* batches in the ring */
 #define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
 #define BATCH_ITEMS	256		/* events a batch */
-#define BATCH_BYTES	(64 * 1024)	/* line bytes a batch (more for a long line) */
+#define BATCH_BYTES	EVR_BATCH_BYTES	/* line bytes a batch (more for a long
+					 * line, unless lent) */
 #define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
 /* the ring's block: the items, then the bytes (both 64-byte multiples) */
 #define ITEMS_BYTES	(((size_t)NBATCH * BATCH_ITEMS * sizeof(evr_item) \
@@ -168,6 +169,31 @@ rebase(evr_batch *b, const char *p, size_t n, const char *line, size_t len,
 	return keep(b, p, n);
 }
 
+/* next_item - the batch's next item, its scratch made ready */
+static evr_item *
+next_item(evr_batch *b)
+{
+	if (b->n == b->ready)
+		sb_init(&b->items[b->ready++].scratch);
+	return &b->items[b->n];
+}
+
+/*
+ * parse_item - the item just filled: parsed unless b is raw; mark: the
+ * batch's bytes before it, given back if it is not for the assembler
+ */
+static int
+parse_item(evr_batch *b, evr_item *it, size_t mark, prs_stats *st)
+{
+	b->lines++;
+	if (b->raw || prs_front(st, &it->ll, &it->ev, &it->scratch)) {
+		b->n++;
+		return 1;
+	}
+	b->used = mark;		/* not for the assembler */
+	return 0;
+}
+
 /*
  * evr_add - the line into batch b, split and parsed. Every pointer of
  * logline is moved here (a new one must be too); the daemon name stays
@@ -191,10 +217,8 @@ evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
 		b->cap = n;
 		b->bytes = xmalloc(b->cap);
 	}
-	it = &b->items[b->n];
+	it = next_item(b);
 	mark = b->used;
-	if (b->n == b->ready)
-		sb_init(&b->items[b->ready++].scratch);
 	copy = keep(b, line, len);
 	it->ll = *src;
 	it->ll.host = rebase(b, src->host, src->hostlen, line, len, copy);
@@ -206,17 +230,45 @@ evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
 		it->ll.daemon = rebase(b, src->daemon, src->daemonlen, line,
 		    len, copy);
 	it->ll.msg = rebase(b, src->msg, src->msglen, line, len, copy);
-	b->lines++;
-	if (b->raw) {
-		b->n++;
-		return 1;
-	}
-	if (prs_front(st, &it->ll, &it->ev, &it->scratch)) {
-		b->n++;
-		return 1;
-	}
-	b->used = mark;		/* not for the assembler */
-	return 0;
+	return parse_item(b, it, mark, st);
+}
+
+/*
+ * evr_lend - b's bytes, for a line reader to read into (lr_lend): the
+ * lines it hands out are then added with evr_add_lent. Its bytes are its
+ * own from evr_take on (never grown for a long line): *cap of them.
+ */
+char *
+evr_lend(evr_batch *b, size_t *cap)
+{
+	*cap = b->cap;
+	return b->bytes;
+}
+
+/*
+ * evr_add_lent - as evr_add, for a line that lies in b's own bytes
+ * (evr_lend): nothing is copied. Its split header points into the line or
+ * at constants (logline.h), and so stays valid with the batch. -1: no item
+ * left (give b, and lend the next one the bytes not handed out yet).
+ */
+int
+evr_add_lent(evr_ring *r, evr_batch *b, const logline *ll, prs_stats *st)
+{
+	evr_item *it;
+
+	(void)r;
+	if (b->n == BATCH_ITEMS)
+		return -1;
+	it = next_item(b);
+	it->ll = *ll;
+	return parse_item(b, it, b->used, st);
+}
+
+/* evr_full - whether b has no item left */
+int
+evr_full(const evr_batch *b)
+{
+	return b->n == BATCH_ITEMS;
 }
 
 /* evr_take - the next batch to fill, NULL when the run is stopped */

@@ -6,7 +6,9 @@
  * The front end takes an empty batch (evr_take), adds lines to it
  * (evr_add: the line is copied into the batch, its split header pointed at
  * the copy, then parsed there; a line the assembler will not see gives its
- * bytes back at once), and hands it over (evr_give). A batch taken while
+ * bytes back at once; or, with one input, the line reader reads into the
+ * batch's bytes, evr_lend, and evr_add_lent copies nothing), and hands it
+ * over (evr_give). A batch taken while
  * the other thread has at most the one it works on left is raw: its lines
  * are only split, and the other thread parses them (prs_line) before it
  * would wait. The two threads' shares of the parsing so follow their
@@ -35,6 +37,13 @@
  *				event (or a raw line), 0 not for the
  *				assembler, -1 no room (give b, take another:
  *				an empty batch takes any line)
+ *	evr_lend(b, &cap)	b's bytes, for a line reader to read the
+ *				lines into (lr_lend): one input's, so that
+ *				nothing is copied
+ *	evr_add_lent(r, b, ll, st)
+ *				as evr_add, for a line in b's own bytes;
+ *				-1: no item left
+ *	evr_full(b)		whether b has no item left
  *	evr_give(r)		hand the batch being filled over
  *	evr_end(r)		the front end has given its last batch
  *	evr_next(r)		the next batch given, waiting for it; NULL
@@ -59,6 +68,8 @@
 #include "event.h"
 #include "logline.h"
 #include "parser.h"
+
+#define EVR_BATCH_BYTES	(64 * 1024)	/* a batch's bytes */
 
 typedef struct evr_item {
 	logline ll;		/* pointing into the batch's bytes */
@@ -86,6 +97,10 @@ evr_ring *evr_new(size_t user_size, int raw_only);
 evr_batch *evr_take(evr_ring *r);
 int evr_add(evr_ring *r, evr_batch *b, const logline *ll, const char *line,
     size_t len, prs_stats *st);
+char *evr_lend(evr_batch *b, size_t *cap);
+int evr_add_lent(evr_ring *r, evr_batch *b, const logline *ll,
+    prs_stats *st);
+int evr_full(const evr_batch *b);
 void evr_give(evr_ring *r);
 void evr_end(evr_ring *r);
 evr_batch *evr_next(evr_ring *r);

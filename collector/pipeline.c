@@ -5,7 +5,8 @@
  * Owns the inputs: their line readers and their ll_ctx (year inference,
  * the host and tag caches), which only the front end touches while a run
  * lasts. With two threads, also a ring of batches (evring.h): the front
- * end copies each line into the batch it fills and parses it there (or
+ * end copies each line into the batch it fills (with one input, its reader
+ * reads into the batch instead: front_lent) and parses it there (or
  * leaves it to the other thread: a raw batch); the calling thread takes
  * the batches in the order they were filled and gives each back when its
  * events have been through the assembler. The
@@ -54,6 +55,9 @@ struct rg_pipeline {
 	evr_ring *ring;		/* while two threads run */
 	long long bytes;	/* the inputs' sizes; -1: one is not a file */
 	double fe_cpu;		/* the front-end thread's CPU seconds */
+	size_t max_line;	/* the readers' maximum line length */
+	evr_batch *cur;		/* the batch being filled, its bytes lent to
+				 * the one input's reader (front_lent) */
 };
 
 /* ppl_open - open the inputs (standard input if n is 0) */
@@ -66,6 +70,7 @@ ppl_open(char *const *paths, int n, int year, size_t max_line)
 	pl->nin = n > 0 ? n : 1;
 	pl->in = xcalloc((size_t)pl->nin, sizeof(input));
 	pl->last = -1;
+	pl->max_line = max_line;
 	for (i = 0; i < pl->nin; i++) {
 		input *in = &pl->in[i];
 		const char *path = n > 0 ? paths[i] : NULL;
@@ -166,6 +171,35 @@ threads_for(const rg_pipeline *pl, int asked, int *raw_only)
 	return 2;
 }
 
+/*
+ * next_lent - give the batch being filled and lend the next one's bytes to
+ * in's reader, the bytes it read and did not hand out copied to their
+ * start (front_lent); -1 when the run is stopped
+ */
+static int
+next_lent(rg_pipeline *pl, input *in)
+{
+	size_t cap;
+	char *bytes;
+
+	if (pl->cur != NULL) {
+		evr_give(pl->ring);
+		pl->cur = NULL;
+	}
+	if ((pl->cur = evr_take(pl->ring)) == NULL)
+		return -1;
+	bytes = evr_lend(pl->cur, &cap);
+	if (lr_lend(in->lr, bytes, cap) < 0) {
+		/* not with lends_fit(): a bug */
+		log_warnx("%s: a line reader could not read into a batch",
+		    in->name);
+		pl->failed = 1;
+		evr_stop(pl->ring);
+		return -1;
+	}
+	return 0;
+}
+
 /* advance - read the input's next line with a known header */
 static void
 advance(rg_pipeline *pl, input *in)
@@ -175,7 +209,12 @@ advance(rg_pipeline *pl, input *in)
 	int r;
 
 	in->h.have = 0;
-	while ((r = lr_next(in->lr, &line, &len)) == 1) {
+	while ((r = lr_next(in->lr, &line, &len)) >= 1) {
+		if (r == 2) {	/* the lent batch is full (front_lent) */
+			if (next_lent(pl, in) < 0)
+				return;	/* the run is stopped */
+			continue;
+		}
 		if (ll_parse(&in->ctx, line, len, &in->h.ll) == 0) {
 			in->h.have = 1;
 			in->line = line;
@@ -240,6 +279,7 @@ run_one(rg_pipeline *pl, rg_parser *p, int (*stop)(void *), void *arg)
 {
 	input *in;
 
+	merge_start(pl);
 	while ((in = merge_next(pl)) != NULL) {
 		prs_line(p, &in->h.ll);
 		if (stop != NULL && stop(arg))
@@ -255,6 +295,7 @@ front_main(void *arg)
 	evr_batch *b = NULL;
 	input *in;
 
+	merge_start(pl);
 	while ((in = merge_next(pl)) != NULL) {
 		if (evr_stopped(pl->ring))
 			break;
@@ -276,6 +317,52 @@ front_main(void *arg)
 	return NULL;
 }
 
+/*
+ * front_lent - the front-end thread for one input: its reader reads into
+ * the bytes of the batch being filled (lr_lend), and a line is not copied
+ * again on its way to the other thread; a batch's bytes come back to it
+ * with the batch. The bytes read but not handed out when a batch has no
+ * item left are copied to the next one (some of a read, once a batch).
+ */
+static void *
+front_lent(void *arg)
+{
+	rg_pipeline *pl = arg;
+	input *in = &pl->in[0];
+
+	/* before the first read: every line the reader hands out is in a
+	 * batch */
+	if (next_lent(pl, in) == 0) {
+		merge_start(pl);
+		while (merge_next(pl) != NULL && pl->cur != NULL) {
+			if (evr_stopped(pl->ring))
+				break;
+			evr_add_lent(pl->ring, pl->cur, &in->h.ll, &pl->fe);
+			/* no item left: the next batch (before the next
+			 * line is read) */
+			if (evr_full(pl->cur) && next_lent(pl, in) < 0)
+				break;
+		}
+	}
+	if (pl->cur != NULL)
+		evr_give(pl->ring);
+	pl->cur = NULL;
+	evr_end(pl->ring);
+	pl->fe_cpu = rg_thread_cpu();
+	return NULL;
+}
+
+/*
+ * lends_fit - whether the front end can read into the batches: one input
+ * (lines of several are merged by time into a batch: copied), and a batch
+ * that holds two lines of the maximum length (lr_lend)
+ */
+static int
+lends_fit(const rg_pipeline *pl)
+{
+	return pl->nin == 1 && 2 * pl->max_line + 2 <= EVR_BATCH_BYTES;
+}
+
 /* run_two - the front end in a thread, the assembler in this one */
 static int
 run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
@@ -287,11 +374,13 @@ run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
 	double cpu0 = rg_thread_cpu();
 	unsigned long long batches, nraw;
 	unsigned long fe_slept, be_slept;
-	int i, n, raw, stopped = 0, err;
+	int i, n, raw, stopped = 0, err, lent;
 
 	if ((pl->ring = evr_new(0, raw_only)) == NULL)
 		return -1;
-	if ((err = pthread_create(&t, NULL, front_main, pl)) != 0) {
+	lent = lends_fit(pl);
+	if ((err = pthread_create(&t, NULL, lent ? front_lent : front_main,
+	    pl)) != 0) {
 		evr_free(pl->ring);
 		pl->ring = NULL;
 		errno = err;
@@ -317,10 +406,13 @@ run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
 	}
 	pthread_join(t, NULL);
 	evr_stats(pl->ring, &batches, &nraw, &fe_slept, &be_slept);
-	log_debug("parse: two threads (the front end in its own): %llu "
+	log_debug("parse: two threads (the front end in its own, %s): %llu "
 	    "batches, %llu of them parsed by the assembler's thread; CPU "
 	    "seconds: front end %.3f, assembler %.3f; the front end waited "
-	    "%lu times, the assembler %lu", batches, nraw, pl->fe_cpu,
+	    "%lu times, the assembler %lu", lent ? "reading into the "
+	    "batches" : pl->nin > 1 ? "copying the lines of its inputs into "
+	    "the batches" : "copying the lines into the batches: they may "
+	    "be too long to read into one", batches, nraw, pl->fe_cpu,
 	    rg_thread_cpu() - cpu0, fe_slept, be_slept);
 	evr_free(pl->ring);
 	pl->ring = NULL;
@@ -338,7 +430,6 @@ ppl_run(rg_pipeline *pl, rg_parser *p, int threads, int (*stop)(void *),
 	threads = threads_for(pl, threads, &raw_only);
 	if (ppl_threads_auto() > 1)
 		asm_prefault(prs_assembler(p));
-	merge_start(pl);
 	two = threads >= 2 && run_two(pl, p, raw_only, stop, arg) == 0;
 	if (!two)
 		run_one(pl, p, stop, arg);

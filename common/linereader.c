@@ -32,6 +32,8 @@ struct linereader {
 	lr_check_fn check;	/* is the file still the one read? */
 	void *check_arg;
 	int replaced;		/* ... it was not: nothing more is read */
+	char *own;		/* its own buffer while it reads into a lent
+				 * one (lr_lend); NULL otherwise */
 	uint64_t truncated;
 	uint64_t bytes;
 	char err[256];
@@ -102,7 +104,11 @@ lr_fill(linereader *lr)
 {
 	ssize_t n;
 
-	if (lr->start > 0) {
+	if (lr->own != NULL) {
+		/* a lent buffer: the lines handed out stay where they are */
+		if (lr->end == lr->cap)
+			return 2;
+	} else if (lr->start > 0) {
 		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
 		lr->end -= lr->start;
 		lr->start = 0;
@@ -207,6 +213,8 @@ lr_next(linereader *lr, const char **line, size_t *len)
 		switch (lr_fill(lr)) {
 		case -1:
 			return -1;
+		case 2:
+			return 2;
 		case 0:
 			if (lr->replaced)
 				return 0;
@@ -214,6 +222,24 @@ lr_next(linereader *lr, const char **line, size_t *len)
 			break;
 		}
 	}
+}
+
+/* lr_lend - see linereader.h */
+int
+lr_lend(linereader *lr, char *buf, size_t cap)
+{
+	size_t avail = lr->end - lr->start;
+
+	if (cap < avail || cap < 2 * lr->max_line + 2)
+		return -1;
+	memcpy(buf, lr->buf + lr->start, avail);
+	if (lr->own == NULL)
+		lr->own = lr->buf;
+	lr->buf = buf;
+	lr->cap = cap;
+	lr->start = 0;
+	lr->end = avail;
+	return 0;
 }
 
 /* lr_set_live - see linereader.h */
@@ -321,6 +347,6 @@ lr_close(linereader *lr)
 		gzclose(lr->gz);
 	else if (lr->fd >= 0 && lr->fd != STDIN_FILENO)
 		close(lr->fd);
-	free(lr->buf);
+	free(lr->own != NULL ? lr->own : lr->buf);
 	free(lr);
 }

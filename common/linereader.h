@@ -2,7 +2,7 @@
  * linereader.h - read lines from a file, a gzip file or standard input.
  *
  * The reader owns its buffer: a line returned by lr_next() is valid until
- * the next call. Lines are returned without the newline (and without a
+ * the next call (unless it reads into the caller's: lr_lend). Lines are returned without the newline (and without a
  * trailing CR). A line longer than the maximum is cut there: the rest is
  * skipped and lr_truncated() counts it. Compressed input is recognised by
  * its magic bytes, whatever the file is called.
@@ -25,6 +25,15 @@ int lr_skip(linereader *lr, long long n);
 long long lr_consumed(const linereader *lr);
 int lr_fd(const linereader *lr);
 int lr_next(linereader *lr, const char **line, size_t *len);
+/*
+ * lr_lend: from now on, read into buf (cap bytes, the caller's): the bytes
+ * read and not yet handed out are copied to its start. Lines handed out
+ * then point into buf and stay where they are (the buffer is never
+ * compacted): when it is full, lr_next() returns 2, and the caller lends
+ * another. -1 (nothing changed) if what is copied does not fit, or cap is
+ * under twice the maximum line length (and two bytes).
+ */
+int lr_lend(linereader *lr, char *buf, size_t cap);
 /*
  * check: called with arg and the descriptor after every read(2) of a plain
  * file that got bytes, before any of them is handed out. Nonzero: the file

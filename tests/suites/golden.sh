@@ -79,6 +79,44 @@ else
     echo "FAIL: golden: parse --threads 2 and --threads 1 differ: $(diff "$t/two.stats" "$t/one.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/two.out" "$t/one.out")"
 fi
 
+# One input: the front end reads into the batches' own bytes (collector/
+# pipeline.c: front_lent, lr_lend), so a line lies where read(2) or zlib
+# put it, and one that a read cut in two is copied into the next batch
+# with the rest of what was read. The same bytes as one thread: a plain
+# file (with CRLF lines, a line cut at the maximum length, lines that are
+# no log lines, no last newline), the same gzipped, on standard input, and
+# with a maximum line length too long for a batch to hold two (then the
+# lines are copied, and -vv says so).
+tail -n +$((n / 2)) "$t/all" | sed '5000,5100s/$/\r/' | head -c -1 > "$t/one"
+gzip -c "$t/one" > "$t/one.gz"
+printf '[parse]\nmax_line_length = 40000\n' > "$t/long.ini"
+"$RG" "${args[@]}" --threads 1 "$t/one" > "$t/one1.out" 2> "$t/one1.err"
+for how in file gz stdin long; do
+    case $how in
+    file) "$RG" -vv "${args[@]}" --threads 2 "$t/one" ;;
+    gz) "$RG" -vv "${args[@]}" --threads 2 "$t/one.gz" ;;
+    stdin) "$RG" -vv "${args[@]}" --threads 2 < "$t/one.gz" ;;
+    long) "$RG" -vv -c "$t/long.ini" "${args[@]}" --threads 2 "$t/one" ;;
+    esac > "$t/lent.out" 2> "$t/lent.err"
+    rc=$?
+    grep -v '^relayguard: parse: ' "$t/lent.err" > "$t/lent.stats"
+    if [ "$how" = long ]; then
+        "$RG" -c "$t/long.ini" "${args[@]}" --threads 1 "$t/one" > "$t/one1.out" 2> "$t/one1.err"
+        said='copying the lines into the batches: they may be too long'
+    else
+        said='reading into the batches'
+    fi
+    if [ $rc != 0 ] || ! grep -q "parse: two threads (the front end in its own, $said" "$t/lent.err"; then
+        echo "FAIL: golden: parse of one input ($how), two threads: exit $rc, $(grep 'two threads' "$t/lent.err" | head -c 300)"
+    elif [ "$(wc -l < "$t/one1.out")" -lt 1000 ] || ! grep -q 'cut at the maximum length 1$' "$t/one1.err" && [ "$how" != long ]; then
+        echo "FAIL: golden: parse --threads 1 of one input ($how): $(wc -l < "$t/one1.out") records, $(grep 'cut at' "$t/one1.err")"
+    elif cmp -s "$t/lent.out" "$t/one1.out" && cmp -s "$t/lent.stats" "$t/one1.err"; then
+        echo "PASS: golden: parse of one input ($how) read into the batches$([ $how = long ] && echo ', or copied for long lines,') gives the records and counters of one thread"
+    else
+        echo "FAIL: golden: parse of one input ($how), two threads and one differ: $(diff "$t/lent.stats" "$t/one1.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/lent.out" "$t/one1.out")"
+    fi
+done
+
 # Without --threads: one thread for a small input (no thread to start);
 # on a big one, two if the other CPU answers a probe, sharing the parsing
 # as a cache line's round trip between the CPUs says (collector/pipeline.c:

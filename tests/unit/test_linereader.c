@@ -4,6 +4,8 @@
  * says the file is no longer the one read (truncated in place and written
  * again, as logrotate's copytruncate leaves it), nothing read since is
  * handed out and lr_consumed() still says how far the old file was read.
+ * And reading into lent buffers (lr_lend, parse's front end: the batches'
+ * bytes).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -103,6 +105,79 @@ t_same(const char *path)
 	lr_close(lr);
 }
 
+/*
+ * t_lend - read into lent buffers: every line handed out stays where it
+ * was put while later lines are read (into the same buffer, then into the
+ * next), 2 when a buffer is full, the unread bytes carried into the next;
+ * a line over the maximum cut, CR and the last newline as ever
+ */
+static void
+t_lend(const char *path)
+{
+	enum { NBUF = 400, CAP = 210, MAX = 100 };
+	static char bufs[NBUF][CAP];
+	const char *got[400];
+	size_t gotlen[400];
+	char want[400][128];
+	linereader *lr;
+	const char *line;
+	size_t len;
+	int fd, i, n = 0, lent = 0, r, ok = 1;
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	for (i = 0; i < 300; i++) {
+		char l[300], num[16];
+		int k = i % 37 == 5 ? 150 : 10 + (i * 7) % 60;
+
+		memset(l, 'a' + i % 26, (size_t)k);
+		snprintf(num, sizeof(num), "%05d x", i);
+		memcpy(l, num, 7);
+		l[k] = '\n';
+		if (i % 11 == 3)	/* CRLF */
+			l[k - 1] = '\r';
+		if (write(fd, l, (size_t)k + (i < 299)) < 0)
+			perror(path);
+		if (k > MAX)
+			k = MAX;	/* cut */
+		else if (i % 11 == 3)
+			k--;
+		memcpy(want[i], l, (size_t)k);
+		want[i][k] = '\0';
+	}
+	close(fd);
+	CHECK((lr = lr_open(path, MAX)) != NULL);
+	if (lr == NULL)
+		return;
+	CHECK(lr_lend(lr, bufs[0], 2 * MAX + 1) == -1);	/* too small */
+	CHECK(lr_lend(lr, bufs[lent++], CAP) == 0);
+	while ((r = lr_next(lr, &line, &len)) != 0 && n < 400) {
+		if (r == 2) {
+			if (lent == NBUF)
+				break;
+			CHECK(lr_lend(lr, bufs[lent++], CAP) == 0);
+			continue;
+		}
+		got[n] = line;
+		gotlen[n++] = len;
+		if (n % 50 == 0 && lent < NBUF)	/* as a full batch would */
+			CHECK(lr_lend(lr, bufs[lent++], CAP) == 0);
+	}
+	CHECK(n == 300);
+	CHECK(lent > 10 && lent < NBUF);
+	for (i = 0; i < n && i < 300; i++) {
+		if (gotlen[i] != strlen(want[i])
+		    || memcmp(got[i], want[i], gotlen[i]) != 0) {
+			if (ok)
+				fprintf(stderr, "line %d: '%.*s' not '%s'\n",
+				    i, (int)gotlen[i], got[i], want[i]);
+			ok = 0;
+		}
+	}
+	CHECK(ok);
+	CHECK(lr_truncated(lr) == 8);	/* i % 37 == 5 */
+	lr_close(lr);
+}
+
 int
 main(void)
 {
@@ -121,6 +196,9 @@ main(void)
 	    "out at the end)", t_replaced(path, 0));
 	CASE("linereader: a file only appended to: every line, one check a "
 	    "read that got bytes", t_same(path));
+	CASE("linereader: read into lent buffers, every line stays where it "
+	    "was handed out, a full buffer says so, the rest goes on in the "
+	    "next", t_lend(path));
 	unlink(path);
 	UNIT_EXIT();
 }
