@@ -98,7 +98,10 @@ lr_open(const char *path, size_t max_line)
 	return lr;
 }
 
-/* lr_fill - read more input after the unread bytes; 0 at EOF, -1 on error */
+/*
+ * lr_fill - read more input after the unread bytes: 1, 0 at EOF, -1 on
+ * error, 2 when a lent buffer is full (lr_lend)
+ */
 static int
 lr_fill(linereader *lr)
 {
@@ -150,7 +153,8 @@ lr_fill(linereader *lr)
 
 /*
  * lr_next - the next line: 1 with *line and *len set, 0 at end of input,
- * -1 on a read error. A last line without a newline is returned too.
+ * -1 on a read error, 2 when a lent buffer is full (lr_lend: lend another
+ * and call again). A last line without a newline is returned too.
  */
 int
 lr_next(linereader *lr, const char **line, size_t *len)
@@ -289,7 +293,7 @@ lr_skip(linereader *lr, long long n)
 		if (avail == 0) {
 			int r = lr_fill(lr);
 
-			if (r <= 0)
+			if (r != 1)	/* the end, an error, a full lent buffer */
 				return -1;
 			continue;
 		}
