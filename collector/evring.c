@@ -249,7 +249,9 @@ evr_lend(evr_batch *b, size_t *cap)
  * evr_add_lent - as evr_add, for a line that lies in b's own bytes
  * (evr_lend): nothing is copied. Its split header points into the line or
  * at constants (logline.h), and so stays valid with the batch. -1: no item
- * left (give b, and lend the next one the bytes not handed out yet).
+ * left, and the line is not added: the caller gives b once evr_full says
+ * so, before its reader hands out the next line (which would then lie in
+ * b's bytes, not in the batch it goes into).
  */
 int
 evr_add_lent(evr_ring *r, evr_batch *b, const logline *ll, prs_stats *st)

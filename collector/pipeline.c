@@ -55,7 +55,6 @@ struct rg_pipeline {
 	evr_ring *ring;		/* while two threads run */
 	long long bytes;	/* the inputs' sizes; -1: one is not a file */
 	double fe_cpu;		/* the front-end thread's CPU seconds */
-	size_t max_line;	/* the readers' maximum line length */
 	evr_batch *cur;		/* the batch being filled, its bytes lent to
 				 * the one input's reader (front_lent) */
 };
@@ -70,7 +69,6 @@ ppl_open(char *const *paths, int n, int year, size_t max_line)
 	pl->nin = n > 0 ? n : 1;
 	pl->in = xcalloc((size_t)pl->nin, sizeof(input));
 	pl->last = -1;
-	pl->max_line = max_line;
 	for (i = 0; i < pl->nin; i++) {
 		input *in = &pl->in[i];
 		const char *path = n > 0 ? paths[i] : NULL;
@@ -190,7 +188,7 @@ next_lent(rg_pipeline *pl, input *in)
 		return -1;
 	bytes = evr_lend(pl->cur, &cap);
 	if (lr_lend(in->lr, bytes, cap) < 0) {
-		/* not with lends_fit(): a bug */
+		/* not after lends_fit(): a bug */
 		log_warnx("%s: a line reader could not read into a batch",
 		    in->name);
 		pl->failed = 1;
@@ -334,7 +332,7 @@ front_lent(void *arg)
 	 * batch */
 	if (next_lent(pl, in) == 0) {
 		merge_start(pl);
-		while (merge_next(pl) != NULL && pl->cur != NULL) {
+		while (merge_next(pl) != NULL) {
 			if (evr_stopped(pl->ring))
 				break;
 			evr_add_lent(pl->ring, pl->cur, &in->h.ll, &pl->fe);
@@ -355,12 +353,13 @@ front_lent(void *arg)
 /*
  * lends_fit - whether the front end can read into the batches: one input
  * (lines of several are merged by time into a batch: copied), and a batch
- * that holds two lines of the maximum length (lr_lend)
+ * its reader can read into (lr_lend_min: about two lines of the maximum
+ * length)
  */
 static int
 lends_fit(const rg_pipeline *pl)
 {
-	return pl->nin == 1 && 2 * pl->max_line + 2 <= EVR_BATCH_BYTES;
+	return pl->nin == 1 && lr_lend_min(pl->in[0].lr) <= EVR_BATCH_BYTES;
 }
 
 /* run_two - the front end in a thread, the assembler in this one */

@@ -228,13 +228,24 @@ lr_next(linereader *lr, const char **line, size_t *len)
 	}
 }
 
+/*
+ * lr_lend_min - the smallest buffer lr_lend takes: the partial line carried
+ * over (under the maximum, or it would have been cut) and a line of the
+ * maximum after it
+ */
+size_t
+lr_lend_min(const linereader *lr)
+{
+	return 2 * lr->max_line + 2;
+}
+
 /* lr_lend - see linereader.h */
 int
 lr_lend(linereader *lr, char *buf, size_t cap)
 {
 	size_t avail = lr->end - lr->start;
 
-	if (cap < avail || cap < 2 * lr->max_line + 2)
+	if (cap < avail || cap < lr_lend_min(lr))
 		return -1;
 	memcpy(buf, lr->buf + lr->start, avail);
 	if (lr->own == NULL)

@@ -2,8 +2,8 @@
  * linereader.h - read lines from a file, a gzip file or standard input.
  *
  * The reader owns its buffer: a line returned by lr_next() is valid until
- * the next call (unless it reads into the caller's: lr_lend). Lines are returned without the newline (and without a
- * trailing CR). A line longer than the maximum is cut there: the rest is
+ * the next call (unless it reads into the caller's: lr_lend). Lines are
+ * returned without the newline (and without a trailing CR). A line longer than the maximum is cut there: the rest is
  * skipped and lr_truncated() counts it. Compressed input is recognised by
  * its magic bytes, whatever the file is called.
  */
@@ -31,9 +31,11 @@ int lr_next(linereader *lr, const char **line, size_t *len);
  * then point into buf and stay where they are (the buffer is never
  * compacted): when it is full, lr_next() returns 2, and the caller lends
  * another. -1 (nothing changed) if what is copied does not fit, or cap is
- * under twice the maximum line length (and two bytes).
+ * under lr_lend_min(): room for the rest of a line cut by the end of the
+ * last buffer and for the next read.
  */
 int lr_lend(linereader *lr, char *buf, size_t cap);
+size_t lr_lend_min(const linereader *lr);
 /*
  * check: called with arg and the descriptor after every read(2) of a plain
  * file that got bytes, before any of them is handed out. Nonzero: the file

@@ -103,15 +103,17 @@ for how in file gz stdin long; do
     if [ "$how" = long ]; then
         "$RG" -c "$t/long.ini" "${args[@]}" --threads 1 "$t/one" > "$t/one1.out" 2> "$t/one1.err"
         said='copying the lines into the batches: they may be too long'
+        cut=0	# the 20,000-byte line is under 40,000
     else
         said='reading into the batches'
+        cut=1
     fi
     if [ $rc != 0 ] || ! grep -q "parse: two threads (the front end in its own, $said" "$t/lent.err"; then
         echo "FAIL: golden: parse of one input ($how), two threads: exit $rc, $(grep 'two threads' "$t/lent.err" | head -c 300)"
-    elif [ "$(wc -l < "$t/one1.out")" -lt 1000 ] || ! grep -q 'cut at the maximum length 1$' "$t/one1.err" && [ "$how" != long ]; then
+    elif [ "$(wc -l < "$t/one1.out")" -lt 1000 ] || ! grep -q "cut at the maximum length $cut\$" "$t/one1.err"; then
         echo "FAIL: golden: parse --threads 1 of one input ($how): $(wc -l < "$t/one1.out") records, $(grep 'cut at' "$t/one1.err")"
     elif cmp -s "$t/lent.out" "$t/one1.out" && cmp -s "$t/lent.stats" "$t/one1.err"; then
-        echo "PASS: golden: parse of one input ($how) read into the batches$([ $how = long ] && echo ', or copied for long lines,') gives the records and counters of one thread"
+        echo "PASS: golden: parse of one input ($how), $([ $how = long ] && echo 'its lines too long to read into a batch: copied,' || echo 'read into the batches,') gives the records and counters of one thread"
     else
         echo "FAIL: golden: parse of one input ($how), two threads and one differ: $(diff "$t/lent.stats" "$t/one1.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/lent.out" "$t/one1.out")"
     fi
