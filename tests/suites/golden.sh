@@ -64,20 +64,28 @@ tail -n +$((2 * n / 3 + 1)) "$t/all" | head -c -1 > "$t/log"
 for i in $(seq 1 10); do cat samples/spam.rspamd.log; done > "$t/rspamd.log"
 files=("$t/log" "$t/log.1.gz" "$t/log.2" "$t/rspamd.log")
 args=(parse --year 2026 --tz UTC --sessions --stats --json)
+# check_two WHAT RC SAID CUT ONE - $t/two.out and .err (two threads, -vv,
+# exit RC) against ONE.out and .err (one thread): the two-thread run says
+# SAID of its front end, the one-thread run has over 1,000 records and CUT
+# lines cut at the maximum length, and both give the same records and
+# counters. WHAT names the case.
+check_two() {
+    local what=$1 rc=$2 said=$3 cut=$4 one=$5
+    grep -v '^relayguard: parse: ' "$t/two.err" > "$t/two.stats"
+    if [ "$rc" != 0 ] || ! grep -q "parse: two threads (the front end in its own, $said" "$t/two.err"; then
+        echo "FAIL: golden: $what: two threads: exit $rc, $(grep 'two threads' "$t/two.err" | head -c 300)$(head -c 300 "$one.err" | tr '\n' ' ')"
+    elif [ "$(wc -l < "$one.out")" -lt 1000 ] || ! grep -q "cut at the maximum length $cut\$" "$one.err"; then
+        echo "FAIL: golden: $what: one thread: $(wc -l < "$one.out") records, $(grep 'cut at' "$one.err")"
+    elif cmp -s "$t/two.out" "$one.out" && cmp -s "$t/two.stats" "$one.err"; then
+        echo "PASS: golden: $what"
+    else
+        echo "FAIL: golden: $what: two threads and one differ: $(diff "$t/two.stats" "$one.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/two.out" "$one.out")"
+    fi
+}
 "$RG" -vv "${args[@]}" --threads 2 "${files[@]}" > "$t/two.out" 2> "$t/two.err"; rc2=$?
-"$RG" "${args[@]}" --threads 1 "${files[@]}" > "$t/one.out" 2> "$t/one.err"; rc1=$?
-grep -v '^relayguard: parse: ' "$t/two.err" > "$t/two.stats"
-if [ $rc2 != 0 ] || [ $rc1 != 0 ]; then
-    echo "FAIL: golden: parse --threads 2 / --threads 1 exit $rc2 / $rc1: $(head -c 300 "$t/two.err" "$t/one.err" | tr '\n' ' ')"
-elif ! grep -q 'parse: two threads' "$t/two.err"; then
-    echo "FAIL: golden: parse --threads 2 -vv does not say it ran two threads: $(head -c 300 "$t/two.err" | tr '\n' ' ')"
-elif [ "$(wc -l < "$t/one.out")" -lt 1000 ] || ! grep -q 'cut at the maximum length 1$' "$t/one.err"; then
-    echo "FAIL: golden: parse --threads 1 of $n lines: $(wc -l < "$t/one.out") records, $(grep 'cut at' "$t/one.err")"
-elif cmp -s "$t/two.out" "$t/one.out" && cmp -s "$t/two.stats" "$t/one.err"; then
-    echo "PASS: golden: parse --threads 2 and --threads 1 give the same records and counters ($n lines, 4 files)"
-else
-    echo "FAIL: golden: parse --threads 2 and --threads 1 differ: $(diff "$t/two.stats" "$t/one.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/two.out" "$t/one.out")"
-fi
+"$RG" "${args[@]}" --threads 1 "${files[@]}" > "$t/one.out" 2> "$t/one.err" || rc2=1
+check_two "parse --threads 2 and --threads 1 give the same records and counters ($n lines, 4 files)" \
+    $rc2 'copying the lines of its inputs into the batches' 1 "$t/one"
 
 # One input: the front end reads into the batches' own bytes (collector/
 # pipeline.c: front_lent, lr_lend), so a line lies where read(2) or zlib
@@ -97,25 +105,16 @@ for how in file gz stdin long; do
     gz) "$RG" -vv "${args[@]}" --threads 2 "$t/one.gz" ;;
     stdin) "$RG" -vv "${args[@]}" --threads 2 < "$t/one.gz" ;;
     long) "$RG" -vv -c "$t/long.ini" "${args[@]}" --threads 2 "$t/one" ;;
-    esac > "$t/lent.out" 2> "$t/lent.err"
+    esac > "$t/two.out" 2> "$t/two.err"
     rc=$?
-    grep -v '^relayguard: parse: ' "$t/lent.err" > "$t/lent.stats"
     if [ "$how" = long ]; then
-        "$RG" -c "$t/long.ini" "${args[@]}" --threads 1 "$t/one" > "$t/one1.out" 2> "$t/one1.err"
-        said='copying the lines into the batches: they may be too long'
-        cut=0	# the 20,000-byte line is under 40,000
+        "$RG" -c "$t/long.ini" "${args[@]}" --threads 1 "$t/one" > "$t/long1.out" 2> "$t/long1.err" || rc=1
+        # the 20,000-byte line is under 40,000
+        check_two "parse of one input ($how), its lines too long to read into a batch: copied, gives the records and counters of one thread" \
+            $rc 'copying the lines into the batches: they may be too long' 0 "$t/long1"
     else
-        said='reading into the batches'
-        cut=1
-    fi
-    if [ $rc != 0 ] || ! grep -q "parse: two threads (the front end in its own, $said" "$t/lent.err"; then
-        echo "FAIL: golden: parse of one input ($how), two threads: exit $rc, $(grep 'two threads' "$t/lent.err" | head -c 300)"
-    elif [ "$(wc -l < "$t/one1.out")" -lt 1000 ] || ! grep -q "cut at the maximum length $cut\$" "$t/one1.err"; then
-        echo "FAIL: golden: parse --threads 1 of one input ($how): $(wc -l < "$t/one1.out") records, $(grep 'cut at' "$t/one1.err")"
-    elif cmp -s "$t/lent.out" "$t/one1.out" && cmp -s "$t/lent.stats" "$t/one1.err"; then
-        echo "PASS: golden: parse of one input ($how), $([ $how = long ] && echo 'its lines too long to read into a batch: copied,' || echo 'read into the batches,') gives the records and counters of one thread"
-    else
-        echo "FAIL: golden: parse of one input ($how), two threads and one differ: $(diff "$t/lent.stats" "$t/one1.err" | head -c 300 | tr '\n' ' ') $(cmp "$t/lent.out" "$t/one1.out")"
+        check_two "parse of one input ($how), read into the batches, gives the records and counters of one thread" \
+            $rc 'reading into the batches' 1 "$t/one1"
     fi
 done
 
