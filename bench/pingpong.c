@@ -2,7 +2,7 @@
  * pingpong.c - how long a cache line takes to go from one CPU to another
  * and back, for bench/parse.sh and bench/collect.sh: the figure `relayguard
  * parse` measures at its start to choose one thread or two
- * (common/cpuprobe.c, which this calls: the median of its 7 runs). Prints
+ * (common/cpuprobe.c, which this calls: the median of its runs). Prints
  * "N ns", "one CPU" if there are not two, or "no answer" if the other CPU
  * was busy.
  *

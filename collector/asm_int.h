@@ -115,6 +115,8 @@ struct assembler {
 	size_t nstale;				/* stubs ended by the store */
 	msg_node *chead, *ctail;		/* ended messages, in order of ending */
 	size_t nclosing;
+	int counted;		/* asm_finish_count: the open ones were counted,
+				 * not handed out (only asm_free is left) */
 	rg_htab stab;				/* open sessions */
 	size_t nsess;
 	sess_node *shead, *stail;

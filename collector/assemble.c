@@ -852,22 +852,55 @@ drain_open(assembler *a)
 	asm_mid_clear(a);
 }
 
-/* asm_finish - hand out everything still open, as incomplete */
-void
-asm_finish(assembler *a)
+/*
+ * finish - hand out everything still open, as incomplete; with count, the
+ * open messages (when drain_open would hand them out) are only counted
+ * (the number returned) and stay where they are, for asm_free
+ */
+static size_t
+finish(assembler *a, int count)
 {
+	size_t n;
+
 	flush_closing(a, 1);
 	while (a->shead != NULL)
 		asm_sess_finish(a, a->shead, 0);
 	flush_aborts(a, 1);
 	flush_closing(a, 1);	/* those the sessions and aborts ended */
 	if (!a->opt.persist && a->nclosing == 0 && a->nmsgs > 0) {
+		if (count) {
+			n = a->nmsgs;
+			a->counted = 1;
+			return n;
+		}
 		drain_open(a);
-		return;
+		return 0;
 	}
 	while (a->mhead != NULL)
 		asm_msg_finish(a, a->mhead, 0);
 	flush_closing(a, 1);
+	return 0;
+}
+
+/* asm_finish - hand out everything still open, as incomplete */
+void
+asm_finish(assembler *a)
+{
+	if (!a->counted)
+		(void)finish(a, 0);
+}
+
+/*
+ * asm_finish_count - as asm_finish, for a caller that wants only how many
+ * records there are (parse --stats): the messages still open are counted,
+ * not handed out (the number returned; those ended by the sessions' and
+ * the aborts' ends are handed out as before), and are not read again. The
+ * assembler is then good for asm_free only.
+ */
+size_t
+asm_finish_count(assembler *a)
+{
+	return a->counted ? 0 : finish(a, 1);
 }
 
 /* asm_open_messages - how many messages are open (not ended) */

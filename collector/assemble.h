@@ -101,6 +101,7 @@ void asm_restore_done(assembler *a);
 int asm_load_failed(const assembler *a, uint64_t *id);
 void asm_event(assembler *a, const logline *ll, const rg_event *ev);
 void asm_finish(assembler *a);
+size_t asm_finish_count(assembler *a);
 size_t asm_open_messages(const assembler *a);
 size_t asm_open_sessions(const assembler *a);
 /* how often open messages were evicted to the store, loaded back

@@ -122,6 +122,16 @@ prs_finish(rg_parser *p)
 	asm_finish(p->as);
 }
 
+/*
+ * prs_finish_count - as prs_finish, the messages still open only counted:
+ * how many (asm_finish_count)
+ */
+size_t
+prs_finish_count(rg_parser *p)
+{
+	return asm_finish_count(p->as);
+}
+
 /* prs_get_stats - the counters */
 const prs_stats *
 prs_get_stats(const rg_parser *p)

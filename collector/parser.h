@@ -42,6 +42,7 @@ void prs_count_malformed(prs_stats *st);
 void prs_add_stats(rg_parser *p, const prs_stats *st);
 void prs_raw_line(rg_parser *p, ll_ctx *ctx, const char *line, size_t len);
 void prs_finish(rg_parser *p);
+size_t prs_finish_count(rg_parser *p);
 const prs_stats *prs_get_stats(const rg_parser *p);
 void prs_add_truncated(rg_parser *p, uint64_t n);
 void prs_print_stats(const rg_parser *p, FILE *out);

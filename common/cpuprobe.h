@@ -16,8 +16,9 @@
  * rg_cpu_roundtrip_ns() pins two threads, the caller and one it starts,
  * to the first two CPUs of the process's affinity mask (the caller's mask
  * is given back), hands one flag back and forth ROUNDS times TRIPS times
- * and returns the median round trip in nanoseconds: about a millisecond
- * on the far case. -1 if there are not two CPUs or the thread cannot be
+ * and returns the median round trip in nanoseconds: 0.15 ms of trips in
+ * the far case, and the start of the thread (0.5-1 ms on the VM of
+ * bench/README.md). -1 if there are not two CPUs or the thread cannot be
  * started; RG_CPU_NO_ANSWER if the other CPU did not answer within a few
  * milliseconds (busy with another tenant: a second thread would not gain
  * either). Never blocks longer than that.

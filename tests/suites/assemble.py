@@ -340,6 +340,34 @@ def t_stats_no_json():
     assert "records: messages 2" in p.stderr.decode()
 
 
+def t_stats_count_open():
+    # --stats counts the messages still open at the end without handing
+    # them out: its count must be what parse writes, whether every open
+    # one is only open (counted) or one ended in the last seconds and
+    # lingers (handed out one by one), from a file and on standard input,
+    # in one thread and in two
+    def opened(qid, t, pid):  # held: never ends in the log
+        return (L(t, "smtpd", pid, f"{qid}: client=unknown[127.0.0.2]")
+                + L(t, "cleanup", 200, f"{qid}: message-id=<{qid}@x>")
+                + L(t, "qmgr", 300, f"{qid}: from=<a@b>, size=5, nrcpt=1 (queue active)"))
+    open_only = flow("ABC100") + "".join(opened("ABC%d" % (200 + i), "10:00:%02d" % i, 500 + i)
+                                         for i in range(40))
+    lingering = open_only + flow("ABC300", t="10:00:59", pid=900)
+    for name, text in (("open only", open_only), ("one lingering", lingering)):
+        path = os.path.join(tmp, "count.log")
+        with open(path, "w") as f:
+            f.write(text)
+        want = len(msgs(parse(text)))
+        assert want == (41 if name == "open only" else 42), (name, want)
+        for args, inp in (([path], None), (["-"], text.encode()),
+                          (["--threads", "2", path], None)):
+            p = subprocess.run([RG, "parse", "--year", "2025", "--stats", *args],
+                               input=inp, capture_output=True, timeout=30)
+            err = p.stderr.decode()
+            assert p.returncode == 0, err
+            assert f"records: messages {want}, sessions 0 (not written)" in err, (name, args, err[-300:])
+
+
 def defer_line(qid, i, resp):
     return L("10:00:%02d" % (i % 60), "smtp", 400 + i % 7,
              f"{qid}: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:2525, delay={i}, "
@@ -508,6 +536,7 @@ for name, fn in [("queue-ID reuse after removed", t_reuse),
                  ("a hostile header name stays valid JSON", t_hostile_header_name),
                  ("malformed lines are counted", t_malformed_counted),
                  ("--stats writes no JSON (--json: both)", t_stats_no_json),
+                 ("--stats counts the open ones as parse writes them", t_stats_count_open),
                  ("a value replaced by a shorter and a longer one", t_values_replaced),
                  ("a record deferred 20,000 times stays small", t_long_deferral_bounded),
                  ("a NUL in log text ends the value", t_nul_ends_value),
