@@ -212,6 +212,7 @@ col_fe_step(rg_collect *c, enum col_status *io)
 {
 	evr_batch *b;
 	const evr_item *items;
+	const logline *lls;
 	const snap *s;
 	int i, n, raw;
 
@@ -225,8 +226,9 @@ col_fe_step(rg_collect *c, enum col_status *io)
 	n = b->n;
 	raw = b->raw;
 	items = b->items;
+	lls = b->lls;
 	for (i = 0; i < n; i++) {
-		evr_parse(c->p, &items[i], raw);
+		evr_parse(c->p, &lls[i], &items[i], raw);
 		if (col_stored(c, io) != 0)
 			return -1;
 	}

@@ -23,10 +23,13 @@
 #define BATCH_BYTES	EVR_BATCH_BYTES	/* line bytes a batch (more for a long
 					 * line, unless lent) */
 #define SCRATCH_KEEP	4096		/* a larger scratch is freed once used */
-/* the ring's block: the items, then the bytes (both 64-byte multiples) */
+/* the ring's block: the items, the split headers, then the bytes (all
+ * 64-byte multiples) */
 #define ITEMS_BYTES	(((size_t)NBATCH * BATCH_ITEMS * sizeof(evr_item) \
 			    + 63) & ~(size_t)63)
-#define RING_BYTES	(ITEMS_BYTES + (size_t)NBATCH * BATCH_BYTES)
+#define LLS_BYTES	(((size_t)NBATCH * BATCH_ITEMS * sizeof(logline) \
+			    + 63) & ~(size_t)63)
+#define RING_BYTES	(ITEMS_BYTES + LLS_BYTES + (size_t)NBATCH * BATCH_BYTES)
 
 struct evr_ring {
 	pthread_mutex_t mu;
@@ -76,8 +79,10 @@ evr_new(size_t user_size, int raw_only)
 		evr_batch *b = &r->ring[i];
 
 		b->items = (evr_item *)r->mem + (size_t)i * BATCH_ITEMS;
+		b->lls = (logline *)((char *)r->mem + ITEMS_BYTES)
+		    + (size_t)i * BATCH_ITEMS;
 		b->cap = BATCH_BYTES;
-		b->home = b->bytes = (char *)r->mem + ITEMS_BYTES
+		b->home = b->bytes = (char *)r->mem + ITEMS_BYTES + LLS_BYTES
 		    + (size_t)i * BATCH_BYTES;
 		b->user = r->user != NULL ? r->user + (size_t)i * us : NULL;
 	}
@@ -169,24 +174,27 @@ rebase(evr_batch *b, const char *p, size_t n, const char *line, size_t len,
 	return keep(b, p, n);
 }
 
-/* next_item - the batch's next item, its scratch made ready */
-static evr_item *
-next_item(evr_batch *b)
-{
-	if (b->n == b->ready)
-		sb_init(&b->items[b->ready++].scratch);
-	return &b->items[b->n];
-}
-
 /*
- * parse_item - the item just filled: parsed unless b is raw; mark: the
+ * parse_item - the batch's next split header, just filled: parsed unless b
+ * is raw (into its item, whose scratch is made ready then); mark: the
  * batch's bytes before it, given back if it is not for the assembler
  */
 static int
-parse_item(evr_batch *b, evr_item *it, size_t mark, prs_stats *st)
+parse_item(evr_batch *b, size_t mark, prs_stats *st)
 {
+	evr_item *it;
+
 	b->lines++;
-	if (b->raw || prs_front(st, &it->ll, &it->ev, &it->scratch)) {
+	if (b->raw) {
+		b->n++;
+		return 1;
+	}
+	if (b->n == b->ready)
+		sb_init(&b->items[b->ready++].scratch);
+	it = &b->items[b->n];
+	if (prs_front(st, &b->lls[b->n], &it->ev, &it->scratch)) {
+		if (it->scratch.cap > SCRATCH_KEEP)
+			b->big = 1;
 		b->n++;
 		return 1;
 	}
@@ -205,7 +213,7 @@ evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
 {
 	size_t n = need(src, line, len), mark;
 	const char *copy;
-	evr_item *it;
+	logline *ll;
 
 	(void)r;
 	if (b->n == BATCH_ITEMS || b->cap - b->used < n) {
@@ -217,20 +225,20 @@ evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
 		b->cap = n;
 		b->bytes = xmalloc(b->cap);
 	}
-	it = next_item(b);
+	ll = &b->lls[b->n];
 	mark = b->used;
 	copy = keep(b, line, len);
-	it->ll = *src;
-	it->ll.host = rebase(b, src->host, src->hostlen, line, len, copy);
-	it->ll.prog = rebase(b, src->prog, src->proglen, line, len, copy);
+	*ll = *src;
+	ll->host = rebase(b, src->host, src->hostlen, line, len, copy);
+	ll->prog = rebase(b, src->prog, src->proglen, line, len, copy);
 	if (src->prog != NULL && src->daemon != NULL
 	    && within(src->daemon, src->daemonlen, src->prog, src->proglen))
-		it->ll.daemon = it->ll.prog + (src->daemon - src->prog);
+		ll->daemon = ll->prog + (src->daemon - src->prog);
 	else
-		it->ll.daemon = rebase(b, src->daemon, src->daemonlen, line,
+		ll->daemon = rebase(b, src->daemon, src->daemonlen, line,
 		    len, copy);
-	it->ll.msg = rebase(b, src->msg, src->msglen, line, len, copy);
-	return parse_item(b, it, mark, st);
+	ll->msg = rebase(b, src->msg, src->msglen, line, len, copy);
+	return parse_item(b, mark, st);
 }
 
 /*
@@ -256,14 +264,11 @@ evr_lend(evr_batch *b, size_t *cap)
 int
 evr_add_lent(evr_ring *r, evr_batch *b, const logline *ll, prs_stats *st)
 {
-	evr_item *it;
-
 	(void)r;
 	if (b->n == BATCH_ITEMS)
 		return -1;
-	it = next_item(b);
-	it->ll = *ll;
-	return parse_item(b, it, b->used, st);
+	b->lls[b->n] = *ll;
+	return parse_item(b, b->used, st);
 }
 
 /* evr_full - whether b has no item left */
@@ -297,13 +302,15 @@ evr_take(evr_ring *r)
 	pthread_mutex_unlock(&r->mu);
 	if (b == NULL)
 		return NULL;
-	/* a hostile line's large scratch is not kept for good */
-	for (i = 0; i < b->n; i++) {
+	/* a hostile line's large scratch is not kept for good (only a
+	 * batch the front end parsed has one) */
+	for (i = 0; b->big && i < b->n; i++) {
 		if (b->items[i].scratch.cap > SCRATCH_KEEP) {
 			sb_free(&b->items[i].scratch);
 			sb_init(&b->items[i].scratch);
 		}
 	}
+	b->big = 0;
 	if (b->bytes != b->home) {	/* grown for a long line */
 		free(b->bytes);
 		b->bytes = b->home;

@@ -13,7 +13,9 @@
  * are only split, and the other thread parses them (prs_line) before it
  * would wait. The two threads' shares of the parsing so follow their
  * speeds, and a raw line crosses between the CPUs' caches without its
- * 500-byte event. Every pointer of a
+ * 500-byte event: a batch's split headers lie in an array of their own
+ * (88 bytes a line, one after the other), its events in another. Every
+ * pointer of a
  * batch's loglines and events points into the batch (its bytes, or the
  * item's own scratch buffer for decoded text) or at a constant, so a batch
  * stays valid while the front end goes on. The other thread takes the
@@ -49,7 +51,9 @@
  *	evr_next(r)		the next batch given, waiting for it; NULL
  *				when the front end ended and every batch was
  *				taken, or the run was stopped
- *	evr_parse(p, it, raw)	an item of b through the parser: its event
+ *	evr_parse(p, ll, it, raw)
+ *				line i of b through the parser (ll =
+ *				&b->lls[i], it = &b->items[i]): its event
  *				(prs_event), or its line if the batch is raw
  *				(prs_line)
  *	evr_put(r)		give back the batch evr_next returned
@@ -71,19 +75,24 @@
 
 #define EVR_BATCH_BYTES	(64 * 1024)	/* a batch's bytes */
 
+/* a line's event, when the front end parsed it (the batch is not raw) */
 typedef struct evr_item {
-	logline ll;		/* pointing into the batch's bytes */
 	rg_event ev;
 	strbuf scratch;		/* decoded text that ev may point into */
 } evr_item;
 
 typedef struct evr_batch {
-	evr_item *items;
+	logline *lls;		/* the lines' split headers, pointing into the
+				 * batch's bytes: apart from the items, so that
+				 * a raw batch crosses to the other CPU as
+				 * 88 bytes a line, in order */
+	evr_item *items;	/* their events (not raw) */
 	int raw;		/* split, not parsed: the other thread parses
 				 * each item's line (prs_line) */
 	int n;			/* events (raw: lines with a header) */
 	long long lines;	/* lines added (events or not) */
 	int ready;		/* items whose scratch is sb_init'ed */
+	int big;		/* an item's scratch grew over SCRATCH_KEEP */
 	char *bytes;		/* copies of the lines */
 	size_t used, cap;
 	char *home;		/* its bytes in the ring's memory (bytes,
@@ -113,16 +122,17 @@ void evr_stats(const evr_ring *r, unsigned long long *batches,
 void evr_free(evr_ring *r);
 
 /*
- * evr_parse - item it of a batch (raw: its line only split) through the
- * parser p, in the thread that took the batch (evr_next)
+ * evr_parse - a line of a batch, its split header ll and its item it (raw:
+ * the line only split) through the parser p, in the thread that took the
+ * batch (evr_next)
  */
 static inline void
-evr_parse(rg_parser *p, const evr_item *it, int raw)
+evr_parse(rg_parser *p, const logline *ll, const evr_item *it, int raw)
 {
 	if (raw)
-		prs_line(p, &it->ll);
+		prs_line(p, ll);
 	else
-		prs_event(p, &it->ll, &it->ev);
+		prs_event(p, ll, &it->ev);
 }
 
 #endif

@@ -370,6 +370,7 @@ run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
 	pthread_t t;
 	const evr_batch *b;
 	const evr_item *items;
+	const logline *lls;
 	double cpu0 = rg_thread_cpu();
 	unsigned long long batches, nraw;
 	unsigned long fe_slept, be_slept;
@@ -392,8 +393,9 @@ run_two(rg_pipeline *pl, rg_parser *p, int raw_only, int (*stop)(void *),
 		n = b->n;
 		raw = b->raw;
 		items = b->items;
+		lls = b->lls;
 		for (i = 0; i < n; i++) {
-			evr_parse(p, &items[i], raw);
+			evr_parse(p, &lls[i], &items[i], raw);
 			if (stop != NULL && stop(arg)) {
 				stopped = 1;
 				break;

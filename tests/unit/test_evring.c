@@ -152,7 +152,7 @@ same_records_case(void)
 		while ((b = evr_next(r)) != NULL && b->n == 0)
 			evr_put(r);
 		for (i = 0; b != NULL && i < b->n; i++)
-			evr_parse(p, &b->items[i], b->raw);
+			evr_parse(p, &b->lls[i], &b->items[i], b->raw);
 		evr_put(r);
 		prs_add_stats(p, &st);
 		prs_finish(p);
