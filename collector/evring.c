@@ -2,8 +2,8 @@
  * evring.c - the ring of parsed-line batches between a front-end thread
  * and the assembler's (evring.h).
  *
- * Owns NBATCH batches in one block (their items, then their bytes), one
- * mutex and two condition variables. A batch is the front end's from
+ * Owns NBATCH batches in one block (their items, their split headers,
+ * then their bytes), one mutex and two condition variables. A batch is the front end's from
  * evr_take to evr_give, the other thread's from evr_next to evr_put. Never
  * fails once made; a long line grows its batch's bytes (xmalloc).
  */
@@ -16,6 +16,11 @@
 
 #include "../common/xalloc.h"
 #include "evring.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define STREAM_LL 1	/* put_ll: a raw batch's headers bypass the cache */
+#endif
 
 #define NBATCH		8		/* batches in the ring */
 #define WAKE		(NBATCH / 2)	/* batches filled (freed) before a wake-up */
@@ -254,6 +259,37 @@ evr_lend(evr_batch *b, size_t *cap)
 }
 
 /*
+ * put_ll - a line's split header into its place in b. Written on this CPU
+ * and read on the other one: in a raw batch, with the CPUs far apart, a
+ * plain store waits for the place's cache line to come back from the
+ * other CPU's cache, which read it the last time round (400 ns there, and
+ * a header of the line just split, read back to copy it, waited behind
+ * such stores: bench/README.md). x86-64: such a batch's headers go to
+ * memory in streaming stores, one 8-byte word at a time, read as words
+ * (so that each load takes its word from the store that split it), made
+ * visible before the batch is given (evr_give). A batch that is parsed
+ * here reads its headers at once: a plain copy.
+ */
+static inline void
+put_ll(evr_batch *b, const logline *ll)
+{
+#ifdef STREAM_LL
+	typedef long long __attribute__((may_alias)) word;
+	const volatile word *w = (const volatile word *)ll;
+	word *d = (word *)&b->lls[b->n];
+	size_t k;
+
+	_Static_assert(sizeof(logline) % sizeof(word) == 0, "logline words");
+	if (b->raw) {
+		for (k = 0; k < sizeof(logline) / sizeof(word); k++)
+			_mm_stream_si64(d + k, w[k]);
+		return;
+	}
+#endif
+	b->lls[b->n] = *ll;
+}
+
+/*
  * evr_add_lent - as evr_add, for a line that lies in b's own bytes
  * (evr_lend): nothing is copied. Its split header points into the line or
  * at constants (logline.h), and so stays valid with the batch. -1: no item
@@ -267,7 +303,7 @@ evr_add_lent(evr_ring *r, evr_batch *b, const logline *ll, prs_stats *st)
 	(void)r;
 	if (b->n == BATCH_ITEMS)
 		return -1;
-	b->lls[b->n] = *ll;
+	put_ll(b, ll);
 	return parse_item(b, b->used, st);
 }
 
@@ -330,6 +366,9 @@ evr_take(evr_ring *r)
 void
 evr_give(evr_ring *r)
 {
+#ifdef STREAM_LL
+	_mm_sfence();	/* put_ll's streaming stores, before the batch goes */
+#endif
 	pthread_mutex_lock(&r->mu);
 	r->produced++;
 	if (r->be_waits && r->produced - r->consumed >= WAKE)
