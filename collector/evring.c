@@ -3,9 +3,10 @@
  * and the assembler's (evring.h).
  *
  * Owns NBATCH batches in one block (their items, their split headers,
- * then their bytes), one mutex and two condition variables. A batch is the front end's from
- * evr_take to evr_give, the other thread's from evr_next to evr_put. Never
- * fails once made; a long line grows its batch's bytes (xmalloc).
+ * then their bytes), one mutex and two condition variables. A batch is the
+ * front end's from evr_take to evr_give, the other thread's from evr_next
+ * to evr_put. Never fails once made; a long line grows its batch's bytes
+ * (xmalloc).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -193,6 +194,7 @@ static int
 parse_item(evr_batch *b, size_t mark, prs_stats *st)
 {
 	evr_item *it;
+	int r;
 
 	b->lines++;
 	if (b->raw) {
@@ -202,9 +204,9 @@ parse_item(evr_batch *b, size_t mark, prs_stats *st)
 	if (b->n == b->ready)
 		sb_init(&b->items[b->ready++].scratch);
 	it = &b->items[b->n];
-	if (prs_front(st, &b->lls[b->n], &it->ev, &it->scratch)) {
-		if (it->scratch.cap > SCRATCH_KEEP)
-			b->big = 1;
+	r = prs_front(st, &b->lls[b->n], &it->ev, &it->scratch);
+	b->big |= it->scratch.cap > SCRATCH_KEEP;
+	if (r) {
 		b->n++;
 		return 1;
 	}
@@ -360,7 +362,7 @@ evr_take(evr_ring *r)
 		return NULL;
 	/* a hostile line's large scratch is not kept for good (only a
 	 * batch the front end parsed has one) */
-	for (i = 0; b->big && i < b->n; i++) {
+	for (i = 0; b->big && i < b->ready; i++) {
 		if (b->items[i].scratch.cap > SCRATCH_KEEP) {
 			sb_free(&b->items[i].scratch);
 			sb_init(&b->items[i].scratch);

@@ -9,6 +9,7 @@
 #include "../../collector/evring.h"
 #include "../../collector/logline.h"
 #include "../../collector/parser.h"
+#include "../../common/strbuf.h"
 #include "unit.h"
 
 static const char *const lines[] = {
@@ -164,6 +165,59 @@ same_records_case(void)
 	}
 }
 
+/*
+ * big_scratch_case - a line the front end parsed whose decoded text
+ * outgrew SCRATCH_KEEP (an rspamd line of 400 symbols: their names go to
+ * the item's scratch) leaves no large scratch behind once its batch comes
+ * round again
+ */
+static void
+big_scratch_case(void)
+{
+	evr_ring *r = evr_new(0, 0);
+	prs_stats st;
+	ll_ctx c;
+	logline ll;
+	evr_batch *b, *first;
+	strbuf line;
+	int i;
+
+	sb_init(&line);
+	sb_adds(&line, "2026-12-03 20:01:00 #4099(rspamd_proxy) <9ab567>; "
+	    "proxy; rspamd_task_write_log: id: <m1@client.example.test>, "
+	    "qid: <A7700AB2546>, ip: 127.0.0.5, user: alice@example.com, "
+	    "from: <alice@example.com>, (default: S (reject): "
+	    "[15.00/15.00] [GTUBE(0.00){}");
+	for (i = 0; i < 400; i++)
+		sb_printf(&line, ",SYMBOL_%04d(1.00){}", i);
+	sb_adds(&line, "]), len: 304, time: 214.162ms");
+	memset(&st, 0, sizeof(st));
+	ll_init(&c, 2026, 0);
+	pad(r, 2);			/* two waiting: parsed here */
+	first = evr_take(r);
+	CHECK(!first->raw);
+	CHECK(ll_parse(&c, line.s, line.len, &ll) == 0);
+	CHECK(evr_add(r, first, &ll, line.s, line.len, &st) == 1);
+	CHECK(first->items[0].scratch.cap > 4096);
+	evr_give(r);
+	for (i = 0; i < 3; i++) {	/* the other thread takes them */
+		CHECK(evr_next(r) != NULL);
+		evr_put(r);
+	}
+	for (i = 0; i < 7; i++) {	/* round the ring of 8 */
+		evr_take(r);
+		evr_give(r);
+		CHECK(evr_next(r) != NULL);
+		evr_put(r);
+	}
+	b = evr_take(r);
+	CHECK(b == first);
+	CHECK(b->items[0].scratch.cap <= 4096);
+	evr_give(r);
+	sb_free(&line);
+	evr_free(r);
+}
+
 int
 main(void)
 {
@@ -173,5 +227,7 @@ main(void)
 	    same_records_case());
 	CASE("evring: raw_only makes every batch raw, whatever waits",
 	    raw_only_case());
+	CASE("evring: a large scratch is not kept once its batch comes round",
+	    big_scratch_case());
 	UNIT_EXIT();
 }
