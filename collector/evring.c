@@ -215,57 +215,6 @@ parse_item(evr_batch *b, size_t mark, prs_stats *st)
 }
 
 /*
- * evr_add - the line into batch b, split and parsed. Every pointer of
- * logline is moved here (a new one must be too); the daemon name stays
- * where it is in the program name (pf_classify compares the two pointers).
- */
-int
-evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
-    size_t len, prs_stats *st)
-{
-	size_t n = need(src, line, len), mark;
-	const char *copy;
-	logline *ll;
-
-	(void)r;
-	if (b->n == BATCH_ITEMS || b->cap - b->used < n) {
-		if (b->n > 0 || b->used > 0)
-			return -1;
-		/* a long line, in an empty batch */
-		if (b->bytes != b->home)
-			free(b->bytes);
-		b->cap = n;
-		b->bytes = xmalloc(b->cap);
-	}
-	ll = &b->lls[b->n];
-	mark = b->used;
-	copy = keep(b, line, len);
-	*ll = *src;
-	ll->host = rebase(b, src->host, src->hostlen, line, len, copy);
-	ll->prog = rebase(b, src->prog, src->proglen, line, len, copy);
-	if (src->prog != NULL && src->daemon != NULL
-	    && within(src->daemon, src->daemonlen, src->prog, src->proglen))
-		ll->daemon = ll->prog + (src->daemon - src->prog);
-	else
-		ll->daemon = rebase(b, src->daemon, src->daemonlen, line,
-		    len, copy);
-	ll->msg = rebase(b, src->msg, src->msglen, line, len, copy);
-	return parse_item(b, mark, st);
-}
-
-/*
- * evr_lend - b's bytes, for a line reader to read into (lr_lend): the
- * lines it hands out are then added with evr_add_lent. Its bytes are its
- * own from evr_take on (never grown for a long line): *cap of them.
- */
-char *
-evr_lend(evr_batch *b, size_t *cap)
-{
-	*cap = b->cap;
-	return b->bytes;
-}
-
-/*
  * put_ll - a line's split header into its place in b. Written on this CPU
  * and read on the other one: in a raw batch, with the CPUs far apart, a
  * plain store waits for the place's cache line to come back from the
@@ -294,6 +243,57 @@ put_ll(evr_batch *b, const logline *ll)
 	}
 #endif
 	b->lls[b->n] = *ll;
+}
+
+/*
+ * evr_add - the line into batch b, split and parsed. Every pointer of
+ * logline is moved here (a new one must be too); the daemon name stays
+ * where it is in the program name (pf_classify compares the two pointers).
+ */
+int
+evr_add(evr_ring *r, evr_batch *b, const logline *src, const char *line,
+    size_t len, prs_stats *st)
+{
+	size_t n = need(src, line, len), mark;
+	const char *copy;
+	logline ll;
+
+	(void)r;
+	if (b->n == BATCH_ITEMS || b->cap - b->used < n) {
+		if (b->n > 0 || b->used > 0)
+			return -1;
+		/* a long line, in an empty batch */
+		if (b->bytes != b->home)
+			free(b->bytes);
+		b->cap = n;
+		b->bytes = xmalloc(b->cap);
+	}
+	mark = b->used;
+	copy = keep(b, line, len);
+	ll = *src;
+	ll.host = rebase(b, src->host, src->hostlen, line, len, copy);
+	ll.prog = rebase(b, src->prog, src->proglen, line, len, copy);
+	if (src->prog != NULL && src->daemon != NULL
+	    && within(src->daemon, src->daemonlen, src->prog, src->proglen))
+		ll.daemon = ll.prog + (src->daemon - src->prog);
+	else
+		ll.daemon = rebase(b, src->daemon, src->daemonlen, line, len,
+		    copy);
+	ll.msg = rebase(b, src->msg, src->msglen, line, len, copy);
+	put_ll(b, &ll);
+	return parse_item(b, mark, st);
+}
+
+/*
+ * evr_lend - b's bytes, for a line reader to read into (lr_lend): the
+ * lines it hands out are then added with evr_add_lent. Its bytes are its
+ * own from evr_take on (never grown for a long line): *cap of them.
+ */
+char *
+evr_lend(evr_batch *b, size_t *cap)
+{
+	*cap = b->cap;
+	return b->bytes;
 }
 
 /*

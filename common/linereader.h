@@ -3,8 +3,9 @@
  *
  * The reader owns its buffer: a line returned by lr_next() is valid until
  * the next call (unless it reads into the caller's: lr_lend). Lines are
- * returned without the newline (and without a trailing CR). A line longer than the maximum is cut there: the rest is
- * skipped and lr_truncated() counts it. Compressed input is recognised by
+ * returned without the newline (and without a trailing CR). A line longer
+ * than the maximum is cut there: the rest is skipped and lr_truncated()
+ * counts it. Compressed input is recognised by
  * its magic bytes, whatever the file is called.
  */
 #ifndef RG_LINEREADER_H
